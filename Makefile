@@ -1,0 +1,36 @@
+# devbox — see README.md. `make test` is the test command CI runs.
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS   := -s -w -X github.com/devbox-dev/devbox/cmd/root.Version=$(VERSION) -X github.com/devbox-dev/devbox/cmd/root.Commit=$(COMMIT)
+
+.PHONY: build install test unit lint bench fuzz clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/devbox ./cmd/devbox
+
+install: build
+	install -D -m 0755 bin/devbox $(or $(DESTDIR),$(HOME)/.local)/bin/devbox
+
+# As root: provisions the machine (packages, test user, registry, images)
+# and runs every test as the unprivileged test user. As a normal user: runs
+# what it can and prints SKIP with the reason for the rest.
+test:
+	./test/run.sh
+
+unit:
+	$(GO) test -race ./...
+
+lint:
+	test -z "$$(gofmt -l . | tee /dev/stderr)"
+	$(GO) vet ./...
+	$(GO) vet -tags integration ./...
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzApply -fuzztime=60s ./image/unpack/
+
+bench: build
+	./bench/run.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,91 @@
+// Package config reads devbox's configuration file,
+// $XDG_CONFIG_HOME/devbox/config.toml (DEVBOX_CONFIG overrides the path).
+// A missing file is an empty configuration; a malformed one is an error that
+// names the file and the line.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole file.
+type Config struct {
+	Store      Store             `toml:"store"`
+	Registries Registries        `toml:"registries"`
+	Aliases    map[string]string `toml:"aliases"`
+}
+
+// Store configures where images and boxes live.
+type Store struct {
+	Root string `toml:"root"`
+}
+
+// Registries configures mirrors and plain-HTTP registries.
+type Registries struct {
+	Mirrors  map[string][]string `toml:"mirrors"`
+	Insecure []string            `toml:"insecure"`
+}
+
+// Path returns the configuration file's path.
+func Path() string {
+	if p := os.Getenv("DEVBOX_CONFIG"); p != "" {
+		return p
+	}
+	return filepath.Join(configHome(), "devbox", "config.toml")
+}
+
+func configHome() string {
+	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" && filepath.IsAbs(d) {
+		return d
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".config")
+}
+
+func dataHome() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" && filepath.IsAbs(d) {
+		return d
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "share")
+}
+
+// Load reads the file at path.
+func Load(path string) (*Config, error) {
+	c := &Config{}
+	md, err := toml.DecodeFile(path, c)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return c, nil
+		}
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("reading %s: line %d: %s (hint: fix the TOML syntax; docs/config.md shows an example)", path, pe.Position.Line, pe.Message)
+		}
+		return nil, fmt.Errorf("reading %s: %w (hint: docs/config.md shows the format)", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return nil, fmt.Errorf("reading %s: unknown setting %q (hint: docs/config.md lists the settings)", path, und[0].String())
+	}
+	return c, nil
+}
+
+// StoreRoot returns the store directory: flag, then DEVBOX_ROOT, then the
+// config file, then $XDG_DATA_HOME/devbox.
+func (c *Config) StoreRoot(flag string) string {
+	switch {
+	case flag != "":
+		return flag
+	case os.Getenv("DEVBOX_ROOT") != "":
+		return os.Getenv("DEVBOX_ROOT")
+	case c.Store.Root != "":
+		return c.Store.Root
+	}
+	return filepath.Join(dataHome(), "devbox")
+}

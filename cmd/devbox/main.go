@@ -1,0 +1,34 @@
+// Command devbox is the single devbox binary. main only routes: it decides
+// from one environment key which process this is (the CLI, a namespace
+// helper, or a stage running inside the namespaces) before any flag parsing.
+package main
+
+import (
+	"os"
+
+	"github.com/devbox-dev/devbox/cmd/factory"
+	"github.com/devbox-dev/devbox/cmd/root"
+	"github.com/devbox-dev/devbox/image/store"
+	"github.com/devbox-dev/devbox/rootless"
+)
+
+// stages are the entry points of processes devbox starts in its namespaces.
+var stages = map[string]func() int{
+	factory.StageUnpack: func() int { return store.UnpackMain(rootless.ExtraFiles()[0]) },
+	factory.StageRmtree: store.RemoveMain,
+}
+
+func main() {
+	stage := rootless.CurrentStage()
+	switch {
+	case stage == "":
+		os.Exit(root.Main())
+	case rootless.IsInternalStage(stage):
+		rootless.Main()
+	}
+	if run, ok := stages[stage]; ok {
+		os.Exit(run())
+	}
+	os.Stderr.WriteString("devbox: unknown internal stage " + stage + "\n")
+	os.Exit(125)
+}

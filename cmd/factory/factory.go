@@ -1,0 +1,147 @@
+// Package factory is devbox's composition root: it builds the real
+// dependencies every command receives through cmdutil.Factory.
+package factory
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/devbox-dev/devbox/cmd/cmdutil"
+	"github.com/devbox-dev/devbox/cmd/config"
+	"github.com/devbox-dev/devbox/cmd/iostreams"
+	"github.com/devbox-dev/devbox/image"
+	"github.com/devbox-dev/devbox/image/alias"
+	"github.com/devbox-dev/devbox/image/store"
+	"github.com/devbox-dev/devbox/rootless"
+)
+
+// Stage names this package starts in the namespaces; cmd/devbox routes them.
+const (
+	StageUnpack = "unpack"
+	StageRmtree = "rmtree"
+)
+
+// New returns the production factory.
+func New(ios *iostreams.IOStreams, logger *slog.Logger) *cmdutil.Factory {
+	root := new(string)
+	f := &cmdutil.Factory{IOStreams: ios, Logger: logger, StoreRoot: root}
+	f.Config = sync.OnceValues(func() (*config.Config, error) { return config.Load(config.Path()) })
+	f.Store = func() (*store.Store, error) {
+		c, err := f.Config()
+		if err != nil {
+			return nil, err
+		}
+		return store.Open(c.StoreRoot(*root))
+	}
+	f.Aliases = func() (alias.Table, error) {
+		c, err := f.Config()
+		if err != nil {
+			return alias.Table{}, err
+		}
+		return alias.New(c.Aliases), nil
+	}
+	f.Registry = func() (image.Registries, error) {
+		c, err := f.Config()
+		if err != nil {
+			return image.Registries{}, err
+		}
+		return image.Registries{Mirrors: c.Registries.Mirrors, Insecure: c.Registries.Insecure}, nil
+	}
+	var warnOnce sync.Once
+	f.Mapping = sync.OnceValues(func() (rootless.Mapping, error) {
+		m, err := rootless.Detect()
+		if err == nil && m.Warning != "" {
+			warnOnce.Do(func() { fmt.Fprintln(ios.ErrOut, "devbox: warning:", m.Warning) })
+		}
+		return m, err
+	})
+	f.Unpacker = func(st *store.Store) image.Unpacker {
+		return func(ctx context.Context, jobs []store.UnpackJob) error {
+			m, err := f.Mapping()
+			if err != nil {
+				return err
+			}
+			req := store.UnpackRequest{Root: st.Root, Jobs: jobs, IgnoreChownErrors: m.Single()}
+			var res store.UnpackResult
+			if err := runStage(ctx, m, StageUnpack, req, &res); err != nil {
+				return fmt.Errorf("unpacking layers: %w", err)
+			}
+			if res.Error != "" {
+				if res.Unsafe {
+					return fmt.Errorf("%w: %s (the image is hostile or corrupt; nothing was kept)", store.ErrUnsafeLayer, res.Error)
+				}
+				return errors.New(res.Error)
+			}
+			return nil
+		}
+	}
+	f.Remover = func(ctx context.Context, st *store.Store) store.Remover {
+		return func(paths []string) error {
+			m, err := f.Mapping()
+			if err != nil {
+				return err
+			}
+			return runStage(ctx, m, StageRmtree, store.RemoveRequest{Root: st.Root, Paths: paths}, nil)
+		}
+	}
+	return f
+}
+
+// runStage runs a devbox stage in the keep-id namespace, sends it in as JSON
+// on stdin and decodes its JSON answer from fd 3 into out (when non-nil).
+func runStage(ctx context.Context, m rootless.Mapping, stage string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	resR, resW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer resR.Close()
+	var stderr bytes.Buffer
+	p, err := rootless.Start(rootless.Spec{
+		Stage:      stage,
+		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "DEVBOX_LOG_LEVEL=" + os.Getenv("DEVBOX_LOG_LEVEL")},
+		Mapping:    m,
+		Stdin:      bytes.NewReader(body),
+		Stderr:     &stderr,
+		ExtraFiles: []*os.File{resW},
+	})
+	resW.Close()
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = p.Signal(os.Interrupt) })
+	defer stop()
+	answer, _ := io.ReadAll(resR)
+	code, err := p.Wait()
+	if err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if out != nil && len(answer) > 0 {
+		if err := json.Unmarshal(answer, out); err != nil {
+			return fmt.Errorf("reading %s result: %w", stage, err)
+		}
+		return nil
+	}
+	if code != 0 {
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = fmt.Sprintf("exit status %d", code)
+		}
+		return fmt.Errorf("%s in user namespace: %s", stage, msg)
+	}
+	return nil
+}

@@ -1,0 +1,100 @@
+// Package rmi implements `devbox rmi` and `devbox image prune`.
+package rmi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/devbox-dev/devbox/cmd/cmdutil"
+	"github.com/devbox-dev/devbox/image"
+	"github.com/devbox-dev/devbox/image/store"
+	"github.com/spf13/cobra"
+)
+
+// Options are the parsed flags.
+type Options struct {
+	Refs []string
+}
+
+// NewCmdRmi builds `devbox rmi`.
+func NewCmdRmi(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{}
+	cmd := &cobra.Command{
+		Use:     "rmi IMAGE...",
+		Aliases: []string{"rm"},
+		Short:   "Remove images from the local store and free their space",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.Refs = args
+			if runF != nil {
+				return runF(c.Context(), opts)
+			}
+			return Run(c.Context(), f, opts)
+		},
+	}
+	return cmd
+}
+
+// Run untags each image, then collects garbage.
+func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
+	st, err := f.Store()
+	if err != nil {
+		return err
+	}
+	tab, err := f.Aliases()
+	if err != nil {
+		return err
+	}
+	var failed error
+	for _, r := range opts.Refs {
+		img, err := st.Lookup(r)
+		if errors.Is(err, store.ErrNotFound) {
+			if named, _, rerr := image.Resolve(r, tab); rerr == nil {
+				img, err = st.Lookup(image.FullName(named))
+			}
+		}
+		if err == nil {
+			err = st.Untag(img.Ref)
+		}
+		if err != nil {
+			fmt.Fprintf(f.IOStreams.ErrOut, "devbox: %v\n", err)
+			failed = cmdutil.SilentError
+			continue
+		}
+		fmt.Fprintf(f.IOStreams.Out, "Untagged: %s\n", img.Ref)
+	}
+	if err := Prune(ctx, f, st); err != nil {
+		return err
+	}
+	return failed
+}
+
+// Prune removes what no image uses.
+func Prune(ctx context.Context, f *cmdutil.Factory, st *store.Store) error {
+	gs, err := st.GC(nil, f.Remover(ctx, st))
+	if err != nil {
+		return err
+	}
+	if gs.Blobs+gs.Layers+gs.TmpEntries > 0 {
+		fmt.Fprintf(f.IOStreams.ErrOut, "Deleted %d blob(s) (%.1f MiB), %d unpacked layer(s), %d leftover(s)\n",
+			gs.Blobs, float64(gs.BlobBytes)/(1<<20), gs.Layers, gs.TmpEntries)
+	}
+	return nil
+}
+
+// NewCmdPrune builds `devbox image prune`.
+func NewCmdPrune(f *cmdutil.Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "prune",
+		Short: "Remove blobs and unpacked layers that no image uses, and leftovers of interrupted pulls",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			st, err := f.Store()
+			if err != nil {
+				return err
+			}
+			return Prune(c.Context(), f, st)
+		},
+	}
+}

@@ -1,0 +1,414 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/devbox-dev/devbox/image/store"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Event reports pull progress to the caller's callback.
+type Event struct {
+	ID    string // short digest of the blob
+	Kind  string // "layer" or "config"
+	State string // "waiting", "exists", "downloading", "done", "unpacking", "unpacked", "resolved"
+	Total int64
+	Done  int64
+	Info  string // for "resolved": the reference actually used (mirror or origin)
+}
+
+// Unpacker unpacks layers where file ownership works (inside the keep-id
+// user namespace).
+type Unpacker func(ctx context.Context, jobs []store.UnpackJob) error
+
+// Options configure Pull. All fields are optional.
+type Options struct {
+	Platform   *v1.Platform   // default: HostPlatform()
+	Keychain   authn.Keychain // default: authn.DefaultKeychain
+	Registries Registries
+	Jobs       int         // parallel downloads, default 4
+	Progress   func(Event) // called from several goroutines
+	Unpack     Unpacker    // nil: blobs only
+	Transport  http.RoundTripper
+}
+
+// Result describes a finished pull.
+type Result struct {
+	Ref          string
+	From         string // the reference the content came from (a mirror or the origin)
+	Digest       v1.Hash
+	SourceDigest v1.Hash // what the reference resolved to (an index digest for multi-arch images)
+	Config       *v1.ConfigFile
+	Chains       []v1.Hash
+	Downloaded   int
+	Bytes        int64
+	Unpacked     int
+}
+
+// Pull fetches ref into st and, when opts.Unpack is set, unpacks its layers.
+func Pull(ctx context.Context, st *store.Store, ref name.Reference, opts Options) (*Result, error) {
+	if opts.Platform == nil {
+		p := HostPlatform()
+		opts.Platform = &p
+	}
+	if opts.Keychain == nil {
+		opts.Keychain = authn.DefaultKeychain
+	}
+	if opts.Jobs <= 0 {
+		opts.Jobs = 4
+	}
+	progress := opts.Progress
+	if progress == nil {
+		progress = func(Event) {}
+	}
+	unlockGC, err := st.GCLock(false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlockGC()
+
+	cands, err := opts.Registries.Candidates(ref)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		desc    *remote.Descriptor
+		from    name.Reference
+		errs    []string
+		lastErr error
+	)
+	for _, c := range cands {
+		d, err := remote.Get(c, opts.remote(ctx, c)...)
+		if err == nil {
+			desc, from = d, c
+			break
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		lastErr = err
+		errs = append(errs, FullName(c)+": "+shortErr(err))
+	}
+	if desc == nil {
+		return nil, fetchErr(ref, lastErr, errs)
+	}
+	progress(Event{State: "resolved", Info: FullName(from)})
+	res := &Result{Ref: FullName(ref), From: FullName(from), SourceDigest: desc.Digest}
+
+	manifestBytes, manifestDesc := desc.Manifest, desc.Descriptor
+	if desc.MediaType.IsIndex() {
+		idx, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
+		if err != nil {
+			return nil, fmt.Errorf("reading index of %s: %w", res.Ref, err)
+		}
+		var child *v1.Descriptor
+		var offers []string
+		for i := range idx.Manifests {
+			m := &idx.Manifests[i]
+			if m.Platform != nil && m.Platform.OS == "unknown" { // attestations
+				continue
+			}
+			if m.Platform != nil {
+				offers = append(offers, PlatformString(*m.Platform))
+			}
+			if child == nil && m.MediaType.IsImage() && matches(m.Platform, *opts.Platform) {
+				child = m
+			}
+		}
+		if child == nil {
+			return nil, fmt.Errorf("%s has no image for %s; it offers %s (hint: pick one with --platform)",
+				res.Ref, PlatformString(*opts.Platform), strings.Join(offers, ", "))
+		}
+		cd, err := remote.Get(from.Context().Digest(child.Digest.String()), opts.remote(ctx, from)...)
+		if err != nil {
+			return nil, fetchErr(ref, err, nil)
+		}
+		manifestBytes, manifestDesc = cd.Manifest, cd.Descriptor
+		manifestDesc.Platform = child.Platform
+	}
+	switch manifestDesc.MediaType {
+	case types.DockerManifestSchema2, types.OCIManifestSchema1:
+	case types.DockerManifestSchema1, types.DockerManifestSchema1Signed:
+		return nil, fmt.Errorf("%s uses the Docker schema 1 manifest format, retired in 2019 (hint: ask the publisher to re-push it, or pull another tag)", res.Ref)
+	default:
+		return nil, fmt.Errorf("%s: unsupported manifest media type %q", res.Ref, manifestDesc.MediaType)
+	}
+	m, err := v1.ParseManifest(bytes.NewReader(manifestBytes))
+	if err != nil {
+		return nil, fmt.Errorf("reading manifest of %s: %w", res.Ref, err)
+	}
+	res.Digest = manifestDesc.Digest
+	repo := from.Context()
+
+	// Config first: it names the diff IDs the layers must unpack to.
+	cfgBytes, err := fetchSmall(ctx, repo, m.Config, opts)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := v1.ParseConfigFile(bytes.NewReader(cfgBytes))
+	if err != nil {
+		return nil, fmt.Errorf("reading image config of %s: %w", res.Ref, err)
+	}
+	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
+		return nil, fmt.Errorf("%s: the config lists %d layers but the manifest %d", res.Ref, len(cfg.RootFS.DiffIDs), len(m.Layers))
+	}
+	res.Config = cfg
+	if _, err := st.WriteBlob(m.Config.Digest, m.Config.Size, bytes.NewReader(cfgBytes)); err != nil {
+		return nil, err
+	}
+
+	if err := downloadLayers(ctx, st, repo, m.Layers, opts, progress, res); err != nil {
+		return nil, err
+	}
+	if h, err := st.WriteBlobBytes(manifestBytes); err != nil {
+		return nil, err
+	} else if h != res.Digest {
+		return nil, fmt.Errorf("%s: manifest digest mismatch: got %s, want %s", res.Ref, h, res.Digest)
+	}
+
+	res.Chains = store.ChainIDs(cfg.RootFS.DiffIDs)
+	if opts.Unpack != nil {
+		var jobs []store.UnpackJob
+		for i, l := range m.Layers {
+			if st.HasLayer(res.Chains[i]) {
+				continue
+			}
+			j := store.UnpackJob{Chain: res.Chains[i], DiffID: cfg.RootFS.DiffIDs[i], Blob: l.Digest, MediaType: string(l.MediaType)}
+			for k := i - 1; k >= 0; k-- {
+				j.Lowers = append(j.Lowers, res.Chains[k].Hex)
+			}
+			jobs = append(jobs, j)
+		}
+		if len(jobs) > 0 {
+			for _, j := range jobs {
+				progress(Event{ID: short(j.Blob), Kind: "layer", State: "unpacking"})
+			}
+			if err := opts.Unpack(ctx, jobs); err != nil {
+				return nil, err
+			}
+			for _, j := range jobs {
+				progress(Event{ID: short(j.Blob), Kind: "layer", State: "unpacked"})
+			}
+			res.Unpacked = len(jobs)
+		}
+	}
+	d := v1.Descriptor{MediaType: manifestDesc.MediaType, Size: int64(len(manifestBytes)), Digest: res.Digest, Platform: manifestDesc.Platform}
+	if d.Platform == nil {
+		d.Platform = &v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
+	}
+	source := ""
+	if res.SourceDigest != res.Digest {
+		source = res.SourceDigest.String()
+	}
+	if err := st.Tag(res.Ref, d, source); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func downloadLayers(ctx context.Context, st *store.Store, repo name.Repository, layers []v1.Descriptor, opts Options, progress func(Event), res *Result) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, opts.Jobs)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	seen := map[v1.Hash]bool{}
+	for _, l := range layers {
+		if seen[l.Digest] {
+			continue
+		}
+		seen[l.Digest] = true
+		if st.HasBlob(l.Digest, l.Size) {
+			progress(Event{ID: short(l.Digest), Kind: "layer", State: "exists", Total: l.Size, Done: l.Size})
+			continue
+		}
+		progress(Event{ID: short(l.Digest), Kind: "layer", State: "waiting", Total: l.Size})
+		wg.Add(1)
+		go func(l v1.Descriptor) {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-sem }()
+			n, wrote, err := fetchLayer(ctx, st, repo, l, opts, progress)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+					cancel()
+				}
+				return
+			}
+			if wrote {
+				res.Downloaded++
+				res.Bytes += n
+			}
+		}(l)
+	}
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctx.Err()
+	}
+	return firstErr
+}
+
+func fetchLayer(ctx context.Context, st *store.Store, repo name.Repository, l v1.Descriptor, opts Options, progress func(Event)) (int64, bool, error) {
+	id := short(l.Digest)
+	rl, err := remote.Layer(repo.Digest(l.Digest.String()), opts.remote(ctx, repo)...)
+	if err != nil {
+		return 0, false, fmt.Errorf("fetching layer %s: %w", l.Digest, err)
+	}
+	rc, err := rl.Compressed()
+	if err != nil {
+		return 0, false, fmt.Errorf("fetching layer %s: %s", l.Digest, shortErr(err))
+	}
+	defer rc.Close()
+	cr := &countingReader{r: rc, report: func(done int64) {
+		progress(Event{ID: id, Kind: "layer", State: "downloading", Total: l.Size, Done: done})
+	}}
+	wrote, err := st.WriteBlob(l.Digest, l.Size, cr)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, false, ctx.Err()
+		}
+		return 0, false, fmt.Errorf("fetching layer %s: %w", l.Digest, err)
+	}
+	progress(Event{ID: id, Kind: "layer", State: "done", Total: l.Size, Done: l.Size})
+	return cr.n, wrote, nil
+}
+
+func fetchSmall(ctx context.Context, repo name.Repository, d v1.Descriptor, opts Options) ([]byte, error) {
+	if d.Size > 64<<20 {
+		return nil, fmt.Errorf("blob %s is too large for a config (%d bytes)", d.Digest, d.Size)
+	}
+	if len(d.Data) > 0 {
+		return d.Data, nil
+	}
+	rl, err := remote.Layer(repo.Digest(d.Digest.String()), opts.remote(ctx, repo)...)
+	if err != nil {
+		return nil, fmt.Errorf("fetching config %s: %w", d.Digest, err)
+	}
+	rc, err := rl.Compressed() // verifies size and digest at EOF
+	if err != nil {
+		return nil, fmt.Errorf("fetching config %s: %s", d.Digest, shortErr(err))
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, d.Size+1))
+	if err != nil {
+		return nil, fmt.Errorf("fetching config %s: %w", d.Digest, err)
+	}
+	if h, _, _ := v1.SHA256(bytes.NewReader(b)); h != d.Digest {
+		return nil, fmt.Errorf("config %s: digest mismatch (got %s)", d.Digest, h)
+	}
+	return b, nil
+}
+
+type countingReader struct {
+	r      io.Reader
+	n      int64
+	last   int64
+	report func(int64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.n-c.last >= 256<<10 || err == io.EOF {
+		c.last = c.n
+		c.report(c.n)
+	}
+	return n, err
+}
+
+func short(h v1.Hash) string {
+	if len(h.Hex) < 12 {
+		return h.Hex
+	}
+	return h.Hex[:12]
+}
+
+func (o Options) remote(ctx context.Context, ref interface{ RegistryStr() string }) []remote.Option {
+	opts := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(o.Keychain),
+		remote.WithPlatform(*o.Platform),
+		remote.WithUserAgent("devbox"),
+	}
+	t := o.Transport
+	if t == nil && o.Registries.IsInsecure(ref.RegistryStr()) {
+		tr := remote.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the user listed this registry as insecure
+		t = tr
+	}
+	if t != nil {
+		opts = append(opts, remote.WithTransport(t))
+	}
+	return opts
+}
+
+// shortErr drops ggcr's long URL prefixes from transport errors.
+func shortErr(err error) string {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		var parts []string
+		for _, d := range te.Errors {
+			parts = append(parts, string(d.Code)+": "+d.Message)
+		}
+		if len(parts) == 0 {
+			return fmt.Sprintf("HTTP %d", te.StatusCode)
+		}
+		return strings.Join(parts, "; ")
+	}
+	return err.Error()
+}
+
+func fetchErr(ref name.Reference, err error, tried []string) error {
+	full := FullName(ref)
+	var te *transport.Error
+	if errors.As(err, &te) {
+		switch te.StatusCode {
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return fmt.Errorf("pulling %s: access denied (%s) (hint: log in with docker login or podman login %s, or check the name)", full, shortErr(err), ref.Context().RegistryStr())
+		case http.StatusNotFound:
+			return fmt.Errorf("pulling %s: image not found (%s) (hint: check the name and tag; devbox aliases lists the short names)", full, shortErr(err))
+		case http.StatusTooManyRequests:
+			return fmt.Errorf("pulling %s: rate limited by the registry (hint: log in, or configure a registry mirror)", full)
+		}
+	}
+	msg := shortErr(err)
+	if len(tried) > 1 {
+		msg = strings.Join(tried, "; ")
+	}
+	hint := "check your network, or configure a registry mirror in " + configHint()
+	if strings.Contains(msg, "http: server gave HTTP response to HTTPS client") {
+		hint = "the registry speaks plain HTTP: list it under [registries] insecure in " + configHint()
+	}
+	return fmt.Errorf("pulling %s: %s (hint: %s)", full, msg, hint)
+}
+
+func configHint() string {
+	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" {
+		return d + "/devbox/config.toml"
+	}
+	return "~/.config/devbox/config.toml"
+}

@@ -1,0 +1,130 @@
+package image
+
+import (
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/devbox-dev/devbox/image/alias"
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// Registries is the registry part of the user's configuration.
+type Registries struct {
+	// Mirrors maps a registry host ("docker.io") to mirrors tried first, in
+	// order. The original registry is tried last.
+	Mirrors map[string][]string
+	// Insecure lists registries reached over plain HTTP (and without TLS
+	// verification when they do speak TLS).
+	Insecure []string
+}
+
+// Resolve returns the fully qualified reference for s: an alias from table,
+// or a Docker-style reference ("ubuntu" → docker.io/library/ubuntu:latest).
+func Resolve(s string, table alias.Table) (name.Reference, string, error) {
+	if a, ok := table.Lookup(s); ok {
+		ref, err := name.ParseReference(a.Ref)
+		if err != nil {
+			return nil, "", fmt.Errorf("alias %q points at an invalid reference %q: %w (hint: fix it in your devbox config)", s, a.Ref, err)
+		}
+		return ref, s, nil
+	}
+	if strings.Contains(s, "://") {
+		return nil, "", fmt.Errorf("invalid image reference %q: write it without a scheme, e.g. registry.example.com/repo:tag (hint: list plain-HTTP registries under [registries] insecure in the config)", s)
+	}
+	ref, err := name.ParseReference(s)
+	if err != nil {
+		hint := "references look like ubuntu, ubuntu:24.04, quay.io/org/repo:tag or repo@sha256:…"
+		if c := table.Closest(s); c != "" {
+			hint = fmt.Sprintf("did you mean the alias %q?", c)
+		}
+		return nil, "", fmt.Errorf("invalid image reference %q: %w (hint: %s)", s, err, hint)
+	}
+	return ref, "", nil
+}
+
+// FullName renders ref the way users read it: docker.io instead of
+// index.docker.io, the tag or digest always present.
+func FullName(ref name.Reference) string {
+	reg := ref.Context().RegistryStr()
+	if reg == name.DefaultRegistry {
+		reg = "docker.io"
+	}
+	s := reg + "/" + ref.Context().RepositoryStr()
+	switch r := ref.(type) {
+	case name.Tag:
+		s += ":" + r.TagStr()
+	case name.Digest:
+		s += "@" + r.DigestStr()
+	}
+	return s
+}
+
+// registryKeys are the names a registry may be configured under.
+func registryKeys(reg string) []string {
+	if reg == name.DefaultRegistry || reg == "docker.io" || reg == "registry-1.docker.io" {
+		return []string{"docker.io", "index.docker.io", "registry-1.docker.io"}
+	}
+	return []string{reg}
+}
+
+// Candidates returns the references to try for ref, mirrors first.
+func (r Registries) Candidates(ref name.Reference) ([]name.Reference, error) {
+	var out []name.Reference
+	for _, k := range registryKeys(ref.Context().RegistryStr()) {
+		for _, m := range r.Mirrors[k] {
+			m = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(m, "https://"), "http://"), "/")
+			host, prefix, _ := strings.Cut(m, "/")
+			repo := ref.Context().RepositoryStr()
+			if prefix != "" {
+				repo = prefix + "/" + repo
+			}
+			s := host + "/" + repo
+			switch t := ref.(type) {
+			case name.Tag:
+				s += ":" + t.TagStr()
+			case name.Digest:
+				s += "@" + t.DigestStr()
+			}
+			mr, err := name.ParseReference(s, r.nameOpts(host)...)
+			if err != nil {
+				return nil, fmt.Errorf("mirror %q for %s: %w (hint: fix [registries.mirrors] in your devbox config)", m, k, err)
+			}
+			out = append(out, mr)
+		}
+	}
+	orig, err := name.ParseReference(ref.String(), r.nameOpts(ref.Context().RegistryStr())...)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, orig), nil
+}
+
+// IsInsecure reports whether host is configured for plain HTTP.
+func (r Registries) IsInsecure(host string) bool {
+	for _, h := range r.Insecure {
+		if strings.EqualFold(strings.TrimSpace(h), host) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r Registries) nameOpts(host string) []name.Option {
+	if r.IsInsecure(host) || isLoopback(host) {
+		return []name.Option{name.Insecure}
+	}
+	return nil
+}
+
+func isLoopback(hostport string) bool {
+	h := hostport
+	if hh, _, err := net.SplitHostPort(hostport); err == nil {
+		h = hh
+	}
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}

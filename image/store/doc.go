@@ -1,0 +1,20 @@
+// Package store is devbox's content-addressed image store on disk.
+//
+// Layout under the store root (default $XDG_DATA_HOME/devbox):
+//
+//	oci/                 an OCI image layout (oci-layout, index.json,
+//	                     blobs/sha256/…) that skopeo and umoci can read; each
+//	                     pulled image is one index entry whose
+//	                     org.opencontainers.image.ref.name is its full reference
+//	layers/<chainID>/    one unpacked layer, an overlayfs lower directory,
+//	                     owned by the user's subordinate ids (keep-id map)
+//	tmp/                 downloads and unpacks in progress
+//	locks/               flock files: store.lock for index.json and GC, one
+//	                     per blob digest and per layer chain ID
+//
+// Every write is atomic: blobs are written to tmp/, verified against their
+// digest and renamed into place while their lock is held; layers are
+// unpacked into tmp/ and renamed into layers/; index.json is replaced by
+// rename under store.lock. A process killed at any point leaves only tmp/
+// debris, which the next command removes once no lock guards it.
+package store

@@ -1,0 +1,451 @@
+package store
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sys/unix"
+)
+
+// Annotation keys written on index entries.
+const (
+	AnnotationRefName = "org.opencontainers.image.ref.name"
+	AnnotationPulled  = "io.devbox.image.pulled"
+	AnnotationSource  = "io.devbox.image.source-digest"
+)
+
+// ErrNotFound is returned for an unknown image.
+var ErrNotFound = errors.New("image not known")
+
+// Store is an open store. It is safe for concurrent use by several
+// processes; within one process, use one Store per goroutine group.
+type Store struct {
+	Root string
+}
+
+// Open creates the store directories as needed.
+func Open(root string) (*Store, error) {
+	if !filepath.IsAbs(root) {
+		abs, err := filepath.Abs(root)
+		if err != nil {
+			return nil, err
+		}
+		root = abs
+	}
+	s := &Store{Root: root}
+	for _, d := range []string{s.ociDir(), filepath.Join(s.ociDir(), "blobs", "sha256"), s.LayersDir(), s.TmpDir(), s.locksDir()} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, storeErr("creating store directory", err, root)
+		}
+	}
+	if err := unix.Access(root, unix.W_OK); err != nil {
+		return nil, storeErr("opening store", err, root)
+	}
+	if _, err := os.Stat(filepath.Join(s.ociDir(), "oci-layout")); errors.Is(err, fs.ErrNotExist) {
+		unlock, err := s.Lock()
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		if err := atomicWrite(filepath.Join(s.ociDir(), "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
+			return nil, storeErr("initialising OCI layout", err, root)
+		}
+		if _, err := os.Stat(s.indexPath()); errors.Is(err, fs.ErrNotExist) {
+			if err := s.writeIndex(&v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return s, nil
+}
+
+func storeErr(what string, err error, path string) error {
+	switch {
+	case errors.Is(err, syscall.ENOSPC):
+		return fmt.Errorf("%s: %w (hint: free disk space on the filesystem holding %s)", what, err, path)
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("%s: %w (hint: the store %s must be writable by you; choose another with --root or DEVBOX_ROOT)", what, err, path)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func (s *Store) ociDir() string    { return filepath.Join(s.Root, "oci") }
+func (s *Store) indexPath() string { return filepath.Join(s.ociDir(), "index.json") }
+func (s *Store) locksDir() string  { return filepath.Join(s.Root, "locks") }
+
+// OCIDir is the OCI image layout directory (for skopeo/umoci: oci:DIR:REF).
+func (s *Store) OCIDir() string { return s.ociDir() }
+
+// LayersDir holds the unpacked layers.
+func (s *Store) LayersDir() string { return filepath.Join(s.Root, "layers") }
+
+// TmpDir holds work in progress.
+func (s *Store) TmpDir() string { return filepath.Join(s.Root, "tmp") }
+
+// BlobPath is where blob h lives.
+func (s *Store) BlobPath(h v1.Hash) string {
+	return filepath.Join(s.ociDir(), "blobs", h.Algorithm, h.Hex)
+}
+
+// LayerDir is where the layer with chain ID chain is unpacked.
+func (s *Store) LayerDir(chain v1.Hash) string { return filepath.Join(s.LayersDir(), chain.Hex) }
+
+// HasBlob reports whether blob h is complete in the store.
+func (s *Store) HasBlob(h v1.Hash, size int64) bool {
+	fi, err := os.Stat(s.BlobPath(h))
+	return err == nil && fi.Mode().IsRegular() && (size < 0 || fi.Size() == size)
+}
+
+// HasLayer reports whether the layer with chain ID chain is unpacked.
+func (s *Store) HasLayer(chain v1.Hash) bool {
+	fi, err := os.Lstat(s.LayerDir(chain))
+	return err == nil && fi.IsDir()
+}
+
+// Lock takes the store-wide lock that guards index.json and GC.
+func (s *Store) Lock() (func(), error) { return s.lockFile("store.lock", true) }
+
+// RLock takes the store-wide lock shared (readers, pulls in progress).
+func (s *Store) RLock() (func(), error) { return s.lockFile("store.lock", false) }
+
+// LockKey takes an exclusive lock named key (a blob digest or chain ID).
+func (s *Store) LockKey(key string) (func(), error) { return s.lockFile(key+".lock", true) }
+
+// TryLockKey takes the lock named key if it is free.
+func (s *Store) TryLockKey(key string) (func(), bool) {
+	f, err := os.OpenFile(filepath.Join(s.locksDir(), key+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, false
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, false
+	}
+	return func() { f.Close() }, true
+}
+
+func (s *Store) lockFile(name string, exclusive bool) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(s.locksDir(), name), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, storeErr("opening lock", err, s.Root)
+	}
+	how := unix.LOCK_SH
+	if exclusive {
+		how = unix.LOCK_EX
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), how)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", name, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// WriteBlob stores the content of r as blob h. The content is hashed while
+// it is written to a temporary file and renamed into place only when the
+// digest (and size, when size >= 0) match. A blob already present is not
+// written again. Concurrent writers of the same blob serialise on its lock;
+// the second finds it present.
+func (s *Store) WriteBlob(h v1.Hash, size int64, r io.Reader) (written bool, err error) {
+	if h.Algorithm != "sha256" || len(h.Hex) != 64 {
+		return false, fmt.Errorf("unsupported digest %q", h.String())
+	}
+	if s.HasBlob(h, size) {
+		return false, nil
+	}
+	unlock, err := s.LockKey("blob-" + h.Hex)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	if s.HasBlob(h, size) {
+		return false, nil
+	}
+	f, err := os.CreateTemp(s.TmpDir(), "blob-"+h.Hex+"-")
+	if err != nil {
+		return false, storeErr("writing blob", err, s.Root)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	hasher := sha256.New()
+	n, err := io.CopyBuffer(io.MultiWriter(f, hasher), r, make([]byte, 1<<20))
+	if err != nil {
+		return false, storeErr("writing blob "+h.String(), err, s.Root)
+	}
+	if size >= 0 && n != size {
+		return false, fmt.Errorf("blob %s: got %d bytes, want %d", h, n, size)
+	}
+	if got := hex.EncodeToString(hasher.Sum(nil)); got != h.Hex {
+		return false, fmt.Errorf("blob %s: digest mismatch, got sha256:%s", h, got)
+	}
+	if err = f.Sync(); err != nil {
+		return false, storeErr("writing blob", err, s.Root)
+	}
+	if err = f.Close(); err != nil {
+		return false, storeErr("writing blob", err, s.Root)
+	}
+	if err = os.Chmod(tmp, 0o644); err != nil {
+		return false, err
+	}
+	if err = os.Rename(tmp, s.BlobPath(h)); err != nil {
+		return false, storeErr("storing blob", err, s.Root)
+	}
+	return true, nil
+}
+
+// WriteBlobBytes stores b (manifests and configs).
+func (s *Store) WriteBlobBytes(b []byte) (v1.Hash, error) {
+	h, _, err := v1.SHA256(bytes.NewReader(b))
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	_, err = s.WriteBlob(h, int64(len(b)), bytes.NewReader(b))
+	return h, err
+}
+
+// ReadBlob returns the content of a small blob.
+func (s *Store) ReadBlob(h v1.Hash) ([]byte, error) {
+	b, err := os.ReadFile(s.BlobPath(h))
+	if err != nil {
+		return nil, fmt.Errorf("reading blob %s: %w", h, err)
+	}
+	return b, nil
+}
+
+// Index reads index.json.
+func (s *Store) Index() (*v1.IndexManifest, error) {
+	f, err := os.Open(s.indexPath())
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return &v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}, nil
+		}
+		return nil, fmt.Errorf("reading image index: %w", err)
+	}
+	defer f.Close()
+	im, err := v1.ParseIndexManifest(f)
+	if err != nil {
+		return nil, fmt.Errorf("reading image index %s: %w (hint: the store is damaged; move it away and pull again)", s.indexPath(), err)
+	}
+	return im, nil
+}
+
+func (s *Store) writeIndex(im *v1.IndexManifest) error {
+	b, err := json.Marshal(im)
+	if err != nil {
+		return err
+	}
+	if err := atomicWrite(s.indexPath(), b); err != nil {
+		return storeErr("writing image index", err, s.Root)
+	}
+	return nil
+}
+
+// Tag records desc (a manifest already in the store) under ref, replacing
+// what ref named before. The caller must not hold the store lock.
+func (s *Store) Tag(ref string, desc v1.Descriptor, source string) error {
+	unlock, err := s.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	im, err := s.Index()
+	if err != nil {
+		return err
+	}
+	kept := im.Manifests[:0]
+	for _, d := range im.Manifests {
+		if d.Annotations[AnnotationRefName] != ref {
+			kept = append(kept, d)
+		}
+	}
+	desc.Annotations = map[string]string{
+		AnnotationRefName: ref,
+		AnnotationPulled:  time.Now().UTC().Format(time.RFC3339),
+	}
+	if source != "" {
+		desc.Annotations[AnnotationSource] = source
+	}
+	im.Manifests = append(kept, desc)
+	sort.SliceStable(im.Manifests, func(i, j int) bool {
+		return im.Manifests[i].Annotations[AnnotationRefName] < im.Manifests[j].Annotations[AnnotationRefName]
+	})
+	return s.writeIndex(im)
+}
+
+// Image is one tagged image in the store.
+type Image struct {
+	Ref          string    `json:"ref"`
+	Digest       string    `json:"digest"`
+	SourceDigest string    `json:"sourceDigest,omitempty"`
+	Size         int64     `json:"size"` // compressed size of config and layers
+	Pulled       time.Time `json:"pulled"`
+	Created      time.Time `json:"created,omitzero"`
+	Platform     string    `json:"platform,omitempty"`
+}
+
+// Images lists the tagged images.
+func (s *Store) Images() ([]Image, error) {
+	im, err := s.Index()
+	if err != nil {
+		return nil, err
+	}
+	var out []Image
+	for _, d := range im.Manifests {
+		img := Image{Ref: d.Annotations[AnnotationRefName], Digest: d.Digest.String(), SourceDigest: d.Annotations[AnnotationSource]}
+		img.Pulled, _ = time.Parse(time.RFC3339, d.Annotations[AnnotationPulled])
+		if m, err := s.Manifest(d.Digest); err == nil {
+			img.Size = m.Config.Size
+			for _, l := range m.Layers {
+				img.Size += l.Size
+			}
+			if cf, err := s.ConfigFile(m.Config.Digest); err == nil {
+				img.Created = cf.Created.Time
+				img.Platform = cf.OS + "/" + cf.Architecture
+				if cf.Variant != "" {
+					img.Platform += "/" + cf.Variant
+				}
+			}
+		}
+		out = append(out, img)
+	}
+	return out, nil
+}
+
+// Manifest reads and parses a manifest blob.
+func (s *Store) Manifest(h v1.Hash) (*v1.Manifest, error) {
+	b, err := s.ReadBlob(h)
+	if err != nil {
+		return nil, err
+	}
+	return v1.ParseManifest(bytes.NewReader(b))
+}
+
+// ConfigFile reads and parses an image config blob.
+func (s *Store) ConfigFile(h v1.Hash) (*v1.ConfigFile, error) {
+	b, err := s.ReadBlob(h)
+	if err != nil {
+		return nil, err
+	}
+	return v1.ParseConfigFile(bytes.NewReader(b))
+}
+
+// Lookup finds the image named ref, or whose digest (or a unique digest
+// prefix of at least 4 hex digits) is ref.
+func (s *Store) Lookup(ref string) (Image, error) {
+	imgs, err := s.Images()
+	if err != nil {
+		return Image{}, err
+	}
+	for _, i := range imgs {
+		if i.Ref == ref {
+			return i, nil
+		}
+	}
+	hexRef := strings.TrimPrefix(ref, "sha256:")
+	if len(hexRef) >= 4 && strings.Trim(hexRef, "0123456789abcdef") == "" {
+		var found []Image
+		for _, i := range imgs {
+			if strings.HasPrefix(strings.TrimPrefix(i.Digest, "sha256:"), hexRef) {
+				found = append(found, i)
+			}
+		}
+		if len(found) == 1 {
+			return found[0], nil
+		}
+	}
+	return Image{}, fmt.Errorf("%w: %s (hint: devbox images lists what is stored)", ErrNotFound, ref)
+}
+
+// Untag removes the index entries named ref. It returns ErrNotFound when
+// there is none.
+func (s *Store) Untag(ref string) error {
+	unlock, err := s.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	im, err := s.Index()
+	if err != nil {
+		return err
+	}
+	kept := im.Manifests[:0]
+	removed := 0
+	for _, d := range im.Manifests {
+		if d.Annotations[AnnotationRefName] == ref {
+			removed++
+			continue
+		}
+		kept = append(kept, d)
+	}
+	if removed == 0 {
+		return fmt.Errorf("%w: %s (hint: devbox images lists what is stored)", ErrNotFound, ref)
+	}
+	im.Manifests = kept
+	return s.writeIndex(im)
+}
+
+// ChainIDs returns the chain ID of every layer of a config's rootfs, bottom
+// first: chain(1) = diffID(1), chain(n) = sha256(chain(n-1) + " " + diffID(n)).
+func ChainIDs(diffIDs []v1.Hash) []v1.Hash {
+	out := make([]v1.Hash, len(diffIDs))
+	for i, d := range diffIDs {
+		if i == 0 {
+			out[i] = d
+			continue
+		}
+		sum := sha256.Sum256([]byte(out[i-1].String() + " " + d.String()))
+		out[i] = v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
+	}
+	return out
+}
+
+func atomicWrite(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,107 @@
+package rootless
+
+import (
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/rootless-containers/rootlesskit/v3/pkg/parent/idtools"
+)
+
+func TestInnerMaps(t *testing.T) {
+	cases := []struct {
+		name string
+		own  int
+		subs []Range
+		want []syscall.SysProcIDMap
+	}{
+		{"single", 1000, nil, []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}},
+		{"typical", 1000, []Range{{100000, 65536}}, []syscall.SysProcIDMap{
+			{ContainerID: 0, HostID: 1, Size: 1000},
+			{ContainerID: 1000, HostID: 0, Size: 1},
+			{ContainerID: 1001, HostID: 1001, Size: 64536},
+		}},
+		{"own above range", 200000, []Range{{100000, 65536}}, []syscall.SysProcIDMap{
+			{ContainerID: 0, HostID: 1, Size: 65536},
+			{ContainerID: 200000, HostID: 0, Size: 1},
+		}},
+		{"own at end", 65536, []Range{{100000, 65536}}, []syscall.SysProcIDMap{
+			{ContainerID: 0, HostID: 1, Size: 65536},
+			{ContainerID: 65536, HostID: 0, Size: 1},
+		}},
+		{"two ranges split at the boundary", 1001, []Range{{100000, 65536}, {300000, 65536}}, []syscall.SysProcIDMap{
+			{ContainerID: 0, HostID: 1, Size: 1001},
+			{ContainerID: 1001, HostID: 0, Size: 1},
+			{ContainerID: 1002, HostID: 1002, Size: 64535},
+			{ContainerID: 65537, HostID: 65537, Size: 65536},
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := innerMaps(c.own, c.subs)
+			if !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("innerMaps(%d,%v) = %+v, want %+v", c.own, c.subs, got, c.want)
+			}
+			// Every outer id is used at most once.
+			seen := map[int]bool{}
+			for _, e := range got {
+				for i := 0; i < e.Size; i++ {
+					if seen[e.HostID+i] {
+						t.Fatalf("outer id %d mapped twice", e.HostID+i)
+					}
+					seen[e.HostID+i] = true
+				}
+			}
+		})
+	}
+}
+
+func TestHostID(t *testing.T) {
+	m := Mapping{UID: 1000, GID: 1000, SubUIDs: []Range{{100000, 65536}}, SubGIDs: []Range{{100000, 65536}}}
+	cases := []struct{ in, want int }{
+		{0, 100000},    // root in the box is the first subuid
+		{33, 100033},   // www-data
+		{999, 100999},  // just below the user
+		{1000, 1000},   // keep-id: the user is the user
+		{1001, 101000}, // just above
+		{65536, 165535},
+		{65537, -1},
+	}
+	for _, c := range cases {
+		if got := m.HostUID(c.in); got != c.want {
+			t.Errorf("HostUID(%d) = %d, want %d", c.in, got, c.want)
+		}
+	}
+	split := Mapping{UID: 1000, SubUIDs: []Range{{100000, 10}, {200000, 65526}}}
+	if got := split.HostUID(12); got != 200002 { // outer 13 → second range, offset 2
+		t.Errorf("split HostUID(12) = %d", got)
+	}
+	single := Mapping{UID: 1000}
+	if single.HostUID(0) != 1000 || single.HostUID(1) != -1 {
+		t.Errorf("single mapping wrong")
+	}
+}
+
+func TestOuterArgs(t *testing.T) {
+	got := strings.Join(outerArgs(1000, []Range{{100000, 65536}, {300000, 10}}), " ")
+	want := "0 1000 1 1 100000 65536 65537 300000 10"
+	if got != want {
+		t.Errorf("outerArgs = %q, want %q", got, want)
+	}
+}
+
+func TestCleanRanges(t *testing.T) {
+	got := cleanRanges([]idtools.SubIDRange{{Start: 300000, Length: 5}, {Start: 1000, Length: 0}, {Start: 998, Length: 5}}, 1000)
+	want := []Range{{998, 2}, {1001, 2}, {300000, 5}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("cleanRanges = %+v, want %+v", got, want)
+	}
+}
+
+func TestScrubEnv(t *testing.T) {
+	got := ScrubEnv([]string{"A=1", "_DEVBOX_STAGE=x", "TERM=xterm", "_DEVBOX_INNER={}"})
+	if !reflect.DeepEqual(got, []string{"A=1", "TERM=xterm"}) {
+		t.Errorf("ScrubEnv = %v", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -92,7 +93,7 @@ func Pull(ctx context.Context, st *store.Store, ref name.Reference, opts Options
 		lastErr error
 	)
 	for _, c := range cands {
-		d, err := remote.Get(c, opts.remote(ctx, c)...)
+		d, err := remote.Get(c, opts.remote(ctx, c.Context())...)
 		if err == nil {
 			desc, from = d, c
 			break
@@ -133,7 +134,7 @@ func Pull(ctx context.Context, st *store.Store, ref name.Reference, opts Options
 			return nil, fmt.Errorf("%s has no image for %s; it offers %s (hint: pick one with --platform)",
 				res.Ref, PlatformString(*opts.Platform), strings.Join(offers, ", "))
 		}
-		cd, err := remote.Get(from.Context().Digest(child.Digest.String()), opts.remote(ctx, from)...)
+		cd, err := remote.Get(from.Context().Digest(child.Digest.String()), opts.remote(ctx, from.Context())...)
 		if err != nil {
 			return nil, fetchErr(ref, err, nil)
 		}
@@ -174,10 +175,19 @@ func Pull(ctx context.Context, st *store.Store, ref name.Reference, opts Options
 	if err := downloadLayers(ctx, st, repo, m.Layers, opts, progress, res); err != nil {
 		return nil, err
 	}
-	if h, err := st.WriteBlobBytes(manifestBytes); err != nil {
-		return nil, err
-	} else if h != res.Digest {
+	if h, _, err := v1.SHA256(bytes.NewReader(manifestBytes)); err != nil || h != res.Digest {
 		return nil, fmt.Errorf("%s: manifest digest mismatch: got %s, want %s", res.Ref, h, res.Digest)
+	}
+	// The store holds OCI manifests only, so that skopeo and umoci (which
+	// accept nothing else in an OCI layout) can read it. A Docker schema 2
+	// manifest is rewritten with the OCI media types; the blobs are the same.
+	ociBytes, err := toOCI(m, manifestBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", res.Ref, err)
+	}
+	storedDigest, err := st.WriteBlobBytes(ociBytes)
+	if err != nil {
+		return nil, err
 	}
 
 	res.Chains = store.ChainIDs(cfg.RootFS.DiffIDs)
@@ -206,15 +216,11 @@ func Pull(ctx context.Context, st *store.Store, ref name.Reference, opts Options
 			res.Unpacked = len(jobs)
 		}
 	}
-	d := v1.Descriptor{MediaType: manifestDesc.MediaType, Size: int64(len(manifestBytes)), Digest: res.Digest, Platform: manifestDesc.Platform}
+	d := v1.Descriptor{MediaType: types.OCIManifestSchema1, Size: int64(len(ociBytes)), Digest: storedDigest, Platform: manifestDesc.Platform}
 	if d.Platform == nil {
 		d.Platform = &v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
 	}
-	source := ""
-	if res.SourceDigest != res.Digest {
-		source = res.SourceDigest.String()
-	}
-	if err := st.Tag(res.Ref, d, source); err != nil {
+	if err := st.Tag(res.Ref, d, store.Origin{ManifestDigest: res.Digest.String(), SourceDigest: res.SourceDigest.String(), From: res.From}); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -411,4 +417,28 @@ func configHint() string {
 		return d + "/devbox/config.toml"
 	}
 	return "~/.config/devbox/config.toml"
+}
+
+// toOCI returns the manifest with OCI media types (the input itself when it
+// already is one).
+func toOCI(m *v1.Manifest, raw []byte) ([]byte, error) {
+	if m.MediaType == types.OCIManifestSchema1 || (m.MediaType == "" && m.Config.MediaType == types.OCIConfigJSON) {
+		return raw, nil
+	}
+	o := *m
+	o.MediaType = types.OCIManifestSchema1
+	o.Config.MediaType = types.OCIConfigJSON
+	o.Layers = make([]v1.Descriptor, len(m.Layers))
+	for i, l := range m.Layers {
+		switch l.MediaType {
+		case types.DockerLayer:
+			l.MediaType = types.OCILayer
+		case types.DockerUncompressedLayer:
+			l.MediaType = types.OCIUncompressedLayer
+		case types.DockerForeignLayer:
+			l.MediaType = types.OCIRestrictedLayer
+		}
+		o.Layers[i] = l
+	}
+	return json.Marshal(&o)
 }

@@ -35,7 +35,7 @@ func Resolve(s string, table alias.Table) (name.Reference, string, error) {
 	ref, err := name.ParseReference(s)
 	if err != nil {
 		hint := "references look like ubuntu, ubuntu:24.04, quay.io/org/repo:tag or repo@sha256:…"
-		if c := table.Closest(s); c != "" {
+		if c := table.Closest(strings.SplitN(s, ":", 2)[0]); c != "" {
 			hint = fmt.Sprintf("did you mean the alias %q?", c)
 		}
 		return nil, "", fmt.Errorf("invalid image reference %q: %w (hint: %s)", s, err, hint)

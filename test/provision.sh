@@ -12,7 +12,8 @@
 #   DEVBOX_TEST_MIRROR        Debian mirror for debootstrap (http://deb.debian.org/debian)
 #   DEVBOX_TEST_NO_CHECK_GPG  1: debootstrap without signature checks if no trixie key
 #   DEVBOX_TEST_FORCE_IMAGES  1: rebuild and push the images even if up to date
-set -euo pipefail
+set -Eeuo pipefail
+trap 'printf "[provision] ERROR: line %s: %s failed\n" "$LINENO" "$BASH_COMMAND" >&2' ERR
 
 export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/go/bin:${PATH:-}"
 export LC_ALL=C
@@ -276,8 +277,8 @@ EOF
 )
 [ "$(cat "$REG_CFG" 2>/dev/null || true)" = "$cfg" ] || printf '%s\n' "$cfg" >"$REG_CFG"
 if registry_up; then
-	pid=$(our_pid || true)
-	step registry "$REG_ADDR already answering (${pid:+pid $pid}${pid:-not started by provision.sh})"
+	if pid=$(our_pid); then who="pid $pid, started by provision.sh"; else who="not started by provision.sh"; fi
+	step registry "$REG_ADDR already answering ($who)"
 else
 	pid=$(our_pid || true)
 	if [ -n "$pid" ]; then
@@ -337,7 +338,7 @@ else
 	rootfs="$build/rootfs"
 	cleanup_build() {
 		# debootstrap mounts proc/sys inside the target; never leave them behind.
-		findmnt -rno TARGET | grep -F "$build/" | sort -r | while read -r m; do umount -l "$m" || true; done
+		findmnt -rno TARGET | { grep -F "$build/" || true; } | sort -r | while read -r m; do umount -l "$m" || true; done
 		rm -rf --one-file-system "$build"
 	}
 	trap cleanup_build EXIT

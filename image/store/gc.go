@@ -106,7 +106,25 @@ func (s *Store) GC(keepChains []v1.Hash, remove Remover) (GCStats, error) {
 			return st, fmt.Errorf("removing unused layers: %w", err)
 		}
 	}
+	s.pruneLocks()
 	return st, nil
+}
+
+// pruneLocks removes per-blob and per-layer lock files nobody holds. Every
+// pull holds gc.lock shared, so with it held exclusively no process can be
+// about to take one of these locks.
+func (s *Store) pruneLocks() {
+	ents, _ := os.ReadDir(s.locksDir())
+	for _, e := range ents {
+		name := e.Name()
+		if name == "store.lock" || name == "gc.lock" || !strings.HasSuffix(name, ".lock") {
+			continue
+		}
+		if unlockKey, ok := s.TryLockKey(strings.TrimSuffix(name, ".lock")); ok {
+			_ = os.Remove(filepath.Join(s.locksDir(), name))
+			unlockKey()
+		}
+	}
 }
 
 // staleTmp lists tmp/ entries whose owner lock is free: their writer died.

@@ -26,7 +26,16 @@ const (
 	AnnotationRefName = "org.opencontainers.image.ref.name"
 	AnnotationPulled  = "io.devbox.image.pulled"
 	AnnotationSource  = "io.devbox.image.source-digest"
+	AnnotationDigest  = "io.devbox.image.manifest-digest"
+	AnnotationFrom    = "io.devbox.image.from"
 )
+
+// Origin records where a stored image came from.
+type Origin struct {
+	ManifestDigest string // the registry's digest of the platform manifest
+	SourceDigest   string // what the reference resolved to (an index, for multi-arch images)
+	From           string // the reference actually pulled (a mirror or the origin)
+}
 
 // ErrNotFound is returned for an unknown image.
 var ErrNotFound = errors.New("image not known")
@@ -127,7 +136,7 @@ func (s *Store) LockKey(key string) (func(), error) { return s.lockFile(key+".lo
 
 // TryLockKey takes the lock named key if it is free.
 func (s *Store) TryLockKey(key string) (func(), bool) {
-	f, err := os.OpenFile(filepath.Join(s.locksDir(), key+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := openLock(filepath.Join(s.locksDir(), key+".lock"))
 	if err != nil {
 		return nil, false
 	}
@@ -139,7 +148,7 @@ func (s *Store) TryLockKey(key string) (func(), bool) {
 }
 
 func (s *Store) lockFile(name string, exclusive bool) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(s.locksDir(), name), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := openLock(filepath.Join(s.locksDir(), name))
 	if err != nil {
 		return nil, storeErr("opening lock", err, s.Root)
 	}
@@ -266,7 +275,7 @@ func (s *Store) writeIndex(im *v1.IndexManifest) error {
 
 // Tag records desc (a manifest already in the store) under ref, replacing
 // what ref named before. The caller must not hold the store lock.
-func (s *Store) Tag(ref string, desc v1.Descriptor, source string) error {
+func (s *Store) Tag(ref string, desc v1.Descriptor, o Origin) error {
 	unlock, err := s.Lock()
 	if err != nil {
 		return err
@@ -286,8 +295,10 @@ func (s *Store) Tag(ref string, desc v1.Descriptor, source string) error {
 		AnnotationRefName: ref,
 		AnnotationPulled:  time.Now().UTC().Format(time.RFC3339),
 	}
-	if source != "" {
-		desc.Annotations[AnnotationSource] = source
+	for k, v := range map[string]string{AnnotationDigest: o.ManifestDigest, AnnotationSource: o.SourceDigest, AnnotationFrom: o.From} {
+		if v != "" {
+			desc.Annotations[k] = v
+		}
 	}
 	im.Manifests = append(kept, desc)
 	sort.SliceStable(im.Manifests, func(i, j int) bool {
@@ -299,8 +310,10 @@ func (s *Store) Tag(ref string, desc v1.Descriptor, source string) error {
 // Image is one tagged image in the store.
 type Image struct {
 	Ref          string    `json:"ref"`
-	Digest       string    `json:"digest"`
+	ID           string    `json:"id"`     // digest of the stored OCI manifest
+	Digest       string    `json:"digest"` // the registry's manifest digest
 	SourceDigest string    `json:"sourceDigest,omitempty"`
+	From         string    `json:"from,omitempty"`
 	Size         int64     `json:"size"` // compressed size of config and layers
 	Pulled       time.Time `json:"pulled"`
 	Created      time.Time `json:"created,omitzero"`
@@ -315,7 +328,11 @@ func (s *Store) Images() ([]Image, error) {
 	}
 	var out []Image
 	for _, d := range im.Manifests {
-		img := Image{Ref: d.Annotations[AnnotationRefName], Digest: d.Digest.String(), SourceDigest: d.Annotations[AnnotationSource]}
+		img := Image{Ref: d.Annotations[AnnotationRefName], ID: d.Digest.String(), Digest: d.Annotations[AnnotationDigest],
+			SourceDigest: d.Annotations[AnnotationSource], From: d.Annotations[AnnotationFrom]}
+		if img.Digest == "" {
+			img.Digest = img.ID
+		}
 		img.Pulled, _ = time.Parse(time.RFC3339, d.Annotations[AnnotationPulled])
 		if m, err := s.Manifest(d.Digest); err == nil {
 			img.Size = m.Config.Size
@@ -369,7 +386,7 @@ func (s *Store) Lookup(ref string) (Image, error) {
 	if len(hexRef) >= 4 && strings.Trim(hexRef, "0123456789abcdef") == "" {
 		var found []Image
 		for _, i := range imgs {
-			if strings.HasPrefix(strings.TrimPrefix(i.Digest, "sha256:"), hexRef) {
+			if strings.HasPrefix(strings.TrimPrefix(i.Digest, "sha256:"), hexRef) || strings.HasPrefix(strings.TrimPrefix(i.ID, "sha256:"), hexRef) {
 				found = append(found, i)
 			}
 		}
@@ -421,6 +438,20 @@ func ChainIDs(diffIDs []v1.Hash) []v1.Hash {
 		out[i] = v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
 	}
 	return out
+}
+
+// openLock opens (creating) a lock file. Lock files are shared between the
+// user and the user-namespace helpers, whose root is another host uid, so
+// they are made readable and writable by both; locks/ itself is 0700.
+func openLock(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm() != 0o666 {
+		_ = f.Chmod(0o666)
+	}
+	return f, nil
 }
 
 func atomicWrite(path string, b []byte) error {

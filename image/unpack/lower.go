@@ -195,7 +195,7 @@ func (u *unpacker) copyUp(target string) error {
 			return &os.PathError{Op: "create", Path: target, Err: err}
 		}
 		defer unix.Close(dst)
-		if _, err := u.copyData(dst, fdReader(src)); err != nil {
+		if _, err := u.copyData(dst, fdReader(src), nil); err != nil {
 			return fmt.Errorf("copying up %s: %w", target, err)
 		}
 		if err := u.chownErr(unix.Fchown(dst, uid, gid), target); err != nil {

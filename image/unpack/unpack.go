@@ -3,6 +3,7 @@ package unpack
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -66,7 +67,8 @@ func Apply(dir string, r io.Reader, opts Options) (Stats, error) {
 	defer u.close()
 
 	br := bufio.NewReaderSize(r, 64<<10)
-	tr := tar.NewReader(br)
+	u.in = &countingReader{r: br}
+	tr := tar.NewReader(u.in)
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -76,7 +78,7 @@ func Apply(dir string, r io.Reader, opts Options) (Stats, error) {
 			return u.stats, fmt.Errorf("unpacking layer: reading tar: %w", err)
 		}
 		if err := u.entry(tr, hdr); err != nil {
-			return u.stats, fmt.Errorf("unpacking entry %q: %w", hdr.Name, err)
+			return u.stats, fmt.Errorf("unpacking entry %q: %w", shorten(hdr.Name), err)
 		}
 	}
 	if err := u.finishDirs(); err != nil {
@@ -118,6 +120,25 @@ type unpacker struct {
 
 	stats      Stats
 	chownNoted bool
+
+	in       *countingReader // the tar stream, to tell sparse expansion
+	expanded int64           // file bytes produced beyond the stream bytes read
+}
+
+// maxSparseExpansion bounds the zero bytes that sparse tar entries may expand
+// to in one layer beyond the bytes of the stream, so that a tiny hostile tar
+// cannot keep Apply busy for hours. A variable for tests.
+var maxSparseExpansion int64 = 64 << 30
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func newUnpacker(dir string, opts Options) (*unpacker, error) {
@@ -195,6 +216,15 @@ func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header) error {
 		u.logf("unpack: skipping entry %q of unknown type %q", hdr.Name, hdr.Typeflag)
 		return nil
 	}
+}
+
+// shorten cuts an absurdly long name for an error message.
+func shorten(name string) string {
+	const max = 256
+	if len(name) <= max {
+		return name
+	}
+	return name[:max] + "..."
 }
 
 // cleanName cleans a tar name lexically into a relative slash-separated path
@@ -306,8 +336,17 @@ func (u *unpacker) file(rel string, hdr *tar.Header, r io.Reader) error {
 		return err
 	}
 	defer unix.Close(fd)
-	n, err := u.copyData(fd, r)
+	start := u.in.n
+	n, err := u.copyData(fd, r, func(n int64) error {
+		if n-(u.in.n-start)+u.expanded > maxSparseExpansion {
+			return errors.New("sparse file expands beyond the limit")
+		}
+		return nil
+	})
 	u.stats.Bytes += n
+	if d := n - (u.in.n - start); d > 0 {
+		u.expanded += d
+	}
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", rel, err)
 	}
@@ -328,24 +367,55 @@ func (u *unpacker) file(rel string, hdr *tar.Header, r io.Reader) error {
 	return nil
 }
 
-// copyData copies r to fd through the shared buffer.
-func (u *unpacker) copyData(fd int, r io.Reader) (int64, error) {
+// copyData copies r to the new file fd through the shared buffer, leaving
+// holes for blocks of zeros. check, if not nil, is called with the byte count
+// after each read.
+func (u *unpacker) copyData(fd int, r io.Reader, check func(int64) error) (int64, error) {
 	var n int64
+	hole := false // the file ends with a hole not yet sized by ftruncate
 	for {
 		nr, rerr := r.Read(u.buf)
 		if nr > 0 {
-			if err := writeAll(fd, u.buf[:nr]); err != nil {
-				return n, err
+			chunk := u.buf[:nr]
+			if nr >= holeMin && isZero(chunk) {
+				if _, err := unix.Seek(fd, int64(nr), io.SeekCurrent); err != nil {
+					return n, err
+				}
+				hole = true
+			} else {
+				if err := writeAll(fd, chunk); err != nil {
+					return n, err
+				}
+				hole = false
 			}
 			n += int64(nr)
+			if check != nil {
+				if err := check(n); err != nil {
+					return n, err
+				}
+			}
 		}
 		if rerr == io.EOF {
+			if hole {
+				if err := unix.Ftruncate(fd, n); err != nil {
+					return n, err
+				}
+			}
 			return n, nil
 		}
 		if rerr != nil {
 			return n, rerr
 		}
 	}
+}
+
+// holeMin is the smallest run of zeros that copyData skips.
+const holeMin = 64 << 10
+
+var zeros = make([]byte, copyBufSize)
+
+func isZero(b []byte) bool {
+	return b[0] == 0 && bytes.Equal(b, zeros[:len(b)])
 }
 
 func writeAll(fd int, b []byte) error {
@@ -749,7 +819,9 @@ func (u *unpacker) openDir(pfd int, cur, base string, mk mkdirFunc) (int, error)
 		switch {
 		case st.Mode&unix.S_IFMT == unix.S_IFLNK:
 			return -1, fmt.Errorf("%w: %q is a symbolic link", ErrUnsafePath, cur)
-		case isWhiteout(&st) && mk != nil:
+		case isWhiteout(&st) && mk == nil:
+			return -1, &os.PathError{Op: "openat", Path: cur, Err: unix.ENOENT}
+		case isWhiteout(&st):
 			// A directory recreated under a whiteout of this layer hides
 			// the lower layers: make it opaque.
 			if err := u.clear(pfd, cur, base); err != nil {

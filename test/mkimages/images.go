@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"debug/elf"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -132,8 +133,15 @@ func symlink(name, target string) entry {
 	return entry{Name: name, Type: tar.TypeSymlink, Mode: 0777, Link: target}
 }
 
-func hardlink(name, target string) entry {
-	return entry{Name: name, Type: tar.TypeLink, Mode: 0644, Link: target}
+// hardlink links name to target. Like real tar writers, the link header
+// repeats the target inode's metadata: unpackers differ in whether they apply
+// a hardlink header's mode/owner/mtime to the shared inode (moby and
+// containers/storage do, GNU tar and umoci do not), so the test images never
+// depend on it.
+func hardlink(name string, target entry) entry {
+	l := target
+	l.Name, l.Type, l.Link, l.Data = name, tar.TypeLink, target.Name, nil
+	return l
 }
 
 // --- busybox --------------------------------------------------------------
@@ -270,6 +278,8 @@ var (
 // layersDefs is the unpacker torture test. See test/README.md for what each
 // path checks.
 func layersDefs(bb *busyboxInfo) []layerDef {
+	hlA := file("data/hl/a", 0644, 0, 0, "old content of a\n")
+	hlC := file("data/hl/c", 0640, 1000, 33, "content of c\n")
 	l1 := busyboxEntries(bb, passwdLayers, groupLayers)
 	l1 = append(l1,
 		dir("data", 0755, 0, 0),
@@ -303,9 +313,9 @@ func layersDefs(bb *busyboxInfo) []layerDef {
 		entry{Name: "data/links/owned", Type: tar.TypeSymlink, Mode: 0777, UID: 1000, GID: 1000, Link: "rel", Mtime: 1600000000},
 		// hardlinks
 		dir("data/hl", 0755, 0, 0),
-		file("data/hl/a", 0644, 0, 0, "old content of a\n"),
-		hardlink("data/hl/b", "data/hl/a"),
-		file("data/hl/c", 0640, 1000, 33, "content of c\n"),
+		hlA,
+		hardlink("data/hl/b", hlA),
+		hlC,
 		// special files
 		dir("data/special", 0755, 0, 0),
 		entry{Name: "data/special/fifo", Type: tar.TypeFifo, Mode: 0644},
@@ -350,7 +360,7 @@ func layersDefs(bb *busyboxInfo) []layerDef {
 		entry{Name: "data/.wh.whitedir", Type: tar.TypeReg},
 		dir("data/hl", 0755, 0, 0),
 		file("data/hl/a", 0600, 1000, 1000, "new content of a, b keeps the old one\n"),
-		hardlink("data/hl/d", "data/hl/c"),
+		hardlink("data/hl/d", hlC),
 	}
 
 	l3 := []entry{
@@ -423,4 +433,55 @@ func multiarchImages(bb *busyboxInfo) ([]*builtImage, error) {
 		out = append(out, bi)
 	}
 	return out, nil
+}
+
+// plainIndex is an image index whose descriptors carry only mediaType, size,
+// digest and platform. (mutate.AppendManifests would also set artifactType to
+// the config media type, which real-world indexes of images do not have.)
+type plainIndex struct {
+	raw    []byte
+	im     *v1.IndexManifest
+	images map[v1.Hash]v1.Image
+}
+
+func newIndex(mt types.MediaType, members []*builtImage) (*plainIndex, error) {
+	ix := &plainIndex{im: &v1.IndexManifest{SchemaVersion: 2, MediaType: mt}, images: map[v1.Hash]v1.Image{}}
+	for _, m := range members {
+		d, err := m.img.Digest()
+		if err != nil {
+			return nil, err
+		}
+		size, err := m.img.Size()
+		if err != nil {
+			return nil, err
+		}
+		mmt, err := m.img.MediaType()
+		if err != nil {
+			return nil, err
+		}
+		p := m.platform
+		ix.im.Manifests = append(ix.im.Manifests, v1.Descriptor{MediaType: mmt, Size: size, Digest: d, Platform: &p})
+		ix.images[d] = m.img
+	}
+	raw, err := json.Marshal(ix.im)
+	if err != nil {
+		return nil, err
+	}
+	ix.raw = raw
+	return ix, nil
+}
+
+func (ix *plainIndex) MediaType() (types.MediaType, error)       { return ix.im.MediaType, nil }
+func (ix *plainIndex) Digest() (v1.Hash, error)                  { return sha256Hash(ix.raw), nil }
+func (ix *plainIndex) Size() (int64, error)                      { return int64(len(ix.raw)), nil }
+func (ix *plainIndex) IndexManifest() (*v1.IndexManifest, error) { return ix.im.DeepCopy(), nil }
+func (ix *plainIndex) RawManifest() ([]byte, error)              { return ix.raw, nil }
+func (ix *plainIndex) Image(h v1.Hash) (v1.Image, error) {
+	if img, ok := ix.images[h]; ok {
+		return img, nil
+	}
+	return nil, fmt.Errorf("index has no image %s", h)
+}
+func (ix *plainIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
+	return nil, fmt.Errorf("index has no child index %s", h)
 }

@@ -20,8 +20,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
@@ -146,13 +144,9 @@ func build(t target, bb *busyboxInfo, o options) (*built, error) {
 		if err != nil {
 			return nil, err
 		}
-		idx := mutate.IndexMediaType(empty.Index, ociMedia.index)
-		for _, m := range members {
-			p := m.platform
-			idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
-				Add:        m.img,
-				Descriptor: v1.Descriptor{Platform: &p},
-			})
+		idx, err := newIndex(ociMedia.index, members)
+		if err != nil {
+			return nil, err
 		}
 		return &built{index: idx, members: members}, nil
 	}

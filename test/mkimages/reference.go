@@ -13,7 +13,9 @@ package main
 //     that path (recursively when it is a directory), so replacing one name of
 //     a hardlink pair leaves the other name with the old inode and content.
 //   - A hardlink entry shares the inode of its target, which may come from the
-//     same or a lower layer. Metadata of a hardlink group is the inode's.
+//     same or a lower layer. Metadata of a hardlink group is the inode's; a
+//     hardlink header whose mode/owner/mtime differ from the target inode is
+//     rejected as ambiguous (unpackers disagree on applying it).
 //   - Char and block device entries are skipped (rootless unpackers cannot
 //     create them); they are reported in "skipped".
 
@@ -220,6 +222,12 @@ func (fs *refFS) applyLayer(raw []byte, index int) error {
 			if t == p {
 				added[p] = true
 				continue
+			}
+			// Unpackers disagree on whether a hardlink header's metadata is
+			// applied to the shared inode; refuse images where it matters.
+			if h.Mode&07777 != target.mode || h.Uid != target.uid || h.Gid != target.gid || h.ModTime.Unix() != target.mtime {
+				return fmt.Errorf("%s: hardlink %s -> %s: header metadata (%04o %d:%d %d) differs from the target's (%04o %d:%d %d)",
+					layerName, p, h.Linkname, h.Mode&07777, h.Uid, h.Gid, h.ModTime.Unix(), target.mode, target.uid, target.gid, target.mtime)
 			}
 			n = target
 		case tar.TypeReg:

@@ -125,7 +125,7 @@ func TestNormalizeTar(t *testing.T) {
 		{Name: "./etc/", Typeflag: tar.TypeDir, Mode: 0755, Uname: "root"},
 		{Name: "./etc/f", Typeflag: tar.TypeReg, Mode: 0644, Size: 2,
 			PAXRecords: map[string]string{"SCHILY.xattr.user.x": "1", "atime": "1.5"}},
-		{Name: "./etc/g", Typeflag: tar.TypeLink, Linkname: "./etc/f"},
+		{Name: "./etc/g", Typeflag: tar.TypeLink, Linkname: "./etc/f", Mode: 0644},
 	}
 	for _, h := range hdrs {
 		if err := tw.WriteHeader(h); err != nil {

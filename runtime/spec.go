@@ -1,0 +1,100 @@
+package runtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+// SpecVersion is bumped whenever Spec changes incompatibly.
+const SpecVersion = 1
+
+// Spec is everything the box init needs, computed on the host by the CLI
+// and handed to the init as JSON. It is plain data: no flags are re-parsed
+// inside the namespaces.
+type Spec struct {
+	Version int    `json:"version"`
+	ID      string `json:"id"`   // required: unique, [a-z0-9]{12,64}
+	Name    string `json:"name"` // optional: user-visible name
+
+	// Root filesystem: an overlay of Lowers (absolute paths of unpacked
+	// layer directories, top-most first) with a writable upper directory in
+	// ContainerDir/upper (work dir ContainerDir/work, mount point
+	// ContainerDir/merged). ContainerDir exists and belongs to the user.
+	Lowers       []string `json:"lowers"`
+	ContainerDir string   `json:"containerDir"`
+	// Remove makes the init delete ContainerDir's contents (upper, work,
+	// merged, files) once the command has exited: an ephemeral box.
+	Remove bool `json:"remove"`
+
+	// The process.
+	Args     []string `json:"args"`     // required: argv; Args[0] is looked up in PATH inside
+	Env      []string `json:"env"`      // complete environment (image Env + overrides + TERM)
+	Cwd      string   `json:"cwd"`      // default "/"
+	User     string   `json:"user"`     // "", "name", "uid", "uid:gid", "name:group"; resolved inside against /etc/passwd and /etc/group
+	Terminal bool     `json:"terminal"` // allocate a pty in the box; stdin of the init is then the host terminal
+
+	Hostname string `json:"hostname"` // required
+	Net      string `json:"net"`      // "none" (only lo, up) or "host"
+
+	// Files written into the box's /etc (bind-mounted over the image's).
+	Hosts      string `json:"hosts"`
+	ResolvConf string `json:"resolvConf"`
+
+	// Mounts are extra bind mounts (volumes, home, sockets), applied in
+	// order after the standard ones.
+	Mounts []Mount `json:"mounts,omitempty"`
+}
+
+// Mount is one bind mount from the host into the box.
+type Mount struct {
+	Source   string `json:"source"`   // absolute host path
+	Target   string `json:"target"`   // absolute path inside the box
+	ReadOnly bool   `json:"readOnly"` // remount read-only
+	Optional bool   `json:"optional"` // skip silently when Source is missing
+}
+
+// Validate checks what the init relies on.
+func (s *Spec) Validate() error {
+	switch {
+	case s.Version != SpecVersion:
+		return fmt.Errorf("box spec version %d, this devbox understands %d", s.Version, SpecVersion)
+	case s.ID == "":
+		return fmt.Errorf("box spec: missing id")
+	case len(s.Lowers) == 0:
+		return fmt.Errorf("box spec: no layers")
+	case s.ContainerDir == "":
+		return fmt.Errorf("box spec: missing container directory")
+	case len(s.Args) == 0:
+		return fmt.Errorf("box spec: no command")
+	case s.Net != "none" && s.Net != "host":
+		return fmt.Errorf("box spec: unknown network mode %q", s.Net)
+	}
+	return nil
+}
+
+// WriteSpec writes s to path atomically.
+func WriteSpec(path string, s *Spec) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// ReadSpec reads a spec written by WriteSpec.
+func ReadSpec(path string) (*Spec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var s Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("reading box spec %s: %w", path, err)
+	}
+	return &s, s.Validate()
+}

@@ -54,6 +54,10 @@ type Spec struct {
 	Stderr     io.Writer
 	ExtraFiles []*os.File // seen by the target as fd 3, 4, …
 	Dir        string
+	// Setpgid puts the helpers and the target in their own process group,
+	// so that terminal-generated signals reach only the caller, which
+	// forwards them once.
+	Setpgid bool
 }
 
 // innerSpec crosses from P1 to P2 as JSON in envInner.
@@ -140,6 +144,7 @@ func Start(spec Spec) (*Process, error) {
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: unix.CLONE_NEWUSER,
 			Pdeathsig:  syscall.SIGKILL,
+			Setpgid:    spec.Setpgid,
 		},
 	}
 	if m.Single() {

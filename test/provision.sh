@@ -48,7 +48,7 @@ mkdir -p "$STATE/logs" "$CACHE"
 chmod 0755 "$STATE" "$CACHE"
 
 # One provisioning at a time.
-exec 9>"$STATE/.lock"
+exec 9>>"$STATE/.lock"
 flock -w 1800 9 || die "another provision.sh holds $STATE/.lock"
 
 step repo "$REPO"
@@ -69,7 +69,8 @@ else
 		need_update=1
 	else
 		for p in "${missing[@]}"; do
-			if ! apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+			# (no "| grep -q" under pipefail: an early exit of grep fails the pipe)
+			if [[ "$(apt-cache policy "$p" 2>/dev/null)" != *"Candidate: "[0-9]* ]]; then
 				need_update=1
 				break
 			fi
@@ -164,7 +165,7 @@ free_start() {
 			print start
 		}'
 }
-touch /etc/subuid /etc/subgid
+for f in /etc/subuid /etc/subgid; do [ -e "$f" ] || install -m 0644 /dev/null "$f"; done
 uid_range=$(own_range /etc/subuid)
 gid_range=$(own_range /etc/subgid)
 if [ -n "$uid_range" ] && [ -n "$gid_range" ]; then
@@ -317,7 +318,7 @@ else
 	has_trixie_key() {
 		local home rc=0
 		home=$(mktemp -d)
-		GNUPGHOME="$home" gpg --batch --show-keys --with-colons "$1" 2>/dev/null | grep -q '13/trixie' || rc=1
+		[[ "$(GNUPGHOME="$home" gpg --batch --show-keys --with-colons "$1" 2>/dev/null)" == *13/trixie* ]] || rc=1
 		rm -rf "$home"
 		return $rc
 	}
@@ -370,7 +371,9 @@ STAMP="$STATE/images.stamp"
 BUSYBOX=$(readlink -f /bin/busybox)
 stamp=$(
 	{
-		cd "$REPO/test/mkimages" && sha256sum -- *.go go.mod go.sum
+		cd "$REPO/test/mkimages" && sha256sum -- *.go
+		# Compressed bytes depend on the compression library's version.
+		grep -E 'go-containerregistry|klauspost/compress' "$REPO/go.mod" || true
 		sha256sum "$BUSYBOX"
 		cat "$TRIXIE_TAR.sha256"
 		echo "$REG_ADDR $EXPECT"
@@ -398,7 +401,7 @@ else
 	log="$STATE/logs/mkimages.log"
 	mkdir -p "$STATE/bin" "$EXPECT"
 	t0=$(date +%s)
-	(cd "$REPO/test/mkimages" && go build -o "$STATE/bin/mkimages" .) >"$log" 2>&1 ||
+	(cd "$REPO" && go build -o "$STATE/bin/mkimages" ./test/mkimages) >"$log" 2>&1 ||
 		{ show_log "$log"; die "building test/mkimages failed"; }
 	force=()
 	[ "${DEVBOX_TEST_FORCE_IMAGES:-}" = 1 ] && force=(-force)

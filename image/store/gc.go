@@ -149,12 +149,15 @@ func (s *Store) staleTmp() ([]string, int) {
 	return out, len(out)
 }
 
+// ContainersDir holds the boxes' writable layers and specs.
+func (s *Store) ContainersDir() string { return filepath.Join(s.Root, "containers") }
+
 // CheckRemovable reports whether path may be removed by a Remover: only
 // direct children of layers/ and tmp/ qualify.
 func (s *Store) CheckRemovable(path string) error {
 	clean := filepath.Clean(path)
 	parent := filepath.Dir(clean)
-	if (parent == s.LayersDir() || parent == s.TmpDir()) && filepath.Base(clean) != ".." {
+	if (parent == s.LayersDir() || parent == s.TmpDir() || parent == s.ContainersDir()) && filepath.Base(clean) != ".." {
 		return nil
 	}
 	return fmt.Errorf("refusing to remove %q: not a store layer or temporary entry", path)

@@ -102,21 +102,29 @@ func isRoot() bool { return os.Geteuid() == 0 }
 // makeWritable registers a cleanup that makes every directory under dir
 // writable again, so that t.TempDir's removal works as a normal user.
 func makeWritable(t testing.TB, dir string) {
-	t.Cleanup(func() {
-		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if d != nil && d.IsDir() {
-				os.Chmod(p, 0o700)
+	t.Cleanup(func() { chmodDirs(dir) })
+}
+
+// chmodDirs makes every directory under dir (not following symlinks)
+// readable and writable by its owner.
+func chmodDirs(dir string) {
+	var walk func(p string)
+	walk = func(p string) {
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.IsDir() {
+			return
+		}
+		if fi.Mode().Perm()&0o700 != 0o700 {
+			os.Chmod(p, fi.Mode().Perm()|0o700)
+		}
+		ents, _ := os.ReadDir(p)
+		for _, e := range ents {
+			if e.IsDir() {
+				walk(filepath.Join(p, e.Name()))
 			}
-			return nil
-		})
-		// Directories made unreadable were skipped: walk again.
-		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if d != nil && d.IsDir() {
-				os.Chmod(p, 0o700)
-			}
-			return nil
-		})
-	})
+		}
+	}
+	walk(dir)
 }
 
 // newDir returns a fresh temporary directory that can be removed even if

@@ -42,7 +42,7 @@ CGO_ENABLED=0 "$GO" build -trimpath -o "$WORK/devbox" ./cmd/devbox
 mkdir -p "$WORK/src"
 tar -C "$REPO" --exclude=./.git --exclude=./bin -cf - . | tar -C "$WORK/src" -xf -
 pkgs=$("$GO" list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./...)
-ipkgs=$("$GO" list -tags integration -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./test/...)
+ipkgs=$("$GO" list -tags integration -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./test/integration/...)
 mod=$("$GO" list -m)
 build_test() { # pkg tags
 	local rel="${1#"$mod"}"; rel="${rel#/}"; local name; name="$(echo "${rel:-root}" | tr / _)$3"

@@ -8,14 +8,17 @@ import (
 
 	"github.com/devbox-dev/devbox/cmd/factory"
 	"github.com/devbox-dev/devbox/cmd/root"
+	"github.com/devbox-dev/devbox/cmd/run"
 	"github.com/devbox-dev/devbox/image/store"
 	"github.com/devbox-dev/devbox/rootless"
+	"github.com/devbox-dev/devbox/runtime"
 )
 
 // stages are the entry points of processes devbox starts in its namespaces.
 var stages = map[string]func() int{
 	factory.StageUnpack: func() int { return store.UnpackMain(rootless.ExtraFiles()[0]) },
 	factory.StageRmtree: store.RemoveMain,
+	run.StageInit:       runtime.InitMain,
 }
 
 func main() {

@@ -21,6 +21,7 @@ import (
 	"github.com/devbox-dev/devbox/cmd/iostreams"
 	"github.com/devbox-dev/devbox/cmd/pull"
 	"github.com/devbox-dev/devbox/cmd/rmi"
+	"github.com/devbox-dev/devbox/cmd/run"
 	"github.com/spf13/cobra"
 )
 
@@ -57,6 +58,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	pf.StringVar(&logLevel, "log-level", envOr("DEVBOX_LOG_LEVEL", "warn"), "log level: debug, info, warn or error")
 
 	cmd.AddCommand(pull.NewCmdPull(f, nil))
+	cmd.AddCommand(run.NewCmdRun(f, nil))
 	cmd.AddCommand(images.NewCmdImages(f, nil))
 	cmd.AddCommand(rmi.NewCmdRmi(f, nil))
 	cmd.AddCommand(aliases.NewCmdAliases(f))

@@ -54,6 +54,9 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *Options) error) *
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Image, opts.Cmd = args[0], args[1:]
+			if len(opts.Cmd) > 0 && opts.Cmd[0] == "--" {
+				opts.Cmd = opts.Cmd[1:]
+			}
 			if runF != nil {
 				return runF(c.Context(), opts)
 			}

@@ -185,11 +185,16 @@ func (u *unpacker) copyUp(target string) error {
 	uid, gid, mode := int(st.Uid), int(st.Gid), st.Mode&0o7777
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
-		src, err := unix.Openat(f.parent, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		// O_NONBLOCK: should the file have been swapped for a FIFO since
+		// fstatat, the open must not block; fstat tells.
+		src, err := unix.Openat(f.parent, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return &os.PathError{Op: "openat", Path: layerPath(u, f.layer, comps), Err: err}
 		}
 		defer unix.Close(src)
+		if err := unix.Fstat(src, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+			return fmt.Errorf("copying up %s: file changed while reading", target)
+		}
 		dst, err := unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if err != nil {
 			return &os.PathError{Op: "create", Path: target, Err: err}

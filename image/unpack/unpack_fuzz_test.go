@@ -8,12 +8,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // The fuzz input is either a raw tar ("T" then the tar bytes) or a script of
-// up to 64 lines "TYPE NAME [ARG]" turned into a tar, which reaches deeper
-// than mutating checksummed tar headers:
+// up to 64 lines "TYPE NAME [ARG]" turned into a tar. The seeds are scripts:
+// mutating checksummed 512-byte tar headers rarely gets past archive/tar, and
+// the fuzzer's minimization, quadratic in the input size, stalls on raw tars
+// (the tar format itself is exercised by the unit tests).
 //
 //	f NAME [BODY]   regular file
 //	d NAME [MODE]   directory, octal mode
@@ -106,12 +107,6 @@ func FuzzApply(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	// Raw tars, kept small (whole-second times need no PAX header) so that
-	// minimizing inputs derived from them is quick.
-	sec := func(e tent) tent { e.mtime = time.Unix(1700000000, 0); return e }
-	f.Add(append([]byte("T"), buildTar(f, sec(reg("a", "a")), sec(symlink("l", "../outside")), sec(reg("l/sentinel", "pwned")))...))
-	f.Add(append([]byte("T"), buildTar(f, sec(hardlink("h", "../outside/sentinel")))...))
-	f.Add(append([]byte("T"), sparseTar("s", 1<<20)...))
 
 	old := maxSparseExpansion
 	maxSparseExpansion = 256 << 20
@@ -129,8 +124,8 @@ func FuzzApply(f *testing.F) {
 	}
 	before := outside(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) > 8<<10 {
-			return // keep executions (and minimizations) fast
+		if len(data) > 2<<10 {
+			return // keep executions and minimizations (quadratic in size) fast
 		}
 		resetDir(t, root)
 		Apply(root, bytes.NewReader(fuzzTar(t, data)), opts)

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# make bench: side-by-side benchmarks of devbox and its anchors, run as the
+# unprivileged test user on this machine. As root it provisions first (the
+# same rig as make test); results go to bench/results/<date>/ and a summary
+# table to stdout. Usage: bench/run.sh [pull] [start]   (default: all)
+set -euo pipefail
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$REPO"
+GO="${GO:-go}"; command -v "$GO" >/dev/null || GO=/usr/local/go/bin/go
+suites=("$@"); [ ${#suites[@]} -gt 0 ] || suites=(pull start)
+
+if [ "$(id -u)" != 0 ]; then
+	echo "bench/run.sh provisions the machine and runs as the test user: run it as root (sudo make bench)" >&2
+	exit 2
+fi
+bash "$REPO/test/provision.sh" >/dev/null
+# shellcheck disable=SC1091
+. /var/lib/devbox-test/env
+command -v /usr/bin/time >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
+TUSER="$DEVBOX_TEST_USER"
+THOME="$(getent passwd "$TUSER" | cut -d: -f6)"
+OUT="$REPO/bench/results/$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$OUT"
+WORK=/tmp/devbox-bench
+rm -rf "$WORK"; mkdir -p "$WORK"
+CGO_ENABLED=0 "$GO" build -trimpath -ldflags '-s -w' -o "$WORK/devbox" ./cmd/devbox
+cp bench/*.sh "$WORK/"
+chmod -R a+rX "$WORK"; chown "$TUSER" "$WORK" "$OUT"
+# podman as a desktop user has it: overlay storage, cgroupfs (no systemd here).
+install -d -o "$TUSER" -g "$TUSER" "$THOME/.config/containers"
+printf '[storage]\ndriver = "overlay"\n' >"$THOME/.config/containers/storage.conf"
+printf '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n' >"$THOME/.config/containers/containers.conf"
+printf '[registries]\ninsecure = ["%s"]\n[registries.mirrors]\n"docker.io" = ["%s"]\n' "$DEVBOX_TEST_REGISTRY" "$DEVBOX_TEST_REGISTRY" >"$WORK/devbox-config.toml"
+chown -R "$TUSER:$TUSER" "$THOME/.config/containers"
+for s in "${suites[@]}"; do
+	echo "== bench: $s"
+	runuser -u "$TUSER" -- env -i HOME="$THOME" USER="$TUSER" PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+		XDG_RUNTIME_DIR="/run/user/$(id -u "$TUSER")" REGISTRY="$DEVBOX_TEST_REGISTRY" WORK="$WORK" OUT="$OUT" \
+		DEVBOX_CONFIG="$WORK/devbox-config.toml" bash "$WORK/suite-$s.sh"
+done
+echo "results in $OUT"

@@ -1,0 +1,60 @@
+package unpack
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestThroughput extracts the tar named by $DEVBOX_UNPACK_TAR (for example
+// one made with `tar -C /usr -cf /tmp/usr.tar .`) and logs the rate.
+func TestThroughput(t *testing.T) {
+	path := os.Getenv("DEVBOX_UNPACK_TAR")
+	if path == "" {
+		t.Skip("set DEVBOX_UNPACK_TAR to a tar file to measure extraction throughput")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		dir := newDir(t)
+		start := time.Now()
+		st, err := Apply(dir, bytes.NewReader(data), testOptions(t))
+		d := time.Since(start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := st.Files + st.Dirs + st.Symlinks + st.Hardlinks
+		t.Logf("%d entries, %.1f MB of tar in %v: %.0f entries/s, %.0f MB/s (%+v)",
+			n, float64(len(data))/1e6, d.Round(time.Millisecond),
+			float64(n)/d.Seconds(), float64(len(data))/1e6/d.Seconds(), st)
+	}
+}
+
+// BenchmarkApply extracts a synthetic layer of 2000 files (about 40 MB).
+func BenchmarkApply(b *testing.B) {
+	var ents []tent
+	body := bytes.Repeat([]byte("0123456789abcdef"), 1<<12) // 64 KiB
+	for d := 0; d < 20; d++ {
+		ents = append(ents, dir(fmt.Sprintf("d%d/", d)))
+		for f := 0; f < 100; f++ {
+			size := (f * 7919) % len(body)
+			ents = append(ents, reg(fmt.Sprintf("d%d/f%d", d, f), string(body[:size])))
+		}
+		ents = append(ents, symlink(fmt.Sprintf("d%d/l", d), "f0"), hardlink(fmt.Sprintf("d%d/h", d), fmt.Sprintf("d%d/f1", d)))
+	}
+	data := buildTar(b, ents...)
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		dir := newDir(b)
+		b.StartTimer()
+		if _, err := Apply(dir, bytes.NewReader(data), testOptions(b)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,323 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/devbox-dev/devbox/runtime/mount"
+	"golang.org/x/sys/unix"
+)
+
+// InitMain is the body of the "init" stage: PID 1 of the box. It reads the
+// Spec from the path in argv[1], runs Init and returns the exit code: the
+// command's (128+N when signal N killed it), 125 when the box could not be
+// set up, 126 or 127 when the command could not be executed or found.
+func InitMain() int {
+	// Nothing the init inherited beyond stdio may reach the command.
+	cloexecInherited()
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "devbox: init: missing box spec path")
+		return 125
+	}
+	spec, err := ReadSpec(os.Args[1])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "devbox: %v\n", err)
+		return 125
+	}
+	code, err := Init(spec)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "devbox: %v\n", err)
+	}
+	return code
+}
+
+// Init sets up the box described by s in the current namespaces (it must
+// run as root of the box's user namespace, PID 1 of its PID namespace, in a
+// new mount namespace), runs the command and returns its exit code. When
+// err is not nil it is printed as "devbox: <err>" and the code is 125, 126
+// or 127.
+func Init(s *Spec) (code int, err error) {
+	ids, err := readIDMaps()
+	if err != nil {
+		return 125, err
+	}
+	plan, err := Plan(s, ids)
+	if err != nil {
+		return 125, err
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return 125, fmt.Errorf("making the mount namespace private: %w", err)
+	}
+	b, err := openBox(s)
+	if err != nil {
+		return 125, err
+	}
+	defer b.close()
+	if s.Remove {
+		defer func() {
+			if rerr := b.remove(); rerr != nil && err == nil {
+				code, err = 125, rerr
+			}
+		}()
+	}
+	for _, f := range EtcFiles(s) {
+		if err := b.dir.WriteFile(f.Name, []byte(f.Content), 0o644); err != nil {
+			return 125, fmt.Errorf("writing the box's %s: %w", f.Target, err)
+		}
+	}
+	root := -1
+	defer func() {
+		if root >= 0 {
+			unix.Close(root)
+		}
+	}()
+	for _, m := range plan {
+		switch m.Kind {
+		case mount.Rootfs:
+			root, err = b.mountRootfs(m)
+		case mount.Pivot:
+			err = pivot(root)
+			unix.Close(root)
+			root = -1
+			if err == nil {
+				root, err = unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			}
+		default:
+			err = mount.Apply(root, m)
+		}
+		if err != nil {
+			return 125, err
+		}
+	}
+	if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
+		return 125, fmt.Errorf("setting the hostname: %w", err)
+	}
+	if s.Net == "none" {
+		if err := loopbackUp(); err != nil {
+			return 125, fmt.Errorf("bringing up lo: %w", err)
+		}
+	}
+	u, err := resolveBoxUser(root, s.User, ids)
+	if err != nil {
+		return 125, err
+	}
+	return runCommand(s, u, ids)
+}
+
+// box holds what the init keeps of ContainerDir across the pivot.
+type box struct {
+	spec   *Spec
+	dir    *os.Root // ContainerDir, usable after the pivot
+	dirFd  int
+	rootfs string // how the root filesystem was made
+}
+
+func openBox(s *Spec) (*box, error) {
+	dir, err := os.OpenRoot(s.ContainerDir)
+	if err != nil {
+		return nil, fmt.Errorf("opening the container directory: %w", err)
+	}
+	fd, err := unix.Open(s.ContainerDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		dir.Close()
+		return nil, fmt.Errorf("opening the container directory: %w", err)
+	}
+	return &box{spec: s, dir: dir, dirFd: fd}, nil
+}
+
+func (b *box) close() {
+	b.dir.Close()
+	unix.Close(b.dirFd)
+}
+
+// boxState lists what the init creates in ContainerDir.
+var boxState = []string{"upper", "work", "merged", "rootfs-copy", "rootfs-copy.tmp", "hosts", "hostname", "resolv.conf"}
+
+// remove deletes the box's writable layer and files. As root of the user
+// namespace the init may delete files of every mapped owner, which the
+// host user could not. Whatever still runs in the box is killed first so
+// nothing writes while the files go.
+func (b *box) remove() error {
+	_ = unix.Kill(-1, unix.SIGKILL)
+	for {
+		_, err := unix.Wait4(-1, nil, 0, nil)
+		if err != nil && err != unix.EINTR {
+			break
+		}
+	}
+	var errs []error
+	for _, name := range boxState {
+		if err := b.dir.RemoveAll(name); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("removing the box: %w", err)
+	}
+	return nil
+}
+
+// pivot makes root the process's root directory and detaches the old one:
+// pivot_root(".", ".") stacks the old root on the new one, and the old root
+// is then made a slave (nothing propagates back to the host) and unmounted.
+func pivot(root int) error {
+	old, err := unix.Open("/", unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	defer unix.Close(old)
+	if err := unix.Fchdir(root); err != nil {
+		return fmt.Errorf("pivot_root: entering the root filesystem: %w", err)
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Fchdir(old); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("pivot_root: making the old root a slave: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("pivot_root: detaching the old root: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	return nil
+}
+
+// loopbackUp sets IFF_UP on lo, as "ip link set lo up" does.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+func readIDMaps() (IDMaps, error) {
+	var ids IDMaps
+	for _, f := range []struct {
+		path string
+		m    *IDMap
+	}{{"/proc/self/uid_map", &ids.UIDs}, {"/proc/self/gid_map", &ids.GIDs}} {
+		b, err := os.ReadFile(f.path)
+		if err != nil {
+			return ids, fmt.Errorf("reading the user namespace's id map: %w", err)
+		}
+		if *f.m, err = ParseIDMap(b); err != nil {
+			return ids, fmt.Errorf("reading %s: %w", f.path, err)
+		}
+	}
+	sg, err := os.ReadFile("/proc/self/setgroups")
+	ids.Setgroups = err == nil && strings.TrimSpace(string(sg)) != "deny"
+	return ids, nil
+}
+
+// maxDBFile bounds what is read of /etc/passwd and /etc/group.
+const maxDBFile = 16 << 20
+
+// readBoxFile reads a regular file of the box (a missing one is empty).
+func readBoxFile(root int, path string) ([]byte, error) {
+	fd, err := mount.OpenFile(root, path)
+	if err == unix.ENOENT {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the box's %s: %w", path, err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxDBFile))
+	if err != nil {
+		return nil, fmt.Errorf("reading the box's %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// resolveBoxUser resolves spec against the box's /etc/passwd and /etc/group
+// and checks that its ids exist in the user namespace. Supplementary
+// groups that are not mapped are dropped.
+func resolveBoxUser(root int, spec string, ids IDMaps) (User, error) {
+	passwd, err := readBoxFile(root, "/etc/passwd")
+	if err != nil {
+		return User{}, err
+	}
+	var group []byte
+	if spec != "" {
+		if group, err = readBoxFile(root, "/etc/group"); err != nil {
+			return User{}, err
+		}
+	}
+	u, err := ResolveUser(spec, passwd, group)
+	if err != nil {
+		return User{}, err
+	}
+	if !ids.UIDs.Contains(u.UID) {
+		return User{}, fmt.Errorf("user %s: uid %d is not mapped in the box's user namespace (hint: %s)", userName(spec), u.UID, mappedHint(ids.UIDs, "uids"))
+	}
+	if !ids.GIDs.Contains(u.GID) {
+		return User{}, fmt.Errorf("user %s: gid %d is not mapped in the box's user namespace (hint: %s)", userName(spec), u.GID, mappedHint(ids.GIDs, "gids"))
+	}
+	groups := u.Groups[:0]
+	for _, g := range u.Groups {
+		if ids.GIDs.Contains(g) {
+			groups = append(groups, g)
+		}
+	}
+	u.Groups = groups
+	return u, nil
+}
+
+func userName(spec string) string {
+	if spec == "" {
+		return "root"
+	}
+	return spec
+}
+
+func mappedHint(m IDMap, what string) string {
+	var parts []string
+	for _, r := range m {
+		parts = append(parts, strconv.FormatUint(uint64(r.Inside), 10)+"-"+strconv.FormatUint(uint64(r.Inside)+uint64(r.Count)-1, 10))
+	}
+	return "the box maps " + what + " " + strings.Join(parts, ", ") + "; more need subordinate ids in /etc/subuid and /etc/subgid"
+}
+
+// cloexecInherited marks every descriptor above 2 close-on-exec.
+func cloexecInherited() {
+	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err == nil {
+		return
+	}
+	// Before Linux 5.11.
+	d, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	for _, n := range names {
+		if fd, err := strconv.Atoi(n); err == nil && fd > 2 {
+			_, _ = unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC)
+		}
+	}
+}
+
+func warn(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "devbox: warning: "+format+"\n", args...)
+}

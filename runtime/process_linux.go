@@ -1,0 +1,195 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// defaultPath is searched when the command's environment has no PATH.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// forwarded are the signals the init passes on to the command. SIGWINCH
+// resizes the pty instead when there is one.
+var forwarded = []os.Signal{
+	unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT,
+	unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH,
+}
+
+// runCommand starts the box's command as u and acts as PID 1 until it
+// exits: it forwards signals, reaps every zombie, and with a terminal
+// copies between the init's stdio and the box's pty. It returns the
+// command's exit code.
+func runCommand(s *Spec, u User, ids IDMaps) (int, error) {
+	env := Environ(s.Env, u)
+	name := s.Args[0]
+	pathList, ok := lookupEnv(env, "PATH")
+	if !ok {
+		pathList = defaultPath
+	}
+	file, err := lookPath(name, pathList)
+	if err != nil {
+		return 127, err
+	}
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs, append([]os.Signal{unix.SIGCHLD}, forwarded...)...)
+	defer signal.Stop(sigs)
+
+	cmd := &exec.Cmd{
+		Path: file,
+		Args: s.Args,
+		Env:  env,
+		Dir:  workDir(s.Cwd),
+		SysProcAttr: &syscall.SysProcAttr{
+			Credential: &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: u.Groups, NoSetGroups: !ids.Setgroups},
+		},
+	}
+	var tty *pty
+	if s.Terminal {
+		if tty, err = openPTY(u.UID); err != nil {
+			return 125, err
+		}
+		defer tty.master.Close()
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty.slave, tty.slave, tty.slave
+		cmd.SysProcAttr.Setsid = true
+		cmd.SysProcAttr.Setctty = true
+		cmd.SysProcAttr.Ctty = 0
+	} else {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	}
+	err = cmd.Start()
+	if tty != nil {
+		tty.slave.Close()
+	}
+	if err != nil {
+		return execError(name, file, err)
+	}
+	pid := cmd.Process.Pid
+	var copied chan struct{}
+	if tty != nil {
+		tty.resize()
+		copied = tty.pump()
+	}
+	status := waitCommand(pid, sigs, tty)
+	if tty != nil {
+		tty.drain(copied)
+	}
+	return status, nil
+}
+
+// waitCommand is the PID 1 loop: it returns the exit code of pid once it
+// has been reaped, reaping every other zombie on the way.
+func waitCommand(pid int, sigs <-chan os.Signal, tty *pty) int {
+	for {
+		if ws, ok := reap(pid); ok {
+			switch {
+			case ws.Signaled():
+				return 128 + int(ws.Signal())
+			default:
+				return ws.ExitStatus()
+			}
+		}
+		sig := <-sigs
+		switch {
+		case sig == unix.SIGCHLD:
+			// Reaped at the top of the loop.
+		case sig == unix.SIGWINCH && tty != nil:
+			tty.resize()
+		default:
+			_ = unix.Kill(pid, sig.(syscall.Signal))
+		}
+	}
+}
+
+// reap collects every exited child and reports pid's status when it was
+// among them.
+func reap(pid int) (status unix.WaitStatus, exited bool) {
+	for {
+		var ws unix.WaitStatus
+		p, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || p <= 0 {
+			return status, exited
+		}
+		if p == pid {
+			status, exited = ws, true
+		}
+	}
+}
+
+// lookPath finds name in the box as execvp would: a name with a slash is
+// used as it is; otherwise the first executable file of that name in the
+// PATH directories, or the first file of that name when none is
+// executable (exec then fails with "permission denied").
+func lookPath(name, pathList string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	if name == "" {
+		return "", errors.New("empty command name")
+	}
+	first := ""
+	for _, dir := range strings.Split(pathList, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		p := path.Join(dir, name)
+		fi, err := os.Stat(p)
+		if err != nil || fi.IsDir() {
+			continue
+		}
+		if fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+		if first == "" {
+			first = p
+		}
+	}
+	if first != "" {
+		return first, nil
+	}
+	return "", fmt.Errorf("%s: command not found", name)
+}
+
+// execError turns a failed start into the shell's exit codes: 127 when the
+// file (or its interpreter) is missing, 126 when it cannot be executed.
+func execError(name, file string, err error) (int, error) {
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		if _, serr := os.Stat(file); serr == nil {
+			return 127, fmt.Errorf("%s: no such file or directory (hint: its interpreter or dynamic loader is missing in the image)", name)
+		}
+		if !strings.Contains(name, "/") {
+			return 127, fmt.Errorf("%s: command not found", name)
+		}
+		return 127, fmt.Errorf("%s: no such file or directory", name)
+	case errors.Is(err, unix.EACCES):
+		return 126, fmt.Errorf("%s: permission denied", name)
+	case errors.Is(err, unix.ENOEXEC):
+		return 126, fmt.Errorf("%s: exec format error (hint: it is neither a binary for this machine nor a script with a #! line)", name)
+	}
+	return 125, fmt.Errorf("starting %s: %w", name, err)
+}
+
+// workDir returns the command's working directory: cwd when it exists in
+// the box, "/" otherwise (with a warning).
+func workDir(cwd string) string {
+	if cwd == "" {
+		return "/"
+	}
+	cwd = path.Join("/", cwd)
+	if fi, err := os.Stat(cwd); err != nil || !fi.IsDir() {
+		warn("working directory %s does not exist in the box: using /", cwd)
+		return "/"
+	}
+	return cwd
+}

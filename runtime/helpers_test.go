@@ -43,7 +43,7 @@ var applets = []string{
 	"sh", "ls", "cat", "id", "ps", "hostname", "mount", "umount", "echo",
 	"sleep", "touch", "stat", "tty", "stty", "env", "true", "false", "kill",
 	"readlink", "ip", "grep", "wc", "mkdir", "rm", "head", "tr", "printf",
-	"test", "cut", "sed",
+	"test", "cut", "sed", "pwd", "tail", "chmod", "chown", "ln", "sort",
 }
 
 // fixture is an image (one layer built from the host's static busybox) and

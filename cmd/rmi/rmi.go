@@ -3,12 +3,17 @@ package rmi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/store"
+	"github.com/devbox-dev/devbox/runtime"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 )
 
@@ -72,7 +77,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 
 // Prune removes what no image uses.
 func Prune(ctx context.Context, f *cmdutil.Factory, st *store.Store) error {
-	gs, err := st.GC(nil, f.Remover(ctx, st))
+	gs, err := st.GC(boxChains(st), f.Remover(ctx, st))
 	if err != nil {
 		return err
 	}
@@ -97,4 +102,24 @@ func NewCmdPrune(f *cmdutil.Factory) *cobra.Command {
 			return Prune(c.Context(), f, st)
 		},
 	}
+}
+
+// boxChains lists the layers kept boxes still stack.
+func boxChains(st *store.Store) []v1.Hash {
+	var out []v1.Hash
+	ents, _ := os.ReadDir(st.ContainersDir())
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(st.ContainersDir(), e.Name(), "spec.json"))
+		if err != nil {
+			continue
+		}
+		var spec runtime.Spec
+		if json.Unmarshal(b, &spec) != nil {
+			continue
+		}
+		for _, l := range spec.Lowers {
+			out = append(out, v1.Hash{Algorithm: "sha256", Hex: filepath.Base(l)})
+		}
+	}
+	return out
 }

@@ -32,6 +32,8 @@ func TestMain(m *testing.M) {
 		rootless.Main()
 	case st == "walk":
 		os.Exit(walkMain())
+	case st == "rmtree":
+		os.Exit(store.RemoveMain())
 	}
 	os.Exit(m.Run())
 }
@@ -155,6 +157,17 @@ func (e *env) purge() {
 	_ = json.Unmarshal([]byte(r.stdout), &imgs)
 	for _, i := range imgs {
 		e.run("rmi", i.Ref)
+	}
+	// Kept boxes: their writable layers belong to subordinate ids.
+	if ents, _ := os.ReadDir(filepath.Join(e.root, "containers")); len(ents) > 0 {
+		req := store.RemoveRequest{Root: e.root}
+		for _, ent := range ents {
+			req.Paths = append(req.Paths, filepath.Join(e.root, "containers", ent.Name()))
+		}
+		body, _ := json.Marshal(req)
+		if m, err := rootless.Detect(); err == nil {
+			rootless.Run(rootless.Spec{Stage: "rmtree", Mapping: m, Stdin: bytes.NewReader(body)})
+		}
 	}
 	e.run("image", "prune")
 	_ = filepath.Walk(e.root, func(p string, fi os.FileInfo, err error) error {

@@ -1,0 +1,310 @@
+//go:build integration
+
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// nsLinks reads /proc/self/ns/* of this (host) process.
+func nsLinks(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, n := range []string{"user", "mnt", "pid", "uts", "ipc", "net"} {
+		l, err := os.Readlink("/proc/self/ns/" + n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[n] = l
+	}
+	return out
+}
+
+func TestRunSixNamespaces(t *testing.T) {
+	e := newEnv(t)
+	r := e.ok("run", "busybox", "--", "sh", "-c", "for n in user mnt pid uts ipc net; do echo $n $(readlink /proc/self/ns/$n); done")
+	host := nsLinks(t)
+	seen := 0
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			t.Fatalf("unexpected line %q", line)
+		}
+		seen++
+		if host[f[0]] == f[1] {
+			t.Errorf("%s namespace is the host's (%s)", f[0], f[1])
+		}
+	}
+	if seen != 6 {
+		t.Errorf("saw %d namespaces: %s", seen, r.stdout)
+	}
+}
+
+// findInit returns the host pid of the box init whose spec lives under root.
+func findInit(t *testing.T, root string) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		ents, _ := os.ReadDir("/proc")
+		for _, ent := range ents {
+			pid, err := strconv.Atoi(ent.Name())
+			if err != nil {
+				continue
+			}
+			b, _ := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
+			if bytes.HasPrefix(b, []byte("devbox-init\x00"+root)) {
+				return pid
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("box init not found")
+	return 0
+}
+
+func TestRunIdentityMapping(t *testing.T) {
+	e := newEnv(t)
+	m := mapping(t)
+	c := e.cmd("run", "--name", "idmap", "busybox", "--", "sh", "-c", "echo root > /by-root; chown 33:33 /by-root; touch /by-user; chown "+strconv.Itoa(m.UID)+" /by-user; sleep 2")
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := findInit(t, e.root)
+	// Seen from the host, the box's map is the composition keep-id ∘ subuids.
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/uid_map", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	var lines [][3]int
+	for sc.Scan() {
+		var l [3]int
+		fmt.Sscan(sc.Text(), &l[0], &l[1], &l[2])
+		lines = append(lines, l)
+	}
+	total := 0
+	for _, l := range lines {
+		total += l[2]
+		if l[0] == 0 && l[1] != m.SubUIDs[0].Start {
+			t.Errorf("uid 0 in the box maps to host %d, want the first subuid %d", l[1], m.SubUIDs[0].Start)
+		}
+		if l[0] == m.UID && l[1] != m.UID {
+			t.Errorf("the user's uid maps to host %d, want itself", l[1])
+		}
+	}
+	if total < 65536 {
+		t.Errorf("only %d ids mapped, want the full range: %s", total, b)
+	}
+	if err := c.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(e.store().ContainersDir())
+	if len(ents) != 1 {
+		t.Fatalf("kept box dirs: %v", ents)
+	}
+	upper := filepath.Join(e.store().ContainersDir(), ents[0].Name(), "upper")
+	if uid, _ := ownerOf(t, filepath.Join(upper, "by-root")); uid != m.HostUID(33) {
+		t.Errorf("a file chowned to 33 in the box is host uid %d, want %d", uid, m.HostUID(33))
+	}
+	if uid, _ := ownerOf(t, filepath.Join(upper, "by-user")); uid != m.UID {
+		t.Errorf("a file chowned to the user in the box is host uid %d, want %d", uid, m.UID)
+	}
+	// A file created by root in the box is the first subuid's.
+	r := e.ok("run", "--name", "idmap2", "busybox", "--", "touch", "/made-by-root")
+	_ = r
+	ents, _ = os.ReadDir(e.store().ContainersDir())
+	found := false
+	for _, ent := range ents {
+		p := filepath.Join(e.store().ContainersDir(), ent.Name(), "upper", "made-by-root")
+		if _, err := os.Lstat(p); err == nil {
+			found = true
+			if uid, _ := ownerOf(t, p); uid != m.SubUIDs[0].Start {
+				t.Errorf("root's file is host uid %d, want %d", uid, m.SubUIDs[0].Start)
+			}
+		}
+	}
+	if !found {
+		t.Error("file written by root not found in the kept box")
+	}
+}
+
+func TestRunPIDUTSIPCMountNet(t *testing.T) {
+	e := newEnv(t)
+	hostName, _ := os.Hostname()
+	r := e.ok("run", "--hostname", "boxhost", "busybox", "--", "sh", "-c",
+		"cat /proc/1/cmdline | tr '\\0' ' '; echo; ps -o pid,comm | tail -n +2 | wc -l; hostname; hostname changed; hostname; "+
+			"mkdir -p /mnt/x && mount -t tmpfs boxtmpfs /mnt/x && grep -c boxtmpfs /proc/self/mountinfo; ls /sys/class/net; cat /sys/class/net/lo/flags")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) < 7 {
+		t.Fatalf("output: %q stderr %q", r.stdout, r.stderr)
+	}
+	if !strings.HasPrefix(lines[0], "devbox-init ") {
+		t.Errorf("PID 1 is %q, want devbox's init", lines[0])
+	}
+	if n, _ := strconv.Atoi(strings.TrimSpace(lines[1])); n > 3 {
+		t.Errorf("ps sees %s processes, want only the box's (init, sh, ps)", lines[1])
+	}
+	if lines[2] != "boxhost" || lines[3] != "changed" {
+		t.Errorf("hostname inside: %q then %q", lines[2], lines[3])
+	}
+	if h, _ := os.Hostname(); h != hostName {
+		t.Errorf("host name changed to %q", h)
+	}
+	if lines[4] != "1" {
+		t.Errorf("mount inside not visible inside: %q", lines[4])
+	}
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); bytes.Contains(b, []byte("boxtmpfs")) {
+		t.Error("a mount made in the box is visible on the host")
+	}
+	if lines[5] != "lo" {
+		t.Errorf("--net none shows interfaces %q, want only lo", lines[5])
+	}
+	if flags, err := strconv.ParseInt(strings.TrimPrefix(lines[6], "0x"), 16, 64); err != nil || flags&1 == 0 {
+		t.Errorf("lo is not up: flags %q", lines[6])
+	}
+	// IPC: a message queue made in the box is invisible on the host.
+	r = e.ok("run", "debian:trixie", "--", "sh", "-c", "ipcmk -Q >/dev/null && ipcs -q | grep -c 0x")
+	if strings.TrimSpace(r.stdout) != "1" {
+		t.Errorf("ipcmk inside: %q %q", r.stdout, r.stderr)
+	}
+	if b, _ := os.ReadFile("/proc/sysvipc/msg"); strings.Count(string(b), "\n") > 1 {
+		t.Errorf("a message queue is visible on the host:\n%s", b)
+	}
+}
+
+func TestRunProcessContract(t *testing.T) {
+	e := newEnv(t)
+	e.ok("pull", "-q", "busybox")
+	// Exit codes pass through.
+	for cmd, want := range map[string]int{"exit 0": 0, "exit 3": 3, "kill -9 $$": 137, "kill -15 $$": 143} {
+		if r := e.run("run", "busybox", "--", "sh", "-c", cmd); r.code != want {
+			t.Errorf("%q: exit %d, want %d (%s)", cmd, r.code, want, r.stderr)
+		}
+	}
+	if r := e.run("run", "busybox", "--", "no-such-command"); r.code != 127 || !strings.Contains(r.stderr, "not found") {
+		t.Errorf("missing command: exit %d %q", r.code, r.stderr)
+	}
+	if r := e.run("run", "busybox", "--", "/etc/passwd"); r.code != 126 {
+		t.Errorf("non-executable: exit %d %q", r.code, r.stderr)
+	}
+	// stdin, stdout and stderr stay separate.
+	c := e.cmd("run", "busybox", "--", "sh", "-c", "cat; echo to-stderr >&2")
+	c.Stdin = strings.NewReader("hi from stdin\n")
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Run(); err != nil {
+		t.Fatal(err, errb.String())
+	}
+	if out.String() != "hi from stdin\n" || errb.String() != "to-stderr\n" {
+		t.Errorf("stdout %q stderr %q", out.String(), errb.String())
+	}
+	// No host environment and no host fd leak in; TERM does.
+	c = e.cmd("run", "busybox", "--", "sh", "-c", "env; ls /proc/self/fd")
+	c.Env = append(c.Env, "DEVBOX_CANARY=leak", "TERM=xterm-test")
+	f, err := os.Open("/etc/hostname")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c.ExtraFiles = []*os.File{f, f, f}
+	out.Reset()
+	c.Stdout = &out
+	if err := c.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "DEVBOX_CANARY") || strings.Contains(out.String(), "_DEVBOX_") {
+		t.Errorf("host environment leaked:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "TERM=xterm-test") {
+		t.Errorf("TERM not passed:\n%s", out.String())
+	}
+	fds := strings.Fields(out.String()[strings.LastIndex(out.String(), "=")+1:])
+	for _, fd := range fds {
+		if n, err := strconv.Atoi(fd); err == nil && n > 3 {
+			t.Errorf("fd %s leaked into the box (fds: %v)", fd, fds)
+		}
+	}
+	// Image config: Env, WorkingDir; overrides.
+	r := e.ok("run", "-e", "FOO=bar", "-w", "/tmp", "-u", "65534", "busybox", "--", "sh", "-c", "echo $FOO; pwd; id -u")
+	if r.stdout != "bar\n/tmp\n65534\n" {
+		t.Errorf("overrides: %q", r.stdout)
+	}
+}
+
+func TestRunSignals(t *testing.T) {
+	e := newEnv(t)
+	e.ok("pull", "-q", "busybox")
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		c := e.cmd("run", "busybox", "--", "sh", "-c", "trap 'exit 42' TERM INT; echo ready; while true; do sleep 0.1; done")
+		stdout, _ := c.StdoutPipe()
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 6)
+		if _, err := stdout.Read(buf); err != nil || string(buf) != "ready\n" {
+			t.Fatalf("waiting for ready: %q %v", buf, err)
+		}
+		c.Process.Signal(sig)
+		err := c.Wait()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if code != 42 {
+			t.Errorf("%v: exit %d, want 42 (the trap ran)", sig, code)
+		}
+	}
+}
+
+func TestRunTerminal(t *testing.T) {
+	e := newEnv(t)
+	e.ok("pull", "-q", "busybox")
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Fatal("script(1) from util-linux is needed for the pty test")
+	}
+	cmdline := e.bin + " run busybox -- sh -c 'tty; stty size'"
+	c := exec.Command("script", "-qec", "stty rows 33 cols 101; "+cmdline, "/dev/null")
+	c.Env = e.environ()
+	out, err := c.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	s := strings.ReplaceAll(string(out), "\r", "")
+	if !strings.Contains(s, "/dev/pts/") || !strings.Contains(s, "33 101") {
+		t.Errorf("terminal in the box: %q", s)
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	e := newEnv(t)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--pull", "never", "busybox", "true"}, "--pull=never"},
+		{[]string{"run", "--net", "bridge", "busybox", "true"}, "invalid --net"},
+		{[]string{"run", "--name", "bad/name", "busybox", "true"}, "invalid box name"},
+		{[]string{"run", "-u", "nosuchuser", "busybox", "true"}, "nosuchuser"},
+	}
+	for _, c := range cases {
+		r := e.run(c.args...)
+		if r.code != 125 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("devbox %v: exit %d stderr %q, want 125 and %q", c.args, r.code, r.stderr, c.want)
+		}
+	}
+	// Ephemeral boxes leave nothing behind.
+	e.ok("run", "busybox", "--", "sh", "-c", "echo x > /file")
+	if ents, _ := os.ReadDir(e.store().ContainersDir()); len(ents) != 0 {
+		t.Errorf("ephemeral box left %v", ents)
+	}
+}

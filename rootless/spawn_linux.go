@@ -168,12 +168,14 @@ func Start(spec Spec) (*Process, error) {
 	}
 	syncR.Close()
 	if !m.Single() {
-		if err := writeMap("newuidmap", cmd.Process.Pid, outerArgs(m.UID, m.SubUIDs)); err != nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			return nil, err
+		// The two helpers are independent: run them at the same time.
+		gidErr := make(chan error, 1)
+		go func() { gidErr <- writeMap("newgidmap", cmd.Process.Pid, outerArgs(m.GID, m.SubGIDs)) }()
+		err := writeMap("newuidmap", cmd.Process.Pid, outerArgs(m.UID, m.SubUIDs))
+		if gerr := <-gidErr; err == nil {
+			err = gerr
 		}
-		if err := writeMap("newgidmap", cmd.Process.Pid, outerArgs(m.GID, m.SubGIDs)); err != nil {
+		if err != nil {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 			return nil, err

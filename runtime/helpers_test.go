@@ -258,7 +258,7 @@ func (l *live) waitFor(marker string) string {
 		select {
 		case line, ok := <-l.lines:
 			if !ok {
-				l.t.Fatalf("box stdout ended before %q: %q, stderr %s", marker, before, l.stderr)
+				l.t.Fatalf("box stdout ended before %q: %q", marker, before)
 			}
 			if line == marker {
 				return strings.Join(before, "\n")

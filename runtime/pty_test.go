@@ -1,0 +1,150 @@
+package runtime
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// testPTY opens a host pty pair to stand for the user's terminal.
+func testPTY(t *testing.T, rows, cols uint16) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	rc, _ := m.SyscallConn()
+	var n uint32
+	var ierr error
+	rc.Control(func(fd uintptr) {
+		if ierr = unix.IoctlSetPointerInt(int(fd), unix.TIOCSPTLCK, 0); ierr != nil {
+			return
+		}
+		if n, ierr = unix.IoctlGetUint32(int(fd), unix.TIOCGPTN); ierr != nil {
+			return
+		}
+		ierr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
+	})
+	if ierr != nil {
+		t.Fatal(ierr)
+	}
+	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(int(n)), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, s
+}
+
+// ptyBox runs s with Terminal on a test pty and returns its output (CRs
+// removed) and exit code. input is typed once the box printed ready (or
+// right away when ready is empty).
+type ptyRun struct {
+	master *os.File
+	out    chan string
+	p      interface{ Wait() (int, error) }
+}
+
+func (f *fixture) startPTY(s *Spec, rows, cols uint16) (*ptyRun, func(sig os.Signal)) {
+	f.t.Helper()
+	s.Terminal = true
+	master, slave := testPTY(f.t, rows, cols)
+	p, err := f.start(s, slave, slave, slave, nil)
+	slave.Close()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	out := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(master) // ends with EIO once every holder of the slave is gone
+		out <- strings.ReplaceAll(string(b), "\r", "")
+	}()
+	return &ptyRun{master: master, out: out, p: p}, func(sig os.Signal) { p.Signal(sig) }
+}
+
+func (r *ptyRun) wait(t *testing.T) (string, int) {
+	t.Helper()
+	code, err := r.p.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-r.out:
+		return s, code
+	case <-time.After(10 * time.Second):
+		t.Fatal("the terminal output did not end")
+	}
+	return "", code
+}
+
+// With Terminal the command runs on a pty of the box's own devpts, as its
+// controlling terminal, with the size of the init's terminal; typed input
+// reaches it.
+func TestTerminal(t *testing.T) {
+	f := newFixture(t)
+	s := f.spec("sh", "-c", `tty; stty size; test -t 0 && test -t 1 && test -t 2 && echo all-ttys; stat -c %U /dev/pts/0; ls /dev/pts | wc -l; read line; echo "got:$line"`)
+	s.User = testUserName(f.m)
+	r, _ := f.startPTY(s, 37, 101)
+	r.master.Write([]byte("typed text\n"))
+	out, code := r.wait(t)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	for _, want := range []string{"/dev/pts/0\n37 101\nall-ttys\n", testUserName(f.m) + "\n", "got:typed text\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+}
+
+// A size change of the user's terminal (SIGWINCH to the box) reaches the
+// command.
+func TestTerminalResize(t *testing.T) {
+	f := newFixture(t)
+	s := f.spec("sh", "-c", `trap 'stty size; exit 0' WINCH; echo READY; while :; do sleep 0.01; done`)
+	r, signal := f.startPTY(s, 24, 80)
+	// Wait for READY on the master before resizing.
+	var seen bytes.Buffer
+	buf := make([]byte, 256)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(seen.String(), "READY") && time.Now().Before(deadline) {
+		r.master.SetReadDeadline(deadline)
+		n, err := r.master.Read(buf)
+		seen.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("reading the terminal: %v (%q)", err, seen.String())
+		}
+	}
+	r.master.SetReadDeadline(time.Time{})
+	rc, _ := r.master.SyscallConn()
+	rc.Control(func(fd uintptr) {
+		unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: 50, Col: 132})
+	})
+	signal(syscall.SIGWINCH)
+	out, code := r.wait(t)
+	if code != 0 || !strings.Contains(out, "50 132\n") {
+		t.Errorf("exit %d, output after resize %q", code, out)
+	}
+}
+
+// Output written right before the command exits is not lost, and a
+// background process holding the terminal does not keep the box alive.
+func TestTerminalDrain(t *testing.T) {
+	f := newFixture(t)
+	r, _ := f.startPTY(f.spec("sh", "-c", `i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done; sleep 100 & exit 3`), 24, 80)
+	start := time.Now()
+	out, code := r.wait(t)
+	if code != 3 || !strings.HasSuffix(out, "line-2999\n") || strings.Count(out, "\n") != 3000 {
+		t.Errorf("exit %d, %d lines, ends %q", code, strings.Count(out, "\n"), out[max(0, len(out)-40):])
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the box waited %v for its background process", d)
+	}
+}

@@ -64,6 +64,10 @@ func runCommand(s *Spec, u User, ids IDMaps) (int, error) {
 	} else {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	}
+	if tty != nil {
+		// Sized before the command starts, so it never sees 0x0.
+		tty.resize()
+	}
 	err = cmd.Start()
 	if tty != nil {
 		tty.slave.Close()
@@ -74,7 +78,6 @@ func runCommand(s *Spec, u User, ids IDMaps) (int, error) {
 	pid := cmd.Process.Pid
 	var copied chan struct{}
 	if tty != nil {
-		tty.resize()
 		copied = tty.pump()
 	}
 	status := waitCommand(pid, sigs, tty)

@@ -1,8 +1,6 @@
 package runtime
 
 import (
-	"bytes"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -10,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devbox-dev/devbox/rootless"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,16 +42,18 @@ func testPTY(t *testing.T, rows, cols uint16) (master, slave *os.File) {
 	return m, s
 }
 
-// ptyBox runs s with Terminal on a test pty and returns its output (CRs
-// removed) and exit code. input is typed once the box printed ready (or
-// right away when ready is empty).
+// ptyRun is a box running on a test pty; out receives what the test's
+// master reads, CRs removed, and is closed at EIO (every holder of the
+// slave gone).
 type ptyRun struct {
+	t      *testing.T
 	master *os.File
+	p      *rootless.Process
 	out    chan string
-	p      interface{ Wait() (int, error) }
+	seen   strings.Builder
 }
 
-func (f *fixture) startPTY(s *Spec, rows, cols uint16) (*ptyRun, func(sig os.Signal)) {
+func (f *fixture) startPTY(s *Spec, rows, cols uint16) *ptyRun {
 	f.t.Helper()
 	s.Terminal = true
 	master, slave := testPTY(f.t, rows, cols)
@@ -61,27 +62,59 @@ func (f *fixture) startPTY(s *Spec, rows, cols uint16) (*ptyRun, func(sig os.Sig
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	out := make(chan string, 1)
+	r := &ptyRun{t: f.t, master: master, p: p, out: make(chan string, 64)}
 	go func() {
-		b, _ := io.ReadAll(master) // ends with EIO once every holder of the slave is gone
-		out <- strings.ReplaceAll(string(b), "\r", "")
+		defer close(r.out)
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			if n > 0 {
+				r.out <- strings.ReplaceAll(string(buf[:n]), "\r", "")
+			}
+			if err != nil {
+				return
+			}
+		}
 	}()
-	return &ptyRun{master: master, out: out, p: p}, func(sig os.Signal) { p.Signal(sig) }
+	return r
 }
 
-func (r *ptyRun) wait(t *testing.T) (string, int) {
-	t.Helper()
+// waitFor reads the terminal until it has shown s.
+func (r *ptyRun) waitFor(s string) {
+	r.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for !strings.Contains(r.seen.String(), s) {
+		select {
+		case chunk, ok := <-r.out:
+			if !ok {
+				r.t.Fatalf("the terminal closed before %q: %q", s, r.seen.String())
+			}
+			r.seen.WriteString(chunk)
+		case <-timeout:
+			r.t.Fatalf("timed out waiting for %q: %q", s, r.seen.String())
+		}
+	}
+}
+
+// wait returns everything the terminal showed and the exit code.
+func (r *ptyRun) wait() (string, int) {
+	r.t.Helper()
 	code, err := r.p.Wait()
 	if err != nil {
-		t.Fatal(err)
+		r.t.Fatal(err)
 	}
-	select {
-	case s := <-r.out:
-		return s, code
-	case <-time.After(10 * time.Second):
-		t.Fatal("the terminal output did not end")
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case chunk, ok := <-r.out:
+			if !ok {
+				return r.seen.String(), code
+			}
+			r.seen.WriteString(chunk)
+		case <-timeout:
+			r.t.Fatal("the terminal output did not end")
+		}
 	}
-	return "", code
 }
 
 // With Terminal the command runs on a pty of the box's own devpts, as its
@@ -89,11 +122,12 @@ func (r *ptyRun) wait(t *testing.T) (string, int) {
 // reaches it.
 func TestTerminal(t *testing.T) {
 	f := newFixture(t)
-	s := f.spec("sh", "-c", `tty; stty size; test -t 0 && test -t 1 && test -t 2 && echo all-ttys; stat -c %U /dev/pts/0; ls /dev/pts | wc -l; read line; echo "got:$line"`)
+	s := f.spec("sh", "-c", `tty; stty size; test -t 0 && test -t 1 && test -t 2 && echo all-ttys; stat -c %U /dev/pts/0; ls /dev/pts | wc -l; echo READY; read line; echo "got:$line"`)
 	s.User = testUserName(f.m)
-	r, _ := f.startPTY(s, 37, 101)
+	r := f.startPTY(s, 37, 101)
+	r.waitFor("READY\n")
 	r.master.Write([]byte("typed text\n"))
-	out, code := r.wait(t)
+	out, code := r.wait()
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
@@ -109,26 +143,14 @@ func TestTerminal(t *testing.T) {
 func TestTerminalResize(t *testing.T) {
 	f := newFixture(t)
 	s := f.spec("sh", "-c", `trap 'stty size; exit 0' WINCH; echo READY; while :; do sleep 0.01; done`)
-	r, signal := f.startPTY(s, 24, 80)
-	// Wait for READY on the master before resizing.
-	var seen bytes.Buffer
-	buf := make([]byte, 256)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(seen.String(), "READY") && time.Now().Before(deadline) {
-		r.master.SetReadDeadline(deadline)
-		n, err := r.master.Read(buf)
-		seen.Write(buf[:n])
-		if err != nil {
-			t.Fatalf("reading the terminal: %v (%q)", err, seen.String())
-		}
-	}
-	r.master.SetReadDeadline(time.Time{})
+	r := f.startPTY(s, 24, 80)
+	r.waitFor("READY\n")
 	rc, _ := r.master.SyscallConn()
 	rc.Control(func(fd uintptr) {
 		unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: 50, Col: 132})
 	})
-	signal(syscall.SIGWINCH)
-	out, code := r.wait(t)
+	r.p.Signal(syscall.SIGWINCH)
+	out, code := r.wait()
 	if code != 0 || !strings.Contains(out, "50 132\n") {
 		t.Errorf("exit %d, output after resize %q", code, out)
 	}
@@ -138,9 +160,9 @@ func TestTerminalResize(t *testing.T) {
 // background process holding the terminal does not keep the box alive.
 func TestTerminalDrain(t *testing.T) {
 	f := newFixture(t)
-	r, _ := f.startPTY(f.spec("sh", "-c", `i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done; sleep 100 & exit 3`), 24, 80)
+	r := f.startPTY(f.spec("sh", "-c", `i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done; sleep 100 & exit 3`), 24, 80)
 	start := time.Now()
-	out, code := r.wait(t)
+	out, code := r.wait()
 	if code != 3 || !strings.HasSuffix(out, "line-2999\n") || strings.Count(out, "\n") != 3000 {
 		t.Errorf("exit %d, %d lines, ends %q", code, strings.Count(out, "\n"), out[max(0, len(out)-40):])
 	}

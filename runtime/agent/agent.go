@@ -1,0 +1,183 @@
+// Package agent is the protocol between devbox on the host and the agent
+// inside a running box (the box init, PID 1, which serves sessions).
+//
+// Why an agent: a Go program cannot setns(2) into a user or mount
+// namespace (it is multi-threaded), and cgo is ruled out, so joining a box
+// from the host would mean exec'ing nsenter(1) plus a helper chain. Instead
+// the init that created the box keeps running and starts every session
+// itself: a session is one fork+exec inside the box, reached through a unix
+// socket in the user's runtime directory. That is fast (no namespace setup
+// per session), puts every session in the box's PID namespace and
+// filesystem, and lets the box stop itself when its last session leaves.
+//
+// Wire format: a SOCK_SEQPACKET unix socket; each message is one JSON
+// object in one packet. File descriptors travel with SCM_RIGHTS: the exec
+// request carries the client's stdin, stdout and stderr (without a
+// terminal); the "started" reply carries the pty master (with one).
+//
+//	client                              agent
+//	Request{exec} [+ fds 0,1,2]  ──▶
+//	                             ◀──  Reply{started, pid} [+ pty master]
+//	Request{signal} …            ──▶
+//	                             ◀──  Reply{exit, code}
+//
+// Closing the connection before the session exits hangs the session up
+// (SIGHUP), as closing a terminal would.
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Request types.
+const (
+	TypeExec   = "exec"
+	TypeSignal = "signal"
+	TypeStop   = "stop"
+	TypeStatus = "status"
+)
+
+// Reply types.
+const (
+	TypeStarted = "started"
+	TypeExit    = "exit"
+	TypeError   = "error"
+	TypeOK      = "ok"
+)
+
+// Request is a message from the host to the agent.
+type Request struct {
+	Type     string   `json:"type"`
+	Args     []string `json:"args,omitempty"`
+	Env      []string `json:"env,omitempty"` // the session's complete environment
+	Cwd      string   `json:"cwd,omitempty"` // falls back to $HOME, then /
+	UID      int      `json:"uid"`
+	GID      int      `json:"gid"`
+	Terminal bool     `json:"terminal,omitempty"`
+	Rows     uint16   `json:"rows,omitempty"`
+	Cols     uint16   `json:"cols,omitempty"`
+	Signal   int      `json:"signal,omitempty"`
+}
+
+// Reply is a message from the agent to the host.
+type Reply struct {
+	Type     string `json:"type"`
+	PID      int    `json:"pid,omitempty"` // the session's pid inside the box
+	Code     int    `json:"code"`
+	Message  string `json:"message,omitempty"`
+	Sessions int    `json:"sessions"`
+	InitPID  int    `json:"initPid,omitempty"` // host pid of the init
+	Started  int64  `json:"started,omitempty"` // unix seconds the box started
+}
+
+// Conn is one connection, either side.
+type Conn struct {
+	c *net.UnixConn
+}
+
+// NewConn wraps an accepted connection.
+func NewConn(c *net.UnixConn) *Conn { return &Conn{c: c} }
+
+// Dial connects to the agent socket at path.
+func Dial(path string) (*Conn, error) {
+	c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: path, Net: "unixpacket"})
+	if err != nil {
+		return nil, err
+	}
+	return &Conn{c: c}, nil
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error { return c.c.Close() }
+
+// Send writes one message with optional files.
+func (c *Conn) Send(v any, files ...*os.File) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var oob []byte
+	if len(files) > 0 {
+		fds := make([]int, len(files))
+		for i, f := range files {
+			fds[i] = int(f.Fd())
+		}
+		oob = unix.UnixRights(fds...)
+	}
+	_, _, err = c.c.WriteMsgUnix(b, oob, nil)
+	return err
+}
+
+// Receive reads one message into v and returns the files that came with it.
+func (c *Conn) Receive(v any) ([]*os.File, error) {
+	buf := make([]byte, 1<<20)
+	oob := make([]byte, unix.CmsgSpace(4*8))
+	n, oobn, _, _, err := c.c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, errors.New("connection closed")
+	}
+	var files []*os.File
+	if oobn > 0 {
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range msgs {
+			fds, err := unix.ParseUnixRights(&m)
+			if err != nil {
+				continue
+			}
+			for _, fd := range fds {
+				unix.CloseOnExec(fd)
+				files = append(files, os.NewFile(uintptr(fd), "passed"))
+			}
+		}
+	}
+	if err := json.Unmarshal(buf[:n], v); err != nil {
+		for _, f := range files {
+			f.Close()
+		}
+		return nil, fmt.Errorf("reading agent message: %w", err)
+	}
+	return files, nil
+}
+
+// SetDeadline bounds the next reads and writes.
+func (c *Conn) SetDeadline(t time.Time) error { return c.c.SetDeadline(t) }
+
+// Call sends a request without files and waits for one reply.
+func Call(path string, req Request, timeout time.Duration) (Reply, error) {
+	var rep Reply
+	c, err := Dial(path)
+	if err != nil {
+		return rep, err
+	}
+	defer c.Close()
+	if timeout > 0 {
+		c.SetDeadline(time.Now().Add(timeout))
+	}
+	if err := c.Send(req); err != nil {
+		return rep, err
+	}
+	files, err := c.Receive(&rep)
+	for _, f := range files {
+		f.Close()
+	}
+	return rep, err
+}
+
+// IsNotRunning reports whether err from Dial means nobody serves the socket.
+func IsNotRunning(err error) bool {
+	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED)
+}

@@ -1,0 +1,262 @@
+// Package box keeps the records of persistent boxes on the host: which
+// boxes exist (containers/<id>/box.json in the store), where a running box
+// can be reached ($XDG_RUNTIME_DIR/devbox/<id>/agent.sock), and the locks
+// that make concurrent commands safe. It runs on the host only and never
+// enters a namespace.
+package box
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// RecordVersion is bumped when Record changes incompatibly.
+const RecordVersion = 1
+
+// ErrNotFound is returned for an unknown box name.
+var ErrNotFound = errors.New("no such box")
+
+// Volume is a host directory bound into the box.
+type Volume struct {
+	Source   string `json:"source"`
+	Target   string `json:"target"`
+	ReadOnly bool   `json:"readOnly,omitempty"`
+}
+
+// Record is a box's persistent description (box.json). The runtime spec
+// is derived from it at every start, with the caller's current desktop
+// session (display, sockets) filled in.
+type Record struct {
+	Version  int       `json:"version"`
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	Image    string    `json:"image"`   // full reference
+	ImageID  string    `json:"imageID"` // digest of the stored manifest
+	Lowers   []string  `json:"lowers"`  // chain IDs, top-most first
+	Created  time.Time `json:"created"`
+	Hostname string    `json:"hostname"`
+	Net      string    `json:"net"`
+	Home     string    `json:"home"` // host directory mounted at the user's home path
+	Volumes  []Volume  `json:"volumes,omitempty"`
+	Env      []string  `json:"env,omitempty"` // image Env plus create-time --env
+	// Grace is how long the box stays up after its last session, in
+	// seconds; 0 means the default.
+	Grace int `json:"grace,omitempty"`
+}
+
+// Store is the set of boxes of one devbox store.
+type Store struct {
+	Dir        string // the store's containers/ directory
+	LocksDir   string // the store's locks/ directory
+	RuntimeDir string // $XDG_RUNTIME_DIR/devbox
+}
+
+// RuntimeBase returns the per-user runtime directory for running boxes.
+func RuntimeBase() (string, error) {
+	d := os.Getenv("XDG_RUNTIME_DIR")
+	if d != "" && filepath.IsAbs(d) {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			if st, ok := fi.Sys().(*unix.Stat_t); ok && int(st.Uid) == os.Getuid() {
+				return filepath.Join(d, "devbox"), nil
+			}
+			return "", fmt.Errorf("XDG_RUNTIME_DIR %s belongs to another user (hint: you probably switched users with su or sudo; log in as yourself, or use machinectl shell %s@; run devbox doctor)", d, os.Getenv("USER"))
+		}
+	}
+	// No session runtime directory (ssh without logind, containers):
+	// fall back to a private directory in /tmp.
+	d = filepath.Join(os.TempDir(), "devbox-"+strconv.Itoa(os.Getuid()))
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return "", fmt.Errorf("creating runtime directory: %w", err)
+	}
+	if fi, err := os.Lstat(d); err != nil || !fi.IsDir() || fi.Sys().(*unix.Stat_t).Uid != uint32(os.Getuid()) || fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("runtime directory %s is not a private directory of yours (hint: set XDG_RUNTIME_DIR; run devbox doctor)", d)
+	}
+	return d, nil
+}
+
+// Open returns the box store rooted in the image store's directories.
+func Open(containersDir, locksDir string) (*Store, error) {
+	rt, err := RuntimeBase()
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{containersDir, locksDir, rt} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("creating %s: %w", d, err)
+		}
+	}
+	return &Store{Dir: containersDir, LocksDir: locksDir, RuntimeDir: rt}, nil
+}
+
+// BoxDir is where box id's files live.
+func (s *Store) BoxDir(id string) string { return filepath.Join(s.Dir, id) }
+
+// RunDir is where a running box id can be reached.
+func (s *Store) RunDir(id string) string { return filepath.Join(s.RuntimeDir, id[:min(len(id), 16)]) }
+
+// SocketPath is the agent socket of box id.
+func (s *Store) SocketPath(id string) string { return filepath.Join(s.RunDir(id), "agent.sock") }
+
+// Lock takes the lock named name (exclusive) and returns its release.
+func (s *Store) Lock(name string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(s.LocksDir, name+".lock"), os.O_RDONLY|os.O_CREATE, 0o666)
+	if err != nil {
+		return nil, fmt.Errorf("opening lock: %w", err)
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", name, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// List returns every box record, sorted by name. Directories without a
+// box.json (ephemeral runs) are not boxes.
+func (s *Store) List() ([]*Record, error) {
+	ents, err := os.ReadDir(s.Dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("listing boxes: %w", err)
+	}
+	var out []*Record
+	for _, e := range ents {
+		r, err := s.read(e.Name())
+		if err != nil {
+			continue
+		}
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func (s *Store) read(id string) (*Record, error) {
+	b, err := os.ReadFile(filepath.Join(s.BoxDir(id), "box.json"))
+	if err != nil {
+		return nil, err
+	}
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("reading box %s: %w", id, err)
+	}
+	if r.ID != id {
+		return nil, fmt.Errorf("box %s: record names id %s", id, r.ID)
+	}
+	return &r, nil
+}
+
+// Get returns the box named name (or whose id starts with name).
+func (s *Store) Get(name string) (*Record, error) {
+	all, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range all {
+		if r.Name == name {
+			return r, nil
+		}
+	}
+	if len(name) >= 6 {
+		for _, r := range all {
+			if strings.HasPrefix(r.ID, name) {
+				return r, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("%w %q (hint: devbox ls lists your boxes; devbox create %s --image IMAGE makes one)", ErrNotFound, name, name)
+}
+
+// Names returns the box names (for completion).
+func (s *Store) Names() []string {
+	all, _ := s.List()
+	out := make([]string, len(all))
+	for i, r := range all {
+		out[i] = r.Name
+	}
+	return out
+}
+
+// Create writes a new record. It fails when the name is taken; callers
+// hold the "boxes" lock.
+func (s *Store) Create(r *Record) error {
+	if _, err := s.Get(r.Name); err == nil {
+		return fmt.Errorf("a box named %q already exists (hint: devbox shell %s enters it; devbox rm %s removes it)", r.Name, r.Name, r.Name)
+	}
+	r.Version = RecordVersion
+	dir := s.BoxDir(r.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating box directory: %w", err)
+	}
+	return s.Save(r)
+}
+
+// Save rewrites a record atomically.
+func (s *Store) Save(r *Record) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	p := filepath.Join(s.BoxDir(r.ID), "box.json")
+	tmp := p + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("writing box record: %w", err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("writing box record: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	f.Close()
+	return os.Rename(tmp, p)
+}
+
+// State describes whether a box runs.
+type State struct {
+	Running  bool   `json:"running"`
+	InitPID  int    `json:"initPid,omitempty"`
+	Sessions int    `json:"sessions"`
+	Socket   string `json:"socket,omitempty"`
+}
+
+// Running reports whether box id's agent answers.
+func (s *Store) Running(id string) bool {
+	c, err := net.DialTimeout("unix", s.SocketPath(id), time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// InitPID returns the host pid of a running box's init, or 0.
+func (s *Store) InitPID(id string) int {
+	b, err := os.ReadFile(filepath.Join(s.RunDir(id), "init.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}

@@ -58,6 +58,14 @@ type Spec struct {
 	// so that terminal-generated signals reach only the caller, which
 	// forwards them once.
 	Setpgid bool
+	// Detach lets the target outlive the caller (a persistent box): no
+	// parent-death signal, and a session of its own.
+	Detach bool
+	// Cgroup, when not nil, is the open directory of the box's cgroup v2:
+	// P2 is cloned straight into it (clone3 CLONE_INTO_CGROUP), so P2, the
+	// target and everything they start live there from their first
+	// instruction. nil: inherit the caller's cgroup.
+	Cgroup *os.File
 }
 
 // innerSpec crosses from P1 to P2 as JSON in envInner.
@@ -158,6 +166,15 @@ func Start(spec Spec) (*Process, error) {
 		cmd.Env = append(cmd.Env, envStage+"="+stageOuter)
 	}
 
+	if spec.Detach {
+		cmd.SysProcAttr.Pdeathsig = 0
+		cmd.SysProcAttr.Setsid = true
+		cmd.SysProcAttr.Setpgid = false
+	}
+	if spec.Cgroup != nil {
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = int(spec.Cgroup.Fd())
+	}
 	// Pdeathsig follows the thread that forked, so keep it from being
 	// reused by another goroutine while forking.
 	runtime.LockOSThread()

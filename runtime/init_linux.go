@@ -102,6 +102,14 @@ func Init(s *Spec) (code int, err error) {
 			return 125, fmt.Errorf("bringing up lo: %w", err)
 		}
 	}
+	if s.Account != nil {
+		if err := injectAccount(s.Account); err != nil {
+			return 125, err
+		}
+	}
+	if s.Agent {
+		return serveAgent(s, ids, os.NewFile(agentListenerFD, "agent-listener"))
+	}
 	u, err := resolveBoxUser(root, s.User, ids)
 	if err != nil {
 		return 125, err

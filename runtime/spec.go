@@ -44,6 +44,30 @@ type Spec struct {
 	// Mounts are extra bind mounts (volumes, home, sockets), applied in
 	// order after the standard ones.
 	Mounts []Mount `json:"mounts,omitempty"`
+
+	// Agent makes the init a persistent box: instead of running Args it
+	// serves sessions on the listening socket passed as fd 3 (package
+	// runtime/agent), and exits GraceSeconds after its last session left.
+	Agent        bool `json:"agent,omitempty"`
+	GraceSeconds int  `json:"graceSeconds,omitempty"`
+	// Account, when set, is written into the box's /etc/passwd, /etc/group
+	// and /etc/shadow (and a sudoers drop-in) at every start, so the user
+	// exists inside without a package manager or network.
+	Account *Account `json:"account,omitempty"`
+}
+
+// Account is the user's identity inside a box.
+type Account struct {
+	Name  string `json:"name"`
+	UID   int    `json:"uid"`
+	GID   int    `json:"gid"`
+	Group string `json:"group"`
+	Gecos string `json:"gecos,omitempty"`
+	Home  string `json:"home"`
+	Shell string `json:"shell"` // the host login shell; the init falls back to bash, then sh
+	// Sudo adds the user to the image's sudo/wheel group and a NOPASSWD
+	// sudoers drop-in.
+	Sudo bool `json:"sudo"`
 }
 
 // Mount is one bind mount from the host into the box.

@@ -30,4 +30,7 @@ type Factory struct {
 	Unpacker func(st *store.Store) image.Unpacker
 	// Remover removes subordinate-id owned trees inside the namespace.
 	Remover func(ctx context.Context, st *store.Store) store.Remover
+	// BoxNames lists the names of the user's boxes (shell completion);
+	// nil while no box store is wired in.
+	BoxNames func() ([]string, error)
 }

@@ -23,7 +23,6 @@ func NewCmdImages(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 	opts := &Options{}
 	cmd := &cobra.Command{
 		Use:     "images",
-		Aliases: []string{"ls", "list"},
 		Short:   "List the images in the local store",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {

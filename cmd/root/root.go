@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/devbox-dev/devbox/cmd/aliases"
+	"github.com/devbox-dev/devbox/cmd/box"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/cmd/factory"
 	"github.com/devbox-dev/devbox/cmd/images"
@@ -59,6 +60,8 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 
 	cmd.AddCommand(pull.NewCmdPull(f, nil))
 	cmd.AddCommand(run.NewCmdRun(f, nil))
+	cmd.AddCommand(box.NewCmdShell(f), box.NewCmdCreate(f), box.NewCmdExec(f), box.NewCmdLs(f),
+		box.NewCmdInspect(f), box.NewCmdStop(f), box.NewCmdRm(f), box.NewCmdPrune(f))
 	cmd.AddCommand(images.NewCmdImages(f, nil))
 	cmd.AddCommand(rmi.NewCmdRmi(f, nil))
 	cmd.AddCommand(aliases.NewCmdAliases(f))

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/devbox-dev/devbox/cgroup"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/cmd/pull"
 	"github.com/devbox-dev/devbox/image"
@@ -39,6 +40,7 @@ type Options struct {
 	Platform string
 	TTY      bool
 	NoTTY    bool
+	Limits   cgroup.Limits
 }
 
 // NewCmdRun builds the command.
@@ -76,6 +78,7 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *Options) error) *
 	fl.StringVar(&opts.Platform, "platform", "", "image platform when pulling (os/arch[/variant])")
 	fl.BoolVarP(&opts.TTY, "tty", "t", false, "allocate a terminal even when stdin is not one")
 	fl.BoolVarP(&opts.NoTTY, "no-tty", "T", false, "never allocate a terminal")
+	cmdutil.AddLimitFlags(fl, &opts.Limits)
 	_ = cmd.RegisterFlagCompletionFunc("net", cobra.FixedCompletions([]string{"none", "host"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("pull", cobra.FixedCompletions([]string{"missing", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -92,6 +95,14 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	case "missing", "always", "never":
 	default:
 		return cmdutil.FlagErrorf("invalid --pull %q (hint: use missing, always or never)", opts.Pull)
+	}
+	if err := opts.Limits.Validate(); err != nil {
+		return cmdutil.FlagErrorf("%v", err)
+	}
+	// A limit that cannot be applied fails before anything is pulled.
+	cgHost := cgroup.DetectHost()
+	if _, err := cgroup.Decide(cgHost, opts.Limits); err != nil {
+		return err
 	}
 	st, err := f.Store()
 	if err != nil {
@@ -133,6 +144,17 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		spec.Lowers = append(spec.Lowers, st.LayerDir(chains[i]))
 	}
 	spec.ContainerDir = filepath.Join(st.ContainersDir(), spec.ID)
+	mapping, err := f.Mapping()
+	if err != nil {
+		return err
+	}
+	cg, cgFile, err := setupCgroup(ctx, cgHost, spec.ID, opts.Limits)
+	if err != nil {
+		return err
+	}
+	if cg != nil {
+		defer cg.Remove() // when anything below fails; a no-op once removed
+	}
 	if err := os.MkdirAll(spec.ContainerDir, 0o700); err != nil {
 		return fmt.Errorf("creating box directory: %w", err)
 	}
@@ -140,11 +162,13 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	if err := runtime.WriteSpec(specPath, spec); err != nil {
 		return fmt.Errorf("writing box spec: %w", err)
 	}
-	mapping, err := f.Mapping()
-	if err != nil {
-		return err
+	if cg != nil {
+		if err := cgroup.WriteRecord(spec.ContainerDir, cg.Path); err != nil {
+			return err
+		}
 	}
-	code, err := start(ios.InTTY && terminal, spec, specPath, mapping)
+	code, err := start(ios.InTTY && terminal, spec, specPath, mapping, cgFile)
+	code = finishCgroup(ios.ErrOut, cg, cgFile, spec.ContainerDir, opts.Limits, code)
 	if spec.Remove {
 		cleanup(ctx, f, st, spec.ContainerDir)
 	}
@@ -199,7 +223,7 @@ func ensureImage(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts 
 }
 
 // start runs the init and returns the command's exit code.
-func start(rawTTY bool, spec *runtime.Spec, specPath string, m rootless.Mapping) (int, error) {
+func start(rawTTY bool, spec *runtime.Spec, specPath string, m rootless.Mapping, cg *os.File) (int, error) {
 	if rawTTY {
 		if old, err := term.MakeRaw(int(os.Stdin.Fd())); err == nil {
 			defer term.Restore(int(os.Stdin.Fd()), old)
@@ -220,6 +244,7 @@ func start(rawTTY bool, spec *runtime.Spec, specPath string, m rootless.Mapping)
 		// With a pty the terminal's keys travel as bytes; otherwise only
 		// devbox receives terminal signals and forwards each once.
 		Setpgid: !spec.Terminal,
+		Cgroup:  cg,
 	})
 	if err != nil {
 		return -1, err

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"syscall"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -67,7 +69,7 @@ func RuntimeBase() (string, error) {
 	d := os.Getenv("XDG_RUNTIME_DIR")
 	if d != "" && filepath.IsAbs(d) {
 		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
-			if st, ok := fi.Sys().(*unix.Stat_t); ok && int(st.Uid) == os.Getuid() {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == os.Getuid() {
 				return filepath.Join(d, "devbox"), nil
 			}
 			return "", fmt.Errorf("XDG_RUNTIME_DIR %s belongs to another user (hint: you probably switched users with su or sudo; log in as yourself, or use machinectl shell %s@; run devbox doctor)", d, os.Getenv("USER"))
@@ -79,7 +81,7 @@ func RuntimeBase() (string, error) {
 	if err := os.MkdirAll(d, 0o700); err != nil {
 		return "", fmt.Errorf("creating runtime directory: %w", err)
 	}
-	if fi, err := os.Lstat(d); err != nil || !fi.IsDir() || fi.Sys().(*unix.Stat_t).Uid != uint32(os.Getuid()) || fi.Mode().Perm()&0o077 != 0 {
+	if fi, err := os.Lstat(d); err != nil || !fi.IsDir() || fi.Sys().(*syscall.Stat_t).Uid != uint32(os.Getuid()) || fi.Mode().Perm()&0o077 != 0 {
 		return "", fmt.Errorf("runtime directory %s is not a private directory of yours (hint: set XDG_RUNTIME_DIR; run devbox doctor)", d)
 	}
 	return d, nil
@@ -243,7 +245,7 @@ type State struct {
 
 // Running reports whether box id's agent answers.
 func (s *Store) Running(id string) bool {
-	c, err := net.DialTimeout("unix", s.SocketPath(id), time.Second)
+	c, err := net.DialTimeout("unixpacket", s.SocketPath(id), time.Second)
 	if err != nil {
 		return false
 	}

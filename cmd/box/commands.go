@@ -1,0 +1,576 @@
+package box
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/devbox-dev/devbox/cmd/cmdutil"
+	"github.com/devbox-dev/devbox/cmd/pull"
+	"github.com/devbox-dev/devbox/image"
+	"github.com/devbox-dev/devbox/image/store"
+	"github.com/devbox-dev/devbox/runtime"
+	"github.com/devbox-dev/devbox/runtime/agent"
+	rbox "github.com/devbox-dev/devbox/runtime/box"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/spf13/cobra"
+)
+
+// CreateOptions are the flags of `devbox create` (and of an implicit
+// create by `devbox shell ALIAS`).
+type CreateOptions struct {
+	Name     string
+	Image    string
+	Home     string
+	Net      string
+	Volumes  []string
+	Env      []string
+	Hostname string
+	Grace    int
+	Platform string
+}
+
+func addCreateFlags(c *cobra.Command, o *CreateOptions, withImage bool) {
+	fl := c.Flags()
+	if withImage {
+		fl.StringVarP(&o.Image, "image", "i", "", "image or alias to make the box from (default: the box name as an alias)")
+	}
+	fl.StringVar(&o.Home, "home", "", "host directory to use as your home in the box (default: your home)")
+	fl.StringVar(&o.Net, "net", "host", "network: host (share the host's) or none")
+	fl.StringArrayVarP(&o.Volumes, "volume", "v", nil, "bind SRC:DST[:ro] from the host into the box")
+	fl.StringArrayVarP(&o.Env, "env", "e", nil, "set KEY=VALUE in every session of the box")
+	fl.StringVar(&o.Hostname, "hostname", "", "the box's hostname (default: its name)")
+	fl.IntVar(&o.Grace, "grace", 0, "seconds the box keeps running after its last session (default 10)")
+	fl.StringVar(&o.Platform, "platform", "", "image platform when pulling (os/arch[/variant])")
+	_ = c.RegisterFlagCompletionFunc("net", cobra.FixedCompletions([]string{"host", "none"}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// parseVolume parses SRC:DST[:ro|rw].
+func parseVolume(s string) (rbox.Volume, error) {
+	parts := strings.Split(s, ":")
+	bad := func(why string) (rbox.Volume, error) {
+		return rbox.Volume{}, fmt.Errorf("invalid --volume %q: %s (hint: use /host/path:/box/path or /host/path:/box/path:ro)", s, why)
+	}
+	if len(parts) < 2 || len(parts) > 3 {
+		return bad("want SRC:DST or SRC:DST:ro")
+	}
+	v := rbox.Volume{Source: parts[0], Target: parts[1]}
+	if len(parts) == 3 {
+		switch parts[2] {
+		case "ro":
+			v.ReadOnly = true
+		case "rw":
+		default:
+			return bad("the option must be ro or rw")
+		}
+	}
+	if !filepath.IsAbs(v.Source) || !filepath.IsAbs(v.Target) {
+		return bad("both paths must be absolute")
+	}
+	v.Source, v.Target = filepath.Clean(v.Source), filepath.Clean(v.Target)
+	if v.Target == "/" {
+		return bad("the box's / cannot be replaced")
+	}
+	if _, err := os.Stat(v.Source); err != nil {
+		return bad("the host path does not exist")
+	}
+	return v, nil
+}
+
+// create makes the record of a new box, pulling its image when needed.
+func (e *env) create(o CreateOptions) (*rbox.Record, error) {
+	if err := runtime.ValidateName(o.Name); err != nil {
+		return nil, cmdutil.FlagErrorf("%v", err)
+	}
+	if o.Net != "host" && o.Net != "none" {
+		return nil, cmdutil.FlagErrorf("invalid --net %q (hint: use host or none)", o.Net)
+	}
+	var vols []rbox.Volume
+	for _, s := range o.Volumes {
+		v, err := parseVolume(s)
+		if err != nil {
+			return nil, cmdutil.FlagErrorf("%v", err)
+		}
+		vols = append(vols, v)
+	}
+	if o.Home != "" {
+		abs, err := filepath.Abs(o.Home)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			return nil, fmt.Errorf("creating the box home %s: %w", abs, err)
+		}
+		o.Home = abs
+	}
+	ref := o.Image
+	if ref == "" {
+		ref = o.Name
+	}
+	img, cfg, err := e.image(ref, o.Platform)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := runtime.NewSpec(cfg, runtime.CreateOptions{Cmd: []string{"sh"}, Env: o.Env, HostEnv: os.Environ()})
+	if err != nil {
+		return nil, cmdutil.FlagErrorf("%v", err)
+	}
+	chains := store.ChainIDs(cfg.RootFS.DiffIDs)
+	r := &rbox.Record{
+		ID: runtime.NewID(), Name: o.Name, Image: img.Ref, ImageID: img.ID, Created: time.Now().UTC(),
+		Hostname: o.Hostname, Net: o.Net, Home: o.Home, Volumes: vols, Env: spec.Env, Grace: o.Grace,
+	}
+	if r.Hostname == "" {
+		r.Hostname = o.Name
+	}
+	for i := len(chains) - 1; i >= 0; i-- {
+		r.Lowers = append(r.Lowers, chains[i].Hex)
+	}
+	unlock, err := e.bs.Lock("boxes")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if existing, err := e.bs.Get(o.Name); err == nil {
+		return existing, errExists
+	}
+	if err := e.bs.Create(r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+var errExists = errors.New("box exists")
+
+// image finds ref in the store, pulling it when missing.
+func (e *env) image(ref, platform string) (store.Image, *v1.ConfigFile, error) {
+	tab, err := e.f.Aliases()
+	if err != nil {
+		return store.Image{}, nil, err
+	}
+	img, lerr := e.st.Lookup(ref)
+	if lerr != nil {
+		named, _, err := image.Resolve(ref, tab)
+		if err != nil {
+			return store.Image{}, nil, err
+		}
+		img, lerr = e.st.Lookup(image.FullName(named))
+		if lerr != nil {
+			var plat *v1.Platform
+			if platform != "" {
+				p, err := image.ParsePlatform(platform)
+				if err != nil {
+					return store.Image{}, nil, cmdutil.FlagErrorf("%v", err)
+				}
+				plat = &p
+			}
+			saved := e.f.IOStreams.Out
+			e.f.IOStreams.Out = e.f.IOStreams.ErrOut
+			_, err := pull.Image(e.ctx, e.f, ref, plat, false)
+			e.f.IOStreams.Out = saved
+			if err != nil {
+				return store.Image{}, nil, err
+			}
+			if img, err = e.st.Lookup(image.FullName(named)); err != nil {
+				return store.Image{}, nil, err
+			}
+		}
+	}
+	h, err := v1.NewHash(img.ID)
+	if err != nil {
+		return store.Image{}, nil, err
+	}
+	m, err := e.st.Manifest(h)
+	if err != nil {
+		return store.Image{}, nil, err
+	}
+	cfg, err := e.st.ConfigFile(m.Config.Digest)
+	return img, cfg, err
+}
+
+// NewCmdCreate builds `devbox create`.
+func NewCmdCreate(f *cmdutil.Factory) *cobra.Command {
+	o := CreateOptions{}
+	c := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a persistent box (entered with devbox shell NAME)",
+		Example: "  devbox create dev --image fedora\n  devbox create work --image ubuntu --home ~/boxes/work -v /srv/data:/data:ro",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.Name = args[0]
+			e, err := open(c.Context(), f)
+			if err != nil {
+				return err
+			}
+			r, err := e.create(o)
+			if errors.Is(err, errExists) {
+				return fmt.Errorf("a box named %q already exists (hint: devbox shell %s enters it; devbox rm %s removes it)", o.Name, o.Name, o.Name)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(f.IOStreams.Out, r.Name)
+			return nil
+		},
+	}
+	addCreateFlags(c, &o, true)
+	return c
+}
+
+// ShellOptions are the flags of `devbox shell`.
+type ShellOptions struct {
+	CreateOptions
+	Root  bool
+	TTY   bool
+	NoTTY bool
+}
+
+// NewCmdShell builds `devbox shell`, the main job.
+func NewCmdShell(f *cmdutil.Factory) *cobra.Command {
+	o := ShellOptions{}
+	c := &cobra.Command{
+		Use:   "shell NAME|ALIAS [--] [COMMAND [ARG...]]",
+		Short: "Enter a box as yourself (creating it from an alias or --image on first use)",
+		Long: "Enter box NAME with your user name, home and desktop session. When no box NAME\n" +
+			"exists and NAME is an alias (centos, fedora, ubuntu, …) or --image is given, the\n" +
+			"box is created first. With a command, run it and return its exit code.",
+		Example: "  devbox shell centos\n  devbox shell fedora -- make test\n  devbox shell dev --root",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.Name = args[0]
+			cmdArgs := args[1:]
+			if len(cmdArgs) > 0 && cmdArgs[0] == "--" {
+				cmdArgs = cmdArgs[1:]
+			}
+			return shellRun(c.Context(), f, &o, cmdArgs, true)
+		},
+	}
+	c.Flags().SetInterspersed(false)
+	addCreateFlags(c, &o.CreateOptions, true)
+	c.Flags().BoolVar(&o.Root, "root", false, "enter as root of the box (your subordinate root, never host root)")
+	c.Flags().BoolVarP(&o.TTY, "tty", "t", false, "allocate a terminal even when stdin is not one")
+	c.Flags().BoolVarP(&o.NoTTY, "no-tty", "T", false, "never allocate a terminal")
+	return c
+}
+
+// NewCmdExec builds `devbox exec`: like shell, for scripts (no implicit
+// create, no terminal unless -t).
+func NewCmdExec(f *cmdutil.Factory) *cobra.Command {
+	o := ShellOptions{}
+	c := &cobra.Command{
+		Use:     "exec NAME [--] COMMAND [ARG...]",
+		Short:   "Run a command in an existing box (starting it if needed)",
+		Example: "  devbox exec dev -- make -C ~/src/project\n  devbox exec dev -t -- htop",
+		Args:    cobra.MinimumNArgs(2),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.Name = args[0]
+			cmdArgs := args[1:]
+			if cmdArgs[0] == "--" {
+				cmdArgs = cmdArgs[1:]
+			}
+			if len(cmdArgs) == 0 {
+				return cmdutil.FlagErrorf("exec needs a command (hint: devbox shell %s for a shell)", o.Name)
+			}
+			if !o.TTY {
+				o.NoTTY = true
+			}
+			return shellRun(c.Context(), f, &o, cmdArgs, false)
+		},
+	}
+	c.Flags().SetInterspersed(false)
+	c.Flags().BoolVar(&o.Root, "root", false, "run as root of the box")
+	c.Flags().BoolVarP(&o.TTY, "tty", "t", false, "allocate a terminal")
+	return c
+}
+
+func shellRun(ctx context.Context, f *cmdutil.Factory, o *ShellOptions, args []string, mayCreate bool) error {
+	e, err := open(ctx, f)
+	if err != nil {
+		return err
+	}
+	r, err := e.bs.Get(o.Name)
+	if errors.Is(err, rbox.ErrNotFound) && mayCreate {
+		tab, terr := f.Aliases()
+		if terr != nil {
+			return terr
+		}
+		if _, isAlias := tab.Lookup(o.Name); !isAlias && o.Image == "" {
+			hint := "devbox create " + o.Name + " --image IMAGE, or use an alias (devbox aliases)"
+			if c := tab.Closest(o.Name); c != "" {
+				hint = fmt.Sprintf("did you mean %q? devbox aliases lists the distro names", c)
+			}
+			return fmt.Errorf("no box named %q and it is not an alias (hint: %s)", o.Name, hint)
+		}
+		r, err = e.create(o.CreateOptions)
+		if errors.Is(err, errExists) {
+			err = nil // created by a concurrent devbox shell
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := e.ensureRunning(r); err != nil {
+		return err
+	}
+	ios := f.IOStreams
+	terminal := (ios.InTTY && ios.OutTTY && !o.NoTTY) || o.TTY
+	code, err := e.session(r, sessionOpts{Args: args, Root: o.Root, Terminal: terminal})
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return &cmdutil.ExitError{Code: code}
+	}
+	return nil
+}
+
+// Listing is one line of `devbox ls` and the body of `devbox inspect`.
+type Listing struct {
+	*rbox.Record
+	State rbox.State `json:"state"`
+	Dir   string     `json:"dir"`
+}
+
+func (e *env) listing(r *rbox.Record) Listing {
+	l := Listing{Record: r, Dir: e.bs.BoxDir(r.ID)}
+	rep, err := agent.Call(e.bs.SocketPath(r.ID), agent.Request{Type: agent.TypeStatus}, 2*time.Second)
+	if err == nil {
+		l.State = rbox.State{Running: true, Sessions: rep.Sessions, InitPID: e.bs.InitPID(r.ID), Socket: e.bs.SocketPath(r.ID)}
+	}
+	return l
+}
+
+// NewCmdLs builds `devbox ls`.
+func NewCmdLs(f *cmdutil.Factory) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list", "ps"},
+		Short:   "List your boxes",
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			e, err := open(c.Context(), f)
+			if err != nil {
+				return err
+			}
+			recs, err := e.bs.List()
+			if err != nil {
+				return err
+			}
+			out := []Listing{}
+			for _, r := range recs {
+				out = append(out, e.listing(r))
+			}
+			if asJSON {
+				enc := json.NewEncoder(f.IOStreams.Out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(out)
+			}
+			tw := tabwriter.NewWriter(f.IOStreams.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tIMAGE\tSTATUS\tSESSIONS\tCREATED")
+			for _, l := range out {
+				status := "stopped"
+				if l.State.Running {
+					status = "running"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", l.Name, l.Image, status, l.State.Sessions, l.Created.Local().Format("2006-01-02 15:04"))
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array (schema in docs/json.md)")
+	return c
+}
+
+// NewCmdInspect builds `devbox inspect`.
+func NewCmdInspect(f *cmdutil.Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "inspect NAME...",
+		Short: "Print a box's record and state as JSON",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			e, err := open(c.Context(), f)
+			if err != nil {
+				return err
+			}
+			var out []Listing
+			for _, n := range args {
+				r, err := e.bs.Get(n)
+				if err != nil {
+					return err
+				}
+				out = append(out, e.listing(r))
+			}
+			enc := json.NewEncoder(f.IOStreams.Out)
+			enc.SetIndent("", "  ")
+			if len(out) == 1 {
+				return enc.Encode(out[0])
+			}
+			return enc.Encode(out)
+		},
+	}
+}
+
+// NewCmdStop builds `devbox stop`.
+func NewCmdStop(f *cmdutil.Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "stop NAME...",
+		Short: "Stop boxes (their sessions get SIGTERM, then SIGKILL after 3 s)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			e, err := open(c.Context(), f)
+			if err != nil {
+				return err
+			}
+			for _, n := range args {
+				r, err := e.bs.Get(n)
+				if err != nil {
+					return err
+				}
+				if err := e.stop(r, 10*time.Second); err != nil {
+					return err
+				}
+				fmt.Fprintln(f.IOStreams.Out, r.Name)
+			}
+			return nil
+		},
+	}
+}
+
+// NewCmdRm builds `devbox rm`.
+func NewCmdRm(f *cmdutil.Factory) *cobra.Command {
+	var force bool
+	c := &cobra.Command{
+		Use:   "rm [-f] NAME...",
+		Short: "Remove boxes (your home and volumes are never touched)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			e, err := open(c.Context(), f)
+			if err != nil {
+				return err
+			}
+			var failed error
+			for _, n := range args {
+				r, err := e.bs.Get(n)
+				if err == nil {
+					err = e.remove(r, force)
+				}
+				if err != nil {
+					fmt.Fprintf(f.IOStreams.ErrOut, "devbox: %v\n", err)
+					failed = cmdutil.SilentError
+					continue
+				}
+				fmt.Fprintln(f.IOStreams.Out, r.Name)
+			}
+			return failed
+		},
+	}
+	c.Flags().BoolVarP(&force, "force", "f", false, "stop a running box first")
+	return c
+}
+
+// remove deletes box r's record and writable layer. Its mounts (home,
+// volumes) exist only in the box's own mount namespace, which is gone once
+// the box is stopped, and removal runs in a fresh namespace that never
+// saw them: nothing outside the box directory can be reached.
+func (e *env) remove(r *rbox.Record, force bool) error {
+	unlock, err := e.bs.Lock("box-" + r.ID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if e.bs.Running(r.ID) {
+		if !force {
+			return fmt.Errorf("box %s is running (hint: devbox stop %s, or devbox rm -f %s)", r.Name, r.Name, r.Name)
+		}
+		if err := e.stop(r, 10*time.Second); err != nil {
+			return err
+		}
+	}
+	dir := e.bs.BoxDir(r.ID)
+	// The record goes first: a half-removed box is no longer listed.
+	if err := os.Remove(filepath.Join(dir, "box.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing box %s: %w", r.Name, err)
+	}
+	if err := e.f.Remover(e.ctx, e.st)([]string{dir}); err != nil {
+		return fmt.Errorf("removing box %s: %w", r.Name, err)
+	}
+	_ = os.RemoveAll(e.bs.RunDir(r.ID))
+	return nil
+}
+
+// NewCmdPrune builds `devbox prune`.
+func NewCmdPrune(f *cmdutil.Factory) *cobra.Command {
+	var force bool
+	c := &cobra.Command{
+		Use:   "prune",
+		Short: "Remove every stopped box, leftovers of interrupted runs, and unused image data",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			e, err := open(c.Context(), f)
+			if err != nil {
+				return err
+			}
+			recs, err := e.bs.List()
+			if err != nil {
+				return err
+			}
+			var stopped []*rbox.Record
+			for _, r := range recs {
+				if !e.bs.Running(r.ID) {
+					stopped = append(stopped, r)
+				}
+			}
+			if len(stopped) > 0 && !force {
+				return cmdutil.FlagErrorf("prune would remove %d stopped box(es): %s (hint: add --force to confirm)", len(stopped), names(stopped))
+			}
+			for _, r := range stopped {
+				if err := e.remove(r, false); err != nil {
+					return err
+				}
+				fmt.Fprintln(f.IOStreams.Out, r.Name)
+			}
+			return e.pruneLeftovers()
+		},
+	}
+	c.Flags().BoolVarP(&force, "force", "f", false, "remove the stopped boxes without asking")
+	return c
+}
+
+func names(rs []*rbox.Record) string {
+	var n []string
+	for _, r := range rs {
+		n = append(n, r.Name)
+	}
+	return strings.Join(n, ", ")
+}
+
+// pruneLeftovers removes box directories without a record (ephemeral runs
+// killed before they cleaned up) whose box is not running.
+func (e *env) pruneLeftovers() error {
+	ents, _ := os.ReadDir(e.bs.Dir)
+	var doomed []string
+	for _, ent := range ents {
+		dir := filepath.Join(e.bs.Dir, ent.Name())
+		if _, err := os.Stat(filepath.Join(dir, "box.json")); err == nil {
+			continue
+		}
+		if e.bs.Running(ent.Name()) {
+			continue
+		}
+		if fi, err := ent.Info(); err == nil && time.Since(fi.ModTime()) < time.Minute {
+			continue // possibly a run that is starting right now
+		}
+		doomed = append(doomed, dir)
+	}
+	if len(doomed) == 0 {
+		return nil
+	}
+	return e.f.Remover(e.ctx, e.st)(doomed)
+}

@@ -1,0 +1,135 @@
+package box
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/devbox-dev/devbox/runtime/agent"
+	rbox "github.com/devbox-dev/devbox/runtime/box"
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+)
+
+// sessionOpts say what to run in a box.
+type sessionOpts struct {
+	Args     []string // empty: the user's login shell
+	Root     bool
+	Terminal bool
+}
+
+// session runs one command in running box r and returns its exit code.
+func (e *env) session(r *rbox.Record, o sessionOpts) (int, error) {
+	acct := hostAccount(e.m)
+	uid, gid := acct.UID, acct.GID
+	if o.Root || e.m.Single() {
+		uid, gid = 0, 0
+	}
+	cwd, _ := os.Getwd()
+	req := agent.Request{
+		Type:     agent.TypeExec,
+		Args:     o.Args,
+		Env:      rbox.SessionEnv(r, acct, os.Environ(), uid == 0),
+		Cwd:      cwd,
+		UID:      uid,
+		GID:      gid,
+		Terminal: o.Terminal,
+	}
+	if o.Terminal {
+		if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
+			req.Rows, req.Cols = ws.Row, ws.Col
+		}
+	}
+	c, err := agent.Dial(e.bs.SocketPath(r.ID))
+	if err != nil {
+		return 0, fmt.Errorf("connecting to box %s: %w", r.Name, err)
+	}
+	defer c.Close()
+	var files []*os.File
+	if !o.Terminal {
+		files = []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	}
+	if err := c.Send(req, files...); err != nil {
+		return 0, fmt.Errorf("starting a session in box %s: %w", r.Name, err)
+	}
+	var rep agent.Reply
+	got, err := c.Receive(&rep)
+	if err != nil {
+		return 0, fmt.Errorf("starting a session in box %s: %w", r.Name, err)
+	}
+	switch rep.Type {
+	case agent.TypeError:
+		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: %s\n", rep.Message)
+		return rep.Code, nil
+	case agent.TypeExit:
+		return rep.Code, nil
+	case agent.TypeStarted:
+	default:
+		return 0, fmt.Errorf("box %s answered %q", r.Name, rep.Type)
+	}
+	var master *os.File
+	if o.Terminal {
+		if len(got) != 1 {
+			return 0, errors.New("the box sent no terminal")
+		}
+		master = got[0]
+		defer master.Close()
+	}
+
+	sigs := make(chan os.Signal, 16)
+	watched := []os.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
+	if o.Terminal {
+		watched = append(watched, syscall.SIGWINCH)
+	} else {
+		watched = append(watched, syscall.SIGINT)
+	}
+	signal.Notify(sigs, watched...)
+	defer signal.Stop(sigs)
+	if o.Terminal {
+		signal.Ignore(syscall.SIGINT) // Ctrl-C is a byte for the box's terminal
+		if old, err := term.MakeRaw(int(os.Stdin.Fd())); err == nil {
+			defer term.Restore(int(os.Stdin.Fd()), old)
+		}
+	}
+	exit := make(chan agent.Reply, 1)
+	go func() {
+		var r agent.Reply
+		if _, err := c.Receive(&r); err != nil {
+			r = agent.Reply{Type: agent.TypeExit, Code: 128 + int(syscall.SIGHUP)}
+		}
+		exit <- r
+	}()
+	outDone := make(chan struct{})
+	if master != nil {
+		go func() { _, _ = io.Copy(master, os.Stdin) }()
+		go func() {
+			_, _ = io.Copy(os.Stdout, master)
+			close(outDone)
+		}()
+	}
+	for {
+		select {
+		case s := <-sigs:
+			if s == syscall.SIGWINCH {
+				if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
+					_ = unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, ws)
+				}
+				continue
+			}
+			_ = c.Send(agent.Request{Type: agent.TypeSignal, Signal: int(s.(syscall.Signal))})
+		case r := <-exit:
+			if master != nil {
+				// The last output may still sit in the terminal.
+				select {
+				case <-outDone:
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+			return r.Code, nil
+		}
+	}
+}

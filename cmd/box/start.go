@@ -1,0 +1,200 @@
+package box
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/devbox-dev/devbox/cmd/cmdutil"
+	"github.com/devbox-dev/devbox/cmd/run"
+	"github.com/devbox-dev/devbox/image/store"
+	"github.com/devbox-dev/devbox/rootless"
+	"github.com/devbox-dev/devbox/runtime"
+	"github.com/devbox-dev/devbox/runtime/agent"
+	rbox "github.com/devbox-dev/devbox/runtime/box"
+)
+
+// env bundles what the box commands use.
+type env struct {
+	f   *cmdutil.Factory
+	st  *store.Store
+	bs  *rbox.Store
+	m   rootless.Mapping
+	ctx context.Context
+}
+
+func open(ctx context.Context, f *cmdutil.Factory) (*env, error) {
+	st, err := f.Store()
+	if err != nil {
+		return nil, err
+	}
+	bs, err := rbox.Open(st.ContainersDir(), filepath.Join(st.Root, "locks"))
+	if err != nil {
+		return nil, err
+	}
+	m, err := f.Mapping()
+	if err != nil {
+		return nil, err
+	}
+	return &env{f: f, st: st, bs: bs, m: m, ctx: ctx}, nil
+}
+
+// ensureRunning starts box r unless its agent already answers. Concurrent
+// callers serialise on the box's lock; the second finds it running.
+func (e *env) ensureRunning(r *rbox.Record) error {
+	if e.bs.Running(r.ID) {
+		return nil
+	}
+	unlock, err := e.bs.Lock("box-" + r.ID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if e.bs.Running(r.ID) {
+		return nil
+	}
+	return e.start(r)
+}
+
+func (e *env) start(r *rbox.Record) error {
+	var lowers []string
+	for _, c := range r.Lowers {
+		d := filepath.Join(e.st.LayersDir(), c)
+		if _, err := os.Lstat(d); err != nil {
+			return fmt.Errorf("box %s: its image %s is no longer unpacked (hint: devbox pull %s)", r.Name, r.Image, r.Image)
+		}
+		lowers = append(lowers, d)
+	}
+	spec, err := rbox.Spec(r, lowers, e.bs.BoxDir(r.ID), hostInfo(e.m))
+	if err != nil {
+		return err
+	}
+	if e.m.Single() {
+		spec.Account = nil // root inside is you: nothing to add
+	}
+	specPath := filepath.Join(e.bs.BoxDir(r.ID), "spec.json")
+	if err := runtime.WriteSpec(specPath, spec); err != nil {
+		return fmt.Errorf("writing box spec: %w", err)
+	}
+	runDir := e.bs.RunDir(r.ID)
+	if err := os.MkdirAll(runDir, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", runDir, err)
+	}
+	sock := e.bs.SocketPath(r.ID)
+	_ = os.Remove(sock) // a stale socket of a box that died
+	l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: sock, Net: "unixpacket"})
+	if err != nil {
+		return fmt.Errorf("creating the box socket: %w", err)
+	}
+	l.SetUnlinkOnClose(false)
+	lf, err := l.File()
+	l.Close()
+	if err != nil {
+		return err
+	}
+	defer lf.Close()
+	logPath := filepath.Join(runDir, "box.log")
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	p, err := rootless.Start(rootless.Spec{
+		Stage:      run.StageInit,
+		Args:       []string{specPath},
+		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+		Namespaces: rootless.Namespaces{Mount: true, PID: true, UTS: true, IPC: true, Net: spec.Net != "host"},
+		Mapping:    e.m,
+		Stdout:     logf,
+		Stderr:     logf,
+		ExtraFiles: []*os.File{lf},
+		Detach:     true,
+	})
+	if err != nil {
+		return err
+	}
+	exited := make(chan int, 1)
+	go func() {
+		code, _ := p.Wait()
+		exited <- code
+	}()
+	ready := make(chan error, 1)
+	go func() {
+		_, err := agent.Call(sock, agent.Request{Type: agent.TypeStatus}, 60*time.Second)
+		ready <- err
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			return fmt.Errorf("starting box %s: %w%s", r.Name, err, logTail(logPath))
+		}
+	case code := <-exited:
+		return fmt.Errorf("starting box %s failed (exit %d)%s", r.Name, code, logTail(logPath))
+	}
+	if pid := initPID(p.Pid()); pid > 0 {
+		_ = os.WriteFile(filepath.Join(runDir, "init.pid"), []byte(strconv.Itoa(pid)+"\n"), 0o600)
+	}
+	return nil
+}
+
+// initPID finds the box init: the only child of the outer helper.
+func initPID(helper int) int {
+	for i := 0; i < 50; i++ {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", helper, helper))
+		if err != nil {
+			return 0
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			pid, _ := strconv.Atoi(f[0])
+			return pid
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return 0
+}
+
+func logTail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil || len(strings.TrimSpace(string(b))) == 0 {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 5 {
+		lines = lines[len(lines)-5:]
+	}
+	return ": " + strings.Join(lines, "; ")
+}
+
+// stop asks box r's agent to stop and waits until it is gone.
+func (e *env) stop(r *rbox.Record, timeout time.Duration) error {
+	sock := e.bs.SocketPath(r.ID)
+	_, err := agent.Call(sock, agent.Request{Type: agent.TypeStop}, 5*time.Second)
+	if err != nil && agent.IsNotRunning(err) {
+		return nil
+	}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if !e.bs.Running(r.ID) {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The agent did not finish: kill the init, which ends the box's PID
+	// namespace and every process in it.
+	if pid := e.bs.InitPID(r.ID); pid > 0 {
+		_ = syscallKill(pid)
+		for i := 0; i < 100 && e.bs.Running(r.ID); i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if e.bs.Running(r.ID) {
+		return errors.New("box " + r.Name + " did not stop")
+	}
+	return nil
+}

@@ -1,0 +1,379 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/devbox-dev/devbox/runtime/agent"
+	"golang.org/x/sys/unix"
+)
+
+// agentListenerFD is where the host passes the box's listening socket.
+const agentListenerFD = 3
+
+// session is one command started for a client.
+type session struct {
+	pid  int
+	conn *agent.Conn
+	done bool
+}
+
+// boxAgent serves sessions for a persistent box (Spec.Agent). The host
+// created the listening socket in the user's runtime directory and passed
+// it as fd 3, so the socket file belongs to the user and the agent never
+// needs a path on the host.
+type boxAgent struct {
+	spec    *Spec
+	ids     IDMaps
+	started time.Time
+
+	mu       sync.Mutex
+	sessions map[int]*session
+	early    map[int]unix.WaitStatus // reaped before registration
+	wake     chan struct{}
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+func (a *boxAgent) requestStop() { a.stopOnce.Do(func() { close(a.stop) }) }
+
+func (a *boxAgent) poke() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// serveAgent runs until the box stops: after its last session left and the
+// grace period passed, on a stop request, or on SIGTERM.
+func serveAgent(s *Spec, ids IDMaps, listener *os.File) (int, error) {
+	fl, err := net.FileListener(listener)
+	listener.Close()
+	if err != nil {
+		return 125, fmt.Errorf("using the box socket: %w", err)
+	}
+	l, ok := fl.(*net.UnixListener)
+	if !ok {
+		return 125, errors.New("the box socket is not a unix socket")
+	}
+	l.SetUnlinkOnClose(false) // the host owns the socket file
+	a := &boxAgent{spec: s, ids: ids, started: time.Now(),
+		sessions: map[int]*session{}, early: map[int]unix.WaitStatus{},
+		wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
+	defer signal.Stop(sigs)
+	go func() {
+		for {
+			c, err := l.AcceptUnix()
+			if err != nil {
+				return
+			}
+			go a.handle(agent.NewConn(c))
+		}
+	}()
+	grace := time.Duration(s.GraceSeconds) * time.Second
+	if grace <= 0 {
+		grace = 10 * time.Second
+	}
+	timer := time.NewTimer(grace)
+	idle := true
+	for {
+		select {
+		case sig := <-sigs:
+			if sig != unix.SIGCHLD {
+				a.requestStop()
+				continue
+			}
+			a.reap()
+		case <-a.wake:
+		case <-timer.C:
+			if a.count() == 0 {
+				l.Close()
+				return 0, nil
+			}
+		case <-a.stop:
+			l.Close()
+			a.terminate()
+			return 0, nil
+		}
+		n := a.count()
+		switch {
+		case n == 0 && !idle:
+			idle = true
+			timer.Reset(grace)
+		case n > 0 && idle:
+			idle = false
+			timer.Stop()
+		}
+	}
+}
+
+func (a *boxAgent) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.sessions)
+}
+
+// reap collects every exited child; sessions get their exit reply.
+func (a *boxAgent) reap() {
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || pid <= 0 {
+			return
+		}
+		a.mu.Lock()
+		se := a.sessions[pid]
+		if se == nil {
+			a.early[pid] = ws
+		} else {
+			delete(a.sessions, pid)
+		}
+		a.mu.Unlock()
+		if se != nil {
+			a.finish(se, ws)
+		}
+	}
+}
+
+func (a *boxAgent) finish(se *session, ws unix.WaitStatus) {
+	code := ws.ExitStatus()
+	if ws.Signaled() {
+		code = 128 + int(ws.Signal())
+	}
+	_ = se.conn.Send(agent.Reply{Type: agent.TypeExit, Code: code})
+	se.conn.Close()
+}
+
+// terminate ends every session: SIGTERM, then SIGKILL after 3 s. The rest
+// of the box dies with its PID namespace when the init returns.
+func (a *boxAgent) terminate() {
+	a.mu.Lock()
+	for pid := range a.sessions {
+		_ = unix.Kill(-pid, unix.SIGTERM)
+		_ = unix.Kill(pid, unix.SIGTERM)
+	}
+	a.mu.Unlock()
+	deadline := time.Now().Add(3 * time.Second)
+	for a.count() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		a.reap()
+	}
+	a.mu.Lock()
+	for pid, se := range a.sessions {
+		_ = unix.Kill(-pid, unix.SIGKILL)
+		_ = se.conn.Send(agent.Reply{Type: agent.TypeExit, Code: 128 + int(unix.SIGKILL)})
+		se.conn.Close()
+	}
+	a.mu.Unlock()
+}
+
+// handle serves one connection.
+func (a *boxAgent) handle(c *agent.Conn) {
+	var req agent.Request
+	files, err := c.Receive(&req)
+	if err != nil {
+		c.Close()
+		return
+	}
+	switch req.Type {
+	case agent.TypeStatus:
+		_ = c.Send(agent.Reply{Type: agent.TypeOK, Sessions: a.count(), Started: a.started.Unix()})
+		c.Close()
+	case agent.TypeStop:
+		_ = c.Send(agent.Reply{Type: agent.TypeOK, Sessions: a.count()})
+		c.Close()
+		a.requestStop()
+	case agent.TypeExec:
+		a.exec(c, req, files)
+	default:
+		_ = c.Send(agent.Reply{Type: agent.TypeError, Code: 125, Message: "unknown request " + strconv.Quote(req.Type)})
+		c.Close()
+	}
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+func (a *boxAgent) fail(c *agent.Conn, code int, err error) {
+	_ = c.Send(agent.Reply{Type: agent.TypeError, Code: code, Message: err.Error()})
+	c.Close()
+}
+
+func (a *boxAgent) exec(c *agent.Conn, req agent.Request, files []*os.File) {
+	if !req.Terminal && len(files) != 3 {
+		a.fail(c, 125, fmt.Errorf("a session without a terminal needs stdin, stdout and stderr"))
+		return
+	}
+	u, err := sessionUser(req, a.ids)
+	if err != nil {
+		a.fail(c, 125, err)
+		return
+	}
+	args := req.Args
+	login := len(args) == 0
+	if login {
+		want := ""
+		if acct := a.spec.Account; acct != nil && int(u.UID) == acct.UID {
+			want = acct.Shell
+		}
+		args = []string{loginShell(want)}
+	}
+	pathList, ok := lookupEnv(req.Env, "PATH")
+	if !ok {
+		pathList = defaultPath
+	}
+	file, err := lookPath(args[0], pathList)
+	if err != nil {
+		a.fail(c, 127, err)
+		return
+	}
+	argv := append([]string{}, args...)
+	if login {
+		argv[0] = "-" + path.Base(args[0]) // a login shell, as login(1) starts it
+	}
+	cmd := &exec.Cmd{
+		Path: file,
+		Args: argv,
+		Env:  req.Env,
+		Dir:  sessionDir(req.Cwd, req.Env),
+		SysProcAttr: &syscall.SysProcAttr{
+			Credential: &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: u.Groups, NoSetGroups: !a.ids.Setgroups},
+			Setsid:     true,
+		},
+	}
+	var tty *pty
+	if req.Terminal {
+		if tty, err = openPTY(u.UID); err != nil {
+			a.fail(c, 125, err)
+			return
+		}
+		if req.Rows > 0 && req.Cols > 0 {
+			_ = unix.IoctlSetWinsize(int(tty.master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: req.Rows, Col: req.Cols})
+		}
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty.slave, tty.slave, tty.slave
+		cmd.SysProcAttr.Setctty = true
+		cmd.SysProcAttr.Ctty = 0
+	} else {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = files[0], files[1], files[2]
+	}
+	a.mu.Lock()
+	err = cmd.Start()
+	if err != nil {
+		a.mu.Unlock()
+		if tty != nil {
+			tty.master.Close()
+			tty.slave.Close()
+		}
+		code, e := execError(args[0], file, err)
+		a.fail(c, code, e)
+		return
+	}
+	se := &session{pid: cmd.Process.Pid, conn: c}
+	ws, reaped := a.early[se.pid]
+	if reaped {
+		delete(a.early, se.pid)
+	} else {
+		a.sessions[se.pid] = se
+	}
+	a.mu.Unlock()
+	a.poke()
+	var passed []*os.File
+	if tty != nil {
+		tty.slave.Close()
+		passed = []*os.File{tty.master}
+	}
+	_ = c.Send(agent.Reply{Type: agent.TypeStarted, PID: se.pid}, passed...)
+	if tty != nil {
+		tty.master.Close()
+	}
+	if reaped {
+		a.finish(se, ws)
+		return
+	}
+	// Further requests on this connection are signals; a closed
+	// connection hangs the session up.
+	for {
+		var r agent.Request
+		fs, err := c.Receive(&r)
+		for _, f := range fs {
+			f.Close()
+		}
+		a.mu.Lock()
+		alive := a.sessions[se.pid] == se
+		a.mu.Unlock()
+		if !alive {
+			return
+		}
+		if err != nil {
+			_ = unix.Kill(-se.pid, unix.SIGHUP)
+			_ = unix.Kill(-se.pid, unix.SIGCONT)
+			return
+		}
+		if r.Type == agent.TypeSignal && r.Signal > 0 && r.Signal < 65 {
+			_ = unix.Kill(-se.pid, unix.Signal(r.Signal))
+		}
+	}
+}
+
+// sessionUser resolves the request's ids against the box's accounts.
+func sessionUser(req agent.Request, ids IDMaps) (User, error) {
+	passwd, _ := os.ReadFile("/etc/passwd")
+	group, _ := os.ReadFile("/etc/group")
+	u, err := ResolveUser(strconv.Itoa(req.UID), passwd, group)
+	if err != nil {
+		return User{}, err
+	}
+	u.GID = uint32(req.GID)
+	if !ids.UIDs.Contains(u.UID) || !ids.GIDs.Contains(u.GID) {
+		return User{}, fmt.Errorf("uid %d / gid %d is not mapped in the box (hint: %s)", req.UID, req.GID, mappedHint(ids.UIDs, "uids"))
+	}
+	groups := u.Groups[:0]
+	for _, g := range u.Groups {
+		if ids.GIDs.Contains(g) {
+			groups = append(groups, g)
+		}
+	}
+	u.Groups = groups
+	return u, nil
+}
+
+// loginShell returns want when the box has it, else bash, else sh.
+func loginShell(want string) string {
+	for _, sh := range []string{want, "/bin/bash", "/usr/bin/bash", "/bin/sh"} {
+		if sh == "" {
+			continue
+		}
+		if fi, err := os.Stat(sh); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return sh
+		}
+	}
+	return "/bin/sh"
+}
+
+// sessionDir is the caller's directory when the box has it, else HOME,
+// else /.
+func sessionDir(cwd string, env []string) string {
+	for _, d := range []string{cwd, func() string { h, _ := lookupEnv(env, "HOME"); return h }()} {
+		if d == "" || !path.IsAbs(d) {
+			continue
+		}
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			return d
+		}
+	}
+	return "/"
+}

@@ -1,0 +1,204 @@
+package box
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/devbox-dev/devbox/runtime"
+)
+
+// Host is what the box spec takes from the caller's machine and session.
+// The CLI fills it in; tests fake it.
+type Host struct {
+	Account    runtime.Account
+	Env        []string                 // the caller's environment
+	Exists     func(path string) bool   // reports whether a host path exists
+	Resolve    func(path string) string // resolves symlinks (for /etc/localtime); may be nil
+	ResolvConf string
+	Devices    []string // host device paths present (/dev/dri, /dev/nvidia0, …)
+}
+
+func (h Host) getenv(k string) string {
+	for _, kv := range h.Env {
+		if key, v, ok := strings.Cut(kv, "="); ok && key == k {
+			return v
+		}
+	}
+	return ""
+}
+
+// DefaultGrace is how long a box outlives its last session.
+const DefaultGrace = 10
+
+// Spec derives the runtime spec that starts box r as a persistent agent,
+// with the user's home, volumes and desktop session sockets bound in.
+func Spec(r *Record, lowers []string, boxDir string, h Host) (*runtime.Spec, error) {
+	acct := h.Account
+	home := r.Home
+	if home == "" {
+		home = acct.Home
+	}
+	s := &runtime.Spec{
+		Version:      runtime.SpecVersion,
+		ID:           r.ID,
+		Name:         r.Name,
+		Lowers:       lowers,
+		ContainerDir: boxDir,
+		Args:         []string{"/bin/sh"}, // unused: the agent runs sessions
+		Env:          r.Env,
+		Cwd:          "/",
+		Hostname:     r.Hostname,
+		Net:          r.Net,
+		Hosts:        fmt.Sprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n", r.Hostname),
+		ResolvConf:   h.ResolvConf,
+		Agent:        true,
+		GraceSeconds: r.Grace,
+		Account:      &acct,
+	}
+	if s.GraceSeconds <= 0 {
+		s.GraceSeconds = DefaultGrace
+	}
+	if s.Net == "" {
+		s.Net = "host"
+	}
+	add := func(src, dst string, ro bool) {
+		for _, m := range s.Mounts {
+			if m.Target == dst {
+				return
+			}
+		}
+		s.Mounts = append(s.Mounts, runtime.Mount{Source: src, Target: dst, ReadOnly: ro, Optional: true})
+	}
+	if home != "" && acct.Home != "" {
+		s.Mounts = append(s.Mounts, runtime.Mount{Source: home, Target: acct.Home})
+	}
+	for _, v := range r.Volumes {
+		s.Mounts = append(s.Mounts, runtime.Mount{Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly})
+	}
+	exists := h.Exists
+	if exists == nil {
+		exists = func(string) bool { return false }
+	}
+	// The session's runtime directory carries Wayland, PipeWire, PulseAudio
+	// and the D-Bus session bus.
+	rt := h.getenv("XDG_RUNTIME_DIR")
+	if rt != "" && filepath.IsAbs(rt) && exists(rt) {
+		add(rt, rt, false)
+	}
+	if h.getenv("DISPLAY") != "" && exists("/tmp/.X11-unix") {
+		add("/tmp/.X11-unix", "/tmp/.X11-unix", true)
+	}
+	for _, sock := range []string{h.getenv("SSH_AUTH_SOCK"), busPath(h.getenv("DBUS_SESSION_BUS_ADDRESS"))} {
+		if sock == "" || !filepath.IsAbs(sock) || !exists(sock) || under(sock, rt) || under(sock, acct.Home) {
+			continue
+		}
+		add(sock, sock, false)
+	}
+	if x := h.getenv("XAUTHORITY"); x != "" && filepath.IsAbs(x) && exists(x) && !under(x, acct.Home) && !under(x, rt) {
+		add(x, x, true)
+	}
+	for _, d := range h.Devices {
+		add(d, d, false)
+	}
+	if exists("/etc/localtime") {
+		src := "/etc/localtime"
+		if h.Resolve != nil {
+			src = h.Resolve(src)
+		}
+		add(src, "/etc/localtime", true)
+	}
+	return s, nil
+}
+
+// sessionVars are passed from the caller's environment into every session.
+var sessionVars = []string{
+	"TERM", "COLORTERM", "LANG", "LANGUAGE", "TZ",
+	"DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY", "XDG_RUNTIME_DIR", "XDG_SESSION_TYPE",
+	"XDG_CURRENT_DESKTOP", "XDG_SESSION_DESKTOP", "DBUS_SESSION_BUS_ADDRESS",
+	"SSH_AUTH_SOCK", "PULSE_SERVER", "PIPEWIRE_REMOTE", "EDITOR", "VISUAL",
+}
+
+// SessionEnv is the environment of one session: the box's (image Env and
+// --env at create time), the user's identity, and the caller's session
+// variables (display, sockets, locale, terminal), so a box entered from a
+// new desktop session uses that session.
+func SessionEnv(r *Record, acct runtime.Account, caller []string, root bool) []string {
+	vals := map[string]string{}
+	var keys []string
+	set := func(k, v string) {
+		if _, ok := vals[k]; !ok {
+			keys = append(keys, k)
+		}
+		vals[k] = v
+	}
+	for _, kv := range r.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			set(k, v)
+		}
+	}
+	if _, ok := vals["PATH"]; !ok {
+		set("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	}
+	for _, kv := range caller {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue
+		}
+		if strings.HasPrefix(k, "LC_") || contains(sessionVars, k) {
+			set(k, v)
+		}
+	}
+	if root {
+		set("HOME", "/root")
+		set("USER", "root")
+		set("LOGNAME", "root")
+	} else {
+		set("HOME", acct.Home)
+		set("USER", acct.Name)
+		set("LOGNAME", acct.Name)
+		set("SHELL", acct.Shell)
+	}
+	set("container", "devbox")
+	set("DEVBOX_NAME", r.Name)
+	sort.SliceStable(keys, func(i, j int) bool { return false })
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, k+"="+vals[k])
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func under(p, dir string) bool {
+	if dir == "" {
+		return false
+	}
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// busPath extracts the socket path of a D-Bus address "unix:path=/…".
+func busPath(addr string) string {
+	for _, part := range strings.Split(addr, ";") {
+		rest, ok := strings.CutPrefix(part, "unix:")
+		if !ok {
+			continue
+		}
+		for _, kv := range strings.Split(rest, ",") {
+			if p, ok := strings.CutPrefix(kv, "path="); ok {
+				return p
+			}
+		}
+	}
+	return ""
+}

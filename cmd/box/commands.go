@@ -198,10 +198,10 @@ func (e *env) image(ref, platform string) (store.Image, *v1.ConfigFile, error) {
 func NewCmdCreate(f *cmdutil.Factory) *cobra.Command {
 	o := CreateOptions{}
 	c := &cobra.Command{
-		Use:   "create NAME",
-		Short: "Create a persistent box (entered with devbox shell NAME)",
+		Use:     "create NAME",
+		Short:   "Create a persistent box (entered with devbox shell NAME)",
 		Example: "  devbox create dev --image fedora\n  devbox create work --image ubuntu --home ~/boxes/work -v /srv/data:/data:ro",
-		Args:  cobra.ExactArgs(1),
+		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Name = args[0]
 			e, err := open(c.Context(), f)

@@ -11,9 +11,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
-	"github.com/devbox-dev/devbox/rootless"
 )
 
 // hostAccount describes the caller as the box should know them. In

@@ -22,9 +22,9 @@ type Options struct {
 func NewCmdImages(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{}
 	cmd := &cobra.Command{
-		Use:     "images",
-		Short:   "List the images in the local store",
-		Args:    cobra.NoArgs,
+		Use:   "images",
+		Short: "List the images in the local store",
+		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(opts)

@@ -23,7 +23,7 @@ import (
 // managed are the controllers devbox enables for its boxes when the base
 // offers them, limits or not, so that `devbox update` can add a limit to
 // a running box and `devbox stats` has numbers.
-var managed = []string{"cpu", "io", "memory", "pids"}
+var managed = []string{"cpu", "io", "memory", "pids"} //nolint:gochecknoglobals
 
 // DetectHost describes the running system.
 func DetectHost() Host {

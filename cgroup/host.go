@@ -131,8 +131,18 @@ func Decide(h Host, l Limits) (Decision, error) {
 			unifiedHint)
 	case Hybrid:
 		reason := "this host mounts cgroup v1 and v2 side by side (hybrid mode), and "
-		if len(h.V2Controllers) == 0 {
-			reason += "every controller is bound to v1: the v2 hierarchy at " + h.Root + " has no usable controller"
+		var usable []string
+		for _, c := range managed {
+			if slices.Contains(h.V2Controllers, c) {
+				usable = append(usable, c)
+			}
+		}
+		if len(usable) == 0 {
+			offers := "none"
+			if len(h.V2Controllers) > 0 {
+				offers = strings.Join(h.V2Controllers, " ")
+			}
+			reason += "the cpu, io, memory and pids controllers are all bound to v1: there is no usable v2 controller (the v2 hierarchy at " + h.Root + " offers: " + offers + ")"
 		} else {
 			reason += "devbox needs the unified cgroup v2 hierarchy"
 		}

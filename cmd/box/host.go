@@ -26,8 +26,9 @@ func hostAccount(m rootless.Mapping) runtime.Account {
 	if a.Name == "" {
 		a.Name = os.Getenv("USER")
 	}
-	if a.Home == "" {
-		a.Home = os.Getenv("HOME")
+	// $HOME wins over the passwd entry: it is the home the user works in.
+	if h := os.Getenv("HOME"); h != "" && filepath.IsAbs(h) {
+		a.Home = filepath.Clean(h)
 	}
 	if g, err := user.LookupGroupId(strconv.Itoa(m.GID)); err == nil {
 		a.Group = g.Name

@@ -143,16 +143,29 @@ func (e *env) start(r *rbox.Record) error {
 	return nil
 }
 
-// initPID finds the box init: the only child of the outer helper.
+// initPID finds the box init: the only child of the outer helper. (The
+// kernel's /proc/PID/task/TID/children is not always built in, so the
+// parent pids are scanned.)
 func initPID(helper int) int {
 	for i := 0; i < 50; i++ {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", helper, helper))
-		if err != nil {
-			return 0
-		}
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			pid, _ := strconv.Atoi(f[0])
-			return pid
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+			if err != nil {
+				continue
+			}
+			// pid (comm) state ppid …; comm may contain spaces and parens.
+			s := string(b)
+			if j := strings.LastIndexByte(s, ')'); j > 0 {
+				f := strings.Fields(s[j+1:])
+				if len(f) > 1 && f[1] == strconv.Itoa(helper) {
+					return pid
+				}
+			}
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -1,6 +1,7 @@
 package cmdutil
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -65,7 +66,7 @@ func ValidPull(s string) error {
 	case "", "missing", "always", "never":
 		return nil
 	}
-	return FlagErrorf("invalid --pull %q (hint: use missing, always or never)", s)
+	return fmt.Errorf("invalid --pull %q (hint: use missing, always or never)", s)
 }
 
 // Fixed completes from a fixed list, filtered by what was typed so far.

@@ -23,6 +23,8 @@ import (
 	"github.com/devbox-dev/devbox/cmd/pull"
 	"github.com/devbox-dev/devbox/cmd/rmi"
 	"github.com/devbox-dev/devbox/cmd/run"
+	"github.com/devbox-dev/devbox/cmd/stats"
+	"github.com/devbox-dev/devbox/cmd/update"
 	"github.com/spf13/cobra"
 )
 
@@ -62,6 +64,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	cmd.AddCommand(run.NewCmdRun(f, nil))
 	cmd.AddCommand(box.NewCmdShell(f), box.NewCmdCreate(f), box.NewCmdExec(f), box.NewCmdLs(f),
 		box.NewCmdInspect(f), box.NewCmdStop(f), box.NewCmdRm(f), box.NewCmdPrune(f))
+	cmd.AddCommand(stats.NewCmdStats(f, nil), update.NewCmdUpdate(f, nil))
 	cmd.AddCommand(images.NewCmdImages(f, nil))
 	cmd.AddCommand(rmi.NewCmdRmi(f, nil))
 	cmd.AddCommand(aliases.NewCmdAliases(f))

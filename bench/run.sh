@@ -2,18 +2,38 @@
 # make bench: side-by-side benchmarks of devbox and its anchors, run as the
 # unprivileged test user on this machine. As root it provisions first (the
 # same rig as make test); results go to bench/results/<date>/ and a summary
-# table to stdout. Usage: bench/run.sh [pull] [start]   (default: all)
+# table to stdout. Usage: bench/run.sh [pull] [start] [box]   (default: all)
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$REPO"
 GO="${GO:-go}"; command -v "$GO" >/dev/null || GO=/usr/local/go/bin/go
-suites=("$@"); [ ${#suites[@]} -gt 0 ] || suites=(pull start)
+suites=("$@"); [ ${#suites[@]} -gt 0 ] || suites=(pull start box)
 
 if [ "$(id -u)" != 0 ]; then
 	echo "bench/run.sh provisions the machine and runs as the test user: run it as root (sudo make bench)" >&2
 	exit 2
 fi
 bash "$REPO/test/provision.sh" >/dev/null
+# Host fixes the anchors need on this VM (see shared anchor-figures): crun
+# refuses hybrid cgroups while a controller sits in the v2 hierarchy, so
+# bind such controllers to a v1 hierarchy as systemd does in hybrid mode.
+if [ -z "${NO_CGROUP_FIX:-}" ] && [ -f /sys/fs/cgroup/unified/cgroup.controllers ]; then
+	for c in $(cat /sys/fs/cgroup/unified/cgroup.controllers); do
+		mkdir -p "/sys/fs/cgroup/$c" 2>/dev/null || { mount -o remount,rw /sys/fs/cgroup && mkdir -p "/sys/fs/cgroup/$c"; }
+		mountpoint -q "/sys/fs/cgroup/$c" || mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c"
+	done
+fi
+command -v distrobox >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq distrobox >/dev/null
+# An image with distrobox's dependencies preinstalled (distrobox's own init
+# cannot install them on plain Debian trixie: its package list is stale).
+DEVTOOLS_TAR=/var/cache/devbox-test/devtools-trixie.tar
+if [ ! -s "$DEVTOOLS_TAR" ]; then
+	d=$(mktemp -d /var/tmp/devtools.XXXXXX)
+	debootstrap --variant=minbase --include=sudo,pinentry-curses,wget,curl,less,bc,time,lsof trixie "$d" http://deb.debian.org/debian >/var/lib/devbox-test/logs/devtools-debootstrap.log 2>&1
+	rm -rf "$d"/var/cache/apt/archives/*.deb "$d"/var/lib/apt/lists/*
+	tar --numeric-owner --xattrs -C "$d" -cf "$DEVTOOLS_TAR.tmp" . && mv "$DEVTOOLS_TAR.tmp" "$DEVTOOLS_TAR"
+	rm -rf "$d"
+fi
 # shellcheck disable=SC1091
 . /var/lib/devbox-test/env
 command -v /usr/bin/time >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
@@ -34,7 +54,7 @@ printf '[registries]\ninsecure = ["%s"]\n[registries.mirrors]\n"docker.io" = ["%
 chown -R "$TUSER:$TUSER" "$THOME/.config/containers"
 for s in "${suites[@]}"; do
 	echo "== bench: $s"
-	runuser -u "$TUSER" -- env -i HOME="$THOME" USER="$TUSER" PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+	runuser -u "$TUSER" -- env -i HOME="$THOME" USER="$TUSER" PATH=/usr/sbin:/usr/bin:/sbin:/bin DEVTOOLS_TAR="$DEVTOOLS_TAR" \
 		XDG_RUNTIME_DIR="/run/user/$(id -u "$TUSER")" REGISTRY="$DEVBOX_TEST_REGISTRY" WORK="$WORK" OUT="$OUT" \
 		DEVBOX_CONFIG="$WORK/devbox-config.toml" bash "$WORK/suite-$s.sh"
 done

@@ -13,7 +13,7 @@ import (
 )
 
 const (
-	sysctlMaxUserns  = "/proc/sys/user/max_user_namespaces"
+	sysctlMaxUserns   = "/proc/sys/user/max_user_namespaces"
 	sysctlCloneUserns = "/proc/sys/kernel/unprivileged_userns_clone"
 	sysctlAppArmor    = "/proc/sys/kernel/apparmor_restrict_unprivileged_userns"
 	appArmorProfile   = "/etc/apparmor.d/devbox"
@@ -330,13 +330,13 @@ func (r *runner) runtimeDir() Result {
 	res := Result{Check: "runtime-dir"}
 	dir := r.getenv("XDG_RUNTIME_DIR")
 	own := fmt.Sprintf("/run/user/%d", r.UID)
-	session := fmt.Sprintf("log in as %s directly (desktop, console or ssh), or run: machinectl shell %s@ "+
-		"(su and sudo open no login session; sudo -iu %s works only inside one)", r.User, r.User, r.User)
+	session := fmt.Sprintf("log in as %s directly (desktop, console or ssh), or run: machinectl shell %s@\n"+
+		"(su and sudo start no login session; sudo -iu %s works only from inside one)", r.User, r.User, r.User)
 	switch {
 	case dir == "":
 		res.Status = Warn
 		res.Message = fmt.Sprintf("XDG_RUNTIME_DIR is not set (a shell started by su or sudo has no login session): running boxes keep their sockets in /tmp/devbox-%d instead", r.UID)
-		res.Hint = session + fmt.Sprintf("; without a login, sudo loginctl enable-linger %s keeps %s, then: export XDG_RUNTIME_DIR=%s", r.User, own, own)
+		res.Hint = session + fmt.Sprintf("\nwithout a login: sudo loginctl enable-linger %s && export XDG_RUNTIME_DIR=%s", r.User, own)
 		return res
 	case !filepath.IsAbs(dir):
 		res.Status = Fail
@@ -349,7 +349,7 @@ func (r *runner) runtimeDir() Result {
 	case err != nil:
 		res.Status = Fail
 		res.Message = fmt.Sprintf("XDG_RUNTIME_DIR=%s does not exist: %v", dir, unwrapPath(err))
-		res.Hint = session + fmt.Sprintf("; without a login: sudo loginctl enable-linger %s", r.User)
+		res.Hint = session + fmt.Sprintf("\nwithout a login: sudo loginctl enable-linger %s", r.User)
 	case !fi.Mode.IsDir():
 		res.Status = Fail
 		res.Message = fmt.Sprintf("XDG_RUNTIME_DIR=%s is not a directory", dir)
@@ -358,6 +358,9 @@ func (r *runner) runtimeDir() Result {
 		res.Status = Fail
 		res.Message = fmt.Sprintf("XDG_RUNTIME_DIR=%s belongs to uid %d, not to you (uid %d): su or sudo kept another user's session environment", dir, fi.UID, r.UID)
 		res.Hint = session
+		if fi, err := r.Host.Stat(own); err == nil && fi.UID == r.UID {
+			res.Hint += "\nor, in this shell: export XDG_RUNTIME_DIR=" + own
+		}
 	case fi.Mode.Perm() != 0o700:
 		res.Status = Warn
 		res.Message = fmt.Sprintf("XDG_RUNTIME_DIR=%s has mode %04o; other users may reach your boxes' sockets", dir, fi.Mode.Perm())
@@ -545,6 +548,10 @@ func fsTypeName(t int64) string {
 		return "SMB/CIFS"
 	case magicFUSE:
 		return "a FUSE filesystem"
+	case 0x9fa0:
+		return "procfs"
+	case 0x62656572:
+		return "sysfs"
 	case magicEcryptfs:
 		return "eCryptfs"
 	case 0:
@@ -553,28 +560,21 @@ func fsTypeName(t int64) string {
 	return fmt.Sprintf("filesystem type %#x", t)
 }
 
-// cgroup: cgroup v2 with controllers delegated to the user, for limits.
-func (r *runner) cgroup() Result {
-	res := Result{Check: "cgroup"}
-	grub := "boot with systemd.unified_cgroup_hierarchy=1: add it to GRUB_CMDLINE_LINUX in /etc/default/grub, then sudo update-grub (Fedora: sudo grub2-mkconfig -o /boot/grub2/grub.cfg) and reboot"
+// cgroupInfo reports the cgroup mode ("v2", "hybrid", "v1" or "none"), and
+// for v2 the cgroup delegated to the caller ("" when none) with its
+// controllers.
+func (r *runner) cgroupInfo() (mode, own, dir string, ctrls []string) {
 	root, err := r.Host.Statfs("/sys/fs/cgroup")
 	switch {
 	case err != nil:
-		res.Status, res.Message = Warn, "no cgroup filesystem at /sys/fs/cgroup: resource limits (--memory, --cpus, --pids-limit) are unavailable"
-		res.Hint = "mount cgroup2 on /sys/fs/cgroup (systemd does this at boot)"
-		return res
+		return "none", "", "", nil
 	case root.Type != magicCgroup2:
-		mode := "v1"
 		if u, err := r.Host.Statfs("/sys/fs/cgroup/unified"); err == nil && u.Type == magicCgroup2 {
-			mode = "hybrid (v1 controllers, an empty v2 tree at /sys/fs/cgroup/unified)"
+			return "hybrid", "", "", nil
 		}
-		res.Status = Warn
-		res.Message = "cgroup " + mode + ": devbox needs cgroup v2 for resource limits (--memory, --cpus, --pids-limit); boxes run without limits"
-		res.Hint = grub
-		return res
+		return "v1", "", "", nil
 	}
-	own := ownCgroup(r.readTrim("/proc/self/cgroup"))
-	dir := ""
+	own = ownCgroup(r.readTrim("/proc/self/cgroup"))
 	svc := fmt.Sprintf("/sys/fs/cgroup/user.slice/user-%d.slice/user@%d.service", r.UID, r.UID)
 	if fi, err := r.Host.Stat(svc); err == nil && fi.Mode.IsDir() {
 		dir = svc
@@ -584,16 +584,43 @@ func (r *runner) cgroup() Result {
 			dir = p
 		}
 	}
+	if dir != "" {
+		ctrls = strings.Fields(r.readTrim(filepath.Join(dir, "cgroup.controllers")))
+	}
+	return "v2", own, dir, ctrls
+}
+
+// cgroup: cgroup v2 with controllers delegated to the user, for limits.
+func (r *runner) cgroup() Result {
+	res := Result{Check: "cgroup"}
+	grub := "add systemd.unified_cgroup_hierarchy=1 to GRUB_CMDLINE_LINUX in /etc/default/grub, then:\n" +
+		"sudo update-grub    # Fedora: sudo grub2-mkconfig -o /boot/grub2/grub.cfg\n" +
+		"sudo reboot"
+	mode, own, dir, ctrls := r.cgroupInfo()
+	switch mode {
+	case "none":
+		res.Status, res.Message = Warn, "no cgroup filesystem at /sys/fs/cgroup: resource limits (--memory, --cpus, --pids-limit) are unavailable"
+		res.Hint = "mount cgroup2 on /sys/fs/cgroup (systemd does this at boot)"
+		return res
+	case "hybrid", "v1":
+		what := "cgroup v1"
+		if mode == "hybrid" {
+			what = "hybrid cgroups (v1 controllers, an empty v2 tree at /sys/fs/cgroup/unified)"
+		}
+		res.Status = Warn
+		res.Message = what + ": devbox needs cgroup v2 for resource limits (--memory, --cpus, --pids-limit); boxes run without limits"
+		res.Hint = grub
+		return res
+	}
 	delegate := "sudo mkdir -p /etc/systemd/system/user@.service.d\n" +
 		"printf '[Service]\\nDelegate=cpu cpuset io memory pids\\n' | sudo tee /etc/systemd/system/user@.service.d/delegate.conf\n" +
 		"sudo systemctl daemon-reload    # then log out and in again"
 	if dir == "" {
 		res.Status = Warn
 		res.Message = fmt.Sprintf("cgroup v2, but no cgroup is delegated to you (yours is %s, not owned by you, and there is no user@%d.service): resource limits are unavailable", orRoot(own), r.UID)
-		res.Hint = "log in through a systemd session (desktop, console, ssh, or machinectl shell " + r.User + "@); if you do: " + delegate
+		res.Hint = "log in through a systemd session (desktop, console, ssh, or machinectl shell " + r.User + "@); if you do:\n" + delegate
 		return res
 	}
-	ctrls := strings.Fields(r.readTrim(filepath.Join(dir, "cgroup.controllers")))
 	var missing []string
 	for _, c := range []string{"cpu", "io", "memory", "pids"} {
 		if !contains(ctrls, c) {
@@ -640,7 +667,8 @@ func (r *runner) dbus() Result {
 			}
 		}
 	}
-	fix := "sudo apt install dbus-user-session    # Fedora and Arch have it; then log out and in again; without a login: sudo loginctl enable-linger " + r.User
+	fix := "sudo apt install dbus-user-session    # Fedora and Arch have it\n" +
+		"then log out and in again (without a login: sudo loginctl enable-linger " + r.User + ")"
 	switch {
 	case socket != "":
 		if err := r.Host.Dial(socket); err != nil {

@@ -394,9 +394,11 @@ func fetchErr(ref name.Reference, err error, tried []string) error {
 	if errors.As(err, &te) {
 		switch te.StatusCode {
 		case http.StatusUnauthorized, http.StatusForbidden:
-			return fmt.Errorf("pulling %s: access denied (%s) (hint: log in with docker login or podman login %s, or check the name)", full, shortErr(err), ref.Context().RegistryStr())
+			// Docker Hub answers "access denied" for a repository that
+			// does not exist, so this may be a typo too.
+			return notFound{fmt.Errorf("pulling %s: access denied (%s) (hint: log in with docker login or podman login %s, or check the name)", full, shortErr(err), ref.Context().RegistryStr())}
 		case http.StatusNotFound:
-			return fmt.Errorf("pulling %s: image not found (%s) (hint: check the name and tag; devbox aliases lists the short names)", full, shortErr(err))
+			return notFound{fmt.Errorf("pulling %s: image not found (%s) (hint: check the name and tag; devbox aliases lists the short names)", full, shortErr(err))}
 		case http.StatusTooManyRequests:
 			return fmt.Errorf("pulling %s: rate limited by the registry (hint: log in, or configure a registry mirror)", full)
 		}

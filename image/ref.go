@@ -1,11 +1,13 @@
 package image
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strings"
 
 	"github.com/devbox-dev/devbox/image/alias"
+	"github.com/devbox-dev/devbox/image/store"
 	"github.com/google/go-containerregistry/pkg/name"
 )
 
@@ -128,3 +130,45 @@ func isLoopback(hostport string) bool {
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
 }
+
+// ErrNotFound matches a registry's answer that an image does not exist (or,
+// as Docker Hub tells anonymous users, that access to it is denied).
+var ErrNotFound = errors.New("image not found")
+
+type notFound struct{ error }
+
+func (notFound) Is(target error) bool { return target == ErrNotFound }
+func (e notFound) Unwrap() error      { return e.error }
+
+// SuggestAlias improves an "image not found" error (from a registry or
+// from the store) for a bare single word that is a near miss of an alias,
+// e.g. debain → debian: the hint names the alias. Other errors are
+// returned unchanged.
+func SuggestAlias(input string, table alias.Table, err error) error {
+	if err == nil || (!errors.Is(err, ErrNotFound) && !errors.Is(err, store.ErrNotFound)) {
+		return err
+	}
+	if input == "" || strings.ContainsAny(input, "/:@.") {
+		return err
+	}
+	if _, ok := table.Lookup(input); ok {
+		return err
+	}
+	c := table.Closest(input)
+	if c == "" {
+		return err
+	}
+	msg := err.Error()
+	if i := strings.LastIndex(msg, " (hint: "); i >= 0 && strings.HasSuffix(msg, ")") {
+		msg = msg[:i]
+	}
+	return &suggested{msg: fmt.Sprintf("%s (hint: did you mean the alias %q? devbox aliases lists them)", msg, c), err: err}
+}
+
+type suggested struct {
+	msg string
+	err error
+}
+
+func (e *suggested) Error() string { return e.msg }
+func (e *suggested) Unwrap() error { return e.err }

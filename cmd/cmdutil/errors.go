@@ -9,11 +9,12 @@ import (
 
 // Exit codes, documented in docs/exit-codes.md and `devbox help exit-codes`.
 const (
-	ExitOK          = 0
-	ExitFailure     = 125 // devbox itself failed (bad flags, pull, store, namespaces)
-	ExitNotRunnable = 126 // the command exists but cannot be executed
-	ExitNotFound    = 127 // the command was not found in the box
-	ExitInterrupted = 130 // devbox was interrupted (SIGINT) before a command ran
+	ExitOK           = 0
+	ExitChecksFailed = 1   // devbox doctor: at least one check failed
+	ExitFailure      = 125 // devbox itself failed (bad flags, pull, store, namespaces)
+	ExitNotRunnable  = 126 // the command exists but cannot be executed
+	ExitNotFound     = 127 // the command was not found in the box
+	ExitInterrupted  = 130 // devbox was interrupted (SIGINT) before a command ran
 )
 
 // FlagError is a usage mistake; the CLI shows the usage hint with it.

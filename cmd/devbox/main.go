@@ -9,6 +9,7 @@ import (
 	"github.com/devbox-dev/devbox/cmd/factory"
 	"github.com/devbox-dev/devbox/cmd/root"
 	"github.com/devbox-dev/devbox/cmd/run"
+	"github.com/devbox-dev/devbox/doctor"
 	"github.com/devbox-dev/devbox/image/store"
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
@@ -19,6 +20,7 @@ var stages = map[string]func() int{
 	factory.StageUnpack: func() int { return store.UnpackMain(rootless.ExtraFiles()[0]) },
 	factory.StageRmtree: store.RemoveMain,
 	run.StageInit:       runtime.InitMain,
+	doctor.StageProbe:   doctor.ProbeMain,
 }
 
 func main() {

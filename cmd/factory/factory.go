@@ -21,6 +21,7 @@ import (
 	"github.com/devbox-dev/devbox/image/alias"
 	"github.com/devbox-dev/devbox/image/store"
 	"github.com/devbox-dev/devbox/rootless"
+	rbox "github.com/devbox-dev/devbox/runtime/box"
 )
 
 // Stage names this package starts in the namespaces; cmd/devbox routes them.
@@ -91,6 +92,15 @@ func New(ios *iostreams.IOStreams, logger *slog.Logger) *cmdutil.Factory {
 			}
 			return runStage(ctx, m, StageRmtree, store.RemoveRequest{Root: st.Root, Paths: paths}, nil)
 		}
+	}
+	f.BoxNames = func() ([]string, error) {
+		c, err := f.Config()
+		if err != nil {
+			return nil, err
+		}
+		// Read-only: completion must not create the store.
+		st := &store.Store{Root: c.StoreRoot(*root)}
+		return (&rbox.Store{Dir: st.ContainersDir()}).Names(), nil
 	}
 	return f
 }

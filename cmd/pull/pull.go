@@ -98,7 +98,7 @@ func Image(ctx context.Context, f *cmdutil.Factory, ref string, plat *v1.Platfor
 	})
 	rep.finish()
 	if err != nil {
-		return nil, err
+		return nil, image.SuggestAlias(ref, tab, err)
 	}
 	if !rep.quiet {
 		fmt.Fprintf(ios.ErrOut, "Pulled %s: %d layer(s) downloaded (%s), %d unpacked, digest %s\n",

@@ -63,7 +63,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 			err = st.Untag(img.Ref)
 		}
 		if err != nil {
-			fmt.Fprintf(f.IOStreams.ErrOut, "devbox: %v\n", err)
+			fmt.Fprintf(f.IOStreams.ErrOut, "devbox: %v\n", image.SuggestAlias(r, tab, err))
 			failed = cmdutil.SilentError
 			continue
 		}

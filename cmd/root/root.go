@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -17,6 +16,7 @@ import (
 	"github.com/devbox-dev/devbox/cmd/aliases"
 	"github.com/devbox-dev/devbox/cmd/box"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
+	"github.com/devbox-dev/devbox/cmd/doctor"
 	"github.com/devbox-dev/devbox/cmd/factory"
 	"github.com/devbox-dev/devbox/cmd/images"
 	"github.com/devbox-dev/devbox/cmd/iostreams"
@@ -25,6 +25,7 @@ import (
 	"github.com/devbox-dev/devbox/cmd/run"
 	"github.com/devbox-dev/devbox/cmd/stats"
 	"github.com/devbox-dev/devbox/cmd/update"
+	"github.com/devbox-dev/devbox/cmd/version"
 	"github.com/spf13/cobra"
 )
 
@@ -69,8 +70,12 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	cmd.AddCommand(rmi.NewCmdRmi(f, nil))
 	cmd.AddCommand(aliases.NewCmdAliases(f))
 	cmd.AddCommand(newCmdImage(f))
-	cmd.AddCommand(newCmdVersion(f))
+	cmd.AddCommand(version.NewCmdVersion(f, Version, Commit))
+	cmd.AddCommand(doctor.NewCmdDoctor(f, nil))
 	cmd.AddCommand(newCmdExitCodes())
+	cmd.SetHelpCommand(newCmdHelp())
+	// Last, once every command is in: shared flag checks and completion.
+	cmdutil.ApplyConventions(cmd, f)
 	return cmd
 }
 
@@ -84,34 +89,13 @@ func newCmdImage(f *cmdutil.Factory) *cobra.Command {
 	return c
 }
 
-func newCmdVersion(f *cmdutil.Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print version information",
-		Args:  cobra.NoArgs,
-		Run: func(c *cobra.Command, args []string) {
-			commit := Commit
-			if commit == "" {
-				if bi, ok := debug.ReadBuildInfo(); ok {
-					for _, s := range bi.Settings {
-						if s.Key == "vcs.revision" {
-							commit = s.Value
-						}
-					}
-				}
-			}
-			out := f.IOStreams.Out
-			fmt.Fprintf(out, "version: %s\ncommit: %s\ngo: %s\nplatform: %s/%s\n", Version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-		},
-	}
-}
-
 func newCmdExitCodes() *cobra.Command {
 	return &cobra.Command{
 		Use:   "exit-codes",
 		Short: "How devbox's exit codes are to be read",
 		Long: `devbox exits with:
   0     success
+  1     devbox doctor: at least one check failed (warnings alone exit 0)
   125   devbox itself failed (bad flags or input, pull, store, namespaces);
         the message on stderr says why, with a hint when you can fix it
   126   the command in the box exists but cannot be executed
@@ -144,7 +128,12 @@ func envOr(k, def string) string {
 }
 
 // Main runs devbox's CLI and returns the process exit code.
-func Main() int {
+func Main() (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			code = reportPanic(os.Stderr, r, debug.Stack())
+		}
+	}()
 	ios := iostreams.System()
 	logger := slog.New(slog.NewTextHandler(ios.ErrOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	f := factory.New(ios, logger)
@@ -177,7 +166,7 @@ func Report(ios *iostreams.IOStreams, cmd *cobra.Command, err error, interrupted
 			msg += " (hint: see devbox " + subcommandPath(cmd) + "--help)"
 		}
 	}
-	fmt.Fprintln(ios.ErrOut, "devbox: "+msg)
+	fmt.Fprintln(ios.ErrOut, "devbox: "+oneLine(msg))
 	return cmdutil.ExitCode(err)
 }
 

@@ -1,0 +1,56 @@
+package cmdutil
+
+import (
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+
+	"github.com/devbox-dev/devbox/cmd/config"
+	"github.com/devbox-dev/devbox/doctor"
+	"github.com/devbox-dev/devbox/rootless"
+)
+
+// HostEnv describes the caller for the host checks of `devbox doctor` and
+// `devbox version`: who it is, the configuration and store in effect (a
+// broken configuration is reported, not fatal) and its id mapping. It
+// creates nothing and prints nothing.
+func HostEnv(f *Factory) doctor.Env {
+	e := doctor.Env{
+		Host:       doctor.System(),
+		Getenv:     os.Getenv,
+		UID:        os.Getuid(),
+		GID:        os.Getgid(),
+		ConfigPath: config.Path(),
+	}
+	e.Home, _ = os.UserHomeDir()
+	if exe, err := os.Executable(); err == nil {
+		e.Exe = exe
+	}
+	cfg := &config.Config{}
+	if f.Config != nil {
+		if c, err := f.Config(); err != nil {
+			e.ConfigErr = err
+		} else {
+			cfg = c
+		}
+	}
+	flag := ""
+	if f.StoreRoot != nil {
+		flag = *f.StoreRoot
+	}
+	e.StoreRoot = cfg.StoreRoot(flag)
+	if abs, err := filepath.Abs(e.StoreRoot); err == nil {
+		e.StoreRoot = abs
+	}
+	e.Mapping, e.MappingErr = rootless.Detect()
+	e.User = e.Mapping.User
+	if e.User == "" {
+		if u, err := user.LookupId(strconv.Itoa(e.UID)); err == nil {
+			e.User = u.Username
+		} else {
+			e.User = os.Getenv("USER")
+		}
+	}
+	return e
+}

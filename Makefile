@@ -4,7 +4,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -s -w -X github.com/devbox-dev/devbox/cmd/root.Version=$(VERSION) -X github.com/devbox-dev/devbox/cmd/root.Commit=$(COMMIT)
 
-.PHONY: build install test unit lint bench fuzz clean
+.PHONY: build install test test-vm unit lint bench fuzz clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/devbox ./cmd/devbox
@@ -18,6 +18,11 @@ install: build
 test:
 	./test/run.sh
 
+# As root: boots a Debian kernel under QEMU (TCG) on pure cgroup v2 and
+# proves devbox's resource limits there (test/vm/rig.sh, docs/cgroups.md).
+test-vm:
+	./test/vm/rig.sh
+
 unit:
 	$(GO) test -race ./...
 
@@ -25,6 +30,7 @@ lint:
 	test -z "$$(gofmt -l . | tee /dev/stderr)"
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./...
+	$(GO) vet -tags vm ./test/vm/
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzApply -fuzztime=60s ./image/unpack/

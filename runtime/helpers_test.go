@@ -49,10 +49,11 @@ var applets = []string{
 // fixture is an image (one layer built from the host's static busybox) and
 // a box directory, for one unprivileged test.
 type fixture struct {
-	t     *testing.T
-	m     rootless.Mapping
-	layer string
-	dir   string
+	t      *testing.T
+	m      rootless.Mapping
+	layer  string   // the image's (bottom) layer
+	layers []string // all layers, top-most first
+	dir    string
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -64,6 +65,7 @@ func newFixture(t *testing.T) *fixture {
 	testutil.RequireUnprivilegedUserns(t, !m.Single())
 	f := &fixture{t: t, m: m, layer: t.TempDir(), dir: t.TempDir()}
 	buildImage(t, f.layer, m)
+	f.layers = []string{f.layer}
 	t.Cleanup(func() { f.rmtree(f.dir) })
 	return f
 }
@@ -140,7 +142,7 @@ func (f *fixture) spec(args ...string) *Spec {
 	return &Spec{
 		Version:      SpecVersion,
 		ID:           "0123456789abcdef",
-		Lowers:       []string{f.layer},
+		Lowers:       f.layers,
 		ContainerDir: f.dir,
 		Args:         args,
 		Env:          []string{"PATH=/bin", "LANG=C.UTF-8"},

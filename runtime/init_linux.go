@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"os"
 	"strconv"
 	"strings"
@@ -158,6 +159,11 @@ func (b *box) remove() error {
 			break
 		}
 	}
+	if b.rootfs == rootfsCopy {
+		// The box's mounts sit on the copy's own directories (/proc is
+		// mounted on rootfs-copy/proc), which are busy until detached.
+		detachSubmounts()
+	}
 	var errs []error
 	for _, name := range boxState {
 		if err := b.dir.RemoveAll(name); err != nil {
@@ -168,6 +174,43 @@ func (b *box) remove() error {
 		return fmt.Errorf("removing the box: %w", err)
 	}
 	return nil
+}
+
+// detachSubmounts lazily unmounts every mount of the namespace but "/",
+// the most recent first.
+func detachSubmounts() {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	var points []string
+	for line := range strings.Lines(string(b)) {
+		if f := strings.Fields(line); len(f) > 4 && f[4] != "/" {
+			points = append(points, unescapeMountinfo(f[4]))
+		}
+	}
+	for _, p := range slices.Backward(points) {
+		_ = unix.Unmount(p, unix.MNT_DETACH)
+	}
+}
+
+// unescapeMountinfo decodes the \ooo escapes of a mountinfo path.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // pivot makes root the process's root directory and detaches the old one:
@@ -266,11 +309,9 @@ func resolveBoxUser(root int, spec string, ids IDMaps) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
-	var group []byte
-	if spec != "" {
-		if group, err = readBoxFile(root, "/etc/group"); err != nil {
-			return User{}, err
-		}
+	group, err := readBoxFile(root, "/etc/group")
+	if err != nil {
+		return User{}, err
 	}
 	u, err := ResolveUser(spec, passwd, group)
 	if err != nil {

@@ -96,23 +96,40 @@ func (r *ptyRun) waitFor(s string) {
 	}
 }
 
-// wait returns everything the terminal showed and the exit code.
+// wait returns everything the terminal showed and the exit code. The
+// terminal is read all along: a full terminal would block the box.
 func (r *ptyRun) wait() (string, int) {
 	r.t.Helper()
-	code, err := r.p.Wait()
-	if err != nil {
-		r.t.Fatal(err)
+	type exit struct {
+		code int
+		err  error
 	}
-	timeout := time.After(10 * time.Second)
+	exited := make(chan exit, 1)
+	go func() {
+		code, err := r.p.Wait()
+		exited <- exit{code, err}
+	}()
+	var e *exit
+	timeout := time.After(20 * time.Second)
 	for {
 		select {
 		case chunk, ok := <-r.out:
 			if !ok {
-				return r.seen.String(), code
+				if e == nil {
+					x := <-exited
+					e = &x
+				}
+				if e.err != nil {
+					r.t.Fatal(e.err)
+				}
+				return r.seen.String(), e.code
 			}
 			r.seen.WriteString(chunk)
+		case x := <-exited:
+			e = &x
+			exited = nil
 		case <-timeout:
-			r.t.Fatal("the terminal output did not end")
+			r.t.Fatalf("the box or its terminal output did not end: %q", r.seen.String())
 		}
 	}
 }

@@ -31,6 +31,10 @@ PACKAGES=(
 	uidmap docker-registry busybox-static debootstrap skopeo umoci podman crun
 	bubblewrap slirp4netns passt iperf3 hyperfine fuse-overlayfs iproute2
 	util-linux procps
+	# the VM test rig (test/vm/rig.sh): QEMU under TCG
+	qemu-system-x86
+	# shells whose completion the completions/ tests drive
+	bash-completion zsh fish
 	# needed by the steps below
 	ca-certificates curl debian-archive-keyring gpg gpgv passwd tar gzip coreutils
 )

@@ -202,6 +202,9 @@ func NewCmdCreate(f *cmdutil.Factory) *cobra.Command {
 		Short:   "Create a persistent box (entered with devbox shell NAME)",
 		Example: "  devbox create dev --image fedora\n  devbox create work --image ubuntu --home ~/boxes/work -v /srv/data:/data:ro",
 		Args:    cobra.ExactArgs(1),
+		// A new name: offer the aliases (the default image is the alias
+		// of the same name), not the existing boxes.
+		ValidArgsFunction: cmdutil.FirstArg(cmdutil.CompleteAliases(f)),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Name = args[0]
 			e, err := open(c.Context(), f)
@@ -315,12 +318,17 @@ func shellRun(ctx context.Context, f *cmdutil.Factory, o *ShellOptions, args []s
 	if err != nil {
 		return err
 	}
-	if err := e.ensureRunning(r); err != nil {
-		return err
-	}
 	ios := f.IOStreams
 	terminal := (ios.InTTY && ios.OutTTY && !o.NoTTY) || o.TTY
-	code, err := e.session(r, sessionOpts{Args: args, Root: o.Root, Terminal: terminal})
+	so := sessionOpts{Args: args, Root: o.Root, Terminal: terminal}
+	// Warm path first: a running box answers at once. Only when nobody
+	// serves the socket is the box started (under its lock).
+	code, err := e.session(r, so)
+	if errors.Is(err, errNotRunning) {
+		if err = e.ensureRunning(r); err == nil {
+			code, err = e.session(r, so)
+		}
+	}
 	if err != nil {
 		return err
 	}

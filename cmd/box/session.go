@@ -15,6 +15,9 @@ import (
 	"golang.org/x/term"
 )
 
+// errNotRunning says the box's agent does not answer.
+var errNotRunning = errors.New("box not running")
+
 // sessionOpts say what to run in a box.
 type sessionOpts struct {
 	Args     []string // empty: the user's login shell
@@ -46,6 +49,9 @@ func (e *env) session(r *rbox.Record, o sessionOpts) (int, error) {
 	}
 	c, err := agent.Dial(e.bs.SocketPath(r.ID))
 	if err != nil {
+		if agent.IsNotRunning(err) {
+			return 0, errNotRunning
+		}
 		return 0, fmt.Errorf("connecting to box %s: %w", r.Name, err)
 	}
 	defer c.Close()

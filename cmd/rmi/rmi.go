@@ -30,6 +30,8 @@ func NewCmdRmi(f *cmdutil.Factory, runF func(context.Context, *Options) error) *
 		Aliases: []string{"rm"},
 		Short:   "Remove images from the local store and free their space",
 		Args:    cobra.MinimumNArgs(1),
+		// Only what is stored can be removed.
+		ValidArgsFunction: cmdutil.CompleteStoredImages(f),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Refs = args
 			if runF != nil {

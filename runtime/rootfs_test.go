@@ -1,0 +1,77 @@
+package runtime
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// addTopLayer puts a second layer over the fixture's image: it deletes
+// /etc/motd (a whiteout), makes /opt/opaque opaque and adds files.
+func addTopLayer(t *testing.T, f *fixture) {
+	t.Helper()
+	for _, d := range []string{"opt/dir", "opt/opaque"} {
+		must(t, os.MkdirAll(filepath.Join(f.layer, d), 0o755))
+	}
+	writeFile(t, filepath.Join(f.layer, "opt/dir/a"), "a\n")
+	writeFile(t, filepath.Join(f.layer, "opt/opaque/old"), "old\n")
+	top := t.TempDir()
+	for _, d := range []string{"etc", "opt/dir", "opt/opaque"} {
+		must(t, os.MkdirAll(filepath.Join(top, d), 0o755))
+	}
+	must(t, unix.Mknod(filepath.Join(top, "etc/motd"), unix.S_IFCHR|0o644, 0))
+	must(t, unix.Setxattr(filepath.Join(top, "opt/opaque"), "user.overlay.opaque", []byte("y"), 0))
+	writeFile(t, filepath.Join(top, "opt/dir/b"), "b\n")
+	writeFile(t, filepath.Join(top, "opt/opaque/new"), "new\n")
+	f.layers = []string{top, f.layer}
+}
+
+// The kernel overlay, fuse-overlayfs and the copy fallback show the same
+// merged tree, and the fallbacks say so on stderr.
+func TestRootfsModes(t *testing.T) {
+	for _, tc := range []struct{ mode, warning string }{
+		{"", ""},
+		{"fuse", "devbox: warning: the kernel refused overlayfs in the user namespace (disabled for a test (fuse)): using fuse-overlayfs, which is slower\n"},
+		{"copy", "devbox: warning: the kernel refused overlayfs in the user namespace (disabled for a test (copy)) and fuse-overlayfs is not installed: copying the image into "},
+	} {
+		t.Run("mode="+tc.mode, func(t *testing.T) {
+			f := newFixture(t)
+			if tc.mode == "fuse" && findFuseOverlayfs() == "" {
+				t.Skip("SKIP: fuse-overlayfs is not installed")
+			}
+			addTopLayer(t, f)
+			s := f.spec("sh", "-c", "ls /opt/dir /opt/opaque; test -e /etc/motd && echo MOTD; echo changed > /opt/dir/a; id -u; echo $(cat /opt/dir/b)")
+			s.User = testUserName(f.m)
+			r := f.run(s, nil, "DEVBOX_TEST_ROOTFS="+tc.mode)
+			if r.code != 0 {
+				t.Fatal(r)
+			}
+			if want := "/opt/dir:\na\nb\n\n/opt/opaque:\nnew\n"; !strings.HasPrefix(r.stdout, want) || strings.Contains(r.stdout, "MOTD") {
+				t.Errorf("merged tree: %q", r.stdout)
+			}
+			if !strings.HasPrefix(r.stderr, tc.warning) || (tc.warning == "" && r.stderr != "") {
+				t.Errorf("stderr %q, want %q", r.stderr, tc.warning)
+			}
+			// The box's changes persist in the same mode, and its files
+			// keep their owners (the user could not write /opt/dir/a
+			// otherwise: it belongs to the image's owner, the user).
+			r = f.run(f.spec("cat", "/opt/dir/a"), nil, "DEVBOX_TEST_ROOTFS="+tc.mode)
+			if r.stdout != "changed\n" {
+				t.Errorf("second run: %s", r)
+			}
+			s = f.spec("true")
+			s.Remove = true
+			if r := f.run(s, nil, "DEVBOX_TEST_ROOTFS="+tc.mode); r.code != 0 {
+				t.Errorf("run with Remove: %s", r)
+			}
+			if entries, _ := os.ReadDir(f.dir); len(entries) != 0 {
+				t.Errorf("left after Remove: %v", entries)
+				left, _ := os.ReadDir(filepath.Join(f.dir, "rootfs-copy"))
+				t.Errorf("in rootfs-copy: %v", left)
+			}
+		})
+	}
+}

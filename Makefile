@@ -4,7 +4,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -s -w -X github.com/devbox-dev/devbox/cmd/root.Version=$(VERSION) -X github.com/devbox-dev/devbox/cmd/root.Commit=$(COMMIT)
 
-.PHONY: build install test test-vm unit lint bench fuzz clean
+.PHONY: build install test test-vm unit lint bench fuzz clean try
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/devbox ./cmd/devbox
@@ -22,6 +22,10 @@ test:
 # proves devbox's resource limits there (test/vm/rig.sh, docs/cgroups.md).
 test-vm:
 	./test/vm/rig.sh
+
+# The main job on a fresh machine of this kind (offline: a local mirror).
+try:
+	./test/try.sh
 
 unit:
 	$(GO) test -race ./...

@@ -117,7 +117,11 @@ func Run(e Env) []Result {
 	}
 	out := make([]Result, 0, len(checks))
 	for _, c := range checks {
-		out = append(out, c())
+		res := c()
+		// Messages quote paths and variables from the environment: keep
+		// each on one line whatever they contain.
+		res.Message = oneLine(res.Message)
+		out = append(out, res)
 	}
 	return out
 }

@@ -44,7 +44,7 @@ func ParsePlatform(s string) (v1.Platform, error) {
 		return bad("devbox runs Linux images only")
 	}
 	if !knownArch[parts[1]] {
-		return bad("unknown architecture " + parts[1])
+		return bad(fmt.Sprintf("unknown architecture %q", parts[1]))
 	}
 	p := v1.Platform{OS: parts[0], Architecture: parts[1]}
 	if len(parts) == 3 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"unicode"
 
 	"github.com/devbox-dev/devbox/image/alias"
 	"github.com/devbox-dev/devbox/image/store"
@@ -30,6 +31,9 @@ func Resolve(s string, table alias.Table) (name.Reference, string, error) {
 			return nil, "", fmt.Errorf("alias %q points at an invalid reference %q: %w (hint: fix it in your devbox config)", s, a.Ref, err)
 		}
 		return ref, s, nil
+	}
+	if strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		return nil, "", fmt.Errorf("invalid image reference %q: it contains spaces or control characters (hint: references look like ubuntu, ubuntu:24.04, quay.io/org/repo:tag or repo@sha256:…)", s)
 	}
 	if strings.Contains(s, "://") {
 		return nil, "", fmt.Errorf("invalid image reference %q: write it without a scheme, e.g. registry.example.com/repo:tag (hint: list plain-HTTP registries under [registries] insecure in the config)", s)

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"slices"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -90,6 +90,9 @@ func Init(s *Spec) (code int, err error) {
 			}
 		default:
 			err = mount.Apply(root, m)
+			if err != nil && m.Kind == mount.Fresh && (m.Type == "proc" || m.Type == "sysfs") && errors.Is(err, unix.EPERM) {
+				err = fmt.Errorf("%w (hint: the kernel lets a user namespace mount %s only where the host's is fully visible; inside another container, it must not be partly masked)", err, m.Type)
+			}
 		}
 		if err != nil {
 			return 125, err

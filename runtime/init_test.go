@@ -195,10 +195,10 @@ func TestNetNone(t *testing.T) {
 }
 
 // With Net "host" the box shares the host's network namespace and sees the
-// host's /sys read-only.
+// host's /sys, read-only down to every submount.
 func TestNetHost(t *testing.T) {
 	f := newFixture(t)
-	s := f.spec("sh", "-c", "readlink /proc/self/ns/net; ls /sys/class/net | wc -l; touch /sys/devbox-test 2>&1 || echo READONLY")
+	s := f.spec("sh", "-c", "readlink /proc/self/ns/net; ls /sys/class/net | wc -l; grep ' /sys' /proc/self/mountinfo | cut -d' ' -f5,6")
 	s.Net = "host"
 	out := f.mustRun(s).stdout
 	l := lines(out)
@@ -210,8 +210,22 @@ func TestNetHost(t *testing.T) {
 	if l[1] != strconv.Itoa(len(ifaces)) {
 		t.Errorf("%s interfaces inside, %d on the host", l[1], len(ifaces))
 	}
-	if !strings.Contains(out, "READONLY") {
-		t.Errorf("/sys is writable in the box: %s", out)
+	hostSys := 0
+	hostInfo, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range lines(string(hostInfo)) {
+		if f := strings.Fields(line); len(f) > 4 && (f[4] == "/sys" || strings.HasPrefix(f[4], "/sys/")) {
+			hostSys++
+		}
+	}
+	mounts := l[2:]
+	// The host's /sys mounts, and the mask over /sys/firmware.
+	if len(mounts) < hostSys {
+		t.Errorf("%d mounts under /sys inside, %d on the host:\n%s", len(mounts), hostSys, out)
+	}
+	for _, m := range mounts {
+		if point, opts, _ := strings.Cut(m, " "); !strings.HasPrefix(opts, "ro,") && opts != "ro" {
+			t.Errorf("%s is mounted %s in the box", point, opts)
+		}
 	}
 }
 

@@ -48,8 +48,15 @@ func Plan(s *Spec, ids IDMaps) ([]mount.Mount, error) {
 		Merged: dir + "/merged",
 		Copy:   dir + "/rootfs-copy",
 	}
+	data := mount.OverlayData(ov) + ",userxattr"
+	if s.Remove {
+		// An ephemeral box's writable layer is deleted anyway: no sync of
+		// the upper filesystem when the overlay goes.
+		ov.Volatile = true
+		data += ",volatile"
+	}
 	p := []mount.Mount{
-		{Kind: mount.Rootfs, Type: "overlay", Source: "overlay", Target: "/", Data: mount.OverlayData(ov) + ",userxattr", Overlay: ov},
+		{Kind: mount.Rootfs, Type: "overlay", Source: "overlay", Target: "/", Data: data, Overlay: ov},
 		{Kind: mount.Fresh, Type: "proc", Source: "proc", Target: "/proc", Flags: nosuidNodevNoexec},
 	}
 	if s.Net == "host" {

@@ -99,6 +99,12 @@ func TestPlanVariants(t *testing.T) {
 		notContains []string
 	}{
 		{
+			name:     "ephemeral box: a volatile overlay",
+			edit:     func(s *Spec) { s.Remove = true },
+			ids:      keepID,
+			contains: []string{"rootfs overlay overlay -> / lowerdir=/store/l2:/store/l1,upperdir=" + planSpec().ContainerDir + "/upper,workdir=" + planSpec().ContainerDir + "/work,userxattr,volatile"},
+		},
+		{
 			name:        "single id mapping: devpts without gid=5",
 			ids:         singleID,
 			contains:    []string{"fresh devpts devpts -> /dev/pts [nosuid,noexec] newinstance,ptmxmode=0666,mode=0620"},

@@ -39,6 +39,14 @@ func (b *box) mountRootfs(m mount.Mount) (int, error) {
 		b.rootfs = rootfsCopy
 		return b.bindCopy()
 	}
+	if _, err := b.dir.Lstat("work/work/incompat/volatile"); err == nil && !ov.Volatile {
+		// Left by an ephemeral run that did not finish: the kernel
+		// refuses the work directory until it is cleared, and a work
+		// directory holds nothing worth keeping.
+		if err := b.dir.RemoveAll("work"); err != nil {
+			return -1, fmt.Errorf("clearing the box's work directory: %w", err)
+		}
+	}
 	for _, d := range []string{"upper", "work", "merged"} {
 		if err := b.dir.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return -1, fmt.Errorf("creating the box's %s directory: %w", d, err)
@@ -53,9 +61,15 @@ func (b *box) mountRootfs(m mount.Mount) (int, error) {
 	var kernelErr error
 	switch forceRootfs {
 	case "":
-		if kernelErr = mountOverlay(ov, m.Data, merged); kernelErr == nil {
+		kernelErr = mountOverlay(ov, m.Data, merged)
+		if kernelErr == nil {
 			b.rootfs = rootfsOverlay
 			return b.openMounted("merged", merged)
+		}
+		if errors.Is(kernelErr, unix.EBUSY) {
+			// Not a refusal of overlayfs: another mount uses this upper
+			// directory. A fallback would share it and corrupt it.
+			return -1, fmt.Errorf("mounting the box's root filesystem: %w (hint: the box is already running: join it or stop it first)", kernelErr)
 		}
 	default:
 		kernelErr = fmt.Errorf("disabled for a test (%s)", forceRootfs)
@@ -106,6 +120,11 @@ func mountOverlay(ov *mount.Overlay, data string, merged int) error {
 	}
 	if err := unix.FsconfigSetFlag(fsfd, "userxattr"); err != nil {
 		return err
+	}
+	if ov.Volatile {
+		if err := unix.FsconfigSetFlag(fsfd, "volatile"); err != nil {
+			return err
+		}
 	}
 	if err := unix.FsconfigCreate(fsfd); err != nil {
 		return err

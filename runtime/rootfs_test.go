@@ -75,3 +75,16 @@ func TestRootfsModes(t *testing.T) {
 		})
 	}
 }
+
+// A second init on a running box's directory does not fall back to a
+// second mount of the same writable layer.
+func TestRootfsInUse(t *testing.T) {
+	f := newFixture(t)
+	l := f.startLive(f.spec("sh", "-c", "echo READY; read x"))
+	l.waitFor("READY")
+	r := f.run(f.spec("true"), nil)
+	l.finish()
+	if r.code != 125 || !strings.Contains(r.stderr, "the box is already running") || strings.Contains(r.stderr, "warning") {
+		t.Errorf("second init: %s", r)
+	}
+}

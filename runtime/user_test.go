@@ -131,7 +131,7 @@ func TestLookPath(t *testing.T) {
 	os.Mkdir(filepath.Join(d1, "adir"), 0o755)
 	path := d1 + ":" + d2
 	for _, tc := range []struct{ name, want, err string }{
-		{"tool", filepath.Join(d2, "tool"), ""},  // the executable one wins
+		{"tool", filepath.Join(d2, "tool"), ""},   // the executable one wins
 		{"plain", filepath.Join(d1, "plain"), ""}, // exec will say permission denied
 		{"adir", "", "adir: command not found"},
 		{"missing", "", "missing: command not found"},

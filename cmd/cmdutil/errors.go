@@ -15,6 +15,7 @@ const (
 	ExitNotRunnable  = 126 // the command exists but cannot be executed
 	ExitNotFound     = 127 // the command was not found in the box
 	ExitInterrupted  = 130 // devbox was interrupted (SIGINT) before a command ran
+	ExitOOM          = 137 // the kernel OOM-killed a process of a box over its --memory
 )
 
 // FlagError is a usage mistake; the CLI shows the usage hint with it.

@@ -101,6 +101,8 @@ func newCmdExitCodes() *cobra.Command {
   126   the command in the box exists but cannot be executed
   127   the command was not found in the box
   130   interrupted (Ctrl-C) before the command ran
+  137   the kernel killed a process of the box for exceeding --memory
+        (devbox says so); otherwise 137 is a command killed by SIGKILL
   N     any other code is the exit code of the command run in the box,
         passed through unchanged (128+N when it was killed by signal N)`,
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/devbox-dev/devbox/cgroup"
+	"github.com/devbox-dev/devbox/cmd/cmdutil"
 )
 
 // setupCgroup creates the box's cgroup (before anything of the box runs)
@@ -44,7 +45,7 @@ func finishCgroup(errOut io.Writer, b *cgroup.Box, f *os.File, dir string, l cgr
 			procs = fmt.Sprintf("%d processes", n)
 		}
 		fmt.Fprintf(errOut, "devbox: the box hit %s: the kernel killed %s in it for running out of memory (hint: allow more with --memory)\n", what, procs)
-		code = 137
+		code = cmdutil.ExitOOM
 	}
 	cgroup.RemoveRecord(dir)
 	if err := b.Remove(); err != nil {

@@ -73,6 +73,8 @@ type Overlay struct {
 	Work   string
 	Merged string // where the overlay is mounted
 	Copy   string // the fallback: a copy of the merged layers
+	// Volatile skips syncing the upper filesystem (an ephemeral box).
+	Volatile bool
 }
 
 // OverlayData returns the overlayfs option string for o, without userxattr.

@@ -308,3 +308,36 @@ func TestRunErrors(t *testing.T) {
 		t.Errorf("ephemeral box left %v", ents)
 	}
 }
+
+// TestRunWithoutSubordinateIDs: a user without /etc/subuid ranges still
+// gets a working box (single-ID mapping: root inside is the user) and one
+// warning line saying what is lost and how to add ranges.
+func TestRunWithoutSubordinateIDs(t *testing.T) {
+	e := newEnv(t)
+	c := e.cmd("run", "busybox", "--", "sh", "-c", "id -u; cat /proc/self/uid_map; echo hi > /tmp/x && cat /tmp/x")
+	c.Env = append(c.Env, "DEVBOX_SUBIDS=none")
+	var out, errb strings.Builder
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Run(); err != nil {
+		t.Fatalf("%v: %s", err, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if lines[0] != "0" || len(lines) != 3 || lines[2] != "hi" {
+		t.Errorf("single-ID box: %q", out.String())
+	}
+	if f := strings.Fields(lines[1]); len(f) != 3 || f[2] != "1" {
+		t.Errorf("uid_map should map one id: %q", lines[1])
+	}
+	if strings.Count(errb.String(), "warning:") != 1 || !strings.Contains(errb.String(), "usermod --add-subuids") {
+		t.Errorf("want one warning with the fix, got %q", errb.String())
+	}
+}
+
+func TestRunHostNetwork(t *testing.T) {
+	e := newEnv(t)
+	host, _ := os.Readlink("/proc/self/ns/net")
+	r := e.ok("run", "--net", "host", "busybox", "--", "readlink", "/proc/self/ns/net")
+	if strings.TrimSpace(r.stdout) != host {
+		t.Errorf("--net host: box netns %q, host %q", r.stdout, host)
+	}
+}

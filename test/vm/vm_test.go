@@ -400,18 +400,31 @@ func TestPidsLimit(t *testing.T) {
 // stats reports the same numbers as the cgroup files.
 func TestCPULimit(t *testing.T) {
 	setup(t)
-	c := devboxCmd("run", "--name", "cpu", "--cpus", "0.5", imageRef, "--", "/workload", "spin", "12")
+	c := devboxCmd("run", "--name", "cpu", "--cpus", "0.5", imageRef, "--", "/workload", "spin", "120")
+	stdin, _ := c.StdinPipe()
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
+	defer stdin.Close()
 	row := statsOf(t, "cpu")
 	cg := row.Cgroup
 	if got := readFile(t, cg, "cpu.max"); got != "50000 100000" {
 		t.Errorf("cpu.max = %q", got)
 	}
-	time.Sleep(time.Second) // let the workload start spinning
+	// Wait until the workload spins (the box starts slowly under TCG):
+	// the cgroup must have used 100 ms of CPU within half a second.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		u := keyed(t, cg, "cpu.stat", "usage_usec")
+		time.Sleep(500 * time.Millisecond)
+		if keyed(t, cg, "cpu.stat", "usage_usec")-u > 100000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the workload never started spinning; stdout %q stderr %q", out.String(), errb.String())
+		}
+	}
 	u1, t1 := keyed(t, cg, "cpu.stat", "usage_usec"), time.Now()
 	time.Sleep(2 * time.Second)
 	u2, t2 := keyed(t, cg, "cpu.stat", "usage_usec"), time.Now()
@@ -437,6 +450,10 @@ func TestCPULimit(t *testing.T) {
 	if row.Memory.Limit != nil || readFile(t, cg, "memory.max") != "max" {
 		t.Errorf("memory limit %v with memory.max %s", row.Memory.Limit, readFile(t, cg, "memory.max"))
 	}
+	if n := keyed(t, cg, "cpu.stat", "nr_throttled"); n == 0 {
+		t.Errorf("cpu.stat nr_throttled = 0: the loop was never throttled")
+	}
+	stdin.Close()
 	if err := c.Wait(); err != nil {
 		t.Errorf("box: %v; stderr: %s", err, errb.String())
 	}

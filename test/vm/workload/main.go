@@ -4,17 +4,19 @@
 //	workload alloc MiB      touch MiB mebibytes of memory, 1 MiB at a time
 //	workload fork PATH      start "PATH sleep 600" until fork fails, report, then
 //	                        hold every child until stdin closes
-//	workload spin SECONDS   keep one CPU busy
+//	workload spin SECONDS   keep one CPU busy (until stdin closes, at most SECONDS)
 //	workload cgroup         print this process's cgroup v2 path
 package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -49,8 +51,13 @@ func main() {
 	case "spin":
 		s, _ := strconv.Atoi(arg)
 		end := time.Now().Add(time.Duration(s) * time.Second)
+		var stop atomic.Bool
+		go func() { // stdin closing ends the spin early
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			stop.Store(true)
+		}()
 		x := 0
-		for time.Now().Before(end) {
+		for time.Now().Before(end) && !stop.Load() {
 			for i := 0; i < 1000000; i++ {
 				x += i
 			}

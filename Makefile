@@ -4,7 +4,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -s -w -X github.com/devbox-dev/devbox/cmd/root.Version=$(VERSION) -X github.com/devbox-dev/devbox/cmd/root.Commit=$(COMMIT)
 
-.PHONY: build install test test-vm unit lint bench fuzz clean try
+.PHONY: build install test test-vm unit lint bench fuzz clean try completions man release-check
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/devbox ./cmd/devbox
@@ -36,8 +36,28 @@ lint:
 	$(GO) vet -tags integration ./...
 	$(GO) vet -tags vm ./test/vm/
 
+FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzApply -fuzztime=60s ./image/unpack/
+	$(GO) test -run='^$$' -fuzz='^FuzzParsePlatform$$' -fuzztime=$(FUZZTIME) ./image/
+	$(GO) test -run='^$$' -fuzz='^FuzzResolve$$' -fuzztime=$(FUZZTIME) ./image/
+	$(GO) test -run='^$$' -fuzz='^FuzzEnvFlag$$' -fuzztime=$(FUZZTIME) ./runtime/
+	$(GO) test -run='^$$' -fuzz='^FuzzArgKinds$$' -fuzztime=$(FUZZTIME) ./cmd/cmdutil/
+	$(GO) test -run='^$$' -fuzz='^FuzzHostFiles$$' -fuzztime=$(FUZZTIME) ./doctor/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseFileCaps$$' -fuzztime=$(FUZZTIME) ./doctor/
+
+# Shell completions are committed (completions_test.go checks them); man
+# pages are generated at release time into man/ (not committed).
+completions:
+	./completions/generate.sh
+
+man:
+	$(GO) run ./cmd/devbox/gendocs -out man -version $(VERSION)
+
+# goreleaser check + a snapshot build of every release artifact (test/run.sh
+# runs it as root).
+release-check:
+	bash test/release-check.sh
 
 bench: build
 	./bench/run.sh

@@ -69,6 +69,12 @@ func has(path ...string) bool {
 	return err == nil && len(rest) == 0 && c.Name() == path[len(path)-1]
 }
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testutil.RemoveBuiltDevbox()
+	os.Exit(code)
+}
+
 // env is an isolated user: a config with an alias of its own, a store with
 // two images and a box.
 type env struct {

@@ -358,15 +358,17 @@ func (r *runner) runtimeDir() Result {
 		res.Status = Fail
 		res.Message = fmt.Sprintf("XDG_RUNTIME_DIR=%s belongs to uid %d, not to you (uid %d): su or sudo kept another user's session environment", dir, fi.UID, r.UID)
 		res.Hint = session
-		if fi, err := r.Host.Stat(own); err == nil && fi.UID == r.UID {
-			res.Hint += "\nor, in this shell: export XDG_RUNTIME_DIR=" + own
-		}
 	case fi.Mode.Perm() != 0o700:
 		res.Status = Warn
 		res.Message = fmt.Sprintf("XDG_RUNTIME_DIR=%s has mode %04o; other users may reach your boxes' sockets", dir, fi.Mode.Perm())
 		res.Hint = "chmod 0700 " + dir
 	default:
 		res.Status, res.Message = Pass, dir+" (yours, mode 0700)"
+	}
+	if res.Status == Fail && dir != own {
+		if fi, err := r.Host.Stat(own); err == nil && fi.UID == r.UID && fi.Mode.IsDir() {
+			res.Hint += "\nor, in this shell: export XDG_RUNTIME_DIR=" + own
+		}
 	}
 	return res
 }
@@ -715,11 +717,11 @@ func (r *runner) network() Result {
 	switch {
 	case len(have) == 0:
 		res.Status = Warn
-		res.Message = "neither pasta nor slirp4netns is installed: boxes can only share the host's network or have none"
+		res.Message = "neither pasta nor slirp4netns is installed: no external user-mode network driver for boxes"
 		res.Hint = "sudo apt install passt    # provides pasta; or: sudo apt install slirp4netns"
 	case tunErr != nil:
 		res.Status = Warn
-		res.Message = "/dev/net/tun: " + tunErr.Error() + ": " + strings.Join(have, ", ") + " cannot create a box network"
+		res.Message = "/dev/net/tun: " + tunErr.Error() + ": boxes cannot get a user-mode network (found " + strings.Join(have, ", ") + ")"
 		res.Hint = "sudo modprobe tun && sudo chmod 0666 /dev/net/tun"
 	default:
 		res.Status, res.Message = Pass, strings.Join(have, ", ")+"; /dev/net/tun usable"

@@ -313,6 +313,8 @@ func TestChecks(t *testing.T) {
 		}, Fail, []string{"belongs to uid 0, not to you", "su or sudo"}, []string{"machinectl shell dev@", "export XDG_RUNTIME_DIR=/run/user/1000"}},
 		{"runtime dir missing", "runtime-dir", func(h *fakeHost, e *Env, p *fakeProber) { delete(h.stats, "/run/user/1000") },
 			Fail, []string{"does not exist"}, []string{"enable-linger dev"}},
+		{"runtime dir of a user that is gone", "runtime-dir", func(h *fakeHost, e *Env, p *fakeProber) { setenv(e, "XDG_RUNTIME_DIR", "/run/user/0") },
+			Fail, []string{"/run/user/0 does not exist"}, []string{"export XDG_RUNTIME_DIR=/run/user/1000"}},
 		{"runtime dir open", "runtime-dir", func(h *fakeHost, e *Env, p *fakeProber) { h.stats["/run/user/1000"] = dir(0o755, 1000) },
 			Warn, []string{"mode 0755"}, []string{"chmod 0700 /run/user/1000"}},
 		{"runtime dir relative", "runtime-dir", func(h *fakeHost, e *Env, p *fakeProber) { setenv(e, "XDG_RUNTIME_DIR", "run") },

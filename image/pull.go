@@ -33,8 +33,11 @@ type Event struct {
 }
 
 // Unpacker unpacks layers where file ownership works (inside the keep-id
-// user namespace).
-type Unpacker func(ctx context.Context, jobs []store.UnpackJob) error
+// user namespace), while they download: the compressed data of the jobs'
+// blobs comes from data, in the format that store.StreamWriter writes and
+// store.UnpackStream reads. Reads from data fail once the Unpacker has
+// returned.
+type Unpacker func(ctx context.Context, jobs []store.UnpackJob, data io.Reader) error
 
 // Options configure Pull. All fields are optional.
 type Options struct {
@@ -153,6 +156,9 @@ func Pull(ctx context.Context, st *store.Store, ref name.Reference, opts Options
 		return nil, fmt.Errorf("reading manifest of %s: %w", res.Ref, err)
 	}
 	res.Digest = manifestDesc.Digest
+	if h, _, err := v1.SHA256(bytes.NewReader(manifestBytes)); err != nil || h != res.Digest {
+		return nil, fmt.Errorf("%s: manifest digest mismatch: got %s, want %s", res.Ref, h, res.Digest)
+	}
 	repo := from.Context()
 
 	// Config first: it names the diff IDs the layers must unpack to.
@@ -172,12 +178,24 @@ func Pull(ctx context.Context, st *store.Store, ref name.Reference, opts Options
 		return nil, err
 	}
 
-	if err := downloadLayers(ctx, st, repo, m.Layers, opts, progress, res); err != nil {
+	res.Chains = store.ChainIDs(cfg.RootFS.DiffIDs)
+	var jobs []store.UnpackJob
+	if opts.Unpack != nil {
+		for i, l := range m.Layers {
+			if st.HasLayer(res.Chains[i]) {
+				continue
+			}
+			j := store.UnpackJob{Chain: res.Chains[i], DiffID: cfg.RootFS.DiffIDs[i], Blob: l.Digest, MediaType: string(l.MediaType)}
+			for k := i - 1; k >= 0; k-- {
+				j.Lowers = append(j.Lowers, res.Chains[k].Hex)
+			}
+			jobs = append(jobs, j)
+		}
+	}
+	if err := fetchAndUnpack(ctx, st, repo, m.Layers, jobs, opts, progress, res); err != nil {
 		return nil, err
 	}
-	if h, _, err := v1.SHA256(bytes.NewReader(manifestBytes)); err != nil || h != res.Digest {
-		return nil, fmt.Errorf("%s: manifest digest mismatch: got %s, want %s", res.Ref, h, res.Digest)
-	}
+
 	// The store holds OCI manifests only, so that skopeo and umoci (which
 	// accept nothing else in an OCI layout) can read it. A Docker schema 2
 	// manifest is rewritten with the OCI media types; the blobs are the same.
@@ -190,32 +208,6 @@ func Pull(ctx context.Context, st *store.Store, ref name.Reference, opts Options
 		return nil, err
 	}
 
-	res.Chains = store.ChainIDs(cfg.RootFS.DiffIDs)
-	if opts.Unpack != nil {
-		var jobs []store.UnpackJob
-		for i, l := range m.Layers {
-			if st.HasLayer(res.Chains[i]) {
-				continue
-			}
-			j := store.UnpackJob{Chain: res.Chains[i], DiffID: cfg.RootFS.DiffIDs[i], Blob: l.Digest, MediaType: string(l.MediaType)}
-			for k := i - 1; k >= 0; k-- {
-				j.Lowers = append(j.Lowers, res.Chains[k].Hex)
-			}
-			jobs = append(jobs, j)
-		}
-		if len(jobs) > 0 {
-			for _, j := range jobs {
-				progress(Event{ID: short(j.Blob), Kind: "layer", State: "unpacking"})
-			}
-			if err := opts.Unpack(ctx, jobs); err != nil {
-				return nil, err
-			}
-			for _, j := range jobs {
-				progress(Event{ID: short(j.Blob), Kind: "layer", State: "unpacked"})
-			}
-			res.Unpacked = len(jobs)
-		}
-	}
 	d := v1.Descriptor{MediaType: types.OCIManifestSchema1, Size: int64(len(ociBytes)), Digest: storedDigest, Platform: manifestDesc.Platform}
 	if d.Platform == nil {
 		d.Platform = &v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
@@ -226,7 +218,82 @@ func Pull(ctx context.Context, st *store.Store, ref name.Reference, opts Options
 	return res, nil
 }
 
-func downloadLayers(ctx context.Context, st *store.Store, repo name.Repository, layers []v1.Descriptor, opts Options, progress func(Event), res *Result) error {
+// fetchAndUnpack downloads the layers into the store and unpacks jobs at the
+// same time: the unpack stage starts at once, and each layer's data reaches
+// it, through a store.BlobFeed and the stream pipe, as it lands in the
+// store's temporary file. The stage renames a layer into place only after
+// its blob is stored and verified. If a download fails, the stream ends
+// early and the stage keeps nothing; if unpacking fails, the downloads stop.
+func fetchAndUnpack(ctx context.Context, st *store.Store, repo name.Repository, layers []v1.Descriptor, jobs []store.UnpackJob, opts Options, progress func(Event), res *Result) error {
+	if len(jobs) == 0 {
+		return downloadLayers(ctx, st, repo, layers, opts, progress, res, nil)
+	}
+	feeds := map[v1.Hash]*store.BlobFeed{}
+	for _, j := range jobs {
+		if feeds[j.Blob] == nil {
+			feeds[j.Blob] = store.NewBlobFeed()
+		}
+	}
+	defer func() {
+		for _, f := range feeds {
+			f.Close()
+		}
+	}()
+	pr, pw := io.Pipe()
+	dctx, stopDownloads := context.WithCancel(ctx)
+	defer stopDownloads()
+	var unpackErr error
+	unpacked := make(chan struct{})
+	go func() {
+		defer close(unpacked)
+		unpackErr = opts.Unpack(ctx, jobs, pr)
+		pr.CloseWithError(errors.New("the unpacker has stopped")) // the feeder's writes fail from now on
+		if unpackErr != nil {
+			stopDownloads()
+		}
+	}()
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		defer pw.Close() // without the end frame of the current job on failure
+		sw := &store.StreamWriter{W: pw}
+		buf := make([]byte, 1<<20)
+		for _, j := range jobs {
+			progress(Event{ID: short(j.Blob), Kind: "layer", State: "unpacking"})
+			if _, err := io.CopyBuffer(sw, feeds[j.Blob].Reader(), buf); err != nil {
+				return // the download's or the stage's error is reported
+			}
+			if err := sw.EndJob(); err != nil {
+				return
+			}
+		}
+	}()
+	dlErr := downloadLayers(dctx, st, repo, layers, opts, progress, res, feeds)
+	if dlErr != nil {
+		for _, f := range feeds {
+			f.Fail(dlErr)
+		}
+	}
+	<-fed
+	<-unpacked
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case dlErr != nil && (unpackErr == nil || !errors.Is(dlErr, context.Canceled)):
+		return dlErr
+	case unpackErr != nil:
+		return unpackErr
+	}
+	for _, j := range jobs {
+		progress(Event{ID: short(j.Blob), Kind: "layer", State: "unpacked"})
+	}
+	res.Unpacked = len(jobs)
+	return nil
+}
+
+// downloadLayers stores the layers' blobs, reporting to the feeds of those
+// in feeds.
+func downloadLayers(ctx context.Context, st *store.Store, repo name.Repository, layers []v1.Descriptor, opts Options, progress func(Event), res *Result, feeds map[v1.Hash]*store.BlobFeed) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sem := make(chan struct{}, opts.Jobs)
@@ -241,7 +308,15 @@ func downloadLayers(ctx context.Context, st *store.Store, repo name.Repository, 
 			continue
 		}
 		seen[l.Digest] = true
+		feed := feeds[l.Digest]
 		if st.HasBlob(l.Digest, l.Size) {
+			if feed != nil {
+				if err := st.FeedStored(feed, l.Digest, l.Size); err != nil {
+					cancel()
+					wg.Wait()
+					return fmt.Errorf("reading layer %s: %w", l.Digest, err)
+				}
+			}
 			progress(Event{ID: short(l.Digest), Kind: "layer", State: "exists", Total: l.Size, Done: l.Size})
 			continue
 		}
@@ -249,13 +324,16 @@ func downloadLayers(ctx context.Context, st *store.Store, repo name.Repository, 
 		wg.Add(1)
 		go func(l v1.Descriptor) {
 			defer wg.Done()
+			if feed != nil {
+				defer feed.Fail(errors.New("the download did not finish"))
+			}
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
 				return
 			}
 			defer func() { <-sem }()
-			n, wrote, err := fetchLayer(ctx, st, repo, l, opts, progress)
+			n, wrote, err := fetchLayer(ctx, st, repo, l, opts, progress, feed)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -278,7 +356,7 @@ func downloadLayers(ctx context.Context, st *store.Store, repo name.Repository, 
 	return firstErr
 }
 
-func fetchLayer(ctx context.Context, st *store.Store, repo name.Repository, l v1.Descriptor, opts Options, progress func(Event)) (int64, bool, error) {
+func fetchLayer(ctx context.Context, st *store.Store, repo name.Repository, l v1.Descriptor, opts Options, progress func(Event), feed *store.BlobFeed) (int64, bool, error) {
 	id := short(l.Digest)
 	rl, err := remote.Layer(repo.Digest(l.Digest.String()), opts.remote(ctx, repo)...)
 	if err != nil {
@@ -292,7 +370,7 @@ func fetchLayer(ctx context.Context, st *store.Store, repo name.Repository, l v1
 	cr := &countingReader{r: rc, report: func(done int64) {
 		progress(Event{ID: id, Kind: "layer", State: "downloading", Total: l.Size, Done: done})
 	}}
-	wrote, err := st.WriteBlob(l.Digest, l.Size, cr)
+	wrote, err := st.WriteBlobFeed(l.Digest, l.Size, cr, feed)
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, false, ctx.Err()

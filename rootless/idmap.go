@@ -217,6 +217,6 @@ func subidFromNSS() bool {
 func singleWarning(user string) string {
 	return fmt.Sprintf("no subordinate id range for user %q in /etc/subuid and /etc/subgid: "+
 		"only your own uid is mapped, the box runs as root (your uid) and image files of other owners "+
-		"are owned by you (hint: sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s)",
+		"are owned by you (hint: sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s; devbox doctor picks a free range)",
 		user, user)
 }

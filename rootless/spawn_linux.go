@@ -162,6 +162,18 @@ func Start(spec Spec) (*Process, error) {
 		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: m.UID, Size: 1}}
 		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: m.GID, Size: 1}}
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
+	} else if exe, err := os.Open("/proc/self/exe"); err == nil && shWaiter() {
+		// The outer helper only has to wait for its maps and then exec
+		// devbox as uid 0 of the outer namespace. A POSIX shell does that
+		// in a fraction of a Go program's start-up time; devbox's own
+		// binary arrives as an open file, so an upgrade on disk meanwhile
+		// does not matter.
+		defer exe.Close()
+		exeFD := 3 + len(cmd.ExtraFiles)
+		cmd.ExtraFiles = append(cmd.ExtraFiles, exe)
+		cmd.Path = "/bin/sh"
+		cmd.Args = []string{"sh", "-c", "read -r _ <&3 || exit 125; exec /proc/self/fd/" + strconv.Itoa(exeFD), "devbox"}
+		cmd.Env = append(cmd.Env, envStage+"="+stageCaps, envExeFD+"="+strconv.Itoa(exeFD))
 	} else {
 		cmd.Env = append(cmd.Env, envStage+"="+stageOuter)
 	}
@@ -198,7 +210,7 @@ func Start(spec Spec) (*Process, error) {
 			return nil, err
 		}
 	}
-	if _, err := syncW.Write([]byte{1}); err != nil {
+	if _, err := syncW.Write([]byte{'\n'}); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		return nil, fmt.Errorf("starting namespace helper: %w", err)
@@ -229,10 +241,10 @@ func writeMap(tool string, pid int, args []string) error {
 // can act on.
 func diagnoseStart(err error) error {
 	if b, rerr := os.ReadFile("/proc/sys/kernel/unprivileged_userns_clone"); rerr == nil && strings.TrimSpace(string(b)) == "0" {
-		return fmt.Errorf("creating user namespace: %w (hint: unprivileged user namespaces are disabled: sudo sysctl -w kernel.unprivileged_userns_clone=1)", err)
+		return fmt.Errorf("creating user namespace: %w (hint: unprivileged user namespaces are disabled: sudo sysctl -w kernel.unprivileged_userns_clone=1; devbox doctor checks the rest)", err)
 	}
 	if b, rerr := os.ReadFile("/proc/sys/user/max_user_namespaces"); rerr == nil && strings.TrimSpace(string(b)) == "0" {
-		return fmt.Errorf("creating user namespace: %w (hint: sudo sysctl -w user.max_user_namespaces=28633)", err)
+		return fmt.Errorf("creating user namespace: %w (hint: sudo sysctl -w user.max_user_namespaces=28633; devbox doctor checks the rest)", err)
 	}
 	if b, rerr := os.ReadFile("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"); rerr == nil && strings.TrimSpace(string(b)) == "1" {
 		exe, _ := os.Executable()
@@ -278,7 +290,16 @@ func ScrubEnvKey(env []string, key string) []string {
 	return out
 }
 
+// shWaiter reports whether /bin/sh can serve as the outer helper.
+func shWaiter() bool {
+	fi, err := os.Stat("/bin/sh")
+	return err == nil && fi.Mode()&0o111 != 0 && os.Getenv("DEVBOX_NO_SH_HELPER") == ""
+}
+
 func capsMain() int {
+	if fd, err := strconv.Atoi(os.Getenv(envExeFD)); err == nil && fd > 3 {
+		unix.Close(fd) // our own executable, passed by the shell helper
+	}
 	var in innerSpec
 	if err := json.Unmarshal([]byte(os.Getenv(envInner)), &in); err != nil {
 		fmt.Fprintf(os.Stderr, "devbox: reading namespace spec: %v\n", err)
@@ -290,7 +311,7 @@ func capsMain() int {
 	for i := range extra {
 		extra[i] = os.NewFile(uintptr(4+i), "extra")
 	}
-	env := ScrubEnvKey(ScrubEnvKey(os.Environ(), envInner), envStage)
+	env := ScrubEnvKey(ScrubEnvKey(ScrubEnvKey(os.Environ(), envInner), envStage), envExeFD)
 	env = append(env, envStage+"="+in.Stage)
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/exe",

@@ -62,6 +62,17 @@ func probe() int {
 }
 
 func TestKeepIDNamespace(t *testing.T) {
+	for _, mode := range []string{"shell helper", "go helper"} {
+		t.Run(mode, func(t *testing.T) {
+			if mode == "go helper" {
+				t.Setenv("DEVBOX_NO_SH_HELPER", "1")
+			}
+			testKeepID(t)
+		})
+	}
+}
+
+func testKeepID(t *testing.T) {
 	m, err := Detect()
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ const (
 	envStage = "_DEVBOX_STAGE"
 	envInner = "_DEVBOX_INNER"
 	envNFDs  = "_DEVBOX_NFDS"
+	envExeFD = "_DEVBOX_EXEFD"
 )
 
 const (

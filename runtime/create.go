@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/devbox-dev/devbox/network"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -78,8 +79,11 @@ func NewSpec(cfg *v1.ConfigFile, o CreateOptions) (*Spec, error) {
 	if net == "" {
 		net = "none"
 	}
-	if net != "none" && net != "host" {
-		return nil, fmt.Errorf("invalid --net %q (hint: use none or host)", o.Net)
+	if net != "none" && net != "host" && !network.IsUserMode(net) {
+		if err := network.ValidateMode(o.Net); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("--net %s was not resolved to a driver (this is a bug)", o.Net)
 	}
 	host := o.Hostname
 	if host == "" {

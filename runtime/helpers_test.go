@@ -38,6 +38,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// quickRaceExit spares each helper process of a -race build the race
+// runtime's one-second sleep at exit.
+const quickRaceExit = "GORACE=atexit_sleep_ms=0"
+
 // applets are the busybox commands the test image links in /bin.
 var applets = []string{
 	"sh", "ls", "cat", "id", "ps", "hostname", "mount", "umount", "echo",
@@ -49,14 +53,14 @@ var applets = []string{
 // fixture is an image (one layer built from the host's static busybox) and
 // a box directory, for one unprivileged test.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	m      rootless.Mapping
 	layer  string   // the image's (bottom) layer
 	layers []string // all layers, top-most first
 	dir    string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	m, err := rootless.Detect()
 	if err != nil {
@@ -73,7 +77,7 @@ func newFixture(t *testing.T) *fixture {
 // rmtree deletes dir from inside the user namespace.
 func (f *fixture) rmtree(dir string) {
 	var out bytes.Buffer
-	code, err := rootless.Run(rootless.Spec{Stage: "rmtree", Args: []string{dir}, Mapping: f.m, Stdout: &out, Stderr: &out})
+	code, err := rootless.Run(rootless.Spec{Stage: "rmtree", Args: []string{dir}, Env: []string{quickRaceExit}, Mapping: f.m, Stdout: &out, Stderr: &out})
 	if err != nil || code != 0 {
 		f.t.Errorf("removing %s: code %d err %v %s", dir, code, err, out.String())
 	}
@@ -185,7 +189,7 @@ func (f *fixture) start(s *Spec, stdin io.Reader, stdout, stderr io.Writer, extr
 	return rootless.Start(rootless.Spec{
 		Stage:      "init",
 		Args:       []string{specPath},
-		Env:        initEnv,
+		Env:        append(initEnv, quickRaceExit),
 		Namespaces: rootless.Namespaces{Mount: true, PID: true, UTS: true, IPC: true, Net: s.Net != "host"},
 		Mapping:    f.m,
 		Stdin:      stdin,
@@ -217,7 +221,7 @@ func lines(s string) []string {
 
 // live is a running box whose stdout is read line by line.
 type live struct {
-	t      *testing.T
+	t      testing.TB
 	p      *rootless.Process
 	stdin  io.WriteCloser
 	lines  chan string

@@ -34,6 +34,13 @@ func InitMain() int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "devbox: %v\n", err)
 	}
+	// devbox run passes a status descriptor: report the code now, before
+	// the kernel tears the namespaces down.
+	if len(os.Args) > 2 {
+		if fd, err := strconv.Atoi(os.Args[2]); err == nil && fd > 2 {
+			_, _ = unix.Write(fd, []byte(strconv.Itoa(code)))
+		}
+	}
 	return code
 }
 
@@ -48,6 +55,10 @@ func Init(s *Spec) (code int, err error) {
 		return 125, err
 	}
 	plan, err := Plan(s, ids)
+	if err != nil {
+		return 125, err
+	}
+	nw, err := beginNetwork(s)
 	if err != nil {
 		return 125, err
 	}
@@ -67,6 +78,9 @@ func Init(s *Spec) (code int, err error) {
 		}()
 	}
 	for _, f := range EtcFiles(s) {
+		if old, err := b.dir.ReadFile(f.Name); err == nil && string(old) == f.Content {
+			continue // a box's second start: rewriting costs more than reading
+		}
 		if err := b.dir.WriteFile(f.Name, []byte(f.Content), 0o644); err != nil {
 			return 125, fmt.Errorf("writing the box's %s: %w", f.Target, err)
 		}
@@ -82,6 +96,9 @@ func Init(s *Spec) (code int, err error) {
 		case mount.Rootfs:
 			root, err = b.mountRootfs(m)
 		case mount.Pivot:
+			if err = nw.configure(); err != nil {
+				return netFailure(err)
+			}
 			err = pivot(root)
 			unix.Close(root)
 			root = -1
@@ -134,10 +151,21 @@ func openBox(s *Spec) (*box, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the container directory: %w", err)
 	}
-	fd, err := unix.Open(s.ContainerDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(s.ContainerDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		dir.Close()
 		return nil, fmt.Errorf("opening the container directory: %w", err)
+	}
+	// One init per box: a second one would mount the same writable layer
+	// twice, which overlayfs does not forbid but corrupts. The lock goes
+	// with the init.
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		dir.Close()
+		unix.Close(fd)
+		if err == unix.EWOULDBLOCK {
+			return nil, fmt.Errorf("box %s is already running: another init holds %s (hint: join it, or stop it first)", s.ID, s.ContainerDir)
+		}
+		return nil, fmt.Errorf("locking the container directory: %w", err)
 	}
 	return &box{spec: s, dir: dir, dirFd: fd}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/devbox-dev/devbox/test/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -98,7 +99,7 @@ func TestUTSNamespace(t *testing.T) {
 func TestIPCNamespace(t *testing.T) {
 	f := newFixture(t)
 	if _, err := os.Stat("/usr/bin/ipcmk"); err != nil {
-		t.Skip("SKIP: /usr/bin/ipcmk (util-linux) is not installed")
+		testutil.Skip(t, "/usr/bin/ipcmk (util-linux) is not installed")
 	}
 	hostBefore := sysvQueues(t)
 	s := f.spec("sh", "-c", "/usr/bin/ipcmk -Q >/dev/null && cat /proc/sysvipc/msg && echo READY && { read x; true; }")

@@ -39,7 +39,7 @@ func runCommand(s *Spec, u User, ids IDMaps) (int, error) {
 		return 127, err
 	}
 	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs, append([]os.Signal{unix.SIGCHLD}, forwarded...)...)
+	signal.Notify(sigs, forwarded...)
 	defer signal.Stop(sigs)
 
 	cmd := &exec.Cmd{
@@ -61,12 +61,10 @@ func runCommand(s *Spec, u User, ids IDMaps) (int, error) {
 		cmd.SysProcAttr.Setsid = true
 		cmd.SysProcAttr.Setctty = true
 		cmd.SysProcAttr.Ctty = 0
-	} else {
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	}
-	if tty != nil {
 		// Sized before the command starts, so it never sees 0x0.
 		tty.resize()
+	} else {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	}
 	err = cmd.Start()
 	if tty != nil {
@@ -87,44 +85,45 @@ func runCommand(s *Spec, u User, ids IDMaps) (int, error) {
 	return status, nil
 }
 
-// waitCommand is the PID 1 loop: it returns the exit code of pid once it
-// has been reaped, reaping every other zombie on the way.
+// waitCommand is the PID 1 loop: it forwards signals to pid until pid
+// exits and returns its exit code. Meanwhile a reaper collects every child
+// of the init, the orphans of the box included.
 func waitCommand(pid int, sigs <-chan os.Signal, tty *pty) int {
+	exited := make(chan int, 1)
+	go reap(pid, exited)
 	for {
-		if ws, ok := reap(pid); ok {
-			switch {
-			case ws.Signaled():
-				return 128 + int(ws.Signal())
-			default:
-				return ws.ExitStatus()
+		select {
+		case code := <-exited:
+			return code
+		case sig := <-sigs:
+			if sig == unix.SIGWINCH && tty != nil {
+				tty.resize()
+				continue
 			}
-		}
-		sig := <-sigs
-		switch {
-		case sig == unix.SIGCHLD:
-			// Reaped at the top of the loop.
-		case sig == unix.SIGWINCH && tty != nil:
-			tty.resize()
-		default:
 			_ = unix.Kill(pid, sig.(syscall.Signal))
 		}
 	}
 }
 
-// reap collects every exited child and reports pid's status when it was
-// among them.
-func reap(pid int) (status unix.WaitStatus, exited bool) {
+// reap waits for every child of the init and sends pid's exit code (128+N
+// when signal N killed it) once pid has exited. A blocking wait wakes up
+// the moment a child exits, without a detour through SIGCHLD.
+func reap(pid int, exited chan<- int) {
 	for {
 		var ws unix.WaitStatus
-		p, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || p <= 0 {
-			return status, exited
-		}
-		if p == pid {
-			status, exited = ws, true
+		p, err := unix.Wait4(-1, &ws, 0, nil)
+		switch {
+		case err == unix.EINTR:
+		case err != nil:
+			warn("waiting for the command: %v", err)
+			exited <- 125
+			return
+		case p == pid && ws.Signaled():
+			exited <- 128 + int(ws.Signal())
+			return
+		case p == pid:
+			exited <- ws.ExitStatus()
+			return
 		}
 	}
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // testPTY opens a host pty pair to stand for the user's terminal.
-func testPTY(t *testing.T, rows, cols uint16) (master, slave *os.File) {
+func testPTY(t testing.TB, rows, cols uint16) (master, slave *os.File) {
 	t.Helper()
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
@@ -46,7 +46,7 @@ func testPTY(t *testing.T, rows, cols uint16) (master, slave *os.File) {
 // master reads, CRs removed, and is closed at EIO (every holder of the
 // slave gone).
 type ptyRun struct {
-	t      *testing.T
+	t      testing.TB
 	master *os.File
 	p      *rootless.Process
 	out    chan string

@@ -39,10 +39,10 @@ func (b *box) mountRootfs(m mount.Mount) (int, error) {
 		b.rootfs = rootfsCopy
 		return b.bindCopy()
 	}
-	if _, err := b.dir.Lstat("work/work/incompat/volatile"); err == nil && !ov.Volatile {
-		// Left by an ephemeral run that did not finish: the kernel
-		// refuses the work directory until it is cleared, and a work
-		// directory holds nothing worth keeping.
+	if _, err := b.dir.Lstat("work/work/incompat/volatile"); err == nil {
+		// Left by an ephemeral (volatile) run that did not finish: the
+		// kernel refuses the work directory until it is cleared, and a
+		// work directory holds nothing worth keeping.
 		if err := b.dir.RemoveAll("work"); err != nil {
 			return -1, fmt.Errorf("clearing the box's work directory: %w", err)
 		}
@@ -68,8 +68,9 @@ func (b *box) mountRootfs(m mount.Mount) (int, error) {
 		}
 		if errors.Is(kernelErr, unix.EBUSY) {
 			// Not a refusal of overlayfs: another mount uses this upper
-			// directory. A fallback would share it and corrupt it.
-			return -1, fmt.Errorf("mounting the box's root filesystem: %w (hint: the box is already running: join it or stop it first)", kernelErr)
+			// directory (the kernel checks with index=on). A fallback
+			// would share it.
+			return -1, fmt.Errorf("mounting the box's root filesystem: %w (hint: another mount uses %s)", kernelErr, ov.Upper)
 		}
 	default:
 		kernelErr = fmt.Errorf("disabled for a test (%s)", forceRootfs)

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+
+	"github.com/devbox-dev/devbox/network"
 )
 
 // SpecVersion is bumped whenever Spec changes incompatibly.
@@ -35,7 +37,12 @@ type Spec struct {
 	Terminal bool     `json:"terminal"` // allocate a pty in the box; stdin of the init is then the host terminal
 
 	Hostname string `json:"hostname"` // required
-	Net      string `json:"net"`      // "none" (only lo, up) or "host"
+	Net      string `json:"net"`      // "none" (only lo, up), "host", or a user-mode driver (network.Driver*)
+	// NetFD is the init's end of the network handshake socketpair with the
+	// host's network helper (package network), for a user-mode driver: the
+	// host passes it in ExtraFiles (fd 3 for devbox run; fd 4 for a box,
+	// after the agent's listener on fd 3).
+	NetFD int `json:"netFD,omitempty"`
 
 	// Files written into the box's /etc (bind-mounted over the image's).
 	Hosts      string `json:"hosts"`
@@ -91,8 +98,10 @@ func (s *Spec) Validate() error {
 		return fmt.Errorf("box spec: missing container directory")
 	case len(s.Args) == 0:
 		return fmt.Errorf("box spec: no command")
-	case s.Net != "none" && s.Net != "host":
+	case s.Net != "none" && s.Net != "host" && !network.IsUserMode(s.Net):
 		return fmt.Errorf("box spec: unknown network mode %q", s.Net)
+	case network.IsUserMode(s.Net) && s.NetFD < 3:
+		return fmt.Errorf("box spec: network %s without a handshake descriptor", s.Net)
 	}
 	return nil
 }

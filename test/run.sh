@@ -32,6 +32,9 @@ if [ -n "$bad" ]; then echo "gofmt needed: $bad"; exit 1; fi
 "$GO" vet ./...
 "$GO" vet -tags integration ./...
 
+echo "== release: goreleaser check and a snapshot build of every artifact"
+bash "$REPO/test/release-check.sh"
+
 WORK="$(mktemp -d /tmp/devbox-test.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 chmod 0755 "$WORK"

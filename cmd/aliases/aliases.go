@@ -38,6 +38,6 @@ func NewCmdAliases(f *cmdutil.Factory) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array (schema in docs/json.md)")
 	return cmd
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/devbox-dev/devbox/image/store"
 	"github.com/devbox-dev/devbox/runtime"
 	"github.com/devbox-dev/devbox/runtime/agent"
+	nethost "github.com/devbox-dev/devbox/network/host"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
@@ -34,6 +35,10 @@ type CreateOptions struct {
 	Hostname string
 	Grace    int
 	Platform string
+	// Network: see addNetworkFlags.
+	Publish        []string
+	NoAutoPorts    bool
+	NoHostLoopback bool
 }
 
 func addCreateFlags(c *cobra.Command, o *CreateOptions, withImage bool) {
@@ -42,13 +47,12 @@ func addCreateFlags(c *cobra.Command, o *CreateOptions, withImage bool) {
 		fl.StringVarP(&o.Image, "image", "i", "", "image or alias to make the box from (default: the box name as an alias)")
 	}
 	fl.StringVar(&o.Home, "home", "", "host directory to use as your home in the box (default: your home)")
-	fl.StringVar(&o.Net, "net", "host", "network: host (share the host's) or none")
 	fl.StringArrayVarP(&o.Volumes, "volume", "v", nil, "bind SRC:DST[:ro] from the host into the box")
 	fl.StringArrayVarP(&o.Env, "env", "e", nil, "set KEY=VALUE in every session of the box")
 	fl.StringVar(&o.Hostname, "hostname", "", "the box's hostname (default: its name)")
 	fl.IntVar(&o.Grace, "grace", 0, "seconds the box keeps running after its last session (default 10)")
 	fl.StringVar(&o.Platform, "platform", "", "image platform when pulling (os/arch[/variant])")
-	_ = c.RegisterFlagCompletionFunc("net", cobra.FixedCompletions([]string{"host", "none"}, cobra.ShellCompDirectiveNoFileComp))
+	addNetworkFlags(c, o)
 }
 
 // parseVolume parses SRC:DST[:ro|rw].
@@ -88,8 +92,9 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 	if err := runtime.ValidateName(o.Name); err != nil {
 		return nil, cmdutil.FlagErrorf("%v", err)
 	}
-	if o.Net != "host" && o.Net != "none" {
-		return nil, cmdutil.FlagErrorf("invalid --net %q (hint: use host or none)", o.Net)
+	netMode, err := e.createNetwork(o)
+	if err != nil {
+		return nil, err
 	}
 	var vols []rbox.Volume
 	for _, s := range o.Volumes {
@@ -124,7 +129,8 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 	chains := store.ChainIDs(cfg.RootFS.DiffIDs)
 	r := &rbox.Record{
 		ID: runtime.NewID(), Name: o.Name, Image: img.Ref, ImageID: img.ID, Created: time.Now().UTC(),
-		Hostname: o.Hostname, Net: o.Net, Home: o.Home, Volumes: vols, Env: spec.Env, Grace: o.Grace,
+		Hostname: o.Hostname, Net: netMode, Home: o.Home, Volumes: vols, Env: spec.Env, Grace: o.Grace,
+		Publish: o.Publish, NoAutoPorts: o.NoAutoPorts, NoHostLoopback: o.NoHostLoopback,
 	}
 	if r.Hostname == "" {
 		r.Hostname = o.Name
@@ -343,6 +349,9 @@ type Listing struct {
 	*rbox.Record
 	State rbox.State `json:"state"`
 	Dir   string     `json:"dir"`
+	// Network is the running box's user-mode network: driver and
+	// forwarded ports.
+	Network *nethost.State `json:"network,omitempty"`
 }
 
 func (e *env) listing(r *rbox.Record) Listing {
@@ -350,6 +359,7 @@ func (e *env) listing(r *rbox.Record) Listing {
 	rep, err := agent.Call(e.bs.SocketPath(r.ID), agent.Request{Type: agent.TypeStatus}, 2*time.Second)
 	if err == nil {
 		l.State = rbox.State{Running: true, Sessions: rep.Sessions, InitPID: e.bs.InitPID(r.ID), Socket: e.bs.SocketPath(r.ID)}
+		l.Network = e.networkState(r)
 	}
 	return l
 }

@@ -19,6 +19,23 @@ type Config struct {
 	Store      Store             `toml:"store"`
 	Registries Registries        `toml:"registries"`
 	Aliases    map[string]string `toml:"aliases"`
+	Network    Network           `toml:"network"`
+}
+
+// Network configures user-mode networking (docs/network.md).
+type Network struct {
+	// Mode is the default --net of devbox run and of new boxes.
+	Mode string `toml:"mode"`
+	// DNS are the upstream resolvers of the user-mode DNS ("ip" or
+	// "ip:port"); empty: the host's /etc/resolv.conf.
+	DNS []string `toml:"dns"`
+	// HostLoopback maps the gateway (host.devbox.internal) to the host's
+	// 127.0.0.1 (default true).
+	HostLoopback *bool `toml:"host_loopback"`
+	// IPv6 gives boxes IPv6 where the driver has it (default true).
+	IPv6 *bool `toml:"ipv6"`
+	// AutoPorts forwards the ports a box listens on (default true).
+	AutoPorts *bool `toml:"auto_ports"`
 }
 
 // Store configures where images and boxes live.

@@ -11,6 +11,7 @@ import (
 	"github.com/devbox-dev/devbox/cmd/run"
 	"github.com/devbox-dev/devbox/doctor"
 	"github.com/devbox-dev/devbox/image/store"
+	nethost "github.com/devbox-dev/devbox/network/host"
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
 )
@@ -21,6 +22,7 @@ var stages = map[string]func() int{
 	factory.StageRmtree: store.RemoveMain,
 	run.StageInit:       runtime.InitMain,
 	doctor.StageProbe:   doctor.ProbeMain,
+	nethost.Stage:       nethost.Main,
 }
 
 func main() {

@@ -65,14 +65,14 @@ func New(ios *iostreams.IOStreams, logger *slog.Logger) *cmdutil.Factory {
 		return m, err
 	})
 	f.Unpacker = func(st *store.Store) image.Unpacker {
-		return func(ctx context.Context, jobs []store.UnpackJob) error {
+		return func(ctx context.Context, jobs []store.UnpackJob, data io.Reader) error {
 			m, err := f.Mapping()
 			if err != nil {
 				return err
 			}
-			req := store.UnpackRequest{Root: st.Root, Jobs: jobs, IgnoreChownErrors: m.Single()}
+			req := store.UnpackRequest{Root: st.Root, Jobs: jobs, IgnoreChownErrors: m.Single(), Stream: true}
 			var res store.UnpackResult
-			if err := runStage(ctx, m, StageUnpack, req, &res); err != nil {
+			if err := runStage(ctx, m, StageUnpack, req, &res, data); err != nil {
 				return fmt.Errorf("unpacking layers: %w", err)
 			}
 			if res.Error != "" {
@@ -90,7 +90,7 @@ func New(ios *iostreams.IOStreams, logger *slog.Logger) *cmdutil.Factory {
 			if err != nil {
 				return err
 			}
-			return runStage(ctx, m, StageRmtree, store.RemoveRequest{Root: st.Root, Paths: paths}, nil)
+			return runStage(ctx, m, StageRmtree, store.RemoveRequest{Root: st.Root, Paths: paths}, nil, nil)
 		}
 	}
 	f.BoxNames = func() ([]string, error) {
@@ -106,11 +106,16 @@ func New(ios *iostreams.IOStreams, logger *slog.Logger) *cmdutil.Factory {
 }
 
 // runStage runs a devbox stage in the keep-id namespace, sends it in as JSON
-// on stdin and decodes its JSON answer from fd 3 into out (when non-nil).
-func runStage(ctx context.Context, m rootless.Mapping, stage string, in, out any) error {
+// on stdin, followed by what data (if not nil) reads, and decodes its JSON
+// answer from fd 3 into out (when non-nil).
+func runStage(ctx context.Context, m rootless.Mapping, stage string, in, out any, data io.Reader) error {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return err
+	}
+	var stdin io.Reader = bytes.NewReader(body)
+	if data != nil {
+		stdin = io.MultiReader(stdin, data)
 	}
 	resR, resW, err := os.Pipe()
 	if err != nil {
@@ -122,7 +127,7 @@ func runStage(ctx context.Context, m rootless.Mapping, stage string, in, out any
 		Stage:      stage,
 		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "DEVBOX_LOG_LEVEL=" + os.Getenv("DEVBOX_LOG_LEVEL")},
 		Mapping:    m,
-		Stdin:      bytes.NewReader(body),
+		Stdin:      stdin,
 		Stderr:     &stderr,
 		ExtraFiles: []*os.File{resW},
 	})

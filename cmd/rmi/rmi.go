@@ -26,10 +26,10 @@ type Options struct {
 func NewCmdRmi(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{}
 	cmd := &cobra.Command{
-		Use:     "rmi IMAGE...",
-		Aliases: []string{"rm"},
-		Short:   "Remove images from the local store and free their space",
-		Args:    cobra.MinimumNArgs(1),
+		// No "rm" alias: devbox rm removes boxes.
+		Use:   "rmi IMAGE...",
+		Short: "Remove images from the local store and free their space",
+		Args:  cobra.MinimumNArgs(1),
 		// Only what is stored can be removed.
 		ValidArgsFunction: cmdutil.CompleteStoredImages(f),
 		RunE: func(c *cobra.Command, args []string) error {

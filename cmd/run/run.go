@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/devbox-dev/devbox/cgroup"
@@ -15,6 +18,7 @@ import (
 	"github.com/devbox-dev/devbox/cmd/pull"
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/store"
+	"github.com/devbox-dev/devbox/network"
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -36,11 +40,14 @@ type Options struct {
 	User     string
 	Hostname string
 	Net      string
-	Pull     string
-	Platform string
-	TTY      bool
-	NoTTY    bool
-	Limits   cgroup.Limits
+	Publish  []string
+	// NoHostLoopback hides the host's loopback from the box.
+	NoHostLoopback bool
+	Pull           string
+	Platform       string
+	TTY            bool
+	NoTTY          bool
+	Limits         cgroup.Limits
 }
 
 // NewCmdRun builds the command.
@@ -73,13 +80,15 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *Options) error) *
 	fl.StringVarP(&opts.Workdir, "workdir", "w", "", "working directory inside the box")
 	fl.StringVarP(&opts.User, "user", "u", "", "user[:group] to run as (name or number)")
 	fl.StringVar(&opts.Hostname, "hostname", "", "the box's hostname (default: its name, or devbox)")
-	fl.StringVar(&opts.Net, "net", "none", "network: none (only lo) or host")
+	fl.StringVar(&opts.Net, "net", "", "network: slirp (private, user-mode), none (only lo) or host; or a driver: gvisor, pasta, slirp4netns (default "+DefaultNet+")")
+	fl.StringArrayVarP(&opts.Publish, "publish", "p", nil, "publish a box port on the host: [HOST_IP:]HOST_PORT:BOX_PORT[/tcp|/udp] (HOST_IP defaults to 127.0.0.1)")
+	fl.BoolVar(&opts.NoHostLoopback, "no-host-loopback", false, "do not map host.devbox.internal (the gateway) to the host's 127.0.0.1")
 	fl.StringVar(&opts.Pull, "pull", "missing", "pull the image: missing, always or never")
 	fl.StringVar(&opts.Platform, "platform", "", "image platform when pulling (os/arch[/variant])")
 	fl.BoolVarP(&opts.TTY, "tty", "t", false, "allocate a terminal even when stdin is not one")
 	fl.BoolVarP(&opts.NoTTY, "no-tty", "T", false, "never allocate a terminal")
 	cmdutil.AddLimitFlags(fl, &opts.Limits)
-	_ = cmd.RegisterFlagCompletionFunc("net", cobra.FixedCompletions([]string{"none", "host"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("net", cobra.FixedCompletions(network.Modes, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("pull", cobra.FixedCompletions([]string{"missing", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -127,14 +136,19 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	ios := f.IOStreams
 	terminal := (ios.InTTY && ios.OutTTY && !opts.NoTTY) || opts.TTY
 	resolv, _ := os.ReadFile("/etc/resolv.conf")
+	nw, err := chooseNetwork(f, opts)
+	if err != nil {
+		return err
+	}
 	spec, err := runtime.NewSpec(cfg, runtime.CreateOptions{
 		Name: opts.Name, Cmd: opts.Cmd, Env: opts.Env, HostEnv: os.Environ(), Workdir: opts.Workdir,
-		User: opts.User, Hostname: opts.Hostname, Net: opts.Net, Terminal: terminal,
+		User: opts.User, Hostname: opts.Hostname, Net: nw.choice.Driver, Terminal: terminal,
 		Remove: !opts.Keep && opts.Name == "", ResolvConf: string(resolv),
 	})
 	if err != nil {
 		return cmdutil.FlagErrorf("%v", err)
 	}
+	nw.apply(spec, string(resolv))
 	spec.ID = runtime.NewID()
 	chains := store.ChainIDs(cfg.RootFS.DiffIDs)
 	for i := len(chains) - 1; i >= 0; i-- {
@@ -167,7 +181,10 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 			return err
 		}
 	}
-	code, err := start(ios.InTTY && terminal, spec, specPath, mapping, cgFile)
+	code, err := start(ios.InTTY && terminal, spec, specPath, mapping, cgFile, nw)
+	if nerr := nw.finish(code); nerr != nil && err == nil {
+		err = nerr
+	}
 	code = finishCgroup(ios.ErrOut, cg, cgFile, spec.ContainerDir, opts.Limits, code)
 	if spec.Remove {
 		cleanup(ctx, f, st, spec.ContainerDir)
@@ -223,7 +240,7 @@ func ensureImage(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts 
 }
 
 // start runs the init and returns the command's exit code.
-func start(rawTTY bool, spec *runtime.Spec, specPath string, m rootless.Mapping, cg *os.File) (int, error) {
+func start(rawTTY bool, spec *runtime.Spec, specPath string, m rootless.Mapping, cg *os.File, nw *netRun) (int, error) {
 	if rawTTY {
 		if old, err := term.MakeRaw(int(os.Stdin.Fd())); err == nil {
 			defer term.Restore(int(os.Stdin.Fd()), old)
@@ -232,9 +249,23 @@ func start(rawTTY bool, spec *runtime.Spec, specPath string, m rootless.Mapping,
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
 	defer signal.Stop(sigs)
+	extra, err := nw.start(spec.ID)
+	if err != nil {
+		return -1, err
+	}
+	// The init reports the command's exit code on this pipe as soon as the
+	// box is cleaned up, so devbox need not wait for the kernel to tear the
+	// namespaces down.
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		return -1, err
+	}
+	defer statusR.Close()
+	statusFD := 3 + len(extra)
+	extra = append(extra, statusW)
 	p, err := rootless.Start(rootless.Spec{
 		Stage:      StageInit,
-		Args:       []string{specPath},
+		Args:       []string{specPath, strconv.Itoa(statusFD)},
 		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
 		Namespaces: rootless.Namespaces{Mount: true, PID: true, UTS: true, IPC: true, Net: spec.Net != "host"},
 		Mapping:    m,
@@ -243,9 +274,12 @@ func start(rawTTY bool, spec *runtime.Spec, specPath string, m rootless.Mapping,
 		Stderr:     os.Stderr,
 		// With a pty the terminal's keys travel as bytes; otherwise only
 		// devbox receives terminal signals and forwards each once.
-		Setpgid: !spec.Terminal,
-		Cgroup:  cg,
+		Setpgid:    !spec.Terminal,
+		Cgroup:     cg,
+		ExtraFiles: extra,
 	})
+	nw.started()
+	statusW.Close()
 	if err != nil {
 		return -1, err
 	}
@@ -263,8 +297,31 @@ func start(rawTTY bool, spec *runtime.Spec, specPath string, m rootless.Mapping,
 			}
 		}
 	}()
-	code, err := p.Wait()
+	reported := make(chan int, 1)
+	go func() {
+		b, _ := io.ReadAll(statusR)
+		if c, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			reported <- c
+		}
+	}()
+	exited := make(chan struct{})
+	var code int
+	go func() {
+		code, err = p.Wait()
+		close(exited)
+	}()
+	select {
+	case c := <-reported:
+		close(done)
+		return c, nil
+	case <-exited:
+	}
 	close(done)
+	select {
+	case c := <-reported: // written just before the init exited
+		return c, nil
+	default:
+	}
 	return code, err
 }
 

@@ -2,7 +2,6 @@ package store
 
 import (
 	"bufio"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -12,9 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/devbox-dev/devbox/image/unpack"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -32,6 +33,9 @@ type UnpackRequest struct {
 	Root              string      `json:"root"`
 	Jobs              []UnpackJob `json:"jobs"`
 	IgnoreChownErrors bool        `json:"ignoreChownErrors"`
+	// Stream: the layer data stream (see StreamWriter) follows the request
+	// on stdin; otherwise the layers are read from the store's blobs.
+	Stream bool `json:"stream,omitempty"`
 }
 
 // UnpackResult is what the unpack stage writes back.
@@ -45,13 +49,14 @@ type UnpackResult struct {
 var ErrUnsafeLayer = unpack.ErrUnsafePath
 
 // UnpackLayers unpacks jobs in order (a layer may need its lowers to resolve
-// hard links). It must run where Lchown to the image's ids works: inside the
-// keep-id user namespace. Each layer is unpacked into tmp/ and renamed into
-// layers/ under its lock; a layer already present is skipped.
+// hard links), reading their blobs from the store. It must run where Lchown
+// to the image's ids works: inside the keep-id user namespace. Each layer is
+// unpacked into tmp/ and renamed into layers/ under its lock; a layer already
+// present is skipped.
 func (s *Store) UnpackLayers(jobs []UnpackJob, opts unpack.Options) (int, error) {
 	n := 0
 	for _, j := range jobs {
-		did, err := s.unpackOne(j, opts)
+		did, err := s.unpackOne(j, opts, nil)
 		if err != nil {
 			return n, err
 		}
@@ -62,7 +67,32 @@ func (s *Store) UnpackLayers(jobs []UnpackJob, opts unpack.Options) (int, error)
 	return n, nil
 }
 
-func (s *Store) unpackOne(j UnpackJob, opts unpack.Options) (bool, error) {
+// UnpackStream is UnpackLayers reading the layers' blobs from the layer data
+// stream data (see StreamWriter) rather than from the store: each layer is
+// unpacked while its blob downloads, and renamed into layers/ only after the
+// stream certified the blob.
+func (s *Store) UnpackStream(jobs []UnpackJob, data io.Reader, opts unpack.Options) (int, error) {
+	br := bufio.NewReaderSize(data, 1<<20)
+	n := 0
+	for _, j := range jobs {
+		jr := &jobReader{r: br}
+		did, err := s.unpackOne(j, opts, jr)
+		if err == nil {
+			err = jr.finish() // a layer present already: skip its data
+		}
+		if err != nil {
+			return n, err
+		}
+		if did {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// unpackOne unpacks job j from in, or from its blob in the store if in is
+// nil.
+func (s *Store) unpackOne(j UnpackJob, opts unpack.Options, in *jobReader) (bool, error) {
 	if s.HasLayer(j.Chain) {
 		return false, nil
 	}
@@ -94,27 +124,38 @@ func (s *Store) unpackOne(j UnpackJob, opts unpack.Options) (bool, error) {
 			_ = os.RemoveAll(tmp)
 		}
 	}()
-	f, err := os.Open(s.BlobPath(j.Blob))
-	if err != nil {
-		return false, fmt.Errorf("unpacking layer %s: %w", j.Blob, err)
+	var src io.Reader = in
+	if in == nil {
+		f, err := os.Open(s.BlobPath(j.Blob))
+		if err != nil {
+			return false, fmt.Errorf("unpacking layer %s: %w", j.Blob, err)
+		}
+		defer f.Close()
+		src = f
 	}
-	defer f.Close()
-	r, closeR, err := decompress(bufio.NewReaderSize(f, 1<<20))
+	h := sha256.New()
+	r, closeR, err := decompress(bufio.NewReaderSize(src, 256<<10), h)
 	if err != nil {
 		return false, fmt.Errorf("unpacking layer %s: %w", j.Blob, err)
 	}
 	defer closeR()
-	h := sha256.New()
 	o := opts
 	o.Lowers = nil
 	for _, l := range j.Lowers {
 		o.Lowers = append(o.Lowers, filepath.Join(s.LayersDir(), l))
 	}
-	if _, err := unpack.Apply(tmp, io.TeeReader(r, h), o); err != nil {
+	if _, err := unpack.Apply(tmp, r, o); err != nil {
 		return false, fmt.Errorf("unpacking layer %s: %w", j.Blob, err)
 	}
+	closeR() // Apply read to the end: the hash is complete
 	if got := hex.EncodeToString(h.Sum(nil)); got != j.DiffID.Hex {
 		return false, fmt.Errorf("unpacking layer %s: uncompressed digest sha256:%s does not match the image config's diff_id %s", j.Blob, got, j.DiffID)
+	}
+	if in != nil {
+		// The blob must be stored and verified before the layer is.
+		if err := in.finish(); err != nil {
+			return false, fmt.Errorf("unpacking layer %s: %w", j.Blob, err)
+		}
 	}
 	if err := os.Rename(tmp, s.LayerDir(j.Chain)); err != nil {
 		return false, storeErr("storing unpacked layer", err, s.Root)
@@ -124,41 +165,133 @@ func (s *Store) unpackOne(j UnpackJob, opts unpack.Options) (bool, error) {
 }
 
 // decompress sniffs gzip and zstd by their magic numbers (media types lie
-// often enough) and returns a reader of the tar stream. Decompression runs in
-// its own goroutine so it overlaps with writing files.
-func decompress(br *bufio.Reader) (io.Reader, func(), error) {
+// often enough) and returns a reader of the tar stream, which it also writes
+// to hash. Decompression and hashing run in their own goroutine, up to
+// aheadChunks*aheadChunk bytes ahead of the reader, so that they overlap with
+// writing files. close stops the goroutine and waits for it; it may be called
+// more than once.
+func decompress(br *bufio.Reader, hash io.Writer) (r io.Reader, close func(), err error) {
 	magic, _ := br.Peek(4)
-	var r io.Reader
-	var closeFn func()
+	var src io.Reader
+	closeFn := func() {}
 	switch {
 	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, nil, err
 		}
-		r, closeFn = zr, func() { zr.Close() }
+		src, closeFn = zr, func() { zr.Close() }
 	case len(magic) == 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd:
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
 		if err != nil {
 			return nil, nil, err
 		}
-		r, closeFn = zr, zr.Close
+		src, closeFn = zr, zr.Close
 	default:
-		return br, func() {}, nil
+		src = br
 	}
-	pr, pw := io.Pipe()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 1<<20)
-		_, err := io.CopyBuffer(pw, r, buf)
-		pw.CloseWithError(err)
-	}()
-	return bufio.NewReaderSize(pr, 1<<20), func() {
-		pr.CloseWithError(errors.New("closed"))
-		<-done
-		closeFn()
+	a := readAhead(io.TeeReader(src, hash))
+	var once sync.Once
+	return a, func() {
+		once.Do(func() {
+			a.close()
+			closeFn()
+		})
 	}, nil
+}
+
+const (
+	aheadChunk  = 512 << 10
+	aheadChunks = 8
+)
+
+// aheadReader reads its source in a goroutine of its own, some chunks ahead
+// of its reader.
+type aheadReader struct {
+	full chan []byte // chunks read, closed after the last
+	free chan []byte // chunks consumed
+	stop chan struct{}
+	done chan struct{}
+	err  error // the source's error (io.EOF at its end), set before full is closed
+	cur  []byte
+	buf  []byte // the chunk cur is part of
+}
+
+func readAhead(src io.Reader) *aheadReader {
+	a := &aheadReader{
+		full: make(chan []byte, aheadChunks),
+		free: make(chan []byte, aheadChunks),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	go a.fill(src)
+	return a
+}
+
+func (a *aheadReader) fill(src io.Reader) {
+	defer close(a.done)
+	defer close(a.full)
+	made := 0
+	for {
+		var buf []byte
+		select {
+		case buf = <-a.free:
+		default:
+			if made < aheadChunks {
+				buf = make([]byte, aheadChunk)
+				made++
+			} else {
+				select {
+				case buf = <-a.free:
+				case <-a.stop:
+					a.err = errors.New("closed")
+					return
+				}
+			}
+		}
+		n := 0
+		var err error
+		for n < len(buf) && err == nil {
+			var m int
+			m, err = src.Read(buf[n:])
+			n += m
+		}
+		if n > 0 {
+			select {
+			case a.full <- buf[:n]:
+			case <-a.stop:
+				a.err = errors.New("closed")
+				return
+			}
+		}
+		if err != nil {
+			a.err = err
+			return
+		}
+	}
+}
+
+func (a *aheadReader) Read(p []byte) (int, error) {
+	if len(a.cur) == 0 {
+		if a.buf != nil {
+			a.free <- a.buf[:cap(a.buf)]
+			a.buf = nil
+		}
+		b, ok := <-a.full
+		if !ok {
+			return 0, a.err
+		}
+		a.buf, a.cur = b, b
+	}
+	n := copy(p, a.cur)
+	a.cur = a.cur[n:]
+	return n, nil
+}
+
+// close stops the goroutine and waits for it.
+func (a *aheadReader) close() {
+	close(a.stop)
+	<-a.done
 }
 
 // UnpackMain is the body of the "unpack" stage: it reads an UnpackRequest on
@@ -169,12 +302,20 @@ func UnpackMain(result *os.File) int {
 	defer func() {
 		_ = json.NewEncoder(result).Encode(res)
 	}()
-	if err := json.NewDecoder(os.Stdin).Decode(&req); err != nil {
+	dec := json.NewDecoder(os.Stdin)
+	if err := dec.Decode(&req); err != nil {
 		res.Error = "reading unpack request: " + err.Error()
 		return 125
 	}
 	s := &Store{Root: req.Root}
-	n, err := s.UnpackLayers(req.Jobs, unpack.Options{IgnoreChownErrors: req.IgnoreChownErrors})
+	opts := unpack.Options{IgnoreChownErrors: req.IgnoreChownErrors}
+	var n int
+	var err error
+	if req.Stream {
+		n, err = s.UnpackStream(req.Jobs, io.MultiReader(dec.Buffered(), os.Stdin), opts)
+	} else {
+		n, err = s.UnpackLayers(req.Jobs, opts)
+	}
 	res.Unpacked = n
 	if err != nil {
 		res.Error = err.Error()

@@ -85,7 +85,7 @@ func Open(root string) (*Store, error) {
 func storeErr(what string, err error, path string) error {
 	switch {
 	case errors.Is(err, syscall.ENOSPC):
-		return fmt.Errorf("%s: %w (hint: free disk space on the filesystem holding %s)", what, err, path)
+		return fmt.Errorf("%s: %w (hint: free disk space on the filesystem holding %s; devbox doctor shows what is free)", what, err, path)
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EROFS):
 		return fmt.Errorf("%s: %w (hint: the store %s must be writable by you; choose another with --root or DEVBOX_ROOT; devbox doctor checks it)", what, err, path)
 	case what == "creating store directory" && (errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR)):
@@ -177,11 +177,30 @@ func (s *Store) lockFile(name string, exclusive bool) (func(), error) {
 // written again. Concurrent writers of the same blob serialise on its lock;
 // the second finds it present.
 func (s *Store) WriteBlob(h v1.Hash, size int64, r io.Reader) (written bool, err error) {
+	return s.WriteBlobFeed(h, size, r, nil)
+}
+
+// WriteBlobFeed is WriteBlob reporting to feed (if not nil), which ends when
+// the blob is in the store, whoever wrote it, or when WriteBlobFeed fails.
+func (s *Store) WriteBlobFeed(h v1.Hash, size int64, r io.Reader, feed *BlobFeed) (written bool, err error) {
+	if feed != nil {
+		defer func() {
+			if err != nil {
+				feed.Fail(err)
+			}
+		}()
+	}
 	if h.Algorithm != "sha256" || len(h.Hex) != 64 {
 		return false, fmt.Errorf("unsupported digest %q", h.String())
 	}
-	if s.HasBlob(h, size) {
+	present := func() (bool, error) {
+		if feed != nil {
+			return false, s.FeedStored(feed, h, size)
+		}
 		return false, nil
+	}
+	if s.HasBlob(h, size) {
+		return present()
 	}
 	unlock, err := s.LockKey("blob-" + h.Hex)
 	if err != nil {
@@ -189,23 +208,51 @@ func (s *Store) WriteBlob(h v1.Hash, size int64, r io.Reader) (written bool, err
 	}
 	defer unlock()
 	if s.HasBlob(h, size) {
-		return false, nil
+		return present()
 	}
 	f, err := os.CreateTemp(s.TmpDir(), "blob-"+h.Hex+"-")
 	if err != nil {
 		return false, storeErr("writing blob", err, s.Root)
 	}
 	tmp := f.Name()
+	var rf *os.File // the feed's reader of the temporary file, owned by the feed
 	defer func() {
 		if err != nil {
 			f.Close()
 			os.Remove(tmp)
 		}
 	}()
+	if feed != nil {
+		if rf, err = os.Open(tmp); err != nil {
+			return false, storeErr("writing blob", err, s.Root)
+		}
+		feed.start(rf)
+	}
+	if size >= 0 {
+		r = io.LimitReader(r, size+1)
+	}
 	hasher := sha256.New()
-	n, err := io.CopyBuffer(io.MultiWriter(f, hasher), r, make([]byte, 1<<20))
-	if err != nil {
-		return false, storeErr("writing blob "+h.String(), err, s.Root)
+	buf := make([]byte, 1<<20)
+	var n int64
+	for {
+		m, rerr := r.Read(buf)
+		if m > 0 {
+			if _, err = f.Write(buf[:m]); err != nil {
+				return false, storeErr("writing blob "+h.String(), err, s.Root)
+			}
+			hasher.Write(buf[:m])
+			n += int64(m)
+			if feed != nil {
+				feed.advance(n)
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			err = rerr
+			return false, storeErr("writing blob "+h.String(), err, s.Root)
+		}
 	}
 	if size >= 0 && n != size {
 		return false, fmt.Errorf("blob %s: got %d bytes, want %d", h, n, size)
@@ -224,6 +271,9 @@ func (s *Store) WriteBlob(h v1.Hash, size int64, r io.Reader) (written bool, err
 	}
 	if err = os.Rename(tmp, s.BlobPath(h)); err != nil {
 		return false, storeErr("storing blob", err, s.Root)
+	}
+	if feed != nil {
+		feed.stored(rf, n)
 	}
 	return true, nil
 }

@@ -55,6 +55,11 @@ type Record struct {
 	// Grace is how long the box stays up after its last session, in
 	// seconds; 0 means the default.
 	Grace int `json:"grace,omitempty"`
+	// Publish are the box's published ports (-p values, as given); the
+	// network mode is Net ("slirp" picks the driver at every start).
+	Publish        []string `json:"publish,omitempty"`
+	NoAutoPorts    bool     `json:"noAutoPorts,omitempty"`
+	NoHostLoopback bool     `json:"noHostLoopback,omitempty"`
 }
 
 // Store is the set of boxes of one devbox store.

@@ -9,10 +9,19 @@ import (
 )
 
 var (
-	binOnce sync.Once
-	binPath string
-	binErr  string
+	binOnce  sync.Once
+	binPath  string
+	binErr   string
+	builtDir string
 )
+
+// RemoveBuiltDevbox removes the binary DevboxBin built, if it built one;
+// call it from TestMain after m.Run.
+func RemoveBuiltDevbox() {
+	if builtDir != "" {
+		os.RemoveAll(builtDir)
+	}
+}
 
 // DevboxBin returns the devbox binary under test: $DEVBOX_BIN (make test
 // sets it), or one built from this tree once per test binary. It skips (or,
@@ -29,6 +38,7 @@ func DevboxBin(t testing.TB) string {
 			binErr = err.Error()
 			return
 		}
+		builtDir = dir
 		gobin, err := exec.LookPath("go")
 		if err != nil {
 			gobin = "/usr/local/go/bin/go"

@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # The VM test rig (make test-vm): proves devbox's cgroup v2 limits on a real
 # kernel. As root it boots a Debian cloud kernel under QEMU (TCG, no KVM)
-# with an initramfs built here from the host: busybox-static, devbox
-# (CGO_ENABLED=0), newuidmap/newgidmap (setuid, with their libraries), the
-# overlay module, the cgroup suite (test/vm, go test -c -tags vm) and its
-# workload. The guest's init (init.sh) mounts pure cgroup v2, delegates a
-# cgroup to an unprivileged user and runs the suite as that user; this script
-# parses the serial console and fails unless every test passed.
+# twice:
+#
+#  1. with an initramfs built here from the host: busybox-static, devbox
+#     (CGO_ENABLED=0), newuidmap/newgidmap (setuid, with their libraries), the
+#     overlay module, the cgroup suite (test/vm, go test -c -tags vm) and its
+#     workload. The guest's init (init.sh) mounts pure cgroup v2, delegates a
+#     cgroup to an unprivileged user the way systemd does and runs the suite
+#     as that user (the delegated-subtree path);
+#  2. on a Debian trixie disk with systemd as PID 1 and a lingering user
+#     (debootstrapped once, cached as an ext4 image, booted with -snapshot):
+#     the TestSystemd tests prove the transient-scope path through the user
+#     bus (init-systemd.sh, devbox-suite.service, suite-systemd.sh).
+#
+# It parses the serial consoles and fails unless every test passed.
 #
 # Output: the suite's "--- PASS/FAIL" lines, then timings and
 # "N passed, N failed". Exit 0 only if all passed.
@@ -15,7 +23,9 @@
 #   DEVBOX_VM_CACHE    kernel cache       (/var/cache/devbox-test/vm)
 #   DEVBOX_VM_KERNEL   kernel package     (what linux-image-cloud-amd64 depends on)
 #   DEVBOX_VM_TIMEOUT  seconds for QEMU   (480)
-#   DEVBOX_VM_RUN      -test.run pattern for the suite
+#   DEVBOX_VM_RUN      -test.run pattern for the suite (both guests)
+#   DEVBOX_VM_SYSTEMD  0: skip the systemd guest
+#   DEVBOX_TEST_MIRROR Debian mirror for the systemd guest (http://deb.debian.org/debian)
 #   DEVBOX_VM_KEEP     1: keep the work directory
 set -euo pipefail
 export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/go/bin:${PATH:-}"
@@ -61,7 +71,7 @@ fi
 [ -n "$pkg" ] || { apt-get update >/dev/null 2>&1 || true; pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/ { print $2; exit }'); }
 [ -n "$pkg" ] || die "cannot resolve the kernel package (hint: apt-get update, or set DEVBOX_VM_KERNEL=linux-image-<version>-cloud-amd64)"
 KDIR="$CACHE/$pkg"
-if [ ! -f "$KDIR/vmlinuz" ] || [ ! -f "$KDIR/overlay.ko" ]; then
+if [ ! -f "$KDIR/vmlinuz" ] || [ ! -f "$KDIR/overlay.ko" ] || [ ! -f "$KDIR/mods/order" ]; then
 	say "fetching $pkg"
 	dl=$(mktemp -d)
 	(cd "$dl" && apt-get download "$pkg" >/dev/null 2>&1) ||
@@ -79,6 +89,27 @@ if [ ! -f "$KDIR/vmlinuz" ] || [ ! -f "$KDIR/overlay.ko" ]; then
 	*.ko.zst) zstd -qdc "$ovl" >"$KDIR.tmp/overlay.ko" ;;
 	*) die "unknown module compression: $ovl" ;;
 	esac
+	# The systemd guest's root disk is virtio-blk: its modules, with their
+	# dependencies first (read from each module's "depends=" field).
+	mkdir -p "$KDIR.tmp/mods"
+	order=""
+	addmod() {
+		local f d
+		f=$(find "$dl/x/lib/modules" -name "$1.ko" | head -n 1)
+		[ -n "$f" ] || die "$pkg has no module $1"
+		for d in $(tr '\0' '\n' <"$f" | sed -n 's/^depends=//p' | tr , ' '); do
+			addmod "$d"
+		done
+		case " $order " in *" $1.ko "*) ;; *)
+			order="$order $1.ko"
+			cp "$f" "$KDIR.tmp/mods/"
+			;;
+		esac
+	}
+	addmod virtio_pci
+	addmod virtio_blk
+	cp "$KDIR.tmp/overlay.ko" "$KDIR.tmp/mods/"
+	echo "$order overlay.ko" >"$KDIR.tmp/mods/order"
 	rm -rf "$dl" "$KDIR" && mv "$KDIR.tmp" "$KDIR"
 fi
 # What the suite needs of the kernel: cgroup v2 controllers built in, user
@@ -136,34 +167,94 @@ chmod 1777 "$IR/tmp"
 (cd "$IR" && find . | sort | "$BUSYBOX" cpio -o -H newc 2>/dev/null) | gzip -1 >"$WORK/initrd.gz"
 say "initramfs $(du -h "$WORK/initrd.gz" | cut -f1) ($(since "$t0")s)"
 
-# --- boot -------------------------------------------------------------------
-LOG="$WORK/console.log"
-tb=$(date +%s.%N)
-set +e
-timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 1024 -smp 2 \
-	-nodefaults -no-reboot -display none -monitor none -serial "file:$LOG" -nic none \
-	-kernel "$KDIR/vmlinuz" -initrd "$WORK/initrd.gz" \
-	-append "console=ttyS0 loglevel=1 panic=-1 rdinit=/init" </dev/null >"$WORK/qemu.out" 2>&1
-qrc=$?
-set -e
-vm_time=$(since "$tb")
-tr -d '\r' <"$LOG" >"$LOG.txt"
+# --- boot ---------------------------------------------------------------------
+# boot NAME INITRD [QEMU ARGS...]: boots the guest, prints its test lines and
+# adds to the totals.
+PASS=0
+FAIL=0
+TIMES=""
+boot() {
+	local name=$1 initrd=$2 log="$WORK/$1-console.log" tb qrc vm_time bootat doneat rc pass fail
+	shift 2
+	tb=$(date +%s.%N)
+	set +e
+	timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m 1024 -smp 2 \
+		-nodefaults -no-reboot -display none -monitor none -serial "file:$log" -nic none \
+		-kernel "$KDIR/vmlinuz" -initrd "$initrd" "$@" </dev/null >"$WORK/$name-qemu.out" 2>&1
+	qrc=$?
+	set -e
+	vm_time=$(since "$tb")
+	tr -d '\r' <"$log" >"$log.txt"
+	grep -E -- '^(--- |    |VMRIG|ok |PASS$|FAIL)' "$log.txt" || true
+	bootat=$(sed -n 's/^VMRIG boot \([0-9.]*\)s.*/\1/p' "$log.txt")
+	doneat=$(sed -n 's/^VMRIG done \([0-9.]*\)s.*/\1/p' "$log.txt")
+	rc=$(sed -n 's/^VMRIG exit \([0-9]*\)$/\1/p' "$log.txt")
+	pass=$(grep -c -- '^--- PASS' "$log.txt" || true)
+	fail=$(grep -c -- '^--- FAIL' "$log.txt" || true)
+	say "$name guest: qemu exit $qrc; kernel to init ${bootat:-?}s, suite done at ${doneat:-?}s guest time; VM wall time ${vm_time}s"
+	TIMES="$TIMES $name=${vm_time}s"
+	if [ "$qrc" = 124 ]; then
+		say "$name guest: QEMU timed out after ${TIMEOUT}s"
+	fi
+	if [ "${rc:-x}" != 0 ] || [ "$fail" -gt 0 ] || [ "$pass" -eq 0 ]; then
+		say "$name guest console tail:"
+		tail -n 60 "$log.txt" | sed 's/^/  | /'
+		fail=$((fail > 0 ? fail : 1))
+	fi
+	PASS=$((PASS + pass))
+	FAIL=$((FAIL + fail))
+}
 
-# --- verdict ----------------------------------------------------------------
-grep -E -- '^(=== RUN|--- |    |VMRIG|ok |PASS$|FAIL)' "$LOG.txt" | grep -v '^=== RUN' || true
-boot=$(sed -n 's/^VMRIG boot \([0-9.]*\)s.*/\1/p' "$LOG.txt")
-done_at=$(sed -n 's/^VMRIG done \([0-9.]*\)s.*/\1/p' "$LOG.txt")
-rc=$(sed -n 's/^VMRIG exit \([0-9]*\)$/\1/p' "$LOG.txt")
-pass=$(grep -c -- '^--- PASS' "$LOG.txt" || true)
-fail=$(grep -c -- '^--- FAIL' "$LOG.txt" || true)
-say "qemu exit $qrc; guest kernel to init ${boot:-?}s, suite done at ${done_at:-?}s guest time; VM wall time ${vm_time}s; rig total $(since "$t0")s"
-if [ "$qrc" = 124 ]; then
-	say "QEMU timed out after ${TIMEOUT}s; last console lines:"
-	tail -n 40 "$LOG.txt" | sed 's/^/  | /'
+boot initramfs "$WORK/initrd.gz" -append "console=ttyS0 loglevel=1 panic=-1 rdinit=/init"
+
+# --- the systemd guest ---------------------------------------------------------
+if [ "${DEVBOX_VM_SYSTEMD:-1}" != 0 ]; then
+	IMG="$CACHE/trixie-systemd-v1.img"
+	if [ ! -f "$IMG" ]; then
+		say "building the systemd guest's disk (debootstrap trixie, once; cached as $IMG)"
+		command -v debootstrap >/dev/null && command -v mkfs.ext4 >/dev/null ||
+			DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends debootstrap e2fsprogs >/dev/null ||
+			die "cannot install debootstrap"
+		R="$WORK/sdroot"
+		debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,uidmap \
+			trixie "$R" "${DEVBOX_TEST_MIRROR:-http://deb.debian.org/debian}" >"$WORK/debootstrap.log" 2>&1 ||
+			{ tail -n 20 "$WORK/debootstrap.log" >&2; die "debootstrap failed"; }
+		# The unprivileged user, lingering so that logind starts its
+		# user manager (and user bus) at boot, with subordinate ids.
+		echo 'dev:x:1000:1000:dev:/home/dev:/bin/sh' >>"$R/etc/passwd"
+		echo 'dev:x:1000:' >>"$R/etc/group"
+		echo 'dev:!:20000::::::' >>"$R/etc/shadow"
+		install -d -m 0700 -o 1000 -g 1000 "$R/home/dev"
+		echo 'dev:100000:65536' >"$R/etc/subuid"
+		echo 'dev:100000:65536' >"$R/etc/subgid"
+		mkdir -p "$R/var/lib/systemd/linger" && touch "$R/var/lib/systemd/linger/dev"
+		# Nothing on the serial console but the suite; no timers.
+		for u in serial-getty@ttyS0.service getty@tty1.service apt-daily.timer apt-daily-upgrade.timer \
+			dpkg-db-backup.timer e2scrub_all.timer fstrim.timer systemd-tmpfiles-clean.timer; do
+			ln -sf /dev/null "$R/etc/systemd/system/$u"
+		done
+		echo vm >"$R/etc/hostname"
+		: >"$R/etc/machine-id"
+		rm -rf "$R"/var/cache/apt/*.bin "$R"/var/lib/apt/lists/* "$R"/var/cache/apt/archives/*.deb
+		mkfs.ext4 -q -F -L vmroot -d "$R" "$IMG.tmp" 1G >/dev/null
+		mv "$IMG.tmp" "$IMG"
+		rm -rf "$R"
+		say "systemd guest disk ready ($(since "$t0")s)"
+	fi
+	S="$WORK/stage1"
+	mkdir -p "$S"/{bin,proc,sys,dev,lib/modules,payload}
+	cp "$BUSYBOX" "$S/bin/busybox"
+	cp "$KDIR"/mods/* "$S/lib/modules/"
+	install -m 0755 "$REPO/test/vm/init-systemd.sh" "$S/init"
+	cp "$IR/usr/bin/devbox" "$IR/vm.test" "$IR/workload" "$BUSYBOX" "$S/payload/"
+	install -m 0755 "$REPO/test/vm/suite-systemd.sh" "$S/payload/"
+	cp "$REPO/test/vm/devbox-suite.service" "$S/payload/"
+	[ -z "${DEVBOX_VM_RUN:-}" ] || printf -- '-test.run %s\n' "$DEVBOX_VM_RUN" >"$S/payload/testflags"
+	(cd "$S" && find . | sort | "$BUSYBOX" cpio -o -H newc 2>/dev/null) | gzip -1 >"$WORK/stage1.gz"
+	boot systemd "$WORK/stage1.gz" -snapshot -drive "file=$IMG,format=raw,if=virtio,cache=unsafe" \
+		-append "console=ttyS0 loglevel=1 panic=-1 rdinit=/init systemd.show_status=false systemd.log_level=warning"
 fi
-if [ "${rc:-x}" != 0 ] || [ "$fail" -gt 0 ] || [ "$pass" -eq 0 ]; then
-	[ "$qrc" = 124 ] || { say "console tail:"; tail -n 60 "$LOG.txt" | sed 's/^/  | /'; }
-	fail=$((fail > 0 ? fail : 1))
-fi
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+
+say "VM wall times:$TIMES; rig total $(since "$t0")s"
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]

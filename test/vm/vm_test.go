@@ -72,18 +72,13 @@ func TestMain(m *testing.M) {
 }
 
 // switchUser re-runs this binary as uid:gid, cloned straight into the
-// delegated cgroup dir, and returns its exit code.
+// delegated cgroup dir when there is one, and returns its exit code.
 func switchUser(as, dir string) int {
 	u, g, _ := strings.Cut(as, ":")
 	uid, err1 := strconv.Atoi(u)
 	gid, err2 := strconv.Atoi(g)
 	if err1 != nil || err2 != nil {
 		fmt.Fprintf(os.Stderr, "bad %s=%q\n", envAs, as)
-		return 2
-	}
-	cg, err := os.Open(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
 	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
@@ -95,9 +90,15 @@ func switchUser(as, dir string) int {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Credential:  &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}},
-		UseCgroupFD: true,
-		CgroupFD:    int(cg.Fd()),
+		Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}},
+	}
+	if dir != "" {
+		cg, err := os.Open(dir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(cg.Fd())
 	}
 	if err := cmd.Run(); err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -214,6 +215,11 @@ type result struct {
 func devboxCmd(args ...string) *exec.Cmd {
 	c := exec.Command(devboxBin, args...)
 	c.Env = []string{"HOME=" + os.Getenv("HOME"), "USER=" + os.Getenv("USER"), "PATH=/usr/bin:/bin"}
+	for _, k := range []string{"XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS"} {
+		if v := os.Getenv(k); v != "" {
+			c.Env = append(c.Env, k+"="+v)
+		}
+	}
 	return c
 }
 

@@ -1,0 +1,196 @@
+// Package child is the box init's side of user-mode networking: the
+// handshake with the network helper on the host (package network documents
+// the messages), the driver's ChildDriver, the interface configuration that
+// rootlesskit's child does with ip(8), and the child half of rootlesskit's
+// builtin port driver, which dials inside the box for connections to
+// published and forwarded ports.
+//
+// It runs in the init before pivot_root: the drivers use host paths then
+// (the tun device, the port driver's socket in the helper's state
+// directory, and for slirp4netns the host's ip(8), which the helper runs in
+// the init's mount namespace with nsenter). After the pivot only open
+// descriptors are used.
+package child
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/rootless-containers/rootlesskit/v3/pkg/messages"
+	rknet "github.com/rootless-containers/rootlesskit/v3/pkg/network"
+	"github.com/rootless-containers/rootlesskit/v3/pkg/port/builtin"
+	builtinopaque "github.com/rootless-containers/rootlesskit/v3/pkg/port/builtin/opaque"
+	"golang.org/x/sys/unix"
+
+	"github.com/devbox-dev/devbox/network"
+	"github.com/devbox-dev/devbox/network/gvisor"
+	"github.com/devbox-dev/devbox/network/pasta"
+	"github.com/devbox-dev/devbox/network/slirp4netns"
+)
+
+// ErrAborted says the start failed and the user has been told why by the
+// CLI: the helper gave up (a published port was taken, a driver failed),
+// or the box side failed and the helper passed that on. The init exits
+// quietly. errors.Is(err, ErrAborted) holds for both.
+var ErrAborted = errors.New("the network helper aborted the start")
+
+// reported is a failure of the box side that the helper passes on.
+type reported struct{ err error }
+
+func (r *reported) Error() string   { return r.err.Error() }
+func (r *reported) Unwrap() []error { return []error{r.err, ErrAborted} }
+
+// Session is the init's end of the handshake. The init keeps it open until
+// it exits: the helper tears the network down when it closes.
+type Session struct {
+	c *network.Conn
+}
+
+// keep holds the session for the init's life, so that the garbage
+// collector never closes the socket.
+var keep *Session
+
+// Begin sends Hello on f, the init's end of the handshake socketpair
+// (runtime.Spec.NetFD). The helper starts the driver meanwhile.
+func Begin(f *os.File) (*Session, error) {
+	c, err := network.FileConn(f)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Send(network.Message{Type: network.MsgHello, Version: network.WireVersion}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	keep = &Session{c: c}
+	return keep, nil
+}
+
+// handshakeTimeout bounds how long the init waits for the helper at each
+// step; a helper that dies closes the socket, so this only catches a hung
+// one.
+const handshakeTimeout = 60 * time.Second
+
+// Configure waits for the helper's driver message, brings up the box's
+// network and waits for the helper to publish the ports. It returns
+// ErrAborted when the helper gave up.
+func (s *Session) Configure() error {
+	_ = s.c.SetDeadline(time.Now().Add(handshakeTimeout))
+	defer s.c.SetDeadline(time.Time{})
+	m, err := s.recv(network.MsgConfigure)
+	if err != nil {
+		return err
+	}
+	if err := LoopbackUp(); err != nil {
+		return s.abort(fmt.Errorf("bringing up lo: %w", err))
+	}
+	cd, err := childDriver(m.Driver)
+	if err != nil {
+		return s.abort(err)
+	}
+	if m.Net == nil {
+		return s.abort(errors.New("network handshake: no driver configuration"))
+	}
+	rk := &messages.ParentInitNetworkDriverCompleted{
+		Dev: m.Net.Dev, IP: m.Net.IP, Netmask: m.Net.Netmask, Gateway: m.Net.Gateway,
+		DNS: m.Net.DNS, MTU: m.Net.MTU, NetworkDriverOpaque: m.Net.Opaque,
+	}
+	dev, err := cd.ConfigureNetworkChild(rk, "")
+	if err != nil {
+		return s.abort(fmt.Errorf("%s: %w", m.Driver, err))
+	}
+	if info, err := cd.ChildDriverInfo(); err == nil && !info.ConfiguresInterface {
+		if err := configureInterface(dev, rk.IP, rk.Netmask, rk.Gateway, rk.MTU); err != nil {
+			return s.abort(err)
+		}
+	}
+	if len(m.PortOpaque) > 0 {
+		if err := startPortChild(m.PortOpaque); err != nil {
+			return s.abort(err)
+		}
+	}
+	var files []*os.File
+	if g, ok := cd.(*gvisor.Child); ok {
+		if tap := g.TakeTap(); tap != nil {
+			defer tap.Close()
+			files = append(files, tap)
+		}
+	}
+	if err := s.c.Send(network.Message{Type: network.MsgReady, Dev: dev}, files...); err != nil {
+		return err
+	}
+	_, err = s.recv(network.MsgGo)
+	return err
+}
+
+func (s *Session) recv(want string) (network.Message, error) {
+	r, err := s.c.Recv()
+	for _, f := range r.Files {
+		f.Close()
+	}
+	if errors.Is(err, network.ErrClosed) {
+		return network.Message{}, errors.New("the network helper exited during the start (see its log, net.log in the box's runtime directory)")
+	}
+	if err != nil {
+		return network.Message{}, err
+	}
+	switch r.Type {
+	case want:
+		return r.Message, nil
+	case network.MsgAbort:
+		return network.Message{}, ErrAborted
+	}
+	return network.Message{}, fmt.Errorf("network handshake: got %q, want %q", r.Type, want)
+}
+
+// abort tells the helper why the box side failed. The helper reports it;
+// when it cannot be told, err is the init's to print.
+func (s *Session) abort(err error) error {
+	if s.c.Send(network.Message{Type: network.MsgAbort, Error: err.Error()}) != nil {
+		return err
+	}
+	return &reported{err}
+}
+
+func childDriver(name string) (rknet.ChildDriver, error) {
+	switch name {
+	case network.DriverGvisor:
+		return gvisor.NewChildDriver(), nil
+	case network.DriverPasta:
+		return pasta.NewChildDriver(), nil
+	case network.DriverSlirp4netns:
+		return slirp4netns.NewChildDriver(), nil
+	}
+	return nil, fmt.Errorf("unknown network driver %q", name)
+}
+
+// startPortChild runs the child half of rootlesskit's builtin port driver
+// for the box's life. It listens on a socket in the helper's state
+// directory; the helper connects to it as the host user, who is not the
+// init's owner on the host, so the socket is created world-writable (the
+// directory is private to the user). It returns once the child signalled
+// readiness or failed.
+func startPortChild(opaque map[string]string) error {
+	old := unix.Umask(0)
+	defer unix.Umask(old)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- builtin.NewChildDriver(io.Discard).RunChildDriver(opaque, make(chan struct{}), "")
+	}()
+	// RunChildDriver listens, then blocks opening the readiness FIFO until
+	// the helper opens it: wait for the socket instead.
+	path := opaque[builtinopaque.SocketPath]
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		select {
+		case err := <-errc:
+			return fmt.Errorf("port forwarding in the box: %w", err)
+		default:
+		}
+		if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			return nil
+		}
+	}
+	return errors.New("port forwarding in the box: the port driver did not start")
+}

@@ -1,0 +1,74 @@
+package gvisor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/rootless-containers/rootlesskit/v3/pkg/messages"
+	rknet "github.com/rootless-containers/rootlesskit/v3/pkg/network"
+	"golang.org/x/sys/unix"
+
+	"github.com/devbox-dev/devbox/network"
+)
+
+// Child is the box side: it creates the tap in the box's network namespace.
+// Its file descriptor goes to the host (TakeTap); the box keeps no copy,
+// so the interface disappears with the helper's stack.
+type Child struct {
+	tap *os.File
+}
+
+// NewChildDriver returns the box side of the driver.
+func NewChildDriver() *Child { return &Child{} }
+
+// ChildDriverInfo implements rknet.ChildDriver: the init configures the
+// interface (address, route, MTU).
+func (c *Child) ChildDriverInfo() (*rknet.ChildDriverInfo, error) {
+	return &rknet.ChildDriverInfo{ConfiguresInterface: false}, nil
+}
+
+// ConfigureNetworkChild implements rknet.ChildDriver: it creates the tap
+// named in msg.
+func (c *Child) ConfigureNetworkChild(msg *messages.ParentInitNetworkDriverCompleted, detachedNetNSPath string) (string, error) {
+	if detachedNetNSPath != "" {
+		return "", errors.New("gvisor driver: a detached network namespace is not supported")
+	}
+	if msg.Dev == "" {
+		return "", errors.New("gvisor driver: no device name")
+	}
+	f, err := OpenTap(msg.Dev)
+	if err != nil {
+		return "", err
+	}
+	c.tap = f
+	return msg.Dev, nil
+}
+
+// TakeTap returns the tap (once); the caller sends it to the host and
+// closes it.
+func (c *Child) TakeTap() *os.File {
+	f := c.tap
+	c.tap = nil
+	return f
+}
+
+// OpenTap creates tap device name in the current network namespace and
+// returns its file (frames without packet information).
+func OpenTap(name string) (*os.File, error) {
+	fd, err := unix.Open(network.TunPath, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w (hint: sudo modprobe tun, and make it usable: sudo chmod 0666 %s; or use --net host or --net none)", network.TunPath, err, network.TunPath)
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("creating tap %s: %w", name, err)
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}

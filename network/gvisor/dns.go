@@ -1,0 +1,227 @@
+package gvisor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+)
+
+// dnsRelay answers the box's DNS queries on the driver's resolver address
+// by relaying them, unchanged, to upstream servers on the host's network:
+// every record type, TTL and error code reaches the box as the upstream
+// sent it. Upstreams are the configured ones, else the nameservers of the
+// host's /etc/resolv.conf (re-read when it changes).
+type dnsRelay struct {
+	udp   *gonet.UDPConn
+	tcp   *gonet.TCPListener
+	fixed []string
+	log   io.Writer
+
+	mu       sync.Mutex
+	hostConf []string
+	confTime time.Time
+	confRead time.Time
+
+	sem chan struct{}
+}
+
+const (
+	dnsTimeout  = 3 * time.Second // per upstream and attempt
+	dnsMaxFlows = 128             // queries relayed at once
+	resolvConf  = "/etc/resolv.conf"
+)
+
+func startDNS(s *stack.Stack, addr tcpip.Address, upstream []string, log io.Writer) (*dnsRelay, error) {
+	fixed, err := NormalizeUpstreams(upstream)
+	if err != nil {
+		return nil, err
+	}
+	full := tcpip.FullAddress{NIC: 1, Addr: addr, Port: 53}
+	uc, err := gonet.DialUDP(s, &full, nil, ipv4.ProtocolNumber)
+	if err != nil {
+		return nil, fmt.Errorf("DNS on %s: %w", addr, err)
+	}
+	tl, err := gonet.ListenTCP(s, full, ipv4.ProtocolNumber)
+	if err != nil {
+		uc.Close()
+		return nil, fmt.Errorf("DNS on %s: %w", addr, err)
+	}
+	r := &dnsRelay{udp: uc, tcp: tl, fixed: fixed, log: log, sem: make(chan struct{}, dnsMaxFlows)}
+	go r.serveUDP()
+	go r.serveTCP()
+	return r, nil
+}
+
+func (r *dnsRelay) close() {
+	r.udp.Close()
+	r.tcp.Close()
+}
+
+// NormalizeUpstreams checks upstream resolvers ("ip" or "ip:port", IPv6
+// in brackets with a port) and adds the default port 53.
+func NormalizeUpstreams(in []string) ([]string, error) {
+	var out []string
+	for _, s := range in {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, netip.AddrPortFrom(a, 53).String())
+			continue
+		}
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil || ap.Port() == 0 {
+			return nil, fmt.Errorf("invalid DNS server %q (hint: write an IP address, optionally with a port: 192.0.2.53, 127.0.0.1:5353, [::1]:5353)", s)
+		}
+		out = append(out, ap.String())
+	}
+	return out, nil
+}
+
+// upstreams returns the servers to ask, in order.
+func (r *dnsRelay) upstreams() []string {
+	if len(r.fixed) > 0 {
+		return r.fixed
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if time.Since(r.confRead) > 2*time.Second || r.hostConf == nil {
+		r.confRead = time.Now()
+		fi, err := os.Stat(resolvConf)
+		if err != nil || !fi.ModTime().Equal(r.confTime) || r.hostConf == nil {
+			r.hostConf = hostNameservers(resolvConf)
+			if err == nil {
+				r.confTime = fi.ModTime()
+			}
+		}
+	}
+	return r.hostConf
+}
+
+// hostNameservers reads the nameservers of a resolv.conf; like the C
+// library, it falls back to the local host.
+func hostNameservers(path string) []string {
+	b, _ := os.ReadFile(path)
+	var out []string
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "nameserver" {
+			continue
+		}
+		a, err := netip.ParseAddr(f[1])
+		if err != nil {
+			continue
+		}
+		out = append(out, netip.AddrPortFrom(a.WithZone(""), 53).String())
+	}
+	if len(out) == 0 {
+		out = []string{"127.0.0.1:53"}
+	}
+	return out
+}
+
+func (r *dnsRelay) serveUDP() {
+	buf := make([]byte, 64<<10)
+	for {
+		n, from, err := r.udp.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		if n < 12 { // shorter than a DNS header
+			continue
+		}
+		q := append([]byte(nil), buf[:n]...)
+		select {
+		case r.sem <- struct{}{}:
+		default:
+			continue // overloaded: the client retries
+		}
+		go func() {
+			defer func() { <-r.sem }()
+			if ans := r.exchangeUDP(q); ans != nil {
+				_, _ = r.udp.WriteTo(ans, from)
+			}
+		}()
+	}
+}
+
+// exchangeUDP asks each upstream in turn and returns the first answer
+// that matches the query's ID.
+func (r *dnsRelay) exchangeUDP(q []byte) []byte {
+	buf := make([]byte, 64<<10)
+	for _, up := range r.upstreams() {
+		c, err := net.Dial("udp", up)
+		if err != nil {
+			continue
+		}
+		_ = c.SetDeadline(time.Now().Add(dnsTimeout))
+		if _, err := c.Write(q); err != nil {
+			c.Close()
+			continue
+		}
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				break
+			}
+			if n >= 12 && buf[0] == q[0] && buf[1] == q[1] {
+				c.Close()
+				return append([]byte(nil), buf[:n]...)
+			}
+		}
+		c.Close()
+	}
+	return nil
+}
+
+func (r *dnsRelay) serveTCP() {
+	for {
+		c, err := r.tcp.Accept()
+		if err != nil {
+			return
+		}
+		go r.relayTCP(c)
+	}
+}
+
+// relayTCP connects a DNS-over-TCP client to the first upstream that
+// accepts a connection and copies both ways.
+func (r *dnsRelay) relayTCP(c net.Conn) {
+	defer c.Close()
+	var up net.Conn
+	for _, addr := range r.upstreams() {
+		var err error
+		if up, err = net.DialTimeout("tcp", addr, dnsTimeout); err == nil {
+			break
+		}
+	}
+	if up == nil {
+		return
+	}
+	defer up.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	_ = c.SetDeadline(deadline)
+	_ = up.SetDeadline(deadline)
+	done := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(up, c)
+		if tc, ok := up.(*net.TCPConn); ok {
+			_ = tc.CloseWrite()
+		}
+		close(done)
+	}()
+	_, err := io.Copy(c, up)
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		fmt.Fprintf(r.log, "devbox: DNS over TCP: %v\n", err)
+	}
+	c.Close()
+	<-done
+}

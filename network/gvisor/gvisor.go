@@ -1,0 +1,254 @@
+// Package gvisor is devbox's in-process user-mode network driver: gVisor's
+// netstack serves the box's tap device from the network helper on the host,
+// and gvisor-tap-vsock's forwarders turn the box's TCP and UDP flows into
+// ordinary sockets of the helper. It implements rootlesskit's
+// network.ParentDriver and network.ChildDriver, so the helper and the init
+// drive it exactly like rootlesskit's pasta and slirp4netns drivers.
+//
+// It differs from rootlesskit's own gvisortapvsock driver in three ways
+// (docs/network.md): the box init creates the tap itself and hands its file
+// descriptor to the helper, so no nsenter or ip is needed and no process
+// copies frames between the tap and the stack; the DNS resolver relays
+// queries unchanged to configurable upstream servers (ports included); and
+// the gateway's mapping to the host's loopback can be turned off, in which
+// case the subnet's addresses are unreachable instead of leaking to the
+// host's network.
+package gvisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+
+	"github.com/containers/gvisor-tap-vsock/pkg/services/forwarder"
+	"github.com/rootless-containers/rootlesskit/v3/pkg/api"
+	"github.com/rootless-containers/rootlesskit/v3/pkg/messages"
+	rknet "github.com/rootless-containers/rootlesskit/v3/pkg/network"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/link/fdbased"
+	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+
+	"github.com/devbox-dev/devbox/network"
+)
+
+// DriverName is what Info reports.
+const DriverName = network.DriverGvisor
+
+// gatewayMAC is the stack's link address: locally administered, fixed, so
+// a restarted helper answers with the same one.
+const gatewayMAC = "\x5a\x94\xef\xe4\x0c\xdd"
+
+// Options configure the parent driver.
+type Options struct {
+	MTU int // 0: network.MTU
+	// HostLoopback maps the gateway to the host's 127.0.0.1.
+	HostLoopback bool
+	// DNS are upstream resolvers ("ip" or "ip:port"); empty: the host's
+	// /etc/resolv.conf at the time of each query.
+	DNS []string
+	Log io.Writer
+}
+
+// Parent is the host side. ConfigureNetwork only reserves the addresses;
+// the stack starts on the tap the child hands over (Attach).
+type Parent struct {
+	opts Options
+
+	mu     sync.Mutex
+	stack  *stack.Stack
+	tap    *os.File
+	closed bool
+	dns    *dnsRelay
+}
+
+var (
+	_ rknet.ParentDriver = (*Parent)(nil)
+	_ rknet.ChildDriver  = (*Child)(nil)
+)
+
+// NewParentDriver returns the host side of the driver.
+func NewParentDriver(o Options) *Parent {
+	if o.MTU <= 0 {
+		o.MTU = network.MTU
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	return &Parent{opts: o}
+}
+
+// Info implements rknet.ParentDriver.
+func (d *Parent) Info(context.Context) (*api.NetworkDriverInfo, error) {
+	return &api.NetworkDriverInfo{
+		Driver:  DriverName,
+		DNS:     []net.IP{net.ParseIP(network.DNS)},
+		ChildIP: net.ParseIP(network.BoxIP),
+	}, nil
+}
+
+// MTU implements rknet.ParentDriver.
+func (d *Parent) MTU() int { return d.opts.MTU }
+
+// ConfigureNetwork implements rknet.ParentDriver. Nothing runs yet: the
+// child creates the tap in its network namespace and passes it to Attach.
+func (d *Parent) ConfigureNetwork(childPID int, stateDir, detachedNetNSPath string) (*messages.ParentInitNetworkDriverCompleted, func() error, error) {
+	if detachedNetNSPath != "" {
+		return nil, nil, errors.New("gvisor driver: a detached network namespace is not supported")
+	}
+	msg := &messages.ParentInitNetworkDriverCompleted{
+		Dev:     network.Device,
+		IP:      network.BoxIP,
+		Netmask: network.Prefix,
+		Gateway: network.Gateway,
+		DNS:     []string{network.DNS},
+		MTU:     d.opts.MTU,
+	}
+	return msg, d.Close, nil
+}
+
+// Attach starts the stack on the box's tap device. The driver owns tap
+// from now on.
+func (d *Parent) Attach(tap *os.File) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		tap.Close()
+		return errors.New("gvisor driver: closed")
+	}
+	if d.stack != nil {
+		tap.Close()
+		return errors.New("gvisor driver: already attached")
+	}
+	s, dns, err := newStack(int(tap.Fd()), d.opts)
+	if err != nil {
+		tap.Close()
+		return fmt.Errorf("gvisor driver: %w", err)
+	}
+	d.stack, d.tap, d.dns = s, tap, dns
+	return nil
+}
+
+// Close stops the stack and closes the tap, which removes the box's
+// interface.
+func (d *Parent) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	if d.dns != nil {
+		d.dns.close()
+	}
+	if d.stack != nil {
+		d.stack.Close()
+		d.stack.Wait()
+	}
+	if d.tap != nil {
+		return d.tap.Close()
+	}
+	return nil
+}
+
+func newStack(fd int, o Options) (*stack.Stack, *dnsRelay, error) {
+	s := stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4},
+	})
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+	tune(s)
+	ep, err := fdbased.New(&fdbased.Options{
+		FDs:            []int{fd},
+		MTU:            uint32(o.MTU),
+		EthernetHeader: true,
+		Address:        tcpip.LinkAddress(gatewayMAC),
+		// The box's kernel checksums what it writes to a tap without a
+		// virtio-net header.
+		RXChecksumOffload:  true,
+		PacketDispatchMode: fdbased.Readv,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("attaching the tap: %w", err)
+	}
+	if terr := s.CreateNIC(1, ep); terr != nil {
+		return nil, nil, fmt.Errorf("creating the NIC: %s", terr)
+	}
+	for _, a := range []string{network.Gateway, network.DNS} {
+		pa := tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber, AddressWithPrefix: addr4(a).WithPrefix()}
+		if terr := s.AddProtocolAddress(1, pa, stack.AddressProperties{}); terr != nil {
+			return nil, nil, fmt.Errorf("adding %s: %s", a, terr)
+		}
+	}
+	// The stack answers for every destination: the forwarders turn the
+	// box's flows into host sockets.
+	s.SetSpoofing(1, true)
+	s.SetPromiscuousMode(1, true)
+	subnet, err := tcpip.NewSubnet(addr4("10.0.2.0"), tcpip.MaskFromBytes(net.CIDRMask(network.Prefix, 32)))
+	if err != nil {
+		return nil, nil, err
+	}
+	s.SetRouteTable([]tcpip.Route{{Destination: subnet, NIC: 1}})
+
+	nat := map[tcpip.Address]tcpip.Address{}
+	if o.HostLoopback {
+		nat[addr4(network.Gateway)] = addr4("127.0.0.1")
+	}
+	var natMu sync.Mutex
+	tcpFwd := forwarder.TCP(s, nat, &natMu, false)
+	udpFwd := forwarder.UDP(s, nat, &natMu, false)
+	// Addresses of the subnet that are not mapped are the box's own
+	// network: never dial them on the host's.
+	blocked := func(a tcpip.Address) bool {
+		_, mapped := nat[a]
+		return subnet.Contains(a) && !mapped
+	}
+	s.SetTransportProtocolHandler(tcp.ProtocolNumber, func(id stack.TransportEndpointID, pkt *stack.PacketBuffer) bool {
+		if blocked(id.LocalAddress) {
+			return false // the stack answers with a reset
+		}
+		return tcpFwd.HandlePacket(id, pkt)
+	})
+	s.SetTransportProtocolHandler(udp.ProtocolNumber, func(id stack.TransportEndpointID, pkt *stack.PacketBuffer) bool {
+		if blocked(id.LocalAddress) {
+			return false
+		}
+		return udpFwd.HandlePacket(id, pkt)
+	})
+	dns, err := startDNS(s, addr4(network.DNS), o.DNS, o.Log)
+	if err != nil {
+		return nil, nil, err
+	}
+	ok = true
+	return s, dns, nil
+}
+
+// tune sizes TCP for a fast local link: SACK, and buffers that let one
+// flow fill a 64 KiB MTU.
+func tune(s *stack.Stack) {
+	sack := tcpip.TCPSACKEnabled(true)
+	_ = s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20}
+	_ = s.SetTransportProtocolOption(tcp.ProtocolNumber, &rcv)
+	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20}
+	_ = s.SetTransportProtocolOption(tcp.ProtocolNumber, &snd)
+	mod := tcpip.TCPModerateReceiveBufferOption(true)
+	_ = s.SetTransportProtocolOption(tcp.ProtocolNumber, &mod)
+}
+
+func addr4(s string) tcpip.Address {
+	return tcpip.AddrFrom4Slice(net.ParseIP(s).To4())
+}

@@ -1,0 +1,463 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	rknet "github.com/rootless-containers/rootlesskit/v3/pkg/network"
+	"github.com/rootless-containers/rootlesskit/v3/pkg/port"
+	"github.com/rootless-containers/rootlesskit/v3/pkg/port/builtin"
+	"github.com/sirupsen/logrus"
+
+	"github.com/devbox-dev/devbox/network"
+	"github.com/devbox-dev/devbox/network/gvisor"
+	"github.com/devbox-dev/devbox/network/pasta"
+	"github.com/devbox-dev/devbox/network/slirp4netns"
+)
+
+// Descriptors the helper is started with (Start sets them up).
+const (
+	fdConn   = 3 // the helper's end of the handshake socketpair
+	fdStatus = 4 // the status pipe to the CLI
+)
+
+// status is the one line the helper writes to the CLI.
+type status struct {
+	Ready bool   `json:"ready,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// Main is the body of the helper stage. It returns when the box is gone.
+func Main() int {
+	logrus.SetOutput(os.Stderr)
+	logrus.SetLevel(logrus.WarnLevel)
+	// The helper has a session of its own; only SIGTERM (stop it) matters.
+	// (Caught, not ignored: an ignored signal stays ignored in pasta and
+	// slirp4netns, and pasta refuses to start then.)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT)
+	var o Options
+	if err := json.NewDecoder(os.Stdin).Decode(&o); err != nil {
+		fmt.Fprintf(os.Stderr, "devbox: network helper: reading options: %v\n", err)
+		return 125
+	}
+	os.Stdin.Close()
+	conn, err := network.FileConn(os.NewFile(fdConn, "net-conn"))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "devbox: network helper: %v\n", err)
+		return 125
+	}
+	h := &helper{o: o, log: os.Stderr, conn: conn, status: os.NewFile(fdStatus, "net-status"),
+		auto: map[int]*forward{}, stop: make(chan struct{})}
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	go func() {
+		<-term
+		conn.Close() // as if the box were gone: clean up and exit
+	}()
+	err = h.run()
+	h.teardown()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "devbox: network helper: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+type forward struct {
+	network.Port
+	id int
+}
+
+type helper struct {
+	o      Options
+	log    io.Writer
+	conn   *network.Conn
+	status *os.File
+	pid    int
+
+	pd        rknet.ParentDriver
+	cleanup   func() error
+	ports     port.ParentDriver
+	portQuit  chan struct{}
+	netnsLink string
+
+	mu        sync.Mutex
+	published []*forward
+	auto      map[int]*forward // by box port
+	stop      chan struct{}
+	pollDone  chan struct{}
+}
+
+// report tells the CLI how the start went (once).
+func (h *helper) report(err error) {
+	if h.status == nil {
+		return
+	}
+	s := status{Ready: err == nil}
+	if err != nil {
+		s.Error = err.Error()
+	}
+	b, _ := json.Marshal(s)
+	_, _ = h.status.Write(append(b, '\n'))
+	h.status.Close()
+	h.status = nil
+}
+
+// fail reports err to the CLI and tells the init to give up quietly.
+func (h *helper) fail(err error) error {
+	h.report(err)
+	_ = h.conn.Send(network.Message{Type: network.MsgAbort, Error: err.Error()})
+	return nil // reported; the helper itself did its job
+}
+
+func (h *helper) run() error {
+	if err := os.MkdirAll(h.o.StateDir(), 0o700); err != nil {
+		return h.fail(fmt.Errorf("creating %s: %w", h.o.StateDir(), err))
+	}
+	hello, err := h.conn.Recv()
+	if errors.Is(err, network.ErrClosed) {
+		h.report(nil) // the box ended before it needed a network
+		return nil
+	}
+	if err != nil {
+		return h.fail(err)
+	}
+	if hello.Type != network.MsgHello || hello.PID <= 0 {
+		return h.fail(fmt.Errorf("network handshake: expected hello with credentials, got %q", hello.Type))
+	}
+	if hello.Version != network.WireVersion {
+		return h.fail(fmt.Errorf("network handshake: the box speaks version %d, this devbox %d (hint: a running box keeps its old devbox; stop it and start it again)", hello.Version, network.WireVersion))
+	}
+	h.pid = hello.PID
+	pd, err := h.newParentDriver()
+	if err != nil {
+		return h.fail(err)
+	}
+	h.pd = pd
+	netns := ""
+	if h.o.Driver == network.DriverPasta {
+		// pasta quits when a netns it was given by path disappears: the
+		// link is removed at teardown, so pasta never outlives the helper.
+		h.netnsLink = filepath.Join(h.o.StateDir(), "netns")
+		_ = os.Remove(h.netnsLink)
+		if err := os.Symlink("/proc/"+strconv.Itoa(h.pid)+"/ns/net", h.netnsLink); err != nil {
+			return h.fail(err)
+		}
+		netns = h.netnsLink
+	}
+	msg, cleanup, err := pd.ConfigureNetwork(h.pid, h.o.StateDir(), netns)
+	h.cleanup = cleanup
+	if err != nil {
+		return h.fail(driverError(h.o.Driver, err))
+	}
+	pdrv, err := builtin.NewParentDriver(h.log, h.o.StateDir(), false, "")
+	if err != nil {
+		return h.fail(fmt.Errorf("port driver: %w", err))
+	}
+	h.ports = pdrv
+	// The port driver's box side opens its readiness FIFO before it
+	// listens, and the open blocks until this side opened it too: start
+	// this side first.
+	portsReady := h.startPorts()
+	cfg := &network.DriverConfig{Dev: msg.Dev, IP: msg.IP, Netmask: msg.Netmask, Gateway: msg.Gateway,
+		DNS: msg.DNS, MTU: msg.MTU, Opaque: msg.NetworkDriverOpaque}
+	if err := h.conn.Send(network.Message{Type: network.MsgConfigure, Driver: h.o.Driver, Net: cfg, PortOpaque: pdrv.OpaqueForChild()}); err != nil {
+		return err
+	}
+	ready, err := h.conn.Recv()
+	if err != nil {
+		return h.fail(fmt.Errorf("the box exited while its network was set up: %w", err))
+	}
+	if ready.Type == network.MsgAbort {
+		h.report(errors.New(ready.Error))
+		return nil
+	}
+	if ready.Type != network.MsgReady {
+		return h.fail(fmt.Errorf("network handshake: expected ready, got %q", ready.Type))
+	}
+	if g, ok := pd.(*gvisor.Parent); ok {
+		if len(ready.Files) != 1 {
+			return h.fail(errors.New("network handshake: the box did not send its tap device"))
+		}
+		if err := g.Attach(ready.Files[0]); err != nil {
+			return h.fail(err)
+		}
+	} else {
+		for _, f := range ready.Files {
+			f.Close()
+		}
+	}
+	if err := portsReady(); err != nil {
+		return h.fail(err)
+	}
+	for _, p := range h.o.Publish {
+		f, err := h.addPort(p, "127.0.0.1")
+		if err != nil {
+			return h.fail(publishError(p, err))
+		}
+		h.published = append(h.published, f)
+	}
+	if err := h.conn.Send(network.Message{Type: network.MsgGo}); err != nil {
+		return err
+	}
+	h.writeState()
+	h.report(nil)
+	if h.o.AutoPorts {
+		h.pollDone = make(chan struct{})
+		go h.poll()
+	}
+	// The box holds its end until it exits.
+	for {
+		if r, err := h.conn.Recv(); err != nil {
+			return nil
+		} else {
+			for _, f := range r.Files {
+				f.Close()
+			}
+		}
+	}
+}
+
+func (h *helper) newParentDriver() (rknet.ParentDriver, error) {
+	mtu := h.o.MTU
+	if mtu <= 0 {
+		mtu = network.MTU
+	}
+	switch h.o.Driver {
+	case network.DriverGvisor:
+		return gvisor.NewParentDriver(gvisor.Options{MTU: mtu, HostLoopback: h.o.HostLoopback, DNS: h.o.DNS, Log: h.log}), nil
+	case network.DriverPasta:
+		d, err := pasta.NewParentDriver(pasta.Options{MTU: mtu, HostLoopback: h.o.HostLoopback, IPv6: h.o.IPv6, Log: h.log})
+		if err != nil {
+			return nil, driverError(h.o.Driver, err)
+		}
+		return d, nil
+	case network.DriverSlirp4netns:
+		d, err := slirp4netns.NewParentDriver(slirp4netns.Options{MTU: mtu, HostLoopback: h.o.HostLoopback, IPv6: h.o.IPv6, Log: h.log})
+		if err != nil {
+			return nil, driverError(h.o.Driver, err)
+		}
+		return d, nil
+	}
+	return nil, fmt.Errorf("unknown network driver %q", h.o.Driver)
+}
+
+// driverError adds what the user can do about a failing driver.
+func driverError(driver string, err error) error {
+	msg := err.Error()
+	hint := "run devbox doctor; --net gvisor needs no program on the host"
+	switch {
+	case strings.Contains(msg, "/dev/net/tun") || strings.Contains(msg, "tun"):
+		hint = "check that " + network.TunPath + " exists and is mode 0666 (sudo modprobe tun); or use --net host"
+	case strings.Contains(msg, "executable file not found") || strings.Contains(msg, "not installed"):
+		hint = "install it, or use --net gvisor, which needs no program on the host"
+	}
+	return fmt.Errorf("network driver %s: %s (hint: %s)", driver, strings.TrimSpace(msg), hint)
+}
+
+// publishError names the port and what to do when publishing fails.
+func publishError(p network.PortSpec, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("cannot publish %s: %s/%s is already in use on the host (hint: choose another host port, e.g. -p %d:%d, or stop what listens there: ss -lntup | grep :%d)",
+			p, p.HostAddr(), p.Proto, p.HostPort+1, p.BoxPort, p.HostPort)
+	}
+	if errors.Is(err, syscall.EADDRNOTAVAIL) {
+		return fmt.Errorf("cannot publish %s: the host has no address %s (hint: use 127.0.0.1, 0.0.0.0 or one of the host's addresses)", p, p.HostIP)
+	}
+	return fmt.Errorf("cannot publish %s: %w", p, err)
+}
+
+// startPorts starts the host side of the port driver and returns the wait
+// for its handshake with the box side.
+func (h *helper) startPorts() func() error {
+	h.portQuit = make(chan struct{})
+	ready := make(chan struct{}, 1)
+	errc := make(chan error, 1)
+	go func() { errc <- h.ports.RunParentDriver(ready, h.portQuit, nil) }()
+	return func() error {
+		select {
+		case <-ready:
+			return nil
+		case err := <-errc:
+			return fmt.Errorf("port driver: %w", err)
+		case <-time.After(30 * time.Second):
+			return errors.New("port driver: the box side did not answer")
+		}
+	}
+}
+
+// addPort forwards p to boxIP inside the box.
+func (h *helper) addPort(p network.PortSpec, boxIP string) (*forward, error) {
+	a := netip.MustParseAddr(p.HostIP)
+	proto := p.Proto + "4"
+	if a.Is6() {
+		proto = p.Proto + "6"
+	}
+	st, err := h.ports.AddPort(context.Background(), port.Spec{
+		Proto: proto, ParentIP: p.HostIP, ParentPort: p.HostPort, ChildIP: boxIP, ChildPort: p.BoxPort,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &forward{Port: network.Port{PortSpec: p}, id: st.ID}, nil
+}
+
+// poll forwards the TCP ports the box listens on, every PollMillis.
+func (h *helper) poll() {
+	defer close(h.pollDone)
+	every := time.Duration(h.o.PollMillis) * time.Millisecond
+	if every <= 0 {
+		every = 500 * time.Millisecond
+	}
+	start := unprivilegedPortStart()
+	skip := map[int]bool{}
+	for _, p := range h.o.Publish {
+		if p.Proto == "tcp" {
+			skip[p.BoxPort] = true
+		}
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		h.syncAuto(start, skip)
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (h *helper) listeners() ([]Listener, bool) {
+	var all []Listener
+	ok := false
+	for _, f := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(h.pid) + "/net/" + f)
+		if err != nil {
+			continue
+		}
+		ok = true
+		all = append(all, ParseProcNetTCP(string(b))...)
+	}
+	return all, ok
+}
+
+// syncAuto adds a forward for each new listener and removes those whose
+// listener closed.
+func (h *helper) syncAuto(start int, skip map[int]bool) {
+	ls, ok := h.listeners()
+	if !ok {
+		return // the box is going away
+	}
+	want := forwardable(ls, skip)
+	changed := false
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for bp, f := range h.auto {
+		if dial, ok := want[bp]; ok && dial.String() == f.BoxIP {
+			continue
+		}
+		_ = h.ports.RemovePort(context.Background(), f.id)
+		delete(h.auto, bp)
+		changed = true
+	}
+	for bp, dial := range want {
+		if _, ok := h.auto[bp]; ok {
+			continue
+		}
+		for _, hp := range hostCandidates(bp, start) {
+			spec := network.PortSpec{Proto: "tcp", HostIP: "127.0.0.1", HostPort: hp, BoxPort: bp}
+			f, err := h.addPort(spec, dial.String())
+			if err != nil {
+				continue // taken on the host: try the next one
+			}
+			f.Auto, f.BoxIP = true, dial.String()
+			h.auto[bp] = f
+			changed = true
+			break
+		}
+	}
+	if changed {
+		h.writeStateLocked()
+	}
+}
+
+func unprivilegedPortStart() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+	if err != nil {
+		return 1024
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 1024
+	}
+	return n
+}
+
+func (h *helper) writeState() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.writeStateLocked()
+}
+
+func (h *helper) writeStateLocked() {
+	s := &State{Driver: h.o.Driver, BoxIP: network.BoxIP, PID: os.Getpid(), Ports: []network.Port{}}
+	for _, f := range h.published {
+		s.Ports = append(s.Ports, f.Port)
+	}
+	var auto []network.Port
+	for _, f := range h.auto {
+		auto = append(auto, f.Port)
+	}
+	sort.Slice(auto, func(i, j int) bool { return auto[i].BoxPort < auto[j].BoxPort })
+	s.Ports = append(s.Ports, auto...)
+	if err := writeState(h.o.RunDir, s); err != nil {
+		fmt.Fprintf(h.log, "devbox: network helper: writing %s: %v\n", PortsFile(h.o.RunDir), err)
+	}
+}
+
+// teardown undoes everything, in reverse.
+func (h *helper) teardown() {
+	close(h.stop)
+	if h.pollDone != nil {
+		<-h.pollDone
+	}
+	_ = os.Remove(PortsFile(h.o.RunDir))
+	if h.ports != nil {
+		h.mu.Lock()
+		for _, f := range h.published {
+			_ = h.ports.RemovePort(context.Background(), f.id)
+		}
+		for _, f := range h.auto {
+			_ = h.ports.RemovePort(context.Background(), f.id)
+		}
+		h.mu.Unlock()
+		if h.portQuit != nil {
+			close(h.portQuit)
+		}
+	}
+	if h.netnsLink != "" {
+		_ = os.Remove(h.netnsLink)
+	}
+	if h.cleanup != nil {
+		if err := h.cleanup(); err != nil {
+			fmt.Fprintf(h.log, "devbox: network helper: %v\n", err)
+		}
+	}
+	_ = os.RemoveAll(h.o.StateDir())
+	h.report(errors.New("the network helper stopped"))
+	h.conn.Close()
+}

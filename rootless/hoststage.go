@@ -1,0 +1,19 @@
+package rootless
+
+import (
+	"os"
+	"os/exec"
+)
+
+// HostStage returns a command that runs devbox stage in the caller's own
+// namespaces, as the caller (no user namespace): a helper process of the
+// host side, such as the network helper. The environment is the caller's
+// without devbox's private keys; the caller adds stdio, files and process
+// attributes.
+func HostStage(stage string, args ...string) *exec.Cmd {
+	return &exec.Cmd{
+		Path: "/proc/self/exe",
+		Args: append([]string{"devbox-" + stage}, args...),
+		Env:  append(ScrubEnv(os.Environ()), envStage+"="+stage),
+	}
+}

@@ -39,8 +39,8 @@ var Modes = []string{ModeSlirp, ModeNone, ModeHost, DriverGvisor, DriverPasta, D
 
 // AutoOrder is the order in which ModeSlirp tries the drivers: the fastest
 // measured on our reference machine first (docs/network.md has the table).
-// DriverGvisor needs nothing installed and ends the list.
-var AutoOrder = []string{DriverPasta, DriverGvisor}
+// DriverGvisor needs nothing installed, so it is always there.
+var AutoOrder = []string{DriverGvisor, DriverPasta, DriverSlirp4netns}
 
 // IsUserMode reports whether driver is a user-mode driver, which needs the
 // network helper and the handshake with the init.

@@ -76,6 +76,8 @@ type innerSpec struct {
 	GIDMap    []syscall.SysProcIDMap `json:"gidMap"`
 	Setgroups bool                   `json:"setgroups"`
 	Args      []string               `json:"args"`
+	// ParentPID is P1's pid when P2 must die with it (not detached).
+	ParentPID int `json:"parentPid,omitempty"`
 }
 
 // Process is a started target with its two intermediate processes.
@@ -121,6 +123,9 @@ func Run(spec Spec) (int, error) {
 func Start(spec Spec) (*Process, error) {
 	m := spec.Mapping
 	in := innerSpec{Stage: spec.Stage, Flags: spec.Namespaces.flags(), Args: spec.Args}
+	if !spec.Detach {
+		in.ParentPID = os.Getpid()
+	}
 	if m.Single() {
 		in.UIDMap = innerMaps(0, nil)
 		in.GIDMap = innerMaps(0, nil)
@@ -306,6 +311,16 @@ func capsMain() int {
 		return 125
 	}
 	unix.Close(3) // the sync pipe
+	if in.ParentPID > 0 {
+		// The kernel cleared the parent-death signal when the exec into
+		// this stage gave P2 its capabilities (commit_creds drops it when
+		// capabilities grow): arm it again, so that a killed CLI takes
+		// the box with it, and leave if the CLI is already gone.
+		_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0)
+		if os.Getppid() != in.ParentPID {
+			return 125
+		}
+	}
 	nfds, _ := strconv.Atoi(os.Getenv(envNFDs))
 	extra := make([]*os.File, nfds)
 	for i := range extra {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/devbox-dev/devbox/cgroup"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,9 +16,9 @@ import (
 	"github.com/devbox-dev/devbox/cmd/pull"
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/store"
+	nethost "github.com/devbox-dev/devbox/network/host"
 	"github.com/devbox-dev/devbox/runtime"
 	"github.com/devbox-dev/devbox/runtime/agent"
-	nethost "github.com/devbox-dev/devbox/network/host"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
@@ -39,6 +40,8 @@ type CreateOptions struct {
 	Publish        []string
 	NoAutoPorts    bool
 	NoHostLoopback bool
+	// Limits: see cmdutil.AddLimitFlags.
+	Limits cgroup.Limits
 }
 
 func addCreateFlags(c *cobra.Command, o *CreateOptions, withImage bool) {
@@ -52,6 +55,7 @@ func addCreateFlags(c *cobra.Command, o *CreateOptions, withImage bool) {
 	fl.StringVar(&o.Hostname, "hostname", "", "the box's hostname (default: its name)")
 	fl.IntVar(&o.Grace, "grace", 0, "seconds the box keeps running after its last session (default 10)")
 	fl.StringVar(&o.Platform, "platform", "", "image platform when pulling (os/arch[/variant])")
+	cmdutil.AddLimitFlags(fl, &o.Limits)
 	addNetworkFlags(c, o)
 }
 
@@ -96,6 +100,13 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := o.Limits.Validate(); err != nil {
+		return nil, cmdutil.FlagErrorf("%v", err)
+	}
+	// A limit that cannot be applied fails before anything is pulled.
+	if _, err := cgroup.Decide(cgroup.DetectHost(), o.Limits); err != nil {
+		return nil, err
+	}
 	var vols []rbox.Volume
 	for _, s := range o.Volumes {
 		v, err := parseVolume(s)
@@ -129,7 +140,7 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 	chains := store.ChainIDs(cfg.RootFS.DiffIDs)
 	r := &rbox.Record{
 		ID: runtime.NewID(), Name: o.Name, Image: img.Ref, ImageID: img.ID, Created: time.Now().UTC(),
-		Hostname: o.Hostname, Net: netMode, Home: o.Home, Volumes: vols, Env: spec.Env, Grace: o.Grace,
+		Hostname: o.Hostname, Net: netMode, Home: o.Home, Volumes: vols, Env: spec.Env, Grace: o.Grace, Limits: o.Limits,
 		Publish: o.Publish, NoAutoPorts: o.NoAutoPorts, NoHostLoopback: o.NoHostLoopback,
 	}
 	if r.Hostname == "" {
@@ -511,6 +522,7 @@ func (e *env) remove(r *rbox.Record, force bool) error {
 			return err
 		}
 	}
+	e.removeCgroup(r)
 	dir := e.bs.BoxDir(r.ID)
 	// The record goes first: a half-removed box is no longer listed.
 	if err := os.Remove(filepath.Join(dir, "box.json")); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -135,8 +135,9 @@ func NewCmdPorts(f *cmdutil.Factory) *cobra.Command {
 		Long: "List the ports of running box NAME that are reachable on the host: those published\n" +
 			"with -p and those forwarded automatically because a process in the box listens\n" +
 			"on them (to the host's 127.0.0.1, at the same number or the next free one).",
-		Example: "  devbox ports dev\n  devbox ports dev --json",
-		Args:    cobra.ExactArgs(1),
+		Example:           "  devbox ports dev\n  devbox ports dev --json",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: cmdutil.FirstArg(cmdutil.CompleteBoxes(f)),
 		RunE: func(c *cobra.Command, args []string) error {
 			e, err := open(c.Context(), f)
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/devbox-dev/devbox/cgroup"
 	"net"
 	"os"
 	"path/filepath"
@@ -78,6 +79,11 @@ func (e *env) start(r *rbox.Record) error {
 	if e.m.Single() {
 		spec.Account = nil // root inside is you: nothing to add
 	}
+	nw, err := e.chooseNetwork(r)
+	if err != nil {
+		return err
+	}
+	nw.apply(spec, spec.ResolvConf)
 	specPath := filepath.Join(e.bs.BoxDir(r.ID), "spec.json")
 	if err := runtime.WriteSpec(specPath, spec); err != nil {
 		return fmt.Errorf("writing box spec: %w", err)
@@ -105,6 +111,29 @@ func (e *env) start(r *rbox.Record) error {
 		return err
 	}
 	defer logf.Close()
+	extra := []*os.File{lf}
+	netFile, err := nw.start(runDir)
+	if err != nil {
+		return err
+	}
+	if netFile != nil {
+		extra = append(extra, netFile) // fd 4: spec.NetFD
+	}
+	// The box's cgroup exists before any of its processes (they are
+	// cloned into it); a cgroup left by the box's previous run goes first.
+	e.removeCgroup(r)
+	cg, err := cgroup.Setup(e.ctx, cgroup.DetectHost(), r.ID, r.Limits)
+	if err != nil {
+		return err
+	}
+	var cgFile *os.File
+	if cg != nil {
+		if cgFile, err = cg.File(); err != nil {
+			_ = cg.Remove()
+			return err
+		}
+		defer cgFile.Close()
+	}
 	p, err := rootless.Start(rootless.Spec{
 		Stage:      run.StageInit,
 		Args:       []string{specPath},
@@ -113,9 +142,18 @@ func (e *env) start(r *rbox.Record) error {
 		Mapping:    e.m,
 		Stdout:     logf,
 		Stderr:     logf,
-		ExtraFiles: []*os.File{lf},
+		ExtraFiles: extra,
 		Detach:     true,
+		Cgroup:     cgFile,
 	})
+	if err == nil && cg != nil {
+		if werr := cgroup.WriteRecord(e.bs.BoxDir(r.ID), cg.Path); werr != nil {
+			fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: warning: %v\n", werr)
+		}
+	} else if cg != nil {
+		_ = cg.Remove()
+	}
+	nw.started()
 	if err != nil {
 		return err
 	}
@@ -135,6 +173,9 @@ func (e *env) start(r *rbox.Record) error {
 			return fmt.Errorf("starting box %s: %w%s", r.Name, err, logTail(logPath))
 		}
 	case code := <-exited:
+		if err := nw.failed(); err != nil {
+			return fmt.Errorf("starting box %s: %w", r.Name, err)
+		}
 		return fmt.Errorf("starting box %s failed (exit %d)%s", r.Name, code, logTail(logPath))
 	}
 	if pid := initPID(p.Pid()); pid > 0 {
@@ -209,5 +250,22 @@ func (e *env) stop(r *rbox.Record, timeout time.Duration) error {
 	if e.bs.Running(r.ID) {
 		return errors.New("box " + r.Name + " did not stop")
 	}
+	e.removeCgroup(r)
 	return nil
+}
+
+// removeCgroup removes the cgroup a stopped box left behind (a box that
+// stopped by itself after its grace period cannot remove its own).
+func (e *env) removeCgroup(r *rbox.Record) {
+	dir := e.bs.BoxDir(r.ID)
+	p, err := cgroup.ReadRecord(dir)
+	if err != nil {
+		return
+	}
+	b, err := cgroup.Load(cgroup.DetectHost().Root, p)
+	if err != nil || b.Populated() {
+		return
+	}
+	_ = b.Remove()
+	cgroup.RemoveRecord(dir)
 }

@@ -64,7 +64,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	cmd.AddCommand(pull.NewCmdPull(f, nil))
 	cmd.AddCommand(run.NewCmdRun(f, nil))
 	cmd.AddCommand(box.NewCmdShell(f), box.NewCmdCreate(f), box.NewCmdExec(f), box.NewCmdLs(f),
-		box.NewCmdInspect(f), box.NewCmdStop(f), box.NewCmdRm(f), box.NewCmdPrune(f))
+		box.NewCmdInspect(f), box.NewCmdStop(f), box.NewCmdRm(f), box.NewCmdPrune(f), box.NewCmdPorts(f))
 	cmd.AddCommand(stats.NewCmdStats(f, nil), update.NewCmdUpdate(f, nil))
 	cmd.AddCommand(images.NewCmdImages(f, nil))
 	cmd.AddCommand(rmi.NewCmdRmi(f, nil))

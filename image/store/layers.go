@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/devbox-dev/devbox/image/unpack"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -133,8 +132,7 @@ func (s *Store) unpackOne(j UnpackJob, opts unpack.Options, in *jobReader) (bool
 		defer f.Close()
 		src = f
 	}
-	h := sha256.New()
-	r, closeR, err := decompress(bufio.NewReaderSize(src, 256<<10), h)
+	r, closeR, err := decompress(bufio.NewReaderSize(src, 256<<10))
 	if err != nil {
 		return false, fmt.Errorf("unpacking layer %s: %w", j.Blob, err)
 	}
@@ -144,10 +142,10 @@ func (s *Store) unpackOne(j UnpackJob, opts unpack.Options, in *jobReader) (bool
 	for _, l := range j.Lowers {
 		o.Lowers = append(o.Lowers, filepath.Join(s.LayersDir(), l))
 	}
-	if _, err := unpack.Apply(tmp, r, o); err != nil {
+	h := sha256.New()
+	if _, err := unpack.Apply(tmp, io.TeeReader(r, h), o); err != nil {
 		return false, fmt.Errorf("unpacking layer %s: %w", j.Blob, err)
 	}
-	closeR() // Apply read to the end: the hash is complete
 	if got := hex.EncodeToString(h.Sum(nil)); got != j.DiffID.Hex {
 		return false, fmt.Errorf("unpacking layer %s: uncompressed digest sha256:%s does not match the image config's diff_id %s", j.Blob, got, j.DiffID)
 	}
@@ -165,12 +163,11 @@ func (s *Store) unpackOne(j UnpackJob, opts unpack.Options, in *jobReader) (bool
 }
 
 // decompress sniffs gzip and zstd by their magic numbers (media types lie
-// often enough) and returns a reader of the tar stream, which it also writes
-// to hash. Decompression and hashing run in their own goroutine, up to
-// aheadChunks*aheadChunk bytes ahead of the reader, so that they overlap with
-// writing files. close stops the goroutine and waits for it; it may be called
-// more than once.
-func decompress(br *bufio.Reader, hash io.Writer) (r io.Reader, close func(), err error) {
+// often enough) and returns a reader of the tar stream. Decompression runs in
+// its own goroutine, up to aheadChunks*aheadChunk bytes ahead of the reader,
+// so that it overlaps with writing files. close stops the goroutine and waits
+// for it.
+func decompress(br *bufio.Reader) (r io.Reader, close func(), err error) {
 	magic, _ := br.Peek(4)
 	var src io.Reader
 	closeFn := func() {}
@@ -190,13 +187,10 @@ func decompress(br *bufio.Reader, hash io.Writer) (r io.Reader, close func(), er
 	default:
 		src = br
 	}
-	a := readAhead(io.TeeReader(src, hash))
-	var once sync.Once
+	a := readAhead(src)
 	return a, func() {
-		once.Do(func() {
-			a.close()
-			closeFn()
-		})
+		a.close()
+		closeFn()
 	}, nil
 }
 

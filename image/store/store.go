@@ -64,6 +64,7 @@ func Open(root string) (*Store, error) {
 	if err := unix.Access(root, unix.W_OK); err != nil {
 		return nil, storeErr("opening store", err, root)
 	}
+	markTopDir(s.TmpDir())
 	if _, err := os.Stat(filepath.Join(s.ociDir(), "oci-layout")); errors.Is(err, fs.ErrNotExist) {
 		unlock, err := s.Lock()
 		if err != nil {
@@ -531,4 +532,28 @@ func atomicWrite(path string, b []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// fsTopDirFlag is FS_TOPDIR_FL, chattr's "T" attribute.
+const fsTopDirFlag = 0x00020000
+
+// markTopDir gives dir the "top of directory hierarchies" attribute of
+// ext2/3/4 (chattr +T), if it can: each layer is unpacked into a directory
+// of its own in tmp/, and these trees are unrelated, so the Orlov allocator
+// should spread them over the block groups rather than pack each next to
+// tmp/. This matters on ext4 without a journal: there the inode allocator
+// skips, one by one, the inodes of its group freed in the last minutes (up to
+// six), so a layer unpacked next to one just removed (devbox rmi, prune, a
+// re-pull) creates every file hundreds of microseconds slower.
+func markTopDir(dir string) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	flags, err := unix.IoctlGetUint32(fd, unix.FS_IOC_GETFLAGS)
+	if err != nil || flags&fsTopDirFlag != 0 {
+		return // not ext2/3/4 (or alike), or done
+	}
+	_ = unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, int(flags|fsTopDirFlag))
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestThroughput extracts the tar named by $DEVBOX_UNPACK_TAR (for example
@@ -21,15 +23,19 @@ func TestThroughput(t *testing.T) {
 	}
 	for i := 0; i < 3; i++ {
 		dir := newDir(t)
+		var r0, r1 unix.Rusage
+		unix.Getrusage(unix.RUSAGE_SELF, &r0)
 		start := time.Now()
 		st, err := Apply(dir, bytes.NewReader(data), testOptions(t))
 		d := time.Since(start)
+		unix.Getrusage(unix.RUSAGE_SELF, &r1)
 		if err != nil {
 			t.Fatal(err)
 		}
+		cpu := func(a, b unix.Timeval) float64 { return float64(b.Nano()-a.Nano()) / 1e9 }
 		n := st.Files + st.Dirs + st.Symlinks + st.Hardlinks
-		t.Logf("%d entries, %.1f MB of tar in %v: %.0f entries/s, %.0f MB/s (%+v)",
-			n, float64(len(data))/1e6, d.Round(time.Millisecond),
+		t.Logf("%d entries, %.1f MB of tar in %v (CPU: user %.2fs, sys %.2fs): %.0f entries/s, %.0f MB/s (%+v)",
+			n, float64(len(data))/1e6, d.Round(time.Millisecond), cpu(r0.Utime, r1.Utime), cpu(r0.Stime, r1.Stime),
 			float64(n)/d.Seconds(), float64(len(data))/1e6/d.Seconds(), st)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -148,15 +147,15 @@ type nodeInfo struct {
 	xattrs   string
 }
 
-// snapshot records every node under dir except the subtrees skip.
-func snapshot(t testing.TB, dir string, skip ...string) map[string]nodeInfo {
+// snapshot records every node under dir except the subtree skip.
+func snapshot(t testing.TB, dir, skip string) map[string]nodeInfo {
 	t.Helper()
 	m := map[string]nodeInfo{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if slices.Contains(skip, p) {
+		if p == skip {
 			return filepath.SkipDir
 		}
 		fi, err := os.Lstat(p)
@@ -273,58 +272,4 @@ func statT(t testing.TB, p string) *syscall.Stat_t {
 		t.Fatal(err)
 	}
 	return fi.Sys().(*syscall.Stat_t)
-}
-
-// tree records every node under root by its path relative to root, after
-// making the directories readable as a normal user.
-func tree(t testing.TB, root string) map[string]nodeInfo {
-	t.Helper()
-	if !isRoot() {
-		chmodDirs(root)
-	}
-	m := map[string]nodeInfo{}
-	for p, n := range snapshot(t, root) {
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m[rel] = n
-	}
-	return m
-}
-
-// diffTrees compares two trees recorded by tree. Times that Apply takes
-// from the clock (the root, implicit directories, whiteouts) and directory
-// sizes are not compared; times from the tar (testTime) are.
-func diffTrees(want, got map[string]nodeInfo) []string {
-	norm := func(rel string, a, b nodeInfo) (nodeInfo, nodeInfo) {
-		if !a.mtime.Equal(testTime) && !b.mtime.Equal(testTime) {
-			a.mtime, b.mtime = time.Time{}, time.Time{}
-		}
-		if a.mode.IsDir() && b.mode.IsDir() {
-			a.size, b.size = 0, 0
-		}
-		if rel == "." {
-			a.mtime, b.mtime = time.Time{}, time.Time{}
-		}
-		return a, b
-	}
-	var diffs []string
-	for p, w := range want {
-		g, ok := got[p]
-		if !ok {
-			diffs = append(diffs, "missing "+p)
-			continue
-		}
-		if w, g := norm(p, w, g); w != g {
-			diffs = append(diffs, fmt.Sprintf("differs %s: %+v, want %+v", p, g, w))
-		}
-	}
-	for p := range got {
-		if _, ok := want[p]; !ok {
-			diffs = append(diffs, "extra "+p)
-		}
-	}
-	sort.Strings(diffs)
-	return diffs
 }

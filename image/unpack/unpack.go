@@ -11,8 +11,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -35,12 +33,7 @@ type Options struct {
 	// It also makes EPERM from setting a kept extended attribute non-fatal.
 	IgnoreChownErrors bool
 	// Logf receives debug notes (skipped device node, dropped xattr). May be nil.
-	// It may be called from several goroutines, one call at a time.
 	Logf func(format string, args ...any)
-	// Workers is the number of goroutines that create regular files and
-	// symbolic links concurrently with the reading of the stream (see
-	// parallel.go); 0 means DefaultWorkers, 1 extracts sequentially.
-	Workers int
 }
 
 // Stats counts what Apply created. FIFOs count as Files. Skipped counts
@@ -71,55 +64,25 @@ func Apply(dir string, r io.Reader, opts Options) (Stats, error) {
 	if err != nil {
 		return Stats{}, fmt.Errorf("unpacking layer: %w", err)
 	}
-	workers := opts.Workers
-	if workers == 0 {
-		workers = DefaultWorkers
-	}
-	if workers > 1 {
-		u.startWorkers(workers)
-	}
-	err = u.apply(r)
-	if err != nil && u.pool != nil {
-		u.pool.failed.Store(true) // skip the jobs not started
-	}
-	u.stopWorkers()
-	u.close()
-	st := u.stats
-	if p := u.pool; p != nil {
-		st.Files += p.stats.Files
-		st.Symlinks += p.stats.Symlinks
-		if p.err != nil {
-			err = p.err // earlier in the stream than the reader's error, if any
-		}
-	}
-	return st, err
-}
+	defer u.close()
 
-func (u *unpacker) apply(r io.Reader) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	u.in = &countingReader{r: br}
 	tr := tar.NewReader(u.in)
 	for {
-		if err := u.workerErr(); err != nil {
-			return err
-		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("unpacking layer: reading tar: %w", err)
+			return u.stats, fmt.Errorf("unpacking layer: reading tar: %w", err)
 		}
 		if err := u.entry(tr, hdr); err != nil {
-			return fmt.Errorf("unpacking entry %q: %w", shorten(hdr.Name), err)
+			return u.stats, fmt.Errorf("unpacking entry %q: %w", shorten(hdr.Name), err)
 		}
 	}
-	u.waitIdle()
-	if err := u.workerErr(); err != nil {
-		return err
-	}
 	if err := u.finishDirs(); err != nil {
-		return fmt.Errorf("unpacking layer: %w", err)
+		return u.stats, fmt.Errorf("unpacking layer: %w", err)
 	}
 	// Drain what follows the end marker (padding blocks) for hashing callers.
 	for {
@@ -128,10 +91,10 @@ func (u *unpacker) apply(r io.Reader) error {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("unpacking layer: reading tar: %w", err)
+			return u.stats, fmt.Errorf("unpacking layer: reading tar: %w", err)
 		}
 	}
-	return nil
+	return u.stats, nil
 }
 
 // dirMeta is the deferred metadata of a directory entry.
@@ -155,11 +118,8 @@ type unpacker struct {
 	dirs   map[string]dirMeta // deferred directory metadata
 	lowers []int              // lazily opened O_PATH fds of opts.Lowers, -1 if not yet
 
-	stats      Stats       // counted by the reader (workers count in pool.stats)
-	chownNoted atomic.Bool // the chown note was logged
-	logMu      sync.Mutex
-
-	pool *pool // nil: sequential
+	stats      Stats
+	chownNoted bool
 
 	in       *countingReader // the tar stream, to tell sparse expansion
 	expanded int64           // file bytes produced beyond the stream bytes read
@@ -213,8 +173,6 @@ func (u *unpacker) close() {
 
 func (u *unpacker) logf(format string, args ...any) {
 	if u.opts.Logf != nil {
-		u.logMu.Lock()
-		defer u.logMu.Unlock()
 		u.opts.Logf(format, args...)
 	}
 }
@@ -238,7 +196,6 @@ func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header) error {
 	if rel == "" && hdr.Typeflag != tar.TypeDir {
 		return fmt.Errorf("%w: a non-directory entry names the root", ErrUnsafePath)
 	}
-	u.waitPath(rel)
 	switch hdr.Typeflag {
 	case tar.TypeDir:
 		return u.dir(rel, hdr)
@@ -365,9 +322,6 @@ func (u *unpacker) parentFD(rel string) (int, string, error) {
 }
 
 func (u *unpacker) file(rel string, hdr *tar.Header, r io.Reader) error {
-	if ok, err := u.fileJob(rel, hdr, r); ok {
-		return err
-	}
 	if err := checkIDs(hdr.Uid, hdr.Gid); err != nil {
 		return err
 	}
@@ -396,15 +350,6 @@ func (u *unpacker) file(rel string, hdr *tar.Header, r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", rel, err)
 	}
-	if err := u.fileMeta(fd, rel, hdr); err != nil {
-		return err
-	}
-	u.stats.Files++
-	return nil
-}
-
-// fileMeta sets owner, mode, kept xattrs and times of the new regular file fd.
-func (u *unpacker) fileMeta(fd int, rel string, hdr *tar.Header) error {
 	if err := u.chownErr(unix.Fchown(fd, hdr.Uid, hdr.Gid), rel); err != nil {
 		return err
 	}
@@ -418,6 +363,7 @@ func (u *unpacker) fileMeta(fd int, rel string, hdr *tar.Header) error {
 	if err := futimens(fd, &ts); err != nil {
 		return &os.PathError{Op: "futimens", Path: rel, Err: err}
 	}
+	u.stats.Files++
 	return nil
 }
 
@@ -561,9 +507,6 @@ func (u *unpacker) dirXattrs(pfd int, base, rel string, hdr *tar.Header, opaque 
 }
 
 func (u *unpacker) symlink(rel string, hdr *tar.Header) error {
-	if ok, err := u.symlinkJob(rel, hdr); ok {
-		return err
-	}
 	if err := checkIDs(hdr.Uid, hdr.Gid); err != nil {
 		return err
 	}
@@ -577,33 +520,15 @@ func (u *unpacker) symlink(rel string, hdr *tar.Header) error {
 		return err
 	}
 	u.forget(rel)
-	u.dropXattrs(rel, hdr)
-	if err := u.symlinkMeta(pfd, base, rel, hdr); err != nil {
-		return err
-	}
-	u.stats.Symlinks++
-	return nil
-}
-
-// makeSymlink creates the symbolic link of hdr at pfd/base, which must not
-// exist (a worker's job).
-func (u *unpacker) makeSymlink(pfd int, rel, base string, hdr *tar.Header) error {
-	if err := unix.Symlinkat(hdr.Linkname, pfd, base); err != nil {
-		return &os.PathError{Op: "create", Path: rel, Err: err}
-	}
-	return u.symlinkMeta(pfd, base, rel, hdr)
-}
-
-// symlinkMeta sets owner and times of the symbolic link just created at
-// pfd/base.
-func (u *unpacker) symlinkMeta(pfd int, base, rel string, hdr *tar.Header) error {
 	if err := u.chownErr(unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW), rel); err != nil {
 		return err
 	}
+	u.dropXattrs(rel, hdr)
 	ts := headerTimes(hdr)
 	if err := unix.UtimesNanoAt(pfd, base, ts[:], unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return &os.PathError{Op: "utimensat", Path: rel, Err: err}
 	}
+	u.stats.Symlinks++
 	return nil
 }
 
@@ -657,7 +582,6 @@ func (u *unpacker) hardlink(rel string, hdr *tar.Header) error {
 		u.logf("unpack: ignoring hard link %q to itself", hdr.Name)
 		return nil
 	}
-	u.waitPath(target)
 	if err := u.linkTarget(target); err != nil {
 		return fmt.Errorf("hard link target %q: %w", hdr.Linkname, err)
 	}
@@ -723,9 +647,7 @@ func (u *unpacker) create(pfd int, rel, base string, mk func() (int, error)) (in
 }
 
 // clear removes whatever is at pfd/base (rel), recursively for a directory.
-// It first waits for every job in flight: a directory may hold some.
 func (u *unpacker) clear(pfd int, rel, base string) error {
-	u.waitIdle()
 	err := unix.Unlinkat(pfd, base, 0)
 	if err == unix.EISDIR {
 		u.invalidate(rel)
@@ -804,10 +726,6 @@ func (u *unpacker) flushCache() {
 }
 
 func (u *unpacker) closeRetired() {
-	if len(u.retired) == 0 {
-		return
-	}
-	u.waitIdle() // jobs in flight may use them
 	for _, fd := range u.retired {
 		unix.Close(fd)
 	}
@@ -860,7 +778,6 @@ func (u *unpacker) dirFD(rel string, mk mkdirFunc) (int, error) {
 			end += start
 		}
 		cur, base := rel[:end], rel[start:end]
-		u.waitPath(cur)
 		fd, err := u.openDir(pfd, cur, base, mk)
 		if err != nil {
 			return -1, err
@@ -982,7 +899,6 @@ func (u *unpacker) whiteout(parent, base string) error {
 		return err
 	}
 	rel := joinPath(parent, name)
-	u.waitPath(rel)
 	if _, err := u.create(pfd, rel, name, func() (int, error) {
 		return -1, unix.Mknodat(pfd, name, unix.S_IFCHR, 0)
 	}); err != nil {
@@ -998,7 +914,8 @@ func (u *unpacker) chownErr(err error, rel string) error {
 		return nil
 	}
 	if u.opts.IgnoreChownErrors && (err == unix.EPERM || err == unix.EINVAL) {
-		if !u.chownNoted.Swap(true) {
+		if !u.chownNoted {
+			u.chownNoted = true
 			u.logf("unpack: cannot change owners (%v), files keep the caller's owner", err)
 		}
 		return nil

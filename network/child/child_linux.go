@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rootless-containers/rootlesskit/v3/pkg/messages"
@@ -86,6 +88,7 @@ func (s *Session) Configure() error {
 	if err := LoopbackUp(); err != nil {
 		return s.abort(fmt.Errorf("bringing up lo: %w", err))
 	}
+	boxSysctls()
 	cd, err := childDriver(m.Driver)
 	if err != nil {
 		return s.abort(err)
@@ -193,4 +196,33 @@ func startPortChild(opaque map[string]string) error {
 		}
 	}
 	return errors.New("port forwarding in the box: the port driver did not start")
+}
+
+// boxSysctls lets everyone in the box bind any port and ping, as Docker
+// does: the network namespace is the box's own, and a dev server on port
+// 80 should not need root. Failures leave the kernel's defaults.
+func boxSysctls() {
+	_ = os.WriteFile("/proc/sys/net/ipv4/ip_unprivileged_port_start", []byte("0"), 0)
+	// Both ends of the range must be mapped group ids.
+	if high := highestMapped("/proc/self/gid_map"); high > 0 {
+		_ = os.WriteFile("/proc/sys/net/ipv4/ping_group_range", []byte("0 "+strconv.FormatUint(high, 10)), 0)
+	}
+}
+
+// highestMapped returns the highest id inside the namespace of an id map.
+func highestMapped(path string) uint64 {
+	b, _ := os.ReadFile(path)
+	var high uint64
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		in, err1 := strconv.ParseUint(f[0], 10, 32)
+		n, err2 := strconv.ParseUint(f[2], 10, 32)
+		if err1 == nil && err2 == nil && n > 0 && in+n-1 > high {
+			high = in + n - 1
+		}
+	}
+	return high
 }

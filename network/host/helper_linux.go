@@ -163,18 +163,25 @@ func (h *helper) run() error {
 	if err != nil {
 		return h.fail(driverError(h.o.Driver, err))
 	}
-	pdrv, err := builtin.NewParentDriver(h.log, h.o.StateDir(), false, "")
-	if err != nil {
-		return h.fail(fmt.Errorf("port driver: %w", err))
+	// Ports need rootlesskit's builtin port driver, whose box side runs in
+	// the init; a box without published or forwarded ports does without.
+	portsReady := func() error { return nil }
+	var portOpaque map[string]string
+	if len(h.o.Publish) > 0 || h.o.AutoPorts {
+		pdrv, err := builtin.NewParentDriver(h.log, h.o.StateDir(), false, "")
+		if err != nil {
+			return h.fail(fmt.Errorf("port driver: %w", err))
+		}
+		h.ports = pdrv
+		portOpaque = pdrv.OpaqueForChild()
+		// The port driver's box side opens its readiness FIFO before it
+		// listens, and the open blocks until this side opened it too:
+		// start this side first.
+		portsReady = h.startPorts()
 	}
-	h.ports = pdrv
-	// The port driver's box side opens its readiness FIFO before it
-	// listens, and the open blocks until this side opened it too: start
-	// this side first.
-	portsReady := h.startPorts()
 	cfg := &network.DriverConfig{Dev: msg.Dev, IP: msg.IP, Netmask: msg.Netmask, Gateway: msg.Gateway,
 		DNS: msg.DNS, MTU: msg.MTU, Opaque: msg.NetworkDriverOpaque}
-	if err := h.conn.Send(network.Message{Type: network.MsgConfigure, Driver: h.o.Driver, Net: cfg, PortOpaque: pdrv.OpaqueForChild()}); err != nil {
+	if err := h.conn.Send(network.Message{Type: network.MsgConfigure, Driver: h.o.Driver, Net: cfg, PortOpaque: portOpaque}); err != nil {
 		return err
 	}
 	ready, err := h.conn.Recv()

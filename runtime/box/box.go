@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/devbox-dev/devbox/cgroup"
 	"io/fs"
 	"net"
 	"os"
@@ -55,6 +56,8 @@ type Record struct {
 	// Grace is how long the box stays up after its last session, in
 	// seconds; 0 means the default.
 	Grace int `json:"grace,omitempty"`
+	// Limits are applied to the box's cgroup at every start.
+	Limits cgroup.Limits `json:"limits,omitzero"`
 	// Publish are the box's published ports (-p values, as given); the
 	// network mode is Net ("slirp" picks the driver at every start).
 	Publish        []string `json:"publish,omitempty"`

@@ -1,0 +1,62 @@
+package cmdutil
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/devbox-dev/devbox/cmd/config"
+	"github.com/devbox-dev/devbox/network"
+)
+
+func TestValidateNetworkFlags(t *testing.T) {
+	tests := []struct {
+		mode    string
+		publish []string
+		wantErr string
+	}{
+		{"slirp", []string{"8080:80"}, ""},
+		{"gvisor", nil, ""},
+		{"host", nil, ""},
+		{"host", []string{"8080:80"}, "needs user-mode networking"},
+		{"none", []string{"8080:80"}, "needs user-mode networking"},
+		{"bridge", nil, "invalid --net"},
+		{"slirp", []string{"80"}, "invalid --publish"},
+	}
+	for _, tt := range tests {
+		err := ValidateNetworkFlags(tt.mode, tt.publish)
+		if tt.wantErr == "" {
+			if err != nil {
+				t.Errorf("%s %v: %v", tt.mode, tt.publish, err)
+			}
+			continue
+		}
+		var fe *FlagError
+		if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.As(err, &fe) {
+			t.Errorf("%s %v: %v, want a flag error mentioning %q", tt.mode, tt.publish, err, tt.wantErr)
+		}
+	}
+}
+
+func TestChooseNetworkDefaults(t *testing.T) {
+	off := false
+	cfg := &config.Config{Network: config.Network{Mode: "none", HostLoopback: &off}}
+	if m := DefaultMode(cfg, "slirp"); m != "none" {
+		t.Errorf("DefaultMode = %q, want the configured none", m)
+	}
+	if m := DefaultMode(&config.Config{}, "slirp"); m != "slirp" {
+		t.Errorf("DefaultMode = %q, want the built-in slirp", m)
+	}
+	c, err := ChooseNetwork(cfg, "host", NetworkFlags{})
+	if err != nil || c.Driver != network.ModeHost || c.UserMode() || c.HostLoopback || !c.AutoPorts || !c.IPv6 {
+		t.Errorf("host: %+v, %v", c, err)
+	}
+	c, err = ChooseNetwork(&config.Config{}, "none", NetworkFlags{NoAutoPorts: true, NoHostLoopback: true})
+	if err != nil || c.AutoPorts || c.HostLoopback {
+		t.Errorf("flags: %+v, %v", c, err)
+	}
+	o := c.HelperOptions("/run/x")
+	if o.RunDir != "/run/x" || o.Driver != network.ModeNone {
+		t.Errorf("helper options: %+v", o)
+	}
+}

@@ -16,29 +16,29 @@ if ! skopeo inspect --tls-verify=false "docker://$IMG" >/dev/null 2>&1; then
 	podman push -q --tls-verify=false localhost/devtools:trixie "docker://$IMG"
 fi
 podman pull -q --tls-verify=false "$IMG" >/dev/null
-$devbox --root "$D" pull -q "$IMG" >/dev/null
-for b in bench-warm bench-cold bench-extra1 bench-extra2; do $devbox --root "$D" rm -f "$b" >/dev/null 2>&1 || true; done
+$devbox --store "$D" pull -q "$IMG" >/dev/null
+for b in bench-warm bench-cold bench-extra1 bench-extra2; do $devbox --store "$D" rm -f "$b" >/dev/null 2>&1 || true; done
 distrobox rm -f bench-dbx >/dev/null 2>&1 || true
-$devbox --root "$D" create bench-warm --image "$IMG" --grace 600 >/dev/null
-$devbox --root "$D" shell bench-warm -- true
+$devbox --store "$D" create bench-warm --image "$IMG" --grace 600 >/dev/null
+$devbox --store "$D" shell bench-warm -- true
 distrobox create --yes --no-entry -i "$IMG" -n bench-dbx >/dev/null 2>&1
 distrobox enter bench-dbx -- true >/dev/null 2>&1
 hyperfine -N --warmup 3 --runs "$RUNS" --style basic --export-json "$OUT/box-warm.json" \
-	-n "devbox shell -- true" "$devbox --root $D shell bench-warm -- true" \
+	-n "devbox shell -- true" "$devbox --store $D shell bench-warm -- true" \
 	-n "distrobox enter -- true" "distrobox enter bench-dbx -- true" \
 	-n "podman exec true" "podman exec bench-dbx true" >"$OUT/box-warm.txt" 2>&1 || { cat "$OUT/box-warm.txt"; exit 1; }
 # Cold: a new box from a pulled image, entered once.
 CRUNS=$(( RUNS / 4 )); [ "$CRUNS" -ge 5 ] || CRUNS=5
 hyperfine -N --runs "$CRUNS" --style basic --export-json "$OUT/box-cold.json" \
-	--prepare "sh -c '$devbox --root $D rm -f bench-cold >/dev/null 2>&1; true'" \
-	-n "devbox shell (create+start+enter)" "$devbox --root $D shell --image $IMG --grace 1 bench-cold -- true" \
+	--prepare "sh -c '$devbox --store $D rm -f bench-cold >/dev/null 2>&1; true'" \
+	-n "devbox shell (create+start+enter)" "$devbox --store $D shell --image $IMG --grace 1 bench-cold -- true" \
 	--prepare "sh -c 'distrobox rm -f bench-dbx2 >/dev/null 2>&1; true'" \
 	-n "distrobox create + enter" "sh -c 'distrobox create --yes --no-entry -i $IMG -n bench-dbx2 >/dev/null && distrobox enter bench-dbx2 -- true'" >"$OUT/box-cold.txt" 2>&1 || { cat "$OUT/box-cold.txt"; exit 1; }
 # Disk added by extra boxes of the same image, after their first start.
 du0=$(du -sxB1 "$D" | cut -f1)
 for b in bench-extra1 bench-extra2; do
-	$devbox --root "$D" create "$b" --image "$IMG" --grace 1 >/dev/null
-	$devbox --root "$D" shell "$b" -- true
+	$devbox --store "$D" create "$b" --image "$IMG" --grace 1 >/dev/null
+	$devbox --store "$D" shell "$b" -- true
 done
 du1=$(du -sxB1 "$D" 2>/dev/null | cut -f1)
 per=$(( (du1 - du0) / 2 ))
@@ -59,5 +59,5 @@ w=$(med "devbox shell -- true" "$OUT/box-warm.json")
 	echo
 	echo "Disk added per extra box of the same image (after its first start): $per bytes"
 } | tee "$OUT/box-summary.md"
-for b in bench-warm bench-cold bench-extra1 bench-extra2; do $devbox --root "$D" rm -f "$b" >/dev/null 2>&1 || true; done
+for b in bench-warm bench-cold bench-extra1 bench-extra2; do $devbox --store "$D" rm -f "$b" >/dev/null 2>&1 || true; done
 distrobox rm -f bench-dbx bench-dbx2 >/dev/null 2>&1 || true

@@ -8,7 +8,7 @@ RUNS="${RUNS:-50}"
 IMG="$REGISTRY/library/debian:trixie"
 D="$WORK/devbox-store"
 devbox="$WORK/devbox"
-$devbox --root "$D" pull -q "$IMG" >/dev/null
+$devbox --store "$D" pull -q "$IMG" >/dev/null
 podman pull -q --tls-verify=false "$IMG" >/dev/null 2>&1 || true
 B="$WORK/bundle-start"
 if [ ! -d "$B/rootfs" ]; then
@@ -21,7 +21,7 @@ sed -i 's/"terminal": true/"terminal": false/' "$B/config.json"
 CRUNROOT="$XDG_RUNTIME_DIR/devbox-bench-crun"
 mkdir -p "$CRUNROOT"
 args=(-N --warmup 3 --runs "$RUNS" --style basic --export-json "$OUT/start.json" --export-markdown "$OUT/start.md")
-cmds=(-n "devbox run" "$devbox --root $D run --net none $IMG true")
+cmds=(-n "devbox run" "$devbox --store $D run --net none $IMG true")
 cmds+=(-n "bwrap --unshare-all" "bwrap --unshare-all --ro-bind $B/rootfs / --proc /proc --dev /dev true")
 if crun --root "$CRUNROOT" run -b "$B" devbox-bench-probe >/dev/null 2>&1; then
 	cmds+=(-n "crun run" "crun --root $CRUNROOT run -b $B devbox-bench-crun")
@@ -34,7 +34,7 @@ else
 	echo "podman run fails on this host: $(podman run --rm --network none "$IMG" true 2>&1 | tail -1)" | tee "$OUT/start-podman-error.txt"
 fi
 hyperfine "${args[@]}" "${cmds[@]}" >"$OUT/start.hyperfine.txt" 2>&1 || { cat "$OUT/start.hyperfine.txt"; exit 1; }
-rss=$(/usr/bin/time -f %M "$devbox" --root "$D" run --net none "$IMG" true 2>&1 >/dev/null | tail -1)
+rss=$(/usr/bin/time -f %M "$devbox" --store "$D" run --net none "$IMG" true 2>&1 >/dev/null | tail -1)
 med() { awk -v n="\"command\": \"$1\"" 'index($0,n){f=1} f&&/"median"/{gsub(/[^0-9.e-]/,"",$2); print $2; exit}' FS=': ' "$OUT/start.json"; }
 d=$(med "devbox run")
 {

@@ -400,7 +400,7 @@ func (r *runner) overlay() Result {
 		if !recent {
 			res.Hint = "Linux " + kernel + " is older than 5.11: upgrade the kernel; meanwhile: sudo apt install fuse-overlayfs"
 		} else {
-			res.Hint = fmt.Sprintf("keep the store on a local ext4, xfs or btrfs filesystem: devbox --root DIR, DEVBOX_ROOT=DIR, or [store] root in %s", r.configPath())
+			res.Hint = fmt.Sprintf("keep the store on a local ext4, xfs or btrfs filesystem: devbox --store DIR, DEVBOX_STORE=DIR, or [store] root in %s", r.configPath())
 		}
 		return res
 	}
@@ -475,7 +475,7 @@ func (r *runner) filesystem() Result {
 	store := r.nearestExisting(r.StoreRoot)
 	sfs, serr := r.Host.Statfs(store)
 	hfs, herr := r.Host.Statfs(r.Home)
-	move := fmt.Sprintf("keep the store on a local disk: mkdir -p /var/tmp/%s-devbox and set root = \"/var/tmp/%s-devbox\" under [store] in %s (or DEVBOX_ROOT, or --root)",
+	move := fmt.Sprintf("keep the store on a local disk: mkdir -p /var/tmp/%s-devbox and set root = \"/var/tmp/%s-devbox\" under [store] in %s (or DEVBOX_STORE, or --store)",
 		r.User, r.User, r.configPath())
 	if serr != nil {
 		res.Status, res.Message = Warn, fmt.Sprintf("cannot inspect the filesystem of the store %s: %v", r.StoreRoot, unwrapPath(serr))
@@ -758,7 +758,7 @@ func (r *runner) store() Result {
 	res := Result{Check: "store"}
 	root := r.StoreRoot
 	at := r.nearestExisting(root)
-	elsewhere := fmt.Sprintf("choose a store you can write: devbox --root DIR, DEVBOX_ROOT=DIR, or root = \"DIR\" under [store] in %s", r.configPath())
+	elsewhere := fmt.Sprintf("choose a store you can write: devbox --store DIR, DEVBOX_STORE=DIR, or root = \"DIR\" under [store] in %s", r.configPath())
 	where := root
 	if at != root {
 		where = root + " (to be created in " + at + ")"

@@ -323,7 +323,7 @@ func TestChecks(t *testing.T) {
 		// overlay
 		{"overlay", "overlay", nil, Pass, []string{"userxattr", store + "/tmp", "ext4"}, nil},
 		{"overlay fails", "overlay", func(h *fakeHost, e *Env, p *fakeProber) { p.overlay = errors.New("mount -t overlay: invalid argument") },
-			Warn, []string{"failed", "invalid argument", "fall back"}, []string{"--root DIR"}},
+			Warn, []string{"failed", "invalid argument", "fall back"}, []string{"--store DIR"}},
 		{"old kernel", "overlay", func(h *fakeHost, e *Env, p *fakeProber) {
 			h.files["/proc/sys/kernel/osrelease"] = "5.4.0-150-generic"
 			p.overlay = errors.New("unknown option userxattr")
@@ -421,20 +421,20 @@ func TestChecks(t *testing.T) {
 		{"store to be created", "store", func(h *fakeHost, e *Env, p *fakeProber) { delete(h.stats, store); delete(h.stats, store+"/tmp") },
 			Pass, []string{"to be created in /home/dev"}, nil},
 		{"store not writable", "store", func(h *fakeHost, e *Env, p *fakeProber) { h.denied[store] = true },
-			Fail, []string{"not writable by you"}, []string{"--root DIR", "DEVBOX_ROOT"}},
+			Fail, []string{"not writable by you"}, []string{"--store DIR", "DEVBOX_STORE"}},
 		{"store under /proc", "store", func(h *fakeHost, e *Env, p *fakeProber) {
 			e.StoreRoot = "/proc/x"
 			h.stats["/proc"] = dir(0o555, 0)
 			h.denied["/proc"] = true
-		}, Fail, []string{"/proc/x (to be created in /proc) is not writable"}, []string{"--root"}},
+		}, Fail, []string{"/proc/x (to be created in /proc) is not writable"}, []string{"--store"}},
 		{"store read-only", "store", func(h *fakeHost, e *Env, p *fakeProber) { h.mounts["/home"] = FSInfo{Type: ext4, Flags: stRdonly} },
-			Fail, []string{"read-only filesystem"}, []string{"--root"}},
+			Fail, []string{"read-only filesystem"}, []string{"--store"}},
 		{"disk full", "store", func(h *fakeHost, e *Env, p *fakeProber) { h.mounts["/"] = FSInfo{Type: ext4, Avail: 10 << 20} },
 			Fail, []string{"only 10.0 MiB free", "pulls will fail"}, []string{"devbox image prune"}},
 		{"disk low", "store", func(h *fakeHost, e *Env, p *fakeProber) { h.mounts["/"] = FSInfo{Type: ext4, Avail: 1 * GiB} },
 			Warn, []string{"only 1.0 GiB free"}, []string{"devbox image prune"}},
 		{"store is a file", "store", func(h *fakeHost, e *Env, p *fakeProber) { h.stats[store] = FileInfo{Mode: 0o644} },
-			Fail, []string{"is not a directory"}, []string{"--root"}},
+			Fail, []string{"is not a directory"}, []string{"--store"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -23,7 +23,7 @@ import (
 // images, and nothing is created to find out.
 //
 // ApplyConventions, called once by cmd/root on the whole tree, gives the
-// conventional flags (--platform, --pull, --net, --env, --image, --root,
+// conventional flags (--platform, --pull, --net, --env, --image, --store,
 // --log-level) their completion and parse-time checks, and infers the
 // completion of positional arguments from the placeholders in Use (IMAGE,
 // ALIAS, NAME, BOX). A new command that follows the conventions needs no

@@ -14,7 +14,7 @@ import (
 //   - --platform is checked when it is parsed (one clear line for a
 //     malformed value, whichever command has it) and completes common
 //     platforms; --pull is checked and completes its three values;
-//   - --net/--network, --env, --image, --log-level and --root (a string)
+//   - --net/--network, --env, --image, --log-level and --store (a string)
 //     complete, unless the command registered its own completion;
 //   - a command without ValidArgsFunction or ValidArgs completes its
 //     positional arguments from the first placeholder of its Use line:
@@ -61,7 +61,7 @@ func flagConvention(c *cobra.Command, fl *pflag.Flag, f *Factory) {
 		comp = Fixed(LogLevels)
 	case fl.Name == "image" && str:
 		comp = CompleteImages(f)
-	case fl.Name == "root" && str:
+	case fl.Name == "store" && str:
 		comp = func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			return nil, cobra.ShellCompDirectiveFilterDirs
 		}

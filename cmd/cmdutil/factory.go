@@ -18,7 +18,7 @@ type Factory struct {
 	IOStreams *iostreams.IOStreams
 	Logger    *slog.Logger
 
-	// StoreRoot is the --root flag's value ("" when unset).
+	// StoreRoot is the --store flag's value ("" when unset).
 	StoreRoot *string
 
 	Config   func() (*config.Config, error)

@@ -93,14 +93,14 @@ func Load(path string) (*Config, error) {
 	return c, nil
 }
 
-// StoreRoot returns the store directory: flag, then DEVBOX_ROOT, then the
+// StoreRoot returns the store directory: flag, then DEVBOX_STORE, then the
 // config file, then $XDG_DATA_HOME/devbox.
 func (c *Config) StoreRoot(flag string) string {
 	switch {
 	case flag != "":
 		return flag
-	case os.Getenv("DEVBOX_ROOT") != "":
-		return os.Getenv("DEVBOX_ROOT")
+	case os.Getenv("DEVBOX_STORE") != "":
+		return os.Getenv("DEVBOX_STORE")
 	case c.Store.Root != "":
 		return c.Store.Root
 	}

@@ -48,7 +48,7 @@ func TestLoad(t *testing.T) {
 }
 
 func TestStoreRoot(t *testing.T) {
-	t.Setenv("DEVBOX_ROOT", "")
+	t.Setenv("DEVBOX_STORE", "")
 	t.Setenv("XDG_DATA_HOME", "/data")
 	c := &Config{}
 	if got := c.StoreRoot(""); got != "/data/devbox" {
@@ -58,7 +58,7 @@ func TestStoreRoot(t *testing.T) {
 	if got := c.StoreRoot(""); got != "/cfg" {
 		t.Errorf("config = %q", got)
 	}
-	t.Setenv("DEVBOX_ROOT", "/env")
+	t.Setenv("DEVBOX_STORE", "/env")
 	if got := c.StoreRoot(""); got != "/env" {
 		t.Errorf("env = %q", got)
 	}

@@ -58,7 +58,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	cmd.SetErr(f.IOStreams.ErrOut)
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
 	pf := cmd.PersistentFlags()
-	pf.StringVar(f.StoreRoot, "root", "", "store directory (default $XDG_DATA_HOME/devbox; env DEVBOX_ROOT)")
+	pf.StringVar(f.StoreRoot, "store", "", "store directory for images and boxes (default $XDG_DATA_HOME/devbox; env DEVBOX_STORE)")
 	pf.StringVar(&logLevel, "log-level", envOr("DEVBOX_LOG_LEVEL", "warn"), "log level: debug, info, warn or error")
 
 	cmd.AddCommand(pull.NewCmdPull(f, nil))

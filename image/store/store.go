@@ -88,9 +88,9 @@ func storeErr(what string, err error, path string) error {
 	case errors.Is(err, syscall.ENOSPC):
 		return fmt.Errorf("%s: %w (hint: free disk space on the filesystem holding %s; devbox doctor shows what is free)", what, err, path)
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EROFS):
-		return fmt.Errorf("%s: %w (hint: the store %s must be writable by you; choose another with --root or DEVBOX_ROOT; devbox doctor checks it)", what, err, path)
+		return fmt.Errorf("%s: %w (hint: the store %s must be writable by you; choose another with --store or DEVBOX_STORE; devbox doctor checks it)", what, err, path)
 	case what == "creating store directory" && (errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR)):
-		return fmt.Errorf("%s: %w (hint: the store %s cannot be created there; choose another with --root or DEVBOX_ROOT; devbox doctor checks it)", what, err, path)
+		return fmt.Errorf("%s: %w (hint: the store %s cannot be created there; choose another with --store or DEVBOX_STORE; devbox doctor checks it)", what, err, path)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -34,10 +34,13 @@ const (
 	fdStatus = 4 // the status pipe to the CLI
 )
 
-// status is the one line the helper writes to the CLI.
+// status is a line the helper writes to the CLI: first how the start
+// went (Ready or Error), and at the end Down, once nothing of the box's
+// network is left on the host but the helper's own exit.
 type status struct {
 	Ready bool   `json:"ready,omitempty"`
 	Error string `json:"error,omitempty"`
+	Down  bool   `json:"down,omitempty"`
 }
 
 // Main is the body of the helper stage. It returns when the box is gone.
@@ -82,11 +85,12 @@ type forward struct {
 }
 
 type helper struct {
-	o      Options
-	log    io.Writer
-	conn   *network.Conn
-	status *os.File
-	pid    int
+	o        Options
+	log      io.Writer
+	conn     *network.Conn
+	status   *os.File
+	reported bool
+	pid      int
 
 	pd        rknet.ParentDriver
 	cleanup   func() error
@@ -103,15 +107,26 @@ type helper struct {
 
 // report tells the CLI how the start went (once).
 func (h *helper) report(err error) {
-	if h.status == nil {
+	if h.reported || h.status == nil {
 		return
 	}
+	h.reported = true
 	s := status{Ready: err == nil}
 	if err != nil {
 		s.Error = err.Error()
 	}
 	b, _ := json.Marshal(s)
 	_, _ = h.status.Write(append(b, '\n'))
+}
+
+// down tells the CLI that the box's ports and driver processes are gone.
+func (h *helper) down() {
+	if h.status == nil {
+		return
+	}
+	h.report(errors.New("the network helper stopped"))
+	b, _ := json.Marshal(status{Down: true})
+	_, _ = h.status.Write(append(b, '\n')) // the CLI may be gone: no matter
 	h.status.Close()
 	h.status = nil
 }
@@ -436,6 +451,14 @@ func (h *helper) writeStateLocked() {
 	}
 }
 
+func (h *helper) driverCleanup() {
+	if h.cleanup != nil {
+		if err := h.cleanup(); err != nil {
+			fmt.Fprintf(h.log, "devbox: network helper: %v\n", err)
+		}
+	}
+}
+
 // teardown undoes everything, in reverse.
 func (h *helper) teardown() {
 	close(h.stop)
@@ -459,12 +482,18 @@ func (h *helper) teardown() {
 	if h.netnsLink != "" {
 		_ = os.Remove(h.netnsLink)
 	}
-	if h.cleanup != nil {
-		if err := h.cleanup(); err != nil {
-			fmt.Fprintf(h.log, "devbox: network helper: %v\n", err)
-		}
+	// pasta and slirp4netns must be gone before the CLI hears "down". The
+	// gvisor stack is this process; closing its tap can take a kernel
+	// grace period (the interface is unregistered), which the CLI need
+	// not wait for.
+	_, inProcess := h.pd.(*gvisor.Parent)
+	if !inProcess {
+		h.driverCleanup()
 	}
 	_ = os.RemoveAll(h.o.StateDir())
-	h.report(errors.New("the network helper stopped"))
+	h.down()
+	if inProcess {
+		h.driverCleanup()
+	}
 	h.conn.Close()
 }

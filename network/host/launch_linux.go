@@ -22,9 +22,10 @@ type Helper struct {
 
 	cmd    *exec.Cmd
 	log    string
-	done   chan struct{} // closed when the status line (or EOF) arrived
+	done   chan struct{} // closed when the first status line (or EOF) arrived
 	result status
 	gotOne bool
+	down   chan struct{} // closed when "down" (or EOF) arrived
 	exited chan struct{}
 }
 
@@ -72,13 +73,21 @@ func Start(cmd *exec.Cmd, o Options) (*Helper, error) {
 		statusR.Close()
 		return nil, fmt.Errorf("starting the network helper: %w", err)
 	}
-	h := &Helper{InitEnd: initEnd, cmd: cmd, log: logPath, done: make(chan struct{}), exited: make(chan struct{})}
+	h := &Helper{InitEnd: initEnd, cmd: cmd, log: logPath, done: make(chan struct{}), down: make(chan struct{}), exited: make(chan struct{})}
 	go func() {
-		defer close(h.done)
+		defer close(h.down)
 		defer statusR.Close()
-		line, err := bufio.NewReader(statusR).ReadBytes('\n')
+		r := bufio.NewReader(statusR)
+		line, err := r.ReadBytes('\n')
 		if err == nil && json.Unmarshal(line, &h.result) == nil {
 			h.gotOne = true
+		}
+		close(h.done)
+		for err == nil {
+			var s status
+			if line, err = r.ReadBytes('\n'); err == nil && json.Unmarshal(line, &s) == nil && s.Down {
+				return
+			}
 		}
 	}()
 	go func() {
@@ -139,10 +148,12 @@ func (h *Helper) wait(timeout time.Duration) bool {
 	}
 }
 
-// Wait waits until the helper exited (it does once the box is gone), at
-// most timeout; then it is killed.
+// Wait waits until the helper took the box's network down (it does once
+// the box is gone: its ports are closed and pasta or slirp4netns ended),
+// at most timeout; then it is killed. The helper's own exit follows.
 func (h *Helper) Wait(timeout time.Duration) {
 	select {
+	case <-h.down:
 	case <-h.exited:
 	case <-time.After(timeout):
 		_ = h.cmd.Process.Kill()

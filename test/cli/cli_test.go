@@ -116,8 +116,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"pull", "--platform", "windows/amd64", "debian"}, "Linux images only"},
 		{[]string{"run", "--platform", "linux/arm64/v8/x", "debian"}, "invalid platform"},
 		{[]string{"run", "--pull", "sometimes", "debian"}, `invalid --pull "sometimes"`},
-		{[]string{"--root", "/proc/devbox-test/x", "images"}, "/proc/devbox-test/x"},
-		{[]string{"--root", "/etc/passwd/x", "images"}, "not a directory"},
+		{[]string{"--store", "/proc/devbox-test/x", "images"}, "/proc/devbox-test/x"},
+		{[]string{"--store", "/etc/passwd/x", "images"}, "not a directory"},
 		{[]string{"--log-level", "loud", "version"}, `invalid --log-level "loud"`},
 		{[]string{"help", "exit-cod"}, `did you mean "exit-codes"?`},
 		{[]string{"nosuchcommand"}, `unknown command "nosuchcommand"`},
@@ -133,7 +133,7 @@ func TestBadInput(t *testing.T) {
 		cases = append(cases, struct {
 			args []string
 			want string
-		}{[]string{"--root", filepath.Join(ro, "store"), "images"}, "must be writable by you"})
+		}{[]string{"--store", filepath.Join(ro, "store"), "images"}, "must be writable by you"})
 	}
 	for _, c := range cases {
 		oneLineError(t, c.args, e.run(c.args...), c.want)

@@ -2,12 +2,12 @@
 # make bench: side-by-side benchmarks of devbox and its anchors, run as the
 # unprivileged test user on this machine. As root it provisions first (the
 # same rig as make test); results go to bench/results/<date>/ and a summary
-# table to stdout. Usage: bench/run.sh [pull] [start] [box]   (default: all)
+# table to stdout. Usage: bench/run.sh [pull] [start] [box] [net]   (default: all)
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$REPO"
 GO="${GO:-go}"; command -v "$GO" >/dev/null || GO=/usr/local/go/bin/go
-suites=("$@"); [ ${#suites[@]} -gt 0 ] || suites=(pull start box)
+suites=("$@"); [ ${#suites[@]} -gt 0 ] || suites=(pull start box net)
 
 if [ "$(id -u)" != 0 ]; then
 	echo "bench/run.sh provisions the machine and runs as the test user: run it as root (sudo make bench)" >&2
@@ -44,6 +44,8 @@ mkdir -p "$OUT"
 WORK=/tmp/devbox-bench
 rm -rf "$WORK"; mkdir -p "$WORK"
 CGO_ENABLED=0 "$GO" build -trimpath -ldflags '-s -w' -o "$WORK/devbox" ./cmd/devbox
+# suite-net: a static TCP latency probe, also run inside boxes
+CGO_ENABLED=0 "$GO" build -trimpath -ldflags '-s -w' -o "$WORK/tcplat/tcplat" ./bench/tcplat
 cp bench/*.sh "$WORK/"
 chmod -R a+rX "$WORK"; chown "$TUSER" "$WORK" "$OUT"
 # podman as a desktop user has it: overlay storage, cgroupfs (no systemd here).

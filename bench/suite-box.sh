@@ -35,12 +35,12 @@ hyperfine -N --runs "$CRUNS" --style basic --export-json "$OUT/box-cold.json" \
 	--prepare "sh -c 'distrobox rm -f bench-dbx2 >/dev/null 2>&1; true'" \
 	-n "distrobox create + enter" "sh -c 'distrobox create --yes --no-entry -i $IMG -n bench-dbx2 >/dev/null && distrobox enter bench-dbx2 -- true'" >"$OUT/box-cold.txt" 2>&1 || { cat "$OUT/box-cold.txt"; exit 1; }
 # Disk added by extra boxes of the same image, after their first start.
-du0=$(du -sxB1 "$D" | cut -f1)
+du0=$( (du -sxB1 "$D" 2>/dev/null || true) | cut -f1)
 for b in bench-extra1 bench-extra2; do
 	$devbox --store "$D" create "$b" --image "$IMG" --grace 1 >/dev/null
 	$devbox --store "$D" shell "$b" -- true
 done
-du1=$(du -sxB1 "$D" 2>/dev/null | cut -f1)
+du1=$( (du -sxB1 "$D" 2>/dev/null || true) | cut -f1)
 per=$(( (du1 - du0) / 2 ))
 med() { awk -v n="\"command\": \"$1\"" 'index($0,n){f=1} f&&/"median"/{gsub(/[^0-9.e-]/,"",$2); print $2; exit}' FS=": " "$2"; }
 w=$(med "devbox shell -- true" "$OUT/box-warm.json")

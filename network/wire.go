@@ -21,6 +21,12 @@ const (
 	MsgAbort     = "abort"     // either way: Error, then the sender gives up
 )
 
+// Names of the descriptors Ready carries.
+const (
+	FileTap  = "tap"  // the box's tap device (gvisor driver)
+	FileDiag = "diag" // a NETLINK_SOCK_DIAG socket in the box's network namespace
+)
+
 // WireVersion is bumped when Message changes incompatibly; Hello carries
 // it so an init and a helper of different builds fail clearly.
 const WireVersion = 1
@@ -34,8 +40,13 @@ type Message struct {
 	Driver     string            `json:"driver,omitempty"`
 	Net        *DriverConfig     `json:"net,omitempty"`
 	PortOpaque map[string]string `json:"portOpaque,omitempty"`
-	// Ready: the box's interface.
-	Dev string `json:"dev,omitempty"`
+	// Listeners asks the init for a sock_diag socket in the box's network
+	// namespace, which the helper polls for listening ports.
+	Listeners bool `json:"listeners,omitempty"`
+	// Ready: the box's interface, and what the attached descriptors are
+	// (FileTap, FileDiag), in order.
+	Dev   string   `json:"dev,omitempty"`
+	Files []string `json:"files,omitempty"`
 	// Abort.
 	Error string `json:"error,omitempty"`
 }

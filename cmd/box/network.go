@@ -21,7 +21,7 @@ import (
 
 // DefaultNet is the network of a new box when neither --net nor
 // [network] mode says.
-const DefaultNet = network.ModeHost
+const DefaultNet = network.ModeSlirp
 
 // addNetworkFlags adds the network flags of create (and of shell's
 // implicit create).

@@ -14,7 +14,7 @@ import (
 )
 
 // DefaultNet is --net when neither the flag nor [network] mode says.
-const DefaultNet = network.ModeNone
+const DefaultNet = network.ModeSlirp
 
 // netRun is the user-mode network of one devbox run: the helper lives
 // while the box does, in the box's runtime directory.

@@ -8,7 +8,8 @@
 //	                     org.opencontainers.image.ref.name is its full reference
 //	layers/<chainID>/    one unpacked layer, an overlayfs lower directory,
 //	                     owned by the user's subordinate ids (keep-id map)
-//	tmp/                 downloads and unpacks in progress
+//	tmp/                 downloads and unpacks in progress (marked chattr +T
+//	                     on ext2/3/4, see markTopDir)
 //	locks/               flock files: store.lock for index.json and GC, one
 //	                     per blob digest and per layer chain ID
 //
@@ -17,4 +18,11 @@
 // unpacked into tmp/ and renamed into layers/; index.json is replaced by
 // rename under store.lock. A process killed at any point leaves only tmp/
 // debris, which the next command removes once no lock guards it.
+//
+// A pull unpacks a layer while its blob downloads: BlobFeed follows the
+// blob's temporary file, and the unpack stage reads the data from a stream
+// (StreamWriter, UnpackStream) in which the end of each layer's data
+// certifies that its blob is stored and verified. The stage renames the
+// layer into layers/ only after that end and after checking the layer's
+// diff_id; on any failure it removes its temporary directory.
 package store

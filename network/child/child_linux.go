@@ -115,13 +115,22 @@ func (s *Session) Configure() error {
 		}
 	}
 	var files []*os.File
+	var names []string
 	if g, ok := cd.(*gvisor.Child); ok {
 		if tap := g.TakeTap(); tap != nil {
 			defer tap.Close()
-			files = append(files, tap)
+			files, names = append(files, tap), append(names, network.FileTap)
 		}
 	}
-	if err := s.c.Send(network.Message{Type: network.MsgReady, Dev: dev}, files...); err != nil {
+	if m.Listeners {
+		// Without it the helper reads /proc/PID/net/tcp, which costs more.
+		if fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG); err == nil {
+			diag := os.NewFile(uintptr(fd), "sock_diag")
+			defer diag.Close()
+			files, names = append(files, diag), append(names, network.FileDiag)
+		}
+	}
+	if err := s.c.Send(network.Message{Type: network.MsgReady, Dev: dev, Files: names}, files...); err != nil {
 		return err
 	}
 	_, err = s.recv(network.MsgGo)

@@ -207,8 +207,8 @@ func newStack(fd int, o Options) (*stack.Stack, *dnsRelay, error) {
 	if o.HostLoopback {
 		nat[addr4(network.Gateway)] = addr4("127.0.0.1")
 	}
-	var natMu sync.Mutex
-	tcpFwd := forwarder.TCP(s, nat, &natMu, false)
+	var natMu sync.Mutex // the table never changes; gvisor-tap-vsock wants a lock
+	tcpFwd := tcpForwarder(s, nat)
 	udpFwd := forwarder.UDP(s, nat, &natMu, false)
 	// Addresses of the subnet that are not mapped are the box's own
 	// network: never dial them on the host's.

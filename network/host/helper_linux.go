@@ -92,6 +92,7 @@ type helper struct {
 	reported bool
 	pid      int
 
+	diag      *os.File // sock_diag socket in the box's network namespace
 	pd        rknet.ParentDriver
 	cleanup   func() error
 	ports     port.ParentDriver
@@ -196,7 +197,7 @@ func (h *helper) run() error {
 	}
 	cfg := &network.DriverConfig{Dev: msg.Dev, IP: msg.IP, Netmask: msg.Netmask, Gateway: msg.Gateway,
 		DNS: msg.DNS, MTU: msg.MTU, Opaque: msg.NetworkDriverOpaque}
-	if err := h.conn.Send(network.Message{Type: network.MsgConfigure, Driver: h.o.Driver, Net: cfg, PortOpaque: portOpaque}); err != nil {
+	if err := h.conn.Send(network.Message{Type: network.MsgConfigure, Driver: h.o.Driver, Net: cfg, PortOpaque: portOpaque, Listeners: h.o.AutoPorts}); err != nil {
 		return err
 	}
 	ready, err := h.conn.Recv()
@@ -210,17 +211,25 @@ func (h *helper) run() error {
 	if ready.Type != network.MsgReady {
 		return h.fail(fmt.Errorf("network handshake: expected ready, got %q", ready.Type))
 	}
-	if g, ok := pd.(*gvisor.Parent); ok {
-		if len(ready.Files) != 1 {
-			return h.fail(errors.New("network handshake: the box did not send its tap device"))
-		}
-		if err := g.Attach(ready.Files[0]); err != nil {
-			return h.fail(err)
-		}
-	} else {
-		for _, f := range ready.Files {
+	files := map[string]*os.File{}
+	for i, f := range ready.Files {
+		if i < len(ready.Message.Files) && files[ready.Message.Files[i]] == nil {
+			files[ready.Message.Files[i]] = f
+		} else {
 			f.Close()
 		}
+	}
+	h.diag = files[network.FileDiag]
+	if g, ok := pd.(*gvisor.Parent); ok {
+		tap := files[network.FileTap]
+		if tap == nil {
+			return h.fail(errors.New("network handshake: the box did not send its tap device"))
+		}
+		if err := g.Attach(tap); err != nil {
+			return h.fail(err)
+		}
+	} else if tap := files[network.FileTap]; tap != nil {
+		tap.Close()
 	}
 	if err := portsReady(); err != nil {
 		return h.fail(err)
@@ -364,6 +373,15 @@ func (h *helper) poll() {
 }
 
 func (h *helper) listeners() ([]Listener, bool) {
+	if h.diag != nil {
+		ls, err := diagListeners(h.diag)
+		if err == nil {
+			return ls, true
+		}
+		fmt.Fprintf(h.log, "devbox: network helper: %v; reading /proc/%d/net/tcp instead\n", err, h.pid)
+		h.diag.Close()
+		h.diag = nil
+	}
 	var all []Listener
 	ok := false
 	for _, f := range []string{"tcp", "tcp6"} {

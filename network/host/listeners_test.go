@@ -6,6 +6,8 @@ import (
 	"os"
 	"reflect"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 const procTCP = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -108,5 +110,40 @@ func TestStateRoundTrip(t *testing.T) {
 	got, err := ReadState(dir)
 	if err != nil || got.Driver != "gvisor" || got.PID != 42 {
 		t.Fatalf("%+v, %v", got, err)
+	}
+}
+
+// sock_diag sees a listener of this network namespace.
+func TestDiagListenersLive(t *testing.T) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		t.Skip("no sock_diag:", err)
+	}
+	f := os.NewFile(uintptr(fd), "diag")
+	defer f.Close()
+	l4, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer l4.Close()
+	want := []Listener{{netip.MustParseAddr("127.0.0.1"), l4.Addr().(*net.TCPAddr).Port}}
+	if l6, err := net.Listen("tcp6", "[::1]:0"); err == nil {
+		defer l6.Close()
+		want = append(want, Listener{netip.IPv6Loopback(), l6.Addr().(*net.TCPAddr).Port})
+	}
+	for i := 0; i < 3; i++ { // the same socket serves dump after dump
+		got, err := diagListeners(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			found := false
+			for _, g := range got {
+				found = found || g == w
+			}
+			if !found {
+				t.Errorf("dump %d: %v not among %v", i, w, got)
+			}
+		}
 	}
 }

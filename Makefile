@@ -42,6 +42,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParsePlatform$$' -fuzztime=$(FUZZTIME) ./image/
 	$(GO) test -run='^$$' -fuzz='^FuzzResolve$$' -fuzztime=$(FUZZTIME) ./image/
 	$(GO) test -run='^$$' -fuzz='^FuzzEnvFlag$$' -fuzztime=$(FUZZTIME) ./runtime/
+	$(GO) test -run='^$$' -fuzz='^FuzzParsePort$$' -fuzztime=$(FUZZTIME) ./network/
 	$(GO) test -run='^$$' -fuzz='^FuzzArgKinds$$' -fuzztime=$(FUZZTIME) ./cmd/cmdutil/
 	$(GO) test -run='^$$' -fuzz='^FuzzHostFiles$$' -fuzztime=$(FUZZTIME) ./doctor/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseFileCaps$$' -fuzztime=$(FUZZTIME) ./doctor/

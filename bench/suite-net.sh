@@ -46,8 +46,8 @@ sleep 0.5
 
 # gbps JSON...: bits per second received, in Gbit/s.
 gbps() { awk -F: '/"sum_received"/{f=1} f&&/"bits_per_second"/{gsub(/[^0-9.e+]/,"",$2); printf "%.2f\n", $2/1e9; exit}'; }
-# median of the numbers on stdin
-median() { sort -g | awk '{a[NR]=$1} END{if (NR==0) print "FAIL"; else if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+# median (min–max) of the numbers on stdin: pasta's figures spread widely
+median() { sort -g | awk '{a[NR]=$1} END{if (NR==0) {print "FAIL"; exit} m = (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2; printf "%.2f (%.2f–%.2f)\n", m, a[1], a[NR]}'; }
 # measure LABEL CMD...: REPS iperf3 runs, median Gbit/s into results
 declare -A R
 measure() {
@@ -123,8 +123,18 @@ else
 	measure "pasta (direct): ns ← host (download)" pasta -q --config-net -4 -a 10.0.2.100 -n 24 -g 10.0.2.2 -- iperf3 -c 10.0.2.2 -p $HOSTPORT -t "$SECS" -R -J
 fi
 
+# --- what a network costs at start: devbox run IMG true ----------------------
+START_RUNS="${START_RUNS:-30}"
+hyperfine -N --warmup 3 --runs "$START_RUNS" --style basic --export-json "$OUT/net-start.json" \
+	-n "none" "$devbox --store $D run --net none $IMG true" \
+	-n "gvisor" "$devbox --store $D run --net gvisor $IMG true" \
+	-n "pasta" "$devbox --store $D run --net pasta $IMG true" \
+	-n "slirp4netns" "$devbox --store $D run --net slirp4netns $IMG true" \
+	-n "podman slirp4netns" "podman run --rm --network slirp4netns $IMG true" >"$OUT/net-start.txt" 2>&1 || true
+smed() { awk -v n="\"command\": \"$1\"" 'index($0,n){f=1} f&&/"median"/{gsub(/[^0-9.e-]/,"",$2); printf "%.1f", $2*1000; exit}' FS=': ' "$OUT/net-start.json"; }
+
 {
-	echo "### User-mode networking (iperf3, ${SECS} s runs, median of $REPS, Gbit/s; TCP round trip through a published port, median of $LATN)"
+	echo "### User-mode networking (iperf3, ${SECS} s runs, Gbit/s, median (min–max) of $REPS; TCP round trip through a published port, median of $LATN)"
 	echo
 	echo "| network | box → host | host → box (-p) | box ← host (download) | round trip via -p |"
 	echo "|---|---|---|---|---|"
@@ -138,4 +148,6 @@ fi
 	else
 		echo "| pasta run directly (podman 4.3 has no pasta network) | ${R["pasta (direct): ns → host"]:-FAIL} | - | ${R["pasta (direct): ns ← host (download)"]:-FAIL} | - |"
 	fi
+	echo
+	echo "Start, \`devbox run --net X busybox true\` ($START_RUNS runs, median ms): none $(smed none), gvisor $(smed gvisor), pasta $(smed pasta), slirp4netns $(smed slirp4netns); \`podman run --rm --network slirp4netns\` $(smed "podman slirp4netns")"
 } | tee "$OUT/net-summary.md"

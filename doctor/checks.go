@@ -704,25 +704,22 @@ func busPath(addr string) string {
 	return ""
 }
 
-// network: the helpers that give a box its own network.
+// network: what gives a box its own network. The default, --net slirp,
+// uses devbox's built-in gvisor driver when nothing else is installed;
+// every user-mode driver needs /dev/net/tun (docs/network.md).
 func (r *runner) network() Result {
 	res := Result{Check: "network"}
-	var have []string
+	have := []string{"built-in gvisor driver"}
 	for _, h := range []string{"pasta", "slirp4netns"} {
 		if p, err := r.Host.LookPath(h); err == nil {
 			have = append(have, h+" ("+p+")")
 		}
 	}
-	tunErr := r.charDevice("/dev/net/tun")
-	switch {
-	case len(have) == 0:
-		res.Status = Warn
-		res.Message = "neither pasta nor slirp4netns is installed: no external user-mode network driver for boxes"
-		res.Hint = "sudo apt install passt    # provides pasta; or: sudo apt install slirp4netns"
+	switch tunErr := r.charDevice("/dev/net/tun"); {
 	case tunErr != nil:
 		res.Status = Warn
-		res.Message = "/dev/net/tun: " + tunErr.Error() + ": boxes cannot get a user-mode network (found " + strings.Join(have, ", ") + ")"
-		res.Hint = "sudo modprobe tun && sudo chmod 0666 /dev/net/tun"
+		res.Message = "/dev/net/tun: " + tunErr.Error() + ": boxes cannot get their default user-mode network (--net slirp); --net host and --net none work"
+		res.Hint = "sudo modprobe tun && sudo chmod 0666 /dev/net/tun\n# or make host networking the default: [network] mode = \"host\" in " + r.ConfigPath
 	default:
 		res.Status, res.Message = Pass, strings.Join(have, ", ")+"; /dev/net/tun usable"
 	}

@@ -399,13 +399,13 @@ func TestChecks(t *testing.T) {
 		}, Pass, []string{"not tried"}, nil},
 
 		// network
-		{"network helpers", "network", nil, Pass, []string{"pasta (/usr/bin/pasta)", "slirp4netns", "/dev/net/tun usable"}, nil},
+		{"network helpers", "network", nil, Pass, []string{"built-in gvisor", "pasta (/usr/bin/pasta)", "slirp4netns", "/dev/net/tun usable"}, nil},
 		{"no helpers", "network", func(h *fakeHost, e *Env, p *fakeProber) {
 			delete(h.bins, "pasta")
 			delete(h.bins, "slirp4netns")
-		}, Warn, []string{"neither pasta nor slirp4netns"}, []string{"sudo apt install passt"}},
+		}, Pass, []string{"built-in gvisor driver; /dev/net/tun usable"}, nil},
 		{"no tun", "network", func(h *fakeHost, e *Env, p *fakeProber) { delete(h.stats, "/dev/net/tun") },
-			Warn, []string{"/dev/net/tun: missing"}, []string{"modprobe tun"}},
+			Warn, []string{"/dev/net/tun: missing", "--net host"}, []string{"modprobe tun", "[network] mode"}},
 		{"tun not a device", "network", func(h *fakeHost, e *Env, p *fakeProber) { h.stats["/dev/net/tun"] = FileInfo{Mode: 0o666} },
 			Warn, []string{"not a character device"}, nil},
 

@@ -146,7 +146,10 @@ func serveAndPull() error {
 	if err := os.MkdirAll(conf, 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(conf, "config.toml"), []byte("[registries]\ninsecure = [\""+registryAt+"\"]\n"), 0o644); err != nil {
+	// The guest has no /dev/net/tun: these boxes need no network of their
+	// own (docs/network.md), so none instead of the user-mode default.
+	cfg := "[registries]\ninsecure = [\"" + registryAt + "\"]\n[network]\nmode = \"none\"\n"
+	if err := os.WriteFile(filepath.Join(conf, "config.toml"), []byte(cfg), 0o644); err != nil {
 		return err
 	}
 	r := devbox(nil, "pull", imageRef)

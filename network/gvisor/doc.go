@@ -1,0 +1,17 @@
+// Package gvisor is devbox's in-process user-mode network driver: gVisor's
+// netstack serves the box's tap device from the network helper on the host,
+// and forwarders turn the box's TCP and UDP flows into ordinary sockets of
+// the helper (gvisor-tap-vsock's for UDP; for TCP our own, which relays
+// with buffers that fill the 64 KiB MTU). It implements rootlesskit's
+// network.ParentDriver and network.ChildDriver, so the helper and the init
+// drive it exactly like the pasta and slirp4netns drivers.
+//
+// It differs from rootlesskit's own gvisortapvsock driver in three ways
+// (docs/network.md): the box init creates the tap itself and hands its file
+// descriptor to the helper, so no nsenter or ip is needed and no process
+// copies frames between the tap and the stack; the DNS resolver relays
+// queries unchanged to configurable upstream servers (ports included); and
+// with the gateway's mapping to the host's loopback turned off, the
+// subnet's addresses are unreachable instead of leaking to the host's
+// network.
+package gvisor

@@ -135,9 +135,11 @@ func (e *env) start(r *rbox.Record) error {
 		defer cgFile.Close()
 	}
 	p, err := rootless.Start(rootless.Spec{
-		Stage:      run.StageInit,
-		Args:       []string{specPath},
-		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+		Stage: run.StageInit,
+		Args:  []string{specPath},
+		// One P per helper: pids.max counts threads, and the helper and the
+		// init live in the box's cgroup (--pids-limit).
+		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "GOMAXPROCS=1"},
 		Namespaces: rootless.Namespaces{Mount: true, PID: true, UTS: true, IPC: true, Net: spec.Net != "host"},
 		Mapping:    e.m,
 		Stdout:     logf,

@@ -264,9 +264,11 @@ func start(rawTTY bool, spec *runtime.Spec, specPath string, m rootless.Mapping,
 	statusFD := 3 + len(extra)
 	extra = append(extra, statusW)
 	p, err := rootless.Start(rootless.Spec{
-		Stage:      StageInit,
-		Args:       []string{specPath, strconv.Itoa(statusFD)},
-		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+		Stage: StageInit,
+		Args:  []string{specPath, strconv.Itoa(statusFD)},
+		// One P per helper: pids.max counts threads, and the helper and the
+		// init live in the box's cgroup (--pids-limit).
+		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "GOMAXPROCS=1"},
 		Namespaces: rootless.Namespaces{Mount: true, PID: true, UTS: true, IPC: true, Net: spec.Net != "host"},
 		Mapping:    m,
 		Stdin:      os.Stdin,

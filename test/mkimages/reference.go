@@ -31,62 +31,19 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/devbox-dev/devbox/test/expect"
 )
 
-// Expect is the top level of an expectation JSON file (schema 1).
-type Expect struct {
-	Schema     int           `json:"schema"`
-	Repository string        `json:"repository"`
-	Tags       []string      `json:"tags"`
-	References []string      `json:"references"`
-	MediaType  string        `json:"media_type"`
-	Digest     string        `json:"digest"`
-	Images     []ExpectImage `json:"images"`
-}
-
-// ExpectImage describes one platform-specific image manifest and its merged
-// root filesystem.
-type ExpectImage struct {
-	Platform     string           `json:"platform"`
-	Digest       string           `json:"digest"`
-	MediaType    string           `json:"media_type"`
-	ConfigDigest string           `json:"config_digest"`
-	Cmd          []string         `json:"cmd,omitempty"`
-	Env          []string         `json:"env,omitempty"`
-	Layers       []LayerInfo      `json:"layers"`
-	Entries      map[string]Entry `json:"entries"`
-	Skipped      []Skipped        `json:"skipped,omitempty"`
-}
-
-// LayerInfo is one layer descriptor.
-type LayerInfo struct {
-	Digest    string `json:"digest"`
-	DiffID    string `json:"diff_id"`
-	MediaType string `json:"media_type"`
-	Size      int64  `json:"size"`
-}
-
-// Entry is the expected state of one path of the merged root filesystem.
-type Entry struct {
-	Type          string            `json:"type"` // dir, file, symlink, fifo
-	Mode          string            `json:"mode"` // 4 octal digits, incl. setuid/setgid/sticky
-	UID           int               `json:"uid"`
-	GID           int               `json:"gid"`
-	Mtime         int64             `json:"mtime"`
-	Size          *int64            `json:"size,omitempty"`
-	SHA256        string            `json:"sha256,omitempty"`
-	Target        string            `json:"target,omitempty"`
-	Xattrs        map[string]string `json:"xattrs,omitempty"`
-	HardlinkGroup string            `json:"hardlink_group,omitempty"`
-}
-
-// Skipped is a tar entry that an unpacker must not materialise.
-type Skipped struct {
-	Path   string `json:"path"`
-	Type   string `json:"type"`
-	Layer  int    `json:"layer"`
-	Reason string `json:"reason"`
-}
+// The expectation file's schema is defined once, in test/expect, which
+// reads what this program writes.
+type (
+	Expect      = expect.File
+	ExpectImage = expect.Image
+	LayerInfo   = expect.Layer
+	Entry       = expect.Entry
+	Skipped     = expect.Skipped
+)
 
 type inode struct {
 	typ      string

@@ -7,18 +7,23 @@
 // mapping once and boxes run in the very same mapping, so nothing is ever
 // chowned twice.
 //
-// An unprivileged process cannot get such a namespace in one step: newuidmap
-// must write the map after the child exists, and the child's exec happened
-// before the map, so it has no capabilities. Start therefore builds two
-// nested namespaces (see docs/architecture.md):
+// Such a map names subordinate ids, so only newuidmap/newgidmap may write it,
+// and only once the child exists; by then the child has executed its program,
+// and a process that executes as a non-root uid loses its capabilities. Start
+// therefore carries the capabilities a new user namespace gives its first
+// process across that exec as ambient capabilities:
 //
-//	P1 host CLI ──clone(NEWUSER)──▶ P2 "outer": waits on a pipe while P1 runs
-//	newuidmap/newgidmap (0→uid, 1..N→subids), then re-execs itself as uid 0 to
-//	gain a full capability set ──clone(NEWUSER|NEWNS|…)──▶ P3 target stage, in
-//	the keep-id inner namespace (written directly by P2, which is root in the
-//	outer one), started as uid 0 with every capability in its namespaces.
+//	P1 host CLI ──clone(NEWUSER|NEWNS|NEWPID|…), all caps ambient──▶ target
+//	stage (devbox again), which blocks on the start pipe while P1 runs
+//	newuidmap and newgidmap in parallel with the keep-id map; then the
+//	target makes itself uid 0 and gid 0 of the namespace, arms its
+//	parent-death signal again and empties its inheritable and ambient sets
+//	(this package's init function, on the main thread).
 //
-// Only plain data crosses the boundary: the target stage name, the clone
-// flags and the inner maps travel as one JSON value in an environment
-// variable; extra file descriptors are passed through as 3, 4, ….
+// Without subordinate ids Go writes the one-line map 0 → caller itself and
+// the target starts as uid 0 directly.
+//
+// Only plain data crosses the boundary: the stage name and the start
+// descriptor travel in environment variables, argv as given, and extra file
+// descriptors as 3, 4, ….
 package rootless

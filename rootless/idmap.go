@@ -114,30 +114,20 @@ func total(rs []Range) int {
 	return n
 }
 
-// outerArgs returns the newuidmap (or newgidmap) arguments after the pid for
-// the outer namespace: 0 → own id, 1.. → the subordinate ranges in order.
-func outerArgs(own int, subs []Range) []string {
-	args := []string{"0", strconv.Itoa(own), "1"}
-	next := 1
-	for _, r := range subs {
-		args = append(args, strconv.Itoa(next), strconv.Itoa(r.Start), strconv.Itoa(r.Length))
-		next += r.Length
-	}
-	return args
-}
-
-// innerMaps returns the keep-id map of the inner namespace, expressed in
-// outer ids (outer 0 is the caller, outer 1.. the subordinate ranges in
-// order): inner own → outer 0, every other inner id from 0 up → outer 1, 2, ….
-// The kernel wants each extent inside one extent of the parent's map, so
-// extents are split where the subordinate ranges end.
-func innerMaps(own int, subs []Range) []syscall.SysProcIDMap {
+// keepIDMaps returns the keep-id map of a box's user namespace in host ids:
+// the caller's own id is itself, and every other id from 0 up takes the next
+// subordinate id, in the order of the ranges. Each extent lies inside one
+// subordinate range, as newuidmap requires of every line but the caller's
+// own id (which it allows as a one-id line). With no subordinate ids the
+// map is the single line 0 → own.
+func keepIDMaps(own int, subs []Range) []syscall.SysProcIDMap {
 	if total(subs) == 0 {
-		return []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}
+		return []syscall.SysProcIDMap{{ContainerID: 0, HostID: own, Size: 1}}
 	}
 	var m []syscall.SysProcIDMap
-	i, o := 0, 1
+	i := 0
 	for _, r := range subs {
+		h := r.Start
 		for left := r.Length; left > 0; {
 			if i == own {
 				i++
@@ -147,43 +137,35 @@ func innerMaps(own int, subs []Range) []syscall.SysProcIDMap {
 			if i < own && i+chunk > own {
 				chunk = own - i
 			}
-			m = append(m, syscall.SysProcIDMap{ContainerID: i, HostID: o, Size: chunk})
-			i, o, left = i+chunk, o+chunk, left-chunk
+			m = append(m, syscall.SysProcIDMap{ContainerID: i, HostID: h, Size: chunk})
+			i, h, left = i+chunk, h+chunk, left-chunk
 		}
 	}
-	m = append(m, syscall.SysProcIDMap{ContainerID: own, HostID: 0, Size: 1})
+	m = append(m, syscall.SysProcIDMap{ContainerID: own, HostID: own, Size: 1})
 	sort.Slice(m, func(a, b int) bool { return m[a].ContainerID < m[b].ContainerID })
 	return m
 }
 
+// mapArgs renders a map as newuidmap/newgidmap arguments after the pid.
+func mapArgs(m []syscall.SysProcIDMap) []string {
+	args := make([]string, 0, 3*len(m))
+	for _, e := range m {
+		args = append(args, strconv.Itoa(e.ContainerID), strconv.Itoa(e.HostID), strconv.Itoa(e.Size))
+	}
+	return args
+}
+
 // HostUID returns the host uid that inner uid id is stored as on disk, or -1
-// when id is not mapped. It is the keep-id map composed with the outer map.
+// when id is not mapped.
 func (m Mapping) HostUID(id int) int { return hostID(id, m.UID, m.SubUIDs) }
 
 // HostGID is HostUID for groups.
 func (m Mapping) HostGID(id int) int { return hostID(id, m.GID, m.SubGIDs) }
 
 func hostID(id, own int, subs []Range) int {
-	if len(subs) == 0 {
-		if id == 0 {
-			return own
-		}
-		return -1
-	}
-	for _, e := range innerMaps(own, subs) {
-		if id < e.ContainerID || id >= e.ContainerID+e.Size {
-			continue
-		}
-		outer := e.HostID + id - e.ContainerID
-		if outer == 0 {
-			return own
-		}
-		outer--
-		for _, r := range subs {
-			if outer < r.Length {
-				return r.Start + outer
-			}
-			outer -= r.Length
+	for _, e := range keepIDMaps(own, subs) {
+		if id >= e.ContainerID && id < e.ContainerID+e.Size {
+			return e.HostID + id - e.ContainerID
 		}
 	}
 	return -1

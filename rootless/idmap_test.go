@@ -9,48 +9,64 @@ import (
 	"github.com/rootless-containers/rootlesskit/v3/pkg/parent/idtools"
 )
 
-func TestInnerMaps(t *testing.T) {
+func TestKeepIDMaps(t *testing.T) {
 	cases := []struct {
 		name string
 		own  int
 		subs []Range
 		want []syscall.SysProcIDMap
 	}{
-		{"single", 1000, nil, []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}},
+		{"single", 1000, nil, []syscall.SysProcIDMap{{ContainerID: 0, HostID: 1000, Size: 1}}},
 		{"typical", 1000, []Range{{100000, 65536}}, []syscall.SysProcIDMap{
-			{ContainerID: 0, HostID: 1, Size: 1000},
-			{ContainerID: 1000, HostID: 0, Size: 1},
-			{ContainerID: 1001, HostID: 1001, Size: 64536},
+			{ContainerID: 0, HostID: 100000, Size: 1000},
+			{ContainerID: 1000, HostID: 1000, Size: 1},
+			{ContainerID: 1001, HostID: 101000, Size: 64536},
 		}},
 		{"own above range", 200000, []Range{{100000, 65536}}, []syscall.SysProcIDMap{
-			{ContainerID: 0, HostID: 1, Size: 65536},
-			{ContainerID: 200000, HostID: 0, Size: 1},
+			{ContainerID: 0, HostID: 100000, Size: 65536},
+			{ContainerID: 200000, HostID: 200000, Size: 1},
 		}},
 		{"own at end", 65536, []Range{{100000, 65536}}, []syscall.SysProcIDMap{
-			{ContainerID: 0, HostID: 1, Size: 65536},
-			{ContainerID: 65536, HostID: 0, Size: 1},
+			{ContainerID: 0, HostID: 100000, Size: 65536},
+			{ContainerID: 65536, HostID: 65536, Size: 1},
 		}},
 		{"two ranges split at the boundary", 1001, []Range{{100000, 65536}, {300000, 65536}}, []syscall.SysProcIDMap{
-			{ContainerID: 0, HostID: 1, Size: 1001},
-			{ContainerID: 1001, HostID: 0, Size: 1},
-			{ContainerID: 1002, HostID: 1002, Size: 64535},
-			{ContainerID: 65537, HostID: 65537, Size: 65536},
+			{ContainerID: 0, HostID: 100000, Size: 1001},
+			{ContainerID: 1001, HostID: 1001, Size: 1},
+			{ContainerID: 1002, HostID: 101001, Size: 64535},
+			{ContainerID: 65537, HostID: 300000, Size: 65536},
+		}},
+		{"own inside the range (cleanRanges cut it out)", 100005, []Range{{100000, 5}, {100006, 10}}, []syscall.SysProcIDMap{
+			{ContainerID: 0, HostID: 100000, Size: 5},
+			{ContainerID: 5, HostID: 100006, Size: 10},
+			{ContainerID: 100005, HostID: 100005, Size: 1},
 		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := innerMaps(c.own, c.subs)
+			got := keepIDMaps(c.own, c.subs)
 			if !reflect.DeepEqual(got, c.want) {
-				t.Fatalf("innerMaps(%d,%v) = %+v, want %+v", c.own, c.subs, got, c.want)
+				t.Fatalf("keepIDMaps(%d,%v) = %+v, want %+v", c.own, c.subs, got, c.want)
 			}
-			// Every outer id is used at most once.
+			// Every host id is used at most once, and each extent but the
+			// caller's own id lies inside one subordinate range.
 			seen := map[int]bool{}
 			for _, e := range got {
 				for i := 0; i < e.Size; i++ {
 					if seen[e.HostID+i] {
-						t.Fatalf("outer id %d mapped twice", e.HostID+i)
+						t.Fatalf("host id %d mapped twice", e.HostID+i)
 					}
 					seen[e.HostID+i] = true
+				}
+				if e.HostID == c.own && e.Size == 1 {
+					continue
+				}
+				inside := false
+				for _, r := range c.subs {
+					inside = inside || (e.HostID >= r.Start && e.HostID+e.Size <= r.Start+r.Length)
+				}
+				if !inside {
+					t.Errorf("extent %+v crosses a subordinate range", e)
 				}
 			}
 		})
@@ -74,7 +90,7 @@ func TestHostID(t *testing.T) {
 		}
 	}
 	split := Mapping{UID: 1000, SubUIDs: []Range{{100000, 10}, {200000, 65526}}}
-	if got := split.HostUID(12); got != 200002 { // outer 13 → second range, offset 2
+	if got := split.HostUID(12); got != 200002 { // inner 12 → second range, offset 2
 		t.Errorf("split HostUID(12) = %d", got)
 	}
 	single := Mapping{UID: 1000}
@@ -83,11 +99,11 @@ func TestHostID(t *testing.T) {
 	}
 }
 
-func TestOuterArgs(t *testing.T) {
-	got := strings.Join(outerArgs(1000, []Range{{100000, 65536}, {300000, 10}}), " ")
-	want := "0 1000 1 1 100000 65536 65537 300000 10"
+func TestMapArgs(t *testing.T) {
+	got := strings.Join(mapArgs(keepIDMaps(1000, []Range{{100000, 65536}, {300000, 10}})), " ")
+	want := "0 100000 1000 1000 1000 1 1001 101000 64536 65537 300000 10"
 	if got != want {
-		t.Errorf("outerArgs = %q, want %q", got, want)
+		t.Errorf("mapArgs = %q, want %q", got, want)
 	}
 }
 

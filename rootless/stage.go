@@ -9,23 +9,13 @@ import (
 // user command: ScrubEnv removes them.
 const (
 	envStage = "_DEVBOX_STAGE"
-	envInner = "_DEVBOX_INNER"
 	envNFDs  = "_DEVBOX_NFDS"
-	envExeFD = "_DEVBOX_EXEFD"
-)
-
-const (
-	stageOuter = "userns-outer"
-	stageCaps  = "userns-caps"
+	envStart = "_DEVBOX_START" // "FD,keep" or "FD,detach": see enter
 )
 
 // CurrentStage reports which devbox process this is. The empty string is the
 // host CLI.
 func CurrentStage() string { return os.Getenv(envStage) }
-
-// IsInternalStage reports whether stage is one of this package's own
-// intermediate stages (handled by Main).
-func IsInternalStage(stage string) bool { return stage == stageOuter || stage == stageCaps }
 
 // ScrubEnv returns env without devbox's private keys.
 func ScrubEnv(env []string) []string {

@@ -271,7 +271,7 @@ func (a *boxAgent) exec(c *agent.Conn, req agent.Request, files []*os.File) {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = files[0], files[1], files[2]
 	}
 	a.mu.Lock()
-	err = cmd.Start()
+	err = startCommand(cmd)
 	if err != nil {
 		a.mu.Unlock()
 		if tty != nil {

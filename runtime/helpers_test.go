@@ -19,8 +19,6 @@ import (
 // helpers and the box init re-execute /proc/self/exe, which is this binary.
 func TestMain(m *testing.M) {
 	switch st := rootless.CurrentStage(); {
-	case rootless.IsInternalStage(st):
-		rootless.Main()
 	case st == "init":
 		forceRootfs = os.Getenv("DEVBOX_TEST_ROOTFS")
 		os.Exit(InitMain())

@@ -66,7 +66,7 @@ func runCommand(s *Spec, u User, ids IDMaps) (int, error) {
 	} else {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	}
-	err = cmd.Start()
+	err = startCommand(cmd)
 	if tty != nil {
 		tty.slave.Close()
 	}

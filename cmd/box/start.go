@@ -180,39 +180,8 @@ func (e *env) start(r *rbox.Record) error {
 		}
 		return fmt.Errorf("starting box %s failed (exit %d)%s", r.Name, code, logTail(logPath))
 	}
-	if pid := initPID(p.Pid()); pid > 0 {
-		_ = os.WriteFile(filepath.Join(runDir, "init.pid"), []byte(strconv.Itoa(pid)+"\n"), 0o600)
-	}
+	_ = os.WriteFile(filepath.Join(runDir, "init.pid"), []byte(strconv.Itoa(p.Pid())+"\n"), 0o600)
 	return nil
-}
-
-// initPID finds the box init: the only child of the outer helper. (The
-// kernel's /proc/PID/task/TID/children is not always built in, so the
-// parent pids are scanned.)
-func initPID(helper int) int {
-	for i := 0; i < 50; i++ {
-		ents, _ := os.ReadDir("/proc")
-		for _, e := range ents {
-			pid, err := strconv.Atoi(e.Name())
-			if err != nil {
-				continue
-			}
-			b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-			if err != nil {
-				continue
-			}
-			// pid (comm) state ppid …; comm may contain spaces and parens.
-			s := string(b)
-			if j := strings.LastIndexByte(s, ')'); j > 0 {
-				f := strings.Fields(s[j+1:])
-				if len(f) > 1 && f[1] == strconv.Itoa(helper) {
-					return pid
-				}
-			}
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return 0
 }
 
 func logTail(path string) string {

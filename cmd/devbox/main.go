@@ -1,6 +1,6 @@
 // Command devbox is the single devbox binary. main only routes: it decides
-// from one environment key which process this is (the CLI, a namespace
-// helper, or a stage running inside the namespaces) before any flag parsing.
+// from one environment key which process this is (the CLI, or a stage: the
+// box init, the unpacker, a host-side helper) before any flag parsing.
 package main
 
 import (
@@ -27,11 +27,8 @@ var stages = map[string]func() int{
 
 func main() {
 	stage := rootless.CurrentStage()
-	switch {
-	case stage == "":
+	if stage == "" {
 		os.Exit(root.Main())
-	case rootless.IsInternalStage(stage):
-		rootless.Main()
 	}
 	if run, ok := stages[stage]; ok {
 		os.Exit(run())

@@ -28,8 +28,6 @@ import (
 
 func TestMain(m *testing.M) {
 	switch st := rootless.CurrentStage(); {
-	case rootless.IsInternalStage(st):
-		rootless.Main()
 	case st == "walk":
 		os.Exit(walkMain())
 	case st == "rmtree":

@@ -1,0 +1,118 @@
+package rootless
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// A target stage started by Start in keep-id mode finishes entering its
+// namespace here, before any package that imports this one initialises and
+// on the main thread (package initialisation runs locked to it), which the
+// parent-death signal needs: the kernel looks for it on the thread group
+// leader.
+func init() {
+	v, ok := os.LookupEnv(envStart)
+	if !ok {
+		return
+	}
+	_ = os.Unsetenv(envStart)
+	if err := enter(v); err != nil {
+		if !errors.Is(err, errCallerGone) {
+			fmt.Fprintf(os.Stderr, "devbox: entering the box's user namespace: %v\n", err)
+		}
+		os.Exit(125)
+	}
+}
+
+var errCallerGone = errors.New("devbox exited before the box started")
+
+// enter waits until the caller has written the namespace's id maps, then
+// makes the process uid 0 and gid 0 of the namespace (it holds every
+// capability there, carried over its exec as ambient capabilities) and
+// clears the inheritable and ambient sets again. v is "FD,keep" or
+// "FD,detach": FD is the start pipe; "keep" means the process must die with
+// the caller.
+func enter(v string) error {
+	fdStr, mode, _ := strings.Cut(v, ",")
+	fd, err := strconv.Atoi(fdStr)
+	if err != nil || fd < 3 {
+		return fmt.Errorf("bad start descriptor %q", v)
+	}
+	defer unix.Close(fd)
+	var b [1]byte
+	for {
+		n, err := unix.Read(fd, b[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if n != 1 {
+			return errCallerGone
+		}
+		break
+	}
+	if err := syscall.Setgroups(nil); err != nil {
+		return fmt.Errorf("setgroups: %w", err)
+	}
+	if err := syscall.Setresgid(0, 0, 0); err != nil {
+		return fmt.Errorf("setresgid: %w", err)
+	}
+	if err := syscall.Setresuid(0, 0, 0); err != nil {
+		return fmt.Errorf("setresuid: %w", err)
+	}
+	// The uid change made the process undumpable and cleared its
+	// parent-death signal; restore both.
+	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0)
+	if mode == "keep" {
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+			return fmt.Errorf("setting the parent-death signal: %w", err)
+		}
+		// The caller keeps the pipe's write end open while it lives: a
+		// hang-up means it died before the signal was armed again.
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if n, _ := unix.Poll(pfd, 0); n > 0 && pfd[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0 {
+			return errCallerGone
+		}
+	}
+	// Every thread: where the runtime supports it (no cgo), the whole
+	// process at once. ClearInheritableCaps before each exec covers the
+	// rest.
+	_ = clearInheritable(true)
+	return ClearInheritableCaps()
+}
+
+// ClearInheritableCaps empties the calling thread's inheritable and ambient
+// capability sets, so that a program it executes as another user cannot pick
+// up capabilities through file-inheritable bits (CVE-2022-27651 class). The
+// caller locks the goroutine to its thread around the exec.
+func ClearInheritableCaps() error { return clearInheritable(false) }
+
+func clearInheritable(allThreads bool) error {
+	hdr := &unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	data := &[2]unix.CapUserData{}
+	if err := unix.Capget(hdr, &data[0]); err != nil {
+		return fmt.Errorf("reading capabilities: %w", err)
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	var e1, e2 syscall.Errno
+	if allThreads {
+		_, _, e1 = syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0)
+		_, _, e2 = syscall.AllThreadsSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(hdr)), uintptr(unsafe.Pointer(&data[0])), 0)
+	} else {
+		_, _, e1 = syscall.RawSyscall(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0)
+		_, _, e2 = syscall.RawSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(hdr)), uintptr(unsafe.Pointer(&data[0])), 0)
+	}
+	if e1 != 0 {
+		return fmt.Errorf("clearing ambient capabilities: %w", e1)
+	}
+	if e2 != 0 {
+		return fmt.Errorf("clearing inheritable capabilities: %w", e2)
+	}
+	return nil
+}

@@ -6,8 +6,13 @@ LDFLAGS   := -s -w -X github.com/devbox-dev/devbox/cmd/root.Version=$(VERSION) -
 
 .PHONY: build install test test-vm unit lint bench fuzz clean try completions man release-check
 
+# The box init (cmd/devbox-init) is built first and embedded in devbox
+# (internal/initbin). BIN=path builds elsewhere (test/, bench/ use it).
+BIN       ?= bin/devbox
+GOARCH    ?= $(shell $(GO) env GOARCH)
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/devbox ./cmd/devbox
+	GO=$(GO) ./internal/initbin/build.sh $(GOARCH)
+	CGO_ENABLED=0 GOARCH=$(GOARCH) $(GO) build -trimpath -tags devbox_embedinit -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/devbox
 
 install: build
 	install -D -m 0755 bin/devbox $(or $(DESTDIR),$(HOME)/.local)/bin/devbox

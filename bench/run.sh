@@ -43,7 +43,7 @@ OUT="$REPO/bench/results/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$OUT"
 WORK=/tmp/devbox-bench
 rm -rf "$WORK"; mkdir -p "$WORK"
-CGO_ENABLED=0 "$GO" build -trimpath -ldflags '-s -w' -o "$WORK/devbox" ./cmd/devbox
+make -s build GO="$GO" BIN="$WORK/devbox"
 # suite-net: a static TCP latency probe, also run inside boxes
 CGO_ENABLED=0 "$GO" build -trimpath -ldflags '-s -w' -o "$WORK/tcplat/tcplat" ./bench/tcplat
 cp bench/*.sh "$WORK/"

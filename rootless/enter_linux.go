@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/devbox-dev/devbox/internal/trace"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,6 +24,7 @@ func init() {
 		return
 	}
 	_ = os.Unsetenv(envStart)
+	trace.Mark("stage: runtime up")
 	if err := enter(v); err != nil {
 		if !errors.Is(err, errCallerGone) {
 			fmt.Fprintf(os.Stderr, "devbox: entering the box's user namespace: %v\n", err)
@@ -57,6 +59,7 @@ func enter(v string) error {
 		}
 		break
 	}
+	trace.Mark("stage: maps seen")
 	if err := syscall.Setgroups(nil); err != nil {
 		return fmt.Errorf("setgroups: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/devbox-dev/devbox/internal/trace"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,7 +44,11 @@ func (n Namespaces) flags() uintptr {
 
 // Spec describes the process to start in the keep-id namespace.
 type Spec struct {
-	Stage      string   // required: the devbox stage the target process runs
+	Stage string // required: the devbox stage the target process runs
+	// Exe is the program to run as the target instead of devbox's own
+	// binary: the embedded box init (internal/initbin). When it cannot be
+	// executed (a noexec runtime directory), Start falls back to devbox.
+	Exe        string
 	Args       []string // optional: argv[1:] of the target process
 	Env        []string // optional: the target's environment (private keys are added)
 	Namespaces Namespaces
@@ -115,9 +120,22 @@ func Run(spec Spec) (int, error) {
 // namespaces spec asks for, and returns once the target runs there as uid 0
 // with a full capability set (see the package documentation).
 func Start(spec Spec) (*Process, error) {
+	p, err := start(spec)
+	if err != nil && spec.Exe != "" && (errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.ENOEXEC) || errors.Is(err, syscall.ENOENT)) {
+		spec.Exe = ""
+		return start(spec)
+	}
+	return p, err
+}
+
+func start(spec Spec) (*Process, error) {
 	m := spec.Mapping
+	exe := spec.Exe
+	if exe == "" {
+		exe = "/proc/self/exe"
+	}
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
+		Path:       exe,
 		Args:       append([]string{"devbox-" + spec.Stage}, spec.Args...),
 		Env:        append(ScrubEnv(spec.Env), envStage+"="+spec.Stage, envNFDs+"="+strconv.Itoa(len(spec.ExtraFiles))),
 		Stdin:      spec.Stdin,
@@ -176,9 +194,11 @@ func Start(spec Spec) (*Process, error) {
 	}
 	cmd.ExtraFiles = append(cmd.ExtraFiles, startR)
 	cmd.Env = append(cmd.Env, envStart+"="+strconv.Itoa(2+len(cmd.ExtraFiles))+","+mode)
+	trace.Mark("rootless: cloning")
 	runtime.LockOSThread()
 	err = cmd.Start()
 	runtime.UnlockOSThread()
+	trace.Mark("rootless: child executed")
 	if err != nil {
 		startW.Close()
 		return nil, diagnoseStart(err)
@@ -200,6 +220,7 @@ func Start(spec Spec) (*Process, error) {
 	if err != nil {
 		return fail(err)
 	}
+	trace.Mark("rootless: maps written")
 	if _, err := startW.Write([]byte{'\n'}); err != nil {
 		return fail(fmt.Errorf("starting the box init: %w", err))
 	}

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/devbox-dev/devbox/network"
@@ -27,11 +26,26 @@ type CreateOptions struct {
 	ResolvConf string
 }
 
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
+// validName reports whether name matches ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$
+// (written out: a package-level regexp costs every devbox process, the box
+// init included, its compilation at start-up).
+func validName(name string) bool {
+	if len(name) == 0 || len(name) > 63 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '_' && c != '.' && c != '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidateName checks a user-chosen box name.
 func ValidateName(name string) error {
-	if !nameRE.MatchString(name) {
+	if !validName(name) {
 		return fmt.Errorf("invalid box name %q (hint: use letters, digits, '_', '.' and '-', starting with a letter or digit, at most 63 characters)", name)
 	}
 	return nil

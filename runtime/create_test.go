@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -64,4 +65,18 @@ func TestValidateName(t *testing.T) {
 			t.Errorf("ValidateName(%q) = %v, want ok=%v", name, err, ok)
 		}
 	}
+}
+
+// FuzzValidName checks the hand-written matcher against the pattern it
+// spells out.
+func FuzzValidName(f *testing.F) {
+	re := regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
+	for _, s := range []string{"dev", "my-box_1.x", "-x", "a/b", "", "é", "a\n", strings.Repeat("a", 63), strings.Repeat("a", 64), ".a", "a."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := validName(s), re.MatchString(s); got != want {
+			t.Fatalf("validName(%q) = %v, the pattern says %v", s, got, want)
+		}
+	})
 }

@@ -10,12 +10,17 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/runtime/mount"
 	"golang.org/x/sys/unix"
 )
 
+// StageInit is the stage name of the box init (rootless.Spec.Stage).
+const StageInit = "init"
+
 // InitMain is the body of the "init" stage: PID 1 of the box. It reads the
-// Spec from the path in argv[1], runs Init and returns the exit code: the
+// Spec from argv[1] (a path, or fd:N), runs Init and returns the exit code
+// (also written to the descriptor in argv[2] when there is one): the
 // command's (128+N when signal N killed it), 125 when the box could not be
 // set up, 126 or 127 when the command could not be executed or found.
 func InitMain() int {
@@ -25,11 +30,15 @@ func InitMain() int {
 		fmt.Fprintln(os.Stderr, "devbox: init: missing box spec path")
 		return 125
 	}
-	spec, err := ReadSpec(os.Args[1])
+	spec, err := readSpecArg(os.Args[1])
+	if errors.Is(err, errNoSpec) {
+		return 125 // devbox gave up before sending it, and says why
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "devbox: %v\n", err)
 		return 125
 	}
+	trace.Mark("init: spec read")
 	code, err := Init(spec)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "devbox: %v\n", err)
@@ -39,9 +48,36 @@ func InitMain() int {
 	if len(os.Args) > 2 {
 		if fd, err := strconv.Atoi(os.Args[2]); err == nil && fd > 2 {
 			_, _ = unix.Write(fd, []byte(strconv.Itoa(code)))
+			trace.Mark("init: exit code reported")
 		}
 	}
 	return code
+}
+
+var errNoSpec = errors.New("no box spec")
+
+// readSpecArg reads the spec from a file path, or with "fd:N" from the
+// descriptor N, which devbox run closes after writing the spec (or without
+// writing anything when it gives up: errNoSpec).
+func readSpecArg(arg string) (*Spec, error) {
+	n, ok := strings.CutPrefix(arg, "fd:")
+	if !ok {
+		return ReadSpec(arg)
+	}
+	fd, err := strconv.Atoi(n)
+	if err != nil || fd < 3 {
+		return nil, fmt.Errorf("bad spec descriptor %q", arg)
+	}
+	f := os.NewFile(uintptr(fd), "spec")
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("reading the box spec: %w", err)
+	}
+	if len(b) == 0 {
+		return nil, errNoSpec
+	}
+	return ParseSpec(b)
 }
 
 // Init sets up the box described by s in the current namespaces (it must
@@ -72,6 +108,7 @@ func Init(s *Spec) (code int, err error) {
 	defer b.close()
 	if s.Remove {
 		defer func() {
+			trace.Mark("init: removing the box")
 			if rerr := b.remove(); rerr != nil && err == nil {
 				code, err = 125, rerr
 			}
@@ -135,6 +172,7 @@ func Init(s *Spec) (code int, err error) {
 	if err != nil {
 		return 125, err
 	}
+	trace.Mark("init: box ready")
 	return runCommand(s, u, ids)
 }
 

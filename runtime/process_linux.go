@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/devbox-dev/devbox/internal/trace"
 	"golang.org/x/sys/unix"
 )
 
@@ -74,11 +75,13 @@ func runCommand(s *Spec, u User, ids IDMaps) (int, error) {
 		return execError(name, file, err)
 	}
 	pid := cmd.Process.Pid
+	trace.Mark("init: command started")
 	var copied chan struct{}
 	if tty != nil {
 		copied = tty.pump()
 	}
 	status := waitCommand(pid, sigs, tty)
+	trace.Mark("init: command exited")
 	if tty != nil {
 		tty.drain(copied)
 	}

@@ -125,9 +125,18 @@ func ReadSpec(path string) (*Spec, error) {
 	if err != nil {
 		return nil, err
 	}
+	s, err := ParseSpec(b)
+	if err != nil {
+		return nil, fmt.Errorf("box spec %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// ParseSpec decodes and validates a spec.
+func ParseSpec(b []byte) (*Spec, error) {
 	var s Spec
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("reading box spec %s: %w", path, err)
+		return nil, fmt.Errorf("reading box spec: %w", err)
 	}
 	return &s, s.Validate()
 }

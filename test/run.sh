@@ -13,7 +13,7 @@ command -v "$GO" >/dev/null || GO=/usr/local/go/bin/go
 
 if [ "$(id -u)" != 0 ]; then
 	echo "== running as $(id -un): unit and integration tests in place"
-	"$GO" build -o bin/devbox ./cmd/devbox
+	make -s build GO="$GO"
 	export DEVBOX_BIN="$REPO/bin/devbox"
 	"$GO" test -race -count=1 ./...
 	"$GO" test -count=1 -tags integration ./test/integration/...
@@ -39,7 +39,7 @@ WORK="$(mktemp -d /tmp/devbox-test.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 chmod 0755 "$WORK"
 echo "== building devbox and test binaries into $WORK"
-CGO_ENABLED=0 "$GO" build -trimpath -o "$WORK/devbox" ./cmd/devbox
+make -s build GO="$GO" BIN="$WORK/devbox" # with the embedded box init
 # The source tree is copied where the test user can read it (tests read
 # their testdata relative to the package directory).
 mkdir -p "$WORK/src"

@@ -11,7 +11,7 @@ DISTRO="${DISTRO:-debian}"
 GO="${GO:-go}"; command -v "$GO" >/dev/null || GO=/usr/local/go/bin/go
 cd "$REPO"
 if [ "$(id -u)" != 0 ]; then
-	CGO_ENABLED=0 "$GO" build -trimpath -o bin/devbox ./cmd/devbox
+	make -s build GO="$GO"
 	exec bin/devbox shell "$DISTRO" "$@"
 fi
 bash test/provision.sh
@@ -19,7 +19,7 @@ bash test/provision.sh
 . /var/lib/devbox-test/env
 U="$DEVBOX_TEST_USER"
 H="$(getent passwd "$U" | cut -d: -f6)"
-CGO_ENABLED=0 "$GO" build -trimpath -o /usr/local/bin/devbox ./cmd/devbox
+make -s build GO="$GO" BIN=/usr/local/bin/devbox
 install -d -o "$U" -g "$U" "$H/.config" "$H/.config/devbox"
 cat >"$H/.config/devbox/config.toml" <<CFG
 [registries]

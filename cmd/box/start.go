@@ -136,6 +136,7 @@ func (e *env) start(r *rbox.Record) error {
 	}
 	p, err := rootless.Start(rootless.Spec{
 		Stage: run.StageInit,
+		Exe:   cmdutil.InitExe(),
 		Args:  []string{specPath},
 		// One P per helper: pids.max counts threads, and the helper and the
 		// init live in the box's cgroup (--pids-limit).

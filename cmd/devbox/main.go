@@ -11,6 +11,7 @@ import (
 	"github.com/devbox-dev/devbox/cmd/run"
 	"github.com/devbox-dev/devbox/doctor"
 	"github.com/devbox-dev/devbox/image/store"
+	"github.com/devbox-dev/devbox/internal/trace"
 	nethost "github.com/devbox-dev/devbox/network/host"
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
@@ -26,6 +27,7 @@ var stages = map[string]func() int{
 }
 
 func main() {
+	trace.Mark("main")
 	stage := rootless.CurrentStage()
 	if stage == "" {
 		os.Exit(root.Main())

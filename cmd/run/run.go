@@ -3,9 +3,9 @@ package run
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -18,6 +18,7 @@ import (
 	"github.com/devbox-dev/devbox/cmd/pull"
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/store"
+	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/network"
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
@@ -27,7 +28,7 @@ import (
 )
 
 // StageInit is the stage name of the box init; cmd/devbox routes it.
-const StageInit = "init"
+const StageInit = runtime.StageInit
 
 // Options are the parsed flags of `devbox run`.
 type Options struct {
@@ -113,67 +114,46 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	if _, err := cgroup.Decide(cgHost, opts.Limits); err != nil {
 		return err
 	}
-	st, err := f.Store()
-	if err != nil {
-		return err
-	}
-	img, err := ensureImage(ctx, f, st, opts)
-	if err != nil {
-		return err
-	}
-	id, err := v1.NewHash(img.ID)
-	if err != nil {
-		return fmt.Errorf("image %s: %w", img.Ref, err)
-	}
-	m, err := st.Manifest(id)
-	if err != nil {
-		return err
-	}
-	cfg, err := st.ConfigFile(m.Config.Digest)
-	if err != nil {
-		return err
-	}
+	trace.Mark("run: flags checked")
 	ios := f.IOStreams
 	terminal := (ios.InTTY && ios.OutTTY && !opts.NoTTY) || opts.TTY
-	resolv, _ := os.ReadFile("/etc/resolv.conf")
 	nw, err := chooseNetwork(f, opts)
 	if err != nil {
 		return err
 	}
-	spec, err := runtime.NewSpec(cfg, runtime.CreateOptions{
-		Name: opts.Name, Cmd: opts.Cmd, Env: opts.Env, HostEnv: os.Environ(), Workdir: opts.Workdir,
-		User: opts.User, Hostname: opts.Hostname, Net: nw.choice.Driver, Terminal: terminal,
-		Remove: !opts.Keep && opts.Name == "", ResolvConf: string(resolv),
-	})
-	if err != nil {
-		return cmdutil.FlagErrorf("%v", err)
-	}
-	nw.apply(spec, string(resolv))
-	spec.ID = runtime.NewID()
-	chains := store.ChainIDs(cfg.RootFS.DiffIDs)
-	for i := len(chains) - 1; i >= 0; i-- {
-		if !st.HasLayer(chains[i]) {
-			return fmt.Errorf("layer %d of %s is not unpacked (hint: devbox pull %s)", i+1, img.Ref, img.Ref)
-		}
-		spec.Lowers = append(spec.Lowers, st.LayerDir(chains[i]))
-	}
-	spec.ContainerDir = filepath.Join(st.ContainersDir(), spec.ID)
 	mapping, err := f.Mapping()
 	if err != nil {
 		return err
 	}
-	cg, cgFile, err := setupCgroup(ctx, cgHost, spec.ID, opts.Limits)
+	st, err := f.Store()
+	if err != nil {
+		return err
+	}
+	id := runtime.NewID()
+	cg, cgFile, err := setupCgroup(ctx, cgHost, id, opts.Limits)
 	if err != nil {
 		return err
 	}
 	if cg != nil {
 		defer cg.Remove() // when anything below fails; a no-op once removed
 	}
+	// Everything the init needs to start is known from the flags: start it
+	// now, so that its start-up overlaps resolving the image. It waits for
+	// its spec on a pipe.
+	l, err := launch(id, filepath.Join(st.ContainersDir(), id), terminal, nw, mapping, cgFile)
+	if err != nil {
+		return err
+	}
+	defer l.abandon()
+	spec, err := prepare(ctx, f, st, opts, id, terminal, nw)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(spec.ContainerDir, 0o700); err != nil {
 		return fmt.Errorf("creating box directory: %w", err)
 	}
-	specPath := filepath.Join(spec.ContainerDir, "spec.json")
-	if err := runtime.WriteSpec(specPath, spec); err != nil {
+	// The record first: image prune keeps the layers a spec.json names.
+	if err := runtime.WriteSpec(filepath.Join(spec.ContainerDir, "spec.json"), spec); err != nil {
 		return fmt.Errorf("writing box spec: %w", err)
 	}
 	if cg != nil {
@@ -181,14 +161,17 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 			return err
 		}
 	}
-	code, err := start(ios.InTTY && terminal, spec, specPath, mapping, cgFile, nw)
+	trace.Mark("run: spec written")
+	code, err := l.run(spec, ios.InTTY && terminal)
 	if nerr := nw.finish(code); nerr != nil && err == nil {
 		err = nerr
 	}
 	code = finishCgroup(ios.ErrOut, cg, cgFile, spec.ContainerDir, opts.Limits, code)
+	trace.Mark("run: exit code received")
 	if spec.Remove {
 		cleanup(ctx, f, st, spec.ContainerDir)
 	}
+	trace.Mark("run: done")
 	if err != nil {
 		return err
 	}
@@ -196,6 +179,47 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		return &cmdutil.ExitError{Code: code}
 	}
 	return nil
+}
+
+// prepare resolves the image (pulling it when needed) and builds the spec
+// of box id.
+func prepare(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts *Options, id string, terminal bool, nw *netRun) (*runtime.Spec, error) {
+	img, err := ensureImage(ctx, f, st, opts)
+	if err != nil {
+		return nil, err
+	}
+	digest, err := v1.NewHash(img.ID)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", img.Ref, err)
+	}
+	m, err := st.Manifest(digest)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := st.ConfigFile(m.Config.Digest)
+	if err != nil {
+		return nil, err
+	}
+	resolv, _ := os.ReadFile("/etc/resolv.conf")
+	spec, err := runtime.NewSpec(cfg, runtime.CreateOptions{
+		Name: opts.Name, Cmd: opts.Cmd, Env: opts.Env, HostEnv: os.Environ(), Workdir: opts.Workdir,
+		User: opts.User, Hostname: opts.Hostname, Net: nw.choice.Driver, Terminal: terminal,
+		Remove: !opts.Keep && opts.Name == "", ResolvConf: string(resolv),
+	})
+	if err != nil {
+		return nil, cmdutil.FlagErrorf("%v", err)
+	}
+	nw.apply(spec, string(resolv))
+	spec.ID = id
+	chains := store.ChainIDs(cfg.RootFS.DiffIDs)
+	for i := len(chains) - 1; i >= 0; i-- {
+		if !st.HasLayer(chains[i]) {
+			return nil, fmt.Errorf("layer %d of %s is not unpacked (hint: devbox pull %s)", i+1, img.Ref, img.Ref)
+		}
+		spec.Lowers = append(spec.Lowers, st.LayerDir(chains[i]))
+	}
+	spec.ContainerDir = filepath.Join(st.ContainersDir(), spec.ID)
+	return spec, nil
 }
 
 func ensureImage(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts *Options) (store.Image, error) {
@@ -239,8 +263,84 @@ func ensureImage(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts 
 	return st.Lookup(ref)
 }
 
-// start runs the init and returns the command's exit code.
-func start(rawTTY bool, spec *runtime.Spec, specPath string, m rootless.Mapping, cg *os.File, nw *netRun) (int, error) {
+// launched is a box init started before its spec exists.
+type launched struct {
+	p       *rootless.Process
+	nw      *netRun
+	specW   *os.File // nil once the spec is sent
+	statusR *os.File
+	waited  bool
+}
+
+// launch starts the init of box id in its namespaces. It reads its spec from
+// a pipe (see run) and reports the command's exit code on another one as
+// soon as the box is cleaned up, so devbox need not wait for the kernel to
+// tear the namespaces down.
+func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *os.File) (*launched, error) {
+	extra, err := nw.start(id)
+	if err != nil {
+		return nil, err
+	}
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer statusW.Close()
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		statusR.Close()
+		return nil, err
+	}
+	defer specR.Close()
+	statusFD := 3 + len(extra)
+	extra = append(extra, statusW, specR)
+	p, err := rootless.Start(rootless.Spec{
+		Stage: StageInit,
+		Exe:   cmdutil.InitExe(),
+		// The box directory is there for ps (and the tests) only.
+		Args:       []string{"fd:" + strconv.Itoa(statusFD+1), strconv.Itoa(statusFD), dir},
+		Env:        initEnv(),
+		Namespaces: rootless.Namespaces{Mount: true, PID: true, UTS: true, IPC: true, Net: nw.choice.Driver != "host"},
+		Mapping:    m,
+		Stdin:      os.Stdin,
+		Stdout:     os.Stdout,
+		Stderr:     os.Stderr,
+		// With a pty the terminal's keys travel as bytes; otherwise only
+		// devbox receives terminal signals and forwards each once.
+		Setpgid:    !terminal,
+		Cgroup:     cg,
+		ExtraFiles: extra,
+	})
+	nw.started()
+	if err != nil {
+		statusR.Close()
+		specW.Close()
+		return nil, err
+	}
+	return &launched{p: p, nw: nw, specW: specW, statusR: statusR}, nil
+}
+
+// abandon ends an init that never got its spec: without one it exits
+// quietly, and devbox reports why it gave up.
+func (l *launched) abandon() {
+	if l.waited {
+		return
+	}
+	if l.specW != nil {
+		l.specW.Close()
+		l.specW = nil
+	}
+	_, _ = l.p.Wait()
+	l.statusR.Close()
+	l.waited = true
+}
+
+// run sends spec to the init and returns the command's exit code.
+func (l *launched) run(spec *runtime.Spec, rawTTY bool) (int, error) {
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return -1, err
+	}
 	if rawTTY {
 		if old, err := term.MakeRaw(int(os.Stdin.Fd())); err == nil {
 			defer term.Restore(int(os.Stdin.Fd()), old)
@@ -249,43 +349,21 @@ func start(rawTTY bool, spec *runtime.Spec, specPath string, m rootless.Mapping,
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
 	defer signal.Stop(sigs)
-	extra, err := nw.start(spec.ID)
-	if err != nil {
-		return -1, err
-	}
-	// The init reports the command's exit code on this pipe as soon as the
-	// box is cleaned up, so devbox need not wait for the kernel to tear the
-	// namespaces down.
-	statusR, statusW, err := os.Pipe()
-	if err != nil {
-		return -1, err
-	}
-	defer statusR.Close()
-	statusFD := 3 + len(extra)
-	extra = append(extra, statusW)
-	p, err := rootless.Start(rootless.Spec{
-		Stage: StageInit,
-		Args:  []string{specPath, strconv.Itoa(statusFD)},
-		// One P per helper: pids.max counts threads, and the helper and the
-		// init live in the box's cgroup (--pids-limit).
-		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "GOMAXPROCS=1"},
-		Namespaces: rootless.Namespaces{Mount: true, PID: true, UTS: true, IPC: true, Net: spec.Net != "host"},
-		Mapping:    m,
-		Stdin:      os.Stdin,
-		Stdout:     os.Stdout,
-		Stderr:     os.Stderr,
-		// With a pty the terminal's keys travel as bytes; otherwise only
-		// devbox receives terminal signals and forwards each once.
-		Setpgid:    !spec.Terminal,
-		Cgroup:     cg,
-		ExtraFiles: extra,
-	})
-	nw.started()
-	statusW.Close()
-	if err != nil {
+	_, werr := l.specW.Write(b)
+	l.specW.Close()
+	l.specW = nil
+	if werr != nil {
+		// The init is gone; its exit status tells why.
+		code, err := l.p.Wait()
+		l.waited = true
+		l.statusR.Close()
+		if err == nil {
+			err = fmt.Errorf("the box init exited (%d) before it read its spec", code)
+		}
 		return -1, err
 	}
 	done := make(chan struct{})
+	defer close(done)
 	go func() {
 		for {
 			select {
@@ -293,7 +371,7 @@ func start(rawTTY bool, spec *runtime.Spec, specPath string, m rootless.Mapping,
 				if s == syscall.SIGWINCH && !spec.Terminal {
 					continue
 				}
-				_ = p.Signal(s)
+				_ = l.p.Signal(s)
 			case <-done:
 				return
 			}
@@ -301,24 +379,27 @@ func start(rawTTY bool, spec *runtime.Spec, specPath string, m rootless.Mapping,
 	}()
 	reported := make(chan int, 1)
 	go func() {
-		b, _ := io.ReadAll(statusR)
-		if c, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+		// One write of a few bytes: no need to wait for the end of file,
+		// which comes only once the init has exited.
+		var b [16]byte
+		n, _ := l.statusR.Read(b[:])
+		if c, err := strconv.Atoi(strings.TrimSpace(string(b[:n]))); err == nil {
 			reported <- c
 		}
 	}()
 	exited := make(chan struct{})
 	var code int
 	go func() {
-		code, err = p.Wait()
+		code, err = l.p.Wait()
 		close(exited)
 	}()
 	select {
 	case c := <-reported:
-		close(done)
+		l.waited = true // the init finishes exiting on its own; it dies with devbox
 		return c, nil
 	case <-exited:
 	}
-	close(done)
+	l.waited = true
 	select {
 	case c := <-reported: // written just before the init exited
 		return c, nil
@@ -336,4 +417,14 @@ func cleanup(ctx context.Context, f *cmdutil.Factory, st *store.Store, dir strin
 	if err := f.Remover(ctx, st)([]string{dir}); err != nil {
 		fmt.Fprintf(f.IOStreams.ErrOut, "devbox: warning: could not remove %s: %v (hint: devbox image prune)\n", dir, err)
 	}
+}
+
+// initEnv is the box init's environment. One P per helper: pids.max counts
+// threads, and the init lives in the box's cgroup (--pids-limit).
+func initEnv() []string {
+	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "GOMAXPROCS=1"}
+	if trace.On() {
+		env = append(env, trace.Env+"=1")
+	}
+	return env
 }

@@ -11,12 +11,11 @@ import (
 
 	"github.com/rootless-containers/rootlesskit/v3/pkg/messages"
 	rknet "github.com/rootless-containers/rootlesskit/v3/pkg/network"
-	"github.com/rootless-containers/rootlesskit/v3/pkg/port/builtin"
+	portchild "github.com/rootless-containers/rootlesskit/v3/pkg/port/builtin/child"
 	builtinopaque "github.com/rootless-containers/rootlesskit/v3/pkg/port/builtin/opaque"
 	"golang.org/x/sys/unix"
 
 	"github.com/devbox-dev/devbox/network"
-	"github.com/devbox-dev/devbox/network/gvisor"
 	"github.com/devbox-dev/devbox/network/pasta"
 	"github.com/devbox-dev/devbox/network/slirp4netns"
 )
@@ -104,7 +103,7 @@ func (s *Session) Configure() error {
 	}
 	var files []*os.File
 	var names []string
-	if g, ok := cd.(*gvisor.Child); ok {
+	if g, ok := cd.(*gvisorChild); ok {
 		if tap := g.TakeTap(); tap != nil {
 			defer tap.Close()
 			files, names = append(files, tap), append(names, network.FileTap)
@@ -157,7 +156,7 @@ func (s *Session) abort(err error) error {
 func childDriver(name string) (rknet.ChildDriver, error) {
 	switch name {
 	case network.DriverGvisor:
-		return gvisor.NewChildDriver(), nil
+		return newGvisorChild(), nil
 	case network.DriverPasta:
 		return pasta.NewChildDriver(), nil
 	case network.DriverSlirp4netns:
@@ -177,7 +176,7 @@ func startPortChild(opaque map[string]string) error {
 	defer unix.Umask(old)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- builtin.NewChildDriver(io.Discard).RunChildDriver(opaque, make(chan struct{}), "")
+		errc <- portchild.NewDriver(io.Discard).RunChildDriver(opaque, make(chan struct{}), "")
 	}()
 	// RunChildDriver listens, then blocks opening the readiness FIFO until
 	// the helper opens it: wait for the socket instead.

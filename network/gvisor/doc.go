@@ -3,8 +3,9 @@
 // and forwarders turn the box's TCP and UDP flows into ordinary sockets of
 // the helper (gvisor-tap-vsock's for UDP; for TCP our own, which relays
 // with buffers that fill the 64 KiB MTU). It implements rootlesskit's
-// network.ParentDriver and network.ChildDriver, so the helper and the init
-// drive it exactly like the pasta and slirp4netns drivers.
+// network.ParentDriver, so the helper drives it exactly like the pasta and
+// slirp4netns drivers; its box side (creating the tap) is in network/child,
+// which keeps gVisor out of the box init.
 //
 // It differs from rootlesskit's own gvisortapvsock driver in three ways
 // (docs/network.md): the box init creates the tap itself and hands its file

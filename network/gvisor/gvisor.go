@@ -55,10 +55,7 @@ type Parent struct {
 	dns    *dnsRelay
 }
 
-var (
-	_ rknet.ParentDriver = (*Parent)(nil)
-	_ rknet.ChildDriver  = (*Child)(nil)
-)
+var _ rknet.ParentDriver = (*Parent)(nil)
 
 // NewParentDriver returns the host side of the driver.
 func NewParentDriver(o Options) *Parent {

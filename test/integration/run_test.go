@@ -62,7 +62,9 @@ func findInit(t *testing.T, root string) int {
 				continue
 			}
 			b, _ := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
-			if bytes.HasPrefix(b, []byte("devbox-init\x00"+root)) {
+			// devbox-init fd:N STATUS BOXDIR (devbox run), or
+			// devbox-init SPECPATH (a box)
+			if bytes.HasPrefix(b, []byte("devbox-init\x00")) && bytes.Contains(b, []byte("\x00"+root)) {
 				return pid
 			}
 		}
@@ -154,10 +156,15 @@ func TestRunPIDUTSIPCMountNet(t *testing.T) {
 	// ps lists only the box's processes: its init and this very pipeline.
 	for _, comm := range strings.Fields(lines[1]) {
 		switch comm {
-		case "exe", "sh", "ps", "tail", "echo":
+		case "devbox-init", "exe", "sh", "ps", "tail", "echo":
 		default:
 			t.Errorf("ps in the box sees %q (all: %s), not one of the box's processes", comm, lines[1])
 		}
+	}
+	// make build embeds the small box init (internal/initbin): PID 1 runs
+	// that program, not a second copy of the CLI.
+	if f := strings.Fields(lines[1]); len(f) == 0 || f[0] != "devbox-init" {
+		t.Errorf("PID 1 runs %q, want the embedded devbox-init (is DEVBOX_BIN built by make build?)", lines[1])
 	}
 	if lines[2] != "boxhost" || lines[3] != "changed" {
 		t.Errorf("hostname inside: %q then %q", lines[2], lines[3])

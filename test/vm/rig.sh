@@ -125,7 +125,7 @@ WORK=$(mktemp -d /tmp/devbox-vm.XXXXXX)
 IR="$WORK/initramfs"
 mkdir -p "$IR"/{bin,usr/bin,etc,proc,sys,dev,tmp,run,root,home/dev,lib/modules}
 cd "$REPO"
-CGO_ENABLED=0 "$GO" build -trimpath -o "$IR/usr/bin/devbox" ./cmd/devbox
+make -s build GO="$GO" BIN="$IR/usr/bin/devbox"
 CGO_ENABLED=0 "$GO" test -c -tags vm -o "$IR/vm.test" ./test/vm
 CGO_ENABLED=0 "$GO" build -trimpath -o "$IR/workload" ./test/vm/workload
 say "built devbox, the suite and the workload ($(since "$t0")s)"

@@ -1,4 +1,4 @@
-package gvisor
+package child
 
 import (
 	"errors"
@@ -12,25 +12,27 @@ import (
 	"github.com/devbox-dev/devbox/network"
 )
 
-// Child is the box side: it creates the tap in the box's network namespace.
+// gvisorChild is the box side of the gvisor driver (network/gvisor holds the
+// host side): it creates the tap in the box's network namespace.
 // Its file descriptor goes to the host (TakeTap); the box keeps no copy,
 // so the interface disappears with the helper's stack.
-type Child struct {
+type gvisorChild struct {
 	tap *os.File
 }
 
-// NewChildDriver returns the box side of the driver.
-func NewChildDriver() *Child { return &Child{} }
+func newGvisorChild() *gvisorChild { return &gvisorChild{} }
+
+var _ rknet.ChildDriver = (*gvisorChild)(nil)
 
 // ChildDriverInfo implements rknet.ChildDriver: the init configures the
 // interface (address, route, MTU).
-func (c *Child) ChildDriverInfo() (*rknet.ChildDriverInfo, error) {
+func (c *gvisorChild) ChildDriverInfo() (*rknet.ChildDriverInfo, error) {
 	return &rknet.ChildDriverInfo{ConfiguresInterface: false}, nil
 }
 
 // ConfigureNetworkChild implements rknet.ChildDriver: it creates the tap
 // named in msg.
-func (c *Child) ConfigureNetworkChild(msg *messages.ParentInitNetworkDriverCompleted, detachedNetNSPath string) (string, error) {
+func (c *gvisorChild) ConfigureNetworkChild(msg *messages.ParentInitNetworkDriverCompleted, detachedNetNSPath string) (string, error) {
 	if detachedNetNSPath != "" {
 		return "", errors.New("gvisor driver: a detached network namespace is not supported")
 	}
@@ -47,7 +49,7 @@ func (c *Child) ConfigureNetworkChild(msg *messages.ParentInitNetworkDriverCompl
 
 // TakeTap returns the tap (once); the caller sends it to the host and
 // closes it.
-func (c *Child) TakeTap() *os.File {
+func (c *gvisorChild) TakeTap() *os.File {
 	f := c.tap
 	c.tap = nil
 	return f

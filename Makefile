@@ -6,12 +6,12 @@ LDFLAGS   := -s -w -X github.com/devbox-dev/devbox/cmd/root.Version=$(VERSION) -
 
 .PHONY: build install test test-vm unit lint bench fuzz clean try completions man release-check
 
-# The box init (cmd/devbox-init) is built first and embedded in devbox
-# (internal/initbin). BIN=path builds elsewhere (test/, bench/ use it).
+# The box init and the network helper (cmd/devbox-init, cmd/devbox-net) are
+# built first and embedded in devbox (internal/libexec). BIN=path builds elsewhere (test/, bench/ use it).
 BIN       ?= bin/devbox
 GOARCH    ?= $(shell $(GO) env GOARCH)
 build:
-	GO=$(GO) ./internal/initbin/build.sh $(GOARCH)
+	GO=$(GO) ./internal/libexec/build.sh $(GOARCH)
 	CGO_ENABLED=0 GOARCH=$(GOARCH) $(GO) build -trimpath -tags devbox_embedinit -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/devbox
 
 install: build

@@ -10,9 +10,15 @@ import (
 // host side, such as the network helper. The environment is the caller's
 // without devbox's private keys; the caller adds stdio, files and process
 // attributes.
-func HostStage(stage string, args ...string) *exec.Cmd {
+//
+// exe, when not empty, is the program to run instead of devbox's own binary
+// (an embedded helper, internal/libexec).
+func HostStage(exe, stage string, args ...string) *exec.Cmd {
+	if exe == "" {
+		exe = "/proc/self/exe"
+	}
 	return &exec.Cmd{
-		Path: "/proc/self/exe",
+		Path: exe,
 		Args: append([]string{"devbox-" + stage}, args...),
 		Env:  append(ScrubEnv(os.Environ()), envStage+"="+stage),
 	}

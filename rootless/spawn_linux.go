@@ -46,7 +46,7 @@ func (n Namespaces) flags() uintptr {
 type Spec struct {
 	Stage string // required: the devbox stage the target process runs
 	// Exe is the program to run as the target instead of devbox's own
-	// binary: the embedded box init (internal/initbin). When it cannot be
+	// binary: the embedded box init (internal/libexec). When it cannot be
 	// executed (a noexec runtime directory), Start falls back to devbox.
 	Exe        string
 	Args       []string // optional: argv[1:] of the target process

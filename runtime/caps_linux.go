@@ -3,6 +3,7 @@ package runtime
 import (
 	"os/exec"
 	goruntime "runtime"
+	"syscall"
 
 	"github.com/devbox-dev/devbox/rootless"
 )
@@ -17,4 +18,14 @@ func startCommand(cmd *exec.Cmd) error {
 		return err
 	}
 	return cmd.Start()
+}
+
+// forkExec is startCommand for syscall.ForkExec.
+func forkExec(file string, argv []string, attr *syscall.ProcAttr) (int, error) {
+	goruntime.LockOSThread()
+	defer goruntime.UnlockOSThread()
+	if err := rootless.ClearInheritableCaps(); err != nil {
+		return 0, err
+	}
+	return syscall.ForkExec(file, argv, attr)
 }

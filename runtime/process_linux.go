@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path"
 	"strings"
@@ -43,12 +42,11 @@ func runCommand(s *Spec, u User, ids IDMaps) (int, error) {
 	signal.Notify(sigs, forwarded...)
 	defer signal.Stop(sigs)
 
-	cmd := &exec.Cmd{
-		Path: file,
-		Args: s.Args,
-		Env:  env,
-		Dir:  workDir(s.Cwd),
-		SysProcAttr: &syscall.SysProcAttr{
+	attr := &syscall.ProcAttr{
+		Dir:   workDir(s.Cwd),
+		Env:   env,
+		Files: []uintptr{0, 1, 2},
+		Sys: &syscall.SysProcAttr{
 			Credential: &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: u.Groups, NoSetGroups: !ids.Setgroups},
 		},
 	}
@@ -58,23 +56,24 @@ func runCommand(s *Spec, u User, ids IDMaps) (int, error) {
 			return 125, err
 		}
 		defer tty.master.Close()
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty.slave, tty.slave, tty.slave
-		cmd.SysProcAttr.Setsid = true
-		cmd.SysProcAttr.Setctty = true
-		cmd.SysProcAttr.Ctty = 0
+		fd := tty.slave.Fd()
+		attr.Files = []uintptr{fd, fd, fd}
+		attr.Sys.Setsid = true
+		attr.Sys.Setctty = true
+		attr.Sys.Ctty = 0
 		// Sized before the command starts, so it never sees 0x0.
 		tty.resize()
-	} else {
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	}
-	err = startCommand(cmd)
+	// syscall.ForkExec rather than os/exec: the init reaps with wait4 and
+	// needs none of os/exec's pidfd machinery, whose first use probes the
+	// kernel with an extra child process.
+	pid, err := forkExec(file, s.Args, attr)
 	if tty != nil {
 		tty.slave.Close()
 	}
 	if err != nil {
 		return execError(name, file, err)
 	}
-	pid := cmd.Process.Pid
 	trace.Mark("init: command started")
 	var copied chan struct{}
 	if tty != nil {
@@ -88,30 +87,28 @@ func runCommand(s *Spec, u User, ids IDMaps) (int, error) {
 	return status, nil
 }
 
-// waitCommand is the PID 1 loop: it forwards signals to pid until pid
-// exits and returns its exit code. Meanwhile a reaper collects every child
-// of the init, the orphans of the box included.
+// waitCommand is the PID 1 loop: it reaps every child of the init, the
+// orphans of the box included, until pid exits, and returns pid's exit
+// code (128+N when signal N killed it). Meanwhile signals are forwarded to
+// pid. A blocking wait wakes up the moment a child exits, without a detour
+// through SIGCHLD or another goroutine.
 func waitCommand(pid int, sigs <-chan os.Signal, tty *pty) int {
-	exited := make(chan int, 1)
-	go reap(pid, exited)
-	for {
-		select {
-		case code := <-exited:
-			return code
-		case sig := <-sigs:
-			if sig == unix.SIGWINCH && tty != nil {
-				tty.resize()
-				continue
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case sig := <-sigs:
+				if sig == unix.SIGWINCH && tty != nil {
+					tty.resize()
+					continue
+				}
+				_ = unix.Kill(pid, sig.(syscall.Signal))
+			case <-done:
+				return
 			}
-			_ = unix.Kill(pid, sig.(syscall.Signal))
 		}
-	}
-}
-
-// reap waits for every child of the init and sends pid's exit code (128+N
-// when signal N killed it) once pid has exited. A blocking wait wakes up
-// the moment a child exits, without a detour through SIGCHLD.
-func reap(pid int, exited chan<- int) {
+	}()
 	for {
 		var ws unix.WaitStatus
 		p, err := unix.Wait4(-1, &ws, 0, nil)
@@ -119,14 +116,11 @@ func reap(pid int, exited chan<- int) {
 		case err == unix.EINTR:
 		case err != nil:
 			warn("waiting for the command: %v", err)
-			exited <- 125
-			return
+			return 125
 		case p == pid && ws.Signaled():
-			exited <- 128 + int(ws.Signal())
-			return
+			return 128 + int(ws.Signal())
 		case p == pid:
-			exited <- ws.ExitStatus()
-			return
+			return ws.ExitStatus()
 		}
 	}
 }

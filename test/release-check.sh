@@ -86,6 +86,7 @@ bin="$D/devbox_linux_amd64_v1/devbox"
 v=$("$bin" version)
 grep -Eqx 'version: *0\.0\.1-next' <<<"$v" || fail "the version is not stamped: $v"
 grep -Eqx 'commit: *[0-9a-f]{40}' <<<"$v" || fail "the commit is not stamped: $v"
+grep -Eqx 'init: *embedded devbox-init sha256:[0-9a-f]{12}, embedded devbox-net sha256:[0-9a-f]{12}' <<<"$v" || fail "the box init and network helper are not embedded: $v"
 
 deb=$(ls "$D"/devbox_*_amd64.deb)
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')

@@ -93,7 +93,7 @@ func (n *boxNetwork) start(runDir string) (*os.File, error) {
 	if !n.choice.UserMode() {
 		return nil, nil
 	}
-	h, err := nethost.Start(rootless.HostStage(nethost.Stage), n.choice.HelperOptions(runDir))
+	h, err := nethost.Start(rootless.HostStage(cmdutil.NetExe(), nethost.Stage), n.choice.HelperOptions(runDir))
 	if err != nil {
 		return nil, err
 	}

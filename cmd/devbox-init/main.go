@@ -1,8 +1,8 @@
 // Command devbox-init is the box init on its own: the same code as devbox's
 // "init" stage (runtime.InitMain) in a binary that links none of the CLI's
-// dependencies, so it starts in about a third of the time. `make build`
-// embeds it in devbox (package internal/initbin), which runs it for every
-// box it starts; it is not installed or run by itself.
+// dependencies, so it starts in a fraction of the time. `make build` embeds
+// it in devbox (package internal/libexec), which runs it for every box it
+// starts; it is not installed or run by itself.
 package main
 
 import (

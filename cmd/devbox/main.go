@@ -12,7 +12,6 @@ import (
 	"github.com/devbox-dev/devbox/doctor"
 	"github.com/devbox-dev/devbox/image/store"
 	"github.com/devbox-dev/devbox/internal/trace"
-	nethost "github.com/devbox-dev/devbox/network/host"
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
 )
@@ -23,7 +22,6 @@ var stages = map[string]func() int{
 	factory.StageRmtree: store.RemoveMain,
 	run.StageInit:       runtime.InitMain,
 	doctor.StageProbe:   doctor.ProbeMain,
-	nethost.Stage:       nethost.Main,
 }
 
 func main() {

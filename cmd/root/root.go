@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/devbox-dev/devbox/internal/trace"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -139,7 +140,9 @@ func Main() (code int) {
 	ios := iostreams.System()
 	logger := slog.New(slog.NewTextHandler(ios.ErrOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	f := factory.New(ios, logger)
+	trace.Mark("root: factory")
 	cmd := NewCmdRoot(f)
+	trace.Mark("root: commands built")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := cmd.ExecuteContext(ctx)

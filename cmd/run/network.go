@@ -62,7 +62,7 @@ func (n *netRun) start(id string) ([]*os.File, error) {
 	}
 	n.runDir = filepath.Join(base, id[:min(len(id), 16)])
 	o := n.choice.HelperOptions(n.runDir)
-	h, err := nethost.Start(rootless.HostStage(nethost.Stage), o)
+	h, err := nethost.Start(rootless.HostStage(cmdutil.NetExe(), nethost.Stage), o)
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/devbox-dev/devbox/runtime"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
 
@@ -96,6 +97,7 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *Options) error) *
 
 // Run creates the box, runs the command and passes its exit code through.
 func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
+	trace.Mark("run: start")
 	if opts.Name != "" {
 		if err := runtime.ValidateName(opts.Name); err != nil {
 			return cmdutil.FlagErrorf("%v", err)
@@ -281,10 +283,12 @@ func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *o
 	if err != nil {
 		return nil, err
 	}
-	statusR, statusW, err := os.Pipe()
-	if err != nil {
+	// A blocking pipe: devbox waits on it with a plain read(2) (see run).
+	var status [2]int
+	if err := unix.Pipe2(status[:], unix.O_CLOEXEC); err != nil {
 		return nil, err
 	}
+	statusR, statusW := os.NewFile(uintptr(status[0]), "status"), os.NewFile(uintptr(status[1]), "status")
 	defer statusW.Close()
 	specR, specW, err := os.Pipe()
 	if err != nil {
@@ -377,35 +381,23 @@ func (l *launched) run(spec *runtime.Spec, rawTTY bool) (int, error) {
 			}
 		}
 	}()
-	reported := make(chan int, 1)
-	go func() {
-		// One write of a few bytes: no need to wait for the end of file,
-		// which comes only once the init has exited.
-		var b [16]byte
-		n, _ := l.statusR.Read(b[:])
-		if c, err := strconv.Atoi(strings.TrimSpace(string(b[:n]))); err == nil {
-			reported <- c
+	// The init writes the code in one write of a few bytes as soon as the
+	// box is cleaned up; the end of file instead means it exited without
+	// (its exit status says why). A plain blocking read wakes this very
+	// thread, with no detour through the poller.
+	var buf [16]byte
+	var n int
+	for {
+		n, err = unix.Read(int(l.statusR.Fd()), buf[:])
+		if err != unix.EINTR {
+			break
 		}
-	}()
-	exited := make(chan struct{})
-	var code int
-	go func() {
-		code, err = l.p.Wait()
-		close(exited)
-	}()
-	select {
-	case c := <-reported:
-		l.waited = true // the init finishes exiting on its own; it dies with devbox
-		return c, nil
-	case <-exited:
 	}
-	l.waited = true
-	select {
-	case c := <-reported: // written just before the init exited
+	l.waited = true // reported: the init finishes exiting on its own and dies with devbox
+	if c, cerr := strconv.Atoi(strings.TrimSpace(string(buf[:max(n, 0)]))); err == nil && cerr == nil {
 		return c, nil
-	default:
 	}
-	return code, err
+	return l.p.Wait()
 }
 
 // cleanup removes an ephemeral box's directory. The init already removed

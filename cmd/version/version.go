@@ -12,6 +12,7 @@ import (
 
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/doctor"
+	"github.com/devbox-dev/devbox/internal/libexec"
 	"github.com/spf13/cobra"
 )
 
@@ -28,6 +29,7 @@ type Info struct {
 	Commit   string              `json:"commit"`
 	Go       string              `json:"go"`
 	Platform string              `json:"platform"`
+	Init     string              `json:"init"`
 	Host     doctor.Capabilities `json:"host"`
 }
 
@@ -63,6 +65,7 @@ func Collect(f *cmdutil.Factory, opts *Options) Info {
 		Commit:   commit,
 		Go:       runtime.Version(),
 		Platform: runtime.GOOS + "/" + runtime.GOARCH,
+		Init:     initDesc(),
 		Host:     doctor.Detect(cmdutil.HostEnv(f)),
 	}
 }
@@ -83,6 +86,7 @@ func Run(f *cmdutil.Factory, opts *Options) error {
 	line("commit", or(info.Commit, "unknown"))
 	line("go", info.Go)
 	line("platform", info.Platform)
+	line("init", info.Init)
 	line("kernel", or(h.Kernel, "unknown"))
 	line("userns", h.Userns)
 	line("subuid", ranges(h.SubUID))
@@ -114,4 +118,20 @@ func or(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// initDesc says which programs boxes run as their init and network helper:
+// the small ones embedded by make build and release builds, or devbox
+// itself.
+func initDesc() string {
+	var parts []string
+	for _, name := range []string{libexec.Init, libexec.Net} {
+		if d := libexec.Digest(name); d != "" {
+			parts = append(parts, "embedded "+name+" sha256:"+d[:min(12, len(d))])
+		}
+	}
+	if len(parts) == 0 {
+		return "devbox itself (a build without -tags devbox_embedinit)"
+	}
+	return strings.Join(parts, ", ")
 }

@@ -1,8 +1,10 @@
-// Package host is the host side of devbox's user-mode networking: the
-// network helper, a devbox process (stage "net") in the host's namespaces
-// that lives exactly as long as one box. It runs the rootlesskit
-// ParentDriver of the box's driver against the box init's host pid,
-// publishes the box's ports with rootlesskit's builtin port driver,
+// Package host is the host side of devbox's user-mode networking, as the
+// CLI sees it: starting the network helper (Start), the descriptors and
+// status lines it is started with, and ports.json. The helper itself, a
+// process (stage "net", the embedded devbox-net program, package
+// network/host/helper) in the host's namespaces, lives exactly as long as
+// one box. It runs the rootlesskit ParentDriver of the box's driver
+// against the box init's host pid, publishes the box's ports with rootlesskit's builtin port driver,
 // forwards the TCP ports a process in the box listens on, and writes what
 // is forwarded to ports.json for devbox ports and devbox inspect.
 //

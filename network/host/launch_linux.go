@@ -23,7 +23,7 @@ type Helper struct {
 	cmd    *exec.Cmd
 	log    string
 	done   chan struct{} // closed when the first status line (or EOF) arrived
-	result status
+	result Status
 	gotOne bool
 	down   chan struct{} // closed when "down" (or EOF) arrived
 	exited chan struct{}
@@ -63,7 +63,7 @@ func Start(cmd *exec.Cmd, o Options) (*Helper, error) {
 	defer logf.Close()
 	cmd.Stdin = bytes.NewReader(body)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.ExtraFiles = []*os.File{helperEnd, statusW} // fdConn, fdStatus
+	cmd.ExtraFiles = []*os.File{helperEnd, statusW} // FDConn, FDStatus
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
@@ -84,7 +84,7 @@ func Start(cmd *exec.Cmd, o Options) (*Helper, error) {
 		}
 		close(h.done)
 		for err == nil {
-			var s status
+			var s Status
 			if line, err = r.ReadBytes('\n'); err == nil && json.Unmarshal(line, &s) == nil && s.Down {
 				return
 			}

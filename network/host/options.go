@@ -61,7 +61,8 @@ func ReadState(runDir string) (*State, error) {
 	return &s, nil
 }
 
-func writeState(runDir string, s *State) error {
+// WriteState writes ports.json atomically (the helper keeps it current).
+func WriteState(runDir string, s *State) error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err

@@ -161,7 +161,7 @@ func TestRunPIDUTSIPCMountNet(t *testing.T) {
 			t.Errorf("ps in the box sees %q (all: %s), not one of the box's processes", comm, lines[1])
 		}
 	}
-	// make build embeds the small box init (internal/initbin): PID 1 runs
+	// make build embeds the small box init (internal/libexec): PID 1 runs
 	// that program, not a second copy of the CLI.
 	if f := strings.Fields(lines[1]); len(f) == 0 || f[0] != "devbox-init" {
 		t.Errorf("PID 1 runs %q, want the embedded devbox-init (is DEVBOX_BIN built by make build?)", lines[1])

@@ -1,4 +1,4 @@
-package host
+package helper
 
 import (
 	"context"
@@ -24,24 +24,10 @@ import (
 
 	"github.com/devbox-dev/devbox/network"
 	"github.com/devbox-dev/devbox/network/gvisor"
+	"github.com/devbox-dev/devbox/network/host"
 	"github.com/devbox-dev/devbox/network/pasta"
 	"github.com/devbox-dev/devbox/network/slirp4netns"
 )
-
-// Descriptors the helper is started with (Start sets them up).
-const (
-	fdConn   = 3 // the helper's end of the handshake socketpair
-	fdStatus = 4 // the status pipe to the CLI
-)
-
-// status is a line the helper writes to the CLI: first how the start
-// went (Ready or Error), and at the end Down, once nothing of the box's
-// network is left on the host but the helper's own exit.
-type status struct {
-	Ready bool   `json:"ready,omitempty"`
-	Error string `json:"error,omitempty"`
-	Down  bool   `json:"down,omitempty"`
-}
 
 // Main is the body of the helper stage. It returns when the box is gone.
 func Main() int {
@@ -51,18 +37,18 @@ func Main() int {
 	// (Caught, not ignored: an ignored signal stays ignored in pasta and
 	// slirp4netns, and pasta refuses to start then.)
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT)
-	var o Options
+	var o host.Options
 	if err := json.NewDecoder(os.Stdin).Decode(&o); err != nil {
 		fmt.Fprintf(os.Stderr, "devbox: network helper: reading options: %v\n", err)
 		return 125
 	}
 	os.Stdin.Close()
-	conn, err := network.FileConn(os.NewFile(fdConn, "net-conn"))
+	conn, err := network.FileConn(os.NewFile(host.FDConn, "net-conn"))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "devbox: network helper: %v\n", err)
 		return 125
 	}
-	h := &helper{o: o, log: os.Stderr, conn: conn, status: os.NewFile(fdStatus, "net-status"),
+	h := &helper{o: o, log: os.Stderr, conn: conn, status: os.NewFile(host.FDStatus, "net-status"),
 		auto: map[int]*forward{}, stop: make(chan struct{})}
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
@@ -85,7 +71,7 @@ type forward struct {
 }
 
 type helper struct {
-	o        Options
+	o        host.Options
 	log      io.Writer
 	conn     *network.Conn
 	status   *os.File
@@ -112,7 +98,7 @@ func (h *helper) report(err error) {
 		return
 	}
 	h.reported = true
-	s := status{Ready: err == nil}
+	s := host.Status{Ready: err == nil}
 	if err != nil {
 		s.Error = err.Error()
 	}
@@ -126,7 +112,7 @@ func (h *helper) down() {
 		return
 	}
 	h.report(errors.New("the network helper stopped"))
-	b, _ := json.Marshal(status{Down: true})
+	b, _ := json.Marshal(host.Status{Down: true})
 	_, _ = h.status.Write(append(b, '\n')) // the CLI may be gone: no matter
 	h.status.Close()
 	h.status = nil
@@ -454,7 +440,7 @@ func (h *helper) writeState() {
 }
 
 func (h *helper) writeStateLocked() {
-	s := &State{Driver: h.o.Driver, BoxIP: network.BoxIP, PID: os.Getpid(), Ports: []network.Port{}}
+	s := &host.State{Driver: h.o.Driver, BoxIP: network.BoxIP, PID: os.Getpid(), Ports: []network.Port{}}
 	for _, f := range h.published {
 		s.Ports = append(s.Ports, f.Port)
 	}
@@ -464,8 +450,8 @@ func (h *helper) writeStateLocked() {
 	}
 	sort.Slice(auto, func(i, j int) bool { return auto[i].BoxPort < auto[j].BoxPort })
 	s.Ports = append(s.Ports, auto...)
-	if err := writeState(h.o.RunDir, s); err != nil {
-		fmt.Fprintf(h.log, "devbox: network helper: writing %s: %v\n", PortsFile(h.o.RunDir), err)
+	if err := host.WriteState(h.o.RunDir, s); err != nil {
+		fmt.Fprintf(h.log, "devbox: network helper: writing %s: %v\n", host.PortsFile(h.o.RunDir), err)
 	}
 }
 
@@ -483,7 +469,7 @@ func (h *helper) teardown() {
 	if h.pollDone != nil {
 		<-h.pollDone
 	}
-	_ = os.Remove(PortsFile(h.o.RunDir))
+	_ = os.Remove(host.PortsFile(h.o.RunDir))
 	if h.ports != nil {
 		h.mu.Lock()
 		for _, f := range h.published {

@@ -1,4 +1,4 @@
-package host
+package helper
 
 import (
 	"encoding/binary"

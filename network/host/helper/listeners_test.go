@@ -1,6 +1,7 @@
-package host
+package helper
 
 import (
+	"github.com/devbox-dev/devbox/network/host"
 	"net"
 	"net/netip"
 	"os"
@@ -100,14 +101,14 @@ func TestHostCandidates(t *testing.T) {
 
 func TestStateRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := ReadState(dir); !os.IsNotExist(err) {
+	if _, err := host.ReadState(dir); !os.IsNotExist(err) {
 		t.Fatalf("no file: %v", err)
 	}
-	s := &State{Driver: "gvisor", BoxIP: "10.0.2.100", PID: 42}
-	if err := writeState(dir, s); err != nil {
+	s := &host.State{Driver: "gvisor", BoxIP: "10.0.2.100", PID: 42}
+	if err := host.WriteState(dir, s); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ReadState(dir)
+	got, err := host.ReadState(dir)
 	if err != nil || got.Driver != "gvisor" || got.PID != 42 {
 		t.Fatalf("%+v, %v", got, err)
 	}

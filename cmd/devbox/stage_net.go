@@ -1,0 +1,13 @@
+//go:build !devbox_embedinit
+
+package main
+
+import (
+	nethost "github.com/devbox-dev/devbox/network/host"
+	"github.com/devbox-dev/devbox/network/host/helper"
+)
+
+// A build without the embedded programs (internal/libexec) runs the network
+// helper as a stage of its own; with them, devbox links none of its code
+// (gVisor's network stack included).
+func init() { stages[nethost.Stage] = helper.Main }

@@ -1,0 +1,152 @@
+// Package libexec carries devbox's helper programs inside devbox, so that
+// devbox stays one file while the processes it starts for every box are
+// small programs instead of the whole CLI: the box init (cmd/devbox-init)
+// and the network helper (cmd/devbox-net) start in a fraction of the CLI's
+// time, and the CLI itself links neither the init's code paths it does
+// not need nor gVisor's network stack (docs/benchmarks.md).
+//
+// `make build` (and the release build) compile both for the target
+// architecture into this directory with build.sh and build devbox with the
+// devbox_embedinit tag, which embeds them. A plain `go build` embeds
+// nothing: devbox then runs its own binary as those processes, as the
+// tests' binaries do.
+//
+// At run time Path writes an embedded program once into devbox's private
+// runtime directory, as NAME-DIGEST/NAME (so that ps shows NAME), and
+// returns that path. Where that directory is mounted noexec, the program
+// goes into a sealed memfd instead, for each process that needs it.
+package libexec
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// The embedded programs.
+const (
+	Init = "devbox-init"
+	Net  = "devbox-net"
+)
+
+type prog struct {
+	blob []byte
+	sum  string
+}
+
+// progs is filled by the embedding file of the build (embed_*.go).
+var progs = map[string]prog{}
+
+// Embedded reports whether this build carries program name.
+func Embedded(name string) bool { return len(progs[name].blob) > 0 }
+
+// Digest returns the SHA-256 of embedded program name, "" when there is
+// none.
+func Digest(name string) string {
+	if !Embedded(name) {
+		return ""
+	}
+	return strings.TrimSpace(progs[name].sum)
+}
+
+// Path returns the path of embedded program name under dir (devbox's
+// private runtime directory, created when missing), writing it there first
+// if it is not there yet. It returns "" and no error when the build embeds
+// no such program.
+func Path(name, dir string) (string, error) {
+	p := progs[name]
+	if len(p.blob) == 0 {
+		return "", nil
+	}
+	s := strings.TrimSpace(p.sum)
+	if len(s) < 16 {
+		return "", fmt.Errorf("embedded %s: no digest", name)
+	}
+	base := dir
+	dir = filepath.Join(dir, name+"-"+s[:16])
+	path := filepath.Join(dir, name)
+	if complete(path, len(p.blob)) {
+		return path, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("writing %s: %w", name, err)
+	}
+	if noexec(base) {
+		return memfd(name, p.blob)
+	}
+	f, err := os.CreateTemp(dir, "."+name+"-*")
+	if err != nil {
+		return "", fmt.Errorf("writing %s: %w", name, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(p.blob)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o500)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("writing %s: %w", name, err)
+	}
+	return path, nil
+}
+
+// complete reports whether path is a complete copy written by Path: a
+// regular file of ours, mode 0500, of the embedded size. (Its directory's
+// name carries the digest, and the runtime directory is private, so nobody
+// else can have put it there.)
+func complete(path string, size int) bool {
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o500 || fi.Size() != int64(size) {
+		return false
+	}
+	st, isStat := fi.Sys().(*syscall.Stat_t)
+	return isStat && int(st.Uid) == os.Getuid()
+}
+
+// noexec reports whether dir is on a file system mounted noexec.
+func noexec(dir string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(dir, &st) == nil && st.Flags&unix.ST_NOEXEC != 0
+}
+
+// memfd returns /proc/self/fd/N of a sealed memfd holding blob. The
+// descriptor stays open (close-on-exec) for the life of the process, so
+// the path can be executed by any child started from it.
+func memfd(name string, blob []byte) (string, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return "", fmt.Errorf("writing %s: the runtime directory is noexec and memfd_create failed: %w", name, err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	if _, err := f.Write(blob); err != nil {
+		f.Close()
+		return "", fmt.Errorf("writing %s: %w", name, err)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE); err != nil {
+		f.Close()
+		return "", fmt.Errorf("sealing %s: %w", name, err)
+	}
+	// A high descriptor: the low ones are where a child's extra files go,
+	// and the child resolves the path after they are in place.
+	hi, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 100)
+	f.Close()
+	if err != nil {
+		return "", fmt.Errorf("writing %s: %w", name, err)
+	}
+	keep = append(keep, os.NewFile(uintptr(hi), name))
+	return "/proc/self/fd/" + strconv.Itoa(hi), nil
+}
+
+// keep holds the memfds handed out by memfd.
+var keep []*os.File

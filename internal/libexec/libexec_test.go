@@ -1,0 +1,91 @@
+package libexec
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+func TestPath(t *testing.T) {
+	saved := progs
+	t.Cleanup(func() { progs = saved })
+
+	progs = map[string]prog{}
+	if p, err := Path(Init, t.TempDir()); p != "" || err != nil {
+		t.Fatalf("without an embedded program: %q, %v; want \"\", nil", p, err)
+	}
+
+	blob := []byte("#!/bin/sh\nexit 0\n")
+	progs = map[string]prog{Init: {blob, "0123456789abcdef0123\n"}}
+	dir := filepath.Join(t.TempDir(), "run")
+	p, err := Path(Init, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "devbox-init-0123456789abcdef", "devbox-init"); p != want {
+		t.Fatalf("path %q, want %q", p, want)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o500 || fi.Size() != int64(len(blob)) {
+		t.Errorf("written with mode %v size %d", fi.Mode(), fi.Size())
+	}
+	// A second call trusts the complete copy.
+	if p2, err := Path(Init, dir); err != nil || p2 != p {
+		t.Fatalf("second call: %q, %v", p2, err)
+	}
+	// A truncated copy (a crash while writing it) is replaced.
+	if err := os.Chmod(p, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, blob[:3], 0o500); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Path(Init, dir); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != string(blob) {
+		t.Errorf("a truncated copy was kept: %q", b)
+	}
+	// No temporary file is left behind.
+	ents, _ := os.ReadDir(filepath.Dir(p))
+	if len(ents) != 1 {
+		t.Errorf("directory holds %d entries, want only devbox-init", len(ents))
+	}
+	// Another program is not there.
+	if p, err := Path(Net, dir); p != "" || err != nil {
+		t.Errorf("a program that is not embedded: %q, %v", p, err)
+	}
+	progs[Init] = prog{blob, "short"}
+	if _, err := Path(Init, t.TempDir()); err == nil {
+		t.Error("an embedded program without a digest must fail")
+	}
+}
+
+// On a noexec runtime directory the program runs from a memfd, also as
+// the child of a process that passes it extra files.
+func TestMemfd(t *testing.T) {
+	blob, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Skip("no /bin/true:", err)
+	}
+	p, err := memfd(Init, blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := make([]*os.File, 5)
+	for i := range extra {
+		if extra[i], err = os.Open(os.DevNull); err != nil {
+			t.Fatal(err)
+		}
+		defer extra[i].Close()
+	}
+	c := exec.Command(p)
+	c.ExtraFiles = extra
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("running %s: %v %s", p, err, out)
+	}
+}

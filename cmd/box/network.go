@@ -87,13 +87,14 @@ func (n *boxNetwork) apply(spec *runtime.Spec, hostResolv string) {
 	spec.NetFD = 4
 }
 
-// start starts the box's network helper, detached like the box, and
-// returns the file for the init (nil without user-mode networking).
+// start prepares the box's network helper, detached like the box, and
+// returns the file for the init (nil without user-mode networking); the
+// process starts in started.
 func (n *boxNetwork) start(runDir string) (*os.File, error) {
 	if !n.choice.UserMode() {
 		return nil, nil
 	}
-	h, err := nethost.Start(rootless.HostStage(cmdutil.NetExe(), nethost.Stage), n.choice.HelperOptions(runDir))
+	h, err := nethost.Prepare(rootless.HostStage(cmdutil.NetExe(), nethost.Stage), n.choice.HelperOptions(runDir))
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +104,7 @@ func (n *boxNetwork) start(runDir string) (*os.File, error) {
 
 func (n *boxNetwork) started() {
 	if n != nil && n.h != nil {
+		n.h.Launch()
 		n.h.CloseInitEnd()
 	}
 }

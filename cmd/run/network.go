@@ -62,7 +62,7 @@ func (n *netRun) start(id string) ([]*os.File, error) {
 	}
 	n.runDir = filepath.Join(base, id[:min(len(id), 16)])
 	o := n.choice.HelperOptions(n.runDir)
-	h, err := nethost.Start(rootless.HostStage(cmdutil.NetExe(), nethost.Stage), o)
+	h, err := nethost.Prepare(rootless.HostStage(cmdutil.NetExe(), nethost.Stage), o)
 	if err != nil {
 		return nil, err
 	}
@@ -70,9 +70,12 @@ func (n *netRun) start(id string) ([]*os.File, error) {
 	return []*os.File{h.InitEnd}, nil
 }
 
-// started drops devbox's copy of the box's end.
+// started starts the helper process, now that the box init is starting
+// (it only needed its end of the handshake), and drops devbox's copy of
+// that end.
 func (n *netRun) started() {
 	if n.h != nil {
+		n.h.Launch()
 		n.h.CloseInitEnd()
 	}
 }
@@ -88,7 +91,13 @@ func (n *netRun) finish(code int) error {
 	if code == cmdutil.ExitFailure || code < 0 {
 		err = n.h.Err(2 * time.Second)
 	}
-	n.h.Wait(5 * time.Second)
+	// With ports published on the host, wait until the helper has closed
+	// them, so that the next command can bind them. Otherwise nothing of
+	// the box's network outlives the helper's own exit, which needs no
+	// waiting for: it has a session of its own and finishes alone.
+	if len(n.choice.Publish) > 0 || err != nil {
+		n.h.Wait(5 * time.Second)
+	}
 	_ = os.RemoveAll(n.runDir)
 	return err
 }

@@ -8,20 +8,28 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/devbox-dev/devbox/network"
 )
 
-// Helper is a started network helper, seen from the CLI.
+// Helper is a network helper, seen from the CLI.
 type Helper struct {
 	// InitEnd is the init's end of the handshake: pass it to the box
 	// (rootless.Spec.ExtraFiles) and close it once the box started.
 	InitEnd *os.File
 
-	cmd    *exec.Cmd
-	log    string
+	cmd     *exec.Cmd
+	log     string
+	launch  sync.Once
+	started chan struct{} // closed once the process started, or failed to
+	err     error         // why it did not start
+	// The helper's descriptors, closed in the CLI once it started.
+	helperEnd, statusW, logf *os.File
+	statusR                  *os.File
+
 	done   chan struct{} // closed when the first status line (or EOF) arrived
 	result Status
 	gotOne bool
@@ -29,12 +37,26 @@ type Helper struct {
 	exited chan struct{}
 }
 
-// Start starts the helper described by o. cmd runs the helper stage of
-// this devbox binary in the host's namespaces (the caller builds it: it
-// knows how stages are started); Start adds its descriptors, stdin and log.
-// The helper gets a session of its own and no parent-death signal: it
-// must outlive a killed CLI long enough to clean up after the box.
+// Start prepares the helper described by o and starts its process in the
+// background (see Launch). cmd runs the helper stage in the host's
+// namespaces (the caller builds it: it knows which program that is);
+// Start adds its descriptors, stdin and log. The helper gets a session of
+// its own and no parent-death signal: it must outlive a killed CLI long
+// enough to clean up after the box.
 func Start(cmd *exec.Cmd, o Options) (*Helper, error) {
+	h, err := Prepare(cmd, o)
+	if err != nil {
+		return nil, err
+	}
+	h.Launch()
+	return h, nil
+}
+
+// Prepare is Start without starting the process: InitEnd is ready for the
+// box, and Launch (or any method that needs the process) starts it. The
+// box init only needs its end of the socketpair, so the CLI starts the
+// init first and the helper while the init starts.
+func Prepare(cmd *exec.Cmd, o Options) (*Helper, error) {
 	if err := os.MkdirAll(o.RunDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", o.RunDir, err)
 	}
@@ -46,21 +68,20 @@ func Start(cmd *exec.Cmd, o Options) (*Helper, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer helperEnd.Close()
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
 		initEnd.Close()
+		helperEnd.Close()
 		return nil, err
 	}
-	defer statusW.Close()
 	logPath := LogFile(o.RunDir)
 	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		initEnd.Close()
-		statusR.Close()
+		for _, f := range []*os.File{initEnd, helperEnd, statusR, statusW} {
+			f.Close()
+		}
 		return nil, err
 	}
-	defer logf.Close()
 	cmd.Stdin = bytes.NewReader(body)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{helperEnd, statusW} // FDConn, FDStatus
@@ -68,16 +89,35 @@ func Start(cmd *exec.Cmd, o Options) (*Helper, error) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Setsid = true
-	if err := cmd.Start(); err != nil {
-		initEnd.Close()
-		statusR.Close()
-		return nil, fmt.Errorf("starting the network helper: %w", err)
+	return &Helper{InitEnd: initEnd, cmd: cmd, log: logPath, started: make(chan struct{}),
+		helperEnd: helperEnd, statusW: statusW, logf: logf, statusR: statusR,
+		done: make(chan struct{}), down: make(chan struct{}), exited: make(chan struct{})}, nil
+}
+
+// Launch starts the helper process in the background, once.
+func (h *Helper) Launch() {
+	h.launch.Do(func() { go h.start() })
+}
+
+func (h *Helper) start() {
+	err := h.cmd.Start()
+	h.helperEnd.Close()
+	h.statusW.Close()
+	h.logf.Close()
+	if err != nil {
+		h.err = fmt.Errorf("starting the network helper: %w", err)
+		h.statusR.Close()
+		close(h.started)
+		close(h.done)
+		close(h.down)
+		close(h.exited)
+		return
 	}
-	h := &Helper{InitEnd: initEnd, cmd: cmd, log: logPath, done: make(chan struct{}), down: make(chan struct{}), exited: make(chan struct{})}
+	close(h.started)
 	go func() {
 		defer close(h.down)
-		defer statusR.Close()
-		r := bufio.NewReader(statusR)
+		defer h.statusR.Close()
+		r := bufio.NewReader(h.statusR)
 		line, err := r.ReadBytes('\n')
 		if err == nil && json.Unmarshal(line, &h.result) == nil {
 			h.gotOne = true
@@ -91,10 +131,9 @@ func Start(cmd *exec.Cmd, o Options) (*Helper, error) {
 		}
 	}()
 	go func() {
-		_ = cmd.Wait() // reap it whenever it ends
+		_ = h.cmd.Wait() // reap it whenever it ends
 		close(h.exited)
 	}()
-	return h, nil
 }
 
 // CloseInitEnd closes the CLI's copy of the init's end (after the box
@@ -110,8 +149,12 @@ func (h *Helper) CloseInitEnd() {
 // when it did not fail (or was not needed). It waits at most timeout for
 // the helper's word.
 func (h *Helper) Err(timeout time.Duration) error {
+	h.Launch()
 	if !h.wait(timeout) {
 		return nil
+	}
+	if h.err != nil {
+		return h.err
 	}
 	if !h.gotOne {
 		return fmt.Errorf("the network helper exited unexpectedly (hint: see %s)", h.log)
@@ -125,6 +168,7 @@ func (h *Helper) Err(timeout time.Duration) error {
 // Ready waits until the helper published the box's ports (nil), failed
 // (its error) or timeout passed.
 func (h *Helper) Ready(timeout time.Duration) error {
+	h.Launch()
 	if !h.wait(timeout) {
 		return fmt.Errorf("the network helper did not finish in %s (hint: see %s)", timeout, h.log)
 	}
@@ -152,14 +196,25 @@ func (h *Helper) wait(timeout time.Duration) bool {
 // the box is gone: its ports are closed and pasta or slirp4netns ended),
 // at most timeout; then it is killed. The helper's own exit follows.
 func (h *Helper) Wait(timeout time.Duration) {
+	h.Launch()
 	select {
 	case <-h.down:
 	case <-h.exited:
 	case <-time.After(timeout):
-		_ = h.cmd.Process.Kill()
+		<-h.started
+		if h.cmd.Process != nil {
+			_ = h.cmd.Process.Kill()
+		}
 		<-h.exited
 	}
 }
 
-// Pid is the helper's process id.
-func (h *Helper) Pid() int { return h.cmd.Process.Pid }
+// Pid is the helper's process id (0 when it did not start).
+func (h *Helper) Pid() int {
+	h.Launch()
+	<-h.started
+	if h.cmd.Process == nil {
+		return 0
+	}
+	return h.cmd.Process.Pid
+}

@@ -228,12 +228,12 @@ type live struct {
 }
 
 // startLive starts s with a pipe as stdin.
-func (f *fixture) startLive(s *Spec) *live {
+func (f *fixture) startLive(s *Spec, initEnv ...string) *live {
 	f.t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	l := &live{t: f.t, stdin: inW, lines: make(chan string, 100), stderr: &bytes.Buffer{}}
-	p, err := f.start(s, inR, outW, l.stderr, nil)
+	p, err := f.start(s, inR, outW, l.stderr, nil, initEnv...)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -106,6 +106,9 @@ func Init(s *Spec) (code int, err error) {
 		return 125, err
 	}
 	defer b.close()
+	if s.ScratchInMemory {
+		b.scratchInMemory()
+	}
 	if s.Remove {
 		defer func() {
 			trace.Mark("init: removing the box")
@@ -114,13 +117,8 @@ func Init(s *Spec) (code int, err error) {
 			}
 		}()
 	}
-	for _, f := range EtcFiles(s) {
-		if old, err := b.dir.ReadFile(f.Name); err == nil && string(old) == f.Content {
-			continue // a box's second start: rewriting costs more than reading
-		}
-		if err := b.dir.WriteFile(f.Name, []byte(f.Content), 0o644); err != nil {
-			return 125, fmt.Errorf("writing the box's %s: %w", f.Target, err)
-		}
+	if err := b.writeEtc(); err != nil {
+		return 125, err
 	}
 	root := -1
 	defer func() {
@@ -181,6 +179,8 @@ type box struct {
 	spec   *Spec
 	dir    *os.Root // ContainerDir, usable after the pivot
 	dirFd  int
+	lockFd int    // ContainerDir on the disk, locked (dirFd unless in memory)
+	memory bool   // dir is a tmpfs over ContainerDir (scratchInMemory)
 	rootfs string // how the root filesystem was made
 }
 
@@ -205,12 +205,90 @@ func openBox(s *Spec) (*box, error) {
 		}
 		return nil, fmt.Errorf("locking the container directory: %w", err)
 	}
-	return &box{spec: s, dir: dir, dirFd: fd}, nil
+	return &box{spec: s, dir: dir, dirFd: fd, lockFd: fd}, nil
 }
 
 func (b *box) close() {
 	b.dir.Close()
 	unix.Close(b.dirFd)
+	if b.lockFd != b.dirFd {
+		unix.Close(b.lockFd)
+	}
+}
+
+// writeEtc writes the box's hosts, hostname and resolv.conf into
+// ContainerDir, to be bound over the image's.
+func (b *box) writeEtc() error {
+	for _, f := range EtcFiles(b.spec) {
+		if old, err := b.dir.ReadFile(f.Name); err == nil && string(old) == f.Content {
+			continue // a box's second start: rewriting costs more than reading
+		}
+		if err := b.dir.WriteFile(f.Name, []byte(f.Content), 0o644); err != nil {
+			return fmt.Errorf("writing the box's %s: %w", f.Target, err)
+		}
+	}
+	return nil
+}
+
+// scratchInMemory covers ContainerDir, in the init's own mount namespace
+// only, with a tmpfs that then holds the box's writable layer and files:
+// an ephemeral box's writes never reach the disk and vanish with its mount
+// namespace, and nothing has to be deleted. overlayfs in a user namespace
+// needs user xattrs on its upper directory, which tmpfs has since Linux
+// 6.6; where it lacks them the tmpfs goes again and the disk is used.
+func (b *box) scratchInMemory() {
+	target := mount.FdPath(b.dirFd)
+	if err := unix.Mount("tmpfs", target, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0700"); err != nil {
+		return
+	}
+	fd, err := unix.Open(b.spec.ContainerDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err == nil && !userXattrs(fd) {
+		unix.Close(fd)
+		err = unix.ENOTSUP
+	}
+	var dir *os.Root
+	if err == nil {
+		if dir, err = os.OpenRoot(mount.FdPath(fd)); err != nil {
+			unix.Close(fd)
+		}
+	}
+	if err != nil {
+		_ = unix.Unmount(target, unix.MNT_DETACH)
+		return
+	}
+	b.dir.Close()
+	b.dir, b.dirFd, b.memory = dir, fd, true
+}
+
+// scratchOnDisk undoes scratchInMemory: the tmpfs goes and the box's files
+// are written on the disk again.
+func (b *box) scratchOnDisk() error {
+	if !b.memory {
+		return nil
+	}
+	if err := unix.Unmount(mount.FdPath(b.dirFd), unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("unmounting the box's tmpfs: %w", err)
+	}
+	dir, err := os.OpenRoot(mount.FdPath(b.lockFd))
+	if err != nil {
+		return fmt.Errorf("opening the container directory: %w", err)
+	}
+	b.dir.Close()
+	unix.Close(b.dirFd)
+	b.dir, b.dirFd, b.memory = dir, b.lockFd, false
+	return b.writeEtc()
+}
+
+// userXattrs reports whether the file system of directory dir takes user
+// extended attributes.
+func userXattrs(dir int) bool {
+	fd, err := unix.Openat(dir, ".xattr-probe", unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return false
+	}
+	defer unix.Unlinkat(dir, ".xattr-probe", 0)
+	defer unix.Close(fd)
+	return unix.Fsetxattr(fd, "user.devbox.probe", []byte("1"), 0) == nil
 }
 
 // boxState lists what the init creates in ContainerDir.
@@ -227,6 +305,9 @@ func (b *box) remove() error {
 		if err != nil && err != unix.EINTR {
 			break
 		}
+	}
+	if b.memory {
+		return nil // the tmpfs goes with the mount namespace
 	}
 	if b.rootfs == rootfsCopy {
 		// The box's mounts sit on the copy's own directories (/proc is

@@ -75,6 +75,14 @@ func (b *box) mountRootfs(m mount.Mount) (int, error) {
 	default:
 		kernelErr = fmt.Errorf("disabled for a test (%s)", forceRootfs)
 	}
+	if b.memory {
+		// The fallbacks would copy the image into memory, or run
+		// fuse-overlayfs on it: go back to the disk first.
+		if err := b.scratchOnDisk(); err != nil {
+			return -1, err
+		}
+		return b.mountRootfs(m)
+	}
 
 	fuseErr := errors.New("fuse-overlayfs is not installed")
 	if forceRootfs != "copy" {

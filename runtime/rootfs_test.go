@@ -3,6 +3,7 @@ package runtime
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -88,4 +89,64 @@ func TestRootfsInUse(t *testing.T) {
 	if r.code != 125 || !strings.HasPrefix(r.stderr, "devbox: box 0123456789abcdef is already running: another init holds ") || strings.Contains(r.stderr, "warning") {
 		t.Errorf("second init: %s", r)
 	}
+}
+
+// An ephemeral box with ScratchInMemory writes nothing into its directory
+// on the disk while it runs (its tmpfs exists only in its own mount
+// namespace), and leaves nothing behind. Where the kernel overlay is
+// refused with the tmpfs, the box goes back to the disk before any
+// fallback, rather than copying the image into memory.
+func TestScratchInMemory(t *testing.T) {
+	for _, mode := range []string{"", "copy"} {
+		t.Run("mode="+mode, func(t *testing.T) {
+			f := newFixture(t)
+			s := f.spec("sh", "-c", "echo scratch > /written; echo READY; read x; cat /written; echo DONE")
+			s.Remove, s.ScratchInMemory = true, true
+			l := f.startLive(s, "DEVBOX_TEST_ROOTFS="+mode)
+			l.waitFor("READY")
+			entries, _ := os.ReadDir(f.dir)
+			var names []string
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			switch mode {
+			case "":
+				if !userXattrsHere(t) {
+					testutil.Skip(t, "tmpfs has no user xattrs on this kernel (Linux 6.6): the disk is used, as TestRootfsModes covers")
+				}
+				if len(names) != 0 {
+					t.Errorf("on the disk while the box runs: %v, want nothing", names)
+				}
+			case "copy":
+				if !slices.Contains(names, "rootfs-copy") {
+					t.Errorf("on the disk while the box runs: %v, want the copy there", names)
+				}
+			}
+			if code := l.finish(); code != 0 {
+				t.Errorf("box exited %d: %s", code, l.stderr)
+			}
+			if got := l.waitFor("DONE"); got != "scratch" {
+				t.Errorf("the box read back %q from its scratch", got)
+			}
+			if entries, _ := os.ReadDir(f.dir); len(entries) != 0 {
+				t.Errorf("left after the box: %v", entries)
+			}
+		})
+	}
+}
+
+// userXattrsHere reports whether a tmpfs of this kernel takes user xattrs.
+func userXattrsHere(t *testing.T) bool {
+	t.Helper()
+	d, err := os.MkdirTemp("/dev/shm", "xattr-")
+	if err != nil {
+		return false
+	}
+	defer os.RemoveAll(d)
+	fd, err := unix.Open(d, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	return userXattrs(fd)
 }

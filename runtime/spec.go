@@ -28,6 +28,10 @@ type Spec struct {
 	// Remove makes the init delete ContainerDir's contents (upper, work,
 	// merged, files) once the command has exited: an ephemeral box.
 	Remove bool `json:"remove"`
+	// ScratchInMemory puts the box's writable layer and files on a tmpfs
+	// private to the box (ephemeral runs; docs/config.md [run] scratch);
+	// the init falls back to the disk where tmpfs lacks user xattrs.
+	ScratchInMemory bool `json:"scratchInMemory,omitempty"`
 
 	// The process.
 	Args     []string `json:"args"`     // required: argv; Args[0] is looked up in PATH inside

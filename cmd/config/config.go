@@ -20,7 +20,19 @@ type Config struct {
 	Registries Registries        `toml:"registries"`
 	Aliases    map[string]string `toml:"aliases"`
 	Network    Network           `toml:"network"`
+	Run        Run               `toml:"run"`
 }
+
+// Run configures devbox run.
+type Run struct {
+	// Scratch is where an ephemeral box keeps its writable layer:
+	// "memory" (the default: a tmpfs private to the box) or "disk".
+	Scratch string `toml:"scratch"`
+}
+
+// ScratchInMemory reports whether ephemeral boxes keep their writable layer
+// in memory.
+func (r Run) ScratchInMemory() bool { return r.Scratch != "disk" }
 
 // Network configures user-mode networking (docs/network.md).
 type Network struct {
@@ -89,6 +101,11 @@ func Load(path string) (*Config, error) {
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		return nil, fmt.Errorf("reading %s: unknown setting %q (hint: docs/config.md lists the settings)", path, und[0].String())
+	}
+	switch c.Run.Scratch {
+	case "", "memory", "disk":
+	default:
+		return nil, fmt.Errorf("reading %s: run.scratch is %q (hint: use \"memory\" or \"disk\")", path, c.Run.Scratch)
 	}
 	return c, nil
 }

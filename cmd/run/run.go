@@ -212,6 +212,13 @@ func prepare(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts *Opt
 		return nil, cmdutil.FlagErrorf("%v", err)
 	}
 	nw.apply(spec, string(resolv))
+	if spec.Remove {
+		cfg, err := f.Config()
+		if err != nil {
+			return nil, err
+		}
+		spec.ScratchInMemory = cfg.Run.ScratchInMemory()
+	}
 	spec.ID = id
 	chains := store.ChainIDs(cfg.RootFS.DiffIDs)
 	for i := len(chains) - 1; i >= 0; i-- {

@@ -353,3 +353,60 @@ func TestRunHostNetwork(t *testing.T) {
 		t.Errorf("--net host: box netns %q, host %q", r.stdout, host)
 	}
 }
+
+// An ephemeral run keeps its writes in memory (docs/config.md [run]
+// scratch): nothing of its writable layer reaches the box directory on the
+// disk. With scratch = "disk", or a kept box, it does.
+func TestRunScratch(t *testing.T) {
+	e := newEnv(t)
+	upperOnDisk := func(args ...string) bool {
+		t.Helper()
+		c := e.cmd(append(append([]string{"run"}, args...), "busybox", "--", "sh", "-c", "dd if=/dev/zero of=/written bs=1k count=64 2>/dev/null; echo READY; read x; true")...)
+		in, _ := c.StdinPipe()
+		out, _ := c.StdoutPipe()
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if l, err := bufio.NewReader(out).ReadString('\n'); err != nil || l != "READY\n" {
+			t.Fatalf("box did not start: %q %v", l, err)
+		}
+		found := false
+		ents, _ := os.ReadDir(e.store().ContainersDir())
+		for _, ent := range ents {
+			if _, err := os.Lstat(filepath.Join(e.store().ContainersDir(), ent.Name(), "upper")); err == nil {
+				found = true
+			}
+		}
+		in.Close()
+		if err := c.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+	if upperOnDisk() {
+		t.Error("an ephemeral run's writable layer is on the disk (want memory)")
+	}
+	if !upperOnDisk("--name", "kept-scratch") {
+		t.Error("a kept run's writable layer is not on the disk")
+	}
+	cfg := filepath.Join(e.config, "devbox", "config.toml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, append(b, []byte("\n[run]\nscratch = \"disk\"\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if !upperOnDisk() {
+		t.Error(`with [run] scratch = "disk" an ephemeral run's writable layer is not on the disk`)
+	}
+	if err := os.WriteFile(cfg, append(b, []byte("\n[run]\nscratch = \"ram\"\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.run("run", "busybox", "true"); r.code != 125 || !strings.Contains(r.stderr, `run.scratch is "ram"`) {
+		t.Errorf("a bad scratch setting: %d %q", r.code, r.stderr)
+	}
+	if err := os.WriteFile(cfg, b, 0o644); err != nil { // the clean-up runs devbox
+		t.Fatal(err)
+	}
+}

@@ -140,17 +140,29 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		defer cg.Remove() // when anything below fails; a no-op once removed
 	}
 	// Everything the init needs to start is known from the flags: start it
-	// now, so that its start-up overlaps resolving the image. It waits for
-	// its spec on a pipe.
+	// now, and resolve the image meanwhile: the start mostly waits (for
+	// the clone, for newuidmap and newgidmap), and the init waits for its
+	// spec on a pipe.
+	type prepared struct {
+		spec *runtime.Spec
+		err  error
+	}
+	pc := make(chan prepared, 1)
+	go func() {
+		spec, err := prepare(ctx, f, st, opts, id, terminal, nw)
+		pc <- prepared{spec, err}
+	}()
 	l, err := launch(id, filepath.Join(st.ContainersDir(), id), terminal, nw, mapping, cgFile)
 	if err != nil {
+		<-pc
 		return err
 	}
 	defer l.abandon()
-	spec, err := prepare(ctx, f, st, opts, id, terminal, nw)
-	if err != nil {
-		return err
+	pr := <-pc
+	if pr.err != nil {
+		return pr.err
 	}
+	spec := pr.spec
 	if err := os.MkdirAll(spec.ContainerDir, 0o700); err != nil {
 		return fmt.Errorf("creating box directory: %w", err)
 	}

@@ -375,6 +375,19 @@ type Image struct {
 
 // Images lists the tagged images.
 func (s *Store) Images() ([]Image, error) {
+	out, err := s.entries()
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		s.details(&out[i])
+	}
+	return out, nil
+}
+
+// entries lists the index's images with what the index itself says (no
+// size, creation time or platform: those need their blobs).
+func (s *Store) entries() ([]Image, error) {
 	im, err := s.Index()
 	if err != nil {
 		return nil, err
@@ -387,22 +400,33 @@ func (s *Store) Images() ([]Image, error) {
 			img.Digest = img.ID
 		}
 		img.Pulled, _ = time.Parse(time.RFC3339, d.Annotations[AnnotationPulled])
-		if m, err := s.Manifest(d.Digest); err == nil {
-			img.Size = m.Config.Size
-			for _, l := range m.Layers {
-				img.Size += l.Size
-			}
-			if cf, err := s.ConfigFile(m.Config.Digest); err == nil {
-				img.Created = cf.Created.Time
-				img.Platform = cf.OS + "/" + cf.Architecture
-				if cf.Variant != "" {
-					img.Platform += "/" + cf.Variant
-				}
-			}
-		}
 		out = append(out, img)
 	}
 	return out, nil
+}
+
+// details fills in img's size, creation time and platform from its
+// manifest and config (left empty when those cannot be read).
+func (s *Store) details(img *Image) {
+	h, err := v1.NewHash(img.ID)
+	if err != nil {
+		return
+	}
+	m, err := s.Manifest(h)
+	if err != nil {
+		return
+	}
+	img.Size = m.Config.Size
+	for _, l := range m.Layers {
+		img.Size += l.Size
+	}
+	if cf, err := s.ConfigFile(m.Config.Digest); err == nil {
+		img.Created = cf.Created.Time
+		img.Platform = cf.OS + "/" + cf.Architecture
+		if cf.Variant != "" {
+			img.Platform += "/" + cf.Variant
+		}
+	}
 }
 
 // Manifest reads and parses a manifest blob.
@@ -426,25 +450,30 @@ func (s *Store) ConfigFile(h v1.Hash) (*v1.ConfigFile, error) {
 // Lookup finds the image named ref, or whose digest (or a unique digest
 // prefix of at least 4 hex digits) is ref.
 func (s *Store) Lookup(ref string) (Image, error) {
-	imgs, err := s.Images()
+	// Only the index is read to find the image; only its own blobs then.
+	imgs, err := s.entries()
 	if err != nil {
 		return Image{}, err
 	}
+	found := func(i Image) (Image, error) {
+		s.details(&i)
+		return i, nil
+	}
 	for _, i := range imgs {
 		if i.Ref == ref {
-			return i, nil
+			return found(i)
 		}
 	}
 	hexRef := strings.TrimPrefix(ref, "sha256:")
 	if len(hexRef) >= 4 && strings.Trim(hexRef, "0123456789abcdef") == "" {
-		var found []Image
+		var matches []Image
 		for _, i := range imgs {
 			if strings.HasPrefix(strings.TrimPrefix(i.Digest, "sha256:"), hexRef) || strings.HasPrefix(strings.TrimPrefix(i.ID, "sha256:"), hexRef) {
-				found = append(found, i)
+				matches = append(matches, i)
 			}
 		}
-		if len(found) == 1 {
-			return found[0], nil
+		if len(matches) == 1 {
+			return found(matches[0])
 		}
 	}
 	return Image{}, fmt.Errorf("%w: %s (hint: devbox images lists what is stored)", ErrNotFound, ref)

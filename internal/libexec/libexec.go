@@ -13,8 +13,9 @@
 //
 // At run time Path writes an embedded program once into devbox's private
 // runtime directory, as NAME-DIGEST/NAME (so that ps shows NAME), and
-// returns that path. Where that directory is mounted noexec, the program
-// goes into a sealed memfd instead, for each process that needs it.
+// returns that path; writing a new version removes the copies older ones
+// left. Where that directory is mounted noexec, the program goes into a
+// sealed memfd instead, for each process that needs it.
 package libexec
 
 import (
@@ -98,7 +99,24 @@ func Path(name, dir string) (string, error) {
 		os.Remove(tmp)
 		return "", fmt.Errorf("writing %s: %w", name, err)
 	}
+	removeOld(base, name, filepath.Base(dir))
 	return path, nil
+}
+
+// removeOld removes the copies other devbox versions wrote of program name
+// under base: the runtime directory is usually memory. A box still running
+// one keeps its process; only the file goes.
+func removeOld(base, name, keep string) {
+	ents, err := os.ReadDir(base)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if n != keep && e.IsDir() && strings.HasPrefix(n, name+"-") && len(n) == len(keep) {
+			_ = os.RemoveAll(filepath.Join(base, n))
+		}
+	}
 }
 
 // complete reports whether path is a complete copy written by Path: a

@@ -55,6 +55,24 @@ func TestPath(t *testing.T) {
 	if len(ents) != 1 {
 		t.Errorf("directory holds %d entries, want only devbox-init", len(ents))
 	}
+	// A new version replaces the old one's copy, and only that.
+	other := filepath.Join(dir, "devbox-net-0123456789abcdef")
+	must(t, os.MkdirAll(other, 0o700))
+	progs[Init] = prog{blob, "fedcba9876543210fedc"}
+	p3, err := Path(Init, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Dir(p)); !os.IsNotExist(err) {
+		t.Errorf("the old version's copy is still there: %v", err)
+	}
+	if _, err := os.Stat(p3); err != nil {
+		t.Error(err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("another program's copy went too: %v", err)
+	}
+	progs[Init] = prog{blob, "0123456789abcdef0123\n"}
 	// Another program is not there.
 	if p, err := Path(Net, dir); p != "" || err != nil {
 		t.Errorf("a program that is not embedded: %q, %v", p, err)
@@ -87,5 +105,12 @@ func TestMemfd(t *testing.T) {
 	c.ExtraFiles = extra
 	if out, err := c.CombinedOutput(); err != nil {
 		t.Fatalf("running %s: %v %s", p, err, out)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -20,8 +20,8 @@ import (
 // leader.
 func init() {
 	v, ok := os.LookupEnv(envStart)
-	if !ok {
-		return
+	if !ok || CurrentStage() == "" {
+		return // the CLI ignores a stray variable
 	}
 	_ = os.Unsetenv(envStart)
 	trace.Mark("stage: runtime up")

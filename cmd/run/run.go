@@ -225,11 +225,11 @@ func prepare(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts *Opt
 	}
 	nw.apply(spec, string(resolv))
 	if spec.Remove {
-		cfg, err := f.Config()
+		conf, err := f.Config()
 		if err != nil {
 			return nil, err
 		}
-		spec.ScratchInMemory = cfg.Run.ScratchInMemory()
+		spec.ScratchInMemory = conf.Run.ScratchInMemory()
 	}
 	spec.ID = id
 	chains := store.ChainIDs(cfg.RootFS.DiffIDs)

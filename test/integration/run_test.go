@@ -410,3 +410,31 @@ func TestRunScratch(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Killing devbox run (SIGKILL: it cannot clean up) takes the box with it:
+// the init's parent-death signal, armed again after it became root of its
+// user namespace, kills it, and the box's processes die with its PID
+// namespace.
+func TestRunKilledCLIKillsBox(t *testing.T) {
+	e := newEnv(t)
+	c := e.cmd("run", "--net", "none", "busybox", "--", "sh", "-c", "echo started; exec sleep 60")
+	out, _ := c.StdoutPipe()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := bufio.NewReader(out).ReadString('\n'); err != nil || l != "started\n" {
+		t.Fatalf("box did not start: %q %v", l, err)
+	}
+	pid := findInit(t, e.root)
+	c.Process.Signal(syscall.SIGKILL)
+	c.Wait()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || strings.Contains(string(b), ") Z ") {
+			break // gone (or a zombie waiting for nobody)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the box init %d still runs after devbox run was killed", pid)
+		}
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/devbox-dev/devbox/internal/trace"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -27,6 +26,7 @@ import (
 	"github.com/devbox-dev/devbox/cmd/stats"
 	"github.com/devbox-dev/devbox/cmd/update"
 	"github.com/devbox-dev/devbox/cmd/version"
+	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/spf13/cobra"
 )
 

@@ -17,7 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Namespaces selects the namespaces created next to the inner user namespace.
+// Namespaces selects the namespaces created with (and owned by) the box's
+// user namespace.
 type Namespaces struct {
 	Mount, PID, UTS, IPC, Net bool
 }
@@ -66,9 +67,9 @@ type Spec struct {
 	// parent-death signal, and a session of its own.
 	Detach bool
 	// Cgroup, when not nil, is the open directory of the box's cgroup v2:
-	// P2 is cloned straight into it (clone3 CLONE_INTO_CGROUP), so P2, the
-	// target and everything they start live there from their first
-	// instruction. nil: inherit the caller's cgroup.
+	// the target is cloned straight into it (clone3 CLONE_INTO_CGROUP), so
+	// it and everything it starts live there from their first instruction.
+	// nil: inherit the caller's cgroup.
 	Cgroup *os.File
 }
 

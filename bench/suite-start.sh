@@ -9,6 +9,10 @@ IMG="$REGISTRY/library/debian:trixie"
 D="$WORK/devbox-store"
 devbox="$WORK/devbox"
 $devbox --store "$D" pull -q "$IMG" >/dev/null
+# The same image in a store unpacked with a single-id map (no subordinate
+# ids, as bwrap maps): shows what newuidmap and newgidmap cost.
+D1="$WORK/devbox-store-single"
+DEVBOX_SUBIDS=none $devbox --store "$D1" pull -q "$IMG" >/dev/null 2>&1
 podman pull -q --tls-verify=false "$IMG" >/dev/null 2>&1 || true
 B="$WORK/bundle-start"
 if [ ! -d "$B/rootfs" ]; then
@@ -22,6 +26,7 @@ CRUNROOT="$XDG_RUNTIME_DIR/devbox-bench-crun"
 mkdir -p "$CRUNROOT"
 args=(-N --warmup 3 --runs "$RUNS" --style basic --export-json "$OUT/start.json" --export-markdown "$OUT/start.md")
 cmds=(-n "devbox run" "$devbox --store $D run --net none $IMG true")
+cmds+=(-n "devbox run, single-id map" "env DEVBOX_SUBIDS=none $devbox --store $D1 run --net none $IMG true")
 cmds+=(-n "bwrap --unshare-all" "bwrap --unshare-all --ro-bind $B/rootfs / --proc /proc --dev /dev true")
 if crun --root "$CRUNROOT" run -b "$B" devbox-bench-probe >/dev/null 2>&1; then
 	cmds+=(-n "crun run" "crun --root $CRUNROOT run -b $B devbox-bench-crun")
@@ -42,7 +47,7 @@ d=$(med "devbox run")
 	echo
 	echo "| command | median ms | devbox/command |"
 	echo "|---|---|---|"
-	for n in "devbox run" "bwrap --unshare-all" "crun run" "podman run --rm"; do
+	for n in "devbox run" "devbox run, single-id map" "bwrap --unshare-all" "crun run" "podman run --rm"; do
 		v=$(med "$n"); [ -n "$v" ] || continue
 		awk -v n="$n" -v t="$v" -v d="$d" 'BEGIN{printf "| %s | %.1f | %.2f |\n", n, t*1000, d/t}'
 	done

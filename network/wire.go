@@ -1,7 +1,6 @@
 package network
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/devbox-dev/devbox/internal/seqpacket"
 )
 
 // Message types of the handshake, in order (see the package comment).
@@ -107,19 +108,7 @@ func (c *Conn) SetDeadline(t time.Time) error { return c.c.SetDeadline(t) }
 
 // Send sends m with files attached.
 func (c *Conn) Send(m Message, files ...*os.File) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	var oob []byte
-	if len(files) > 0 {
-		fds := make([]int, len(files))
-		for i, f := range files {
-			fds[i] = int(f.Fd())
-		}
-		oob = unix.UnixRights(fds...)
-	}
-	if _, _, err := c.c.WriteMsgUnix(b, oob, nil); err != nil {
+	if err := seqpacket.Send(c.c, m, files...); err != nil {
 		return fmt.Errorf("network handshake: sending %s: %w", m.Type, err)
 	}
 	return nil
@@ -143,50 +132,15 @@ var ErrClosed = errors.New("network handshake: the other end closed")
 
 // Recv receives one message.
 func (c *Conn) Recv() (Received, error) {
-	buf := make([]byte, 64<<10)
-	oob := make([]byte, unix.CmsgSpace(maxFiles*4)+unix.CmsgSpace(unix.SizeofUcred))
-	n, oobn, _, _, err := c.c.ReadMsgUnix(buf, oob)
+	p, err := seqpacket.Recv(c.c, 64<<10, maxFiles)
 	if errors.Is(err, io.EOF) || errors.Is(err, unix.ECONNRESET) {
 		return Received{}, ErrClosed
 	}
 	if err != nil {
 		return Received{}, fmt.Errorf("network handshake: %w", err)
 	}
-	var r Received
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil {
-		return r, fmt.Errorf("network handshake: %w", err)
-	}
-	for _, m := range msgs {
-		if m.Header.Level != unix.SOL_SOCKET {
-			continue
-		}
-		switch m.Header.Type {
-		case unix.SCM_RIGHTS:
-			fds, err := unix.ParseUnixRights(&m)
-			if err != nil {
-				return r, fmt.Errorf("network handshake: %w", err)
-			}
-			for _, fd := range fds {
-				unix.CloseOnExec(fd)
-				r.Files = append(r.Files, os.NewFile(uintptr(fd), "received"))
-			}
-		case unix.SCM_CREDENTIALS:
-			if cred, err := unix.ParseUnixCredentials(&m); err == nil {
-				r.PID = int(cred.Pid)
-			}
-		}
-	}
-	if n == 0 {
-		for _, f := range r.Files {
-			f.Close()
-		}
-		return Received{}, ErrClosed
-	}
-	if err := json.Unmarshal(buf[:n], &r.Message); err != nil {
-		for _, f := range r.Files {
-			f.Close()
-		}
+	r := Received{Files: p.Files, PID: p.PID}
+	if err := p.Decode(&r.Message); err != nil {
 		return Received{}, fmt.Errorf("network handshake: malformed message: %w", err)
 	}
 	return r, nil

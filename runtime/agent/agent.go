@@ -26,15 +26,15 @@
 package agent
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/devbox-dev/devbox/internal/seqpacket"
 )
 
 // Request types.
@@ -99,58 +99,21 @@ func Dial(path string) (*Conn, error) {
 func (c *Conn) Close() error { return c.c.Close() }
 
 // Send writes one message with optional files.
-func (c *Conn) Send(v any, files ...*os.File) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	var oob []byte
-	if len(files) > 0 {
-		fds := make([]int, len(files))
-		for i, f := range files {
-			fds[i] = int(f.Fd())
-		}
-		oob = unix.UnixRights(fds...)
-	}
-	_, _, err = c.c.WriteMsgUnix(b, oob, nil)
-	return err
-}
+func (c *Conn) Send(v any, files ...*os.File) error { return seqpacket.Send(c.c, v, files...) }
 
 // Receive reads one message into v and returns the files that came with it.
 func (c *Conn) Receive(v any) ([]*os.File, error) {
-	buf := make([]byte, 1<<20)
-	oob := make([]byte, unix.CmsgSpace(4*8))
-	n, oobn, _, _, err := c.c.ReadMsgUnix(buf, oob)
+	p, err := seqpacket.Recv(c.c, 1<<20, 8)
+	if errors.Is(err, io.EOF) {
+		return nil, errors.New("connection closed")
+	}
 	if err != nil {
 		return nil, err
 	}
-	if n == 0 {
-		return nil, errors.New("connection closed")
-	}
-	var files []*os.File
-	if oobn > 0 {
-		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range msgs {
-			fds, err := unix.ParseUnixRights(&m)
-			if err != nil {
-				continue
-			}
-			for _, fd := range fds {
-				unix.CloseOnExec(fd)
-				files = append(files, os.NewFile(uintptr(fd), "passed"))
-			}
-		}
-	}
-	if err := json.Unmarshal(buf[:n], v); err != nil {
-		for _, f := range files {
-			f.Close()
-		}
+	if err := p.Decode(v); err != nil {
 		return nil, fmt.Errorf("reading agent message: %w", err)
 	}
-	return files, nil
+	return p.Files, nil
 }
 
 // SetDeadline bounds the next reads and writes.

@@ -341,13 +341,7 @@ func sessionUser(req agent.Request, ids IDMaps) (User, error) {
 	if !ids.UIDs.Contains(u.UID) || !ids.GIDs.Contains(u.GID) {
 		return User{}, fmt.Errorf("uid %d / gid %d is not mapped in the box (hint: %s)", req.UID, req.GID, mappedHint(ids.UIDs, "uids"))
 	}
-	groups := u.Groups[:0]
-	for _, g := range u.Groups {
-		if ids.GIDs.Contains(g) {
-			groups = append(groups, g)
-		}
-	}
-	u.Groups = groups
+	u.Groups = ids.GIDs.Mapped(u.Groups)
 	return u, nil
 }
 

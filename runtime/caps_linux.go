@@ -8,24 +8,27 @@ import (
 	"github.com/devbox-dev/devbox/rootless"
 )
 
-// startCommand starts one of the box's commands from a thread whose
-// inheritable and ambient capability sets are empty: the init received every
-// capability as ambient across its own exec, and threads keep their sets.
-func startCommand(cmd *exec.Cmd) error {
+// onCleanThread runs fork, which starts one of the box's commands, on a
+// thread whose inheritable and ambient capability sets are empty: the init
+// received every capability as ambient across its own exec, and threads
+// keep their sets.
+func onCleanThread(fork func() error) error {
 	goruntime.LockOSThread()
 	defer goruntime.UnlockOSThread()
 	if err := rootless.ClearInheritableCaps(); err != nil {
 		return err
 	}
-	return cmd.Start()
+	return fork()
 }
 
-// forkExec is startCommand for syscall.ForkExec.
-func forkExec(file string, argv []string, attr *syscall.ProcAttr) (int, error) {
-	goruntime.LockOSThread()
-	defer goruntime.UnlockOSThread()
-	if err := rootless.ClearInheritableCaps(); err != nil {
-		return 0, err
-	}
-	return syscall.ForkExec(file, argv, attr)
+// startCommand starts cmd on a clean thread.
+func startCommand(cmd *exec.Cmd) error { return onCleanThread(cmd.Start) }
+
+// forkExec is syscall.ForkExec on a clean thread.
+func forkExec(file string, argv []string, attr *syscall.ProcAttr) (pid int, err error) {
+	err = onCleanThread(func() error {
+		pid, err = syscall.ForkExec(file, argv, attr)
+		return err
+	})
+	return pid, err
 }

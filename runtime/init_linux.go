@@ -473,13 +473,7 @@ func resolveBoxUser(root int, spec string, ids IDMaps) (User, error) {
 	if !ids.GIDs.Contains(u.GID) {
 		return User{}, fmt.Errorf("user %s: gid %d is not mapped in the box's user namespace (hint: %s)", userName(spec), u.GID, mappedHint(ids.GIDs, "gids"))
 	}
-	groups := u.Groups[:0]
-	for _, g := range u.Groups {
-		if ids.GIDs.Contains(g) {
-			groups = append(groups, g)
-		}
-	}
-	u.Groups = groups
+	u.Groups = ids.GIDs.Mapped(u.Groups)
 	return u, nil
 }
 

@@ -28,6 +28,17 @@ func (m IDMap) Contains(id uint32) bool {
 	return false
 }
 
+// Mapped returns the ids of ids that m maps, in order, reusing ids' array.
+func (m IDMap) Mapped(ids []uint32) []uint32 {
+	out := ids[:0]
+	for _, id := range ids {
+		if m.Contains(id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // IDMaps describes the box's user namespace.
 type IDMaps struct {
 	UIDs, GIDs IDMap

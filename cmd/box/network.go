@@ -104,8 +104,7 @@ func (n *boxNetwork) start(runDir string) (*os.File, error) {
 
 func (n *boxNetwork) started() {
 	if n != nil && n.h != nil {
-		n.h.Launch()
-		n.h.CloseInitEnd()
+		n.h.InitStarted()
 	}
 }
 

@@ -75,8 +75,7 @@ func (n *netRun) start(id string) ([]*os.File, error) {
 // that end.
 func (n *netRun) started() {
 	if n.h != nil {
-		n.h.Launch()
-		n.h.CloseInitEnd()
+		n.h.InitStarted()
 	}
 }
 

@@ -448,20 +448,17 @@ func (s *Store) ConfigFile(h v1.Hash) (*v1.ConfigFile, error) {
 }
 
 // Lookup finds the image named ref, or whose digest (or a unique digest
-// prefix of at least 4 hex digits) is ref.
+// prefix of at least 4 hex digits) is ref. It reads only the index: the
+// image's size, creation time and platform are left empty (Images has
+// them); callers read its manifest and config themselves.
 func (s *Store) Lookup(ref string) (Image, error) {
-	// Only the index is read to find the image; only its own blobs then.
 	imgs, err := s.entries()
 	if err != nil {
 		return Image{}, err
 	}
-	found := func(i Image) (Image, error) {
-		s.details(&i)
-		return i, nil
-	}
 	for _, i := range imgs {
 		if i.Ref == ref {
-			return found(i)
+			return i, nil
 		}
 	}
 	hexRef := strings.TrimPrefix(ref, "sha256:")
@@ -473,7 +470,7 @@ func (s *Store) Lookup(ref string) (Image, error) {
 			}
 		}
 		if len(matches) == 1 {
-			return found(matches[0])
+			return matches[0], nil
 		}
 	}
 	return Image{}, fmt.Errorf("%w: %s (hint: devbox images lists what is stored)", ErrNotFound, ref)

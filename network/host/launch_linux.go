@@ -136,6 +136,13 @@ func (h *Helper) start() {
 	}()
 }
 
+// InitStarted is called once the box init was started (or failed to): the
+// helper process starts now, and the CLI drops its copy of the init's end.
+func (h *Helper) InitStarted() {
+	h.Launch()
+	h.CloseInitEnd()
+}
+
 // CloseInitEnd closes the CLI's copy of the init's end (after the box
 // started, or when it failed to).
 func (h *Helper) CloseInitEnd() {

@@ -82,10 +82,14 @@ func TestRunIdentityMapping(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := findInit(t, e.root)
-	// Seen from the host, the box's map is the composition keep-id ∘ subuids.
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/uid_map", pid))
-	if err != nil {
-		t.Fatal(err)
+	// Seen from the host, the box's map is keep-id onto the subuids. The
+	// init exists a moment before newuidmap has written it.
+	var b []byte
+	for deadline := time.Now().Add(10 * time.Second); len(b) == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		var err error
+		if b, err = os.ReadFile(fmt.Sprintf("/proc/%d/uid_map", pid)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	var lines [][3]int

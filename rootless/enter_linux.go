@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,6 +26,35 @@ func init() {
 	}
 	_ = os.Unsetenv(envStart)
 	trace.Mark("stage: runtime up")
+	if strings.HasSuffix(v, ",main") {
+		// The stage calls Enter from main, after its own packages have
+		// initialised: on the main thread, which this keeps for main.
+		runtime.LockOSThread()
+		pending = strings.TrimSuffix(v, ",main")
+		return
+	}
+	mustEnter(v)
+}
+
+// pending is the start descriptor of a stage started with
+// Spec.EnterInMain, until Enter.
+var pending string
+
+// Enter finishes entering the namespace of a stage started with
+// Spec.EnterInMain (a no-op otherwise). It must be called from main before
+// anything that needs uid 0 or the id maps; a caller that is gone or a
+// failure ends the process with code 125.
+func Enter() {
+	if pending == "" {
+		return
+	}
+	v := pending
+	pending = ""
+	mustEnter(v)
+	runtime.UnlockOSThread()
+}
+
+func mustEnter(v string) {
 	if err := enter(v); err != nil {
 		if !errors.Is(err, errCallerGone) {
 			fmt.Fprintf(os.Stderr, "devbox: entering the box's user namespace: %v\n", err)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/devbox-dev/devbox/internal/prestart"
 	"github.com/devbox-dev/devbox/internal/trace"
 	"golang.org/x/sys/unix"
 )
@@ -71,11 +72,29 @@ type Spec struct {
 	// it and everything it starts live there from their first instruction.
 	// nil: inherit the caller's cgroup.
 	Cgroup *os.File
+	// Early is an init started during package initialisation
+	// (internal/prestart), adopted when it is exactly the start this spec
+	// describes and discarded otherwise.
+	Early *prestart.Launch
+	// EnterInMain lets the target initialise its packages before it waits
+	// for the id maps; its main must call Enter before it needs them.
+	EnterInMain bool
+	// Recipe, when not nil, makes a start that could be repeated early leave
+	// a recipe for the next run with the same flags.
+	Recipe *Recipe
+}
+
+// Recipe says how a start is repeated early (see internal/prestart).
+type Recipe struct {
+	Prefix []string // os.Args[1:k], the flags before the image
+	ID     string   // the box id, as it appears in Args
+	Kinds  []string // per ExtraFiles: prestart.PipeToTarget or PipeFromTarget
 }
 
 // Process is a started target stage: the init of the new namespaces.
 type Process struct {
-	cmd *exec.Cmd
+	proc *os.Process
+	cmd  *exec.Cmd // nil for an adopted early start
 	// alive is the write end of the start pipe. It stays open while the
 	// caller lives, so that a target that must die with the caller can tell
 	// when the caller is already gone (see enter).
@@ -83,15 +102,23 @@ type Process struct {
 }
 
 // Pid is the host pid of the target stage.
-func (p *Process) Pid() int { return p.cmd.Process.Pid }
+func (p *Process) Pid() int { return p.proc.Pid }
 
 // Signal sends sig to the target.
-func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+func (p *Process) Signal(sig os.Signal) error { return p.proc.Signal(sig) }
 
 // Wait waits for the target and returns its exit code (128+N when it was
 // killed by signal N).
 func (p *Process) Wait() (int, error) {
-	err := p.cmd.Wait()
+	var err error
+	if p.cmd != nil {
+		err = p.cmd.Wait()
+	} else {
+		var st *os.ProcessState
+		if st, err = p.proc.Wait(); err == nil && !st.Success() {
+			err = &exec.ExitError{ProcessState: st}
+		}
+	}
 	if p.alive != nil {
 		p.alive.Close()
 	}
@@ -159,6 +186,9 @@ func start(spec Spec) (*Process, error) {
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = int(spec.Cgroup.Fd())
 	}
+	if spec.Early != nil && m.Single() {
+		spec.Early.Discard()
+	}
 	if m.Single() {
 		// Go writes a one-line map itself before the child execs, and the
 		// child becomes uid 0 with its capabilities: no helper, no wait.
@@ -171,7 +201,7 @@ func start(spec Spec) (*Process, error) {
 		if err != nil {
 			return nil, diagnoseStart(err)
 		}
-		return &Process{cmd: cmd}, nil
+		return &Process{proc: cmd.Process, cmd: cmd}, nil
 	}
 
 	// Keep-id: the map names subordinate ids, so newuidmap/newgidmap must
@@ -184,17 +214,31 @@ func start(spec Spec) (*Process, error) {
 		return nil, err
 	}
 	cmd.SysProcAttr.AmbientCaps = caps
+	// Shared memory until the exec: no copy of the caller's page tables,
+	// and nothing the child waits for is written by this thread before
+	// the exec (the maps come after it), so the vfork cannot deadlock.
+	cmd.SysProcAttr.Cloneflags |= unix.CLONE_VM | unix.CLONE_VFORK
+	uidArgs, gidArgs := mapArgs(keepIDMaps(m.UID, m.SubUIDs)), mapArgs(keepIDMaps(m.GID, m.SubGIDs))
+	mode := "keep"
+	if spec.Detach {
+		mode = "detach"
+	}
+	if spec.EnterInMain {
+		mode += ",main"
+	}
+	startEnv := envStart + "=" + strconv.Itoa(3+len(cmd.ExtraFiles)) + "," + mode
+	if spec.Early != nil {
+		if p := adopt(spec, cmd, startEnv, uidArgs, gidArgs); p != nil {
+			return p, nil
+		}
+	}
 	startR, startW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("creating the start pipe: %w", err)
 	}
 	defer startR.Close()
-	mode := "keep"
-	if spec.Detach {
-		mode = "detach"
-	}
 	cmd.ExtraFiles = append(cmd.ExtraFiles, startR)
-	cmd.Env = append(cmd.Env, envStart+"="+strconv.Itoa(2+len(cmd.ExtraFiles))+","+mode)
+	cmd.Env = append(cmd.Env, startEnv)
 	trace.Mark("rootless: cloning")
 	runtime.LockOSThread()
 	err = cmd.Start()
@@ -213,8 +257,8 @@ func start(spec Spec) (*Process, error) {
 	}
 	// The two helpers are independent: run them at the same time.
 	gidErr := make(chan error, 1)
-	go func() { gidErr <- writeMap("newgidmap", cmd.Process.Pid, mapArgs(keepIDMaps(m.GID, m.SubGIDs))) }()
-	err = writeMap("newuidmap", cmd.Process.Pid, mapArgs(keepIDMaps(m.UID, m.SubUIDs)))
+	go func() { gidErr <- writeMap("newgidmap", cmd.Process.Pid, gidArgs) }()
+	err = writeMap("newuidmap", cmd.Process.Pid, uidArgs)
 	if gerr := <-gidErr; err == nil {
 		err = gerr
 	}
@@ -225,10 +269,13 @@ func start(spec Spec) (*Process, error) {
 	if _, err := startW.Write([]byte{'\n'}); err != nil {
 		return fail(fmt.Errorf("starting the box init: %w", err))
 	}
-	p := &Process{cmd: cmd, alive: startW}
+	p := &Process{proc: cmd.Process, cmd: cmd, alive: startW}
 	if spec.Detach {
 		startW.Close()
 		p.alive = nil
+	}
+	if spec.Recipe != nil {
+		saveRecipe(spec, cmd, uidArgs, gidArgs)
 	}
 	return p, nil
 }

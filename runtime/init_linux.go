@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/devbox-dev/devbox/internal/trace"
+	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime/mount"
 	"golang.org/x/sys/unix"
 )
@@ -39,6 +40,9 @@ func InitMain() int {
 		return 125
 	}
 	trace.Mark("init: spec read")
+	// Started with EnterInMain (devbox run): the spec was read while devbox
+	// may still have been writing the id maps; now they are needed.
+	rootless.Enter()
 	code, err := Init(spec)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "devbox: %v\n", err)

@@ -3,6 +3,14 @@
 // dependencies, so it starts in a fraction of the time. `make build` embeds
 // it in devbox (package internal/libexec), which runs it for every box it
 // starts; it is not installed or run by itself.
+//
+// Start-up is on every box's critical path: the runtime does not look for
+// a cgroup CPU limit at start and does not keep re-reading it (devbox's
+// processes are short-lived or mostly wait, and the box init runs with
+// GOMAXPROCS=1).
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 package main
 
 import (

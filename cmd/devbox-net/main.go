@@ -3,6 +3,14 @@
 // which devbox embeds (package internal/libexec) and starts next to every
 // box with user-mode networking. Keeping gVisor's network stack here keeps
 // it out of the CLI. It is not installed or run by itself.
+//
+// Start-up is on every box's critical path: the runtime does not look for
+// a cgroup CPU limit at start and does not keep re-reading it (devbox's
+// processes are short-lived or mostly wait, and the box init runs with
+// GOMAXPROCS=1).
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 package main
 
 import (

@@ -1,6 +1,14 @@
 // Command devbox is the single devbox binary. main only routes: it decides
 // from one environment key which process this is (the CLI, or a stage: the
 // box init, the unpacker, a host-side helper) before any flag parsing.
+//
+// Start-up is on every box's critical path: the runtime does not look for
+// a cgroup CPU limit at start and does not keep re-reading it (devbox's
+// processes are short-lived or mostly wait, and the box init runs with
+// GOMAXPROCS=1).
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 package main
 
 import (

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 	"github.com/devbox-dev/devbox/cmd/pull"
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/store"
+	"github.com/devbox-dev/devbox/internal/prestart"
 	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/network"
 	"github.com/devbox-dev/devbox/rootless"
@@ -50,6 +52,19 @@ type Options struct {
 	TTY            bool
 	NoTTY          bool
 	Limits         cgroup.Limits
+	// prefix is os.Args[1:k], everything before the image, when devbox was
+	// run from a command line: the key of the start's recipe.
+	prefix []string
+}
+
+// flagPrefix is osArgs[1:k] when positional (IMAGE and what follows) ends
+// osArgs and "run" comes before it; nil otherwise (a test's arguments).
+func flagPrefix(osArgs, positional []string) []string {
+	k := len(osArgs) - len(positional)
+	if k < 2 || !slices.Equal(osArgs[k:], positional) || !slices.Contains(osArgs[1:k], "run") {
+		return nil
+	}
+	return slices.Clone(osArgs[1:k])
 }
 
 // NewCmdRun builds the command.
@@ -65,6 +80,7 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *Options) error) *
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Image, opts.Cmd = args[0], args[1:]
+			opts.prefix = flagPrefix(os.Args, args)
 			if len(opts.Cmd) > 0 && opts.Cmd[0] == "--" {
 				opts.Cmd = opts.Cmd[1:]
 			}
@@ -98,6 +114,15 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *Options) error) *
 // Run creates the box, runs the command and passes its exit code through.
 func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	trace.Mark("run: start")
+	// An init started during package initialisation from the recipe of an
+	// earlier run with these flags (internal/prestart); rootless adopts it
+	// only when it is exactly the start computed below.
+	early := prestart.Take()
+	defer func() {
+		if early != nil {
+			early.Discard()
+		}
+	}()
 	if opts.Name != "" {
 		if err := runtime.ValidateName(opts.Name); err != nil {
 			return cmdutil.FlagErrorf("%v", err)
@@ -113,9 +138,11 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	}
 	// A limit that cannot be applied fails before anything is pulled.
 	cgHost := cgroup.DetectHost()
-	if _, err := cgroup.Decide(cgHost, opts.Limits); err != nil {
+	dec, err := cgroup.Decide(cgHost, opts.Limits)
+	if err != nil {
 		return err
 	}
+	noCgroup := dec.Kind == cgroup.None
 	trace.Mark("run: flags checked")
 	ios := f.IOStreams
 	terminal := (ios.InTTY && ios.OutTTY && !opts.NoTTY) || opts.TTY
@@ -132,6 +159,9 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		return err
 	}
 	id := runtime.NewID()
+	if early != nil && !nw.choice.UserMode() && noCgroup {
+		id = early.ID
+	}
 	cg, cgFile, err := setupCgroup(ctx, cgHost, id, opts.Limits)
 	if err != nil {
 		return err
@@ -152,7 +182,8 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		spec, err := prepare(ctx, f, st, opts, id, terminal, nw)
 		pc <- prepared{spec, err}
 	}()
-	l, err := launch(id, filepath.Join(st.ContainersDir(), id), terminal, nw, mapping, cgFile)
+	l, err := launch(id, filepath.Join(st.ContainersDir(), id), terminal, nw, mapping, cgFile, early, opts.prefix)
+	early = nil // adopted or discarded by launch
 	if err != nil {
 		<-pc
 		return err
@@ -297,29 +328,51 @@ type launched struct {
 // a pipe (see run) and reports the command's exit code on another one as
 // soon as the box is cleaned up, so devbox need not wait for the kernel to
 // tear the namespaces down.
-func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *os.File) (*launched, error) {
+func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *os.File, early *prestart.Launch, prefix []string) (*launched, error) {
 	extra, err := nw.start(id)
 	if err != nil {
+		if early != nil {
+			early.Discard()
+		}
 		return nil, err
 	}
-	// A blocking pipe: devbox waits on it with a plain read(2) (see run).
-	var status [2]int
-	if err := unix.Pipe2(status[:], unix.O_CLOEXEC); err != nil {
-		return nil, err
+	var statusR, statusW, specR, specW *os.File
+	if early != nil && early.ID == id {
+		// The early start's pipes have the same roles.
+		t, p := early.HandOver()
+		statusR, statusW = os.NewFile(uintptr(p[0]), "status"), os.NewFile(uintptr(t[0]), "status")
+		specR, specW = os.NewFile(uintptr(t[1]), "spec"), os.NewFile(uintptr(p[1]), "spec")
+	} else {
+		if early != nil {
+			early.Discard()
+			early = nil
+		}
+		// A blocking pipe: devbox waits on it with a plain read(2) (see run).
+		var status [2]int
+		if err := unix.Pipe2(status[:], unix.O_CLOEXEC); err != nil {
+			return nil, err
+		}
+		statusR, statusW = os.NewFile(uintptr(status[0]), "status"), os.NewFile(uintptr(status[1]), "status")
+		if specR, specW, err = os.Pipe(); err != nil {
+			statusR.Close()
+			statusW.Close()
+			return nil, err
+		}
 	}
-	statusR, statusW := os.NewFile(uintptr(status[0]), "status"), os.NewFile(uintptr(status[1]), "status")
 	defer statusW.Close()
-	specR, specW, err := os.Pipe()
-	if err != nil {
-		statusR.Close()
-		return nil, err
-	}
 	defer specR.Close()
+	var recipe *rootless.Recipe
+	if len(extra) == 0 && cg == nil && len(prefix) > 0 {
+		recipe = &rootless.Recipe{Prefix: prefix, ID: id, Kinds: []string{prestart.PipeFromTarget, prestart.PipeToTarget}}
+	}
 	statusFD := 3 + len(extra)
 	extra = append(extra, statusW, specR)
 	p, err := rootless.Start(rootless.Spec{
-		Stage: StageInit,
-		Exe:   cmdutil.InitExe(),
+		Early:       early,
+		Recipe:      recipe,
+		EnterInMain: true,
+		Stage:       StageInit,
+		Exe:         cmdutil.InitExe(),
 		// The box directory is there for ps (and the tests) only.
 		Args:       []string{"fd:" + strconv.Itoa(statusFD+1), strconv.Itoa(statusFD), dir},
 		Env:        initEnv(),

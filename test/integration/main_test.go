@@ -127,7 +127,14 @@ func (e *env) cmd(args ...string) *exec.Cmd {
 
 func (e *env) run(args ...string) result {
 	e.t.Helper()
+	return e.runEnv(nil, args...)
+}
+
+// runEnv is run with extra environment variables.
+func (e *env) runEnv(extra []string, args ...string) result {
+	e.t.Helper()
 	c := e.cmd(args...)
+	c.Env = append(c.Env, extra...)
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
 	err := c.Run()

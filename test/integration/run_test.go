@@ -9,11 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/devbox-dev/devbox/internal/prestart"
 )
 
 // nsLinks reads /proc/self/ns/* of this (host) process.
@@ -439,6 +442,70 @@ func TestRunKilledCLIKillsBox(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the box init %d still runs after devbox run was killed", pid)
+		}
+	}
+}
+
+// TestRunPrestart: a run with the same flags as an earlier one adopts the
+// init devbox started during its package initialisation (internal/prestart)
+// and behaves exactly as a normal start; a recipe that no longer matches is
+// discarded, and DEVBOX_PRESTART=0 turns the early start off.
+func TestRunPrestart(t *testing.T) {
+	e := newEnv(t)
+	m := mapping(t)
+	host := fmt.Sprintf("pre%d", os.Getpid())
+	prefix := []string{"run", "--net", "none", "--hostname", host}
+	recipe := filepath.Join(prestart.Dir(os.Getenv("XDG_RUNTIME_DIR")), prestart.Name(prefix))
+	t.Cleanup(func() { os.Remove(recipe) })
+	run := func(env ...string) result {
+		t.Helper()
+		r := e.runEnv(append([]string{"DEVBOX_TRACE=1"}, env...), append(slices.Clone(prefix), "busybox", "--", "sh", "-c", "hostname; cat /proc/self/uid_map; exit 7")...)
+		first := strings.Fields(strings.Split(r.stdout, "\n")[1])
+		if r.code != 7 || !strings.HasPrefix(r.stdout, host+"\n") || len(first) != 3 || first[0] != "0" || first[1] != strconv.Itoa(m.SubUIDs[0].Start) {
+			t.Fatalf("run: exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		return r
+	}
+	os.Remove(recipe)
+	// The first run may start early from a shorter prefix's recipe (another
+	// test's); that start names another store and cannot be adopted.
+	if r := run(); strings.Contains(r.stderr, "early start adopted") {
+		t.Errorf("first run adopted an early start:\n%s", r.stderr)
+	}
+	if _, err := os.Stat(recipe); err != nil {
+		t.Fatalf("no recipe after the first run: %v", err)
+	}
+	if r := run(); !strings.Contains(r.stderr, "rootless: early start adopted") {
+		t.Errorf("second run did not adopt its early start:\n%s", r.stderr)
+	}
+	// A recipe that no longer matches the start devbox computes.
+	b, err := os.ReadFile(recipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, ok := prestart.Decode(b)
+	if !ok {
+		t.Fatalf("recipe does not decode: %q", b)
+	}
+	rc.Env = append(rc.Env, "STALE=1")
+	if err := prestart.Save(os.Getenv("XDG_RUNTIME_DIR"), rc); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(); !strings.Contains(r.stderr, "rootless: early start discarded: another start") {
+		t.Errorf("a stale recipe was not discarded:\n%s", r.stderr)
+	}
+	if r := run(); !strings.Contains(r.stderr, "rootless: early start adopted") {
+		t.Errorf("the recipe was not renewed after a discard:\n%s", r.stderr)
+	}
+	if r := run("DEVBOX_PRESTART=0"); strings.Contains(r.stderr, "early start") {
+		t.Errorf("DEVBOX_PRESTART=0 still started early:\n%s", r.stderr)
+	}
+	// Nothing of the discarded or adopted starts is left running.
+	ents, _ := os.ReadDir("/proc")
+	for _, ent := range ents {
+		b, _ := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
+		if bytes.HasPrefix(b, []byte("devbox-init\x00")) && bytes.Contains(b, []byte(e.root)) {
+			t.Errorf("a box init is still running: pid %s %q", ent.Name(), b)
 		}
 	}
 }

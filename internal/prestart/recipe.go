@@ -1,0 +1,156 @@
+package prestart
+
+import "syscall"
+
+const magic = "devbox-prestart-1"
+
+// Encode serialises r: NUL-terminated key and value pairs after a magic
+// line (arguments and environment cannot contain NUL).
+func (r Recipe) Encode() []byte {
+	var b []byte
+	add := func(k, v string) { b = append(append(append(append(b, k...), 0), v...), 0) }
+	b = append(b, magic+"\n"...)
+	for _, s := range r.Prefix {
+		add("prefix", s)
+	}
+	add("tty", r.TTY)
+	add("exe", r.Exe)
+	for _, s := range r.Args {
+		add("arg", s)
+	}
+	for _, s := range r.Env {
+		add("env", s)
+	}
+	add("flags", hex64(uint64(r.Flags)))
+	if r.Setpgid {
+		add("setpgid", "1")
+	}
+	for _, s := range r.Kinds {
+		add("fd", s)
+	}
+	for _, s := range r.UIDMap {
+		add("uidmap", s)
+	}
+	for _, s := range r.GIDMap {
+		add("gidmap", s)
+	}
+	return b
+}
+
+// Decode parses what Encode wrote.
+func Decode(b []byte) (Recipe, bool) {
+	var r Recipe
+	if len(b) < len(magic)+1 || string(b[:len(magic)+1]) != magic+"\n" {
+		return r, false
+	}
+	b = b[len(magic)+1:]
+	next := func() (string, bool) {
+		for i, c := range b {
+			if c == 0 {
+				s := string(b[:i])
+				b = b[i+1:]
+				return s, true
+			}
+		}
+		return "", false
+	}
+	for len(b) > 0 {
+		k, ok1 := next()
+		v, ok2 := next()
+		if !ok1 || !ok2 {
+			return r, false
+		}
+		switch k {
+		case "prefix":
+			r.Prefix = append(r.Prefix, v)
+		case "tty":
+			r.TTY = v
+		case "exe":
+			r.Exe = v
+		case "arg":
+			r.Args = append(r.Args, v)
+		case "env":
+			r.Env = append(r.Env, v)
+		case "flags":
+			var f uintptr
+			for _, c := range []byte(v) {
+				switch {
+				case c >= '0' && c <= '9':
+					f = f<<4 | uintptr(c-'0')
+				case c >= 'a' && c <= 'f':
+					f = f<<4 | uintptr(c-'a'+10)
+				default:
+					return r, false
+				}
+			}
+			r.Flags = f
+		case "setpgid":
+			r.Setpgid = v == "1"
+		case "fd":
+			if v != PipeToTarget && v != PipeFromTarget {
+				return r, false
+			}
+			r.Kinds = append(r.Kinds, v)
+		case "uidmap":
+			r.UIDMap = append(r.UIDMap, v)
+		case "gidmap":
+			r.GIDMap = append(r.GIDMap, v)
+		default:
+			return r, false
+		}
+	}
+	ok := r.Exe != "" && len(r.Args) > 0 && len(r.Prefix) > 0 && r.Exe[0] == '/' &&
+		len(r.UIDMap) > 0 && r.UIDMap[0] != "" && r.UIDMap[0][0] == '/' &&
+		len(r.GIDMap) > 0 && r.GIDMap[0] != "" && r.GIDMap[0][0] == '/'
+	return r, ok
+}
+
+// readRecipe reads a recipe the calling user wrote and nobody else can
+// change.
+func readRecipe(path string) (Recipe, bool) {
+	var st syscall.Stat_t
+	if syscall.Lstat(path, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG ||
+		int(st.Uid) != syscall.Getuid() || st.Mode&0o022 != 0 || st.Size > 1<<16 {
+		return Recipe{}, false
+	}
+	b, ok := readFile(path, 1<<16)
+	if !ok {
+		return Recipe{}, false
+	}
+	return Decode(b)
+}
+
+// Save writes r for the next run with the same prefix, atomically, into
+// Dir(runtimeDir).
+func Save(runtimeDir string, r Recipe) error {
+	dir := Dir(runtimeDir)
+	if err := syscall.Mkdir(dir, 0o700); err != nil && err != syscall.EEXIST {
+		return err
+	}
+	name := dir + "/" + Name(r.Prefix)
+	tmp := name + "." + randomID()
+	fd, err := syscall.Open(tmp, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	b := r.Encode()
+	for len(b) > 0 && err == nil {
+		var n int
+		n, err = syscall.Write(fd, b)
+		if err == syscall.EINTR {
+			err = nil
+			continue
+		}
+		b = b[n:]
+	}
+	if cerr := syscall.Close(fd); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syscall.Rename(tmp, name)
+	}
+	if err != nil {
+		syscall.Unlink(tmp)
+	}
+	return err
+}

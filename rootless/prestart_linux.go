@@ -1,0 +1,102 @@
+package rootless
+
+import (
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/devbox-dev/devbox/internal/prestart"
+	"github.com/devbox-dev/devbox/internal/trace"
+	"golang.org/x/sys/unix"
+)
+
+// adopt takes over spec.Early when it is exactly the start cmd describes
+// (startEnv is the start pipe's variable, uidArgs and gidArgs the maps),
+// once its newuidmap and newgidmap succeeded. Otherwise it discards the
+// early start and returns nil: the caller clones a new target.
+func adopt(spec Spec, cmd *exec.Cmd, startEnv string, uidArgs, gidArgs []string) *Process {
+	e := spec.Early
+	if !e.Usable() {
+		return nil
+	}
+	r := e.Recipe
+	n := len(r.Kinds)
+	sys := cmd.SysProcAttr
+	same := n == len(cmd.ExtraFiles)+1 && cmd.Path == r.Exe && slices.Equal(cmd.Args, e.Args) &&
+		slices.Equal(append(slices.Clone(cmd.Env), startEnv), r.Env) &&
+		sys.Cloneflags == r.Flags|unix.CLONE_VM|unix.CLONE_VFORK && sys.Setpgid == r.Setpgid &&
+		!sys.Setsid && sys.Pdeathsig == syscall.SIGKILL && !sys.UseCgroupFD && cmd.Dir == "" && stdio(cmd) &&
+		slices.Equal(r.UIDMap, mapCommand("newuidmap", uidArgs)) && slices.Equal(r.GIDMap, mapCommand("newgidmap", gidArgs))
+	for i := 0; same && i < n-1; i++ {
+		same = int(cmd.ExtraFiles[i].Fd()) == e.Target[i]
+	}
+	if !same {
+		e.Discard()
+		trace.Mark("rootless: early start discarded: another start")
+		return nil
+	}
+	if !e.MapsWritten() {
+		e.Discard()
+		trace.Mark("rootless: early start discarded: newuidmap or newgidmap failed")
+		return nil
+	}
+	proc, err := os.FindProcess(e.Pid)
+	if err != nil {
+		e.Discard()
+		return nil
+	}
+	e.Adopted()
+	alive := os.NewFile(uintptr(e.Parent[n-1]), "start")
+	syscall.Close(e.Target[n-1])
+	if _, err := alive.Write([]byte{'\n'}); err != nil {
+		// The init is gone: its exit status tells the caller.
+		alive.Close()
+		return &Process{proc: proc}
+	}
+	trace.Mark("rootless: early start adopted")
+	return &Process{proc: proc, alive: alive}
+}
+
+// saveRecipe leaves the recipe of a start that package initialisation can
+// repeat: one with the caller's stdio, no cgroup, dying with the caller.
+func saveRecipe(spec Spec, cmd *exec.Cmd, uidArgs, gidArgs []string) {
+	rt := os.Getenv("XDG_RUNTIME_DIR")
+	sys := cmd.SysProcAttr
+	if rt == "" || spec.Detach || spec.Cgroup != nil || cmd.Dir != "" || !stdio(cmd) ||
+		len(spec.Recipe.Kinds) != len(spec.ExtraFiles) || len(spec.Recipe.Prefix) == 0 || spec.Recipe.ID == "" {
+		return
+	}
+	r := prestart.Recipe{
+		Prefix:  spec.Recipe.Prefix,
+		TTY:     prestart.TTYState(),
+		Exe:     cmd.Path,
+		Env:     cmd.Env,
+		Flags:   sys.Cloneflags &^ (unix.CLONE_VM | unix.CLONE_VFORK),
+		Setpgid: sys.Setpgid,
+		Kinds:   append(slices.Clone(spec.Recipe.Kinds), prestart.PipeToTarget),
+		UIDMap:  mapCommand("newuidmap", uidArgs),
+		GIDMap:  mapCommand("newgidmap", gidArgs),
+	}
+	for _, a := range cmd.Args {
+		r.Args = append(r.Args, strings.ReplaceAll(a, spec.Recipe.ID, prestart.IDToken))
+	}
+	if err := prestart.Save(rt, r); err != nil {
+		trace.Mark("rootless: recipe not saved: " + err.Error())
+	}
+}
+
+// stdio reports whether cmd runs on the caller's own descriptors 0, 1, 2.
+func stdio(cmd *exec.Cmd) bool {
+	return cmd.Stdin == os.Stdin && cmd.Stdout == os.Stdout && cmd.Stderr == os.Stderr
+}
+
+// mapCommand is the helper's path and its arguments after the pid.
+func mapCommand(tool string, args []string) []string {
+	path, err := exec.LookPath(tool)
+	if err != nil {
+		return nil
+	}
+	return append([]string{path}, args...)
+}

@@ -56,6 +56,10 @@ func adopt(spec Spec, cmd *exec.Cmd, startEnv string, uidArgs, gidArgs []string)
 		return &Process{proc: proc}
 	}
 	trace.Mark("rootless: early start adopted")
+	if spec.Recipe != nil {
+		r := e.Recipe
+		spec.Recipe.Start = &r
+	}
 	return &Process{proc: proc, alive: alive}
 }
 
@@ -84,7 +88,9 @@ func saveRecipe(spec Spec, cmd *exec.Cmd, uidArgs, gidArgs []string) {
 	}
 	if err := prestart.Save(rt, r); err != nil {
 		trace.Mark("rootless: recipe not saved: " + err.Error())
+		return
 	}
+	spec.Recipe.Start = &r
 }
 
 // stdio reports whether cmd runs on the caller's own descriptors 0, 1, 2.

@@ -89,6 +89,9 @@ type Recipe struct {
 	Prefix []string // os.Args[1:k], the flags before the image
 	ID     string   // the box id, as it appears in Args
 	Kinds  []string // per ExtraFiles: prestart.PipeToTarget or PipeFromTarget
+	// Start is set by Start: the recipe of the start it made or adopted,
+	// when it can be repeated early.
+	Start *prestart.Recipe
 }
 
 // Process is a started target stage: the init of the new namespaces.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/devbox-dev/devbox/cgroup"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
+	"github.com/devbox-dev/devbox/cmd/config"
 	"github.com/devbox-dev/devbox/cmd/pull"
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/store"
@@ -207,7 +208,11 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		}
 	}
 	trace.Mark("run: spec written")
+	replayable := !terminal && opts.Pull != "always" && spec.Remove && spec.ScratchInMemory && cg == nil
 	code, err := l.run(spec, ios.InTTY && terminal)
+	if replayable && err == nil && code != cmdutil.ExitFailure {
+		saveReplay(l.recipe, spec, st)
+	}
 	if nerr := nw.finish(code); nerr != nil && err == nil {
 		err = nerr
 	}
@@ -317,6 +322,7 @@ func ensureImage(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts 
 
 // launched is a box init started before its spec exists.
 type launched struct {
+	recipe  *rootless.Recipe // set when the start can be repeated early
 	p       *rootless.Process
 	nw      *netRun
 	specW   *os.File // nil once the spec is sent
@@ -393,7 +399,46 @@ func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *o
 		specW.Close()
 		return nil, err
 	}
-	return &launched{p: p, nw: nw, specW: specW, statusR: statusR}, nil
+	return &launched{p: p, nw: nw, specW: specW, statusR: statusR, recipe: recipe}, nil
+}
+
+// saveReplay records a finished ephemeral run for prestart's replay: the
+// same command line, environment and directory will then run the same
+// spec without the CLI while every input below is unchanged.
+func saveReplay(r *rootless.Recipe, spec *runtime.Spec, st *store.Store) {
+	rt := os.Getenv("XDG_RUNTIME_DIR")
+	if r == nil || r.Start == nil || rt == "" || prestart.Environ() == nil || os.Getenv("DEVBOX_PRESTART") == "0" || prestart.TTYState() != "00" {
+		return
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return
+	}
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return
+	}
+	// What the spec was computed from, besides the command line and the
+	// environment (the record's key).
+	guards := []string{"/proc/self/exe", config.Path(), st.IndexPath(), "/etc/resolv.conf", "/etc/hosts",
+		"/etc/passwd", "/etc/group", "/etc/subuid", "/etc/subgid", r.Start.Exe}
+	guards = append(guards, spec.Lowers...)
+	p := prestart.Replay{
+		Argv: os.Args, Environ: prestart.KeyEnviron(prestart.Environ(), os.Args), Cwd: cwd,
+		Spec:   []byte(strings.ReplaceAll(string(b), spec.ID, prestart.IDToken)),
+		BoxDir: strings.ReplaceAll(spec.ContainerDir, spec.ID, prestart.IDToken),
+	}
+	for _, g := range guards {
+		p.Guards = append(p.Guards, prestart.Guard(g))
+	}
+	cgroup, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return
+	}
+	p.Cgroup = string(cgroup)
+	if err := prestart.SaveReplay(rt, *r.Start, p); err != nil {
+		trace.Mark("run: replay not saved: " + err.Error())
+	}
 }
 
 // abandon ends an init that never got its spec: without one it exits

@@ -97,6 +97,10 @@ func storeErr(what string, err error, path string) error {
 
 func (s *Store) ociDir() string    { return filepath.Join(s.Root, "oci") }
 func (s *Store) indexPath() string { return filepath.Join(s.ociDir(), "index.json") }
+
+// IndexPath is index.json: it changes whenever an image is added, replaced
+// or removed.
+func (s *Store) IndexPath() string { return s.indexPath() }
 func (s *Store) locksDir() string  { return filepath.Join(s.Root, "locks") }
 
 // OCIDir is the OCI image layout directory (for skopeo/umoci: oci:DIR:REF).

@@ -20,7 +20,13 @@ package prestart
 import (
 	"syscall"
 	"unsafe"
+
+	"github.com/devbox-dev/devbox/internal/trace"
 )
+
+// prestart imports syscall, unsafe, os, os/signal and internal/trace only:
+// it must initialise before the CLI's heavier packages (checked by
+// TestInitOrder).
 
 // Kinds of descriptors a recipe passes to the target as fd 3, 4, …: one
 // end of a fresh pipe goes to the target, the other stays with the CLI.
@@ -45,6 +51,7 @@ type Recipe struct {
 	Kinds   []string // of fds 3…; the last is the start pipe (PipeToTarget)
 	UIDMap  []string // newuidmap path, then its arguments after the pid
 	GIDMap  []string
+	Replay  *Replay // the rest of the run, in a replay record
 }
 
 // Launch is an init started early, waiting on its start pipe.
@@ -97,8 +104,19 @@ func Take() *Launch {
 // Dir is where recipes live under the runtime directory.
 func Dir(runtimeDir string) string { return runtimeDir + "/devbox/prestart" }
 
+// environ is the environment devbox started with (the CLI changes its own).
+var environ []string
+
+// Environ returns the environment devbox started with.
+func Environ() []string { return environ }
+
 func init() {
-	if getenv("_DEVBOX_STAGE") != "" || getenv("DEVBOX_PRESTART") == "0" {
+	if getenv("_DEVBOX_STAGE") != "" {
+		return
+	}
+	environ = syscall.Environ()
+	trace.Mark("prestart: init")
+	if getenv("DEVBOX_PRESTART") == "0" {
 		return
 	}
 	rt := getenv("XDG_RUNTIME_DIR")
@@ -111,6 +129,7 @@ func init() {
 	}
 	tty := TTYState()
 	dir := Dir(rt) + "/"
+	tryReplay(dir, args, tty)
 	// The longest prefix with a recipe: the most specific earlier run.
 	for k := min(len(args)-1, 24); k >= 2; k-- {
 		r, ok := readRecipe(dir + Name(args[1:k]))
@@ -142,18 +161,22 @@ func TTYState() string {
 	return string(b)
 }
 
-// Name is the file name of the recipe for prefix: FNV-1a, hex.
-func Name(prefix []string) string {
+// Name is the file name of the recipe for prefix. Names are buckets of an
+// FNV-1a hash, so that the directory stays small however many different
+// flags are used; a recipe names its prefix in full, and a bucket holds
+// the latest one.
+func Name(prefix []string) string { return "p-" + hex64(hash(prefix) % 256)[14:] }
+
+func hash(ss []string) uint64 {
 	h := uint64(14695981039346656037)
-	for _, s := range prefix {
+	for _, s := range ss {
 		for i := 0; i < len(s); i++ {
 			h ^= uint64(s[i])
 			h *= 1099511628211
 		}
-		h ^= 0
-		h *= 1099511628211
+		h *= 1099511628211 // a separator: ["ab"] and ["a", "b"] differ
 	}
-	return hex64(h)
+	return h
 }
 
 func start(r Recipe) *Launch {

@@ -1,9 +1,11 @@
 package prestart
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -53,9 +55,14 @@ func TestDecodeRejects(t *testing.T) {
 }
 
 func TestName(t *testing.T) {
-	a, b := Name([]string{"run", "x"}), Name([]string{"runx"})
-	if a == b || len(a) != 16 || a != Name([]string{"run", "x"}) {
-		t.Errorf("Name: %q %q", a, b)
+	if hash([]string{"run", "x"}) == hash([]string{"runx"}) {
+		t.Error("hash ignores the separation of strings")
+	}
+	if a := Name([]string{"run", "x"}); len(a) != 4 || a[:2] != "p-" || a != Name([]string{"run", "x"}) {
+		t.Errorf("Name = %q", a)
+	}
+	if r := ReplayName([]string{"a"}, nil, "/"); len(r) != 4 || r[:2] != "r-" {
+		t.Errorf("ReplayName = %q", r)
 	}
 }
 
@@ -81,7 +88,7 @@ func TestSaveRead(t *testing.T) {
 		t.Error("readRecipe trusted a group-writable recipe")
 	}
 	os.Chmod(path, 0o600)
-	link := filepath.Join(Dir(rt), Name([]string{"other"}))
+	link := filepath.Join(Dir(rt), "p-link")
 	if err := os.Symlink(path, link); err != nil {
 		t.Fatal(err)
 	}
@@ -116,5 +123,66 @@ func TestHelpers(t *testing.T) {
 	}
 	if hex64(0xabc) != "0000000000000abc" {
 		t.Errorf("hex64 = %q", hex64(0xabc))
+	}
+}
+
+// TestKeyCoversGetenv: every environment variable devbox's code reads keys
+// a replay record, so that a change of one can never replay a stale spec.
+func TestKeyCoversGetenv(t *testing.T) {
+	re := regexp.MustCompile(`(?:Getenv|LookupEnv)\("([A-Za-z_0-9]+)"\)`)
+	n := 0
+	err := filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") || strings.Contains(path, "/test/") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+			n++
+			if !KeyVar(m[1], nil) {
+				t.Errorf("%s reads $%s, which does not key replay records (internal/prestart keyNames)", path, m[1])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 10 {
+		t.Fatalf("found only %d environment reads: is the pattern still right?", n)
+	}
+}
+
+func TestKeyEnviron(t *testing.T) {
+	env := []string{"HOME=/h", "RANDOM_NOISE=1", "FOO=bar", "DEVBOX_STORE=/s", "LC_ALL=C", "GODEBUG=x=1"}
+	got := KeyEnviron(env, []string{"devbox", "run", "-e", "FOO", "img"})
+	want := []string{"HOME=/h", "FOO=bar", "DEVBOX_STORE=/s", "LC_ALL=C", "GODEBUG=x=1"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("KeyEnviron = %q, want %q", got, want)
+	}
+	if hash(got) == hash(want[:4]) {
+		t.Error("the replay key ignores the environment")
+	}
+}
+
+func TestReplayRecord(t *testing.T) {
+	r := sample()
+	p := Replay{Argv: []string{"devbox", "run", "img"}, Environ: []string{"HOME=/h"}, Cwd: "/w",
+		Spec: []byte(`{"id":"{id}"}`), BoxDir: "/s/containers/{id}", Guards: []string{Guard("/")}, Cgroup: "0::/\n"}
+	r.Replay = &p
+	got, ok := Decode(r.Encode())
+	if !ok || !reflect.DeepEqual(got, r) {
+		t.Fatalf("round trip: ok=%v\n got %+v\nwant %+v", ok, got.Replay, p)
+	}
+	if g := Guard("/nonexistent/x"); g != "/nonexistent/x\t-" {
+		t.Errorf("Guard of a missing file = %q", g)
 	}
 }

@@ -4,6 +4,10 @@ import "syscall"
 
 const magic = "devbox-prestart-1"
 
+// maxRecipe bounds a recipe file (a replay record holds an environment and
+// a spec).
+const maxRecipe = 1 << 20
+
 // Encode serialises r: NUL-terminated key and value pairs after a magic
 // line (arguments and environment cannot contain NUL).
 func (r Recipe) Encode() []byte {
@@ -33,6 +37,21 @@ func (r Recipe) Encode() []byte {
 	}
 	for _, s := range r.GIDMap {
 		add("gidmap", s)
+	}
+	if p := r.Replay; p != nil {
+		for _, s := range p.Argv {
+			add("argv", s)
+		}
+		for _, s := range p.Environ {
+			add("environ", s)
+		}
+		add("cwd", p.Cwd)
+		add("spec", string(p.Spec))
+		add("boxdir", p.BoxDir)
+		for _, s := range p.Guards {
+			add("guard", s)
+		}
+		add("cgroup", p.Cgroup)
 	}
 	return b
 }
@@ -95,6 +114,27 @@ func Decode(b []byte) (Recipe, bool) {
 			r.UIDMap = append(r.UIDMap, v)
 		case "gidmap":
 			r.GIDMap = append(r.GIDMap, v)
+		case "argv", "environ", "cwd", "spec", "boxdir", "guard", "cgroup":
+			if r.Replay == nil {
+				r.Replay = &Replay{}
+			}
+			p := r.Replay
+			switch k {
+			case "argv":
+				p.Argv = append(p.Argv, v)
+			case "environ":
+				p.Environ = append(p.Environ, v)
+			case "cwd":
+				p.Cwd = v
+			case "spec":
+				p.Spec = []byte(v)
+			case "boxdir":
+				p.BoxDir = v
+			case "guard":
+				p.Guards = append(p.Guards, v)
+			case "cgroup":
+				p.Cgroup = v
+			}
 		default:
 			return r, false
 		}
@@ -110,10 +150,10 @@ func Decode(b []byte) (Recipe, bool) {
 func readRecipe(path string) (Recipe, bool) {
 	var st syscall.Stat_t
 	if syscall.Lstat(path, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG ||
-		int(st.Uid) != syscall.Getuid() || st.Mode&0o022 != 0 || st.Size > 1<<16 {
+		int(st.Uid) != syscall.Getuid() || st.Mode&0o022 != 0 || st.Size > maxRecipe {
 		return Recipe{}, false
 	}
-	b, ok := readFile(path, 1<<16)
+	b, ok := readFile(path, maxRecipe)
 	if !ok {
 		return Recipe{}, false
 	}
@@ -123,11 +163,16 @@ func readRecipe(path string) (Recipe, bool) {
 // Save writes r for the next run with the same prefix, atomically, into
 // Dir(runtimeDir).
 func Save(runtimeDir string, r Recipe) error {
+	r.Replay = nil
+	return save(runtimeDir, Name(r.Prefix), r)
+}
+
+func save(runtimeDir, file string, r Recipe) error {
 	dir := Dir(runtimeDir)
 	if err := syscall.Mkdir(dir, 0o700); err != nil && err != syscall.EEXIST {
 		return err
 	}
-	name := dir + "/" + Name(r.Prefix)
+	name := dir + "/" + file
 	tmp := name + "." + randomID()
 	fd, err := syscall.Open(tmp, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {

@@ -457,9 +457,12 @@ func TestRunPrestart(t *testing.T) {
 	prefix := []string{"run", "--net", "none", "--hostname", host}
 	recipe := filepath.Join(prestart.Dir(os.Getenv("XDG_RUNTIME_DIR")), prestart.Name(prefix))
 	t.Cleanup(func() { os.Remove(recipe) })
+	n := 0
 	run := func(env ...string) result {
 		t.Helper()
-		r := e.runEnv(append([]string{"DEVBOX_TRACE=1"}, env...), append(slices.Clone(prefix), "busybox", "--", "sh", "-c", "hostname; cat /proc/self/uid_map; exit 7")...)
+		// A new argument each time: no run replays another (TestRunReplay).
+		n++
+		r := e.runEnv(append([]string{"DEVBOX_TRACE=1"}, env...), append(slices.Clone(prefix), "busybox", "--", "sh", "-c", "hostname; cat /proc/self/uid_map; exit 7", strconv.Itoa(n))...)
 		first := strings.Fields(strings.Split(r.stdout, "\n")[1])
 		if r.code != 7 || !strings.HasPrefix(r.stdout, host+"\n") || len(first) != 3 || first[0] != "0" || first[1] != strconv.Itoa(m.SubUIDs[0].Start) {
 			t.Fatalf("run: exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
@@ -506,6 +509,70 @@ func TestRunPrestart(t *testing.T) {
 		b, _ := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
 		if bytes.HasPrefix(b, []byte("devbox-init\x00")) && bytes.Contains(b, []byte(e.root)) {
 			t.Errorf("a box init is still running: pid %s %q", ent.Name(), b)
+		}
+	}
+}
+
+// TestRunReplay: an ephemeral run repeated with the same command line, key
+// environment and directory replays the earlier run's spec without the
+// CLI, and a change of any input (an --env value, the config file) is seen.
+func TestRunReplay(t *testing.T) {
+	e := newEnv(t)
+	args := []string{"run", "--net", "none", "-e", "FOO", "busybox", "--", "sh", "-c", "echo foo=$FOO; exit 3"}
+	run := func(wantReplay bool, foo string, env ...string) {
+		t.Helper()
+		r := e.runEnv(append([]string{"DEVBOX_TRACE=1", "FOO=" + foo}, env...), args...)
+		if r.code != 3 || r.stdout != "foo="+foo+"\n" {
+			t.Fatalf("exit %d, stdout %q (want foo=%s), stderr:\n%s", r.code, r.stdout, foo, r.stderr)
+		}
+		if got := strings.Contains(r.stderr, "prestart: replaying"); got != wantReplay {
+			t.Fatalf("replayed: %v, want %v; stderr:\n%s", got, wantReplay, r.stderr)
+		}
+	}
+	run(false, "a")
+	run(true, "a", "UNRELATED_NOISE=1") // not a variable devbox or the box reads
+	run(false, "b")                     // --env FOO copies the new value
+	run(true, "b")
+	cfg := filepath.Join(e.config, "devbox", "config.toml")
+	later := time.Now().Add(time.Minute)
+	if err := os.Chtimes(cfg, later, later); err != nil {
+		t.Fatal(err)
+	}
+	run(false, "b")
+	run(true, "b")
+	run(false, "b", "DEVBOX_PRESTART=0")
+	if ents, _ := os.ReadDir(e.store().ContainersDir()); len(ents) != 0 {
+		t.Errorf("box directories left behind: %v", ents)
+	}
+
+	// Signals reach the command of a replayed run.
+	sig := []string{"run", "--net", "none", "busybox", "--", "sh", "-c", `trap "echo got; exit 4" TERM; echo ready; while :; do sleep 0.1; done`}
+	for i, want := range []bool{false, true} {
+		c := e.cmd(sig...)
+		c.Env = append(c.Env, "DEVBOX_TRACE=1")
+		var errb bytes.Buffer
+		c.Stderr = &errb
+		out, _ := c.StdoutPipe()
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(out)
+		if l, err := br.ReadString('\n'); err != nil || l != "ready\n" {
+			t.Fatalf("run %d: %q %v\n%s", i, l, err, errb.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+		c.Process.Signal(syscall.SIGTERM)
+		rest, _ := br.ReadString('\n')
+		err := c.Wait()
+		code := -1
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if code != 4 || rest != "got\n" {
+			t.Errorf("run %d: SIGTERM: exit %d, output %q, stderr:\n%s", i, code, rest, errb.String())
+		}
+		if got := strings.Contains(errb.String(), "prestart: replaying"); got != want {
+			t.Errorf("run %d: replayed %v, want %v", i, got, want)
 		}
 	}
 }

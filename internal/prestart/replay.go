@@ -1,0 +1,245 @@
+package prestart
+
+import (
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/devbox-dev/devbox/internal/trace"
+)
+
+// A replay record lets a later `devbox run` with exactly the same command
+// line, environment (KeyEnviron), working directory and inputs skip the CLI: package
+// initialisation starts the init from the record's recipe, sends it the
+// spec the earlier run computed (with a fresh box id), forwards signals,
+// passes the exit code on and removes the box directory, all before the
+// CLI's own packages initialise. Only ephemeral, non-terminal runs without
+// a network helper, cgroup or pull qualify (the CLI decides, see
+// cmd/run), and a record is used only while every file the earlier run's
+// result depended on (the config file, the store's index, the image's
+// layers, /etc/subuid and friends, devbox itself) is unchanged, down to
+// inode, size and modification time, and /proc/self/cgroup reads the
+// same. Anything else, or any failure before the spec is sent, leaves the
+// run to the CLI.
+
+// Replay is what a run records besides its Recipe.
+type Replay struct {
+	Argv, Environ []string // the whole command line; the key environment (KeyEnviron)
+	Cwd           string
+	Spec          []byte   // the spec sent to the init, IDToken for the box id
+	BoxDir        string   // the box directory, IDToken for the id
+	Guards        []string // Guard lines: files whose state the spec depends on
+	Cgroup        string   // /proc/self/cgroup
+}
+
+// keyNames and keyPrefixes are the environment variables a run can depend
+// on: devbox's own and the Go runtime's settings, the directories and
+// identity it works from, and what reaches the box (TERM and COLORTERM;
+// the box's environment is otherwise the image's and --env's). A variable
+// named anywhere on the command line (--env KEY copies its value) counts
+// too. TestKeyCoversGetenv checks every variable devbox's code reads.
+var (
+	keyNames    = []string{"TERM", "COLORTERM", "HOME", "USER", "LOGNAME", "PATH", "SHELL", "TMPDIR", "LANG", "LANGUAGE", "TZ", "SOURCE_DATE_EPOCH", "DBUS_SESSION_BUS_ADDRESS"}
+	keyPrefixes = []string{"DEVBOX_", "_DEVBOX_", "XDG_", "LC_", "GO"}
+)
+
+// KeyEnviron is the part of environ that keys a replay record.
+func KeyEnviron(environ, argv []string) []string {
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if KeyVar(name, argv) {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// KeyVar reports whether variable name keys a replay record.
+func KeyVar(name string, argv []string) bool {
+	for _, n := range keyNames {
+		if name == n {
+			return true
+		}
+	}
+	for _, p := range keyPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	for _, a := range argv {
+		if name != "" && strings.Contains(a, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// ReplayName is the file name of the replay record for a command line,
+// key environment and working directory: one of 64 buckets (the record
+// holds its key in full).
+func ReplayName(argv, environ []string, cwd string) string {
+	key := append(append(append([]string{}, argv...), "\x00env"), environ...)
+	return "r-" + hex64(hash(append(key, "\x00cwd", cwd)) % 64)[14:]
+}
+
+// Guard describes path's current state as one line: "path\tdev:ino:size:
+// mtime:mode", or "path\t-" when it does not exist.
+func Guard(path string) string {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return path + "\t-"
+	}
+	return path + "\t" + strconv.FormatUint(st.Dev, 16) + ":" + strconv.FormatUint(st.Ino, 16) + ":" +
+		strconv.FormatInt(st.Size, 10) + ":" + strconv.FormatInt(st.Mtim.Sec, 10) + "." +
+		strconv.FormatInt(st.Mtim.Nsec, 10) + ":" + strconv.FormatUint(uint64(st.Mode), 8)
+}
+
+// SaveReplay writes the record of a run (r keyed by its full command line).
+func SaveReplay(runtimeDir string, r Recipe, p Replay) error {
+	r.Replay = &p
+	return save(runtimeDir, ReplayName(p.Argv, p.Environ, p.Cwd), r)
+}
+
+// tryReplay runs the box of a matching replay record and exits, or returns
+// when there is none or it cannot be used.
+func tryReplay(dir string, args []string, tty string) {
+	if tty != "00" {
+		return
+	}
+	cwd, err := syscall.Getwd()
+	if err != nil {
+		return
+	}
+	env := KeyEnviron(environ, args)
+	r, ok := readRecipe(dir + ReplayName(args, env, cwd))
+	if !ok || r.Replay == nil {
+		return
+	}
+	p := r.Replay
+	if !equal(p.Argv, args) || !equal(p.Environ, env) || p.Cwd != cwd || r.TTY != tty || p.BoxDir == "" || len(p.Spec) == 0 {
+		return
+	}
+	for _, g := range p.Guards {
+		path, _, _ := strings.Cut(g, "\t")
+		if Guard(path) != g {
+			return
+		}
+	}
+	if b, ok := readFile("/proc/self/cgroup", 1<<16); !ok || string(b) != p.Cgroup {
+		return
+	}
+	trace.Mark("prestart: replaying")
+	l := start(r)
+	if l == nil {
+		return
+	}
+	os.Exit(l.replay())
+}
+
+// replay finishes the run of l: the spec goes to the init once the maps
+// are written, signals are forwarded, and the exit code comes back.
+func (l *Launch) replay() int {
+	p := l.Recipe.Replay
+	n := len(l.Recipe.Kinds)
+	boxDir := replace(p.BoxDir, IDToken, l.ID)
+	spec := []byte(replace(string(p.Spec), IDToken, l.ID))
+	fail := func(what string, err error) int {
+		l.Discard()
+		os.Remove(boxDir + "/spec.json")
+		os.Remove(boxDir)
+		os.Stderr.WriteString("devbox: " + what + ": " + err.Error() + " (hint: run it again; DEVBOX_PRESTART=0 turns the shortcut off)\n")
+		return 125
+	}
+	status, specW, start := l.Parent[0], l.Parent[1], l.Parent[n-1]
+	// The init reads (and decodes) its spec while newuidmap and newgidmap
+	// run; it waits for the start byte before it uses it.
+	writeAll(specW, spec)
+	syscall.Close(specW)
+	l.Parent[1] = -1
+	// The record before the start byte, as devbox run writes it: image
+	// prune keeps the layers a spec.json names.
+	if err := os.MkdirAll(boxDir, 0o700); err != nil {
+		return fail("creating the box directory", err)
+	}
+	if err := writeAtomic(boxDir+"/spec.json", spec); err != nil {
+		return fail("writing the box spec", err)
+	}
+	if !l.MapsWritten() {
+		return fail("starting the box", errMaps)
+	}
+	// Signals from here on reach the command through the init.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+	go func() {
+		for s := range sigs {
+			syscall.Kill(l.Pid, s.(syscall.Signal))
+		}
+	}()
+	l.done = true
+	for i := 0; i < n; i++ {
+		syscall.Close(l.Target[i])
+	}
+	syscall.Write(start, []byte{'\n'}) // a dead init shows in its status
+	trace.Mark("prestart: started")
+	var buf [16]byte
+	nr := 0
+	for {
+		k, err := syscall.Read(status, buf[:])
+		if err == syscall.EINTR {
+			continue
+		}
+		nr = k
+		break
+	}
+	code, err := strconv.Atoi(strings.TrimSpace(string(buf[:max(nr, 0)])))
+	if err != nil {
+		// No code: the init ended without reporting; its status says why.
+		var ws syscall.WaitStatus
+		for {
+			if _, err := syscall.Wait4(l.Pid, &ws, 0, nil); err != syscall.EINTR {
+				break
+			}
+		}
+		code = ws.ExitStatus()
+		if ws.Signaled() {
+			code = 128 + int(ws.Signal())
+		}
+	}
+	signal.Stop(sigs)
+	trace.Mark("prestart: exit code received")
+	if err := os.RemoveAll(boxDir); err != nil {
+		os.Stderr.WriteString("devbox: warning: could not remove " + boxDir + ": " + err.Error() + " (hint: devbox image prune)\n")
+	}
+	trace.Mark("prestart: done")
+	return code
+}
+
+type replayError string
+
+func (e replayError) Error() string { return string(e) }
+
+const errMaps = replayError("newuidmap or newgidmap failed")
+
+func writeAll(fd int, b []byte) {
+	for len(b) > 0 {
+		n, err := syscall.Write(fd, b)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		b = b[n:]
+	}
+}
+
+func writeAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -469,7 +469,9 @@ func (l *launched) run(spec *runtime.Spec, rawTTY bool) (int, error) {
 	}
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
-	defer signal.Stop(sigs)
+	// Stop waits for the runtime's signal loop to go idle (a scheduling
+	// round): not on the way to the exit code.
+	defer func() { go signal.Stop(sigs) }()
 	_, werr := l.specW.Write(b)
 	l.specW.Close()
 	l.specW = nil
@@ -520,6 +522,11 @@ func (l *launched) run(spec *runtime.Spec, rawTTY bool) (int, error) {
 // cleanup removes an ephemeral box's directory. The init already removed
 // what the user namespace owns; anything left over is removed there too.
 func cleanup(ctx context.Context, f *cmdutil.Factory, st *store.Store, dir string) {
+	// With the writable layer in memory only spec.json is left: two calls.
+	_ = os.Remove(filepath.Join(dir, "spec.json"))
+	if err := os.Remove(dir); err == nil || errors.Is(err, os.ErrNotExist) {
+		return
+	}
 	if err := os.RemoveAll(dir); err == nil {
 		return
 	}

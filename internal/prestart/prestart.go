@@ -133,7 +133,7 @@ func init() {
 	// The longest prefix with a recipe: the most specific earlier run.
 	for k := min(len(args)-1, 24); k >= 2; k-- {
 		r, ok := readRecipe(dir + Name(args[1:k]))
-		if !ok || !equal(r.Prefix, args[1:k]) || r.TTY != tty {
+		if !ok || !equal(r.Prefix, args[1:k]) || r.TTY != tty || traces(r.Env) != trace.On() {
 			continue
 		}
 		// On another thread: the clone waits for the exec, and the
@@ -147,6 +147,17 @@ func init() {
 		}()
 		return
 	}
+}
+
+// traces reports whether an init with environment env prints trace
+// lines: a start that would be discarded must not print anything.
+func traces(env []string) bool {
+	for _, kv := range env {
+		if len(kv) > len(trace.Env)+1 && kv[:len(trace.Env)+1] == trace.Env+"=" {
+			return true
+		}
+	}
+	return false
 }
 
 // TTYState is "XY": X is 1 when stdin is a terminal, Y when stdout is.

@@ -136,22 +136,27 @@ func tryReplay(dir string, args []string, tty string) {
 	if l == nil {
 		return
 	}
-	os.Exit(l.replay())
+	if code, ok := l.replay(); ok {
+		os.Exit(code)
+	}
 }
 
-// replay finishes the run of l: the spec goes to the init once the maps
-// are written, signals are forwarded, and the exit code comes back.
-func (l *Launch) replay() int {
+// replay finishes the run of l: the spec goes to the init at once, the
+// start byte once the maps are written; then signals are forwarded and the
+// exit code comes back. Until the start byte, a failure (a helper gone
+// missing, an unwritable store) undoes everything and returns false: the
+// CLI then runs as always and reports it its own way.
+func (l *Launch) replay() (code int, ok bool) {
 	p := l.Recipe.Replay
 	n := len(l.Recipe.Kinds)
 	boxDir := replace(p.BoxDir, IDToken, l.ID)
 	spec := []byte(replace(string(p.Spec), IDToken, l.ID))
-	fail := func(what string, err error) int {
+	fail := func(why string) (int, bool) {
 		l.Discard()
 		os.Remove(boxDir + "/spec.json")
 		os.Remove(boxDir)
-		os.Stderr.WriteString("devbox: " + what + ": " + err.Error() + " (hint: run it again; DEVBOX_PRESTART=0 turns the shortcut off)\n")
-		return 125
+		trace.Mark("prestart: replay abandoned: " + why)
+		return 0, false
 	}
 	status, specW, start := l.Parent[0], l.Parent[1], l.Parent[n-1]
 	// The init reads (and decodes) its spec while newuidmap and newgidmap
@@ -162,13 +167,13 @@ func (l *Launch) replay() int {
 	// The record before the start byte, as devbox run writes it: image
 	// prune keeps the layers a spec.json names.
 	if err := os.MkdirAll(boxDir, 0o700); err != nil {
-		return fail("creating the box directory", err)
+		return fail("creating the box directory")
 	}
 	if err := writeAtomic(boxDir+"/spec.json", spec); err != nil {
-		return fail("writing the box spec", err)
+		return fail("writing the box spec")
 	}
 	if !l.MapsWritten() {
-		return fail("starting the box", errMaps)
+		return fail("newuidmap or newgidmap failed")
 	}
 	// Signals from here on reach the command through the init.
 	sigs := make(chan os.Signal, 8)
@@ -208,20 +213,19 @@ func (l *Launch) replay() int {
 			code = 128 + int(ws.Signal())
 		}
 	}
-	signal.Stop(sigs)
+	// No signal.Stop: it waits a scheduling round, and the process exits.
 	trace.Mark("prestart: exit code received")
-	if err := os.RemoveAll(boxDir); err != nil {
-		os.Stderr.WriteString("devbox: warning: could not remove " + boxDir + ": " + err.Error() + " (hint: devbox image prune)\n")
+	// The box directory holds spec.json only (its writable layer was in
+	// memory): two calls, RemoveAll when there is more.
+	os.Remove(boxDir + "/spec.json")
+	if err := os.Remove(boxDir); err != nil && !os.IsNotExist(err) {
+		if err := os.RemoveAll(boxDir); err != nil {
+			os.Stderr.WriteString("devbox: warning: could not remove " + boxDir + ": " + err.Error() + " (hint: devbox image prune)\n")
+		}
 	}
 	trace.Mark("prestart: done")
-	return code
+	return code, true
 }
-
-type replayError string
-
-func (e replayError) Error() string { return string(e) }
-
-const errMaps = replayError("newuidmap or newgidmap failed")
 
 func writeAll(fd int, b []byte) {
 	for len(b) > 0 {

@@ -503,6 +503,12 @@ func TestRunPrestart(t *testing.T) {
 	if r := run("DEVBOX_PRESTART=0"); strings.Contains(r.stderr, "early start") {
 		t.Errorf("DEVBOX_PRESTART=0 still started early:\n%s", r.stderr)
 	}
+	// The recipe is a traced run's: an untraced run does not start from it
+	// (a discarded start must print nothing), and prints nothing itself.
+	n++
+	if r := e.run(append(slices.Clone(prefix), "busybox", "--", "sh", "-c", "exit 7", strconv.Itoa(n))...); r.code != 7 || r.stderr != "" {
+		t.Errorf("untraced run: exit %d, stderr %q", r.code, r.stderr)
+	}
 	// Nothing of the discarded or adopted starts is left running.
 	ents, _ := os.ReadDir("/proc")
 	for _, ent := range ents {
@@ -541,6 +547,32 @@ func TestRunReplay(t *testing.T) {
 	run(false, "b")
 	run(true, "b")
 	run(false, "b", "DEVBOX_PRESTART=0")
+
+	// A record whose start fails (here: an id map newuidmap refuses) is
+	// abandoned before anything runs, and the CLI does the run.
+	run(false, "c")
+	rt := os.Getenv("XDG_RUNTIME_DIR")
+	cwd, _ := os.Getwd()
+	env := append(e.environ(), "DEVBOX_TRACE=1", "FOO=c")
+	argv := append([]string{e.bin}, args...)
+	name := filepath.Join(prestart.Dir(rt), prestart.ReplayName(argv, prestart.KeyEnviron(env, argv), cwd))
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, ok := prestart.Decode(b)
+	if !ok || rc.Replay == nil || len(rc.UIDMap) < 3 {
+		t.Fatalf("replay record %s does not decode", name)
+	}
+	rc.UIDMap[2] = "1" // uid 0 of the box as host uid 1: not the user's to map
+	if err := prestart.SaveReplay(rt, rc, *rc.Replay); err != nil {
+		t.Fatal(err)
+	}
+	r := e.runEnv([]string{"DEVBOX_TRACE=1", "FOO=c"}, args...)
+	if r.code != 3 || r.stdout != "foo=c\n" || !strings.Contains(r.stderr, "prestart: replay abandoned: newuidmap or newgidmap failed") {
+		t.Errorf("a failing record: exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	run(true, "c") // recorded anew
 	if ents, _ := os.ReadDir(e.store().ContainersDir()); len(ents) != 0 {
 		t.Errorf("box directories left behind: %v", ents)
 	}

@@ -23,6 +23,7 @@ if [ -z "${NO_CGROUP_FIX:-}" ] && [ -f /sys/fs/cgroup/unified/cgroup.controllers
 		mountpoint -q "/sys/fs/cgroup/$c" || mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c"
 	done
 fi
+command -v jq >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq >/dev/null
 command -v distrobox >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq distrobox >/dev/null
 # An image with distrobox's dependencies preinstalled (distrobox's own init
 # cannot install them on plain Debian trixie: its package list is stale).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,7 +31,7 @@ func init() {
 		// The stage calls Enter from main, after its own packages have
 		// initialised: on the main thread, which this keeps for main.
 		runtime.LockOSThread()
-		pending = strings.TrimSuffix(v, ",main")
+		pending = v
 		return
 	}
 	mustEnter(v)
@@ -69,10 +70,12 @@ var errCallerGone = errors.New("devbox exited before the box started")
 // makes the process uid 0 and gid 0 of the namespace (it holds every
 // capability there, carried over its exec as ambient capabilities) and
 // clears the inheritable and ambient sets again. v is "FD,keep" or
-// "FD,detach": FD is the start pipe; "keep" means the process must die with
-// the caller.
+// "FD,detach", then optional flags: FD is the start pipe; "keep" means the
+// process must die with the caller; ",nogroups" that setgroups is denied
+// (a single-id map); ",main" that the stage calls Enter from main.
 func enter(v string) error {
-	fdStr, mode, _ := strings.Cut(v, ",")
+	fdStr, flags, _ := strings.Cut(v, ",")
+	mode, _, _ := strings.Cut(flags, ",")
 	fd, err := strconv.Atoi(fdStr)
 	if err != nil || fd < 3 {
 		return fmt.Errorf("bad start descriptor %q", v)
@@ -90,8 +93,12 @@ func enter(v string) error {
 		break
 	}
 	trace.Mark("stage: maps seen")
-	if err := syscall.Setgroups(nil); err != nil {
-		return fmt.Errorf("setgroups: %w", err)
+	// With setgroups denied (a single-id map), the supplementary groups
+	// stay as they were: unmapped, shown as the overflow group.
+	if !slices.Contains(strings.Split(flags, ","), "nogroups") {
+		if err := syscall.Setgroups(nil); err != nil {
+			return fmt.Errorf("setgroups: %w", err)
+		}
 	}
 	if err := syscall.Setresgid(0, 0, 0); err != nil {
 		return fmt.Errorf("setresgid: %w", err)

@@ -13,10 +13,11 @@ import (
 )
 
 // adopt takes over spec.Early when it is exactly the start cmd describes
-// (startEnv is the start pipe's variable, uidArgs and gidArgs the maps),
+// (startEnv is the start pipe's variable, uidCmd and gidCmd how the maps
+// are written: mapCommands),
 // once its newuidmap and newgidmap succeeded. Otherwise it discards the
 // early start and returns nil: the caller clones a new target.
-func adopt(spec Spec, cmd *exec.Cmd, startEnv string, uidArgs, gidArgs []string) *Process {
+func adopt(spec Spec, cmd *exec.Cmd, startEnv string, uidCmd, gidCmd []string) *Process {
 	e := spec.Early
 	if !e.Usable() {
 		return nil
@@ -28,7 +29,7 @@ func adopt(spec Spec, cmd *exec.Cmd, startEnv string, uidArgs, gidArgs []string)
 		slices.Equal(append(slices.Clone(cmd.Env), startEnv), r.Env) &&
 		sys.Cloneflags == r.Flags|unix.CLONE_VM|unix.CLONE_VFORK && sys.Setpgid == r.Setpgid &&
 		!sys.Setsid && sys.Pdeathsig == syscall.SIGKILL && !sys.UseCgroupFD && cmd.Dir == "" && stdio(cmd) &&
-		slices.Equal(r.UIDMap, mapCommand("newuidmap", uidArgs)) && slices.Equal(r.GIDMap, mapCommand("newgidmap", gidArgs))
+		len(uidCmd) > 0 && slices.Equal(r.UIDMap, uidCmd) && slices.Equal(r.GIDMap, gidCmd)
 	for i := 0; same && i < n-1; i++ {
 		same = int(cmd.ExtraFiles[i].Fd()) == e.Target[i]
 	}
@@ -65,10 +66,10 @@ func adopt(spec Spec, cmd *exec.Cmd, startEnv string, uidArgs, gidArgs []string)
 
 // saveRecipe leaves the recipe of a start that package initialisation can
 // repeat: one with the caller's stdio, no cgroup, dying with the caller.
-func saveRecipe(spec Spec, cmd *exec.Cmd, uidArgs, gidArgs []string) {
+func saveRecipe(spec Spec, cmd *exec.Cmd, uidCmd, gidCmd []string) {
 	rt := os.Getenv("XDG_RUNTIME_DIR")
 	sys := cmd.SysProcAttr
-	if rt == "" || spec.Detach || spec.Cgroup != nil || cmd.Dir != "" || !stdio(cmd) ||
+	if rt == "" || len(uidCmd) == 0 || spec.Detach || spec.Cgroup != nil || cmd.Dir != "" || !stdio(cmd) ||
 		len(spec.Recipe.Kinds) != len(spec.ExtraFiles) || len(spec.Recipe.Prefix) == 0 || spec.Recipe.ID == "" {
 		return
 	}
@@ -80,8 +81,8 @@ func saveRecipe(spec Spec, cmd *exec.Cmd, uidArgs, gidArgs []string) {
 		Flags:   sys.Cloneflags &^ (unix.CLONE_VM | unix.CLONE_VFORK),
 		Setpgid: sys.Setpgid,
 		Kinds:   append(slices.Clone(spec.Recipe.Kinds), prestart.PipeToTarget),
-		UIDMap:  mapCommand("newuidmap", uidArgs),
-		GIDMap:  mapCommand("newgidmap", gidArgs),
+		UIDMap:  uidCmd,
+		GIDMap:  gidCmd,
 	}
 	for _, a := range cmd.Args {
 		r.Args = append(r.Args, strings.ReplaceAll(a, spec.Recipe.ID, prestart.IDToken))

@@ -189,29 +189,12 @@ func start(spec Spec) (*Process, error) {
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = int(spec.Cgroup.Fd())
 	}
-	if spec.Early != nil && m.Single() {
-		spec.Early.Discard()
-	}
-	if m.Single() {
-		// Go writes a one-line map itself before the child execs, and the
-		// child becomes uid 0 with its capabilities: no helper, no wait.
-		cmd.SysProcAttr.UidMappings = keepIDMaps(m.UID, nil)
-		cmd.SysProcAttr.GidMappings = keepIDMaps(m.GID, nil)
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
-		runtime.LockOSThread() // Pdeathsig follows the thread that forked
-		err := cmd.Start()
-		runtime.UnlockOSThread()
-		if err != nil {
-			return nil, diagnoseStart(err)
-		}
-		return &Process{proc: cmd.Process, cmd: cmd}, nil
-	}
-
-	// Keep-id: the map names subordinate ids, so newuidmap/newgidmap must
-	// write it once the child exists, and the child has exec'd by then.
 	// The capabilities a new user namespace gives its first process are
-	// carried over that exec as ambient capabilities; the target waits on
-	// the start pipe for the maps and then makes itself uid 0 (enter).
+	// carried over its exec as ambient capabilities; the target waits on
+	// the start pipe until its maps are written and then makes itself uid
+	// 0 (enter). Keep-id maps name subordinate ids, so newuidmap and
+	// newgidmap write them once the child exists; a single-id map (0 → you)
+	// is written by this process itself.
 	caps, err := allCaps()
 	if err != nil {
 		return nil, err
@@ -221,17 +204,20 @@ func start(spec Spec) (*Process, error) {
 	// and nothing the child waits for is written by this thread before
 	// the exec (the maps come after it), so the vfork cannot deadlock.
 	cmd.SysProcAttr.Cloneflags |= unix.CLONE_VM | unix.CLONE_VFORK
-	uidArgs, gidArgs := mapArgs(keepIDMaps(m.UID, m.SubUIDs)), mapArgs(keepIDMaps(m.GID, m.SubGIDs))
+	uidCmd, gidCmd := mapCommands(m)
 	mode := "keep"
 	if spec.Detach {
 		mode = "detach"
+	}
+	if m.Single() {
+		mode += ",nogroups" // setgroups is denied in a namespace whose maps are written without newgidmap
 	}
 	if spec.EnterInMain {
 		mode += ",main"
 	}
 	startEnv := envStart + "=" + strconv.Itoa(3+len(cmd.ExtraFiles)) + "," + mode
 	if spec.Early != nil {
-		if p := adopt(spec, cmd, startEnv, uidArgs, gidArgs); p != nil {
+		if p := adopt(spec, cmd, startEnv, uidCmd, gidCmd); p != nil {
 			return p, nil
 		}
 	}
@@ -258,14 +244,7 @@ func start(spec Spec) (*Process, error) {
 		_ = cmd.Wait()
 		return nil, err
 	}
-	// The two helpers are independent: run them at the same time.
-	gidErr := make(chan error, 1)
-	go func() { gidErr <- writeMap("newgidmap", cmd.Process.Pid, gidArgs) }()
-	err = writeMap("newuidmap", cmd.Process.Pid, uidArgs)
-	if gerr := <-gidErr; err == nil {
-		err = gerr
-	}
-	if err != nil {
+	if err := writeMaps(m, cmd.Process.Pid); err != nil {
 		return fail(err)
 	}
 	trace.Mark("rootless: maps written")
@@ -278,7 +257,7 @@ func start(spec Spec) (*Process, error) {
 		p.alive = nil
 	}
 	if spec.Recipe != nil {
-		saveRecipe(spec, cmd, uidArgs, gidArgs)
+		saveRecipe(spec, cmd, uidCmd, gidCmd)
 	}
 	return p, nil
 }
@@ -296,6 +275,43 @@ func allCaps() ([]uintptr, error) {
 		caps = append(caps, c)
 	}
 	return caps, nil
+}
+
+// mapCommands says how the id maps of m are written, as a start recipe
+// records it (internal/prestart): newuidmap's and newgidmap's paths and
+// arguments after the pid, or "-" and the one map line for a single-id
+// mapping, which the caller writes itself.
+func mapCommands(m Mapping) (uid, gid []string) {
+	if m.Single() {
+		line := func(id int) []string { return []string{"-", "0 " + strconv.Itoa(id) + " 1"} }
+		return line(m.UID), line(m.GID)
+	}
+	return mapCommand("newuidmap", mapArgs(keepIDMaps(m.UID, m.SubUIDs))), mapCommand("newgidmap", mapArgs(keepIDMaps(m.GID, m.SubGIDs)))
+}
+
+// writeMaps writes the id maps of m for the user namespace of pid.
+func writeMaps(m Mapping, pid int) error {
+	if m.Single() {
+		base := "/proc/" + strconv.Itoa(pid) + "/"
+		for _, f := range []struct{ name, body string }{
+			{"setgroups", "deny"},
+			{"uid_map", "0 " + strconv.Itoa(m.UID) + " 1\n"},
+			{"gid_map", "0 " + strconv.Itoa(m.GID) + " 1\n"},
+		} {
+			if err := os.WriteFile(base+f.name, []byte(f.body), 0); err != nil {
+				return fmt.Errorf("writing the box's id map: %w (hint: run devbox doctor)", err)
+			}
+		}
+		return nil
+	}
+	// The two helpers are independent: run them at the same time.
+	gidErr := make(chan error, 1)
+	go func() { gidErr <- writeMap("newgidmap", pid, mapArgs(keepIDMaps(m.GID, m.SubGIDs))) }()
+	err := writeMap("newuidmap", pid, mapArgs(keepIDMaps(m.UID, m.SubUIDs)))
+	if gerr := <-gidErr; err == nil {
+		err = gerr
+	}
+	return err
 }
 
 func writeMap(tool string, pid int, args []string) error {

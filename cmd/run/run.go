@@ -208,7 +208,10 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		}
 	}
 	trace.Mark("run: spec written")
-	replayable := !terminal && opts.Pull != "always" && spec.Remove && spec.ScratchInMemory && cg == nil
+	// Replayable: what devbox prints and does beyond the init's work is
+	// nothing but passing on the exit code (a single-id mapping warns on
+	// every run).
+	replayable := !terminal && opts.Pull != "always" && spec.Remove && spec.ScratchInMemory && cg == nil && !mapping.Single()
 	code, err := l.run(spec, ios.InTTY && terminal)
 	if replayable && err == nil && code != cmdutil.ExitFailure {
 		saveReplay(l.recipe, spec, st)

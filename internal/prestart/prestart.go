@@ -49,7 +49,7 @@ type Recipe struct {
 	Flags   uintptr // clone flags
 	Setpgid bool
 	Kinds   []string // of fds 3…; the last is the start pipe (PipeToTarget)
-	UIDMap  []string // newuidmap path, then its arguments after the pid
+	UIDMap  []string // newuidmap path, then its arguments after the pid; or "-" and a single-id map line
 	GIDMap  []string
 	Replay  *Replay // the rest of the run, in a replay record
 }
@@ -65,6 +65,7 @@ type Launch struct {
 	Target, Parent []int
 	// UIDPid and GIDPid are the running newuidmap and newgidmap.
 	UIDPid, GIDPid int
+	direct         bool // a single-id map, written by start
 	handed         bool // all pipes but the start pipe belong to the caller
 	done           bool // discarded or adopted
 }
@@ -235,9 +236,30 @@ func start(r Recipe) *Launch {
 	}
 	l.Pid = pid
 	ps := itoa(pid)
+	if r.UIDMap[0] == "-" {
+		l.direct = writeDirectMaps("/proc/"+ps+"/", r.UIDMap[1], r.GIDMap[1])
+		return l
+	}
 	l.UIDPid = helper(r.UIDMap, ps)
 	l.GIDPid = helper(r.GIDMap, ps)
 	return l
+}
+
+// writeDirectMaps writes a single-id map (the caller's own ids) into the
+// user namespace whose process directory is proc, as its creator may.
+func writeDirectMaps(proc, uidLine, gidLine string) bool {
+	for _, f := range [][2]string{{"setgroups", "deny"}, {"uid_map", uidLine + "\n"}, {"gid_map", gidLine + "\n"}} {
+		fd, err := syscall.Open(proc+f[0], syscall.O_WRONLY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			return false
+		}
+		n, err := syscall.Write(fd, []byte(f[1]))
+		syscall.Close(fd)
+		if err != nil || n != len(f[1]) {
+			return false
+		}
+	}
+	return true
 }
 
 // helper starts newuidmap or newgidmap for pid, output discarded (a
@@ -263,6 +285,9 @@ func helper(argv []string, pid string) int {
 // MapsWritten waits for newuidmap and newgidmap and reports whether both
 // succeeded.
 func (l *Launch) MapsWritten() bool {
+	if l.Recipe.UIDMap[0] == "-" {
+		return l.direct
+	}
 	ok := true
 	for _, p := range []int{l.UIDPid, l.GIDPid} {
 		if p <= 0 {

@@ -32,6 +32,22 @@ func TestEncodeDecode(t *testing.T) {
 	}
 }
 
+func TestEncodeDecodeSingleID(t *testing.T) {
+	r := sample()
+	r.UIDMap, r.GIDMap = []string{"-", "0 1000 1"}, []string{"-", "0 1000 1"}
+	if got, ok := Decode(r.Encode()); !ok || !reflect.DeepEqual(got, r) {
+		t.Fatalf("round trip of a single-id recipe: ok=%v %+v", ok, got)
+	}
+	r.GIDMap = []string{"/usr/bin/newgidmap", "0", "1000", "1"}
+	if _, ok := Decode(r.Encode()); ok {
+		t.Error("Decode accepted a recipe mixing a single-id uid map and newgidmap")
+	}
+	r.GIDMap = []string{"-", "0 1000 1", "1 2 3"}
+	if _, ok := Decode(r.Encode()); ok {
+		t.Error("Decode accepted a single-id map of two lines")
+	}
+}
+
 func TestDecodeRejects(t *testing.T) {
 	good := string(sample().Encode())
 	tests := []struct{ name, in string }{

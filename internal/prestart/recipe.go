@@ -140,9 +140,20 @@ func Decode(b []byte) (Recipe, bool) {
 		}
 	}
 	ok := r.Exe != "" && len(r.Args) > 0 && len(r.Prefix) > 0 && r.Exe[0] == '/' &&
-		len(r.UIDMap) > 0 && r.UIDMap[0] != "" && r.UIDMap[0][0] == '/' &&
-		len(r.GIDMap) > 0 && r.GIDMap[0] != "" && r.GIDMap[0][0] == '/'
+		validMap(r.UIDMap) && validMap(r.GIDMap) && (r.UIDMap[0] == "-") == (r.GIDMap[0] == "-")
 	return r, ok
+}
+
+// validMap: a helper's absolute path and its arguments, or "-" and the one
+// line a single-id map has.
+func validMap(m []string) bool {
+	if len(m) == 0 || m[0] == "" {
+		return false
+	}
+	if m[0] == "-" {
+		return len(m) == 2
+	}
+	return m[0][0] == '/'
 }
 
 // readRecipe reads a recipe the calling user wrote and nobody else can

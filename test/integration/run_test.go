@@ -333,7 +333,16 @@ func TestRunErrors(t *testing.T) {
 // warning line saying what is lost and how to add ranges.
 func TestRunWithoutSubordinateIDs(t *testing.T) {
 	e := newEnv(t)
-	c := e.cmd("run", "busybox", "--", "sh", "-c", "id -u; cat /proc/self/uid_map; echo hi > /tmp/x && cat /tmp/x")
+	// Twice, with --net none: the second run could be replayed
+	// (internal/prestart), and must still warn.
+	for i := 0; i < 2; i++ {
+		runWithoutSubordinateIDs(t, e)
+	}
+}
+
+func runWithoutSubordinateIDs(t *testing.T, e *env) {
+	t.Helper()
+	c := e.cmd("run", "--net", "none", "busybox", "--", "sh", "-c", "id -u; cat /proc/self/uid_map; echo hi > /tmp/x && cat /tmp/x")
 	c.Env = append(c.Env, "DEVBOX_SUBIDS=none")
 	var out, errb strings.Builder
 	c.Stdout, c.Stderr = &out, &errb

@@ -39,29 +39,31 @@ if podman run --rm --network none "$IMG" true >/dev/null 2>&1; then
 else
 	echo "podman run fails on this host: $(podman run --rm --network none "$IMG" true 2>&1 | tail -1)" | tee "$OUT/start-podman-error.txt"
 fi
-# Two passes, the commands in one order and then in the reverse one, each
-# command RUNS/2 times per pass; medians over both. On this VM a command
-# measured first in a hyperfine run is ~10% slower than the same command
-# measured later (the vCPUs speed up under sustained load), so a single
-# pass favours whatever comes last.
-half=$(((RUNS + 1) / 2))
+# The machine's speed drifts over seconds (other VMs), and a command
+# measured first in a hyperfine run is ~10% slower than later ones: so
+# PASSES short hyperfine runs, alternately in one order and in the
+# reverse one, RUNS/PASSES runs of each command per pass; medians over all
+# passes.
+PASSES="${PASSES:-10}"
+per=$(((RUNS + PASSES - 1) / PASSES))
 fwd=() rev=()
 for i in "${!names[@]}"; do fwd+=(-n "${names[$i]}" "${cmdl[$i]}"); done
 for ((i = ${#names[@]} - 1; i >= 0; i--)); do rev+=(-n "${names[$i]}" "${cmdl[$i]}"); done
-for pass in fwd rev; do
-	declare -n cmds=$pass
-	hyperfine -N --warmup 3 --runs "$half" --style basic --export-json "$OUT/start-$pass.json" "${cmds[@]}" >"$OUT/start-$pass.hyperfine.txt" 2>&1 ||
-		{ cat "$OUT/start-$pass.hyperfine.txt"; exit 1; }
+: >"$OUT/start.hyperfine.txt"
+for ((p = 0; p < PASSES; p++)); do
+	if ((p % 2 == 0)); then declare -n cmds=fwd; else declare -n cmds=rev; fi
+	hyperfine -N --warmup 1 --runs "$per" --style basic --export-json "$OUT/start-pass$p.json" "${cmds[@]}" >>"$OUT/start.hyperfine.txt" 2>&1 ||
+		{ cat "$OUT/start.hyperfine.txt"; exit 1; }
 done
 jq -s '{results: ([.[].results[]] | group_by(.command) | map((map(.times) | add | sort) as $t |
 	{command: .[0].command, runs: ($t | length), median: (if ($t | length) % 2 == 1 then $t[($t | length) / 2 | floor]
 	else ($t[($t | length) / 2 - 1] + $t[($t | length) / 2]) / 2 end), min: $t[0], max: $t[-1]}))}' \
-	"$OUT/start-fwd.json" "$OUT/start-rev.json" >"$OUT/start.json"
+	"$OUT"/start-pass*.json >"$OUT/start.json"
 rss=$(/usr/bin/time -f %M "$devbox" --store "$D" run --net none "$IMG" true 2>&1 >/dev/null | tail -1)
 med() { awk -v n="\"command\": \"$1\"" 'index($0,n){f=1} f&&/"median"/{gsub(/[^0-9.e-]/,"",$2); print $2; exit}' FS=': ' "$OUT/start.json"; }
 d=$(med "devbox run")
 {
-	echo "### Start-up latency, image local ($((2 * half)) runs in two passes of opposite order, medians)"
+	echo "### Start-up latency, image local ($((PASSES * per)) runs in $PASSES passes of alternating order, medians)"
 	echo
 	echo "| command | median ms | devbox/command |"
 	echo "|---|---|---|"

@@ -31,6 +31,9 @@ func InitMain() int {
 		fmt.Fprintln(os.Stderr, "devbox: init: missing box spec path")
 		return 125
 	}
+	if strings.HasPrefix(os.Args[1], "fd:") {
+		prepareSignals() // devbox run: the box runs one command
+	}
 	spec, err := readSpecArg(os.Args[1])
 	if errors.Is(err, errNoSpec) {
 		return 125 // devbox gave up before sending it, and says why

@@ -163,6 +163,13 @@ func (e *env) purge() {
 	for _, i := range imgs {
 		e.run("rmi", i.Ref)
 	}
+	// A stopped box keeps its runtime directory (its logs) until devbox rm;
+	// the boxes of this test are removed below without it.
+	if ents, _ := os.ReadDir(filepath.Join(e.root, "containers")); len(ents) > 0 {
+		for _, ent := range ents {
+			os.RemoveAll(filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "devbox", ent.Name()[:min(len(ent.Name()), 16)]))
+		}
+	}
 	// Kept boxes: their writable layers belong to subordinate ids.
 	if ents, _ := os.ReadDir(filepath.Join(e.root, "containers")); len(ents) > 0 {
 		req := store.RemoveRequest{Root: e.root}

@@ -3,7 +3,6 @@ package child
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -11,8 +10,6 @@ import (
 
 	"github.com/rootless-containers/rootlesskit/v3/pkg/messages"
 	rknet "github.com/rootless-containers/rootlesskit/v3/pkg/network"
-	portchild "github.com/rootless-containers/rootlesskit/v3/pkg/port/builtin/child"
-	builtinopaque "github.com/rootless-containers/rootlesskit/v3/pkg/port/builtin/opaque"
 	"golang.org/x/sys/unix"
 
 	"github.com/devbox-dev/devbox/network"
@@ -165,33 +162,26 @@ func childDriver(name string) (rknet.ChildDriver, error) {
 	return nil, fmt.Errorf("unknown network driver %q", name)
 }
 
-// startPortChild runs the child half of rootlesskit's builtin port driver
-// for the box's life. It listens on a socket in the helper's state
-// directory; the helper connects to it as the host user, who is not the
-// init's owner on the host, so the socket is created world-writable (the
-// directory is private to the user). It returns once the child signalled
-// readiness or failed.
+// startPortChild runs the box side of rootlesskit's builtin port driver
+// (servePorts) for the box's life. It listens on a socket in the helper's
+// state directory; the helper connects to it as the host user, who is not
+// the init's owner on the host, so the socket is created world-writable
+// (the directory is private to the user). It returns once the socket
+// listens, or the driver failed.
 func startPortChild(opaque map[string]string) error {
 	old := unix.Umask(0)
 	defer unix.Umask(old)
 	errc := make(chan error, 1)
-	go func() {
-		errc <- portchild.NewDriver(io.Discard).RunChildDriver(opaque, make(chan struct{}), "")
-	}()
-	// RunChildDriver listens, then blocks opening the readiness FIFO until
-	// the helper opens it: wait for the socket instead.
-	path := opaque[builtinopaque.SocketPath]
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		select {
-		case err := <-errc:
-			return fmt.Errorf("port forwarding in the box: %w", err)
-		default:
-		}
-		if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
-			return nil
-		}
+	ready := make(chan struct{})
+	go func() { errc <- servePorts(opaque, ready) }()
+	select {
+	case <-ready:
+		return nil
+	case err := <-errc:
+		return fmt.Errorf("port forwarding in the box: %w", err)
+	case <-time.After(5 * time.Second):
+		return errors.New("port forwarding in the box: the port driver did not start")
 	}
-	return errors.New("port forwarding in the box: the port driver did not start")
 }
 
 // boxSysctls lets everyone in the box bind any port and ping, as Docker

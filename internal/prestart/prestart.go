@@ -1,20 +1,23 @@
 // Package prestart starts the box init of `devbox run` while the CLI is
-// still initialising its packages.
+// still initialising its packages, and replays whole runs.
 //
 // A run spends its first milliseconds in the Go runtime and in package
 // initialisation of the CLI, then clones the init and waits for
 // newuidmap/newgidmap. Both are independent of the image and command, so
-// when a run starts exactly as an earlier one did, this package repeats
-// that start from a recipe the earlier run left in the runtime directory,
-// during package initialisation (it imports only syscall and unsafe, so it
-// initialises right after them), on the second CPU while the CLI goes on.
+// when a run starts with the same flags as an earlier one, this package
+// repeats that start from a recipe the earlier run left in the runtime
+// directory, during package initialisation, on another thread while the
+// CLI goes on. It imports only syscall, unsafe, os, os/signal and
+// internal/trace, so it initialises right after those, before any of the
+// CLI's heavier packages (TestPrestartInitialisesEarly).
 //
 // The recipe is only a guess. The CLI later computes the start it needs as
 // always; rootless adopts the early process only when path, arguments,
 // environment, clone flags, descriptors and id maps are identical, and
 // otherwise discards it (kills it: it has not done anything yet) and
-// clones a new one. A stale or foreign
-// recipe costs time, never correctness. DEVBOX_PRESTART=0 turns it off.
+// clones a new one. A stale or foreign recipe costs time, never
+// correctness. A run repeated exactly is replayed without the CLI
+// (replay.go). DEVBOX_PRESTART=0 turns both off.
 package prestart
 
 import (
@@ -23,10 +26,6 @@ import (
 
 	"github.com/devbox-dev/devbox/internal/trace"
 )
-
-// prestart imports syscall, unsafe, os, os/signal and internal/trace only:
-// it must initialise before the CLI's heavier packages (checked by
-// TestInitOrder).
 
 // Kinds of descriptors a recipe passes to the target as fd 3, 4, …: one
 // end of a fresh pipe goes to the target, the other stays with the CLI.

@@ -4,11 +4,13 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/devbox-dev/devbox/internal/trace"
 )
+
+// (No package strings here: it waits for package unicode, which
+// initialises after the CLI's third-party packages; see the package doc.)
 
 // A replay record lets a later `devbox run` with exactly the same command
 // line, environment (KeyEnviron), working directory and inputs skip the CLI: package
@@ -49,7 +51,10 @@ var (
 func KeyEnviron(environ, argv []string) []string {
 	var out []string
 	for _, kv := range environ {
-		name, _, _ := strings.Cut(kv, "=")
+		name := kv
+		if i := index(kv, "="); i >= 0 {
+			name = kv[:i]
+		}
 		if KeyVar(name, argv) {
 			out = append(out, kv)
 		}
@@ -65,12 +70,12 @@ func KeyVar(name string, argv []string) bool {
 		}
 	}
 	for _, p := range keyPrefixes {
-		if strings.HasPrefix(name, p) {
+		if len(name) >= len(p) && name[:len(p)] == p {
 			return true
 		}
 	}
 	for _, a := range argv {
-		if name != "" && strings.Contains(a, name) {
+		if name != "" && index(a, name) >= 0 {
 			return true
 		}
 	}
@@ -123,7 +128,10 @@ func tryReplay(dir string, args []string, tty string) {
 		return
 	}
 	for _, g := range p.Guards {
-		path, _, _ := strings.Cut(g, "\t")
+		path := g
+		if i := index(g, "\t"); i >= 0 {
+			path = g[:i]
+		}
 		if Guard(path) != g {
 			return
 		}
@@ -199,7 +207,7 @@ func (l *Launch) replay() (code int, ok bool) {
 		nr = k
 		break
 	}
-	code, err := strconv.Atoi(strings.TrimSpace(string(buf[:max(nr, 0)])))
+	code, err := strconv.Atoi(trimSpace(string(buf[:max(nr, 0)])))
 	if err != nil {
 		// No code: the init ended without reporting; its status says why.
 		var ws syscall.WaitStatus
@@ -225,6 +233,16 @@ func (l *Launch) replay() (code int, ok bool) {
 	}
 	trace.Mark("prestart: done")
 	return code, true
+}
+
+func trimSpace(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\n' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\n' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 func writeAll(fd int, b []byte) {

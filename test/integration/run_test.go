@@ -586,6 +586,21 @@ func TestRunReplay(t *testing.T) {
 		t.Errorf("box directories left behind: %v", ents)
 	}
 
+	// Standard input reaches the command of a replayed run.
+	for i, want := range []bool{false, true} {
+		c := e.cmd("run", "--net", "none", "busybox", "--", "cat")
+		c.Env = append(c.Env, "DEVBOX_TRACE=1")
+		c.Stdin = strings.NewReader("through stdin\n")
+		var out, errb bytes.Buffer
+		c.Stdout, c.Stderr = &out, &errb
+		if err := c.Run(); err != nil || out.String() != "through stdin\n" {
+			t.Errorf("run %d: cat: %v, stdout %q, stderr:\n%s", i, err, out.String(), errb.String())
+		}
+		if got := strings.Contains(errb.String(), "prestart: replaying"); got != want {
+			t.Errorf("run %d: replayed %v, want %v", i, got, want)
+		}
+	}
+
 	// Signals reach the command of a replayed run.
 	sig := []string{"run", "--net", "none", "busybox", "--", "sh", "-c", `trap "echo got; exit 4" TERM; echo ready; while :; do sleep 0.1; done`}
 	for i, want := range []bool{false, true} {
@@ -615,5 +630,41 @@ func TestRunReplay(t *testing.T) {
 		if got := strings.Contains(errb.String(), "prestart: replaying"); got != want {
 			t.Errorf("run %d: replayed %v, want %v", i, got, want)
 		}
+	}
+}
+
+// TestPrestartInitialisesEarly: internal/prestart, which starts or replays
+// a run from package initialisation, initialises before the CLI's heavy
+// dependencies, or it would gain nothing.
+func TestPrestartInitialisesEarly(t *testing.T) {
+	c := exec.Command(devboxBin(t), "version")
+	c.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+	out, err := c.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	seen := false
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 || f[0] != "init" {
+			continue
+		}
+		if f[1] == "github.com/devbox-dev/devbox/internal/prestart" {
+			seen = true
+			break
+		}
+		// The packages whose initialisation costs (tables, regular
+		// expressions, registries); a package that imports package
+		// strings would come after all of them.
+		for _, heavy := range []string{"github.com/klauspost/compress/internal/snapref", "github.com/klauspost/compress/zstd",
+			"google.golang.org/protobuf/", "github.com/google/go-containerregistry/", "github.com/opencontainers/go-digest",
+			"github.com/cilium/", "github.com/spf13/cobra", "net/http", "crypto/tls", "regexp", "unicode"} {
+			if strings.HasPrefix(f[1], heavy) {
+				t.Errorf("%s initialises before internal/prestart", f[1])
+			}
+		}
+	}
+	if !seen {
+		t.Fatalf("no init line of internal/prestart in:\n%s", out)
 	}
 }

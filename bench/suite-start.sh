@@ -47,13 +47,23 @@ fi
 # The machine's speed drifts over seconds (other VMs), and a command
 # measured first in a hyperfine run is ~10% slower than later ones: so
 # PASSES short hyperfine runs, alternately in one order and in the
-# reverse one, RUNS/PASSES runs of each command per pass; medians over all
-# passes.
+# reverse one (podman always last, see below), RUNS/PASSES runs of each
+# command per pass; medians over all passes.
 PASSES="${PASSES:-10}"
 per=$(((RUNS + PASSES - 1) / PASSES))
-fwd=() rev=()
-for i in "${!names[@]}"; do fwd+=(-n "${names[$i]}" "${cmdl[$i]}"); done
-for ((i = ${#names[@]} - 1; i >= 0; i--)); do rev+=(-n "${names[$i]}" "${cmdl[$i]}"); done
+# podman stays last in every pass: a `podman run --rm` returns before its
+# cleanup processes finish, and they would slow whatever runs next (this
+# favours podman a little: a command measured later runs faster).
+fwd=() rev=() last=()
+n=${#names[@]}
+if [ "${names[$((n - 1))]}" = "podman run --rm" ]; then
+	last=(-n "${names[$((n - 1))]}" "${cmdl[$((n - 1))]}")
+	n=$((n - 1))
+fi
+for ((i = 0; i < n; i++)); do fwd+=(-n "${names[$i]}" "${cmdl[$i]}"); done
+for ((i = n - 1; i >= 0; i--)); do rev+=(-n "${names[$i]}" "${cmdl[$i]}"); done
+fwd+=("${last[@]}")
+rev+=("${last[@]}")
 : >"$OUT/start.hyperfine.txt"
 for ((p = 0; p < PASSES; p++)); do
 	if ((p % 2 == 0)); then declare -n cmds=fwd; else declare -n cmds=rev; fi

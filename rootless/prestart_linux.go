@@ -13,10 +13,9 @@ import (
 )
 
 // adopt takes over spec.Early when it is exactly the start cmd describes
-// (startEnv is the start pipe's variable, uidCmd and gidCmd how the maps
-// are written: mapCommands),
-// once its newuidmap and newgidmap succeeded. Otherwise it discards the
-// early start and returns nil: the caller clones a new target.
+// (startEnv is the start pipe's variable, uidCmd and gidCmd say how the
+// maps are written: mapCommands) and its maps were written. Otherwise it
+// discards the early start and returns nil: the caller clones anew.
 func adopt(spec Spec, cmd *exec.Cmd, startEnv string, uidCmd, gidCmd []string) *Process {
 	e := spec.Early
 	if !e.Usable() {
@@ -69,7 +68,7 @@ func adopt(spec Spec, cmd *exec.Cmd, startEnv string, uidCmd, gidCmd []string) *
 func saveRecipe(spec Spec, cmd *exec.Cmd, uidCmd, gidCmd []string) {
 	rt := os.Getenv("XDG_RUNTIME_DIR")
 	sys := cmd.SysProcAttr
-	if rt == "" || len(uidCmd) == 0 || spec.Detach || spec.Cgroup != nil || cmd.Dir != "" || !stdio(cmd) ||
+	if rt == "" || os.Getenv("DEVBOX_PRESTART") == "0" || len(uidCmd) == 0 || spec.Detach || spec.Cgroup != nil || cmd.Dir != "" || !stdio(cmd) ||
 		len(spec.Recipe.Kinds) != len(spec.ExtraFiles) || len(spec.Recipe.Prefix) == 0 || spec.Recipe.ID == "" {
 		return
 	}

@@ -555,6 +555,10 @@ func TestRunReplay(t *testing.T) {
 	}
 	run(false, "b")
 	run(true, "b")
+	// The image removed (its layers gone): the run pulls it again.
+	e.ok("rmi", "busybox")
+	run(false, "b")
+	run(true, "b")
 	run(false, "b", "DEVBOX_PRESTART=0")
 
 	// A record whose start fails (here: an id map newuidmap refuses) is

@@ -180,12 +180,16 @@ func TestKeyCoversGetenv(t *testing.T) {
 func TestKeyEnviron(t *testing.T) {
 	env := []string{"HOME=/h", "RANDOM_NOISE=1", "FOO=bar", "DEVBOX_STORE=/s", "LC_ALL=C", "GODEBUG=x=1"}
 	got := KeyEnviron(env, []string{"devbox", "run", "-e", "FOO", "img"})
-	want := []string{"HOME=/h", "FOO=bar", "DEVBOX_STORE=/s", "LC_ALL=C", "GODEBUG=x=1"}
+	want := []string{"DEVBOX_STORE=/s", "FOO=bar", "GODEBUG=x=1", "HOME=/h", "LC_ALL=C"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("KeyEnviron = %q, want %q", got, want)
 	}
 	if hash(got) == hash(want[:4]) {
 		t.Error("the replay key ignores the environment")
+	}
+	// The same environment in another order keys the same record.
+	if other := KeyEnviron([]string{"GODEBUG=x=1", "LC_ALL=C", "FOO=bar", "HOME=/h", "DEVBOX_STORE=/s"}, []string{"devbox", "run", "-e", "FOO", "img"}); !reflect.DeepEqual(other, want) {
+		t.Errorf("KeyEnviron depends on the order: %q", other)
 	}
 }
 

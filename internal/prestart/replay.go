@@ -47,7 +47,8 @@ var (
 	keyPrefixes = []string{"DEVBOX_", "_DEVBOX_", "XDG_", "LC_", "GO"}
 )
 
-// KeyEnviron is the part of environ that keys a replay record.
+// KeyEnviron is the part of environ that keys a replay record, sorted
+// (shells pass the same environment in different orders).
 func KeyEnviron(environ, argv []string) []string {
 	var out []string
 	for _, kv := range environ {
@@ -57,6 +58,13 @@ func KeyEnviron(environ, argv []string) []string {
 		}
 		if KeyVar(name, argv) {
 			out = append(out, kv)
+		}
+	}
+	// Insertion sort: a few entries, and package sort would initialise
+	// after the CLI's third-party packages (see the package doc).
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j] < out[j-1]; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
 		}
 	}
 	return out

@@ -86,9 +86,13 @@ func saveRecipe(spec Spec, cmd *exec.Cmd, uidCmd, gidCmd []string) {
 	for _, a := range cmd.Args {
 		r.Args = append(r.Args, strings.ReplaceAll(a, spec.Recipe.ID, prestart.IDToken))
 	}
-	if err := prestart.Save(rt, r); err != nil {
-		trace.Mark("rootless: recipe not saved: " + err.Error())
-		return
+	// A start with the network handshake socket is only repeated by a
+	// replay (which starts the helper too): no early-start recipe.
+	if !slices.Contains(r.Kinds, prestart.SocketToTarget) {
+		if err := prestart.Save(rt, r); err != nil {
+			trace.Mark("rootless: recipe not saved: " + err.Error())
+			return
+		}
 	}
 	spec.Recipe.Start = &r
 }

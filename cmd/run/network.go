@@ -19,9 +19,10 @@ const DefaultNet = network.ModeSlirp
 // netRun is the user-mode network of one devbox run: the helper lives
 // while the box does, in the box's runtime directory.
 type netRun struct {
-	choice cmdutil.NetworkChoice
-	runDir string
-	h      *nethost.Helper
+	choice   cmdutil.NetworkChoice
+	runDir   string
+	h        *nethost.Helper
+	finished bool
 }
 
 // chooseNetwork resolves the network flags on this host.
@@ -98,5 +99,16 @@ func (n *netRun) finish(code int) error {
 		n.h.Wait(5 * time.Second)
 	}
 	_ = os.RemoveAll(n.runDir)
+	n.finished = true
 	return err
+}
+
+// abandon cleans up after a run that failed before finish: the helper ends
+// when the box's end of the handshake is gone.
+func (n *netRun) abandon() {
+	if n.h == nil || n.finished {
+		return
+	}
+	n.h.CloseInitEnd()
+	_ = os.RemoveAll(n.runDir)
 }

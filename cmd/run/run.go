@@ -23,6 +23,7 @@ import (
 	"github.com/devbox-dev/devbox/internal/prestart"
 	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/network"
+	nethost "github.com/devbox-dev/devbox/network/host"
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -185,6 +186,9 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	}()
 	l, err := launch(id, filepath.Join(st.ContainersDir(), id), terminal, nw, mapping, cgFile, early, opts.prefix)
 	early = nil // adopted or discarded by launch
+	// Last (deferred first): a run that ends before finish leaves no
+	// runtime directory behind.
+	defer nw.abandon()
 	if err != nil {
 		<-pc
 		return err
@@ -214,7 +218,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	replayable := !terminal && opts.Pull != "always" && spec.Remove && spec.ScratchInMemory && cg == nil && !mapping.Single()
 	code, err := l.run(spec, ios.InTTY && terminal)
 	if replayable && err == nil && code != cmdutil.ExitFailure {
-		saveReplay(l.recipe, spec, st)
+		saveReplay(l.recipe, spec, st, nw)
 	}
 	if nerr := nw.finish(code); nerr != nil && err == nil {
 		err = nerr
@@ -371,8 +375,14 @@ func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *o
 	defer statusW.Close()
 	defer specR.Close()
 	var recipe *rootless.Recipe
-	if len(extra) == 0 && cg == nil && len(prefix) > 0 {
-		recipe = &rootless.Recipe{Prefix: prefix, ID: id, Kinds: []string{prestart.PipeFromTarget, prestart.PipeToTarget}}
+	if cg == nil && len(prefix) > 0 {
+		switch {
+		case len(extra) == 0:
+			recipe = &rootless.Recipe{Prefix: prefix, ID: id, Kinds: []string{prestart.PipeFromTarget, prestart.PipeToTarget}}
+		case len(extra) == 1 && nw.h != nil && len(nw.choice.Publish) == 0:
+			// The network handshake: for a replay, which starts the helper.
+			recipe = &rootless.Recipe{Prefix: prefix, ID: id, Kinds: []string{prestart.SocketToTarget, prestart.PipeFromTarget, prestart.PipeToTarget}}
+		}
 	}
 	statusFD := 3 + len(extra)
 	extra = append(extra, statusW, specR)
@@ -408,7 +418,7 @@ func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *o
 // saveReplay records a finished ephemeral run for prestart's replay: the
 // same command line, environment and directory will then run the same
 // spec without the CLI while every input below is unchanged.
-func saveReplay(r *rootless.Recipe, spec *runtime.Spec, st *store.Store) {
+func saveReplay(r *rootless.Recipe, spec *runtime.Spec, st *store.Store, nw *netRun) {
 	rt := os.Getenv("XDG_RUNTIME_DIR")
 	if r == nil || r.Start == nil || rt == "" || prestart.Environ() == nil || os.Getenv("DEVBOX_PRESTART") == "0" || prestart.TTYState() != "00" {
 		return
@@ -430,6 +440,22 @@ func saveReplay(r *rootless.Recipe, spec *runtime.Spec, st *store.Store) {
 		Argv: os.Args, Environ: prestart.KeyEnviron(prestart.Environ(), os.Args), Cwd: cwd,
 		Spec:   []byte(strings.ReplaceAll(string(b), spec.ID, prestart.IDToken)),
 		BoxDir: strings.ReplaceAll(spec.ContainerDir, spec.ID, prestart.IDToken),
+	}
+	if nw.h != nil {
+		// The helper as network/host.Prepare starts it; the runtime
+		// directory is named by the id's first 16 characters.
+		hc := rootless.HostStage(cmdutil.NetExe(), nethost.Stage)
+		o, err := json.Marshal(nw.choice.HelperOptions(nw.runDir))
+		if err != nil || len(spec.ID) < 16 {
+			return
+		}
+		id16 := spec.ID[:16]
+		tokens := func(s string) string {
+			return strings.ReplaceAll(strings.ReplaceAll(s, spec.ID, prestart.IDToken), id16, prestart.ID16Token)
+		}
+		p.HelperExe, p.HelperArgs = hc.Path, hc.Args
+		p.HelperOptions, p.RunDir = []byte(tokens(string(o))), tokens(nw.runDir)
+		guards = append(guards, hc.Path)
 	}
 	for _, g := range guards {
 		p.Guards = append(p.Guards, prestart.Guard(g))

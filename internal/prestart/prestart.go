@@ -32,6 +32,10 @@ import (
 const (
 	PipeToTarget   = "r" // the target reads (the CLI keeps the write end)
 	PipeFromTarget = "w" // the target writes (the CLI keeps the read end)
+	// SocketToTarget is one end of a SOCK_SEQPACKET pair with SO_PASSCRED on
+	// the other: the network handshake, whose other end goes to the network
+	// helper. Only replay records use it.
+	SocketToTarget = "s"
 )
 
 // IDToken stands for the box id in a recipe's arguments; each early start
@@ -133,7 +137,7 @@ func init() {
 	// The longest prefix with a recipe: the most specific earlier run.
 	for k := min(len(args)-1, 24); k >= 2; k-- {
 		r, ok := readRecipe(dir + Name(args[1:k]))
-		if !ok || !equal(r.Prefix, args[1:k]) || r.TTY != tty || traces(r.Env) != trace.On() {
+		if !ok || !equal(r.Prefix, args[1:k]) || r.TTY != tty || traces(r.Env) != trace.On() || hasKind(r.Kinds, SocketToTarget) {
 			continue
 		}
 		// On another thread: the clone waits for the exec, and the
@@ -202,6 +206,20 @@ func start(r Recipe) *Launch {
 	files := []uintptr{0, 1, 2}
 	for i, k := range r.Kinds {
 		var p [2]int
+		if k == SocketToTarget {
+			fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+			if err != nil || syscall.SetsockoptInt(fds[0], syscall.SOL_SOCKET, syscall.SO_PASSCRED, 1) != nil {
+				if err == nil {
+					syscall.Close(fds[0])
+					syscall.Close(fds[1])
+				}
+				l.closeFrom(i)
+				return nil
+			}
+			l.Parent[i], l.Target[i] = fds[0], fds[1]
+			files = append(files, uintptr(l.Target[i]))
+			continue
+		}
 		if syscall.Pipe2(p[:], syscall.O_CLOEXEC) != nil {
 			l.closeFrom(i)
 			return nil
@@ -431,6 +449,15 @@ func readFile(path string, max int) ([]byte, bool) {
 func getenv(k string) string {
 	v, _ := syscall.Getenv(k)
 	return v
+}
+
+func hasKind(kinds []string, k string) bool {
+	for _, x := range kinds {
+		if x == k {
+			return true
+		}
+	}
+	return false
 }
 
 func equal(a, b []string) bool {

@@ -52,6 +52,14 @@ func (r Recipe) Encode() []byte {
 			add("guard", s)
 		}
 		add("cgroup", p.Cgroup)
+		if p.HelperExe != "" {
+			add("hexe", p.HelperExe)
+			for _, a := range p.HelperArgs {
+				add("harg", a)
+			}
+			add("hopts", string(p.HelperOptions))
+			add("rundir", p.RunDir)
+		}
 	}
 	return b
 }
@@ -106,7 +114,7 @@ func Decode(b []byte) (Recipe, bool) {
 		case "setpgid":
 			r.Setpgid = v == "1"
 		case "fd":
-			if v != PipeToTarget && v != PipeFromTarget {
+			if v != PipeToTarget && v != PipeFromTarget && v != SocketToTarget {
 				return r, false
 			}
 			r.Kinds = append(r.Kinds, v)
@@ -114,7 +122,7 @@ func Decode(b []byte) (Recipe, bool) {
 			r.UIDMap = append(r.UIDMap, v)
 		case "gidmap":
 			r.GIDMap = append(r.GIDMap, v)
-		case "argv", "environ", "cwd", "spec", "boxdir", "guard", "cgroup":
+		case "argv", "environ", "cwd", "spec", "boxdir", "guard", "cgroup", "hexe", "harg", "hopts", "rundir":
 			if r.Replay == nil {
 				r.Replay = &Replay{}
 			}
@@ -134,6 +142,14 @@ func Decode(b []byte) (Recipe, bool) {
 				p.Guards = append(p.Guards, v)
 			case "cgroup":
 				p.Cgroup = v
+			case "hexe":
+				p.HelperExe = v
+			case "harg":
+				p.HelperArgs = append(p.HelperArgs, v)
+			case "hopts":
+				p.HelperOptions = []byte(v)
+			case "rundir":
+				p.RunDir = v
 			}
 		default:
 			return r, false

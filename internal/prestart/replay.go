@@ -13,12 +13,13 @@ import (
 // initialises after the CLI's third-party packages; see the package doc.)
 
 // A replay record lets a later `devbox run` with exactly the same command
-// line, environment (KeyEnviron), working directory and inputs skip the CLI: package
-// initialisation starts the init from the record's recipe, sends it the
-// spec the earlier run computed (with a fresh box id), forwards signals,
-// passes the exit code on and removes the box directory, all before the
-// CLI's own packages initialise. Only ephemeral, non-terminal runs without
-// a network helper, cgroup or pull qualify (the CLI decides, see
+// line, environment (KeyEnviron), working directory and inputs skip the
+// CLI: package initialisation starts the init from the record's recipe
+// (and the network helper, with a user-mode network), sends it the spec
+// the earlier run computed (with a fresh box id), forwards signals, passes
+// the exit code on and removes the box directory, all before the CLI's
+// own packages initialise. Only ephemeral, non-terminal runs without
+// published ports, cgroup or pull qualify (the CLI decides, see
 // cmd/run), and a record is used only while every file the earlier run's
 // result depended on (the config file, the store's index, the image's
 // layers, /etc/subuid and friends, devbox itself) is unchanged, down to
@@ -34,7 +35,19 @@ type Replay struct {
 	BoxDir        string   // the box directory, IDToken for the id
 	Guards        []string // Guard lines: files whose state the spec depends on
 	Cgroup        string   // /proc/self/cgroup
+	// The network helper of a user-mode network, when there is one: its
+	// program and arguments, its options (JSON, on its stdin; ID16Token for
+	// the first 16 characters of the box id) and the box's runtime
+	// directory, where it logs (net.log) and keeps its state.
+	HelperExe     string
+	HelperArgs    []string
+	HelperOptions []byte
+	RunDir        string
 }
+
+// ID16Token stands for the first 16 characters of the box id (the name of
+// the box's runtime directory).
+const ID16Token = "{id16}"
 
 // keyNames and keyPrefixes are the environment variables a run can depend
 // on: devbox's own and the Go runtime's settings, the directories and
@@ -167,19 +180,41 @@ func (l *Launch) replay() (code int, ok bool) {
 	n := len(l.Recipe.Kinds)
 	boxDir := replace(p.BoxDir, IDToken, l.ID)
 	spec := []byte(replace(string(p.Spec), IDToken, l.ID))
+	runDir := ""
 	fail := func(why string) (int, bool) {
 		l.Discard()
+		if runDir != "" {
+			os.RemoveAll(runDir)
+		}
 		os.Remove(boxDir + "/spec.json")
 		os.Remove(boxDir)
 		trace.Mark("prestart: replay abandoned: " + why)
 		return 0, false
 	}
-	status, specW, start := l.Parent[0], l.Parent[1], l.Parent[n-1]
+	if n < 3 || l.Recipe.Kinds[n-3] != PipeFromTarget || l.Recipe.Kinds[n-2] != PipeToTarget {
+		return fail("unexpected descriptors")
+	}
+	// fds 3…: [the network handshake,] the status pipe, the spec pipe, the
+	// start pipe.
+	status, specW, start := l.Parent[n-3], l.Parent[n-2], l.Parent[n-1]
 	// The init reads (and decodes) its spec while newuidmap and newgidmap
 	// run; it waits for the start byte before it uses it.
 	writeAll(specW, spec)
 	syscall.Close(specW)
-	l.Parent[1] = -1
+	l.Parent[n-2] = -1
+	if p.HelperExe != "" {
+		if n != 4 || l.Recipe.Kinds[0] != SocketToTarget {
+			return fail("unexpected descriptors")
+		}
+		runDir = replace(p.RunDir, ID16Token, l.ID[:16])
+		helperStatus, err := l.startHelper(p, runDir)
+		if err != nil {
+			return fail("starting the network helper: " + err.Error())
+		}
+		// Never read: the helper's reports fit in the pipe, and the box's
+		// exit code says whether its network came up.
+		defer syscall.Close(helperStatus)
+	}
 	// The record before the start byte, as devbox run writes it: image
 	// prune keeps the layers a spec.json names.
 	if err := os.MkdirAll(boxDir, 0o700); err != nil {
@@ -231,6 +266,14 @@ func (l *Launch) replay() (code int, ok bool) {
 	}
 	// No signal.Stop: it waits a scheduling round, and the process exits.
 	trace.Mark("prestart: exit code received")
+	if runDir != "" {
+		if code == 125 {
+			// As devbox run: the helper's log stays for the reason.
+			os.Stderr.WriteString("devbox: the box did not start; the network helper's log is " + runDir + "/net.log\n")
+		} else {
+			os.RemoveAll(runDir)
+		}
+	}
 	// The box directory holds spec.json only (its writable layer was in
 	// memory): two calls, RemoveAll when there is more.
 	os.Remove(boxDir + "/spec.json")
@@ -241,6 +284,56 @@ func (l *Launch) replay() (code int, ok bool) {
 	}
 	trace.Mark("prestart: done")
 	return code, true
+}
+
+// startHelper starts the network helper of a replayed run, as devbox run
+// does (network/host.Prepare): in a session of its own, its options on
+// stdin, its log in the box's runtime directory, the handshake socket on
+// fd 3 and a status pipe on fd 4, whose read end it returns.
+func (l *Launch) startHelper(p *Replay, runDir string) (int, error) {
+	if err := os.Mkdir(runDir, 0o700); err != nil {
+		return -1, err
+	}
+	logf, err := os.OpenFile(runDir+"/net.log", os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return -1, err
+	}
+	defer logf.Close()
+	var in, st [2]int
+	if err := syscall.Pipe2(in[:], syscall.O_CLOEXEC); err != nil {
+		return -1, err
+	}
+	if err := syscall.Pipe2(st[:], syscall.O_CLOEXEC); err != nil {
+		syscall.Close(in[0])
+		syscall.Close(in[1])
+		return -1, err
+	}
+	opts := replace(replace(string(p.HelperOptions), IDToken, l.ID), ID16Token, l.ID[:16])
+	var env []string
+	for _, kv := range environ {
+		if len(kv) < 8 || kv[:8] != "_DEVBOX_" {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "_DEVBOX_STAGE=net")
+	lf := logf.Fd()
+	_, err = syscall.ForkExec(p.HelperExe, p.HelperArgs, &syscall.ProcAttr{
+		Env:   env,
+		Files: []uintptr{uintptr(in[0]), lf, lf, uintptr(l.Parent[0]), uintptr(st[1])},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	syscall.Close(in[0])
+	syscall.Close(st[1])
+	syscall.Close(l.Parent[0])
+	l.Parent[0] = -1
+	if err != nil {
+		syscall.Close(in[1])
+		syscall.Close(st[0])
+		return -1, err
+	}
+	writeAll(in[1], []byte(opts))
+	syscall.Close(in[1])
+	return st[0], nil
 }
 
 func trimSpace(s string) string {

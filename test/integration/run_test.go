@@ -590,6 +590,27 @@ func TestRunReplay(t *testing.T) {
 		t.Errorf("box directories left behind: %v", ents)
 	}
 
+	// The default user-mode network: the replay starts the network helper
+	// too, and leaves no runtime directory behind.
+	rtDirs := func() int {
+		ents, _ := os.ReadDir(filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "devbox"))
+		return len(ents)
+	}
+	before := rtDirs()
+	for i, want := range []bool{false, true, true} {
+		r := e.runEnv([]string{"DEVBOX_TRACE=1"}, "run", "busybox", "--", "sh", "-c", "ls /sys/class/net | grep -v '^lo$' | head -1; exit 5")
+		if r.code != 5 || strings.TrimSpace(r.stdout) == "" {
+			t.Errorf("run %d on the user-mode network: exit %d, stdout %q, stderr:\n%s", i, r.code, r.stdout, r.stderr)
+		}
+		if got := strings.Contains(r.stderr, "prestart: replaying"); got != want {
+			t.Errorf("run %d on the user-mode network: replayed %v, want %v", i, got, want)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // the helpers finish on their own
+	if after := rtDirs(); after > before+1 {
+		t.Errorf("runtime directories: %d before, %d after three runs", before, after)
+	}
+
 	// Standard input reaches the command of a replayed run.
 	for i, want := range []bool{false, true} {
 		c := e.cmd("run", "--net", "none", "busybox", "--", "cat")

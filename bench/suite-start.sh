@@ -28,8 +28,9 @@ mkdir -p "$CRUNROOT"
 # from the second run on devbox replays it (internal/prestart). The
 # DEVBOX_PRESTART=0 row is every run as the first of its kind (through
 # env, which costs a few tenths of a millisecond).
-names=("devbox run" "devbox run, DEVBOX_PRESTART=0" "devbox run, single-id map" "bwrap --unshare-all")
+names=("devbox run" "devbox run, DEVBOX_PRESTART=0" "devbox run, default network (not --net none)" "devbox run, single-id map" "bwrap --unshare-all")
 cmdl=("$devbox --store $D run --net none $IMG true" "env DEVBOX_PRESTART=0 $devbox --store $D run --net none $IMG true"
+	"$devbox --store $D run $IMG true"
 	"env DEVBOX_SUBIDS=none $devbox --store $D1 run --net none $IMG true"
 	"bwrap --unshare-all --ro-bind $B/rootfs / --proc /proc --dev /dev true")
 if crun --root "$CRUNROOT" run -b "$B" devbox-bench-probe >/dev/null 2>&1; then

@@ -693,3 +693,31 @@ func TestPrestartInitialisesEarly(t *testing.T) {
 		t.Fatalf("no init line of internal/prestart in:\n%s", out)
 	}
 }
+
+// TestRunFailureLeavesNoRuntimeDir: a run that fails after its box and
+// network helper started (here: the image cannot be pulled) removes the
+// box's runtime directory, where the helper logs.
+func TestRunFailureLeavesNoRuntimeDir(t *testing.T) {
+	e := newEnv(t)
+	dir := filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "devbox")
+	names := func() map[string]bool {
+		m := map[string]bool{}
+		ents, _ := os.ReadDir(dir)
+		for _, ent := range ents {
+			m[ent.Name()] = true
+		}
+		return m
+	}
+	before := names()
+	for i := 0; i < 3; i++ {
+		if r := e.run("run", "busybox-does-not-exist", "--", "true"); r.code != 125 {
+			t.Fatalf("run of a missing image: exit %d, stderr %s", r.code, r.stderr)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // helpers that started finish on their own
+	for n := range names() {
+		if !before[n] && len(n) == 16 {
+			t.Errorf("a failed run left %s/%s", dir, n)
+		}
+	}
+}

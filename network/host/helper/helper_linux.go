@@ -126,7 +126,10 @@ func (h *helper) fail(err error) error {
 }
 
 func (h *helper) run() error {
-	if err := os.MkdirAll(h.o.StateDir(), 0o700); err != nil {
+	// Mkdir, not MkdirAll: the box's runtime directory is devbox's to
+	// create and remove; a helper that starts after devbox gave up and
+	// removed it must not create it again.
+	if err := os.Mkdir(h.o.StateDir(), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return h.fail(fmt.Errorf("creating %s: %w", h.o.StateDir(), err))
 	}
 	hello, err := h.conn.Recv()

@@ -433,24 +433,43 @@ func TestRunScratch(t *testing.T) {
 // namespace.
 func TestRunKilledCLIKillsBox(t *testing.T) {
 	e := newEnv(t)
-	c := e.cmd("run", "--net", "none", "busybox", "--", "sh", "-c", "echo started; exec sleep 60")
-	out, _ := c.StdoutPipe()
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
+	// Through the CLI, then replayed (internal/prestart): a run that ends
+	// normally leaves the record the second one replays.
+	args := []string{"run", "--net", "none", "busybox", "--", "sh", "-c", "echo started; read x || exit 0; exec sleep 60"}
+	if r := e.runEnv([]string{"DEVBOX_TRACE=1"}, args...); r.code != 0 { // stdin at its end: exits at once
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	if l, err := bufio.NewReader(out).ReadString('\n'); err != nil || l != "started\n" {
-		t.Fatalf("box did not start: %q %v", l, err)
-	}
-	pid := findInit(t, e.root)
-	c.Process.Signal(syscall.SIGKILL)
-	c.Wait()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil || strings.Contains(string(b), ") Z ") {
-			break // gone (or a zombie waiting for nobody)
+	for i, replay := range []bool{false, true} {
+		c := e.cmd(args...)
+		if i == 0 {
+			c.Env = append(c.Env, "DEVBOX_PRESTART=0")
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the box init %d still runs after devbox run was killed", pid)
+		c.Env = append(c.Env, "DEVBOX_TRACE=1")
+		var errb bytes.Buffer
+		c.Stderr = &errb
+		in, _ := c.StdinPipe()
+		defer in.Close()
+		out, _ := c.StdoutPipe()
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if l, err := bufio.NewReader(out).ReadString('\n'); err != nil || l != "started\n" {
+			t.Fatalf("run %d: box did not start: %q %v", i, l, err)
+		}
+		pid := findInit(t, e.root)
+		c.Process.Signal(syscall.SIGKILL)
+		c.Wait()
+		if got := strings.Contains(errb.String(), "prestart: replaying"); got != replay {
+			t.Errorf("run %d: replayed %v, want %v", i, got, replay)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			if err != nil || strings.Contains(string(b), ") Z ") {
+				break // gone (or a zombie waiting for nobody)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("run %d: the box init %d still runs after devbox run was killed", i, pid)
+			}
 		}
 	}
 }

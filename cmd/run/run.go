@@ -218,7 +218,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	replayable := !terminal && opts.Pull != "always" && spec.Remove && spec.ScratchInMemory && cg == nil && !mapping.Single()
 	code, err := l.run(spec, ios.InTTY && terminal)
 	if replayable && err == nil && code != cmdutil.ExitFailure {
-		saveReplay(l.recipe, spec, st, nw)
+		saveReplay(l, spec, st, nw)
 	}
 	if nerr := nw.finish(code); nerr != nil && err == nil {
 		err = nerr
@@ -330,6 +330,7 @@ func ensureImage(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts 
 // launched is a box init started before its spec exists.
 type launched struct {
 	recipe  *rootless.Recipe // set when the start can be repeated early
+	sent    []byte           // the spec as sent to the init
 	p       *rootless.Process
 	nw      *netRun
 	specW   *os.File // nil once the spec is sent
@@ -418,16 +419,13 @@ func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *o
 // saveReplay records a finished ephemeral run for prestart's replay: the
 // same command line, environment and directory will then run the same
 // spec without the CLI while every input below is unchanged.
-func saveReplay(r *rootless.Recipe, spec *runtime.Spec, st *store.Store, nw *netRun) {
+func saveReplay(l *launched, spec *runtime.Spec, st *store.Store, nw *netRun) {
+	r := l.recipe
 	rt := os.Getenv("XDG_RUNTIME_DIR")
-	if r == nil || r.Start == nil || rt == "" || prestart.Environ() == nil || os.Getenv("DEVBOX_PRESTART") == "0" || prestart.TTYState() != "00" {
+	if r == nil || r.Start == nil || len(l.sent) == 0 || rt == "" || prestart.Environ() == nil || os.Getenv("DEVBOX_PRESTART") == "0" || prestart.TTYState() != "00" {
 		return
 	}
 	cwd, err := os.Getwd()
-	if err != nil {
-		return
-	}
-	b, err := json.Marshal(spec)
 	if err != nil {
 		return
 	}
@@ -438,7 +436,7 @@ func saveReplay(r *rootless.Recipe, spec *runtime.Spec, st *store.Store, nw *net
 	guards = append(guards, spec.Lowers...)
 	p := prestart.Replay{
 		Argv: os.Args, Environ: prestart.KeyEnviron(prestart.Environ(), os.Args), Cwd: cwd,
-		Spec:   []byte(strings.ReplaceAll(string(b), spec.ID, prestart.IDToken)),
+		Spec:   []byte(strings.ReplaceAll(string(l.sent), spec.ID, prestart.IDToken)),
 		BoxDir: strings.ReplaceAll(spec.ContainerDir, spec.ID, prestart.IDToken),
 	}
 	if nw.h != nil {
@@ -491,6 +489,7 @@ func (l *launched) run(spec *runtime.Spec, rawTTY bool) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	l.sent = b
 	if rawTTY {
 		if old, err := term.MakeRaw(int(os.Stdin.Fd())); err == nil {
 			defer term.Restore(int(os.Stdin.Fd()), old)

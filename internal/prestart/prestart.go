@@ -21,6 +21,7 @@
 package prestart
 
 import (
+	"strconv"
 	"syscall"
 	"unsafe"
 
@@ -180,7 +181,16 @@ func TTYState() string {
 // FNV-1a hash, so that the directory stays small however many different
 // flags are used; a recipe names its prefix in full, and a bucket holds
 // the latest one.
-func Name(prefix []string) string { return "p-" + hex64(hash(prefix) % 256)[14:] }
+func Name(prefix []string) string { return "p-" + bucket(hash(prefix), 256) }
+
+// bucket is h modulo n (at most 256), as two hex digits.
+func bucket(h, n uint64) string {
+	s := strconv.FormatUint(h%n, 16)
+	if len(s) < 2 {
+		s = "0" + s
+	}
+	return s
+}
 
 func hash(ss []string) uint64 {
 	h := uint64(14695981039346656037)
@@ -252,7 +262,7 @@ func start(r Recipe) *Launch {
 		return nil
 	}
 	l.Pid = pid
-	ps := itoa(pid)
+	ps := strconv.Itoa(pid)
 	if r.UIDMap[0] == "-" {
 		l.direct = writeDirectMaps("/proc/"+ps+"/", r.UIDMap[1], r.GIDMap[1])
 		return l
@@ -491,28 +501,4 @@ func index(s, sub string) int {
 		}
 	}
 	return -1
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(b[i:])
-}
-
-func hex64(h uint64) string {
-	const digits = "0123456789abcdef"
-	var b [16]byte
-	for i := 15; i >= 0; i-- {
-		b[i] = digits[h&15]
-		h >>= 4
-	}
-	return string(b[:])
 }

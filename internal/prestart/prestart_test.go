@@ -129,16 +129,8 @@ func TestHelpers(t *testing.T) {
 	if got := replace("/c/{id}/x{id}", IDToken, "ab"); got != "/c/ab/xab" {
 		t.Errorf("replace = %q", got)
 	}
-	for n, want := range map[int]string{0: "0", 7: "7", 4096: "4096"} {
-		if itoa(n) != want {
-			t.Errorf("itoa(%d) = %q", n, itoa(n))
-		}
-	}
 	if id := randomID(); len(id) != 32 || id == randomID() {
 		t.Errorf("randomID = %q", id)
-	}
-	if hex64(0xabc) != "0000000000000abc" {
-		t.Errorf("hex64 = %q", hex64(0xabc))
 	}
 }
 

@@ -1,6 +1,9 @@
 package prestart
 
-import "syscall"
+import (
+	"strconv"
+	"syscall"
+)
 
 const magic = "devbox-prestart-1"
 
@@ -25,7 +28,7 @@ func (r Recipe) Encode() []byte {
 	for _, s := range r.Env {
 		add("env", s)
 	}
-	add("flags", hex64(uint64(r.Flags)))
+	add("flags", strconv.FormatUint(uint64(r.Flags), 16))
 	if r.Setpgid {
 		add("setpgid", "1")
 	}
@@ -81,6 +84,13 @@ func Decode(b []byte) (Recipe, bool) {
 		}
 		return "", false
 	}
+	// rp is the replay part, made on its first key.
+	rp := func() *Replay {
+		if r.Replay == nil {
+			r.Replay = &Replay{}
+		}
+		return r.Replay
+	}
 	for len(b) > 0 {
 		k, ok1 := next()
 		v, ok2 := next()
@@ -99,18 +109,11 @@ func Decode(b []byte) (Recipe, bool) {
 		case "env":
 			r.Env = append(r.Env, v)
 		case "flags":
-			var f uintptr
-			for _, c := range []byte(v) {
-				switch {
-				case c >= '0' && c <= '9':
-					f = f<<4 | uintptr(c-'0')
-				case c >= 'a' && c <= 'f':
-					f = f<<4 | uintptr(c-'a'+10)
-				default:
-					return r, false
-				}
+			f, err := strconv.ParseUint(v, 16, 64)
+			if err != nil {
+				return r, false
 			}
-			r.Flags = f
+			r.Flags = uintptr(f)
 		case "setpgid":
 			r.Setpgid = v == "1"
 		case "fd":
@@ -122,35 +125,28 @@ func Decode(b []byte) (Recipe, bool) {
 			r.UIDMap = append(r.UIDMap, v)
 		case "gidmap":
 			r.GIDMap = append(r.GIDMap, v)
-		case "argv", "environ", "cwd", "spec", "boxdir", "guard", "cgroup", "hexe", "harg", "hopts", "rundir":
-			if r.Replay == nil {
-				r.Replay = &Replay{}
-			}
-			p := r.Replay
-			switch k {
-			case "argv":
-				p.Argv = append(p.Argv, v)
-			case "environ":
-				p.Environ = append(p.Environ, v)
-			case "cwd":
-				p.Cwd = v
-			case "spec":
-				p.Spec = []byte(v)
-			case "boxdir":
-				p.BoxDir = v
-			case "guard":
-				p.Guards = append(p.Guards, v)
-			case "cgroup":
-				p.Cgroup = v
-			case "hexe":
-				p.HelperExe = v
-			case "harg":
-				p.HelperArgs = append(p.HelperArgs, v)
-			case "hopts":
-				p.HelperOptions = []byte(v)
-			case "rundir":
-				p.RunDir = v
-			}
+		case "argv":
+			rp().Argv = append(rp().Argv, v)
+		case "environ":
+			rp().Environ = append(rp().Environ, v)
+		case "cwd":
+			rp().Cwd = v
+		case "spec":
+			rp().Spec = []byte(v)
+		case "boxdir":
+			rp().BoxDir = v
+		case "guard":
+			rp().Guards = append(rp().Guards, v)
+		case "cgroup":
+			rp().Cgroup = v
+		case "hexe":
+			rp().HelperExe = v
+		case "harg":
+			rp().HelperArgs = append(rp().HelperArgs, v)
+		case "hopts":
+			rp().HelperOptions = []byte(v)
+		case "rundir":
+			rp().RunDir = v
 		default:
 			return r, false
 		}

@@ -108,7 +108,7 @@ func KeyVar(name string, argv []string) bool {
 // holds its key in full).
 func ReplayName(argv, environ []string, cwd string) string {
 	key := append(append(append([]string{}, argv...), "\x00env"), environ...)
-	return "r-" + hex64(hash(append(key, "\x00cwd", cwd)) % 64)[14:]
+	return "r-" + bucket(hash(append(key, "\x00cwd", cwd)), 64)
 }
 
 // Guard describes path's current state as one line: "path\tdev:ino:size:

@@ -93,6 +93,50 @@ func enter(v string) error {
 		break
 	}
 	trace.Mark("stage: maps seen")
+	if !rootEarly {
+		if err := becomeRoot(flags); err != nil {
+			return err
+		}
+	}
+	if mode == "keep" {
+		// The uid change made the process undumpable and cleared its
+		// parent-death signal: armed again.
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+			return fmt.Errorf("setting the parent-death signal: %w", err)
+		}
+		// The caller keeps the pipe's write end open while it lives: a
+		// hang-up means it died before the signal was armed again.
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if n, _ := unix.Poll(pfd, 0); n > 0 && pfd[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0 {
+			return errCallerGone
+		}
+	}
+	return nil
+}
+
+// rootEarly: EnterEarly made the process root already.
+var rootEarly bool
+
+// EnterEarly makes a stage started with Spec.EnterInMain uid 0 of its user
+// namespace now, for a process whose id maps are known to be written (a
+// warm holder's spare, internal/holder); Enter then only waits for the
+// start byte. A no-op elsewhere.
+func EnterEarly() error {
+	if pending == "" || rootEarly {
+		return nil
+	}
+	_, flags, _ := strings.Cut(pending, ",")
+	if err := becomeRoot(flags); err != nil {
+		return err
+	}
+	rootEarly = true
+	return nil
+}
+
+// becomeRoot makes the process uid 0 and gid 0 of its namespace (it holds
+// every capability there, carried over its exec as ambient capabilities)
+// and clears the inheritable and ambient sets again. flags as for enter.
+func becomeRoot(flags string) error {
 	// With setgroups denied (a single-id map), the supplementary groups
 	// stay as they were: unmapped, shown as the overflow group.
 	if !slices.Contains(strings.Split(flags, ","), "nogroups") {
@@ -106,20 +150,7 @@ func enter(v string) error {
 	if err := syscall.Setresuid(0, 0, 0); err != nil {
 		return fmt.Errorf("setresuid: %w", err)
 	}
-	// The uid change made the process undumpable and cleared its
-	// parent-death signal; restore both.
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0)
-	if mode == "keep" {
-		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
-			return fmt.Errorf("setting the parent-death signal: %w", err)
-		}
-		// The caller keeps the pipe's write end open while it lives: a
-		// hang-up means it died before the signal was armed again.
-		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		if n, _ := unix.Poll(pfd, 0); n > 0 && pfd[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0 {
-			return errCallerGone
-		}
-	}
 	// Every thread: where the runtime supports it (no cgo), the whole
 	// process at once. ClearInheritableCaps before each exec covers the
 	// rest.

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -160,7 +161,7 @@ func Init(s *Spec) (code int, err error) {
 	if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
 		return 125, fmt.Errorf("setting the hostname: %w", err)
 	}
-	if s.Net == "none" {
+	if s.Net == "none" && !loUp {
 		if err := loopbackUp(); err != nil {
 			return 125, fmt.Errorf("bringing up lo: %w", err)
 		}
@@ -521,3 +522,27 @@ func cloexecInherited() {
 func warn(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "devbox: warning: "+format+"\n", args...)
 }
+
+// WarmUp readies a box init that waits for its run (a warm holder's spare,
+// internal/holder) as far as no run's spec is needed: it becomes root of
+// its user namespace, brings up lo when it has a network namespace of its
+// own (newNet) and decodes a sample spec with every field set, so that
+// decoding the real one does not build the decoder's type caches first.
+func WarmUp(newNet bool) {
+	if err := rootless.EnterEarly(); err != nil {
+		fmt.Fprintf(os.Stderr, "devbox: entering the box's user namespace: %v\n", err)
+		os.Exit(125)
+	}
+	if newNet && loopbackUp() == nil {
+		loUp = true
+	}
+	s := Spec{Version: SpecVersion, ID: "warmup", Lowers: []string{"/"}, ContainerDir: "/", Args: []string{"true"},
+		Env: []string{"A=B"}, Hostname: "h", Net: "none", Mounts: []Mount{{Source: "/", Target: "/"}},
+		Account: &Account{Name: "a"}}
+	if b, err := json.Marshal(&s); err == nil {
+		_, _ = ParseSpec(b)
+	}
+}
+
+// loUp: WarmUp brought lo up.
+var loUp bool

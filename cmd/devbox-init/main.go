@@ -16,6 +16,7 @@ package main
 import (
 	"os"
 
+	"github.com/devbox-dev/devbox/internal/holder"
 	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
@@ -23,9 +24,13 @@ import (
 
 func main() {
 	trace.Mark("main")
+	if rootless.CurrentStage() == holder.Stage {
+		os.Exit(holder.Main())
+	}
 	if rootless.CurrentStage() != runtime.StageInit {
 		os.Stderr.WriteString("devbox-init: this is part of devbox and is started by it\n")
 		os.Exit(125)
 	}
+	holder.MaybeSpare(runtime.WarmUp)
 	os.Exit(runtime.InitMain())
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/devbox-dev/devbox/cmd/run"
 	"github.com/devbox-dev/devbox/doctor"
 	"github.com/devbox-dev/devbox/image/store"
+	"github.com/devbox-dev/devbox/internal/holder"
 	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
@@ -28,7 +29,8 @@ import (
 var stages = map[string]func() int{
 	factory.StageUnpack: func() int { return store.UnpackMain(rootless.ExtraFiles()[0]) },
 	factory.StageRmtree: store.RemoveMain,
-	run.StageInit:       runtime.InitMain,
+	run.StageInit:       func() int { holder.MaybeSpare(runtime.WarmUp); return runtime.InitMain() },
+	holder.Stage:        holder.Main,
 	doctor.StageProbe:   doctor.ProbeMain,
 }
 

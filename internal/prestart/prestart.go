@@ -70,6 +70,8 @@ type Launch struct {
 	// UIDPid and GIDPid are the running newuidmap and newgidmap.
 	UIDPid, GIDPid int
 	direct         bool // a single-id map, written by start
+	held           bool // a holder's spare (viaHolder): not our child
+	conn           int  // with held: the connection to the holder
 	handed         bool // all pipes but the start pipe belong to the caller
 	done           bool // discarded or adopted
 }
@@ -204,14 +206,16 @@ func hash(ss []string) uint64 {
 	return h
 }
 
-func start(r Recipe) *Launch {
+// prepare makes the descriptors of r's start: l with its pipes, and the
+// descriptors the init gets as 0, 1, 2, 3, ….
+func prepare(r Recipe) (*Launch, []uintptr) {
 	n := len(r.Kinds)
 	if n == 0 || r.Kinds[n-1] != PipeToTarget || len(r.UIDMap) == 0 || len(r.GIDMap) == 0 {
-		return nil
+		return nil, nil
 	}
 	l := &Launch{Recipe: r, ID: randomID(), Target: make([]int, n), Parent: make([]int, n), UIDPid: -1, GIDPid: -1}
 	if l.ID == "" {
-		return nil
+		return nil, nil
 	}
 	files := []uintptr{0, 1, 2}
 	for i, k := range r.Kinds {
@@ -224,7 +228,7 @@ func start(r Recipe) *Launch {
 					syscall.Close(fds[1])
 				}
 				l.closeFrom(i)
-				return nil
+				return nil, nil
 			}
 			l.Parent[i], l.Target[i] = fds[0], fds[1]
 			files = append(files, uintptr(l.Target[i]))
@@ -232,7 +236,7 @@ func start(r Recipe) *Launch {
 		}
 		if syscall.Pipe2(p[:], syscall.O_CLOEXEC) != nil {
 			l.closeFrom(i)
-			return nil
+			return nil, nil
 		}
 		if k == PipeToTarget {
 			l.Target[i], l.Parent[i] = p[0], p[1]
@@ -245,6 +249,15 @@ func start(r Recipe) *Launch {
 	for i, a := range r.Args {
 		l.Args[i] = replace(a, IDToken, l.ID)
 	}
+	return l, files
+}
+
+func start(r Recipe) *Launch {
+	l, files := prepare(r)
+	if l == nil {
+		return nil
+	}
+	n := len(r.Kinds)
 	pid, err := syscall.ForkExec(r.Exe, l.Args, &syscall.ProcAttr{
 		Env:   r.Env,
 		Files: files,
@@ -312,6 +325,9 @@ func helper(argv []string, pid string) int {
 // MapsWritten waits for newuidmap and newgidmap and reports whether both
 // succeeded.
 func (l *Launch) MapsWritten() bool {
+	if l.held {
+		return true // the holder's namespace has them
+	}
 	if l.Recipe.UIDMap[0] == "-" {
 		return l.direct
 	}
@@ -354,6 +370,10 @@ func (l *Launch) Discard() {
 		l.closeFrom(n)
 	}
 	syscall.Kill(l.Pid, syscall.SIGKILL)
+	if l.held {
+		syscall.Close(l.conn) // the holder reaps it
+		return
+	}
 	var ws syscall.WaitStatus
 	for {
 		if _, err := syscall.Wait4(l.Pid, &ws, 0, nil); err != syscall.EINTR {
@@ -369,6 +389,9 @@ func (l *Launch) closeFrom(n int) {
 		l.Target[i], l.Parent[i] = -1, -1
 	}
 }
+
+// AllCaps lists every capability the kernel knows, for ambient sets.
+func AllCaps() []uintptr { return allCaps() }
 
 func allCaps() []uintptr {
 	last := 40

@@ -161,11 +161,26 @@ func tryReplay(dir string, args []string, tty string) {
 		return
 	}
 	trace.Mark("prestart: replaying")
-	l := start(r)
+	// A warm holder's spare when there is one (holder.go); else a clone,
+	// and a holder for the next run.
+	var l *Launch
+	spawn := false
+	var fp, sock, lock string
+	if !holderOff() {
+		fp = Fingerprint(&r, p.Cgroup)
+		sock, lock = HolderPaths(dir, fp)
+		l, spawn = viaHolder(r, sock, fp)
+	}
+	if l == nil {
+		l = start(r)
+	}
 	if l == nil {
 		return
 	}
 	if code, ok := l.replay(); ok {
+		if spawn {
+			spawnHolder(r, sock, lock, fp)
+		}
 		os.Exit(code)
 	}
 }
@@ -226,10 +241,13 @@ func (l *Launch) replay() (code int, ok bool) {
 	if !l.MapsWritten() {
 		return fail("newuidmap or newgidmap failed")
 	}
-	// Signals from here on reach the command through the init.
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+	// Signals from here on reach the command through the init. Notify
+	// waits for the runtime to start a thread, so not on the way to the
+	// start byte: a signal in the first moments of the command ends
+	// devbox, and the box with it (as one before the start would).
 	go func() {
+		sigs := make(chan os.Signal, 8)
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
 		for s := range sigs {
 			syscall.Kill(l.Pid, s.(syscall.Signal))
 		}
@@ -254,7 +272,13 @@ func (l *Launch) replay() (code int, ok bool) {
 	if err != nil {
 		// No code: the init ended without reporting; its status says why.
 		var ws syscall.WaitStatus
-		for {
+		if l.held {
+			var ok bool
+			if ws, ok = l.heldStatus(); !ok {
+				ws = syscall.WaitStatus(125 << 8) // the holder is gone too
+			}
+		}
+		for !l.held {
 			if _, err := syscall.Wait4(l.Pid, &ws, 0, nil); err != syscall.EINTR {
 				break
 			}

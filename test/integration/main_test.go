@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/devbox-dev/devbox/internal/prestart"
 	"net/http"
 	"os"
 	"os/exec"
@@ -111,6 +112,8 @@ func (e *env) environ() []string {
 		"HOME=" + e.home, "XDG_CONFIG_HOME=" + e.config, "XDG_DATA_HOME=" + e.data,
 		"PATH=" + os.Getenv("PATH"), "USER=" + os.Getenv("USER"),
 		"XDG_RUNTIME_DIR=" + os.Getenv("XDG_RUNTIME_DIR"),
+		// Warm holders (internal/holder) of tests do not stay long.
+		prestart.HolderIdleEnv + "=20",
 	}
 }
 

@@ -428,25 +428,31 @@ func TestRunScratch(t *testing.T) {
 }
 
 // Killing devbox run (SIGKILL: it cannot clean up) takes the box with it:
-// the init's parent-death signal, armed again after it became root of its
-// user namespace, kills it, and the box's processes die with its PID
-// namespace.
+// through the CLI and a replay, the init's parent-death signal, armed again
+// after it became root of its user namespace, kills it; a warm holder's
+// spare ends when its connection to devbox closes. The box's processes die
+// with its PID namespace.
 func TestRunKilledCLIKillsBox(t *testing.T) {
 	e := newEnv(t)
-	// Through the CLI, then replayed (internal/prestart): a run that ends
-	// normally leaves the record the second one replays.
+	// Through the CLI, replayed (internal/prestart) and through a holder:
+	// runs that end normally leave the record and the holder.
 	args := []string{"run", "--net", "none", "busybox", "--", "sh", "-c", "echo started; read x || exit 0; exec sleep 60"}
-	if r := e.runEnv([]string{"DEVBOX_TRACE=1"}, args...); r.code != 0 { // stdin at its end: exits at once
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
-	}
-	for i, replay := range []bool{false, true} {
-		c := e.cmd(args...)
-		if i == 0 {
-			c.Env = append(c.Env, "DEVBOX_PRESTART=0")
+	for i, env := range []string{"DEVBOX_PRESTART=0", "DEVBOX_PRESTART=noholder", "DEVBOX_PRESTART=1"} {
+		for k := 0; k < i; k++ {
+			if r := e.runEnv([]string{"DEVBOX_TRACE=1", env}, args...); r.code != 0 { // stdin at its end: exits at once
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
 		}
-		c.Env = append(c.Env, "DEVBOX_TRACE=1")
-		var errb bytes.Buffer
-		c.Stderr = &errb
+		if i == 2 {
+			waitHolder(t, os.Getenv("XDG_RUNTIME_DIR"))
+		}
+		c := e.cmd(args...)
+		c.Env = append(c.Env, "DEVBOX_TRACE=1", env)
+		errf, err := os.CreateTemp(t.TempDir(), "stderr")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Stderr = errf
 		in, _ := c.StdinPipe()
 		defer in.Close()
 		out, _ := c.StdoutPipe()
@@ -456,11 +462,19 @@ func TestRunKilledCLIKillsBox(t *testing.T) {
 		if l, err := bufio.NewReader(out).ReadString('\n'); err != nil || l != "started\n" {
 			t.Fatalf("run %d: box did not start: %q %v", i, l, err)
 		}
-		pid := findInit(t, e.root)
+		b, _ := os.ReadFile(errf.Name())
+		pid, held := heldPid(string(b))
+		if !held {
+			pid = findInit(t, e.root)
+		}
 		c.Process.Signal(syscall.SIGKILL)
 		c.Wait()
-		if got := strings.Contains(errb.String(), "prestart: replaying"); got != replay {
-			t.Errorf("run %d: replayed %v, want %v", i, got, replay)
+		b, _ = os.ReadFile(errf.Name())
+		if got, want := strings.Contains(string(b), "prestart: replaying"), i > 0; got != want {
+			t.Errorf("run %d: replayed %v, want %v", i, got, want)
+		}
+		if want := i == 2; held != want {
+			t.Errorf("run %d: through a holder %v, want %v:\n%s", i, held, want, b)
 		}
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -470,6 +484,167 @@ func TestRunKilledCLIKillsBox(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("run %d: the box init %d still runs after devbox run was killed", i, pid)
 			}
+		}
+	}
+}
+
+// heldPid finds the pid of a holder's spare in devbox's trace lines.
+func heldPid(trace string) (int, bool) {
+	const mark = "prestart: via holder, pid "
+	i := strings.Index(trace, mark)
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(trace[i+len(mark):])
+	if len(f) == 0 {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(f[0])
+	return pid, err == nil
+}
+
+// waitHolder waits until a warm holder listens in runtime directory rt.
+func waitHolder(t *testing.T, rt string) []string {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if socks, _ := filepath.Glob(filepath.Join(prestart.Dir(rt), "h-*.sock")); len(socks) > 0 {
+			return socks
+		}
+	}
+	t.Fatal("no warm holder started")
+	return nil
+}
+
+// TestRunHolder: from the third identical run on, a warm holder's spare
+// init runs the box (internal/holder): with the subordinate id range and
+// exit code as always, its own mount, PID, UTS, IPC and network namespace
+// per run (the user namespace is the holder's), standard input, the exit
+// status of an init that died without reporting, a foreign request
+// declined, DEVBOX_PRESTART=noholder, and the holder gone after its idle
+// time, with its socket.
+func TestRunHolder(t *testing.T) {
+	e := newEnv(t)
+	m := mapping(t)
+	// A runtime directory of its own: this test's holders only.
+	rt := t.TempDir()
+	if err := os.Chmod(rt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"DEVBOX_TRACE=1", "XDG_RUNTIME_DIR=" + rt, prestart.HolderIdleEnv + "=3"}
+	args := []string{"run", "--net", "none", "busybox", "--", "sh", "-c",
+		"cat /proc/self/uid_map; for n in user mnt pid uts ipc net; do readlink /proc/self/ns/$n; done; exit 9"}
+	run := func(wantHeld bool, extra ...string) []string {
+		t.Helper()
+		r := e.runEnv(append(slices.Clone(env), extra...), args...)
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		first := strings.Fields(lines[0])
+		if r.code != 9 || len(lines) != 9 || len(first) != 3 || first[0] != "0" || first[1] != strconv.Itoa(m.SubUIDs[0].Start) {
+			t.Fatalf("exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		if _, held := heldPid(r.stderr); held != wantHeld {
+			t.Fatalf("through a holder: %v, want %v; stderr:\n%s", held, wantHeld, r.stderr)
+		}
+		return lines[3:]
+	}
+	run(false)
+	run(false) // replayed: leaves a holder
+	waitHolder(t, rt)
+	a := run(true)
+	b := run(true)
+	host := nsLinks(t)
+	if a[0] != b[0] || a[0] == host["user"] {
+		t.Errorf("user namespaces: %s and %s (host %s), want the holder's", a[0], b[0], host["user"])
+	}
+	for i, n := range []string{"mnt", "pid", "uts", "ipc", "net"} {
+		if a[i+1] == b[i+1] || a[i+1] == host[n] {
+			t.Errorf("%s namespaces of two runs through the holder: %s and %s (host %s)", n, a[i+1], b[i+1], host[n])
+		}
+	}
+	run(false, "DEVBOX_PRESTART=noholder")
+
+	// Standard input reaches the command.
+	for i := 0; i < 3; i++ {
+		c := e.cmd("run", "--net", "none", "busybox", "--", "cat")
+		c.Env = append(c.Env, env...)
+		c.Stdin = strings.NewReader("through stdin\n")
+		var out, errb bytes.Buffer
+		c.Stdout, c.Stderr = &out, &errb
+		if err := c.Run(); err != nil || out.String() != "through stdin\n" {
+			t.Errorf("run %d: cat: %v, stdout %q, stderr:\n%s", i, err, out.String(), errb.String())
+		}
+		if _, held := heldPid(errb.String()); i == 2 && !held {
+			t.Errorf("run %d: not through the holder:\n%s", i, errb.String())
+		}
+	}
+
+	// An init killed before it reports: devbox gets its status from the
+	// holder.
+	sleeper := []string{"run", "--net", "none", "busybox", "--", "sh", "-c", "echo started; exec sleep 60"}
+	for i := 0; i < 3; i++ {
+		c := e.cmd(sleeper...)
+		c.Env = append(c.Env, env...)
+		errf, err := os.CreateTemp(t.TempDir(), "stderr")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Stderr = errf
+		out, _ := c.StdoutPipe()
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if l, err := bufio.NewReader(out).ReadString('\n'); err != nil || l != "started\n" {
+			t.Fatalf("run %d: box did not start: %q %v", i, l, err)
+		}
+		tr, _ := os.ReadFile(errf.Name())
+		pid, held := heldPid(string(tr))
+		if !held {
+			pid = findInit(t, e.root)
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		err = c.Wait()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 137 {
+			tr, _ = os.ReadFile(errf.Name())
+			t.Errorf("run %d (through a holder: %v): init killed: %v, want exit 137; stderr:\n%s", i, held, err, tr)
+		}
+		if i == 2 && !held {
+			t.Errorf("run %d: not through the holder:\n%s", i, tr)
+		}
+		if i < 2 {
+			waitHolder(t, rt)
+		}
+	}
+
+	// A request with another fingerprint is declined, and the spare stays.
+	socks := waitHolder(t, rt)
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Connect(fd, &syscall.SockaddrUnix{Name: socks[0]}); err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte(prestart.HolderMagic + "\x00not the fingerprint\x00devbox-init\x00")
+	if err := syscall.Sendmsg(fd, msg, syscall.UnixRights(0, 1, 2, 0), nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	var buf [16]byte
+	n, err := syscall.Read(fd, buf[:])
+	syscall.Close(fd)
+	if err != nil || string(buf[:n]) != "no" {
+		t.Errorf("a foreign request: reply %q, %v", buf[:n], err)
+	}
+	run(true)
+
+	// Idle: the holders go, and take their sockets with them.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		left, _ := filepath.Glob(filepath.Join(prestart.Dir(rt), "h-*.sock"))
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("holder sockets left after their idle time: %v", left)
 		}
 	}
 }

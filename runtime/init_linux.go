@@ -32,7 +32,7 @@ func InitMain() int {
 		fmt.Fprintln(os.Stderr, "devbox: init: missing box spec path")
 		return 125
 	}
-	if strings.HasPrefix(os.Args[1], "fd:") {
+	if strings.HasPrefix(os.Args[1], "fd:") && earlySignals == nil {
 		prepareSignals() // devbox run: the box runs one command
 	}
 	spec, err := readSpecArg(os.Args[1])
@@ -134,10 +134,17 @@ func Init(s *Spec) (code int, err error) {
 			unix.Close(root)
 		}
 	}()
+	stagedOK := useStaged(plan)
 	for _, m := range plan {
+		if stagedOK && isStaged(m) {
+			continue
+		}
 		switch m.Kind {
 		case mount.Rootfs:
 			root, err = b.mountRootfs(m)
+			if err == nil && stagedOK {
+				err = moveStaged(root)
+			}
 		case mount.Pivot:
 			if err = nw.configure(); err != nil {
 				return netFailure(err)
@@ -526,9 +533,11 @@ func warn(format string, args ...any) {
 // WarmUp readies a box init that waits for its run (a warm holder's spare,
 // internal/holder) as far as no run's spec is needed: it becomes root of
 // its user namespace, brings up lo when it has a network namespace of its
-// own (newNet) and decodes a sample spec with every field set, so that
-// decoding the real one does not build the decoder's type caches first.
-func WarmUp(newNet bool) {
+// own (newNet), assembles /proc, /sys and /dev on a tmpfs on stageDir
+// (stage_linux.go), decodes a sample spec with every field set, so that
+// decoding the real one does not build the decoder's type caches first,
+// and registers the signals it will forward.
+func WarmUp(newNet bool, stageDir string) {
 	if err := rootless.EnterEarly(); err != nil {
 		fmt.Fprintf(os.Stderr, "devbox: entering the box's user namespace: %v\n", err)
 		os.Exit(125)
@@ -536,12 +545,41 @@ func WarmUp(newNet bool) {
 	if newNet && loopbackUp() == nil {
 		loUp = true
 	}
+	if stageDir != "" {
+		net := "host"
+		if newNet {
+			net = "none"
+		}
+		if err := stageMounts(stageDir, net); err != nil {
+			trace.Mark("init: no staged mounts: " + err.Error())
+		}
+	}
 	s := Spec{Version: SpecVersion, ID: "warmup", Lowers: []string{"/"}, ContainerDir: "/", Args: []string{"true"},
 		Env: []string{"A=B"}, Hostname: "h", Net: "none", Mounts: []Mount{{Source: "/", Target: "/"}},
 		Account: &Account{Name: "a"}}
 	if b, err := json.Marshal(&s); err == nil {
 		_, _ = ParseSpec(b)
 	}
+	// devbox run's boxes run one command: its signals, registered now
+	// (Taken drops what arrives before the run).
+	prepareSignals()
+	idleSignals = <-earlySignals
+}
+
+// idleSignals is the forwarded signals' channel while a spare waits.
+var idleSignals chan os.Signal
+
+// Taken is called when a spare (WarmUp) becomes a run's init: signals that
+// reached the spare before are not the run's command's.
+func Taken() {
+	if idleSignals == nil {
+		return
+	}
+	for len(idleSignals) > 0 {
+		<-idleSignals
+	}
+	earlySignals <- idleSignals
+	idleSignals = nil
 }
 
 // loUp: WarmUp brought lo up.

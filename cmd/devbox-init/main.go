@@ -31,6 +31,6 @@ func main() {
 		os.Stderr.WriteString("devbox-init: this is part of devbox and is started by it\n")
 		os.Exit(125)
 	}
-	holder.MaybeSpare(runtime.WarmUp)
+	holder.MaybeSpare(runtime.WarmUp, runtime.Taken)
 	os.Exit(runtime.InitMain())
 }

@@ -29,7 +29,7 @@ import (
 var stages = map[string]func() int{
 	factory.StageUnpack: func() int { return store.UnpackMain(rootless.ExtraFiles()[0]) },
 	factory.StageRmtree: store.RemoveMain,
-	run.StageInit:       func() int { holder.MaybeSpare(runtime.WarmUp); return runtime.InitMain() },
+	run.StageInit:       func() int { holder.MaybeSpare(runtime.WarmUp, runtime.Taken); return runtime.InitMain() },
 	holder.Stage:        holder.Main,
 	doctor.StageProbe:   doctor.ProbeMain,
 }

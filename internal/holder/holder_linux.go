@@ -33,6 +33,7 @@ import (
 	"os/signal"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -59,6 +60,7 @@ type holder struct {
 	fp       string
 	sock     string
 	lock     string
+	stage    string // where spares stage their mounts (each on its own tmpfs)
 	listen   int
 	null     int
 	idle     time.Duration
@@ -151,11 +153,19 @@ func serve() (int, string) {
 	}
 	// The spares' parent-death signal follows the thread that forks them.
 	runtime.LockOSThread()
+	// A directory for the spares' staged mounts (each spare mounts its own
+	// tmpfs there, in its own mount namespace).
+	stage := strings.TrimSuffix(sock, ".sock") + ".stage"
+	if err := unix.Mkdir(stage, 0o700); err != nil && err != unix.EEXIST {
+		stage = ""
+	} else {
+		defer unix.Rmdir(stage)
+	}
 	// Non-blocking, for the spares, which all wait on it.
 	if err := unix.SetNonblock(ls, true); err != nil {
 		return 1, "listen: " + err.Error()
 	}
-	h := &holder{r: r, fp: fp, sock: sock, lock: lock, listen: ls, null: null, idle: time.Duration(idle) * time.Second, lastUse: time.Now(),
+	h := &holder{r: r, fp: fp, sock: sock, lock: lock, stage: stage, listen: ls, null: null, idle: time.Duration(idle) * time.Second, lastUse: time.Now(),
 		spares: map[int]*spare{}, boxes: map[int]int{}, caps: prestart.AllCaps()}
 	trace.Mark("holder: serving " + sock)
 	return h.loop()
@@ -267,6 +277,9 @@ func (h *holder) fork() error {
 	mark := "1"
 	if h.r.Flags&unix.CLONE_NEWNET != 0 {
 		mark = "net"
+	}
+	if h.stage != "" {
+		mark += "," + h.stage
 	}
 	env := append(append([]string{}, h.r.Env...), SpareEnv+"="+mark)
 	errFd := uintptr(h.null)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/devbox-dev/devbox/internal/prestart"
 	"github.com/devbox-dev/devbox/internal/trace"
@@ -11,10 +12,12 @@ import (
 )
 
 // MaybeSpare is called first by the box init: in a spare (SpareEnv set) it
-// runs warm (newNet: in a network namespace of its own), then waits for a run and returns once the process is that
-// run's init, with the run's descriptors and arguments; it exits when the
-// holder tells it to or is gone. Elsewhere it does nothing.
-func MaybeSpare(warm func(newNet bool)) {
+// runs warm (newNet: in a network namespace of its own; stageDir: a
+// directory for its staged mounts, or ""), waits for a run,
+// calls taken, and returns once the process is that run's init, with the
+// run's descriptors and arguments; it exits when the holder tells it to
+// or is gone. Elsewhere it does nothing.
+func MaybeSpare(warm func(newNet bool, stageDir string), taken func()) {
 	v := os.Getenv(SpareEnv)
 	if v == "" {
 		return
@@ -22,7 +25,6 @@ func MaybeSpare(warm func(newNet bool)) {
 	// Our own user, before warm makes the spare root of the namespace:
 	// the only one it serves.
 	uid := os.Getuid()
-	warm(v == "net")
 	_ = os.Unsetenv(SpareEnv)
 	listen, err1 := unix.FcntlInt(spareListenFD, unix.F_DUPFD_CLOEXEC, highFD)
 	ctl, err2 := unix.FcntlInt(spareCtlFD, unix.F_DUPFD_CLOEXEC, highFD)
@@ -32,13 +34,25 @@ func MaybeSpare(warm func(newNet bool)) {
 	unix.Close(spareListenFD)
 	unix.Close(spareCtlFD)
 	// A request's descriptors go to 0…maxFDs-1: nothing of the spare's
-	// own may sit there (the Go runtime opens nothing there; check).
+	// own may sit there. Held by placeholders while warm runs, so that
+	// what it opens (the runtime's poller among them) lands above.
+	var held []int
 	for fd := 3; fd < maxFDs; fd++ {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != unix.EBADF {
 			l, _ := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
 			trace.Mark("holder: spare: fd " + strconv.Itoa(fd) + " is taken: " + l)
 			os.Exit(1)
 		}
+		p, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil || p != fd {
+			os.Exit(1)
+		}
+		held = append(held, p)
+	}
+	mode, stage, _ := strings.Cut(v, ",")
+	warm(mode == "net", stage)
+	for _, fd := range held {
+		unix.Close(fd)
 	}
 	buf := make([]byte, 1<<20)
 	n, err := unix.Read(ctl, buf)
@@ -91,6 +105,7 @@ func MaybeSpare(warm func(newNet bool)) {
 		}
 		unix.Close(listen)
 		unix.Close(ctl)
+		taken()
 		if !place(fds) {
 			os.Exit(125)
 		}

@@ -123,7 +123,7 @@ func HolderPaths(dir, fp string) (sock, lock string) {
 // descriptors and arguments of r's start. It returns nil when there is no
 // holder (absent: none listens there) or it declines (another
 // fingerprint, or it is going away); then nothing has started.
-func viaHolder(r Recipe, sock, fp string) (l *Launch, absent bool) {
+func viaHolder(r Recipe, sock, fp, id string) (l *Launch, absent bool) {
 	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, false
@@ -132,7 +132,7 @@ func viaHolder(r Recipe, sock, fp string) (l *Launch, absent bool) {
 		syscall.Close(fd)
 		return nil, err == syscall.ENOENT || err == syscall.ECONNREFUSED
 	}
-	l, files := prepare(r)
+	l, files := prepare(r, id)
 	if l == nil {
 		syscall.Close(fd)
 		return nil, false

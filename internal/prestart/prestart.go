@@ -72,6 +72,7 @@ type Launch struct {
 	direct         bool // a single-id map, written by start
 	held           bool // a holder's spare (viaHolder): not our child
 	conn           int  // with held: the connection to the holder
+	specSaved      bool // a replay's spec.json is written
 	handed         bool // all pipes but the start pipe belong to the caller
 	done           bool // discarded or adopted
 }
@@ -149,7 +150,7 @@ func init() {
 		// locked to it), so the parent-death signal stays armed.
 		started = make(chan struct{})
 		go func() {
-			early = start(r)
+			early = start(r, randomID())
 			close(started)
 		}()
 		return
@@ -206,14 +207,14 @@ func hash(ss []string) uint64 {
 	return h
 }
 
-// prepare makes the descriptors of r's start: l with its pipes, and the
-// descriptors the init gets as 0, 1, 2, 3, ….
-func prepare(r Recipe) (*Launch, []uintptr) {
+// prepare makes the descriptors of r's start with box id id: l with its
+// pipes, and the descriptors the init gets as 0, 1, 2, 3, ….
+func prepare(r Recipe, id string) (*Launch, []uintptr) {
 	n := len(r.Kinds)
 	if n == 0 || r.Kinds[n-1] != PipeToTarget || len(r.UIDMap) == 0 || len(r.GIDMap) == 0 {
 		return nil, nil
 	}
-	l := &Launch{Recipe: r, ID: randomID(), Target: make([]int, n), Parent: make([]int, n), UIDPid: -1, GIDPid: -1}
+	l := &Launch{Recipe: r, ID: id, Target: make([]int, n), Parent: make([]int, n), UIDPid: -1, GIDPid: -1}
 	if l.ID == "" {
 		return nil, nil
 	}
@@ -252,8 +253,8 @@ func prepare(r Recipe) (*Launch, []uintptr) {
 	return l, files
 }
 
-func start(r Recipe) *Launch {
-	l, files := prepare(r)
+func start(r Recipe, id string) *Launch {
+	l, files := prepare(r, id)
 	if l == nil {
 		return nil
 	}

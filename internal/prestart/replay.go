@@ -162,27 +162,51 @@ func tryReplay(dir string, args []string, tty string) {
 	}
 	trace.Mark("prestart: replaying")
 	// A warm holder's spare when there is one (holder.go); else a clone,
-	// and a holder for the next run.
+	// and a holder for the next run. For a spare, the box's record
+	// (spec.json, which devbox run writes before the box starts: image
+	// prune keeps the layers it names) first: the spare waits for nothing
+	// else once it has its descriptors.
+	id := randomID()
+	if id == "" {
+		return
+	}
 	var l *Launch
-	spawn := false
+	spawn, saved := false, false
+	boxDir := replace(p.BoxDir, IDToken, id)
 	var fp, sock, lock string
 	if !holderOff() {
 		fp = Fingerprint(&r, p.Cgroup)
 		sock, lock = HolderPaths(dir, fp)
-		l, spawn = viaHolder(r, sock, fp)
+		if saved = saveSpec(boxDir, []byte(replace(string(p.Spec), IDToken, id))) == nil; !saved {
+			return
+		}
+		l, spawn = viaHolder(r, sock, fp, id)
 	}
 	if l == nil {
-		l = start(r)
+		l = start(r, id)
 	}
 	if l == nil {
+		if saved {
+			os.Remove(boxDir + "/spec.json")
+			os.Remove(boxDir)
+		}
 		return
 	}
+	l.specSaved = saved
 	if code, ok := l.replay(); ok {
 		if spawn {
 			spawnHolder(r, sock, lock, fp)
 		}
 		os.Exit(code)
 	}
+}
+
+// saveSpec writes a box's spec.json as devbox run does.
+func saveSpec(boxDir string, spec []byte) error {
+	if err := os.MkdirAll(boxDir, 0o700); err != nil {
+		return err
+	}
+	return writeAtomic(boxDir+"/spec.json", spec)
 }
 
 // replay finishes the run of l: the spec goes to the init at once, the
@@ -232,11 +256,10 @@ func (l *Launch) replay() (code int, ok bool) {
 	}
 	// The record before the start byte, as devbox run writes it: image
 	// prune keeps the layers a spec.json names.
-	if err := os.MkdirAll(boxDir, 0o700); err != nil {
-		return fail("creating the box directory")
-	}
-	if err := writeAtomic(boxDir+"/spec.json", spec); err != nil {
-		return fail("writing the box spec")
+	if !l.specSaved {
+		if err := saveSpec(boxDir, spec); err != nil {
+			return fail("writing the box spec")
+		}
 	}
 	if !l.MapsWritten() {
 		return fail("newuidmap or newgidmap failed")

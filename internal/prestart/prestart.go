@@ -188,6 +188,10 @@ func Name(prefix []string) string { return "p-" + bucket(hash(prefix), 256) }
 
 // bucket is h modulo n (at most 256), as two hex digits.
 func bucket(h, n uint64) string {
+	// FNV's low bits mix poorly: a finaliser first (MurmurHash3's).
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
 	s := strconv.FormatUint(h%n, 16)
 	if len(s) < 2 {
 		s = "0" + s

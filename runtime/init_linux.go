@@ -560,26 +560,39 @@ func WarmUp(newNet bool, stageDir string) {
 	if b, err := json.Marshal(&s); err == nil {
 		_, _ = ParseSpec(b)
 	}
-	// devbox run's boxes run one command: its signals, registered now
-	// (Taken drops what arrives before the run).
+	// devbox run's boxes run one command: its signals, registered now.
+	// Until the spare is taken, one that would end a process ends it.
 	prepareSignals()
-	idleSignals = <-earlySignals
+	c := <-earlySignals
+	idle.stop, idle.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(idle.done)
+		for {
+			select {
+			case s := <-c:
+				if n := s.(unix.Signal); n == unix.SIGINT || n == unix.SIGTERM || n == unix.SIGHUP || n == unix.SIGQUIT {
+					os.Exit(128 + int(n))
+				}
+			case <-idle.stop:
+				earlySignals <- c
+				return
+			}
+		}
+	}()
 }
 
-// idleSignals is the forwarded signals' channel while a spare waits.
-var idleSignals chan os.Signal
+// idle is the goroutine that watches a waiting spare's signals.
+var idle struct{ stop, done chan struct{} }
 
-// Taken is called when a spare (WarmUp) becomes a run's init: signals that
-// reached the spare before are not the run's command's.
+// Taken is called when a spare (WarmUp) becomes a run's init: from now on
+// signals are the run's command's.
 func Taken() {
-	if idleSignals == nil {
+	if idle.stop == nil {
 		return
 	}
-	for len(idleSignals) > 0 {
-		<-idleSignals
-	}
-	earlySignals <- idleSignals
-	idleSignals = nil
+	close(idle.stop)
+	<-idle.done
+	idle.stop = nil
 }
 
 // loUp: WarmUp brought lo up.

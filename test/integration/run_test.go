@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -561,6 +563,37 @@ func TestRunHolder(t *testing.T) {
 		}
 	}
 	run(false, "DEVBOX_PRESTART=noholder")
+
+	// The box looks the same however it started (a spare stages /proc,
+	// /sys and /dev ahead): its mounts, sorted, and its devices.
+	look := []string{"run", "--net", "none", "busybox", "--", "sh", "-c",
+		"cat /proc/self/mounts; cd /dev && for f in * pts/* shm mqueue; do stat -c '%n %f %u %g %t %T %N' $f; done; cat /proc/kcore /sys/firmware/x 2>&1 | wc -c; touch /proc/sys/x 2>&1"}
+	id := regexp.MustCompile(`containers/[0-9a-f]+`)
+	view := func(extra ...string) (string, bool) {
+		t.Helper()
+		r := e.runEnv(append(slices.Clone(env), extra...), look...)
+		if r.code != 1 { // touch fails: /proc/sys is read-only
+			t.Fatalf("exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		lines := strings.Split(id.ReplaceAllString(r.stdout, "containers/ID"), "\n")
+		sort.Strings(lines)
+		_, held := heldPid(r.stderr)
+		return strings.Join(lines, "\n"), held
+	}
+	cli, _ := view("DEVBOX_PRESTART=0")
+	for i := 0; ; i++ {
+		v, held := view()
+		if !held {
+			if i == 2 {
+				t.Fatal("three runs, none through the holder")
+			}
+			continue
+		}
+		if v != cli {
+			t.Errorf("the box through the CLI:\n%s\nthrough a holder:\n%s", cli, v)
+		}
+		break
+	}
 
 	// Standard input reaches the command.
 	for i := 0; i < 3; i++ {

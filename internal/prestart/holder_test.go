@@ -29,7 +29,10 @@ func TestFingerprint(t *testing.T) {
 		{"env", func(r *Recipe) string { r.Env = append(r.Env, "DEVBOX_TRACE=1"); return "0::/user.slice\n" }},
 		{"flags", func(r *Recipe) string { r.Flags &^= syscall.CLONE_NEWNET; return "0::/user.slice\n" }},
 		{"setpgid", func(r *Recipe) string { r.Setpgid = false; return "0::/user.slice\n" }},
-		{"fds", func(r *Recipe) string { r.Kinds = append([]string{SocketToTarget}, r.Kinds...); return "0::/user.slice\n" }},
+		{"fds", func(r *Recipe) string {
+			r.Kinds = append([]string{SocketToTarget}, r.Kinds...)
+			return "0::/user.slice\n"
+		}},
 		{"uid map", func(r *Recipe) string { r.UIDMap = []string{"-", "0 1000 1"}; return "0::/user.slice\n" }},
 		{"gid map", func(r *Recipe) string { r.GIDMap[2] = "300000"; return "0::/user.slice\n" }},
 		{"cgroup", func(r *Recipe) string { return "0::/user.slice/other.scope\n" }},

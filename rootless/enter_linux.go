@@ -100,9 +100,13 @@ func enter(v string) error {
 	}
 	if mode == "keep" {
 		// The uid change made the process undumpable and cleared its
-		// parent-death signal: armed again.
-		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
-			return fmt.Errorf("setting the parent-death signal: %w", err)
+		// parent-death signal: armed again. Not in a warm holder's spare:
+		// its parent is the holder, and its connection to devbox stands
+		// for devbox (internal/holder).
+		if !rootEarly {
+			if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+				return fmt.Errorf("setting the parent-death signal: %w", err)
+			}
 		}
 		// The caller keeps the pipe's write end open while it lives: a
 		// hang-up means it died before the signal was armed again.

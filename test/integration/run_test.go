@@ -517,6 +517,87 @@ func waitHolder(t *testing.T, rt string) []string {
 	return nil
 }
 
+// TestRunHolderKilled: a holder that dies leaves the boxes it started to
+// their devbox runs (which finish as usual), and its spares end.
+func TestRunHolderKilled(t *testing.T) {
+	e := newEnv(t)
+	rt := t.TempDir()
+	if err := os.Chmod(rt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"DEVBOX_TRACE=1", "XDG_RUNTIME_DIR=" + rt, prestart.HolderIdleEnv + "=30"}
+	args := []string{"run", "--net", "none", "busybox", "--", "sh", "-c", "echo started; sleep 1; exit 6"}
+	for i := 0; i < 2; i++ {
+		if r := e.runEnv(env, args...); r.code != 6 {
+			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+	}
+	waitHolder(t, rt)
+	c := e.cmd(args...)
+	c.Env = append(c.Env, env...)
+	errf, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Stderr = errf
+	out, _ := c.StdoutPipe()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := bufio.NewReader(out).ReadString('\n'); err != nil || l != "started\n" {
+		t.Fatalf("box did not start: %q %v", l, err)
+	}
+	tr, _ := os.ReadFile(errf.Name())
+	pid, held := heldPid(string(tr))
+	if !held {
+		t.Fatalf("not through the holder:\n%s", tr)
+	}
+	holder := ppid(t, pid)
+	var spares []int
+	ents, _ := os.ReadDir("/proc")
+	for _, ent := range ents {
+		if p, err := strconv.Atoi(ent.Name()); err == nil && p != pid && ppid(t, p) == holder {
+			spares = append(spares, p)
+		}
+	}
+	if len(spares) == 0 {
+		t.Fatal("the holder has no spare")
+	}
+	if err := syscall.Kill(holder, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err = c.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 6 {
+		tr, _ = os.ReadFile(errf.Name())
+		t.Errorf("the run whose holder was killed: %v, want exit 6; stderr:\n%s", err, tr)
+	}
+	for _, p := range spares {
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+			if err != nil || strings.Contains(string(b), ") Z ") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("spare %d still runs after its holder was killed", p)
+			}
+		}
+	}
+}
+
+// ppid is the parent of pid (0 when it is gone).
+func ppid(t *testing.T, pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[1])
+	return n
+}
+
 // TestRunHolder: from the third identical run on, a warm holder's spare
 // init runs the box (internal/holder): with the subordinate id range and
 // exit code as always, its own mount, PID, UTS, IPC and network namespace

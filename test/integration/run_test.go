@@ -646,17 +646,19 @@ func TestRunHolder(t *testing.T) {
 	run(false, "DEVBOX_PRESTART=noholder")
 
 	// The box looks the same however it started (a spare stages /proc,
-	// /sys and /dev ahead): its mounts, sorted, and its devices.
+	// /sys and /dev ahead): its mounts, sorted, its devices, descriptors,
+	// environment, ids and processes.
 	look := []string{"run", "--net", "none", "busybox", "--", "sh", "-c",
-		"cat /proc/self/mounts; cd /dev && for f in * pts/* shm mqueue; do stat -c '%n %f %u %g %t %T %N' $f; done; cat /proc/kcore /sys/firmware/x 2>&1 | wc -c; touch /proc/sys/x 2>&1"}
-	id := regexp.MustCompile(`containers/[0-9a-f]+`)
+		"cat /proc/self/mounts; cd /dev && for f in * pts/* shm mqueue; do stat -c '%n %f %u %g %t %T %N' $f; done; cat /proc/kcore /sys/firmware/x 2>&1 | wc -c; " +
+			"ls -l /proc/self/fd | sed 's/.*[0-9] \\([0-9]* ->\\)/fd \\1/'; env; id; ps -o pid,user,comm; touch /proc/sys/x 2>&1"}
+	id := regexp.MustCompile(`containers/[0-9a-f]+|pipe:\[[0-9]+\]`)
 	view := func(extra ...string) (string, bool) {
 		t.Helper()
 		r := e.runEnv(append(slices.Clone(env), extra...), look...)
 		if r.code != 1 { // touch fails: /proc/sys is read-only
 			t.Fatalf("exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
 		}
-		lines := strings.Split(id.ReplaceAllString(r.stdout, "containers/ID"), "\n")
+		lines := strings.Split(id.ReplaceAllString(r.stdout, "ID"), "\n")
 		sort.Strings(lines)
 		_, held := heldPid(r.stderr)
 		return strings.Join(lines, "\n"), held

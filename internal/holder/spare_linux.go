@@ -86,7 +86,13 @@ func MaybeSpare(warm func(newNet bool, stageDir string), taken func()) {
 		if err != nil {
 			continue
 		}
+		// A client that connects and sends nothing does not keep the
+		// spare: the request comes at once or not at all.
+		_ = unix.SetsockoptTimeval(conn, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 1})
 		args, fds, ok := request(conn, buf, oob, fp, uid)
+		if ok {
+			ok = unix.SetsockoptTimeval(conn, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{}) == nil
+		}
 		if !ok {
 			_ = unix.Sendto(conn, []byte("no"), unix.MSG_NOSIGNAL, nil)
 			for _, fd := range fds {

@@ -39,6 +39,10 @@ const HolderIdleEnv = "_DEVBOX_HOLDER_IDLE"
 // DefaultHolderIdle is how long a holder waits for the next run.
 const DefaultHolderIdle = 5 * time.Minute
 
+// CLOSE_RANGE_CLOEXEC, for close_range(2) (sysCloseRange); package
+// syscall has neither.
+const closeRangeCloexec = 4
+
 // HolderMagic starts a request to a spare.
 const HolderMagic = "devbox-holder-1"
 
@@ -210,6 +214,16 @@ func spawnHolder(r Recipe, sock, lock, fp string) {
 	syscall.Close(fd)
 	ts := []syscall.Timespec{syscall.NsecToTimespec(now.UnixNano()), syscall.NsecToTimespec(now.UnixNano())}
 	syscall.UtimesNano(lock, ts)
+	// Descriptors this process inherited without close-on-exec would
+	// reach the holder and stay open for its life (a pipe someone reads
+	// to its end, say): marked now (close_range, Linux 5.11; this process
+	// is about to exit anyway).
+	if sysCloseRange == 0 {
+		return
+	}
+	if _, _, e := syscall.Syscall(sysCloseRange, 3, ^uintptr(0), closeRangeCloexec); e != 0 {
+		return
+	}
 	null, err := syscall.Open("/dev/null", syscall.O_RDWR|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -630,8 +631,28 @@ func TestRunHolder(t *testing.T) {
 		return lines[3:]
 	}
 	run(false)
-	run(false) // replayed: leaves a holder
+	// Replayed, it leaves a holder, which must not keep what devbox
+	// inherited: here a pipe's write end as fd 3, which would never read
+	// its end otherwise.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.cmd(args...)
+	c.Env = append(c.Env, env...)
+	c.ExtraFiles = []*os.File{pw}
+	var errb bytes.Buffer
+	c.Stderr = &errb
+	if err := c.Run(); err == nil || !strings.Contains(errb.String(), "prestart: replaying") {
+		t.Fatalf("second run: %v (want exit 9, replayed):\n%s", err, errb.String())
+	}
+	pw.Close()
 	waitHolder(t, rt)
+	pr.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := pr.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("the pipe devbox inherited is still open somewhere after the holder started: read %d, %v", n, err)
+	}
+	pr.Close()
 	a := run(true)
 	b := run(true)
 	host := nsLinks(t)
@@ -650,7 +671,7 @@ func TestRunHolder(t *testing.T) {
 	// environment, ids and processes.
 	look := []string{"run", "--net", "none", "busybox", "--", "sh", "-c",
 		"cat /proc/self/mounts; cd /dev && for f in * pts/* shm mqueue; do stat -c '%n %f %u %g %t %T %N' $f; done; cat /proc/kcore /sys/firmware/x 2>&1 | wc -c; " +
-			"ls -l /proc/self/fd | sed 's/.*[0-9] \\([0-9]* ->\\)/fd \\1/'; env; id; ps -o pid,user,comm; touch /proc/sys/x 2>&1"}
+			"ls -l /proc/self/fd | sed 's/.*[0-9] \\([0-9]* ->\\)/fd \\1/'; env; id; ps -o user,comm; touch /proc/sys/x 2>&1"}
 	id := regexp.MustCompile(`containers/[0-9a-f]+|pipe:\[[0-9]+\]`)
 	view := func(extra ...string) (string, bool) {
 		t.Helper()

@@ -1,6 +1,6 @@
 // Package holder is devbox run's warm holder: a process that keeps a user
-// namespace with the id maps of a replayed run and one spare box init in
-// the other five namespaces, waiting for the next replay of a run with the
+// namespace with the id maps of a replayed run and spare box inits in the
+// other five namespaces, waiting for the next replay of a run with the
 // same start (the client side, and why, is in internal/prestart/holder.go).
 //
 // Processes and what crosses between them:
@@ -9,22 +9,25 @@
 //     session of its own; on stdin it gets its socket and lock paths, its
 //     idle time, the fingerprint it serves and the recipe of the start.
 //   - The holder waits for its id maps, takes the lock (one holder per
-//     socket), listens on the socket and forks the spare: the box init's
+//     socket), listens on the socket and forks two spares: the box init's
 //     binary, with the recipe's environment and clone flags (but no new
 //     user namespace), the listening socket on fd 3 and a control socket
-//     on fd 4, on which it learns its pid and fingerprint.
-//   - The spare accepts one connection: a request "devbox-holder-1 NUL
-//     fingerprint NUL args…" with the run's descriptors (stdin, stdout,
-//     stderr, then the recipe's pipes). It tells the holder it was taken
-//     (passing a copy of the connection), answers "ok PID", puts the
-//     descriptors at 0, 1, 2, 3, … as a clone would have, takes the
-//     arguments as its own and returns to become the box init. From then
-//     on it is that run's init: the spec and the start byte come on its
-//     pipes as for any other start, and it dies when the connection's
-//     other end closes (devbox is gone).
-//   - The holder forks the next spare, and when a taken spare ends, writes
+//     on fd 4, on which each learns its pid and the fingerprint.
+//   - A spare readies itself (runtime.WarmUp: root of the namespace, lo
+//     up, /proc, /sys and /dev staged, signals registered), then accepts
+//     one connection: a request "devbox-holder-1 NUL fingerprint NUL
+//     args…" with the run's descriptors (stdin, stdout, stderr, then the
+//     recipe's pipes). It tells the holder it was taken (passing a copy of
+//     the connection), answers "ok PID", puts the descriptors at 0, 1, 2,
+//     3, … as a clone would have, takes the arguments as its own and
+//     returns to become the box init. From then on it is that run's init:
+//     the spec and the start byte come on its pipes as for any other
+//     start, and it dies when the connection's other end closes (devbox
+//     is gone).
+//   - The holder forks a replacement, and when a taken spare ends, writes
 //     "exit STATUS" (its wait status) on the connection, for a devbox that
-//     got no exit code on its status pipe.
+//     got no exit code on its status pipe. A change of its mount table
+//     replaces the waiting spares (theirs are copies of it).
 package holder
 
 import (

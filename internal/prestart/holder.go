@@ -15,11 +15,12 @@ import (
 // Go runtime to start in it and for newuidmap and newgidmap, two setuid
 // programs that can only run once the init exists. A holder does that
 // ahead of time: after a replayed run, devbox leaves a process in a user
-// namespace with the run's id maps (written once), which keeps one spare
-// init ready in the other five namespaces, waiting on a socket in the
-// runtime directory. The next replay of a run with the same start hands
-// the spare its descriptors and arguments instead of cloning; the holder
-// then prepares the next spare. It exits after an idle time
+// namespace with the run's id maps (written once), which keeps two spare
+// inits ready in the other five namespaces (already root there, with
+// /proc, /sys and /dev assembled), waiting on a socket in the runtime
+// directory. The next replay of a run with the same start hands a spare
+// its descriptors and arguments instead of cloning; the holder then
+// prepares another. It exits after an idle time
 // (HolderIdleEnv, default DefaultHolderIdle) when no box of its is
 // running. Boxes started this way share the holder's user namespace, as
 // rootless podman's containers share its pause process's; each still has

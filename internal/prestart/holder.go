@@ -277,5 +277,5 @@ func spawnHolder(r Recipe, sock, lock, fp string) {
 	// them reaps them.
 	helper(r.UIDMap, ps)
 	helper(r.GIDMap, ps)
-	trace.Mark("prestart: holder spawned")
+	trace.Mark("prestart: holder spawned: " + sock)
 }

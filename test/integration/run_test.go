@@ -442,12 +442,13 @@ func TestRunKilledCLIKillsBox(t *testing.T) {
 	args := []string{"run", "--net", "none", "busybox", "--", "sh", "-c", "echo started; read x || exit 0; exec sleep 60"}
 	for i, env := range []string{"DEVBOX_PRESTART=0", "DEVBOX_PRESTART=noholder", "DEVBOX_PRESTART=1"} {
 		for k := 0; k < i; k++ {
-			if r := e.runEnv([]string{"DEVBOX_TRACE=1", env}, args...); r.code != 0 { // stdin at its end: exits at once
+			r := e.runEnv([]string{"DEVBOX_TRACE=1", env}, args...)
+			if r.code != 0 { // stdin at its end: exits at once
 				t.Fatalf("exit %d: %s", r.code, r.stderr)
 			}
-		}
-		if i == 2 {
-			waitHolder(t, os.Getenv("XDG_RUNTIME_DIR"))
+			if i == 2 {
+				waitSpawned(t, r.stderr)
+			}
 		}
 		c := e.cmd(args...)
 		c.Env = append(c.Env, "DEVBOX_TRACE=1", env)
@@ -504,6 +505,24 @@ func heldPid(trace string) (int, bool) {
 	}
 	pid, err := strconv.Atoi(f[0])
 	return pid, err == nil
+}
+
+// waitSpawned waits for the socket of the holder a run's trace says it
+// started, if it started one.
+func waitSpawned(t *testing.T, trace string) {
+	t.Helper()
+	const mark = "prestart: holder spawned: "
+	i := strings.Index(trace, mark)
+	if i < 0 {
+		return
+	}
+	sock := strings.Fields(trace[i+len(mark):])[0]
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(sock); err == nil {
+			return
+		}
+	}
+	t.Fatalf("the holder started for %s does not listen", sock)
 }
 
 // waitHolder waits until a warm holder listens in runtime directory rt.

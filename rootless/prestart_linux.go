@@ -48,19 +48,23 @@ func adopt(spec Spec, cmd *exec.Cmd, startEnv string, uidCmd, gidCmd []string) *
 		return nil
 	}
 	e.Adopted()
+	var held *prestart.Launch
+	if e.Held() {
+		held = e
+	}
 	alive := os.NewFile(uintptr(e.Parent[n-1]), "start")
 	syscall.Close(e.Target[n-1])
 	if _, err := alive.Write([]byte{'\n'}); err != nil {
 		// The init is gone: its exit status tells the caller.
 		alive.Close()
-		return &Process{proc: proc}
+		return &Process{proc: proc, held: held}
 	}
 	trace.Mark("rootless: early start adopted")
 	if spec.Recipe != nil {
 		r := e.Recipe
 		spec.Recipe.Start = &r
 	}
-	return &Process{proc: proc, alive: alive}
+	return &Process{proc: proc, alive: alive, held: held}
 }
 
 // saveRecipe leaves the recipe of a start that package initialisation can

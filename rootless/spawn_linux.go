@@ -102,6 +102,9 @@ type Process struct {
 	// caller lives, so that a target that must die with the caller can tell
 	// when the caller is already gone (see enter).
 	alive *os.File
+	// held is an early start a warm holder's spare made (internal/holder):
+	// not a child of ours, its wait status comes from the holder.
+	held *prestart.Launch
 }
 
 // Pid is the host pid of the target stage.
@@ -113,6 +116,19 @@ func (p *Process) Signal(sig os.Signal) error { return p.proc.Signal(sig) }
 // Wait waits for the target and returns its exit code (128+N when it was
 // killed by signal N).
 func (p *Process) Wait() (int, error) {
+	if p.held != nil {
+		ws, ok := p.held.HeldWait()
+		if p.alive != nil {
+			p.alive.Close()
+		}
+		switch {
+		case !ok:
+			return -1, errors.New("waiting for the box init: its warm holder is gone")
+		case ws.Signaled():
+			return 128 + int(ws.Signal()), nil
+		}
+		return ws.ExitStatus(), nil
+	}
 	var err error
 	if p.cmd != nil {
 		err = p.cmd.Wait()

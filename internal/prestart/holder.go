@@ -11,14 +11,15 @@ import (
 // The warm holder (client side; the holder and its spare inits are
 // package internal/holder, run by the box init's binary).
 //
-// A replayed run still clones its init with six namespaces, waits for the
-// Go runtime to start in it and for newuidmap and newgidmap, two setuid
-// programs that can only run once the init exists. A holder does that
-// ahead of time: after a replayed run, devbox leaves a process in a user
-// namespace with the run's id maps (written once), which keeps two spare
-// inits ready in the other five namespaces (already root there, with
-// /proc, /sys and /dev assembled), waiting on a socket in the runtime
-// directory. The next replay of a run with the same start hands a spare
+// A replayed or early-started run still clones its init with six
+// namespaces, waits for the Go runtime to start in it and for newuidmap
+// and newgidmap, two setuid programs that can only run once the init
+// exists. A holder does that ahead of time: after such a run found none,
+// devbox leaves a process in a user namespace with the run's id maps
+// (written once), which keeps two spare inits ready in the other five
+// namespaces (already root there, with /proc, /sys and /dev assembled),
+// waiting on a socket in the runtime directory. The next replay or early
+// start (without a terminal) of a run with the same start hands a spare
 // its descriptors and arguments instead of cloning; the holder then
 // prepares another. It exits after an idle time
 // (HolderIdleEnv, default DefaultHolderIdle) when no box of its is
@@ -177,6 +178,39 @@ func viaHolder(r Recipe, sock, fp, id string) (l *Launch, absent bool) {
 	trace.Mark("prestart: via holder, pid " + strconv.Itoa(pid))
 	return l, false
 }
+
+// startEarly is the early start of r (prestart.go): a warm holder's spare
+// when one serves r's start and the run has no terminal (a spare is in
+// the holder's session), else a clone — and then a holder for the next
+// run. dir is the prestart directory.
+func startEarly(r Recipe, dir string) *Launch {
+	id := randomID()
+	if r.TTY != "00" || holderOff() {
+		return start(r, id)
+	}
+	cg, ok := readFile("/proc/self/cgroup", 1<<16)
+	if !ok {
+		return start(r, id)
+	}
+	fp := Fingerprint(&r, string(cg))
+	sock, lock := HolderPaths(dir, fp)
+	l, absent := viaHolder(r, sock, fp, id)
+	if l != nil {
+		return l
+	}
+	if l = start(r, id); l != nil && absent {
+		spawnHolder(r, sock, lock, fp)
+	}
+	return l
+}
+
+// Held reports whether l is a warm holder's spare (not the caller's
+// child: HeldWait instead of wait4).
+func (l *Launch) Held() bool { return l.held }
+
+// HeldWait waits for the holder's report of a held init's wait status;
+// false when the holder is gone without one.
+func (l *Launch) HeldWait() (syscall.WaitStatus, bool) { return l.heldStatus() }
 
 // heldStatus waits for the holder's report of the init's wait status
 // (the init is the holder's child).

@@ -150,7 +150,7 @@ func init() {
 		// locked to it), so the parent-death signal stays armed.
 		started = make(chan struct{})
 		go func() {
-			early = start(r, randomID())
+			early = startEarly(r, dir)
 			close(started)
 		}()
 		return

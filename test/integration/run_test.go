@@ -685,6 +685,20 @@ func TestRunHolder(t *testing.T) {
 	}
 	run(false, "DEVBOX_PRESTART=noholder")
 
+	// A new command line with the same flags is not replayed, but its
+	// early start (the CLI adopts it) comes from the holder too.
+	for i := 0; i < 2; i++ {
+		r := e.runEnv(env, "run", "--net", "none", "busybox", "--", "sh", "-c", "cat /proc/self/uid_map; exit 8", strconv.Itoa(i))
+		first := strings.Fields(r.stdout)
+		if r.code != 8 || len(first) < 3 || first[1] != strconv.Itoa(m.SubUIDs[0].Start) {
+			t.Fatalf("exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		_, held := heldPid(r.stderr)
+		if !held || !strings.Contains(r.stderr, "rootless: early start adopted") || strings.Contains(r.stderr, "prestart: replaying") {
+			t.Errorf("run %d: not an early start through the holder:\n%s", i, r.stderr)
+		}
+	}
+
 	// The box looks the same however it started (a spare stages /proc,
 	// /sys and /dev ahead): its mounts, sorted, its devices, descriptors,
 	// environment, ids and processes.

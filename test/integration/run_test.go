@@ -572,11 +572,11 @@ func TestRunHolderKilled(t *testing.T) {
 	if !held {
 		t.Fatalf("not through the holder:\n%s", tr)
 	}
-	holder := ppid(t, pid)
+	holder := ppid(pid)
 	var spares []int
 	ents, _ := os.ReadDir("/proc")
 	for _, ent := range ents {
-		if p, err := strconv.Atoi(ent.Name()); err == nil && p != pid && ppid(t, p) == holder {
+		if p, err := strconv.Atoi(ent.Name()); err == nil && p != pid && ppid(p) == holder {
 			spares = append(spares, p)
 		}
 	}
@@ -605,7 +605,7 @@ func TestRunHolderKilled(t *testing.T) {
 }
 
 // ppid is the parent of pid (0 when it is gone).
-func ppid(t *testing.T, pid int) int {
+func ppid(pid int) int {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0

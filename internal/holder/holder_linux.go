@@ -220,11 +220,9 @@ func (h *holder) loop() (int, string) {
 				timeout = t
 			}
 		}
-		fds := []unix.PollFd{{Fd: int32(sp[0]), Events: unix.POLLIN}, {Fd: int32(mounts), Events: unix.POLLPRI}, {Fd: -1}}
-		if len(h.spares) == 0 && !h.forkAt.IsZero() {
-			// A run waits for a spare: now.
-			fds[2] = unix.PollFd{Fd: int32(h.listen), Events: unix.POLLIN}
-		}
+		// (No spare and one due cannot last: readCtl and reap fork at once
+		// when the last spare goes.)
+		fds := []unix.PollFd{{Fd: int32(sp[0]), Events: unix.POLLIN}, {Fd: int32(mounts), Events: unix.POLLPRI}}
 		pids := make([]int, 0, len(h.spares))
 		for pid, s := range h.spares {
 			pids = append(pids, pid)
@@ -236,12 +234,9 @@ func (h *holder) loop() (int, string) {
 		// The control sockets first: a spare's "taken" is there before
 		// its end could be reaped.
 		for i, pid := range pids {
-			if fds[3+i].Revents != 0 {
+			if fds[2+i].Revents != 0 {
 				h.readCtl(pid)
 			}
-		}
-		if fds[2].Revents != 0 {
-			h.forkNow()
 		}
 		if fds[0].Revents != 0 {
 			for {

@@ -210,11 +210,7 @@ func (l *Launch) Held() bool { return l.held }
 
 // HeldWait waits for the holder's report of a held init's wait status;
 // false when the holder is gone without one.
-func (l *Launch) HeldWait() (syscall.WaitStatus, bool) { return l.heldStatus() }
-
-// heldStatus waits for the holder's report of the init's wait status
-// (the init is the holder's child).
-func (l *Launch) heldStatus() (syscall.WaitStatus, bool) {
+func (l *Launch) HeldWait() (syscall.WaitStatus, bool) {
 	tv := syscall.Timeval{}
 	syscall.SetsockoptTimeval(l.conn, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv)
 	var buf [64]byte
@@ -291,7 +287,7 @@ func spawnHolder(r Recipe, sock, lock, fp string) {
 		Sys: &syscall.SysProcAttr{
 			Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_VM | syscall.CLONE_VFORK,
 			Setsid:      true,
-			AmbientCaps: allCaps(),
+			AmbientCaps: AllCaps(),
 		},
 	})
 	syscall.Close(p[0])

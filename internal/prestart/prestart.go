@@ -272,7 +272,7 @@ func start(r Recipe, id string) *Launch {
 			Cloneflags:  r.Flags | syscall.CLONE_VM | syscall.CLONE_VFORK,
 			Pdeathsig:   syscall.SIGKILL, // the main thread forks: it lives as long as the CLI
 			Setpgid:     r.Setpgid,
-			AmbientCaps: allCaps(),
+			AmbientCaps: AllCaps(),
 		},
 	})
 	if err != nil {
@@ -396,9 +396,7 @@ func (l *Launch) closeFrom(n int) {
 }
 
 // AllCaps lists every capability the kernel knows, for ambient sets.
-func AllCaps() []uintptr { return allCaps() }
-
-func allCaps() []uintptr {
+func AllCaps() []uintptr {
 	last := 40
 	if b, ok := readFile("/proc/sys/kernel/cap_last_cap", 16); ok {
 		n := 0

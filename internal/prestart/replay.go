@@ -297,7 +297,7 @@ func (l *Launch) replay() (code int, ok bool) {
 		var ws syscall.WaitStatus
 		if l.held {
 			var ok bool
-			if ws, ok = l.heldStatus(); !ok {
+			if ws, ok = l.HeldWait(); !ok {
 				ws = syscall.WaitStatus(125 << 8) // the holder is gone too
 			}
 		}

@@ -450,44 +450,73 @@ func TestRunKilledCLIKillsBox(t *testing.T) {
 				waitSpawned(t, r.stderr)
 			}
 		}
-		c := e.cmd(args...)
-		c.Env = append(c.Env, "DEVBOX_TRACE=1", env)
-		errf, err := os.CreateTemp(t.TempDir(), "stderr")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Stderr = errf
-		in, _ := c.StdinPipe()
-		defer in.Close()
-		out, _ := c.StdoutPipe()
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if l, err := bufio.NewReader(out).ReadString('\n'); err != nil || l != "started\n" {
-			t.Fatalf("run %d: box did not start: %q %v", i, l, err)
-		}
-		b, _ := os.ReadFile(errf.Name())
-		pid, held := heldPid(string(b))
-		if !held {
-			pid = findInit(t, e.root)
-		}
-		c.Process.Signal(syscall.SIGKILL)
-		c.Wait()
-		b, _ = os.ReadFile(errf.Name())
-		if got, want := strings.Contains(string(b), "prestart: replaying"), i > 0; got != want {
+		r := startRun(t, e, []string{"DEVBOX_TRACE=1", env}, true, args...)
+		r.c.Process.Signal(syscall.SIGKILL)
+		r.c.Wait()
+		b := r.trace()
+		if got, want := strings.Contains(b, "prestart: replaying"), i > 0; got != want {
 			t.Errorf("run %d: replayed %v, want %v", i, got, want)
 		}
-		if want := i == 2; held != want {
-			t.Errorf("run %d: through a holder %v, want %v:\n%s", i, held, want, b)
+		if want := i == 2; r.held != want {
+			t.Errorf("run %d: through a holder %v, want %v:\n%s", i, r.held, want, b)
 		}
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-			if err != nil || strings.Contains(string(b), ") Z ") {
-				break // gone (or a zombie waiting for nobody)
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("run %d: the box init %d still runs after devbox run was killed", i, pid)
-			}
+		waitGone(t, r.pid, 10*time.Second, fmt.Sprintf("run %d: the box init %d still runs after devbox run was killed", i, r.pid))
+	}
+}
+
+// running is a devbox run that printed its first line: the command, its
+// trace (stderr, in a file), the box init's pid and whether a warm
+// holder's spare runs it.
+type running struct {
+	c      *exec.Cmd
+	stderr string
+	pid    int
+	held   bool
+}
+
+func (r *running) trace() string { b, _ := os.ReadFile(r.stderr); return string(b) }
+
+// startRun starts devbox with args and extra environment env (DEVBOX_TRACE
+// among it) and waits for the box's first line, which must be "started";
+// with stdin, the command's standard input stays open until the test ends.
+func startRun(t *testing.T, e *env, env []string, stdin bool, args ...string) *running {
+	t.Helper()
+	c := e.cmd(args...)
+	c.Env = append(c.Env, env...)
+	errf, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Stderr = errf
+	if stdin {
+		in, _ := c.StdinPipe()
+		t.Cleanup(func() { in.Close() })
+	}
+	out, _ := c.StdoutPipe()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := bufio.NewReader(out).ReadString('\n'); err != nil || l != "started\n" {
+		t.Fatalf("box did not start: %q %v", l, err)
+	}
+	r := &running{c: c, stderr: errf.Name()}
+	if r.pid, r.held = heldPid(r.trace()); !r.held {
+		r.pid = findInit(t, e.root)
+	}
+	return r
+}
+
+// waitGone waits until pid is gone (or a zombie waiting for nobody) and
+// fails with msg after d.
+func waitGone(t *testing.T, pid int, d time.Duration, msg string) {
+	t.Helper()
+	for deadline := time.Now().Add(d); ; time.Sleep(20 * time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || strings.Contains(string(b), ") Z ") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(msg)
 		}
 	}
 }
@@ -553,24 +582,10 @@ func TestRunHolderKilled(t *testing.T) {
 		}
 	}
 	waitHolder(t, rt)
-	c := e.cmd(args...)
-	c.Env = append(c.Env, env...)
-	errf, err := os.CreateTemp(t.TempDir(), "stderr")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Stderr = errf
-	out, _ := c.StdoutPipe()
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if l, err := bufio.NewReader(out).ReadString('\n'); err != nil || l != "started\n" {
-		t.Fatalf("box did not start: %q %v", l, err)
-	}
-	tr, _ := os.ReadFile(errf.Name())
-	pid, held := heldPid(string(tr))
-	if !held {
-		t.Fatalf("not through the holder:\n%s", tr)
+	r := startRun(t, e, env, false, args...)
+	pid := r.pid
+	if !r.held {
+		t.Fatalf("not through the holder:\n%s", r.trace())
 	}
 	holder := ppid(pid)
 	var spares []int
@@ -586,21 +601,12 @@ func TestRunHolderKilled(t *testing.T) {
 	if err := syscall.Kill(holder, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	err = c.Wait()
+	err := r.c.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 6 {
-		tr, _ = os.ReadFile(errf.Name())
-		t.Errorf("the run whose holder was killed: %v, want exit 6; stderr:\n%s", err, tr)
+		t.Errorf("the run whose holder was killed: %v, want exit 6; stderr:\n%s", err, r.trace())
 	}
 	for _, p := range spares {
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
-			if err != nil || strings.Contains(string(b), ") Z ") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("spare %d still runs after its holder was killed", p)
-			}
-		}
+		waitGone(t, p, 5*time.Second, fmt.Sprintf("spare %d still runs after its holder was killed", p))
 	}
 }
 
@@ -751,35 +757,16 @@ func TestRunHolder(t *testing.T) {
 	// holder.
 	sleeper := []string{"run", "--net", "none", "busybox", "--", "sh", "-c", "echo started; exec sleep 60"}
 	for i := 0; i < 3; i++ {
-		c := e.cmd(sleeper...)
-		c.Env = append(c.Env, env...)
-		errf, err := os.CreateTemp(t.TempDir(), "stderr")
-		if err != nil {
+		r := startRun(t, e, env, false, sleeper...)
+		if err := syscall.Kill(r.pid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		c.Stderr = errf
-		out, _ := c.StdoutPipe()
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if l, err := bufio.NewReader(out).ReadString('\n'); err != nil || l != "started\n" {
-			t.Fatalf("run %d: box did not start: %q %v", i, l, err)
-		}
-		tr, _ := os.ReadFile(errf.Name())
-		pid, held := heldPid(string(tr))
-		if !held {
-			pid = findInit(t, e.root)
-		}
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		err = c.Wait()
+		err := r.c.Wait()
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 137 {
-			tr, _ = os.ReadFile(errf.Name())
-			t.Errorf("run %d (through a holder: %v): init killed: %v, want exit 137; stderr:\n%s", i, held, err, tr)
+			t.Errorf("run %d (through a holder: %v): init killed: %v, want exit 137; stderr:\n%s", i, r.held, err, r.trace())
 		}
-		if i == 2 && !held {
-			t.Errorf("run %d: not through the holder:\n%s", i, tr)
+		if i == 2 && !r.held {
+			t.Errorf("run %d: not through the holder:\n%s", i, r.trace())
 		}
 		if i < 2 {
 			waitHolder(t, rt)

@@ -107,7 +107,7 @@ func (s *Spec) Validate() error {
 	case network.IsUserMode(s.Net) && s.NetFD < 3:
 		return fmt.Errorf("box spec: network %s without a handshake descriptor", s.Net)
 	}
-	return nil
+	return s.validatePaths()
 }
 
 // WriteSpec writes s to path atomically.

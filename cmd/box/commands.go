@@ -96,6 +96,11 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 	if err := runtime.ValidateName(o.Name); err != nil {
 		return nil, cmdutil.FlagErrorf("%v", err)
 	}
+	if o.Hostname != "" {
+		if err := rbox.CheckHostname(o.Hostname); err != nil {
+			return nil, cmdutil.FlagErrorf("invalid --hostname: %v", err)
+		}
+	}
 	netMode, err := e.createNetwork(o)
 	if err != nil {
 		return nil, err
@@ -156,6 +161,8 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 	defer unlock()
 	if existing, err := e.bs.Get(o.Name); err == nil {
 		return existing, errExists
+	} else if rbox.IsBroken(err) {
+		return nil, err
 	}
 	if err := e.bs.Create(r); err != nil {
 		return nil, err
@@ -360,17 +367,27 @@ type Listing struct {
 	*rbox.Record
 	State rbox.State `json:"state"`
 	Dir   string     `json:"dir"`
+	// Status is "running", "stopped" or "broken" (a record that cannot
+	// be used; Problem says why, with the file and a hint).
+	Status  string `json:"status"`
+	Problem string `json:"problem,omitempty"`
 	// Network is the running box's user-mode network: driver and
 	// forwarded ports.
 	Network *nethost.State `json:"network,omitempty"`
 }
 
 func (e *env) listing(r *rbox.Record) Listing {
-	l := Listing{Record: r, Dir: e.bs.BoxDir(r.ID)}
+	l := Listing{Record: r, Dir: e.bs.BoxDir(r.ID), Status: "stopped"}
 	rep, err := agent.Call(e.bs.SocketPath(r.ID), agent.Request{Type: agent.TypeStatus}, 2*time.Second)
 	if err == nil {
+		l.Status = "running"
 		l.State = rbox.State{Running: true, Sessions: rep.Sessions, InitPID: e.bs.InitPID(r.ID), Socket: e.bs.SocketPath(r.ID)}
-		l.Network = e.networkState(r)
+		if r.Problem == nil {
+			l.Network = e.networkState(r)
+		}
+	}
+	if r.Problem != nil {
+		l.Status, l.Problem = "broken", r.Problem.Error()
 	}
 	return l
 }
@@ -404,13 +421,25 @@ func NewCmdLs(f *cmdutil.Factory) *cobra.Command {
 			tw := tabwriter.NewWriter(f.IOStreams.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tIMAGE\tSTATUS\tSESSIONS\tCREATED")
 			for _, l := range out {
-				status := "stopped"
-				if l.State.Running {
-					status = "running"
+				status, created := l.Status, l.Created.Local().Format("2006-01-02 15:04")
+				if l.Problem != "" {
+					created = "-"
+					if l.State.Running {
+						status = "broken, running"
+					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", l.Name, l.Image, status, l.State.Sessions, l.Created.Local().Format("2006-01-02 15:04"))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", l.Name, l.Image, status, l.State.Sessions, created)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			// The reasons go to stderr: stdout carries only the table.
+			for _, l := range out {
+				if l.Problem != "" {
+					fmt.Fprintf(f.IOStreams.ErrOut, "devbox: warning: %s\n", l.Problem)
+				}
+			}
+			return nil
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array (schema in docs/json.md)")
@@ -430,7 +459,7 @@ func NewCmdInspect(f *cmdutil.Factory) *cobra.Command {
 			}
 			var out []Listing
 			for _, n := range args {
-				r, err := e.bs.Get(n)
+				r, err := e.bs.Find(n)
 				if err != nil {
 					return err
 				}
@@ -458,7 +487,7 @@ func NewCmdStop(f *cmdutil.Factory) *cobra.Command {
 				return err
 			}
 			for _, n := range args {
-				r, err := e.bs.Get(n)
+				r, err := e.bs.Find(n)
 				if err != nil {
 					return err
 				}
@@ -486,7 +515,7 @@ func NewCmdRm(f *cmdutil.Factory) *cobra.Command {
 			}
 			var failed error
 			for _, n := range args {
-				r, err := e.bs.Get(n)
+				r, err := e.bs.Find(n)
 				if err == nil {
 					err = e.remove(r, force)
 				}
@@ -522,8 +551,16 @@ func (e *env) remove(r *rbox.Record, force bool) error {
 			return err
 		}
 	}
-	e.removeCgroup(r)
 	dir := e.bs.BoxDir(r.ID)
+	if fi, err := os.Lstat(dir); err == nil && !fi.IsDir() {
+		// A symlink (or a file) in place of the box directory: only the
+		// entry goes, nothing it points to.
+		if err := os.Remove(dir); err != nil {
+			return fmt.Errorf("removing box %s: %w", r.Name, err)
+		}
+		return nil
+	}
+	e.removeCgroup(r)
 	// The record goes first: a half-removed box is no longer listed.
 	if err := os.Remove(filepath.Join(dir, "box.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("removing box %s: %w", r.Name, err)

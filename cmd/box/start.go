@@ -64,10 +64,15 @@ func (e *env) ensureRunning(r *rbox.Record) error {
 }
 
 func (e *env) start(r *rbox.Record) error {
+	if r.Problem != nil {
+		return r.Problem // never started: records come through Get, this is a guard
+	}
 	var lowers []string
 	for _, c := range r.Lowers {
+		// Check made sure c is a layer id; the layer is a directory of
+		// this store's layers/, never a symlink out of it.
 		d := filepath.Join(e.st.LayersDir(), c)
-		if _, err := os.Lstat(d); err != nil {
+		if fi, err := os.Lstat(d); err != nil || !fi.IsDir() {
 			return fmt.Errorf("box %s: its image %s is no longer unpacked (hint: devbox pull %s)", r.Name, r.Image, r.Image)
 		}
 		lowers = append(lowers, d)

@@ -63,6 +63,11 @@ type Record struct {
 	Publish        []string `json:"publish,omitempty"`
 	NoAutoPorts    bool     `json:"noAutoPorts,omitempty"`
 	NoHostLoopback bool     `json:"noHostLoopback,omitempty"`
+
+	// Problem is set, and nothing but ID and Name, when the box's record
+	// cannot be used (List, Find): such a box is listed as broken and may
+	// be stopped and removed, never started.
+	Problem *BrokenError `json:"-"`
 }
 
 // Store is the set of boxes of one devbox store.
@@ -137,8 +142,10 @@ func (s *Store) Lock(name string) (func(), error) {
 	return func() { f.Close() }, nil
 }
 
-// List returns every box record, sorted by name. Directories without a
-// box.json (ephemeral runs) are not boxes.
+// List returns every box, sorted by name: the valid records, and for
+// each box directory whose record cannot be used a stand-in that carries
+// only its ID, Name (the record's when valid, else the id) and Problem.
+// Directories without a box.json (ephemeral runs) are not boxes.
 func (s *Store) List() ([]*Record, error) {
 	ents, err := os.ReadDir(s.Dir)
 	if err != nil {
@@ -149,7 +156,7 @@ func (s *Store) List() ([]*Record, error) {
 	}
 	var out []*Record
 	for _, e := range ents {
-		r, err := s.read(e.Name())
+		r, err := s.read(e)
 		if err != nil {
 			continue
 		}
@@ -159,23 +166,43 @@ func (s *Store) List() ([]*Record, error) {
 	return out, nil
 }
 
-func (s *Store) read(id string) (*Record, error) {
-	b, err := os.ReadFile(filepath.Join(s.BoxDir(id), "box.json"))
-	if err != nil {
+// read returns the box in directory entry e; an error means e is not a
+// box at all.
+func (s *Store) read(e fs.DirEntry) (*Record, error) {
+	id := e.Name()
+	path := filepath.Join(s.BoxDir(id), "box.json")
+	stand := func(name string, reason error) *Record {
+		be, ok := reason.(*BrokenError)
+		if !ok {
+			be = &BrokenError{Path: path, Name: name, Reason: reason.Error()}
+		}
+		return &Record{ID: id, Name: be.Name, Problem: be}
+	}
+	if !e.IsDir() {
+		// A box directory replaced by a symlink or a file: never
+		// followed, but shown, so that it is not silently ignored.
+		if _, err := os.Lstat(path); err == nil || e.Type()&fs.ModeSymlink != 0 {
+			return stand(id, errors.New("its directory is not a directory (a symbolic link?)")), nil
+		}
+		return nil, errors.New("not a box")
+	}
+	b, err := readRecord(path)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	var r Record
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("reading box %s: %w", id, err)
+	if err != nil {
+		return stand(id, err), nil
 	}
-	if r.ID != id {
-		return nil, fmt.Errorf("box %s: record names id %s", id, r.ID)
+	r, err := ParseRecord(b, id, path)
+	if err != nil {
+		return stand(id, err), nil
 	}
-	return &r, nil
+	return r, nil
 }
 
-// Get returns the box named name (or whose id starts with name).
-func (s *Store) Get(name string) (*Record, error) {
+// Find returns the box named name (or whose id starts with name, given at
+// least 6 characters), broken or not: for stop, rm and inspect.
+func (s *Store) Find(name string) (*Record, error) {
 	all, err := s.List()
 	if err != nil {
 		return nil, err
@@ -195,6 +222,19 @@ func (s *Store) Get(name string) (*Record, error) {
 	return nil, fmt.Errorf("%w %q (hint: devbox ls lists your boxes; devbox create %s --image IMAGE makes one)", ErrNotFound, name, name)
 }
 
+// Get returns the usable box named name (or whose id starts with name): a
+// broken record is an error (a *BrokenError) that names its file.
+func (s *Store) Get(name string) (*Record, error) {
+	r, err := s.Find(name)
+	if err != nil {
+		return nil, err
+	}
+	if r.Problem != nil {
+		return nil, r.Problem
+	}
+	return r, nil
+}
+
 // Names returns the box names (for completion).
 func (s *Store) Names() []string {
 	all, _ := s.List()
@@ -208,10 +248,13 @@ func (s *Store) Names() []string {
 // Create writes a new record. It fails when the name is taken; callers
 // hold the "boxes" lock.
 func (s *Store) Create(r *Record) error {
-	if _, err := s.Get(r.Name); err == nil {
+	r.Version = RecordVersion
+	if err := r.Check(r.ID); err != nil {
+		return fmt.Errorf("box %s: %w", r.Name, err)
+	}
+	if _, err := s.Find(r.Name); err == nil {
 		return fmt.Errorf("a box named %q already exists (hint: devbox shell %s enters it; devbox rm %s removes it)", r.Name, r.Name, r.Name)
 	}
-	r.Version = RecordVersion
 	dir := s.BoxDir(r.ID)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating box directory: %w", err)
@@ -221,6 +264,9 @@ func (s *Store) Create(r *Record) error {
 
 // Save rewrites a record atomically.
 func (s *Store) Save(r *Record) error {
+	if r.Problem != nil {
+		return r.Problem // a stand-in: writing it would lose the file
+	}
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err

@@ -102,6 +102,9 @@ func Init(s *Spec) (code int, err error) {
 	if err != nil {
 		return 125, err
 	}
+	if boxHardening, err = newHardening(s.Security); err != nil {
+		return 125, err
+	}
 	nw, err := beginNetwork(s)
 	if err != nil {
 		return 125, err
@@ -149,6 +152,12 @@ func Init(s *Spec) (code int, err error) {
 			if err = nw.configure(); err != nil {
 				return netFailure(err)
 			}
+			// The last moment the box directory's mounts are in this
+			// namespace: from now on the init holds only confined
+			// clones of them.
+			if err = b.confine(); err != nil {
+				return 125, err
+			}
 			err = pivot(root)
 			unix.Close(root)
 			root = -1
@@ -178,12 +187,23 @@ func Init(s *Spec) (code int, err error) {
 			return 125, err
 		}
 	}
+	// Nothing in the box may trace the init or open what it holds
+	// through /proc/1 (its status pipe, network socket, the confined box
+	// directory): not dumpable, and commands lack CAP_SYS_PTRACE unless
+	// asked for.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return 125, fmt.Errorf("making the init undumpable: %w", err)
+	}
 	if s.Agent {
+		b.release()
 		return serveAgent(s, ids, os.NewFile(agentListenerFD, "agent-listener"))
 	}
 	u, err := resolveBoxUser(root, s.User, ids)
 	if err != nil {
 		return 125, err
+	}
+	if !s.Remove || b.memory {
+		b.release()
 	}
 	trace.Mark("init: box ready")
 	return runCommand(s, u, ids)
@@ -194,10 +214,16 @@ type box struct {
 	spec   *Spec
 	dir    *os.Root // ContainerDir, usable after the pivot
 	dirFd  int
-	lockFd int    // ContainerDir on the disk, locked (dirFd unless in memory)
+	diskFd int    // ContainerDir on the disk (dirFd unless in memory)
+	lockFd int    // ContainerDir/LockFile, locked while the init lives
 	memory bool   // dir is a tmpfs over ContainerDir (scratchInMemory)
 	rootfs string // how the root filesystem was made
 }
+
+// LockFile is the file in ContainerDir whose lock the box's init holds: a
+// plain file, so that the descriptor the init keeps for the box's life
+// leads nowhere else.
+const LockFile = ".init.lock"
 
 func openBox(s *Spec) (*box, error) {
 	dir, err := os.OpenRoot(s.ContainerDir)
@@ -209,26 +235,76 @@ func openBox(s *Spec) (*box, error) {
 		dir.Close()
 		return nil, fmt.Errorf("opening the container directory: %w", err)
 	}
+	b := &box{spec: s, dir: dir, dirFd: fd, diskFd: fd, lockFd: -1}
 	// One init per box: a second one would mount the same writable layer
 	// twice, which overlayfs does not forbid but corrupts. The lock goes
 	// with the init.
-	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		dir.Close()
-		unix.Close(fd)
+	lfd, err := unix.Openat(fd, LockFile, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		b.lockFd = lfd
+		err = unix.Flock(lfd, unix.LOCK_EX|unix.LOCK_NB)
+	}
+	if err != nil {
+		b.close()
 		if err == unix.EWOULDBLOCK {
 			return nil, fmt.Errorf("box %s is already running: another init holds %s (hint: join it, or stop it first)", s.ID, s.ContainerDir)
 		}
 		return nil, fmt.Errorf("locking the container directory: %w", err)
 	}
-	return &box{spec: s, dir: dir, dirFd: fd, lockFd: fd}, nil
+	return b, nil
 }
 
 func (b *box) close() {
-	b.dir.Close()
-	unix.Close(b.dirFd)
-	if b.lockFd != b.dirFd {
+	b.release()
+	if b.lockFd >= 0 {
 		unix.Close(b.lockFd)
+		b.lockFd = -1
 	}
+}
+
+// release closes every descriptor of the box directory and keeps only the
+// lock: the init of a persistent or kept box, or of one whose writes are in
+// memory, never needs the directory again once the root filesystem is up.
+func (b *box) release() {
+	if b.dir != nil {
+		b.dir.Close()
+		b.dir = nil
+	}
+	if b.dirFd >= 0 {
+		unix.Close(b.dirFd)
+	}
+	if b.diskFd != b.dirFd && b.diskFd >= 0 {
+		unix.Close(b.diskFd)
+	}
+	b.dirFd, b.diskFd = -1, -1
+}
+
+// confine replaces the descriptors the init keeps of ContainerDir (the
+// directory, or the tmpfs over it) by one of a detached, non-recursive
+// clone of that directory's mount (open_tree OPEN_TREE_CLONE): a detached
+// mount has no parent, so ".." from its root stays there, and a process
+// that got hold of the descriptor (/proc/1/fd/N, with CAP_SYS_PTRACE
+// added) could reach the box's own scratch files but nothing else of the
+// host. It must run while those mounts are still in the init's namespace,
+// i.e. before the pivot. The on-disk directory is no longer needed then.
+func (b *box) confine() error {
+	c, err := unix.OpenTree(b.dirFd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH)
+	if err != nil {
+		return fmt.Errorf("confining the box directory (open_tree): %w", err)
+	}
+	dirFd, err := unix.Openat(c, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	unix.Close(c)
+	if err != nil {
+		return fmt.Errorf("confining the box directory: %w", err)
+	}
+	dir, err := os.OpenRoot(mount.FdPath(dirFd))
+	if err != nil {
+		unix.Close(dirFd)
+		return fmt.Errorf("opening the container directory: %w", err)
+	}
+	b.release()
+	b.dir, b.dirFd, b.diskFd = dir, dirFd, dirFd
+	return nil
 }
 
 // writeEtc writes the box's hosts, hostname and resolv.conf into
@@ -284,13 +360,13 @@ func (b *box) scratchOnDisk() error {
 	if err := unix.Unmount(mount.FdPath(b.dirFd), unix.MNT_DETACH); err != nil {
 		return fmt.Errorf("unmounting the box's tmpfs: %w", err)
 	}
-	dir, err := os.OpenRoot(mount.FdPath(b.lockFd))
+	dir, err := os.OpenRoot(mount.FdPath(b.diskFd))
 	if err != nil {
 		return fmt.Errorf("opening the container directory: %w", err)
 	}
 	b.dir.Close()
 	unix.Close(b.dirFd)
-	b.dir, b.dirFd, b.memory = dir, b.lockFd, false
+	b.dir, b.dirFd, b.memory = dir, b.diskFd, false
 	return b.writeEtc()
 }
 

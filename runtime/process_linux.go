@@ -81,6 +81,11 @@ func runCommand(s *Spec, u User, ids IDMaps) (int, error) {
 		Files: []uintptr{0, 1, 2},
 		Sys: &syscall.SysProcAttr{
 			Credential: &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: u.Groups, NoSetGroups: !ids.Setgroups},
+			// A session of its own: without a box pty the command's
+			// stdio may be the caller's terminal, which must not be its
+			// controlling terminal (TIOCSTI would type into the
+			// caller's shell); with one, the pty becomes it below.
+			Setsid: true,
 		},
 	}
 	var tty *pty
@@ -91,7 +96,6 @@ func runCommand(s *Spec, u User, ids IDMaps) (int, error) {
 		defer tty.master.Close()
 		fd := tty.slave.Fd()
 		attr.Files = []uintptr{fd, fd, fd}
-		attr.Sys.Setsid = true
 		attr.Sys.Setctty = true
 		attr.Sys.Ctty = 0
 		// Sized before the command starts, so it never sees 0x0.

@@ -61,6 +61,12 @@ type Spec struct {
 	// runtime/agent), and exits GraceSeconds after its last session left.
 	Agent        bool `json:"agent,omitempty"`
 	GraceSeconds int  `json:"graceSeconds,omitempty"`
+	// Security is how every command of the box is confined: its
+	// capability bounding set, no_new_privs and the seccomp filter
+	// (harden_linux.go, docs/security.md). The zero value is the strict
+	// default.
+	Security Security `json:"security"`
+
 	// Account, when set, is written into the box's /etc/passwd, /etc/group
 	// and /etc/shadow (and a sudoers drop-in) at every start, so the user
 	// exists inside without a package manager or network.
@@ -79,6 +85,22 @@ type Account struct {
 	// Sudo adds the user to the image's sudo/wheel group and a NOPASSWD
 	// sudoers drop-in.
 	Sudo bool `json:"sudo"`
+}
+
+// Security is the confinement of a box's commands. Its zero value is the
+// default of a sandboxed box: the default capability set, no_new_privs and
+// the default seccomp filter.
+type Security struct {
+	// Caps is the capability bounding set of every command, as names
+	// ("CAP_CHOWN", …); nil means DefaultCaps. A command running as root
+	// has these capabilities; any other user has none.
+	Caps []string `json:"caps,omitempty"`
+	// AllowSetuid leaves no_new_privs off, so that setuid programs (sudo)
+	// work: dev boxes, and runs that ask for it.
+	AllowSetuid bool `json:"allowSetuid,omitempty"`
+	// Unconfined turns the seccomp filter off (--security-opt
+	// seccomp=unconfined).
+	Unconfined bool `json:"unconfined,omitempty"`
 }
 
 // Mount is one bind mount from the host into the box.

@@ -54,6 +54,9 @@ type Options struct {
 	TTY            bool
 	NoTTY          bool
 	Limits         cgroup.Limits
+	// CapAdd, CapDrop and SecurityOpt change the box's confinement
+	// (runtime.ParseSecurity).
+	CapAdd, CapDrop, SecurityOpt []string
 	// prefix is os.Args[1:k], everything before the image, when devbox was
 	// run from a command line: the key of the start's recipe.
 	prefix []string
@@ -108,6 +111,9 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *Options) error) *
 	fl.BoolVarP(&opts.TTY, "tty", "t", false, "allocate a terminal even when stdin is not one")
 	fl.BoolVarP(&opts.NoTTY, "no-tty", "T", false, "never allocate a terminal")
 	cmdutil.AddLimitFlags(fl, &opts.Limits)
+	fl.StringArrayVar(&opts.CapAdd, "cap-add", nil, "add a capability to the box's default set (e.g. NET_RAW, SYS_PTRACE, ALL)")
+	fl.StringArrayVar(&opts.CapDrop, "cap-drop", nil, "drop a capability from the box's default set (e.g. CHOWN, ALL)")
+	fl.StringArrayVar(&opts.SecurityOpt, "security-opt", nil, "seccomp=unconfined (no syscall filter) or no-new-privileges=false (setuid programs work)")
 	_ = cmd.RegisterFlagCompletionFunc("net", cobra.FixedCompletions(network.Modes, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("pull", cobra.FixedCompletions([]string{"missing", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -136,6 +142,10 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		return cmdutil.FlagErrorf("invalid --pull %q (hint: use missing, always or never)", opts.Pull)
 	}
 	if err := opts.Limits.Validate(); err != nil {
+		return cmdutil.FlagErrorf("%v", err)
+	}
+	sec, err := runtime.ParseSecurity(opts.CapAdd, opts.CapDrop, opts.SecurityOpt)
+	if err != nil {
 		return cmdutil.FlagErrorf("%v", err)
 	}
 	// A limit that cannot be applied fails before anything is pulled.
@@ -182,6 +192,9 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	pc := make(chan prepared, 1)
 	go func() {
 		spec, err := prepare(ctx, f, st, opts, id, terminal, nw)
+		if spec != nil {
+			spec.Security = sec
+		}
 		pc <- prepared{spec, err}
 	}()
 	l, err := launch(id, filepath.Join(st.ContainersDir(), id), terminal, nw, mapping, cgFile, early, opts.prefix)
@@ -552,6 +565,7 @@ func (l *launched) run(spec *runtime.Spec, rawTTY bool) (int, error) {
 func cleanup(ctx context.Context, f *cmdutil.Factory, st *store.Store, dir string) {
 	// With the writable layer in memory only spec.json is left: two calls.
 	_ = os.Remove(filepath.Join(dir, "spec.json"))
+	_ = os.Remove(filepath.Join(dir, runtime.LockFile))
 	if err := os.Remove(dir); err == nil || errors.Is(err, os.ErrNotExist) {
 		return
 	}

@@ -56,6 +56,9 @@ func Spec(r *Record, lowers []string, boxDir string, h Host) (*runtime.Spec, err
 		Agent:        true,
 		GraceSeconds: r.Grace,
 		Account:      &acct,
+		// sudo in the box is a setuid program: no no_new_privs. The
+		// bounding set and the seccomp filter are the default ones.
+		Security: runtime.Security{AllowSetuid: true},
 	}
 	if s.GraceSeconds <= 0 {
 		s.GraceSeconds = DefaultGrace

@@ -1,0 +1,110 @@
+package runtime
+
+import (
+	"fmt"
+	goruntime "runtime"
+
+	"github.com/devbox-dev/devbox/rootless"
+	"golang.org/x/sys/unix"
+)
+
+// hardening is what every command of a box gets from the thread that forks
+// it (docs/security.md): a new anonymous session keyring, the capability
+// bounding set, no_new_privs and the seccomp filter. Each of them is a
+// property of a thread, inherited by a child forked from it, so the init
+// sets them on a thread of its own that forks the command and then ends;
+// the init's other threads keep what they need to run the box.
+type hardening struct {
+	bset   uint64            // bit i: capability i stays in the bounding set
+	nnp    bool              // set no_new_privs
+	filter []unix.SockFilter // nil: no seccomp filter
+}
+
+// newHardening computes a box's hardening from its spec once; the filter is
+// compiled here, not per command.
+func newHardening(s Security) (*hardening, error) {
+	bset, err := CapMask(s.Caps)
+	if err != nil {
+		return nil, fmt.Errorf("box spec: %w", err)
+	}
+	h := &hardening{bset: bset, nnp: !s.AllowSetuid}
+	if !s.Unconfined {
+		if h.filter, err = seccompProgram(bset); err != nil {
+			return nil, fmt.Errorf("compiling the seccomp filter: %w", err)
+		}
+	}
+	return h, nil
+}
+
+// seccompProgram compiles the default filter for a bounding set; nil while
+// no filter is linked in.
+var seccompProgram = func(bset uint64) ([]unix.SockFilter, error) { return nil, nil }
+
+// seccompInstall loads a filter on the calling thread.
+var seccompInstall = func([]unix.SockFilter) error { return nil }
+
+// apply hardens the calling thread, which must be locked to its goroutine
+// and is never handed back to the Go scheduler afterwards.
+func (h *hardening) apply() error {
+	if err := rootless.ClearInheritableCaps(); err != nil {
+		return err
+	}
+	// An anonymous session keyring of the box's own (NULL name): the
+	// caller's session keyring is not reachable from the command. The
+	// user keyring is the user namespace's own since Linux 5.3.
+	if _, _, e := unix.RawSyscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0); e != 0 && e != unix.ENOSYS {
+		return fmt.Errorf("joining a new session keyring: %w", e)
+	}
+	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
+		if h.bset&(1<<uint(c)) != 0 {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && err != unix.EINVAL {
+			return fmt.Errorf("dropping capability %s from the bounding set: %w", capNames[c], err)
+		}
+	}
+	if h.nnp {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("setting no_new_privs: %w", err)
+		}
+	}
+	if h.filter != nil {
+		if err := seccompInstall(h.filter); err != nil {
+			return fmt.Errorf("loading the seccomp filter: %w", err)
+		}
+	}
+	return nil
+}
+
+// boxHardening is the hardening of this init's box, set by Init before the
+// first command starts; nil only in tests that start commands without Init.
+var boxHardening *hardening
+
+// onCleanThread runs fork, which starts one of the box's commands, on a
+// thread of its own: its inheritable and ambient capability sets are empty
+// (the init received every capability as ambient across its own exec, and
+// threads keep their sets), and the box's hardening is applied to it. The
+// thread ends with the goroutine (it stays locked), so nothing else ever
+// runs on it.
+func onCleanThread(fork func() error) error {
+	h := boxHardening
+	done := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread()
+		if h == nil {
+			defer goruntime.UnlockOSThread()
+			if err := rootless.ClearInheritableCaps(); err != nil {
+				done <- err
+				return
+			}
+			done <- fork()
+			return
+		}
+		if err := h.apply(); err != nil {
+			done <- err
+			return
+		}
+		done <- fork()
+	}()
+	return <-done
+}

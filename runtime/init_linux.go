@@ -120,6 +120,12 @@ func Init(s *Spec) (code int, err error) {
 	if s.ScratchInMemory {
 		b.scratchInMemory()
 	}
+	if b.memory {
+		// The box's writes are memory no process's RSS shows. Under
+		// memory pressure the kernel is to pick the box — whose end
+		// frees them — before devbox or the rest of the desktop.
+		_ = os.WriteFile("/proc/self/oom_score_adj", []byte(scratchOOMScoreAdj), 0)
+	}
 	if s.Remove {
 		defer func() {
 			trace.Mark("init: removing the box")
@@ -329,7 +335,11 @@ func (b *box) writeEtc() error {
 // 6.6; where it lacks them the tmpfs goes again and the disk is used.
 func (b *box) scratchInMemory() {
 	target := mount.FdPath(b.dirFd)
-	if err := unix.Mount("tmpfs", target, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0700"); err != nil {
+	opts := "mode=0700"
+	if n := b.spec.ScratchBytes; n > 0 {
+		opts += ",size=" + strconv.FormatInt(n, 10)
+	}
+	if err := unix.Mount("tmpfs", target, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
 		return
 	}
 	fd, err := unix.Open(b.spec.ContainerDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -381,6 +391,10 @@ func userXattrs(dir int) bool {
 	defer unix.Close(fd)
 	return unix.Fsetxattr(fd, "user.devbox.probe", []byte("1"), 0) == nil
 }
+
+// scratchOOMScoreAdj is the OOM score adjustment of a box whose writable
+// layer is in memory (and of everything in it).
+const scratchOOMScoreAdj = "500"
 
 // boxState lists what the init creates in ContainerDir.
 var boxState = []string{"upper", "work", "merged", "rootfs-copy", "rootfs-copy.tmp", "hosts", "hostname", "resolv.conf"}

@@ -32,6 +32,10 @@ type Spec struct {
 	// private to the box (ephemeral runs; docs/config.md [run] scratch);
 	// the init falls back to the disk where tmpfs lacks user xattrs.
 	ScratchInMemory bool `json:"scratchInMemory,omitempty"`
+	// ScratchBytes bounds that tmpfs (the box's --memory): writes past it
+	// fail with ENOSPC in the box instead of pressing on the host's
+	// memory. 0: tmpfs's default, half of RAM.
+	ScratchBytes int64 `json:"scratchBytes,omitempty"`
 
 	// The process.
 	Args     []string `json:"args"`     // required: argv; Args[0] is looked up in PATH inside

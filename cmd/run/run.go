@@ -286,6 +286,7 @@ func prepare(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts *Opt
 			return nil, err
 		}
 		spec.ScratchInMemory = conf.Run.ScratchInMemory()
+		spec.ScratchBytes = opts.Limits.Memory
 	}
 	spec.ID = id
 	chains := store.ChainIDs(cfg.RootFS.DiffIDs)

@@ -754,6 +754,11 @@ const (
 func (r *runner) store() Result {
 	res := Result{Check: "store"}
 	root := r.StoreRoot
+	if root == "" || !filepath.IsAbs(root) {
+		res.Status, res.Message = Fail, "no store: its path is not an absolute path"
+		res.Hint = fmt.Sprintf("give an absolute path to devbox --store, DEVBOX_STORE or root under [store] in %s (the config check says which one is wrong)", r.configPath())
+		return res
+	}
 	at := r.nearestExisting(root)
 	elsewhere := fmt.Sprintf("choose a store you can write: devbox --store DIR, DEVBOX_STORE=DIR, or root = \"DIR\" under [store] in %s", r.configPath())
 	where := root

@@ -168,7 +168,10 @@ func storeRoot(f *Factory) string {
 	if f.StoreRoot != nil {
 		flag = *f.StoreRoot
 	}
-	root := c.StoreRoot(flag)
+	root, err := c.StoreRoot(flag)
+	if err != nil {
+		return ""
+	}
 	if _, err := os.Stat(filepath.Join(root, "oci", "index.json")); err != nil {
 		return ""
 	}

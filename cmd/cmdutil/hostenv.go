@@ -3,7 +3,6 @@ package cmdutil
 import (
 	"os"
 	"os/user"
-	"path/filepath"
 	"strconv"
 
 	"github.com/devbox-dev/devbox/cmd/config"
@@ -39,9 +38,12 @@ func HostEnv(f *Factory) doctor.Env {
 	if f.StoreRoot != nil {
 		flag = *f.StoreRoot
 	}
-	e.StoreRoot = cfg.StoreRoot(flag)
-	if abs, err := filepath.Abs(e.StoreRoot); err == nil {
-		e.StoreRoot = abs
+	if root, err := cfg.StoreRoot(flag); err != nil {
+		if e.ConfigErr == nil {
+			e.ConfigErr = err
+		}
+	} else {
+		e.StoreRoot = root
 	}
 	e.Mapping, e.MappingErr = rootless.Detect()
 	e.User = e.Mapping.User

@@ -102,6 +102,9 @@ func Load(path string) (*Config, error) {
 	if und := md.Undecoded(); len(und) > 0 {
 		return nil, fmt.Errorf("reading %s: unknown setting %q (hint: docs/config.md lists the settings)", path, und[0].String())
 	}
+	if c.Store.Root != "" && !filepath.IsAbs(c.Store.Root) {
+		return nil, fmt.Errorf("reading %s: [store] root %q is not an absolute path (hint: write the full path, e.g. root = %q)", path, c.Store.Root, filepath.Join(dataHome(), "devbox"))
+	}
 	switch c.Run.Scratch {
 	case "", "memory", "disk":
 	default:
@@ -111,15 +114,28 @@ func Load(path string) (*Config, error) {
 }
 
 // StoreRoot returns the store directory: flag, then DEVBOX_STORE, then the
-// config file, then $XDG_DATA_HOME/devbox.
-func (c *Config) StoreRoot(flag string) string {
+// config file, then $XDG_DATA_HOME/devbox. A relative path is an error: it
+// would name another store in every directory devbox is run from.
+func (c *Config) StoreRoot(flag string) (string, error) {
+	var root, from string
 	switch {
 	case flag != "":
-		return flag
+		root, from = flag, "--store"
 	case os.Getenv("DEVBOX_STORE") != "":
-		return os.Getenv("DEVBOX_STORE")
+		root, from = os.Getenv("DEVBOX_STORE"), "DEVBOX_STORE"
 	case c.Store.Root != "":
-		return c.Store.Root
+		root, from = c.Store.Root, "[store] root in "+Path()
+	default:
+		root, from = filepath.Join(dataHome(), "devbox"), "the default store ($XDG_DATA_HOME/devbox)"
 	}
-	return filepath.Join(dataHome(), "devbox")
+	if !filepath.IsAbs(root) {
+		hint := "give an absolute path"
+		if abs, err := filepath.Abs(root); err == nil && from != "the default store ($XDG_DATA_HOME/devbox)" {
+			hint += fmt.Sprintf(", e.g. %s", abs)
+		} else {
+			hint = "set HOME or XDG_DATA_HOME to an absolute path"
+		}
+		return "", fmt.Errorf("%s: store %q is not an absolute path (hint: %s)", from, root, hint)
+	}
+	return filepath.Clean(root), nil
 }

@@ -21,6 +21,8 @@ func TestLoad(t *testing.T) {
 		{"aliases", "[aliases]\nmine = \"example.com/x:1\"\n", "", func(c *Config) bool { return c.Aliases["mine"] == "example.com/x:1" }},
 		{"syntax", "[registries\n", "line 2", nil},
 		{"unknown key", "[store]\nroot = \"/x\"\nbogus = 1\n", "unknown setting", nil},
+		{"relative store root", "[store]\nroot = \"data/devbox\"\n", "[store] root \"data/devbox\" is not an absolute path (hint:", nil},
+		{"absolute store root", "[store]\nroot = \"/srv/devbox\"\n", "", func(c *Config) bool { return c.Store.Root == "/srv/devbox" }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -48,21 +50,36 @@ func TestLoad(t *testing.T) {
 }
 
 func TestStoreRoot(t *testing.T) {
-	t.Setenv("DEVBOX_STORE", "")
-	t.Setenv("XDG_DATA_HOME", "/data")
-	c := &Config{}
-	if got := c.StoreRoot(""); got != "/data/devbox" {
-		t.Errorf("default = %q", got)
+	cases := []struct {
+		name, env, data, home, cfg, flag string
+		want, wantErr                    string
+	}{
+		{name: "default", data: "/data", want: "/data/devbox"},
+		{name: "default from HOME", home: "/home/u", want: "/home/u/.local/share/devbox"},
+		{name: "config", data: "/data", cfg: "/cfg", want: "/cfg"},
+		{name: "env", data: "/data", cfg: "/cfg", env: "/env", want: "/env"},
+		{name: "flag", data: "/data", cfg: "/cfg", env: "/env", flag: "/flag/", want: "/flag"},
+		{name: "relative flag", data: "/data", flag: "store", wantErr: `--store: store "store" is not an absolute path (hint: give an absolute path, e.g. /`},
+		{name: "relative env", data: "/data", env: "./s", wantErr: `DEVBOX_STORE: store "./s" is not an absolute path`},
+		{name: "relative config", data: "/data", cfg: "s", wantErr: `[store] root in`},
+		{name: "no home", wantErr: "set HOME or XDG_DATA_HOME"},
 	}
-	c.Store.Root = "/cfg"
-	if got := c.StoreRoot(""); got != "/cfg" {
-		t.Errorf("config = %q", got)
-	}
-	t.Setenv("DEVBOX_STORE", "/env")
-	if got := c.StoreRoot(""); got != "/env" {
-		t.Errorf("env = %q", got)
-	}
-	if got := c.StoreRoot("/flag"); got != "/flag" {
-		t.Errorf("flag = %q", got)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("DEVBOX_STORE", c.env)
+			t.Setenv("XDG_DATA_HOME", c.data)
+			t.Setenv("HOME", c.home)
+			cfg := &Config{Store: Store{Root: c.cfg}}
+			got, err := cfg.StoreRoot(c.flag)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("StoreRoot = %q, %v; want error containing %q", got, err, c.wantErr)
+				}
+				return
+			}
+			if err != nil || got != c.want {
+				t.Errorf("StoreRoot = %q, %v; want %q", got, err, c.want)
+			}
+		})
 	}
 }

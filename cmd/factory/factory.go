@@ -40,7 +40,11 @@ func New(ios *iostreams.IOStreams, logger *slog.Logger) *cmdutil.Factory {
 		if err != nil {
 			return nil, err
 		}
-		return store.Open(c.StoreRoot(*root))
+		r, err := c.StoreRoot(*root)
+		if err != nil {
+			return nil, err
+		}
+		return store.Open(r)
 	}
 	f.Aliases = func() (alias.Table, error) {
 		c, err := f.Config()
@@ -99,7 +103,11 @@ func New(ios *iostreams.IOStreams, logger *slog.Logger) *cmdutil.Factory {
 			return nil, err
 		}
 		// Read-only: completion must not create the store.
-		st := &store.Store{Root: c.StoreRoot(*root)}
+		r, err := c.StoreRoot(*root)
+		if err != nil {
+			return nil, err
+		}
+		st := &store.Store{Root: r}
 		return (&rbox.Store{Dir: st.ContainersDir()}).Names(), nil
 	}
 	return f

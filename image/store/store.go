@@ -49,13 +49,9 @@ type Store struct {
 // Open creates the store directories as needed.
 func Open(root string) (*Store, error) {
 	if !filepath.IsAbs(root) {
-		abs, err := filepath.Abs(root)
-		if err != nil {
-			return nil, err
-		}
-		root = abs
+		return nil, fmt.Errorf("the store %q is not an absolute path (hint: give --store, DEVBOX_STORE or [store] root an absolute path)", root)
 	}
-	s := &Store{Root: root}
+	s := &Store{Root: filepath.Clean(root)}
 	for _, d := range []string{s.ociDir(), filepath.Join(s.ociDir(), "blobs", "sha256"), s.LayersDir(), s.TmpDir(), s.locksDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, storeErr("creating store directory", err, root)

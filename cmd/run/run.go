@@ -174,6 +174,13 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	if early != nil && !nw.choice.UserMode() && noCgroup {
 		id = early.ID
 	}
+	// Held until devbox ends (or dies): devbox prune removes this run's
+	// box and runtime directories only once it is free.
+	releaseRun, err := st.RunLock(id)
+	if err != nil {
+		return err
+	}
+	defer releaseRun()
 	cg, cgFile, err := setupCgroup(ctx, cgHost, id, opts.Limits)
 	if err != nil {
 		return err

@@ -117,7 +117,8 @@ func (s *Store) pruneLocks() {
 	ents, _ := os.ReadDir(s.locksDir())
 	for _, e := range ents {
 		name := e.Name()
-		if name == "store.lock" || name == "gc.lock" || !strings.HasSuffix(name, ".lock") {
+		// Run locks are removed by devbox prune with what the run left.
+		if name == "store.lock" || name == "gc.lock" || !strings.HasSuffix(name, ".lock") || strings.HasPrefix(name, runLockPrefix) {
 			continue
 		}
 		if unlockKey, ok := s.TryLockKey(strings.TrimSuffix(name, ".lock")); ok {

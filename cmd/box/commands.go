@@ -618,17 +618,45 @@ func names(rs []*rbox.Record) string {
 	return strings.Join(n, ", ")
 }
 
-// pruneLeftovers removes box directories without a record (ephemeral runs
-// killed before they cleaned up) whose box is not running.
+// pruneLeftovers removes what runs left behind: for every run whose lock
+// is free (its devbox is gone: finished, or killed at any moment), its box
+// directory and its runtime directory; then box directories without a
+// record and without a run lock (a devbox older than run locks) that are
+// older than a minute and do not answer as a box. A live run's lock is
+// held, so nothing of it is touched.
 func (e *env) pruneLeftovers() error {
-	ents, _ := os.ReadDir(e.bs.Dir)
+	stale := e.st.StaleRuns()
+	defer func() {
+		for _, r := range stale {
+			r.Done()
+		}
+	}()
 	var doomed []string
+	gone := map[string]bool{}
+	for _, r := range stale {
+		gone[r.ID] = true
+		dir := e.bs.BoxDir(r.ID)
+		if _, err := os.Lstat(filepath.Join(dir, "box.json")); err == nil {
+			continue // never: run ids are not box ids
+		}
+		if _, err := os.Lstat(dir); err == nil {
+			doomed = append(doomed, dir)
+		}
+		// The runtime directory holds the user's files only (the network
+		// helper's log and sockets); RemoveAll does not follow symlinks.
+		_ = os.RemoveAll(e.bs.RunDir(r.ID))
+	}
+	ents, _ := os.ReadDir(e.bs.Dir)
 	for _, ent := range ents {
-		dir := filepath.Join(e.bs.Dir, ent.Name())
-		if _, err := os.Stat(filepath.Join(dir, "box.json")); err == nil {
+		id := ent.Name()
+		dir := filepath.Join(e.bs.Dir, id)
+		if gone[id] || e.st.HasRunLock(id) || !ent.IsDir() {
 			continue
 		}
-		if e.bs.Running(ent.Name()) {
+		if _, err := os.Lstat(filepath.Join(dir, "box.json")); err == nil {
+			continue
+		}
+		if e.bs.Running(id) {
 			continue
 		}
 		if fi, err := ent.Info(); err == nil && time.Since(fi.ModTime()) < time.Minute {

@@ -173,6 +173,18 @@ func tryReplay(dir string, args []string, tty string) {
 	var l *Launch
 	spawn, saved := false, false
 	boxDir := replace(p.BoxDir, IDToken, id)
+	// As devbox run (image/store.RunLock): held until the process ends,
+	// taken before the box's directories exist, so that prune leaves them.
+	lockPath := dirname(dirname(boxDir)) + "/locks/run-" + id + ".lock"
+	lockFD, err := syscall.Open(lockPath, syscall.O_RDWR|syscall.O_CREAT|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
+	if err != nil {
+		return
+	}
+	if syscall.Flock(lockFD, syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		syscall.Close(lockFD)
+		return
+	}
+	defer func() { syscall.Unlink(lockPath); syscall.Close(lockFD) }()
 	var fp, sock, lock string
 	if !holderOff() {
 		fp = Fingerprint(&r, p.Cgroup)
@@ -194,11 +206,22 @@ func tryReplay(dir string, args []string, tty string) {
 	}
 	l.specSaved = saved
 	if code, ok := l.replay(); ok {
+		syscall.Unlink(lockPath)
 		if spawn {
 			spawnHolder(r, sock, lock, fp)
 		}
 		os.Exit(code)
 	}
+}
+
+// dirname is path.Dir for the clean absolute paths of a replay record.
+func dirname(p string) string {
+	for i := len(p) - 1; i > 0; i-- {
+		if p[i] == '/' {
+			return p[:i]
+		}
+	}
+	return "/"
 }
 
 // saveSpec writes a box's spec.json as devbox run does.

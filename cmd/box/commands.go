@@ -161,7 +161,7 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 	defer unlock()
 	if existing, err := e.bs.Get(o.Name); err == nil {
 		return existing, errExists
-	} else if rbox.IsBroken(err) {
+	} else if rbox.IsBroken(err) && !errors.Is(err, rbox.ErrNotFound) {
 		return nil, err
 	}
 	if err := e.bs.Create(r); err != nil {
@@ -328,6 +328,9 @@ func shellRun(ctx context.Context, f *cmdutil.Factory, o *ShellOptions, args []s
 			return terr
 		}
 		if _, isAlias := tab.Lookup(o.Name); !isAlias && o.Image == "" {
+			if rbox.IsBroken(err) {
+				return err // names the record that cannot be read
+			}
 			hint := "devbox create " + o.Name + " --image IMAGE, or use an alias (devbox aliases)"
 			if c := tab.Closest(o.Name); c != "" {
 				hint = fmt.Sprintf("did you mean %q? devbox aliases lists the distro names", c)

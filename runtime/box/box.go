@@ -219,8 +219,28 @@ func (s *Store) Find(name string) (*Record, error) {
 			}
 		}
 	}
+	// A record that cannot be read has no name: it may be the box asked
+	// for, so say so rather than only "no such box".
+	for _, r := range all {
+		if p := r.Problem; p != nil && p.Name == r.ID {
+			return nil, &unreadableError{name: name, id: r.ID, b: p}
+		}
+	}
 	return nil, fmt.Errorf("%w %q (hint: devbox ls lists your boxes; devbox create %s --image IMAGE makes one)", ErrNotFound, name, name)
 }
+
+// unreadableError is "no such box" when a record without a readable name
+// exists: it is ErrNotFound and a *BrokenError at once.
+type unreadableError struct {
+	name, id string
+	b        *BrokenError
+}
+
+func (e *unreadableError) Error() string {
+	return fmt.Sprintf("%v %q (hint: the record %s cannot be read (%s): fix it, or devbox rm -f %s removes that box; devbox ls lists your boxes)", ErrNotFound, e.name, e.b.Path, e.b.Reason, e.id)
+}
+
+func (e *unreadableError) Unwrap() []error { return []error{ErrNotFound, e.b} }
 
 // Get returns the usable box named name (or whose id starts with name): a
 // broken record is an error (a *BrokenError) that names its file.

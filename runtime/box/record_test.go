@@ -2,6 +2,7 @@ package box
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,5 +145,20 @@ func TestListShowsBroken(t *testing.T) {
 	}
 	if err := s.Create(&Record{ID: strings.Repeat("f", 32), Name: "new", Hostname: "x", Lowers: []string{"/etc"}}); err == nil {
 		t.Error("created an invalid record")
+	}
+}
+
+// TestFindNamesUnreadable: a record without a readable name is named in
+// the "no such box" error, with the id that removes it.
+func TestFindNamesUnreadable(t *testing.T) {
+	s := &Store{Dir: t.TempDir()}
+	os.MkdirAll(s.BoxDir(testID), 0o700)
+	os.WriteFile(filepath.Join(s.BoxDir(testID), "box.json"), []byte("{"), 0o600)
+	_, err := s.Get("dev")
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), filepath.Join(s.BoxDir(testID), "box.json")) || !strings.Contains(err.Error(), "devbox rm -f "+testID) {
+		t.Errorf("Get = %v", err)
+	}
+	if r, err := s.Find(testID[:8]); err != nil || r.Problem == nil {
+		t.Errorf("Find(id prefix) = %+v, %v", r, err)
 	}
 }

@@ -154,12 +154,20 @@ func (s *Store) staleTmp() ([]string, int) {
 func (s *Store) ContainersDir() string { return filepath.Join(s.Root, "containers") }
 
 // CheckRemovable reports whether path may be removed by a Remover: only
-// direct children of layers/ and tmp/ qualify.
+// direct children of layers/, tmp/ and containers/ qualify, and only while
+// that directory is a real directory of the store: a symlinked
+// containers/ (or layers/, tmp/) would make the removal follow it out of
+// the store, so it is refused. (os.RemoveAll itself never follows a
+// symlink below the path it is given.)
 func (s *Store) CheckRemovable(path string) error {
 	clean := filepath.Clean(path)
 	parent := filepath.Dir(clean)
-	if (parent == s.LayersDir() || parent == s.TmpDir() || parent == s.ContainersDir()) && filepath.Base(clean) != ".." {
-		return nil
+	base := filepath.Base(clean)
+	if (parent != s.LayersDir() && parent != s.TmpDir() && parent != s.ContainersDir()) || base == ".." || base == "." || clean != path {
+		return fmt.Errorf("refusing to remove %q: not a store layer or temporary entry", path)
 	}
-	return fmt.Errorf("refusing to remove %q: not a store layer or temporary entry", path)
+	if fi, err := os.Lstat(parent); err != nil || !fi.IsDir() {
+		return fmt.Errorf("refusing to remove %q: %s is not a directory of the store (a symbolic link?) (hint: move it away and run devbox prune again)", path, parent)
+	}
+	return nil
 }

@@ -263,3 +263,37 @@ func TestEscapeRecordKilledRunPrune(t *testing.T) {
 		t.Error("a finished run left its lock")
 	}
 }
+
+// TestEscapeRecordSymlinkedContainers: with the store's containers/
+// replaced by a symlink to a directory elsewhere, devbox prune must not
+// delete what that directory holds (it looks like a leftover of a run).
+func TestEscapeRecordSymlinkedContainers(t *testing.T) {
+	e := newEnv(t)
+	e.ok("images") // creates the store
+	outside := filepath.Join(e.home, "elsewhere")
+	victim := filepath.Join(outside, strings.Repeat("a", 32))
+	os.MkdirAll(filepath.Join(victim, "upper"), 0o755)
+	os.WriteFile(filepath.Join(victim, "upper", "precious"), []byte("keep me"), 0o644)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(victim, old, old)
+	containers := filepath.Join(e.root, "containers")
+	os.RemoveAll(containers)
+	if err := os.Symlink(outside, containers); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(containers)
+	before := treeSums(t, outside)
+	r := e.run("prune", "--force")
+	if r.code == 0 || !strings.Contains(r.stderr, "not a directory of the store") {
+		t.Errorf("prune through a symlinked containers/: exit %d %q, want a refusal", r.code, r.stderr)
+	}
+	after := treeSums(t, outside)
+	if len(after) != len(before) {
+		t.Fatalf("prune deleted outside the store: %d entries before, %d after", len(before), len(after))
+	}
+	for p, s := range before {
+		if after[p] != s {
+			t.Errorf("%s changed or vanished", p)
+		}
+	}
+}

@@ -40,6 +40,7 @@ type CreateOptions struct {
 	Publish        []string
 	NoAutoPorts    bool
 	NoHostLoopback bool
+	HostLoopback   bool
 	// Limits: see cmdutil.AddLimitFlags.
 	Limits cgroup.Limits
 }
@@ -146,7 +147,11 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 	r := &rbox.Record{
 		ID: runtime.NewID(), Name: o.Name, Image: img.Ref, ImageID: img.ID, Created: time.Now().UTC(),
 		Hostname: o.Hostname, Net: netMode, Home: o.Home, Volumes: vols, Env: spec.Env, Grace: o.Grace, Limits: o.Limits,
-		Publish: o.Publish, NoAutoPorts: o.NoAutoPorts, NoHostLoopback: o.NoHostLoopback,
+		Publish: o.Publish, NoAutoPorts: o.NoAutoPorts,
+		// A box with a home of its own is a sandbox: no host loopback
+		// unless --host-loopback; the record keeps the decision.
+		NoHostLoopback: cmdutil.RecordNoHostLoopback(cmdutil.NetworkFlags{HostLoopback: o.HostLoopback,
+			NoHostLoopback: o.NoHostLoopback, Sandboxed: o.Home != "" && o.Home != ownHome()}),
 	}
 	if r.Hostname == "" {
 		r.Hostname = o.Name
@@ -224,6 +229,11 @@ func NewCmdCreate(f *cmdutil.Factory) *cobra.Command {
 	c := &cobra.Command{
 		Use:     "create NAME",
 		Short:   "Create a persistent box (entered with devbox shell NAME)",
+		Long:    "Create a persistent box NAME, entered with devbox shell NAME.\n" + cmdutil.DevBoxLoopbackNote,
+		Long: "Create a persistent box, entered with devbox shell NAME.\n\n" +
+			"A box with your own home is a convenience, not a sandbox: it shares your home, display,\n" +
+			"audio, agents and the host's loopback services on purpose. For an image you do not trust,\n" +
+			"use --home DIR (a sandboxed box) or devbox run (docs/security.md).",
 		Example: "  devbox create dev --image fedora\n  devbox create work --image ubuntu --home ~/boxes/work -v /srv/data:/data:ro",
 		Args:    cobra.ExactArgs(1),
 		// A new name: offer the aliases (the default image is the alias
@@ -266,7 +276,7 @@ func NewCmdShell(f *cmdutil.Factory) *cobra.Command {
 		Short: "Enter a box as yourself (creating it from an alias or --image on first use)",
 		Long: "Enter box NAME with your user name, home and desktop session. When no box NAME\n" +
 			"exists and NAME is an alias (centos, fedora, ubuntu, …) or --image is given, the\n" +
-			"box is created first. With a command, run it and return its exit code.",
+			"box is created first. With a command, run it and return its exit code.\n" + cmdutil.DevBoxLoopbackNote,
 		Example: "  devbox shell centos\n  devbox shell fedora -- make test\n  devbox shell dev --root",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {

@@ -151,7 +151,7 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 		// A box with a home of its own is a sandbox: no host loopback
 		// unless --host-loopback; the record keeps the decision.
 		NoHostLoopback: cmdutil.RecordNoHostLoopback(cmdutil.NetworkFlags{HostLoopback: o.HostLoopback,
-			NoHostLoopback: o.NoHostLoopback, Sandboxed: o.Home != "" && o.Home != ownHome()}),
+			NoHostLoopback: o.NoHostLoopback, Sandboxed: o.Home != "" && !cmdutil.IsOwnHome(o.Home)}),
 	}
 	if r.Hostname == "" {
 		r.Hostname = o.Name
@@ -227,13 +227,12 @@ func (e *env) image(ref, platform string) (store.Image, *v1.ConfigFile, error) {
 func NewCmdCreate(f *cmdutil.Factory) *cobra.Command {
 	o := CreateOptions{}
 	c := &cobra.Command{
-		Use:     "create NAME",
-		Short:   "Create a persistent box (entered with devbox shell NAME)",
-		Long:    "Create a persistent box NAME, entered with devbox shell NAME.\n" + cmdutil.DevBoxLoopbackNote,
-		Long: "Create a persistent box, entered with devbox shell NAME.\n\n" +
+		Use:   "create NAME",
+		Short: "Create a persistent box (entered with devbox shell NAME)",
+		Long: "Create a persistent box NAME, entered with devbox shell NAME.\n\n" +
 			"A box with your own home is a convenience, not a sandbox: it shares your home, display,\n" +
-			"audio, agents and the host's loopback services on purpose. For an image you do not trust,\n" +
-			"use --home DIR (a sandboxed box) or devbox run (docs/security.md).",
+			"audio and agents on purpose. For an image you do not trust, use --home DIR (a sandboxed\n" +
+			"box) or devbox run (docs/security.md).\n" + cmdutil.DevBoxLoopbackNote,
 		Example: "  devbox create dev --image fedora\n  devbox create work --image ubuntu --home ~/boxes/work -v /srv/data:/data:ro",
 		Args:    cobra.ExactArgs(1),
 		// A new name: offer the aliases (the default image is the alias

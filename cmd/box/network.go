@@ -30,7 +30,8 @@ func addNetworkFlags(c *cobra.Command, o *CreateOptions) {
 	fl.StringVar(&o.Net, "net", "", "network: slirp (private, user-mode), host (share the host's) or none; or a driver: gvisor, pasta, slirp4netns (default "+DefaultNet+")")
 	fl.StringArrayVarP(&o.Publish, "publish", "p", nil, "publish a box port on the host: [HOST_IP:]HOST_PORT:BOX_PORT[/tcp|/udp] (HOST_IP defaults to 127.0.0.1)")
 	fl.BoolVar(&o.NoAutoPorts, "no-auto-ports", false, "do not forward the ports the box listens on to the host's 127.0.0.1")
-	fl.BoolVar(&o.NoHostLoopback, "no-host-loopback", false, "do not map host.devbox.internal (the gateway) to the host's 127.0.0.1")
+	fl.BoolVar(&o.HostLoopback, "host-loopback", false, cmdutil.HostLoopbackHelp)
+	fl.BoolVar(&o.NoHostLoopback, "no-host-loopback", false, cmdutil.NoHostLoopbackHelp)
 	_ = c.RegisterFlagCompletionFunc("net", cobra.FixedCompletions(network.Modes, cobra.ShellCompDirectiveNoFileComp))
 }
 
@@ -46,7 +47,7 @@ func (e *env) createNetwork(o CreateOptions) (string, error) {
 	if mode == "" {
 		mode = cmdutil.DefaultMode(cfg, DefaultNet)
 	}
-	if err := cmdutil.ValidateNetworkFlags(mode, o.Publish); err != nil {
+	if err := cmdutil.ValidateNetwork(mode, cmdutil.NetworkFlags{Publish: o.Publish, HostLoopback: o.HostLoopback, NoHostLoopback: o.NoHostLoopback}); err != nil {
 		return "", err
 	}
 	return network.Canonical(mode), nil

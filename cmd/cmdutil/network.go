@@ -1,6 +1,9 @@
 package cmdutil
 
 import (
+	"os"
+	"path/filepath"
+
 	"github.com/devbox-dev/devbox/cmd/config"
 	"github.com/devbox-dev/devbox/network"
 	nethost "github.com/devbox-dev/devbox/network/host"
@@ -8,10 +11,50 @@ import (
 
 // NetworkFlags are the network flags of devbox run and devbox create.
 type NetworkFlags struct {
-	Net            string   // --net ("" = the configured or built-in default)
-	Publish        []string // -p
+	Net     string   // --net ("" = the configured or built-in default)
+	Publish []string // -p
+	// HostLoopback and NoHostLoopback are --host-loopback and
+	// --no-host-loopback; with neither, Sandboxed decides.
+	HostLoopback   bool
 	NoHostLoopback bool
-	NoAutoPorts    bool
+	// Sandboxed: the box is a sandbox (devbox run, a box with --home DIR),
+	// whose default is no host loopback; a dev box (your own home) keeps
+	// it unless [network] host_loopback = false.
+	Sandboxed   bool
+	NoAutoPorts bool
+}
+
+// HostLoopbackFlagsHelp are the help texts of --host-loopback and
+// --no-host-loopback.
+const (
+	HostLoopbackHelp   = "let the box reach the host's 127.0.0.1 as host.devbox.internal (the gateway): every local user's loopback services (default for dev boxes)"
+	NoHostLoopbackHelp = "do not let the box reach the host's 127.0.0.1 (default for devbox run and --home boxes)"
+	// DevBoxLoopbackNote is the one line of create's and shell's help.
+	DevBoxLoopbackNote = "A box in your own home reaches the host's 127.0.0.1 (host.devbox.internal): every\n" +
+		"local user's loopback services are reachable from it; --no-host-loopback turns that off."
+)
+
+// HostLoopback decides whether a box reaches the host's loopback: the
+// flags first, then the box's kind (a sandbox does not), then the
+// configuration's [network] host_loopback for a dev box (default true).
+func HostLoopback(fl NetworkFlags, configured *bool) bool {
+	switch {
+	case fl.NoHostLoopback:
+		return false
+	case fl.HostLoopback:
+		return true
+	case fl.Sandboxed:
+		return false
+	}
+	return boolOr(configured, true)
+}
+
+// RecordNoHostLoopback is what a new box's record keeps (its
+// noHostLoopback field): true when the box must not reach the host's
+// loopback. A record without it (false) means what it always meant: the
+// configured default, true unless [network] host_loopback = false.
+func RecordNoHostLoopback(fl NetworkFlags) bool {
+	return fl.NoHostLoopback || (fl.Sandboxed && !fl.HostLoopback)
 }
 
 // NetworkChoice is a box's network, resolved on this host: the driver and
@@ -47,6 +90,15 @@ func DefaultMode(cfg *config.Config, builtin string) string {
 // ValidateNetworkFlags checks the flags without looking at the host (for
 // devbox create, whose box may start on another day).
 func ValidateNetworkFlags(mode string, publish []string) error {
+	return ValidateNetwork(mode, NetworkFlags{Publish: publish})
+}
+
+// ValidateNetwork is ValidateNetworkFlags with every network flag.
+func ValidateNetwork(mode string, fl NetworkFlags) error {
+	if fl.HostLoopback && fl.NoHostLoopback {
+		return FlagErrorf("--host-loopback and --no-host-loopback contradict each other (hint: give one of them)")
+	}
+	publish := fl.Publish
 	if err := network.ValidateMode(mode); err != nil {
 		return FlagErrorf("%v", err)
 	}
@@ -62,7 +114,7 @@ func ValidateNetworkFlags(mode string, publish []string) error {
 // ChooseNetwork resolves mode (already defaulted) and the flags against
 // the configuration and what this host has.
 func ChooseNetwork(cfg *config.Config, mode string, fl NetworkFlags) (NetworkChoice, error) {
-	if err := ValidateNetworkFlags(mode, fl.Publish); err != nil {
+	if err := ValidateNetwork(mode, fl); err != nil {
 		return NetworkChoice{}, err
 	}
 	ports, _ := network.ParsePorts(fl.Publish)
@@ -72,7 +124,7 @@ func ChooseNetwork(cfg *config.Config, mode string, fl NetworkFlags) (NetworkCho
 	}
 	c := NetworkChoice{
 		Publish:      ports,
-		HostLoopback: !fl.NoHostLoopback && boolOr(nc.HostLoopback, true),
+		HostLoopback: HostLoopback(fl, nc.HostLoopback),
 		AutoPorts:    !fl.NoAutoPorts && boolOr(nc.AutoPorts, true),
 		IPv6:         boolOr(nc.IPv6, true),
 		DNS:          nc.DNS,
@@ -95,4 +147,12 @@ func boolOr(b *bool, def bool) bool {
 		return def
 	}
 	return *b
+}
+
+// IsOwnHome reports whether dir (absolute) is the caller's home ($HOME),
+// the home a box gets by default: --home ~ makes a dev box, not a
+// sandbox.
+func IsOwnHome(dir string) bool {
+	h := os.Getenv("HOME")
+	return h != "" && filepath.IsAbs(h) && filepath.Clean(h) == filepath.Clean(dir)
 }

@@ -60,3 +60,41 @@ func TestChooseNetworkDefaults(t *testing.T) {
 		t.Errorf("helper options: %+v", o)
 	}
 }
+
+func TestHostLoopback(t *testing.T) {
+	yes, no := true, false
+	for _, tc := range []struct {
+		name       string
+		fl         NetworkFlags
+		configured *bool
+		want       bool
+		noRecord   bool // what a new box's record keeps
+	}{
+		{"dev box", NetworkFlags{}, nil, true, false},
+		{"dev box, configured off", NetworkFlags{}, &no, false, false},
+		{"dev box, --no-host-loopback", NetworkFlags{NoHostLoopback: true}, nil, false, true},
+		{"dev box, --host-loopback over the configuration", NetworkFlags{HostLoopback: true}, &no, true, false},
+		{"sandbox", NetworkFlags{Sandboxed: true}, nil, false, true},
+		{"sandbox, configured on", NetworkFlags{Sandboxed: true}, &yes, false, true},
+		{"sandbox, --host-loopback", NetworkFlags{Sandboxed: true, HostLoopback: true}, nil, true, false},
+		{"sandbox, --no-host-loopback", NetworkFlags{Sandboxed: true, NoHostLoopback: true}, &yes, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := HostLoopback(tc.fl, tc.configured); got != tc.want {
+				t.Errorf("HostLoopback = %v, want %v", got, tc.want)
+			}
+			if got := RecordNoHostLoopback(tc.fl); got != tc.noRecord {
+				t.Errorf("RecordNoHostLoopback = %v, want %v", got, tc.noRecord)
+			}
+		})
+	}
+}
+
+func TestValidateNetworkContradiction(t *testing.T) {
+	if err := ValidateNetwork("slirp", NetworkFlags{HostLoopback: true, NoHostLoopback: true}); err == nil {
+		t.Error("--host-loopback with --no-host-loopback was accepted")
+	}
+	if err := ValidateNetwork("slirp", NetworkFlags{HostLoopback: true}); err != nil {
+		t.Error(err)
+	}
+}

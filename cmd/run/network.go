@@ -25,7 +25,8 @@ type netRun struct {
 	finished bool
 }
 
-// chooseNetwork resolves the network flags on this host.
+// chooseNetwork resolves the network flags on this host. Every box of
+// devbox run is a sandbox: no host loopback unless --host-loopback.
 func chooseNetwork(f *cmdutil.Factory, opts *Options) (*netRun, error) {
 	cfg, err := f.Config()
 	if err != nil {
@@ -35,7 +36,8 @@ func chooseNetwork(f *cmdutil.Factory, opts *Options) (*netRun, error) {
 	if mode == "" {
 		mode = cmdutil.DefaultMode(cfg, DefaultNet)
 	}
-	c, err := cmdutil.ChooseNetwork(cfg, mode, cmdutil.NetworkFlags{Publish: opts.Publish, NoHostLoopback: opts.NoHostLoopback, NoAutoPorts: true})
+	c, err := cmdutil.ChooseNetwork(cfg, mode, cmdutil.NetworkFlags{Publish: opts.Publish,
+		HostLoopback: opts.HostLoopback, NoHostLoopback: opts.NoHostLoopback, Sandboxed: true, NoAutoPorts: true})
 	if err != nil {
 		return nil, err
 	}

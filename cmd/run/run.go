@@ -47,8 +47,9 @@ type Options struct {
 	Hostname string
 	Net      string
 	Publish  []string
-	// NoHostLoopback hides the host's loopback from the box.
-	NoHostLoopback bool
+	// HostLoopback lets the box reach the host's loopback (off by
+	// default); NoHostLoopback says so explicitly.
+	HostLoopback, NoHostLoopback bool
 	Pull           string
 	Platform       string
 	TTY            bool
@@ -105,7 +106,8 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *Options) error) *
 	fl.StringVar(&opts.Hostname, "hostname", "", "the box's hostname (default: its name, or devbox)")
 	fl.StringVar(&opts.Net, "net", "", "network: slirp (private, user-mode), none (only lo) or host; or a driver: gvisor, pasta, slirp4netns (default "+DefaultNet+")")
 	fl.StringArrayVarP(&opts.Publish, "publish", "p", nil, "publish a box port on the host: [HOST_IP:]HOST_PORT:BOX_PORT[/tcp|/udp] (HOST_IP defaults to 127.0.0.1)")
-	fl.BoolVar(&opts.NoHostLoopback, "no-host-loopback", false, "do not map host.devbox.internal (the gateway) to the host's 127.0.0.1")
+	fl.BoolVar(&opts.HostLoopback, "host-loopback", false, cmdutil.HostLoopbackHelp)
+	fl.BoolVar(&opts.NoHostLoopback, "no-host-loopback", false, cmdutil.NoHostLoopbackHelp)
 	fl.StringVar(&opts.Pull, "pull", "missing", "pull the image: missing, always or never")
 	fl.StringVar(&opts.Platform, "platform", "", "image platform when pulling (os/arch[/variant])")
 	fl.BoolVarP(&opts.TTY, "tty", "t", false, "allocate a terminal even when stdin is not one")

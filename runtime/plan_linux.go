@@ -88,6 +88,15 @@ func Plan(s *Spec, ids IDMaps) ([]mount.Mount, error) {
 		p = append(p, mount.Mount{Kind: mount.Bind, Source: dir + "/" + f.Name, Target: f.Target, Flags: unix.MS_BIND})
 	}
 	for _, m := range s.Mounts {
+		if m.Tmpfs && path.IsAbs(m.Target) && path.Clean(m.Target) != "/" {
+			uid, gid := 0, 0
+			if a := s.Account; a != nil {
+				uid, gid = a.UID, a.GID
+			}
+			p = append(p, mount.Mount{Kind: mount.Fresh, Type: "tmpfs", Source: "tmpfs", Target: path.Clean(m.Target),
+				Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: fmt.Sprintf("mode=0700,uid=%d,gid=%d,size=65536k", uid, gid)})
+			continue
+		}
 		if !path.IsAbs(m.Source) {
 			return nil, fmt.Errorf("mount source %q is not an absolute path", m.Source)
 		}

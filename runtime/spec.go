@@ -107,12 +107,17 @@ type Security struct {
 	Unconfined bool `json:"unconfined,omitempty"`
 }
 
-// Mount is one bind mount from the host into the box.
+// Mount is one bind mount from the host into the box, or (Tmpfs) an
+// empty private directory of the box user's.
 type Mount struct {
-	Source   string `json:"source"`   // absolute host path
+	Source   string `json:"source"`   // absolute host path; empty with Tmpfs
 	Target   string `json:"target"`   // absolute path inside the box
 	ReadOnly bool   `json:"readOnly"` // remount read-only
 	Optional bool   `json:"optional"` // skip silently when Source is missing
+	// Tmpfs mounts a fresh tmpfs (mode 0700, the Account's owner, or root
+	// without one) instead of a bind: the box's $XDG_RUNTIME_DIR, into
+	// which the session's sockets are bound by the mounts after it.
+	Tmpfs bool `json:"tmpfs,omitempty"`
 }
 
 // Validate checks what the init relies on.

@@ -35,7 +35,10 @@ func (s *Spec) validatePaths() error {
 		}
 	}
 	for _, m := range s.Mounts {
-		if err := specPath("mount source", m.Source); err != nil {
+		if m.Tmpfs && m.Source != "" {
+			return fmt.Errorf("box spec: tmpfs mount on %q has a source", m.Target)
+		}
+		if err := specPath("mount source", m.Source); err != nil && !m.Tmpfs {
 			return err
 		}
 		if err := specPath("mount target", m.Target); err != nil {

@@ -30,6 +30,7 @@ type CreateOptions struct {
 	Name     string
 	Image    string
 	Home     string
+	Desktop  bool
 	Net      string
 	Volumes  []string
 	Env      []string
@@ -51,6 +52,7 @@ func addCreateFlags(c *cobra.Command, o *CreateOptions, withImage bool) {
 		fl.StringVarP(&o.Image, "image", "i", "", "image or alias to make the box from (default: the box name as an alias)")
 	}
 	fl.StringVar(&o.Home, "home", "", "host directory to use as your home in the box (default: your home)")
+	fl.BoolVar(&o.Desktop, "desktop", false, "with --home: bind your desktop session (Wayland, PipeWire, PulseAudio, session bus, X11, SSH agent) too")
 	fl.StringArrayVarP(&o.Volumes, "volume", "v", nil, "bind SRC:DST[:ro] from the host into the box")
 	fl.StringArrayVarP(&o.Env, "env", "e", nil, "set KEY=VALUE in every session of the box")
 	fl.StringVar(&o.Hostname, "hostname", "", "the box's hostname (default: its name)")
@@ -146,7 +148,7 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 	chains := store.ChainIDs(cfg.RootFS.DiffIDs)
 	r := &rbox.Record{
 		ID: runtime.NewID(), Name: o.Name, Image: img.Ref, ImageID: img.ID, Created: time.Now().UTC(),
-		Hostname: o.Hostname, Net: netMode, Home: o.Home, Volumes: vols, Env: spec.Env, Grace: o.Grace, Limits: o.Limits,
+		Hostname: o.Hostname, Net: netMode, Home: o.Home, Desktop: o.Desktop, Volumes: vols, Env: spec.Env, Grace: o.Grace, Limits: o.Limits,
 		Publish: o.Publish, NoAutoPorts: o.NoAutoPorts,
 		// A box with a home of its own is a sandbox: no host loopback
 		// unless --host-loopback; the record keeps the decision.

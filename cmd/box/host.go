@@ -66,6 +66,10 @@ func hostInfo(m rootless.Mapping) rbox.Host {
 		Account: hostAccount(m),
 		Env:     os.Environ(),
 		Exists:  exists,
+		Socket: func(p string) bool {
+			fi, err := os.Lstat(p)
+			return err == nil && fi.Mode().Type() == os.ModeSocket
+		},
 		Resolve: func(p string) string {
 			if r, err := filepath.EvalSymlinks(p); err == nil {
 				return r

@@ -1,6 +1,7 @@
 package prestart
 
 import (
+	"bytes"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -196,5 +197,74 @@ func TestReplayRecord(t *testing.T) {
 	}
 	if g := Guard("/nonexistent/x"); g != "/nonexistent/x\t-" {
 		t.Errorf("Guard of a missing file = %q", g)
+	}
+}
+
+func TestHasEnvFlag(t *testing.T) {
+	cases := []struct {
+		argv []string
+		want bool
+	}{
+		{[]string{"devbox", "run", "img", "true"}, false},
+		{[]string{"devbox", "run", "--net", "none", "-u", "0", "img"}, false},
+		{[]string{"devbox", "run", "-e", "K=V", "img"}, true},
+		{[]string{"devbox", "run", "-eK=V", "img"}, true},
+		{[]string{"devbox", "run", "-te", "K", "img"}, true},
+		{[]string{"devbox", "run", "--env", "K", "img"}, true},
+		{[]string{"devbox", "run", "--env=K=V", "img"}, true},
+		{[]string{"devbox", "run", "--envelope", "img"}, false},
+		{[]string{"devbox", "run", "img", "sh", "-ec", "x"}, true}, // errs towards yes
+	}
+	for _, c := range cases {
+		if got := HasEnvFlag(c.argv); got != c.want {
+			t.Errorf("HasEnvFlag(%q) = %v, want %v", c.argv, got, c.want)
+		}
+	}
+}
+
+// TestSaveKeepsNoEnvValues: a record never holds a value of the
+// environment: runs with -e are not recorded, the key environment is a
+// digest that still matches.
+func TestSaveKeepsNoEnvValues(t *testing.T) {
+	rt := t.TempDir()
+	if err := os.MkdirAll(filepath.Dir(Dir(rt)), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r := sample()
+	r.Prefix = []string{"run", "-e", "TOKEN=hunter2"}
+	if err := Save(rt, r); err == nil {
+		t.Error("a recipe with -e was saved")
+	}
+	r = sample()
+	p := Replay{Argv: []string{"devbox", "run", "img"}, Environ: []string{"GOPROXY=https://u:hunter2@proxy", "HOME=/h"}, Cwd: "/w",
+		Spec: []byte(`{"id":"{id}"}`), BoxDir: "/s/containers/{id}"}
+	if err := SaveReplay(rt, r, p); err != nil {
+		t.Fatal(err)
+	}
+	name := Dir(rt) + "/" + ReplayName(p.Argv, p.Environ, p.Cwd)
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(b, []byte("hunter2")) {
+		t.Errorf("the record holds an environment value:\n%q", b)
+	}
+	got, ok := Decode(b)
+	if !ok || got.Replay == nil || len(got.Replay.Environ) != 1 || got.Replay.Environ[0] != EnvDigest(p.Environ) {
+		t.Fatalf("decoded key environment: %+v", got.Replay)
+	}
+	if EnvDigest(p.Environ) == EnvDigest([]string{"GOPROXY=https://u:hunter3@proxy", "HOME=/h"}) {
+		t.Error("the digest does not see a changed value")
+	}
+	// Saved again as read back (tests do): same file, same digest.
+	if err := SaveReplay(rt, got, *got.Replay); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := os.ReadFile(name); !bytes.Equal(again, b) {
+		t.Error("a record saved again as read back changed")
+	}
+	p.Argv = []string{"devbox", "run", "--env", "TOKEN", "img"}
+	if err := SaveReplay(rt, r, p); err == nil {
+		t.Error("a replay with --env was saved")
 	}
 }

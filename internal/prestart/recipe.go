@@ -1,6 +1,7 @@
 package prestart
 
 import (
+	"errors"
 	"strconv"
 	"syscall"
 )
@@ -190,7 +191,23 @@ func Save(runtimeDir string, r Recipe) error {
 	return save(runtimeDir, Name(r.Prefix), r)
 }
 
+// errEnvValues refuses to record a start whose command line may carry a
+// value of the box's environment.
+var errEnvValues = errors.New("the command line sets box environment variables (-e/--env): not recorded")
+
+// save writes r as file of Dir(runtimeDir). No value of an environment
+// variable reaches the file: a command line that may set one for the box
+// (-e/--env, which also puts the value into the spec) is not recorded at
+// all, and a replay's key environment is kept as a digest (EnvDigest).
 func save(runtimeDir, file string, r Recipe) error {
+	if HasEnvFlag(r.Prefix) || r.Replay != nil && HasEnvFlag(r.Replay.Argv) {
+		return errEnvValues
+	}
+	if p := r.Replay; p != nil {
+		q := *p
+		q.Environ = []string{keyDigest(p.Environ)}
+		r.Replay = &q
+	}
 	dir := Dir(runtimeDir)
 	if err := syscall.Mkdir(dir, 0o700); err != nil && err != syscall.EEXIST {
 		return err

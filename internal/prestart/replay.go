@@ -29,12 +29,13 @@ import (
 
 // Replay is what a run records besides its Recipe.
 type Replay struct {
-	Argv, Environ []string // the whole command line; the key environment (KeyEnviron)
-	Cwd           string
-	Spec          []byte   // the spec sent to the init, IDToken for the box id
-	BoxDir        string   // the box directory, IDToken for the id
-	Guards        []string // Guard lines: files whose state the spec depends on
-	Cgroup        string   // /proc/self/cgroup
+	Argv    []string // the whole command line
+	Environ []string // the key environment (KeyEnviron); read back from a record, its EnvDigest alone
+	Cwd     string
+	Spec    []byte   // the spec sent to the init, IDToken for the box id
+	BoxDir  string   // the box directory, IDToken for the id
+	Guards  []string // Guard lines: files whose state the spec depends on
+	Cgroup  string   // /proc/self/cgroup
 	// The network helper of a user-mode network, when there is one: its
 	// program and arguments, its options (JSON, on its stdin; ID16Token for
 	// the first 16 characters of the box id) and the box's runtime
@@ -103,11 +104,63 @@ func KeyVar(name string, argv []string) bool {
 	return false
 }
 
+// HasEnvFlag reports whether a command line may set a variable of the
+// box's environment: -e or --env in any spelling (-e K=V, -eK=V, -te K,
+// --env K, --env=K=V). It errs towards yes — any single-dash argument with
+// an "e" counts, the command's own arguments included — since a yes only
+// costs a run its early start and replay.
+func HasEnvFlag(argv []string) bool {
+	for _, a := range argv {
+		switch {
+		case a == "--env" || len(a) > 6 && a[:6] == "--env=":
+			return true
+		case len(a) > 1 && a[0] == '-' && a[1] != '-' && index(a, "e") >= 0:
+			return true
+		}
+	}
+	return false
+}
+
+// EnvDigest stands for a replay's key environment in its record, so that
+// no value (a token in GOPROXY, say) is written to disk: "#" and 128 bits
+// of two FNV-1a hashes of names and values. Not a cryptographic hash
+// (package crypto initialises too late, see the package doc); it only
+// decides whether a run matches a record the user wrote.
+func EnvDigest(environ []string) string {
+	h1 := hash(environ)
+	h2 := uint64(0x84222325cbf29ce4)
+	for _, s := range environ {
+		for i := len(s) - 1; i >= 0; i-- {
+			h2 ^= uint64(s[i])
+			h2 *= 1099511628211
+		}
+		h2 ^= 0xff
+		h2 *= 1099511628211
+	}
+	pad := func(h uint64) string {
+		s := strconv.FormatUint(h, 16)
+		for len(s) < 16 {
+			s = "0" + s
+		}
+		return s
+	}
+	return "#" + pad(h1) + pad(h2)
+}
+
+// keyDigest is EnvDigest(environ), or environ's one entry when that is a
+// digest already (a record read back).
+func keyDigest(environ []string) string {
+	if len(environ) == 1 && len(environ[0]) == 33 && environ[0][0] == '#' {
+		return environ[0]
+	}
+	return EnvDigest(environ)
+}
+
 // ReplayName is the file name of the replay record for a command line,
 // key environment and working directory: one of 64 buckets (the record
 // holds its key in full).
 func ReplayName(argv, environ []string, cwd string) string {
-	key := append(append(append([]string{}, argv...), "\x00env"), environ...)
+	key := append(append([]string{}, argv...), "\x00env", keyDigest(environ))
 	return "r-" + bucket(hash(append(key, "\x00cwd", cwd)), 64)
 }
 
@@ -145,7 +198,7 @@ func tryReplay(dir string, args []string, tty string) {
 		return
 	}
 	p := r.Replay
-	if !equal(p.Argv, args) || !equal(p.Environ, env) || p.Cwd != cwd || r.TTY != tty || p.BoxDir == "" || len(p.Spec) == 0 {
+	if !equal(p.Argv, args) || !equal(p.Environ, []string{keyDigest(env)}) || p.Cwd != cwd || r.TTY != tty || p.BoxDir == "" || len(p.Spec) == 0 {
 		return
 	}
 	for _, g := range p.Guards {

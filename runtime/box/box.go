@@ -51,8 +51,13 @@ type Record struct {
 	Hostname string    `json:"hostname"`
 	Net      string    `json:"net"`
 	Home     string    `json:"home"` // host directory mounted at the user's home path
-	Volumes  []Volume  `json:"volumes,omitempty"`
-	Env      []string  `json:"env,omitempty"` // image Env plus create-time --env
+	// Desktop binds the caller's desktop session (Wayland, PipeWire,
+	// PulseAudio, the session bus, X11, the SSH agent) into a box with
+	// its own Home too (create --desktop); a box with the user's home
+	// always gets it.
+	Desktop bool     `json:"desktop,omitempty"`
+	Volumes []Volume `json:"volumes,omitempty"`
+	Env     []string `json:"env,omitempty"` // image Env plus create-time --env
 	// Grace is how long the box stays up after its last session, in
 	// seconds; 0 means the default.
 	Grace int `json:"grace,omitempty"`

@@ -12,9 +12,12 @@ import (
 // Host is what the box spec takes from the caller's machine and session.
 // The CLI fills it in; tests fake it.
 type Host struct {
-	Account    runtime.Account
-	Env        []string                 // the caller's environment
-	Exists     func(path string) bool   // reports whether a host path exists
+	Account runtime.Account
+	Env     []string               // the caller's environment
+	Exists  func(path string) bool // reports whether a host path exists
+	// Socket reports whether path is a unix socket itself (not a
+	// symbolic link to one); nil means none is.
+	Socket     func(path string) bool
 	Resolve    func(path string) string // resolves symlinks (for /etc/localtime); may be nil
 	ResolvConf string
 	Devices    []string // host device paths present (/dev/dri, /dev/nvidia0, …)
@@ -84,23 +87,8 @@ func Spec(r *Record, lowers []string, boxDir string, h Host) (*runtime.Spec, err
 	if exists == nil {
 		exists = func(string) bool { return false }
 	}
-	// The session's runtime directory carries Wayland, PipeWire, PulseAudio
-	// and the D-Bus session bus.
-	rt := h.getenv("XDG_RUNTIME_DIR")
-	if rt != "" && filepath.IsAbs(rt) && exists(rt) {
-		add(rt, rt, false)
-	}
-	if h.getenv("DISPLAY") != "" && exists("/tmp/.X11-unix") {
-		add("/tmp/.X11-unix", "/tmp/.X11-unix", true)
-	}
-	for _, sock := range []string{h.getenv("SSH_AUTH_SOCK"), busPath(h.getenv("DBUS_SESSION_BUS_ADDRESS"))} {
-		if sock == "" || !filepath.IsAbs(sock) || !exists(sock) || under(sock, rt) || under(sock, acct.Home) {
-			continue
-		}
-		add(sock, sock, false)
-	}
-	if x := h.getenv("XAUTHORITY"); x != "" && filepath.IsAbs(x) && exists(x) && !under(x, acct.Home) && !under(x, rt) {
-		add(x, x, true)
+	if r.Home == "" || r.Desktop {
+		desktopMounts(s, h, acct, exists, add)
 	}
 	for _, d := range h.Devices {
 		add(d, d, false)
@@ -113,6 +101,70 @@ func Spec(r *Record, lowers []string, boxDir string, h Host) (*runtime.Spec, err
 		add(src, "/etc/localtime", true)
 	}
 	return s, nil
+}
+
+// runtimeSockets are the sockets of a desktop session in
+// $XDG_RUNTIME_DIR that a box gets, besides $WAYLAND_DISPLAY: PipeWire,
+// PulseAudio and the D-Bus session bus.
+var runtimeSockets = []string{"pipewire-0", "pulse/native", "bus"}
+
+// desktopMounts adds the caller's desktop session to s: an empty private
+// $XDG_RUNTIME_DIR (a tmpfs of the user's, mode 0700) with only the
+// session's sockets bound into it — never the runtime directory itself,
+// which holds devbox's own state (devbox/: the helpers devbox executes,
+// prestart recipes and replay records, every box's agent socket and
+// init.pid, the warm holders' sockets) — plus X11's socket directory,
+// XAUTHORITY and the SSH agent. Every socket must be a socket, not a
+// link, and none may lie in devbox/.
+func desktopMounts(s *runtime.Spec, h Host, acct runtime.Account, exists func(string) bool, add func(src, dst string, ro bool)) {
+	isSock := h.Socket
+	if isSock == nil {
+		isSock = func(string) bool { return false }
+	}
+	rt := h.getenv("XDG_RUNTIME_DIR")
+	if rt != "" && (!filepath.IsAbs(rt) || filepath.Clean(rt) != rt || rt == "/") {
+		rt = ""
+	}
+	state := ""
+	if rt != "" {
+		state = filepath.Join(rt, "devbox")
+	}
+	resolve := h.Resolve
+	if resolve == nil {
+		resolve = func(p string) string { return p }
+	}
+	inState := func(p string) bool {
+		return state != "" && (under(p, state) || under(resolve(p), resolve(state)))
+	}
+	sock := func(p string) {
+		if p == "" || !filepath.IsAbs(p) || filepath.Clean(p) != p || inState(p) || !isSock(p) {
+			return
+		}
+		add(p, p, false)
+	}
+	if rt != "" && exists(rt) {
+		s.Mounts = append(s.Mounts, runtime.Mount{Target: rt, Tmpfs: true})
+		if w := h.getenv("WAYLAND_DISPLAY"); w != "" {
+			if !filepath.IsAbs(w) {
+				w = filepath.Join(rt, w)
+			}
+			sock(w)
+		}
+		for _, n := range runtimeSockets {
+			sock(filepath.Join(rt, n))
+		}
+	}
+	if h.getenv("DISPLAY") != "" && exists("/tmp/.X11-unix") {
+		add("/tmp/.X11-unix", "/tmp/.X11-unix", true)
+	}
+	for _, p := range []string{h.getenv("SSH_AUTH_SOCK"), busPath(h.getenv("DBUS_SESSION_BUS_ADDRESS"))} {
+		if !under(p, acct.Home) || rt != "" && under(p, rt) {
+			sock(p)
+		}
+	}
+	if x := h.getenv("XAUTHORITY"); x != "" && filepath.IsAbs(x) && filepath.Clean(x) == x && exists(x) && !under(x, acct.Home) && !inState(x) {
+		add(x, x, true)
+	}
 }
 
 // sessionVars are passed from the caller's environment into every session.

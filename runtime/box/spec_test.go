@@ -11,30 +11,63 @@ func TestSpecMounts(t *testing.T) {
 	acct := runtime.Account{Name: "me", UID: 1000, GID: 1000, Home: "/home/me", Shell: "/bin/zsh"}
 	present := map[string]bool{
 		"/run/user/1000": true, "/tmp/.X11-unix": true, "/tmp/ssh-x/agent.1": true, "/etc/localtime": true,
-		"/home/me/.ssh/agent.sock": true,
+		"/home/me/.ssh/agent.sock": true, "/run/user/1000/.mutter-Xwaylandauth.1": true,
 	}
+	sockets := map[string]bool{
+		"/run/user/1000/wayland-1": true, "/run/user/1000/pipewire-0": true, "/run/user/1000/pulse/native": true,
+		"/run/user/1000/bus": true, "/tmp/ssh-x/agent.1": true, "/home/me/.ssh/agent.sock": true,
+		"/run/user/1000/devbox/0123456789abcdef/agent.sock": true, "/run/user/1000/keyring/ssh": true,
+		"/run/user/1000/elsewhere": true,
+	}
+	desktop := []string{"XDG_RUNTIME_DIR=/run/user/1000", "DISPLAY=:0", "WAYLAND_DISPLAY=wayland-1",
+		"SSH_AUTH_SOCK=/tmp/ssh-x/agent.1", "DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus",
+		"XAUTHORITY=/run/user/1000/.mutter-Xwaylandauth.1"}
 	cases := []struct {
 		name    string
 		rec     Record
 		env     []string
 		devices []string
-		want    []string // "source->target[:ro]"
-		absent  []string
+		want    []string // "source->target[:ro]"; "tmpfs->target" for Tmpfs
+		absent  []string // sources or targets
 	}{
-		{"desktop session", Record{Name: "dev", Hostname: "dev"},
-			[]string{"XDG_RUNTIME_DIR=/run/user/1000", "DISPLAY=:0", "SSH_AUTH_SOCK=/tmp/ssh-x/agent.1", "DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus"},
-			[]string{"/dev/dri"},
-			[]string{"/home/me->/home/me", "/run/user/1000->/run/user/1000", "/tmp/.X11-unix->/tmp/.X11-unix:ro", "/tmp/ssh-x/agent.1->/tmp/ssh-x/agent.1", "/dev/dri->/dev/dri", "/real/zone->/etc/localtime:ro"},
-			[]string{"/run/user/1000/bus"}},
-		{"separate home and volumes, no display", Record{Name: "w", Hostname: "w", Home: "/data/boxhome", Volumes: []Volume{{Source: "/srv", Target: "/srv", ReadOnly: true}}},
+		{"desktop session", Record{Name: "dev", Hostname: "dev"}, desktop, []string{"/dev/dri"},
+			[]string{"/home/me->/home/me", "tmpfs->/run/user/1000", "/run/user/1000/wayland-1->/run/user/1000/wayland-1",
+				"/run/user/1000/pipewire-0->/run/user/1000/pipewire-0", "/run/user/1000/pulse/native->/run/user/1000/pulse/native",
+				"/run/user/1000/bus->/run/user/1000/bus", "/tmp/.X11-unix->/tmp/.X11-unix:ro", "/tmp/ssh-x/agent.1->/tmp/ssh-x/agent.1",
+				"/run/user/1000/.mutter-Xwaylandauth.1->/run/user/1000/.mutter-Xwaylandauth.1:ro",
+				"/dev/dri->/dev/dri", "/real/zone->/etc/localtime:ro"},
+			[]string{"/run/user/1000->", "/run/user/1000/devbox", "/run/user/1000/elsewhere"}},
+		{"the agent in the runtime directory, never devbox's state", Record{Name: "dev", Hostname: "dev"},
+			[]string{"XDG_RUNTIME_DIR=/run/user/1000", "SSH_AUTH_SOCK=/run/user/1000/keyring/ssh",
+				"WAYLAND_DISPLAY=devbox/0123456789abcdef/agent.sock", "DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/devbox/0123456789abcdef/agent.sock"}, nil,
+			[]string{"tmpfs->/run/user/1000", "/run/user/1000/keyring/ssh->/run/user/1000/keyring/ssh"},
+			[]string{"/run/user/1000/devbox"}},
+		{"not sockets: not bound", Record{Name: "dev", Hostname: "dev"},
+			[]string{"XDG_RUNTIME_DIR=/run/user/1000", "WAYLAND_DISPLAY=../../../etc", "SSH_AUTH_SOCK=/etc/passwd"}, nil,
+			[]string{"tmpfs->/run/user/1000"},
+			[]string{"/etc->", "/etc/passwd->"}},
+		{"separate home: sandboxed, no desktop", Record{Name: "w", Hostname: "w", Home: "/data/boxhome", Volumes: []Volume{{Source: "/srv", Target: "/srv", ReadOnly: true}}},
+			desktop, nil,
+			[]string{"/data/boxhome->/home/me", "/srv->/srv:ro", "/real/zone->/etc/localtime:ro"},
+			[]string{"/tmp/.X11-unix", "/tmp/ssh-x/agent.1", "/run/user/1000"}},
+		{"separate home with --desktop", Record{Name: "w", Hostname: "w", Home: "/data/boxhome", Desktop: true}, desktop, nil,
+			[]string{"/data/boxhome->/home/me", "tmpfs->/run/user/1000", "/run/user/1000/bus->/run/user/1000/bus", "/tmp/ssh-x/agent.1->/tmp/ssh-x/agent.1"},
+			[]string{"/run/user/1000->"}},
+		{"agent in the home: the home carries it", Record{Name: "w", Hostname: "w"},
 			[]string{"SSH_AUTH_SOCK=/home/me/.ssh/agent.sock"}, nil,
-			[]string{"/data/boxhome->/home/me", "/srv->/srv:ro"},
+			[]string{"/home/me->/home/me"},
 			[]string{"/tmp/.X11-unix", "/home/me/.ssh/agent.sock", "/run/user/1000"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			h := Host{Account: acct, Env: c.env, Devices: c.devices,
-				Exists: func(p string) bool { return present[p] }, Resolve: func(string) string { return "/real/zone" }}
+				Exists: func(p string) bool { return present[p] || sockets[p] }, Socket: func(p string) bool { return sockets[p] },
+				Resolve: func(p string) string {
+					if p == "/etc/localtime" {
+						return "/real/zone"
+					}
+					return p
+				}}
 			s, err := Spec(&c.rec, []string{"/l1"}, "/boxdir", h)
 			if err != nil {
 				t.Fatal(err)
@@ -45,6 +78,9 @@ func TestSpecMounts(t *testing.T) {
 			got := map[string]bool{}
 			for _, m := range s.Mounts {
 				k := m.Source + "->" + m.Target
+				if m.Tmpfs {
+					k = "tmpfs->" + m.Target
+				}
 				if m.ReadOnly {
 					k += ":ro"
 				}
@@ -57,7 +93,7 @@ func TestSpecMounts(t *testing.T) {
 			}
 			for _, a := range c.absent {
 				for k := range got {
-					if strings.HasPrefix(k, a+"->") {
+					if strings.HasPrefix(k, a) || strings.Contains(k, "->"+a) {
 						t.Errorf("unexpected mount %s", k)
 					}
 				}

@@ -881,13 +881,15 @@ func TestRunPrestart(t *testing.T) {
 
 // TestRunReplay: an ephemeral run repeated with the same command line, key
 // environment and directory replays the earlier run's spec without the
-// CLI, and a change of any input (an --env value, the config file) is seen.
+// CLI, and a change of any input (a variable that reaches the box, the
+// config file) is seen. A run that sets box variables (-e) is never
+// recorded: no environment value is written to disk.
 func TestRunReplay(t *testing.T) {
 	e := newEnv(t)
-	args := []string{"run", "--net", "none", "-e", "FOO", "busybox", "--", "sh", "-c", "echo foo=$FOO; exit 3"}
+	args := []string{"run", "--net", "none", "busybox", "--", "sh", "-c", "echo foo=$COLORTERM; exit 3"}
 	run := func(wantReplay bool, foo string, env ...string) {
 		t.Helper()
-		r := e.runEnv(append([]string{"DEVBOX_TRACE=1", "FOO=" + foo}, env...), args...)
+		r := e.runEnv(append([]string{"DEVBOX_TRACE=1", "COLORTERM=" + foo}, env...), args...)
 		if r.code != 3 || r.stdout != "foo="+foo+"\n" {
 			t.Fatalf("exit %d, stdout %q (want foo=%s), stderr:\n%s", r.code, r.stdout, foo, r.stderr)
 		}
@@ -897,7 +899,7 @@ func TestRunReplay(t *testing.T) {
 	}
 	run(false, "a")
 	run(true, "a", "UNRELATED_NOISE=1") // not a variable devbox or the box reads
-	run(false, "b")                     // --env FOO copies the new value
+	run(false, "b")                     // COLORTERM reaches the box
 	run(true, "b")
 	cfg := filepath.Join(e.config, "devbox", "config.toml")
 	later := time.Now().Add(time.Minute)
@@ -917,7 +919,7 @@ func TestRunReplay(t *testing.T) {
 	run(false, "c")
 	rt := os.Getenv("XDG_RUNTIME_DIR")
 	cwd, _ := os.Getwd()
-	env := append(e.environ(), "DEVBOX_TRACE=1", "FOO=c")
+	env := append(e.environ(), "DEVBOX_TRACE=1", "COLORTERM=c")
 	argv := append([]string{e.bin}, args...)
 	name := filepath.Join(prestart.Dir(rt), prestart.ReplayName(argv, prestart.KeyEnviron(env, argv), cwd))
 	b, err := os.ReadFile(name)
@@ -932,7 +934,7 @@ func TestRunReplay(t *testing.T) {
 	if err := prestart.SaveReplay(rt, rc, *rc.Replay); err != nil {
 		t.Fatal(err)
 	}
-	r := e.runEnv([]string{"DEVBOX_TRACE=1", "FOO=c"}, args...)
+	r := e.runEnv([]string{"DEVBOX_TRACE=1", "COLORTERM=c"}, args...)
 	if r.code != 3 || r.stdout != "foo=c\n" || !strings.Contains(r.stderr, "prestart: replay abandoned: newuidmap or newgidmap failed") {
 		t.Errorf("a failing record: exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
 	}

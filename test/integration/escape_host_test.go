@@ -1,0 +1,119 @@
+//go:build integration
+
+package integration
+
+// Issue 18, "the host side trusts nothing a box can write" (docs/security.md,
+// "Host state"): each test is an attack by a box, or by something a box can
+// write, on what devbox keeps and does on the host, with a canary that must
+// stay untouched.
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestEscapeHostRuntimeDir: a box looks for devbox's own state in the
+// runtime directory it sees ($XDG_RUNTIME_DIR/devbox: the helpers devbox
+// executes, recipes and replay records, other boxes' agent sockets and
+// init.pid files) and tries to plant a file there. Only the desktop
+// session's sockets are in the box; a box with its own --home sees none.
+func TestEscapeHostRuntimeDir(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	rt := os.Getenv("XDG_RUNTIME_DIR")
+	state := filepath.Join(rt, "devbox")
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	canary := plantCanary(t, state)
+	defer os.Remove(canary.path)
+	planted := "devbox-planted-" + filepath.Base(e.home)
+	defer os.Remove(filepath.Join(state, planted))
+	bus := filepath.Join(rt, "bus")
+	if _, err := os.Lstat(bus); err != nil {
+		listenUnix(t, bus)
+	}
+	script := `rt=$XDG_RUNTIME_DIR
+ls -a "$rt" | sed 's/^/entry: /'
+test -S "$rt/bus" && echo "bus: ok"
+test -e "$rt/devbox" && echo "state: visible"
+cat "$rt/devbox/` + canary.name + `" 2>/dev/null && echo "canary: read"
+mkdir -p "$rt/devbox" 2>/dev/null; echo owned > "$rt/devbox/` + planted + `" 2>/dev/null
+stat -c 'rt: %a %u' "$rt"
+true`
+	for _, tc := range []struct {
+		name    string
+		create  []string
+		sockets bool
+	}{
+		{"your home", nil, true},
+		{"own home", []string{"--home", filepath.Join(e.home, "boxhome")}, false},
+		{"own home --desktop", []string{"--home", filepath.Join(e.home, "boxhome2"), "--desktop"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			box := "rt" + strings.NewReplacer(" ", "", "-", "").Replace(tc.name)
+			e.ok(append([]string{"create", box, "--image", "busybox"}, tc.create...)...)
+			r := e.ok("exec", box, "--", "sh", "-c", script)
+			m := lines(r.stdout)
+			if strings.Contains(r.stdout, "state: visible") || strings.Contains(r.stdout, "canary: read") || strings.Contains(r.stdout, "entry: devbox\n") {
+				t.Errorf("devbox's state is in the box:\n%s", r.stdout)
+			}
+			if got := m["bus"] == "ok"; got != tc.sockets {
+				t.Errorf("session bus in the box: %v, want %v\n%s", got, tc.sockets, r.stdout)
+			}
+			if tc.sockets && !strings.HasPrefix(m["rt"], "700 ") {
+				t.Errorf("the box's runtime directory: %q, want a private directory\n%s", m["rt"], r.stdout)
+			}
+			if _, err := os.Lstat(filepath.Join(state, planted)); err == nil {
+				t.Errorf("the box wrote into %s", state)
+			}
+			canary.check(t)
+			e.ok("rm", "-f", box)
+		})
+	}
+}
+
+// TestEscapeHostEnvSecrets: values given with -e/--env are secrets a run
+// passes to its box; they never reach a file of devbox's (start recipes
+// and replay records), and such runs are not replayed.
+func TestEscapeHostEnvSecrets(t *testing.T) {
+	e := newEnv(t)
+	secret := "devbox-secret-" + filepath.Base(e.home)
+	dir := filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "devbox", "prestart")
+	for _, args := range [][]string{
+		{"run", "--net", "none", "-e", "TOKEN=" + secret, "busybox", "--", "sh", "-c", "echo $TOKEN"},
+		{"run", "--net", "none", "-eTOKEN=" + secret, "busybox", "--", "sh", "-c", "echo $TOKEN"},
+		{"run", "--net", "none", "--env", "TOKEN", "busybox", "--", "sh", "-c", "echo $TOKEN"},
+		{"run", "--net", "none", "--env=TOKEN", "busybox", "--", "sh", "-c", "echo $TOKEN"},
+	} {
+		for i := 0; i < 3; i++ {
+			r := e.runEnv([]string{"DEVBOX_TRACE=1", "TOKEN=" + secret}, args...)
+			if r.code != 0 || r.stdout != secret+"\n" {
+				t.Fatalf("%v: exit %d, stdout %q\n%s", args, r.code, r.stdout, r.stderr)
+			}
+			if strings.Contains(r.stderr, "prestart: replaying") {
+				t.Errorf("%v was replayed (its record holds the value)", args)
+			}
+		}
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, ent := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, ent.Name()))
+		if err == nil && strings.Contains(string(b), secret) {
+			t.Errorf("%s holds an --env value", filepath.Join(dir, ent.Name()))
+		}
+	}
+}
+
+// listenUnix makes a unix socket at p for the test's duration.
+func listenUnix(t *testing.T, p string) {
+	t.Helper()
+	l, err := net.Listen("unix", p)
+	if err != nil {
+		t.Fatalf("listening on %s: %v", p, err)
+	}
+	t.Cleanup(func() { l.Close(); os.Remove(p) })
+}

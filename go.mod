@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/containers/gvisor-tap-vsock v0.8.9
+	github.com/moby/profiles/seccomp v0.3.0
 	github.com/rootless-containers/rootlesskit/v3 v3.3.0
 	github.com/sirupsen/logrus v1.10.2
 	golang.org/x/sys v0.50.0

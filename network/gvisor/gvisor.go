@@ -23,6 +23,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 
 	"github.com/devbox-dev/devbox/network"
+	"github.com/devbox-dev/devbox/network/tapfilter"
 )
 
 // DriverName is what Info reports.
@@ -110,6 +111,12 @@ func (d *Parent) Attach(tap *os.File) error {
 		tap.Close()
 		return errors.New("gvisor driver: already attached")
 	}
+	// Frames to the loopback never reach the stack (gVisor drops them too,
+	// and the handlers below refuse them again).
+	if err := tapfilter.Attach(tap.Fd()); err != nil {
+		tap.Close()
+		return fmt.Errorf("gvisor driver: %w", err)
+	}
 	s, dns, err := newStack(int(tap.Fd()), d.opts)
 	if err != nil {
 		tap.Close()
@@ -192,12 +199,7 @@ func newStack(fd int, o Options) (*stack.Stack, *dnsRelay, error) {
 	var natMu sync.Mutex // the table never changes; gvisor-tap-vsock wants a lock
 	tcpFwd := tcpForwarder(s, nat)
 	udpFwd := forwarder.UDP(s, nat, &natMu, false)
-	// Addresses of the subnet that are not mapped are the box's own
-	// network: never dial them on the host's.
-	blocked := func(a tcpip.Address) bool {
-		_, mapped := nat[a]
-		return subnet.Contains(a) && !mapped
-	}
+	blocked := func(a tcpip.Address) bool { return blocked(a, subnet, nat) }
 	s.SetTransportProtocolHandler(tcp.ProtocolNumber, func(id stack.TransportEndpointID, pkt *stack.PacketBuffer) bool {
 		if blocked(id.LocalAddress) {
 			return false // the stack answers with a reset
@@ -216,6 +218,23 @@ func newStack(fd int, o Options) (*stack.Stack, *dnsRelay, error) {
 	}
 	ok = true
 	return s, dns, nil
+}
+
+// blocked reports whether the forwarders must refuse a flow of the box to
+// dst: addresses of the box's subnet that are not mapped (the gateway
+// without host loopback) are the box's own network, never dialled on the
+// host's; the host's loopback and "this network" (0.0.0.0/8, which the
+// host's kernel connects to its loopback), multicast and broadcast are
+// refused whatever a raw frame of the box says.
+func blocked(dst tcpip.Address, subnet tcpip.Subnet, nat map[tcpip.Address]tcpip.Address) bool {
+	if _, mapped := nat[dst]; mapped {
+		return false
+	}
+	if subnet.Contains(dst) || dst.Len() != 4 {
+		return true
+	}
+	b := dst.As4()
+	return b[0] == 127 || b[0] == 0 || b[0] >= 224
 }
 
 // tune sizes TCP for a fast local link: SACK, and buffers that let one

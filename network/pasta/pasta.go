@@ -156,6 +156,15 @@ func (d *Parent) ConfigureNetwork(childPID int, stateDir, detachedNetNSPath stri
 	return msg, d.cleanup, nil
 }
 
+// PID is pasta's process id once ConfigureNetwork started it (0 before):
+// the helper attaches its tap filter to pasta's end of the box's tap.
+func (d *Parent) PID() int {
+	if d.cmd == nil || d.cmd.Process == nil {
+		return 0
+	}
+	return d.cmd.Process.Pid
+}
+
 // cleanup stops pasta.
 func (d *Parent) cleanup() error {
 	if d.cmd == nil {

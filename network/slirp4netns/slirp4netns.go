@@ -140,6 +140,15 @@ func (d *Parent) ConfigureNetwork(childPID int, stateDir, detachedNetNSPath stri
 	return msg, d.cleanup, nil
 }
 
+// PID is slirp4netns's process id once ConfigureNetwork started it (0
+// before): the helper attaches its tap filter to its end of the box's tap.
+func (d *Parent) PID() int {
+	if d.cmd == nil || d.cmd.Process == nil {
+		return 0
+	}
+	return d.cmd.Process.Pid
+}
+
 // waitReady waits for slirp4netns's byte on the ready pipe.
 func waitReady(r *os.File, exited <-chan struct{}) error {
 	got := make(chan error, 1)

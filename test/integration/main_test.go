@@ -33,6 +33,8 @@ func TestMain(m *testing.M) {
 		os.Exit(walkMain())
 	case st == "rmtree":
 		os.Exit(store.RemoveMain())
+	case os.Getenv(stageEnv) == rawSynStage:
+		os.Exit(rawSynMain())
 	}
 	os.Exit(m.Run())
 }

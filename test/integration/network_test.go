@@ -172,7 +172,7 @@ cat /sys/class/net/tap0/mtu; grep -c host.devbox.internal /etc/hosts; grep -c "1
 	for _, d := range drivers {
 		t.Run(d, func(t *testing.T) {
 			requireDriver(t, d)
-			r := e.run("run", "--net", d, "--hostname", "netbox", "debian", "--", "bash", "-c", script)
+			r := e.run("run", "--net", d, "--host-loopback", "--hostname", "netbox", "debian", "--", "bash", "-c", script)
 			want := "tcp:hello-from-host\nudp:ping\n65520\n1\n1\n"
 			if r.code != 0 || r.stdout != want {
 				t.Errorf("exit %d\nstdout %q\nwant   %q\nstderr %s", r.code, r.stdout, want, r.stderr)

@@ -27,6 +27,7 @@ import (
 	"github.com/devbox-dev/devbox/network/host"
 	"github.com/devbox-dev/devbox/network/pasta"
 	"github.com/devbox-dev/devbox/network/slirp4netns"
+	"github.com/devbox-dev/devbox/network/tapfilter"
 )
 
 // Main is the body of the helper stage. It returns when the box is gone.
@@ -168,6 +169,9 @@ func (h *helper) run() error {
 	if err != nil {
 		return h.fail(driverError(h.o.Driver, err))
 	}
+	if err := h.filterDriverTap(pd); err != nil {
+		return h.fail(err)
+	}
 	// Ports need rootlesskit's builtin port driver, whose box side runs in
 	// the init; a box without published or forwarded ports does without.
 	portsReady := func() error { return nil }
@@ -249,6 +253,33 @@ func (h *helper) run() error {
 			}
 		}
 	}
+}
+
+// filterDriverTap attaches devbox's tap filter (network/tapfilter) to the
+// end of the box's tap that pasta or slirp4netns holds, before the box
+// runs anything: both would connect a frame the box's root writes to
+// 127.0.0.1 to the host's loopback, and, without host loopback, pasta
+// would dial the gateway's address on the host's network. gvisor's
+// Attach sets the filter itself.
+func (h *helper) filterDriverTap(pd rknet.ParentDriver) error {
+	p, ok := pd.(interface{ PID() int })
+	if !ok {
+		return nil
+	}
+	var drop []netip.Addr
+	if !h.o.HostLoopback {
+		drop = []netip.Addr{netip.MustParseAddr(network.Gateway), netip.MustParseAddr(pasta.Gateway6)}
+	}
+	err := tapfilter.AttachToProcess(p.PID(), drop...)
+	if err == nil {
+		return nil
+	}
+	if h.o.HostLoopback {
+		// The box may reach the host's loopback anyway.
+		fmt.Fprintf(h.log, "devbox: %s: %v\n", h.o.Driver, err)
+		return nil
+	}
+	return fmt.Errorf("network driver %s: cannot keep the box away from the host's loopback: %v (hint: use --net gvisor, which needs no tap filter; or allow it with --host-loopback)", h.o.Driver, err)
 }
 
 func (h *helper) newParentDriver() (rknet.ParentDriver, error) {

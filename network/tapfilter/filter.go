@@ -1,0 +1,143 @@
+package tapfilter
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+
+	"golang.org/x/sys/unix"
+)
+
+// Offsets in an Ethernet frame (a tap without packet information or
+// virtio-net header, as every driver opens it).
+const (
+	offType = 12      // EtherType
+	offDst4 = 14 + 16 // IPv4 destination
+	offDst6 = 14 + 24 // IPv6 destination, 16 bytes
+)
+
+// Return values: the bytes of the frame to keep.
+const (
+	keepAll = 0x40000
+	dropIt  = 0
+)
+
+const (
+	ldh = unix.BPF_LD | unix.BPF_H | unix.BPF_ABS
+	ldb = unix.BPF_LD | unix.BPF_B | unix.BPF_ABS
+	ldw = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
+	jeq = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
+	rsh = unix.BPF_ALU | unix.BPF_RSH | unix.BPF_K
+	ldi = unix.BPF_LD | unix.BPF_IMM // a no-op where a label stands
+	ret = unix.BPF_RET | unix.BPF_K
+)
+
+// op is one instruction with symbolic jump targets ("" = the next one).
+type op struct {
+	label  string
+	code   uint16
+	k      uint32
+	jt, jf string
+}
+
+// base is the filter in symbolic form; ops for addresses dropped on
+// request are inserted at "v4" and "v6".
+var base = []op{
+	{code: ldh, k: offType},
+	{code: jeq, k: unix.ETH_P_IP, jt: "v4"},
+	{code: jeq, k: unix.ETH_P_ARP, jt: "accept"},
+	{code: jeq, k: unix.ETH_P_IPV6, jf: "drop"},
+	{label: "v6"},
+	// IPv6: ::, ::1, ::/96 compatible and ::ffff:0:0/96 mapped forms of
+	// 0.0.0.0/8 and 127.0.0.0/8 (what a dual-stack socket would reach the
+	// host's loopback with).
+	{code: ldw, k: offDst6},
+	{code: jeq, k: 0, jf: "accept"},
+	{code: ldw, k: offDst6 + 4},
+	{code: jeq, k: 0, jf: "accept"},
+	{code: ldw, k: offDst6 + 8},
+	{code: jeq, k: 0, jt: "last"},
+	{code: jeq, k: 0xffff, jf: "accept"},
+	{label: "last", code: ldw, k: offDst6 + 12},
+	{code: rsh, k: 24},
+	{code: jeq, k: 127, jt: "drop"},
+	{code: jeq, k: 0, jt: "drop", jf: "accept"},
+	// IPv4: 127.0.0.0/8 and 0.0.0.0/8.
+	{label: "v4"},
+	{code: ldb, k: offDst4},
+	{code: jeq, k: 127, jt: "drop"},
+	{code: jeq, k: 0, jt: "drop"},
+	{label: "accept", code: ret, k: keepAll},
+	{label: "drop", code: ret, k: dropIt},
+}
+
+// Program is the filter: 0 (drop) for a frame to a loopback or
+// unspecified address, to one of the addresses drop (the gateway, when
+// it must not lead anywhere) and for one of another protocol than IPv4,
+// IPv6 or ARP; the whole frame otherwise.
+func Program(drop ...netip.Addr) []unix.SockFilter {
+	var ops []op
+	for _, o := range base {
+		if o.label != "v4" && o.label != "v6" {
+			ops = append(ops, o)
+			continue
+		}
+		// The label marks a no-op, followed by the checks for drop.
+		ops = append(ops, op{label: o.label, code: ldi})
+		for _, a := range drop {
+			switch {
+			case o.label == "v4" && a.Is4():
+				b := a.As4()
+				ops = append(ops, op{code: ldw, k: offDst4}, op{code: jeq, k: binary.BigEndian.Uint32(b[:]), jt: "drop"})
+			case o.label == "v6" && a.Is6() && !a.Is4In6():
+				b := a.As16()
+				next := "v6skip" + a.String()
+				for i := 0; i < 16; i += 4 {
+					ops = append(ops, op{code: ldw, k: offDst6 + uint32(i)})
+					if i < 12 {
+						ops = append(ops, op{code: jeq, k: binary.BigEndian.Uint32(b[i:]), jf: next})
+					} else {
+						ops = append(ops, op{code: jeq, k: binary.BigEndian.Uint32(b[i:]), jt: "drop"})
+					}
+				}
+				ops = append(ops, op{label: next, code: ldi})
+			}
+		}
+	}
+	p, err := assemble(ops)
+	if err != nil {
+		panic(err) // the table above is wrong
+	}
+	return p
+}
+
+// assemble resolves the labels of ops.
+func assemble(ops []op) ([]unix.SockFilter, error) {
+	at := map[string]int{}
+	for i, o := range ops {
+		if o.label != "" {
+			at[o.label] = i
+		}
+	}
+	out := make([]unix.SockFilter, len(ops))
+	for i, o := range ops {
+		f := unix.SockFilter{Code: o.code, K: o.k}
+		if o.code&0x07 == unix.BPF_JMP {
+			for _, j := range []struct {
+				name string
+				to   *uint8
+			}{{o.jt, &f.Jt}, {o.jf, &f.Jf}} {
+				if j.name == "" {
+					continue
+				}
+				t, ok := at[j.name]
+				if !ok || t <= i || t-i-1 > 255 {
+					return nil, fmt.Errorf("tapfilter: bad jump %q at %d", j.name, i)
+				}
+				*j.to = uint8(t - i - 1)
+			}
+		}
+		out[i] = f
+	}
+	return out, nil
+}

@@ -5,6 +5,7 @@ import (
 	goruntime "runtime"
 
 	"github.com/devbox-dev/devbox/rootless"
+	"github.com/devbox-dev/devbox/runtime/seccomp"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,19 +30,12 @@ func newHardening(s Security) (*hardening, error) {
 	}
 	h := &hardening{bset: bset, nnp: !s.AllowSetuid}
 	if !s.Unconfined {
-		if h.filter, err = seccompProgram(bset); err != nil {
+		if h.filter, err = seccomp.Program(bset); err != nil {
 			return nil, fmt.Errorf("compiling the seccomp filter: %w", err)
 		}
 	}
 	return h, nil
 }
-
-// seccompProgram compiles the default filter for a bounding set; nil while
-// no filter is linked in.
-var seccompProgram = func(bset uint64) ([]unix.SockFilter, error) { return nil, nil }
-
-// seccompInstall loads a filter on the calling thread.
-var seccompInstall = func([]unix.SockFilter) error { return nil }
 
 // apply hardens the calling thread, which must be locked to its goroutine
 // and is never handed back to the Go scheduler afterwards.
@@ -69,7 +63,7 @@ func (h *hardening) apply() error {
 		}
 	}
 	if h.filter != nil {
-		if err := seccompInstall(h.filter); err != nil {
+		if err := seccomp.Install(h.filter); err != nil {
 			return fmt.Errorf("loading the seccomp filter: %w", err)
 		}
 	}

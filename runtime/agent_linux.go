@@ -181,12 +181,52 @@ func (a *boxAgent) terminate() {
 	a.mu.Unlock()
 }
 
+// peerError says why a connection is not served: only devbox on the host,
+// running as the box's owner, may use the agent. A peer in the box's PID
+// namespace shows its pid there; one outside it (the host CLI) shows 0.
+func (a *boxAgent) peerError(c *agent.Conn) error {
+	cred, err := c.PeerCred()
+	if err != nil {
+		return fmt.Errorf("reading the caller's credentials: %w", err)
+	}
+	return peerAllowed(cred.Pid, cred.Uid, a.ownerUID())
+}
+
+// peerAllowed: a peer outside the box's PID namespace (pid 0 as the agent
+// sees it) that runs as the box's owner.
+func peerAllowed(pid int32, uid, owner uint32) error {
+	if pid != 0 {
+		return fmt.Errorf("sessions are started by devbox on the host, not from inside the box (pid %d)", pid)
+	}
+	if uid != owner {
+		return fmt.Errorf("uid %d may not use this box (it belongs to uid %d)", uid, owner)
+	}
+	return nil
+}
+
+// ownerUID is the box owner's uid in the box's user namespace: the
+// account's (keep-id), or 0 when root inside is the user (single id).
+func (a *boxAgent) ownerUID() uint32 {
+	if acct := a.spec.Account; acct != nil {
+		return uint32(acct.UID)
+	}
+	return 0
+}
+
 // handle serves one connection.
 func (a *boxAgent) handle(c *agent.Conn) {
 	var req agent.Request
 	files, err := c.Receive(&req)
 	if err != nil {
 		c.Close()
+		return
+	}
+	// The request is read first so that the refusal reaches the peer.
+	if err := a.peerError(c); err != nil {
+		for _, f := range files {
+			f.Close()
+		}
+		a.fail(c, 125, err)
 		return
 	}
 	switch req.Type {
@@ -216,6 +256,10 @@ func (a *boxAgent) fail(c *agent.Conn, code int, err error) {
 func (a *boxAgent) exec(c *agent.Conn, req agent.Request, files []*os.File) {
 	if !req.Terminal && len(files) != 3 {
 		a.fail(c, 125, fmt.Errorf("a session without a terminal needs stdin, stdout and stderr"))
+		return
+	}
+	if req.UID != int(a.ownerUID()) && req.UID != 0 {
+		a.fail(c, 125, fmt.Errorf("a session runs as the box's owner or as root, not uid %d", req.UID))
 		return
 	}
 	u, err := sessionUser(req, a.ids)

@@ -23,6 +23,13 @@
 //
 // Closing the connection before the session exits hangs the session up
 // (SIGHUP), as closing a terminal would.
+//
+// Who may connect: only devbox on the host. The socket lives in the
+// user's runtime directory, which no box sees, and the agent also checks
+// every connection's SO_PEERCRED: a process of the box itself (a pid the
+// agent can see in its PID namespace) is refused, and so is any uid but
+// the box owner's. Only such a host client can ask for a uid 0 session
+// (shell --root, exec --root); a session runs as the owner or root only.
 package agent
 
 import (
@@ -35,6 +42,7 @@ import (
 	"time"
 
 	"github.com/devbox-dev/devbox/internal/seqpacket"
+	"golang.org/x/sys/unix"
 )
 
 // Request types.
@@ -93,6 +101,25 @@ func Dial(path string) (*Conn, error) {
 		return nil, err
 	}
 	return &Conn{c: c}, nil
+}
+
+// PeerCred returns the credentials of the peer as the kernel recorded
+// them when it connected (SO_PEERCRED), translated into the caller's
+// namespaces: a pid of 0 means the peer's process is not in the caller's
+// PID namespace.
+func (c *Conn) PeerCred() (*unix.Ucred, error) {
+	rc, err := c.c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *unix.Ucred
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		cred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return nil, err
+	}
+	return cred, serr
 }
 
 // Close closes the connection.

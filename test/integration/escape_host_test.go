@@ -108,6 +108,46 @@ func TestEscapeHostEnvSecrets(t *testing.T) {
 	}
 }
 
+// TestEscapeHostAgentFromBox: a box that can reach its own agent socket
+// (here the user bound devbox's runtime directory into it as a volume)
+// asks the agent for a uid 0 session that overwrites a canary in the home.
+// The agent serves only devbox on the host: a peer in the box's PID
+// namespace is refused, the command never runs.
+func TestEscapeHostAgentFromBox(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	img := probeImage(t, e)
+	rt := filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "devbox")
+	home := plantCanary(t, e.home)
+	e.ok("create", "agentvictim", "--image", img, "-v", rt+":/hostrt")
+	e.ok("exec", "agentvictim", "--", "true")
+	var id string
+	for _, b := range e.boxes() {
+		if b.Name == "agentvictim" {
+			id = b.ID
+		}
+	}
+	if len(id) < 16 {
+		t.Fatalf("no id for the box: %q", id)
+	}
+	for _, as := range []string{"user", "root"} {
+		args := []string{"exec", "agentvictim", "--", "/probe", "agent", "/hostrt/" + id[:16] + "/agent.sock", "echo owned > " + home.path}
+		if as == "root" {
+			args = append([]string{"exec", "--root"}, args[1:]...)
+		}
+		r := e.ok(args...)
+		m := lines(r.stdout)
+		if m["connect"] != "ok" {
+			t.Fatalf("the probe did not reach the agent (the test is void):\n%s%s", r.stdout, r.stderr)
+		}
+		if !strings.HasPrefix(m["reply"], "error ") || strings.Contains(r.stdout, "session:") {
+			t.Errorf("as %s in the box, the agent answered: %q\n%s%s", as, m["reply"], r.stdout, r.stderr)
+		}
+		t.Logf("as %s: %s", as, m["reply"])
+		home.check(t)
+	}
+}
+
 // listenUnix makes a unix socket at p for the test's duration.
 func listenUnix(t *testing.T, p string) {
 	t.Helper()

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/devbox-dev/devbox/runtime"
 	"github.com/devbox-dev/devbox/runtime/agent"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
+	"golang.org/x/sys/unix"
 )
 
 // env bundles what the box commands use.
@@ -186,7 +186,9 @@ func (e *env) start(r *rbox.Record) error {
 		}
 		return fmt.Errorf("starting box %s failed (exit %d)%s", r.Name, code, logTail(logPath))
 	}
-	_ = os.WriteFile(filepath.Join(runDir, "init.pid"), []byte(strconv.Itoa(p.Pid())+"\n"), 0o600)
+	if err := e.bs.RecordInit(r.ID, p.Pid()); err != nil {
+		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: warning: %v (devbox stop can only ask the box to stop)\n", err)
+	}
 	return nil
 }
 
@@ -218,13 +220,18 @@ func (e *env) stop(r *rbox.Record, timeout time.Duration) error {
 	}
 	// The agent did not finish: kill the init, which ends the box's PID
 	// namespace and every process in it.
-	if pid := e.bs.InitPID(r.ID); pid > 0 {
-		_ = syscallKill(pid)
+	// Only a process verified as this box's init is killed (init.pid
+	// names it with its start time and namespaces).
+	kerr := e.bs.SignalInit(r.ID, unix.SIGKILL)
+	if kerr == nil {
 		for i := 0; i < 100 && e.bs.Running(r.ID); i++ {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	if e.bs.Running(r.ID) {
+		if kerr != nil {
+			return fmt.Errorf("box %s did not stop: %w", r.Name, kerr)
+		}
 		return errors.New("box " + r.Name + " did not stop")
 	}
 	e.removeCgroup(r)

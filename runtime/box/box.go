@@ -332,12 +332,12 @@ func (s *Store) Running(id string) bool {
 	return true
 }
 
-// InitPID returns the host pid of a running box's init, or 0.
+// InitPID returns the host pid of a running box's init as its init.pid
+// says, or 0. For display only: SignalInit is what acts on it.
 func (s *Store) InitPID(id string) int {
-	b, err := os.ReadFile(filepath.Join(s.RunDir(id), "init.pid"))
+	rec, err := s.readInit(id)
 	if err != nil {
 		return 0
 	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	return pid
+	return rec.PID
 }

@@ -8,11 +8,15 @@ package integration
 // stay untouched.
 
 import (
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestEscapeHostRuntimeDir: a box looks for devbox's own state in the
@@ -146,6 +150,86 @@ func TestEscapeHostAgentFromBox(t *testing.T) {
 		t.Logf("as %s: %s", as, m["reply"])
 		home.check(t)
 	}
+}
+
+// TestEscapeHostSignals: whatever can write a box's runtime files names
+// another process of the user in init.pid — a bare pid, or a forged record
+// with that process's real start time — and keeps a fake agent socket
+// that never answers, so that stop and rm fall back to killing "the
+// init". The process (a sleep) survives both.
+func TestEscapeHostSignals(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	e.ok("create", "sigvictim", "--image", "busybox")
+	e.ok("exec", "sigvictim", "--", "true")
+	var id string
+	var initPID int
+	for _, b := range e.boxes() {
+		if b.Name == "sigvictim" {
+			id, initPID = b.ID, b.State.InitPID
+		}
+	}
+	if len(id) < 16 || initPID <= 0 {
+		t.Fatalf("box id %q, init pid %d", id, initPID)
+	}
+	runDir := filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "devbox", id[:16])
+	e.ok("stop", "sigvictim")
+
+	sleep := exec.Command("sleep", "300")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sleep.Process.Kill()
+	exited := make(chan struct{})
+	go func() { sleep.Wait(); close(exited) }()
+	pid := sleep.Process.Pid
+	stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	var pidns, userns syscall.Stat_t
+	syscall.Stat(fmt.Sprintf("/proc/%d/ns/pid", pid), &pidns)
+	syscall.Stat(fmt.Sprintf("/proc/%d/ns/user", pid), &userns)
+	forged := fmt.Sprintf("%d %s %d %d\n", pid, f[19], pidns.Ino, userns.Ino)
+
+	sock := filepath.Join(runDir, "agent.sock")
+	os.Remove(sock)
+	l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: sock, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() { // a fake agent: accepts, never answers
+		for {
+			c, err := l.AcceptUnix()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	for _, tc := range []struct {
+		name, pidFile string
+		args          []string
+	}{
+		{"bare pid, stop", fmt.Sprintf("%d\n", pid), []string{"stop", "sigvictim"}},
+		{"forged record, rm -f", forged, []string{"rm", "-f", "sigvictim"}},
+	} {
+		if err := os.WriteFile(filepath.Join(runDir, "init.pid"), []byte(tc.pidFile), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := e.run(tc.args...)
+		t.Logf("%s: exit %d, %s", tc.name, r.code, strings.TrimSpace(r.stderr))
+		select {
+		case <-exited:
+			t.Fatalf("%s: devbox killed an unrelated process (pid %d)", tc.name, pid)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if r.code == 0 {
+			t.Errorf("%s: devbox says the box stopped", tc.name)
+		}
+	}
+	l.Close()
+	os.Remove(sock)
+	e.ok("rm", "-f", "sigvictim")
 }
 
 // listenUnix makes a unix socket at p for the test's duration.

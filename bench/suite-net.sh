@@ -128,7 +128,7 @@ START_RUNS="${START_RUNS:-30}"
 hyperfine -N --warmup 3 --runs "$START_RUNS" --style basic --export-json "$OUT/net-start.json" \
 	-n "none" "$devbox --store $D run --net none $IMG true" \
 	-n "gvisor" "$devbox --store $D run --net gvisor $IMG true" \
-	-n "pasta" "$devbox --store $D run --net pasta $IMG true" \
+	-n "pasta" "$devbox --store $D run --net pasta --host-loopback $IMG true" \
 	-n "slirp4netns" "$devbox --store $D run --net slirp4netns $IMG true" \
 	-n "podman slirp4netns" "podman run --rm --network slirp4netns $IMG true" >"$OUT/net-start.txt" 2>&1 || true
 smed() { awk -v n="\"command\": \"$1\"" 'index($0,n){f=1} f&&/"median"/{gsub(/[^0-9.e-]/,"",$2); printf "%.1f", $2*1000; exit}' FS=': ' "$OUT/net-start.json"; }

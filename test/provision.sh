@@ -28,7 +28,7 @@ REG_URL="http://$REG_ADDR"
 SUBID_COUNT=65536
 SUBID_PREFERRED=200000
 PACKAGES=(
-	uidmap docker-registry busybox-static debootstrap skopeo umoci podman crun
+	uidmap docker-registry busybox-static debootstrap skopeo umoci podman crun runc
 	bubblewrap slirp4netns passt iperf3 hyperfine fuse-overlayfs iproute2
 	util-linux procps
 	# the VM test rig (test/vm/rig.sh): QEMU under TCG

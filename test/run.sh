@@ -40,6 +40,8 @@ trap 'rm -rf "$WORK"' EXIT
 chmod 0755 "$WORK"
 echo "== building devbox and test binaries into $WORK"
 make -s build GO="$GO" BIN="$WORK/devbox" # with the embedded box init
+# The escape suite's attacker, a static program put into images (test/probe).
+CGO_ENABLED=0 "$GO" build -o "$WORK/probe" ./test/probe
 # The source tree is copied where the test user can read it (tests read
 # their testdata relative to the package directory).
 mkdir -p "$WORK/src"
@@ -68,7 +70,7 @@ while read -r name rel; do
 		HOME="$(getent passwd "$TUSER" | cut -d: -f6)" USER="$TUSER" LOGNAME="$TUSER" \
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		XDG_RUNTIME_DIR="/run/user/$(id -u "$TUSER")" TMPDIR=/tmp \
-		DEVBOX_BIN="$WORK/devbox" DEVBOX_TEST_NOSKIP="${DEVBOX_TEST_NOSKIP:-}" \
+		DEVBOX_BIN="$WORK/devbox" DEVBOX_TEST_PROBE="$WORK/probe" DEVBOX_TEST_NOSKIP="${DEVBOX_TEST_NOSKIP:-}" \
 		DEVBOX_TEST_REGISTRY="${DEVBOX_TEST_REGISTRY:-}" DEVBOX_TEST_EXPECT_DIR="${DEVBOX_TEST_EXPECT_DIR:-/var/lib/devbox-test/expect}" \
 		"$WORK/bin/$name.test" -test.v -test.count=1 -test.timeout=20m ) >"$log" 2>&1
 	rc=$?

@@ -69,3 +69,43 @@ func DevboxOnPath(t testing.TB) string {
 	}
 	return dir
 }
+
+var (
+	probeOnce sync.Once
+	probePath string
+	probeErr  string
+)
+
+// ProbeBin returns the escape suite's attacker program (test/probe), a
+// static binary: $DEVBOX_TEST_PROBE (make test builds it), or one built
+// from this tree once per test binary.
+func ProbeBin(t testing.TB) string {
+	t.Helper()
+	probeOnce.Do(func() {
+		if p := os.Getenv("DEVBOX_TEST_PROBE"); p != "" {
+			probePath = p
+			return
+		}
+		dir, err := os.MkdirTemp("", "devbox-probe-")
+		if err != nil {
+			probeErr = err.Error()
+			return
+		}
+		gobin, err := exec.LookPath("go")
+		if err != nil {
+			gobin = "/usr/local/go/bin/go"
+		}
+		p := filepath.Join(dir, "probe")
+		cmd := exec.Command(gobin, "build", "-o", p, "github.com/devbox-dev/devbox/test/probe")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			probeErr = "DEVBOX_TEST_PROBE is not set and building test/probe failed: " + err.Error() + ": " + string(out)
+			return
+		}
+		probePath = p
+	})
+	if probeErr != "" {
+		Skip(t, probeErr)
+	}
+	return probePath
+}

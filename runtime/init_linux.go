@@ -180,6 +180,9 @@ func Init(s *Spec) (code int, err error) {
 			return 125, err
 		}
 	}
+	if err := lockReadOnly(root, readOnlyTargets(s), ids); err != nil {
+		return 125, err
+	}
 	if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
 		return 125, fmt.Errorf("setting the hostname: %w", err)
 	}

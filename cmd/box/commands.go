@@ -37,6 +37,8 @@ type CreateOptions struct {
 	Hostname string
 	Grace    int
 	Platform string
+	// CapAdd and CapDrop change the bounding set of the box's commands.
+	CapAdd, CapDrop []string
 	// Network: see addNetworkFlags.
 	Publish        []string
 	NoAutoPorts    bool
@@ -58,6 +60,8 @@ func addCreateFlags(c *cobra.Command, o *CreateOptions, withImage bool) {
 	fl.StringVar(&o.Hostname, "hostname", "", "the box's hostname (default: its name)")
 	fl.IntVar(&o.Grace, "grace", 0, "seconds the box keeps running after its last session (default 10)")
 	fl.StringVar(&o.Platform, "platform", "", "image platform when pulling (os/arch[/variant])")
+	fl.StringArrayVar(&o.CapAdd, "cap-add", nil, "add a capability to the box's default set for its root sessions (e.g. SYS_PTRACE, ALL)")
+	fl.StringArrayVar(&o.CapDrop, "cap-drop", nil, "drop a capability from the box's default set (e.g. CHOWN, ALL)")
 	cmdutil.AddLimitFlags(fl, &o.Limits)
 	addNetworkFlags(c, o)
 }
@@ -111,6 +115,9 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 	if err := o.Limits.Validate(); err != nil {
 		return nil, cmdutil.FlagErrorf("%v", err)
 	}
+	if _, err := runtime.ParseSecurity(o.CapAdd, o.CapDrop, nil); err != nil {
+		return nil, cmdutil.FlagErrorf("%v", err)
+	}
 	// A limit that cannot be applied fails before anything is pulled.
 	if _, err := cgroup.Decide(cgroup.DetectHost(), o.Limits); err != nil {
 		return nil, err
@@ -148,7 +155,7 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 	chains := store.ChainIDs(cfg.RootFS.DiffIDs)
 	r := &rbox.Record{
 		ID: runtime.NewID(), Name: o.Name, Image: img.Ref, ImageID: img.ID, Created: time.Now().UTC(),
-		Hostname: o.Hostname, Net: netMode, Home: o.Home, Desktop: o.Desktop, Volumes: vols, Env: spec.Env, Grace: o.Grace, Limits: o.Limits,
+		Hostname: o.Hostname, Net: netMode, Home: o.Home, Desktop: o.Desktop, CapAdd: o.CapAdd, CapDrop: o.CapDrop, Volumes: vols, Env: spec.Env, Grace: o.Grace, Limits: o.Limits,
 		Publish: o.Publish, NoAutoPorts: o.NoAutoPorts,
 		// A box with a home of its own is a sandbox: no host loopback
 		// unless --host-loopback; the record keeps the decision.

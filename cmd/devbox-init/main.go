@@ -27,6 +27,9 @@ func main() {
 	if rootless.CurrentStage() == holder.Stage {
 		os.Exit(holder.Main())
 	}
+	if rootless.CurrentStage() == runtime.StageLockRO {
+		os.Exit(runtime.LockROMain())
+	}
 	if rootless.CurrentStage() != runtime.StageInit {
 		os.Stderr.WriteString("devbox-init: this is part of devbox and is started by it\n")
 		os.Exit(125)

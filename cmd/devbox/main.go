@@ -31,6 +31,7 @@ var stages = map[string]func() int{
 	factory.StageRmtree: store.RemoveMain,
 	run.StageInit:       func() int { holder.MaybeSpare(runtime.WarmUp, runtime.Taken); return runtime.InitMain() },
 	holder.Stage:        holder.Main,
+	runtime.StageLockRO: runtime.LockROMain,
 	doctor.StageProbe:   doctor.ProbeMain,
 }
 

@@ -58,6 +58,10 @@ type Record struct {
 	Desktop bool     `json:"desktop,omitempty"`
 	Volumes []Volume `json:"volumes,omitempty"`
 	Env     []string `json:"env,omitempty"` // image Env plus create-time --env
+	// CapAdd and CapDrop change the capability bounding set of the box's
+	// commands from the default one (create --cap-add, --cap-drop).
+	CapAdd  []string `json:"capAdd,omitempty"`
+	CapDrop []string `json:"capDrop,omitempty"`
 	// Grace is how long the box stays up after its last session, in
 	// seconds; 0 means the default.
 	Grace int `json:"grace,omitempty"`

@@ -130,6 +130,9 @@ func (r *Record) Check(id string) error {
 	default:
 		return fmt.Errorf("net %q is not a network mode", r.Net)
 	}
+	if _, err := runtime.ParseSecurity(r.CapAdd, r.CapDrop, nil); err != nil {
+		return err
+	}
 	if r.Home != "" {
 		if err := hostPath("home", r.Home); err != nil {
 			return err

@@ -39,6 +39,13 @@ const DefaultGrace = 10
 // with the user's home, volumes and desktop session sockets bound in.
 func Spec(r *Record, lowers []string, boxDir string, h Host) (*runtime.Spec, error) {
 	acct := h.Account
+	sec, err := runtime.ParseSecurity(r.CapAdd, r.CapDrop, nil)
+	if err != nil {
+		return nil, err
+	}
+	// sudo in the box is a setuid program: no no_new_privs. The
+	// seccomp filter is the default one.
+	sec.AllowSetuid = true
 	home := r.Home
 	if home == "" {
 		home = acct.Home
@@ -59,9 +66,7 @@ func Spec(r *Record, lowers []string, boxDir string, h Host) (*runtime.Spec, err
 		Agent:        true,
 		GraceSeconds: r.Grace,
 		Account:      &acct,
-		// sudo in the box is a setuid program: no no_new_privs. The
-		// bounding set and the seccomp filter are the default ones.
-		Security: runtime.Security{AllowSetuid: true},
+		Security:     sec,
 	}
 	if s.GraceSeconds <= 0 {
 		s.GraceSeconds = DefaultGrace

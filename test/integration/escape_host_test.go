@@ -232,6 +232,38 @@ func TestEscapeHostSignals(t *testing.T) {
 	e.ok("rm", "-f", "sigvictim")
 }
 
+// TestEscapeHostReadOnlyVolume: a box created with every privilege
+// create can give (--cap-add SYS_ADMIN) runs a root session that tries
+// each way to make its -v SRC:DST:ro volume writable — remount, mount_setattr,
+// a new bind remounted, a detached clone with the flag cleared, unmounting
+// it — and to append to a canary in it. The init locked the read-only
+// flag (docs/security.md): every write fails, the host file is unchanged.
+// A read-write volume next to it stays writable.
+func TestEscapeHostReadOnlyVolume(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	img := probeImage(t, e)
+	ro, rw := t.TempDir(), t.TempDir()
+	os.Chmod(ro, 0o755)
+	os.Chmod(rw, 0o755)
+	canary := plantCanary(t, ro)
+	e.ok("create", "rovictim", "--image", img, "--cap-add", "SYS_ADMIN", "-v", ro+":/ro:ro", "-v", rw+":/rw")
+	r := e.ok("exec", "--root", "rovictim", "--", "/probe", "rw", "/ro", canary.name)
+	t.Logf("probe:\n%s", r.stdout)
+	m := lines(r.stdout)
+	if m["tmpfs"] != "ok" {
+		t.Fatalf("the root session cannot mount at all (the test is void):\n%s%s", r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout, "wrote: ") {
+		t.Errorf("the box wrote through its read-only volume:\n%s", r.stdout)
+	}
+	canary.check(t)
+	e.ok("exec", "rovictim", "--", "sh", "-c", "echo written > /rw/file")
+	if b, err := os.ReadFile(filepath.Join(rw, "file")); err != nil || string(b) != "written\n" {
+		t.Errorf("the read-write volume: %q %v", b, err)
+	}
+}
+
 // listenUnix makes a unix socket at p for the test's duration.
 func listenUnix(t *testing.T, p string) {
 	t.Helper()

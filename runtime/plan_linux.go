@@ -110,7 +110,11 @@ func Plan(s *Spec, ids IDMaps) ([]mount.Mount, error) {
 		if m.ReadOnly {
 			f |= unix.MS_RDONLY
 		}
-		p = append(p, mount.Mount{Kind: mount.Bind, Source: m.Source, Target: path.Clean(m.Target), Flags: f, Optional: m.Optional})
+		bm := mount.Mount{Kind: mount.Bind, Source: m.Source, Target: path.Clean(m.Target), Flags: f, Optional: m.Optional}
+		if m.Ino != 0 {
+			bm.Ident = &mount.Ident{Dev: m.Dev, Ino: m.Ino}
+		}
+		p = append(p, bm)
 	}
 	p = append(p, mount.Mount{Kind: mount.Pivot, Target: "/"})
 	for _, t := range maskedPaths {

@@ -118,6 +118,11 @@ type Mount struct {
 	// without one) instead of a bind: the box's $XDG_RUNTIME_DIR, into
 	// which the session's sockets are bound by the mounts after it.
 	Tmpfs bool `json:"tmpfs,omitempty"`
+	// Dev and Ino, when Ino is set, are the device and inode Source had
+	// when the box was created: the init opens Source without following
+	// symbolic links and binds it only if it is still that file.
+	Dev uint64 `json:"dev,omitempty"`
+	Ino uint64 `json:"ino,omitempty"`
 }
 
 // Validate checks what the init relies on.

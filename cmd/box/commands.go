@@ -95,6 +95,13 @@ func parseVolume(s string) (rbox.Volume, error) {
 	if _, err := os.Stat(v.Source); err != nil {
 		return bad("the host path does not exist")
 	}
+	// Resolved once: the box binds this directory, by identity, at every
+	// start, whatever later appears at the path.
+	src, dev, ino, err := rbox.Identify(v.Source)
+	if err != nil {
+		return bad(err.Error())
+	}
+	v.Source, v.Dev, v.Ino = src, dev, ino
 	return v, nil
 }
 
@@ -130,6 +137,7 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 		}
 		vols = append(vols, v)
 	}
+	var homeDev, homeIno uint64
 	if o.Home != "" {
 		abs, err := filepath.Abs(o.Home)
 		if err != nil {
@@ -138,7 +146,9 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 		if err := os.MkdirAll(abs, 0o755); err != nil {
 			return nil, fmt.Errorf("creating the box home %s: %w", abs, err)
 		}
-		o.Home = abs
+		if o.Home, homeDev, homeIno, err = rbox.Identify(abs); err != nil {
+			return nil, fmt.Errorf("the box home %s: %w", abs, err)
+		}
 	}
 	ref := o.Image
 	if ref == "" {
@@ -155,7 +165,7 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 	chains := store.ChainIDs(cfg.RootFS.DiffIDs)
 	r := &rbox.Record{
 		ID: runtime.NewID(), Name: o.Name, Image: img.Ref, ImageID: img.ID, Created: time.Now().UTC(),
-		Hostname: o.Hostname, Net: netMode, Home: o.Home, Desktop: o.Desktop, CapAdd: o.CapAdd, CapDrop: o.CapDrop, Volumes: vols, Env: spec.Env, Grace: o.Grace, Limits: o.Limits,
+		Hostname: o.Hostname, Net: netMode, Home: o.Home, HomeDev: homeDev, HomeIno: homeIno, Desktop: o.Desktop, CapAdd: o.CapAdd, CapDrop: o.CapDrop, Volumes: vols, Env: spec.Env, Grace: o.Grace, Limits: o.Limits,
 		Publish: o.Publish, NoAutoPorts: o.NoAutoPorts,
 		// A box with a home of its own is a sandbox: no host loopback
 		// unless --host-loopback; the record keeps the decision.

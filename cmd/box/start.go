@@ -67,6 +67,9 @@ func (e *env) start(r *rbox.Record) error {
 	if r.Problem != nil {
 		return r.Problem // never started: records come through Get, this is a guard
 	}
+	if err := rbox.CheckSources(r); err != nil {
+		return err
+	}
 	var lowers []string
 	for _, c := range r.Lowers {
 		// Check made sure c is a layer id; the layer is a directory of

@@ -35,6 +35,11 @@ type Volume struct {
 	Source   string `json:"source"`
 	Target   string `json:"target"`
 	ReadOnly bool   `json:"readOnly,omitempty"`
+	// Dev and Ino identify Source as it was at create (Source has no
+	// symbolic link in it then); every start binds only that directory.
+	// Records made before they were kept have none.
+	Dev uint64 `json:"dev,omitempty"`
+	Ino uint64 `json:"ino,omitempty"`
 }
 
 // Record is a box's persistent description (box.json). The runtime spec
@@ -51,6 +56,10 @@ type Record struct {
 	Hostname string    `json:"hostname"`
 	Net      string    `json:"net"`
 	Home     string    `json:"home"` // host directory mounted at the user's home path
+	// HomeDev and HomeIno identify Home as it was at create, as a
+	// Volume's Dev and Ino do.
+	HomeDev uint64 `json:"homeDev,omitempty"`
+	HomeIno uint64 `json:"homeIno,omitempty"`
 	// Desktop binds the caller's desktop session (Wayland, PipeWire,
 	// PulseAudio, the session bus, X11, the SSH agent) into a box with
 	// its own Home too (create --desktop); a box with the user's home

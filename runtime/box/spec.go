@@ -83,10 +83,14 @@ func Spec(r *Record, lowers []string, boxDir string, h Host) (*runtime.Spec, err
 		s.Mounts = append(s.Mounts, runtime.Mount{Source: src, Target: dst, ReadOnly: ro, Optional: true})
 	}
 	if home != "" && acct.Home != "" {
-		s.Mounts = append(s.Mounts, runtime.Mount{Source: home, Target: acct.Home})
+		m := runtime.Mount{Source: home, Target: acct.Home}
+		if r.Home != "" {
+			m.Dev, m.Ino = r.HomeDev, r.HomeIno
+		}
+		s.Mounts = append(s.Mounts, m)
 	}
 	for _, v := range r.Volumes {
-		s.Mounts = append(s.Mounts, runtime.Mount{Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly})
+		s.Mounts = append(s.Mounts, runtime.Mount{Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly, Dev: v.Dev, Ino: v.Ino})
 	}
 	exists := h.Exists
 	if exists == nil {

@@ -64,7 +64,20 @@ func bind(root int, m Mount) error {
 	// Sources are chosen by the user (or are devbox's own files): they are
 	// opened as they are, symbolic links included. Mounting from the
 	// descriptor keeps what was checked and what is mounted the same file.
-	src, err := unix.Open(m.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
+	// A source with an Ident was resolved once, when the user named it:
+	// now no symbolic link is followed on the way, and it must still be
+	// the same file.
+	var src int
+	var err error
+	if m.Ident != nil {
+		src, err = unix.Openat2(unix.AT_FDCWD, m.Source, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC,
+			Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS})
+		if err == unix.ELOOP {
+			err = fmt.Errorf("%w (a symbolic link is in the path now)", err)
+		}
+	} else {
+		src, err = unix.Open(m.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
+	}
 	if err != nil {
 		if m.Optional && err == unix.ENOENT {
 			return nil
@@ -75,6 +88,9 @@ func bind(root int, m Mount) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(src, &st); err != nil {
 		return err
+	}
+	if id := m.Ident; id != nil && (st.Dev != id.Dev || st.Ino != id.Ino) {
+		return fmt.Errorf("it is not the directory it was when the box was created (device %d inode %d, now %d %d)", id.Dev, id.Ino, st.Dev, st.Ino)
 	}
 	dst, err := Ensure(root, m.Target, st.Mode&unix.S_IFMT != unix.S_IFDIR)
 	if err != nil {

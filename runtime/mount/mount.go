@@ -63,7 +63,17 @@ type Mount struct {
 	Flags    uintptr // MS_* flags
 	Data     string  // filesystem options
 	Optional bool    // Bind: skip silently when Source does not exist
-	Overlay  *Overlay
+	// Ident, when set, is the device and inode Source had when the user
+	// named it (a volume at create): Bind then opens Source without
+	// following any symbolic link and refuses another file.
+	Ident   *Ident
+	Overlay *Overlay
+}
+
+// Ident is a file's device and inode number.
+type Ident struct {
+	Dev uint64
+	Ino uint64
 }
 
 // Overlay names the directories of the box's root filesystem (host paths).

@@ -264,6 +264,54 @@ func TestEscapeHostReadOnlyVolume(t *testing.T) {
 	}
 }
 
+// TestEscapeHostVolumeSwap: a sandboxed box (its own --home) that has a
+// volume and, through a second volume, the volume's parent, replaces the
+// volume's source by a symbolic link to the user's real home, then by
+// another directory. The next start refuses and names the volume; the
+// canary in the home is neither read nor changed.
+func TestEscapeHostVolumeSwap(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	base := t.TempDir()
+	os.Chmod(base, 0o755)
+	vols := filepath.Join(base, "vols")
+	if err := os.MkdirAll(filepath.Join(vols, "shared"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	home := plantCanary(t, e.home)
+	e.ok("create", "swapbox", "--image", "busybox", "--home", filepath.Join(base, "boxhome"),
+		"-v", vols+":/parent", "-v", filepath.Join(vols, "shared")+":/shared")
+	e.ok("exec", "swapbox", "--", "sh", "-c", "mv /parent/shared /parent/shared.old && ln -s "+e.home+" /parent/shared")
+	e.ok("stop", "swapbox")
+	if fi, err := os.Lstat(filepath.Join(vols, "shared")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the box did not plant its link (the test is void): %v", err)
+	}
+	attack := "cat /shared/" + home.name + "; echo owned >> /shared/" + home.name
+	r := e.run("exec", "swapbox", "--", "sh", "-c", attack)
+	if r.code == 0 || !strings.Contains(r.stderr, "/shared") || !strings.Contains(r.stderr, "symbolic link") {
+		t.Errorf("start with a swapped volume source: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout, "untouched") {
+		t.Errorf("the box read the canary in the home: %s", r.stdout)
+	}
+	home.check(t)
+	// Another directory in its place (the host did it): refused too.
+	os.Remove(filepath.Join(vols, "shared"))
+	if err := os.Mkdir(filepath.Join(vols, "shared"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r = e.run("exec", "swapbox", "--", "true")
+	if r.code == 0 || !strings.Contains(r.stderr, "another directory") {
+		t.Errorf("start with another directory as the source: exit %d\n%s", r.code, r.stderr)
+	}
+	// Put back, it starts.
+	os.Remove(filepath.Join(vols, "shared"))
+	if err := os.Rename(filepath.Join(vols, "shared.old"), filepath.Join(vols, "shared")); err != nil {
+		t.Fatal(err)
+	}
+	e.ok("exec", "swapbox", "--", "true")
+}
+
 // listenUnix makes a unix socket at p for the test's duration.
 func listenUnix(t *testing.T, p string) {
 	t.Helper()

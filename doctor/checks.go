@@ -475,8 +475,10 @@ func (r *runner) filesystem() Result {
 	store := r.nearestExisting(r.StoreRoot)
 	sfs, serr := r.Host.Statfs(store)
 	hfs, herr := r.Host.Statfs(r.Home)
-	move := fmt.Sprintf("keep the store on a local disk: mkdir -p /var/tmp/%s-devbox and set root = \"/var/tmp/%s-devbox\" under [store] in %s (or DEVBOX_STORE, or --store)",
-		r.User, r.User, r.configPath())
+	// Never a predictable name in a shared directory: another user could
+	// make it first (docs/security.md, "Records and the store").
+	move := fmt.Sprintf("keep the store on a local disk, in a new private directory: mktemp -d /var/tmp/devbox-store.XXXXXXXXXX (mktemp makes it 0700 and never reuses one), then set root = \"<the path it printed>\" under [store] in %s (or DEVBOX_STORE, or --store)",
+		r.configPath())
 	if serr != nil {
 		res.Status, res.Message = Warn, fmt.Sprintf("cannot inspect the filesystem of the store %s: %v", r.StoreRoot, unwrapPath(serr))
 		return res

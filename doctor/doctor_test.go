@@ -350,7 +350,7 @@ func TestChecks(t *testing.T) {
 		// filesystem
 		{"local disks", "filesystem", nil, Pass, []string{"store on ext4, home on ext4"}, nil},
 		{"store on NFS", "filesystem", func(h *fakeHost, e *Env, p *fakeProber) { h.mounts["/home"] = FSInfo{Type: magicNFS, Avail: 10 * GiB} },
-			Fail, []string{"is on NFS", "pulls fail"}, []string{"/var/tmp/dev-devbox", "[store]", "/home/dev/.config/devbox/config.toml"}},
+			Fail, []string{"is on NFS", "pulls fail"}, []string{"mktemp -d /var/tmp/devbox-store.XXXXXXXXXX", "[store]", "/home/dev/.config/devbox/config.toml"}},
 		{"home on NFS, store local", "filesystem", func(h *fakeHost, e *Env, p *fakeProber) {
 			h.mounts["/home"] = FSInfo{Type: magicNFS}
 			e.StoreRoot = "/var/tmp/dev-devbox"

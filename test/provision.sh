@@ -134,6 +134,22 @@ fi
 TEST_UID=$(id -u "$TEST_USER")
 TEST_GID=$(id -g "$TEST_USER")
 
+# --- a second local user ------------------------------------------------------
+# The escape tests (escape_store_test.go) need what another user left: a
+# world-writable directory of theirs and a store they made first under a
+# sticky directory. devboxtest2 has no login and no subordinate ids.
+OTHER_USER=${TEST_USER}2
+if ! id "$OTHER_USER" >/dev/null 2>&1; then
+	useradd --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --user-group \
+		-K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0 "$OTHER_USER"
+fi
+install -d -m 0777 -o "$OTHER_USER" -g "$OTHER_USER" "$STATE/other-user/shared"
+chmod 0777 "$STATE/other-user/shared"
+chmod 0755 "$STATE/other-user"
+install -d -m 1777 -o root -g root "$STATE/other-user/sticky"
+install -d -m 0755 -o "$OTHER_USER" -g "$OTHER_USER" "$STATE/other-user/sticky/store"
+step user2 "$OTHER_USER exists (uid $(id -u "$OTHER_USER")); $STATE/other-user/{shared,sticky/store} are theirs"
+
 # --- subordinate ids --------------------------------------------------------
 # Print "start count" of the user's first range of at least $SUBID_COUNT ids
 # in FILE, if that range overlaps no other entry of FILE.

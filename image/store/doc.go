@@ -25,4 +25,9 @@
 // certifies that its blob is stored and verified. The stage renames the
 // layer into layers/ only after that end and after checking the layer's
 // diff_id; on any failure it removes its temporary directory.
+//
+// The store is the user's alone: Open refuses one that another user could
+// change (owner.go) and creates what is missing 0700; removals and GC work
+// relative to the store root opened once, following no symbolic link
+// (remove.go). docs/security.md, "Records and the store", has the rule.
 package store

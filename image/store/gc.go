@@ -3,12 +3,12 @@ package store
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sys/unix"
 )
 
 // GCLock is held shared by every pull for its whole duration and
@@ -70,35 +70,32 @@ func (s *Store) GC(keepChains []v1.Hash, remove Remover) (GCStats, error) {
 			}
 		}
 	}
-	blobDir := filepath.Join(s.ociDir(), "blobs", "sha256")
-	ents, err := os.ReadDir(blobDir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return st, fmt.Errorf("listing blobs: %w", err)
+	// Every listing and unlink below is relative to the root opened once,
+	// with no symbolic link followed (remove.go).
+	r, err := openRoot(s.Root)
+	if err != nil {
+		return st, err
 	}
-	for _, e := range ents {
-		if blobs[e.Name()] {
-			continue
-		}
-		if fi, err := e.Info(); err == nil {
-			st.BlobBytes += fi.Size()
-		}
-		if err := os.Remove(filepath.Join(blobDir, e.Name())); err == nil {
-			st.Blobs++
-		}
+	defer r.close()
+	if err := r.removeBlobs(blobs, &st); err != nil {
+		return st, err
 	}
 	var doomed []string
-	ents, _ = os.ReadDir(s.LayersDir())
-	for _, e := range ents {
-		if chains[e.Name()] {
+	ents, err := r.names("layers")
+	if err != nil {
+		return st, err
+	}
+	for _, name := range ents {
+		if chains[name] {
 			continue
 		}
-		if unlockKey, ok := s.TryLockKey("layer-" + e.Name()); ok {
-			doomed = append(doomed, filepath.Join(s.LayersDir(), e.Name()))
+		if unlockKey, ok := s.TryLockKey("layer-" + name); ok {
+			doomed = append(doomed, filepath.Join(s.LayersDir(), name))
 			st.Layers++
 			unlockKey()
 		}
 	}
-	stale, n := s.staleTmp()
+	stale, n := s.staleTmp(r)
 	st.TmpEntries = n
 	doomed = append(doomed, stale...)
 	if len(doomed) > 0 && remove != nil {
@@ -106,34 +103,67 @@ func (s *Store) GC(keepChains []v1.Hash, remove Remover) (GCStats, error) {
 			return st, fmt.Errorf("removing unused layers: %w", err)
 		}
 	}
-	s.pruneLocks()
+	s.pruneLocks(r)
 	return st, nil
+}
+
+// removeBlobs removes the blobs not in keep, from oci/blobs/sha256
+// reached without following a symbolic link.
+func (r *rootDir) removeBlobs(keep map[string]bool, st *GCStats) error {
+	const rel = "oci/blobs/sha256"
+	fd, err := r.openDir(rel)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("listing blobs: %w", err)
+	}
+	defer unix.Close(fd)
+	dup, err := unix.Dup(fd)
+	if err != nil {
+		return fmt.Errorf("listing blobs: %w", err)
+	}
+	names, err := readNames(dup, rel)
+	if err != nil {
+		return fmt.Errorf("listing blobs: %w", err)
+	}
+	for _, name := range names {
+		if keep[name] {
+			continue
+		}
+		var fst unix.Stat_t
+		if unix.Fstatat(fd, name, &fst, unix.AT_SYMLINK_NOFOLLOW) == nil && fst.Mode&unix.S_IFMT == unix.S_IFREG {
+			st.BlobBytes += fst.Size
+		}
+		if unix.Unlinkat(fd, name, 0) == nil {
+			st.Blobs++
+		}
+	}
+	return nil
 }
 
 // pruneLocks removes per-blob and per-layer lock files nobody holds. Every
 // pull holds gc.lock shared, so with it held exclusively no process can be
 // about to take one of these locks.
-func (s *Store) pruneLocks() {
-	ents, _ := os.ReadDir(s.locksDir())
-	for _, e := range ents {
-		name := e.Name()
+func (s *Store) pruneLocks(r *rootDir) {
+	ents, _ := r.names("locks")
+	for _, name := range ents {
 		// Run locks are removed by devbox prune with what the run left.
 		if name == "store.lock" || name == "gc.lock" || !strings.HasSuffix(name, ".lock") || strings.HasPrefix(name, runLockPrefix) {
 			continue
 		}
 		if unlockKey, ok := s.TryLockKey(strings.TrimSuffix(name, ".lock")); ok {
-			_ = os.Remove(filepath.Join(s.locksDir(), name))
+			_ = r.unlink("locks", name)
 			unlockKey()
 		}
 	}
 }
 
 // staleTmp lists tmp/ entries whose owner lock is free: their writer died.
-func (s *Store) staleTmp() ([]string, int) {
+func (s *Store) staleTmp(r *rootDir) ([]string, int) {
 	var out []string
-	ents, _ := os.ReadDir(s.TmpDir())
-	for _, e := range ents {
-		name := e.Name()
+	ents, _ := r.names("tmp")
+	for _, name := range ents {
 		// blob-<hex>-<rand> and layer-<hex>-<rand>
 		parts := strings.SplitN(name, "-", 3)
 		if len(parts) != 3 {

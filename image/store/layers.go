@@ -326,8 +326,9 @@ type RemoveRequest struct {
 }
 
 // RemoveMain is the body of the "rmtree" stage: it reads a RemoveRequest on
-// stdin and removes each path, after checking it is a store layer or
-// temporary entry.
+// stdin and removes each path (Store.RemoveTrees: a store layer, temporary
+// entry or box directory, relative to the store root opened once, no
+// symbolic link followed).
 func RemoveMain() int {
 	var req RemoveRequest
 	if err := json.NewDecoder(os.Stdin).Decode(&req); err != nil {
@@ -335,17 +336,11 @@ func RemoveMain() int {
 		return 125
 	}
 	s := &Store{Root: req.Root}
-	rc := 0
-	for _, p := range req.Paths {
-		if err := s.CheckRemovable(p); err != nil {
-			fmt.Fprintln(os.Stderr, "devbox:", err)
-			rc = 125
-			continue
+	if err := s.RemoveTrees(req.Paths); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintln(os.Stderr, "devbox:", line)
 		}
-		if err := os.RemoveAll(p); err != nil && !strings.Contains(err.Error(), "no such file") {
-			fmt.Fprintln(os.Stderr, "devbox: removing", p+":", err)
-			rc = 125
-		}
+		return 125
 	}
-	return rc
+	return 0
 }

@@ -46,12 +46,28 @@ type Store struct {
 	Root string
 }
 
-// Open creates the store directories as needed.
+// Open creates the store directories as needed (0700, parents too), after
+// checking that the store is the user's alone (checkChain); a store that
+// is not is refused with ErrUnsafeStore.
 func Open(root string) (*Store, error) {
 	if !filepath.IsAbs(root) {
 		return nil, fmt.Errorf("the store %q is not an absolute path (hint: give --store, DEVBOX_STORE or [store] root an absolute path)", root)
 	}
 	s := &Store{Root: filepath.Clean(root)}
+	// Checked before anything is written, and again once what was missing
+	// exists: someone may have made it first under a shared /tmp.
+	complete, err := checkOwnership(s.Root, os.Getuid())
+	if err != nil {
+		return nil, err
+	}
+	if !complete {
+		if err := os.MkdirAll(s.Root, 0o700); err != nil {
+			return nil, storeErr("creating store directory", err, root)
+		}
+		if _, err := checkOwnership(s.Root, os.Getuid()); err != nil {
+			return nil, err
+		}
+	}
 	for _, d := range []string{s.ociDir(), filepath.Join(s.ociDir(), "blobs", "sha256"), s.LayersDir(), s.TmpDir(), s.locksDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, storeErr("creating store directory", err, root)

@@ -144,4 +144,8 @@ type Port struct {
 	// Auto marks a forward devbox made because a process in the box
 	// listens on the port.
 	Auto bool `json:"auto,omitempty"`
+	// NotForwarded, when set, says why this box port has no forward: its
+	// host port (HostIP:HostPort) is taken by another listener. devbox
+	// never moves such a forward to another port.
+	NotForwarded string `json:"notForwarded,omitempty"`
 }

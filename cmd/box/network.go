@@ -28,8 +28,8 @@ const DefaultNet = network.ModeSlirp
 func addNetworkFlags(c *cobra.Command, o *CreateOptions) {
 	fl := c.Flags()
 	fl.StringVar(&o.Net, "net", "", "network: slirp (private, user-mode), host (share the host's) or none; or a driver: gvisor, pasta, slirp4netns (default "+DefaultNet+")")
-	fl.StringArrayVarP(&o.Publish, "publish", "p", nil, "publish a box port on the host: [HOST_IP:]HOST_PORT:BOX_PORT[/tcp|/udp] (HOST_IP defaults to 127.0.0.1)")
-	fl.BoolVar(&o.NoAutoPorts, "no-auto-ports", false, "do not forward the ports the box listens on to the host's 127.0.0.1")
+	fl.StringArrayVarP(&o.Publish, "publish", "p", nil, "publish a box port on the host: [HOST_IP:]HOST_PORT:BOX_PORT[/tcp|/udp] (HOST_IP defaults to 127.0.0.1, which every local user can reach; a taken host port is an error)")
+	fl.BoolVar(&o.NoAutoPorts, "no-auto-ports", false, "do not forward the ports the box listens on to the host's 127.0.0.1 (reachable by every local user)")
 	fl.BoolVar(&o.HostLoopback, "host-loopback", false, cmdutil.HostLoopbackHelp)
 	fl.BoolVar(&o.NoHostLoopback, "no-host-loopback", false, cmdutil.NoHostLoopbackHelp)
 	_ = c.RegisterFlagCompletionFunc("net", cobra.FixedCompletions(network.Modes, cobra.ShellCompDirectiveNoFileComp))
@@ -136,7 +136,9 @@ func NewCmdPorts(f *cmdutil.Factory) *cobra.Command {
 		Short: "List the ports of a running box that are reachable on the host",
 		Long: "List the ports of running box NAME that are reachable on the host: those published\n" +
 			"with -p and those forwarded automatically because a process in the box listens\n" +
-			"on them (to the host's 127.0.0.1, at the same number or the next free one).",
+			"on them (to the host's 127.0.0.1, at the same number; 80 → 8080 for a privileged one).\n" +
+			"A port whose host port another program holds is shown as not forwarded, with why:\n" +
+			"devbox never moves it elsewhere. Ports on 127.0.0.1 are reachable by every local user.",
 		Example:           "  devbox ports dev\n  devbox ports dev --json",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: cmdutil.FirstArg(cmdutil.CompleteBoxes(f)),
@@ -170,6 +172,9 @@ func NewCmdPorts(f *cmdutil.Factory) *cobra.Command {
 				how := "published"
 				if p.Auto {
 					how = "auto"
+				}
+				if p.NotForwarded != "" {
+					how = "not forwarded: " + p.NotForwarded
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Proto, p.HostAddr(), strconv.Itoa(p.BoxPort), how)
 			}

@@ -50,11 +50,11 @@ type Options struct {
 	// HostLoopback lets the box reach the host's loopback (off by
 	// default); NoHostLoopback says so explicitly.
 	HostLoopback, NoHostLoopback bool
-	Pull           string
-	Platform       string
-	TTY            bool
-	NoTTY          bool
-	Limits         cgroup.Limits
+	Pull                         string
+	Platform                     string
+	TTY                          bool
+	NoTTY                        bool
+	Limits                       cgroup.Limits
 	// CapAdd, CapDrop and SecurityOpt change the box's confinement
 	// (runtime.ParseSecurity).
 	CapAdd, CapDrop, SecurityOpt []string
@@ -105,7 +105,7 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *Options) error) *
 	fl.StringVarP(&opts.User, "user", "u", "", "user[:group] to run as (name or number)")
 	fl.StringVar(&opts.Hostname, "hostname", "", "the box's hostname (default: its name, or devbox)")
 	fl.StringVar(&opts.Net, "net", "", "network: slirp (private, user-mode), none (only lo) or host; or a driver: gvisor, pasta, slirp4netns (default "+DefaultNet+")")
-	fl.StringArrayVarP(&opts.Publish, "publish", "p", nil, "publish a box port on the host: [HOST_IP:]HOST_PORT:BOX_PORT[/tcp|/udp] (HOST_IP defaults to 127.0.0.1)")
+	fl.StringArrayVarP(&opts.Publish, "publish", "p", nil, "publish a box port on the host: [HOST_IP:]HOST_PORT:BOX_PORT[/tcp|/udp] (HOST_IP defaults to 127.0.0.1, which every local user can reach; a taken host port is an error)")
 	fl.BoolVar(&opts.HostLoopback, "host-loopback", false, cmdutil.HostLoopbackHelp)
 	fl.BoolVar(&opts.NoHostLoopback, "no-host-loopback", false, cmdutil.NoHostLoopbackHelp)
 	fl.StringVar(&opts.Pull, "pull", "missing", "pull the image: missing, always or never")

@@ -430,29 +430,52 @@ func (h *helper) syncAuto(start int, skip map[int]bool) {
 		if dial, ok := want[bp]; ok && dial.String() == f.BoxIP {
 			continue
 		}
-		_ = h.ports.RemovePort(context.Background(), f.id)
+		if f.NotForwarded == "" {
+			_ = h.ports.RemovePort(context.Background(), f.id)
+		}
 		delete(h.auto, bp)
 		changed = true
 	}
 	for bp, dial := range want {
-		if _, ok := h.auto[bp]; ok {
+		if f, ok := h.auto[bp]; ok && f.NotForwarded == "" {
 			continue
 		}
-		for _, hp := range hostCandidates(bp, start) {
-			spec := network.PortSpec{Proto: "tcp", HostIP: "127.0.0.1", HostPort: hp, BoxPort: bp}
-			f, err := h.addPort(spec, dial.String())
-			if err != nil {
-				continue // taken on the host: try the next one
-			}
-			f.Auto, f.BoxIP = true, dial.String()
-			h.auto[bp] = f
-			changed = true
-			break
+		spec := network.PortSpec{Proto: "tcp", HostIP: "127.0.0.1", HostPort: hostPort(bp, start), BoxPort: bp}
+		var f *forward
+		var err error
+		if spec.HostPort == 0 {
+			err = errors.New("no host port for it")
+		} else {
+			f, err = h.addPort(spec, dial.String())
 		}
+		if err != nil {
+			// Taken on the host: that listener is someone else's (maybe
+			// another user's), so the box's port is not forwarded at all
+			// rather than elsewhere; said once, retried at every poll.
+			if old, ok := h.auto[bp]; ok && old.NotForwarded != "" {
+				continue
+			}
+			why := notForwarded(spec, err)
+			fmt.Fprintf(h.log, "devbox: box port %d/tcp is not forwarded: %s\n", bp, why)
+			h.auto[bp] = &forward{Port: network.Port{PortSpec: spec, Auto: true, BoxIP: dial.String(), NotForwarded: why}, id: -1}
+			changed = true
+			continue
+		}
+		f.Auto, f.BoxIP = true, dial.String()
+		h.auto[bp] = f
+		changed = true
 	}
 	if changed {
 		h.writeStateLocked()
 	}
+}
+
+// notForwarded says why spec could not be forwarded.
+func notForwarded(spec network.PortSpec, err error) string {
+	if errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use") {
+		return fmt.Sprintf("%s/tcp on the host is taken by another program, which would receive connections meant for the box (hint: stop it, see ss -lntp | grep :%d, or listen on another port in the box)", spec.HostAddr(), spec.HostPort)
+	}
+	return fmt.Sprintf("%s/tcp on the host: %v", spec.HostAddr(), err)
 }
 
 func unprivilegedPortStart() int {
@@ -510,7 +533,9 @@ func (h *helper) teardown() {
 			_ = h.ports.RemovePort(context.Background(), f.id)
 		}
 		for _, f := range h.auto {
-			_ = h.ports.RemovePort(context.Background(), f.id)
+			if f.NotForwarded == "" {
+				_ = h.ports.RemovePort(context.Background(), f.id)
+			}
 		}
 		h.mu.Unlock()
 		if h.portQuit != nil {

@@ -96,18 +96,18 @@ func rank(a netip.Addr) int {
 	return 4
 }
 
-// hostCandidates are the host ports tried, in order, for box port p: the
-// same number, then the next ones. A privileged port (below start, the
-// host's net.ipv4.ip_unprivileged_port_start) is moved up by 8000, as
-// 80 → 8080 and 443 → 8443.
-func hostCandidates(p, start int) []int {
-	base := p
-	if p < start {
-		base = p + 8000
+// hostPort is the one host port for box port p: the same number, or, for
+// a privileged port (below start, the host's
+// net.ipv4.ip_unprivileged_port_start), that number plus 8000 (80 → 8080,
+// 443 → 8443; 0 when that is past 65535). There is no next candidate: a
+// port taken on the host is someone else's listener, and moving the
+// forward elsewhere would leave them the connections meant for the box.
+func hostPort(p, start int) int {
+	if p >= start {
+		return p
 	}
-	var out []int
-	for n := base; n < base+20 && n <= 65535; n++ {
-		out = append(out, n)
+	if p+8000 > 65535 {
+		return 0
 	}
-	return out
+	return p + 8000
 }

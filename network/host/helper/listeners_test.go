@@ -84,18 +84,18 @@ func TestForwardable(t *testing.T) {
 	}
 }
 
-func TestHostCandidates(t *testing.T) {
-	if c := hostCandidates(3000, 1024); c[0] != 3000 || c[1] != 3001 || len(c) != 20 {
-		t.Errorf("3000: %v", c)
-	}
-	if c := hostCandidates(80, 1024); c[0] != 8080 {
-		t.Errorf("80 with privileged ports: %v", c)
-	}
-	if c := hostCandidates(80, 0); c[0] != 80 {
-		t.Errorf("80 without privileged ports: %v", c)
-	}
-	if c := hostCandidates(65530, 1024); c[len(c)-1] != 65535 {
-		t.Errorf("near the top: %v", c)
+func TestHostPort(t *testing.T) {
+	for _, c := range []struct{ box, start, want int }{
+		{3000, 1024, 3000},
+		{80, 1024, 8080},
+		{443, 1024, 8443},
+		{80, 0, 80},
+		{65535, 1024, 65535},
+		{1023, 1024, 9023},
+	} {
+		if got := hostPort(c.box, c.start); got != c.want {
+			t.Errorf("hostPort(%d, %d) = %d, want %d", c.box, c.start, got, c.want)
+		}
 	}
 }
 

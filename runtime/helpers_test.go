@@ -22,6 +22,8 @@ func TestMain(m *testing.M) {
 	case st == "init":
 		forceRootfs = os.Getenv("DEVBOX_TEST_ROOTFS")
 		os.Exit(InitMain())
+	case st == StageLockRO:
+		os.Exit(LockROMain())
 	case st == "noop":
 		os.Exit(0)
 	case st == "rmtree":

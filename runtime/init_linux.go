@@ -120,6 +120,11 @@ func Init(s *Spec) (code int, err error) {
 	if s.ScratchInMemory {
 		b.scratchInMemory()
 	}
+	if !b.memory {
+		if err := b.lock(); err != nil {
+			return 125, err
+		}
+	}
 	if b.memory {
 		// The box's writes are memory no process's RSS shows. Under
 		// memory pressure the kernel is to pick the box — whose end
@@ -180,6 +185,9 @@ func Init(s *Spec) (code int, err error) {
 			return 125, err
 		}
 	}
+	// After the pivot: the helper's id maps are written through the box's
+	// /proc. (It is the init's own program, a static one in a release
+	// build; a dynamically linked devbox needs its loader in the box.)
 	if err := lockReadOnly(root, readOnlyTargets(s), ids); err != nil {
 		return 125, err
 	}
@@ -244,23 +252,26 @@ func openBox(s *Spec) (*box, error) {
 		dir.Close()
 		return nil, fmt.Errorf("opening the container directory: %w", err)
 	}
-	b := &box{spec: s, dir: dir, dirFd: fd, diskFd: fd, lockFd: -1}
-	// One init per box: a second one would mount the same writable layer
-	// twice, which overlayfs does not forbid but corrupts. The lock goes
-	// with the init.
-	lfd, err := unix.Openat(fd, LockFile, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	return &box{spec: s, dir: dir, dirFd: fd, diskFd: fd, lockFd: -1}, nil
+}
+
+// lock makes this init the only one of a box whose writable layer is on
+// the disk: a second one would mount the same upper directory twice,
+// which overlayfs does not forbid but corrupts. (An in-memory layer is the
+// init's own.) The lock goes with the init.
+func (b *box) lock() error {
+	lfd, err := unix.Openat(b.diskFd, LockFile, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err == nil {
 		b.lockFd = lfd
 		err = unix.Flock(lfd, unix.LOCK_EX|unix.LOCK_NB)
 	}
-	if err != nil {
-		b.close()
-		if err == unix.EWOULDBLOCK {
-			return nil, fmt.Errorf("box %s is already running: another init holds %s (hint: join it, or stop it first)", s.ID, s.ContainerDir)
-		}
-		return nil, fmt.Errorf("locking the container directory: %w", err)
+	if err == unix.EWOULDBLOCK {
+		return fmt.Errorf("box %s is already running: another init holds %s (hint: join it, or stop it first)", b.spec.ID, b.spec.ContainerDir)
 	}
-	return b, nil
+	if err != nil {
+		return fmt.Errorf("locking the container directory: %w", err)
+	}
+	return nil
 }
 
 func (b *box) close() {
@@ -380,6 +391,9 @@ func (b *box) scratchOnDisk() error {
 	b.dir.Close()
 	unix.Close(b.dirFd)
 	b.dir, b.dirFd, b.memory = dir, b.diskFd, false
+	if err := b.lock(); err != nil {
+		return err
+	}
 	return b.writeEtc()
 }
 
@@ -400,7 +414,7 @@ func userXattrs(dir int) bool {
 const scratchOOMScoreAdj = "500"
 
 // boxState lists what the init creates in ContainerDir.
-var boxState = []string{"upper", "work", "merged", "rootfs-copy", "rootfs-copy.tmp", "hosts", "hostname", "resolv.conf"}
+var boxState = []string{"upper", "work", "merged", "rootfs-copy", "rootfs-copy.tmp", "hosts", "hostname", "resolv.conf", LockFile}
 
 // remove deletes the box's writable layer and files. As root of the user
 // namespace the init may delete files of every mapped owner, which the

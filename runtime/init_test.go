@@ -80,7 +80,7 @@ func TestPIDNamespace(t *testing.T) {
 func TestUTSNamespace(t *testing.T) {
 	f := newFixture(t)
 	before, _ := os.Hostname()
-	l := f.startLive(f.spec("sh", "-c", "hostname; cat /etc/hostname; hostname changed-inside && hostname && echo READY && { read x; true; }"))
+	l := f.startLive(withSysAdmin(f.spec("sh", "-c", "hostname; cat /etc/hostname; hostname changed-inside && hostname && echo READY && { read x; true; }")))
 	got := l.waitFor("READY")
 	during, _ := os.Hostname()
 	if code := l.finish(); code != 0 {
@@ -103,6 +103,7 @@ func TestIPCNamespace(t *testing.T) {
 	}
 	hostBefore := sysvQueues(t)
 	s := f.spec("sh", "-c", "/usr/bin/ipcmk -Q >/dev/null && cat /proc/sysvipc/msg && echo READY && { read x; true; }")
+	s = withSysAdmin(s)
 	s.Mounts = hostBinary("/usr/bin/ipcmk")
 	l := f.startLive(s)
 	inside := l.waitFor("READY")
@@ -141,7 +142,7 @@ func hostBinary(bin string) []Mount {
 // A mount made inside is not in the host's mount table.
 func TestMountNamespace(t *testing.T) {
 	f := newFixture(t)
-	l := f.startLive(f.spec("sh", "-c", "mkdir -p /mnt && mount -t tmpfs devbox-test-tmpfs /mnt && grep -c devbox-test-tmpfs /proc/self/mountinfo && echo READY && { read x; true; }"))
+	l := f.startLive(withSysAdmin(f.spec("sh", "-c", "mkdir -p /mnt && mount -t tmpfs devbox-test-tmpfs /mnt && grep -c devbox-test-tmpfs /proc/self/mountinfo && echo READY && { read x; true; }")))
 	inside := l.waitFor("READY")
 	host, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
@@ -420,6 +421,9 @@ func TestSpecMounts(t *testing.T) {
 		{Source: hostFile, Target: "/single"},
 		{Source: filepath.Join(rw, "does-not-exist"), Target: "/opt/missing", Optional: true},
 	}
+	// The read-only bind is locked by a helper the init runs in the box:
+	// this (race-enabled, dynamically linked) test binary needs its loader.
+	s.Mounts = append(s.Mounts, hostBinary(os.Args[0])[1:]...)
 	out := f.mustRun(s).stdout
 	if out != "read-only content\nsingle file\nno-optional\n" {
 		t.Errorf("output: %q", out)
@@ -483,4 +487,15 @@ func TestWorkingDirectory(t *testing.T) {
 	if r.code != 0 || r.stdout != "/\n" || r.stderr != "devbox: warning: working directory /no/such/dir does not exist in the box: using /\n" {
 		t.Errorf("missing cwd: %s", r)
 	}
+}
+
+// withSysAdmin gives s's commands CAP_SYS_ADMIN (not in the default set):
+// the namespace tests change the box's own hostname and mounts.
+func withSysAdmin(s *Spec) *Spec {
+	caps, err := CapSet([]string{"SYS_ADMIN"}, nil)
+	if err != nil {
+		panic(err)
+	}
+	s.Security.Caps = caps
+	return s
 }

@@ -15,6 +15,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/waiter"
 )
 
 // dnsRelay answers the box's DNS queries on the driver's resolver address
@@ -33,13 +35,26 @@ type dnsRelay struct {
 	confTime time.Time
 	confRead time.Time
 
-	sem chan struct{}
+	sem    chan struct{}
+	tcpSem chan struct{}
+
+	logMu   sync.Mutex
+	lastLog time.Time
 }
 
 const (
 	dnsTimeout  = 3 * time.Second // per upstream and attempt
 	dnsMaxFlows = 128             // queries relayed at once
-	resolvConf  = "/etc/resolv.conf"
+	// dnsMaxTCP caps the box's DNS-over-TCP connections relayed at once
+	// (each is one connection of the helper to an upstream); one over it
+	// is closed at once.
+	dnsMaxTCP = 16
+	// dnsTCPBacklog bounds the connections gVisor completes and queues
+	// for the relay.
+	dnsTCPBacklog = 64
+	// dnsTCPLife is how long one DNS-over-TCP connection may last.
+	dnsTCPLife = 30 * time.Second
+	resolvConf = "/etc/resolv.conf"
 )
 
 func startDNS(s *stack.Stack, addr tcpip.Address, upstream []string, log io.Writer) (*dnsRelay, error) {
@@ -52,15 +67,35 @@ func startDNS(s *stack.Stack, addr tcpip.Address, upstream []string, log io.Writ
 	if err != nil {
 		return nil, fmt.Errorf("DNS on %s: %w", addr, err)
 	}
-	tl, err := gonet.ListenTCP(s, full, ipv4.ProtocolNumber)
+	tl, err := listenTCP(s, full, dnsTCPBacklog)
 	if err != nil {
 		uc.Close()
 		return nil, fmt.Errorf("DNS on %s: %w", addr, err)
 	}
-	r := &dnsRelay{udp: uc, tcp: tl, fixed: fixed, log: log, sem: make(chan struct{}, dnsMaxFlows)}
+	r := &dnsRelay{udp: uc, tcp: tl, fixed: fixed, log: log, sem: make(chan struct{}, dnsMaxFlows),
+		tcpSem: make(chan struct{}, dnsMaxTCP)}
 	go r.serveUDP()
 	go r.serveTCP()
 	return r, nil
+}
+
+// listenTCP is gonet.ListenTCP with a backlog of our choosing (gonet's is
+// 4096).
+func listenTCP(s *stack.Stack, addr tcpip.FullAddress, backlog int) (*gonet.TCPListener, error) {
+	var wq waiter.Queue
+	ep, terr := s.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
+	if terr != nil {
+		return nil, errors.New(terr.String())
+	}
+	if terr := ep.Bind(addr); terr != nil {
+		ep.Close()
+		return nil, errors.New(terr.String())
+	}
+	if terr := ep.Listen(backlog); terr != nil {
+		ep.Close()
+		return nil, errors.New(terr.String())
+	}
+	return gonet.NewTCPListener(s, &wq, ep), nil
 }
 
 func (r *dnsRelay) close() {
@@ -188,7 +223,17 @@ func (r *dnsRelay) serveTCP() {
 		if err != nil {
 			return
 		}
-		go r.relayTCP(c)
+		select {
+		case r.tcpSem <- struct{}{}:
+		default:
+			c.Close()
+			r.logCap()
+			continue
+		}
+		go func() {
+			defer func() { <-r.tcpSem }()
+			r.relayTCP(c)
+		}()
 	}
 }
 
@@ -207,21 +252,33 @@ func (r *dnsRelay) relayTCP(c net.Conn) {
 		return
 	}
 	defer up.Close()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(dnsTCPLife)
 	_ = c.SetDeadline(deadline)
 	_ = up.SetDeadline(deadline)
 	done := make(chan struct{})
 	go func() {
-		_, _ = io.Copy(up, c)
+		_, _ = io.CopyBuffer(up, struct{ io.Reader }{c}, make([]byte, 4<<10))
 		if tc, ok := up.(*net.TCPConn); ok {
 			_ = tc.CloseWrite()
 		}
 		close(done)
 	}()
-	_, err := io.Copy(c, up)
+	_, err := io.CopyBuffer(c, struct{ io.Reader }{up}, make([]byte, 4<<10))
 	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		fmt.Fprintf(r.log, "devbox: DNS over TCP: %v\n", err)
 	}
 	c.Close()
 	<-done
+}
+
+// logCap says, at most every 10 s, that DNS-over-TCP connections are being
+// refused.
+func (r *dnsRelay) logCap() {
+	r.logMu.Lock()
+	defer r.logMu.Unlock()
+	if time.Since(r.lastLog) < 10*time.Second {
+		return
+	}
+	r.lastLog = time.Now()
+	fmt.Fprintf(r.log, "devbox: network helper: the box has %d DNS-over-TCP connections open, the cap: closing new ones\n", dnsMaxTCP)
 }

@@ -1,8 +1,8 @@
 // Package gvisor is devbox's in-process user-mode network driver: gVisor's
 // netstack serves the box's tap device from the network helper on the host,
 // and forwarders turn the box's TCP and UDP flows into ordinary sockets of
-// the helper (gvisor-tap-vsock's for UDP; for TCP our own, which relays
-// with buffers that fill the 64 KiB MTU). It implements rootlesskit's
+// the helper (devbox's own, within a memory budget and caps: budget.go,
+// udp.go; docs/security.md "Network helper budget"). It implements rootlesskit's
 // network.ParentDriver, so the helper drives it exactly like the pasta and
 // slirp4netns drivers; its box side (creating the tap) is in network/child,
 // which keeps gVisor out of the box init.

@@ -9,7 +9,6 @@ import (
 	"os"
 	"sync"
 
-	"github.com/containers/gvisor-tap-vsock/pkg/services/forwarder"
 	"github.com/rootless-containers/rootlesskit/v3/pkg/api"
 	"github.com/rootless-containers/rootlesskit/v3/pkg/messages"
 	rknet "github.com/rootless-containers/rootlesskit/v3/pkg/network"
@@ -54,6 +53,7 @@ type Parent struct {
 	tap    *os.File
 	closed bool
 	dns    *dnsRelay
+	udp    *udpFlows
 }
 
 var _ rknet.ParentDriver = (*Parent)(nil)
@@ -122,7 +122,7 @@ func (d *Parent) Attach(tap *os.File) error {
 		tap.Close()
 		return fmt.Errorf("gvisor driver: %w", err)
 	}
-	d.stack, d.tap, d.dns = s, tap, dns
+	d.stack, d.tap, d.dns, d.udp = s, tap, dns.relay, dns.udp
 	return nil
 }
 
@@ -138,6 +138,9 @@ func (d *Parent) Close() error {
 	if d.dns != nil {
 		d.dns.close()
 	}
+	if d.udp != nil {
+		d.udp.close()
+	}
 	if d.stack != nil {
 		d.stack.Close()
 		d.stack.Wait()
@@ -148,7 +151,13 @@ func (d *Parent) Close() error {
 	return nil
 }
 
-func newStack(fd int, o Options) (*stack.Stack, *dnsRelay, error) {
+// parts are what newStack started besides the stack.
+type parts struct {
+	relay *dnsRelay
+	udp   *udpFlows
+}
+
+func newStack(fd int, o Options) (*stack.Stack, parts, error) {
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4},
@@ -171,15 +180,15 @@ func newStack(fd int, o Options) (*stack.Stack, *dnsRelay, error) {
 		PacketDispatchMode: fdbased.Readv,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("attaching the tap: %w", err)
+		return nil, parts{}, fmt.Errorf("attaching the tap: %w", err)
 	}
 	if terr := s.CreateNIC(1, ep); terr != nil {
-		return nil, nil, fmt.Errorf("creating the NIC: %s", terr)
+		return nil, parts{}, fmt.Errorf("creating the NIC: %s", terr)
 	}
 	for _, a := range []string{network.Gateway, network.DNS} {
 		pa := tcpip.ProtocolAddress{Protocol: ipv4.ProtocolNumber, AddressWithPrefix: addr4(a).WithPrefix()}
 		if terr := s.AddProtocolAddress(1, pa, stack.AddressProperties{}); terr != nil {
-			return nil, nil, fmt.Errorf("adding %s: %s", a, terr)
+			return nil, parts{}, fmt.Errorf("adding %s: %s", a, terr)
 		}
 	}
 	// The stack answers for every destination: the forwarders turn the
@@ -188,7 +197,7 @@ func newStack(fd int, o Options) (*stack.Stack, *dnsRelay, error) {
 	s.SetPromiscuousMode(1, true)
 	subnet, err := tcpip.NewSubnet(addr4("10.0.2.0"), tcpip.MaskFromBytes(net.CIDRMask(network.Prefix, 32)))
 	if err != nil {
-		return nil, nil, err
+		return nil, parts{}, err
 	}
 	s.SetRouteTable([]tcpip.Route{{Destination: subnet, NIC: 1}})
 
@@ -196,9 +205,9 @@ func newStack(fd int, o Options) (*stack.Stack, *dnsRelay, error) {
 	if o.HostLoopback {
 		nat[addr4(network.Gateway)] = addr4("127.0.0.1")
 	}
-	var natMu sync.Mutex // the table never changes; gvisor-tap-vsock wants a lock
-	tcpFwd := tcpForwarder(s, nat)
-	udpFwd := forwarder.UDP(s, nat, &natMu, false)
+	tcpFwd := tcpForwarder(s, nat, newBudget(tcpBudget, fastShare, maxTCPConns, o.Log))
+	flows := newUDPFlows(s, nat, o.Log)
+	udpFwd := flows.forwarder()
 	blocked := func(a tcpip.Address) bool { return blocked(a, subnet, nat) }
 	s.SetTransportProtocolHandler(tcp.ProtocolNumber, func(id stack.TransportEndpointID, pkt *stack.PacketBuffer) bool {
 		if blocked(id.LocalAddress) {
@@ -207,17 +216,18 @@ func newStack(fd int, o Options) (*stack.Stack, *dnsRelay, error) {
 		return tcpFwd.HandlePacket(id, pkt)
 	})
 	s.SetTransportProtocolHandler(udp.ProtocolNumber, func(id stack.TransportEndpointID, pkt *stack.PacketBuffer) bool {
-		if blocked(id.LocalAddress) {
+		if blocked(id.LocalAddress) || linkLocal(id.LocalAddress) {
 			return false
 		}
 		return udpFwd.HandlePacket(id, pkt)
 	})
 	dns, err := startDNS(s, addr4(network.DNS), o.DNS, o.Log)
 	if err != nil {
-		return nil, nil, err
+		flows.close()
+		return nil, parts{}, err
 	}
 	ok = true
-	return s, dns, nil
+	return s, parts{dns, flows}, nil
 }
 
 // blocked reports whether the forwarders must refuse a flow of the box to
@@ -237,14 +247,24 @@ func blocked(dst tcpip.Address, subnet tcpip.Subnet, nat map[tcpip.Address]tcpip
 	return b[0] == 127 || b[0] == 0 || b[0] >= 224
 }
 
+// linkLocal reports whether a is in 169.254.0.0/16 (cloud metadata
+// services live there; UDP to them is not forwarded).
+func linkLocal(a tcpip.Address) bool {
+	b := a.As4()
+	return a.Len() == 4 && b[0] == 169 && b[1] == 254
+}
+
 // tune sizes TCP for a fast local link: SACK, and buffers that let one
-// flow fill a 64 KiB MTU.
+// flow fill a 64 KiB MTU. The maxima bound what the forwarder's fast
+// connections may grow to (budget.go); small connections set their own.
 func tune(s *stack.Stack) {
 	sack := tcpip.TCPSACKEnabled(true)
 	_ = s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)
-	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20}
+	// The defaults are for the DNS relay's connections; forwarded ones
+	// start with 1 MiB (tcp.NewForwarder) and set their tier's sizes.
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4 << 10, Default: 64 << 10, Max: fastRcv}
 	_ = s.SetTransportProtocolOption(tcp.ProtocolNumber, &rcv)
-	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4 << 10, Default: 1 << 20, Max: 8 << 20}
+	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4 << 10, Default: 64 << 10, Max: fastSnd}
 	_ = s.SetTransportProtocolOption(tcp.ProtocolNumber, &snd)
 	mod := tcpip.TCPModerateReceiveBufferOption(true)
 	_ = s.SetTransportProtocolOption(tcp.ProtocolNumber, &mod)

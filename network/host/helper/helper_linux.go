@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,10 +31,17 @@ import (
 	"github.com/devbox-dev/devbox/network/tapfilter"
 )
 
+// memoryLimit is the helper's soft memory limit (runtime/debug), above
+// what the relays are charged at most.
+const memoryLimit = 48 << 20
+
 // Main is the body of the helper stage. It returns when the box is gone.
 func Main() int {
 	logrus.SetOutput(os.Stderr)
 	logrus.SetLevel(logrus.WarnLevel)
+	// The relays' buffers are bounded (network/gvisor/budget.go); a soft
+	// limit makes the collector return freed ones before the heap doubles.
+	debug.SetMemoryLimit(memoryLimit)
 	// The helper has a session of its own; only SIGTERM (stop it) matters.
 	// (Caught, not ignored: an ignored signal stays ignored in pasta and
 	// slirp4netns, and pasta refuses to start then.)
@@ -78,6 +86,9 @@ type helper struct {
 	status   *os.File
 	reported bool
 	pid      int
+	// cgroupHome is the cgroup the helper left for the box's ("" when it
+	// did not).
+	cgroupHome string
 
 	diag      *os.File // sock_diag socket in the box's network namespace
 	pd        rknet.ParentDriver
@@ -148,6 +159,11 @@ func (h *helper) run() error {
 		return h.fail(fmt.Errorf("network handshake: the box speaks version %d, this devbox %d (hint: a running box keeps its old devbox; stop it and start it again)", hello.Version, network.WireVersion))
 	}
 	h.pid = hello.PID
+	if home, err := joinBoxCgroup(cgroupRoot, h.pid); err != nil {
+		fmt.Fprintf(h.log, "devbox: network helper: joining the box's cgroup: %v\n", err)
+	} else {
+		h.cgroupHome = home
+	}
 	pd, err := h.newParentDriver()
 	if err != nil {
 		return h.fail(err)
@@ -554,6 +570,11 @@ func (h *helper) teardown() {
 		h.driverCleanup()
 	}
 	_ = os.RemoveAll(h.o.StateDir())
+	// Out of the box's cgroup before the CLI hears "down": it removes
+	// that cgroup (killing what is left in it) once the box is gone.
+	if err := leaveBoxCgroup(cgroupRoot, h.cgroupHome); err != nil {
+		fmt.Fprintf(h.log, "devbox: network helper: leaving the box's cgroup: %v\n", err)
+	}
 	h.down()
 	if inProcess {
 		h.driverCleanup()

@@ -39,6 +39,8 @@ type CreateOptions struct {
 	Platform string
 	// CapAdd and CapDrop change the bounding set of the box's commands.
 	CapAdd, CapDrop []string
+	// SecurityOpt are --security-opt values (runtime.ParseSecurity).
+	SecurityOpt []string
 	// Network: see addNetworkFlags.
 	Publish        []string
 	NoAutoPorts    bool
@@ -62,6 +64,7 @@ func addCreateFlags(c *cobra.Command, o *CreateOptions, withImage bool) {
 	fl.StringVar(&o.Platform, "platform", "", "image platform when pulling (os/arch[/variant])")
 	fl.StringArrayVar(&o.CapAdd, "cap-add", nil, "add a capability to the box's default set for its root sessions (e.g. SYS_PTRACE, ALL)")
 	fl.StringArrayVar(&o.CapDrop, "cap-drop", nil, "drop a capability from the box's default set (e.g. CHOWN, ALL)")
+	fl.StringArrayVar(&o.SecurityOpt, "security-opt", nil, "seccomp=unconfined (no syscall filter) or no-new-privileges (sudo stops working)")
 	cmdutil.AddLimitFlags(fl, &o.Limits)
 	addNetworkFlags(c, o)
 }
@@ -122,7 +125,7 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 	if err := o.Limits.Validate(); err != nil {
 		return nil, cmdutil.FlagErrorf("%v", err)
 	}
-	if _, err := runtime.ParseSecurity(o.CapAdd, o.CapDrop, nil); err != nil {
+	if _, err := runtime.ParseSecurity(o.CapAdd, o.CapDrop, o.SecurityOpt); err != nil {
 		return nil, cmdutil.FlagErrorf("%v", err)
 	}
 	// A limit that cannot be applied fails before anything is pulled.
@@ -165,7 +168,7 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 	chains := store.ChainIDs(cfg.RootFS.DiffIDs)
 	r := &rbox.Record{
 		ID: runtime.NewID(), Name: o.Name, Image: img.Ref, ImageID: img.ID, Created: time.Now().UTC(),
-		Hostname: o.Hostname, Net: netMode, Home: o.Home, HomeDev: homeDev, HomeIno: homeIno, Desktop: o.Desktop, CapAdd: o.CapAdd, CapDrop: o.CapDrop, Volumes: vols, Env: spec.Env, Grace: o.Grace, Limits: o.Limits,
+		Hostname: o.Hostname, Net: netMode, Home: o.Home, HomeDev: homeDev, HomeIno: homeIno, Desktop: o.Desktop, CapAdd: o.CapAdd, CapDrop: o.CapDrop, SecurityOpt: o.SecurityOpt, Volumes: vols, Env: spec.Env, Grace: o.Grace, Limits: o.Limits,
 		Publish: o.Publish, NoAutoPorts: o.NoAutoPorts,
 		// A box with a home of its own is a sandbox: no host loopback
 		// unless --host-loopback; the record keeps the decision.
@@ -402,6 +405,9 @@ type Listing struct {
 	// be used; Problem says why, with the file and a hint).
 	Status  string `json:"status"`
 	Problem string `json:"problem,omitempty"`
+	// Security says how the box's commands are confined (capabilities,
+	// seccomp, no_new_privs; docs/security.md).
+	Security string `json:"security,omitempty"`
 	// Network is the running box's user-mode network: driver and
 	// forwarded ports.
 	Network *nethost.State `json:"network,omitempty"`
@@ -419,6 +425,8 @@ func (e *env) listing(r *rbox.Record) Listing {
 	}
 	if r.Problem != nil {
 		l.Status, l.Problem = "broken", r.Problem.Error()
+	} else if sec, err := r.Security(); err == nil {
+		l.Security = sec.Describe()
 	}
 	return l
 }

@@ -71,6 +71,9 @@ type Record struct {
 	// commands from the default one (create --cap-add, --cap-drop).
 	CapAdd  []string `json:"capAdd,omitempty"`
 	CapDrop []string `json:"capDrop,omitempty"`
+	// SecurityOpt are create --security-opt values (seccomp=unconfined,
+	// no-new-privileges).
+	SecurityOpt []string `json:"securityOpt,omitempty"`
 	// Grace is how long the box stays up after its last session, in
 	// seconds; 0 means the default.
 	Grace int `json:"grace,omitempty"`

@@ -130,7 +130,7 @@ func (r *Record) Check(id string) error {
 	default:
 		return fmt.Errorf("net %q is not a network mode", r.Net)
 	}
-	if _, err := runtime.ParseSecurity(r.CapAdd, r.CapDrop, nil); err != nil {
+	if _, err := r.Security(); err != nil {
 		return err
 	}
 	if r.Home != "" {
@@ -251,4 +251,22 @@ func readRecord(path string) ([]byte, error) {
 		return nil, fmt.Errorf("is larger than %d bytes", maxRecordSize)
 	}
 	return b, nil
+}
+
+// Security is the confinement of the box's commands: the default
+// capability set changed by CapAdd/CapDrop, the default seccomp filter,
+// and setuid programs allowed (sudo) unless SecurityOpt asks for
+// no-new-privileges.
+func (r *Record) Security() (runtime.Security, error) {
+	sec, err := runtime.ParseSecurity(r.CapAdd, r.CapDrop, r.SecurityOpt)
+	if err != nil {
+		return sec, err
+	}
+	sec.AllowSetuid = true
+	for _, o := range r.SecurityOpt {
+		if o == "no-new-privileges" || o == "no-new-privileges=true" || o == "no-new-privileges:true" {
+			sec.AllowSetuid = false
+		}
+	}
+	return sec, nil
 }

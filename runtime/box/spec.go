@@ -39,13 +39,11 @@ const DefaultGrace = 10
 // with the user's home, volumes and desktop session sockets bound in.
 func Spec(r *Record, lowers []string, boxDir string, h Host) (*runtime.Spec, error) {
 	acct := h.Account
-	sec, err := runtime.ParseSecurity(r.CapAdd, r.CapDrop, nil)
+	// sudo in the box is a setuid program: no no_new_privs unless asked.
+	sec, err := r.Security()
 	if err != nil {
 		return nil, err
 	}
-	// sudo in the box is a setuid program: no no_new_privs. The
-	// seccomp filter is the default one.
-	sec.AllowSetuid = true
 	home := r.Home
 	if home == "" {
 		home = acct.Home

@@ -58,7 +58,7 @@ chown -R "$TUSER:$TUSER" "$THOME/.config/containers"
 for s in "${suites[@]}"; do
 	echo "== bench: $s"
 	runuser -u "$TUSER" -- env -i HOME="$THOME" USER="$TUSER" PATH=/usr/sbin:/usr/bin:/sbin:/bin DEVTOOLS_TAR="$DEVTOOLS_TAR" \
-		XDG_RUNTIME_DIR="/run/user/$(id -u "$TUSER")" REGISTRY="$DEVBOX_TEST_REGISTRY" WORK="$WORK" OUT="$OUT" \
+		XDG_RUNTIME_DIR="/run/user/$(id -u "$TUSER")" REGISTRY="$DEVBOX_TEST_REGISTRY" WORK="$WORK" OUT="$OUT" BASELINE="${BASELINE:-}" \
 		DEVBOX_CONFIG="$WORK/devbox-config.toml" bash "$WORK/suite-$s.sh"
 done
 echo "results in $OUT"

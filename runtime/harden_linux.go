@@ -19,6 +19,19 @@ type hardening struct {
 	bset   uint64            // bit i: capability i stays in the bounding set
 	nnp    bool              // set no_new_privs
 	filter []unix.SockFilter // nil: no seccomp filter
+	// ready holds a thread hardened ahead (warm), waiting for its fork.
+	ready chan *forker
+	// rearm: harden the next thread as soon as one is used (a box agent
+	// forks a session at a time, for its whole life).
+	rearm bool
+	armed bool // a warm thread is ready or on its way
+}
+
+// forker is a hardened thread that runs one fork.
+type forker struct {
+	err  error // hardening it failed
+	work chan func() error
+	done chan error
 }
 
 // newHardening computes a box's hardening from its spec once; the filter is
@@ -28,7 +41,7 @@ func newHardening(s Security) (*hardening, error) {
 	if err != nil {
 		return nil, fmt.Errorf("box spec: %w", err)
 	}
-	h := &hardening{bset: bset, nnp: !s.AllowSetuid}
+	h := &hardening{bset: bset, nnp: !s.AllowSetuid, ready: make(chan *forker, 1)}
 	if !s.Unconfined {
 		if h.filter, err = seccomp.Program(bset); err != nil {
 			return nil, fmt.Errorf("compiling the seccomp filter: %w", err)
@@ -74,31 +87,57 @@ func (h *hardening) apply() error {
 // first command starts; nil only in tests that start commands without Init.
 var boxHardening *hardening
 
+// warm hardens a thread ahead of its fork, while the init still sets up
+// the box (on another CPU, where there is one): the thread then waits in
+// ready for the fork it is to run.
+func (h *hardening) warm() {
+	h.armed = true
+	f := &forker{work: make(chan func() error), done: make(chan error, 1)}
+	go func() {
+		goruntime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		f.err = h.apply()
+		h.ready <- f
+		fork := <-f.work
+		if f.err != nil {
+			f.done <- f.err
+			return
+		}
+		f.done <- fork()
+	}()
+}
+
 // onCleanThread runs fork, which starts one of the box's commands, on a
 // thread of its own: its inheritable and ambient capability sets are empty
 // (the init received every capability as ambient across its own exec, and
-// threads keep their sets), and the box's hardening is applied to it. The
-// thread ends with the goroutine (it stays locked), so nothing else ever
-// runs on it.
+// threads keep their sets), and the box's hardening is applied to it (by
+// warm, ahead of time). The thread ends with the goroutine (it stays
+// locked), so nothing else ever runs on it.
 func onCleanThread(fork func() error) error {
 	h := boxHardening
-	done := make(chan error, 1)
-	go func() {
-		goruntime.LockOSThread()
-		if h == nil {
+	if h == nil {
+		done := make(chan error, 1)
+		go func() {
+			goruntime.LockOSThread()
 			defer goruntime.UnlockOSThread()
 			if err := rootless.ClearInheritableCaps(); err != nil {
 				done <- err
 				return
 			}
 			done <- fork()
-			return
-		}
-		if err := h.apply(); err != nil {
-			done <- err
-			return
-		}
-		done <- fork()
-	}()
-	return <-done
+		}()
+		return <-done
+	}
+	// Calls are serialised (one command; an agent starts its sessions
+	// under its lock).
+	if !h.armed {
+		h.warm()
+	}
+	f := <-h.ready
+	h.armed = false
+	f.work <- fork
+	err := <-f.done
+	if h.rearm {
+		h.warm()
+	}
+	return err
 }

@@ -105,6 +105,9 @@ func Init(s *Spec) (code int, err error) {
 	if boxHardening, err = newHardening(s.Security); err != nil {
 		return 125, err
 	}
+	// The command's thread is hardened while the box is set up.
+	boxHardening.rearm = s.Agent
+	boxHardening.warm()
 	nw, err := beginNetwork(s)
 	if err != nil {
 		return 125, err

@@ -31,8 +31,10 @@ const (
 	// maxTCPConns caps the connections forwarded at once.
 	maxTCPConns = 1024
 
-	fastRcv  = 4 << 20 // the stack's maximum: a fast connection's receive buffer is auto-tuned up to it
-	fastSnd  = 1 << 20
+	// The stack's maxima: a fast connection's buffers are auto-tuned up
+	// to them.
+	fastRcv  = 4 << 20
+	fastSnd  = 2 << 20
 	fastCopy = 256 << 10 // fills a segment of the 64 KiB MTU (see relay)
 
 	smallRcv  = 8 << 10
@@ -43,20 +45,23 @@ const (
 // tier is what one connection may use.
 type tier struct {
 	fast     bool
-	rcv, snd int // gVisor buffer sizes; rcv 0: the stack's (auto-tuned)
+	rcv, snd int // gVisor buffer sizes; 0: the stack's (auto-tuned)
 	copyBuf  int // each of the two copy buffers
 }
 
 func (t tier) cost() int64 {
-	rcv := t.rcv
+	rcv, snd := t.rcv, t.snd
 	if rcv == 0 {
 		rcv = fastRcv
 	}
-	return int64(rcv + t.snd + 2*t.copyBuf)
+	if snd == 0 {
+		snd = fastSnd
+	}
+	return int64(rcv + snd + 2*t.copyBuf)
 }
 
 var (
-	fastTier  = tier{fast: true, rcv: 0, snd: fastSnd, copyBuf: fastCopy}
+	fastTier  = tier{fast: true, copyBuf: fastCopy}
 	smallTier = tier{rcv: smallRcv, snd: smallSnd, copyBuf: smallCopy}
 )
 

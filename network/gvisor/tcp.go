@@ -52,7 +52,9 @@ func tcpForwarder(s *stack.Stack, nat map[tcpip.Address]tcpip.Address, b *budget
 		if t.rcv > 0 {
 			so.SetReceiveBufferSize(int64(t.rcv), true)
 		}
-		so.SetSendBufferSize(int64(t.snd), true)
+		if t.snd > 0 {
+			so.SetSendBufferSize(int64(t.snd), true)
+		}
 		if !t.fast {
 			// The host's kernel buffers are not the helper's memory, but
 			// a small connection has no use for megabytes of them either.

@@ -24,7 +24,8 @@ const (
 // before the box starts.
 const (
 	// DriverGvisor is devbox's in-process stack: gVisor's netstack with
-	// gvisor-tap-vsock's forwarders and DNS, in the network helper. It
+	// devbox's forwarders and DNS relay (network/gvisor), in the network
+	// helper. It
 	// needs no program on the host, so it always works.
 	DriverGvisor = "gvisor"
 	// DriverPasta runs passt's pasta (rootlesskit's pasta driver).

@@ -415,7 +415,8 @@ func TestNetKilledCLILeavesNoHelper(t *testing.T) {
 			requireDriver(t, d)
 			before := helpers(t)
 			hp := freePort(t)
-			c := e.cmd("run", "--net", d, "-p", fmt.Sprintf("%d:8000", hp), "busybox", "--", "sh", "-c", "echo started; exec sleep 60")
+			// --host-loopback: a sandboxed pasta box needs it (docs/network.md).
+			c := e.cmd("run", "--net", d, "--host-loopback", "-p", fmt.Sprintf("%d:8000", hp), "busybox", "--", "sh", "-c", "echo started; exec sleep 60")
 			out, _ := c.StdoutPipe()
 			if err := c.Start(); err != nil {
 				t.Fatal(err)

@@ -127,7 +127,7 @@ func lstatChain(p string) ([]pathDir, error) {
 func checkOwnership(root string, uid int) (complete bool, err error) {
 	chain, err := lstatChain(root)
 	if err != nil {
-		return false, fmt.Errorf("checking the store %s: %w", root, err)
+		return false, fmt.Errorf("checking the store %s: %w (hint: --store, DEVBOX_STORE or [store] root must name a directory of yours, or a path where one can be created)", root, err)
 	}
 	if err := checkChain(chain, uid); err != nil {
 		return false, err
@@ -151,11 +151,11 @@ func checkOwnership(root string, uid int) (complete bool, err error) {
 	}
 	real, err := filepath.EvalSymlinks(exist)
 	if err != nil {
-		return false, fmt.Errorf("checking the store %s: %w", root, err)
+		return false, fmt.Errorf("checking the store %s: %w (hint: --store, DEVBOX_STORE or [store] root must name a directory of yours, or a path where one can be created)", root, err)
 	}
 	chain, err = lstatChain(filepath.Join(real, rest))
 	if err != nil {
-		return false, fmt.Errorf("checking the store %s: %w", root, err)
+		return false, fmt.Errorf("checking the store %s: %w (hint: --store, DEVBOX_STORE or [store] root must name a directory of yours, or a path where one can be created)", root, err)
 	}
 	if err := checkChain(chain, uid); err != nil {
 		return false, fmt.Errorf("%w (the store %s leads there)", err, root)

@@ -103,7 +103,7 @@ func newEnv(t *testing.T) *env {
 		}
 	}
 	bs := &rbox.Store{Dir: st.ContainersDir()}
-	if err := bs.Create(&rbox.Record{ID: strings.Repeat("0f", 16), Name: "work"}); err != nil {
+	if err := bs.Create(&rbox.Record{ID: strings.Repeat("0f", 16), Name: "work", Hostname: "work", Lowers: []string{strings.Repeat("cd", 32)}}); err != nil {
 		t.Fatal(err)
 	}
 	return e

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -19,6 +22,7 @@ var ErrUnsafeStore = errors.New("the store is not yours alone")
 type pathDir struct {
 	Path    string
 	UID     int
+	GID     int
 	Mode    fs.FileMode // as os.Lstat reports it (type, permission, sticky)
 	Missing bool        // not there yet: devbox will create it, 0700
 }
@@ -39,14 +43,19 @@ type pathDir struct {
 //
 // Missing elements (the tail of the path devbox is about to create) pass:
 // devbox creates them 0700 as uid.
-func checkChain(chain []pathDir, uid int) error {
+//
+// Group-writable counts as writable by others unless the group is the
+// user's private group (pgid, -1 for none): a group named as the user,
+// with no other member, as distributions with user private groups create
+// (their umask 002 makes ~/.local/share 0775).
+func checkChain(chain []pathDir, uid, pgid int) error {
 	shared := "" // the sticky, shared directory above, if any
 	for i, d := range chain {
 		if d.Missing {
 			continue
 		}
 		last := i == len(chain)-1
-		writable := d.Mode.Perm()&0o022 != 0
+		writable := d.Mode.Perm()&0o002 != 0 || (d.Mode.Perm()&0o020 != 0 && (pgid < 0 || d.GID != pgid))
 		isLink := d.Mode&fs.ModeSymlink != 0
 		if !isLink && !d.Mode.IsDir() {
 			return fmt.Errorf("%w: %s is not a directory (hint: choose another store with --store or DEVBOX_STORE)", ErrUnsafeStore, d.Path)
@@ -116,7 +125,7 @@ func lstatChain(p string) ([]pathDir, error) {
 		if !ok {
 			return nil, fmt.Errorf("no owner for %s", q)
 		}
-		out = append(out, pathDir{Path: q, UID: int(st.Uid), Mode: fi.Mode()})
+		out = append(out, pathDir{Path: q, UID: int(st.Uid), GID: int(st.Gid), Mode: fi.Mode()})
 	}
 	return out, nil
 }
@@ -129,7 +138,7 @@ func checkOwnership(root string, uid int) (complete bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("checking the store %s: %w (hint: --store, DEVBOX_STORE or [store] root must name a directory of yours, or a path where one can be created)", root, err)
 	}
-	if err := checkChain(chain, uid); err != nil {
+	if err := checkChain(chain, uid, privateGroup(uid)); err != nil {
 		return false, err
 	}
 	hasLink := false
@@ -157,8 +166,48 @@ func checkOwnership(root string, uid int) (complete bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("checking the store %s: %w (hint: --store, DEVBOX_STORE or [store] root must name a directory of yours, or a path where one can be created)", root, err)
 	}
-	if err := checkChain(chain, uid); err != nil {
+	if err := checkChain(chain, uid, privateGroup(uid)); err != nil {
 		return false, fmt.Errorf("%w (the store %s leads there)", err, root)
 	}
 	return complete, nil
+}
+
+// privateGroup returns the gid of uid's private group, -1 when it has
+// none: the primary group of this process when /etc/group names it as the
+// user and lists no other member. (A group only a directory service knows
+// is not taken as private.)
+func privateGroup(uid int) int {
+	if uid != os.Getuid() {
+		return -1
+	}
+	u, err := user.Current()
+	if err != nil {
+		return -1
+	}
+	b, err := os.ReadFile("/etc/group")
+	if err != nil {
+		return -1
+	}
+	return privateGID(string(b), u.Username, os.Getgid())
+}
+
+// privateGID finds gid in the group file text and returns it when that
+// group is named name and has no member but name; -1 otherwise.
+func privateGID(group, name string, gid int) int {
+	for line := range strings.Lines(group) {
+		f := strings.Split(strings.TrimRight(line, "\n"), ":")
+		if len(f) != 4 || f[2] != strconv.Itoa(gid) {
+			continue
+		}
+		if f[0] != name {
+			return -1
+		}
+		for _, m := range strings.Split(f[3], ",") {
+			if m != "" && m != name {
+				return -1
+			}
+		}
+		return gid
+	}
+	return -1
 }

@@ -45,7 +45,7 @@ func TestCheckChain(t *testing.T) {
 		{"a file", []pathDir{root, dir("/home", 0, 0o755), {Path: "/home/s", UID: me, Mode: 0o600}}, "not a directory"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			err := checkChain(c.chain, me)
+			err := checkChain(c.chain, me, -1)
 			switch {
 			case c.want == "" && err != nil:
 				t.Fatalf("refused: %v", err)
@@ -85,5 +85,38 @@ func TestOpenRefusesSharedParent(t *testing.T) {
 		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm()&0o077 != 0 {
 			t.Errorf("%s: %v, mode %v", p, err, fi.Mode())
 		}
+	}
+}
+
+func TestPrivateGroup(t *testing.T) {
+	group := "root:x:0:\nalice:x:1000:\nbob:x:1001:bob\nstaff:x:50:alice,bob\ncarol:x:1002:dave\n"
+	for _, tc := range []struct {
+		name string
+		gid  int
+		want int
+	}{
+		{"alice", 1000, 1000},
+		{"bob", 1001, 1001}, // itself as a member
+		{"alice", 50, -1},   // a shared group
+		{"carol", 1002, -1}, // another member
+		{"alice", 1001, -1}, // another user's group
+		{"alice", 4242, -1}, // not in the file
+	} {
+		if got := privateGID(group, tc.name, tc.gid); got != tc.want {
+			t.Errorf("privateGID(%s, %d) = %d, want %d", tc.name, tc.gid, got, tc.want)
+		}
+	}
+	// A group-writable directory of the user's private group passes; of
+	// any other group it does not.
+	chain := []pathDir{{Path: "/", Mode: fs.ModeDir | 0o755}, {Path: "/h", UID: 1000, GID: 1000, Mode: fs.ModeDir | 0o775}, {Path: "/h/s", UID: 1000, GID: 1000, Mode: fs.ModeDir | 0o700}}
+	if err := checkChain(chain, 1000, 1000); err != nil {
+		t.Errorf("private group: %v", err)
+	}
+	if err := checkChain(chain, 1000, -1); err == nil {
+		t.Error("group-writable without a private group passed")
+	}
+	chain[1].GID = 50
+	if err := checkChain(chain, 1000, 1000); err == nil {
+		t.Error("group-writable by a shared group passed")
 	}
 }

@@ -7,6 +7,8 @@
 # same run, alternating passes. BASELINE=path/to/devbox adds a row for
 # another build (e.g. the commit before the hardening).
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 RUNS="${RUNS:-60}"
 IMG="$REGISTRY/library/debian:trixie"
 D="$WORK/devbox-store"
@@ -32,17 +34,8 @@ fwd=() rev=()
 n=${#names[@]}
 for ((i = 0; i < n; i++)); do fwd+=(-n "${names[$i]}" "${cmdl[$i]}"); done
 for ((i = n - 1; i >= 0; i--)); do rev+=(-n "${names[$i]}" "${cmdl[$i]}"); done
-: >"$OUT/harden.hyperfine.txt"
-for ((p = 0; p < PASSES; p++)); do
-	if ((p % 2 == 0)); then declare -n cmds=fwd; else declare -n cmds=rev; fi
-	hyperfine -N --warmup 2 --runs "$per" --style basic --export-json "$OUT/harden-pass$p.json" "${cmds[@]}" >>"$OUT/harden.hyperfine.txt" 2>&1 ||
-		{ cat "$OUT/harden.hyperfine.txt"; exit 1; }
-done
-jq -s '{results: ([.[].results[]] | group_by(.command) | map((map(.times) | add | sort) as $t |
-	{command: .[0].command, runs: ($t | length), median: (if ($t | length) % 2 == 1 then $t[($t | length) / 2 | floor]
-	else ($t[($t | length) / 2 - 1] + $t[($t | length) / 2]) / 2 end), min: $t[0], max: $t[-1]}))}' \
-	"$OUT"/harden-pass*.json >"$OUT/harden.json"
-med() { awk -v n="\"command\": \"$1\"" 'index($0,n){f=1} f&&/"median"/{gsub(/[^0-9.e-]/,"",$2); print $2; exit}' FS=': ' "$OUT/harden.json"; }
+alternating_passes harden 2 "$per"
+med() { json_median "$OUT/harden.json" "$1"; }
 h=$(med "devbox run (hardened)")
 o=$(med "devbox run, hardening off")
 {

@@ -4,6 +4,8 @@
 # unpacked bundle and `bwrap --unshare-all` on the same rootfs (the lower
 # bound), same run. Also devbox's peak RSS.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 RUNS="${RUNS:-50}"
 IMG="$REGISTRY/library/debian:trixie"
 D="$WORK/devbox-store"
@@ -67,21 +69,12 @@ for ((i = 0; i < n; i++)); do fwd+=(-n "${names[$i]}" "${cmdl[$i]}"); done
 for ((i = n - 1; i >= 0; i--)); do rev+=(-n "${names[$i]}" "${cmdl[$i]}"); done
 fwd+=("${last[@]}")
 rev+=("${last[@]}")
-: >"$OUT/start.hyperfine.txt"
-for ((p = 0; p < PASSES; p++)); do
-	if ((p % 2 == 0)); then declare -n cmds=fwd; else declare -n cmds=rev; fi
-	hyperfine -N --warmup 1 --runs "$per" --style basic --export-json "$OUT/start-pass$p.json" "${cmds[@]}" >>"$OUT/start.hyperfine.txt" 2>&1 ||
-		{ cat "$OUT/start.hyperfine.txt"; exit 1; }
-done
-jq -s '{results: ([.[].results[]] | group_by(.command) | map((map(.times) | add | sort) as $t |
-	{command: .[0].command, runs: ($t | length), median: (if ($t | length) % 2 == 1 then $t[($t | length) / 2 | floor]
-	else ($t[($t | length) / 2 - 1] + $t[($t | length) / 2]) / 2 end), min: $t[0], max: $t[-1]}))}' \
-	"$OUT"/start-pass*.json >"$OUT/start.json"
+alternating_passes start 1 "$per"
 rss=$(/usr/bin/time -f %M "$devbox" --store "$D" run --net none "$IMG" true 2>&1 >/dev/null | tail -1)
 # The warm holders and their spare inits are devbox's processes too
 # (spares run as the first subordinate uid: all users' processes).
 hrss=$(ps -e -o rss=,args= | awk '$2 == "devbox-init" && ($3 == "holder" || $3 == "spare") {if ($1 > m) m = $1} END {print m + 0}')
-med() { awk -v n="\"command\": \"$1\"" 'index($0,n){f=1} f&&/"median"/{gsub(/[^0-9.e-]/,"",$2); print $2; exit}' FS=': ' "$OUT/start.json"; }
+med() { json_median "$OUT/start.json" "$1"; }
 d=$(med "devbox run")
 {
 	echo "### Start-up latency, image local ($((PASSES * per)) runs in $PASSES passes of alternating order, medians)"

@@ -159,6 +159,9 @@ func (s Security) Describe() string {
 	if s.Unconfined {
 		sc = "seccomp unconfined"
 	}
+	if s.Nested && !s.Unconfined {
+		sc += " with user namespaces"
+	}
 	nnp := "no_new_privs"
 	if s.AllowSetuid {
 		nnp = "setuid allowed"

@@ -16,9 +16,14 @@ import (
 // sets them on a thread of its own that forks the command and then ends;
 // the init's other threads keep what they need to run the box.
 type hardening struct {
-	bset   uint64            // bit i: capability i stays in the bounding set
-	nnp    bool              // set no_new_privs
-	filter []unix.SockFilter // nil: no seccomp filter
+	bset uint64 // bit i: capability i stays in the bounding set
+	nnp  bool   // set no_new_privs
+	// The seccomp filter: none when unconfined, else Docker's profile for
+	// filterCaps, compiled by the first thread hardened (off the start's
+	// critical path; the default set's program is precompiled).
+	unconfined bool
+	filterCaps uint64
+	filter     []unix.SockFilter
 	// ready holds a thread hardened ahead (warm), waiting for its fork.
 	ready chan *forker
 	// rearm: harden the next thread as soon as one is used (a box agent
@@ -34,18 +39,16 @@ type forker struct {
 	done chan error
 }
 
-// newHardening computes a box's hardening from its spec once; the filter is
-// compiled here, not per command.
+// newHardening computes a box's hardening from its spec once.
 func newHardening(s Security) (*hardening, error) {
 	bset, err := CapMask(s.Caps)
 	if err != nil {
 		return nil, fmt.Errorf("box spec: %w", err)
 	}
-	h := &hardening{bset: bset, nnp: !s.AllowSetuid, ready: make(chan *forker, 1)}
-	if !s.Unconfined {
-		if h.filter, err = seccomp.Program(bset); err != nil {
-			return nil, fmt.Errorf("compiling the seccomp filter: %w", err)
-		}
+	h := &hardening{bset: bset, nnp: !s.AllowSetuid, ready: make(chan *forker, 1),
+		unconfined: s.Unconfined, filterCaps: bset}
+	if s.Nested {
+		h.filterCaps |= 1 << unix.CAP_SYS_ADMIN
 	}
 	return h, nil
 }
@@ -75,10 +78,20 @@ func (h *hardening) apply() error {
 			return fmt.Errorf("setting no_new_privs: %w", err)
 		}
 	}
-	if h.filter != nil {
-		if err := seccomp.Install(h.filter); err != nil {
-			return fmt.Errorf("loading the seccomp filter: %w", err)
+	if h.unconfined {
+		return nil
+	}
+	if h.filter == nil {
+		// Threads are hardened one after the other (warm), so this is
+		// written once, before any other reads it.
+		f, err := seccomp.Program(h.filterCaps)
+		if err != nil {
+			return fmt.Errorf("compiling the seccomp filter: %w", err)
 		}
+		h.filter = f
+	}
+	if err := seccomp.Install(h.filter); err != nil {
+		return fmt.Errorf("loading the seccomp filter: %w", err)
 	}
 	return nil
 }

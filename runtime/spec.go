@@ -105,6 +105,12 @@ type Security struct {
 	// Unconfined turns the seccomp filter off (--security-opt
 	// seccomp=unconfined).
 	Unconfined bool `json:"unconfined,omitempty"`
+	// Nested lets commands create user namespaces and mount inside them:
+	// the filter is Docker's profile as for a process with CAP_SYS_ADMIN,
+	// while the bounding set stays as it is. Dev boxes have it, for the
+	// sandboxes of their own that Chromium, Electron apps, bwrap or a
+	// nested podman build.
+	Nested bool `json:"nested,omitempty"`
 }
 
 // Mount is one bind mount from the host into the box, or (Tmpfs) an

@@ -425,7 +425,7 @@ func (e *env) listing(r *rbox.Record) Listing {
 	}
 	if r.Problem != nil {
 		l.Status, l.Problem = "broken", r.Problem.Error()
-	} else if sec, err := r.Security(); err == nil {
+	} else if sec, err := r.Security(e.userHome()); err == nil {
 		l.Security = sec.Describe()
 	}
 	return l
@@ -707,4 +707,10 @@ func (e *env) pruneLeftovers() error {
 		return nil
 	}
 	return e.f.Remover(e.ctx, e.st)(doomed)
+}
+
+// userHome is the caller's home directory, "" when unknown.
+func (e *env) userHome() string {
+	h, _ := os.UserHomeDir()
+	return h
 }

@@ -130,7 +130,7 @@ func (r *Record) Check(id string) error {
 	default:
 		return fmt.Errorf("net %q is not a network mode", r.Net)
 	}
-	if _, err := r.Security(); err != nil {
+	if _, err := r.Security(""); err != nil {
 		return err
 	}
 	if r.Home != "" {
@@ -256,13 +256,17 @@ func readRecord(path string) ([]byte, error) {
 // Security is the confinement of the box's commands: the default
 // capability set changed by CapAdd/CapDrop, the default seccomp filter,
 // and setuid programs allowed (sudo) unless SecurityOpt asks for
-// no-new-privileges.
-func (r *Record) Security() (runtime.Security, error) {
+// no-new-privileges. A dev box — its home is userHome, the user's own —
+// runs the user's own tools, whose sandboxes need user namespaces
+// (Security.Nested); a box with a home of its own is a sandbox and keeps
+// the strict filter.
+func (r *Record) Security(userHome string) (runtime.Security, error) {
 	sec, err := runtime.ParseSecurity(r.CapAdd, r.CapDrop, r.SecurityOpt)
 	if err != nil {
 		return sec, err
 	}
 	sec.AllowSetuid = true
+	sec.Nested = r.Home == "" || (userHome != "" && filepath.Clean(r.Home) == filepath.Clean(userHome))
 	for _, o := range r.SecurityOpt {
 		if o == "no-new-privileges" || o == "no-new-privileges=true" || o == "no-new-privileges:true" {
 			sec.AllowSetuid = false

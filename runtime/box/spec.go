@@ -40,7 +40,7 @@ const DefaultGrace = 10
 func Spec(r *Record, lowers []string, boxDir string, h Host) (*runtime.Spec, error) {
 	acct := h.Account
 	// sudo in the box is a setuid program: no no_new_privs unless asked.
-	sec, err := r.Security()
+	sec, err := r.Security(acct.Home)
 	if err != nil {
 		return nil, err
 	}

@@ -389,3 +389,33 @@ func TestEscapeScratchOOM(t *testing.T) {
 		t.Fatal("the test itself already has oom_score_adj 500: nothing to tell apart")
 	}
 }
+
+// TestNestedUserNamespaces: a dev box runs the user's own tools, whose
+// sandboxes (Chromium, Electron, bwrap, a nested podman) build user
+// namespaces: its filter lets them, while its bounding set stays the
+// default. A sandboxed box (devbox run, a box with a home of its own) keeps
+// Docker's strict filter: no user namespace.
+func TestNestedUserNamespaces(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	const try = "unshare -Ur sh -c 'id -u; cat /proc/self/uid_map' && grep CapBnd /proc/self/status"
+	r := e.run("shell", "debian", "--", "sh", "-c", try)
+	if r.code != 0 || !strings.Contains(r.stdout, "CapBnd:\t00000000800405fb") {
+		t.Errorf("dev box: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	other := filepath.Join(t.TempDir(), "other-home")
+	os.MkdirAll(other, 0o755)
+	e.ok("create", "sandboxed", "--image", "debian", "--home", other)
+	for _, args := range [][]string{
+		{"shell", "sandboxed", "--", "sh", "-c", try},
+		{"run", "--net", "none", "debian", "--", "sh", "-c", try},
+	} {
+		r := e.run(args...)
+		if r.code == 0 || !strings.Contains(r.stderr, "Operation not permitted") {
+			t.Errorf("devbox %s: exit %d, want unshare refused\n%s\n%s", args[0], r.code, r.stdout, r.stderr)
+		}
+	}
+	if r := e.ok("inspect", "debian"); !strings.Contains(r.stdout, "with user namespaces") {
+		t.Errorf("inspect does not say the dev box allows user namespaces:\n%s", r.stdout)
+	}
+}

@@ -709,9 +709,10 @@ func TestRunHolder(t *testing.T) {
 
 	// The box looks the same however it started (a spare stages /proc,
 	// /sys and /dev ahead): its mounts, sorted, its devices, descriptors,
-	// environment, ids and processes.
+	// environment, ids, processes and confinement (capabilities,
+	// no_new_privs, seccomp, OOM score).
 	look := []string{"run", "--net", "none", "busybox", "--", "sh", "-c",
-		"cat /proc/self/mounts; cd /dev && for f in * pts/* shm mqueue; do stat -c '%n %f %u %g %t %T %N' $f; done; cat /proc/kcore /sys/firmware/x 2>&1 | wc -c; " +
+		"grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status; cat /proc/self/oom_score_adj; cat /proc/self/mounts; cd /dev && for f in * pts/* shm mqueue; do stat -c '%n %f %u %g %t %T %N' $f; done; cat /proc/kcore /sys/firmware/x 2>&1 | wc -c; " +
 			"ls -l /proc/self/fd | sed 's/.*[0-9] \\([0-9]* ->\\)/fd \\1/'; env; id; ps -o user,comm; touch /proc/sys/x 2>&1"}
 	id := regexp.MustCompile(`containers/[0-9a-f]+|pipe:\[[0-9]+\]`)
 	view := func(extra ...string) (string, bool) {

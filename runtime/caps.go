@@ -115,10 +115,11 @@ func CapSet(add, drop []string) ([]string, error) {
 }
 
 // ParseSecurity turns --cap-add, --cap-drop and --security-opt values into
-// a box's Security. The options known are seccomp=unconfined (or
-// seccomp=default) and no-new-privileges[=true|false].
-func ParseSecurity(capAdd, capDrop, opts []string) (Security, error) {
-	var s Security
+// a box's Security; allowSetuid is the kind of box's default (dev boxes
+// allow setuid programs, for sudo). The options known are
+// seccomp=unconfined (or seccomp=default) and no-new-privileges[=true|false].
+func ParseSecurity(capAdd, capDrop, opts []string, allowSetuid bool) (Security, error) {
+	s := Security{AllowSetuid: allowSetuid}
 	caps, err := CapSet(capAdd, capDrop)
 	if err != nil {
 		return s, err

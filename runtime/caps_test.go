@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -51,5 +52,27 @@ func TestCapMask(t *testing.T) {
 	}
 	if len(capNames) != 41 {
 		t.Fatalf("%d capability names, the kernel headers know 41 (CAP_LAST_CAP 40)", len(capNames))
+	}
+}
+
+func TestParseSecurity(t *testing.T) {
+	for _, tc := range []struct {
+		opts        []string
+		allowSetuid bool
+		want        Security
+		err         bool
+	}{
+		{want: Security{}},
+		{allowSetuid: true, want: Security{AllowSetuid: true}},
+		{opts: []string{"no-new-privileges"}, allowSetuid: true, want: Security{}},
+		{opts: []string{"no-new-privileges=false"}, want: Security{AllowSetuid: true}},
+		{opts: []string{"seccomp=unconfined"}, want: Security{Unconfined: true}},
+		{opts: []string{"seccomp:unconfined", "seccomp=default"}, want: Security{}},
+		{opts: []string{"apparmor=x"}, err: true},
+	} {
+		got, err := ParseSecurity(nil, nil, tc.opts, tc.allowSetuid)
+		if (err != nil) != tc.err || (err == nil && !reflect.DeepEqual(got, tc.want)) {
+			t.Errorf("ParseSecurity(%q, %v) = %+v, %v; want %+v (error %v)", tc.opts, tc.allowSetuid, got, err, tc.want, tc.err)
+		}
 	}
 }

@@ -125,7 +125,7 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 	if err := o.Limits.Validate(); err != nil {
 		return nil, cmdutil.FlagErrorf("%v", err)
 	}
-	if _, err := runtime.ParseSecurity(o.CapAdd, o.CapDrop, o.SecurityOpt); err != nil {
+	if _, err := runtime.ParseSecurity(o.CapAdd, o.CapDrop, o.SecurityOpt, true); err != nil {
 		return nil, cmdutil.FlagErrorf("%v", err)
 	}
 	// A limit that cannot be applied fails before anything is pulled.

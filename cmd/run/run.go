@@ -146,7 +146,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	if err := opts.Limits.Validate(); err != nil {
 		return cmdutil.FlagErrorf("%v", err)
 	}
-	sec, err := runtime.ParseSecurity(opts.CapAdd, opts.CapDrop, opts.SecurityOpt)
+	sec, err := runtime.ParseSecurity(opts.CapAdd, opts.CapDrop, opts.SecurityOpt, false)
 	if err != nil {
 		return cmdutil.FlagErrorf("%v", err)
 	}

@@ -261,16 +261,10 @@ func readRecord(path string) ([]byte, error) {
 // (Security.Nested); a box with a home of its own is a sandbox and keeps
 // the strict filter.
 func (r *Record) Security(userHome string) (runtime.Security, error) {
-	sec, err := runtime.ParseSecurity(r.CapAdd, r.CapDrop, r.SecurityOpt)
+	sec, err := runtime.ParseSecurity(r.CapAdd, r.CapDrop, r.SecurityOpt, true)
 	if err != nil {
 		return sec, err
 	}
-	sec.AllowSetuid = true
 	sec.Nested = r.Home == "" || (userHome != "" && filepath.Clean(r.Home) == filepath.Clean(userHome))
-	for _, o := range r.SecurityOpt {
-		if o == "no-new-privileges" || o == "no-new-privileges=true" || o == "no-new-privileges:true" {
-			sec.AllowSetuid = false
-		}
-	}
 	return sec, nil
 }

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	goruntime "runtime"
 
@@ -97,7 +98,7 @@ func (h *hardening) apply() error {
 }
 
 // boxHardening is the hardening of this init's box, set by Init before the
-// first command starts; nil only in tests that start commands without Init.
+// first command starts.
 var boxHardening *hardening
 
 // warm hardens a thread ahead of its fork, while the init still sets up
@@ -128,17 +129,8 @@ func (h *hardening) warm() {
 func onCleanThread(fork func() error) error {
 	h := boxHardening
 	if h == nil {
-		done := make(chan error, 1)
-		go func() {
-			goruntime.LockOSThread()
-			defer goruntime.UnlockOSThread()
-			if err := rootless.ClearInheritableCaps(); err != nil {
-				done <- err
-				return
-			}
-			done <- fork()
-		}()
-		return <-done
+		// Never: Init sets it first. A command is not started bare.
+		return errors.New("starting a command before the box's hardening is known")
 	}
 	// Calls are serialised (one command; an agent starts its sessions
 	// under its lock).

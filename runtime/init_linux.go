@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"os"
+	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -172,7 +174,11 @@ func Init(s *Spec) (code int, err error) {
 			if err = b.confine(); err != nil {
 				return 125, err
 			}
+			again := rootAgain(root, s.Mounts)
 			err = pivot(root)
+			if err == nil {
+				err = hideRootAgain(again)
+			}
 			unix.Close(root)
 			root = -1
 			if err == nil {
@@ -707,3 +713,49 @@ func Taken() {
 
 // loUp: WarmUp brought lo up.
 var loUp bool
+
+// rootAgain returns where the box's root file system shows a second time
+// in the box: under a bind whose host source holds it (the user's home
+// holds the store, and so the box's own root with its /proc and /sys, in
+// a dev box). Paths are the box's, as they will be after the pivot.
+func rootAgain(root int, mounts []Mount) []string {
+	rootPath, err := os.Readlink(mount.FdPath(root))
+	if err != nil || !path.IsAbs(rootPath) {
+		return nil
+	}
+	var out []string
+	for _, m := range mounts {
+		if m.Tmpfs || m.Source == "" {
+			continue
+		}
+		for _, src := range []string{m.Source, resolved(m.Source)} {
+			if rel, ok := strings.CutPrefix(rootPath, strings.TrimSuffix(src, "/")+"/"); ok && src != "" {
+				out = append(out, path.Join(m.Target, rel))
+				break
+			}
+		}
+	}
+	return out
+}
+
+func resolved(p string) string {
+	r, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return ""
+	}
+	return r
+}
+
+// hideRootAgain detaches the box's root file system (and what is mounted
+// on it: the box's /proc, /sys, /dev) where a bind made it show again.
+// There it would be the box's /proc without the masks over it, and a
+// fully visible proc that lets the kernel allow new proc mounts in nested
+// namespaces.
+func hideRootAgain(paths []string) error {
+	for _, p := range paths {
+		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+			return fmt.Errorf("hiding the box's own root at %s: %w", p, err)
+		}
+	}
+	return nil
+}

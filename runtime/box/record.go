@@ -254,17 +254,18 @@ func readRecord(path string) ([]byte, error) {
 }
 
 // Security is the confinement of the box's commands: the default
-// capability set changed by CapAdd/CapDrop, the default seccomp filter,
-// and setuid programs allowed (sudo) unless SecurityOpt asks for
-// no-new-privileges. A dev box — its home is userHome, the user's own —
-// runs the user's own tools, whose sandboxes need user namespaces
-// (Security.Nested); a box with a home of its own is a sandbox and keeps
-// the strict filter.
+// capability set changed by CapAdd/CapDrop and the default seccomp filter,
+// as SecurityOpt says. A dev box — its home is userHome, the user's own —
+// runs the user's own tools: setuid programs (sudo) work, and their
+// sandboxes may build user namespaces (Security.Nested). A box with a home
+// of its own is a sandbox: no_new_privs and the strict filter, unless
+// SecurityOpt says no-new-privileges=false.
 func (r *Record) Security(userHome string) (runtime.Security, error) {
-	sec, err := runtime.ParseSecurity(r.CapAdd, r.CapDrop, r.SecurityOpt, true)
+	dev := r.Home == "" || (userHome != "" && filepath.Clean(r.Home) == filepath.Clean(userHome))
+	sec, err := runtime.ParseSecurity(r.CapAdd, r.CapDrop, r.SecurityOpt, dev)
 	if err != nil {
 		return sec, err
 	}
-	sec.Nested = r.Home == "" || (userHome != "" && filepath.Clean(r.Home) == filepath.Clean(userHome))
+	sec.Nested = dev
 	return sec, nil
 }

@@ -419,3 +419,33 @@ func TestNestedUserNamespaces(t *testing.T) {
 		t.Errorf("inspect does not say the dev box allows user namespaces:\n%s", r.stdout)
 	}
 }
+
+// TestEscapeDevBoxOwnRoot: a dev box binds the user's home with what is
+// mounted below it. With the store under the home (the default), that
+// was the box's own root file system a second time, with its /proc and
+// /sys unmasked, and, being a fully visible proc, it let a nested user
+// namespace mount a fresh proc. The box must see its root only at /.
+func TestEscapeDevBoxOwnRoot(t *testing.T) {
+	e := newEnv(t)
+	e.data = filepath.Join(e.home, ".local", "share") // the default layout: the store in the home
+	e.root = filepath.Join(e.data, "devbox")
+	e.stopBoxesAtCleanup()
+	r := e.run("shell", "debian", "--", "sh", "-c",
+		"grep -c '/containers/.*/merged' /proc/self/mountinfo; "+
+			"cat \"$HOME\"/.local/share/devbox/containers/*/merged/proc/keys 2>/dev/null | wc -c; "+
+			"unshare -Urmpf --mount-proc true 2>/dev/null; echo nested-proc=$?")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	f := strings.Fields(r.stdout)
+	if len(f) != 3 || f[0] != "0" || f[1] != "0" || f[2] == "nested-proc=0" {
+		t.Errorf("the dev box sees its own root again under the home (mounts, bytes of /proc/keys, nested proc mount): %q", r.stdout)
+	}
+	// A box with a home of its own keeps no_new_privs.
+	other := filepath.Join(t.TempDir(), "h")
+	os.MkdirAll(other, 0o755)
+	e.ok("create", "sb", "--image", "debian", "--home", other)
+	if r := e.ok("shell", "sb", "--", "grep", "NoNewPrivs", "/proc/self/status"); !strings.Contains(r.stdout, "1") {
+		t.Errorf("a box with a home of its own: %q, want no_new_privs", r.stdout)
+	}
+}

@@ -48,6 +48,10 @@ type Options struct {
 	Progress   func(Event) // called from several goroutines
 	Unpack     Unpacker    // nil: blobs only
 	Transport  http.RoundTripper
+	// Remove removes layer trees (in the user namespace) when a failed
+	// pull takes back what it created (store.Abandon); nil: they stay for
+	// the next GC.
+	Remove store.Remover
 }
 
 // Result describes a finished pull.
@@ -64,7 +68,30 @@ type Result struct {
 }
 
 // Pull fetches ref into st and, when opts.Unpack is set, unpacks its layers.
+// A pull that fails removes again the blobs and layers it created that
+// nothing else references (store.Abandon).
 func Pull(ctx context.Context, st *store.Store, ref name.Reference, opts Options) (*Result, error) {
+	tracked, created := st.Tracked()
+	if unpackFn := opts.Unpack; unpackFn != nil {
+		opts.Unpack = func(ctx context.Context, jobs []store.UnpackJob, data io.Reader) error {
+			chains := make([]v1.Hash, len(jobs))
+			for i, j := range jobs {
+				chains[i] = j.Chain
+			}
+			created.ExpectLayers(chains)
+			return unpackFn(ctx, jobs, data)
+		}
+	}
+	res, err := pull(ctx, tracked, ref, opts)
+	if err != nil {
+		// pull has let its shared gc.lock go.
+		_, _ = st.Abandon(created, opts.Remove)
+		return nil, err
+	}
+	return res, nil
+}
+
+func pull(ctx context.Context, st *store.Store, ref name.Reference, opts Options) (*Result, error) {
 	if opts.Platform == nil {
 		p := HostPlatform()
 		opts.Platform = &p

@@ -613,12 +613,18 @@ func (e *env) remove(r *rbox.Record, force bool) error {
 
 // NewCmdPrune builds `devbox prune`.
 func NewCmdPrune(f *cmdutil.Factory) *cobra.Command {
-	var force bool
+	var force, dryRun, asJSON bool
 	c := &cobra.Command{
 		Use:   "prune",
-		Short: "Remove every stopped box, leftovers of interrupted runs, and unused image data",
-		Args:  cobra.NoArgs,
+		Short: "Remove every stopped box, leftovers of interrupted runs, and image data nothing uses",
+		Long: "Remove every stopped box (with --force), what interrupted runs left, stale runtime state of\n" +
+			"stopped boxes, then everything in the store that no image and no box uses (as devbox image\n" +
+			"prune). --dry-run lists all of it with sizes and removes nothing.",
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
+			if asJSON && !dryRun {
+				return cmdutil.FlagErrorf("--json lists what would go: use it with --dry-run")
+			}
 			e, err := open(c.Context(), f)
 			if err != nil {
 				return err
@@ -633,8 +639,11 @@ func NewCmdPrune(f *cmdutil.Factory) *cobra.Command {
 					stopped = append(stopped, r)
 				}
 			}
+			if dryRun {
+				return e.pruneDryRun(stopped, asJSON)
+			}
 			if len(stopped) > 0 && !force {
-				return cmdutil.FlagErrorf("prune would remove %d stopped box(es): %s (hint: add --force to confirm)", len(stopped), names(stopped))
+				return cmdutil.FlagErrorf("prune would remove %d stopped box(es): %s (hint: add --force to confirm, or --dry-run to see everything that would go)", len(stopped), names(stopped))
 			}
 			for _, r := range stopped {
 				if err := e.remove(r, false); err != nil {
@@ -642,11 +651,61 @@ func NewCmdPrune(f *cmdutil.Factory) *cobra.Command {
 				}
 				fmt.Fprintln(f.IOStreams.Out, r.Name)
 			}
-			return e.pruneLeftovers()
+			if err := e.pruneLeftovers(); err != nil {
+				return err
+			}
+			for _, r := range recs {
+				e.bs.CleanStale(r.ID, false)
+			}
+			rep, err := e.st.GC(store.GCOptions{Remove: e.f.Remover(e.ctx, e.st)})
+			if err != nil {
+				return err
+			}
+			if len(rep.Items) > 0 {
+				fmt.Fprintln(f.IOStreams.ErrOut, cmdutil.GCSummary(rep, false))
+			}
+			return nil
 		},
 	}
 	c.Flags().BoolVarP(&force, "force", "f", false, "remove the stopped boxes without asking")
+	c.Flags().BoolVarP(&dryRun, "dry-run", "n", false, "list what would be removed (boxes, leftovers, unused image data), with sizes, and remove nothing")
+	c.Flags().BoolVar(&asJSON, "json", false, "with --dry-run: print a JSON array (schema in docs/json.md)")
 	return c
+}
+
+// pruneDryRun lists what prune would remove: the stopped boxes, run
+// leftovers, stale runtime files, and the image data nothing would use
+// once those boxes are gone.
+func (e *env) pruneDryRun(stopped []*rbox.Record, asJSON bool) error {
+	var items []store.Garbage
+	gone := map[string]bool{}
+	for _, r := range stopped {
+		gone[r.ID] = true
+		dir := e.bs.BoxDir(r.ID)
+		items = append(items, store.Garbage{Kind: store.KindBox, Name: r.Name, Path: dir, Size: store.DiskUsage(dir)})
+		for _, p := range e.bs.CleanStale(r.ID, true) {
+			items = append(items, store.Garbage{Kind: store.KindRuntime, Name: filepath.Base(p), Path: p})
+		}
+	}
+	dirs, runDirs, release := e.leftovers()
+	release()
+	for _, d := range dirs {
+		gone[filepath.Base(d)] = true
+		items = append(items, store.Garbage{Kind: store.KindRun, Name: filepath.Base(d), Path: d, Size: store.DiskUsage(d)})
+	}
+	for _, d := range runDirs {
+		items = append(items, store.Garbage{Kind: store.KindRuntime, Name: filepath.Base(d), Path: d, Size: store.DiskUsage(d)})
+	}
+	rep, err := e.st.GC(store.GCOptions{DryRun: true, IgnoreBoxes: gone})
+	if err != nil {
+		return err
+	}
+	items = append(items, rep.Items...)
+	if err := cmdutil.PrintGarbage(e.f.IOStreams.Out, items, asJSON); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.f.IOStreams.ErrOut, "Would delete %d box(es), %d run leftover(s) and %s\n", len(stopped), len(dirs), strings.TrimPrefix(cmdutil.GCSummary(rep, true), "Would delete "))
+	return nil
 }
 
 func names(rs []*rbox.Record) string {
@@ -657,20 +716,20 @@ func names(rs []*rbox.Record) string {
 	return strings.Join(n, ", ")
 }
 
-// pruneLeftovers removes what runs left behind: for every run whose lock
-// is free (its devbox is gone: finished, or killed at any moment), its box
+// leftovers finds what runs left behind: for every run whose lock is free
+// (its devbox is gone: finished, or killed at any moment), its box
 // directory and its runtime directory; then box directories without a
 // record and without a run lock (a devbox older than run locks) that are
 // older than a minute and do not answer as a box. A live run's lock is
-// held, so nothing of it is touched.
-func (e *env) pruneLeftovers() error {
+// held, so nothing of it is found. The stale runs stay locked until
+// release.
+func (e *env) leftovers() (dirs, runDirs []string, release func()) {
 	stale := e.st.StaleRuns()
-	defer func() {
+	release = func() {
 		for _, r := range stale {
 			r.Done()
 		}
-	}()
-	var doomed []string
+	}
 	gone := map[string]bool{}
 	for _, r := range stale {
 		gone[r.ID] = true
@@ -679,11 +738,11 @@ func (e *env) pruneLeftovers() error {
 			continue // never: run ids are not box ids
 		}
 		if _, err := os.Lstat(dir); err == nil {
-			doomed = append(doomed, dir)
+			dirs = append(dirs, dir)
 		}
-		// The runtime directory holds the user's files only (the network
-		// helper's log and sockets); RemoveAll does not follow symlinks.
-		_ = os.RemoveAll(e.bs.RunDir(r.ID))
+		if _, err := os.Lstat(e.bs.RunDir(r.ID)); err == nil {
+			runDirs = append(runDirs, e.bs.RunDir(r.ID))
+		}
 	}
 	ents, _ := os.ReadDir(e.bs.Dir)
 	for _, ent := range ents {
@@ -701,12 +760,24 @@ func (e *env) pruneLeftovers() error {
 		if fi, err := ent.Info(); err == nil && time.Since(fi.ModTime()) < time.Minute {
 			continue // possibly a run that is starting right now
 		}
-		doomed = append(doomed, dir)
+		dirs = append(dirs, dir)
 	}
-	if len(doomed) == 0 {
+	return dirs, runDirs, release
+}
+
+// pruneLeftovers removes what leftovers finds.
+func (e *env) pruneLeftovers() error {
+	dirs, runDirs, release := e.leftovers()
+	defer release()
+	for _, d := range runDirs {
+		// The runtime directory holds the user's files only (the network
+		// helper's log and sockets); RemoveAll does not follow symlinks.
+		_ = os.RemoveAll(d)
+	}
+	if len(dirs) == 0 {
 		return nil
 	}
-	return e.f.Remover(e.ctx, e.st)(doomed)
+	return e.f.Remover(e.ctx, e.st)(dirs)
 }
 
 // userHome is the caller's home directory, "" when unknown.

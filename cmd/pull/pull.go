@@ -95,6 +95,7 @@ func Image(ctx context.Context, f *cmdutil.Factory, ref string, plat *v1.Platfor
 		Registries: regs,
 		Progress:   rep.event,
 		Unpack:     f.Unpacker(st),
+		Remove:     f.Remover(context.WithoutCancel(ctx), st),
 	})
 	rep.finish()
 	if err != nil {
@@ -102,7 +103,7 @@ func Image(ctx context.Context, f *cmdutil.Factory, ref string, plat *v1.Platfor
 	}
 	if !rep.quiet {
 		fmt.Fprintf(ios.ErrOut, "Pulled %s: %d layer(s) downloaded (%s), %d unpacked, digest %s\n",
-			res.Ref, res.Downloaded, humanBytes(res.Bytes), res.Unpacked, res.Digest)
+			res.Ref, res.Downloaded, cmdutil.HumanBytes(res.Bytes), res.Unpacked, res.Digest)
 	}
 	fmt.Fprintln(ios.Out, res.Ref)
 	return res, nil
@@ -138,7 +139,7 @@ func (r *reporter) event(e image.Event) {
 		case "exists":
 			fmt.Fprintf(r.ios.ErrOut, "  layer %s already stored\n", e.ID)
 		case "done":
-			fmt.Fprintf(r.ios.ErrOut, "  layer %s downloaded (%s)\n", e.ID, humanBytes(e.Total))
+			fmt.Fprintf(r.ios.ErrOut, "  layer %s downloaded (%s)\n", e.ID, cmdutil.HumanBytes(e.Total))
 		case "unpacking":
 			fmt.Fprintf(r.ios.ErrOut, "  layer %s unpacking\n", e.ID)
 		}
@@ -177,15 +178,3 @@ func (r *reporter) finish() {
 	}
 }
 
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}

@@ -3,17 +3,12 @@ package rmi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/store"
-	"github.com/devbox-dev/devbox/runtime"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 )
 
@@ -71,57 +66,49 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		}
 		fmt.Fprintf(f.IOStreams.Out, "Untagged: %s\n", img.Ref)
 	}
-	if err := Prune(ctx, f, st); err != nil {
+	if err := Prune(ctx, f, st, false, false); err != nil {
 		return err
 	}
 	return failed
 }
 
-// Prune removes what no image uses.
-func Prune(ctx context.Context, f *cmdutil.Factory, st *store.Store) error {
-	gs, err := st.GC(boxChains(st), f.Remover(ctx, st))
+// Prune runs the collector (store.GC): everything no image and no box
+// uses goes. With dryRun it only lists it, on stdout.
+func Prune(ctx context.Context, f *cmdutil.Factory, st *store.Store, dryRun, asJSON bool) error {
+	rep, err := st.GC(store.GCOptions{DryRun: dryRun, Remove: f.Remover(ctx, st)})
 	if err != nil {
 		return err
 	}
-	if gs.Blobs+gs.Layers+gs.TmpEntries > 0 {
-		fmt.Fprintf(f.IOStreams.ErrOut, "Deleted %d blob(s) (%.1f MiB), %d unpacked layer(s), %d leftover(s)\n",
-			gs.Blobs, float64(gs.BlobBytes)/(1<<20), gs.Layers, gs.TmpEntries)
+	if dryRun {
+		if err := cmdutil.PrintGarbage(f.IOStreams.Out, rep.Items, asJSON); err != nil {
+			return err
+		}
+	}
+	if len(rep.Items) > 0 || dryRun {
+		fmt.Fprintln(f.IOStreams.ErrOut, cmdutil.GCSummary(rep, dryRun))
 	}
 	return nil
 }
 
 // NewCmdPrune builds `devbox image prune`.
 func NewCmdPrune(f *cmdutil.Factory) *cobra.Command {
-	return &cobra.Command{
+	var dryRun, asJSON bool
+	c := &cobra.Command{
 		Use:   "prune",
-		Short: "Remove blobs and unpacked layers that no image uses, and leftovers of interrupted pulls",
+		Short: "Remove blobs and unpacked layers that no image and no box uses, and leftovers of interrupted pulls",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
+			if asJSON && !dryRun {
+				return cmdutil.FlagErrorf("--json lists what would go: use it with --dry-run")
+			}
 			st, err := f.Store()
 			if err != nil {
 				return err
 			}
-			return Prune(c.Context(), f, st)
+			return Prune(c.Context(), f, st, dryRun, asJSON)
 		},
 	}
-}
-
-// boxChains lists the layers kept boxes still stack.
-func boxChains(st *store.Store) []v1.Hash {
-	var out []v1.Hash
-	ents, _ := os.ReadDir(st.ContainersDir())
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join(st.ContainersDir(), e.Name(), "spec.json"))
-		if err != nil {
-			continue
-		}
-		var spec runtime.Spec
-		if json.Unmarshal(b, &spec) != nil {
-			continue
-		}
-		for _, l := range spec.Lowers {
-			out = append(out, v1.Hash{Algorithm: "sha256", Hex: filepath.Base(l)})
-		}
-	}
-	return out
+	c.Flags().BoolVarP(&dryRun, "dry-run", "n", false, "list what would be removed, with sizes, and remove nothing")
+	c.Flags().BoolVar(&asJSON, "json", false, "with --dry-run: print a JSON array (schema in docs/json.md)")
+	return c
 }

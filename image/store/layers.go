@@ -143,7 +143,8 @@ func (s *Store) unpackOne(j UnpackJob, opts unpack.Options, in *jobReader) (bool
 		o.Lowers = append(o.Lowers, filepath.Join(s.LayersDir(), l))
 	}
 	h := sha256.New()
-	if _, err := unpack.Apply(tmp, io.TeeReader(r, h), o); err != nil {
+	stats, err := unpack.Apply(tmp, io.TeeReader(r, h), o)
+	if err != nil {
 		return false, fmt.Errorf("unpacking layer %s: %w", j.Blob, err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != j.DiffID.Hex {
@@ -154,6 +155,18 @@ func (s *Store) unpackOne(j UnpackJob, opts unpack.Options, in *jobReader) (bool
 		if err := in.finish(); err != nil {
 			return false, fmt.Errorf("unpacking layer %s: %w", j.Blob, err)
 		}
+	}
+	// The marker first: a layer in layers/ always has one; a marker left
+	// without its layer (killed here) is garbage the next GC removes.
+	mk := LayerMarker{Chain: j.Chain.Hex, DiffID: j.DiffID.String(), Blob: j.Blob.String(),
+		Files: stats.Files + stats.Dirs + stats.Symlinks + stats.Hardlinks + stats.Whiteouts}
+	if r, err := openRoot(s.Root); err == nil {
+		parent, _ := filepath.Rel(s.Root, filepath.Dir(tmp))
+		mk.Bytes = r.usage(parent, filepath.Base(tmp))
+		r.close()
+	}
+	if err := s.writeMarker(mk); err != nil {
+		return false, err
 	}
 	if err := os.Rename(tmp, s.LayerDir(j.Chain)); err != nil {
 		return false, storeErr("storing unpacked layer", err, s.Root)

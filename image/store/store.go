@@ -44,6 +44,8 @@ var ErrNotFound = errors.New("image not known")
 // processes; within one process, use one Store per goroutine group.
 type Store struct {
 	Root string
+	// created, when set (Tracked), records the blobs this view writes.
+	created *Created
 }
 
 // Open creates the store directories as needed (0700, parents too), after
@@ -68,7 +70,7 @@ func Open(root string) (*Store, error) {
 			return nil, err
 		}
 	}
-	for _, d := range []string{s.ociDir(), filepath.Join(s.ociDir(), "blobs", "sha256"), s.LayersDir(), s.TmpDir(), s.locksDir()} {
+	for _, d := range []string{s.ociDir(), filepath.Join(s.ociDir(), "blobs", "sha256"), s.LayersDir(), s.layerInfoDir(), s.TmpDir(), s.locksDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, storeErr("creating store directory", err, root)
 		}
@@ -288,6 +290,9 @@ func (s *Store) WriteBlobFeed(h v1.Hash, size int64, r io.Reader, feed *BlobFeed
 	}
 	if err = os.Rename(tmp, s.BlobPath(h)); err != nil {
 		return false, storeErr("storing blob", err, s.Root)
+	}
+	if s.created != nil {
+		s.created.addBlob(h.Hex)
 	}
 	if feed != nil {
 		feed.stored(rf, n)

@@ -177,4 +177,3 @@ func (r *reporter) finish() {
 		p.Wait()
 	}
 }
-

@@ -10,7 +10,7 @@ import (
 // Exit codes, documented in docs/exit-codes.md and `devbox help exit-codes`.
 const (
 	ExitOK           = 0
-	ExitChecksFailed = 1   // devbox doctor: at least one check failed
+	ExitChecksFailed = 1   // devbox doctor: a check failed; devbox verify: a problem found (or left)
 	ExitFailure      = 125 // devbox itself failed (bad flags, pull, store, namespaces)
 	ExitNotRunnable  = 126 // the command exists but cannot be executed
 	ExitNotFound     = 127 // the command was not found in the box

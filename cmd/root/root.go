@@ -16,6 +16,7 @@ import (
 	"github.com/devbox-dev/devbox/cmd/aliases"
 	"github.com/devbox-dev/devbox/cmd/box"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
+	"github.com/devbox-dev/devbox/cmd/df"
 	"github.com/devbox-dev/devbox/cmd/doctor"
 	"github.com/devbox-dev/devbox/cmd/factory"
 	"github.com/devbox-dev/devbox/cmd/images"
@@ -25,6 +26,7 @@ import (
 	"github.com/devbox-dev/devbox/cmd/run"
 	"github.com/devbox-dev/devbox/cmd/stats"
 	"github.com/devbox-dev/devbox/cmd/update"
+	"github.com/devbox-dev/devbox/cmd/verify"
 	"github.com/devbox-dev/devbox/cmd/version"
 	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/spf13/cobra"
@@ -74,6 +76,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	cmd.AddCommand(version.NewCmdVersion(f, Version, Commit))
 	cmd.AddCommand(doctor.NewCmdDoctor(f, nil))
 	cmd.AddCommand(newCmdExitCodes())
+	cmd.AddCommand(verify.NewCmdVerify(f, nil), df.NewCmdDf(f, nil), newCmdSystem(f))
 	cmd.SetHelpCommand(newCmdHelp())
 	// Last, once every command is in: shared flag checks and completion.
 	cmdutil.ApplyConventions(cmd, f)
@@ -86,7 +89,13 @@ func newCmdImage(f *cmdutil.Factory) *cobra.Command {
 	ls.Use, ls.Aliases = "ls", []string{"list"}
 	rm := rmi.NewCmdRmi(f, nil)
 	rm.Use, rm.Aliases = "rm IMAGE...", nil
-	c.AddCommand(pull.NewCmdPull(f, nil), ls, rm, rmi.NewCmdPrune(f))
+	c.AddCommand(pull.NewCmdPull(f, nil), ls, rm, rmi.NewCmdPrune(f), verify.NewCmdVerify(f, nil))
+	return c
+}
+
+func newCmdSystem(f *cmdutil.Factory) *cobra.Command {
+	c := &cobra.Command{Use: "system", Short: "The store as a whole (df)", Args: cobra.NoArgs}
+	c.AddCommand(df.NewCmdDf(f, nil))
 	return c
 }
 
@@ -96,7 +105,8 @@ func newCmdExitCodes() *cobra.Command {
 		Short: "How devbox's exit codes are to be read",
 		Long: `devbox exits with:
   0     success
-  1     devbox doctor: at least one check failed (warnings alone exit 0)
+  1     devbox doctor: at least one check failed (warnings alone exit 0);
+        devbox verify: the store has a problem (after --repair: one is left)
   125   devbox itself failed (bad flags or input, pull, store, namespaces);
         the message on stderr says why, with a hint when you can fix it
   126   the command in the box exists but cannot be executed

@@ -388,3 +388,31 @@ func (s *Store) CleanStale(id string, dryRun bool) []string {
 	}
 	return out
 }
+
+// Damage is what CheckAll found wrong with a box.
+type Damage struct {
+	Name, Issue string
+}
+
+// CheckAll checks every box: its record is usable and every layer it
+// stacks is in the store (hasLayer, by chain ID).
+func (s *Store) CheckAll(hasLayer func(chain string) bool) ([]Damage, int, error) {
+	recs, err := s.List()
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []Damage
+	for _, r := range recs {
+		if r.Problem != nil {
+			out = append(out, Damage{Name: r.Name, Issue: r.Problem.Error()})
+			continue
+		}
+		for _, l := range r.Lowers {
+			if !hasLayer(l) {
+				out = append(out, Damage{Name: r.Name, Issue: fmt.Sprintf("its image layer %s is missing (hint: devbox pull %s restores it when the image still has it; otherwise devbox rm %s)", l, r.Image, r.Name)})
+				break
+			}
+		}
+	}
+	return out, len(recs), nil
+}

@@ -434,6 +434,23 @@ else
 	step images "$(grep -c '^pushed' "$log" || true) pushed, $(grep -c '^present' "$log" || true) already present ($(($(date +%s) - t0))s); expectations in $EXPECT"
 fi
 
+# --- a small filesystem (disk-full tests) ---------------------------------------
+# TestDiskFull (test/integration/gc_test.go) keeps a store on a filesystem too
+# small for the Debian image: a 64 MiB ext4 image, loop-mounted at $STATE/small,
+# whose root belongs to the test user.
+SMALL="$STATE/small"
+if mountpoint -q "$SMALL"; then
+	step smallfs "$SMALL mounted ($(df -h --output=size "$SMALL" | tail -1 | tr -d ' '))"
+else
+	mkdir -p "$SMALL"
+	[ -f "$STATE/small.img" ] || { truncate -s 64M "$STATE/small.img" && mkfs.ext4 -q -F "$STATE/small.img"; } ||
+		die "creating $STATE/small.img"
+	mount -o loop,nosuid,nodev "$STATE/small.img" "$SMALL" || die "mounting $STATE/small.img on $SMALL (loop devices?)"
+	step smallfs "mounted a 64 MiB ext4 at $SMALL"
+fi
+chown "$TEST_UID:$TEST_GID" "$SMALL"
+chmod 0755 "$SMALL"
+
 # --- env file for the test runner ----------------------------------------------------
 envfile=$(
 	cat <<EOF

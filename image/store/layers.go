@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/devbox-dev/devbox/image/unpack"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -326,6 +327,9 @@ func UnpackMain(result *os.File) int {
 	res.Unpacked = n
 	if err != nil {
 		res.Error = err.Error()
+		if errors.Is(err, syscall.ENOSPC) && !strings.Contains(res.Error, "(hint:") {
+			res.Error = storeErr("unpacking", err, req.Root).Error()
+		}
 		res.Unsafe = errors.Is(err, unpack.ErrUnsafePath)
 		return 1
 	}

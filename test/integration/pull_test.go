@@ -268,7 +268,9 @@ func TestHostileImageIsRejected(t *testing.T) {
 		t.Run(n, func(t *testing.T) {
 			ref := e.registry + "/test/hostile-" + n + ":latest"
 			pushImage(t, ref, entries)
+			unchanged := storeUnchanged(t, e)
 			r := e.run("pull", ref)
+			defer unchanged()
 			if r.code != 125 || !strings.Contains(r.stderr, "hostile") {
 				t.Errorf("exit %d, stderr %q; want 125 and an explanation", r.code, r.stderr)
 			}

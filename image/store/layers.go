@@ -105,11 +105,12 @@ func (s *Store) unpackOne(j UnpackJob, opts unpack.Options, in *jobReader) (bool
 	if s.HasLayer(j.Chain) {
 		return false, nil
 	}
-	// Debris of an earlier, killed attempt at this layer.
-	if old, _ := filepath.Glob(filepath.Join(s.TmpDir(), key+"-*")); len(old) > 0 {
-		for _, o := range old {
-			_ = os.RemoveAll(o)
-		}
+	// Debris of an earlier, killed attempt at this layer (and at its
+	// marker).
+	old, _ := filepath.Glob(filepath.Join(s.TmpDir(), key+"-*"))
+	oldMarkers, _ := filepath.Glob(filepath.Join(s.layerInfoDir(), "."+j.Chain.Hex+"-*"))
+	for _, o := range append(old, oldMarkers...) {
+		_ = os.RemoveAll(o)
 	}
 	tmp, err := os.MkdirTemp(s.TmpDir(), key+"-")
 	if err != nil {

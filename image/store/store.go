@@ -229,6 +229,17 @@ func (s *Store) WriteBlobFeed(h v1.Hash, size int64, r io.Reader, feed *BlobFeed
 	if s.HasBlob(h, size) {
 		return present()
 	}
+	if s.created != nil {
+		// From here on the blob, its lock and its temporary file are
+		// this writer's own, finished or not.
+		s.created.addBlob(h.Hex)
+	}
+	// Debris of an earlier, killed attempt at this blob.
+	if old, _ := filepath.Glob(filepath.Join(s.TmpDir(), "blob-"+h.Hex+"-*")); len(old) > 0 {
+		for _, o := range old {
+			_ = os.Remove(o)
+		}
+	}
 	f, err := os.CreateTemp(s.TmpDir(), "blob-"+h.Hex+"-")
 	if err != nil {
 		return false, storeErr("writing blob", err, s.Root)
@@ -291,9 +302,6 @@ func (s *Store) WriteBlobFeed(h v1.Hash, size int64, r io.Reader, feed *BlobFeed
 	if err = os.Rename(tmp, s.BlobPath(h)); err != nil {
 		return false, storeErr("storing blob", err, s.Root)
 	}
-	if s.created != nil {
-		s.created.addBlob(h.Hex)
-	}
 	if feed != nil {
 		feed.stored(rf, n)
 	}
@@ -340,6 +348,13 @@ func (s *Store) writeIndex(im *v1.IndexManifest) error {
 	b, err := json.Marshal(im)
 	if err != nil {
 		return err
+	}
+	// Temporaries of a writer killed before its rename: the caller holds
+	// store.lock, so none is in use.
+	if old, _ := filepath.Glob(filepath.Join(s.ociDir(), ".index.json-*")); len(old) > 0 {
+		for _, o := range old {
+			_ = os.Remove(o)
+		}
 	}
 	if err := atomicWrite(s.indexPath(), b); err != nil {
 		return storeErr("writing image index", err, s.Root)

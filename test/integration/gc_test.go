@@ -28,8 +28,8 @@ import (
 // storeFiles lists the store's entries, relative to its root: everything
 // under oci/, locks/, layerinfo/ and containers/<id>, and the top-level
 // entries of layers/ and tmp/ (their trees belong to subordinate ids).
-// The store's two permanent locks (gc.lock, store.lock), which the first
-// command creates, are left out.
+// The store's permanent locks (gc.lock, store.lock, boxes.lock), which
+// the first commands create, are left out.
 func storeFiles(t *testing.T, root string) []string {
 	t.Helper()
 	var out []string
@@ -42,7 +42,7 @@ func storeFiles(t *testing.T, root string) []string {
 			out = append(out, rel+" (unreadable)")
 			return nil
 		}
-		if rel == "locks/gc.lock" || rel == "locks/store.lock" {
+		if rel == "locks/gc.lock" || rel == "locks/store.lock" || rel == "locks/boxes.lock" {
 			return nil
 		}
 		out = append(out, rel)
@@ -63,6 +63,9 @@ func storeFiles(t *testing.T, root string) []string {
 // store is as before" (the hostile tables, disk full).
 func storeUnchanged(t *testing.T, e *env) (check func()) {
 	t.Helper()
+	if _, err := os.Stat(e.root); err != nil {
+		e.ok("images") // creates the store
+	}
 	before := storeFiles(t, e.root)
 	return func() {
 		t.Helper()
@@ -198,11 +201,12 @@ func TestFailedPullLeavesNothing(t *testing.T) {
 // --dry-run lists the box and its layers; prune -f leaves an empty store.
 func TestPruneKeepsBoxLayers(t *testing.T) {
 	e := newEnv(t)
+	e.ok("ls") // the store and containers/
 	empty := storeUnchanged(t, e)
-	e.ok("pull", "-q", "busybox")
+	ref := strings.TrimSpace(e.ok("pull", "-q", "busybox").stdout)
 	e.ok("create", "gcbox", "--image", "busybox")
-	lowers := e.lowers("docker.io/library/busybox:latest")
-	e.ok("rmi", "busybox")
+	lowers := e.lowers(ref)
+	e.ok("rmi", ref)
 	e.ok("image", "prune")
 	for _, l := range lowers {
 		if _, err := os.Lstat(l); err != nil {

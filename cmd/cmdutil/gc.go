@@ -49,5 +49,5 @@ func GCSummary(rep store.GCReport, dryRun bool) string {
 		verb = "Would delete"
 	}
 	return fmt.Sprintf("%s %d blob(s), %d unpacked layer(s), %d leftover(s): %s", verb,
-		rep.Count(store.KindBlob), rep.Count(store.KindLayer), rep.Count(store.KindTmp)+rep.Count(store.KindMarker), HumanBytes(rep.Bytes))
+		rep.Count(store.KindBlob), rep.Count(store.KindLayer), rep.Count(store.KindTmp), HumanBytes(rep.Bytes))
 }

@@ -8,6 +8,7 @@
 //	                     org.opencontainers.image.ref.name is its full reference
 //	layers/<chainID>/    one unpacked layer, an overlayfs lower directory,
 //	                     owned by the user's subordinate ids (keep-id map)
+//	layerinfo/<chainID>  the layer's completion marker (marker.go)
 //	tmp/                 downloads and unpacks in progress (marked chattr +T
 //	                     on ext2/3/4, see markTopDir)
 //	locks/               flock files: store.lock for index.json and GC, one
@@ -25,6 +26,11 @@
 // certifies that its blob is stored and verified. The stage renames the
 // layer into layers/ only after that end and after checking the layer's
 // diff_id; on any failure it removes its temporary directory.
+//
+// GC (gc.go) is one mark-and-sweep collector: index entries, box records
+// and run specs are its roots; a failed pull sweeps only what it created
+// (Abandon). Verify (verify.go) rehashes blobs and checks layers' markers
+// and images; Repair removes what is damaged.
 //
 // The store is the user's alone: Open refuses one that another user could
 // change (owner.go) and creates what is missing 0700; removals and GC work

@@ -44,8 +44,8 @@ type Garbage struct {
 	Kind string `json:"kind"`
 	Name string `json:"name"` // the entry's name in its directory
 	Path string `json:"path"`
-	// Size is its disk usage in bytes (a layer's is the size of its files
-	// as recorded when it was unpacked).
+	// Size is its disk usage in bytes (a layer's is the size of its
+	// files' contents, recorded when it was unpacked).
 	Size int64 `json:"size"`
 }
 

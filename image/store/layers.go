@@ -161,12 +161,7 @@ func (s *Store) unpackOne(j UnpackJob, opts unpack.Options, in *jobReader) (bool
 	// The marker first: a layer in layers/ always has one; a marker left
 	// without its layer (killed here) is garbage the next GC removes.
 	mk := LayerMarker{Chain: j.Chain.Hex, DiffID: j.DiffID.String(), Blob: j.Blob.String(),
-		Files: stats.Files + stats.Dirs + stats.Symlinks + stats.Hardlinks + stats.Whiteouts}
-	if r, err := openRoot(s.Root); err == nil {
-		parent, _ := filepath.Rel(s.Root, filepath.Dir(tmp))
-		mk.Bytes = r.usage(parent, filepath.Base(tmp))
-		r.close()
-	}
+		Files: stats.Files + stats.Dirs + stats.Symlinks + stats.Hardlinks + stats.Whiteouts, Bytes: stats.Bytes}
 	if err := s.writeMarker(mk); err != nil {
 		return false, err
 	}

@@ -19,7 +19,7 @@ type LayerMarker struct {
 	DiffID string `json:"diffID"`
 	Blob   string `json:"blob"`
 	Files  int    `json:"files"` // entries created: files, dirs, links
-	Bytes  int64  `json:"bytes"` // disk usage of the unpacked tree
+	Bytes  int64  `json:"bytes"` // the size of its files' contents
 }
 
 // maxMarker bounds what is read of a marker.
@@ -38,7 +38,24 @@ func (s *Store) writeMarker(mk LayerMarker) error {
 	if err := os.MkdirAll(s.layerInfoDir(), 0o700); err != nil {
 		return storeErr("writing layer marker", err, s.Root)
 	}
-	if err := atomicWrite(filepath.Join(s.layerInfoDir(), mk.Chain), b); err != nil {
+	// Not fsynced: the layer's own files are not either; after a power
+	// loss, a layer that lost its marker is reported by devbox verify.
+	f, err := os.CreateTemp(s.layerInfoDir(), "."+mk.Chain+"-")
+	if err != nil {
+		return storeErr("writing layer marker", err, s.Root)
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), filepath.Join(s.layerInfoDir(), mk.Chain))
+	}
+	if err != nil {
+		os.Remove(f.Name())
 		return storeErr("writing layer marker", err, s.Root)
 	}
 	return nil

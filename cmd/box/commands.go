@@ -701,7 +701,7 @@ func (e *env) pruneDryRun(stopped []*rbox.Record, asJSON bool) error {
 		return err
 	}
 	items = append(items, rep.Items...)
-	if err := cmdutil.PrintGarbage(e.f.IOStreams.Out, items, asJSON); err != nil {
+	if err := cmdutil.PrintGarbage(e.f.IOStreams.Out, items, asJSON); err != nil || asJSON {
 		return err
 	}
 	fmt.Fprintf(e.f.IOStreams.ErrOut, "Would delete %d box(es), %d run leftover(s) and %s\n", len(stopped), len(dirs), strings.TrimPrefix(cmdutil.GCSummary(rep, true), "Would delete "))

@@ -84,7 +84,7 @@ func Prune(ctx context.Context, f *cmdutil.Factory, st *store.Store, dryRun, asJ
 			return err
 		}
 	}
-	if len(rep.Items) > 0 || dryRun {
+	if len(rep.Items) > 0 && !asJSON || dryRun && !asJSON {
 		fmt.Fprintln(f.IOStreams.ErrOut, cmdutil.GCSummary(rep, dryRun))
 	}
 	return nil

@@ -90,6 +90,12 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 			fmt.Fprintf(out, "%s %s: %s\n", p.Kind, p.Name, p.Issue)
 		}
 	}
+	if opts.JSON {
+		if len(rep.Problems) > 0 {
+			return &cmdutil.ExitError{Code: cmdutil.ExitChecksFailed}
+		}
+		return nil
+	}
 	for _, d := range rep.Repaired {
 		fmt.Fprintln(errOut, "Repaired: "+d)
 	}

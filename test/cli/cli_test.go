@@ -236,6 +236,37 @@ func TestJSONSchemas(t *testing.T) {
 		keys(t, "images", imgs[0], []string{"ref", "id", "digest", "size", "pulled"}, []string{"sourceDigest", "from", "created", "platform"})
 	}
 
+	// The entry above has no manifest blob: verify finds it, exits 1.
+	for _, args := range [][]string{{"verify", "--json"}, {"image", "verify", "--json"}} {
+		r := e.run(args...)
+		rep := decode[map[string]any](t, strings.Join(args, " "), r)
+		keys(t, "verify", rep, []string{"images", "blobs", "layers", "boxes", "problems", "garbage", "garbageBytes"}, []string{"repaired", "pullAgain"})
+		probs, _ := rep["problems"].([]any)
+		if r.code != 1 || len(probs) != 1 {
+			t.Fatalf("%q: exit %d, %v; want 1 and the missing manifest", args, r.code, rep)
+		}
+		keys(t, "verify.problems", probs[0].(map[string]any), []string{"kind", "name", "issue"}, []string{"repair", "pull"})
+	}
+	for _, args := range [][]string{{"df", "--json"}, {"system", "df", "--json"}} {
+		df := decode[map[string]any](t, strings.Join(args, " "), e.run(args...))
+		keys(t, "df", df, []string{"images", "layers", "boxes", "unused", "reclaimable"}, nil)
+		for _, row := range []string{"images", "layers", "boxes", "unused"} {
+			if m, ok := df[row].(map[string]any); !ok {
+				t.Errorf("df: %s is %T", row, df[row])
+			} else {
+				keys(t, "df."+row, m, []string{"total", "active", "size", "reclaimable"}, nil)
+			}
+		}
+	}
+	os.WriteFile(filepath.Join(st.TmpDir(), "blob-"+strings.Repeat("0", 64)+"-1"), []byte("partial"), 0o600)
+	for _, args := range [][]string{{"image", "prune", "--dry-run", "--json"}, {"prune", "--dry-run", "--json"}} {
+		items := decode[[]map[string]any](t, strings.Join(args, " "), e.run(args...))
+		if len(items) != 1 {
+			t.Fatalf("%q: %v, want the leftover", args, items)
+		}
+		keys(t, "prune --dry-run", items[0], []string{"kind", "name", "path", "size"}, nil)
+	}
+
 	aliases := decode[[]map[string]any](t, "aliases --json", e.run("aliases", "--json"))
 	if len(aliases) < 10 {
 		t.Fatalf("aliases: %v", aliases)

@@ -84,7 +84,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 }
 
 func newCmdImage(f *cmdutil.Factory) *cobra.Command {
-	c := &cobra.Command{Use: "image", Short: "Manage images (pull, ls, rm, prune)", Args: cobra.NoArgs}
+	c := &cobra.Command{Use: "image", Short: "Manage images (pull, ls, rm, prune, verify)", Args: cobra.NoArgs}
 	ls := images.NewCmdImages(f, nil)
 	ls.Use, ls.Aliases = "ls", []string{"list"}
 	rm := rmi.NewCmdRmi(f, nil)

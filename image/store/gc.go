@@ -257,7 +257,8 @@ func (s *Store) mark(r *rootDir, ignoreBoxes map[string]bool) (*marks, error) {
 	}
 	boxes, err := r.names("containers")
 	if err != nil {
-		return nil, err
+		// Without the box records nothing is known to be unused.
+		return nil, fmt.Errorf("%w (hint: %s must be a directory of the store: move it away and run devbox prune again)", err, s.ContainersDir())
 	}
 	for _, id := range boxes {
 		m.boxes[id] = true

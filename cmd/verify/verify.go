@@ -36,6 +36,7 @@ func NewCmdVerify(f *cmdutil.Factory, runF func(context.Context, *Options) error
 		Long: "Check the store after a crash or a full disk: every blob is rehashed, every unpacked layer\n" +
 			"must be a directory with its completion marker, every image must have its manifest, config,\n" +
 			"layer blobs and unpacked layers intact, every box record must be usable and its layers present.\n" +
+			"Layers unpacked by a devbox older than completion markers are counted, not checked.\n" +
 			"Leftovers that devbox prune removes are counted, not problems.\n\n" +
 			"--repair removes damaged blobs and layers, untags the images that lost a piece (and names\n" +
 			"them: pull them again), removes what nothing uses, and checks again. Boxes are never removed.\n\n" +
@@ -103,6 +104,9 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		fmt.Fprintf(errOut, "Pull again: devbox pull %s\n", ref)
 	}
 	fmt.Fprintf(errOut, "Checked %d image(s), %d blob(s), %d layer(s), %d box(es): %d problem(s)", rep.Images, rep.Blobs, rep.Layers, nboxes, len(rep.Problems))
+	if rep.Unmarked > 0 {
+		fmt.Fprintf(errOut, "; %d layer(s) unpacked by an older devbox cannot be checked", rep.Unmarked)
+	}
 	if rep.Garbage > 0 {
 		fmt.Fprintf(errOut, "; %d unused entr(ies), %s, that devbox image prune removes", rep.Garbage, cmdutil.HumanBytes(rep.GarbageBytes))
 	}

@@ -13,6 +13,7 @@ func TestVerifyAndRepair(t *testing.T) {
 		damage   func(fx *gcFixture)
 		problems []string // kind/name prefixes expected
 		pull     bool     // the image must be pulled again
+		unmarked int
 	}{
 		{name: "clean", damage: func(*gcFixture) {}},
 		{name: "corrupt layer blob", damage: func(fx *gcFixture) {
@@ -21,8 +22,11 @@ func TestVerifyAndRepair(t *testing.T) {
 		{name: "missing config", damage: func(fx *gcFixture) {
 			os.Remove(fx.s.BlobPath(fx.cfg))
 		}, problems: []string{"image/example.com/x:1"}, pull: true},
-		{name: "layer without marker", damage: func(fx *gcFixture) {
+		{name: "layer without marker (an older devbox's)", damage: func(fx *gcFixture) {
 			os.Remove(filepath.Join(fx.s.layerInfoDir(), fx.chains[0].Hex))
+		}, unmarked: 1},
+		{name: "damaged marker", damage: func(fx *gcFixture) {
+			os.WriteFile(filepath.Join(fx.s.layerInfoDir(), fx.chains[0].Hex), []byte("{"), 0o644)
 		}, problems: []string{"layer/<chain0>", "image/example.com/x:1"}, pull: true},
 		{name: "layer is a file", damage: func(fx *gcFixture) {
 			os.RemoveAll(fx.s.LayerDir(fx.chains[1]))
@@ -51,6 +55,9 @@ func TestVerifyAndRepair(t *testing.T) {
 				if got[i] != subst.Replace(want) {
 					t.Errorf("problem %d: %s, want %s", i, got[i], subst.Replace(want))
 				}
+			}
+			if rep.Unmarked != c.unmarked {
+				t.Errorf("%d unmarked layers, want %d", rep.Unmarked, c.unmarked)
 			}
 			if rep.Garbage == 0 {
 				t.Errorf("the fixture's garbage was not counted")

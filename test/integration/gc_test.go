@@ -364,11 +364,15 @@ func TestDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	// The store on the small filesystem; purge (newEnv's cleanup) empties
-	// it first.
-	e.data = dir
-	e.root = filepath.Join(dir, "devbox")
+	// The store on the small filesystem, emptied through devbox (purge)
+	// before it is removed; newEnv's own purge then finds the original.
+	data, root := e.data, e.root
+	e.data, e.root = dir, filepath.Join(dir, "devbox")
+	t.Cleanup(func() {
+		e.purge()
+		os.RemoveAll(dir)
+		e.data, e.root = data, root
+	})
 	e.ok("images")
 	check := storeUnchanged(t, e)
 	r := e.run("pull", "debian:trixie")

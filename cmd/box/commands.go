@@ -617,9 +617,10 @@ func NewCmdPrune(f *cmdutil.Factory) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "prune",
 		Short: "Remove every stopped box, leftovers of interrupted runs, and image data nothing uses",
-		Long: "Remove every stopped box (with --force), what interrupted runs left, stale runtime state of\n" +
-			"stopped boxes, then everything in the store that no image and no box uses (as devbox image\n" +
-			"prune). --dry-run lists all of it with sizes and removes nothing.",
+		Long: "Remove every stopped box (with --force; its runtime directory and logs go with it), what\n" +
+			"interrupted runs left (their box and runtime directories), then everything in the store that\n" +
+			"no image and no box uses (as devbox image prune). --dry-run lists all of it with sizes and\n" +
+			"removes nothing.",
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			if asJSON && !dryRun {
@@ -654,9 +655,6 @@ func NewCmdPrune(f *cmdutil.Factory) *cobra.Command {
 			if err := e.pruneLeftovers(); err != nil {
 				return err
 			}
-			for _, r := range recs {
-				e.bs.CleanStale(r.ID, false)
-			}
 			rep, err := e.st.GC(store.GCOptions{Remove: e.f.Remover(e.ctx, e.st)})
 			if err != nil {
 				return err
@@ -683,9 +681,6 @@ func (e *env) pruneDryRun(stopped []*rbox.Record, asJSON bool) error {
 		gone[r.ID] = true
 		dir := e.bs.BoxDir(r.ID)
 		items = append(items, store.Garbage{Kind: store.KindBox, Name: r.Name, Path: dir, Size: store.DiskUsage(dir)})
-		for _, p := range e.bs.CleanStale(r.ID, true) {
-			items = append(items, store.Garbage{Kind: store.KindRuntime, Name: filepath.Base(p), Path: p})
-		}
 	}
 	dirs, runDirs, release := e.leftovers()
 	release()

@@ -29,7 +29,7 @@ const (
 	// Found by devbox prune, outside the image store's collector:
 	KindBox     = "box"     // a stopped box (containers/<id>), removed with --force
 	KindRun     = "run"     // the box directory a dead devbox run left
-	KindRuntime = "runtime" // runtime state of a dead run or a stopped box
+	KindRuntime = "runtime" // the runtime directory of a dead run
 )
 
 var kindDirs = map[string]string{

@@ -358,37 +358,6 @@ func (s *Store) InitPID(id string) int {
 	return rec.PID
 }
 
-// runtimeOnly are the entries of a box's runtime directory that only a
-// running box uses; its logs (box.log, net.log) are kept until devbox rm.
-var runtimeOnly = []string{"agent.sock", "init.pid", "ports.json", "net"}
-
-// CleanStale removes what a stopped box left in its runtime directory
-// (a dead agent socket, init.pid, the network helper's state), unless the
-// box runs or its lock is held (it is starting or being removed); dryRun
-// only lists. It returns the paths removed (or that would be).
-func (s *Store) CleanStale(id string, dryRun bool) []string {
-	f, err := os.OpenFile(filepath.Join(s.LocksDir, "box-"+id+".lock"), os.O_RDONLY|os.O_CREATE, 0o666)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil || s.Running(id) {
-		return nil
-	}
-	var out []string
-	for _, n := range runtimeOnly {
-		p := filepath.Join(s.RunDir(id), n)
-		if _, err := os.Lstat(p); err != nil {
-			continue
-		}
-		out = append(out, p)
-		if !dryRun {
-			_ = os.RemoveAll(p) // the user's own files; no link is followed
-		}
-	}
-	return out
-}
-
 // Damage is what CheckAll found wrong with a box.
 type Damage struct {
 	Name, Issue string

@@ -201,7 +201,18 @@ func (s *Store) collect(opts GCOptions) (GCReport, error) {
 		return rep, nil
 	}
 
-	// Sweep. Layers first: a marker goes only once its layer is gone.
+	// Sweep: the user's own files, then the trees (in the user
+	// namespace), then the markers, which go only once their layer has.
+	for _, g := range rep.Items {
+		switch {
+		case g.Kind == KindBlob:
+			_ = r.unlink(kindDirs[g.Kind], g.Name)
+		case g.Kind == KindTmp && filepath.Dir(g.Path) == s.ociDir():
+			_ = r.unlink("oci", g.Name)
+		case g.Kind == KindTmp:
+			_ = r.unlink(kindDirs[KindTmp], g.Name) // a file; trees go below
+		}
+	}
 	if len(trees) > 0 {
 		if opts.Remove == nil {
 			return rep, errors.New("removing unused layers: no remover")
@@ -211,13 +222,8 @@ func (s *Store) collect(opts GCOptions) (GCReport, error) {
 		}
 	}
 	for _, g := range rep.Items {
-		switch {
-		case g.Kind == KindBlob || g.Kind == KindMarker:
+		if g.Kind == KindMarker {
 			_ = r.unlink(kindDirs[g.Kind], g.Name)
-		case g.Kind == KindTmp && filepath.Dir(g.Path) == s.ociDir():
-			_ = r.unlink("oci", g.Name)
-		case g.Kind == KindTmp:
-			_ = r.unlink(kindDirs[KindTmp], g.Name) // a file; trees went above
 		}
 	}
 	s.pruneLocks(r, m, only)

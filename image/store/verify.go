@@ -279,8 +279,12 @@ func (s *Store) Repair(found *VerifyReport, remove Remover) (*VerifyReport, erro
 			done = append(done, "untagged "+ref)
 		}
 	}
-	if _, err := s.collect(GCOptions{Remove: remove}); err != nil {
+	g, err := s.collect(GCOptions{Remove: remove})
+	if err != nil {
 		return nil, err
+	}
+	if len(g.Items) > 0 {
+		done = append(done, fmt.Sprintf("removed %d entries nothing uses any more (%d bytes)", len(g.Items), g.Bytes))
 	}
 	rep, err := s.verify()
 	if err != nil {

@@ -241,6 +241,20 @@ func TestPruneKeepsBoxLayers(t *testing.T) {
 	if df.Boxes.Total != 1 || df.Layers.Active != len(lowers) || df.Reclaimable <= 0 {
 		t.Errorf("df: %+v", df)
 	}
+	// A damaged box record is a problem verify reports and --repair
+	// leaves (boxes are never removed by it); prune -f removes the box.
+	rec := filepath.Join(e.root, "containers")
+	ents, _ := os.ReadDir(rec)
+	if len(ents) != 1 {
+		t.Fatalf("containers/: %v", ents)
+	}
+	os.WriteFile(filepath.Join(rec, ents[0].Name(), "box.json"), []byte("{not json"), 0o600)
+	for _, args := range [][]string{nil, {"--repair"}} {
+		rep, code := verifyReport(t, e, args...)
+		if code != 1 || len(rep.Problems) != 1 || rep.Problems[0].Kind != "box" {
+			t.Errorf("verify %v of a damaged record: exit %d, %+v", args, code, rep.Problems)
+		}
+	}
 	e.ok("prune", "-f")
 	empty()
 }

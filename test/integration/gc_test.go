@@ -402,3 +402,41 @@ func TestDiskFull(t *testing.T) {
 		t.Errorf("run: %q", r.stdout)
 	}
 }
+
+// TestPruneDuringPull runs image prune (and its dry run) over and over
+// while a cold pull runs: the collector waits for the pull's shared
+// gc.lock, never removes what the pull wrote before it tags, and the
+// store ends complete and clean.
+func TestPruneDuringPull(t *testing.T) {
+	e := newEnv(t)
+	e.ok("images")
+	c := e.cmd("pull", "-q", "debian:trixie")
+	var errb bytes.Buffer
+	c.Stderr = &errb
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	prunes := 0
+	for finished := false; !finished; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("pull: %v: %s", err, errb.String())
+			}
+			finished = true
+		default:
+			e.ok("image", "prune", "--dry-run")
+			e.ok("image", "prune")
+			prunes++
+		}
+	}
+	t.Logf("%d prunes during the pull", prunes)
+	if rep, code := verifyReport(t, e); code != 0 || len(rep.Problems) != 0 || rep.Garbage != 0 || rep.Images != 1 {
+		t.Errorf("after the pull: exit %d, %+v", code, rep)
+	}
+	if r := e.ok("run", "--net", "none", "debian:trixie", "--", "cat", "/etc/debian_version"); strings.TrimSpace(r.stdout) == "" {
+		t.Error("the image does not run")
+	}
+}

@@ -24,6 +24,9 @@ type CreateOptions struct {
 	Remove   bool
 	// Host files copied into the box's /etc.
 	ResolvConf string
+	// Devices are host devices bound at the same path (--device, checked
+	// by the caller with device.Resolve).
+	Devices []string
 }
 
 // validName reports whether name matches ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$
@@ -123,6 +126,9 @@ func NewSpec(cfg *v1.ConfigFile, o CreateOptions) (*Spec, error) {
 		Hosts: fmt.Sprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n",
 			host),
 		ResolvConf: o.ResolvConf,
+	}
+	for _, d := range o.Devices {
+		s.Mounts = append(s.Mounts, Mount{Source: d, Target: d})
 	}
 	return s, nil
 }

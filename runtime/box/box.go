@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/devbox-dev/devbox/cgroup"
+	"github.com/devbox-dev/devbox/provision"
 	"io/fs"
 	"net"
 	"os"
@@ -84,6 +85,13 @@ type Record struct {
 	Publish        []string `json:"publish,omitempty"`
 	NoAutoPorts    bool     `json:"noAutoPorts,omitempty"`
 	NoHostLoopback bool     `json:"noHostLoopback,omitempty"`
+	// Devices are host devices (or directories of them, like /dev/dri)
+	// bound into the box at every start (create --device).
+	Devices []string `json:"devices,omitempty"`
+	// NoProvision turns first-start provisioning off (create
+	// --no-provision); Provision is what it did, nil until it ran.
+	NoProvision bool             `json:"noProvision,omitempty"`
+	Provision   *provision.State `json:"provision,omitempty"`
 
 	// Problem is set, and nothing but ID and Name, when the box's record
 	// cannot be used (List, Find): such a box is listed as broken and may

@@ -12,6 +12,7 @@ import (
 
 	"github.com/devbox-dev/devbox/network"
 	"github.com/devbox-dev/devbox/runtime"
+	"github.com/devbox-dev/devbox/runtime/device"
 	"golang.org/x/sys/unix"
 )
 
@@ -159,6 +160,16 @@ func (r *Record) Check(id string) error {
 	}
 	if err := r.Limits.Validate(); err != nil {
 		return fmt.Errorf("limits: %v", err)
+	}
+	for i, d := range r.Devices {
+		if err := device.CheckPath(d); err != nil {
+			return fmt.Errorf("devices[%d]: %v", i, err)
+		}
+	}
+	if r.Provision != nil {
+		if err := r.Provision.Check(); err != nil {
+			return err
+		}
 	}
 	for _, p := range r.Publish {
 		if p == "" || strings.ContainsFunc(p, isControl) {

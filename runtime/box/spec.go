@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/devbox-dev/devbox/provision"
 	"github.com/devbox-dev/devbox/runtime"
 )
 
@@ -98,6 +99,11 @@ func Spec(r *Record, lowers []string, boxDir string, h Host) (*runtime.Spec, err
 		desktopMounts(s, h, acct, exists, add)
 	}
 	for _, d := range h.Devices {
+		add(d, d, false)
+	}
+	// Devices the user asked for (create --device), checked at create;
+	// one that is gone (unplugged) is skipped.
+	for _, d := range r.Devices {
 		add(d, d, false)
 	}
 	if exists("/etc/localtime") {
@@ -209,6 +215,11 @@ func SessionEnv(r *Record, acct runtime.Account, caller []string, root bool) []s
 			continue
 		}
 		if strings.HasPrefix(k, "LC_") || contains(sessionVars, k) {
+			// A locale the box lacks (provisioning could not install it)
+			// becomes C.UTF-8: a shell that works, not one that warns.
+			if p := r.Provision; p != nil && p.LangFallback && v == p.Lang && (k == "LANG" || strings.HasPrefix(k, "LC_")) {
+				v = provision.FallbackLang
+			}
 			set(k, v)
 		}
 	}

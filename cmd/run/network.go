@@ -50,6 +50,7 @@ func (n *netRun) apply(spec *runtime.Spec, hostResolv string) {
 		return
 	}
 	spec.Hosts = network.EtcHosts(spec.Hostname, n.choice.HostLoopback)
+	n.choice.Hostname = spec.Hostname
 	spec.ResolvConf = network.ResolvConf(hostResolv)
 	spec.NetFD = 3 // the only extra file of devbox run
 }

@@ -29,6 +29,17 @@ type CreateOptions struct {
 	Devices []string
 }
 
+// Hostname is a box's hostname: --hostname, else its name, else "devbox".
+func Hostname(flag, name string) string {
+	switch {
+	case flag != "":
+		return flag
+	case name != "":
+		return name
+	}
+	return "devbox"
+}
+
 // validName reports whether name matches ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$
 // (written out: a package-level regexp costs every devbox process, the box
 // init included, its compilation at start-up).
@@ -102,13 +113,7 @@ func NewSpec(cfg *v1.ConfigFile, o CreateOptions) (*Spec, error) {
 		}
 		return nil, fmt.Errorf("--net %s was not resolved to a driver (this is a bug)", o.Net)
 	}
-	host := o.Hostname
-	if host == "" {
-		host = o.Name
-	}
-	if host == "" {
-		host = "devbox"
-	}
+	host := Hostname(o.Hostname, o.Name)
 	if len(host) > 64 {
 		return nil, fmt.Errorf("invalid --hostname %q: at most 64 characters", host)
 	}

@@ -41,6 +41,8 @@ func chooseNetwork(f *cmdutil.Factory, opts *Options) (*netRun, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Known now: the helper starts while the spec is being made.
+	c.Hostname = runtime.Hostname(opts.Hostname, opts.Name)
 	return &netRun{choice: c}, nil
 }
 
@@ -50,7 +52,6 @@ func (n *netRun) apply(spec *runtime.Spec, hostResolv string) {
 		return
 	}
 	spec.Hosts = network.EtcHosts(spec.Hostname, n.choice.HostLoopback)
-	n.choice.Hostname = spec.Hostname
 	spec.ResolvConf = network.ResolvConf(hostResolv)
 	spec.NetFD = 3 // the only extra file of devbox run
 }

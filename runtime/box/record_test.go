@@ -52,6 +52,17 @@ func TestParseRecord(t *testing.T) {
 			m["volumes"] = []any{map[string]any{"source": "/srv", "target": "/"}}
 		}, "", "the box's /"},
 		{"hostname with a newline", func(m map[string]any) { m["hostname"] = "dev\n10.0.0.1 bank" }, "", "not a host name"},
+		{"devices and provisioning", func(m map[string]any) {
+			m["devices"] = []any{"/dev/kvm", "/dev/bus/usb"}
+			m["noProvision"] = false
+			m["provision"] = map[string]any{"time": "2026-01-01T00:00:00Z", "manager": "apt-get", "installed": []any{"sudo", "locales"}, "lang": "de_DE.UTF-8", "langFallback": true}
+		}, "", ""},
+		{"device outside /dev", func(m map[string]any) { m["devices"] = []any{"/etc/shadow"} }, "", "devices[0]"},
+		{"device with ..", func(m map[string]any) { m["devices"] = []any{"/dev/../etc/shadow"} }, "", "devices[0]"},
+		{"box's own pts", func(m map[string]any) { m["devices"] = []any{"/dev/pts/0"} }, "", "devices[0]"},
+		{"unknown package manager", func(m map[string]any) { m["provision"] = map[string]any{"manager": "curl|sh"} }, "", "provision.manager"},
+		{"package with a space", func(m map[string]any) { m["provision"] = map[string]any{"installed": []any{"sudo -y"}} }, "", "provision.installed"},
+		{"locale with a newline", func(m map[string]any) { m["provision"] = map[string]any{"lang": "C\nX"} }, "", "provision.lang"},
 		{"unknown net", func(m map[string]any) { m["net"] = "bridge" }, "", "not a network mode"},
 		{"negative grace", func(m map[string]any) { m["grace"] = -1 }, "", "negative"},
 		{"env without =", func(m map[string]any) { m["env"] = []any{"PATH"} }, "", "not KEY=VALUE"},

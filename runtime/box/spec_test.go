@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/devbox-dev/devbox/provision"
 	"github.com/devbox-dev/devbox/runtime"
 )
 
@@ -132,6 +133,35 @@ func TestBusPath(t *testing.T) {
 	} {
 		if got := busPath(in); got != want {
 			t.Errorf("busPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A locale provisioning could not install becomes C.UTF-8 in sessions;
+// other locales pass unchanged.
+func TestSessionEnvLangFallback(t *testing.T) {
+	acct := runtime.Account{Name: "me", UID: 1000, GID: 1000, Home: "/home/me", Shell: "/bin/bash"}
+	caller := []string{"LANG=de_DE.UTF-8", "LC_TIME=de_DE.UTF-8", "LC_NUMERIC=en_US.UTF-8"}
+	get := func(env []string, k string) string {
+		for _, kv := range env {
+			if strings.HasPrefix(kv, k+"=") {
+				return kv[len(k)+1:]
+			}
+		}
+		return ""
+	}
+	for _, c := range []struct {
+		p                 *provision.State
+		lang, time, numer string
+	}{
+		{nil, "de_DE.UTF-8", "de_DE.UTF-8", "en_US.UTF-8"},
+		{&provision.State{Lang: "de_DE.UTF-8"}, "de_DE.UTF-8", "de_DE.UTF-8", "en_US.UTF-8"},
+		{&provision.State{Lang: "de_DE.UTF-8", LangFallback: true}, "C.UTF-8", "C.UTF-8", "en_US.UTF-8"},
+		{&provision.State{Lang: "fr_FR.UTF-8", LangFallback: true}, "de_DE.UTF-8", "de_DE.UTF-8", "en_US.UTF-8"},
+	} {
+		env := SessionEnv(&Record{Name: "b", Provision: c.p}, acct, caller, false)
+		if get(env, "LANG") != c.lang || get(env, "LC_TIME") != c.time || get(env, "LC_NUMERIC") != c.numer {
+			t.Errorf("%+v: LANG=%s LC_TIME=%s LC_NUMERIC=%s", c.p, get(env, "LANG"), get(env, "LC_TIME"), get(env, "LC_NUMERIC"))
 		}
 	}
 }

@@ -125,3 +125,17 @@ func (rr rootRunner) Run(args, env []string, stdout, stderr *os.File) (int, erro
 		}
 	}
 }
+
+// refreshLinker adds dirs (the NVIDIA driver's bound libraries) to the
+// linker cache of box r, just started: ldconfig as the box's root, its
+// output in the box's log. A box without ldconfig (musl) does without.
+func (e *env) refreshLinker(r *rbox.Record, dirs []string, log *os.File) {
+	if len(dirs) == 0 || e.m.Single() {
+		return
+	}
+	args := append([]string{"/bin/sh", "-c", `command -v ldconfig >/dev/null 2>&1 || exit 0; exec ldconfig "$@"`, "sh"}, dirs...)
+	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
+	if code, err := (rootRunner{e: e, r: r}).Run(args, env, log, log); err != nil || code != 0 {
+		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: warning: box %s: ldconfig for the NVIDIA libraries failed (exit %d, %v; log: %s)\n", r.Name, code, err, log.Name())
+	}
+}

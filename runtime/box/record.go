@@ -272,7 +272,7 @@ func readRecord(path string) ([]byte, error) {
 // of its own is a sandbox: no_new_privs and the strict filter, unless
 // SecurityOpt says no-new-privileges=false.
 func (r *Record) Security(userHome string) (runtime.Security, error) {
-	dev := r.Home == "" || (userHome != "" && filepath.Clean(r.Home) == filepath.Clean(userHome))
+	dev := IsDevBox(r, userHome)
 	sec, err := runtime.ParseSecurity(r.CapAdd, r.CapDrop, r.SecurityOpt, dev)
 	if err != nil {
 		return sec, err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/devbox-dev/devbox/provision"
 	"github.com/devbox-dev/devbox/runtime"
+	"github.com/devbox-dev/devbox/runtime/device"
 )
 
 // Host is what the box spec takes from the caller's machine and session.
@@ -21,7 +22,10 @@ type Host struct {
 	Socket     func(path string) bool
 	Resolve    func(path string) string // resolves symlinks (for /etc/localtime); may be nil
 	ResolvConf string
-	Devices    []string // host device paths present (/dev/dri, /dev/nvidia0, …)
+	Devices    []string // host device paths present (/dev/dri, …)
+	// NVIDIA is the host's NVIDIA driver (device.FindNVIDIA), nil without
+	// one: dev boxes get it.
+	NVIDIA *device.NVIDIA
 }
 
 func (h Host) getenv(k string) string {
@@ -98,8 +102,23 @@ func Spec(r *Record, lowers []string, boxDir string, h Host) (*runtime.Spec, err
 	if r.Home == "" || r.Desktop {
 		desktopMounts(s, h, acct, exists, add)
 	}
-	for _, d := range h.Devices {
-		add(d, d, false)
+	// The host's GPUs: for boxes with the desktop session (a sandboxed
+	// box without --desktop gets none); the NVIDIA driver's files for dev
+	// boxes only.
+	if IsDevBox(r, acct.Home) || r.Desktop {
+		for _, d := range h.Devices {
+			add(d, d, false)
+		}
+	}
+	if nv := h.NVIDIA; nv != nil && IsDevBox(r, acct.Home) {
+		for _, d := range nv.Devices {
+			add(d, d, false)
+		}
+		for _, l := range [][]string{nv.Libraries, nv.Programs, nv.Files} {
+			for _, p := range l {
+				add(p, p, true)
+			}
+		}
 	}
 	// Devices the user asked for (create --device), checked at create;
 	// one that is gone (unplugged) is skipped.
@@ -114,6 +133,22 @@ func Spec(r *Record, lowers []string, boxDir string, h Host) (*runtime.Spec, err
 		add(src, "/etc/localtime", true)
 	}
 	return s, nil
+}
+
+// IsDevBox reports whether box r is a dev box for the user whose home is
+// userHome: its home is the user's own (docs/security.md).
+func IsDevBox(r *Record, userHome string) bool {
+	return r.Home == "" || (userHome != "" && filepath.Clean(r.Home) == filepath.Clean(userHome))
+}
+
+// LinkerDirs are the directories box r's linker cache must add at its
+// start (ldconfig DIR…): those of the NVIDIA driver's libraries, in a dev
+// box.
+func LinkerDirs(r *Record, h Host) []string {
+	if h.NVIDIA == nil || !IsDevBox(r, h.Account.Home) {
+		return nil
+	}
+	return h.NVIDIA.LibDirs
 }
 
 // runtimeSockets are the sockets of a desktop session in

@@ -269,8 +269,12 @@ func NewCmdCreate(f *cmdutil.Factory) *cobra.Command {
 		Long: "Create a persistent box NAME, entered with devbox shell NAME.\n\n" +
 			"A box with your own home is a convenience, not a sandbox: it shares your home, display,\n" +
 			"audio and agents on purpose. For an image you do not trust, use --home DIR (a sandboxed\n" +
-			"box) or devbox run (docs/security.md).\n" + cmdutil.DevBoxLoopbackNote,
-		Example: "  devbox create dev --image fedora\n  devbox create work --image ubuntu --home ~/boxes/work -v /srv/data:/data:ro",
+			"box) or devbox run (docs/security.md).\n\n" +
+			"At its first start a dev box gets what the image lacks of sudo, your LANG's locale, less,\n" +
+			"ps and your shell, from the image's own package manager (--no-provision: never; devbox\n" +
+			"shell --reprovision NAME: again). With an NVIDIA driver on the host, dev boxes get its\n" +
+			"device nodes, libraries and programs (read-only).\n" + cmdutil.DevBoxLoopbackNote,
+		Example: "  devbox create dev --image fedora\n  devbox create work --image ubuntu --home ~/boxes/work -v /srv/data:/data:ro\n  devbox create vm --image debian --device /dev/kvm",
 		Args:    cobra.ExactArgs(1),
 		// A new name: offer the aliases (the default image is the alias
 		// of the same name), not the existing boxes.

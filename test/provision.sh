@@ -37,8 +37,9 @@ PACKAGES=(
 	bash-completion zsh fish
 	# needed by the steps below
 	ca-certificates curl debian-archive-keyring gpg gpgv passwd tar gzip coreutils
-	# the local apt repository of the provisioning tests (dpkg-scanpackages)
-	dpkg-dev
+	# the local apt repository of the provisioning tests (dpkg-scanpackages);
+	# gcc: go test -race, and the NVIDIA fixture's ELF library (device_test.go)
+	dpkg-dev gcc
 )
 
 step() { printf '[provision] %-9s %s\n' "$1" "$2"; }

@@ -84,8 +84,6 @@ func hostInfo(m rootless.Mapping) rbox.Host {
 	if exists("/dev/dri") {
 		h.Devices = append(h.Devices, "/dev/dri")
 	}
-	if exists("/proc/driver/nvidia/version") {
-		h.NVIDIA, _ = device.FindNVIDIA("/", device.HostLdcache())
-	}
+	h.NVIDIA, _ = device.FindHost()
 	return h
 }

@@ -22,12 +22,7 @@ func HostEnv(f *Factory) doctor.Env {
 		UID:        os.Getuid(),
 		GID:        os.Getgid(),
 		ConfigPath: config.Path(),
-		FindNVIDIA: func() (*device.NVIDIA, error) {
-			if _, err := os.Stat("/proc/driver/nvidia/version"); err != nil {
-				return nil, nil
-			}
-			return device.FindNVIDIA("/", device.HostLdcache())
-		},
+		FindNVIDIA: device.FindHost,
 	}
 	e.Home, _ = os.UserHomeDir()
 	if exe, err := os.Executable(); err == nil {

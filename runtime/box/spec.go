@@ -112,11 +112,11 @@ func Spec(r *Record, lowers []string, boxDir string, h Host) (*runtime.Spec, err
 	}
 	if nv := h.NVIDIA; nv != nil && IsDevBox(r, acct.Home) {
 		for _, d := range nv.Devices {
-			add(d, d, false)
+			add(nv.Source(d), d, false)
 		}
 		for _, l := range [][]string{nv.Libraries, nv.Programs, nv.Files} {
 			for _, p := range l {
-				add(p, p, true)
+				add(nv.Source(p), p, true)
 			}
 		}
 	}

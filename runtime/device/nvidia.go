@@ -17,6 +17,9 @@ import (
 // files (read-only, at the host's paths). LibDirs are the directories of
 // Libraries, for the box's linker cache (ldconfig DIR…).
 type NVIDIA struct {
+	// Root is the tree the paths are in ("/" on the host): a bind's
+	// source is Root + path, its target path.
+	Root      string   `json:"-"`
 	Version   string   `json:"version"`
 	Devices   []string `json:"devices"`
 	Libraries []string `json:"libraries"`
@@ -85,7 +88,7 @@ func FindNVIDIA(root, ldcache string) (*NVIDIA, error) {
 		}
 		return nil, fmt.Errorf("reading the NVIDIA driver's version: %w", err)
 	}
-	n := &NVIDIA{Version: driverVersion(string(ver))}
+	n := &NVIDIA{Root: root, Version: driverVersion(string(ver))}
 	in := func(p string) string { return filepath.Join(root, p) }
 	devs, _ := filepath.Glob(in("/dev/nvidia*"))
 	caps, _ := filepath.Glob(in("/dev/nvidia-caps/*"))
@@ -222,6 +225,30 @@ func parseLdcache(out string) []cacheEntry {
 		es = append(es, cacheEntry{name: name, arch: arch, path: strings.TrimSpace(path)})
 	}
 	return es
+}
+
+// Source is the host path of p, one of n's paths.
+func (n *NVIDIA) Source(p string) string { return filepath.Join(n.Root, p) }
+
+// RootEnv names a directory to look for the NVIDIA driver in instead of
+// "/": the tests' fixture of a driver install (this machine has no GPU).
+const RootEnv = "DEVBOX_NVIDIA_ROOT"
+
+// FindHost finds the NVIDIA driver of this host (below $DEVBOX_NVIDIA_ROOT
+// when set, without the host's linker cache then); nil without one.
+func FindHost() (*NVIDIA, error) {
+	root := os.Getenv(RootEnv)
+	if root == "" || !filepath.IsAbs(root) {
+		root = "/"
+	}
+	if _, err := os.Stat(filepath.Join(root, "proc/driver/nvidia/version")); err != nil {
+		return nil, nil
+	}
+	cache := ""
+	if root == "/" {
+		cache = HostLdcache()
+	}
+	return FindNVIDIA(root, cache)
 }
 
 // HostLdcache is the host's `ldconfig -p` ("" when there is no ldconfig).

@@ -71,6 +71,7 @@ func TestFindNVIDIA(t *testing.T) {
 	root, ldcache := nvidiaFixture(t)
 	const lib = "/usr/lib/x86_64-linux-gnu/"
 	want := &NVIDIA{
+		Root:    root,
 		Version: "535.54.03",
 		Devices: []string{"/dev/nvidia-uvm", "/dev/nvidia0", "/dev/nvidiactl", "/dev/nvidia-caps/nvidia-cap1"},
 		// In the toolkit's order; from the cache where it names them,

@@ -398,7 +398,11 @@ func shellRun(ctx context.Context, f *cmdutil.Factory, o *ShellOptions, args []s
 	if err != nil {
 		return err
 	}
-	if e.wantsProvision(r, o.Reprovision) {
+	want, err := e.wantsProvision(r, o.Reprovision)
+	if err != nil {
+		return err
+	}
+	if want {
 		if err := e.ensureRunning(r); err != nil {
 			return err
 		}

@@ -19,15 +19,30 @@ const provisionLog = "provision.log"
 
 // wantsProvision reports whether box r is provisioned before its session:
 // a dev box (the user's own home) with subordinate ids that was not
-// provisioned yet (or again is asked).
-func (e *env) wantsProvision(r *rbox.Record, again bool) bool {
-	if r.NoProvision || e.m.Single() || (r.Home != "" && !cmdutil.IsOwnHome(r.Home)) {
-		return false
+// provisioned yet, unless the box or the configuration says not to; or
+// any dev box when again (--reprovision) asks, which is an error for a
+// box that cannot be provisioned.
+func (e *env) wantsProvision(r *rbox.Record, again bool) (bool, error) {
+	switch {
+	case r.Home != "" && !cmdutil.IsOwnHome(r.Home):
+		if again {
+			return false, cmdutil.FlagErrorf("--reprovision: box %s has a home of its own (a sandboxed box): only dev boxes are provisioned", r.Name)
+		}
+		return false, nil
+	case e.m.Single():
+		if again {
+			return false, fmt.Errorf("--reprovision: provisioning needs subordinate ids, you have none (hint: devbox doctor)")
+		}
+		return false, nil
+	case again:
+		return true, nil
+	case r.NoProvision || r.Provision != nil:
+		return false, nil
 	}
-	if cfg, err := e.f.Config(); err == nil && cfg.Provision.Auto != nil && !*cfg.Provision.Auto && !again {
-		return false
+	if cfg, err := e.f.Config(); err == nil && cfg.Provision.Auto != nil && !*cfg.Provision.Auto {
+		return false, nil
 	}
-	return again || r.Provision == nil
+	return true, nil
 }
 
 // provision runs first-start provisioning in running box r (under its

@@ -176,4 +176,17 @@ func TestProvisionNone(t *testing.T) {
 	if st := e.provisionState("np"); !st.NoProvision || st.Provision != nil {
 		t.Errorf("--no-provision record: %+v", st)
 	}
+	// --reprovision is asked for: it runs even there.
+	e.ok("create", "--no-provision", "--image", "busybox", "np2")
+	if r := e.run("shell", "--reprovision", "np2", "--", "true"); r.code != 0 || !strings.Contains(r.stderr, "no package manager") {
+		t.Errorf("--reprovision of a --no-provision box: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	// A sandboxed box is never provisioned; asking is an error.
+	e.ok("create", "--home", filepath.Join(filepath.Dir(e.home), "sandhome"), "--image", "busybox", "sb")
+	if r := e.run("shell", "sb", "--", "true"); r.code != 0 || r.stderr != "" {
+		t.Errorf("sandboxed box: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if r := e.run("shell", "--reprovision", "sb", "--", "true"); r.code == 0 || !strings.Contains(r.stderr, "only dev boxes are provisioned") {
+		t.Errorf("--reprovision of a sandboxed box: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/devbox-dev/devbox/cmd/pull"
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/store"
+	"github.com/devbox-dev/devbox/provision"
 	nethost "github.com/devbox-dev/devbox/network/host"
 	"github.com/devbox-dev/devbox/runtime"
 	"github.com/devbox-dev/devbox/runtime/agent"
@@ -445,10 +446,13 @@ type Listing struct {
 	// Network is the running box's user-mode network: driver and
 	// forwarded ports.
 	Network *nethost.State `json:"network,omitempty"`
+	// NoProvision and Provision come from the box's provision.json.
+	NoProvision bool             `json:"noProvision,omitempty"`
+	Provision   *provision.State `json:"provision,omitempty"`
 }
 
 func (e *env) listing(r *rbox.Record) Listing {
-	l := Listing{Record: r, Dir: e.bs.BoxDir(r.ID), Status: "stopped"}
+	l := Listing{Record: r, Dir: e.bs.BoxDir(r.ID), Status: "stopped", NoProvision: r.NoProvision, Provision: r.Provision}
 	rep, err := agent.Call(e.bs.SocketPath(r.ID), agent.Request{Type: agent.TypeStatus}, 2*time.Second)
 	if err == nil {
 		l.Status = "running"

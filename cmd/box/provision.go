@@ -81,7 +81,7 @@ func (e *env) provision(r *rbox.Record, again bool) (*rbox.Record, error) {
 		return r, fmt.Errorf("provisioning box %s: %w (log: %s)", r.Name, err, logPath)
 	}
 	cur.Provision = st
-	if err := e.bs.Save(cur); err != nil {
+	if err := e.bs.SaveProvision(cur); err != nil {
 		return r, fmt.Errorf("provisioning box %s: %w", r.Name, err)
 	}
 	return cur, nil

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/devbox-dev/devbox/network"
+	"github.com/devbox-dev/devbox/provision"
 	"github.com/devbox-dev/devbox/runtime"
 	"github.com/devbox-dev/devbox/runtime/device"
 	"golang.org/x/sys/unix"
@@ -71,6 +73,45 @@ func ParseRecord(b []byte, id, path string) (*Record, error) {
 		return &r, broken(name, "%v", err)
 	}
 	return &r, nil
+}
+
+// provisionFile holds a box's provisioning settings and state.
+const provisionFile = "provision.json"
+
+// ProvisionRecord is the content of provision.json.
+type ProvisionRecord struct {
+	NoProvision bool             `json:"noProvision,omitempty"`
+	Provision   *provision.State `json:"provision,omitempty"`
+}
+
+// readProvision fills r's provisioning fields from dir/provision.json (a
+// box without one was not provisioned yet). The file is input like the
+// record: read without following a link, strictly decoded, checked.
+func readProvision(dir string, r *Record) error {
+	path := filepath.Join(dir, provisionFile)
+	b, err := readRecord(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return &BrokenError{Path: path, Name: r.Name, Reason: err.Error()}
+	}
+	var p ProvisionRecord
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return &BrokenError{Path: path, Name: r.Name, Reason: "not a valid provisioning record: " + jsonReason(err)}
+	}
+	if dec.More() {
+		return &BrokenError{Path: path, Name: r.Name, Reason: "trailing data after the record"}
+	}
+	if p.Provision != nil {
+		if err := p.Provision.Check(); err != nil {
+			return &BrokenError{Path: path, Name: r.Name, Reason: err.Error()}
+		}
+	}
+	r.NoProvision, r.Provision = p.NoProvision, p.Provision
+	return nil
 }
 
 // jsonReason shortens encoding/json's messages to what a user can act on.
@@ -164,11 +205,6 @@ func (r *Record) Check(id string) error {
 	for i, d := range r.Devices {
 		if err := device.CheckPath(d); err != nil {
 			return fmt.Errorf("devices[%d]: %v", i, err)
-		}
-	}
-	if r.Provision != nil {
-		if err := r.Provision.Check(); err != nil {
-			return err
 		}
 	}
 	for _, p := range r.Publish {

@@ -150,13 +150,20 @@ func (o *Options) probe(loc *Locale) (Have, error) {
 		return Have{}, err
 	}
 	if code != 0 {
-		return Have{}, fmt.Errorf("the box's /bin/sh failed (exit %d)", code)
+		return Have{}, &noShellError{code}
 	}
 	b, err := os.ReadFile(f.Name())
 	if err != nil {
 		return Have{}, err
 	}
 	return parseProbe(string(b)), nil
+}
+
+// noShellError is a probe that could not run: the image has no /bin/sh.
+type noShellError struct{ code int }
+
+func (e *noShellError) Error() string {
+	return fmt.Sprintf("the image has no working /bin/sh (exit %d)", e.code)
 }
 
 // Run provisions the box: probe, install what is missing, check again.
@@ -175,6 +182,13 @@ func Run(o Options) (*State, error) {
 		st.Lang = loc.Name
 	}
 	have, err := o.probe(want)
+	var ns *noShellError
+	if errors.As(err, &ns) {
+		// Distroless images: nothing devbox could run; said once.
+		st.Problem = ns.Error()
+		say("%s: nothing installed (the box works without)", st.Problem)
+		return st, nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -146,9 +146,13 @@ type fakeBox struct {
 	fail    string // the first argument of a command that fails
 	failLog string
 	ran     [][]string
+	noShell bool // /bin/sh missing: every command exits 127
 }
 
 func (b *fakeBox) Run(args, env []string, stdout, stderr *os.File) (int, error) {
+	if b.noShell {
+		return 127, nil
+	}
 	if len(args) > 2 && args[2] == probeScript() {
 		out := "pm=" + b.pm() + "\n"
 		for _, k := range []string{"sudo", "less", "ps", "shell", "locale"} {
@@ -236,6 +240,11 @@ func TestRun(t *testing.T) {
 	}
 	if !strings.Contains(out, "sessions get LANG=C.UTF-8") {
 		t.Errorf("no fallback warning:\n%s", out)
+	}
+	// No shell at all (a distroless image): said once, not an error.
+	st, out = runFake(t, &fakeBox{noShell: true}, "de_DE.UTF-8")
+	if st.Problem == "" || !strings.Contains(out, "no working /bin/sh") || strings.Count(out, "\n") != 1 {
+		t.Errorf("without /bin/sh: %+v, %q", st, out)
 	}
 	// No package manager: said once, nothing run.
 	b = &fakeBox{has: map[string]bool{"shell": true, "less": true, "ps": true}}

@@ -3,8 +3,11 @@
 package integration
 
 import (
+	"archive/tar"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +17,11 @@ import (
 
 	"github.com/devbox-dev/devbox/network"
 	"github.com/devbox-dev/devbox/test/testutil"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 // aptRepo is the local trixie repository of test/provision.sh
@@ -188,5 +196,45 @@ func TestProvisionNone(t *testing.T) {
 	}
 	if r := e.run("shell", "--reprovision", "sb", "--", "true"); r.code == 0 || !strings.Contains(r.stderr, "only dev boxes are provisioned") {
 		t.Errorf("--reprovision of a sandboxed box: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+}
+
+// An image without /bin/sh (only a static program): provisioning says so
+// once and the command runs.
+func TestProvisionNoShell(t *testing.T) {
+	e := provisionEnv(t, aptRepo(t))
+	bin, err := os.ReadFile(testutil.ProbeBin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "probe", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bin))})
+	tw.Write(bin)
+	tw.Close()
+	b := buf.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := l.Digest()
+	ref := e.registry + "/devbox-test/noshell:" + d.Hex[:12]
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img); err != nil {
+		t.Fatal(err)
+	}
+	res := e.run("shell", "--image", ref, "noshell", "--", "/probe", "device", "/dev/null")
+	if res.code != 0 || res.stdout != "open: ok\n" || strings.Count(res.stderr, "no working /bin/sh") != 1 {
+		t.Fatalf("exit %d\nstdout %q\nstderr:\n%s", res.code, res.stdout, res.stderr)
+	}
+	if res := e.run("shell", "noshell", "--", "/probe", "device", "/dev/null"); res.code != 0 || res.stderr != "" {
+		t.Errorf("second shell: exit %d, stderr:\n%s", res.code, res.stderr)
 	}
 }

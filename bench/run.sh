@@ -2,12 +2,12 @@
 # make bench: side-by-side benchmarks of devbox and its anchors, run as the
 # unprivileged test user on this machine. As root it provisions first (the
 # same rig as make test); results go to bench/results/<date>/ and a summary
-# table to stdout. Usage: bench/run.sh [pull] [start] [box] [net] [harden] [gc]   (default: all)
+# table to stdout. Usage: bench/run.sh [pull] [start] [box] [net] [harden] [gc] [provision]   (default: all)
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$REPO"
 GO="${GO:-go}"; command -v "$GO" >/dev/null || GO=/usr/local/go/bin/go
-suites=("$@"); [ ${#suites[@]} -gt 0 ] || suites=(pull start box net harden gc)
+suites=("$@"); [ ${#suites[@]} -gt 0 ] || suites=(pull start box net harden gc provision)
 
 if [ "$(id -u)" != 0 ]; then
 	echo "bench/run.sh provisions the machine and runs as the test user: run it as root (sudo make bench)" >&2
@@ -54,6 +54,9 @@ install -d -o "$TUSER" -g "$TUSER" "$THOME/.config/containers"
 printf '[storage]\ndriver = "overlay"\n' >"$THOME/.config/containers/storage.conf"
 printf '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n' >"$THOME/.config/containers/containers.conf"
 printf '[registries]\ninsecure = ["%s"]\n[registries.mirrors]\n"docker.io" = ["%s"]\n' "$DEVBOX_TEST_REGISTRY" "$DEVBOX_TEST_REGISTRY" >"$WORK/devbox-config.toml"
+# No first-start provisioning in the suites that time boxes (it would reach
+# the image's repositories); suite-provision turns it on with the local one.
+printf '[provision]\nauto = false\n' >>"$WORK/devbox-config.toml"
 chown -R "$TUSER:$TUSER" "$THOME/.config/containers"
 for s in "${suites[@]}"; do
 	echo "== bench: $s"

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/devbox-dev/devbox/rootless"
+	"github.com/devbox-dev/devbox/runtime/device"
 )
 
 const (
@@ -860,4 +861,37 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// gpu: what dev boxes get of the host's GPUs — the NVIDIA driver (device
+// nodes, libraries, programs) and /dev/dri. Nothing is required: a host
+// without a GPU passes.
+func (r *runner) gpu() Result {
+	res := Result{Check: "gpu", Status: Pass}
+	dri := "no /dev/dri"
+	if fi, err := r.Host.Stat("/dev/dri"); err == nil && fi.Mode.IsDir() {
+		dri = "/dev/dri bound into dev boxes"
+	}
+	var nv *device.NVIDIA
+	var err error
+	if r.FindNVIDIA != nil {
+		nv, err = r.FindNVIDIA()
+	}
+	switch {
+	case err != nil:
+		res.Status, res.Message = Warn, err.Error()+"; "+dri
+	case nv == nil:
+		res.Message = "no NVIDIA driver loaded (/proc/driver/nvidia/version); " + dri
+	case len(nv.Libraries) == 0:
+		res.Status = Warn
+		res.Message = "NVIDIA driver " + nv.Version + " is loaded, but none of its libraries (libcuda, libnvidia-ml, …) were found: dev boxes get its device nodes only; " + dri
+		res.Hint = "install the driver's user-space libraries (Debian: sudo apt install nvidia-driver libcuda1; Fedora: sudo dnf install xorg-x11-drv-nvidia-cuda-libs)"
+	case len(nv.Devices) == 0:
+		res.Status = Warn
+		res.Message = "NVIDIA driver " + nv.Version + " has no device nodes in /dev; " + dri
+		res.Hint = "sudo nvidia-modprobe -u -c=0   # or run nvidia-smi once as root"
+	default:
+		res.Message = nv.Summary() + "; " + dri
+	}
+	return res
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/devbox-dev/devbox/rootless"
+	"github.com/devbox-dev/devbox/runtime/device"
 )
 
 // Status is the outcome of one check.
@@ -106,6 +107,10 @@ type Env struct {
 
 	// Probe runs the real tries; nil checks settings only.
 	Probe Prober
+
+	// FindNVIDIA finds the host's NVIDIA driver (device.FindNVIDIA); nil
+	// skips the look.
+	FindNVIDIA func() (*device.NVIDIA, error)
 }
 
 // Run runs every check in order.
@@ -113,7 +118,7 @@ func Run(e Env) []Result {
 	r := &runner{Env: e}
 	checks := []func() Result{
 		r.userns, r.newuidmap, r.subids, r.runtimeDir, r.overlay, r.fuseOverlayfs,
-		r.filesystem, r.cgroup, r.dbus, r.network, r.config, r.store,
+		r.filesystem, r.cgroup, r.dbus, r.network, r.config, r.store, r.gpu,
 	}
 	out := make([]Result, 0, len(checks))
 	for _, c := range checks {

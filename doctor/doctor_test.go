@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/devbox-dev/devbox/rootless"
+	"github.com/devbox-dev/devbox/runtime/device"
 )
 
 // fakeHost is a machine described by maps. Paths not in files or stats do
@@ -190,7 +191,7 @@ func capXattr(effective bool, caps ...uint) []byte {
 func TestHealthyHostPasses(t *testing.T) {
 	_, e, _ := healthy()
 	rs := Run(*e)
-	want := []string{"userns", "newuidmap", "subids", "runtime-dir", "overlay", "fuse-overlayfs", "filesystem", "cgroup", "dbus", "network", "config", "store"}
+	want := []string{"userns", "newuidmap", "subids", "runtime-dir", "overlay", "fuse-overlayfs", "filesystem", "cgroup", "dbus", "network", "config", "store", "gpu"}
 	if len(rs) != len(want) {
 		t.Fatalf("%d results, want %d", len(rs), len(want))
 	}
@@ -641,7 +642,35 @@ func TestSystemHost(t *testing.T) {
 	for i, r := range rs {
 		names[i] = r.Check
 	}
-	if len(rs) != 12 {
+	if len(rs) != 13 {
 		t.Errorf("checks: %v", names)
+	}
+}
+
+// gpu passes without a GPU and says what dev boxes get; a driver without
+// libraries or device nodes is a warning with the fix.
+func TestGPU(t *testing.T) {
+	full := &device.NVIDIA{Version: "535.54.03", Devices: []string{"/dev/nvidia0"}, Libraries: []string{"/usr/lib/libcuda.so.535.54.03"},
+		Programs: []string{"/usr/bin/nvidia-smi"}}
+	cases := []struct {
+		nv      *device.NVIDIA
+		err     error
+		status  Status
+		message string
+	}{
+		{nil, nil, Pass, "no NVIDIA driver loaded"},
+		{full, nil, Pass, "NVIDIA driver 535.54.03: 1 device nodes, 1 libraries, 1 programs (nvidia-smi) bound into dev boxes"},
+		{&device.NVIDIA{Version: "535.54.03", Devices: []string{"/dev/nvidia0"}}, nil, Warn, "none of its libraries"},
+		{&device.NVIDIA{Version: "535.54.03", Libraries: full.Libraries}, nil, Warn, "no device nodes"},
+		{nil, errors.New("reading the NVIDIA driver's version: permission denied"), Warn, "permission denied"},
+	}
+	for _, c := range cases {
+		_, e, _ := healthy()
+		e.FindNVIDIA = func() (*device.NVIDIA, error) { return c.nv, c.err }
+		rs := Run(*e)
+		r := rs[len(rs)-1]
+		if r.Check != "gpu" || r.Status != c.status || !strings.Contains(r.Message, c.message) || (c.status == Warn && c.err == nil && r.Hint == "") {
+			t.Errorf("%+v: %+v", c.nv, r)
+		}
 	}
 }

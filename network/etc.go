@@ -3,6 +3,7 @@ package network
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 )
 
@@ -41,6 +42,22 @@ func EtcHosts(hostname string, hostLoopback bool) string {
 		fmt.Fprintf(&b, "%s\t%s\n", Gateway, HostName)
 	}
 	return b.String()
+}
+
+// LocalNames are the names a box's own resolver answers, lower case with
+// a trailing dot: the box's hostname with its address, and
+// host.devbox.internal with the gateway when the host's loopback is
+// reachable. /etc/hosts has them too, but images without nsswitch.conf
+// (musl, static programs) resolve by DNS only.
+func LocalNames(hostname string, hostLoopback bool) map[string]netip.Addr {
+	m := map[string]netip.Addr{}
+	if hostname != "" {
+		m[strings.ToLower(strings.TrimSuffix(hostname, "."))+"."] = netip.MustParseAddr(BoxIP)
+	}
+	if hostLoopback {
+		m[HostName+"."] = netip.MustParseAddr(Gateway)
+	}
+	return m
 }
 
 // ResolvConf is the box's /etc/resolv.conf: the driver's resolver, with

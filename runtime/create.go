@@ -24,6 +24,20 @@ type CreateOptions struct {
 	Remove   bool
 	// Host files copied into the box's /etc.
 	ResolvConf string
+	// Devices are host devices bound at the same path (--device, checked
+	// by the caller with device.Resolve).
+	Devices []string
+}
+
+// Hostname is a box's hostname: --hostname, else its name, else "devbox".
+func Hostname(flag, name string) string {
+	switch {
+	case flag != "":
+		return flag
+	case name != "":
+		return name
+	}
+	return "devbox"
 }
 
 // validName reports whether name matches ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$
@@ -99,13 +113,7 @@ func NewSpec(cfg *v1.ConfigFile, o CreateOptions) (*Spec, error) {
 		}
 		return nil, fmt.Errorf("--net %s was not resolved to a driver (this is a bug)", o.Net)
 	}
-	host := o.Hostname
-	if host == "" {
-		host = o.Name
-	}
-	if host == "" {
-		host = "devbox"
-	}
+	host := Hostname(o.Hostname, o.Name)
 	if len(host) > 64 {
 		return nil, fmt.Errorf("invalid --hostname %q: at most 64 characters", host)
 	}
@@ -123,6 +131,9 @@ func NewSpec(cfg *v1.ConfigFile, o CreateOptions) (*Spec, error) {
 		Hosts: fmt.Sprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n",
 			host),
 		ResolvConf: o.ResolvConf,
+	}
+	for _, d := range o.Devices {
+		s.Mounts = append(s.Mounts, Mount{Source: d, Target: d})
 	}
 	return s, nil
 }

@@ -37,6 +37,9 @@ PACKAGES=(
 	bash-completion zsh fish
 	# needed by the steps below
 	ca-certificates curl debian-archive-keyring gpg gpgv passwd tar gzip coreutils
+	# the local apt repository of the provisioning tests (dpkg-scanpackages);
+	# gcc: go test -race, and the NVIDIA fixture's ELF library (device_test.go)
+	dpkg-dev gcc
 )
 
 step() { printf '[provision] %-9s %s\n' "$1" "$2"; }
@@ -450,6 +453,72 @@ else
 fi
 chown "$TEST_UID:$TEST_GID" "$SMALL"
 chmod 0755 "$SMALL"
+# --- local apt repository (first-start provisioning tests) -------------------------------
+# Debian trixie .debs of what devbox's first-start provisioning installs into
+# the trixie test image — sudo, locales, less, procps and whatever of their
+# dependencies the image lacks (apt resolves against the image's own dpkg
+# status) — in a flat, unsigned repository served by busybox httpd on
+# 127.0.0.1:5080. Boxes reach it as http://host.devbox.internal:5080/.
+APTREPO_ADDR=127.0.0.1:5080
+APTREPO="$STATE/aptrepo"
+APTREPO_DIR="$APTREPO/repo"
+APTREPO_PID="$STATE/aptrepo.pid"
+APTREPO_PKGS="sudo locales less procps"
+aptrepo_up() { curl -fsS --noproxy '*' -m 2 -o /dev/null "http://$APTREPO_ADDR/Packages" 2>/dev/null; }
+aptrepo_stamp=$(printf '%s %s\n' "$APTREPO_PKGS" "$(cat "$TRIXIE_TAR.sha256")" | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$APTREPO/stamp" 2>/dev/null || true)" = "$aptrepo_stamp" ] && [ -s "$APTREPO_DIR/Packages" ]; then
+	step aptrepo "$(find "$APTREPO_DIR" -name '*.deb' | wc -l) trixie packages in $APTREPO_DIR"
+else
+	log="$STATE/logs/aptrepo.log"
+	: >"$log"
+	a="$APTREPO/apt"
+	rm -rf "$a" "$APTREPO_DIR.tmp"
+	mkdir -p "$a/lists/partial" "$a/archives/partial" "$a/etc/preferences.d" "$a/etc/sources.list.d" "$APTREPO_DIR.tmp"
+	# The image's own dpkg status: apt downloads exactly what the image lacks.
+	tar -xOf "$TRIXIE_TAR" ./var/lib/dpkg/status >"$a/status"
+	if [ "${DEVBOX_TEST_NO_CHECK_GPG:-}" = 1 ]; then
+		echo "deb [trusted=yes] $MIRROR trixie main" >"$a/sources.list"
+	else
+		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR trixie main" >"$a/sources.list"
+	fi
+	printf '%s\n' "Dir::State::lists \"$a/lists\";" "Dir::State::status \"$a/status\";" \
+		"Dir::Cache \"$a\";" "Dir::Cache::archives \"$a/archives\";" \
+		"Dir::Etc::SourceList \"$a/sources.list\";" "Dir::Etc::SourceParts \"$a/etc/sources.list.d\";" \
+		"Dir::Etc::PreferencesParts \"$a/etc/preferences.d\";" "APT::Architecture \"$ARCH\";" \
+		'Acquire::Languages "none";' >"$a/apt.conf"
+	# shellcheck disable=SC2086
+	{ APT_CONFIG="$a/apt.conf" apt-get update && APT_CONFIG="$a/apt.conf" apt-get install -y --download-only \
+		--no-install-recommends $APTREPO_PKGS; } >>"$log" 2>&1 || { show_log "$log"; die "downloading trixie packages failed (log: $log)"; }
+	mv "$a"/archives/*.deb "$APTREPO_DIR.tmp/"
+	(cd "$APTREPO_DIR.tmp" && dpkg-scanpackages --multiversion . /dev/null >Packages 2>>"$log" && gzip -9nk Packages) ||
+		{ show_log "$log"; die "dpkg-scanpackages failed"; }
+	chmod -R a+rX "$APTREPO_DIR.tmp"
+	rm -rf "$APTREPO_DIR" "$a"
+	mv "$APTREPO_DIR.tmp" "$APTREPO_DIR"
+	echo "$aptrepo_stamp" >"$APTREPO/stamp"
+	step aptrepo "downloaded $(find "$APTREPO_DIR" -name '*.deb' | wc -l) trixie packages ($APTREPO_PKGS and what they need) into $APTREPO_DIR"
+fi
+if aptrepo_up; then
+	step aptsrv "http://$APTREPO_ADDR/ already answering"
+else
+	pid=$(cat "$APTREPO_PID" 2>/dev/null || true)
+	if [ -n "$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$BUSYBOX" ]; then kill "$pid" 2>/dev/null || true; fi
+	# busybox httpd -f: in the foreground of its own session, like the registry.
+	setsid "$BUSYBOX" httpd -f -p "$APTREPO_ADDR" -h "$APTREPO_DIR" >>"$STATE/logs/aptsrv.log" 2>&1 </dev/null 9>&- &
+	pid=$!
+	echo "$pid" >"$APTREPO_PID"
+	for _ in $(seq 20); do aptrepo_up && break || sleep 0.25; done
+	aptrepo_up || { show_log "$STATE/logs/aptsrv.log"; die "busybox httpd on $APTREPO_ADDR not answering"; }
+	step aptsrv "started busybox httpd on $APTREPO_ADDR (pid $pid, $APTREPO_DIR)"
+fi
+# A desktop's udev makes /dev/kvm 0666 (systemd's 50-udev-default.rules);
+# the --device test opens it as the test user.
+if [ -c /dev/kvm ]; then
+	chmod 0666 /dev/kvm
+	step kvm "/dev/kvm 0666"
+else
+	step kvm "no /dev/kvm: the --device test uses /dev/net/tun"
+fi
 
 # --- env file for the test runner ----------------------------------------------------
 envfile=$(
@@ -461,6 +530,7 @@ DEVBOX_TEST_SUBID_COUNT=$SUBID_COUNT
 DEVBOX_TEST_REGISTRY=$REG_ADDR
 DEVBOX_TEST_TRIXIE_TAR=$TRIXIE_TAR
 DEVBOX_TEST_EXPECT_DIR=$EXPECT
+DEVBOX_TEST_APTREPO=$APTREPO_ADDR
 EOF
 )
 if [ "$(cat "$STATE/env" 2>/dev/null || true)" = "$envfile" ]; then

@@ -26,6 +26,10 @@ cat >"$H/.config/devbox/config.toml" <<CFG
 insecure = ["$DEVBOX_TEST_REGISTRY"]
 [registries.mirrors]
 "docker.io" = ["$DEVBOX_TEST_REGISTRY"]
+# First-start provisioning (sudo, your locale, less, ps) from the local trixie
+# repository of test/provision.sh instead of the image's own.
+[provision.repos]
+apt = "deb [trusted=yes] http://host.devbox.internal:${DEVBOX_TEST_APTREPO##*:}/ ./"
 CFG
 chown "$U:$U" "$H/.config/devbox/config.toml"
 args=("$@")
@@ -33,6 +37,6 @@ if [ ! -t 0 ] && [ ${#args[@]} -eq 0 ]; then
 	args=(-- sh -c 'echo "in $(. /etc/os-release; echo "$PRETTY_NAME") as $(id -un) (uid $(id -u)) in $PWD"')
 fi
 cd "$H"
-exec runuser -u "$U" -- env -i HOME="$H" USER="$U" LOGNAME="$U" TERM="${TERM:-xterm}" \
+exec runuser -u "$U" -- env -i HOME="$H" USER="$U" LOGNAME="$U" TERM="${TERM:-xterm}" LANG="${LANG:-C.UTF-8}" \
 	PATH=/usr/local/bin:/usr/bin:/bin XDG_RUNTIME_DIR="/run/user/$(id -u "$U")" \
 	devbox shell "$DISTRO" "${args[@]}"

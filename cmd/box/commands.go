@@ -17,9 +17,11 @@ import (
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/store"
 	nethost "github.com/devbox-dev/devbox/network/host"
+	"github.com/devbox-dev/devbox/provision"
 	"github.com/devbox-dev/devbox/runtime"
 	"github.com/devbox-dev/devbox/runtime/agent"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
+	"github.com/devbox-dev/devbox/runtime/device"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 )
@@ -48,6 +50,10 @@ type CreateOptions struct {
 	HostLoopback   bool
 	// Limits: see cmdutil.AddLimitFlags.
 	Limits cgroup.Limits
+	// Devices are --device paths (device.Resolve).
+	Devices []string
+	// NoProvision: no first-start provisioning (package provision).
+	NoProvision bool
 }
 
 func addCreateFlags(c *cobra.Command, o *CreateOptions, withImage bool) {
@@ -67,6 +73,8 @@ func addCreateFlags(c *cobra.Command, o *CreateOptions, withImage bool) {
 	fl.StringArrayVar(&o.SecurityOpt, "security-opt", nil, "seccomp=unconfined (no syscall filter) or no-new-privileges (sudo stops working)")
 	cmdutil.AddLimitFlags(fl, &o.Limits)
 	addNetworkFlags(c, o)
+	fl.StringArrayVar(&o.Devices, "device", nil, "bind a host device into the box: a character or block device you can open (/dev/kvm, /dev/ttyUSB0, /dev/video0) or /dev/dri, /dev/bus/usb")
+	fl.BoolVar(&o.NoProvision, "no-provision", false, "do not install sudo, your locale, less, ps and your shell at the first start of a dev box")
 }
 
 // parseVolume parses SRC:DST[:ro|rw].
@@ -140,6 +148,14 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 		}
 		vols = append(vols, v)
 	}
+	var devs []string
+	for _, d := range o.Devices {
+		p, err := device.Resolve(d)
+		if err != nil {
+			return nil, cmdutil.FlagErrorf("%v", err)
+		}
+		devs = append(devs, p)
+	}
 	var homeDev, homeIno uint64
 	if o.Home != "" {
 		abs, err := filepath.Abs(o.Home)
@@ -169,7 +185,7 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 	r := &rbox.Record{
 		ID: runtime.NewID(), Name: o.Name, Image: img.Ref, ImageID: img.ID, Created: time.Now().UTC(),
 		Hostname: o.Hostname, Net: netMode, Home: o.Home, HomeDev: homeDev, HomeIno: homeIno, Desktop: o.Desktop, CapAdd: o.CapAdd, CapDrop: o.CapDrop, SecurityOpt: o.SecurityOpt, Volumes: vols, Env: spec.Env, Grace: o.Grace, Limits: o.Limits,
-		Publish: o.Publish, NoAutoPorts: o.NoAutoPorts,
+		Publish: o.Publish, NoAutoPorts: o.NoAutoPorts, Devices: devs, NoProvision: o.NoProvision,
 		// A box with a home of its own is a sandbox: no host loopback
 		// unless --host-loopback; the record keeps the decision.
 		NoHostLoopback: cmdutil.RecordNoHostLoopback(cmdutil.NetworkFlags{HostLoopback: o.HostLoopback,
@@ -254,8 +270,12 @@ func NewCmdCreate(f *cmdutil.Factory) *cobra.Command {
 		Long: "Create a persistent box NAME, entered with devbox shell NAME.\n\n" +
 			"A box with your own home is a convenience, not a sandbox: it shares your home, display,\n" +
 			"audio and agents on purpose. For an image you do not trust, use --home DIR (a sandboxed\n" +
-			"box) or devbox run (docs/security.md).\n" + cmdutil.DevBoxLoopbackNote,
-		Example: "  devbox create dev --image fedora\n  devbox create work --image ubuntu --home ~/boxes/work -v /srv/data:/data:ro",
+			"box) or devbox run (docs/security.md).\n\n" +
+			"At its first start a dev box gets what the image lacks of sudo, your LANG's locale, less,\n" +
+			"ps and your shell, from the image's own package manager (--no-provision: never; devbox\n" +
+			"shell --reprovision NAME: again). With an NVIDIA driver on the host, dev boxes get its\n" +
+			"device nodes, libraries and programs (read-only).\n" + cmdutil.DevBoxLoopbackNote,
+		Example: "  devbox create dev --image fedora\n  devbox create work --image ubuntu --home ~/boxes/work -v /srv/data:/data:ro\n  devbox create vm --image debian --device /dev/kvm",
 		Args:    cobra.ExactArgs(1),
 		// A new name: offer the aliases (the default image is the alias
 		// of the same name), not the existing boxes.
@@ -287,6 +307,8 @@ type ShellOptions struct {
 	Root  bool
 	TTY   bool
 	NoTTY bool
+	// Reprovision runs first-start provisioning again.
+	Reprovision bool
 }
 
 // NewCmdShell builds `devbox shell`, the main job.
@@ -314,6 +336,7 @@ func NewCmdShell(f *cmdutil.Factory) *cobra.Command {
 	c.Flags().BoolVar(&o.Root, "root", false, "enter as root of the box (your subordinate root, never host root)")
 	c.Flags().BoolVarP(&o.TTY, "tty", "t", false, "allocate a terminal even when stdin is not one")
 	c.Flags().BoolVarP(&o.NoTTY, "no-tty", "T", false, "never allocate a terminal")
+	c.Flags().BoolVar(&o.Reprovision, "reprovision", false, "install sudo, your locale, less, ps and your shell again if missing (the first start of a dev box does)")
 	return c
 }
 
@@ -376,6 +399,18 @@ func shellRun(ctx context.Context, f *cmdutil.Factory, o *ShellOptions, args []s
 	if err != nil {
 		return err
 	}
+	want, err := e.wantsProvision(r, o.Reprovision)
+	if err != nil {
+		return err
+	}
+	if want {
+		if err := e.ensureRunning(r); err != nil {
+			return err
+		}
+		if r, err = e.provision(r, o.Reprovision); err != nil {
+			return err
+		}
+	}
 	ios := f.IOStreams
 	terminal := (ios.InTTY && ios.OutTTY && !o.NoTTY) || o.TTY
 	so := sessionOpts{Args: args, Root: o.Root, Terminal: terminal}
@@ -411,10 +446,13 @@ type Listing struct {
 	// Network is the running box's user-mode network: driver and
 	// forwarded ports.
 	Network *nethost.State `json:"network,omitempty"`
+	// NoProvision and Provision come from the box's provision.json.
+	NoProvision bool             `json:"noProvision,omitempty"`
+	Provision   *provision.State `json:"provision,omitempty"`
 }
 
 func (e *env) listing(r *rbox.Record) Listing {
-	l := Listing{Record: r, Dir: e.bs.BoxDir(r.ID), Status: "stopped"}
+	l := Listing{Record: r, Dir: e.bs.BoxDir(r.ID), Status: "stopped", NoProvision: r.NoProvision, Provision: r.Provision}
 	rep, err := agent.Call(e.bs.SocketPath(r.ID), agent.Request{Type: agent.TypeStatus}, 2*time.Second)
 	if err == nil {
 		l.Status = "running"

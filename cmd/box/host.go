@@ -14,6 +14,7 @@ import (
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
+	"github.com/devbox-dev/devbox/runtime/device"
 )
 
 // hostAccount describes the caller as the box should know them. In
@@ -83,11 +84,6 @@ func hostInfo(m rootless.Mapping) rbox.Host {
 	if exists("/dev/dri") {
 		h.Devices = append(h.Devices, "/dev/dri")
 	}
-	nv, _ := filepath.Glob("/dev/nvidia*")
-	for _, d := range nv {
-		if fi, err := os.Stat(d); err == nil && fi.Mode()&os.ModeDevice != 0 {
-			h.Devices = append(h.Devices, d)
-		}
-	}
+	h.NVIDIA, _ = device.FindHost()
 	return h
 }

@@ -84,6 +84,7 @@ func (n *boxNetwork) apply(spec *runtime.Spec, hostResolv string) {
 		return
 	}
 	spec.Hosts = network.EtcHosts(spec.Hostname, n.choice.HostLoopback)
+	n.choice.Hostname = spec.Hostname
 	spec.ResolvConf = network.ResolvConf(hostResolv)
 	spec.NetFD = 4
 }

@@ -80,7 +80,8 @@ func (e *env) start(r *rbox.Record) error {
 		}
 		lowers = append(lowers, d)
 	}
-	spec, err := rbox.Spec(r, lowers, e.bs.BoxDir(r.ID), hostInfo(e.m))
+	host := hostInfo(e.m)
+	spec, err := rbox.Spec(r, lowers, e.bs.BoxDir(r.ID), host)
 	if err != nil {
 		return err
 	}
@@ -192,6 +193,7 @@ func (e *env) start(r *rbox.Record) error {
 	if err := e.bs.RecordInit(r.ID, p.Pid()); err != nil {
 		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: warning: %v (devbox stop can only ask the box to stop)\n", err)
 	}
+	e.refreshLinker(r, rbox.LinkerDirs(r, host), logf)
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/devbox-dev/devbox/cmd/config"
 	"github.com/devbox-dev/devbox/doctor"
 	"github.com/devbox-dev/devbox/rootless"
+	"github.com/devbox-dev/devbox/runtime/device"
 )
 
 // HostEnv describes the caller for the host checks of `devbox doctor` and
@@ -21,6 +22,7 @@ func HostEnv(f *Factory) doctor.Env {
 		UID:        os.Getuid(),
 		GID:        os.Getgid(),
 		ConfigPath: config.Path(),
+		FindNVIDIA: device.FindHost,
 	}
 	e.Home, _ = os.UserHomeDir()
 	if exe, err := os.Executable(); err == nil {

@@ -66,6 +66,9 @@ type NetworkChoice struct {
 	AutoPorts    bool
 	IPv6         bool
 	DNS          []string
+	// Hostname is the box's name, which its DNS answers (the gvisor
+	// driver's resolver); set by the caller once the spec has it.
+	Hostname string
 }
 
 // UserMode reports whether the box needs the network helper.
@@ -75,7 +78,7 @@ func (c NetworkChoice) UserMode() bool { return network.IsUserMode(c.Driver) }
 // directory is runDir.
 func (c NetworkChoice) HelperOptions(runDir string) nethost.Options {
 	return nethost.Options{Driver: c.Driver, RunDir: runDir, Publish: c.Publish, AutoPorts: c.AutoPorts,
-		HostLoopback: c.HostLoopback, IPv6: c.IPv6, DNS: c.DNS}
+		HostLoopback: c.HostLoopback, IPv6: c.IPv6, DNS: c.DNS, Hostname: c.Hostname}
 }
 
 // DefaultMode returns the --net a command uses when none is given: the

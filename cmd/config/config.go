@@ -10,6 +10,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/devbox-dev/devbox/provision"
 
 	"github.com/BurntSushi/toml"
 )
@@ -21,6 +25,16 @@ type Config struct {
 	Aliases    map[string]string `toml:"aliases"`
 	Network    Network           `toml:"network"`
 	Run        Run               `toml:"run"`
+	Provision  Provision         `toml:"provision"`
+}
+
+// Provision configures first-start provisioning of dev boxes.
+type Provision struct {
+	// Auto provisions new dev boxes at their first start (default true).
+	Auto *bool `toml:"auto"`
+	// Repos replace the image's package repositories while provisioning,
+	// by family: apt (a sources.list line), dnf and apk (a URL).
+	Repos map[string]string `toml:"repos"`
 }
 
 // Run configures devbox run.
@@ -109,6 +123,14 @@ func Load(path string) (*Config, error) {
 	case "", "memory", "disk":
 	default:
 		return nil, fmt.Errorf("reading %s: run.scratch is %q (hint: use \"memory\" or \"disk\")", path, c.Run.Scratch)
+	}
+	for k, v := range c.Provision.Repos {
+		if !slices.Contains(provision.RepoKeys, k) {
+			return nil, fmt.Errorf("reading %s: provision.repos.%s: not a package manager family devbox can point elsewhere (hint: use one of %s)", path, k, strings.Join(provision.RepoKeys, ", "))
+		}
+		if v == "" || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return nil, fmt.Errorf("reading %s: provision.repos.%s must be one line (hint: docs/config.md shows an example)", path, k)
+		}
 	}
 	return c, nil
 }

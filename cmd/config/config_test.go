@@ -22,6 +22,12 @@ func TestLoad(t *testing.T) {
 		{"syntax", "[registries\n", "line 2", nil},
 		{"unknown key", "[store]\nroot = \"/x\"\nbogus = 1\n", "unknown setting", nil},
 		{"relative store root", "[store]\nroot = \"data/devbox\"\n", "[store] root \"data/devbox\" is not an absolute path (hint:", nil},
+		{"provision", "[provision]\nauto = false\n[provision.repos]\napt = \"deb [trusted=yes] http://h:5080/ ./\"\ndnf = \"http://m/f/\"\n", "",
+			func(c *Config) bool {
+				return c.Provision.Auto != nil && !*c.Provision.Auto && c.Provision.Repos["apt"] == "deb [trusted=yes] http://h:5080/ ./"
+			}},
+		{"provision repo of an unknown family", "[provision.repos]\npacman = \"http://m/\"\n", "provision.repos.pacman", nil},
+		{"provision repo of two lines", "[provision.repos]\napt = \"deb http://a/ ./\\ndeb http://b/ ./\"\n", "must be one line", nil},
 		{"absolute store root", "[store]\nroot = \"/srv/devbox\"\n", "", func(c *Config) bool { return c.Store.Root == "/srv/devbox" }},
 	}
 	for _, c := range cases {

@@ -41,6 +41,8 @@ func chooseNetwork(f *cmdutil.Factory, opts *Options) (*netRun, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Known now: the helper starts while the spec is being made.
+	c.Hostname = runtime.Hostname(opts.Hostname, opts.Name)
 	return &netRun{choice: c}, nil
 }
 

@@ -26,6 +26,7 @@ import (
 	nethost "github.com/devbox-dev/devbox/network/host"
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
+	"github.com/devbox-dev/devbox/runtime/device"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -58,6 +59,8 @@ type Options struct {
 	// CapAdd, CapDrop and SecurityOpt change the box's confinement
 	// (runtime.ParseSecurity).
 	CapAdd, CapDrop, SecurityOpt []string
+	// Devices are --device paths (device.Resolve).
+	Devices []string
 	// prefix is os.Args[1:k], everything before the image, when devbox was
 	// run from a command line: the key of the start's recipe.
 	prefix []string
@@ -115,6 +118,7 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *Options) error) *
 	cmdutil.AddLimitFlags(fl, &opts.Limits)
 	fl.StringArrayVar(&opts.CapAdd, "cap-add", nil, "add a capability to the box's default set (e.g. NET_RAW, SYS_PTRACE, ALL)")
 	fl.StringArrayVar(&opts.CapDrop, "cap-drop", nil, "drop a capability from the box's default set (e.g. CHOWN, ALL)")
+	fl.StringArrayVar(&opts.Devices, "device", nil, "bind a host device into the box: a character or block device you can open (/dev/kvm, /dev/ttyUSB0, /dev/video0) or /dev/dri, /dev/bus/usb")
 	fl.StringArrayVar(&opts.SecurityOpt, "security-opt", nil, "seccomp=unconfined (no syscall filter) or no-new-privileges=false (setuid programs work)")
 	_ = cmd.RegisterFlagCompletionFunc("net", cobra.FixedCompletions(network.Modes, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("pull", cobra.FixedCompletions([]string{"missing", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
@@ -149,6 +153,11 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	sec, err := runtime.ParseSecurity(opts.CapAdd, opts.CapDrop, opts.SecurityOpt, false)
 	if err != nil {
 		return cmdutil.FlagErrorf("%v", err)
+	}
+	for i, d := range opts.Devices {
+		if opts.Devices[i], err = device.Resolve(d); err != nil {
+			return cmdutil.FlagErrorf("%v", err)
+		}
 	}
 	// A limit that cannot be applied fails before anything is pulled.
 	cgHost := cgroup.DetectHost()
@@ -283,7 +292,7 @@ func prepare(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts *Opt
 	spec, err := runtime.NewSpec(cfg, runtime.CreateOptions{
 		Name: opts.Name, Cmd: opts.Cmd, Env: opts.Env, HostEnv: os.Environ(), Workdir: opts.Workdir,
 		User: opts.User, Hostname: opts.Hostname, Net: nw.choice.Driver, Terminal: terminal,
-		Remove: !opts.Keep && opts.Name == "", ResolvConf: string(resolv),
+		Remove: !opts.Keep && opts.Name == "", ResolvConf: string(resolv), Devices: opts.Devices,
 	})
 	if err != nil {
 		return nil, cmdutil.FlagErrorf("%v", err)

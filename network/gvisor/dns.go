@@ -28,6 +28,7 @@ type dnsRelay struct {
 	udp   *gonet.UDPConn
 	tcp   *gonet.TCPListener
 	fixed []string
+	names map[string]netip.Addr
 	log   io.Writer
 
 	mu       sync.Mutex
@@ -57,7 +58,7 @@ const (
 	resolvConf = "/etc/resolv.conf"
 )
 
-func startDNS(s *stack.Stack, addr tcpip.Address, upstream []string, log io.Writer) (*dnsRelay, error) {
+func startDNS(s *stack.Stack, addr tcpip.Address, upstream []string, names map[string]netip.Addr, log io.Writer) (*dnsRelay, error) {
 	fixed, err := NormalizeUpstreams(upstream)
 	if err != nil {
 		return nil, err
@@ -72,7 +73,7 @@ func startDNS(s *stack.Stack, addr tcpip.Address, upstream []string, log io.Writ
 		uc.Close()
 		return nil, fmt.Errorf("DNS on %s: %w", addr, err)
 	}
-	r := &dnsRelay{udp: uc, tcp: tl, fixed: fixed, log: log, sem: make(chan struct{}, dnsMaxFlows),
+	r := &dnsRelay{udp: uc, tcp: tl, fixed: fixed, names: names, log: log, sem: make(chan struct{}, dnsMaxFlows),
 		tcpSem: make(chan struct{}, dnsMaxTCP)}
 	go r.serveUDP()
 	go r.serveTCP()
@@ -171,6 +172,10 @@ func (r *dnsRelay) serveUDP() {
 			return
 		}
 		if n < 12 { // shorter than a DNS header
+			continue
+		}
+		if ans := localAnswer(buf[:n], r.names); ans != nil {
+			_, _ = r.udp.WriteTo(ans, from)
 			continue
 		}
 		q := append([]byte(nil), buf[:n]...)
@@ -281,4 +286,54 @@ func (r *dnsRelay) logCap() {
 	}
 	r.lastLog = time.Now()
 	fmt.Fprintf(r.log, "devbox: network helper: the box has %d DNS-over-TCP connections open, the cap: closing new ones\n", dnsMaxTCP)
+}
+
+// localTTL is the TTL of the resolver's own answers.
+const localTTL = 60
+
+// localAnswer answers a query (one question, class IN) for one of names
+// (lower case, trailing dot) itself: the address for A (or ANY), an empty
+// answer for every other type — the name exists, with no such record.
+// Anything else is nil: relayed upstream as it is.
+func localAnswer(q []byte, names map[string]netip.Addr) []byte {
+	if len(names) == 0 || len(q) < 12 || q[2]&0xf8 != 0 || q[4] != 0 || q[5] != 1 || q[6]|q[7]|q[8]|q[9] != 0 {
+		return nil // a response, an opcode other than QUERY, or not one question without answers
+	}
+	var name strings.Builder
+	i := 12
+	for {
+		if i >= len(q) {
+			return nil
+		}
+		l := int(q[i])
+		i++
+		if l == 0 {
+			break
+		}
+		if l > 63 || i+l > len(q) || name.Len()+l+1 > 255 {
+			return nil // a compression pointer or a malformed label
+		}
+		name.WriteString(strings.ToLower(string(q[i : i+l])))
+		name.WriteByte('.')
+		i += l
+	}
+	if i+4 > len(q) {
+		return nil
+	}
+	qtype, qclass := int(q[i])<<8|int(q[i+1]), int(q[i+2])<<8|int(q[i+3])
+	addr, ok := names[name.String()]
+	if !ok || qclass != 1 || !addr.Is4() {
+		return nil
+	}
+	question := q[12 : i+4]
+	ans := make([]byte, 0, 12+len(question)+16)
+	// ID; QR, AA and the query's RD; RA; one question.
+	ans = append(ans, q[0], q[1], 0x84|q[2]&0x01, 0x80, 0, 1, 0, 0, 0, 0, 0, 0)
+	ans = append(ans, question...)
+	if qtype == 1 || qtype == 255 {
+		ans[7] = 1
+		a := addr.As4()
+		ans = append(ans, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, localTTL, 0, 4, a[0], a[1], a[2], a[3])
+	}
+	return ans
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 
@@ -40,7 +41,9 @@ type Options struct {
 	// DNS are upstream resolvers ("ip" or "ip:port"); empty: the host's
 	// /etc/resolv.conf at the time of each query.
 	DNS []string
-	Log io.Writer
+	// Names are answered by the resolver itself (network.LocalNames).
+	Names map[string]netip.Addr
+	Log   io.Writer
 }
 
 // Parent is the host side. ConfigureNetwork only reserves the addresses;
@@ -221,7 +224,7 @@ func newStack(fd int, o Options) (*stack.Stack, parts, error) {
 		}
 		return udpFwd.HandlePacket(id, pkt)
 	})
-	dns, err := startDNS(s, addr4(network.DNS), o.DNS, o.Log)
+	dns, err := startDNS(s, addr4(network.DNS), o.DNS, o.Names, o.Log)
 	if err != nil {
 		flows.close()
 		return nil, parts{}, err

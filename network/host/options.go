@@ -24,7 +24,11 @@ type Options struct {
 	HostLoopback bool               `json:"hostLoopback"`
 	IPv6         bool               `json:"ipv6"`
 	DNS          []string           `json:"dns,omitempty"`
-	MTU          int                `json:"mtu,omitempty"`
+	// Hostname is the box's name: the gvisor driver's resolver answers it
+	// with the box's address (and host.devbox.internal with the gateway
+	// when HostLoopback), for images that resolve by DNS only.
+	Hostname string `json:"hostname,omitempty"`
+	MTU      int    `json:"mtu,omitempty"`
 	// PollMillis is the auto-forward poll interval (default 500).
 	PollMillis int `json:"pollMillis,omitempty"`
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/devbox-dev/devbox/cgroup"
+	"github.com/devbox-dev/devbox/provision"
 	"io/fs"
 	"net"
 	"os"
@@ -84,6 +85,15 @@ type Record struct {
 	Publish        []string `json:"publish,omitempty"`
 	NoAutoPorts    bool     `json:"noAutoPorts,omitempty"`
 	NoHostLoopback bool     `json:"noHostLoopback,omitempty"`
+	// Devices are host devices (or directories of them, like /dev/dri)
+	// bound into the box at every start (create --device).
+	Devices []string `json:"devices,omitempty"`
+	// NoProvision turns first-start provisioning off (create
+	// --no-provision); Provision is what it did, nil until it ran. Both
+	// live in provision.json next to box.json (ProvisionRecord), not in
+	// it: a devbox that predates provisioning still reads box.json.
+	NoProvision bool             `json:"-"`
+	Provision   *provision.State `json:"-"`
 
 	// Problem is set, and nothing but ID and Name, when the box's record
 	// cannot be used (List, Find): such a box is listed as broken and may
@@ -218,6 +228,9 @@ func (s *Store) read(e fs.DirEntry) (*Record, error) {
 	if err != nil {
 		return stand(id, err), nil
 	}
+	if err := readProvision(s.BoxDir(id), r); err != nil {
+		return stand(r.Name, err), nil
+	}
 	return r, nil
 }
 
@@ -300,7 +313,24 @@ func (s *Store) Create(r *Record) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating box directory: %w", err)
 	}
+	if r.NoProvision {
+		if err := s.SaveProvision(r); err != nil {
+			return err
+		}
+	}
 	return s.Save(r)
+}
+
+// SaveProvision rewrites box r's provision.json atomically.
+func (s *Store) SaveProvision(r *Record) error {
+	if r.Problem != nil {
+		return r.Problem
+	}
+	b, err := json.MarshalIndent(ProvisionRecord{NoProvision: r.NoProvision, Provision: r.Provision}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(s.BoxDir(r.ID), provisionFile), b)
 }
 
 // Save rewrites a record atomically.
@@ -312,7 +342,11 @@ func (s *Store) Save(r *Record) error {
 	if err != nil {
 		return err
 	}
-	p := filepath.Join(s.BoxDir(r.ID), "box.json")
+	return writeAtomic(filepath.Join(s.BoxDir(r.ID), "box.json"), b)
+}
+
+// writeAtomic replaces the file p with b (temp file, fsync, rename).
+func writeAtomic(p string, b []byte) error {
 	tmp := p + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {

@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/devbox-dev/devbox/network"
+	"github.com/devbox-dev/devbox/provision"
 	"github.com/devbox-dev/devbox/runtime"
+	"github.com/devbox-dev/devbox/runtime/device"
 	"golang.org/x/sys/unix"
 )
 
@@ -70,6 +73,45 @@ func ParseRecord(b []byte, id, path string) (*Record, error) {
 		return &r, broken(name, "%v", err)
 	}
 	return &r, nil
+}
+
+// provisionFile holds a box's provisioning settings and state.
+const provisionFile = "provision.json"
+
+// ProvisionRecord is the content of provision.json.
+type ProvisionRecord struct {
+	NoProvision bool             `json:"noProvision,omitempty"`
+	Provision   *provision.State `json:"provision,omitempty"`
+}
+
+// readProvision fills r's provisioning fields from dir/provision.json (a
+// box without one was not provisioned yet). The file is input like the
+// record: read without following a link, strictly decoded, checked.
+func readProvision(dir string, r *Record) error {
+	path := filepath.Join(dir, provisionFile)
+	b, err := readRecord(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return &BrokenError{Path: path, Name: r.Name, Reason: err.Error()}
+	}
+	var p ProvisionRecord
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return &BrokenError{Path: path, Name: r.Name, Reason: "not a valid provisioning record: " + jsonReason(err)}
+	}
+	if dec.More() {
+		return &BrokenError{Path: path, Name: r.Name, Reason: "trailing data after the record"}
+	}
+	if p.Provision != nil {
+		if err := p.Provision.Check(); err != nil {
+			return &BrokenError{Path: path, Name: r.Name, Reason: err.Error()}
+		}
+	}
+	r.NoProvision, r.Provision = p.NoProvision, p.Provision
+	return nil
 }
 
 // jsonReason shortens encoding/json's messages to what a user can act on.
@@ -159,6 +201,11 @@ func (r *Record) Check(id string) error {
 	}
 	if err := r.Limits.Validate(); err != nil {
 		return fmt.Errorf("limits: %v", err)
+	}
+	for i, d := range r.Devices {
+		if err := device.CheckPath(d); err != nil {
+			return fmt.Errorf("devices[%d]: %v", i, err)
+		}
 	}
 	for _, p := range r.Publish {
 		if p == "" || strings.ContainsFunc(p, isControl) {
@@ -261,7 +308,7 @@ func readRecord(path string) ([]byte, error) {
 // of its own is a sandbox: no_new_privs and the strict filter, unless
 // SecurityOpt says no-new-privileges=false.
 func (r *Record) Security(userHome string) (runtime.Security, error) {
-	dev := r.Home == "" || (userHome != "" && filepath.Clean(r.Home) == filepath.Clean(userHome))
+	dev := IsDevBox(r, userHome)
 	sec, err := runtime.ParseSecurity(r.CapAdd, r.CapDrop, r.SecurityOpt, dev)
 	if err != nil {
 		return sec, err

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/devbox-dev/devbox/provision"
 )
 
 const (
@@ -52,6 +54,13 @@ func TestParseRecord(t *testing.T) {
 			m["volumes"] = []any{map[string]any{"source": "/srv", "target": "/"}}
 		}, "", "the box's /"},
 		{"hostname with a newline", func(m map[string]any) { m["hostname"] = "dev\n10.0.0.1 bank" }, "", "not a host name"},
+		{"devices", func(m map[string]any) { m["devices"] = []any{"/dev/kvm", "/dev/bus/usb"} }, "", ""},
+		{"device outside /dev", func(m map[string]any) { m["devices"] = []any{"/etc/shadow"} }, "", "devices[0]"},
+		{"device with ..", func(m map[string]any) { m["devices"] = []any{"/dev/../etc/shadow"} }, "", "devices[0]"},
+		{"box's own pts", func(m map[string]any) { m["devices"] = []any{"/dev/pts/0"} }, "", "devices[0]"},
+		// Provisioning lives in provision.json: box.json stays readable by
+		// a devbox without it.
+		{"provision in box.json", func(m map[string]any) { m["provision"] = map[string]any{"manager": "apt-get"} }, "", "unknown field \"provision\""},
 		{"unknown net", func(m map[string]any) { m["net"] = "bridge" }, "", "not a network mode"},
 		{"negative grace", func(m map[string]any) { m["grace"] = -1 }, "", "negative"},
 		{"env without =", func(m map[string]any) { m["env"] = []any{"PATH"} }, "", "not KEY=VALUE"},
@@ -160,5 +169,52 @@ func TestFindNamesUnreadable(t *testing.T) {
 	}
 	if r, err := s.Find(testID[:8]); err != nil || r.Problem == nil {
 		t.Errorf("Find(id prefix) = %+v, %v", r, err)
+	}
+}
+
+// provision.json is read with the record: strictly, checked, a bad one
+// makes the box broken naming that file; box.json never carries it.
+func TestProvisionFile(t *testing.T) {
+	s := &Store{Dir: t.TempDir(), LocksDir: t.TempDir()}
+	r := &Record{ID: testID, Name: "dev", Hostname: "dev", Lowers: []string{testLayer}, NoProvision: true}
+	if err := s.Create(r); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get("dev")
+	if err != nil || !got.NoProvision || got.Provision != nil {
+		t.Fatalf("after create --no-provision: %+v, %v", got, err)
+	}
+	got.Provision = &provision.State{Manager: "apt-get", Installed: []string{"sudo"}, Lang: "de_DE.UTF-8", LangFallback: true}
+	if err := s.SaveProvision(got); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(got); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(s.BoxDir(testID), "box.json")); strings.Contains(string(b), "rovision") {
+		t.Errorf("box.json carries provisioning: %s", b)
+	}
+	if again, err := s.Get("dev"); err != nil || again.Provision == nil || again.Provision.Lang != "de_DE.UTF-8" || !again.Provision.LangFallback {
+		t.Fatalf("read back: %+v, %v", again, err)
+	}
+	p := filepath.Join(s.BoxDir(testID), "provision.json")
+	for body, why := range map[string]string{
+		`{"provision": {"manager": "curl|sh"}}`:     "provision.manager",
+		`{"provision": {"installed": ["sudo -y"]}}`: "provision.installed",
+		`{"provision": {"lang": "C\nX"}}`:           "provision.lang",
+		`{"noProvision": true, "bogus": 1}`:         "unknown field",
+		`{"noProvision": true} {}`:                  "trailing data",
+		`{"provision": {"problem": "two\nlines"}}`:  "one line",
+	} {
+		os.WriteFile(p, []byte(body), 0o600)
+		_, err := s.Get("dev")
+		if !IsBroken(err) || !strings.Contains(err.Error(), why) || !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: %v, want broken: %s", body, err, why)
+		}
+	}
+	os.Remove(p)
+	os.Symlink("/etc/passwd", p)
+	if _, err := s.Get("dev"); !IsBroken(err) || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("provision.json as a link: %v", err)
 	}
 }

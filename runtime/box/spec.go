@@ -6,7 +6,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/devbox-dev/devbox/provision"
 	"github.com/devbox-dev/devbox/runtime"
+	"github.com/devbox-dev/devbox/runtime/device"
 )
 
 // Host is what the box spec takes from the caller's machine and session.
@@ -20,7 +22,10 @@ type Host struct {
 	Socket     func(path string) bool
 	Resolve    func(path string) string // resolves symlinks (for /etc/localtime); may be nil
 	ResolvConf string
-	Devices    []string // host device paths present (/dev/dri, /dev/nvidia0, …)
+	Devices    []string // host device paths present (/dev/dri, …)
+	// NVIDIA is the host's NVIDIA driver (device.FindNVIDIA), nil without
+	// one: dev boxes get it.
+	NVIDIA *device.NVIDIA
 }
 
 func (h Host) getenv(k string) string {
@@ -97,7 +102,27 @@ func Spec(r *Record, lowers []string, boxDir string, h Host) (*runtime.Spec, err
 	if r.Home == "" || r.Desktop {
 		desktopMounts(s, h, acct, exists, add)
 	}
-	for _, d := range h.Devices {
+	// The host's GPUs: for boxes with the desktop session (a sandboxed
+	// box without --desktop gets none); the NVIDIA driver's files for dev
+	// boxes only.
+	if IsDevBox(r, acct.Home) || r.Desktop {
+		for _, d := range h.Devices {
+			add(d, d, false)
+		}
+	}
+	if nv := h.NVIDIA; nv != nil && IsDevBox(r, acct.Home) {
+		for _, d := range nv.Devices {
+			add(nv.Source(d), d, false)
+		}
+		for _, l := range [][]string{nv.Libraries, nv.Programs, nv.Files} {
+			for _, p := range l {
+				add(nv.Source(p), p, true)
+			}
+		}
+	}
+	// Devices the user asked for (create --device), checked at create;
+	// one that is gone (unplugged) is skipped.
+	for _, d := range r.Devices {
 		add(d, d, false)
 	}
 	if exists("/etc/localtime") {
@@ -108,6 +133,22 @@ func Spec(r *Record, lowers []string, boxDir string, h Host) (*runtime.Spec, err
 		add(src, "/etc/localtime", true)
 	}
 	return s, nil
+}
+
+// IsDevBox reports whether box r is a dev box for the user whose home is
+// userHome: its home is the user's own (docs/security.md).
+func IsDevBox(r *Record, userHome string) bool {
+	return r.Home == "" || (userHome != "" && filepath.Clean(r.Home) == filepath.Clean(userHome))
+}
+
+// LinkerDirs are the directories box r's linker cache must add at its
+// start (ldconfig DIR…): those of the NVIDIA driver's libraries, in a dev
+// box.
+func LinkerDirs(r *Record, h Host) []string {
+	if h.NVIDIA == nil || !IsDevBox(r, h.Account.Home) {
+		return nil
+	}
+	return h.NVIDIA.LibDirs
 }
 
 // runtimeSockets are the sockets of a desktop session in
@@ -209,6 +250,11 @@ func SessionEnv(r *Record, acct runtime.Account, caller []string, root bool) []s
 			continue
 		}
 		if strings.HasPrefix(k, "LC_") || contains(sessionVars, k) {
+			// A locale the box lacks (provisioning could not install it)
+			// becomes C.UTF-8: a shell that works, not one that warns.
+			if p := r.Provision; p != nil && p.LangFallback && v == p.Lang && (k == "LANG" || strings.HasPrefix(k, "LC_")) {
+				v = provision.FallbackLang
+			}
 			set(k, v)
 		}
 	}

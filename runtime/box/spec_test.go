@@ -1,10 +1,13 @@
 package box
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/devbox-dev/devbox/provision"
 	"github.com/devbox-dev/devbox/runtime"
+	"github.com/devbox-dev/devbox/runtime/device"
 )
 
 func TestSpecMounts(t *testing.T) {
@@ -132,6 +135,73 @@ func TestBusPath(t *testing.T) {
 	} {
 		if got := busPath(in); got != want {
 			t.Errorf("busPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A locale provisioning could not install becomes C.UTF-8 in sessions;
+// other locales pass unchanged.
+func TestSessionEnvLangFallback(t *testing.T) {
+	acct := runtime.Account{Name: "me", UID: 1000, GID: 1000, Home: "/home/me", Shell: "/bin/bash"}
+	caller := []string{"LANG=de_DE.UTF-8", "LC_TIME=de_DE.UTF-8", "LC_NUMERIC=en_US.UTF-8"}
+	get := func(env []string, k string) string {
+		for _, kv := range env {
+			if strings.HasPrefix(kv, k+"=") {
+				return kv[len(k)+1:]
+			}
+		}
+		return ""
+	}
+	for _, c := range []struct {
+		p                 *provision.State
+		lang, time, numer string
+	}{
+		{nil, "de_DE.UTF-8", "de_DE.UTF-8", "en_US.UTF-8"},
+		{&provision.State{Lang: "de_DE.UTF-8"}, "de_DE.UTF-8", "de_DE.UTF-8", "en_US.UTF-8"},
+		{&provision.State{Lang: "de_DE.UTF-8", LangFallback: true}, "C.UTF-8", "C.UTF-8", "en_US.UTF-8"},
+		{&provision.State{Lang: "fr_FR.UTF-8", LangFallback: true}, "de_DE.UTF-8", "de_DE.UTF-8", "en_US.UTF-8"},
+	} {
+		env := SessionEnv(&Record{Name: "b", Provision: c.p}, acct, caller, false)
+		if get(env, "LANG") != c.lang || get(env, "LC_TIME") != c.time || get(env, "LC_NUMERIC") != c.numer {
+			t.Errorf("%+v: LANG=%s LC_TIME=%s LC_NUMERIC=%s", c.p, get(env, "LANG"), get(env, "LC_TIME"), get(env, "LC_NUMERIC"))
+		}
+	}
+}
+
+// A dev box gets the NVIDIA driver (devices read-write, libraries and
+// programs read-only) and the GPU nodes; a sandboxed box gets none of it.
+func TestSpecGPU(t *testing.T) {
+	acct := runtime.Account{Name: "me", UID: 1000, GID: 1000, Home: "/home/me", Shell: "/bin/bash"}
+	nv := &device.NVIDIA{Version: "535.54.03", Devices: []string{"/dev/nvidia0", "/dev/nvidiactl"},
+		Libraries: []string{"/usr/lib/x86_64-linux-gnu/libcuda.so.535.54.03"}, Programs: []string{"/usr/bin/nvidia-smi"},
+		LibDirs: []string{"/usr/lib/x86_64-linux-gnu"}}
+	h := Host{Account: acct, Devices: []string{"/dev/dri"}, NVIDIA: nv}
+	want := map[string]bool{"/dev/dri": false, "/dev/nvidia0": false, "/dev/nvidiactl": false,
+		"/usr/lib/x86_64-linux-gnu/libcuda.so.535.54.03": true, "/usr/bin/nvidia-smi": true}
+	for _, c := range []struct {
+		name string
+		r    *Record
+		dev  bool
+	}{
+		{"dev box", &Record{Name: "d", Hostname: "d"}, true},
+		{"own home", &Record{Name: "d", Hostname: "d", Home: "/home/me"}, true},
+		{"sandbox", &Record{Name: "s", Hostname: "s", Home: "/srv/boxes/s"}, false},
+	} {
+		s, err := Spec(c.r, []string{"/l"}, "/b", h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		for _, m := range s.Mounts {
+			if _, ok := want[m.Target]; ok {
+				got[m.Target] = m.ReadOnly
+			}
+		}
+		if c.dev && !reflect.DeepEqual(got, want) || !c.dev && len(got) != 0 {
+			t.Errorf("%s: GPU mounts %v", c.name, got)
+		}
+		if dirs := LinkerDirs(c.r, h); c.dev != (len(dirs) == 1) {
+			t.Errorf("%s: linker dirs %q", c.name, dirs)
 		}
 	}
 }

@@ -100,6 +100,9 @@ func newEnv(t *testing.T) *env {
 		}
 	}
 	cfg := fmt.Sprintf("[registries]\ninsecure = [%q]\n[registries.mirrors]\n\"docker.io\" = [%q]\n", e.registry, e.registry)
+	// No first-start provisioning (it would reach the image's own package
+	// repositories); provision_test.go turns it on with a local one.
+	cfg += "[provision]\nauto = false\n"
 	if err := os.WriteFile(filepath.Join(e.config, "devbox", "config.toml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -305,7 +305,8 @@ func (h *helper) newParentDriver() (rknet.ParentDriver, error) {
 	}
 	switch h.o.Driver {
 	case network.DriverGvisor:
-		return gvisor.NewParentDriver(gvisor.Options{MTU: mtu, HostLoopback: h.o.HostLoopback, DNS: h.o.DNS, Log: h.log}), nil
+		return gvisor.NewParentDriver(gvisor.Options{MTU: mtu, HostLoopback: h.o.HostLoopback, DNS: h.o.DNS, Log: h.log,
+			Names: network.LocalNames(h.o.Hostname, h.o.HostLoopback)}), nil
 	case network.DriverPasta:
 		d, err := pasta.NewParentDriver(pasta.Options{MTU: mtu, HostLoopback: h.o.HostLoopback, IPv6: h.o.IPv6, Log: h.log})
 		if err != nil {

@@ -1,0 +1,156 @@
+package box
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/devbox-dev/devbox/cmd/cmdutil"
+	"github.com/devbox-dev/devbox/provision"
+	"github.com/devbox-dev/devbox/runtime/agent"
+	rbox "github.com/devbox-dev/devbox/runtime/box"
+)
+
+// provisionLog is the package managers' output of a box's provisioning,
+// in its box directory.
+const provisionLog = "provision.log"
+
+// wantsProvision reports whether box r is provisioned before its session:
+// a dev box (the user's own home) with subordinate ids that was not
+// provisioned yet, unless the box or the configuration says not to; or
+// any dev box when again (--reprovision) asks, which is an error for a
+// box that cannot be provisioned.
+func (e *env) wantsProvision(r *rbox.Record, again bool) (bool, error) {
+	switch {
+	case r.Home != "" && !cmdutil.IsOwnHome(r.Home):
+		if again {
+			return false, cmdutil.FlagErrorf("--reprovision: box %s has a home of its own (a sandboxed box): only dev boxes are provisioned", r.Name)
+		}
+		return false, nil
+	case e.m.Single():
+		if again {
+			return false, fmt.Errorf("--reprovision: provisioning needs subordinate ids, you have none (hint: devbox doctor)")
+		}
+		return false, nil
+	case again:
+		return true, nil
+	case r.NoProvision || r.Provision != nil:
+		return false, nil
+	}
+	if cfg, err := e.f.Config(); err == nil && cfg.Provision.Auto != nil && !*cfg.Provision.Auto {
+		return false, nil
+	}
+	return true, nil
+}
+
+// provision runs first-start provisioning in running box r (under its
+// provisioning lock, so that concurrent shells run it once) and saves
+// the result in its record. Only a failure to reach the box is an error.
+func (e *env) provision(r *rbox.Record, again bool) (*rbox.Record, error) {
+	unlock, err := e.bs.Lock("provision-" + r.ID)
+	if err != nil {
+		return r, err
+	}
+	defer unlock()
+	cur, err := e.bs.Get(r.ID)
+	if err != nil {
+		return r, err
+	}
+	if !again && cur.Provision != nil {
+		return cur, nil
+	}
+	cfg, err := e.f.Config()
+	if err != nil {
+		return r, err
+	}
+	logPath := filepath.Join(e.bs.BoxDir(r.ID), provisionLog)
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+	if err != nil {
+		return r, fmt.Errorf("provisioning box %s: %w", r.Name, err)
+	}
+	defer logf.Close()
+	acct := hostAccount(e.m)
+	st, err := provision.Run(provision.Options{
+		Box: r.Name, Lang: os.Getenv("LANG"), Shell: acct.Shell, Repos: cfg.Provision.Repos,
+		Log: logf, Progress: e.f.IOStreams.ErrOut, Runner: rootRunner{e: e, r: r},
+		Hint: "devbox shell --reprovision " + r.Name,
+	})
+	if err != nil {
+		return r, fmt.Errorf("provisioning box %s: %w (log: %s)", r.Name, err, logPath)
+	}
+	cur.Provision = st
+	if err := e.bs.SaveProvision(cur); err != nil {
+		return r, fmt.Errorf("provisioning box %s: %w", r.Name, err)
+	}
+	return cur, nil
+}
+
+// rootRunner runs provisioning commands as root of a running box through
+// its agent; SIGINT and SIGTERM are passed on.
+type rootRunner struct {
+	e *env
+	r *rbox.Record
+}
+
+func (rr rootRunner) Run(args, env []string, stdout, stderr *os.File) (int, error) {
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return 0, err
+	}
+	defer null.Close()
+	c, err := agent.Dial(rr.e.bs.SocketPath(rr.r.ID))
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	if err := c.Send(agent.Request{Type: agent.TypeExec, Args: args, Env: env, Cwd: "/"}, null, stdout, stderr); err != nil {
+		return 0, err
+	}
+	var rep agent.Reply
+	if _, err := c.Receive(&rep); err != nil {
+		return 0, err
+	}
+	switch rep.Type {
+	case agent.TypeStarted:
+	case agent.TypeExit, agent.TypeError:
+		return rep.Code, nil // not started (127: no such command)
+	default:
+		return 0, fmt.Errorf("box %s answered %q", rr.r.Name, rep.Type)
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	exit := make(chan agent.Reply, 1)
+	go func() {
+		var r agent.Reply
+		if _, err := c.Receive(&r); err != nil {
+			r = agent.Reply{Type: agent.TypeExit, Code: 128 + int(syscall.SIGHUP)}
+		}
+		exit <- r
+	}()
+	for {
+		select {
+		case s := <-sigs:
+			_ = c.Send(agent.Request{Type: agent.TypeSignal, Signal: int(s.(syscall.Signal))})
+			return 0, fmt.Errorf("interrupted")
+		case r := <-exit:
+			return r.Code, nil
+		}
+	}
+}
+
+// refreshLinker adds dirs (the NVIDIA driver's bound libraries) to the
+// linker cache of box r, just started: ldconfig as the box's root, its
+// output in the box's log. A box without ldconfig (musl) does without.
+func (e *env) refreshLinker(r *rbox.Record, dirs []string, log *os.File) {
+	if len(dirs) == 0 || e.m.Single() {
+		return
+	}
+	args := append([]string{"/bin/sh", "-c", `command -v ldconfig >/dev/null 2>&1 || exit 0; exec ldconfig "$@"`, "sh"}, dirs...)
+	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
+	if code, err := (rootRunner{e: e, r: r}).Run(args, env, log, log); err != nil || code != 0 {
+		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: warning: box %s: ldconfig for the NVIDIA libraries failed (exit %d, %v; log: %s)\n", r.Name, code, err, log.Name())
+	}
+}

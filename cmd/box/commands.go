@@ -14,6 +14,7 @@ import (
 
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/cmd/pull"
+	"github.com/devbox-dev/devbox/export"
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/store"
 	nethost "github.com/devbox-dev/devbox/network/host"
@@ -600,6 +601,7 @@ func (e *env) remove(r *rbox.Record, force bool) error {
 		return nil
 	}
 	e.removeCgroup(r)
+	e.unexportAll(r)
 	// The record goes first: a half-removed box is no longer listed.
 	if err := os.Remove(filepath.Join(dir, "box.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("removing box %s: %w", r.Name, err)
@@ -609,6 +611,18 @@ func (e *env) remove(r *rbox.Record, force bool) error {
 	}
 	_ = os.RemoveAll(e.bs.RunDir(r.ID))
 	return nil
+}
+
+// unexportAll removes what devbox export put on the host for box r; what
+// it cannot remove is named in a warning.
+func (e *env) unexportAll(r *rbox.Record) {
+	b, err := export.ForRecord(r, e.bs.BoxDir(r.ID), e.st.LayersDir())
+	if err == nil {
+		_, err = b.Unexport("", "")
+	}
+	if err != nil {
+		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: warning: box %s: %v\n", r.Name, err)
+	}
 }
 
 // NewCmdPrune builds `devbox prune`.

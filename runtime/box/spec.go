@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/devbox-dev/devbox/hostexec"
 	"github.com/devbox-dev/devbox/runtime"
 )
 
@@ -21,6 +22,17 @@ type Host struct {
 	Resolve    func(path string) string // resolves symlinks (for /etc/localtime); may be nil
 	ResolvConf string
 	Devices    []string // host device paths present (/dev/dri, /dev/nvidia0, …)
+	// HostExec is, for a dev box, the channel devbox-host uses (package
+	// hostexec); nil for none.
+	HostExec *HostExec
+}
+
+// HostExec is what a dev box gets for devbox-host: the host helper's
+// socket, and the program bound in as devbox-host (and as the xdg-open
+// shim when XdgOpen).
+type HostExec struct {
+	Socket, Program string
+	XdgOpen         bool
 }
 
 func (h Host) getenv(k string) string {
@@ -99,6 +111,14 @@ func Spec(r *Record, lowers []string, boxDir string, h Host) (*runtime.Spec, err
 	}
 	for _, d := range h.Devices {
 		add(d, d, false)
+	}
+	if x := h.HostExec; x != nil && r.Home == "" {
+		// Dev boxes only: a sandboxed box has no channel to the host.
+		add(x.Socket, hostexec.BoxSocket, false)
+		add(x.Program, hostexec.ClientPath, true)
+		if x.XdgOpen {
+			add(x.Program, hostexec.XdgOpenPath, true)
+		}
 	}
 	if exists("/etc/localtime") {
 		src := "/etc/localtime"

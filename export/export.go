@@ -143,10 +143,16 @@ func (b *Box) App(app string) (Item, error) {
 	if err := b.record(it); err != nil {
 		return Item{}, err
 	}
+	b.refreshApps()
+	return it, nil
+}
+
+// refreshApps updates the applications directory's MIME cache, when the
+// host has the tool for it.
+func (b *Box) refreshApps() {
 	if _, err := exec.LookPath("update-desktop-database"); err == nil {
 		_ = exec.Command("update-desktop-database", b.Dirs.Apps).Run()
 	}
-	return it, nil
 }
 
 var iconSizes = []string{"scalable", "512x512", "256x256", "192x192", "128x128", "96x96", "64x64", "48x48", "32x32"}
@@ -337,6 +343,12 @@ func (b *Box) Unexport(kind, name string) ([]Item, error) {
 			errs = append(errs, err)
 		}
 		removed = append(removed, it)
+	}
+	for _, it := range removed {
+		if it.Kind == KindApp {
+			b.refreshApps()
+			break
+		}
 	}
 	if kind != "" && len(removed) == 0 {
 		return nil, fmt.Errorf("box %s has no exported %s %s (hint: devbox export %s --list)", b.Name, kind, name, b.Name)

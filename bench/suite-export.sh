@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Exported commands: launching a tool exported from a running box with
+# `devbox export NAME --bin` against the launcher `distrobox-export --bin`
+# writes for the same tool (run from the host: it goes through
+# distrobox-enter) and a bare `podman exec` of it, same image
+# (test/devtools:trixie), same tool (/usr/bin/true, one argument), in
+# alternating passes (bench/lib.sh).
+set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+RUNS="${RUNS:-60}"
+PASSES="${PASSES:-6}"
+per=$(((RUNS + PASSES - 1) / PASSES))
+IMG="$REGISTRY/test/devtools:trixie"
+D="$WORK/devbox-store"
+devbox="$WORK/devbox"
+export XDG_RUNTIME_DIR
+if ! skopeo inspect --tls-verify=false "docker://$IMG" >/dev/null 2>&1; then
+	podman import -q "$DEVTOOLS_TAR" localhost/devtools:trixie >/dev/null
+	podman push -q --tls-verify=false localhost/devtools:trixie "docker://$IMG"
+fi
+podman pull -q --tls-verify=false "$IMG" >/dev/null
+$devbox --store "$D" pull -q "$IMG" >/dev/null
+$devbox --store "$D" rm -f bench-export >/dev/null 2>&1 || true
+distrobox rm -f bench-dbx-export >/dev/null 2>&1 || true
+bins="$WORK/export-bin"
+rm -rf "$bins"; mkdir -p "$bins/devbox" "$bins/distrobox"
+$devbox --store "$D" create bench-export --image "$IMG" --grace 600 >/dev/null
+$devbox --store "$D" export bench-export --bin /usr/bin/true --dir "$bins/devbox" >/dev/null
+$devbox --store "$D" shell bench-export -- true # running from here on
+distrobox create --yes --no-entry -i "$IMG" -n bench-dbx-export >/dev/null 2>&1
+distrobox enter bench-dbx-export -- distrobox-export --bin /usr/bin/true --export-path "$bins/distrobox" >/dev/null 2>&1
+[ -x "$bins/distrobox/true" ] || { echo "distrobox-export wrote no launcher" >&2; exit 1; }
+fwd=(-n "devbox export --bin launcher" "$bins/devbox/true x"
+	-n "distrobox-export --bin launcher" "$bins/distrobox/true x"
+	-n "podman exec" "podman exec bench-dbx-export /usr/bin/true x")
+rev=("${fwd[@]:3:3}" "${fwd[@]:0:3}" "${fwd[@]:6:3}")
+alternating_passes export 3 "$per"
+d=$(json_median "$OUT/export.json" "devbox export --bin launcher")
+{
+	echo "### Exported --bin tool on a running box ($((PASSES * per)) runs in $PASSES passes of alternating order, medians)"
+	echo
+	echo "| launcher | median ms | ratio to devbox |"
+	echo "|---|---|---|"
+	for n in "devbox export --bin launcher" "distrobox-export --bin launcher" "podman exec"; do
+		v=$(json_median "$OUT/export.json" "$n")
+		awk -v n="$n" -v t="$v" -v d="$d" 'BEGIN{printf "| %s | %.1f | %.1fx |\n", n, t*1000, t/d}'
+	done
+} | tee "$OUT/export-summary.md"
+$devbox --store "$D" rm -f bench-export >/dev/null 2>&1 || true
+distrobox rm -f bench-dbx-export >/dev/null 2>&1 || true

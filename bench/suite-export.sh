@@ -15,6 +15,12 @@ IMG="$REGISTRY/test/devtools:trixie"
 D="$WORK/devbox-store"
 devbox="$WORK/devbox"
 export XDG_RUNTIME_DIR
+# PODMAN_RUNTIME=runc: podman (under distrobox) with runc, where crun
+# refuses the host's hybrid cgroups (bench/run.sh's cgroup fix not applied).
+if [ -n "${PODMAN_RUNTIME:-}" ]; then
+	printf '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\nruntime = "%s"\n' "$PODMAN_RUNTIME" >"$WORK/containers-export.conf"
+	export CONTAINERS_CONF="$WORK/containers-export.conf"
+fi
 if ! skopeo inspect --tls-verify=false "docker://$IMG" >/dev/null 2>&1; then
 	podman import -q "$DEVTOOLS_TAR" localhost/devtools:trixie >/dev/null
 	podman push -q --tls-verify=false localhost/devtools:trixie "docker://$IMG"

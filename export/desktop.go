@@ -299,11 +299,12 @@ func QuoteExec(argv []string) (string, error) {
 }
 
 // Desktop renders the exported desktop file of e for box (name boxName,
-// id boxID): Exec runs the program through devbox (exe) in the box, the
+// id boxID): Exec runs the program through devbox (the command line
+// devbox, with its --store) in the box, the
 // name carries the box's, and icon (a host path, may be empty) replaces
 // the box's icon.
-func Desktop(e *Entry, exe, boxName, boxID, icon string) (string, error) {
-	argv := append([]string{exe, "exec"}, execFlags(e)...)
+func Desktop(e *Entry, devbox []string, boxName, boxID, icon string) (string, error) {
+	argv := append(append(append([]string{}, devbox...), "exec"), execFlags(e)...)
 	argv = append(argv, boxName, "--")
 	argv = append(argv, e.Exec...)
 	ex, err := QuoteExec(argv)

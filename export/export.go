@@ -54,26 +54,58 @@ type Box struct {
 	Dir      string   // the box's directory in the store (exports.json)
 	Layers   []string // its upper directory, then its image layers, top-most first
 	Exe      string   // the devbox program the exports run
+	Store    string   // the store the box is in (given to that program)
 	Dirs     Dirs
+	// Reader reads the box's files (Read in a stage of the box's user
+	// namespace, from the CLI); nil reads them in this process.
+	Reader func(ReadRequest) (ReadResult, error)
+}
+
+// devbox is the command line that runs devbox on this box's store.
+func (b *Box) devbox() []string {
+	if b.Store == "" {
+		return []string{b.Exe}
+	}
+	return []string{b.Exe, "--store", b.Store}
+}
+
+// read returns the first candidate path in the box that exists (as
+// ReadRequest says) and its content.
+func (b *Box) read(cands []string, max int64, exec bool) (string, []byte, error) {
+	req := ReadRequest{Layers: b.Layers, Candidates: cands, Max: max, Exec: exec}
+	var res ReadResult
+	if b.Reader != nil {
+		var err error
+		if res, err = b.Reader(req); err != nil {
+			return "", nil, err
+		}
+	} else {
+		res = Read(req)
+	}
+	if res.Path == "" {
+		if res.Error == "" {
+			res.Error = "not found"
+		}
+		return "", nil, errors.New(res.Error)
+	}
+	return res.Path, res.Data, nil
 }
 
 // ForRecord describes box record r (its directory dir, its image layers
 // under layersDir) as exports of this devbox program see it.
-func ForRecord(r *rbox.Record, dir, layersDir string) (*Box, error) {
+func ForRecord(r *rbox.Record, dir, storeRoot, layersDir string) (*Box, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("finding devbox's own path: %w", err)
 	}
 	home, _ := os.UserHomeDir()
-	b := &Box{ID: r.ID, Name: r.Name, Dir: dir, Exe: exe,
+	b := &Box{ID: r.ID, Name: r.Name, Dir: dir, Exe: exe, Store: storeRoot,
 		Dirs: DefaultDirs(os.Getenv, home), Layers: []string{filepath.Join(dir, "upper")}}
 	for _, c := range r.Lowers {
 		b.Layers = append(b.Layers, filepath.Join(layersDir, c))
 	}
 	return b, nil
 }
-
-func (b *Box) rootfs() (*Rootfs, error) { return OpenRootfs(b.Layers) }
 
 // validName is a name devbox derives a host file name from.
 func validName(s string) bool {
@@ -103,21 +135,12 @@ func (b *Box) App(app string) (Item, error) {
 	if !validName(app) {
 		return Item{}, fmt.Errorf("invalid application name %q (hint: the name of a .desktop file in the box's /usr/share/applications, e.g. org.gnome.TextEditor)", app)
 	}
-	fs, err := b.rootfs()
-	if err != nil {
-		return Item{}, err
-	}
-	defer fs.Close()
-	var src string
-	var data []byte
+	var cands []string
 	for _, d := range appDirs {
-		p := d + "/" + app + ".desktop"
-		if data, err = fs.ReadFile(p, 256<<10); err == nil {
-			src = p
-			break
-		}
+		cands = append(cands, d+"/"+app+".desktop")
 	}
-	if src == "" {
+	src, data, err := b.read(cands, 256<<10, false)
+	if err != nil {
 		return Item{}, fmt.Errorf("box %s has no application %s (hint: devbox exec %s -- ls /usr/share/applications)", b.Name, app, b.Name)
 	}
 	e, err := ParseDesktop(data)
@@ -127,13 +150,13 @@ func (b *Box) App(app string) (Item, error) {
 	it := Item{Kind: KindApp, Name: app, Source: src,
 		Path: filepath.Join(b.Dirs.Apps, "devbox-"+b.Name+"-"+app+".desktop")}
 	if e.Icon != "" {
-		if ip, err := b.copyIcon(fs, app, e.Icon); err == nil {
+		if ip, err := b.copyIcon(app, e.Icon); err == nil {
 			it.Icon = ip
 		} else {
 			fmt.Fprintf(os.Stderr, "devbox: warning: no icon for %s: %v\n", app, err)
 		}
 	}
-	content, err := Desktop(e, b.Exe, b.Name, b.ID, it.Icon)
+	content, err := Desktop(e, b.devbox(), b.Name, b.ID, it.Icon)
 	if err != nil {
 		return Item{}, fmt.Errorf("%s in box %s: %w", src, b.Name, err)
 	}
@@ -189,7 +212,7 @@ func iconKind(b []byte) string {
 
 // copyIcon copies the box's icon (a themed name or an absolute path in
 // the box) into the icons directory and returns its host path.
-func (b *Box) copyIcon(fs *Rootfs, app, icon string) (string, error) {
+func (b *Box) copyIcon(app, icon string) (string, error) {
 	var cands []string
 	switch {
 	case path.IsAbs(icon):
@@ -199,14 +222,18 @@ func (b *Box) copyIcon(fs *Rootfs, app, icon string) (string, error) {
 	default:
 		return "", fmt.Errorf("unusable icon name %q", icon)
 	}
-	for _, c := range cands {
-		data, err := fs.ReadFile(c, 4<<20)
+	for len(cands) > 0 {
+		src, data, err := b.read(cands, 4<<20, false)
 		if err != nil {
-			continue
+			break
 		}
+		for len(cands) > 0 && cands[0] != src {
+			cands = cands[1:]
+		}
+		cands = cands[1:]
 		ext := iconKind(data)
 		if ext == "" {
-			continue
+			continue // not an image devbox copies: the next candidate
 		}
 		dst := filepath.Join(b.Dirs.Icons, b.Name+"-"+app+ext)
 		if err := os.MkdirAll(b.Dirs.Icons, 0o755); err != nil {
@@ -236,32 +263,23 @@ func (b *Box) Bin(bin, dir string) (Item, error) {
 	if err := checkText("path", bin); err != nil || bin == "" {
 		return Item{}, fmt.Errorf("invalid --bin %q", bin)
 	}
-	fs, err := b.rootfs()
-	if err != nil {
-		return Item{}, err
-	}
-	defer fs.Close()
-	src := ""
+	var cands []string
 	if path.IsAbs(bin) {
-		if fs.Executable(path.Clean(bin)) {
-			src = path.Clean(bin)
-		}
+		cands = []string{path.Clean(bin)}
 	} else if validName(bin) {
 		for _, d := range binPath {
-			if fs.Executable(d + "/" + bin) {
-				src = d + "/" + bin
-				break
-			}
+			cands = append(cands, d+"/"+bin)
 		}
 	}
-	if src == "" {
+	src, _, err := b.read(cands, 0, true)
+	if err != nil || src == "" {
 		return Item{}, fmt.Errorf("box %s has no executable %s (hint: devbox exec %s -- sh -c 'command -v %s')", b.Name, bin, b.Name, path.Base(bin))
 	}
 	name := path.Base(src)
 	if !validName(name) {
 		return Item{}, fmt.Errorf("cannot name a launcher after %q", name)
 	}
-	content, err := Launcher(b.Exe, b.Name, b.ID, src)
+	content, err := Launcher(b.devbox(), b.Name, b.ID, src)
 	if err != nil {
 		return Item{}, err
 	}
@@ -287,21 +305,12 @@ func (b *Box) Service(unit string) (Item, error) {
 	if !validName(unit) || strings.Contains(unit, "@") {
 		return Item{}, fmt.Errorf("invalid unit name %q", unit)
 	}
-	fs, err := b.rootfs()
-	if err != nil {
-		return Item{}, err
-	}
-	defer fs.Close()
-	var src string
-	var data []byte
+	var cands []string
 	for _, d := range unitDirs {
-		p := d + "/" + unit + ".service"
-		if data, err = fs.ReadFile(p, 256<<10); err == nil {
-			src = p
-			break
-		}
+		cands = append(cands, d+"/"+unit+".service")
 	}
-	if src == "" {
+	src, data, err := b.read(cands, 256<<10, false)
+	if err != nil {
 		return Item{}, fmt.Errorf("box %s has no unit %s.service", b.Name, unit)
 	}
 	desc, ex := unitExec(data)
@@ -309,7 +318,7 @@ func (b *Box) Service(unit string) (Item, error) {
 	if err != nil {
 		return Item{}, fmt.Errorf("%s in box %s: %w", src, b.Name, err)
 	}
-	content, err := Unit(b.Exe, b.Name, b.ID, unit, desc, argv)
+	content, err := Unit(b.devbox(), b.Name, b.ID, unit, desc, argv)
 	if err != nil {
 		return Item{}, err
 	}

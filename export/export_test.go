@@ -93,7 +93,7 @@ func TestParseDesktop(t *testing.T) {
 			t.Errorf("accepted %q", bad)
 		}
 	}
-	out, err := Desktop(e, "/usr/bin/devbox", "dev", "0123456789abcdef", "/home/u/.local/share/icons/devbox/dev-gedit.svg")
+	out, err := Desktop(e, []string{"/usr/bin/devbox"}, "dev", "0123456789abcdef", "/home/u/.local/share/icons/devbox/dev-gedit.svg")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestLauncherQuoting(t *testing.T) {
 	if err := os.WriteFile(fake, []byte("#!/bin/sh\nfor a; do printf '[%s]' \"$a\"; done\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	l, err := Launcher(fake, "dev", "id1", "/usr/bin/it's `here`")
+	l, err := Launcher([]string{fake, "--store", "/s t'o"}, "dev", "id1", "/usr/bin/it's `here`")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,14 +122,14 @@ func TestLauncherQuoting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "[exec][dev][--][/usr/bin/it's `here`][a b][$HOME][]"
+	want := "[--store][/s t'o][exec][dev][--][/usr/bin/it's `here`][a b][$HOME][]"
 	if string(out) != want {
 		t.Errorf("launcher ran %s, want %s", out, want)
 	}
 	if markOf(p) != "id1" {
 		t.Errorf("the launcher's mark is %q", markOf(p))
 	}
-	if _, err := Launcher(fake, "dev", "id1", "/usr/bin/a\nb"); err == nil {
+	if _, err := Launcher([]string{fake}, "dev", "id1", "/usr/bin/a\nb"); err == nil {
 		t.Error("a newline in the path was accepted")
 	}
 }
@@ -155,7 +155,7 @@ func TestParseExecStart(t *testing.T) {
 			t.Errorf("%q: got %q, %v", tc.in, got, err)
 		}
 	}
-	u, err := Unit("/usr/bin/devbox", "dev", "id1", "sshd", "OpenSSH 100%", []string{"/usr/sbin/sshd", `a"b$c`})
+	u, err := Unit([]string{"/usr/bin/devbox"}, "dev", "id1", "sshd", "OpenSSH 100%", []string{"/usr/sbin/sshd", `a"b$c`})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,19 +23,24 @@ func checkText(what, s string) error {
 }
 
 // Launcher renders the shell launcher of binary bin (a path in the box)
-// of box boxName: it runs the binary in the box through devbox (exe) with
+// of box boxName: it runs the binary in the box through devbox (the
+// command line devbox, with its --store) with
 // the caller's arguments; devbox exec passes the working directory, stdio
 // and exit code.
-func Launcher(exe, boxName, boxID, bin string) (string, error) {
-	for _, s := range []string{exe, boxName, bin} {
+func Launcher(devbox []string, boxName, boxID, bin string) (string, error) {
+	var dq []string
+	for _, s := range append(append([]string{}, devbox...), boxName, bin) {
 		if err := checkText("path", s); err != nil {
 			return "", err
 		}
 	}
+	for _, a := range devbox {
+		dq = append(dq, ShellQuote(a))
+	}
 	return "#!/bin/sh\n" +
 		"# Runs " + bin + " in devbox box " + boxName + " (devbox unexport " + boxName + " --bin " + path.Base(bin) + " removes this file).\n" +
 		"# " + markKey + "=" + boxID + "\n" +
-		"exec " + ShellQuote(exe) + " exec " + ShellQuote(boxName) + " -- " + ShellQuote(bin) + ` "$@"` + "\n", nil
+		"exec " + strings.Join(dq, " ") + " exec " + ShellQuote(boxName) + " -- " + ShellQuote(bin) + ` "$@"` + "\n", nil
 }
 
 // ParseExecStart splits a systemd unit's ExecStart value into argv: its
@@ -100,9 +105,9 @@ func systemdQuote(s string) string {
 }
 
 // Unit renders the systemd user unit that runs argv (from the box's unit
-// unitName) in box boxName through devbox (exe).
-func Unit(exe, boxName, boxID, unitName, description string, argv []string) (string, error) {
-	all := append([]string{exe, "exec", boxName, "--"}, argv...)
+// unitName) in box boxName through devbox (the command line devbox).
+func Unit(devbox []string, boxName, boxID, unitName, description string, argv []string) (string, error) {
+	all := append(append(append([]string{}, devbox...), "exec", boxName, "--"), argv...)
 	var q []string
 	for _, a := range all {
 		if err := checkText("argument", a); err != nil {

@@ -307,11 +307,16 @@ func (r *Rootfs) ReadFile(p string, max int64) ([]byte, error) {
 // Executable reports whether p in the box is a regular file with an
 // execute bit.
 func (r *Rootfs) Executable(p string) bool {
+	ok, _ := r.executable(p)
+	return ok
+}
+
+func (r *Rootfs) executable(p string) (bool, error) {
 	f, err := r.Open(p)
 	if err != nil {
-		return false
+		return false, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0, err
 }

@@ -616,7 +616,7 @@ func (e *env) remove(r *rbox.Record, force bool) error {
 // unexportAll removes what devbox export put on the host for box r; what
 // it cannot remove is named in a warning.
 func (e *env) unexportAll(r *rbox.Record) {
-	b, err := export.ForRecord(r, e.bs.BoxDir(r.ID), e.st.LayersDir())
+	b, err := export.ForRecord(r, e.bs.BoxDir(r.ID), e.st.Root, e.st.LayersDir())
 	if err == nil {
 		_, err = b.Unexport("", "")
 	}

@@ -1,6 +1,7 @@
 package box
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -49,6 +50,8 @@ func (e *env) hostExecSocket(r *rbox.Record, runDir string, lowers []string) (*r
 // devbox's shim: nothing there, or the empty file an earlier start made
 // as the shim's mount point. An xdg-open the image or the user put there
 // is their preference and stays.
+// On an image whose layers devbox cannot read (a root directory of mode
+// 0700), no shim.
 func xdgOpenFree(layers []string) bool {
 	fs, err := export.OpenRootfs(layers)
 	if err != nil {
@@ -57,7 +60,9 @@ func xdgOpenFree(layers []string) bool {
 	defer fs.Close()
 	f, err := fs.Open(hostexec.XdgOpenPath)
 	if err != nil {
-		return true
+		// Nothing there; a layer devbox cannot read on the host (only the
+		// box's ids may) might hide one: no shim then.
+		return errors.Is(err, unix.ENOENT)
 	}
 	defer f.Close()
 	fi, err := f.Stat()

@@ -18,6 +18,7 @@ import (
 	"github.com/devbox-dev/devbox/cmd/root"
 	"github.com/devbox-dev/devbox/cmd/run"
 	"github.com/devbox-dev/devbox/doctor"
+	"github.com/devbox-dev/devbox/export"
 	"github.com/devbox-dev/devbox/hostexec"
 	"github.com/devbox-dev/devbox/image/store"
 	"github.com/devbox-dev/devbox/internal/holder"
@@ -35,6 +36,7 @@ var stages = map[string]func() int{
 	runtime.StageLockRO: runtime.LockROMain,
 	doctor.StageProbe:   doctor.ProbeMain,
 	hostexec.Stage:      hostexec.ServeMain,
+	export.StageRead:    export.ReadMain,
 }
 
 func main() {

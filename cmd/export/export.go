@@ -106,10 +106,11 @@ func openBox(f *cmdutil.Factory, name string) (*dexport.Box, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err := dexport.ForRecord(r, bs.BoxDir(r.ID), st.LayersDir())
+	b, err := dexport.ForRecord(r, bs.BoxDir(r.ID), st.Root, st.LayersDir())
 	if err != nil {
 		return nil, nil, err
 	}
+	b.Reader = stageReader(f)
 	if r.Home != "" {
 		return nil, nil, fmt.Errorf("box %s is sandboxed (its own --home): only dev boxes export to the host (hint: devbox create NAME --image %s makes a dev box)", r.Name, r.Image)
 	}

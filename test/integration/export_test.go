@@ -139,7 +139,7 @@ X
 		t.Errorf("desktop-file-validate: %v\n%s\n%s", err, out, b)
 	}
 	icon := filepath.Join(e.data, "icons", "devbox", "dev-org.example.Edit.png")
-	for _, line := range []string{"Name=Example Editor (dev)", "Exec=" + e.bin + " exec dev -- /usr/bin/example-edit --new-window %F", "Icon=" + icon} {
+	for _, line := range []string{"Name=Example Editor (dev)", "Exec=" + e.bin + " --store " + e.root + " exec dev -- /usr/bin/example-edit --new-window %F", "Icon=" + icon} {
 		if !strings.Contains(string(b), line+"\n") {
 			t.Errorf("no %q in\n%s", line, b)
 		}
@@ -158,7 +158,7 @@ X
 	if strings.Contains(string(eb), "Icon=") || !strings.Contains(r.stderr, "no icon") {
 		t.Errorf("an icon was taken through a link out of the box:\n%s\n%s", eb, r.stderr)
 	}
-	if !strings.Contains(string(eb), "Exec="+e.bin+` exec dev -- "evil; touch /tmp/pwned; x" %U`+"\n") {
+	if !strings.Contains(string(eb), "Exec="+e.bin+" --store "+e.root+` exec dev -- "evil; touch /tmp/pwned; x" %U`+"\n") {
 		t.Errorf("Exec of the hostile entry:\n%s", eb)
 	}
 	e.ok("unexport", "dev", "--app", "evil")

@@ -37,10 +37,20 @@ $devbox --store "$D" shell bench-export -- true # running from here on
 distrobox create --yes --no-entry -i "$IMG" -n bench-dbx-export >/dev/null 2>&1
 distrobox enter bench-dbx-export -- distrobox-export --bin /usr/bin/true --export-path "$bins/distrobox" >/dev/null 2>&1
 [ -x "$bins/distrobox/true" ] || { echo "distrobox-export wrote no launcher" >&2; exit 1; }
+# The launcher runs the tool directly when it thinks it is in a container
+# (/run/.containerenv or /.dockerenv on the host: this VM has the latter);
+# keep its shape, through distrobox-enter, without that test.
+note=""
+if [ -e /run/.containerenv ] || [ -e /.dockerenv ]; then
+	sed -i 's|^if \[ ! -f /run/.containerenv \] && \[ ! -f /.dockerenv \]; then$|if true; then|' "$bins/distrobox/true"
+	grep -q '^if true; then$' "$bins/distrobox/true" || { echo "distrobox's launcher changed shape" >&2; exit 1; }
+	note="The host has /.dockerenv or /run/.containerenv, so distrobox's launcher would run the host's own tool: its container test was replaced by \`if true\` (same script otherwise, through distrobox-enter)."
+fi
 fwd=(-n "devbox export --bin launcher" "$bins/devbox/true x"
+	-n "devbox exec NAME -- true x" "$devbox --store $D exec bench-export -- /usr/bin/true x"
 	-n "distrobox-export --bin launcher" "$bins/distrobox/true x"
 	-n "podman exec" "podman exec bench-dbx-export /usr/bin/true x")
-rev=("${fwd[@]:3:3}" "${fwd[@]:0:3}" "${fwd[@]:6:3}")
+rev=("${fwd[@]:6:3}" "${fwd[@]:3:3}" "${fwd[@]:0:3}" "${fwd[@]:9:3}")
 alternating_passes export 3 "$per"
 d=$(json_median "$OUT/export.json" "devbox export --bin launcher")
 {
@@ -48,10 +58,13 @@ d=$(json_median "$OUT/export.json" "devbox export --bin launcher")
 	echo
 	echo "| launcher | median ms | ratio to devbox |"
 	echo "|---|---|---|"
-	for n in "devbox export --bin launcher" "distrobox-export --bin launcher" "podman exec"; do
+	for n in "devbox export --bin launcher" "devbox exec NAME -- true x" "distrobox-export --bin launcher" "podman exec"; do
 		v=$(json_median "$OUT/export.json" "$n")
 		awk -v n="$n" -v t="$v" -v d="$d" 'BEGIN{printf "| %s | %.1f | %.1fx |\n", n, t*1000, t/d}'
 	done
+	echo
+	echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg). ${note}"
+	[ -z "${PODMAN_RUNTIME:-}" ] || echo "podman ran with $PODMAN_RUNTIME (PODMAN_RUNTIME)."
 } | tee "$OUT/export-summary.md"
 $devbox --store "$D" rm -f bench-export >/dev/null 2>&1 || true
 distrobox rm -f bench-dbx-export >/dev/null 2>&1 || true

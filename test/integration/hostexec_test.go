@@ -42,6 +42,10 @@ hostname`
 	if b, err := os.ReadFile(opened); err != nil || string(b) != "https://example.org/a b\n" {
 		t.Errorf("xdg-open on the host: %v %q", err, b)
 	}
+	// Root of the box is not the user on the host: refused.
+	if r := e.run("shell", "--root", "dev", "--", "devbox-host", "--", "true"); r.code != 125 || !strings.Contains(r.stderr, "refused") {
+		t.Errorf("devbox-host as the box's root: exit %d %q", r.code, r.stderr)
+	}
 	// The exit code passes through devbox exec too.
 	if r := e.run("exec", "dev", "--", "devbox-host", "--", "sh", "-c", "exit 4"); r.code != 4 {
 		t.Errorf("devbox exec … devbox-host: exit %d, want 4 (%s)", r.code, r.stderr)

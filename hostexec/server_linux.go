@@ -147,14 +147,17 @@ func closeAll(fs []*os.File) {
 
 func (s *server) handle(c *agent.Conn) {
 	defer c.Close()
-	if err := s.peerError(c); err != nil {
-		s.fail(c, 125, fmt.Errorf("devbox-host: refused: %w", err))
-		return
-	}
+	// The request is read before the peer is judged, so that a refusal
+	// reaches the client instead of a reset connection; a refused
+	// request is only closed.
 	var req agent.Request
 	files, err := c.Receive(&req)
 	defer closeAll(files)
 	if err != nil {
+		return
+	}
+	if err := s.peerError(c); err != nil {
+		s.fail(c, 125, fmt.Errorf("devbox-host: refused: %w", err))
 		return
 	}
 	if req.Type != agent.TypeExec {

@@ -46,6 +46,11 @@ hostname`
 	if r := e.run("shell", "--root", "dev", "--", "devbox-host", "--", "true"); r.code != 125 || !strings.Contains(r.stderr, "refused") {
 		t.Errorf("devbox-host as the box's root: exit %d %q", r.code, r.stderr)
 	}
+	// A process of a sandbox built inside the box (its own user and PID
+	// namespaces) sees the socket but is not a process of the box: refused.
+	if r := e.run("shell", "dev", "--", "unshare", "-rpf", "devbox-host", "--", "true"); r.code != 125 || !strings.Contains(r.stderr, "refused") {
+		t.Errorf("devbox-host from a nested PID namespace: exit %d %q", r.code, r.stderr)
+	}
 	// The exit code passes through devbox exec too.
 	if r := e.run("exec", "dev", "--", "devbox-host", "--", "sh", "-c", "exit 4"); r.code != 4 {
 		t.Errorf("devbox exec … devbox-host: exit %d, want 4 (%s)", r.code, r.stderr)

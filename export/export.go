@@ -59,6 +59,8 @@ type Box struct {
 	// Reader reads the box's files (Read in a stage of the box's user
 	// namespace, from the CLI); nil reads them in this process.
 	Reader func(ReadRequest) (ReadResult, error)
+	// Warn reports what an export did without (an icon); nil: nothing.
+	Warn func(msg string)
 }
 
 // devbox is the command line that runs devbox on this box's store.
@@ -153,7 +155,9 @@ func (b *Box) App(app string) (Item, error) {
 		if ip, err := b.copyIcon(app, e.Icon); err == nil {
 			it.Icon = ip
 		} else {
-			fmt.Fprintf(os.Stderr, "devbox: warning: no icon for %s: %v\n", app, err)
+			if b.Warn != nil {
+				b.Warn(fmt.Sprintf("no icon for %s: %v", app, err))
+			}
 		}
 	}
 	content, err := Desktop(e, b.devbox(), b.Name, b.ID, it.Icon)
@@ -362,11 +366,14 @@ func (b *Box) Unexport(kind, name string) ([]Item, error) {
 	if kind != "" && len(removed) == 0 {
 		return nil, fmt.Errorf("box %s has no exported %s %s (hint: devbox export %s --list)", b.Name, kind, name, b.Name)
 	}
-	if err := save(b.Dir, kept); err != nil && len(kept) > 0 {
-		errs = append(errs, err)
-	}
-	if len(kept) == 0 {
+	switch {
+	case len(removed) == 0:
+	case len(kept) == 0:
 		_ = os.Remove(filepath.Join(b.Dir, manifestName))
+	default:
+		if err := save(b.Dir, kept); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return removed, errors.Join(errs...)
 }

@@ -26,6 +26,9 @@ Without a command, your shell on the host. Only dev boxes have the channel.
 func ClientMain() int {
 	args := os.Args[1:]
 	if filepath.Base(os.Args[0]) == XdgOpenName {
+		if os.Getenv(XdgOpenEnv) == "box" {
+			boxXdgOpen() // returns only when the box has none
+		}
 		args = append([]string{"xdg-open"}, args...)
 	} else if len(args) > 0 {
 		switch args[0] {
@@ -43,12 +46,7 @@ func ClientMain() int {
 	c, err := agent.Dial(sock)
 	if err != nil {
 		if filepath.Base(os.Args[0]) == XdgOpenName {
-			// No channel: the box's own xdg-open, when it has one.
-			for _, p := range []string{"/usr/bin/xdg-open", "/bin/xdg-open"} {
-				if _, err := os.Stat(p); err == nil {
-					_ = syscall.Exec(p, append([]string{p}, os.Args[1:]...), os.Environ())
-				}
-			}
+			boxXdgOpen() // no channel: the box's own, when it has one
 		}
 		fmt.Fprintf(os.Stderr, "devbox-host: no channel to the host here (%v): only dev boxes have one (devbox shell NAME with your own home)\n", err)
 		return 125
@@ -60,6 +58,15 @@ func ClientMain() int {
 		return 125
 	}
 	return code
+}
+
+// boxXdgOpen executes the box's own xdg-open, if it has one.
+func boxXdgOpen() {
+	for _, p := range []string{"/usr/bin/xdg-open", "/bin/xdg-open"} {
+		if _, err := os.Stat(p); err == nil {
+			_ = syscall.Exec(p, append([]string{p}, os.Args[1:]...), os.Environ())
+		}
+	}
 }
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }

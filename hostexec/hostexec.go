@@ -43,6 +43,10 @@ const BoxSocket = "/run/devbox/host.sock"
 // SocketEnv overrides BoxSocket for devbox-host.
 const SocketEnv = "DEVBOX_HOST_SOCKET"
 
+// XdgOpenEnv set to "box" in a box makes the xdg-open shim run the box's
+// own xdg-open (/usr/bin/xdg-open) instead of the host's.
+const XdgOpenEnv = "DEVBOX_XDG_OPEN"
+
 // Program names under which devbox's embedded program is devbox-host, and
 // where a dev box gets them.
 const (

@@ -42,6 +42,11 @@ hostname`
 	if b, err := os.ReadFile(opened); err != nil || string(b) != "https://example.org/a b\n" {
 		t.Errorf("xdg-open on the host: %v %q", err, b)
 	}
+	// DEVBOX_XDG_OPEN=box: the box's own xdg-open.
+	e.ok("shell", "--root", "dev", "--", "sh", "-c", "printf '#!/bin/sh\\necho box-open \"$@\"\\n' > /usr/bin/xdg-open && chmod 755 /usr/bin/xdg-open")
+	if r := e.ok("shell", "dev", "--", "env", "DEVBOX_XDG_OPEN=box", "xdg-open", "u"); strings.TrimSpace(r.stdout) != "box-open u" {
+		t.Errorf("DEVBOX_XDG_OPEN=box: %q %q", r.stdout, r.stderr)
+	}
 	// Root of the box is not the user on the host: refused.
 	if r := e.run("shell", "--root", "dev", "--", "devbox-host", "--", "true"); r.code != 125 || !strings.Contains(r.stderr, "refused") {
 		t.Errorf("devbox-host as the box's root: exit %d %q", r.code, r.stderr)

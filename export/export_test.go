@@ -291,3 +291,62 @@ func TestUnexportRemovesOnlyMarkedFiles(t *testing.T) {
 		t.Errorf("still recorded: %v", items)
 	}
 }
+
+// Exports of each kind from a box's layers, recorded and removed again.
+func TestBoxExports(t *testing.T) {
+	home := t.TempDir()
+	lower := layer(t,
+		"f usr/share/applications/ed.desktop [Desktop Entry]\nType=Application\nName=Ed\nExec=ed %f\nIcon=/usr/share/pixmaps/ed.png\n",
+		"f usr/share/pixmaps/ed.png "+testIconPNG,
+		"f usr/lib/systemd/system/web.service [Unit]\nDescription=Web\n[Service]\nExecStart=-/usr/bin/web --port 8080\n",
+		"f usr/bin/web #!/bin/sh\n",
+	)
+	os.Chmod(filepath.Join(lower, "usr/bin/web"), 0o755)
+	d := DefaultDirs(func(string) string { return "" }, home)
+	b := &Box{ID: "id1", Name: "dev", Dir: t.TempDir(), Layers: []string{filepath.Join(t.TempDir(), "none"), lower},
+		Exe: "/usr/bin/devbox", Store: "/s", Dirs: d}
+	if _, err := b.Service("web"); err != ErrNoUserManager {
+		t.Errorf("--service without a user manager: %v", err)
+	}
+	b.Dirs.UserManager = "/run/user/1000/systemd/private"
+	for _, tc := range []struct {
+		do   func() (Item, error)
+		path string
+		has  string
+	}{
+		{func() (Item, error) { return b.App("ed") }, filepath.Join(d.Apps, "devbox-dev-ed.desktop"), "Exec=/usr/bin/devbox --store /s exec dev -- ed %f\n"},
+		{func() (Item, error) { return b.Bin("web", "") }, filepath.Join(d.Bin, "web"), "exec '/usr/bin/devbox' '--store' '/s' exec 'dev' -- '/usr/bin/web' \"$@\"\n"},
+		{func() (Item, error) { return b.Service("web.service") }, filepath.Join(d.Units, "devbox-dev-web.service"), `ExecStart="/usr/bin/devbox" "--store" "/s" "exec" "dev" "--" "/usr/bin/web" "--port" "8080"` + "\n"},
+	} {
+		it, err := tc.do()
+		if err != nil || it.Path != tc.path {
+			t.Fatalf("export: %+v %v", it, err)
+		}
+		if c, _ := os.ReadFile(tc.path); !strings.Contains(string(c), tc.has) {
+			t.Errorf("%s:\n%s\nwant %q", tc.path, c, tc.has)
+		}
+	}
+	icon := filepath.Join(d.Icons, "dev-ed.png")
+	if c, err := os.ReadFile(icon); err != nil || string(c) != testIconPNG {
+		t.Errorf("icon: %v", err)
+	}
+	if items, _ := Load(b.Dir); len(items) != 3 {
+		t.Errorf("recorded %+v", items)
+	}
+	if _, err := b.Bin("nosuch", ""); err == nil {
+		t.Error("exported a binary the box does not have")
+	}
+	if _, err := b.App("../../etc/passwd"); err == nil {
+		t.Error("an app name with a path was accepted")
+	}
+	if _, err := b.Unexport("", ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Join(d.Apps, "devbox-dev-ed.desktop"), filepath.Join(d.Bin, "web"), filepath.Join(d.Units, "devbox-dev-web.service"), icon} {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s left", p)
+		}
+	}
+}
+
+const testIconPNG = "\x89PNG\r\n\x1a\nrest"

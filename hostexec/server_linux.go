@@ -195,7 +195,6 @@ func (s *server) handle(c *agent.Conn) {
 			s.fail(c, 125, fmt.Errorf("devbox-host: %w", err))
 			return
 		}
-		defer master.Close()
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 		cmd.SysProcAttr.Setctty = true
 		cmd.SysProcAttr.Ctty = 0
@@ -209,6 +208,10 @@ func (s *server) handle(c *agent.Conn) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
+		if master != nil {
+			master.Close()
+			slave.Close()
+		}
 		s.fail(c, 125, errors.New("devbox-host: the box is stopping"))
 		return
 	}
@@ -223,6 +226,9 @@ func (s *server) handle(c *agent.Conn) {
 	closeAll(files)
 	files = nil
 	if err != nil {
+		if master != nil {
+			master.Close()
+		}
 		s.fail(c, 126, fmt.Errorf("devbox-host: %w", err))
 		return
 	}
@@ -231,7 +237,13 @@ func (s *server) handle(c *agent.Conn) {
 	if master != nil {
 		reply = append(reply, master)
 	}
-	if err := c.Send(agent.Reply{Type: agent.TypeStarted, PID: pid}, reply...); err != nil {
+	err = c.Send(agent.Reply{Type: agent.TypeStarted, PID: pid}, reply...)
+	if master != nil {
+		// The client's copy is the terminal's only master from here: when
+		// the client goes, the command's terminal hangs up.
+		master.Close()
+	}
+	if err != nil {
 		s.signal(pid, unix.SIGHUP)
 	}
 	go func() {

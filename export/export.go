@@ -283,7 +283,7 @@ func (b *Box) Bin(bin, dir string) (Item, error) {
 	if !validName(name) {
 		return Item{}, fmt.Errorf("cannot name a launcher after %q", name)
 	}
-	content, err := Launcher(b.devbox(), b.Name, b.ID, src)
+	content, err := Launcher(b.Exe, b.Store, b.Name, b.ID, src)
 	if err != nil {
 		return Item{}, err
 	}

@@ -112,9 +112,12 @@ func TestLauncherQuoting(t *testing.T) {
 	if err := os.WriteFile(fake, []byte("#!/bin/sh\nfor a; do printf '[%s]' \"$a\"; done\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	l, err := Launcher([]string{fake, "--store", "/s t'o"}, "dev", "id1", "/usr/bin/it's `here`")
+	l, err := Launcher(fake, "/s t'o", "dev", "id1", "/usr/bin/it's `here`")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.HasPrefix(l, "#!/bin/sh\n") {
+		t.Errorf("a devbox path with a blank as interpreter:\n%s", l)
 	}
 	p := filepath.Join(dir, "launcher")
 	os.WriteFile(p, []byte(l), 0o755)
@@ -129,8 +132,27 @@ func TestLauncherQuoting(t *testing.T) {
 	if markOf(p) != "id1" {
 		t.Errorf("the launcher's mark is %q", markOf(p))
 	}
-	if _, err := Launcher([]string{fake}, "dev", "id1", "/usr/bin/a\nb"); err == nil {
+	if l, err := ReadLaunch(p); err != nil || l != (Launch{Store: "/s t'o", Box: "dev", Bin: "/usr/bin/it's `here`"}) {
+		t.Errorf("ReadLaunch: %+v %v", l, err)
+	}
+	if _, err := Launcher(fake, "", "dev", "id1", "/usr/bin/a\nb"); err == nil {
 		t.Error("a newline in the path was accepted")
+	}
+	// devbox at a plain path: the kernel runs it on the launcher, no shell.
+	plain := filepath.Join(dir, "devbox")
+	os.WriteFile(plain, []byte("#!/bin/sh\nfor a; do printf '[%s]' \"$a\"; done\n"), 0o755)
+	l, _ = Launcher(plain, "/s", "dev", "id1", "/usr/bin/x")
+	p2 := filepath.Join(dir, "launcher2")
+	os.WriteFile(p2, []byte(l), 0o755)
+	if out, err := exec.Command(p2, "a b").Output(); err != nil || string(out) != "[launch]["+p2+"][a b]" {
+		t.Errorf("shebang launcher ran %q, %v:\n%s", out, err, l)
+	}
+	// sh on the file runs the same command.
+	if out, err := exec.Command("/bin/sh", p2, "a b").Output(); err != nil || string(out) != "[--store][/s][exec][dev][--][/usr/bin/x][a b]" {
+		t.Errorf("sh launcher2 ran %q, %v", out, err)
+	}
+	if _, err := ReadLaunch(plain); err == nil {
+		t.Error("ReadLaunch accepted a file without a launch line")
 	}
 }
 

@@ -1,8 +1,11 @@
 package export
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path"
 	"strings"
 )
@@ -22,25 +25,82 @@ func checkText(what, s string) error {
 	return nil
 }
 
-// Launcher renders the shell launcher of binary bin (a path in the box)
-// of box boxName: it runs the binary in the box through devbox (the
-// command line devbox, with its --store) with
-// the caller's arguments; devbox exec passes the working directory, stdio
-// and exit code.
-func Launcher(devbox []string, boxName, boxID, bin string) (string, error) {
-	var dq []string
-	for _, s := range append(append([]string{}, devbox...), boxName, bin) {
+// LaunchKey marks the launcher line devbox's `launch` reads.
+const LaunchKey = "X-Devbox-Launch"
+
+// Launch is what a launcher runs: Bin in box Box of store Store.
+type Launch struct {
+	Store string `json:"store,omitempty"`
+	Box   string `json:"box"`
+	Bin   string `json:"bin"`
+}
+
+// maxShebang bounds the interpreter line the kernel reads (128 bytes
+// before Linux 5.1).
+const maxShebang = 127
+
+// Launcher renders the launcher of binary bin (a path in the box) of box
+// boxName: it runs the binary in the box through devbox (exe, on store)
+// with the caller's arguments; devbox exec passes the working directory,
+// stdio and exit code. When exe can be an interpreter line (an absolute
+// path without blanks, short enough), the kernel starts `exe launch FILE
+// ARG...` itself, which reads the LaunchKey line: no shell in between.
+// Otherwise, and for `sh FILE`, /bin/sh runs its last line, the same
+// command.
+func Launcher(exe, store, boxName, boxID, bin string) (string, error) {
+	for _, s := range []string{exe, store, boxName, bin} {
 		if err := checkText("path", s); err != nil {
 			return "", err
 		}
 	}
-	for _, a := range devbox {
-		dq = append(dq, ShellQuote(a))
+	dq := []string{ShellQuote(exe)}
+	if store != "" {
+		dq = append(dq, "'--store'", ShellQuote(store))
 	}
-	return "#!/bin/sh\n" +
+	l, err := json.Marshal(Launch{Store: store, Box: boxName, Bin: bin})
+	if err != nil {
+		return "", err
+	}
+	interp := "#!/bin/sh"
+	if path.IsAbs(exe) && !strings.ContainsAny(exe, " \t") && len(exe)+len("#! launch") <= maxShebang {
+		interp = "#!" + exe + " launch"
+	}
+	return interp + "\n" +
 		"# Runs " + bin + " in devbox box " + boxName + " (devbox unexport " + boxName + " --bin " + path.Base(bin) + " removes this file).\n" +
 		"# " + markKey + "=" + boxID + "\n" +
+		"# " + LaunchKey + "=" + string(l) + "\n" +
 		"exec " + strings.Join(dq, " ") + " exec " + ShellQuote(boxName) + " -- " + ShellQuote(bin) + ` "$@"` + "\n", nil
+}
+
+// ReadLaunch reads what launcher file p runs (its LaunchKey line).
+func ReadLaunch(p string) (Launch, error) {
+	var l Launch
+	f, err := os.Open(p)
+	if err != nil {
+		return l, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return l, fmt.Errorf("%s is not a devbox launcher", p)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return l, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		v, ok := strings.CutPrefix(line, "# "+LaunchKey+"=")
+		if !ok {
+			continue
+		}
+		if err := json.Unmarshal([]byte(v), &l); err != nil {
+			return l, fmt.Errorf("%s: %w", p, err)
+		}
+		if l.Box == "" || !path.IsAbs(l.Bin) || l.Store != "" && !path.IsAbs(l.Store) {
+			return l, fmt.Errorf("%s: not a devbox launcher", p)
+		}
+		return l, nil
+	}
+	return l, fmt.Errorf("%s is not a devbox launcher (no %s line)", p, LaunchKey)
 }
 
 // ParseExecStart splits a systemd unit's ExecStart value into argv: its

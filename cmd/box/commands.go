@@ -728,3 +728,29 @@ func (e *env) userHome() string {
 	h, _ := os.UserHomeDir()
 	return h
 }
+
+// NewCmdLaunch builds the hidden `devbox launch FILE [ARG...]`: the
+// interpreter of a launcher `devbox export --bin` wrote (the kernel runs
+// it on the launcher, without a shell). It is `devbox --store S exec BOX
+// -- BIN ARG...` with S, BOX and BIN read from FILE.
+func NewCmdLaunch(f *cmdutil.Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:                "launch FILE [ARG...]",
+		Short:              "Run an exported launcher (used by the launchers themselves)",
+		Hidden:             true,
+		DisableFlagParsing: true,
+		Args:               cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			l, err := export.ReadLaunch(args[0])
+			if err != nil {
+				return err
+			}
+			if l.Store != "" {
+				*f.StoreRoot = l.Store
+			}
+			o := ShellOptions{NoTTY: true}
+			o.Name = l.Box
+			return shellRun(c.Context(), f, &o, append([]string{l.Bin}, args[1:]...), false)
+		},
+	}
+}

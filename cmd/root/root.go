@@ -68,7 +68,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	cmd.AddCommand(box.NewCmdShell(f), box.NewCmdCreate(f), box.NewCmdExec(f), box.NewCmdLs(f),
 		box.NewCmdInspect(f), box.NewCmdStop(f), box.NewCmdRm(f), box.NewCmdPrune(f), box.NewCmdPorts(f))
 	cmd.AddCommand(stats.NewCmdStats(f, nil), update.NewCmdUpdate(f, nil))
-	cmd.AddCommand(export.NewCmdExport(f), export.NewCmdUnexport(f))
+	cmd.AddCommand(export.NewCmdExport(f), export.NewCmdUnexport(f), box.NewCmdLaunch(f))
 	cmd.AddCommand(images.NewCmdImages(f, nil))
 	cmd.AddCommand(rmi.NewCmdRmi(f, nil))
 	cmd.AddCommand(aliases.NewCmdAliases(f))

@@ -35,6 +35,8 @@ PACKAGES=(
 	qemu-system-x86
 	# shells whose completion the completions/ tests drive
 	bash-completion zsh fish
+	# devbox export's tests (desktop-file-validate) and bench (distrobox-export's launcher)
+	desktop-file-utils distrobox
 	# needed by the steps below
 	ca-certificates curl debian-archive-keyring gpg gpgv passwd tar gzip coreutils
 	# the local apt repository of the provisioning tests (dpkg-scanpackages);

@@ -14,6 +14,7 @@ import (
 
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/cmd/pull"
+	"github.com/devbox-dev/devbox/export"
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/store"
 	nethost "github.com/devbox-dev/devbox/network/host"
@@ -638,6 +639,7 @@ func (e *env) remove(r *rbox.Record, force bool) error {
 		return nil
 	}
 	e.removeCgroup(r)
+	e.unexportAll(r)
 	// The record goes first: a half-removed box is no longer listed.
 	if err := os.Remove(filepath.Join(dir, "box.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("removing box %s: %w", r.Name, err)
@@ -647,6 +649,18 @@ func (e *env) remove(r *rbox.Record, force bool) error {
 	}
 	_ = os.RemoveAll(e.bs.RunDir(r.ID))
 	return nil
+}
+
+// unexportAll removes what devbox export put on the host for box r; what
+// it cannot remove is named in a warning.
+func (e *env) unexportAll(r *rbox.Record) {
+	b, err := export.ForRecord(r, e.bs.BoxDir(r.ID), e.st.Root, e.st.LayersDir())
+	if err == nil {
+		_, err = b.Unexport("", "")
+	}
+	if err != nil {
+		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: warning: box %s: %v\n", r.Name, err)
+	}
 }
 
 // NewCmdPrune builds `devbox prune`.
@@ -817,4 +831,30 @@ func (e *env) pruneLeftovers() error {
 func (e *env) userHome() string {
 	h, _ := os.UserHomeDir()
 	return h
+}
+
+// NewCmdLaunch builds the hidden `devbox launch FILE [ARG...]`: the
+// interpreter of a launcher `devbox export --bin` wrote (the kernel runs
+// it on the launcher, without a shell). It is `devbox --store S exec BOX
+// -- BIN ARG...` with S, BOX and BIN read from FILE.
+func NewCmdLaunch(f *cmdutil.Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:                "launch FILE [ARG...]",
+		Short:              "Run an exported launcher (used by the launchers themselves)",
+		Hidden:             true,
+		DisableFlagParsing: true,
+		Args:               cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			l, err := export.ReadLaunch(args[0])
+			if err != nil {
+				return err
+			}
+			if l.Store != "" {
+				*f.StoreRoot = l.Store
+			}
+			o := ShellOptions{NoTTY: true}
+			o.Name = l.Box
+			return shellRun(c.Context(), f, &o, append([]string{l.Bin}, args[1:]...), false)
+		},
+	}
 }

@@ -80,8 +80,20 @@ func (e *env) start(r *rbox.Record) error {
 		}
 		lowers = append(lowers, d)
 	}
-	host := hostInfo(e.m)
-	spec, err := rbox.Spec(r, lowers, e.bs.BoxDir(r.ID), host)
+	runDir := e.bs.RunDir(r.ID)
+	if err := os.MkdirAll(runDir, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", runDir, err)
+	}
+	h := hostInfo(e.m)
+	var hostSock *os.File
+	if r.Home == "" { // a dev box: devbox-host's channel
+		var err error
+		if h.HostExec, hostSock, err = e.hostExecSocket(r, runDir, lowers); err != nil {
+			return err
+		}
+		defer hostSock.Close()
+	}
+	spec, err := rbox.Spec(r, lowers, e.bs.BoxDir(r.ID), h)
 	if err != nil {
 		return err
 	}
@@ -96,10 +108,6 @@ func (e *env) start(r *rbox.Record) error {
 	specPath := filepath.Join(e.bs.BoxDir(r.ID), "spec.json")
 	if err := runtime.WriteSpec(specPath, spec); err != nil {
 		return fmt.Errorf("writing box spec: %w", err)
-	}
-	runDir := e.bs.RunDir(r.ID)
-	if err := os.MkdirAll(runDir, 0o700); err != nil {
-		return fmt.Errorf("creating %s: %w", runDir, err)
 	}
 	sock := e.bs.SocketPath(r.ID)
 	_ = os.Remove(sock) // a stale socket of a box that died
@@ -169,6 +177,9 @@ func (e *env) start(r *rbox.Record) error {
 	if err != nil {
 		return err
 	}
+	if hostSock != nil {
+		e.startHostExec(r, p.Pid(), hostSock, runDir)
+	}
 	exited := make(chan int, 1)
 	go func() {
 		code, _ := p.Wait()
@@ -193,7 +204,7 @@ func (e *env) start(r *rbox.Record) error {
 	if err := e.bs.RecordInit(r.ID, p.Pid()); err != nil {
 		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: warning: %v (devbox stop can only ask the box to stop)\n", err)
 	}
-	e.refreshLinker(r, rbox.LinkerDirs(r, host), logf)
+	e.refreshLinker(r, rbox.LinkerDirs(r, h), logf)
 	return nil
 }
 

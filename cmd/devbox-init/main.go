@@ -16,6 +16,7 @@ package main
 import (
 	"os"
 
+	"github.com/devbox-dev/devbox/hostexec"
 	"github.com/devbox-dev/devbox/internal/holder"
 	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/rootless"
@@ -29,6 +30,12 @@ func main() {
 	}
 	if rootless.CurrentStage() == runtime.StageLockRO {
 		os.Exit(runtime.LockROMain())
+	}
+	if rootless.CurrentStage() == hostexec.Stage {
+		os.Exit(hostexec.ServeMain())
+	}
+	if rootless.CurrentStage() == "" && hostexec.IsClient(os.Args[0]) {
+		os.Exit(hostexec.ClientMain()) // devbox-host in a dev box
 	}
 	if rootless.CurrentStage() != runtime.StageInit {
 		os.Stderr.WriteString("devbox-init: this is part of devbox and is started by it\n")

@@ -18,6 +18,8 @@ import (
 	"github.com/devbox-dev/devbox/cmd/root"
 	"github.com/devbox-dev/devbox/cmd/run"
 	"github.com/devbox-dev/devbox/doctor"
+	"github.com/devbox-dev/devbox/export"
+	"github.com/devbox-dev/devbox/hostexec"
 	"github.com/devbox-dev/devbox/image/store"
 	"github.com/devbox-dev/devbox/internal/holder"
 	"github.com/devbox-dev/devbox/internal/trace"
@@ -33,11 +35,16 @@ var stages = map[string]func() int{
 	holder.Stage:        holder.Main,
 	runtime.StageLockRO: runtime.LockROMain,
 	doctor.StageProbe:   doctor.ProbeMain,
+	hostexec.Stage:      hostexec.ServeMain,
+	export.StageRead:    export.ReadMain,
 }
 
 func main() {
 	trace.Mark("main")
 	stage := rootless.CurrentStage()
+	if stage == "" && hostexec.IsClient(os.Args[0]) {
+		os.Exit(hostexec.ClientMain()) // devbox-host in a dev box (a build without embedded programs)
+	}
 	if stage == "" {
 		os.Exit(root.Main())
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/cmd/df"
 	"github.com/devbox-dev/devbox/cmd/doctor"
+	"github.com/devbox-dev/devbox/cmd/export"
 	"github.com/devbox-dev/devbox/cmd/factory"
 	"github.com/devbox-dev/devbox/cmd/images"
 	"github.com/devbox-dev/devbox/cmd/iostreams"
@@ -69,6 +70,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	cmd.AddCommand(box.NewCmdShell(f), box.NewCmdCreate(f), box.NewCmdExec(f), box.NewCmdLs(f),
 		box.NewCmdInspect(f), box.NewCmdStop(f), box.NewCmdRm(f), box.NewCmdPrune(f), box.NewCmdPorts(f))
 	cmd.AddCommand(stats.NewCmdStats(f, nil), update.NewCmdUpdate(f, nil))
+	cmd.AddCommand(export.NewCmdExport(f), export.NewCmdUnexport(f), box.NewCmdLaunch(f))
 	cmd.AddCommand(images.NewCmdImages(f, nil))
 	cmd.AddCommand(rmi.NewCmdRmi(f, nil))
 	cmd.AddCommand(aliases.NewCmdAliases(f))

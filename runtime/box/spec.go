@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/devbox-dev/devbox/hostexec"
 	"github.com/devbox-dev/devbox/provision"
 	"github.com/devbox-dev/devbox/runtime"
 	"github.com/devbox-dev/devbox/runtime/device"
@@ -26,6 +27,17 @@ type Host struct {
 	// NVIDIA is the host's NVIDIA driver (device.FindNVIDIA), nil without
 	// one: dev boxes get it.
 	NVIDIA *device.NVIDIA
+	// HostExec is, for a dev box, the channel devbox-host uses (package
+	// hostexec); nil for none.
+	HostExec *HostExec
+}
+
+// HostExec is what a dev box gets for devbox-host: the host helper's
+// socket, and the program bound in as devbox-host (and as the xdg-open
+// shim when XdgOpen).
+type HostExec struct {
+	Socket, Program string
+	XdgOpen         bool
 }
 
 func (h Host) getenv(k string) string {
@@ -124,6 +136,14 @@ func Spec(r *Record, lowers []string, boxDir string, h Host) (*runtime.Spec, err
 	// one that is gone (unplugged) is skipped.
 	for _, d := range r.Devices {
 		add(d, d, false)
+	}
+	if x := h.HostExec; x != nil && IsDevBox(r, acct.Home) {
+		// Dev boxes only: a sandboxed box has no channel to the host.
+		add(x.Socket, hostexec.BoxSocket, false)
+		add(x.Program, hostexec.ClientPath, true)
+		if x.XdgOpen {
+			add(x.Program, hostexec.XdgOpenPath, true)
+		}
 	}
 	if exists("/etc/localtime") {
 		src := "/etc/localtime"

@@ -205,3 +205,43 @@ func TestSpecGPU(t *testing.T) {
 		}
 	}
 }
+
+// devbox-host's socket and program go into dev boxes only.
+func TestSpecHostExec(t *testing.T) {
+	acct := runtime.Account{Name: "me", UID: 1000, GID: 1000, Home: "/home/me"}
+	const sock, prog = "/run/user/1000/devbox/0123456789abcdef/host.sock", "/run/user/1000/devbox/devbox-init-x/devbox-init"
+	for _, c := range []struct {
+		name string
+		rec  Record
+		hx   *HostExec
+		want []string
+	}{
+		{"dev box", Record{Name: "dev", Hostname: "dev"}, &HostExec{Socket: sock, Program: prog, XdgOpen: true},
+			[]string{sock + "->/run/devbox/host.sock", prog + "->/usr/local/bin/devbox-host:ro", prog + "->/usr/local/bin/xdg-open:ro"}},
+		{"dev box with an xdg-open of its own", Record{Name: "dev", Hostname: "dev"}, &HostExec{Socket: sock, Program: prog},
+			[]string{sock + "->/run/devbox/host.sock", prog + "->/usr/local/bin/devbox-host:ro"}},
+		{"sandboxed: own home", Record{Name: "sb", Hostname: "sb", Home: "/data/h"}, &HostExec{Socket: sock, Program: prog, XdgOpen: true}, nil},
+		{"sandboxed: own home and desktop", Record{Name: "sb", Hostname: "sb", Home: "/data/h", Desktop: true}, &HostExec{Socket: sock, Program: prog, XdgOpen: true}, nil},
+		{"no channel", Record{Name: "dev", Hostname: "dev"}, nil, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := Spec(&c.rec, []string{"/l1"}, "/boxdir", Host{Account: acct, HostExec: c.hx})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, m := range s.Mounts {
+				if m.Source == sock || m.Source == prog {
+					k := m.Source + "->" + m.Target
+					if m.ReadOnly {
+						k += ":ro"
+					}
+					got = append(got, k)
+				}
+			}
+			if strings.Join(got, " ") != strings.Join(c.want, " ") {
+				t.Errorf("mounts %q, want %q", got, c.want)
+			}
+		})
+	}
+}

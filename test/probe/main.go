@@ -10,6 +10,7 @@
 //	probe keys DESC     search the session, user and user-session keyrings for a "user" key DESC and read it
 //	probe masks         unmount and remount the masks over /proc and /sys, mount a new proc, sysfs and tmpfs
 //	probe status        the confinement lines of /proc/self/status
+//	probe hostchan      find a devbox-host socket and run hostname on the host through it (hostchan.go)
 package main
 
 import (

@@ -299,12 +299,14 @@ func NewCmdShell(f *cmdutil.Factory) *cobra.Command {
 			"exists and NAME is an alias (centos, fedora, ubuntu, …) or --image is given, the\n" +
 			"box is created first. With a command, run it and return its exit code.\n" + cmdutil.DevBoxLoopbackNote,
 		Example: "  devbox shell centos\n  devbox shell fedora -- make test\n  devbox shell dev --root",
+		Aliases: []string{"enter"},
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Name = args[0]
-			cmdArgs := args[1:]
-			if len(cmdArgs) > 0 && cmdArgs[0] == "--" {
-				cmdArgs = cmdArgs[1:]
+			// Flags after NAME (before "--") are devbox's.
+			cmdArgs, err := cmdutil.ParseAfterName(c, args[1:])
+			if err != nil {
+				return err
 			}
 			return shellRun(c.Context(), f, &o, cmdArgs, true)
 		},
@@ -318,32 +320,40 @@ func NewCmdShell(f *cmdutil.Factory) *cobra.Command {
 }
 
 // NewCmdExec builds `devbox exec`: like shell, for scripts (no implicit
-// create, no terminal unless -t).
+// create). As with shell, a terminal is allocated when stdin and stdout
+// are terminals; -i and -t are accepted with docker's meaning.
 func NewCmdExec(f *cmdutil.Factory) *cobra.Command {
 	o := ShellOptions{}
+	var interactive bool
 	c := &cobra.Command{
-		Use:     "exec NAME [--] COMMAND [ARG...]",
-		Short:   "Run a command in an existing box (starting it if needed)",
-		Example: "  devbox exec dev -- make -C ~/src/project\n  devbox exec dev -t -- htop",
-		Args:    cobra.MinimumNArgs(2),
+		Use:   "exec NAME [--] COMMAND [ARG...]",
+		Short: "Run a command in an existing box (starting it if needed)",
+		Long: "Run COMMAND in the existing box NAME, starting the box if needed. Flags between\n" +
+			"NAME and -- are devbox's, everything after -- is the command's. stdin is always\n" +
+			"passed on (-i is accepted for docker's habit); a terminal is allocated when stdin\n" +
+			"and stdout are terminals, or with -t; -T never allocates one.",
+		Example: "  devbox exec dev -- make -C ~/src/project\n  devbox exec dev -t -- htop\n  devbox exec -it dev -- sh",
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Name = args[0]
-			cmdArgs := args[1:]
-			if cmdArgs[0] == "--" {
-				cmdArgs = cmdArgs[1:]
+			cmdArgs, err := cmdutil.ParseAfterName(c, args[1:])
+			if err != nil {
+				return err
 			}
 			if len(cmdArgs) == 0 {
-				return cmdutil.FlagErrorf("exec needs a command (hint: devbox shell %s for a shell)", o.Name)
+				return cmdutil.FlagErrorf("exec needs a command (hint: devbox exec %s -- COMMAND, or devbox shell %s for a shell)", o.Name, o.Name)
 			}
-			if !o.TTY {
-				o.NoTTY = true
+			if o.TTY && o.NoTTY {
+				return cmdutil.FlagErrorf("-t and -T contradict each other")
 			}
 			return shellRun(c.Context(), f, &o, cmdArgs, false)
 		},
 	}
 	c.Flags().SetInterspersed(false)
 	c.Flags().BoolVar(&o.Root, "root", false, "run as root of the box")
-	c.Flags().BoolVarP(&o.TTY, "tty", "t", false, "allocate a terminal")
+	c.Flags().BoolVarP(&o.TTY, "tty", "t", false, "allocate a terminal even when stdin is not one")
+	c.Flags().BoolVarP(&o.NoTTY, "no-tty", "T", false, "never allocate a terminal")
+	c.Flags().BoolVarP(&interactive, "interactive", "i", false, "pass stdin on (always done; accepted for docker's -i)")
 	return c
 }
 
@@ -518,7 +528,7 @@ func NewCmdInspect(f *cmdutil.Factory) *cobra.Command {
 func NewCmdStop(f *cmdutil.Factory) *cobra.Command {
 	return &cobra.Command{
 		Use:   "stop NAME...",
-		Short: "Stop boxes (their sessions get SIGTERM, then SIGKILL after 3 s)",
+		Short: "Stop boxes and wait until they are down (sessions get SIGTERM, then SIGKILL after 3 s)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			e, err := open(c.Context(), f)
@@ -546,6 +556,9 @@ func NewCmdRm(f *cmdutil.Factory) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "rm [-f] NAME...",
 		Short: "Remove boxes (your home and volumes are never touched)",
+		Long: "Remove boxes: their record and what was installed in them; your home and volumes\n" +
+			"are never touched. A running box without sessions (one waiting out its grace\n" +
+			"period) is stopped first; one with sessions needs -f, which ends them.",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			e, err := open(c.Context(), f)
@@ -583,8 +596,13 @@ func (e *env) remove(r *rbox.Record, force bool) error {
 	}
 	defer unlock()
 	if e.bs.Running(r.ID) {
+		// A box that only waits out its grace period (no session) is
+		// stopped: scripts remove a box right after using it.
 		if !force {
-			return fmt.Errorf("box %s is running (hint: devbox stop %s, or devbox rm -f %s)", r.Name, r.Name, r.Name)
+			rep, err := agent.Call(e.bs.SocketPath(r.ID), agent.Request{Type: agent.TypeStatus}, 2*time.Second)
+			if err == nil && rep.Sessions > 0 {
+				return fmt.Errorf("box %s has %d session(s) (hint: leave them, or devbox rm -f %s ends them)", r.Name, rep.Sessions, r.Name)
+			}
 		}
 		if err := e.stop(r, 10*time.Second); err != nil {
 			return err

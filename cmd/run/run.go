@@ -54,6 +54,9 @@ type Options struct {
 	Platform                     string
 	TTY                          bool
 	NoTTY                        bool
+	// Interactive is docker's -i: stdin is always passed on, so it only
+	// makes -it work.
+	Interactive bool
 	Limits                       cgroup.Limits
 	// CapAdd, CapDrop and SecurityOpt change the box's confinement
 	// (runtime.ParseSecurity).
@@ -112,6 +115,7 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *Options) error) *
 	fl.StringVar(&opts.Platform, "platform", "", "image platform when pulling (os/arch[/variant])")
 	fl.BoolVarP(&opts.TTY, "tty", "t", false, "allocate a terminal even when stdin is not one")
 	fl.BoolVarP(&opts.NoTTY, "no-tty", "T", false, "never allocate a terminal")
+	fl.BoolVarP(&opts.Interactive, "interactive", "i", false, "pass stdin on (always done; accepted for docker's -i, so -it works)")
 	cmdutil.AddLimitFlags(fl, &opts.Limits)
 	fl.StringArrayVar(&opts.CapAdd, "cap-add", nil, "add a capability to the box's default set (e.g. NET_RAW, SYS_PTRACE, ALL)")
 	fl.StringArrayVar(&opts.CapDrop, "cap-drop", nil, "drop a capability from the box's default set (e.g. CHOWN, ALL)")

@@ -559,7 +559,7 @@ func NewCmdRm(f *cmdutil.Factory) *cobra.Command {
 		Long: "Remove boxes: their record and what was installed in them; your home and volumes\n" +
 			"are never touched. A running box without sessions (one waiting out its grace\n" +
 			"period) is stopped first; one with sessions needs -f, which ends them.",
-		Args:  cobra.MinimumNArgs(1),
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			e, err := open(c.Context(), f)
 			if err != nil {

@@ -57,7 +57,7 @@ type Options struct {
 	// Interactive is docker's -i: stdin is always passed on, so it only
 	// makes -it work.
 	Interactive bool
-	Limits                       cgroup.Limits
+	Limits      cgroup.Limits
 	// CapAdd, CapDrop and SecurityOpt change the box's confinement
 	// (runtime.ParseSecurity).
 	CapAdd, CapDrop, SecurityOpt []string

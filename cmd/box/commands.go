@@ -421,6 +421,11 @@ type Listing struct {
 	// Network is the running box's user-mode network: driver and
 	// forwarded ports.
 	Network *nethost.State `json:"network,omitempty"`
+	// Run is set while the box is a devbox run in progress: an ephemeral
+	// one (ls --all; no record, its name is empty) or a kept one (--name,
+	// --keep) whose command still runs. RunPID is that devbox's pid.
+	Run    bool `json:"run,omitempty"`
+	RunPID int  `json:"runPid,omitempty"`
 }
 
 func (e *env) listing(r *rbox.Record) Listing {
@@ -432,6 +437,11 @@ func (e *env) listing(r *rbox.Record) Listing {
 		if r.Problem == nil {
 			l.Network = e.networkState(r)
 		}
+	} else if run, ok := e.liveRun(r.ID); ok {
+		// A kept run whose command still runs.
+		l.Status, l.Run, l.RunPID = "running", true, run.PID
+		l.State = rbox.State{Running: true}
+		l.Network = e.networkState(r)
 	}
 	if r.Problem != nil {
 		l.Status, l.Problem = "broken", r.Problem.Error()
@@ -441,13 +451,81 @@ func (e *env) listing(r *rbox.Record) Listing {
 	return l
 }
 
+// liveRun returns the devbox run in progress of box id, if there is one.
+func (e *env) liveRun(id string) (store.LiveRun, bool) {
+	if !e.st.HasRunLock(id) {
+		return store.LiveRun{}, false // the common case: one lstat
+	}
+	for _, r := range e.st.LiveRuns() {
+		if r.ID == id {
+			return r, true
+		}
+	}
+	return store.LiveRun{}, false
+}
+
+// ephemeralRuns lists the devbox runs in progress that are not boxes
+// (no --name, no --keep).
+func (e *env) ephemeralRuns(boxes []*rbox.Record) []Listing {
+	known := map[string]bool{}
+	for _, r := range boxes {
+		known[r.ID] = true
+	}
+	var out []Listing
+	for _, run := range e.st.LiveRuns() {
+		if known[run.ID] {
+			continue
+		}
+		if _, err := os.Lstat(filepath.Join(e.bs.BoxDir(run.ID), "box.json")); err == nil {
+			continue // a kept run's record, written after List
+		}
+		r := &rbox.Record{ID: run.ID, Image: strings.Map(printable, run.Image)}
+		l := Listing{Record: r, Dir: e.bs.BoxDir(run.ID), Status: "running", Run: true, RunPID: run.PID,
+			State: rbox.State{Running: true}}
+		l.Network = e.networkState(r)
+		out = append(out, l)
+	}
+	return out
+}
+
+// printable drops control characters from a value read from disk.
+func printable(r rune) rune {
+	if r < 0x20 || r == 0x7f {
+		return -1
+	}
+	return r
+}
+
+// portsColumn is the PORTS column of devbox ls: host → box, published
+// and automatic ones.
+func portsColumn(n *nethost.State) string {
+	if n == nil || len(n.Ports) == 0 {
+		return "-"
+	}
+	var ps []string
+	for _, p := range n.Ports {
+		if p.NotForwarded != "" {
+			continue
+		}
+		ps = append(ps, fmt.Sprintf("%s:%d->%d/%s", p.HostIP, p.HostPort, p.BoxPort, p.Proto))
+	}
+	if len(ps) == 0 {
+		return "-"
+	}
+	return strings.Join(ps, ",")
+}
+
 // NewCmdLs builds `devbox ls`.
 func NewCmdLs(f *cmdutil.Factory) *cobra.Command {
-	var asJSON bool
+	var asJSON, all bool
 	c := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list", "ps"},
-		Short:   "List your boxes",
+		Short:   "List your boxes (with --all, or as ps, also the devbox runs in progress)",
+		Long: "List your boxes. With --all, or called as devbox ps, also the ephemeral boxes of\n" +
+			"devbox run commands in progress (no name: they are shown by id, which devbox stop\n" +
+			"takes), with their ports.",
+		Example: "  devbox ls\n  devbox ps --json",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			e, err := open(c.Context(), f)
@@ -462,22 +540,31 @@ func NewCmdLs(f *cmdutil.Factory) *cobra.Command {
 			for _, r := range recs {
 				out = append(out, e.listing(r))
 			}
+			if all || c.CalledAs() == "ps" {
+				out = append(out, e.ephemeralRuns(recs)...)
+			}
 			if asJSON {
 				enc := json.NewEncoder(f.IOStreams.Out)
 				enc.SetIndent("", "  ")
 				return enc.Encode(out)
 			}
 			tw := tabwriter.NewWriter(f.IOStreams.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tIMAGE\tSTATUS\tSESSIONS\tCREATED")
+			fmt.Fprintln(tw, "NAME\tIMAGE\tSTATUS\tSESSIONS\tCREATED\tPORTS")
 			for _, l := range out {
-				status, created := l.Status, l.Created.Local().Format("2006-01-02 15:04")
+				name, status, created := l.Name, l.Status, l.Created.Local().Format("2006-01-02 15:04")
 				if l.Problem != "" {
 					created = "-"
 					if l.State.Running {
 						status = "broken, running"
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", l.Name, l.Image, status, l.State.Sessions, created)
+				if l.Run {
+					status = "running (devbox run)"
+					if name == "" {
+						name, created = l.ID[:12], "-"
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", name, l.Image, status, l.State.Sessions, created, portsColumn(l.Network))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -492,6 +579,7 @@ func NewCmdLs(f *cmdutil.Factory) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array (schema in docs/json.md)")
+	c.Flags().BoolVarP(&all, "all", "a", false, "also list the ephemeral boxes of devbox run commands in progress")
 	return c
 }
 
@@ -528,6 +616,10 @@ func NewCmdInspect(f *cmdutil.Factory) *cobra.Command {
 func NewCmdStop(f *cmdutil.Factory) *cobra.Command {
 	return &cobra.Command{
 		Use:   "stop NAME...",
+		Long: "Stop boxes and wait until they are down: their sessions get SIGTERM, then SIGKILL\n" +
+			"after 3 s, and each is told why it ended. A devbox run in progress (devbox ps\n" +
+			"lists them; an ephemeral one by its id) is stopped the same way: its command gets\n" +
+			"SIGTERM, then SIGKILL.",
 		Short: "Stop boxes and wait until they are down (sessions get SIGTERM, then SIGKILL after 3 s)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -538,9 +630,22 @@ func NewCmdStop(f *cmdutil.Factory) *cobra.Command {
 			for _, n := range args {
 				r, err := e.bs.Find(n)
 				if err != nil {
+					// An ephemeral run, by the id devbox ps shows.
+					if run, ok := e.findRun(n); ok {
+						if err := e.stopRun(run); err != nil {
+							return err
+						}
+						fmt.Fprintln(f.IOStreams.Out, n)
+						continue
+					}
 					return err
 				}
-				if err := e.stop(r, 10*time.Second); err != nil {
+				if run, ok := e.liveRun(r.ID); ok {
+					err = e.stopRun(run) // a kept run whose command still runs
+				} else {
+					err = e.stop(r, 10*time.Second)
+				}
+				if err != nil {
 					return err
 				}
 				fmt.Fprintln(f.IOStreams.Out, r.Name)
@@ -595,6 +700,14 @@ func (e *env) remove(r *rbox.Record, force bool) error {
 		return err
 	}
 	defer unlock()
+	if run, ok := e.liveRun(r.ID); ok {
+		if !force {
+			return fmt.Errorf("box %s is a devbox run in progress (hint: wait for its command to end, or devbox rm -f %s stops it)", r.Name, r.Name)
+		}
+		if err := e.stopRun(run); err != nil {
+			return err
+		}
+	}
 	if e.bs.Running(r.ID) {
 		// A box that only waits out its grace period (no session) is
 		// stopped: scripts remove a box right after using it.
@@ -647,7 +760,7 @@ func NewCmdPrune(f *cmdutil.Factory) *cobra.Command {
 			}
 			var stopped []*rbox.Record
 			for _, r := range recs {
-				if !e.bs.Running(r.ID) {
+				if _, live := e.liveRun(r.ID); !e.bs.Running(r.ID) && !live {
 					stopped = append(stopped, r)
 				}
 			}

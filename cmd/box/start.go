@@ -60,6 +60,9 @@ func (e *env) ensureRunning(r *rbox.Record) error {
 	if e.bs.Running(r.ID) {
 		return nil
 	}
+	if run, ok := e.liveRun(r.ID); ok {
+		return fmt.Errorf("box %s is a devbox run in progress (pid %d); it can be entered once its command ended (hint: devbox stop %s ends it now)", r.Name, run.PID, r.Name)
+	}
 	return e.start(r)
 }
 

@@ -26,6 +26,7 @@ import (
 	nethost "github.com/devbox-dev/devbox/network/host"
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
+	rbox "github.com/devbox-dev/devbox/runtime/box"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -180,9 +181,20 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	if early != nil && !nw.choice.UserMode() && noCgroup {
 		id = early.ID
 	}
+	// A kept run is a box: its name must be free.
+	keep := opts.Keep || opts.Name != ""
+	var boxes *rbox.Store
+	if keep {
+		if boxes, err = openBoxes(st); err != nil {
+			return err
+		}
+		if err := checkName(boxes, keptName(opts, id)); err != nil {
+			return err
+		}
+	}
 	// Held until devbox ends (or dies): devbox prune removes this run's
 	// box and runtime directories only once it is free.
-	releaseRun, err := st.RunLock(id)
+	releaseRun, err := st.RunLock(id, store.RunInfo{PID: os.Getpid(), Image: opts.Image, Name: runName(opts, id)})
 	if err != nil {
 		return err
 	}
@@ -200,15 +212,16 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	// spec on a pipe.
 	type prepared struct {
 		spec *runtime.Spec
+		img  store.Image
 		err  error
 	}
 	pc := make(chan prepared, 1)
 	go func() {
-		spec, err := prepare(ctx, f, st, opts, id, terminal, nw)
+		spec, img, err := prepare(ctx, f, st, opts, id, terminal, nw)
 		if spec != nil {
 			spec.Security = sec
 		}
-		pc <- prepared{spec, err}
+		pc <- prepared{spec, img, err}
 	}()
 	l, err := launch(id, filepath.Join(st.ContainersDir(), id), terminal, nw, mapping, cgFile, early, opts.prefix)
 	early = nil // adopted or discarded by launch
@@ -235,6 +248,15 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	if cg != nil {
 		if err := cgroup.WriteRecord(spec.ContainerDir, cg.Path); err != nil {
 			return err
+		}
+	}
+	if keep {
+		if err := keepAsBox(f, boxes, keptName(opts, id), opts, spec, pr.img); err != nil {
+			return err
+		}
+		if opts.Name == "" {
+			name := keptName(opts, id)
+			defer fmt.Fprintf(ios.ErrOut, "devbox: kept as box %s (devbox shell %s enters it; devbox rm %s removes it)\n", name, name, name)
 		}
 	}
 	trace.Mark("run: spec written")
@@ -266,11 +288,16 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 
 // prepare resolves the image (pulling it when needed) and builds the spec
 // of box id.
-func prepare(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts *Options, id string, terminal bool, nw *netRun) (*runtime.Spec, error) {
+func prepare(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts *Options, id string, terminal bool, nw *netRun) (*runtime.Spec, store.Image, error) {
 	img, err := ensureImage(ctx, f, st, opts)
 	if err != nil {
-		return nil, err
+		return nil, img, err
 	}
+	spec, err := prepareSpec(f, st, opts, id, terminal, nw, img)
+	return spec, img, err
+}
+
+func prepareSpec(f *cmdutil.Factory, st *store.Store, opts *Options, id string, terminal bool, nw *netRun, img store.Image) (*runtime.Spec, error) {
 	digest, err := v1.NewHash(img.ID)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", img.Ref, err)

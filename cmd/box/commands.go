@@ -615,7 +615,7 @@ func NewCmdInspect(f *cmdutil.Factory) *cobra.Command {
 // NewCmdStop builds `devbox stop`.
 func NewCmdStop(f *cmdutil.Factory) *cobra.Command {
 	return &cobra.Command{
-		Use:   "stop NAME...",
+		Use: "stop NAME...",
 		Long: "Stop boxes and wait until they are down: their sessions get SIGTERM, then SIGKILL\n" +
 			"after 3 s, and each is told why it ended. A devbox run in progress (devbox ps\n" +
 			"lists them; an ephemeral one by its id) is stopped the same way: its command gets\n" +

@@ -5,6 +5,7 @@ package update
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/devbox-dev/devbox/cgroup"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
@@ -56,9 +57,17 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	boxes, err := cmdutil.FindCgroupBoxes(all, opts.Boxes)
-	if err != nil {
-		return err
+	var boxes []cmdutil.CgroupBox
+	for _, ref := range opts.Boxes {
+		b, err := cmdutil.FindCgroupBoxes(all, []string{ref})
+		if err != nil {
+			if len(all) == 0 || strings.HasPrefix(err.Error(), "no running box") {
+				// Why, once: no such box, not running, or no cgroup.
+				return cmdutil.ExplainNoCgroup(st, ref)
+			}
+			return err
+		}
+		boxes = append(boxes, b...)
 	}
 	return apply(boxes, opts.Limits)
 }

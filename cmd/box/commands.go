@@ -287,6 +287,10 @@ type ShellOptions struct {
 	Root  bool
 	TTY   bool
 	NoTTY bool
+	// changed are the create flags given: refused for an existing box
+	// that differs (checkExisting).
+	changed []string
+	given   map[string][]string
 }
 
 // NewCmdShell builds `devbox shell`, the main job.
@@ -308,6 +312,7 @@ func NewCmdShell(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			o.changed, o.given = changedCreateFlags(c)
 			return shellRun(c.Context(), f, &o, cmdArgs, true)
 		},
 	}
@@ -382,6 +387,8 @@ func shellRun(ctx context.Context, f *cmdutil.Factory, o *ShellOptions, args []s
 		if errors.Is(err, errExists) {
 			err = nil // created by a concurrent devbox shell
 		}
+	} else if err == nil && len(o.changed) > 0 {
+		err = e.checkExisting(r, o.CreateOptions, o.changed, o.given)
 	}
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/cmd/pull"
 	"github.com/devbox-dev/devbox/image"
+	"github.com/devbox-dev/devbox/image/alias"
 	"github.com/devbox-dev/devbox/image/store"
 	nethost "github.com/devbox-dev/devbox/network/host"
 	"github.com/devbox-dev/devbox/runtime"
@@ -73,12 +74,21 @@ func addCreateFlags(c *cobra.Command, o *CreateOptions, withImage bool) {
 func parseVolume(s string) (rbox.Volume, error) {
 	parts := strings.Split(s, ":")
 	bad := func(why string) (rbox.Volume, error) {
-		return rbox.Volume{}, fmt.Errorf("invalid --volume %q: %s (hint: use /host/path:/box/path or /host/path:/box/path:ro)", s, why)
+		return rbox.Volume{}, fmt.Errorf("invalid --volume %q: %s (hint: use /host/path:/box/path, ./dir:/box/path or /host/path:/box/path:ro)", s, why)
 	}
 	if len(parts) < 2 || len(parts) > 3 {
 		return bad("want SRC:DST or SRC:DST:ro")
 	}
 	v := rbox.Volume{Source: parts[0], Target: parts[1]}
+	// A relative source is relative to the current directory (./src,
+	// ../data, .), as podman takes it.
+	if src := v.Source; src == "." || src == ".." || strings.HasPrefix(src, "./") || strings.HasPrefix(src, "../") {
+		abs, err := filepath.Abs(src)
+		if err != nil {
+			return bad(err.Error())
+		}
+		v.Source = abs
+	}
 	if len(parts) == 3 {
 		switch parts[2] {
 		case "ro":
@@ -89,7 +99,7 @@ func parseVolume(s string) (rbox.Volume, error) {
 		}
 	}
 	if !filepath.IsAbs(v.Source) || !filepath.IsAbs(v.Target) {
-		return bad("both paths must be absolute")
+		return bad("the box path must be absolute, and the host path absolute or relative to here (./dir)")
 	}
 	v.Source, v.Target = filepath.Clean(v.Source), filepath.Clean(v.Target)
 	if v.Target == "/" {
@@ -155,6 +165,15 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 	}
 	ref := o.Image
 	if ref == "" {
+		// One rule for create and shell: without --image, the name
+		// must be an alias.
+		tab, err := e.f.Aliases()
+		if err != nil {
+			return nil, err
+		}
+		if _, isAlias := tab.Lookup(o.Name); !isAlias {
+			return nil, notAliasError(tab, o.Name, "create")
+		}
 		ref = o.Name
 	}
 	img, cfg, err := e.image(ref, o.Platform)
@@ -198,6 +217,20 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 }
 
 var errExists = errors.New("box exists")
+
+// notAliasError refuses NAME without --image when NAME is no alias, for
+// create and shell alike.
+func notAliasError(tab alias.Table, name, verb string) error {
+	hint := "devbox " + verb + " " + name + " --image IMAGE, or use an alias (devbox aliases)"
+	if c := tab.Closest(name); c != "" {
+		hint = fmt.Sprintf("did you mean %q? devbox aliases lists the distro names", c)
+	}
+	what := "no box named %q and it is not an alias"
+	if verb == "create" {
+		what = "%q is not an alias, and no --image was given"
+	}
+	return cmdutil.FlagErrorf(what+" (hint: %s)", name, hint)
+}
 
 // image finds ref in the store, pulling it when missing.
 func (e *env) image(ref, platform string) (store.Image, *v1.ConfigFile, error) {
@@ -377,11 +410,7 @@ func shellRun(ctx context.Context, f *cmdutil.Factory, o *ShellOptions, args []s
 			if rbox.IsBroken(err) {
 				return err // names the record that cannot be read
 			}
-			hint := "devbox create " + o.Name + " --image IMAGE, or use an alias (devbox aliases)"
-			if c := tab.Closest(o.Name); c != "" {
-				hint = fmt.Sprintf("did you mean %q? devbox aliases lists the distro names", c)
-			}
-			return fmt.Errorf("no box named %q and it is not an alias (hint: %s)", o.Name, hint)
+			return notAliasError(tab, o.Name, "shell")
 		}
 		r, err = e.create(o.CreateOptions)
 		if errors.Is(err, errExists) {

@@ -8,11 +8,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/store"
-	"github.com/devbox-dev/devbox/runtime"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 )
@@ -20,6 +21,9 @@ import (
 // Options are the parsed flags.
 type Options struct {
 	Refs []string
+	// Force removes an image that boxes were made from: they keep their
+	// layers (image prune spares them) and still start.
+	Force bool
 }
 
 // NewCmdRmi builds `devbox rmi`.
@@ -40,6 +44,7 @@ func NewCmdRmi(f *cmdutil.Factory, runF func(context.Context, *Options) error) *
 			return Run(c.Context(), f, opts)
 		},
 	}
+	cmd.Flags().BoolVarP(&opts.Force, "force", "f", false, "remove an image that boxes were made from (they keep its layers and still start)")
 	return cmd
 }
 
@@ -59,6 +64,12 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		if errors.Is(err, store.ErrNotFound) {
 			if named, _, rerr := image.Resolve(r, tab); rerr == nil {
 				img, err = st.Lookup(image.FullName(named))
+			}
+		}
+		if err == nil && !opts.Force {
+			if users := boxesOf(st, img.Ref); len(users) > 0 {
+				err = fmt.Errorf("image %s is used by box(es) %s (hint: devbox rm %s first, or devbox rmi -f %s removes the image and leaves the boxes their layers)",
+					img.Ref, strings.Join(users, ", "), strings.Join(users, " "), r)
 			}
 		}
 		if err == nil {
@@ -106,21 +117,53 @@ func NewCmdPrune(f *cmdutil.Factory) *cobra.Command {
 	}
 }
 
+// boxesOf names the boxes whose record says they were made from ref.
+func boxesOf(st *store.Store, ref string) []string {
+	var out []string
+	ents, _ := os.ReadDir(st.ContainersDir())
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(st.ContainersDir(), e.Name(), "box.json"))
+		if err != nil {
+			continue
+		}
+		var r struct {
+			Name  string `json:"name"`
+			Image string `json:"image"`
+		}
+		if json.Unmarshal(b, &r) == nil && r.Image == ref && r.Name != "" {
+			out = append(out, strings.Map(func(c rune) rune {
+				if c < 0x20 || c == 0x7f {
+					return -1
+				}
+				return c
+			}, r.Name))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // boxChains lists the layers kept boxes still stack.
 func boxChains(st *store.Store) []v1.Hash {
 	var out []v1.Hash
 	ents, _ := os.ReadDir(st.ContainersDir())
 	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join(st.ContainersDir(), e.Name(), "spec.json"))
-		if err != nil {
-			continue
-		}
-		var spec runtime.Spec
-		if json.Unmarshal(b, &spec) != nil {
-			continue
-		}
-		for _, l := range spec.Lowers {
-			out = append(out, v1.Hash{Algorithm: "sha256", Hex: filepath.Base(l)})
+		// spec.json of a box that ran, box.json of one that may not have
+		// yet: both name the layers the box stacks.
+		for _, name := range []string{"spec.json", "box.json"} {
+			b, err := os.ReadFile(filepath.Join(st.ContainersDir(), e.Name(), name))
+			if err != nil {
+				continue
+			}
+			var spec struct {
+				Lowers []string `json:"lowers"`
+			}
+			if json.Unmarshal(b, &spec) != nil {
+				continue
+			}
+			for _, l := range spec.Lowers {
+				out = append(out, v1.Hash{Algorithm: "sha256", Hex: filepath.Base(l)})
+			}
 		}
 	}
 	return out

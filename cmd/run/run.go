@@ -84,8 +84,17 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *Options) error) *
 		Use:   "run [flags] IMAGE [--] [COMMAND [ARG...]]",
 		Short: "Run a command in a new, ephemeral box (removed when it exits)",
 		Long: "Run a command in a new box made from IMAGE, in its own user, mount, PID, UTS,\n" +
-			"IPC and network namespaces. The box is removed when the command exits unless\n" +
-			"--keep or --name is given. The command's exit code is devbox's exit code.",
+			"IPC and network namespaces: docker run --rm. The command's exit code is devbox's.\n\n" +
+			"It is a sandbox: the command runs as the image's user, in the image's working\n" +
+			"directory (or -w), without your home or current directory; nothing of the host\n" +
+			"is reachable. To build your project with the box's tools, use a dev box, which\n" +
+			"sees your home and starts in the current directory: devbox shell NAME -- make.\n\n" +
+			"Flags go before IMAGE; everything after IMAGE (after --) is the command's. stdin is\n" +
+			"always passed on (-i is accepted, so docker's -it works); a terminal is allocated\n" +
+			"when stdin and stdout are terminals, or with -t.\n\n" +
+			"The box is removed when the command exits, unless --name or --keep is given: then\n" +
+			"it is kept as a box (sandboxed, with an empty home of its own) that devbox ls lists\n" +
+			"and devbox shell, exec, rm and prune reach; a name in use is refused.",
 		Example: "  devbox run debian -- cat /etc/os-release\n  echo hi | devbox run busybox -- cat\n  devbox run -e FOO=bar -w /tmp alpine -- sh -c 'echo $FOO; pwd'",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {

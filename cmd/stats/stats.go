@@ -83,15 +83,15 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	for _, ref := range opts.Boxes {
+		if _, err := cmdutil.FindCgroupBoxes(all, []string{ref}); err != nil && strings.HasPrefix(err.Error(), "no running box") {
+			return cmdutil.ExplainNoCgroup(st, ref)
+		}
+	}
 	if len(all) == 0 {
 		// No box has a cgroup: where none can be made, say so once.
 		if err := cmdutil.CgroupsUnusable(); err != nil {
 			return err
-		}
-	}
-	for _, ref := range opts.Boxes {
-		if _, err := cmdutil.FindCgroupBoxes(all, []string{ref}); err != nil && strings.HasPrefix(err.Error(), "no running box") {
-			return cmdutil.ExplainNoCgroup(st, ref)
 		}
 	}
 	return run(ctx, f.IOStreams.Out, f.IOStreams.OutTTY, list, opts)

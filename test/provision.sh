@@ -35,6 +35,8 @@ PACKAGES=(
 	qemu-system-x86
 	# shells whose completion the completions/ tests drive
 	bash-completion zsh fish
+	# the documentation test runs the docs' examples, some piped to jq
+	jq
 	# needed by the steps below
 	ca-certificates curl debian-archive-keyring gpg gpgv passwd tar gzip coreutils
 )

@@ -750,7 +750,7 @@ func (e *env) remove(r *rbox.Record, force bool) error {
 		if !force {
 			rep, err := agent.Call(e.bs.SocketPath(r.ID), agent.Request{Type: agent.TypeStatus}, 2*time.Second)
 			if err == nil && rep.Sessions > 0 {
-				return fmt.Errorf("box %s has %d session(s) (hint: leave them, or devbox rm -f %s ends them)", r.Name, rep.Sessions, r.Name)
+				return fmt.Errorf("box %s is running with %d session(s) (hint: leave them, or devbox rm -f %s ends them)", r.Name, rep.Sessions, r.Name)
 			}
 		}
 		if err := e.stop(r, 10*time.Second); err != nil {

@@ -302,7 +302,16 @@ func (a *boxAgent) handle(c *agent.Conn) {
 	case agent.TypeStop:
 		_ = c.Send(agent.Reply{Type: agent.TypeOK, Sessions: a.count()})
 		c.Close()
-		a.requestStop("box " + a.spec.Name + " stopped (devbox stop)")
+		why := "devbox stop"
+		if r := strings.Map(func(c rune) rune {
+			if c < 0x20 || c == 0x7f {
+				return -1
+			}
+			return c
+		}, req.Reason); r != "" && len(r) <= 64 {
+			why = r
+		}
+		a.requestStop("box " + a.spec.Name + " stopped (" + why + ")")
 	case agent.TypeExec:
 		a.exec(c, req, files)
 	default:

@@ -679,7 +679,7 @@ func NewCmdStop(f *cmdutil.Factory) *cobra.Command {
 				if run, ok := e.liveRun(r.ID); ok {
 					err = e.stopRun(run) // a kept run whose command still runs
 				} else {
-					err = e.stop(r, 10*time.Second)
+					err = e.stop(r, 10*time.Second, "devbox stop")
 				}
 				if err != nil {
 					return err
@@ -753,7 +753,7 @@ func (e *env) remove(r *rbox.Record, force bool) error {
 				return fmt.Errorf("box %s is running with %d session(s) (hint: leave them, or devbox rm -f %s ends them)", r.Name, rep.Sessions, r.Name)
 			}
 		}
-		if err := e.stop(r, 10*time.Second); err != nil {
+		if err := e.stop(r, 10*time.Second, "devbox rm"); err != nil {
 			return err
 		}
 	}

@@ -212,9 +212,9 @@ func logTail(path string) string {
 
 // stop asks box r's agent to stop and waits until it is down: its
 // sessions ended (the agent answers until then) and its init exited.
-func (e *env) stop(r *rbox.Record, timeout time.Duration) error {
+func (e *env) stop(r *rbox.Record, timeout time.Duration, reason string) error {
 	sock := e.bs.SocketPath(r.ID)
-	_, err := agent.Call(sock, agent.Request{Type: agent.TypeStop}, 5*time.Second)
+	_, err := agent.Call(sock, agent.Request{Type: agent.TypeStop, Reason: reason}, 5*time.Second)
 	if err != nil && agent.IsNotRunning(err) {
 		e.waitInit(r, 2*time.Second) // a box already on its way out
 		return nil

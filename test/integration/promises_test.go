@@ -122,6 +122,10 @@ func TestPromiseFlagsAfterBoxName(t *testing.T) {
 	if r := e.run("exec", "dev", "--bogus", "--", "true"); r.code != 125 || !strings.Contains(r.stderr, "unknown flag: --bogus") {
 		t.Errorf("exec dev --bogus: exit %d %q", r.code, r.stderr)
 	}
+	// --image after a new NAME creates the box from it.
+	if r := e.ok("shell", "fresh", "--image", "busybox", "--", "echo", "created"); r.stdout != "created\n" {
+		t.Errorf("shell fresh --image busybox: %q", r.stdout)
+	}
 	if r := e.ok("enter", "dev", "--", "echo", "entered"); r.stdout != "entered\n" {
 		t.Errorf("enter dev: %q", r.stdout)
 	}

@@ -80,7 +80,7 @@ func (e *env) checkExisting(r *rbox.Record, o CreateOptions, changed []string, g
 		}
 	}
 	if limitsOnly {
-		hint = fmt.Sprintf("devbox update %s %s changes the limits of the running box", r.Name, strings.Join(again, " "))
+		hint = fmt.Sprintf("devbox update %s %s changes the box's limits, at once when it runs", r.Name, strings.Join(again, " "))
 	}
 	return fmt.Errorf("box %s already exists; %s would only shape a new box, so nothing was run (hint: %s; or drop %s to enter it as it is)",
 		r.Name, strings.Join(again, " "), hint, strings.Join(differ, ", "))

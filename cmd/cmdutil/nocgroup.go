@@ -53,11 +53,11 @@ func ExplainNoCgroup(st *store.Store, ref string) error {
 		}
 		return fmt.Errorf("%w %q (hint: devbox ls --all lists your boxes and runs)", rbox.ErrNotFound, ref)
 	}
-	if !bs.Running(id) && !st.RunLive(id) {
-		return fmt.Errorf("box %s is not running (hint: devbox shell %s starts it; devbox stats and update work on running boxes)", ref, ref)
-	}
 	if err := CgroupsUnusable(); err != nil {
 		return err
+	}
+	if !bs.Running(id) && !st.RunLive(id) {
+		return fmt.Errorf("box %s is not running (hint: devbox shell %s starts it; devbox stats shows running boxes)", ref, ref)
 	}
 	return fmt.Errorf("box %s runs without a cgroup: it was started when none could be made (hint: devbox stop %s; its next start gets one)", ref, ref)
 }

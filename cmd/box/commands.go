@@ -334,7 +334,11 @@ func NewCmdShell(f *cmdutil.Factory) *cobra.Command {
 		Short: "Enter a box as yourself (creating it from an alias or --image on first use)",
 		Long: "Enter box NAME with your user name, home and desktop session. When no box NAME\n" +
 			"exists and NAME is an alias (centos, fedora, ubuntu, …) or --image is given, the\n" +
-			"box is created first. With a command, run it and return its exit code.\n" + cmdutil.DevBoxLoopbackNote,
+			"box is created first. With a command, run it and return its exit code.\n\n" +
+			"Flags between NAME and -- are devbox's, everything after -- is the command's. The\n" +
+			"creation flags (--image, -v, -p, --net, --memory, …) only shape a new box: for an\n" +
+			"existing box that differs they are refused, with the command that would apply them.\n" +
+			"enter is another name for shell.\n" + cmdutil.DevBoxLoopbackNote,
 		Example: "  devbox shell centos\n  devbox shell fedora -- make test\n  devbox shell dev --root",
 		Aliases: []string{"enter"},
 		Args:    cobra.MinimumNArgs(1),

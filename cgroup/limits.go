@@ -240,3 +240,27 @@ func ParseMemorySwap(s string) (int64, error) {
 	}
 	return ParseSize(s)
 }
+
+// Over returns l with every limit that is set in n replaced by n's: the
+// limits a box keeps after devbox update n.
+func (l Limits) Over(n Limits) Limits {
+	if n.Memory != 0 {
+		l.Memory = n.Memory
+	}
+	if n.MemorySwap != 0 {
+		l.MemorySwap = n.MemorySwap
+	}
+	if n.CPUs != 0 {
+		l.CPUs = n.CPUs
+	}
+	if n.CPUWeight != 0 {
+		l.CPUWeight = n.CPUWeight
+	}
+	if n.PidsLimit != 0 {
+		l.PidsLimit = n.PidsLimit
+	}
+	if n.IOWeight != 0 {
+		l.IOWeight = n.IOWeight
+	}
+	return l
+}

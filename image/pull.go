@@ -513,6 +513,11 @@ func fetchErr(ref name.Reference, err error, tried []string) error {
 		msg = strings.Join(tried, "; ")
 	}
 	hint := "check your network, or configure a registry mirror in " + configHint()
+	if strings.Contains(msg, "MANIFEST_UNKNOWN") || strings.Contains(msg, "NAME_UNKNOWN") {
+		// A registry that answered does not have it: most likely a wrong
+		// name or tag, whatever the others (unreachable) said.
+		return notFound{fmt.Errorf("pulling %s: image not found: %s (hint: check the name and tag, devbox aliases lists the short names; if they are right, the registries that did not answer may have it: check your network)", full, msg)}
+	}
 	if strings.Contains(msg, "http: server gave HTTP response to HTTPS client") {
 		hint = "the registry speaks plain HTTP: list it under [registries] insecure in " + configHint()
 	}

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -42,9 +43,27 @@ type boxAgent struct {
 	wake     chan struct{}
 	stop     chan struct{}
 	stopOnce sync.Once
+	// why is set once the box is stopping: the sessions it ends are told
+	// why, and no new session starts.
+	why string
 }
 
-func (a *boxAgent) requestStop() { a.stopOnce.Do(func() { close(a.stop) }) }
+// requestStop stops the box; why is what its sessions are told.
+func (a *boxAgent) requestStop(why string) {
+	a.stopOnce.Do(func() {
+		a.mu.Lock()
+		a.why = why
+		a.mu.Unlock()
+		close(a.stop)
+	})
+}
+
+// stopping returns why the box is stopping, "" while it is not.
+func (a *boxAgent) stopping() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.why
+}
 
 func (a *boxAgent) poke() {
 	select {
@@ -91,7 +110,7 @@ func serveAgent(s *Spec, ids IDMaps, listener *os.File) (int, error) {
 		select {
 		case sig := <-sigs:
 			if sig != unix.SIGCHLD {
-				a.requestStop()
+				a.requestStop("box " + s.Name + " stopped: its init received " + unix.SignalName(sig.(unix.Signal)))
 				continue
 			}
 			a.reap()
@@ -102,8 +121,10 @@ func serveAgent(s *Spec, ids IDMaps, listener *os.File) (int, error) {
 				return 0, nil
 			}
 		case <-a.stop:
-			l.Close()
+			// The socket stays open until every session is gone: devbox
+			// stop waits for that (status still answers; exec is refused).
 			a.terminate()
+			l.Close()
 			return 0, nil
 		}
 		n := a.count()
@@ -154,8 +175,52 @@ func (a *boxAgent) finish(se *session, ws unix.WaitStatus) {
 	if ws.Signaled() {
 		code = 128 + int(ws.Signal())
 	}
-	_ = se.conn.Send(agent.Reply{Type: agent.TypeExit, Code: code})
+	msg := a.stopping()
+	if msg == "" && a.count() == 0 {
+		msg = a.leftBehind()
+	}
+	_ = se.conn.Send(agent.Reply{Type: agent.TypeExit, Code: code, Message: msg})
 	se.conn.Close()
+}
+
+// leftBehind says, when the last session ended while other processes of
+// the box still run (background jobs, daemons), that they will be stopped
+// with the box at the end of its grace period; "" when none are left.
+func (a *boxAgent) leftBehind() string {
+	n := runningProcesses("/proc", os.Getpid())
+	if n == 0 {
+		return ""
+	}
+	grace := a.spec.GraceSeconds
+	if grace <= 0 {
+		grace = 10
+	}
+	return fmt.Sprintf("%d process(es) still running in box %s; the box stops %d s after its last session ends, and them with it (hint: devbox shell %s keeps it up; devbox stop %s stops it now)",
+		n, a.spec.Name, grace, a.spec.Name, a.spec.Name)
+}
+
+// runningProcesses counts the processes under proc other than self that
+// are not zombies.
+func runningProcesses(proc string, self int) int {
+	ents, _ := os.ReadDir(proc)
+	n := 0
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		b, err := os.ReadFile(proc + "/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// "pid (comm) S ...": the state follows the last ')'.
+		st := string(b)
+		if i := strings.LastIndexByte(st, ')'); i >= 0 && i+2 < len(st) && (st[i+2] == 'Z' || st[i+2] == 'X') {
+			continue
+		}
+		n++
+	}
+	return n
 }
 
 // terminate ends every session: SIGTERM, then SIGKILL after 3 s. The rest
@@ -175,7 +240,8 @@ func (a *boxAgent) terminate() {
 	a.mu.Lock()
 	for pid, se := range a.sessions {
 		_ = unix.Kill(-pid, unix.SIGKILL)
-		_ = se.conn.Send(agent.Reply{Type: agent.TypeExit, Code: 128 + int(unix.SIGKILL)})
+		_ = se.conn.Send(agent.Reply{Type: agent.TypeExit, Code: 128 + int(unix.SIGKILL),
+			Message: a.why + " (the session did not end on SIGTERM within 3 s and was killed)"})
 		se.conn.Close()
 	}
 	a.mu.Unlock()
@@ -236,7 +302,16 @@ func (a *boxAgent) handle(c *agent.Conn) {
 	case agent.TypeStop:
 		_ = c.Send(agent.Reply{Type: agent.TypeOK, Sessions: a.count()})
 		c.Close()
-		a.requestStop()
+		why := "devbox stop"
+		if r := strings.Map(func(c rune) rune {
+			if c < 0x20 || c == 0x7f {
+				return -1
+			}
+			return c
+		}, req.Reason); r != "" && len(r) <= 64 {
+			why = r
+		}
+		a.requestStop("box " + a.spec.Name + " stopped (" + why + ")")
 	case agent.TypeExec:
 		a.exec(c, req, files)
 	default:
@@ -256,6 +331,10 @@ func (a *boxAgent) fail(c *agent.Conn, code int, err error) {
 func (a *boxAgent) exec(c *agent.Conn, req agent.Request, files []*os.File) {
 	if !req.Terminal && len(files) != 3 {
 		a.fail(c, 125, fmt.Errorf("a session without a terminal needs stdin, stdout and stderr"))
+		return
+	}
+	if why := a.stopping(); why != "" {
+		a.fail(c, 125, fmt.Errorf("box %s is stopping (hint: run the command again once devbox stop %s returned)", a.spec.Name, a.spec.Name))
 		return
 	}
 	if req.UID != int(a.ownerUID()) && req.UID != 0 {

@@ -37,6 +37,8 @@ PACKAGES=(
 	bash-completion zsh fish
 	# devbox export's tests (desktop-file-validate) and bench (distrobox-export's launcher)
 	desktop-file-utils distrobox
+	# the documentation test runs the docs' examples, some piped to jq
+	jq
 	# needed by the steps below
 	ca-certificates curl debian-archive-keyring gpg gpgv passwd tar gzip coreutils
 	# the local apt repository of the provisioning tests (dpkg-scanpackages);

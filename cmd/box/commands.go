@@ -16,6 +16,7 @@ import (
 	"github.com/devbox-dev/devbox/cmd/pull"
 	"github.com/devbox-dev/devbox/export"
 	"github.com/devbox-dev/devbox/image"
+	"github.com/devbox-dev/devbox/image/alias"
 	"github.com/devbox-dev/devbox/image/store"
 	nethost "github.com/devbox-dev/devbox/network/host"
 	"github.com/devbox-dev/devbox/provision"
@@ -82,12 +83,21 @@ func addCreateFlags(c *cobra.Command, o *CreateOptions, withImage bool) {
 func parseVolume(s string) (rbox.Volume, error) {
 	parts := strings.Split(s, ":")
 	bad := func(why string) (rbox.Volume, error) {
-		return rbox.Volume{}, fmt.Errorf("invalid --volume %q: %s (hint: use /host/path:/box/path or /host/path:/box/path:ro)", s, why)
+		return rbox.Volume{}, fmt.Errorf("invalid --volume %q: %s (hint: use /host/path:/box/path, ./dir:/box/path or /host/path:/box/path:ro)", s, why)
 	}
 	if len(parts) < 2 || len(parts) > 3 {
 		return bad("want SRC:DST or SRC:DST:ro")
 	}
 	v := rbox.Volume{Source: parts[0], Target: parts[1]}
+	// A relative source is relative to the current directory (./src,
+	// ../data, .), as podman takes it.
+	if src := v.Source; src == "." || src == ".." || strings.HasPrefix(src, "./") || strings.HasPrefix(src, "../") {
+		abs, err := filepath.Abs(src)
+		if err != nil {
+			return bad(err.Error())
+		}
+		v.Source = abs
+	}
 	if len(parts) == 3 {
 		switch parts[2] {
 		case "ro":
@@ -98,7 +108,7 @@ func parseVolume(s string) (rbox.Volume, error) {
 		}
 	}
 	if !filepath.IsAbs(v.Source) || !filepath.IsAbs(v.Target) {
-		return bad("both paths must be absolute")
+		return bad("the box path must be absolute, and the host path absolute or relative to here (./dir)")
 	}
 	v.Source, v.Target = filepath.Clean(v.Source), filepath.Clean(v.Target)
 	if v.Target == "/" {
@@ -172,6 +182,15 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 	}
 	ref := o.Image
 	if ref == "" {
+		// One rule for create and shell: without --image, the name
+		// must be an alias.
+		tab, err := e.f.Aliases()
+		if err != nil {
+			return nil, err
+		}
+		if _, isAlias := tab.Lookup(o.Name); !isAlias {
+			return nil, notAliasError(tab, o.Name, "create")
+		}
 		ref = o.Name
 	}
 	img, cfg, err := e.image(ref, o.Platform)
@@ -215,6 +234,20 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 }
 
 var errExists = errors.New("box exists")
+
+// notAliasError refuses NAME without --image when NAME is no alias, for
+// create and shell alike.
+func notAliasError(tab alias.Table, name, verb string) error {
+	hint := "devbox " + verb + " " + name + " --image IMAGE, or use an alias (devbox aliases)"
+	if c := tab.Closest(name); c != "" {
+		hint = fmt.Sprintf("did you mean %q? devbox aliases lists the distro names", c)
+	}
+	what := "no box named %q and it is not an alias"
+	if verb == "create" {
+		what = "%q is not an alias, and no --image was given"
+	}
+	return cmdutil.FlagErrorf(what+" (hint: %s)", name, hint)
+}
 
 // image finds ref in the store, pulling it when missing.
 func (e *env) image(ref, platform string) (store.Image, *v1.ConfigFile, error) {
@@ -310,6 +343,10 @@ type ShellOptions struct {
 	NoTTY bool
 	// Reprovision runs first-start provisioning again.
 	Reprovision bool
+	// changed are the create flags given: refused for an existing box
+	// that differs (checkExisting).
+	changed []string
+	given   map[string][]string
 }
 
 // NewCmdShell builds `devbox shell`, the main job.
@@ -320,15 +357,22 @@ func NewCmdShell(f *cmdutil.Factory) *cobra.Command {
 		Short: "Enter a box as yourself (creating it from an alias or --image on first use)",
 		Long: "Enter box NAME with your user name, home and desktop session. When no box NAME\n" +
 			"exists and NAME is an alias (centos, fedora, ubuntu, …) or --image is given, the\n" +
-			"box is created first. With a command, run it and return its exit code.\n" + cmdutil.DevBoxLoopbackNote,
+			"box is created first. With a command, run it and return its exit code.\n\n" +
+			"Flags between NAME and -- are devbox's, everything after -- is the command's. The\n" +
+			"creation flags (--image, -v, -p, --net, --memory, …) only shape a new box: for an\n" +
+			"existing box that differs they are refused, with the command that would apply them.\n" +
+			"enter is another name for shell.\n" + cmdutil.DevBoxLoopbackNote,
 		Example: "  devbox shell centos\n  devbox shell fedora -- make test\n  devbox shell dev --root",
+		Aliases: []string{"enter"},
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Name = args[0]
-			cmdArgs := args[1:]
-			if len(cmdArgs) > 0 && cmdArgs[0] == "--" {
-				cmdArgs = cmdArgs[1:]
+			// Flags after NAME (before "--") are devbox's.
+			cmdArgs, err := cmdutil.ParseAfterName(c, args[1:])
+			if err != nil {
+				return err
 			}
+			o.changed, o.given = changedCreateFlags(c)
 			return shellRun(c.Context(), f, &o, cmdArgs, true)
 		},
 	}
@@ -342,32 +386,40 @@ func NewCmdShell(f *cmdutil.Factory) *cobra.Command {
 }
 
 // NewCmdExec builds `devbox exec`: like shell, for scripts (no implicit
-// create, no terminal unless -t).
+// create). As with shell, a terminal is allocated when stdin and stdout
+// are terminals; -i and -t are accepted with docker's meaning.
 func NewCmdExec(f *cmdutil.Factory) *cobra.Command {
 	o := ShellOptions{}
+	var interactive bool
 	c := &cobra.Command{
-		Use:     "exec NAME [--] COMMAND [ARG...]",
-		Short:   "Run a command in an existing box (starting it if needed)",
-		Example: "  devbox exec dev -- make -C ~/src/project\n  devbox exec dev -t -- htop",
-		Args:    cobra.MinimumNArgs(2),
+		Use:   "exec NAME [--] COMMAND [ARG...]",
+		Short: "Run a command in an existing box (starting it if needed)",
+		Long: "Run COMMAND in the existing box NAME, starting the box if needed. Flags between\n" +
+			"NAME and -- are devbox's, everything after -- is the command's. stdin is always\n" +
+			"passed on (-i is accepted for docker's habit); a terminal is allocated when stdin\n" +
+			"and stdout are terminals, or with -t; -T never allocates one.",
+		Example: "  devbox exec dev -- make -C ~/src/project\n  devbox exec dev -t -- htop\n  devbox exec -it dev -- sh",
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Name = args[0]
-			cmdArgs := args[1:]
-			if cmdArgs[0] == "--" {
-				cmdArgs = cmdArgs[1:]
+			cmdArgs, err := cmdutil.ParseAfterName(c, args[1:])
+			if err != nil {
+				return err
 			}
 			if len(cmdArgs) == 0 {
-				return cmdutil.FlagErrorf("exec needs a command (hint: devbox shell %s for a shell)", o.Name)
+				return cmdutil.FlagErrorf("exec needs a command (hint: devbox exec %s -- COMMAND, or devbox shell %s for a shell)", o.Name, o.Name)
 			}
-			if !o.TTY {
-				o.NoTTY = true
+			if o.TTY && o.NoTTY {
+				return cmdutil.FlagErrorf("-t and -T contradict each other")
 			}
 			return shellRun(c.Context(), f, &o, cmdArgs, false)
 		},
 	}
 	c.Flags().SetInterspersed(false)
 	c.Flags().BoolVar(&o.Root, "root", false, "run as root of the box")
-	c.Flags().BoolVarP(&o.TTY, "tty", "t", false, "allocate a terminal")
+	c.Flags().BoolVarP(&o.TTY, "tty", "t", false, "allocate a terminal even when stdin is not one")
+	c.Flags().BoolVarP(&o.NoTTY, "no-tty", "T", false, "never allocate a terminal")
+	c.Flags().BoolVarP(&interactive, "interactive", "i", false, "pass stdin on (always done; accepted for docker's -i)")
 	return c
 }
 
@@ -386,16 +438,14 @@ func shellRun(ctx context.Context, f *cmdutil.Factory, o *ShellOptions, args []s
 			if rbox.IsBroken(err) {
 				return err // names the record that cannot be read
 			}
-			hint := "devbox create " + o.Name + " --image IMAGE, or use an alias (devbox aliases)"
-			if c := tab.Closest(o.Name); c != "" {
-				hint = fmt.Sprintf("did you mean %q? devbox aliases lists the distro names", c)
-			}
-			return fmt.Errorf("no box named %q and it is not an alias (hint: %s)", o.Name, hint)
+			return notAliasError(tab, o.Name, "shell")
 		}
 		r, err = e.create(o.CreateOptions)
 		if errors.Is(err, errExists) {
 			err = nil // created by a concurrent devbox shell
 		}
+	} else if err == nil && len(o.changed) > 0 {
+		err = e.checkExisting(r, o.CreateOptions, o.changed, o.given)
 	}
 	if err != nil {
 		return err
@@ -450,6 +500,11 @@ type Listing struct {
 	// NoProvision and Provision come from the box's provision.json.
 	NoProvision bool             `json:"noProvision,omitempty"`
 	Provision   *provision.State `json:"provision,omitempty"`
+	// Run is set while the box is a devbox run in progress: an ephemeral
+	// one (ls --all; no record, its name is empty) or a kept one (--name,
+	// --keep) whose command still runs. RunPID is that devbox's pid.
+	Run    bool `json:"run,omitempty"`
+	RunPID int  `json:"runPid,omitempty"`
 }
 
 func (e *env) listing(r *rbox.Record) Listing {
@@ -461,6 +516,11 @@ func (e *env) listing(r *rbox.Record) Listing {
 		if r.Problem == nil {
 			l.Network = e.networkState(r)
 		}
+	} else if run, ok := e.liveRun(r.ID); ok {
+		// A kept run whose command still runs.
+		l.Status, l.Run, l.RunPID = "running", true, run.PID
+		l.State = rbox.State{Running: true}
+		l.Network = e.networkState(r)
 	}
 	if r.Problem != nil {
 		l.Status, l.Problem = "broken", r.Problem.Error()
@@ -470,13 +530,81 @@ func (e *env) listing(r *rbox.Record) Listing {
 	return l
 }
 
+// liveRun returns the devbox run in progress of box id, if there is one.
+func (e *env) liveRun(id string) (store.LiveRun, bool) {
+	if !e.st.HasRunLock(id) {
+		return store.LiveRun{}, false // the common case: one lstat
+	}
+	for _, r := range e.st.LiveRuns() {
+		if r.ID == id {
+			return r, true
+		}
+	}
+	return store.LiveRun{}, false
+}
+
+// ephemeralRuns lists the devbox runs in progress that are not boxes
+// (no --name, no --keep).
+func (e *env) ephemeralRuns(boxes []*rbox.Record) []Listing {
+	known := map[string]bool{}
+	for _, r := range boxes {
+		known[r.ID] = true
+	}
+	var out []Listing
+	for _, run := range e.st.LiveRuns() {
+		if known[run.ID] {
+			continue
+		}
+		if _, err := os.Lstat(filepath.Join(e.bs.BoxDir(run.ID), "box.json")); err == nil {
+			continue // a kept run's record, written after List
+		}
+		r := &rbox.Record{ID: run.ID, Image: strings.Map(printable, run.Image)}
+		l := Listing{Record: r, Dir: e.bs.BoxDir(run.ID), Status: "running", Run: true, RunPID: run.PID,
+			State: rbox.State{Running: true}}
+		l.Network = e.networkState(r)
+		out = append(out, l)
+	}
+	return out
+}
+
+// printable drops control characters from a value read from disk.
+func printable(r rune) rune {
+	if r < 0x20 || r == 0x7f {
+		return -1
+	}
+	return r
+}
+
+// portsColumn is the PORTS column of devbox ls: host → box, published
+// and automatic ones.
+func portsColumn(n *nethost.State) string {
+	if n == nil || len(n.Ports) == 0 {
+		return "-"
+	}
+	var ps []string
+	for _, p := range n.Ports {
+		if p.NotForwarded != "" {
+			continue
+		}
+		ps = append(ps, fmt.Sprintf("%s:%d->%d/%s", p.HostIP, p.HostPort, p.BoxPort, p.Proto))
+	}
+	if len(ps) == 0 {
+		return "-"
+	}
+	return strings.Join(ps, ",")
+}
+
 // NewCmdLs builds `devbox ls`.
 func NewCmdLs(f *cmdutil.Factory) *cobra.Command {
-	var asJSON bool
+	var asJSON, all bool
 	c := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list", "ps"},
-		Short:   "List your boxes",
+		Short:   "List your boxes (with --all, or as ps, also the devbox runs in progress)",
+		Long: "List your boxes. With --all, or called as devbox ps, also the ephemeral boxes of\n" +
+			"devbox run commands in progress (no name: they are shown by id, which devbox stop\n" +
+			"takes), with their ports.",
+		Example: "  devbox ls\n  devbox ps --json",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			e, err := open(c.Context(), f)
@@ -491,22 +619,31 @@ func NewCmdLs(f *cmdutil.Factory) *cobra.Command {
 			for _, r := range recs {
 				out = append(out, e.listing(r))
 			}
+			if all || c.CalledAs() == "ps" {
+				out = append(out, e.ephemeralRuns(recs)...)
+			}
 			if asJSON {
 				enc := json.NewEncoder(f.IOStreams.Out)
 				enc.SetIndent("", "  ")
 				return enc.Encode(out)
 			}
 			tw := tabwriter.NewWriter(f.IOStreams.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tIMAGE\tSTATUS\tSESSIONS\tCREATED")
+			fmt.Fprintln(tw, "NAME\tIMAGE\tSTATUS\tSESSIONS\tCREATED\tPORTS")
 			for _, l := range out {
-				status, created := l.Status, l.Created.Local().Format("2006-01-02 15:04")
+				name, status, created := l.Name, l.Status, l.Created.Local().Format("2006-01-02 15:04")
 				if l.Problem != "" {
 					created = "-"
 					if l.State.Running {
 						status = "broken, running"
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", l.Name, l.Image, status, l.State.Sessions, created)
+				if l.Run {
+					status = "running (devbox run)"
+					if name == "" {
+						name, created = l.ID[:12], "-"
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", name, l.Image, status, l.State.Sessions, created, portsColumn(l.Network))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -521,6 +658,7 @@ func NewCmdLs(f *cmdutil.Factory) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array (schema in docs/json.md)")
+	c.Flags().BoolVarP(&all, "all", "a", false, "also list the ephemeral boxes of devbox run commands in progress")
 	return c
 }
 
@@ -556,8 +694,12 @@ func NewCmdInspect(f *cmdutil.Factory) *cobra.Command {
 // NewCmdStop builds `devbox stop`.
 func NewCmdStop(f *cmdutil.Factory) *cobra.Command {
 	return &cobra.Command{
-		Use:   "stop NAME...",
-		Short: "Stop boxes (their sessions get SIGTERM, then SIGKILL after 3 s)",
+		Use: "stop NAME...",
+		Long: "Stop boxes and wait until they are down: their sessions get SIGTERM, then SIGKILL\n" +
+			"after 3 s, and each is told why it ended. A devbox run in progress (devbox ps\n" +
+			"lists them; an ephemeral one by its id) is stopped the same way: its command gets\n" +
+			"SIGTERM, then SIGKILL.",
+		Short: "Stop boxes and wait until they are down (sessions get SIGTERM, then SIGKILL after 3 s)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			e, err := open(c.Context(), f)
@@ -567,9 +709,22 @@ func NewCmdStop(f *cmdutil.Factory) *cobra.Command {
 			for _, n := range args {
 				r, err := e.bs.Find(n)
 				if err != nil {
+					// An ephemeral run, by the id devbox ps shows.
+					if run, ok := e.findRun(n); ok {
+						if err := e.stopRun(run); err != nil {
+							return err
+						}
+						fmt.Fprintln(f.IOStreams.Out, n)
+						continue
+					}
 					return err
 				}
-				if err := e.stop(r, 10*time.Second); err != nil {
+				if run, ok := e.liveRun(r.ID); ok {
+					err = e.stopRun(run) // a kept run whose command still runs
+				} else {
+					err = e.stop(r, 10*time.Second, "devbox stop")
+				}
+				if err != nil {
 					return err
 				}
 				fmt.Fprintln(f.IOStreams.Out, r.Name)
@@ -585,7 +740,10 @@ func NewCmdRm(f *cmdutil.Factory) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "rm [-f] NAME...",
 		Short: "Remove boxes (your home and volumes are never touched)",
-		Args:  cobra.MinimumNArgs(1),
+		Long: "Remove boxes: their record and what was installed in them; your home and volumes\n" +
+			"are never touched. A running box without sessions (one waiting out its grace\n" +
+			"period) is stopped first; one with sessions needs -f, which ends them.",
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			e, err := open(c.Context(), f)
 			if err != nil {
@@ -621,11 +779,24 @@ func (e *env) remove(r *rbox.Record, force bool) error {
 		return err
 	}
 	defer unlock()
-	if e.bs.Running(r.ID) {
+	if run, ok := e.liveRun(r.ID); ok {
 		if !force {
-			return fmt.Errorf("box %s is running (hint: devbox stop %s, or devbox rm -f %s)", r.Name, r.Name, r.Name)
+			return fmt.Errorf("box %s is a devbox run in progress (hint: wait for its command to end, or devbox rm -f %s stops it)", r.Name, r.Name)
 		}
-		if err := e.stop(r, 10*time.Second); err != nil {
+		if err := e.stopRun(run); err != nil {
+			return err
+		}
+	}
+	if e.bs.Running(r.ID) {
+		// A box that only waits out its grace period (no session) is
+		// stopped: scripts remove a box right after using it.
+		if !force {
+			rep, err := agent.Call(e.bs.SocketPath(r.ID), agent.Request{Type: agent.TypeStatus}, 2*time.Second)
+			if err == nil && rep.Sessions > 0 {
+				return fmt.Errorf("box %s is running with %d session(s) (hint: leave them, or devbox rm -f %s ends them)", r.Name, rep.Sessions, r.Name)
+			}
+		}
+		if err := e.stop(r, 10*time.Second, "devbox rm"); err != nil {
 			return err
 		}
 	}
@@ -688,7 +859,7 @@ func NewCmdPrune(f *cmdutil.Factory) *cobra.Command {
 			}
 			var stopped []*rbox.Record
 			for _, r := range recs {
-				if !e.bs.Running(r.ID) {
+				if _, live := e.liveRun(r.ID); !e.bs.Running(r.ID) && !live {
 					stopped = append(stopped, r)
 				}
 			}

@@ -72,6 +72,7 @@ func (e *env) session(r *rbox.Record, o sessionOpts) (int, error) {
 		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: %s\n", rep.Message)
 		return rep.Code, nil
 	case agent.TypeExit:
+		e.sessionEnded(rep)
 		return rep.Code, nil
 	case agent.TypeStarted:
 	default:
@@ -95,17 +96,21 @@ func (e *env) session(r *rbox.Record, o sessionOpts) (int, error) {
 	}
 	signal.Notify(sigs, watched...)
 	defer signal.Stop(sigs)
+	var old *term.State
 	if o.Terminal {
 		signal.Ignore(syscall.SIGINT) // Ctrl-C is a byte for the box's terminal
-		if old, err := term.MakeRaw(int(os.Stdin.Fd())); err == nil {
+		if st, err := term.MakeRaw(int(os.Stdin.Fd())); err == nil {
+			old = st
 			defer term.Restore(int(os.Stdin.Fd()), old)
 		}
 	}
 	exit := make(chan agent.Reply, 1)
+	rn := r.Name
 	go func() {
 		var r agent.Reply
 		if _, err := c.Receive(&r); err != nil {
-			r = agent.Reply{Type: agent.TypeExit, Code: 128 + int(syscall.SIGHUP)}
+			r = agent.Reply{Type: agent.TypeExit, Code: 128 + int(syscall.SIGHUP),
+				Message: "box " + rn + " went away (its init exited or was killed); the session ended with it"}
 		}
 		exit <- r
 	}()
@@ -134,8 +139,22 @@ func (e *env) session(r *rbox.Record, o sessionOpts) (int, error) {
 				case <-outDone:
 				case <-time.After(200 * time.Millisecond):
 				}
+				if old != nil {
+					// The message starts on a line of its own.
+					_ = term.Restore(int(os.Stdin.Fd()), old)
+				}
 			}
+			e.sessionEnded(r)
 			return r.Code, nil
 		}
+	}
+}
+
+// sessionEnded prints why a session ended when the box says (the box was
+// stopped, or processes are left behind that the box stops at grace end):
+// one line on stderr.
+func (e *env) sessionEnded(r agent.Reply) {
+	if r.Message != "" {
+		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: %s\n", r.Message)
 	}
 }

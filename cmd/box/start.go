@@ -60,6 +60,9 @@ func (e *env) ensureRunning(r *rbox.Record) error {
 	if e.bs.Running(r.ID) {
 		return nil
 	}
+	if run, ok := e.liveRun(r.ID); ok {
+		return fmt.Errorf("box %s is a devbox run in progress (pid %d); it can be entered once its command ended (hint: devbox stop %s ends it now)", r.Name, run.PID, r.Name)
+	}
 	return e.start(r)
 }
 
@@ -220,16 +223,19 @@ func logTail(path string) string {
 	return ": " + strings.Join(lines, "; ")
 }
 
-// stop asks box r's agent to stop and waits until it is gone.
-func (e *env) stop(r *rbox.Record, timeout time.Duration) error {
+// stop asks box r's agent to stop and waits until it is down: its
+// sessions ended (the agent answers until then) and its init exited.
+func (e *env) stop(r *rbox.Record, timeout time.Duration, reason string) error {
 	sock := e.bs.SocketPath(r.ID)
-	_, err := agent.Call(sock, agent.Request{Type: agent.TypeStop}, 5*time.Second)
+	_, err := agent.Call(sock, agent.Request{Type: agent.TypeStop, Reason: reason}, 5*time.Second)
 	if err != nil && agent.IsNotRunning(err) {
+		e.waitInit(r, 2*time.Second) // a box already on its way out
 		return nil
 	}
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		if !e.bs.Running(r.ID) {
+			e.waitInit(r, time.Until(deadline))
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -252,6 +258,15 @@ func (e *env) stop(r *rbox.Record, timeout time.Duration) error {
 	}
 	e.removeCgroup(r)
 	return nil
+}
+
+// waitInit waits up to timeout for box r's init to exit once its agent
+// stopped answering: the box is down when devbox stop returns.
+func (e *env) waitInit(r *rbox.Record, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for e.bs.InitAlive(r.ID) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // removeCgroup removes the cgroup a stopped box left behind (a box that

@@ -3,8 +3,13 @@ package rmi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
 
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/image"
@@ -15,6 +20,9 @@ import (
 // Options are the parsed flags.
 type Options struct {
 	Refs []string
+	// Force removes an image that boxes were made from: they keep their
+	// layers (image prune spares them) and still start.
+	Force bool
 }
 
 // NewCmdRmi builds `devbox rmi`.
@@ -35,6 +43,7 @@ func NewCmdRmi(f *cmdutil.Factory, runF func(context.Context, *Options) error) *
 			return Run(c.Context(), f, opts)
 		},
 	}
+	cmd.Flags().BoolVarP(&opts.Force, "force", "f", false, "remove an image that boxes were made from (they keep its layers and still start)")
 	return cmd
 }
 
@@ -54,6 +63,12 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		if errors.Is(err, store.ErrNotFound) {
 			if named, _, rerr := image.Resolve(r, tab); rerr == nil {
 				img, err = st.Lookup(image.FullName(named))
+			}
+		}
+		if err == nil && !opts.Force {
+			if users := boxesOf(st, img.Ref); len(users) > 0 {
+				err = fmt.Errorf("image %s is used by box(es) %s (hint: devbox rm %s first, or devbox rmi -f %s removes the image and leaves the boxes their layers)",
+					img.Ref, strings.Join(users, ", "), strings.Join(users, " "), r)
 			}
 		}
 		if err == nil {
@@ -111,4 +126,30 @@ func NewCmdPrune(f *cmdutil.Factory) *cobra.Command {
 	c.Flags().BoolVarP(&dryRun, "dry-run", "n", false, "list what would be removed, with sizes, and remove nothing")
 	c.Flags().BoolVar(&asJSON, "json", false, "with --dry-run: print a JSON array (schema in docs/json.md)")
 	return c
+}
+
+// boxesOf names the boxes whose record says they were made from ref.
+func boxesOf(st *store.Store, ref string) []string {
+	var out []string
+	ents, _ := os.ReadDir(st.ContainersDir())
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(st.ContainersDir(), e.Name(), "box.json"))
+		if err != nil {
+			continue
+		}
+		var r struct {
+			Name  string `json:"name"`
+			Image string `json:"image"`
+		}
+		if json.Unmarshal(b, &r) == nil && r.Image == ref && r.Name != "" {
+			out = append(out, strings.Map(func(c rune) rune {
+				if c < 0x20 || c == 0x7f {
+					return -1
+				}
+				return c
+			}, r.Name))
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -170,6 +170,8 @@ func Report(ios *iostreams.IOStreams, cmd *cobra.Command, err error, interrupted
 	switch {
 	case errors.As(err, &ee):
 		return ee.Code
+	case errors.Is(err, cmdutil.ErrHelpShown):
+		return cmdutil.ExitOK
 	case errors.Is(err, cmdutil.SilentError):
 		return cmdutil.ExitFailure
 	case interrupted && errors.Is(err, context.Canceled):

@@ -26,6 +26,7 @@ import (
 	nethost "github.com/devbox-dev/devbox/network/host"
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
+	rbox "github.com/devbox-dev/devbox/runtime/box"
 	"github.com/devbox-dev/devbox/runtime/device"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
@@ -55,7 +56,10 @@ type Options struct {
 	Platform                     string
 	TTY                          bool
 	NoTTY                        bool
-	Limits                       cgroup.Limits
+	// Interactive is docker's -i: stdin is always passed on, so it only
+	// makes -it work.
+	Interactive bool
+	Limits      cgroup.Limits
 	// CapAdd, CapDrop and SecurityOpt change the box's confinement
 	// (runtime.ParseSecurity).
 	CapAdd, CapDrop, SecurityOpt []string
@@ -83,8 +87,17 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *Options) error) *
 		Use:   "run [flags] IMAGE [--] [COMMAND [ARG...]]",
 		Short: "Run a command in a new, ephemeral box (removed when it exits)",
 		Long: "Run a command in a new box made from IMAGE, in its own user, mount, PID, UTS,\n" +
-			"IPC and network namespaces. The box is removed when the command exits unless\n" +
-			"--keep or --name is given. The command's exit code is devbox's exit code.",
+			"IPC and network namespaces: docker run --rm. The command's exit code is devbox's.\n\n" +
+			"It is a sandbox: the command runs as the image's user, in the image's working\n" +
+			"directory (or -w), without your home or current directory; nothing of the host\n" +
+			"is reachable. To build your project with the box's tools, use a dev box, which\n" +
+			"sees your home and starts in the current directory: devbox shell NAME -- make.\n\n" +
+			"Flags go before IMAGE; everything after IMAGE (after --) is the command's. stdin is\n" +
+			"always passed on (-i is accepted, so docker's -it works); a terminal is allocated\n" +
+			"when stdin and stdout are terminals, or with -t.\n\n" +
+			"The box is removed when the command exits, unless --name or --keep is given: then\n" +
+			"it is kept as a box (sandboxed, with an empty home of its own) that devbox ls lists\n" +
+			"and devbox shell, exec, rm and prune reach; a name in use is refused.",
 		Example: "  devbox run debian -- cat /etc/os-release\n  echo hi | devbox run busybox -- cat\n  devbox run -e FOO=bar -w /tmp alpine -- sh -c 'echo $FOO; pwd'",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -115,6 +128,7 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *Options) error) *
 	fl.StringVar(&opts.Platform, "platform", "", "image platform when pulling (os/arch[/variant])")
 	fl.BoolVarP(&opts.TTY, "tty", "t", false, "allocate a terminal even when stdin is not one")
 	fl.BoolVarP(&opts.NoTTY, "no-tty", "T", false, "never allocate a terminal")
+	fl.BoolVarP(&opts.Interactive, "interactive", "i", false, "pass stdin on (always done; accepted for docker's -i, so -it works)")
 	cmdutil.AddLimitFlags(fl, &opts.Limits)
 	fl.StringArrayVar(&opts.CapAdd, "cap-add", nil, "add a capability to the box's default set (e.g. NET_RAW, SYS_PTRACE, ALL)")
 	fl.StringArrayVar(&opts.CapDrop, "cap-drop", nil, "drop a capability from the box's default set (e.g. CHOWN, ALL)")
@@ -185,9 +199,20 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	if early != nil && !nw.choice.UserMode() && noCgroup {
 		id = early.ID
 	}
+	// A kept run is a box: its name must be free.
+	keep := opts.Keep || opts.Name != ""
+	var boxes *rbox.Store
+	if keep {
+		if boxes, err = openBoxes(st); err != nil {
+			return err
+		}
+		if err := checkName(boxes, keptName(opts, id)); err != nil {
+			return err
+		}
+	}
 	// Held until devbox ends (or dies): devbox prune removes this run's
 	// box and runtime directories only once it is free.
-	releaseRun, err := st.RunLock(id)
+	releaseRun, err := st.RunLock(id, store.RunInfo{PID: os.Getpid(), Image: opts.Image, Name: runName(opts, id)})
 	if err != nil {
 		return err
 	}
@@ -205,15 +230,16 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	// spec on a pipe.
 	type prepared struct {
 		spec *runtime.Spec
+		img  store.Image
 		err  error
 	}
 	pc := make(chan prepared, 1)
 	go func() {
-		spec, err := prepare(ctx, f, st, opts, id, terminal, nw)
+		spec, img, err := prepare(ctx, f, st, opts, id, terminal, nw)
 		if spec != nil {
 			spec.Security = sec
 		}
-		pc <- prepared{spec, err}
+		pc <- prepared{spec, img, err}
 	}()
 	l, err := launch(id, filepath.Join(st.ContainersDir(), id), terminal, nw, mapping, cgFile, early, opts.prefix)
 	early = nil // adopted or discarded by launch
@@ -240,6 +266,15 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	if cg != nil {
 		if err := cgroup.WriteRecord(spec.ContainerDir, cg.Path); err != nil {
 			return err
+		}
+	}
+	if keep {
+		if err := keepAsBox(f, boxes, keptName(opts, id), opts, spec, pr.img); err != nil {
+			return err
+		}
+		if opts.Name == "" {
+			name := keptName(opts, id)
+			defer fmt.Fprintf(ios.ErrOut, "devbox: kept as box %s (devbox shell %s enters it; devbox rm %s removes it)\n", name, name, name)
 		}
 	}
 	trace.Mark("run: spec written")
@@ -271,11 +306,16 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 
 // prepare resolves the image (pulling it when needed) and builds the spec
 // of box id.
-func prepare(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts *Options, id string, terminal bool, nw *netRun) (*runtime.Spec, error) {
+func prepare(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts *Options, id string, terminal bool, nw *netRun) (*runtime.Spec, store.Image, error) {
 	img, err := ensureImage(ctx, f, st, opts)
 	if err != nil {
-		return nil, err
+		return nil, img, err
 	}
+	spec, err := prepareSpec(f, st, opts, id, terminal, nw, img)
+	return spec, img, err
+}
+
+func prepareSpec(f *cmdutil.Factory, st *store.Store, opts *Options, id string, terminal bool, nw *netRun, img store.Image) (*runtime.Spec, error) {
 	digest, err := v1.NewHash(img.ID)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", img.Ref, err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -22,6 +23,8 @@ type Options struct {
 	JSON     bool
 	NoStream bool
 	Interval time.Duration
+	// Watch streams even when stdout is not a terminal.
+	Watch bool
 }
 
 // NewCmdStats builds the command.
@@ -32,7 +35,8 @@ func NewCmdStats(f *cmdutil.Factory, runF func(context.Context, *Options) error)
 		Short: "Show the CPU, memory and pids usage of running boxes",
 		Long: "Show live CPU, memory and process usage of running boxes (all of them when no\n" +
 			"BOX is named), read from each box's cgroup. CPU % is relative to one CPU.\n" +
-			"Boxes started where no cgroup v2 is available have no numbers.",
+			"On a terminal the figures refresh every --interval; piped, one sample is printed\n" +
+			"unless --watch. Where boxes get no cgroup (no usable cgroup v2), it says why.",
 		Example: "  devbox stats\n  devbox stats --no-stream --json web",
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Boxes = args
@@ -47,7 +51,8 @@ func NewCmdStats(f *cmdutil.Factory, runF func(context.Context, *Options) error)
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.JSON, "json", false, "print JSON: one array per sample (one line each when streaming)")
-	fl.BoolVar(&opts.NoStream, "no-stream", false, "print one sample and exit")
+	fl.BoolVar(&opts.NoStream, "no-stream", false, "print one sample and exit (the default when stdout is not a terminal)")
+	fl.BoolVar(&opts.Watch, "watch", false, "keep printing samples even when stdout is not a terminal")
 	fl.DurationVar(&opts.Interval, "interval", time.Second, "time between samples")
 	return cmd
 }
@@ -69,6 +74,26 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		return err
 	}
 	list := func() ([]cmdutil.CgroupBox, error) { return cmdutil.CgroupBoxes(st.ContainersDir()) }
+	if !opts.Watch && !f.IOStreams.OutTTY {
+		o := *opts
+		o.NoStream = true // piped: one snapshot
+		opts = &o
+	}
+	all, err := list()
+	if err != nil {
+		return err
+	}
+	for _, ref := range opts.Boxes {
+		if _, err := cmdutil.FindCgroupBoxes(all, []string{ref}); err != nil && strings.HasPrefix(err.Error(), "no running box") {
+			return cmdutil.ExplainNoCgroup(st, ref)
+		}
+	}
+	if len(all) == 0 {
+		// No box has a cgroup: where none can be made, say so once.
+		if err := cmdutil.CgroupsUnusable(); err != nil {
+			return err
+		}
+	}
 	return run(ctx, f.IOStreams.Out, f.IOStreams.OutTTY, list, opts)
 }
 

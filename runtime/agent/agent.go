@@ -73,6 +73,9 @@ type Request struct {
 	Rows     uint16   `json:"rows,omitempty"`
 	Cols     uint16   `json:"cols,omitempty"`
 	Signal   int      `json:"signal,omitempty"`
+	// Reason is, for stop, what the ended sessions are told (the command
+	// that stopped the box).
+	Reason string `json:"reason,omitempty"`
 }
 
 // Reply is a message from the agent to the host.

@@ -190,3 +190,15 @@ func signalVerified(proc string, rec InitProcess, sig unix.Signal) error {
 	}
 	return unix.PidfdSendSignal(pidfd, sig, nil, 0)
 }
+
+// InitAlive reports whether the init recorded in box id's init.pid still
+// runs (the same process: pid, start time and namespaces). False when
+// there is no record.
+func (s *Store) InitAlive(id string) bool {
+	rec, err := s.readInit(id)
+	if err != nil {
+		return false
+	}
+	now, err := ProbeInit("/proc", rec.PID)
+	return err == nil && now == rec
+}

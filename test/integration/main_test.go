@@ -169,7 +169,7 @@ func (e *env) purge() {
 	var imgs []store.Image
 	_ = json.Unmarshal([]byte(r.stdout), &imgs)
 	for _, i := range imgs {
-		e.run("rmi", i.Ref)
+		e.run("rmi", "-f", i.Ref)
 	}
 	// A stopped box keeps its runtime directory (its logs) until devbox rm;
 	// the boxes of this test are removed below without it.

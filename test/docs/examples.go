@@ -51,6 +51,18 @@ func installs(box, tool string, lines ...string) string {
 		" -- sh -c 'mkdir -p /usr/local/bin && cat > /usr/local/bin/" + tool + " && chmod 755 /usr/local/bin/" + tool + "'"
 }
 
+// writes returns a Setup command that writes lines to path in box, as
+// root of the box, with the given mode.
+func writes(box, path, mode string, lines ...string) string {
+	var q []string
+	for _, l := range lines {
+		q = append(q, "'"+strings.ReplaceAll(l, "'", `'\''`)+"'")
+	}
+	dir := path[:strings.LastIndex(path, "/")]
+	return "printf '%s\\n' " + strings.Join(q, " ") + " | devbox exec --root " + box +
+		" -- sh -c 'mkdir -p " + dir + " && cat > " + path + " && chmod " + mode + " " + path + "'"
+}
+
 var noCgroup = &Outcome{Codes: []int{125}, Stderr: []string{"have no cgroup", "(hint: "}}
 
 // Examples is the table, keyed by Key(example).
@@ -230,5 +242,58 @@ var Examples = map[string]Example{
 		Setup:    []string{"devbox create dev --image busybox --grace 60", "devbox exec dev -- httpd -p 127.0.0.1:5173 -h /etc"},
 		Probe:    "devbox ports dev --json",
 		ProbeOut: `"boxPort": 5173`,
+	},
+
+	// Devices, exports and host commands (README, create/export/unexport --help).
+	"devbox create vm --image debian --device /dev/kvm": {
+		Says:     "a box with /dev/kvm passed in",
+		Outcome:  Outcome{Stdout: []string{"vm"}},
+		Probe:    "devbox inspect vm",
+		ProbeOut: "/dev/kvm",
+	},
+	"devbox export dev --app org.gnome.TextEditor": {
+		Says: "the box's app in the host's applications menu, named after the box",
+		Setup: []string{"devbox create dev --image busybox",
+			writes("dev", "/usr/share/applications/org.gnome.TextEditor.desktop", "644",
+				"[Desktop Entry]", "Type=Application", "Name=Text Editor", "Exec=gnome-text-editor %U", "Terminal=false")},
+		Probe:    `cat "$XDG_DATA_HOME"/applications/*org.gnome.TextEditor*.desktop`,
+		ProbeOut: "Name=Text Editor (dev)",
+	},
+	"devbox export dev --bin /usr/bin/rg": {
+		Says:     "a launcher on the host that runs the box's binary",
+		Setup:    []string{"devbox create dev --image busybox", writes("dev", "/usr/bin/rg", "755", "#!/bin/sh", `echo "rg in the box: $*"`)},
+		Probe:    `"$HOME/.local/bin/rg" --version`,
+		ProbeOut: "rg in the box: --version",
+	},
+	"devbox export dev --list --json": {
+		Says: "what was exported from the box, as JSON",
+		Setup: []string{"devbox create dev --image busybox", writes("dev", "/usr/bin/rg", "755", "#!/bin/sh", "true"),
+			"devbox export dev --bin /usr/bin/rg"},
+		Outcome: Outcome{Stdout: []string{`"rg"`}},
+	},
+	"devbox export dev --list [--json]": {
+		Says: "what was exported from the box",
+		Run:  "devbox export dev --list",
+		Setup: []string{"devbox create dev --image busybox", writes("dev", "/usr/bin/rg", "755", "#!/bin/sh", "true"),
+			"devbox export dev --bin /usr/bin/rg"},
+		Outcome: Outcome{Stdout: []string{"rg"}},
+	},
+	"devbox shell dev -- devbox-host -- podman ps": {
+		Says:    "runs a host command (podman) from inside a dev box",
+		Run:     "devbox shell dev -- devbox-host -- podman --version",
+		Setup:   []string{"devbox create dev --image busybox"},
+		Outcome: Outcome{Stdout: []string{"podman version"}},
+	},
+	"devbox unexport dev --all": {
+		Says: "removes everything exported from the box",
+		Setup: []string{"devbox create dev --image busybox", writes("dev", "/usr/bin/rg", "755", "#!/bin/sh", "true"),
+			"devbox export dev --bin /usr/bin/rg"},
+		Probe: `test ! -e "$HOME/.local/bin/rg"`,
+	},
+	"devbox unexport dev --bin rg": {
+		Says: "removes the rg launcher",
+		Setup: []string{"devbox create dev --image busybox", writes("dev", "/usr/bin/rg", "755", "#!/bin/sh", "true"),
+			"devbox export dev --bin /usr/bin/rg"},
+		Probe: `test ! -e "$HOME/.local/bin/rg"`,
 	},
 }

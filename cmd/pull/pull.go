@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
+	"github.com/devbox-dev/devbox/cmd/config"
 	"github.com/devbox-dev/devbox/cmd/iostreams"
 	"github.com/devbox-dev/devbox/image"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -79,6 +80,10 @@ func Image(ctx context.Context, f *cmdutil.Factory, ref string, plat *v1.Platfor
 	if err != nil {
 		return nil, err
 	}
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
 	named, _, err := image.Resolve(ref, tab)
 	if err != nil {
 		return nil, err
@@ -95,6 +100,7 @@ func Image(ctx context.Context, f *cmdutil.Factory, ref string, plat *v1.Platfor
 		Registries: regs,
 		Progress:   rep.event,
 		Unpack:     f.Unpacker(st),
+		Limits:     cfg.Limits.Resolve(config.Path()),
 	})
 	rep.finish()
 	if err != nil {

@@ -978,12 +978,15 @@ func (u *unpacker) finishDirs() error {
 				continue
 			}
 		}
-		if err := unix.Fchmodat(pfd, base, m.mode, 0); err != nil {
-			return &os.PathError{Op: "fchmodat", Path: rel, Err: err}
-		}
+		// Times first: once the mode is set, the root may no longer be
+		// searchable for the "." that names it (mode 0000), and chmod
+		// leaves the times alone.
 		ts := [2]unix.Timespec{m.atime, m.mtime}
 		if err := unix.UtimesNanoAt(pfd, base, ts[:], unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return &os.PathError{Op: "utimensat", Path: rel, Err: err}
+		}
+		if err := unix.Fchmodat(pfd, base, m.mode, 0); err != nil {
+			return &os.PathError{Op: "fchmodat", Path: rel, Err: err}
 		}
 	}
 	return nil

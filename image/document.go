@@ -260,10 +260,14 @@ func (l *limitedBody) Read(p []byte) (int, error) {
 
 func (l *limitedBody) Close() error { return l.rc.Close() }
 
+// maxOffers is how many platforms an error lists.
+const maxOffers = 12
+
 // pickChild chooses the entry of idx to follow for plat: the first image
 // manifest for it, else the first nested index that may hold one.
 func pickChild(idx *v1.IndexManifest, plat v1.Platform, ref string) (*v1.Descriptor, error) {
 	var offers []string
+	seen := map[string]bool{}
 	var nested *v1.Descriptor
 	for i := range idx.Manifests {
 		m := &idx.Manifests[i]
@@ -271,7 +275,10 @@ func pickChild(idx *v1.IndexManifest, plat v1.Platform, ref string) (*v1.Descrip
 			continue
 		}
 		if m.Platform != nil {
-			offers = append(offers, PlatformString(*m.Platform))
+			if p := shortText(PlatformString(*m.Platform)); !seen[p] {
+				seen[p] = true
+				offers = append(offers, p)
+			}
 		}
 		switch {
 		case isManifestType(m.MediaType) && matches(m.Platform, plat):
@@ -282,6 +289,9 @@ func pickChild(idx *v1.IndexManifest, plat v1.Platform, ref string) (*v1.Descrip
 	}
 	if nested != nil {
 		return nested, nil
+	}
+	if len(offers) > maxOffers {
+		offers = append(offers[:maxOffers], fmt.Sprintf("and %d more", len(offers)-maxOffers))
 	}
 	return nil, fmt.Errorf("%s has no image for %s; it offers %s (hint: pick one with --platform)",
 		ref, PlatformString(plat), strings.Join(offers, ", "))

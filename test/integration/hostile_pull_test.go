@@ -433,7 +433,7 @@ func TestHostilePullDocuments(t *testing.T) {
 		{"manifest-as-index", string(types.OCIImageIndex), string(raw), "but says it is " + string(types.OCIManifestSchema1)},
 		{"unknown-digest-algorithm", string(types.OCIManifestSchema1), badDigest, "sha384"},
 		{"endless", "", "", "the limit set by max_document_size"},
-		{"big-index", string(types.OCIImageIndex), big.String(), "has no image for linux/amd64"},
+		{"big-index", string(types.OCIImageIndex), big.String(), "has no image for linux/amd64; it offers linux/s390x (hint: pick one with --platform)"},
 	} {
 		t.Run(c.tag, func(t *testing.T) {
 			if c.body != "" {

@@ -373,6 +373,22 @@ func TestPullDocumentAnswers(t *testing.T) {
 		}
 		t.Logf("err: %v; heap in use %d MiB", err, ms.HeapInuse>>20)
 	})
+	t.Run("index of many platforms", func(t *testing.T) {
+		r := reg.push(t, "hostile/platforms:1", hi.img)
+		var ms []any
+		for i := 0; i < 3000; i++ {
+			ms = append(ms, map[string]any{"mediaType": ociManifest, "digest": "sha256:" + strings.Repeat("e", 64), "size": 1,
+				"platform": map[string]any{"os": "linux", "architecture": []string{"s390x", "ppc64le", "riscv64"}[i%3] + strings.Repeat("x", i%20)}})
+		}
+		reg.serve(r.Context().RepositoryStr(), "1", ociIndex, jsonDoc{"schemaVersion": 2, "mediaType": ociIndex, "manifests": ms}.bytes(t))
+		_, err := Pull(context.Background(), openStore(t), r, Options{Platform: &amd64})
+		if err == nil || !strings.Contains(err.Error(), "it offers linux/s390x, linux/ppc64lex, ") || !strings.Contains(err.Error(), ", and 48 more (hint: pick one with --platform)") {
+			t.Fatalf("err = %v", err)
+		}
+		if len(err.Error()) > 600 {
+			t.Errorf("error of %d bytes", len(err.Error()))
+		}
+	})
 	t.Run("manifest with a huge Content-Length", func(t *testing.T) {
 		r := reg.push(t, "hostile/length:1", hi.img)
 		reg.handle(r.Context().RepositoryStr(), "1", func(w http.ResponseWriter, req *http.Request) {

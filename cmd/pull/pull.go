@@ -30,7 +30,10 @@ func NewCmdPull(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 		Use:   "pull IMAGE...",
 		Short: "Pull images from a registry into the local store",
 		Long: "Pull images (an alias such as centos, a name such as ubuntu:24.04, or a full\n" +
-			"reference with a tag or @sha256 digest) and unpack them for boxes.",
+			"reference with a tag or @sha256 digest) and unpack them for boxes.\n\n" +
+			"An image over a limit of [limits] in config.toml (document size, index depth,\n" +
+			"layer count, uncompressed layer and image size, compression ratio) is refused\n" +
+			"with the key that raises it; docs/config.md lists them.",
 		Example: "  devbox pull debian\n  devbox pull quay.io/fedora/fedora:43 --platform linux/arm64",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {

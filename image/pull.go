@@ -398,6 +398,9 @@ func fetchSmall(ctx context.Context, repo name.Repository, d v1.Descriptor, opts
 		return nil, opts.Limits.Over("the image config of "+ref, "is larger than", limits.KeyDocumentSize)
 	}
 	if len(d.Data) > 0 {
+		if h, _, _ := v1.SHA256(bytes.NewReader(d.Data)); h != d.Digest || int64(len(d.Data)) != d.Size {
+			return nil, fmt.Errorf("the image config of %s: the data embedded in the manifest does not match its digest or size", ref)
+		}
 		return d.Data, nil
 	}
 	rl, err := remote.Layer(repo.Digest(d.Digest.String()), opts.remote(ctx, repo)...)

@@ -285,6 +285,7 @@ func TestPullHostileDocuments(t *testing.T) {
 		{"upper-case hex", ociManifest, withLayer("digest", "sha256:"+strings.Repeat("A", 64)).bytes(t), limits.Limits{}, "hex"},
 		{"sha512 layer", ociManifest, withLayer("digest", "sha512:"+strings.Repeat("a", 128)).bytes(t), limits.Limits{}, "sha512 algorithm is not supported"},
 		{"sha512 diff_id", ociManifest, hi.manifest.with("config", map[string]any{"mediaType": string(types.OCIConfigJSON), "digest": cfgSHA512Digest.String(), "size": len(cfgSHA512Bytes)}).bytes(t), limits.Limits{}, "rootfs.diff_ids[0]: digest \"sha512:abab"},
+		{"embedded config data", ociManifest, withConfig("data", "aGVsbG8=").bytes(t), limits.Limits{}, "the data embedded in the manifest does not match its digest or size"},
 		{"negative layer size", ociManifest, withLayer("size", -5).bytes(t), limits.Limits{}, "negative size"},
 		{"manifest too large", ociManifest, hi.manifest.with("annotations", map[string]string{"x": bigAnnotation}).bytes(t), limits.Limits{}, "is larger than 4 MiB, the limit set by max_document_size (hint: if you trust the image, raise max_document_size under [limits] in"},
 		{"config too large", ociManifest, withConfig("size", limits.DefaultDocumentSize+1).bytes(t), limits.Limits{}, "the image config of " + reg.host + "/hostile/doc-config-too-large:1 is larger than 4 MiB, the limit set by max_document_size"},

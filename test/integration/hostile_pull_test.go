@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -88,6 +90,7 @@ type hEntry struct {
 	typ        byte
 	mode       int64
 	uid, gid   int
+	xattrs     map[string]string
 }
 
 func hostileTar(t *testing.T, ents ...hEntry) []byte {
@@ -101,6 +104,12 @@ func hostileTar(t *testing.T, ents ...hEntry) []byte {
 		}
 		if h.Typeflag == tar.TypeReg {
 			h.Size = int64(len(e.body))
+		}
+		for k, v := range e.xattrs {
+			if h.PAXRecords == nil {
+				h.PAXRecords = map[string]string{}
+			}
+			h.PAXRecords["SCHILY.xattr."+k] = v
 		}
 		if err := tw.WriteHeader(h); err != nil {
 			t.Fatal(err)
@@ -305,6 +314,16 @@ func TestHostilePullFidelity(t *testing.T) {
 		hEntry{name: "tmp/", typ: tar.TypeDir, mode: 0o1777},
 		hEntry{name: "sg/", typ: tar.TypeDir, mode: 0o2750, gid: 50},
 		hEntry{name: "top", body: "x", mode: 0o644, uid: 65536, gid: 65536},
+		// Kept: user.* and file capabilities (v2 here; the kernel stores
+		// v3, scoped to the namespace). Dropped: trusted.*, SELinux labels
+		// and overlayfs's own user.overlay.*.
+		hEntry{name: "xa", body: "x", mode: 0o755, xattrs: map[string]string{
+			"user.note":           "kept",
+			"security.capability": "\x01\x00\x00\x02\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+			"trusted.secret":      "dropped",
+			"security.selinux":    "system_u:object_r:bin_t:s0",
+			"user.overlay.opaque": "y",
+		}},
 	)
 	pushLayers(t, ref, [][]byte{gz(t, layer)}, []v1.Hash{shaOf(layer)})
 	e.ok("pull", ref)
@@ -337,6 +356,21 @@ func TestHostilePullFidelity(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "ro", "f")); err != nil || string(b) != "in a read-only dir" {
 		t.Errorf("ro/f: %q %v", b, err)
+	}
+	xa := filepath.Join(dir, "xa")
+	if v, err := getXattr(xa, "user.note"); err != nil || v != "kept" {
+		t.Errorf("user.note = %q, %v", v, err)
+	}
+	// v3 (the version in the top byte of the little-endian magic), its
+	// root the namespace's root.
+	if v, err := getXattr(xa, "security.capability"); err != nil || len(v) != 24 || v[3] != 3 ||
+		int(binary.LittleEndian.Uint32([]byte(v[20:]))) != m.HostUID(0) {
+		t.Errorf("security.capability = %x, %v; want a v3 capability of root %d", v, err, m.HostUID(0))
+	}
+	for _, n := range []string{"trusted.secret", "security.selinux", "user.overlay.opaque"} {
+		if v, err := getXattr(xa, n); err == nil {
+			t.Errorf("%s = %q, want it dropped", n, v)
+		}
 	}
 	// rmi removes what it cannot read or write as the user.
 	e.ok("rmi", ref)
@@ -454,4 +488,13 @@ func TestHostilePullDocuments(t *testing.T) {
 			}
 		})
 	}
+}
+
+func getXattr(path, name string) (string, error) {
+	buf := make([]byte, 256)
+	n, err := syscall.Getxattr(path, name, buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
 }

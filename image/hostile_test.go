@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log"
+	"math/rand"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -591,4 +592,55 @@ func TestPullHostileLayers(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestPullRedirectedBlobs: blob content is not bounded by
+// max_document_size, also when the registry redirects it elsewhere (as
+// Docker Hub does to its CDN); a redirected manifest is.
+func TestPullRedirectedBlobs(t *testing.T) {
+	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/cdn/"): // the original path, its slashes as '!'
+			r2 := r.Clone(r.Context())
+			r2.URL.Path = strings.ReplaceAll(strings.TrimPrefix(r.URL.Path, "/cdn/"), "!", "/")
+			h.ServeHTTP(w, r2)
+		case r.Method == http.MethodGet && (strings.Contains(r.URL.Path, "/blobs/sha256:") || strings.Contains(r.URL.Path, "/manifests/big")):
+			http.Redirect(w, r, "/cdn/"+strings.ReplaceAll(r.URL.Path, "/", "!"), http.StatusTemporaryRedirect)
+		default:
+			h.ServeHTTP(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	// 6 MiB that gzip cannot shrink below 4 MiB.
+	body := make([]byte, 6<<20)
+	rand.New(rand.NewSource(1)).Read(body)
+	img := mkImage(t, amd64, gzLayer(t, tarBytes(t, entry{name: "big", body: string(body)})))
+	ls, _ := img.Layers()
+	if n, _ := ls[0].Size(); n <= limits.DefaultDocumentSize {
+		t.Fatalf("layer of %d bytes: not over the document limit", n)
+	}
+	ref, _ := name.ParseReference(host + "/redirect/img:1")
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	st := openStore(t)
+	if _, err := Pull(context.Background(), st, ref, Options{Platform: &amd64, Unpack: localUnpacker(st)}); err != nil {
+		t.Fatalf("redirected blobs: %v", err)
+	}
+	// A redirected manifest is still a document.
+	big, _ := name.ParseReference(host + "/redirect/img:big")
+	raw, _ := img.RawManifest()
+	padded := append(bytes.TrimSuffix(raw, []byte("}")), []byte(`,"annotations":{"x":"`+strings.Repeat("y", limits.DefaultDocumentSize)+`"}}`)...)
+	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/v2/redirect/img/manifests/big", bytes.NewReader(padded))
+	req.Header.Set("Content-Type", ociManifest)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode/100 != 2 {
+		t.Fatalf("putting the big manifest: %v %v", resp, err)
+	}
+	_, err := Pull(context.Background(), openStore(t), big, Options{Platform: &amd64})
+	var le *limits.Error
+	if !errors.As(err, &le) || le.Key != limits.KeyDocumentSize {
+		t.Fatalf("redirected big manifest: %v", err)
+	}
 }

@@ -60,6 +60,9 @@ func decodeDocument(contentType string, raw []byte, lim limits.Limits, subject s
 		}
 		ct = types.MediaType(m)
 	}
+	if err := checkKeys(raw); err != nil {
+		return nil, fmt.Errorf("%s %w", subject, err)
+	}
 	var shape docShape
 	if err := json.Unmarshal(raw, &shape); err != nil {
 		return nil, fmt.Errorf("%s is not a JSON document: %s", subject, jsonErr(err))
@@ -135,6 +138,50 @@ func decodeDocument(contentType string, raw []byte, lim limits.Limits, subject s
 	}
 	d.manifest = m
 	return d, nil
+}
+
+// documentKeys are the top-level keys of indexes and manifests, as the
+// specs spell them.
+var documentKeys = map[string]string{
+	"schemaversion": "schemaVersion", "mediatype": "mediaType", "artifacttype": "artifactType",
+	"manifests": "manifests", "config": "config", "layers": "layers", "subject": "subject",
+	"annotations": "annotations", "fslayers": "fsLayers",
+}
+
+// checkKeys refuses a document whose top-level object repeats a key or
+// spells a known key in another case: Go's decoder takes the last of
+// repeated keys and matches keys without regard to case, other parsers
+// differ, and a document must not mean one thing to devbox and another to
+// the registry or another tool.
+func checkKeys(raw []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("is not a JSON document: %s", jsonErr(err))
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return fmt.Errorf("is not a JSON document: not an object")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("is not a JSON document: %s", jsonErr(err))
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return fmt.Errorf("has the key %q twice", shortText(key))
+		}
+		seen[key] = true
+		if want, ok := documentKeys[strings.ToLower(key)]; ok && want != key {
+			return fmt.Errorf("has the key %q, not %q", shortText(key), want)
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return fmt.Errorf("is not a JSON document: %s", jsonErr(err))
+		}
+	}
+	return nil
 }
 
 // checkDescriptor checks a descriptor's digest and size.

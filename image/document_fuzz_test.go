@@ -34,6 +34,7 @@ func FuzzDecodeDocument(f *testing.F) {
 		{"a/b; c", "null"},
 		{ociManifest, "[]"},
 		{ociManifest, `{"schemaVersion":2,"mediaType":"","config":{}}`},
+		{ociManifest, `{"schemaVersion":2,"MediaType":"x","mediaType":"y","config":{}}`},
 	} {
 		f.Add(s[0], []byte(s[1]))
 	}

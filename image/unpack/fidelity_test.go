@@ -114,29 +114,39 @@ func TestApplyCheckSize(t *testing.T) {
 func TestParseIDMap(t *testing.T) {
 	keepID := "         0     200000       1000\n      1000       1000          1\n      1001     201000      64536\n"
 	for _, c := range []struct {
-		name, m string
-		id      int
-		mapped  bool
-		desc    string
+		name, m     string
+		id          int
+		mapped      bool
+		desc        string
+		count, next int
 	}{
-		{"keep-id inside", keepID, 1000, true, "0-65536"},
-		{"keep-id first", keepID, 0, true, "0-65536"},
-		{"keep-id last", keepID, 65536, true, "0-65536"},
-		{"keep-id beyond", keepID, 65537, false, "0-65536"},
-		{"single", "0 1000 1\n", 5, false, "0"},
-		{"gap", "0 1000 10\n20 2000 10\n", 15, false, "0-9, 20-29"},
-		{"initial namespace", "0 0 4294967295\n", 70000, true, "0-4294967294"},
-		{"garbage", "x y z\n", 1, false, "none"},
+		{"keep-id inside", keepID, 1000, true, "0-65536", 65537, 327680},
+		{"keep-id first", keepID, 0, true, "0-65536", 65537, 327680},
+		{"keep-id last", keepID, 65536, true, "0-65536", 65537, 327680},
+		{"keep-id beyond", keepID, 65537, false, "0-65536", 65537, 327680},
+		{"single", "0 1000 1\n", 5, false, "0", 1, 65536},
+		{"gap", "0 100000 10\n20 2000 10\n", 15, false, "0-9, 20-29", 20, 131072},
+		{"garbage", "x y z\n", 1, false, "none", 0, 0},
 	} {
-		mapped, desc := parseIDMap(c.m, c.id)
-		if mapped != c.mapped || desc != c.desc {
-			t.Errorf("%s: parseIDMap(%d) = %v, %q; want %v, %q", c.name, c.id, mapped, desc, c.mapped, c.desc)
+		m := parseIDMap(c.m, c.id)
+		if m.mapped != c.mapped || m.desc != c.desc || m.count != c.count || m.next != c.next {
+			t.Errorf("%s: parseIDMap(%d) = %+v; want %v, %q, %d, %d", c.name, c.id, m, c.mapped, c.desc, c.count, c.next)
 		}
 	}
-	msg := (&IDRangeError{Kind: "uid", ID: 70000, Mapped: "0-65536"}).Error()
-	for _, want := range []string{"uid 70000", "(0-65536)", "at least 70001 subordinate ids in /etc/subuid", "hint:"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("IDRangeError %q lacks %q", msg, want)
+	for _, c := range []struct {
+		e    IDRangeError
+		want []string
+	}{
+		{IDRangeError{Kind: "uid", ID: 70000, Mapped: "0-65536", Count: 65537, Next: 327680},
+			[]string{"uid 70000", "(0-65536)", "give your user 65536 more subordinate ids in /etc/subuid", "--add-subuids 327680-393215 --add-subgids 327680-393215", "hint:"}},
+		{IDRangeError{Kind: "gid", ID: 200000, Mapped: "0-65536", Count: 65537, Next: 0},
+			[]string{"gid 200000", "196608 more subordinate ids in /etc/subgid", "--add-subuids 100000-296607"}},
+	} {
+		msg := c.e.Error()
+		for _, w := range c.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("IDRangeError %q lacks %q", msg, w)
+			}
 		}
 	}
 }

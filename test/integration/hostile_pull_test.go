@@ -189,6 +189,42 @@ func zeroLayer(t *testing.T, n int64) ([]byte, v1.Hash) {
 	return out, v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
 }
 
+// sparseBomb is a tar of one PAX 0.1 sparse file of logical size size
+// whose last byte is 'x' (archive/tar cannot write sparse files: the
+// ustar blocks are made here).
+func sparseBomb(size int64) []byte {
+	block := func(name string, typ byte, n int64) []byte {
+		b := make([]byte, 512)
+		copy(b, name)
+		copy(b[100:], "0000644\x00")
+		copy(b[108:], "0000000\x00")
+		copy(b[116:], "0000000\x00")
+		copy(b[124:], fmt.Sprintf("%011o\x00", n))
+		copy(b[136:], "14540000000\x00")
+		b[156] = typ
+		copy(b[257:], "ustar\x0000")
+		copy(b[148:], "        ")
+		sum := 0
+		for _, c := range b {
+			sum += int(c)
+		}
+		copy(b[148:], fmt.Sprintf("%06o\x00 ", sum))
+		return b
+	}
+	pad := func(b []byte) []byte { return append(b, make([]byte, (512-len(b)%512)%512)...) }
+	var recs strings.Builder
+	for _, kv := range [][2]string{{"GNU.sparse.map", fmt.Sprintf("%d,1", size-1)}, {"GNU.sparse.numblocks", "1"}, {"GNU.sparse.size", fmt.Sprint(size)}} {
+		rec := " " + kv[0] + "=" + kv[1] + "\n"
+		n := len(rec) + 2 // the length's own digits: 2 for these records
+		fmt.Fprintf(&recs, "%d%s", n, rec)
+	}
+	out := block("PaxHeaders/bomb", 'x', int64(recs.Len()))
+	out = append(out, pad([]byte(recs.String()))...)
+	out = append(out, block("bomb", '0', 1)...)
+	out = append(out, pad([]byte("x"))...)
+	return append(out, make([]byte, 1024)...)
+}
+
 // pullRSS runs devbox pull ref and returns the result and the peak RSS of
 // devbox and the stages it waited for, in bytes, as GNU time measures it
 // (a direct child of this big test process would inherit its high-water
@@ -229,6 +265,7 @@ func TestHostilePullLimits(t *testing.T) {
 
 	bomb, bombDiff := zeroLayer(t, 256<<20) // 256 MiB of zeros in about 256 KiB
 	abc := hostileTar(t, hEntry{name: "f", body: strings.Repeat("abc", 1<<20)})
+	sparse := sparseBomb(1 << 40) // 1 TiB of holes in 3 KiB
 	one := hostileTar(t, hEntry{name: "one", body: "1"})
 	two := hostileTar(t, hEntry{name: "two", body: "2"})
 	uid := hostileTar(t, hEntry{name: "mine", body: "x", uid: 0}, hEntry{name: "far", body: "x", uid: 100000, gid: 0})
@@ -245,6 +282,8 @@ func TestHostilePullLimits(t *testing.T) {
 		unpack  bool // refused while unpacking: the layer blobs may stay for the GC
 	}{
 		{"gzip bomb", [][]byte{bomb}, []v1.Hash{bombDiff}, "", []string{"times its compressed size, the limit set by max_compression_ratio", "hint: if you trust the image, raise max_compression_ratio under [limits] in " + cfgPath}, true},
+		{"sparse bomb", [][]byte{gz(t, sparse)}, []v1.Hash{shaOf(sparse)}, "", []string{"the limit set by max_compression_ratio"}, true},
+		{"sparse file over max_layer_size", [][]byte{gz(t, sparse)}, []v1.Hash{shaOf(sparse)}, "max_layer_size = \"32MiB\"\n", []string{"unpacks to more than 32 MiB, the limit set by max_layer_size"}, true},
 		{"layer size", [][]byte{gz(t, abc)}, []v1.Hash{shaOf(abc)}, "max_layer_size = \"2MiB\"\n", []string{"unpacks to more than 2 MiB, the limit set by max_layer_size"}, true},
 		{"layers", [][]byte{gz(t, one), gz(t, two)}, []v1.Hash{shaOf(one), shaOf(two)}, "max_layers = 1\n", []string{"has 2 layers, more than 1 layers, the limit set by max_layers", cfgPath}, false},
 		{"document size", [][]byte{gz(t, one)}, []v1.Hash{shaOf(one)}, "max_document_size = 200\n", []string{"is larger than 200 bytes, the limit set by max_document_size"}, false},

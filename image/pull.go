@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/devbox-dev/devbox/image/limits"
 	"github.com/devbox-dev/devbox/image/store"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -36,8 +37,8 @@ type Event struct {
 // user namespace), while they download: the compressed data of the jobs'
 // blobs comes from data, in the format that store.StreamWriter writes and
 // store.UnpackStream reads. Reads from data fail once the Unpacker has
-// returned.
-type Unpacker func(ctx context.Context, jobs []store.UnpackJob, data io.Reader) error
+// returned. lim bounds the layers' uncompressed sizes.
+type Unpacker func(ctx context.Context, jobs []store.UnpackJob, data io.Reader, lim limits.Limits) error
 
 // Options configure Pull. All fields are optional.
 type Options struct {
@@ -52,6 +53,7 @@ type Options struct {
 	// pull takes back what it created (store.Abandon); nil: they stay for
 	// the next GC.
 	Remove store.Remover
+	Limits limits.Limits // zero fields: the defaults
 }
 
 // Result describes a finished pull.
@@ -73,13 +75,13 @@ type Result struct {
 func Pull(ctx context.Context, st *store.Store, ref name.Reference, opts Options) (*Result, error) {
 	tracked, created := st.Tracked()
 	if unpackFn := opts.Unpack; unpackFn != nil {
-		opts.Unpack = func(ctx context.Context, jobs []store.UnpackJob, data io.Reader) error {
+		opts.Unpack = func(ctx context.Context, jobs []store.UnpackJob, data io.Reader, lim limits.Limits) error {
 			chains := make([]v1.Hash, len(jobs))
 			for i, j := range jobs {
 				chains[i] = j.Chain
 			}
 			created.ExpectLayers(chains)
-			return unpackFn(ctx, jobs, data)
+			return unpackFn(ctx, jobs, data, lim)
 		}
 	}
 	res, err := pull(ctx, tracked, ref, opts)
@@ -102,6 +104,7 @@ func pull(ctx context.Context, st *store.Store, ref name.Reference, opts Options
 	if opts.Jobs <= 0 {
 		opts.Jobs = 4
 	}
+	opts.Limits = opts.Limits.Resolve()
 	progress := opts.Progress
 	if progress == nil {
 		progress = func(Event) {}
@@ -131,6 +134,10 @@ func pull(ctx context.Context, st *store.Store, ref name.Reference, opts Options
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		var le *limits.Error
+		if errors.As(err, &le) {
+			return nil, fmt.Errorf("pulling %s: %w", FullName(ref), le)
+		}
 		lastErr = err
 		errs = append(errs, FullName(c)+": "+shortErr(err))
 	}
@@ -139,63 +146,68 @@ func pull(ctx context.Context, st *store.Store, ref name.Reference, opts Options
 	}
 	progress(Event{State: "resolved", Info: FullName(from)})
 	res := &Result{Ref: FullName(ref), From: FullName(from), SourceDigest: desc.Digest}
+	lim := opts.Limits
 
+	doc, err := decodeDocument(string(desc.MediaType), desc.Manifest, lim, "the manifest of "+res.Ref)
+	if err != nil {
+		return nil, err
+	}
 	manifestBytes, manifestDesc := desc.Manifest, desc.Descriptor
-	if desc.MediaType.IsIndex() {
-		idx, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
+	manifestDesc.MediaType = doc.mt
+	for depth := 1; doc.index != nil; depth++ {
+		if depth > lim.IndexDepth {
+			return nil, lim.Over("the index of "+res.Ref, "nests deeper than", limits.KeyIndexDepth)
+		}
+		child, err := pickChild(doc.index, *opts.Platform, res.Ref)
 		if err != nil {
-			return nil, fmt.Errorf("reading index of %s: %w", res.Ref, err)
+			return nil, err
 		}
-		var child *v1.Descriptor
-		var offers []string
-		for i := range idx.Manifests {
-			m := &idx.Manifests[i]
-			if m.Platform != nil && m.Platform.OS == "unknown" { // attestations
-				continue
-			}
-			if m.Platform != nil {
-				offers = append(offers, PlatformString(*m.Platform))
-			}
-			if child == nil && m.MediaType.IsImage() && matches(m.Platform, *opts.Platform) {
-				child = m
-			}
-		}
-		if child == nil {
-			return nil, fmt.Errorf("%s has no image for %s; it offers %s (hint: pick one with --platform)",
-				res.Ref, PlatformString(*opts.Platform), strings.Join(offers, ", "))
+		subject := "the manifest " + child.Digest.String() + " of " + res.Ref
+		if child.Size > lim.DocumentSize {
+			return nil, lim.Over(subject, "is larger than", limits.KeyDocumentSize)
 		}
 		cd, err := remote.Get(from.Context().Digest(child.Digest.String()), opts.remote(ctx, from.Context())...)
 		if err != nil {
+			var le *limits.Error
+			if errors.As(err, &le) {
+				return nil, fmt.Errorf("pulling %s: %w", res.Ref, le)
+			}
 			return nil, fetchErr(ref, err, nil)
 		}
+		if cd.Digest != child.Digest || int64(len(cd.Manifest)) != child.Size {
+			return nil, fmt.Errorf("%s: the registry served %d bytes with digest %s, the index names %d bytes", subject, len(cd.Manifest), cd.Digest, child.Size)
+		}
+		if doc, err = decodeDocument(string(cd.MediaType), cd.Manifest, lim, subject); err != nil {
+			return nil, err
+		}
+		if child.MediaType != "" && child.MediaType != doc.mt {
+			return nil, fmt.Errorf("%s is %s but its index says %s", subject, doc.mt, child.MediaType)
+		}
 		manifestBytes, manifestDesc = cd.Manifest, cd.Descriptor
+		manifestDesc.MediaType = doc.mt
 		manifestDesc.Platform = child.Platform
 	}
-	switch manifestDesc.MediaType {
-	case types.DockerManifestSchema2, types.OCIManifestSchema1:
-	case types.DockerManifestSchema1, types.DockerManifestSchema1Signed:
-		return nil, fmt.Errorf("%s uses the Docker schema 1 manifest format, retired in 2019 (hint: ask the publisher to re-push it, or pull another tag)", res.Ref)
-	default:
-		return nil, fmt.Errorf("%s: unsupported manifest media type %q", res.Ref, manifestDesc.MediaType)
-	}
-	m, err := v1.ParseManifest(bytes.NewReader(manifestBytes))
-	if err != nil {
-		return nil, fmt.Errorf("reading manifest of %s: %w", res.Ref, err)
-	}
+	m := doc.manifest
 	res.Digest = manifestDesc.Digest
+	if err := checkDigest(res.Digest); err != nil {
+		return nil, fmt.Errorf("the manifest of %s: %w", res.Ref, err)
+	}
 	if h, _, err := v1.SHA256(bytes.NewReader(manifestBytes)); err != nil || h != res.Digest {
 		return nil, fmt.Errorf("%s: manifest digest mismatch: got %s, want %s", res.Ref, h, res.Digest)
+	}
+	if err := checkLayers(m, lim, res.Ref); err != nil {
+		return nil, err
 	}
 	repo := from.Context()
 
 	// Config first: it names the diff IDs the layers must unpack to.
-	cfgBytes, err := fetchSmall(ctx, repo, m.Config, opts)
+	cfgBytes, err := fetchSmall(ctx, repo, m.Config, opts, res.Ref)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := v1.ParseConfigFile(bytes.NewReader(cfgBytes))
+	cfg, err := parseConfig(cfgBytes, res.Ref)
 	if err != nil {
-		return nil, fmt.Errorf("reading image config of %s: %w", res.Ref, err)
+		return nil, err
 	}
 	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
 		return nil, fmt.Errorf("%s: the config lists %d layers but the manifest %d", res.Ref, len(cfg.RootFS.DiffIDs), len(m.Layers))
@@ -273,7 +285,7 @@ func fetchAndUnpack(ctx context.Context, st *store.Store, repo name.Repository, 
 	unpacked := make(chan struct{})
 	go func() {
 		defer close(unpacked)
-		unpackErr = opts.Unpack(ctx, jobs, pr)
+		unpackErr = opts.Unpack(ctx, jobs, pr, opts.Limits)
 		pr.CloseWithError(errors.New("the unpacker has stopped")) // the feeder's writes fail from now on
 		if unpackErr != nil {
 			stopDownloads()
@@ -408,11 +420,14 @@ func fetchLayer(ctx context.Context, st *store.Store, repo name.Repository, l v1
 	return cr.n, wrote, nil
 }
 
-func fetchSmall(ctx context.Context, repo name.Repository, d v1.Descriptor, opts Options) ([]byte, error) {
-	if d.Size > 64<<20 {
-		return nil, fmt.Errorf("blob %s is too large for a config (%d bytes)", d.Digest, d.Size)
+func fetchSmall(ctx context.Context, repo name.Repository, d v1.Descriptor, opts Options, ref string) ([]byte, error) {
+	if d.Size > opts.Limits.DocumentSize {
+		return nil, opts.Limits.Over("the image config of "+ref, "is larger than", limits.KeyDocumentSize)
 	}
 	if len(d.Data) > 0 {
+		if h, _, _ := v1.SHA256(bytes.NewReader(d.Data)); h != d.Digest || int64(len(d.Data)) != d.Size {
+			return nil, fmt.Errorf("the image config of %s: the data embedded in the manifest does not match its digest or size", ref)
+		}
 		return d.Data, nil
 	}
 	rl, err := remote.Layer(repo.Digest(d.Digest.String()), opts.remote(ctx, repo)...)
@@ -471,10 +486,10 @@ func (o Options) remote(ctx context.Context, ref interface{ RegistryStr() string
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the user listed this registry as insecure
 		t = tr
 	}
-	if t != nil {
-		opts = append(opts, remote.WithTransport(t))
+	if t == nil {
+		t = remote.DefaultTransport
 	}
-	return opts
+	return append(opts, remote.WithTransport(&limitTransport{base: t, lim: o.Limits.Resolve()}))
 }
 
 // shortErr drops ggcr's long URL prefixes from transport errors.

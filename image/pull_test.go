@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/devbox-dev/devbox/image/alias"
+	"github.com/devbox-dev/devbox/image/limits"
 	"github.com/devbox-dev/devbox/image/store"
 	"github.com/devbox-dev/devbox/image/unpack"
 	"github.com/google/go-containerregistry/pkg/compression"
@@ -155,8 +156,8 @@ func (tr *testReg) push(t *testing.T, repoTag string, img v1.Image) name.Referen
 // localUnpacker unpacks in this process, as the test user: ownership is
 // not exercised here (the integration tests do that in the namespace).
 func localUnpacker(st *store.Store) Unpacker {
-	return func(ctx context.Context, jobs []store.UnpackJob, data io.Reader) error {
-		_, err := st.UnpackStream(jobs, data, unpack.Options{IgnoreChownErrors: true})
+	return func(ctx context.Context, jobs []store.UnpackJob, data io.Reader, lim limits.Limits) error {
+		_, err := st.UnpackStream(jobs, data, unpack.Options{IgnoreChownErrors: true}, lim)
 		return err
 	}
 }

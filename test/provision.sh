@@ -31,6 +31,8 @@ PACKAGES=(
 	uidmap docker-registry busybox-static debootstrap skopeo umoci podman crun runc
 	bubblewrap slirp4netns passt iperf3 hyperfine fuse-overlayfs iproute2
 	util-linux procps
+	# peak RSS of a pull (test/integration/hostile_pull_test.go)
+	time
 	# the VM test rig (test/vm/rig.sh): QEMU under TCG
 	qemu-system-x86
 	# shells whose completion the completions/ tests drive

@@ -11,11 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/devbox-dev/devbox/provision"
+	"strings"
 
 	"github.com/BurntSushi/toml"
+	"github.com/devbox-dev/devbox/image/limits"
 )
 
 // Config is the whole file.
@@ -26,6 +27,7 @@ type Config struct {
 	Network    Network           `toml:"network"`
 	Run        Run               `toml:"run"`
 	Provision  Provision         `toml:"provision"`
+	Limits     Limits            `toml:"limits"`
 }
 
 // Provision configures first-start provisioning of dev boxes.
@@ -35,6 +37,60 @@ type Provision struct {
 	// Repos replace the image's package repositories while provisioning,
 	// by family: apt (a sources.list line), dnf and apk (a URL).
 	Repos map[string]string `toml:"repos"`
+}
+
+// Limits bound what a pull accepts from a registry (docs/config.md,
+// package image/limits). A missing key keeps its default.
+type Limits struct {
+	DocumentSize     Size  `toml:"max_document_size"`
+	IndexDepth       int   `toml:"max_index_depth"`
+	Layers           int   `toml:"max_layers"`
+	LayerSize        Size  `toml:"max_layer_size"`
+	ImageSize        Size  `toml:"max_image_size"`
+	CompressionRatio int64 `toml:"max_compression_ratio"`
+}
+
+// Size is a byte count in config.toml: an integer, or a string with a unit
+// ("4MiB", "16 GiB").
+type Size int64
+
+// UnmarshalTOML reads an integer or a string with a unit.
+func (s *Size) UnmarshalTOML(v any) error {
+	switch x := v.(type) {
+	case int64:
+		if x <= 0 {
+			return sizeError{fmt.Sprintf("size %d is not positive", x)}
+		}
+		*s = Size(x)
+	case string:
+		n, err := limits.ParseSize(x)
+		if err != nil {
+			return sizeError{err.Error()}
+		}
+		*s = Size(n)
+	default:
+		return sizeError{fmt.Sprintf("a size is an integer or a string such as \"4MiB\", not %T", v)}
+	}
+	return nil
+}
+
+// sizeError is a bad Size, reported with its key.
+type sizeError struct{ msg string }
+
+func (e sizeError) Error() string { return e.msg }
+
+// Resolve returns the limits of a pull: the file's values over the
+// defaults, with path (the configuration file) for the hints.
+func (l Limits) Resolve(path string) limits.Limits {
+	return limits.Limits{
+		DocumentSize:     int64(l.DocumentSize),
+		IndexDepth:       l.IndexDepth,
+		Layers:           l.Layers,
+		LayerSize:        int64(l.LayerSize),
+		ImageSize:        int64(l.ImageSize),
+		CompressionRatio: l.CompressionRatio,
+		ConfigPath:       path,
+	}.Resolve()
 }
 
 // Run configures devbox run.
@@ -109,6 +165,9 @@ func Load(path string) (*Config, error) {
 		}
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
+			if strings.HasPrefix(pe.LastKey, "limits.") {
+				return nil, fmt.Errorf("reading %s: line %d: %s: %s (hint: docs/config.md lists the limits)", path, pe.Position.Line, pe.LastKey, pe.Message)
+			}
 			return nil, fmt.Errorf("reading %s: line %d: %s (hint: fix the TOML syntax; docs/config.md shows an example)", path, pe.Position.Line, pe.Message)
 		}
 		return nil, fmt.Errorf("reading %s: %w (hint: docs/config.md shows the format)", path, err)
@@ -118,6 +177,11 @@ func Load(path string) (*Config, error) {
 	}
 	if c.Store.Root != "" && !filepath.IsAbs(c.Store.Root) {
 		return nil, fmt.Errorf("reading %s: [store] root %q is not an absolute path (hint: write the full path, e.g. root = %q)", path, c.Store.Root, filepath.Join(dataHome(), "devbox"))
+	}
+	for key, v := range map[string]int64{limits.KeyIndexDepth: int64(c.Limits.IndexDepth), limits.KeyLayers: int64(c.Limits.Layers), limits.KeyCompressionRatio: c.Limits.CompressionRatio} {
+		if v < 0 {
+			return nil, fmt.Errorf("reading %s: [limits] %s is %d (hint: use a positive number, or remove the key for the default)", path, key, v)
+		}
 	}
 	switch c.Run.Scratch {
 	case "", "memory", "disk":

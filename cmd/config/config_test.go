@@ -28,6 +28,15 @@ func TestLoad(t *testing.T) {
 			}},
 		{"provision repo of an unknown family", "[provision.repos]\npacman = \"http://m/\"\n", "provision.repos.pacman", nil},
 		{"provision repo of two lines", "[provision.repos]\napt = \"deb http://a/ ./\\ndeb http://b/ ./\"\n", "must be one line", nil},
+		{"limits", "[limits]\nmax_document_size = \"8MiB\"\nmax_layer_size = 1073741824\nmax_layers = 300\nmax_compression_ratio = 500\n", "",
+			func(c *Config) bool {
+				l := c.Limits.Resolve("/c.toml")
+				return l.DocumentSize == 8<<20 && l.LayerSize == 1<<30 && l.Layers == 300 && l.CompressionRatio == 500 &&
+					l.ImageSize == 64<<30 && l.IndexDepth == 2 && l.ConfigPath == "/c.toml"
+			}},
+		{"limits bad size", "[limits]\nmax_image_size = \"lots\"\n", "max_image_size", nil},
+		{"limits negative", "[limits]\nmax_layers = -1\n", "[limits] max_layers is -1 (hint:", nil},
+		{"limits unknown", "[limits]\nmax_files = 3\n", "unknown setting \"limits.max_files\"", nil},
 		{"absolute store root", "[store]\nroot = \"/srv/devbox\"\n", "", func(c *Config) bool { return c.Store.Root == "/srv/devbox" }},
 	}
 	for _, c := range cases {

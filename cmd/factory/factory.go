@@ -19,6 +19,7 @@ import (
 	"github.com/devbox-dev/devbox/cmd/iostreams"
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/alias"
+	"github.com/devbox-dev/devbox/image/limits"
 	"github.com/devbox-dev/devbox/image/store"
 	"github.com/devbox-dev/devbox/rootless"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
@@ -69,12 +70,12 @@ func New(ios *iostreams.IOStreams, logger *slog.Logger) *cmdutil.Factory {
 		return m, err
 	})
 	f.Unpacker = func(st *store.Store) image.Unpacker {
-		return func(ctx context.Context, jobs []store.UnpackJob, data io.Reader) error {
+		return func(ctx context.Context, jobs []store.UnpackJob, data io.Reader, lim limits.Limits) error {
 			m, err := f.Mapping()
 			if err != nil {
 				return err
 			}
-			req := store.UnpackRequest{Root: st.Root, Jobs: jobs, IgnoreChownErrors: m.Single(), Stream: true}
+			req := store.UnpackRequest{Root: st.Root, Jobs: jobs, IgnoreChownErrors: m.Single(), Stream: true, Limits: lim}
 			var res store.UnpackResult
 			if err := runStage(ctx, m, StageUnpack, req, &res, data); err != nil {
 				return fmt.Errorf("unpacking layers: %w", err)

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
+	"github.com/devbox-dev/devbox/cmd/config"
 	"github.com/devbox-dev/devbox/cmd/iostreams"
 	"github.com/devbox-dev/devbox/image"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -29,7 +30,10 @@ func NewCmdPull(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 		Use:   "pull IMAGE...",
 		Short: "Pull images from a registry into the local store",
 		Long: "Pull images (an alias such as centos, a name such as ubuntu:24.04, or a full\n" +
-			"reference with a tag or @sha256 digest) and unpack them for boxes.",
+			"reference with a tag or @sha256 digest) and unpack them for boxes.\n\n" +
+			"An image over a limit of [limits] in config.toml (document size, index depth,\n" +
+			"layer count, uncompressed layer and image size, compression ratio) is refused\n" +
+			"with the key that raises it; docs/config.md lists them.",
 		Example: "  devbox pull debian\n  devbox pull quay.io/fedora/fedora:43 --platform linux/arm64",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -79,6 +83,10 @@ func Image(ctx context.Context, f *cmdutil.Factory, ref string, plat *v1.Platfor
 	if err != nil {
 		return nil, err
 	}
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
 	named, _, err := image.Resolve(ref, tab)
 	if err != nil {
 		return nil, err
@@ -96,6 +104,7 @@ func Image(ctx context.Context, f *cmdutil.Factory, ref string, plat *v1.Platfor
 		Progress:   rep.event,
 		Unpack:     f.Unpacker(st),
 		Remove:     f.Remover(context.WithoutCancel(ctx), st),
+		Limits:     cfg.Limits.Resolve(config.Path()),
 	})
 	rep.finish()
 	if err != nil {

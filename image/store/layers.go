@@ -11,8 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
+	"github.com/devbox-dev/devbox/image/limits"
 	"github.com/devbox-dev/devbox/image/unpack"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/klauspost/compress/gzip"
@@ -33,6 +35,8 @@ type UnpackRequest struct {
 	Root              string      `json:"root"`
 	Jobs              []UnpackJob `json:"jobs"`
 	IgnoreChownErrors bool        `json:"ignoreChownErrors"`
+	// Limits bound the uncompressed sizes (zero fields: the defaults).
+	Limits limits.Limits `json:"limits"`
 	// Stream: the layer data stream (see StreamWriter) follows the request
 	// on stdin; otherwise the layers are read from the store's blobs.
 	Stream bool `json:"stream,omitempty"`
@@ -53,10 +57,11 @@ var ErrUnsafeLayer = unpack.ErrUnsafePath
 // to the image's ids works: inside the keep-id user namespace. Each layer is
 // unpacked into tmp/ and renamed into layers/ under its lock; a layer already
 // present is skipped.
-func (s *Store) UnpackLayers(jobs []UnpackJob, opts unpack.Options) (int, error) {
+func (s *Store) UnpackLayers(jobs []UnpackJob, opts unpack.Options, lim limits.Limits) (int, error) {
 	n := 0
+	var image int64
 	for _, j := range jobs {
-		did, err := s.unpackOne(j, opts, nil)
+		did, err := s.unpackOne(j, opts, nil, lim, &image)
 		if err != nil {
 			return n, err
 		}
@@ -71,12 +76,13 @@ func (s *Store) UnpackLayers(jobs []UnpackJob, opts unpack.Options) (int, error)
 // stream data (see StreamWriter) rather than from the store: each layer is
 // unpacked while its blob downloads, and renamed into layers/ only after the
 // stream certified the blob.
-func (s *Store) UnpackStream(jobs []UnpackJob, data io.Reader, opts unpack.Options) (int, error) {
+func (s *Store) UnpackStream(jobs []UnpackJob, data io.Reader, opts unpack.Options, lim limits.Limits) (int, error) {
 	br := bufio.NewReaderSize(data, 1<<20)
 	n := 0
+	var image int64
 	for _, j := range jobs {
 		jr := &jobReader{r: br}
-		did, err := s.unpackOne(j, opts, jr)
+		did, err := s.unpackOne(j, opts, jr, lim, &image)
 		if err == nil {
 			err = jr.finish() // a layer present already: skip its data
 		}
@@ -91,8 +97,9 @@ func (s *Store) UnpackStream(jobs []UnpackJob, data io.Reader, opts unpack.Optio
 }
 
 // unpackOne unpacks job j from in, or from its blob in the store if in is
-// nil.
-func (s *Store) unpackOne(j UnpackJob, opts unpack.Options, in *jobReader) (bool, error) {
+// nil, within the limits lim; image counts the logical bytes of the
+// request's layers unpacked so far.
+func (s *Store) unpackOne(j UnpackJob, opts unpack.Options, in *jobReader, lim limits.Limits, image *int64) (bool, error) {
 	if s.HasLayer(j.Chain) {
 		return false, nil
 	}
@@ -134,12 +141,19 @@ func (s *Store) unpackOne(j UnpackJob, opts unpack.Options, in *jobReader) (bool
 		defer f.Close()
 		src = f
 	}
-	r, closeR, err := decompress(bufio.NewReaderSize(src, 256<<10))
+	g := &sizeGuard{lim: lim.Resolve(), blob: j.Blob, prior: *image}
+	defer func() { *image += g.logical() }()
+	packed := &countReader{r: src, n: &g.packed}
+	r, closeR, err := decompress(bufio.NewReaderSize(packed, 256<<10), func(r io.Reader) io.Reader { return &meterReader{r: r, g: g} })
 	if err != nil {
 		return false, fmt.Errorf("unpacking layer %s: %w", j.Blob, err)
 	}
 	defer closeR()
 	o := opts
+	o.CheckSize = func(expanded int64) error {
+		g.sparse.Store(expanded)
+		return g.check()
+	}
 	o.Lowers = nil
 	for _, l := range j.Lowers {
 		o.Lowers = append(o.Lowers, filepath.Join(s.LayersDir(), l))
@@ -147,6 +161,14 @@ func (s *Store) unpackOne(j UnpackJob, opts unpack.Options, in *jobReader) (bool
 	h := sha256.New()
 	stats, err := unpack.Apply(tmp, io.TeeReader(r, h), o)
 	if err != nil {
+		var le *limits.Error
+		if errors.As(err, &le) {
+			return false, le
+		}
+		var ie *unpack.IDRangeError
+		if errors.As(err, &ie) {
+			return false, fmt.Errorf("unpacking layer %s: %w", j.Blob, ie)
+		}
 		return false, fmt.Errorf("unpacking layer %s: %w", j.Blob, err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != j.DiffID.Hex {
@@ -177,7 +199,7 @@ func (s *Store) unpackOne(j UnpackJob, opts unpack.Options, in *jobReader) (bool
 // its own goroutine, up to aheadChunks*aheadChunk bytes ahead of the reader,
 // so that it overlaps with writing files. close stops the goroutine and waits
 // for it.
-func decompress(br *bufio.Reader) (r io.Reader, close func(), err error) {
+func decompress(br *bufio.Reader, meter func(io.Reader) io.Reader) (r io.Reader, close func(), err error) {
 	magic, _ := br.Peek(4)
 	var src io.Reader
 	closeFn := func() {}
@@ -196,6 +218,9 @@ func decompress(br *bufio.Reader) (r io.Reader, close func(), err error) {
 		src, closeFn = zr, zr.Close
 	default:
 		src = br
+	}
+	if meter != nil {
+		src = meter(src)
 	}
 	a := readAhead(src)
 	return a, func() {
@@ -316,9 +341,9 @@ func UnpackMain(result *os.File) int {
 	var n int
 	var err error
 	if req.Stream {
-		n, err = s.UnpackStream(req.Jobs, io.MultiReader(dec.Buffered(), os.Stdin), opts)
+		n, err = s.UnpackStream(req.Jobs, io.MultiReader(dec.Buffered(), os.Stdin), opts, req.Limits)
 	} else {
-		n, err = s.UnpackLayers(req.Jobs, opts)
+		n, err = s.UnpackLayers(req.Jobs, opts, req.Limits)
 	}
 	res.Unpacked = n
 	if err != nil {
@@ -356,4 +381,61 @@ func RemoveMain() int {
 		return 125
 	}
 	return 0
+}
+
+// sizeGuard applies the limits on uncompressed sizes to one layer as it is
+// decompressed (the meter, in the read-ahead goroutine) and as its sparse
+// files expand (Apply): the layer's logical size is the decompressed stream
+// plus the holes of sparse files.
+type sizeGuard struct {
+	lim    limits.Limits
+	blob   v1.Hash
+	prior  int64        // logical bytes of the earlier layers of the request
+	stream atomic.Int64 // decompressed bytes
+	packed atomic.Int64 // compressed bytes read
+	sparse atomic.Int64 // expansion of sparse files
+}
+
+func (g *sizeGuard) logical() int64 { return g.stream.Load() + g.sparse.Load() }
+
+func (g *sizeGuard) check() error {
+	n := g.logical()
+	switch {
+	case n > g.lim.LayerSize:
+		return g.lim.Over("layer "+g.blob.String(), "unpacks to more than", limits.KeyLayerSize)
+	case g.prior+n > g.lim.ImageSize:
+		return g.lim.Over("the image", "unpacks to more than", limits.KeyImageSize)
+	case n > limits.RatioFloor && n/g.lim.CompressionRatio > max(g.packed.Load(), 1):
+		return g.lim.Over(fmt.Sprintf("layer %s (%s compressed)", g.blob, limits.FormatSize(g.packed.Load())), "unpacks to more than", limits.KeyCompressionRatio)
+	}
+	return nil
+}
+
+// meterReader counts decompressed bytes into its guard.
+type meterReader struct {
+	r io.Reader
+	g *sizeGuard
+}
+
+func (m *meterReader) Read(p []byte) (int, error) {
+	n, err := m.r.Read(p)
+	m.g.stream.Add(int64(n))
+	if err == nil || err == io.EOF {
+		if lerr := m.g.check(); lerr != nil {
+			return n, lerr
+		}
+	}
+	return n, err
+}
+
+// countReader counts the bytes read through it.
+type countReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }

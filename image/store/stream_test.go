@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"github.com/devbox-dev/devbox/image/limits"
 	"io"
 	"os"
 	"path/filepath"
@@ -215,7 +216,7 @@ func TestUnpackStream(t *testing.T) {
 		w.EndJob()
 		w.Write(blob2)
 		w.EndJob()
-		n, err := st.UnpackStream([]UnpackJob{j1, j2}, &buf, opts)
+		n, err := st.UnpackStream([]UnpackJob{j1, j2}, &buf, opts, limits.Limits{})
 		if err != nil || n != 2 {
 			t.Fatalf("UnpackStream: %d, %v", n, err)
 		}
@@ -228,7 +229,7 @@ func TestUnpackStream(t *testing.T) {
 		w.EndJob()
 		w.Write(blob2)
 		w.EndJob()
-		if n, err := st.UnpackStream([]UnpackJob{j1, j2}, &buf, opts); err != nil || n != 0 || buf.Len() != 0 {
+		if n, err := st.UnpackStream([]UnpackJob{j1, j2}, &buf, opts, limits.Limits{}); err != nil || n != 0 || buf.Len() != 0 {
 			t.Errorf("second UnpackStream: %d, %v, %d bytes left", n, err, buf.Len())
 		}
 	})
@@ -241,7 +242,7 @@ func TestUnpackStream(t *testing.T) {
 		pr, pw := io.Pipe()
 		done := make(chan error)
 		go func() {
-			_, err := st.UnpackStream([]UnpackJob{j}, pr, opts)
+			_, err := st.UnpackStream([]UnpackJob{j}, pr, opts, limits.Limits{})
 			done <- err
 		}()
 		w := &StreamWriter{W: pw}
@@ -263,7 +264,7 @@ func TestUnpackStream(t *testing.T) {
 		st := openTestStore(t)
 		var buf bytes.Buffer
 		(&StreamWriter{W: &buf}).Write(blob1[:len(blob1)/2])
-		if _, err := st.UnpackStream([]UnpackJob{job(blob1, diff1)}, &buf, opts); !errors.Is(err, errStreamEnded) {
+		if _, err := st.UnpackStream([]UnpackJob{job(blob1, diff1)}, &buf, opts, limits.Limits{}); !errors.Is(err, errStreamEnded) {
 			t.Errorf("UnpackStream: %v", err)
 		}
 		if len(tmpEntries(t, st)) != 0 {
@@ -278,7 +279,7 @@ func TestUnpackStream(t *testing.T) {
 		w := &StreamWriter{W: &buf}
 		w.Write(blob1)
 		w.EndJob()
-		if _, err := st.UnpackStream([]UnpackJob{j}, &buf, opts); err == nil || !strings.Contains(err.Error(), "diff_id") {
+		if _, err := st.UnpackStream([]UnpackJob{j}, &buf, opts, limits.Limits{}); err == nil || !strings.Contains(err.Error(), "diff_id") {
 			t.Errorf("UnpackStream: %v", err)
 		}
 		if st.HasLayer(j.Chain) || len(tmpEntries(t, st)) != 0 {

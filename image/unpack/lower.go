@@ -203,7 +203,7 @@ func (u *unpacker) copyUp(target string) error {
 		if _, err := u.copyData(dst, fdReader(src), nil); err != nil {
 			return fmt.Errorf("copying up %s: %w", target, err)
 		}
-		if err := u.chownErr(unix.Fchown(dst, uid, gid), target); err != nil {
+		if err := u.chownErr(unix.Fchown(dst, uid, gid), target, uid, gid); err != nil {
 			return err
 		}
 		if err := unix.Fchmod(dst, mode); err != nil {
@@ -224,7 +224,7 @@ func (u *unpacker) copyUp(target string) error {
 		if err := unix.Symlinkat(string(buf[:n]), pfd, base); err != nil {
 			return &os.PathError{Op: "symlinkat", Path: target, Err: err}
 		}
-		if err := u.chownErr(unix.Fchownat(pfd, base, uid, gid, unix.AT_SYMLINK_NOFOLLOW), target); err != nil {
+		if err := u.chownErr(unix.Fchownat(pfd, base, uid, gid, unix.AT_SYMLINK_NOFOLLOW), target, uid, gid); err != nil {
 			return err
 		}
 		if err := unix.UtimesNanoAt(pfd, base, ts[:], unix.AT_SYMLINK_NOFOLLOW); err != nil {
@@ -258,7 +258,7 @@ func (u *unpacker) copyUpDir(pfd int, rel, base string, li int) error {
 	if err := unix.Mkdirat(pfd, base, 0o700); err != nil {
 		return &os.PathError{Op: "mkdirat", Path: rel, Err: err}
 	}
-	if err := u.chownErr(unix.Fchownat(pfd, base, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW), rel); err != nil {
+	if err := u.chownErr(unix.Fchownat(pfd, base, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW), rel, int(st.Uid), int(st.Gid)); err != nil {
 		return err
 	}
 	dst, err := unix.Openat(pfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)

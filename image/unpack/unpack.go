@@ -34,6 +34,11 @@ type Options struct {
 	IgnoreChownErrors bool
 	// Logf receives debug notes (skipped device node, dropped xattr). May be nil.
 	Logf func(format string, args ...any)
+	// CheckSize, if not nil, is called as sparse entries expand, with the
+	// file bytes produced so far beyond the bytes of the stream (holes of
+	// sparse files count at their logical size); its error stops Apply.
+	// Without it the expansion is bounded by a fixed 64 GiB.
+	CheckSize func(expanded int64) error
 }
 
 // Stats counts what Apply created. FIFOs count as Files. Skipped counts
@@ -338,7 +343,14 @@ func (u *unpacker) file(rel string, hdr *tar.Header, r io.Reader) error {
 	defer unix.Close(fd)
 	start := u.in.n
 	n, err := u.copyData(fd, r, func(n int64) error {
-		if n-(u.in.n-start)+u.expanded > maxSparseExpansion {
+		d := n - (u.in.n - start)
+		if d <= 0 {
+			return nil
+		}
+		if u.opts.CheckSize != nil {
+			return u.opts.CheckSize(u.expanded + d)
+		}
+		if d+u.expanded > maxSparseExpansion {
 			return errors.New("sparse file expands beyond the limit")
 		}
 		return nil
@@ -350,7 +362,7 @@ func (u *unpacker) file(rel string, hdr *tar.Header, r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", rel, err)
 	}
-	if err := u.chownErr(unix.Fchown(fd, hdr.Uid, hdr.Gid), rel); err != nil {
+	if err := u.chownErr(unix.Fchown(fd, hdr.Uid, hdr.Gid), rel, hdr.Uid, hdr.Gid); err != nil {
 		return err
 	}
 	if err := unix.Fchmod(fd, uint32(hdr.Mode)&0o7777); err != nil {
@@ -442,7 +454,7 @@ func (u *unpacker) dir(rel string, hdr *tar.Header) error {
 	ts := headerTimes(hdr)
 	meta := dirMeta{mode: uint32(hdr.Mode) & 0o7777, atime: ts[0], mtime: ts[1]}
 	if rel == "" {
-		if err := u.chownErr(unix.Fchownat(u.root, ".", hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW), "."); err != nil {
+		if err := u.chownErr(unix.Fchownat(u.root, ".", hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW), ".", hdr.Uid, hdr.Gid); err != nil {
 			return err
 		}
 		if err := u.dirXattrs(u.root, ".", ".", hdr, false); err != nil {
@@ -476,7 +488,7 @@ func (u *unpacker) dir(rel string, hdr *tar.Header) error {
 	if err != nil {
 		return &os.PathError{Op: "mkdirat", Path: rel, Err: err}
 	}
-	if err := u.chownErr(unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW), rel); err != nil {
+	if err := u.chownErr(unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW), rel, hdr.Uid, hdr.Gid); err != nil {
 		return err
 	}
 	if err := u.dirXattrs(pfd, base, rel, hdr, opaque); err != nil {
@@ -520,7 +532,7 @@ func (u *unpacker) symlink(rel string, hdr *tar.Header) error {
 		return err
 	}
 	u.forget(rel)
-	if err := u.chownErr(unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW), rel); err != nil {
+	if err := u.chownErr(unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW), rel, hdr.Uid, hdr.Gid); err != nil {
 		return err
 	}
 	u.dropXattrs(rel, hdr)
@@ -556,7 +568,7 @@ func (u *unpacker) fifo(rel string, hdr *tar.Header) error {
 
 // nodeMeta sets owner, mode and times of a FIFO just created at pfd/base.
 func (u *unpacker) nodeMeta(pfd int, base, rel string, uid, gid int, mode uint32, ts *[2]unix.Timespec) error {
-	if err := u.chownErr(unix.Fchownat(pfd, base, uid, gid, unix.AT_SYMLINK_NOFOLLOW), rel); err != nil {
+	if err := u.chownErr(unix.Fchownat(pfd, base, uid, gid, unix.AT_SYMLINK_NOFOLLOW), rel, uid, gid); err != nil {
 		return err
 	}
 	// fchmodat follows a final symlink, but base is the FIFO this entry just
@@ -908,8 +920,10 @@ func (u *unpacker) whiteout(parent, base string) error {
 	return nil
 }
 
-// chownErr filters a chown error according to IgnoreChownErrors.
-func (u *unpacker) chownErr(err error, rel string) error {
+// chownErr filters a chown error according to IgnoreChownErrors. EINVAL
+// means that uid or gid has no mapping in this user namespace: without
+// IgnoreChownErrors that is an IDRangeError.
+func (u *unpacker) chownErr(err error, rel string, uid, gid int) error {
 	if err == nil {
 		return nil
 	}
@@ -919,6 +933,9 @@ func (u *unpacker) chownErr(err error, rel string) error {
 			u.logf("unpack: cannot change owners (%v), files keep the caller's owner", err)
 		}
 		return nil
+	}
+	if err == unix.EINVAL {
+		return newIDRangeError(uid, gid)
 	}
 	return &os.PathError{Op: "lchown", Path: rel, Err: err}
 }
@@ -961,12 +978,15 @@ func (u *unpacker) finishDirs() error {
 				continue
 			}
 		}
-		if err := unix.Fchmodat(pfd, base, m.mode, 0); err != nil {
-			return &os.PathError{Op: "fchmodat", Path: rel, Err: err}
-		}
+		// Times first: once the mode is set, the root may no longer be
+		// searchable for the "." that names it (mode 0000), and chmod
+		// leaves the times alone.
 		ts := [2]unix.Timespec{m.atime, m.mtime}
 		if err := unix.UtimesNanoAt(pfd, base, ts[:], unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return &os.PathError{Op: "utimensat", Path: rel, Err: err}
+		}
+		if err := unix.Fchmodat(pfd, base, m.mode, 0); err != nil {
+			return &os.PathError{Op: "fchmodat", Path: rel, Err: err}
 		}
 	}
 	return nil

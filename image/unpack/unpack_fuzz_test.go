@@ -104,6 +104,7 @@ func FuzzApply(f *testing.F) {
 		"l l ../outside\nd l/ 700\nd l 0\nf l/x",
 		"d ro/ 555\nd ro/sub/ 0\nf ro/sub/f x\nd ./ 700",
 		"l s ../outside/sentinel\nh h s\nf s x\nl t ../outside\nf .wh.t",
+		"d ./ 0\nd a/ 0\nd a/b/ 555\nf a/b/f x\nd a/ 1777\nd c/ 2755",
 	} {
 		f.Add([]byte(s))
 	}

@@ -233,7 +233,7 @@ func TestHostilePullLimits(t *testing.T) {
 		diffIDs []v1.Hash
 		limits  string // appended to config.toml
 		want    []string
-		unpack  bool // refused while unpacking: the layer blobs may stay for the GC
+		unpack  bool // refused while unpacking, after its blobs were verified (taken back too)
 	}{
 		{"gzip bomb", [][]byte{bomb}, []v1.Hash{bombDiff}, "", []string{"times its compressed size, the limit set by max_compression_ratio", "hint: if you trust the image, raise max_compression_ratio under [limits] in " + cfgPath}, true},
 		{"sparse bomb", [][]byte{gz(t, sparse)}, []v1.Hash{shaOf(sparse)}, "", []string{"the limit set by max_compression_ratio"}, true},

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -372,3 +373,58 @@ func TestBoxExports(t *testing.T) {
 }
 
 const testIconPNG = "\x89PNG\r\n\x1a\nrest"
+
+// A running box can swap a file it is asked for for a fifo between the
+// look and the open (its upper directory is live): the read must fail, not
+// wait on the fifo for a writer the box keeps silent.
+func TestRootfsSwappedFifo(t *testing.T) {
+	up := layer(t, "f usr/share/applications/a.desktop x")
+	dir := filepath.Join(up, "usr", "share", "applications")
+	fifo := filepath.Join(dir, ".fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The box's silent writer.
+	w, err := os.OpenFile(fifo, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	stop := make(chan struct{})
+	swapped := make(chan struct{})
+	go func() {
+		defer close(swapped)
+		a := filepath.Join(dir, "a.desktop")
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			// exchange the file and the fifo, again and again
+			unix.Renameat2(unix.AT_FDCWD, fifo, unix.AT_FDCWD, a, unix.RENAME_EXCHANGE)
+		}
+	}()
+	defer func() { close(stop); <-swapped }()
+	fs, err := OpenRootfs([]string{up})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	done := make(chan int)
+	go func() {
+		n := 0
+		for i := 0; i < 3000; i++ {
+			if _, err := fs.ReadFile("/usr/share/applications/a.desktop", 1024); err != nil {
+				n++
+			}
+		}
+		done <- n
+	}()
+	select {
+	case n := <-done:
+		t.Logf("%d of 3000 reads refused", n)
+	case <-time.After(20 * time.Second):
+		t.Fatal("a read waited on the swapped-in fifo")
+	}
+}

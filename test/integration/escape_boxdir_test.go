@@ -4,9 +4,13 @@ package integration
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Files devbox writes in a box's directory and in locks/ are opened by
@@ -82,5 +86,63 @@ func TestEscapeStoreBoxDirLinks(t *testing.T) {
 	}
 	if st := e.provisionState("victim"); st.Provision == nil || st.Provision.Problem == "" {
 		t.Errorf("provisioning state not saved: %+v", st.Provision)
+	}
+}
+
+// exports.json is read by export --list, unexport and rm: a link to
+// /dev/zero (or a fifo) planted as it must not make them read forever (or
+// until the OOM killer picks something of the user's), and an item with
+// terminal escapes is not printed.
+func TestEscapeStoreExportsRecord(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	e.ok("create", "dev", "--image", "busybox")
+	dir := e.boxDir("dev")
+	rec := filepath.Join(dir, "exports.json")
+	timed := func(args ...string) result {
+		t.Helper()
+		c := e.cmd(args...)
+		var out, errb strings.Builder
+		c.Stdout, c.Stderr = &out, &errb
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- c.Wait() }()
+		select {
+		case err := <-done:
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			return result{out.String(), errb.String(), code}
+		case <-time.After(20 * time.Second):
+			c.Process.Kill()
+			<-done
+			t.Fatalf("devbox %v still reading after 20s", args)
+		}
+		return result{}
+	}
+	if err := os.Symlink("/dev/zero", rec); err != nil {
+		t.Fatal(err)
+	}
+	if r := timed("export", "dev", "--list"); r.code == 0 || !strings.Contains(r.stderr, "exports.json") {
+		t.Errorf("--list of a linked record: exit %d, stderr %q", r.code, r.stderr)
+	}
+	os.Remove(rec)
+	esc := `{"version":1,"items":[{"kind":"bin","name":"rg","source":"/usr/bin/rg","path":"/x/\u001b]0;owned\u0007rg"}]}`
+	os.WriteFile(rec, []byte(esc), 0o600)
+	if r := timed("export", "dev", "--list"); r.code == 0 || strings.Contains(r.stdout+r.stderr, "\x1b") {
+		t.Errorf("--list of a record with an escape: exit %d, stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	os.Remove(rec)
+	if err := unix.Mkfifo(rec, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := timed("rm", "-f", "dev"); r.code != 0 || !strings.Contains(r.stderr, "exports.json") {
+		t.Errorf("rm with a fifo as exports.json: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if _, err := os.Lstat(dir); err == nil {
+		t.Errorf("%s is still there", dir)
 	}
 }

@@ -17,9 +17,9 @@ import (
 // name: a link planted there (by a dev box, which writes the store through
 // the home it shares when the store is under it, or by anything else that
 // writes the store) must not lead the write to a file outside the store.
-// The box's first start provisions it: provision.log (which the box's
-// package manager fills) and provision.json.tmp are written, under
-// locks/provision-<id>.lock.
+// The box's first start writes spec.json.tmp and provisions it:
+// provision.log (which the box's package manager fills) and
+// provision.json.tmp are written, under locks/provision-<id>.lock.
 func TestEscapeStoreBoxDirLinks(t *testing.T) {
 	e := newEnv(t)
 	e.stopBoxesAtCleanup()
@@ -37,7 +37,7 @@ func TestEscapeStoreBoxDirLinks(t *testing.T) {
 	if err := os.MkdirAll(outside, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	logC, jsonC, recC := plantCanary(t, outside), plantCanary(t, outside), plantCanary(t, outside)
+	logC, jsonC, recC, specC := plantCanary(t, outside), plantCanary(t, outside), plantCanary(t, outside), plantCanary(t, outside)
 	fresh := filepath.Join(outside, "created-by-a-lock")
 	// The image store's lock files are made 0666 (its helpers' root is
 	// another uid): through a link, that would be a file of the user's.
@@ -53,6 +53,7 @@ func TestEscapeStoreBoxDirLinks(t *testing.T) {
 		filepath.Join(dir, "provision.log"):                     logC.path,
 		filepath.Join(dir, "provision.json.tmp"):                jsonC.path,
 		filepath.Join(dir, "box.json.tmp"):                      recC.path,
+		filepath.Join(dir, "spec.json.tmp"):                     specC.path,
 		filepath.Join(e.root, "locks", "provision-"+id+".lock"): fresh,
 		filepath.Join(e.root, "locks", "export-"+id+".lock"):    fresh,
 	} {
@@ -73,13 +74,13 @@ func TestEscapeStoreBoxDirLinks(t *testing.T) {
 	if fi, err := os.Stat(private.path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("%s through a store.lock link: %v %v, want mode 0600", private.path, fi.Mode(), err)
 	}
-	for _, c := range []fileCanary{logC, jsonC, recC, private} {
+	for _, c := range []fileCanary{logC, jsonC, recC, specC, private} {
 		c.check(t)
 	}
 	if _, err := os.Lstat(fresh); err == nil {
 		t.Errorf("a lock link created %s", fresh)
 	}
-	for _, f := range []string{"provision.log", "provision.json"} {
+	for _, f := range []string{"provision.log", "provision.json", "spec.json"} {
 		if fi, err := os.Lstat(filepath.Join(dir, f)); err != nil || !fi.Mode().IsRegular() {
 			t.Errorf("%s after provisioning: %v %v", f, fi, err)
 		}

@@ -62,3 +62,26 @@ func TestCreateAndOpenLock(t *testing.T) {
 		})
 	}
 }
+
+func TestReadFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good")
+	os.WriteFile(good, []byte("{}"), 0o600)
+	big := filepath.Join(dir, "big")
+	os.WriteFile(big, make([]byte, 2048), 0o600)
+	fifo := filepath.Join(dir, "fifo")
+	syscall.Mkfifo(fifo, 0o600)
+	zero := filepath.Join(dir, "zero")
+	os.Symlink("/dev/zero", zero)
+	link := filepath.Join(dir, "link")
+	os.Symlink(good, link)
+	for _, c := range []struct {
+		path string
+		ok   bool
+	}{{good, true}, {big, false}, {fifo, false}, {zero, false}, {link, false}, {"/dev/zero", false}} {
+		b, err := ReadFile(c.path, 1024)
+		if (err == nil) != c.ok || c.ok && string(b) != "{}" {
+			t.Errorf("ReadFile(%s) = %q, %v; want ok %v", filepath.Base(c.path), b, err, c.ok)
+		}
+	}
+}

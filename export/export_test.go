@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -288,14 +289,13 @@ func TestUnexportRemovesOnlyMarkedFiles(t *testing.T) {
 	link := filepath.Join(d.Apps, "devbox-dev-x.desktop")
 	os.Symlink(mine, link)
 	save(boxDir, []Item{
-		{Kind: KindBin, Name: "tool", Path: mine},
-		{Kind: KindBin, Name: "other", Path: other},
-		{Kind: KindApp, Name: "n", Path: victim},
-		{Kind: KindApp, Name: "x", Path: link, Icon: victim},
-		{Kind: KindBin, Name: "rel", Path: "../x"},
+		{Kind: KindBin, Name: "tool", Source: "/usr/bin/tool", Path: mine},
+		{Kind: KindBin, Name: "other", Source: "/usr/bin/other", Path: other},
+		{Kind: KindApp, Name: "n", Source: "/usr/share/applications/n.desktop", Path: victim},
+		{Kind: KindApp, Name: "x", Source: "/usr/share/applications/x.desktop", Path: link, Icon: victim},
 	})
 	removed, err := b.Unexport("", "")
-	if len(removed) != 5 || err == nil {
+	if len(removed) != 4 || err == nil {
 		t.Errorf("removed %d, err %v", len(removed), err)
 	}
 	if _, e := os.Stat(mine); e == nil {
@@ -372,3 +372,121 @@ func TestBoxExports(t *testing.T) {
 }
 
 const testIconPNG = "\x89PNG\r\n\x1a\nrest"
+
+// A running box can swap a file it is asked for for a fifo between the
+// look and the open (its upper directory is live): the read must fail, not
+// wait on the fifo for a writer the box keeps silent.
+func TestRootfsSwappedFifo(t *testing.T) {
+	up := layer(t, "f usr/share/applications/a.desktop x")
+	dir := filepath.Join(up, "usr", "share", "applications")
+	fifo := filepath.Join(dir, ".fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The box's silent writer.
+	w, err := os.OpenFile(fifo, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	stop := make(chan struct{})
+	swapped := make(chan struct{})
+	go func() {
+		defer close(swapped)
+		a := filepath.Join(dir, "a.desktop")
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			// exchange the file and the fifo, again and again
+			unix.Renameat2(unix.AT_FDCWD, fifo, unix.AT_FDCWD, a, unix.RENAME_EXCHANGE)
+		}
+	}()
+	defer func() { close(stop); <-swapped }()
+	fs, err := OpenRootfs([]string{up})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	done := make(chan int)
+	go func() {
+		n := 0
+		for i := 0; i < 3000; i++ {
+			if _, err := fs.ReadFile("/usr/share/applications/a.desktop", 1024); err != nil {
+				n++
+			}
+		}
+		done <- n
+	}()
+	select {
+	case n := <-done:
+		t.Logf("%d of 3000 reads refused", n)
+	case <-time.After(20 * time.Second):
+		t.Fatal("a read waited on the swapped-in fifo")
+	}
+}
+
+// exports.json is input: a dev box writes it when the store is under the
+// home. It is read like a box record (no link followed, a regular file of
+// at most 1 MiB, strict JSON), and an item devbox would not have written
+// refuses the whole record (--list prints them; unexport removes them).
+func TestLoadHostileManifest(t *testing.T) {
+	good := `{"version":1,"items":[{"kind":"bin","name":"rg","source":"/usr/bin/rg","path":"/home/me/.local/bin/rg"}]}`
+	item := func(it string) string { return `{"version":1,"items":[` + it + `]}` }
+	cases := []struct {
+		name  string
+		plant func(p string)
+		ok    bool
+	}{
+		{"good", func(p string) { os.WriteFile(p, []byte(good), 0o600) }, true},
+		{"none", func(string) {}, true},
+		{"a link to /dev/zero", func(p string) { os.Symlink("/dev/zero", p) }, false},
+		{"a link to a good record", func(p string) {
+			os.WriteFile(p+".real", []byte(good), 0o600)
+			os.Symlink(p+".real", p)
+		}, false},
+		{"a fifo", func(p string) { unix.Mkfifo(p, 0o600) }, false},
+		{"huge", func(p string) {
+			os.WriteFile(p, []byte(good+strings.Repeat(" ", 2<<20)), 0o600)
+		}, false},
+		{"trailing data", func(p string) { os.WriteFile(p, []byte(good+"{}"), 0o600) }, false},
+		{"unknown field", func(p string) { os.WriteFile(p, []byte(`{"version":1,"items":[],"x":1}`), 0o600) }, false},
+		{"other version", func(p string) { os.WriteFile(p, []byte(`{"version":2,"items":[]}`), 0o600) }, false},
+		{"escape in a path", func(p string) {
+			os.WriteFile(p, []byte(item(`{"kind":"bin","name":"rg","source":"/usr/bin/rg","path":"/x/\u001b]52;c;aGk=\u0007"}`)), 0o600)
+		}, false},
+		{"C1 control in a source", func(p string) {
+			os.WriteFile(p, []byte(item(`{"kind":"bin","name":"rg","source":"/usr/bin/\u009b2J","path":"/x/rg"}`)), 0o600)
+		}, false},
+		{"unknown kind", func(p string) {
+			os.WriteFile(p, []byte(item(`{"kind":"exe","name":"rg","source":"/usr/bin/rg","path":"/x/rg"}`)), 0o600)
+		}, false},
+		{"relative path", func(p string) {
+			os.WriteFile(p, []byte(item(`{"kind":"bin","name":"rg","source":"/usr/bin/rg","path":"../x"}`)), 0o600)
+		}, false},
+		{"bad name", func(p string) {
+			os.WriteFile(p, []byte(item(`{"kind":"bin","name":"../rg","source":"/usr/bin/rg","path":"/x/rg"}`)), 0o600)
+		}, false},
+		{"relative icon", func(p string) {
+			os.WriteFile(p, []byte(item(`{"kind":"app","name":"a","source":"/a","path":"/x/a.desktop","icon":"i.png"}`)), 0o600)
+		}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			c.plant(filepath.Join(dir, manifestName))
+			done := make(chan error, 1)
+			go func() { _, err := Load(dir); done <- err }()
+			select {
+			case err := <-done:
+				if (err == nil) != c.ok {
+					t.Errorf("Load: %v, want ok %v", err, c.ok)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Load did not return")
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"unicode"
 )
 
 // Kinds of export.
@@ -37,25 +38,91 @@ type manifest struct {
 
 const manifestName = "exports.json"
 
+// maxManifest bounds what is read of exports.json.
+const maxManifest = 1 << 20
+
 // Load returns what box directory boxDir records as exported. The record
-// is input like any other: items are checked again before anything is
-// removed.
+// is input like a box record (a dev box writes the store when it is under
+// the home): a regular file opened without following a link, at most
+// maxManifest bytes, strict JSON of version 1, and only items devbox would
+// have written (checkItem); anything else is an error that names the file.
+// Items are checked again before anything is removed.
 func Load(boxDir string) ([]Item, error) {
-	b, err := os.ReadFile(filepath.Join(boxDir, manifestName))
+	p := filepath.Join(boxDir, manifestName)
+	b, err := readManifest(p)
 	if errors.Is(err, os.ErrNotExist) {
 		return []Item{}, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading %s: %w", p, err)
 	}
 	var m manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", filepath.Join(boxDir, manifestName), err)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", p, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("reading %s: trailing data", p)
+	}
+	if m.Version != 1 {
+		return nil, fmt.Errorf("reading %s: unknown version %d", p, m.Version)
+	}
+	for _, it := range m.Items {
+		if err := checkItem(it); err != nil {
+			return nil, fmt.Errorf("reading %s: %w", p, err)
+		}
 	}
 	if m.Items == nil {
 		m.Items = []Item{}
 	}
 	return m.Items, nil
+}
+
+func readManifest(p string) ([]byte, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, errors.New("it is a symbolic link")
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxManifest+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxManifest {
+		return nil, fmt.Errorf("larger than %d bytes", maxManifest)
+	}
+	return b, nil
+}
+
+// checkItem reports what in it devbox would not have written: an unknown
+// kind, a name that is not a file name devbox derives, a path or icon that
+// is not absolute and clean, a control character anywhere (C0, DEL or C1:
+// --list prints them to a terminal).
+func checkItem(it Item) error {
+	switch it.Kind {
+	case KindApp, KindBin, KindService:
+	default:
+		return fmt.Errorf("an item of unknown kind %q", it.Kind)
+	}
+	if !validName(it.Name) {
+		return fmt.Errorf("item name %q is not one devbox writes", it.Name)
+	}
+	for _, f := range []struct{ what, v string }{{"path", it.Path}, {"source", it.Source}, {"icon", it.Icon}} {
+		if strings.ContainsFunc(f.v, unicode.IsControl) {
+			return fmt.Errorf("item %s has a control character in its %s", it.Name, f.what)
+		}
+		if (f.v != "" || f.what != "icon") && (!filepath.IsAbs(f.v) || filepath.Clean(f.v) != f.v) {
+			return fmt.Errorf("item %s: %s %q is not a clean absolute path", it.Name, f.what, f.v)
+		}
+	}
+	return nil
 }
 
 func save(boxDir string, items []Item) error {

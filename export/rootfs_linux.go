@@ -226,6 +226,14 @@ func (r *Rootfs) Open(p string) (*os.File, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s in the box: %w", p, err)
 			}
+			// A running box may have swapped it since the look above: what
+			// was opened must still be a regular file (a fifo would be
+			// read until the box's writer speaks).
+			var ost unix.Stat_t
+			if err := unix.Fstat(fd, &ost); err != nil || ost.Mode&unix.S_IFMT != unix.S_IFREG {
+				unix.Close(fd)
+				return nil, fmt.Errorf("%s in the box is not a regular file", p)
+			}
 			return os.NewFile(uintptr(fd), p), nil
 		default:
 			closeStack(cur)

@@ -18,18 +18,33 @@ import (
 // nsID identifies a namespace.
 type nsID struct{ dev, ino uint64 }
 
-func pidNS(pid int) (nsID, error) {
+// nsOf returns namespace kind (pid, user) of process pid.
+func nsOf(pid int, kind string) (nsID, error) {
 	var st unix.Stat_t
-	if err := unix.Stat("/proc/"+strconv.Itoa(pid)+"/ns/pid", &st); err != nil {
+	if err := unix.Stat("/proc/"+strconv.Itoa(pid)+"/ns/"+kind, &st); err != nil {
 		return nsID{}, err
 	}
 	return nsID{st.Dev, st.Ino}, nil
 }
 
+// boxNS are the namespaces a process of the box is in: the init's PID
+// and user namespaces. A sandbox built in the box has its own user
+// namespace, with or without a PID namespace of its own.
+type boxNS struct{ pid, user nsID }
+
+func nsOfProcess(pid int) (boxNS, error) {
+	p, err := nsOf(pid, "pid")
+	if err != nil {
+		return boxNS{}, err
+	}
+	u, err := nsOf(pid, "user")
+	return boxNS{p, u}, err
+}
+
 // server is the helper of one box.
 type server struct {
 	uid   uint32
-	boxNS nsID
+	boxNS boxNS
 	home  string
 
 	mu      sync.Mutex
@@ -51,7 +66,7 @@ func ServeMain() int {
 		return 125
 	}
 	lf, pidfd := os.NewFile(3, "listener"), 4
-	ns, err := pidNS(initPID)
+	ns, err := nsOfProcess(initPID)
 	// The pidfd still names a live process: initPID was not reused
 	// between the clone and the read above.
 	if err == nil {
@@ -128,9 +143,25 @@ func (s *server) peerError(c *agent.Conn) error {
 	if cred.Pid <= 0 {
 		return errors.New("the peer's pid is unknown")
 	}
-	ns, err := pidNS(int(cred.Pid))
-	if err != nil || ns != s.boxNS {
+	// The pid is a number recorded at connect: once that process is gone
+	// another may have it. A pidfd of the peer that still answers after
+	// /proc was read says the number was the peer's all along.
+	pidfd, perr := c.PeerPidfd()
+	if perr != nil && !errors.Is(perr, unix.ENOPROTOOPT) {
+		return errors.New("the peer is gone")
+	}
+	if pidfd >= 0 {
+		defer unix.Close(pidfd)
+	}
+	ns, err := nsOfProcess(int(cred.Pid))
+	if err == nil && pidfd >= 0 {
+		err = unix.PidfdSendSignal(pidfd, 0, nil, 0)
+	}
+	if err != nil || ns.pid != s.boxNS.pid {
 		return errors.New("the peer is not a process of the box")
+	}
+	if ns.user != s.boxNS.user {
+		return errors.New("the peer is in a user namespace of its own (a sandbox in the box)")
 	}
 	return nil
 }

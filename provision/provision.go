@@ -152,12 +152,17 @@ func (o *Options) probe(loc *Locale) (Have, error) {
 	if code != 0 {
 		return Have{}, &noShellError{code}
 	}
-	b, err := os.ReadFile(f.Name())
+	// The box wrote this file (its /bin/sh may seek it a terabyte ahead):
+	// only its beginning is read, from the descriptor.
+	b, err := io.ReadAll(io.LimitReader(io.NewSectionReader(f, 0, maxProbeOutput), maxProbeOutput))
 	if err != nil {
 		return Have{}, err
 	}
 	return parseProbe(string(b)), nil
 }
+
+// maxProbeOutput bounds what is read of the probe's answer (a few lines).
+const maxProbeOutput = 64 << 10
 
 // noShellError is a probe that could not run: the image has no /bin/sh.
 type noShellError struct{ code int }

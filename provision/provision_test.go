@@ -2,6 +2,7 @@ package provision
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -251,5 +252,36 @@ func TestRun(t *testing.T) {
 	st, out = runFake(t, b, "C.UTF-8")
 	if len(b.ran) != 0 || st.Problem == "" || strings.Count(out, "\n") != 1 || !strings.Contains(out, "no package manager") {
 		t.Errorf("state %+v, progress %q", st, out)
+	}
+}
+
+// sparseBox is an image whose /bin/sh answers the probe, then seeks its
+// stdout (a file on the host) a terabyte ahead and writes one byte there.
+type sparseBox struct{}
+
+func (sparseBox) Run(args, env []string, stdout, stderr *os.File) (int, error) {
+	stdout.WriteString("pm=none\nsudo=1\nless=1\nps=1\nshell=1\n")
+	if _, err := stdout.Seek(1<<40, io.SeekStart); err != nil {
+		return 0, err
+	}
+	_, err := stdout.Write([]byte{'\n'})
+	return 0, err
+}
+
+// The probe's answer is read bounded: a box that makes it a sparse
+// terabyte does not make devbox allocate one (a fatal out-of-memory).
+func TestProbeOutputBounded(t *testing.T) {
+	log, err := os.Create(filepath.Join(t.TempDir(), "provision.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	o := Options{Box: "dev", Shell: "/bin/bash", Log: log, Progress: io.Discard, Runner: sparseBox{}}
+	h, err := o.probe(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.Sudo || !h.Less || !h.PS || !h.Shell || h.Manager != "" {
+		t.Errorf("probe = %+v", h)
 	}
 }

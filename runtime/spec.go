@@ -3,9 +3,12 @@ package runtime
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 
+	"github.com/devbox-dev/devbox/internal/safefile"
 	"github.com/devbox-dev/devbox/network"
+	"golang.org/x/sys/unix"
 )
 
 // SpecVersion is bumped whenever Spec changes incompatibly.
@@ -159,17 +162,42 @@ func WriteSpec(path string, s *Spec) error {
 		return err
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	// Created anew: a link planted in the box's directory is not followed.
+	f, err := safefile.Create(tmp, 0, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	return os.Rename(tmp, path)
 }
 
+// maxSpec bounds what is read of a spec.
+const maxSpec = 64 << 20
+
 // ReadSpec reads a spec written by WriteSpec.
 func ReadSpec(path string) (*Spec, error) {
-	b, err := os.ReadFile(path)
+	// Input: a regular file reached without a link, of a bounded size.
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("box spec %s: not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxSpec+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxSpec {
+		return nil, fmt.Errorf("box spec %s: larger than %d bytes", path, maxSpec)
 	}
 	s, err := ParseSpec(b)
 	if err != nil {

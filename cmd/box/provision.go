@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
+	"github.com/devbox-dev/devbox/internal/safefile"
 	"github.com/devbox-dev/devbox/provision"
 	"github.com/devbox-dev/devbox/runtime/agent"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
@@ -66,7 +67,8 @@ func (e *env) provision(r *rbox.Record, again bool) (*rbox.Record, error) {
 		return r, err
 	}
 	logPath := filepath.Join(e.bs.BoxDir(r.ID), provisionLog)
-	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+	// Made anew: a link planted in the box's directory is not followed.
+	logf, err := safefile.Create(logPath, os.O_APPEND, 0o600)
 	if err != nil {
 		return r, fmt.Errorf("provisioning box %s: %w", r.Name, err)
 	}

@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode"
 
 	"github.com/devbox-dev/devbox/cgroup"
+	"github.com/devbox-dev/devbox/internal/safefile"
 )
 
 // CgroupBox is a running box that has a cgroup: its directory in the store
@@ -65,14 +67,15 @@ func CgroupBoxes(containersDir string) ([]CgroupBox, error) {
 
 func boxName(dir string) string {
 	for _, f := range []string{"box.json", "spec.json"} {
-		b, err := os.ReadFile(filepath.Join(dir, f))
+		// Input: a link to /dev/zero or a fifo must not stall stats.
+		b, err := safefile.ReadFile(filepath.Join(dir, f), 1<<20)
 		if err != nil {
 			continue
 		}
 		var v struct {
 			Name string `json:"name"`
 		}
-		if json.Unmarshal(b, &v) == nil && v.Name != "" {
+		if json.Unmarshal(b, &v) == nil && v.Name != "" && !strings.ContainsFunc(v.Name, unicode.IsControl) {
 			return v.Name
 		}
 	}

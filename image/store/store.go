@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/devbox-dev/devbox/internal/safefile"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sys/unix"
@@ -559,7 +560,7 @@ func ChainIDs(diffIDs []v1.Hash) []v1.Hash {
 // user and the user-namespace helpers, whose root is another host uid, so
 // they are made readable and writable by both; locks/ itself is 0700.
 func openLock(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o666)
+	f, err := safefile.OpenLock(path, 0o666)
 	if err != nil {
 		return nil, err
 	}

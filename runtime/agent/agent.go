@@ -125,6 +125,27 @@ func (c *Conn) PeerCred() (*unix.Ucred, error) {
 	return cred, serr
 }
 
+// PeerPidfd returns a pidfd of the peer's process as it connected
+// (SO_PEERPIDFD, Linux 6.5): while it answers, the peer's pid names that
+// process and no other. A peer that is gone is an error; a kernel without
+// SO_PEERPIDFD is unix.ENOPROTOOPT.
+func (c *Conn) PeerPidfd() (int, error) {
+	rc, err := c.c.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	pidfd, serr := -1, error(nil)
+	if err := rc.Control(func(fd uintptr) {
+		pidfd, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PEERPIDFD)
+	}); err != nil {
+		return -1, err
+	}
+	if serr != nil {
+		return -1, serr
+	}
+	return pidfd, nil
+}
+
 // Close closes the connection.
 func (c *Conn) Close() error { return c.c.Close() }
 

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/devbox-dev/devbox/cgroup"
+	"github.com/devbox-dev/devbox/internal/safefile"
 	"github.com/devbox-dev/devbox/provision"
 	"io/fs"
 	"net"
@@ -156,7 +157,7 @@ func (s *Store) SocketPath(id string) string { return filepath.Join(s.RunDir(id)
 
 // Lock takes the lock named name (exclusive) and returns its release.
 func (s *Store) Lock(name string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(s.LocksDir, name+".lock"), os.O_RDONLY|os.O_CREATE, 0o666)
+	f, err := safefile.OpenLock(filepath.Join(s.LocksDir, name+".lock"), 0o666)
 	if err != nil {
 		return nil, fmt.Errorf("opening lock: %w", err)
 	}
@@ -348,7 +349,8 @@ func (s *Store) Save(r *Record) error {
 // writeAtomic replaces the file p with b (temp file, fsync, rename).
 func writeAtomic(p string, b []byte) error {
 	tmp := p + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	// A link planted at tmp is removed, not written through.
+	f, err := safefile.Create(tmp, 0, 0o600)
 	if err != nil {
 		return fmt.Errorf("writing box record: %w", err)
 	}

@@ -56,6 +56,15 @@ hostname`
 	if r := e.run("shell", "dev", "--", "unshare", "-rpf", "devbox-host", "--", "true"); r.code != 125 || !strings.Contains(r.stderr, "refused") {
 		t.Errorf("devbox-host from a nested PID namespace: exit %d %q", r.code, r.stderr)
 	}
+	// Nor is one of a sandbox that keeps the box's PID namespace and only
+	// unshares the user (and network) namespaces, as bwrap --unshare-user
+	// --unshare-net builds for a build without network: through the
+	// channel it would run on the host, network and all.
+	for _, flags := range []string{"-r", "-rn"} {
+		if r := e.run("shell", "dev", "--", "unshare", flags, "devbox-host", "--", "true"); r.code != 125 || !strings.Contains(r.stderr, "refused") {
+			t.Errorf("devbox-host from a nested user namespace (unshare %s): exit %d %q", flags, r.code, r.stderr)
+		}
+	}
 	// The exit code passes through devbox exec too.
 	if r := e.run("exec", "dev", "--", "devbox-host", "--", "sh", "-c", "exit 4"); r.code != 4 {
 		t.Errorf("devbox exec … devbox-host: exit %d, want 4 (%s)", r.code, r.stderr)

@@ -64,7 +64,7 @@ func addCreateFlags(c *cobra.Command, o *CreateOptions, withImage bool) {
 		fl.StringVarP(&o.Image, "image", "i", "", "image or alias to make the box from (default: the box name as an alias)")
 	}
 	fl.StringVar(&o.Home, "home", "", "host directory to use as your home in the box (default: your home)")
-	fl.BoolVar(&o.Desktop, "desktop", false, "with --home: bind your desktop session (Wayland, PipeWire, PulseAudio, session bus, X11, SSH agent) too; through the session bus and X11 the box can run programs on the host as you")
+	fl.BoolVar(&o.Desktop, "desktop", false, "with --home: bind the parts of your desktop session that cannot start programs on the host (Wayland, PipeWire, PulseAudio); never the session bus, X11 or the SSH agent")
 	fl.StringArrayVarP(&o.Volumes, "volume", "v", nil, "bind SRC:DST[:ro] from the host into the box")
 	fl.StringArrayVarP(&o.Env, "env", "e", nil, "set KEY=VALUE in every session of the box")
 	fl.StringVar(&o.Hostname, "hostname", "", "the box's hostname (default: its name)")

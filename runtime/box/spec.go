@@ -112,7 +112,7 @@ func Spec(r *Record, lowers []string, boxDir string, h Host) (*runtime.Spec, err
 		exists = func(string) bool { return false }
 	}
 	if r.Home == "" || r.Desktop {
-		desktopMounts(s, h, acct, exists, add)
+		desktopMounts(s, h, acct, !IsDevBox(r, acct.Home), exists, add)
 	}
 	// The host's GPUs: for boxes with the desktop session (a sandboxed
 	// box without --desktop gets none); the NVIDIA driver's files for dev
@@ -184,7 +184,13 @@ var runtimeSockets = []string{"pipewire-0", "pulse/native", "bus"}
 // init.pid, the warm holders' sockets) — plus X11's socket directory,
 // XAUTHORITY and the SSH agent. Every socket must be a socket, not a
 // link, and none may lie in devbox/.
-func desktopMounts(s *runtime.Spec, h Host, acct runtime.Account, exists func(string) bool, add func(src, dst string, ro bool)) {
+//
+// A sandboxed box (--home DIR --desktop) gets only what cannot start a
+// program on the host: Wayland, PipeWire and PulseAudio. The session bus
+// (systemd-run --user, D-Bus activation), X11 (synthetic keystrokes into
+// any window, a terminal too) and the SSH agent (your keys) stay outside;
+// sandboxedSessionDrops are their variables.
+func desktopMounts(s *runtime.Spec, h Host, acct runtime.Account, sandbox bool, exists func(string) bool, add func(src, dst string, ro bool)) {
 	isSock := h.Socket
 	if isSock == nil {
 		isSock = func(string) bool { return false }
@@ -219,8 +225,14 @@ func desktopMounts(s *runtime.Spec, h Host, acct runtime.Account, exists func(st
 			sock(w)
 		}
 		for _, n := range runtimeSockets {
+			if sandbox && n == "bus" {
+				continue
+			}
 			sock(filepath.Join(rt, n))
 		}
+	}
+	if sandbox {
+		return
 	}
 	if h.getenv("DISPLAY") != "" && exists("/tmp/.X11-unix") {
 		add("/tmp/.X11-unix", "/tmp/.X11-unix", true)
@@ -243,11 +255,16 @@ var sessionVars = []string{
 	"SSH_AUTH_SOCK", "PULSE_SERVER", "PIPEWIRE_REMOTE", "EDITOR", "VISUAL",
 }
 
+// sandboxedSessionDrops are the session variables a sandboxed box does not
+// get: what they name is not in it (desktopMounts).
+var sandboxedSessionDrops = []string{"DISPLAY", "XAUTHORITY", "DBUS_SESSION_BUS_ADDRESS", "SSH_AUTH_SOCK"}
+
 // SessionEnv is the environment of one session: the box's (image Env and
 // --env at create time), the user's identity, and the caller's session
 // variables (display, sockets, locale, terminal), so a box entered from a
 // new desktop session uses that session.
 func SessionEnv(r *Record, acct runtime.Account, caller []string, root bool) []string {
+	sandbox := !IsDevBox(r, acct.Home)
 	vals := map[string]string{}
 	var keys []string
 	set := func(k, v string) {
@@ -269,7 +286,7 @@ func SessionEnv(r *Record, acct runtime.Account, caller []string, root bool) []s
 		if !ok {
 			continue
 		}
-		if strings.HasPrefix(k, "LC_") || contains(sessionVars, k) {
+		if strings.HasPrefix(k, "LC_") || contains(sessionVars, k) && !(sandbox && contains(sandboxedSessionDrops, k)) {
 			// A locale the box lacks (provisioning could not install it)
 			// becomes C.UTF-8: a shell that works, not one that warns.
 			if p := r.Provision; p != nil && p.LangFallback && v == p.Lang && (k == "LANG" || strings.HasPrefix(k, "LC_")) {

@@ -54,8 +54,11 @@ func TestSpecMounts(t *testing.T) {
 			[]string{"/data/boxhome->/home/me", "/srv->/srv:ro", "/real/zone->/etc/localtime:ro"},
 			[]string{"/tmp/.X11-unix", "/tmp/ssh-x/agent.1", "/run/user/1000"}},
 		{"separate home with --desktop", Record{Name: "w", Hostname: "w", Home: "/data/boxhome", Desktop: true}, desktop, nil,
-			[]string{"/data/boxhome->/home/me", "tmpfs->/run/user/1000", "/run/user/1000/bus->/run/user/1000/bus", "/tmp/ssh-x/agent.1->/tmp/ssh-x/agent.1"},
-			[]string{"/run/user/1000->"}},
+			[]string{"/data/boxhome->/home/me", "tmpfs->/run/user/1000", "/run/user/1000/wayland-1->/run/user/1000/wayland-1",
+				"/run/user/1000/pipewire-0->/run/user/1000/pipewire-0", "/run/user/1000/pulse/native->/run/user/1000/pulse/native"},
+			// What starts programs on the host stays outside a sandbox:
+			// the session bus, X11 (and its cookie), the SSH agent.
+			[]string{"/run/user/1000->", "/run/user/1000/bus", "/tmp/.X11-unix", "/tmp/ssh-x/agent.1", "/run/user/1000/.mutter-Xwaylandauth.1"}},
 		{"agent in the home: the home carries it", Record{Name: "w", Hostname: "w"},
 			[]string{"SSH_AUTH_SOCK=/home/me/.ssh/agent.sock"}, nil,
 			[]string{"/home/me->/home/me"},
@@ -243,5 +246,33 @@ func TestSpecHostExec(t *testing.T) {
 				t.Errorf("mounts %q, want %q", got, c.want)
 			}
 		})
+	}
+}
+
+// A sandboxed box's sessions do not name what it does not get: the
+// session bus, X11 and the SSH agent; a dev box's do.
+func TestSessionEnvSandboxDrops(t *testing.T) {
+	acct := runtime.Account{Name: "me", UID: 1000, GID: 1000, Home: "/home/me", Shell: "/bin/bash"}
+	caller := []string{"DISPLAY=:0", "XAUTHORITY=/run/user/1000/xauth", "DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus",
+		"SSH_AUTH_SOCK=/tmp/agent", "WAYLAND_DISPLAY=wayland-0", "TERM=xterm"}
+	for _, c := range []struct {
+		name string
+		r    *Record
+		want int // of the four variables
+	}{
+		{"dev box", &Record{Name: "d"}, 4},
+		{"own home as home", &Record{Name: "d", Home: "/home/me"}, 4},
+		{"sandbox with desktop", &Record{Name: "s", Home: "/data/s", Desktop: true}, 0},
+	} {
+		env := "\n" + strings.Join(SessionEnv(c.r, acct, caller, false), "\n")
+		n := 0
+		for _, k := range sandboxedSessionDrops {
+			if strings.Contains(env, "\n"+k+"=") {
+				n++
+			}
+		}
+		if n != c.want || !strings.Contains(env, "WAYLAND_DISPLAY=wayland-0") {
+			t.Errorf("%s: %d of the session bus, X11 and agent variables (want %d):\n%s", c.name, n, c.want, env)
+		}
 	}
 }

@@ -358,6 +358,25 @@ cmp -s /etc/localtime /etc/localtime.host 2>/dev/null; test -e /etc/localtime &&
 	if _, err := os.Stat("/etc/localtime"); err == nil && !strings.Contains(s, "localtime present") {
 		t.Errorf("host timezone not in the box: %s", s)
 	}
+	// The attack a sandbox with --desktop stops: through the session bus
+	// (systemd-run --user), X11 (keystrokes into a terminal) or the SSH
+	// agent (your keys) a box could act on the host as you. A box with a
+	// home of its own and --desktop gets Wayland and audio, none of those.
+	sbHome := t.TempDir()
+	os.Chmod(sbHome, 0o755)
+	e.ok("create", "sbdesk", "--image", "debian", "--home", sbHome, "--desktop")
+	c = e.cmd("shell", "sbdesk", "--", "sh", "-c", script+`
+for s in "$XDG_RUNTIME_DIR/bus" "`+ssh+`" "/tmp/.X11-unix/X`+strconv.Itoa(n)+`"; do test -e "$s" && echo "reached $s"; done; true`)
+	c.Env = append(c.Env, vars...)
+	out, err = c.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	s = string(out)
+	if strings.Contains(s, "reached") || strings.Count(s, "ok ") != 3 ||
+		!strings.Contains(s, "ok "+filepath.Join(rt, wayland)) || strings.Contains(s, "DISPLAY=:") {
+		t.Errorf("a sandbox with --desktop reaches what runs programs on the host, or lacks Wayland/audio:\n%s", s)
+	}
 	// A variable that is not part of the session does not leak in.
 	c = e.cmd("shell", "debian", "--", "env")
 	c.Env = append(c.Env, "SECRET_TOKEN=hunter2")

@@ -4,7 +4,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -s -w -X github.com/devbox-dev/devbox/cmd/root.Version=$(VERSION) -X github.com/devbox-dev/devbox/cmd/root.Commit=$(COMMIT)
 
-.PHONY: build install test test-vm unit lint bench fuzz clean try completions man release-check
+.PHONY: build install test test-vm bench-vm unit lint bench fuzz clean try completions man release-check
 
 # The box init and the network helper (cmd/devbox-init, cmd/devbox-net) are
 # built first and embedded in devbox (internal/libexec). BIN=path builds elsewhere (test/, bench/ use it).
@@ -27,6 +27,12 @@ test:
 # proves devbox's resource limits there (test/vm/rig.sh, docs/cgroups.md).
 test-vm:
 	./test/vm/rig.sh
+
+# As root: the start-up benchmark (bench/suite-desktop.sh) in the VM rig's
+# systemd guest, beside bwrap and crun (slow under TCG; CI does not run it).
+# The same suite on this machine: bench/run.sh desktop.
+bench-vm:
+	DEVBOX_VM_INITRAMFS=0 DEVBOX_VM_BENCH=1 DEVBOX_VM_TIMEOUT=$${DEVBOX_VM_TIMEOUT:-1800} ./test/vm/rig.sh
 
 # The main job on a fresh machine of this kind (offline: a local mirror).
 try:

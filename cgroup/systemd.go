@@ -9,6 +9,8 @@ import (
 
 	sdbus "github.com/coreos/go-systemd/v22/dbus"
 	godbus "github.com/godbus/dbus/v5"
+
+	"github.com/devbox-dev/devbox/internal/trace"
 )
 
 // Systemd is the part of systemd's manager API that devbox uses. The
@@ -60,6 +62,7 @@ func shortID(id string) string {
 func startScope(ctx context.Context, h Host, id string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, scopeTimeout)
 	defer cancel()
+	trace.Mark("cgroup: dialing the user bus")
 	conn, err := h.Dial(ctx)
 	if err != nil {
 		return "", fmt.Errorf("connecting to the systemd user bus: %w", err)
@@ -78,6 +81,7 @@ func startScope(ctx context.Context, h Host, id string) (string, error) {
 	case <-ctx.Done():
 		return "", fmt.Errorf("starting %s through the systemd user bus: %w", name, ctx.Err())
 	}
+	trace.Mark("cgroup: scope started")
 	self, err := h.Self()
 	if err != nil {
 		return "", err

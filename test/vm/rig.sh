@@ -22,9 +22,14 @@
 # Environment (optional):
 #   DEVBOX_VM_CACHE    kernel cache       (/var/cache/devbox-test/vm)
 #   DEVBOX_VM_KERNEL   kernel package     (what linux-image-cloud-amd64 depends on)
-#   DEVBOX_VM_TIMEOUT  seconds for QEMU   (480)
+#   DEVBOX_VM_TIMEOUT  seconds for QEMU   (600)
 #   DEVBOX_VM_RUN      -test.run pattern for the suite (both guests)
 #   DEVBOX_VM_SYSTEMD  0: skip the systemd guest
+#   DEVBOX_VM_INITRAMFS 0: skip the initramfs guest
+#   DEVBOX_VM_ITEST    -test.run pattern for the integration subset (systemd guest)
+#   DEVBOX_VM_BENCH    1: also run bench/suite-desktop.sh in the systemd guest
+#                      (make bench-vm; RUNS, PASSES, TRACERUNS; summary in
+#                      DEVBOX_VM_BENCH_OUT, default bench/results/vm-DATE.md)
 #   DEVBOX_TEST_MIRROR Debian mirror for the systemd guest (http://deb.debian.org/debian)
 #   DEVBOX_VM_KEEP     1: keep the work directory
 set -euo pipefail
@@ -32,7 +37,7 @@ export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/l
 export LC_ALL=C
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 CACHE=${DEVBOX_VM_CACHE:-/var/cache/devbox-test/vm}
-TIMEOUT=${DEVBOX_VM_TIMEOUT:-480}
+TIMEOUT=${DEVBOX_VM_TIMEOUT:-600}
 GO=${GO:-go}
 t0=$(date +%s.%N)
 
@@ -71,7 +76,7 @@ fi
 [ -n "$pkg" ] || { apt-get update >/dev/null 2>&1 || true; pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/ { print $2; exit }'); }
 [ -n "$pkg" ] || die "cannot resolve the kernel package (hint: apt-get update, or set DEVBOX_VM_KERNEL=linux-image-<version>-cloud-amd64)"
 KDIR="$CACHE/$pkg"
-if [ ! -f "$KDIR/vmlinuz" ] || [ ! -f "$KDIR/overlay.ko" ] || [ ! -f "$KDIR/mods/order" ]; then
+if [ ! -f "$KDIR/vmlinuz" ] || [ ! -f "$KDIR/overlay.ko" ] || ! grep -qs 'virtio_blk' "$KDIR/mods/order" || [ ! -f "$KDIR/mods/tun-checked" ]; then
 	say "fetching $pkg"
 	dl=$(mktemp -d)
 	(cd "$dl" && apt-get download "$pkg" >/dev/null 2>&1) ||
@@ -108,8 +113,11 @@ if [ ! -f "$KDIR/vmlinuz" ] || [ ! -f "$KDIR/overlay.ko" ] || [ ! -f "$KDIR/mods
 	}
 	addmod virtio_pci
 	addmod virtio_blk
+	# The default network's tap device (devbox-net) in the systemd guest.
+	grep -q '^CONFIG_TUN=y' "$KDIR.tmp/config" || addmod tun
 	cp "$KDIR.tmp/overlay.ko" "$KDIR.tmp/mods/"
 	echo "$order overlay.ko" >"$KDIR.tmp/mods/order"
+	: >"$KDIR.tmp/mods/tun-checked"
 	rm -rf "$dl" "$KDIR" && mv "$KDIR.tmp" "$KDIR"
 fi
 # What the suite needs of the kernel: cgroup v2 controllers built in, user
@@ -128,6 +136,10 @@ cd "$REPO"
 make -s build GO="$GO" BIN="$IR/usr/bin/devbox"
 CGO_ENABLED=0 "$GO" test -c -tags vm -o "$IR/vm.test" ./test/vm
 CGO_ENABLED=0 "$GO" build -trimpath -o "$IR/workload" ./test/vm/workload
+# The systemd guest also runs a subset of the integration tests (run, shell,
+# exec) against images test/mkimages pushes into a registry in the guest.
+CGO_ENABLED=0 "$GO" test -c -tags integration -o "$WORK/integration.test" ./test/integration
+CGO_ENABLED=0 "$GO" build -trimpath -o "$WORK/mkimages" ./test/mkimages
 say "built devbox, the suite and the workload ($(since "$t0")s)"
 
 cp "$BUSYBOX" "$IR/bin/busybox"
@@ -205,18 +217,18 @@ boot() {
 	FAIL=$((FAIL + fail))
 }
 
-boot initramfs "$WORK/initrd.gz" -append "console=ttyS0 loglevel=1 panic=-1 rdinit=/init"
+[ "${DEVBOX_VM_INITRAMFS:-1}" = 0 ] || boot initramfs "$WORK/initrd.gz" -append "console=ttyS0 loglevel=1 panic=-1 rdinit=/init"
 
 # --- the systemd guest ---------------------------------------------------------
 if [ "${DEVBOX_VM_SYSTEMD:-1}" != 0 ]; then
-	IMG="$CACHE/trixie-systemd-v1.img"
+	IMG="$CACHE/trixie-systemd-v2.img"
 	if [ ! -f "$IMG" ]; then
 		say "building the systemd guest's disk (debootstrap trixie, once; cached as $IMG)"
 		command -v debootstrap >/dev/null && command -v mkfs.ext4 >/dev/null ||
 			DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends debootstrap e2fsprogs >/dev/null ||
 			die "cannot install debootstrap"
 		R="$WORK/sdroot"
-		debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,uidmap \
+		debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,uidmap,bubblewrap,crun,hyperfine,jq,procps,time \
 			trixie "$R" "${DEVBOX_TEST_MIRROR:-http://deb.debian.org/debian}" >"$WORK/debootstrap.log" 2>&1 ||
 			{ tail -n 20 "$WORK/debootstrap.log" >&2; die "debootstrap failed"; }
 		# The unprivileged user, lingering so that logind starts its
@@ -246,13 +258,26 @@ if [ "${DEVBOX_VM_SYSTEMD:-1}" != 0 ]; then
 	cp "$BUSYBOX" "$S/bin/busybox"
 	cp "$KDIR"/mods/* "$S/lib/modules/"
 	install -m 0755 "$REPO/test/vm/init-systemd.sh" "$S/init"
-	cp "$IR/usr/bin/devbox" "$IR/vm.test" "$IR/workload" "$BUSYBOX" "$S/payload/"
+	cp "$IR/usr/bin/devbox" "$IR/vm.test" "$IR/workload" "$BUSYBOX" "$WORK/integration.test" "$WORK/mkimages" "$S/payload/"
+	if [ -n "${DEVBOX_VM_BENCH:-}" ]; then
+		cp "$REPO/bench/lib.sh" "$REPO/bench/suite-desktop.sh" "$S/payload/"
+		printf 'RUNS=%s PASSES=%s TRACERUNS=%s\n' "${RUNS:-30}" "${PASSES:-6}" "${TRACERUNS:-15}" >"$S/payload/bench"
+	fi
 	install -m 0755 "$REPO/test/vm/suite-systemd.sh" "$S/payload/"
 	cp "$REPO/test/vm/devbox-suite.service" "$S/payload/"
 	[ -z "${DEVBOX_VM_RUN:-}" ] || printf -- '-test.run %s\n' "$DEVBOX_VM_RUN" >"$S/payload/testflags"
+	[ -z "${DEVBOX_VM_ITEST:-}" ] || printf '%s\n' "$DEVBOX_VM_ITEST" >"$S/payload/itest"
 	(cd "$S" && find . | sort | "$BUSYBOX" cpio -o -H newc 2>/dev/null) | gzip -1 >"$WORK/stage1.gz"
 	boot systemd "$WORK/stage1.gz" -snapshot -drive "file=$IMG,format=raw,if=virtio,cache=unsafe" \
 		-append "console=ttyS0 loglevel=1 panic=-1 rdinit=/init systemd.show_status=false systemd.log_level=warning"
+	if [ -n "${DEVBOX_VM_BENCH:-}" ]; then
+		bout=${DEVBOX_VM_BENCH_OUT:-$REPO/bench/results/vm-$(date -u +%Y%m%dT%H%M%SZ).md}
+		mkdir -p "$(dirname "$bout")"
+		sed -n 's/^VMBENCH //p' "$WORK/systemd-console.log.txt" >"$bout"
+		say "benchmark in the systemd guest -> $bout"
+		cat "$bout"
+		[ -s "$bout" ] || { say "the benchmark printed nothing"; FAIL=$((FAIL + 1)); }
+	fi
 fi
 
 say "VM wall times:$TIMES; rig total $(since "$t0")s"

@@ -45,6 +45,8 @@ const (
 	// init, run the tests as that user inside envCgroup.
 	envAs     = "VMTEST_AS"
 	envCgroup = "VMTEST_CGROUP"
+	// envServe (an address) makes the binary only serve an empty registry.
+	envServe = "VMTEST_SERVE"
 
 	cgroupRoot = "/sys/fs/cgroup"
 	registryAt = "127.0.0.1:5000"
@@ -65,6 +67,17 @@ func envOr(k, def string) string {
 }
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv(envServe); addr != "" {
+		// The systemd guest's shared registry (suite-systemd.sh): test/mkimages
+		// pushes into it, the integration subset and the benchmark pull.
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, http.Serve(ln, registry.New(registry.Logger(log.New(io.Discard, "", 0)))))
+		os.Exit(2)
+	}
 	if as := os.Getenv(envAs); as != "" && os.Getuid() == 0 {
 		os.Exit(switchUser(as, os.Getenv(envCgroup)))
 	}

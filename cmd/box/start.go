@@ -73,6 +73,9 @@ func (e *env) start(r *rbox.Record) error {
 	if err := rbox.CheckSources(r); err != nil {
 		return err
 	}
+	if err := e.bs.Complete(r, layerOps{e}); err != nil {
+		return err // an interrupted snapshot, rollback or clone
+	}
 	var lowers []string
 	for _, c := range r.Lowers {
 		// Check made sure c is a layer id; the layer is a directory of

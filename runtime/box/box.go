@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -94,6 +95,11 @@ type Record struct {
 	// it: a devbox that predates provisioning still reads box.json.
 	NoProvision bool             `json:"-"`
 	Provision   *provision.State `json:"-"`
+	// Snapshots are the box's snapshots, oldest first (devbox snapshot;
+	// snapshot.go); Pending is a move of its writable layer the record
+	// describes and an interrupted devbox may not have made.
+	Snapshots []Snapshot `json:"snapshots,omitempty"`
+	Pending   *Pending   `json:"pending,omitempty"`
 
 	// Problem is set, and nothing but ID and Name, when the box's record
 	// cannot be used (List, Find): such a box is listed as broken and may
@@ -410,7 +416,14 @@ func (s *Store) CheckAll(hasLayer func(chain string) bool) ([]Damage, int, error
 			out = append(out, Damage{Name: r.Name, Issue: r.Problem.Error()})
 			continue
 		}
-		for _, l := range r.Lowers {
+		lowers := slices.Clone(r.Lowers)
+		for _, sn := range r.Snapshots {
+			lowers = append(lowers, sn.Lowers...)
+		}
+		for _, l := range lowers {
+			if r.Pending != nil && l == r.Pending.Layer {
+				continue // made by the next start (a pending freeze)
+			}
 			if !hasLayer(l) {
 				out = append(out, Damage{Name: r.Name, Issue: fmt.Sprintf("its image layer %s is missing (hint: devbox pull %s restores it when the image still has it; otherwise devbox rm %s)", l, r.Image, r.Name)})
 				break

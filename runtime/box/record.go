@@ -207,6 +207,9 @@ func (r *Record) Check(id string) error {
 			return fmt.Errorf("devices[%d]: %v", i, err)
 		}
 	}
+	if err := r.checkSnapshots(); err != nil {
+		return err
+	}
 	for _, p := range r.Publish {
 		if p == "" || strings.ContainsFunc(p, isControl) {
 			return fmt.Errorf("publish entry %q is not a port", p)

@@ -343,6 +343,9 @@ type ShellOptions struct {
 	NoTTY bool
 	// Reprovision runs first-start provisioning again.
 	Reprovision bool
+	// Devcontainer is the project directory whose devcontainer.json
+	// makes the box (shell --devcontainer).
+	Devcontainer string
 	// changed are the create flags given: refused for an existing box
 	// that differs (checkExisting).
 	changed []string
@@ -364,8 +367,16 @@ func NewCmdShell(f *cmdutil.Factory) *cobra.Command {
 			"enter is another name for shell.\n" + cmdutil.DevBoxLoopbackNote,
 		Example: "  devbox shell centos\n  devbox shell fedora -- make test\n  devbox shell dev --root",
 		Aliases: []string{"enter"},
-		Args:    cobra.MinimumNArgs(1),
+		Args: func(c *cobra.Command, args []string) error {
+			if o.Devcontainer != "" {
+				return nil // the box is the project's
+			}
+			return cobra.MinimumNArgs(1)(c, args)
+		},
 		RunE: func(c *cobra.Command, args []string) error {
+			if o.Devcontainer != "" {
+				return devcontainerShell(c, f, &o, args)
+			}
 			o.Name = args[0]
 			// Flags after NAME (before "--") are devbox's.
 			cmdArgs, err := cmdutil.ParseAfterName(c, args[1:])
@@ -382,7 +393,28 @@ func NewCmdShell(f *cmdutil.Factory) *cobra.Command {
 	c.Flags().BoolVarP(&o.TTY, "tty", "t", false, "allocate a terminal even when stdin is not one")
 	c.Flags().BoolVarP(&o.NoTTY, "no-tty", "T", false, "never allocate a terminal")
 	c.Flags().BoolVar(&o.Reprovision, "reprovision", false, "install sudo, your locale, less, ps and your shell again if missing (the first start of a dev box does)")
+	c.Flags().StringVar(&o.Devcontainer, "devcontainer", "", "make and enter the box of DIR's .devcontainer/devcontainer.json (image, containerEnv, remoteUser, forwardPorts, postCreateCommand, mounts); without =DIR, the current directory's")
+	c.Flags().Lookup("devcontainer").NoOptDefVal = "."
 	return c
+}
+
+// devcontainerShell is devbox shell --devcontainer: the project's box is
+// assembled (created, or rebuilt when its devcontainer.json changed), then
+// entered; args are the command.
+func devcontainerShell(c *cobra.Command, f *cmdutil.Factory, o *ShellOptions, args []string) error {
+	if ch, _ := changedCreateFlags(c); len(ch) > 0 {
+		return cmdutil.FlagErrorf("--devcontainer takes the box's settings from devcontainer.json, not from --%s", ch[0])
+	}
+	e, err := open(c.Context(), f)
+	if err != nil {
+		return err
+	}
+	name, err := devcontainerBox(e, o.Devcontainer)
+	if err != nil {
+		return err
+	}
+	o.Name = name
+	return shellRun(c.Context(), f, o, args, false)
 }
 
 // NewCmdExec builds `devbox exec`: like shell, for scripts (no implicit

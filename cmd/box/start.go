@@ -211,6 +211,7 @@ func (e *env) start(r *rbox.Record) error {
 		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: warning: %v (devbox stop can only ask the box to stop)\n", err)
 	}
 	e.refreshLinker(r, rbox.LinkerDirs(r, h), logf)
+	e.runStartHooks(r, logf)
 	return nil
 }
 

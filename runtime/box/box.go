@@ -100,6 +100,9 @@ type Record struct {
 	// describes and an interrupted devbox may not have made.
 	Snapshots []Snapshot `json:"snapshots,omitempty"`
 	Pending   *Pending   `json:"pending,omitempty"`
+	// OnStart are shell commands run as the box's root at every start
+	// (a box file's on_start hooks; devbox assemble).
+	OnStart []string `json:"onStart,omitempty"`
 
 	// Problem is set, and nothing but ID and Name, when the box's record
 	// cannot be used (List, Find): such a box is listed as broken and may
@@ -431,4 +434,18 @@ func (s *Store) CheckAll(hasLayer func(chain string) bool) ([]Damage, int, error
 		}
 	}
 	return out, len(recs), nil
+}
+
+// assembledFile is an assembled box's definition (package boxfile).
+const assembledFile = "assemble.json"
+
+// SaveAssembled writes box id's assemble.json atomically.
+func (s *Store) SaveAssembled(id string, b []byte) error {
+	return writeAtomic(filepath.Join(s.BoxDir(id), assembledFile), b)
+}
+
+// ReadAssembled reads box id's assemble.json (fs.ErrNotExist: the box was
+// not made by devbox assemble), without following a link.
+func (s *Store) ReadAssembled(id string) ([]byte, error) {
+	return readRecord(filepath.Join(s.BoxDir(id), assembledFile))
 }

@@ -199,6 +199,13 @@ func NewCmdAssemble(f *cmdutil.Factory) *cobra.Command {
 			"their exports. Prints one line per box: NAME, what was done, what changed.",
 		Example: "  devbox assemble\n  devbox assemble ci/devbox.toml --dry-run\n  devbox assemble --rm",
 		Args:    cobra.MaximumNArgs(1),
+		// A box file: its name ends in .toml.
+		ValidArgsFunction: func(c *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return []string{"toml"}, cobra.ShellCompDirectiveFilterFileExt
+		},
 		RunE: func(c *cobra.Command, args []string) error {
 			path := boxfile.DefaultFile
 			if len(args) == 1 {

@@ -8,6 +8,7 @@ import (
 	"github.com/devbox-dev/devbox/cgroup"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -851,7 +852,36 @@ func (e *env) remove(r *rbox.Record, force bool) error {
 		return fmt.Errorf("removing box %s: %w", r.Name, err)
 	}
 	_ = os.RemoveAll(e.bs.RunDir(r.ID))
+	e.sweepSnapshots(r)
 	return nil
+}
+
+// sweepSnapshots removes the snapshot layers (frozen writable layers) of
+// removed box r that no other box stacks (a clone keeps them), when no
+// pull or collection runs; otherwise they are garbage for devbox prune.
+func (e *env) sweepSnapshots(r *rbox.Record) {
+	var layers []v1.Hash
+	for _, l := range slices.Concat(r.Lowers, snapshotLowers(r)) {
+		if e.st.SnapshotLayer(l) {
+			layers = append(layers, v1.Hash{Algorithm: "sha256", Hex: l})
+		}
+	}
+	if len(layers) == 0 {
+		return
+	}
+	c := &store.Created{}
+	c.ExpectLayers(layers)
+	if _, err := e.st.Abandon(c, e.f.Remover(e.ctx, e.st)); err != nil {
+		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: warning: box %s: its snapshot layers stay until devbox prune: %v\n", r.Name, err)
+	}
+}
+
+func snapshotLowers(r *rbox.Record) []string {
+	var out []string
+	for _, s := range r.Snapshots {
+		out = append(out, s.Lowers...)
+	}
+	return out
 }
 
 // unexportAll removes what devbox export put on the host for box r; what

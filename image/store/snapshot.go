@@ -210,3 +210,18 @@ func (s *Store) WriteSnapshotMarker(layer, box string, files int, bytes int64) e
 	}
 	return s.writeMarker(LayerMarker{Chain: layer, Box: box, Files: files, Bytes: bytes})
 }
+
+// SnapshotLayer reports whether layer is a snapshot layer (its marker
+// names a box).
+func (s *Store) SnapshotLayer(layer string) bool {
+	if !isHex64(layer) {
+		return false
+	}
+	r, err := openRoot(s.Root)
+	if err != nil {
+		return false
+	}
+	defer r.close()
+	mk, err := s.readMarker(r, layer)
+	return err == nil && mk.Box != ""
+}

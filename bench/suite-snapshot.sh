@@ -29,42 +29,53 @@ empty_store() {
 	rm -rf "$1" 2>/dev/null || podman unshare rm -rf "$1"
 }
 podman_clean() {
-	podman rm -f snapc snapc2 >/dev/null 2>&1 || true
+	for c in snapc2 snapc; do podman rm -f "$c" >/dev/null 2>&1 || true; done
 	podman rmi -f localhost/bench-snap:latest localhost/bench-clone:latest >/dev/null 2>&1 || true
 	podman image prune -f >/dev/null 2>&1 || true
 }
 
 empty_store "$D"
 podman_clean
-$devbox --store "$D" create snapb --image "$IMG" --home "$WORK/snapb-home" --net none >/dev/null
+$devbox --store "$D" create snapb --image "$IMG" --home "$WORK/snapb-home" --net none >/dev/null 2>&1
+podman pull -q --tls-verify=false "$IMG" >/dev/null
 podman create -q --name snapc --network none "$IMG" sleep 1000000 >/dev/null
-dprep="$devbox --store $D exec --root snapb sh -c '$write50' && $devbox --store $D stop snapb >/dev/null"
-pprep="podman start snapc >/dev/null && podman exec snapc sh -c '$write50' && podman stop -t0 snapc >/dev/null"
+# The untimed steps before each run, as scripts (hyperfine -N runs its
+# --prepare commands without a shell too). Each ends with sync: the timed
+# command must not pay for writing back the 50 MiB just written (a record's
+# fsync on ext4 would flush them).
+cat >"$WORK/snap-dprep.sh" <<EOS
+$devbox --store $D rm -f snapb2 >/dev/null 2>&1
+$devbox --store $D exec --root snapb sh -c '$write50' && $devbox --store $D stop snapb >/dev/null && sync
+EOS
+cat >"$WORK/snap-pprep.sh" <<EOS
+podman rm -f snapc2 >/dev/null 2>&1
+podman start snapc >/dev/null && podman exec snapc sh -c '$write50' && podman stop -t0 snapc >/dev/null && sync
+EOS
+dprep="sh $WORK/snap-dprep.sh"
+pprep="sh $WORK/snap-pprep.sh"
 
 # Snapshot vs commit.
 fwd=(--prepare "$dprep" -n "devbox snapshot" "$devbox --store $D snapshot snapb"
 	--prepare "$pprep" -n "podman commit" "podman commit -q snapc localhost/bench-snap:latest")
-rev=("${fwd[@]:4:4}" "${fwd[@]:0:4}")
+rev=("${fwd[@]:5:5}" "${fwd[@]:0:5}")
 alternating_passes snapshot 0 "$per"
 
 # Clone vs commit + create.
-dprep2="$devbox --store $D rm -f snapb2 >/dev/null 2>&1; $dprep"
-pprep2="podman rm -f snapc2 >/dev/null 2>&1; $pprep"
-fwd=(--prepare "$dprep2" -n "devbox clone" "$devbox --store $D clone snapb snapb2"
-	--prepare "$pprep2" -n "podman commit + create" "sh -c 'podman commit -q snapc localhost/bench-clone:latest >/dev/null && podman create -q --name snapc2 localhost/bench-clone:latest true >/dev/null'")
-rev=("${fwd[@]:4:4}" "${fwd[@]:0:4}")
+fwd=(--prepare "$dprep" -n "devbox clone" "$devbox --store $D clone snapb snapb2"
+	--prepare "$pprep" -n "podman commit + create" "sh -c 'podman commit -q snapc localhost/bench-clone:latest >/dev/null && podman create -q --name snapc2 localhost/bench-clone:latest true >/dev/null'")
+rev=("${fwd[@]:5:5}" "${fwd[@]:0:5}")
 alternating_passes clone 0 "$per"
 
 # Disk growth of one snapshot and one clone of a 50 MiB change.
 PSTORE="$HOME/.local/share/containers/storage"
 du_b() { podman unshare du -sb "$1" | cut -f1; }
-sh -c "$dprep2"
+$dprep
 b=$(du_b "$D"); $devbox --store "$D" snapshot snapb >/dev/null; dsnap=$(($(du_b "$D") - b))
-sh -c "$dprep2"
+$dprep
 b=$(du_b "$D"); $devbox --store "$D" clone snapb snapb2 >/dev/null; dclone=$(($(du_b "$D") - b))
-sh -c "$pprep2"
+$pprep
 b=$(du_b "$PSTORE"); podman commit -q snapc localhost/bench-snap:latest >/dev/null; psnap=$(($(du_b "$PSTORE") - b))
-sh -c "$pprep2"
+$pprep
 b=$(du_b "$PSTORE"); podman commit -q snapc localhost/bench-clone:latest >/dev/null && podman create -q --name snapc2 localhost/bench-clone:latest true >/dev/null
 pclone=$(($(du_b "$PSTORE") - b))
 

@@ -117,18 +117,31 @@ func snapshotRun(c *cobra.Command, f *cmdutil.Factory, o SnapshotOptions, args [
 	if o.Rm && tag == "" {
 		return cmdutil.FlagErrorf("--rm needs the snapshot's TAG (hint: devbox snapshot --list %s)", args[0])
 	}
-	r, unlock, err := e.lockStopped(args[0], "snapshot", o.Stop || o.Rm)
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	if o.Rm {
+		// Only the record changes: the box may run.
+		r, err := e.bs.Get(args[0])
+		if err != nil {
+			return err
+		}
+		unlock, err := e.bs.Lock("box-" + r.ID)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		if r, err = e.bs.Get(r.ID); err != nil {
+			return err
+		}
 		if err := e.bs.DropSnapshot(r, tag); err != nil {
 			return err
 		}
 		fmt.Fprintln(f.IOStreams.Out, tag)
 		return nil
 	}
+	r, unlock, err := e.lockStopped(args[0], "snapshot", o.Stop)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	s, err := e.bs.TakeSnapshot(r, tag, layerOps{e})
 	if err != nil {
 		return err
@@ -183,8 +196,9 @@ func NewCmdClone(f *cmdutil.Factory) *cobra.Command {
 		Short: "Make box NEW a copy of stopped box NAME that shares all its layers (no copy)",
 		Long: "Make box NEW a copy of box NAME: NAME's writable layer is frozen into the store (as for\n" +
 			"devbox snapshot) and both boxes stack the same layers, each with its own empty writable\n" +
-			"layer; nothing is copied. NEW has NAME's settings (home, volumes, network, ports, limits,\n" +
-			"environment) and none of its snapshots or exports.",
+			"layer; nothing is copied. NEW has NAME's settings (volumes, network, ports, limits,\n" +
+			"environment; the same home: your own, or the directory NAME was given with --home) and\n" +
+			"none of its snapshots or exports.",
 		Example:           "  devbox clone dev dev-experiment",
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: cmdutil.FirstArg(cmdutil.CompleteBoxes(f)),

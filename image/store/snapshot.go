@@ -100,7 +100,16 @@ func (s *Store) freeze(req FreezeRequest) (FreezeResult, error) {
 	}
 	defer unix.Close(box)
 	var st unix.Stat_t
-	upperIsDir := unix.Fstatat(box, "upper", &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
+	upperIsDir := false
+	switch err := unix.Fstatat(box, "upper", &st, unix.AT_SYMLINK_NOFOLLOW); {
+	case err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR:
+		upperIsDir = true
+	case err == nil:
+		// A link or a file in its place is never moved or followed.
+		return res, errors.New("the box's upper is not a directory (a symbolic link?)")
+	case !errors.Is(err, unix.ENOENT):
+		return res, err
+	}
 	switch req.Op {
 	case FreezeOp:
 		if !isHex64(req.Layer) {
@@ -151,7 +160,6 @@ func (s *Store) freeze(req FreezeRequest) (FreezeResult, error) {
 	if err := unix.Mkdirat(box, "upper", 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
 		return res, fmt.Errorf("creating the new writable layer: %w", err)
 	}
-	_ = unix.Fchmodat(box, "upper", 0o755, 0)
 	if err := removeAt(box, "work"); err != nil {
 		return res, fmt.Errorf("clearing the work directory: %w", err)
 	}

@@ -90,13 +90,28 @@ func TestFreeze(t *testing.T) {
 				t.Errorf("tmp/ keeps %v", ents)
 			}
 		}},
+		{"upper is a symlink", FreezeRequest{Op: FreezeOp, Box: id, Layer: NewSnapshotLayer()}, true, nil},
 		{"bad layer", FreezeRequest{Op: FreezeOp, Box: id, Layer: "../../x"}, true, nil},
 		{"bad box", FreezeRequest{Op: FreezeOp, Box: "../" + id, Layer: layer}, true, nil},
 		{"bad op", FreezeRequest{Op: "copy", Box: id}, true, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if c.name == "reset" {
+			switch c.name {
+			case "reset":
 				writeFile(t, filepath.Join(box, "upper", "scratch"), "x")
+			case "upper is a symlink":
+				victim := t.TempDir()
+				os.Remove(filepath.Join(box, "upper"))
+				if err := os.Symlink(victim, filepath.Join(box, "upper")); err != nil {
+					t.Fatal(err)
+				}
+				defer func() {
+					os.Remove(filepath.Join(box, "upper"))
+					mkdir(t, filepath.Join(box, "upper"))
+					if ents, _ := os.ReadDir(s.LayersDir()); len(ents) != 1 {
+						t.Errorf("a layer was made of the link: %v", ents)
+					}
+				}()
 			}
 			res, err := s.freeze(c.req)
 			if (err != nil) != c.wantErr {

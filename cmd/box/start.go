@@ -63,6 +63,13 @@ func (e *env) ensureRunning(r *rbox.Record) error {
 	if run, ok := e.liveRun(r.ID); ok {
 		return fmt.Errorf("box %s is a devbox run in progress (pid %d); it can be entered once its command ended (hint: devbox stop %s ends it now)", r.Name, run.PID, r.Name)
 	}
+	// The record as it is now: a snapshot, rollback or clone (under this
+	// lock) may have changed its layers since the caller read it.
+	cur, err := e.bs.Get(r.ID)
+	if err != nil {
+		return err
+	}
+	*r = *cur
 	return e.start(r)
 }
 

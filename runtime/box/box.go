@@ -419,17 +419,19 @@ func (s *Store) CheckAll(hasLayer func(chain string) bool) ([]Damage, int, error
 			out = append(out, Damage{Name: r.Name, Issue: r.Problem.Error()})
 			continue
 		}
-		lowers := slices.Clone(r.Lowers)
-		for _, sn := range r.Snapshots {
-			lowers = append(lowers, sn.Lowers...)
+		missing := func(l string) bool {
+			// A pending freeze's layer is made by the next start.
+			return !hasLayer(l) && (r.Pending == nil || l != r.Pending.Layer)
 		}
-		for _, l := range lowers {
-			if r.Pending != nil && l == r.Pending.Layer {
-				continue // made by the next start (a pending freeze)
-			}
-			if !hasLayer(l) {
+		for _, l := range r.Lowers {
+			if missing(l) {
 				out = append(out, Damage{Name: r.Name, Issue: fmt.Sprintf("its image layer %s is missing (hint: devbox pull %s restores it when the image still has it; otherwise devbox rm %s)", l, r.Image, r.Name)})
 				break
+			}
+		}
+		for _, sn := range r.Snapshots {
+			if i := slices.IndexFunc(sn.Lowers, missing); i >= 0 {
+				out = append(out, Damage{Name: r.Name, Issue: fmt.Sprintf("the layer %s of its snapshot %s is missing (hint: devbox snapshot --rm %s %s forgets the snapshot)", sn.Lowers[i], sn.Tag, r.Name, sn.Tag)})
 			}
 		}
 	}

@@ -143,3 +143,37 @@ func TestSnapshotRollbackClone(t *testing.T) {
 		t.Error("an unknown tag was found")
 	}
 }
+
+func TestCheckAllSnapshots(t *testing.T) {
+	dir := t.TempDir()
+	s := &Store{Dir: filepath.Join(dir, "containers"), LocksDir: filepath.Join(dir, "locks")}
+	other := strings.Repeat("b", 64)
+	r := &Record{ID: testID, Name: "dev", Image: "x", Lowers: []string{testLayer}, Hostname: "dev",
+		Snapshots: []Snapshot{{Tag: "old", Lowers: []string{other, testLayer}}}}
+	if err := s.Create(r); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name    string
+		present []string
+		want    string
+	}{
+		{"all there", []string{testLayer, other}, ""},
+		{"a snapshot's layer gone", []string{testLayer}, "snapshot old"},
+		{"the box's layer gone", []string{other}, "image layer"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dmg, n, err := s.CheckAll(func(l string) bool { return slices.Contains(c.present, l) })
+			if err != nil || n != 1 {
+				t.Fatal(n, err)
+			}
+			got := ""
+			for _, d := range dmg {
+				got += d.Issue
+			}
+			if c.want == "" && got != "" || c.want != "" && !strings.Contains(got, c.want) {
+				t.Errorf("damage %q, want %q", got, c.want)
+			}
+		})
+	}
+}

@@ -67,6 +67,9 @@ type Needs struct {
 	Sudo, Less, PS bool
 	Shell          string  // the login shell's package ("" when present or unknown)
 	Locale         *Locale // the locale to install (nil: none)
+	// Extra are packages asked for by name (a box file's packages), the
+	// same in every family.
+	Extra []string
 }
 
 // NeedsOf is what a box that has h lacks for the locale want (nil: none)
@@ -83,7 +86,9 @@ func NeedsOf(h Have, want *Locale, shell string) Needs {
 }
 
 // Empty reports whether nothing is missing.
-func (n Needs) Empty() bool { return !n.Sudo && !n.Less && !n.PS && n.Shell == "" && n.Locale == nil }
+func (n Needs) Empty() bool {
+	return !n.Sudo && !n.Less && !n.PS && n.Shell == "" && n.Locale == nil && len(n.Extra) == 0
+}
 
 // Names lists what is missing as packages of manager cmd ("": generic
 // names, for messages).
@@ -119,6 +124,7 @@ func (n Needs) Names(cmd string) []string {
 		}
 	}
 	add(n.Shell)
+	add(n.Extra...)
 	return out
 }
 

@@ -213,32 +213,9 @@ func Run(o Options) (*State, error) {
 	}
 	plan := Commands(have.Manager, n, o.Repos[familyOf(have.Manager).repoKey])
 	say("first start: installing %s with %s (log: %s)", strings.Join(plan.Packages, ", "), have.Manager, o.Log.Name())
-	failed := ""
-	shown, total := 0, 0
-	for _, s := range plan.Steps {
-		if !s.Quiet {
-			total++
-		}
-	}
-	for _, s := range plan.Steps {
-		if failed != "" && !s.Always {
-			continue
-		}
-		fmt.Fprintf(o.Log, "\n### devbox %s: %s\n", time.Now().Format("15:04:05.000"), strings.Join(s.Args, " "))
-		if !s.Quiet {
-			shown++
-			say("[%d/%d] %s", shown, total, s.Label)
-		}
-		code, err := o.Runner.Run(s.Args, append(baseEnv, s.Env...), o.Log, o.Log)
-		if err != nil {
-			return nil, err
-		}
-		if code != 0 && failed == "" && !s.Always {
-			failed = fmt.Sprintf("%s failed (exit %d)", s.Label, code)
-			if unreachable(o.Log.Name()) {
-				failed += ": the package repositories are unreachable"
-			}
-		}
+	failed, err := o.runPlan(plan, say)
+	if err != nil {
+		return nil, err
 	}
 	if failed != "" {
 		st.Problem = failed
@@ -286,4 +263,80 @@ func unreachable(log string) bool {
 		}
 	}
 	return false
+}
+
+// runPlan runs plan's steps and returns why the first that failed did
+// ("" when none did); the error is only for a box that cannot be asked.
+func (o *Options) runPlan(plan Plan, say func(string, ...any)) (string, error) {
+	failed := ""
+	shown, total := 0, 0
+	for _, s := range plan.Steps {
+		if !s.Quiet {
+			total++
+		}
+	}
+	for _, s := range plan.Steps {
+		if failed != "" && !s.Always {
+			continue
+		}
+		fmt.Fprintf(o.Log, "\n### devbox %s: %s\n", time.Now().Format("15:04:05.000"), strings.Join(s.Args, " "))
+		if !s.Quiet {
+			shown++
+			say("[%d/%d] %s", shown, total, s.Label)
+		}
+		code, err := o.Runner.Run(s.Args, append(baseEnv, s.Env...), o.Log, o.Log)
+		if err != nil {
+			return "", err
+		}
+		if code != 0 && failed == "" && !s.Always {
+			failed = fmt.Sprintf("%s failed (exit %d)", s.Label, code)
+			if unreachable(o.Log.Name()) {
+				failed += ": the package repositories are unreachable"
+			}
+		}
+	}
+	return failed, nil
+}
+
+// CheckPackages accepts package names: letters, digits and + - . _, not
+// starting with '-' (which a package manager would take for an option).
+func CheckPackages(pkgs []string) error {
+	for _, p := range pkgs {
+		if !validPackage(p) || p[0] == '-' {
+			return fmt.Errorf("%q is not a package name", p)
+		}
+	}
+	return nil
+}
+
+// Install installs packages, by name, with the box's own package manager
+// (devbox assemble): unlike Run, a failure is an error, since the box file
+// asked for them.
+func Install(o Options, packages []string) error {
+	if err := CheckPackages(packages); err != nil {
+		return err
+	}
+	if len(packages) == 0 {
+		return nil
+	}
+	say := func(format string, a ...any) {
+		fmt.Fprintf(o.Progress, "devbox: box %s: %s\n", o.Box, fmt.Sprintf(format, a...))
+	}
+	have, err := o.probe(nil)
+	if err != nil {
+		return err
+	}
+	if have.Manager == "" {
+		return fmt.Errorf("box %s: the image has no package manager devbox knows: cannot install %s", o.Box, strings.Join(packages, ", "))
+	}
+	plan := Commands(have.Manager, Needs{Extra: packages}, o.Repos[familyOf(have.Manager).repoKey])
+	say("installing %s with %s (log: %s)", strings.Join(plan.Packages, ", "), have.Manager, o.Log.Name())
+	failed, err := o.runPlan(plan, say)
+	if err != nil {
+		return err
+	}
+	if failed != "" {
+		return fmt.Errorf("box %s: %s (log: %s)", o.Box, failed, o.Log.Name())
+	}
+	return nil
 }

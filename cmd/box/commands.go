@@ -8,6 +8,7 @@ import (
 	"github.com/devbox-dev/devbox/cgroup"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -343,6 +344,9 @@ type ShellOptions struct {
 	NoTTY bool
 	// Reprovision runs first-start provisioning again.
 	Reprovision bool
+	// Devcontainer is the project directory whose devcontainer.json
+	// makes the box (shell --devcontainer).
+	Devcontainer string
 	// changed are the create flags given: refused for an existing box
 	// that differs (checkExisting).
 	changed []string
@@ -364,8 +368,16 @@ func NewCmdShell(f *cmdutil.Factory) *cobra.Command {
 			"enter is another name for shell.\n" + cmdutil.DevBoxLoopbackNote,
 		Example: "  devbox shell centos\n  devbox shell fedora -- make test\n  devbox shell dev --root",
 		Aliases: []string{"enter"},
-		Args:    cobra.MinimumNArgs(1),
+		Args: func(c *cobra.Command, args []string) error {
+			if o.Devcontainer != "" {
+				return nil // the box is the project's
+			}
+			return cobra.MinimumNArgs(1)(c, args)
+		},
 		RunE: func(c *cobra.Command, args []string) error {
+			if o.Devcontainer != "" {
+				return devcontainerShell(c, f, &o, args)
+			}
 			o.Name = args[0]
 			// Flags after NAME (before "--") are devbox's.
 			cmdArgs, err := cmdutil.ParseAfterName(c, args[1:])
@@ -382,7 +394,28 @@ func NewCmdShell(f *cmdutil.Factory) *cobra.Command {
 	c.Flags().BoolVarP(&o.TTY, "tty", "t", false, "allocate a terminal even when stdin is not one")
 	c.Flags().BoolVarP(&o.NoTTY, "no-tty", "T", false, "never allocate a terminal")
 	c.Flags().BoolVar(&o.Reprovision, "reprovision", false, "install sudo, your locale, less, ps and your shell again if missing (the first start of a dev box does)")
+	c.Flags().StringVar(&o.Devcontainer, "devcontainer", "", "make and enter the box of DIR's .devcontainer/devcontainer.json (image, containerEnv, remoteUser, forwardPorts, postCreateCommand, mounts); without =DIR, the current directory's")
+	c.Flags().Lookup("devcontainer").NoOptDefVal = "."
 	return c
+}
+
+// devcontainerShell is devbox shell --devcontainer: the project's box is
+// assembled (created, or rebuilt when its devcontainer.json changed), then
+// entered; args are the command.
+func devcontainerShell(c *cobra.Command, f *cmdutil.Factory, o *ShellOptions, args []string) error {
+	if ch, _ := changedCreateFlags(c); len(ch) > 0 {
+		return cmdutil.FlagErrorf("--devcontainer takes the box's settings from devcontainer.json, not from --%s", ch[0])
+	}
+	e, err := open(c.Context(), f)
+	if err != nil {
+		return err
+	}
+	name, err := devcontainerBox(e, o.Devcontainer)
+	if err != nil {
+		return err
+	}
+	o.Name = name
+	return shellRun(c.Context(), f, o, args, false)
 }
 
 // NewCmdExec builds `devbox exec`: like shell, for scripts (no implicit
@@ -819,7 +852,36 @@ func (e *env) remove(r *rbox.Record, force bool) error {
 		return fmt.Errorf("removing box %s: %w", r.Name, err)
 	}
 	_ = os.RemoveAll(e.bs.RunDir(r.ID))
+	e.sweepSnapshots(r)
 	return nil
+}
+
+// sweepSnapshots removes the snapshot layers (frozen writable layers) of
+// removed box r that no other box stacks (a clone keeps them), when no
+// pull or collection runs; otherwise they are garbage for devbox prune.
+func (e *env) sweepSnapshots(r *rbox.Record) {
+	var layers []v1.Hash
+	for _, l := range slices.Concat(r.Lowers, snapshotLowers(r)) {
+		if e.st.SnapshotLayer(l) {
+			layers = append(layers, v1.Hash{Algorithm: "sha256", Hex: l})
+		}
+	}
+	if len(layers) == 0 {
+		return
+	}
+	c := &store.Created{}
+	c.ExpectLayers(layers)
+	if _, err := e.st.Abandon(c, e.f.Remover(e.ctx, e.st)); err != nil {
+		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: warning: box %s: its snapshot layers stay until devbox prune: %v\n", r.Name, err)
+	}
+}
+
+func snapshotLowers(r *rbox.Record) []string {
+	var out []string
+	for _, s := range r.Snapshots {
+		out = append(out, s.Lowers...)
+	}
+	return out
 }
 
 // unexportAll removes what devbox export put on the host for box r; what

@@ -94,6 +94,9 @@ func (e *env) provision(r *rbox.Record, again bool) (*rbox.Record, error) {
 type rootRunner struct {
 	e *env
 	r *rbox.Record
+	// uid and gid run the command as the box's user instead (assemble
+	// hooks of a devcontainer.json).
+	uid, gid int
 }
 
 func (rr rootRunner) Run(args, env []string, stdout, stderr *os.File) (int, error) {
@@ -107,7 +110,7 @@ func (rr rootRunner) Run(args, env []string, stdout, stderr *os.File) (int, erro
 		return 0, err
 	}
 	defer c.Close()
-	if err := c.Send(agent.Request{Type: agent.TypeExec, Args: args, Env: env, Cwd: "/"}, null, stdout, stderr); err != nil {
+	if err := c.Send(agent.Request{Type: agent.TypeExec, Args: args, Env: env, Cwd: "/", UID: rr.uid, GID: rr.gid}, null, stdout, stderr); err != nil {
 		return 0, err
 	}
 	var rep agent.Reply

@@ -63,6 +63,13 @@ func (e *env) ensureRunning(r *rbox.Record) error {
 	if run, ok := e.liveRun(r.ID); ok {
 		return fmt.Errorf("box %s is a devbox run in progress (pid %d); it can be entered once its command ended (hint: devbox stop %s ends it now)", r.Name, run.PID, r.Name)
 	}
+	// The record as it is now: a snapshot, rollback or clone (under this
+	// lock) may have changed its layers since the caller read it.
+	cur, err := e.bs.Get(r.ID)
+	if err != nil {
+		return err
+	}
+	*r = *cur
 	return e.start(r)
 }
 
@@ -72,6 +79,9 @@ func (e *env) start(r *rbox.Record) error {
 	}
 	if err := rbox.CheckSources(r); err != nil {
 		return err
+	}
+	if err := e.bs.Complete(r, layerOps{e}); err != nil {
+		return err // an interrupted snapshot, rollback or clone
 	}
 	var lowers []string
 	for _, c := range r.Lowers {
@@ -208,6 +218,7 @@ func (e *env) start(r *rbox.Record) error {
 		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: warning: %v (devbox stop can only ask the box to stop)\n", err)
 	}
 	e.refreshLinker(r, rbox.LinkerDirs(r, h), logf)
+	e.runStartHooks(r, logf)
 	return nil
 }
 

@@ -30,6 +30,9 @@ type Factory struct {
 	Unpacker func(st *store.Store) image.Unpacker
 	// Remover removes subordinate-id owned trees inside the namespace.
 	Remover func(ctx context.Context, st *store.Store) store.Remover
+	// Freezer moves boxes' writable layers inside the namespace
+	// (snapshots, rollbacks, clones).
+	Freezer func(ctx context.Context, st *store.Store) store.Freezer
 	// BoxNames lists the names of the user's boxes (shell completion);
 	// nil while no box store is wired in.
 	BoxNames func() ([]string, error)

@@ -29,14 +29,15 @@ import (
 
 // stages are the entry points of processes devbox starts in its namespaces.
 var stages = map[string]func() int{
-	factory.StageUnpack: func() int { return store.UnpackMain(rootless.ExtraFiles()[0]) },
-	factory.StageRmtree: store.RemoveMain,
-	run.StageInit:       func() int { holder.MaybeSpare(runtime.WarmUp, runtime.Taken); return runtime.InitMain() },
-	holder.Stage:        holder.Main,
-	runtime.StageLockRO: runtime.LockROMain,
-	doctor.StageProbe:   doctor.ProbeMain,
-	hostexec.Stage:      hostexec.ServeMain,
-	export.StageRead:    export.ReadMain,
+	factory.StageUnpack:   func() int { return store.UnpackMain(rootless.ExtraFiles()[0]) },
+	factory.StageRmtree:   store.RemoveMain,
+	factory.StageSnapshot: func() int { return store.FreezeMain(rootless.ExtraFiles()[0]) },
+	run.StageInit:         func() int { holder.MaybeSpare(runtime.WarmUp, runtime.Taken); return runtime.InitMain() },
+	holder.Stage:          holder.Main,
+	runtime.StageLockRO:   runtime.LockROMain,
+	doctor.StageProbe:     doctor.ProbeMain,
+	hostexec.Stage:        hostexec.ServeMain,
+	export.StageRead:      export.ReadMain,
 }
 
 func main() {

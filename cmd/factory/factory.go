@@ -29,6 +29,8 @@ import (
 const (
 	StageUnpack = "unpack"
 	StageRmtree = "rmtree"
+	// StageSnapshot moves a box's writable layer (store.FreezeMain).
+	StageSnapshot = "snapshot"
 )
 
 // New returns the production factory.
@@ -96,6 +98,23 @@ func New(ios *iostreams.IOStreams, logger *slog.Logger) *cmdutil.Factory {
 				return err
 			}
 			return runStage(ctx, m, StageRmtree, store.RemoveRequest{Root: st.Root, Paths: paths}, nil, nil)
+		}
+	}
+	f.Freezer = func(ctx context.Context, st *store.Store) store.Freezer {
+		return func(req store.FreezeRequest) (store.FreezeResult, error) {
+			m, err := f.Mapping()
+			if err != nil {
+				return store.FreezeResult{}, err
+			}
+			req.Root = st.Root
+			var res store.FreezeResult
+			if err := runStage(ctx, m, StageSnapshot, req, &res, nil); err != nil {
+				return res, err
+			}
+			if res.Error != "" {
+				return res, errors.New(res.Error)
+			}
+			return res, nil
 		}
 	}
 	f.BoxNames = func() ([]string, error) {

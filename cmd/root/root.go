@@ -69,6 +69,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	cmd.AddCommand(run.NewCmdRun(f, nil))
 	cmd.AddCommand(box.NewCmdShell(f), box.NewCmdCreate(f), box.NewCmdExec(f), box.NewCmdLs(f),
 		box.NewCmdInspect(f), box.NewCmdStop(f), box.NewCmdRm(f), box.NewCmdPrune(f), box.NewCmdPorts(f))
+	cmd.AddCommand(box.NewCmdSnapshot(f), box.NewCmdRollback(f), box.NewCmdClone(f), box.NewCmdAssemble(f))
 	cmd.AddCommand(stats.NewCmdStats(f, nil), update.NewCmdUpdate(f, nil))
 	cmd.AddCommand(export.NewCmdExport(f), export.NewCmdUnexport(f), box.NewCmdLaunch(f))
 	cmd.AddCommand(images.NewCmdImages(f, nil))

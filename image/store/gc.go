@@ -282,7 +282,8 @@ func (s *Store) mark(r *rootDir, ignoreBoxes map[string]bool) (*marks, error) {
 const maxRecord = 1 << 20
 
 // boxLowers returns the chain IDs box directory id stacks: the lowers of
-// its record (box.json, a persistent box, started or not) and of its
+// its record (box.json, a persistent box, started or not, with those of
+// its snapshots) and of its
 // spec (spec.json, written by every start and every run before its init
 // runs). Both are input: only well-formed layer names count, and a record
 // that cannot be read protects nothing (such a box never starts).
@@ -293,13 +294,29 @@ func (r *rootDir) boxLowers(id string) []string {
 		if err != nil {
 			continue
 		}
+		// A box record also names the layers of its snapshots (they
+		// stay while the box does) and a frozen layer whose move an
+		// interrupted devbox left pending (runtime/box).
 		var rec struct {
-			Lowers []string `json:"lowers"`
+			Lowers    []string `json:"lowers"`
+			Snapshots []struct {
+				Lowers []string `json:"lowers"`
+			} `json:"snapshots"`
+			Pending *struct {
+				Layer string `json:"layer"`
+			} `json:"pending"`
 		}
 		if json.Unmarshal(b, &rec) != nil {
 			continue
 		}
-		for _, l := range rec.Lowers {
+		all := rec.Lowers
+		for _, sn := range rec.Snapshots {
+			all = append(all, sn.Lowers...)
+		}
+		if rec.Pending != nil {
+			all = append(all, rec.Pending.Layer)
+		}
+		for _, l := range all {
 			// box.json has chain IDs, spec.json the layer directories.
 			if c := filepath.Base(l); isHex64(c) {
 				out = append(out, c)

@@ -20,6 +20,9 @@ type LayerMarker struct {
 	Blob   string `json:"blob"`
 	Files  int    `json:"files"` // entries created: files, dirs, links
 	Bytes  int64  `json:"bytes"` // the size of its files' contents
+	// Box is set, and DiffID and Blob are not, on a snapshot layer: the
+	// frozen writable layer of that box (snapshot.go).
+	Box string `json:"box,omitempty"`
 }
 
 // maxMarker bounds what is read of a marker.
@@ -73,6 +76,12 @@ func (s *Store) readMarker(r *rootDir, chain string) (*LayerMarker, error) {
 	}
 	if mk.Chain != chain {
 		return nil, fmt.Errorf("marker of layer %s names layer %q", chain, mk.Chain)
+	}
+	if mk.Box != "" {
+		if l := len(mk.Box); l < 12 || l > 64 || !isLowerHexString(mk.Box) || mk.DiffID != "" || mk.Blob != "" {
+			return nil, fmt.Errorf("marker of snapshot layer %s is not one devbox wrote", chain)
+		}
+		return &mk, nil
 	}
 	if _, err := v1.NewHash(mk.DiffID); err != nil {
 		return nil, fmt.Errorf("marker of layer %s: diffID: %w", chain, err)

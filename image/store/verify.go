@@ -39,6 +39,9 @@ type VerifyReport struct {
 	// devbox older than markers, they cannot be checked (not a problem; a
 	// crash never leaves a layer without its marker).
 	Unmarked int `json:"unmarked"`
+	// Snapshots counts layers that are frozen writable layers of boxes
+	// (devbox snapshot, clone), among Layers.
+	Snapshots int `json:"snapshots"`
 	// Garbage is what a GC would remove (not damage).
 	Garbage      int   `json:"garbage"`
 	GarbageBytes int64 `json:"garbageBytes"`
@@ -130,10 +133,12 @@ func (s *Store) verify() (*VerifyReport, error) {
 		case r.lstat(kindDirs[KindLayer], name, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR:
 			why = "not a directory"
 		default:
-			_, err := s.readMarker(r, name)
+			mk, err := s.readMarker(r, name)
 			switch {
 			case errors.Is(err, unix.ENOENT):
 				rep.Unmarked++
+			case err == nil && mk.Box != "":
+				rep.Snapshots++
 			case err != nil:
 				why = "its completion marker is damaged: " + err.Error()
 			}

@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -95,6 +96,14 @@ type Record struct {
 	// it: a devbox that predates provisioning still reads box.json.
 	NoProvision bool             `json:"-"`
 	Provision   *provision.State `json:"-"`
+	// Snapshots are the box's snapshots, oldest first (devbox snapshot;
+	// snapshot.go); Pending is a move of its writable layer the record
+	// describes and an interrupted devbox may not have made.
+	Snapshots []Snapshot `json:"snapshots,omitempty"`
+	Pending   *Pending   `json:"pending,omitempty"`
+	// OnStart are shell commands run as the box's root at every start
+	// (a box file's on_start hooks; devbox assemble).
+	OnStart []string `json:"onStart,omitempty"`
 
 	// Problem is set, and nothing but ID and Name, when the box's record
 	// cannot be used (List, Find): such a box is listed as broken and may
@@ -412,12 +421,35 @@ func (s *Store) CheckAll(hasLayer func(chain string) bool) ([]Damage, int, error
 			out = append(out, Damage{Name: r.Name, Issue: r.Problem.Error()})
 			continue
 		}
+		missing := func(l string) bool {
+			// A pending freeze's layer is made by the next start.
+			return !hasLayer(l) && (r.Pending == nil || l != r.Pending.Layer)
+		}
 		for _, l := range r.Lowers {
-			if !hasLayer(l) {
+			if missing(l) {
 				out = append(out, Damage{Name: r.Name, Issue: fmt.Sprintf("its image layer %s is missing (hint: devbox pull %s restores it when the image still has it; otherwise devbox rm %s)", l, r.Image, r.Name)})
 				break
 			}
 		}
+		for _, sn := range r.Snapshots {
+			if i := slices.IndexFunc(sn.Lowers, missing); i >= 0 {
+				out = append(out, Damage{Name: r.Name, Issue: fmt.Sprintf("the layer %s of its snapshot %s is missing (hint: devbox snapshot --rm %s %s forgets the snapshot)", sn.Lowers[i], sn.Tag, r.Name, sn.Tag)})
+			}
+		}
 	}
 	return out, len(recs), nil
+}
+
+// assembledFile is an assembled box's definition (package boxfile).
+const assembledFile = "assemble.json"
+
+// SaveAssembled writes box id's assemble.json atomically.
+func (s *Store) SaveAssembled(id string, b []byte) error {
+	return writeAtomic(filepath.Join(s.BoxDir(id), assembledFile), b)
+}
+
+// ReadAssembled reads box id's assemble.json (fs.ErrNotExist: the box was
+// not made by devbox assemble), without following a link.
+func (s *Store) ReadAssembled(id string) ([]byte, error) {
+	return readRecord(filepath.Join(s.BoxDir(id), assembledFile))
 }

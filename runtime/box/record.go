@@ -207,6 +207,14 @@ func (r *Record) Check(id string) error {
 			return fmt.Errorf("devices[%d]: %v", i, err)
 		}
 	}
+	for i, h := range r.OnStart {
+		if strings.TrimSpace(h) == "" || strings.ContainsRune(h, 0) {
+			return fmt.Errorf("onStart[%d] is empty or has a NUL byte", i)
+		}
+	}
+	if err := r.checkSnapshots(); err != nil {
+		return err
+	}
 	for _, p := range r.Publish {
 		if p == "" || strings.ContainsFunc(p, isControl) {
 			return fmt.Errorf("publish entry %q is not a port", p)

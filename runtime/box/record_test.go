@@ -54,6 +54,24 @@ func TestParseRecord(t *testing.T) {
 			m["volumes"] = []any{map[string]any{"source": "/srv", "target": "/"}}
 		}, "", "the box's /"},
 		{"hostname with a newline", func(m map[string]any) { m["hostname"] = "dev\n10.0.0.1 bank" }, "", "not a host name"},
+		{"snapshots", func(m map[string]any) {
+			m["snapshots"] = []any{map[string]any{"tag": "s1", "created": "2026-01-02T03:04:05Z", "lowers": []any{testLayer}}}
+		}, "", ""},
+		{"snapshot layer outside the store", func(m map[string]any) {
+			m["snapshots"] = []any{map[string]any{"tag": "s1", "lowers": []any{"../../home/victim"}}}
+		}, "", "snapshots[0]: layer"},
+		{"snapshot tag with a slash", func(m map[string]any) {
+			m["snapshots"] = []any{map[string]any{"tag": "../x", "lowers": []any{testLayer}}}
+		}, "", "not a tag"},
+		{"snapshot tag twice", func(m map[string]any) {
+			sn := map[string]any{"tag": "s1", "lowers": []any{testLayer}}
+			m["snapshots"] = []any{sn, sn}
+		}, "", "used twice"},
+		{"pending freeze of the top layer", func(m map[string]any) { m["pending"] = map[string]any{"op": "freeze", "layer": testLayer} }, "", ""},
+		{"pending freeze of another layer", func(m map[string]any) {
+			m["pending"] = map[string]any{"op": "freeze", "layer": strings.Repeat("b", 64)}
+		}, "", "pending"},
+		{"pending copy", func(m map[string]any) { m["pending"] = map[string]any{"op": "copy"} }, "", "pending"},
 		{"devices", func(m map[string]any) { m["devices"] = []any{"/dev/kvm", "/dev/bus/usb"} }, "", ""},
 		{"device outside /dev", func(m map[string]any) { m["devices"] = []any{"/etc/shadow"} }, "", "devices[0]"},
 		{"device with ..", func(m map[string]any) { m["devices"] = []any{"/dev/../etc/shadow"} }, "", "devices[0]"},

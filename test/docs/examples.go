@@ -296,4 +296,59 @@ var Examples = map[string]Example{
 			"devbox export dev --bin /usr/bin/rg"},
 		Probe: `test ! -e "$HOME/.local/bin/rg"`,
 	},
+	// devbox snapshot, rollback, clone (--help and docs/boxfile.md).
+	"devbox snapshot dev before-upgrade": {
+		Says:    "freezes the stopped box's changes as a snapshot",
+		Setup:   []string{"devbox create dev --image busybox"},
+		Outcome: Outcome{Stdout: []string{"before-upgrade"}},
+	},
+	"devbox snapshot --list dev": {
+		Says:    "lists the box's snapshots",
+		Setup:   []string{"devbox create dev --image busybox", "devbox snapshot dev before-upgrade"},
+		Outcome: Outcome{Stdout: []string{"TAG", "before-upgrade"}},
+	},
+	"devbox snapshot --rm dev before-upgrade": {
+		Says:    "forgets a snapshot",
+		Setup:   []string{"devbox create dev --image busybox", "devbox snapshot dev before-upgrade"},
+		Outcome: Outcome{Stdout: []string{"before-upgrade"}},
+	},
+	"devbox rollback dev before-upgrade": {
+		Says: "returns the box to the snapshot: a file removed since is back",
+		Setup: []string{"devbox create dev --image busybox", writes("dev", "/etc/marker", "644", "kept"),
+			"devbox snapshot --stop dev before-upgrade", "devbox exec --root dev rm /etc/marker", "devbox stop dev"},
+		Outcome:  Outcome{Stdout: []string{"before-upgrade"}},
+		Probe:    "devbox exec dev cat /etc/marker",
+		ProbeOut: "kept",
+	},
+	"devbox clone dev dev-experiment": {
+		Says:     "a second box over the same layers",
+		Setup:    []string{"devbox create dev --image busybox", writes("dev", "/etc/marker", "644", "cloned"), "devbox stop dev"},
+		Outcome:  Outcome{Stdout: []string{"dev-experiment"}},
+		Probe:    "devbox exec dev-experiment cat /etc/marker",
+		ProbeOut: "cloned",
+	},
+	// devbox assemble (--help and docs/boxfile.md).
+	"devbox assemble": {
+		Says:     "makes the boxes of ./devbox.toml",
+		Setup:    []string{`printf '%s\n' '[box.web]' 'image = "busybox"' 'on_create = ["touch /etc/made"]' > devbox.toml`},
+		Outcome:  Outcome{Stdout: []string{"web\tcreate"}},
+		Probe:    "devbox exec web ls /etc/made",
+		ProbeOut: "/etc/made",
+	},
+	"devbox assemble --rm": {
+		Says:    "removes the boxes of ./devbox.toml",
+		Setup:   []string{`printf '%s\n' '[box.web]' 'image = "busybox"' > devbox.toml`, "devbox assemble"},
+		Outcome: Outcome{Stdout: []string{"web\tremove"}},
+	},
+	"devbox assemble ci/devbox.toml --dry-run": {
+		Says:    "says what assembling the file would do",
+		Setup:   []string{`mkdir -p ci && printf '%s\n' '[box.ci]' 'image = "busybox"' > ci/devbox.toml`},
+		Outcome: Outcome{Stdout: []string{"ci\tcreate"}},
+		Probe:   "! devbox inspect ci",
+	},
+	"devbox shell --devcontainer -- id -un": {
+		Says:    "enters the box of the project's devcontainer.json",
+		Setup:   []string{`mkdir -p .devcontainer && printf '%s\n' '{' '  // comments are fine' '  "image": "busybox",' '  "containerEnv": {"X": "1"},' '}' > .devcontainer/devcontainer.json`},
+		Outcome: Outcome{Stdout: []string{"{USER}"}},
+	},
 }

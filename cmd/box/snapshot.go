@@ -1,0 +1,233 @@
+package box
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/devbox-dev/devbox/cmd/cmdutil"
+	"github.com/devbox-dev/devbox/image/store"
+	"github.com/devbox-dev/devbox/runtime"
+	rbox "github.com/devbox-dev/devbox/runtime/box"
+	"github.com/spf13/cobra"
+)
+
+// layerOps moves boxes' writable layers through the snapshot stage and
+// records each frozen layer's marker.
+type layerOps struct{ e *env }
+
+func (o layerOps) NewLayer() string { return store.NewSnapshotLayer() }
+
+func (o layerOps) Freeze(id, layer string) error {
+	res, err := o.e.f.Freezer(o.e.ctx, o.e.st)(store.FreezeRequest{Op: store.FreezeOp, Box: id, Layer: layer})
+	if err != nil {
+		return err
+	}
+	return o.e.st.WriteSnapshotMarker(layer, id, res.Files, res.Bytes)
+}
+
+func (o layerOps) Reset(id string) error {
+	_, err := o.e.f.Freezer(o.e.ctx, o.e.st)(store.FreezeRequest{Op: store.ResetOp, Box: id})
+	return err
+}
+
+// lockStopped returns box name's record, read again under its lock, and
+// the lock's release, once the box is stopped: with stop, a running box
+// is stopped first (its sessions end); without, it is refused.
+func (e *env) lockStopped(name, verb string, stop bool) (*rbox.Record, func(), error) {
+	r, err := e.bs.Get(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock, err := e.bs.Lock("box-" + r.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(err error) (*rbox.Record, func(), error) { unlock(); return nil, nil, err }
+	if r, err = e.bs.Get(r.ID); err != nil {
+		return fail(err)
+	}
+	if run, ok := e.liveRun(r.ID); ok {
+		return fail(fmt.Errorf("box %s is a devbox run in progress (pid %d) (hint: wait for its command to end, or devbox stop %s)", r.Name, run.PID, r.Name))
+	}
+	if e.bs.Running(r.ID) {
+		if !stop {
+			return fail(fmt.Errorf("box %s is running; its writable layer is frozen only while it is stopped (hint: devbox %s --stop %s stops it first, ending its sessions)", r.Name, verb, r.Name))
+		}
+		if err := e.stop(r, 10*time.Second, "devbox "+verb); err != nil {
+			return fail(err)
+		}
+	}
+	return r, unlock, nil
+}
+
+// SnapshotOptions are the flags of `devbox snapshot`.
+type SnapshotOptions struct {
+	Stop bool
+	List bool
+	Rm   bool
+}
+
+// NewCmdSnapshot builds `devbox snapshot`.
+func NewCmdSnapshot(f *cmdutil.Factory) *cobra.Command {
+	o := SnapshotOptions{}
+	c := &cobra.Command{
+		Use:   "snapshot NAME [TAG]",
+		Short: "Freeze a stopped box's changes as a snapshot (no copy; devbox rollback returns to it)",
+		Long: "Freeze what box NAME changed since its image (or its last snapshot) as snapshot TAG\n" +
+			"(default snapN). Nothing is copied: the box's writable layer becomes a layer of the store\n" +
+			"and the box goes on with an empty one on top. The box must be stopped (--stop stops it,\n" +
+			"ending its sessions). devbox rollback NAME TAG returns to a snapshot; devbox inspect NAME\n" +
+			"lists them. A snapshot's layers stay while a box stacks them; once none does (devbox\n" +
+			"snapshot --rm, devbox rm), devbox prune removes them.",
+		Example:           "  devbox snapshot dev before-upgrade\n  devbox snapshot --list dev\n  devbox snapshot --rm dev before-upgrade",
+		Args:              cobra.RangeArgs(1, 2),
+		ValidArgsFunction: cmdutil.FirstArg(cmdutil.CompleteBoxes(f)),
+		RunE: func(c *cobra.Command, args []string) error {
+			return snapshotRun(c, f, o, args)
+		},
+	}
+	c.Flags().BoolVar(&o.Stop, "stop", false, "stop the box first if it runs (its sessions end)")
+	c.Flags().BoolVar(&o.List, "list", false, "list the box's snapshots")
+	c.Flags().BoolVar(&o.Rm, "rm", false, "forget snapshot TAG (its layers go with devbox prune once no box stacks them)")
+	return c
+}
+
+func snapshotRun(c *cobra.Command, f *cmdutil.Factory, o SnapshotOptions, args []string) error {
+	e, err := open(c.Context(), f)
+	if err != nil {
+		return err
+	}
+	tag := ""
+	if len(args) == 2 {
+		tag = args[1]
+	}
+	if o.List {
+		r, err := e.bs.Get(args[0])
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(f.IOStreams.Out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TAG\tCREATED\tLAYERS")
+		for _, s := range r.Snapshots {
+			fmt.Fprintf(tw, "%s\t%s\t%d\n", s.Tag, s.Created.Local().Format(time.DateTime), len(s.Lowers))
+		}
+		return tw.Flush()
+	}
+	if o.Rm && tag == "" {
+		return cmdutil.FlagErrorf("--rm needs the snapshot's TAG (hint: devbox snapshot --list %s)", args[0])
+	}
+	if o.Rm {
+		// Only the record changes: the box may run.
+		r, err := e.bs.Get(args[0])
+		if err != nil {
+			return err
+		}
+		unlock, err := e.bs.Lock("box-" + r.ID)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		if r, err = e.bs.Get(r.ID); err != nil {
+			return err
+		}
+		if err := e.bs.DropSnapshot(r, tag); err != nil {
+			return err
+		}
+		fmt.Fprintln(f.IOStreams.Out, tag)
+		return nil
+	}
+	r, unlock, err := e.lockStopped(args[0], "snapshot", o.Stop)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	s, err := e.bs.TakeSnapshot(r, tag, layerOps{e})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(f.IOStreams.Out, s.Tag)
+	return nil
+}
+
+// NewCmdRollback builds `devbox rollback`.
+func NewCmdRollback(f *cmdutil.Factory) *cobra.Command {
+	var stop bool
+	c := &cobra.Command{
+		Use:   "rollback NAME [TAG]",
+		Short: "Return a stopped box to a snapshot, discarding what changed since",
+		Long: "Return box NAME to its snapshot TAG (default: the newest), discarding what was written\n" +
+			"in the box since its last snapshot or clone. Its snapshots stay, later ones too. Your home\n" +
+			"and volumes are not part of a box and are never touched.",
+		Example:           "  devbox rollback dev before-upgrade",
+		Args:              cobra.RangeArgs(1, 2),
+		ValidArgsFunction: cmdutil.FirstArg(cmdutil.CompleteBoxes(f)),
+		RunE: func(c *cobra.Command, args []string) error {
+			e, err := open(c.Context(), f)
+			if err != nil {
+				return err
+			}
+			tag := ""
+			if len(args) == 2 {
+				tag = args[1]
+			}
+			r, unlock, err := e.lockStopped(args[0], "rollback", stop)
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			s, err := e.bs.Rollback(r, tag, layerOps{e})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(f.IOStreams.Out, s.Tag)
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&stop, "stop", false, "stop the box first if it runs (its sessions end)")
+	return c
+}
+
+// NewCmdClone builds `devbox clone`.
+func NewCmdClone(f *cmdutil.Factory) *cobra.Command {
+	var stop bool
+	c := &cobra.Command{
+		Use:   "clone NAME NEW",
+		Short: "Make box NEW a copy of stopped box NAME that shares all its layers (no copy)",
+		Long: "Make box NEW a copy of box NAME: NAME's writable layer is frozen into the store (as for\n" +
+			"devbox snapshot) and both boxes stack the same layers, each with its own empty writable\n" +
+			"layer; nothing is copied. NEW has NAME's settings (volumes, network, ports, limits,\n" +
+			"environment; the same home: your own, or the directory NAME was given with --home) and\n" +
+			"none of its snapshots or exports.",
+		Example:           "  devbox clone dev dev-experiment",
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: cmdutil.FirstArg(cmdutil.CompleteBoxes(f)),
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := runtime.ValidateName(args[1]); err != nil {
+				return cmdutil.FlagErrorf("%v", err)
+			}
+			e, err := open(c.Context(), f)
+			if err != nil {
+				return err
+			}
+			unlockBoxes, err := e.bs.Lock("boxes")
+			if err != nil {
+				return err
+			}
+			defer unlockBoxes()
+			r, unlock, err := e.lockStopped(args[0], "clone", stop)
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			n, err := e.bs.Clone(r, args[1], runtime.NewID(), layerOps{e})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(f.IOStreams.Out, n.Name)
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&stop, "stop", false, "stop the box first if it runs (its sessions end)")
+	return c
+}

@@ -285,7 +285,7 @@ func TestJSONSchemas(t *testing.T) {
 
 	r := e.run("doctor", "--json")
 	rs := decode[[]map[string]any](t, "doctor --json", r)
-	want := []string{"userns", "newuidmap", "subids", "runtime-dir", "overlay", "fuse-overlayfs", "filesystem", "cgroup", "dbus", "network", "config", "store"}
+	want := []string{"userns", "newuidmap", "subids", "runtime-dir", "overlay", "fuse-overlayfs", "filesystem", "cgroup", "dbus", "network", "config", "store", "gpu"}
 	failed := false
 	for i, x := range rs {
 		keys(t, "doctor", x, []string{"check", "status", "message", "hint"}, nil)
@@ -321,8 +321,8 @@ func TestDoctorHere(t *testing.T) {
 			lines++
 		}
 	}
-	if lines != 12 {
-		t.Errorf("%d check lines, want 12", lines)
+	if lines != 13 {
+		t.Errorf("%d check lines, want 13", lines)
 	}
 	if !strings.Contains(r.stderr, "passed") || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("summary on stderr: %q", r.stderr)

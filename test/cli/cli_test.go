@@ -240,7 +240,7 @@ func TestJSONSchemas(t *testing.T) {
 	for _, args := range [][]string{{"verify", "--json"}, {"image", "verify", "--json"}} {
 		r := e.run(args...)
 		rep := decode[map[string]any](t, strings.Join(args, " "), r)
-		keys(t, "verify", rep, []string{"images", "blobs", "layers", "boxes", "problems", "unmarked", "garbage", "garbageBytes"}, []string{"repaired", "pullAgain"})
+		keys(t, "verify", rep, []string{"images", "blobs", "layers", "boxes", "problems", "unmarked", "garbage", "garbageBytes", "snapshots"}, []string{"repaired", "pullAgain"})
 		probs, _ := rep["problems"].([]any)
 		if r.code != 1 || len(probs) != 1 {
 			t.Fatalf("%q: exit %d, %v; want 1 and the missing manifest", args, r.code, rep)

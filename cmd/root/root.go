@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/devbox-dev/devbox/cmd/commit"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -75,6 +76,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	cmd.AddCommand(rmi.NewCmdRmi(f, nil))
 	cmd.AddCommand(aliases.NewCmdAliases(f))
 	cmd.AddCommand(newCmdImage(f))
+	cmd.AddCommand(commit.NewCmdCommit(f, nil))
 	cmd.AddCommand(version.NewCmdVersion(f, Version, Commit))
 	cmd.AddCommand(doctor.NewCmdDoctor(f, nil))
 	cmd.AddCommand(newCmdExitCodes())

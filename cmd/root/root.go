@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/devbox-dev/devbox/cmd/commit"
+	"github.com/devbox-dev/devbox/cmd/transfer"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -76,7 +77,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	cmd.AddCommand(rmi.NewCmdRmi(f, nil))
 	cmd.AddCommand(aliases.NewCmdAliases(f))
 	cmd.AddCommand(newCmdImage(f))
-	cmd.AddCommand(commit.NewCmdCommit(f, nil))
+	cmd.AddCommand(commit.NewCmdCommit(f, nil), transfer.NewCmdPush(f, nil), transfer.NewCmdSave(f, nil), transfer.NewCmdLoad(f, nil))
 	cmd.AddCommand(version.NewCmdVersion(f, Version, Commit))
 	cmd.AddCommand(doctor.NewCmdDoctor(f, nil))
 	cmd.AddCommand(newCmdExitCodes())

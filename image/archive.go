@@ -233,7 +233,6 @@ func isHex64(s string) bool {
 	return len(s) == 64 && strings.Trim(s, "0123456789abcdef") == ""
 }
 
-
 // Load stores the image of the OCI archive file as as (a full reference;
 // empty: the name the archive gives it). The archive is hostile input and
 // goes through the very checks of a pull: it is served to Pull as a

@@ -90,7 +90,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		return err
 	}
 	defer unlock()
-	if bs.Running(rec.ID) {
+	if bs.Running(rec.ID) || st.RunLive(rec.ID) {
 		return fmt.Errorf("box %s is running; commit reads a stopped box (hint: devbox stop %s)", rec.Name, rec.Name)
 	}
 	base, err := v1.NewHash(rec.ImageID)

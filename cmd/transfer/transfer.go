@@ -290,6 +290,9 @@ func RunLoad(ctx context.Context, f *cmdutil.Factory, opts *LoadOptions) error {
 	if opts.Input == "" {
 		return cmdutil.FlagErrorf("devbox load needs -i FILE (hint: devbox load -i image.tar)")
 	}
+	if opts.Input == "-" {
+		return cmdutil.FlagErrorf("devbox load reads the archive in place: it needs a file, not stdin (hint: write the archive to a file and give its path to -i)")
+	}
 	file, err := os.Open(opts.Input)
 	if err != nil {
 		return fmt.Errorf("loading %s: %w", opts.Input, err)

@@ -118,6 +118,9 @@ func WriteLayer(req ReadRequest, w io.Writer) error {
 		}
 	}
 	lr.dropMountPoints(append(append([]string{}, StandardMountPoints...), req.MountPoints...))
+	if req.Account != nil {
+		lr.retime("etc", "etc/sudoers.d")
+	}
 	return lr.write(w)
 }
 
@@ -323,11 +326,67 @@ func (lr *layerReader) dropMountPoints(targets []string) {
 	kept := map[string]int{}
 	for i := len(lr.entries) - 1; i >= 0; i-- {
 		e := lr.entries[i]
-		if !e.skip && lr.cands[e.rel] && e.isDir() && kept[e.rel] == 0 && !e.opaque && !lr.inImage(e.rel) {
+		if !e.skip && e.isDir() && kept[e.rel] == 0 && !e.opaque && (lr.cands[e.rel] && !lr.inImage(e.rel) || lr.copiedUp(e)) {
 			e.skip = true
 		}
 		if !e.skip {
 			kept[path.Dir(e.rel)]++
+		}
+	}
+}
+
+// copiedUp reports whether directory e is the image's, unchanged but for
+// its time: overlayfs copied it up for a change below it (one left out
+// now). Its mtime is the only difference, and a start of the box changes
+// it (the account files are replaced in /etc): leaving it out keeps the
+// layer the same.
+func (lr *layerReader) copiedUp(e *entry) bool {
+	fd, err := lr.lowerOpen(e.rel, unix.O_PATH)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return false
+	}
+	return st.Mode == e.st.Mode && st.Uid == e.st.Uid && st.Gid == e.st.Gid &&
+		getxattr(fd, "security.capability") == string(e.caps)
+}
+
+// retime gives the directories devbox writes into at every start (by
+// temporary file and rename, which sets their mtime) the time of the
+// newest entry of theirs in the layer, or the image's time when none is:
+// a start of the box then changes nothing in the layer.
+func (lr *layerReader) retime(dirs ...string) {
+	for _, d := range dirs {
+		e := lr.byRel[d]
+		if e == nil || e.skip || !e.isDir() {
+			continue
+		}
+		var newest unix.Timespec
+		found := false
+		for _, c := range lr.entries {
+			if c.skip || c.replaced || path.Dir(c.rel) != d {
+				continue
+			}
+			if !found || c.st.Mtim.Sec > newest.Sec {
+				newest, found = c.st.Mtim, true
+			}
+		}
+		if !found {
+			fd, err := lr.lowerOpen(d, unix.O_PATH)
+			if err != nil {
+				continue
+			}
+			var st unix.Stat_t
+			if unix.Fstat(fd, &st) == nil {
+				newest, found = st.Mtim, true
+			}
+			unix.Close(fd)
+		}
+		if found {
+			e.st.Mtim = newest
 		}
 	}
 }

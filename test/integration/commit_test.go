@@ -101,10 +101,20 @@ func TestCommitPushRunsInPodman(t *testing.T) {
 	if c.Ref != ref {
 		t.Fatalf("committed as %q, want %q", c.Ref, ref)
 	}
-	// Nothing changed: the same layer.
+	// Nothing changed: the same layer, also after a start (which rewrites
+	// the account files in /etc).
 	again := e.commit("cm", ref+"-again")
 	if again.DiffID != c.DiffID || again.Layer != c.Layer {
 		t.Errorf("committing an unchanged box twice: diff_id %s then %s, blob %s then %s", c.DiffID, again.DiffID, c.Layer, again.Layer)
+	}
+	time.Sleep(1100 * time.Millisecond) // a new second for every mtime a start would set
+	e.ok("exec", "cm", "true")
+	if r := e.run("commit", "cm", ref+"-running"); r.code != 125 || !strings.Contains(r.stderr, "devbox stop cm") {
+		t.Errorf("commit of a running box: exit %d, %q", r.code, r.stderr)
+	}
+	e.ok("stop", "cm")
+	if restarted := e.commit("cm", ref+"-again"); restarted.DiffID != c.DiffID {
+		t.Errorf("committing an unchanged box after a start: diff_id %s, then %s", c.DiffID, restarted.DiffID)
 	}
 	// The store's image runs in devbox, too.
 	if r := e.ok("run", ref, "--", "sh", "-c", imageChecks(home, user)); !strings.Contains(r.stdout, "image-ok") {

@@ -267,6 +267,12 @@ func (lr *layerReader) undoAccount(a Account) error {
 		e.skip = true
 		lr.dropIfDevboxMade("etc/sudoers.d")
 	}
+	// The temporary files of a rewrite the init did not finish.
+	for _, n := range []string{"etc/.devbox-passwd.tmp", "etc/.devbox-group.tmp", "etc/.devbox-shadow.tmp", "etc/sudoers.d/.devbox-devbox-" + a.Name + ".tmp"} {
+		if e := lr.byRel[n]; e != nil {
+			e.skip = true
+		}
+	}
 	for rel, undo := range accountFiles {
 		e := lr.byRel[rel]
 		if e == nil || !e.isReg() {

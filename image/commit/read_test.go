@@ -57,6 +57,7 @@ func TestWriteLayer(t *testing.T) {
 		"etc/passwd":                   "root:x:0:0:root:/root:/bin/sh\nann:x:1000:1000:Ann:/home/ann:/bin/bash\n",
 		"etc/group":                    "root:x:0:\nsudo:x:27:ann\nann:x:1000:\n",
 		"etc/sudoers.d/devbox-ann":     "ann ALL=(ALL:ALL) NOPASSWD: ALL\n",
+		"etc/.devbox-group.tmp":        "half",
 		"etc/hosts":                    "",
 		"home/ann/":                    "",
 		"usr/local/bin/devbox-host":    "",

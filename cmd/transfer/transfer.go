@@ -58,6 +58,7 @@ func NewCmdPush(f *cmdutil.Factory, runF func(context.Context, *PushOptions) err
 			return RunPush(c.Context(), f, opts)
 		},
 	}
+	cmd.ValidArgsFunction = cmdutil.FirstArg(cmdutil.CompleteStoredImages(f))
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing but the reference pushed")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON object (schema in docs/json.md)")
 	return cmd
@@ -197,7 +198,9 @@ func NewCmdSave(f *cmdutil.Factory, runF func(context.Context, *SaveOptions) err
 			return RunSave(c.Context(), f, opts)
 		},
 	}
+	cmd.ValidArgsFunction = cmdutil.FirstArg(cmdutil.CompleteStoredImages(f))
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "the archive to write (required; - for stdout)")
+	_ = cmd.MarkFlagFilename("output", "tar")
 	return cmd
 }
 
@@ -280,7 +283,9 @@ func NewCmdLoad(f *cmdutil.Factory, runF func(context.Context, *LoadOptions) err
 			return RunLoad(c.Context(), f, opts)
 		},
 	}
+	cmd.ValidArgsFunction = cobra.NoFileCompletions // NAME is a new name
 	cmd.Flags().StringVarP(&opts.Input, "input", "i", "", "the archive to read (required)")
+	_ = cmd.MarkFlagFilename("input", "tar")
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing but the reference stored")
 	return cmd
 }

@@ -89,12 +89,13 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 }
 
 func newCmdImage(f *cmdutil.Factory) *cobra.Command {
-	c := &cobra.Command{Use: "image", Short: "Manage images (pull, ls, rm, prune, verify)", Args: cobra.NoArgs}
+	c := &cobra.Command{Use: "image", Short: "Manage images (pull, ls, rm, prune, verify, push, save, load)", Args: cobra.NoArgs}
 	ls := images.NewCmdImages(f, nil)
 	ls.Use, ls.Aliases = "ls", []string{"list"}
 	rm := rmi.NewCmdRmi(f, nil)
 	rm.Use, rm.Aliases = "rm IMAGE...", nil
 	c.AddCommand(pull.NewCmdPull(f, nil), ls, rm, rmi.NewCmdPrune(f), verify.NewCmdVerify(f, nil))
+	c.AddCommand(transfer.NewCmdPush(f, nil), transfer.NewCmdSave(f, nil), transfer.NewCmdLoad(f, nil))
 	return c
 }
 

@@ -109,12 +109,25 @@ func commit(ctx context.Context, st *store.Store, created *store.Created, opts O
 	if err != nil {
 		return nil, err
 	}
+	// Compression runs next to the hashing of the tar (a core each).
+	pr, pw := io.Pipe()
+	zdone := make(chan error, 1)
+	go func() {
+		_, err := io.CopyBuffer(zw, pr, make([]byte, 1<<20))
+		if err == nil {
+			err = zw.Close()
+		}
+		pr.CloseWithError(err)
+		zdone <- err
+	}()
 	uncompressed := sha256.New()
-	uw := &counter{w: io.MultiWriter(zw, uncompressed)}
-	if err := readLayer(ctx, opts.Mapping, opts.Read, uw); err != nil {
-		return nil, err
+	uw := &counter{w: io.MultiWriter(pw, uncompressed)}
+	err = readLayer(ctx, opts.Mapping, opts.Read, uw)
+	pw.CloseWithError(err)
+	if zerr := <-zdone; err == nil && zerr != nil {
+		err = fmt.Errorf("compressing the layer: %w", zerr)
 	}
-	if err := zw.Close(); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	res.DiffID, res.Blob = sum(uncompressed), sum(compressed)

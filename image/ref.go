@@ -201,3 +201,16 @@ func LocalName(s string) (string, error) {
 func (r Registries) Origin(ref name.Reference) (name.Reference, error) {
 	return name.ParseReference(ref.String(), r.nameOpts(ref.Context().RegistryStr())...)
 }
+
+// LookupLocal finds an image stored under LocalName(s) (what devbox
+// commit and load store a name without a registry as), so that the short
+// name given to commit also names the image later, after the image of
+// that short name in its registry (docker.io) when both are stored.
+func LookupLocal(st *store.Store, s string) (store.Image, bool) {
+	n, err := LocalName(s)
+	if err != nil {
+		return store.Image{}, false
+	}
+	img, err := st.Lookup(n)
+	return img, err == nil
+}

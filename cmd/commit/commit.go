@@ -47,8 +47,9 @@ func NewCmdCommit(f *cmdutil.Factory, runF func(context.Context, *Options) error
 			"lines in /etc/passwd, /etc/group and /etc/shadow or the sudoers drop-in devbox adds at every\n" +
 			"start, nor the empty mount points devbox made; files deleted in the box are deleted in the\n" +
 			"image (OCI whiteouts). The box must be stopped. A name without a registry is stored under\n" +
-			"localhost/, as podman does. Push the image with devbox push, or save it with devbox save;\n" +
-			"any OCI engine (podman, docker, Kubernetes) runs it.",
+			"localhost/, as podman does (run and create find it by the short name too). Push the image\n" +
+			"with devbox push, or save it with devbox save; any OCI engine (podman, docker, Kubernetes)\n" +
+			"runs it.",
 		Example: "  devbox commit dev localhost/dev:1\n" +
 			"  devbox commit dev 127.0.0.1:5000/team/dev:1 -m \"with the build tools\" -a \"Ann <ann@example.com>\"",
 		Args: cobra.ExactArgs(2),

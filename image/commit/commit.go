@@ -88,6 +88,17 @@ func commit(ctx context.Context, st *store.Store, created *store.Created, opts O
 	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
 		return nil, fmt.Errorf("the box's image lists %d layers in its config and %d in its manifest", len(cfg.RootFS.DiffIDs), len(m.Layers))
 	}
+	// The box must stand on its image's layers alone: layers of its own
+	// below the writable one (snapshots) would be left out of the image.
+	chains := store.ChainIDs(cfg.RootFS.DiffIDs)
+	if len(opts.Read.Lowers) != len(chains) {
+		return nil, errors.New("the box has snapshots (layers of its own below its writable layer), which devbox commit cannot fold into the image yet")
+	}
+	for i, l := range opts.Read.Lowers {
+		if filepath.Base(l) != chains[len(chains)-1-i].Hex {
+			return nil, errors.New("the box's layers are not its image's (it has snapshots, or its image was replaced), which devbox commit cannot fold into the image yet")
+		}
+	}
 	for _, l := range m.Layers {
 		if !st.HasBlob(l.Digest, l.Size) {
 			return nil, fmt.Errorf("the box's image lacks its layer %s in the store (hint: pull the image again with devbox pull)", l.Digest)
@@ -140,7 +151,7 @@ func commit(ctx context.Context, st *store.Store, created *store.Created, opts O
 	}
 
 	diffIDs := append(append([]v1.Hash{}, cfg.RootFS.DiffIDs...), res.DiffID)
-	chains := store.ChainIDs(diffIDs)
+	chains = store.ChainIDs(diffIDs)
 	if top := chains[len(chains)-1]; !st.HasLayer(top) && opts.Unpack != nil {
 		job := store.UnpackJob{Chain: top, DiffID: res.DiffID, Blob: res.Blob, MediaType: string(types.OCILayer)}
 		for k := len(chains) - 2; k >= 0; k-- {

@@ -88,17 +88,20 @@ func commit(ctx context.Context, st *store.Store, created *store.Created, opts O
 	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
 		return nil, fmt.Errorf("the box's image lists %d layers in its config and %d in its manifest", len(cfg.RootFS.DiffIDs), len(m.Layers))
 	}
-	// The box must stand on its image's layers alone: layers of its own
-	// below the writable one (snapshots) would be left out of the image.
+	// The box stands on its image's layers, and maybe on layers of its own
+	// (snapshots) above them: those go into the new layer with the upper.
 	chains := store.ChainIDs(cfg.RootFS.DiffIDs)
-	if len(opts.Read.Lowers) != len(chains) {
-		return nil, errors.New("the box has snapshots (layers of its own below its writable layer), which devbox commit cannot fold into the image yet")
+	own := len(opts.Read.Lowers) - len(chains)
+	if own < 0 {
+		return nil, errors.New("the box's layers do not end with its image's: its record is damaged (hint: devbox verify)")
 	}
-	for i, l := range opts.Read.Lowers {
+	for i, l := range opts.Read.Lowers[own:] {
 		if filepath.Base(l) != chains[len(chains)-1-i].Hex {
-			return nil, errors.New("the box's layers are not its image's (it has snapshots, or its image was replaced), which devbox commit cannot fold into the image yet")
+			return nil, errors.New("the box's layers do not end with its image's: its record is damaged (hint: devbox verify)")
 		}
 	}
+	opts.Read.Frozen = append(opts.Read.Frozen, opts.Read.Lowers[:own]...)
+	opts.Read.Lowers = opts.Read.Lowers[own:]
 	for _, l := range m.Layers {
 		if !st.HasBlob(l.Digest, l.Size) {
 			return nil, fmt.Errorf("the box's image lacks its layer %s in the store (hint: pull the image again with devbox pull)", l.Digest)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -23,6 +24,9 @@ const StageRead = "commit-read"
 type ReadRequest struct {
 	Upper  string   `json:"upper"`  // the box's upper directory
 	Lowers []string `json:"lowers"` // its image's layer directories, top-most first
+	// Frozen are the box's own layers below Upper (snapshots), top-most
+	// first: the commit holds what they and Upper change in the image.
+	Frozen []string `json:"frozen,omitempty"`
 	// Account is the user devbox adds to /etc at every start (nil: none).
 	Account *Account `json:"account,omitempty"`
 	// MountPoints are the box's mount targets (absolute paths in the box)
@@ -63,6 +67,7 @@ func ReadMain() int {
 
 type entry struct {
 	rel      string // "etc/passwd": no leading or trailing slash
+	src      int    // the directory of the layer it is in
 	st       unix.Stat_t
 	link     string // symlink target
 	whiteout bool
@@ -83,6 +88,8 @@ type layerReader struct {
 	entries []*entry
 	byRel   map[string]*entry
 	cands   map[string]bool // directories devbox may have made
+	cur     int             // the layer being walked
+	frozen  []int
 }
 
 // WriteLayer writes the layer tar of req.Upper to w.
@@ -105,11 +112,23 @@ func WriteLayer(req ReadRequest, w io.Writer) error {
 		}
 		lr.lowers = append(lr.lowers, fd)
 	}
-	dup, err := unix.Dup(upper)
-	if err != nil {
-		return err
+	for _, l := range req.Frozen {
+		fd, err := unix.Open(l, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("opening the box's layer %s: %w", l, err)
+		}
+		lr.frozen = append(lr.frozen, fd)
 	}
-	if err := lr.walk(dup, ""); err != nil {
+	defer func() {
+		for _, fd := range lr.frozen {
+			unix.Close(fd)
+		}
+	}()
+	if len(lr.frozen) == 0 {
+		if err := lr.walkLayer(upper); err != nil {
+			return err
+		}
+	} else if err := lr.walkMerged(); err != nil {
 		return err
 	}
 	if req.Account != nil {
@@ -122,6 +141,68 @@ func WriteLayer(req ReadRequest, w io.Writer) error {
 		lr.retime("etc", "etc/sudoers.d")
 	}
 	return lr.write(w)
+}
+
+// walkLayer walks the layer directory fd (kept open) from its top.
+func (lr *layerReader) walkLayer(fd int) error {
+	dup, err := unix.Dup(fd)
+	if err != nil {
+		return err
+	}
+	lr.cur = fd
+	return lr.walk(dup, "")
+}
+
+// walkMerged records what the box's frozen layers and its upper change in
+// the image, as one layer: each layer, bottom first, applied to the entries
+// of those below it as overlayfs stacks them (a whiteout removes, an opaque
+// directory hides what is below it, a newer entry replaces).
+func (lr *layerReader) walkMerged() error {
+	result := map[string]*entry{}
+	under := func(p string) {
+		for k := range result {
+			if strings.HasPrefix(k, p+"/") {
+				delete(result, k)
+			}
+		}
+	}
+	layers := append([]int{}, lr.frozen...)
+	slices.Reverse(layers)
+	for _, fd := range append(layers, lr.upper) {
+		lr.entries, lr.byRel = nil, map[string]*entry{}
+		if err := lr.walkLayer(fd); err != nil {
+			return err
+		}
+		for _, e := range lr.entries {
+			old := result[e.rel]
+			switch {
+			case e.whiteout:
+				delete(result, e.rel)
+				under(e.rel)
+				if lr.inImage(e.rel) {
+					result[e.rel] = e
+				}
+				continue
+			case e.isDir() && e.opaque:
+				under(e.rel)
+			case old != nil && old.isDir() && !e.isDir():
+				under(e.rel)
+			}
+			result[e.rel] = e
+		}
+	}
+	lr.entries = lr.entries[:0]
+	for _, e := range result {
+		lr.entries = append(lr.entries, e)
+	}
+	// Parents first, names sorted: the walk's order.
+	key := func(e *entry) string { return strings.ReplaceAll(e.rel, "/", "\x00") }
+	sort.Slice(lr.entries, func(i, j int) bool { return key(lr.entries[i]) < key(lr.entries[j]) })
+	lr.byRel = map[string]*entry{}
+	for _, e := range lr.entries {
+		lr.byRel[e.rel] = e
+	}
+	return nil
 }
 
 // walk records dir's entries (dirfd, which it closes), names sorted,
@@ -145,7 +226,7 @@ func (lr *layerReader) walk(dirfd int, rel string) error {
 		}
 	}()
 	for _, n := range names {
-		e := &entry{rel: path.Join(rel, n)}
+		e := &entry{rel: path.Join(rel, n), src: lr.cur}
 		if err := unix.Fstatat(dirfd, n, &e.st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			d.Close()
 			return fmt.Errorf("reading /%s: %w", e.rel, err)
@@ -278,7 +359,7 @@ func (lr *layerReader) undoAccount(a Account) error {
 		if e == nil || !e.isReg() {
 			continue
 		}
-		fd, err := unix.Openat2(lr.upper, rel, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+		fd, err := unix.Openat2(e.src, rel, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC,
 			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_XDEV})
 		if err != nil {
 			return fmt.Errorf("reading /%s: %w", rel, err)
@@ -491,7 +572,7 @@ func (lr *layerReader) write(w io.Writer) error {
 // copyFile copies a regular file of the layer, opened again without
 // following links; it must still be the file walked.
 func (lr *layerReader) copyFile(w io.Writer, e *entry, buf []byte) error {
-	fd, err := unix.Openat2(lr.upper, e.rel, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NONBLOCK,
+	fd, err := unix.Openat2(e.src, e.rel, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC | unix.O_NONBLOCK,
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_XDEV})
 	if err != nil {
 		return fmt.Errorf("reading /%s: %w", e.rel, err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -150,5 +151,60 @@ func TestWriteLayer(t *testing.T) {
 	}
 	if !found {
 		t.Error("etc/passwd with the box's own user is not in the layer")
+	}
+}
+
+// TestWriteLayerFrozen commits a box with a snapshot: what the frozen
+// layer and the upper change, as one layer, content from the right layer.
+func TestWriteLayerFrozen(t *testing.T) {
+	dir := t.TempDir()
+	lower, frozen, upper := filepath.Join(dir, "lower"), filepath.Join(dir, "frozen"), filepath.Join(dir, "upper")
+	writeTree(t, lower, map[string]string{"etc/passwd": "root:x:0:0::/root:/bin/sh\n", "bin/keep": "k", "bin/image-file": "i"})
+	writeTree(t, frozen, map[string]string{"opt/f1": "from the snapshot", "opt/gone": "x", "opt/replaced/inner": "y", "bin/": ""})
+	writeTree(t, upper, map[string]string{"opt/f2": "after the snapshot", "opt/replaced": "now a file"})
+	// The upper deletes a file of the snapshot and one of the image.
+	whiteouts := unix.Mknod(filepath.Join(upper, "opt/gone"), unix.S_IFCHR, 0)
+	if whiteouts == nil {
+		os.MkdirAll(filepath.Join(upper, "bin"), 0o755)
+		whiteouts = unix.Mknod(filepath.Join(upper, "bin/image-file"), unix.S_IFCHR, 0)
+	}
+	req := ReadRequest{Upper: upper, Lowers: []string{lower}, Frozen: []string{frozen}}
+	var out bytes.Buffer
+	if err := WriteLayer(req, &out); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	var order []string
+	tr := tar.NewReader(&out)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		b, _ := io.ReadAll(tr)
+		got[h.Name] = string(b)
+		order = append(order, h.Name)
+	}
+	want := map[string]string{"opt/": "", "opt/f1": "from the snapshot", "opt/f2": "after the snapshot", "opt/replaced": "now a file"}
+	if whiteouts == nil {
+		want["bin/.wh.image-file"] = "" // the image's file; the snapshot's opt/gone just goes
+	} else {
+		t.Logf("no whiteouts here (%v): deletions unchecked", whiteouts)
+		want["opt/gone"] = "x"
+	}
+	for n, c := range want {
+		if g, ok := got[n]; !ok || g != c {
+			t.Errorf("%s: %q (present %v), want %q", n, g, ok, c)
+		}
+	}
+	for n := range got {
+		if _, ok := want[n]; !ok && n != "bin/" {
+			t.Errorf("unexpected entry %s", n)
+		}
+	}
+	if !slices.IsSortedFunc(order, func(a, b string) int {
+		return strings.Compare(strings.ReplaceAll(a, "/", "\x00"), strings.ReplaceAll(b, "/", "\x00"))
+	}) {
+		t.Errorf("entries not in walk order: %v", order)
 	}
 }

@@ -193,6 +193,12 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	e.ok("image", "prune")
 	e.ok("verify")
 	archive := filepath.Join(t.TempDir(), "sv.tar")
+	// The short name given to commit names the image for run and create.
+	e.ok("run", "sv:1", "--", "test", "-f", "/usr/local/share/committed.txt")
+	e.ok("create", "again", "--image", "sv:1")
+	if r := e.ok("exec", "again", "cat", "/usr/local/share/committed.txt"); !strings.Contains(r.stdout, "devbox-commit") {
+		t.Errorf("a box of sv:1: %q", r.stdout)
+	}
 	e.ok("save", "sv:1", "-o", archive)
 	other := filepath.Join(t.TempDir(), "again.tar")
 	e.ok("save", "localhost/sv:1", "-o", other)

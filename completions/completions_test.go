@@ -132,7 +132,7 @@ type completionCase struct {
 
 func cases() []completionCase {
 	return []completionCase{
-		{line: "devbox pu", want: []string{"pull"}, exact: true},
+		{line: "devbox pu", want: []string{"pull", "push"}, exact: true},
 		{line: "devbox pull deb", want: []string{"debian", "debian:13"}, exact: true}, // the alias, and the stored image
 		{line: "devbox pull alp", want: []string{"alpine"}, exact: true},
 		{line: "devbox sh", want: []string{"shell"}, exact: true, needs: []string{"shell"}},

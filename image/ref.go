@@ -176,3 +176,41 @@ type suggested struct {
 
 func (e *suggested) Error() string { return e.msg }
 func (e *suggested) Unwrap() error { return e.err }
+
+// LocalName is the full reference under which devbox commit and load
+// store an image named s: a name without a registry goes under
+// localhost/, as podman does (never docker.io, where it would read as an
+// image of Docker Hub's).
+func LocalName(s string) (string, error) {
+	if strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) || strings.Contains(s, "://") {
+		return "", fmt.Errorf("invalid image name %q (hint: names look like dev, dev:1 or registry.example.com/team/dev:1)", s)
+	}
+	ref, err := name.ParseReference(s, name.WithDefaultRegistry("localhost"))
+	if err != nil {
+		return "", fmt.Errorf("invalid image name %q: %w (hint: names look like dev, dev:1 or registry.example.com/team/dev:1)", s, err)
+	}
+	if _, ok := ref.(name.Digest); ok {
+		return "", fmt.Errorf("invalid image name %q: a digest names content, not a new image (hint: give a tag, e.g. dev:1)", s)
+	}
+	return FullName(ref), nil
+}
+
+// Origin is ref as devbox pushes to it: the registry itself (mirrors
+// serve pulls only), over plain HTTP when it is listed as insecure or on
+// the loopback.
+func (r Registries) Origin(ref name.Reference) (name.Reference, error) {
+	return name.ParseReference(ref.String(), r.nameOpts(ref.Context().RegistryStr())...)
+}
+
+// LookupLocal finds an image stored under LocalName(s) (what devbox
+// commit and load store a name without a registry as), so that the short
+// name given to commit also names the image later, after the image of
+// that short name in its registry (docker.io) when both are stored.
+func LookupLocal(st *store.Store, s string) (store.Image, bool) {
+	n, err := LocalName(s)
+	if err != nil {
+		return store.Image{}, false
+	}
+	img, err := st.Lookup(n)
+	return img, err == nil
+}

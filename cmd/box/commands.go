@@ -263,6 +263,9 @@ func (e *env) image(ref, platform string) (store.Image, *v1.ConfigFile, error) {
 			return store.Image{}, nil, err
 		}
 		img, lerr = e.st.Lookup(image.FullName(named))
+		if local, ok := image.LookupLocal(e.st, ref); ok && lerr != nil {
+			img, lerr = local, nil // committed or loaded as localhost/…
+		}
 		if lerr != nil {
 			var plat *v1.Platform
 			if platform != "" {

@@ -20,6 +20,7 @@ import (
 	"github.com/devbox-dev/devbox/doctor"
 	"github.com/devbox-dev/devbox/export"
 	"github.com/devbox-dev/devbox/hostexec"
+	"github.com/devbox-dev/devbox/image/commit"
 	"github.com/devbox-dev/devbox/image/store"
 	"github.com/devbox-dev/devbox/internal/holder"
 	"github.com/devbox-dev/devbox/internal/trace"
@@ -38,6 +39,7 @@ var stages = map[string]func() int{
 	doctor.StageProbe:     doctor.ProbeMain,
 	hostexec.Stage:        hostexec.ServeMain,
 	export.StageRead:      export.ReadMain,
+	commit.StageRead:      commit.ReadMain,
 }
 
 func main() {

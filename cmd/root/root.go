@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/devbox-dev/devbox/cmd/commit"
+	"github.com/devbox-dev/devbox/cmd/transfer"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -76,6 +78,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	cmd.AddCommand(rmi.NewCmdRmi(f, nil))
 	cmd.AddCommand(aliases.NewCmdAliases(f))
 	cmd.AddCommand(newCmdImage(f))
+	cmd.AddCommand(commit.NewCmdCommit(f, nil), transfer.NewCmdPush(f, nil), transfer.NewCmdSave(f, nil), transfer.NewCmdLoad(f, nil))
 	cmd.AddCommand(version.NewCmdVersion(f, Version, Commit))
 	cmd.AddCommand(doctor.NewCmdDoctor(f, nil))
 	cmd.AddCommand(newCmdExitCodes())
@@ -87,12 +90,13 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 }
 
 func newCmdImage(f *cmdutil.Factory) *cobra.Command {
-	c := &cobra.Command{Use: "image", Short: "Manage images (pull, ls, rm, prune, verify)", Args: cobra.NoArgs}
+	c := &cobra.Command{Use: "image", Short: "Manage images (pull, ls, rm, prune, verify, push, save, load)", Args: cobra.NoArgs}
 	ls := images.NewCmdImages(f, nil)
 	ls.Use, ls.Aliases = "ls", []string{"list"}
 	rm := rmi.NewCmdRmi(f, nil)
 	rm.Use, rm.Aliases = "rm IMAGE...", nil
 	c.AddCommand(pull.NewCmdPull(f, nil), ls, rm, rmi.NewCmdPrune(f), verify.NewCmdVerify(f, nil))
+	c.AddCommand(transfer.NewCmdPush(f, nil), transfer.NewCmdSave(f, nil), transfer.NewCmdLoad(f, nil))
 	return c
 }
 

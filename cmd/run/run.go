@@ -378,6 +378,9 @@ func ensureImage(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts 
 	if lerr != nil && !errors.Is(lerr, store.ErrNotFound) {
 		return store.Image{}, lerr
 	}
+	if local, ok := image.LookupLocal(st, opts.Image); ok && lerr != nil && opts.Pull != "always" {
+		return local, nil // committed or loaded as localhost/…
+	}
 	if opts.Pull == "never" {
 		return store.Image{}, fmt.Errorf("image %s is not in the store and --pull=never (hint: devbox pull %s)", ref, opts.Image)
 	}

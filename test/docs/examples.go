@@ -351,4 +351,54 @@ var Examples = map[string]Example{
 		Setup:   []string{`mkdir -p .devcontainer && printf '%s\n' '{' '  // comments are fine' '  "image": "busybox",' '  "containerEnv": {"X": "1"},' '}' > .devcontainer/devcontainer.json`},
 		Outcome: Outcome{Stdout: []string{"{USER}"}},
 	},
+	// Commit, push, save, load (README, commit/push/save/load --help).
+	"devbox commit dev localhost/dev:1": {
+		Says:     "the box's image plus what changed in the box, as a new image in the store",
+		Setup:    committable("dev"),
+		Outcome:  Outcome{Stdout: []string{"localhost/dev:1"}, Stderr: []string{"Committed localhost/dev:1"}},
+		Probe:    "devbox run localhost/dev:1 -- cat /usr/local/share/made",
+		ProbeOut: "made in the box",
+	},
+	`devbox commit dev 127.0.0.1:5000/team/dev:1 -m "with the build tools" -a "Ann <ann@example.com>"`: {
+		Says:     "a commit with a history comment and an author",
+		Setup:    committable("dev"),
+		Outcome:  Outcome{Stdout: []string{"127.0.0.1:5000/team/dev:1"}},
+		Probe:    "skopeo inspect --config oci:$XDG_DATA_HOME/devbox/oci:127.0.0.1:5000/team/dev:1",
+		ProbeOut: "with the build tools",
+	},
+	"devbox push 127.0.0.1:5000/team/dev:1": {
+		Says:     "the image in the registry its name names",
+		Setup:    append(committable("dev"), "devbox commit dev 127.0.0.1:5000/team/dev:1"),
+		Outcome:  Outcome{Stdout: []string{"127.0.0.1:5000/team/dev:1"}},
+		Probe:    "skopeo inspect --tls-verify=false docker://127.0.0.1:5000/team/dev:1",
+		ProbeOut: "team/dev",
+	},
+	"devbox push localhost/dev:1 registry.example.com/team/dev:1": {
+		Says:    "the image pushed under another name (the test registry stands in for registry.example.com)",
+		Run:     "devbox push localhost/dev:1 127.0.0.1:5000/team/dev:2",
+		Setup:   append(committable("dev"), "devbox commit dev localhost/dev:1"),
+		Outcome: Outcome{Stdout: []string{"127.0.0.1:5000/team/dev:2"}},
+	},
+	"devbox save localhost/dev:1 -o dev.tar": {
+		Says:     "an OCI archive of the image",
+		Setup:    append(committable("dev"), "devbox commit dev localhost/dev:1"),
+		Probe:    "tar tf dev.tar",
+		ProbeOut: "index.json",
+	},
+	"devbox load -i dev.tar": {
+		Says:    "the archive's image, under the name it gives",
+		Setup:   append(committable("dev"), "devbox commit dev localhost/dev:1", "devbox save localhost/dev:1 -o dev.tar", "devbox rmi localhost/dev:1"),
+		Outcome: Outcome{Stdout: []string{"localhost/dev:1"}, Stderr: []string{"Loaded localhost/dev:1"}},
+	},
+	"devbox load -i dev.tar localhost/dev:2": {
+		Says:    "the archive's image under another name",
+		Setup:   append(committable("dev"), "devbox commit dev localhost/dev:1", "devbox save localhost/dev:1 -o dev.tar"),
+		Outcome: Outcome{Stdout: []string{"localhost/dev:2"}},
+	},
+}
+
+// committable returns the Setup of a stopped box with a file installed.
+func committable(box string) []string {
+	return []string{"devbox create " + box + " --image busybox",
+		writes(box, "/usr/local/share/made", "644", "made in the box"), "devbox stop " + box}
 }

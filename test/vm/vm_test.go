@@ -558,7 +558,7 @@ func TestUpdate(t *testing.T) {
 	if got := readFile(t, cg, "io.weight"); !strings.Contains(got, "default 200") {
 		t.Errorf("io.weight = %q", got)
 	}
-	if r := devbox(nil, "update", "nosuchbox", "--memory", "1g"); r.code != 125 || !strings.Contains(r.stderr, "no running box") {
+	if r := devbox(nil, "update", "nosuchbox", "--memory", "1g"); r.code != 125 || !strings.Contains(r.stderr, "no such box") {
 		t.Errorf("update of a missing box: exit %d: %s", r.code, r.stderr)
 	}
 	c.Process.Signal(syscall.SIGTERM)

@@ -41,8 +41,85 @@ var (
 	Commit  = ""
 )
 
-// NewCmdRoot builds the command tree.
-func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
+// NewCmdRoot builds the whole command tree.
+func NewCmdRoot(f *cmdutil.Factory) *cobra.Command { return newCmdRoot(f, "") }
+
+// NewCmdRootFor builds the tree that args (os.Args[1:]) need: when the first
+// argument names a verb, the root with only that verb's commands, which is
+// what cobra would find anyway; otherwise (flags first, help, completion, an
+// unknown word) the whole tree. Building every command costs more than a
+// millisecond at every start, so `devbox shell NAME` builds one.
+func NewCmdRootFor(f *cmdutil.Factory, args []string) *cobra.Command {
+	return newCmdRoot(f, VerbOf(args))
+}
+
+// VerbOf returns the first name of the verb table entry that args[0] names,
+// or "" when the whole tree is needed.
+func VerbOf(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	for _, v := range verbs {
+		for _, n := range v.names {
+			if n == args[0] {
+				return v.names[0]
+			}
+		}
+	}
+	return ""
+}
+
+// verb is one entry of the top-level table: the names its commands answer
+// to (names[0] the key; the test checks them against the commands) and
+// how to build them.
+type verb struct {
+	names []string
+	make  func(f *cmdutil.Factory) []*cobra.Command
+}
+
+func one(c func(f *cmdutil.Factory) *cobra.Command) func(f *cmdutil.Factory) []*cobra.Command {
+	return func(f *cmdutil.Factory) []*cobra.Command { return []*cobra.Command{c(f)} }
+}
+
+// verbs is devbox's top-level command table, in help order.
+var verbs = []verb{
+	{[]string{"pull"}, one(func(f *cmdutil.Factory) *cobra.Command { return pull.NewCmdPull(f, nil) })},
+	{[]string{"run"}, one(func(f *cmdutil.Factory) *cobra.Command { return run.NewCmdRun(f, nil) })},
+	{[]string{"shell", "enter"}, one(box.NewCmdShell)},
+	{[]string{"create"}, one(box.NewCmdCreate)},
+	{[]string{"exec"}, one(box.NewCmdExec)},
+	{[]string{"ls", "list", "ps"}, one(box.NewCmdLs)},
+	{[]string{"inspect"}, one(box.NewCmdInspect)},
+	{[]string{"stop"}, one(box.NewCmdStop)},
+	{[]string{"rm"}, one(box.NewCmdRm)},
+	{[]string{"prune"}, one(box.NewCmdPrune)},
+	{[]string{"ports"}, one(box.NewCmdPorts)},
+	{[]string{"snapshot"}, one(box.NewCmdSnapshot)},
+	{[]string{"rollback"}, one(box.NewCmdRollback)},
+	{[]string{"clone"}, one(box.NewCmdClone)},
+	{[]string{"assemble"}, one(box.NewCmdAssemble)},
+	{[]string{"stats"}, one(func(f *cmdutil.Factory) *cobra.Command { return stats.NewCmdStats(f, nil) })},
+	{[]string{"update"}, one(func(f *cmdutil.Factory) *cobra.Command { return update.NewCmdUpdate(f, nil) })},
+	{[]string{"export"}, one(export.NewCmdExport)},
+	{[]string{"unexport"}, one(export.NewCmdUnexport)},
+	{[]string{"launch"}, one(box.NewCmdLaunch)},
+	{[]string{"images"}, one(func(f *cmdutil.Factory) *cobra.Command { return images.NewCmdImages(f, nil) })},
+	{[]string{"rmi"}, one(func(f *cmdutil.Factory) *cobra.Command { return rmi.NewCmdRmi(f, nil) })},
+	{[]string{"aliases"}, one(aliases.NewCmdAliases)},
+	{[]string{"image"}, one(newCmdImage)},
+	{[]string{"commit"}, one(func(f *cmdutil.Factory) *cobra.Command { return commit.NewCmdCommit(f, nil) })},
+	{[]string{"push"}, one(func(f *cmdutil.Factory) *cobra.Command { return transfer.NewCmdPush(f, nil) })},
+	{[]string{"save"}, one(func(f *cmdutil.Factory) *cobra.Command { return transfer.NewCmdSave(f, nil) })},
+	{[]string{"load"}, one(func(f *cmdutil.Factory) *cobra.Command { return transfer.NewCmdLoad(f, nil) })},
+	{[]string{"version"}, one(func(f *cmdutil.Factory) *cobra.Command { return version.NewCmdVersion(f, Version, Commit) })},
+	{[]string{"doctor"}, one(func(f *cmdutil.Factory) *cobra.Command { return doctor.NewCmdDoctor(f, nil) })},
+	{[]string{"exit-codes"}, func(*cmdutil.Factory) []*cobra.Command { return []*cobra.Command{newCmdExitCodes()} }},
+	{[]string{"verify"}, one(func(f *cmdutil.Factory) *cobra.Command { return verify.NewCmdVerify(f, nil) })},
+	{[]string{"df"}, one(func(f *cmdutil.Factory) *cobra.Command { return df.NewCmdDf(f, nil) })},
+	{[]string{"system"}, one(newCmdSystem)},
+}
+
+func newCmdRoot(f *cmdutil.Factory, only string) *cobra.Command {
 	var logLevel string
 	cmd := &cobra.Command{
 		Use:           "devbox",
@@ -67,22 +144,11 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	pf.StringVar(f.StoreRoot, "store", "", "store directory for images and boxes (default $XDG_DATA_HOME/devbox; env DEVBOX_STORE)")
 	pf.StringVar(&logLevel, "log-level", envOr("DEVBOX_LOG_LEVEL", "warn"), "log level: debug, info, warn or error")
 
-	cmd.AddCommand(pull.NewCmdPull(f, nil))
-	cmd.AddCommand(run.NewCmdRun(f, nil))
-	cmd.AddCommand(box.NewCmdShell(f), box.NewCmdCreate(f), box.NewCmdExec(f), box.NewCmdLs(f),
-		box.NewCmdInspect(f), box.NewCmdStop(f), box.NewCmdRm(f), box.NewCmdPrune(f), box.NewCmdPorts(f))
-	cmd.AddCommand(box.NewCmdSnapshot(f), box.NewCmdRollback(f), box.NewCmdClone(f), box.NewCmdAssemble(f))
-	cmd.AddCommand(stats.NewCmdStats(f, nil), update.NewCmdUpdate(f, nil))
-	cmd.AddCommand(export.NewCmdExport(f), export.NewCmdUnexport(f), box.NewCmdLaunch(f))
-	cmd.AddCommand(images.NewCmdImages(f, nil))
-	cmd.AddCommand(rmi.NewCmdRmi(f, nil))
-	cmd.AddCommand(aliases.NewCmdAliases(f))
-	cmd.AddCommand(newCmdImage(f))
-	cmd.AddCommand(commit.NewCmdCommit(f, nil), transfer.NewCmdPush(f, nil), transfer.NewCmdSave(f, nil), transfer.NewCmdLoad(f, nil))
-	cmd.AddCommand(version.NewCmdVersion(f, Version, Commit))
-	cmd.AddCommand(doctor.NewCmdDoctor(f, nil))
-	cmd.AddCommand(newCmdExitCodes())
-	cmd.AddCommand(verify.NewCmdVerify(f, nil), df.NewCmdDf(f, nil), newCmdSystem(f))
+	for _, v := range verbs {
+		if only == "" || v.names[0] == only {
+			cmd.AddCommand(v.make(f)...)
+		}
+	}
 	cmd.SetHelpCommand(newCmdHelp())
 	// Last, once every command is in: shared flag checks and completion.
 	cmdutil.ApplyConventions(cmd, f)
@@ -158,7 +224,7 @@ func Main() (code int) {
 	logger := slog.New(slog.NewTextHandler(ios.ErrOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	f := factory.New(ios, logger)
 	trace.Mark("root: factory")
-	cmd := NewCmdRoot(f)
+	cmd := NewCmdRootFor(f, os.Args[1:])
 	trace.Mark("root: commands built")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -143,3 +143,50 @@ func TestCommandConventions(t *testing.T) {
 		}
 	}
 }
+
+// TestVerbTable keeps the lazily built tree true: each table entry's names
+// are exactly what its commands answer to, every top-level command is in
+// the table, and a tree built for one verb finds the same command (flags
+// and all) as the whole tree.
+func TestVerbTable(t *testing.T) {
+	full, _, _, _ := newTree()
+	seen := map[string]bool{}
+	for _, v := range verbs {
+		ios, _, _, _ := iostreams.Test()
+		f := factory.New(ios, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		cmds := v.make(f)
+		var names []string
+		for _, c := range cmds {
+			names = append(names, c.Name())
+			names = append(names, c.Aliases...)
+		}
+		if !slices.Equal(names, v.names) {
+			t.Errorf("verb table entry %v: the commands answer to %v", v.names, names)
+		}
+		for _, n := range v.names {
+			if seen[n] {
+				t.Errorf("name %q twice in the verb table", n)
+			}
+			seen[n] = true
+			if VerbOf([]string{n, "x"}) != v.names[0] {
+				t.Errorf("VerbOf(%q) = %q, want %q", n, VerbOf([]string{n}), v.names[0])
+			}
+			lazy := newCmdRoot(f, v.names[0])
+			a, _, errA := lazy.Find([]string{n})
+			b, _, errB := full.Find([]string{n})
+			if errA != nil || errB != nil || a.CommandPath() != b.CommandPath() || a.UseLine() != b.UseLine() || a.Flags().FlagUsages() != b.Flags().FlagUsages() {
+				t.Errorf("devbox %s: the one-verb tree differs from the whole tree (%v, %v)", n, errA, errB)
+			}
+		}
+	}
+	for _, c := range full.Commands() {
+		if c.Name() != "help" && c.Name() != "completion" && !seen[c.Name()] {
+			t.Errorf("devbox %s is not in the verb table (cmd/root/root.go verbs)", c.Name())
+		}
+	}
+	for _, args := range [][]string{nil, {}, {"--store", "x", "shell"}, {"help", "shell"}, {"__complete", "shell", ""}, {"completion", "bash"}, {"nosuchverb"}} {
+		if v := VerbOf(args); v != "" {
+			t.Errorf("VerbOf(%q) = %q, want the whole tree", args, v)
+		}
+	}
+}

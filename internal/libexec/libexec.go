@@ -13,8 +13,8 @@
 //
 // At run time Path writes an embedded program once into devbox's private
 // runtime directory, as NAME-DIGEST/NAME (so that ps shows NAME), and
-// returns that path; writing a new version removes the copies older ones
-// left. Where that directory is mounted noexec, the program goes into a
+// returns that path; writing a new version removes the copies other
+// versions left and have not used for an hour. Where that directory is mounted noexec, the program goes into a
 // sealed memfd instead, for each process that needs it.
 package libexec
 
@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -72,6 +73,9 @@ func Path(name, dir string) (string, error) {
 	dir = filepath.Join(dir, name+"-"+s[:16])
 	path := filepath.Join(dir, name)
 	if complete(path, len(p.blob)) {
+		// Mark it in use, so that another version's first use does not
+		// take it away from a devbox of this one that is about to run it.
+		_ = unix.UtimesNanoAt(unix.AT_FDCWD, dir, nil, 0)
 		return path, nil
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -103,9 +107,16 @@ func Path(name, dir string) (string, error) {
 	return path, nil
 }
 
+// unusedFor is how long a copy of another version must have gone unused
+// before removeOld takes it: two devbox versions may run side by side (an
+// upgrade while boxes run, two builds in one session), and each marks its
+// copy whenever it uses it.
+const unusedFor = time.Hour
+
 // removeOld removes the copies other devbox versions wrote of program name
-// under base: the runtime directory is usually memory. A box still running
-// one keeps its process; only the file goes.
+// under base that none has used for unusedFor: the runtime directory is
+// usually memory. A box still running one keeps its process; only the file
+// goes.
 func removeOld(base, name, keep string) {
 	ents, err := os.ReadDir(base)
 	if err != nil {
@@ -114,6 +125,9 @@ func removeOld(base, name, keep string) {
 	for _, e := range ents {
 		n := e.Name()
 		if n != keep && e.IsDir() && strings.HasPrefix(n, name+"-") && len(n) == len(keep) {
+			if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < unusedFor {
+				continue
+			}
 			_ = os.RemoveAll(filepath.Join(base, n))
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestPath(t *testing.T) {
@@ -55,10 +56,22 @@ func TestPath(t *testing.T) {
 	if len(ents) != 1 {
 		t.Errorf("directory holds %d entries, want only devbox-init", len(ents))
 	}
-	// A new version replaces the old one's copy, and only that.
+	// A new version leaves the old one's copy while that was used within
+	// the hour (a devbox of the old version may be about to run it) …
 	other := filepath.Join(dir, "devbox-net-0123456789abcdef")
 	must(t, os.MkdirAll(other, 0o700))
 	progs[Init] = prog{blob, "fedcba9876543210fedc"}
+	if _, err := Path(Init, dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Errorf("a copy in use by another version was removed: %v", err)
+	}
+	// … and removes it, and only it, once unused for longer.
+	old := time.Now().Add(-unusedFor - time.Minute)
+	must(t, os.Chtimes(filepath.Dir(p), old, old))
+	must(t, os.Chtimes(other, old, old))
+	must(t, os.Remove(filepath.Join(dir, "devbox-init-fedcba9876543210", "devbox-init")))
 	p3, err := Path(Init, dir)
 	if err != nil {
 		t.Fatal(err)

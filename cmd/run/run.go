@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -287,10 +288,16 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	// Replayable: what devbox prints and does beyond the init's work is
 	// nothing but passing on the exit code (a single-id mapping warns on
 	// every run).
-	replayable := !terminal && opts.Pull != "always" && spec.Remove && spec.ScratchInMemory && cg == nil && !mapping.Single()
+	// A box cgroup without limits in a delegated base (not a scope of its
+	// own) is a mkdir a replay can repeat.
+	cgBase := ""
+	if cg != nil && cg.Kind != cgroup.Scope && !opts.Limits.Any() && joinable {
+		cgBase = filepath.Join(cg.Root, path.Dir(cg.Path))
+	}
+	replayable := !terminal && opts.Pull != "always" && spec.Remove && spec.ScratchInMemory && (cg == nil || cgBase != "") && !mapping.Single()
 	code, err := l.run(spec, ios.InTTY && terminal)
 	if replayable && err == nil && code != cmdutil.ExitFailure {
-		saveReplay(l, spec, st, nw)
+		saveReplay(l, spec, st, nw, cgBase)
 	}
 	if nerr := nw.finish(code); nerr != nil && err == nil {
 		err = nerr
@@ -502,7 +509,7 @@ func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *o
 // saveReplay records a finished ephemeral run for prestart's replay: the
 // same command line, environment and directory will then run the same
 // spec without the CLI while every input below is unchanged.
-func saveReplay(l *launched, spec *runtime.Spec, st *store.Store, nw *netRun) {
+func saveReplay(l *launched, spec *runtime.Spec, st *store.Store, nw *netRun, cgBase string) {
 	r := l.recipe
 	rt := os.Getenv("XDG_RUNTIME_DIR")
 	if r == nil || r.Start == nil || len(l.sent) == 0 || rt == "" || prestart.Environ() == nil || os.Getenv("DEVBOX_PRESTART") == "0" || prestart.TTYState() != "00" {
@@ -519,8 +526,9 @@ func saveReplay(l *launched, spec *runtime.Spec, st *store.Store, nw *netRun) {
 	guards = append(guards, spec.Lowers...)
 	p := prestart.Replay{
 		Argv: os.Args, Environ: prestart.KeyEnviron(prestart.Environ(), os.Args), Cwd: cwd,
-		Spec:   []byte(strings.ReplaceAll(string(l.sent), spec.ID, prestart.IDToken)),
-		BoxDir: strings.ReplaceAll(spec.ContainerDir, spec.ID, prestart.IDToken),
+		Spec:       []byte(strings.ReplaceAll(string(l.sent), spec.ID, prestart.IDToken)),
+		BoxDir:     strings.ReplaceAll(spec.ContainerDir, spec.ID, prestart.IDToken),
+		CgroupBase: cgBase,
 	}
 	if nw.h != nil {
 		// The helper as network/host.Prepare starts it; the runtime

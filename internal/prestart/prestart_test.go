@@ -189,7 +189,8 @@ func TestKeyEnviron(t *testing.T) {
 func TestReplayRecord(t *testing.T) {
 	r := sample()
 	p := Replay{Argv: []string{"devbox", "run", "img"}, Environ: []string{"HOME=/h"}, Cwd: "/w",
-		Spec: []byte(`{"id":"{id}"}`), BoxDir: "/s/containers/{id}", Guards: []string{Guard("/")}, Cgroup: "0::/\n"}
+		Spec: []byte(`{"id":"{id}"}`), BoxDir: "/s/containers/{id}", Guards: []string{Guard("/")}, Cgroup: "0::/\n",
+		CgroupBase: "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice/devbox.scope"}
 	r.Replay = &p
 	got, ok := Decode(r.Encode())
 	if !ok || !reflect.DeepEqual(got, r) {
@@ -266,5 +267,24 @@ func TestSaveKeepsNoEnvValues(t *testing.T) {
 	p.Argv = []string{"devbox", "run", "--env", "TOKEN", "img"}
 	if err := SaveReplay(rt, r, p); err == nil {
 		t.Error("a replay with --env was saved")
+	}
+}
+
+// TestBoxCgroupRefusesBases: a replay record is input: a base outside the
+// cgroup2 mount, with a dot segment, not on cgroup2, or missing makes no
+// cgroup (the CLI runs instead).
+func TestBoxCgroupRefusesBases(t *testing.T) {
+	tmp := t.TempDir()
+	for _, base := range []string{
+		"", "/", "/sys/fs/cgroup", "/sys/fs/cgroupx/a", tmp, "/sys/fs/cgroup/../../tmp",
+		"/sys/fs/cgroup/./x", "/sys/fs/cgroup/no-such-group-" + filepath.Base(tmp),
+	} {
+		if c := newBoxCgroup(base, "0123456789abcdef0123456789abcdef"); c != nil {
+			c.remove()
+			t.Errorf("newBoxCgroup(%q) made %s", base, c.dir)
+		}
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Errorf("something was made in a base that is not a cgroup: %v", ents)
 	}
 }

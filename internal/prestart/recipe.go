@@ -56,6 +56,9 @@ func (r Recipe) Encode() []byte {
 			add("guard", s)
 		}
 		add("cgroup", p.Cgroup)
+		if p.CgroupBase != "" {
+			add("cgbase", p.CgroupBase)
+		}
 		if p.HelperExe != "" {
 			add("hexe", p.HelperExe)
 			for _, a := range p.HelperArgs {
@@ -140,6 +143,8 @@ func Decode(b []byte) (Recipe, bool) {
 			rp().Guards = append(rp().Guards, v)
 		case "cgroup":
 			rp().Cgroup = v
+		case "cgbase":
+			rp().CgroupBase = v
 		case "hexe":
 			rp().HelperExe = v
 		case "harg":

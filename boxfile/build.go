@@ -47,8 +47,8 @@ type Commit struct {
 // (cmd/box implements it).
 type Builder interface {
 	// Base finds image (an alias or a reference) in the store, pulling it
-	// when it is missing, or always with pull.
-	Base(image string, pull bool) (Base, error)
+	// as pull says: "missing" (or ""), "always" or "never".
+	Base(image, pull string) (Base, error)
 	// Built returns the build key label and the digest of the image
 	// stored as ref; ok is false when there is none.
 	Built(ref string) (key, id string, ok bool, err error)
@@ -77,8 +77,9 @@ type BuildOptions struct {
 	Tag string
 	// NoCache builds even when an image of the same key is stored.
 	NoCache bool
-	// Pull pulls each base image again, even when it is stored.
-	Pull bool
+	// Pull is when base images are pulled: "missing" (""), "always" or
+	// "never".
+	Pull string
 	// Push, when set, is where the one box's image is pushed.
 	Push string
 	// Repos are the [provision.repos] of the configuration: they change
@@ -276,16 +277,28 @@ func buildOne(s Spec, eng Builder, o BuildOptions) (res BuildResult, err error) 
 			return res, push(&res, eng, o, stage)
 		}
 	}
-	var box string
-	if err := stage("create", "temporary box of "+base.Ref, func() (err error) { box, err = eng.Start(s, base); return err }); err != nil {
+	if err := makeImage(s, eng, base, &res, stage); err != nil {
 		return res, err
 	}
-	defer func() {
-		derr := stage("remove", "temporary box "+box, func() error { return eng.Discard(box) })
-		if err == nil && derr != nil {
-			err = fmt.Errorf("removing the temporary box %s: %w (hint: devbox rm -f %s)", box, derr, box)
-		}
-	}()
+	return res, push(&res, eng, o, stage)
+}
+
+// makeImage builds box s's image on base in a temporary box, which it
+// removes whatever happens, and sets res.ID.
+func makeImage(s Spec, eng Builder, base Base, res *BuildResult, stage func(name, what string, f func() error) error) (err error) {
+	var box string
+	serr := stage("create", "temporary box of "+base.Ref, func() (err error) { box, err = eng.Start(s, base); return err })
+	if box != "" { // also when it was made but did not start
+		defer func() {
+			derr := stage("remove", "temporary box "+box, func() error { return eng.Discard(box) })
+			if err == nil && derr != nil {
+				err = fmt.Errorf("removing the temporary box %s: %w (hint: devbox rm -f %s)", box, derr, box)
+			}
+		}()
+	}
+	if serr != nil {
+		return serr
+	}
 	var steps []string
 	if len(s.Packages) > 0 {
 		what := strings.Join(s.Packages, " ")
@@ -295,7 +308,7 @@ func buildOne(s Spec, eng Builder, o BuildOptions) (res BuildResult, err error) 
 			}
 			return nil
 		}); err != nil {
-			return res, err
+			return err
 		}
 		steps = append(steps, "devbox build: packages: "+what)
 	}
@@ -312,18 +325,18 @@ func buildOne(s Spec, eng Builder, o BuildOptions) (res BuildResult, err error) 
 			}
 			return nil
 		}); err != nil {
-			return res, err
+			return err
 		}
 		steps = append(steps, "devbox build: on_create: /bin/sh -c "+h)
 	}
 	if len(steps) == 0 {
 		steps = []string{"devbox build " + s.Name}
 	}
-	c := Commit{Ref: ref, Env: env, Labels: map[string]string{LabelBuildKey: res.Key}, Steps: steps}
-	if err := stage("commit", ref, func() (err error) { res.ID, err = eng.Commit(box, c); return err }); err != nil {
-		return res, err
+	c := Commit{Ref: res.Ref, Env: env, Labels: map[string]string{LabelBuildKey: res.Key}, Steps: steps}
+	if err := stage("commit", res.Ref, func() (err error) { res.ID, err = eng.Commit(box, c); return err }); err != nil {
+		return err
 	}
-	return res, push(&res, eng, o, stage)
+	return nil
 }
 
 func push(res *BuildResult, eng Builder, o BuildOptions, stage func(name, what string, f func() error) error) error {

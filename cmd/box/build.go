@@ -16,7 +16,6 @@ import (
 	"github.com/devbox-dev/devbox/boxfile"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/cmd/config"
-	"github.com/devbox-dev/devbox/cmd/pull"
 	"github.com/devbox-dev/devbox/image"
 	icommit "github.com/devbox-dev/devbox/image/commit"
 	"github.com/devbox-dev/devbox/image/store"
@@ -40,17 +39,11 @@ type builder struct {
 	homes    map[string]string
 }
 
-func (b *builder) Base(ref string, again bool) (boxfile.Base, error) {
-	if again {
-		saved := b.e.f.IOStreams.Out
-		b.e.f.IOStreams.Out = b.e.f.IOStreams.ErrOut // the reference pulled is not build's output
-		_, err := pull.Image(b.e.ctx, b.e.f, ref, nil, b.progress == io.Discard)
-		b.e.f.IOStreams.Out = saved
-		if err != nil {
-			return boxfile.Base{}, err
-		}
-	}
-	img, cfg, err := b.e.image(ref, "")
+func (b *builder) Base(ref, policy string) (boxfile.Base, error) {
+	saved := b.e.f.IOStreams.Quiet
+	b.e.f.IOStreams.Quiet = saved || b.progress == io.Discard
+	img, cfg, err := b.e.imagePulled(ref, "", policy)
+	b.e.f.IOStreams.Quiet = saved
 	if err != nil {
 		return boxfile.Base{}, err
 	}
@@ -282,9 +275,8 @@ func buildLog(box string) (*os.File, error) {
 
 // BuildOptions are the flags of `devbox build`.
 type BuildOptions struct {
-	Box, Tag, Push string
-	NoCache, Pull  bool
-	JSON, Quiet    bool
+	Box, Tag, Push, Pull string
+	NoCache, JSON, Quiet bool
 }
 
 // NewCmdBuild builds `devbox build`.
@@ -320,7 +312,7 @@ func NewCmdBuild(f *cmdutil.Factory) *cobra.Command {
 	fl.StringVarP(&o.Box, "box", "b", "", "build only box BOX of the file")
 	fl.StringVarP(&o.Tag, "tag", "t", "", "store the image as IMAGE (one box; default localhost/NAME:latest)")
 	fl.BoolVar(&o.NoCache, "no-cache", false, "build even when the stored image has the same build key")
-	fl.BoolVar(&o.Pull, "pull", false, "pull the box's image again even when it is stored")
+	fl.StringVar(&o.Pull, "pull", "missing", "pull the boxes' images: missing, always or never")
 	fl.StringVar(&o.Push, "push", "", "push the image to DEST afterwards (one box; as devbox push)")
 	fl.BoolVar(&o.JSON, "json", false, "print the results as JSON (docs/json.md)")
 	fl.BoolVarP(&o.Quiet, "quiet", "q", false, "no progress; print only the images' references")

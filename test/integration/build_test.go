@@ -1,0 +1,242 @@
+//go:build integration
+
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/devbox-dev/devbox/test/testutil"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+const buildFile = `
+[box.tool]
+image = "debian"
+packages = ["less"]
+env = { GREETING = "hello from build", PATH = "/opt/tool/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" }
+on_create = ["mkdir -p /opt/tool/bin && printf '#!/bin/sh\\necho tool-ok\\n' > /opt/tool/bin/tool && chmod +x /opt/tool/bin/tool",
+             "echo \"$GREETING\" > /etc/built-by-hook"]
+ports = ["8080:80"]
+`
+
+type buildJSON struct {
+	Box    string
+	Ref    string
+	ID     string
+	Key    string
+	Cached bool
+	Pushed string
+	Stages []struct {
+		Name    string
+		Seconds float64
+	}
+}
+
+func (e *env) build(args ...string) (buildJSON, result) {
+	e.t.Helper()
+	r := e.ok(append([]string{"build", "--json"}, args...)...)
+	var res []buildJSON
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || len(res) != 1 {
+		e.t.Fatalf("build --json: %v: %q", err, r.stdout)
+	}
+	return res[0], r
+}
+
+// stagesOf lists the stage names of a build's progress lines on stderr,
+// each with a duration.
+var stageLine = regexp.MustCompile(`(?m)^devbox: build \S+: (\S+(?: \d+)?)\s+\d+\.\d\ds `)
+
+func stagesOf(stderr string) string {
+	var out []string
+	for _, m := range stageLine.FindAllStringSubmatch(stderr, -1) {
+		out = append(out, m[1])
+	}
+	return strings.Join(out, ",")
+}
+
+// TestBuild: devbox build makes an image of a box file's box in a
+// temporary box (packages from the local apt repository, hooks, env),
+// leaves no box, keeps your home out; built again it is cached (same
+// digest, no box started); an edited hook or --no-cache builds anew; a
+// failing hook exits 1, naming the hook, with no box left and nothing
+// tagged.
+func TestBuild(t *testing.T) {
+	e := assembleEnv(t)
+	os.WriteFile(filepath.Join(e.home, "home-secret"), []byte("mine\n"), 0o644)
+	dir := filepath.Join(e.home, "project")
+	os.MkdirAll(dir, 0o755)
+	file := filepath.Join(dir, "devbox.toml")
+	os.WriteFile(file, []byte(buildFile), 0o644)
+
+	t0 := time.Now()
+	first, r := e.build(file)
+	full := time.Since(t0)
+	if first.Box != "tool" || first.Ref != "localhost/tool:latest" || first.Cached || !strings.HasPrefix(first.ID, "sha256:") || len(first.Key) != 64 {
+		t.Fatalf("first build: %+v", first)
+	}
+	if got := stagesOf(r.stderr); got != "pull,create,packages,hook 1,hook 2,commit,remove" {
+		t.Errorf("progress stages %q:\n%s", got, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "ignoring ports") {
+		t.Errorf("the ignored ports are not named:\n%s", r.stderr)
+	}
+	if b := e.boxes(); len(b) != 0 {
+		t.Errorf("boxes left after the build: %+v", b)
+	}
+	check := fmt.Sprintf(`command -v less; tool; cat /etc/built-by-hook; echo "$GREETING"; `+
+		`test -e %q && echo home-in-image; grep -rls home-secret /root /home 2>/dev/null; echo end`, filepath.Join(e.home, "home-secret"))
+	want := "/usr/bin/less\ntool-ok\nhello from build\nhello from build\nend\n"
+	if out := e.ok("run", "tool", "--", "sh", "-c", check).stdout; out != want {
+		t.Errorf("devbox run of the built image printed %q, want %q", out, want)
+	}
+	cfg := e.imageConfig(first.ID)
+	if cfg.Config.Labels["dev.devbox.build.key"] != first.Key || !contains(cfg.Config.Env, "GREETING=hello from build") {
+		t.Errorf("image config: %+v", cfg.Config)
+	}
+	if n := len(cfg.History); n < 3 || cfg.History[n-3].CreatedBy != "devbox build: packages: less" || !cfg.History[n-3].EmptyLayer ||
+		!strings.HasPrefix(cfg.History[n-2].CreatedBy, "devbox build: on_create: /bin/sh -c mkdir") || !cfg.History[n-2].EmptyLayer ||
+		cfg.History[n-1].CreatedBy != `devbox build: on_create: /bin/sh -c echo "$GREETING" > /etc/built-by-hook` || cfg.History[n-1].EmptyLayer {
+		t.Errorf("history: %+v", cfg.History)
+	}
+
+	// Again: cached, the same image, no box started.
+	t0 = time.Now()
+	again, r := e.build(file)
+	cached := time.Since(t0)
+	if !again.Cached || again.ID != first.ID || again.Key != first.Key {
+		t.Errorf("second build: %+v, first %+v", again, first)
+	}
+	if got := stagesOf(r.stderr); got != "pull" || !strings.Contains(r.stderr, "cached") {
+		t.Errorf("second build's progress:\n%s", r.stderr)
+	}
+	t.Logf("full build %v, cached build %v", full, cached)
+
+	// An edited hook builds again.
+	os.WriteFile(file, []byte(strings.Replace(buildFile, "/etc/built-by-hook", "/etc/built-by-hook2", 1)), 0o644)
+	edited, _ := e.build(file)
+	if edited.Cached || edited.ID == first.ID || edited.Key == first.Key {
+		t.Errorf("build after editing a hook: %+v", edited)
+	}
+	e.ok("run", "tool", "--", "test", "-e", "/etc/built-by-hook2")
+	// --no-cache builds even with the key unchanged; -q prints the ref.
+	if r := e.ok("build", "--no-cache", "-q", file); r.stdout != "localhost/tool:latest\n" || r.stderr != "" {
+		t.Errorf("build --no-cache -q: %q, stderr %q", r.stdout, r.stderr)
+	}
+	forced, _ := e.build(file)
+	if !forced.Cached || forced.ID == edited.ID {
+		// The rebuild made a new image (a new creation time) and it is the
+		// one now cached.
+		t.Errorf("after --no-cache: %+v, before %+v", forced, edited)
+	}
+
+	// A failing hook: exit 1, the hook named, no box, nothing tagged.
+	os.WriteFile(file, []byte(strings.Replace(buildFile, `"echo \"$GREETING\" > /etc/built-by-hook"`, `"echo half > /etc/half; exit 7"`, 1)), 0o644)
+	r = e.run("build", "-t", "half:1", file)
+	if r.code != 1 || !strings.Contains(r.stderr, "on_create hook 2 (echo half > /etc/half; exit 7) failed: exit 7") || !strings.Contains(r.stderr, "(log: ") {
+		t.Errorf("failing hook: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if b := e.boxes(); len(b) != 0 {
+		t.Errorf("boxes left after a failed build: %+v", b)
+	}
+	if out := e.ok("images", "--json").stdout; strings.Contains(out, "half") {
+		t.Errorf("a failed build tagged an image: %s", out)
+	}
+	logPath := filepath.Join(e.home, ".local", "state", "devbox", "build", "tool.log")
+	if b, err := os.ReadFile(logPath); err != nil || !strings.Contains(string(b), "on_create: echo half") {
+		t.Errorf("build log %s: %v\n%s", logPath, err, b)
+	}
+	if n := len(e.runDirs()); n != 0 {
+		t.Errorf("%d runtime directories left", n)
+	}
+
+	// A bad box file: 125 with a hint.
+	os.WriteFile(file, []byte("[box.tool]\nimage = \"debian\"\npackage = [\"less\"]\n"), 0o644)
+	if r := e.run("build", file); r.code != 125 || !strings.Contains(r.stderr, "unknown key(s) box.tool.package") || !strings.Contains(r.stderr, "hint:") {
+		t.Errorf("bad box file: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// imageConfig returns the config of stored image id (a manifest digest).
+func (e *env) imageConfig(id string) *v1.ConfigFile {
+	e.t.Helper()
+	st := e.store()
+	h, err := v1.NewHash(id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	m, err := st.Manifest(h)
+	if err != nil {
+		e.t.Fatalf("manifest of %s: %v", id, err)
+	}
+	cfg, err := st.ConfigFile(m.Config.Digest)
+	if err != nil {
+		e.t.Fatalf("config of %s: %v", id, err)
+	}
+	return cfg
+}
+
+// runDirs are the runtime directories of this env's boxes that exist.
+func (e *env) runDirs() []string {
+	var out []string
+	ents, _ := os.ReadDir(filepath.Join(e.root, "containers"))
+	for _, ent := range ents {
+		d := filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "devbox", ent.Name()[:min(len(ent.Name()), 16)])
+		if _, err := os.Stat(d); err == nil {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestBuildPushRunsInPodman: a built image pushed with --push runs in
+// podman with its package, hook's file and env.
+func TestBuildPushRunsInPodman(t *testing.T) {
+	e := assembleEnv(t)
+	file := filepath.Join(e.home, "devbox.toml")
+	os.WriteFile(file, []byte(buildFile), 0o644)
+	dest := fmt.Sprintf("%s/t17/build:%d", e.registry, time.Now().UnixNano())
+	res, _ := e.build(file, "-t", "pushed:1", "--push", dest)
+	if res.Ref != "localhost/pushed:1" || res.Pushed != dest {
+		t.Fatalf("build --push: %+v", res)
+	}
+	penv := podmanEnv(t)
+	pull := exec.Command("podman", "pull", "--tls-verify=false", dest)
+	pull.Env = penv
+	if out, err := pull.CombinedOutput(); err != nil {
+		t.Fatalf("podman pull: %v\n%s", err, out)
+	}
+	args := []string{"run", "--rm", "--network", "none", dest, "sh", "-c", `command -v less && tool && cat /etc/built-by-hook && echo "$GREETING"`}
+	if _, err := exec.LookPath("runc"); err == nil {
+		args = append([]string{"--runtime", "runc"}, args...)
+	}
+	pc := exec.Command("podman", args...)
+	pc.Env = penv
+	out, err := pc.CombinedOutput()
+	if err != nil || !strings.HasSuffix(string(out), "/usr/bin/less\ntool-ok\nhello from build\nhello from build\n") {
+		t.Fatalf("podman run: %v\n%s", err, out)
+	}
+	if _, err := exec.LookPath("skopeo"); err != nil {
+		testutil.Skip(t, "skopeo is not installed (test/provision.sh installs it)")
+	}
+	sk, err := exec.Command("skopeo", "inspect", "--tls-verify=false", "docker://"+dest).CombinedOutput()
+	if err != nil || !strings.Contains(string(sk), res.ID) {
+		t.Errorf("skopeo inspect: %v\n%s\nwant digest %s", err, sk, res.ID)
+	}
+}

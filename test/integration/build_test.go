@@ -79,6 +79,7 @@ func TestBuild(t *testing.T) {
 	t0 := time.Now()
 	first, r := e.build(file)
 	full := time.Since(t0)
+	t.Logf("first build's progress:\n%s", r.stderr)
 	if first.Box != "tool" || first.Ref != "localhost/tool:latest" || first.Cached || !strings.HasPrefix(first.ID, "sha256:") || len(first.Key) != 64 {
 		t.Fatalf("first build: %+v", first)
 	}

@@ -241,3 +241,47 @@ func TestBuildPushRunsInPodman(t *testing.T) {
 		t.Errorf("skopeo inspect: %v\n%s\nwant digest %s", err, sk, res.ID)
 	}
 }
+
+// TestBuildInterrupted: Ctrl-C during a hook ends the build with 130 and
+// removes its temporary box; nothing is tagged.
+func TestBuildInterrupted(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	file := filepath.Join(e.home, "devbox.toml")
+	os.WriteFile(file, []byte("[box.slow]\nimage = \"debian\"\non_create = [\"touch /started; sleep 60\"]\n"), 0o644)
+	c := e.cmd("build", file)
+	var errb strings.Builder
+	c.Stderr = &errb
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if b := e.boxes(); len(b) == 1 && strings.HasPrefix(b[0].Name, "slow-build-") {
+			if r := e.run("exec", "--root", b[0].Name, "test", "-e", "/started"); r.code == 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			c.Process.Kill()
+			c.Wait()
+			t.Fatalf("the build's hook did not start:\n%s", errb.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t0 := time.Now()
+	c.Process.Signal(os.Interrupt)
+	err := c.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 || !strings.Contains(errb.String(), "interrupted") {
+		t.Errorf("interrupted build: %v\n%s", err, errb.String())
+	}
+	if d := time.Since(t0); d > 20*time.Second {
+		t.Errorf("the build took %v to stop", d)
+	}
+	if b := e.boxes(); len(b) != 0 {
+		t.Errorf("boxes left after an interrupted build: %+v", b)
+	}
+	if out := e.ok("images", "--json").stdout; strings.Contains(out, "slow") {
+		t.Errorf("an interrupted build tagged an image: %s", out)
+	}
+}

@@ -295,7 +295,7 @@ func NewCmdBuild(f *cmdutil.Factory) *cobra.Command {
 			"image's is not built again: build prints \"cached\" (--no-cache builds anyway).\n" +
 			"Prints one line per box: NAME, IMAGE, DIGEST, built or cached; a failed package install or\n" +
 			"hook exits 1 and names the step and its log.",
-		Example: "  devbox build\n  devbox build ci/devbox.toml -b web -t registry.example.com/team/web:1 --push registry.example.com/team/web:1\n" +
+		Example: "  devbox build\n  devbox build ci/devbox.toml -b web -t team/web:1 --push 127.0.0.1:5000/team/web:1\n" +
 			"  devbox build --no-cache --json",
 		Args: cobra.MaximumNArgs(1),
 		ValidArgsFunction: func(c *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {

@@ -158,6 +158,14 @@ func TestBuild(t *testing.T) {
 		t.Errorf("%d runtime directories left", n)
 	}
 
+	// -t names one image; -b names a box of the file.
+	os.WriteFile(file, []byte(buildFile+"\n[box.other]\nimage = \"busybox\"\n"), 0o644)
+	if r := e.run("build", "-t", "x:1", file); r.code != 125 || !strings.Contains(r.stderr, "hint: choose one with -b BOX") {
+		t.Errorf("-t with two boxes: exit %d, %q", r.code, r.stderr)
+	}
+	if r := e.run("build", "-b", "nosuch", file); r.code != 125 || !strings.Contains(r.stderr, "(hint: it has other, tool)") {
+		t.Errorf("-b nosuch: exit %d, %q", r.code, r.stderr)
+	}
 	// A bad box file: 125 with a hint.
 	os.WriteFile(file, []byte("[box.tool]\nimage = \"debian\"\npackage = [\"less\"]\n"), 0o644)
 	if r := e.run("build", file); r.code != 125 || !strings.Contains(r.stderr, "unknown key(s) box.tool.package") || !strings.Contains(r.stderr, "hint:") {

@@ -297,13 +297,8 @@ func NewCmdBuild(f *cmdutil.Factory) *cobra.Command {
 			"hook exits 1 and names the step and its log.",
 		Example: "  devbox build\n  devbox build ci/devbox.toml -b web -t team/web:1 --push 127.0.0.1:5000/team/web:1\n" +
 			"  devbox build --no-cache --json",
-		Args: cobra.MaximumNArgs(1),
-		ValidArgsFunction: func(c *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-			if len(args) > 0 {
-				return nil, cobra.ShellCompDirectiveNoFileComp
-			}
-			return []string{"toml"}, cobra.ShellCompDirectiveFilterFileExt
-		},
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: completeBoxFile,
 		RunE: func(c *cobra.Command, args []string) error {
 			return buildRun(c.Context(), f, o, args)
 		},

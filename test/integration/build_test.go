@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -99,7 +100,7 @@ func TestBuild(t *testing.T) {
 		t.Errorf("devbox run of the built image printed %q, want %q", out, want)
 	}
 	cfg := e.imageConfig(first.ID)
-	if cfg.Config.Labels["dev.devbox.build.key"] != first.Key || !contains(cfg.Config.Env, "GREETING=hello from build") {
+	if cfg.Config.Labels["dev.devbox.build.key"] != first.Key || !slices.Contains(cfg.Config.Env, "GREETING=hello from build") {
 		t.Errorf("image config: %+v", cfg.Config)
 	}
 	if n := len(cfg.History); n < 3 || cfg.History[n-3].CreatedBy != "devbox build: packages: less" || !cfg.History[n-3].EmptyLayer ||
@@ -205,15 +206,6 @@ func (e *env) runDirs() []string {
 	return out
 }
 
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // TestBuildPushRunsInPodman: a built image pushed with --push runs in
 // podman with its package, hook's file and env.
 func TestBuildPushRunsInPodman(t *testing.T) {
@@ -225,21 +217,9 @@ func TestBuildPushRunsInPodman(t *testing.T) {
 	if res.Ref != "localhost/pushed:1" || res.Pushed != dest {
 		t.Fatalf("build --push: %+v", res)
 	}
-	penv := podmanEnv(t)
-	pull := exec.Command("podman", "pull", "--tls-verify=false", dest)
-	pull.Env = penv
-	if out, err := pull.CombinedOutput(); err != nil {
-		t.Fatalf("podman pull: %v\n%s", err, out)
-	}
-	args := []string{"run", "--rm", "--network", "none", dest, "sh", "-c", `command -v less && tool && cat /etc/built-by-hook && echo "$GREETING"`}
-	if _, err := exec.LookPath("runc"); err == nil {
-		args = append([]string{"--runtime", "runc"}, args...)
-	}
-	pc := exec.Command("podman", args...)
-	pc.Env = penv
-	out, err := pc.CombinedOutput()
-	if err != nil || !strings.HasSuffix(string(out), "/usr/bin/less\ntool-ok\nhello from build\nhello from build\n") {
-		t.Fatalf("podman run: %v\n%s", err, out)
+	out := podmanRun(t, dest, `command -v less && tool && cat /etc/built-by-hook && echo "$GREETING"`)
+	if !strings.HasSuffix(out, "/usr/bin/less\ntool-ok\nhello from build\nhello from build\n") {
+		t.Fatalf("podman run printed:\n%s", out)
 	}
 	if _, err := exec.LookPath("skopeo"); err != nil {
 		testutil.Skip(t, "skopeo is not installed (test/provision.sh installs it)")

@@ -159,8 +159,17 @@ func TestCommitPushRunsInPodman(t *testing.T) {
 		t.Errorf("config: %s", out)
 	}
 
+	if out := podmanRun(t, ref, imageChecks(home, user)); !strings.Contains(out, "image-ok") {
+		t.Fatalf("podman run printed:\n%s", out)
+	}
+}
+
+// podmanRun pulls ref from the test registry with podman and runs script
+// in it with sh -c, without network; it returns the output.
+func podmanRun(t *testing.T, ref, script string) string {
+	t.Helper()
 	penv := podmanEnv(t)
-	args := []string{"run", "--rm", "--tls-verify=false", "--network", "none", ref, "sh", "-c", imageChecks(home, user)}
+	args := []string{"run", "--rm", "--tls-verify=false", "--network", "none", ref, "sh", "-c", script}
 	if _, err := exec.LookPath("runc"); err == nil {
 		// crun refuses this machine's hybrid cgroup hierarchy; runc does not.
 		args = append([]string{"--runtime", "runc"}, args...)
@@ -172,10 +181,11 @@ func TestCommitPushRunsInPodman(t *testing.T) {
 	}
 	pc := exec.Command("podman", args...)
 	pc.Env = penv
-	out, err = pc.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "image-ok") {
+	out, err := pc.CombinedOutput()
+	if err != nil {
 		t.Fatalf("podman run: %v\n%s", err, out)
 	}
+	return string(out)
 }
 
 // TestSaveLoadRoundTrip saves a committed image, loads it into an empty

@@ -1,6 +1,7 @@
 package boxfile
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -303,10 +304,11 @@ func makeImage(s Spec, eng Builder, base Base, res *BuildResult, stage func(name
 	if len(s.Packages) > 0 {
 		what := strings.Join(s.Packages, " ")
 		if err := stage("packages", what, func() error {
-			if err := eng.Install(box, s.Packages); err != nil {
+			err := eng.Install(box, s.Packages)
+			if err != nil && !errors.Is(err, context.Canceled) {
 				return &StepError{Box: s.Name, Step: "packages", Err: err}
 			}
-			return nil
+			return err
 		}); err != nil {
 			return err
 		}

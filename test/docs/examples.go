@@ -391,6 +391,13 @@ var Examples = map[string]Example{
 		Probe:    "skopeo inspect --config oci:$XDG_DATA_HOME/devbox/oci:127.0.0.1:5000/team/dev:1",
 		ProbeOut: "with the build tools",
 	},
+	`devbox commit dev dev:2 --change 'CMD ["make", "test"]' --change 'ENV CI=true' --change 'WORKDIR /src'`: {
+		Says:     "a commit whose image has its own command, environment and working directory",
+		Setup:    []string{"devbox create dev --image busybox", writes("dev", "/src/Makefile", "644", "test:"), "devbox stop dev"},
+		Outcome:  Outcome{Stdout: []string{"localhost/dev:2"}},
+		Probe:    `devbox run dev:2 -- sh -c 'echo "CI=$CI in $(pwd)"'`,
+		ProbeOut: "CI=true in /src",
+	},
 	"devbox push 127.0.0.1:5000/team/dev:1": {
 		Says:     "the image in the registry its name names",
 		Setup:    append(committable("dev"), "devbox commit dev 127.0.0.1:5000/team/dev:1"),

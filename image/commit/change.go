@@ -10,8 +10,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// Changes is the instructions supported by devbox commit --change, as
-// Dockerfile instructions (docs/… and `devbox commit --help`).
+// Changes are the Dockerfile instructions devbox commit --change takes
+// (`devbox commit --help`).
 var Changes = []string{"CMD", "ENTRYPOINT", "ENV", "LABEL", "USER", "WORKDIR"}
 
 // Change is one parsed --change instruction.

@@ -27,6 +27,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// buildHomePrefix starts the names of build boxes' homes, in $TMPDIR.
+const buildHomePrefix = "devbox-build-home-"
+
 // buildGrace keeps a build box up between its steps (it is stopped for
 // the commit and removed after).
 const buildGrace = 3600
@@ -37,7 +40,13 @@ type builder struct {
 	log      *os.File  // the packages' and hooks' output
 	progress io.Writer // the package managers' progress lines
 	homes    map[string]string
+	// held are the build locks of the temporary boxes, by name: a box
+	// whose lock is free belongs to a build that was killed (sweep).
+	held map[string]func()
 }
+
+// buildLock is the lock a build holds while its temporary box name lives.
+func buildLock(name string) string { return "build-" + name }
 
 func (b *builder) Base(ref, policy string) (boxfile.Base, error) {
 	saved := b.e.f.IOStreams.Quiet
@@ -96,7 +105,7 @@ func buildBoxName(name string) string {
 func (b *builder) Start(s boxfile.Spec, base boxfile.Base) (string, error) {
 	// A home of its own, empty and outside the store: the box is a
 	// sandbox, your home is not in it and cannot end up in the image.
-	home, err := os.MkdirTemp("", "devbox-build-home-")
+	home, err := os.MkdirTemp("", buildHomePrefix)
 	if err != nil {
 		return "", err
 	}
@@ -104,9 +113,20 @@ func (b *builder) Start(s boxfile.Spec, base boxfile.Base) (string, error) {
 		// Repositories and proxies on the host's loopback serve the
 		// packages, as they do for assemble's dev boxes.
 		HostLoopback: true}
+	// Held before the box exists, until it is gone.
+	unlock, forget, held, err := b.e.bs.TryLock(buildLock(o.Name))
+	if err == nil && held {
+		err = fmt.Errorf("the name %s is taken (hint: build again)", o.Name)
+	}
+	if err != nil {
+		os.Remove(home)
+		return "", err
+	}
+	b.held[o.Name] = func() { forget(); unlock() }
 	r, err := b.e.create(o)
 	if err != nil {
 		os.Remove(home)
+		b.release(o.Name)
 		return "", err
 	}
 	b.homes[r.Name] = home
@@ -234,7 +254,64 @@ func (b *builder) Discard(box string) error {
 		}
 		delete(b.homes, box)
 	}
+	if err == nil {
+		b.release(box)
+	}
 	return err
+}
+
+// release lets go of the build lock of temporary box name.
+func (b *builder) release(name string) {
+	if done := b.held[name]; done != nil {
+		done()
+		delete(b.held, name)
+	}
+}
+
+// sweep removes the temporary boxes (and their homes) of builds that were
+// killed: their build lock exists and is free.
+func (b *builder) sweep() {
+	all, err := b.e.bs.List()
+	if err != nil {
+		return
+	}
+	for _, r := range all {
+		if !strings.Contains(r.Name, "-build-") || !b.e.bs.HasLock(buildLock(r.Name)) {
+			continue
+		}
+		unlock, forget, held, err := b.e.bs.TryLock(buildLock(r.Name))
+		if err != nil || held {
+			continue // a build in progress
+		}
+		fmt.Fprintf(b.e.f.IOStreams.ErrOut, "devbox: removing box %s, left by a build that was killed\n", r.Name)
+		if err := b.e.remove(r, true); err != nil {
+			fmt.Fprintf(b.e.f.IOStreams.ErrOut, "devbox: warning: %v (hint: devbox rm -f %s)\n", err, r.Name)
+		} else {
+			if h := r.Home; strings.HasPrefix(filepath.Base(h), buildHomePrefix) && filepath.Dir(h) == filepath.Clean(os.TempDir()) {
+				if os.RemoveAll(h) != nil {
+					_ = b.e.f.Remover(b.e.ctx, b.e.st)([]string{h})
+				}
+			}
+			forget()
+		}
+		unlock()
+	}
+	// The locks of builds whose box is gone (removed by hand).
+	names := map[string]bool{}
+	for _, r := range all {
+		names[r.Name] = true
+	}
+	locks, _ := filepath.Glob(filepath.Join(b.e.bs.LocksDir, buildLock("*")+".lock"))
+	for _, l := range locks {
+		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(l), buildLock("")), ".lock")
+		if names[name] {
+			continue
+		}
+		if unlock, forget, held, err := b.e.bs.TryLock(buildLock(name)); err == nil && !held {
+			forget()
+			unlock()
+		}
+	}
 }
 
 func (b *builder) Push(ref, dest string) (string, error) {
@@ -366,7 +443,8 @@ func buildRun(ctx context.Context, f *cmdutil.Factory, o BuildOptions, args []st
 		if err != nil {
 			return fmt.Errorf("box %s: opening its build log: %w", s.Name, err)
 		}
-		b := &builder{e: e, log: log, progress: progress, homes: map[string]string{}}
+		b := &builder{e: e, log: log, progress: progress, homes: map[string]string{}, held: map[string]func(){}}
+		b.sweep()
 		res, err := boxfile.Build([]boxfile.Spec{s}, b, boxfile.BuildOptions{Tag: o.Tag, NoCache: o.NoCache, Pull: o.Pull,
 			Push: o.Push, Repos: cfg.Provision.Repos, Progress: progress})
 		log.Close()

@@ -273,3 +273,66 @@ func TestBuildInterrupted(t *testing.T) {
 		t.Errorf("an interrupted build tagged an image: %s", out)
 	}
 }
+
+// TestBuildKilled: a build killed with SIGKILL cannot clean up; the next
+// build removes its temporary box and home, and leaves a build in
+// progress alone.
+func TestBuildKilled(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	slow := filepath.Join(e.home, "slow.toml")
+	os.WriteFile(slow, []byte("[box.slow]\nimage = \"busybox\"\non_create = [\"touch /started; sleep 120\"]\n"), 0o644)
+	start := func() (*exec.Cmd, string) {
+		c := e.cmd("build", slow)
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for time.Now().Before(deadline) {
+			for _, b := range e.boxes() {
+				if strings.HasPrefix(b.Name, "slow-build-") && e.run("exec", "--root", b.Name, "test", "-e", "/started").code == 0 {
+					return c, b.Name
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		c.Process.Kill()
+		c.Wait()
+		t.Fatal("the build's hook did not start")
+		return nil, ""
+	}
+	killed, name := start()
+	killed.Process.Kill()
+	killed.Wait()
+	var rec struct{ Home string }
+	json.Unmarshal([]byte(e.ok("inspect", name).stdout), &rec)
+	if !strings.Contains(filepath.Base(rec.Home), "devbox-build-home-") {
+		t.Fatalf("the build box's home is %q", rec.Home)
+	}
+	// A build in progress is not swept.
+	running, live := start()
+	quick := filepath.Join(e.home, "quick.toml")
+	os.WriteFile(quick, []byte("[box.quick]\nimage = \"busybox\"\n"), 0o644)
+	r := e.ok("build", quick)
+	if !strings.Contains(r.stderr, "removing box "+name+", left by a build that was killed") || strings.Contains(r.stderr, live) {
+		t.Errorf("the next build's stderr:\n%s", r.stderr)
+	}
+	names := []string{}
+	for _, b := range e.boxes() {
+		names = append(names, b.Name)
+	}
+	if len(names) != 1 || names[0] != live {
+		t.Errorf("boxes after the sweep: %q, want only %s", names, live)
+	}
+	if _, err := os.Stat(rec.Home); err == nil {
+		t.Errorf("the killed build's home %s is still there", rec.Home)
+	}
+	running.Process.Signal(os.Interrupt)
+	running.Wait()
+	if b := e.boxes(); len(b) != 0 {
+		t.Errorf("boxes left: %+v", b)
+	}
+	if locks, _ := filepath.Glob(filepath.Join(e.root, "locks", "build-*")); len(locks) != 0 {
+		t.Errorf("build locks left: %q", locks)
+	}
+}

@@ -148,11 +148,12 @@ func (b *builder) running(name string) (*rbox.Record, error) {
 	return r, b.e.ensureRunning(r)
 }
 
-// interrupted returns the context's error once the build was interrupted
-// (Ctrl-C also ends the command running in the box), else err.
+// interrupted returns context.Canceled once the build was interrupted
+// (Ctrl-C also ends the command running in the box), else err: the
+// signal may reach the command's runner before it cancels the context.
 func (b *builder) interrupted(err error) error {
-	if cerr := b.e.ctx.Err(); err != nil && cerr != nil {
-		return cerr
+	if err != nil && (b.e.ctx.Err() != nil || errors.Is(err, errInterrupted)) {
+		return context.Canceled
 	}
 	return err
 }

@@ -93,8 +93,11 @@ func TestBuild(t *testing.T) {
 	if b := e.boxes(); len(b) != 0 {
 		t.Errorf("boxes left after the build: %+v", b)
 	}
+	// Neither your home's files nor the build box's home (its mount
+	// point) are in the image.
 	check := fmt.Sprintf(`command -v less; tool; cat /etc/built-by-hook; echo "$GREETING"; `+
-		`test -e %q && echo home-in-image; grep -rls home-secret /root /home 2>/dev/null; echo end`, filepath.Join(e.home, "home-secret"))
+		`test -e %q && echo home-in-image; test -e %q && echo home-dir-in-image; grep -rls home-secret /root /home 2>/dev/null; echo end`,
+		filepath.Join(e.home, "home-secret"), e.home)
 	want := "/usr/bin/less\ntool-ok\nhello from build\nhello from build\nend\n"
 	if out := e.ok("run", "tool", "--", "sh", "-c", check).stdout; out != want {
 		t.Errorf("devbox run of the built image printed %q, want %q", out, want)
@@ -109,10 +112,20 @@ func TestBuild(t *testing.T) {
 		t.Errorf("history: %+v", cfg.History)
 	}
 
-	// Again: cached, the same image, no box started.
+	// Again: cached, the same image, no box made (containers/ is not
+	// written to).
+	boxesDir := filepath.Join(e.root, "containers")
+	before, err := os.Stat(boxesDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // a box made now would change the directory's mtime
 	t0 = time.Now()
 	again, r := e.build(file)
 	cached := time.Since(t0)
+	if after, err := os.Stat(boxesDir); err != nil || !after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("the cached build wrote to %s (%v)", boxesDir, err)
+	}
 	if !again.Cached || again.ID != first.ID || again.Key != first.Key {
 		t.Errorf("second build: %+v, first %+v", again, first)
 	}

@@ -242,3 +242,28 @@ func TestBuildRefusals(t *testing.T) {
 		t.Errorf("refused builds did work: %q", f.calls)
 	}
 }
+
+func TestImageRefAndIgnored(t *testing.T) {
+	for _, c := range []struct {
+		name, tag, want string
+	}{
+		{"web", "", "localhost/web:latest"},
+		{"web", "team/web:1", "localhost/team/web:1"},
+		{"web", "127.0.0.1:5000/web:2", "127.0.0.1:5000/web:2"},
+		{"Web", "", ""},
+		{"web", "a b", ""},
+	} {
+		got, err := ImageRef(Spec{Name: c.name}, c.tag)
+		if got != c.want || (err != nil) != (c.want == "") {
+			t.Errorf("ImageRef(%q, %q) = %q, %v; want %q", c.name, c.tag, got, err, c.want)
+		}
+	}
+	s := Spec{Name: "web", Image: "debian", Packages: []string{"x"}, OnCreate: []string{"y"}, Env: []string{"A=1"}}
+	if ign := s.Ignored(); len(ign) != 0 {
+		t.Errorf("what makes the image is ignored: %q", ign)
+	}
+	s.Ports, s.Volumes, s.OnStart, s.Limits.PidsLimit = []string{"80:80"}, []string{"/a:/b"}, []string{"z"}, 10
+	if ign := strings.Join(s.Ignored(), ","); ign != "on_start,ports,volumes,limits" {
+		t.Errorf("Ignored() = %q", ign)
+	}
+}

@@ -36,10 +36,13 @@ const buildGrace = 3600
 
 // builder does boxfile.Build's work with the box commands' own code.
 type builder struct {
-	e        *env
-	log      *os.File  // the packages' and hooks' output
-	progress io.Writer // the package managers' progress lines
-	homes    map[string]string
+	e *env
+	// log (at logPath) is the packages' and hooks' output, made anew once
+	// a box is made: a cached build leaves the last one alone.
+	logPath  string
+	log      *os.File
+	progress io.Writer         // the package managers' progress lines
+	homes    map[string]string // the temporary boxes' homes, by box name
 	// held are the build locks of the temporary boxes, by name: a box
 	// whose lock is free belongs to a build that was killed (sweep).
 	held map[string]func()
@@ -103,6 +106,13 @@ func buildBoxName(name string) string {
 }
 
 func (b *builder) Start(s boxfile.Spec, base boxfile.Base) (string, error) {
+	if b.log == nil {
+		f, err := openBuildLog(b.logPath)
+		if err != nil {
+			return "", fmt.Errorf("opening the build log: %w", err)
+		}
+		b.log = f
+	}
 	// A home of its own, empty and outside the store: the box is a
 	// sandbox, your home is not in it and cannot end up in the image.
 	home, err := os.MkdirTemp("", buildHomePrefix)
@@ -331,22 +341,25 @@ func (b *builder) Push(ref, dest string) (string, error) {
 	return res.Dest, nil
 }
 
-// buildLog opens the log of building box file box name, made anew:
+// buildLogPath is where the log of building box file box name goes:
 // $XDG_STATE_HOME/devbox/build/NAME.log.
-func buildLog(box string) (*os.File, error) {
+func buildLogPath(box string) (string, error) {
 	dir := os.Getenv("XDG_STATE_HOME")
 	if dir == "" || !filepath.IsAbs(dir) {
 		home, err := os.UserHomeDir()
 		if err != nil {
-			return nil, err
+			return "", err
 		}
 		dir = filepath.Join(home, ".local", "state")
 	}
-	dir = filepath.Join(dir, "devbox", "build")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	return filepath.Join(dir, "devbox", "build", box+".log"), nil
+}
+
+// openBuildLog makes the build log at p anew.
+func openBuildLog(p string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return nil, err
 	}
-	p := filepath.Join(dir, box+".log")
 	_ = os.Remove(p)
 	return safefile.Create(p, 0, 0o600)
 }
@@ -440,19 +453,21 @@ func buildRun(ctx context.Context, f *cmdutil.Factory, o BuildOptions, args []st
 	}
 	var all []boxfile.BuildResult
 	for _, s := range specs {
-		log, err := buildLog(s.Name)
+		logPath, err := buildLogPath(s.Name)
 		if err != nil {
-			return fmt.Errorf("box %s: opening its build log: %w", s.Name, err)
+			return fmt.Errorf("box %s: its build log: %w", s.Name, err)
 		}
-		b := &builder{e: e, log: log, progress: progress, homes: map[string]string{}, held: map[string]func(){}}
+		b := &builder{e: e, logPath: logPath, progress: progress, homes: map[string]string{}, held: map[string]func(){}}
 		b.sweep()
 		res, err := boxfile.Build([]boxfile.Spec{s}, b, boxfile.BuildOptions{Tag: o.Tag, NoCache: o.NoCache, Pull: o.Pull,
 			Push: o.Push, Repos: cfg.Provision.Repos, Progress: progress})
-		log.Close()
+		if b.log != nil {
+			b.log.Close()
+		}
 		all = append(all, res...)
 		var se *boxfile.StepError
 		if errors.As(err, &se) {
-			return &cmdutil.StatusError{Code: cmdutil.ExitStepFailed, Err: fmt.Errorf("%w (log: %s)", err, log.Name())}
+			return &cmdutil.StatusError{Code: cmdutil.ExitStepFailed, Err: fmt.Errorf("%w (log: %s)", err, logPath)}
 		}
 		if err != nil {
 			return err

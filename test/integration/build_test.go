@@ -135,7 +135,8 @@ func TestBuild(t *testing.T) {
 	t.Logf("full build %v, cached build %v", full, cached)
 
 	// An edited hook builds again.
-	os.WriteFile(file, []byte(strings.Replace(buildFile, "/etc/built-by-hook", "/etc/built-by-hook2", 1)), 0o644)
+	editedFile := strings.Replace(buildFile, "/etc/built-by-hook", "/etc/built-by-hook2", 1)
+	os.WriteFile(file, []byte(editedFile), 0o644)
 	edited, _ := e.build(file)
 	if edited.Cached || edited.ID == first.ID || edited.Key == first.Key {
 		t.Errorf("build after editing a hook: %+v", edited)
@@ -172,6 +173,21 @@ func TestBuild(t *testing.T) {
 		t.Errorf("%d runtime directories left", n)
 	}
 
+	// --pull always pulls the base again: the same digest, the same key.
+	os.WriteFile(file, []byte(editedFile), 0o644)
+	if r := e.ok("build", "--pull", "always", file); !strings.Contains(r.stderr, "Pulling docker.io/library/debian") || !strings.Contains(r.stdout, "\tcached") {
+		t.Errorf("build --pull always: %q\n%s", r.stdout, r.stderr)
+	}
+	// The cached builds left the failed build's log alone.
+	if b, err := os.ReadFile(logPath); err != nil || !strings.Contains(string(b), "on_create: echo half") {
+		t.Errorf("build log %s after cached builds: %v\n%s", logPath, err, b)
+	}
+	// --pull never does not pull a missing image.
+	never := filepath.Join(dir, "never.toml")
+	os.WriteFile(never, []byte("[box.bb]\nimage = \"busybox\"\n"), 0o644)
+	if r := e.run("build", "--pull", "never", never); r.code != 125 || !strings.Contains(r.stderr, "--pull never") || !strings.Contains(r.stderr, "hint: devbox pull busybox") {
+		t.Errorf("build --pull never of a missing image: exit %d, %q", r.code, r.stderr)
+	}
 	// -t names one image; -b names a box of the file.
 	os.WriteFile(file, []byte(buildFile+"\n[box.other]\nimage = \"busybox\"\n"), 0o644)
 	if r := e.run("build", "-t", "x:1", file); r.code != 125 || !strings.Contains(r.stderr, "hint: choose one with -b BOX") {

@@ -217,6 +217,57 @@ func MergeEnv(base, over []string) []string {
 	return out
 }
 
+// BuildOrder orders specs for building: a box whose image is written as
+// another box's image in the store (localhost/NAME[:latest], what devbox
+// build stores box NAME as) comes after it, so that it is built on the new
+// one; otherwise boxes keep their (name) order. A cycle is an error.
+func BuildOrder(specs []Spec) ([]Spec, error) {
+	refs := map[string]int{}
+	for i, s := range specs {
+		if r, err := ImageRef(s, ""); err == nil {
+			refs[r] = i
+		}
+	}
+	deps := make([]int, len(specs)) // the box each stands on, or -1
+	for i, s := range specs {
+		deps[i] = -1
+		if !strings.HasPrefix(s.Image, "localhost/") {
+			continue // an alias or another registry's name: not ours
+		}
+		if r, err := image.LocalName(s.Image); err == nil {
+			if j, ok := refs[r]; ok && j != i {
+				deps[i] = j
+			}
+		}
+	}
+	var out []Spec
+	state := make([]int, len(specs)) // 0 new, 1 in progress, 2 placed
+	var place func(i int) error
+	place = func(i int) error {
+		switch state[i] {
+		case 2:
+			return nil
+		case 1:
+			return fmt.Errorf("box %s: its image is built from itself through other boxes of the file (hint: one of them must name another image)", specs[i].Name)
+		}
+		state[i] = 1
+		if d := deps[i]; d >= 0 {
+			if err := place(d); err != nil {
+				return err
+			}
+		}
+		state[i] = 2
+		out = append(out, specs[i])
+		return nil
+	}
+	for i := range specs {
+		if err := place(i); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // Build makes an image of each box of specs: it pulls the box's image,
 // makes a temporary box of it, installs its packages, runs its on_create
 // hooks and commits the box as an image, which carries the build's key

@@ -267,3 +267,38 @@ func TestImageRefAndIgnored(t *testing.T) {
 		t.Errorf("Ignored() = %q", ign)
 	}
 }
+
+func TestBuildOrder(t *testing.T) {
+	spec := func(name, img string) Spec { return Spec{Name: name, Image: img} }
+	names := func(ss []Spec) string {
+		var n []string
+		for _, s := range ss {
+			n = append(n, s.Name)
+		}
+		return strings.Join(n, ",")
+	}
+	cases := []struct {
+		in   []Spec
+		want string
+	}{
+		{[]Spec{spec("a", "debian"), spec("b", "busybox")}, "a,b"},
+		{[]Spec{spec("app", "localhost/base:latest"), spec("base", "debian")}, "base,app"},
+		{[]Spec{spec("app", "localhost/base"), spec("base", "debian"), spec("c", "localhost/app:latest")}, "base,app,c"},
+		// An alias of the same name as a box is the alias, not the box.
+		{[]Spec{spec("app", "debian"), spec("debian", "debian")}, "app,debian"},
+		// Another tag, or another registry, is not a box of the file.
+		{[]Spec{spec("app", "localhost/base:1"), spec("base", "debian")}, "app,base"},
+		{[]Spec{spec("app", "127.0.0.1:5000/base:latest"), spec("base", "debian")}, "app,base"},
+		// A box on its own image: the stored one, built earlier.
+		{[]Spec{spec("self", "localhost/self:latest")}, "self"},
+	}
+	for _, c := range cases {
+		got, err := BuildOrder(c.in)
+		if err != nil || names(got) != c.want {
+			t.Errorf("BuildOrder(%s) = %s, %v; want %s", names(c.in), names(got), err, c.want)
+		}
+	}
+	if _, err := BuildOrder([]Spec{spec("a", "localhost/b"), spec("b", "localhost/a")}); err == nil || !strings.Contains(err.Error(), "from itself") {
+		t.Errorf("a cycle: %v", err)
+	}
+}

@@ -430,6 +430,10 @@ func buildRun(ctx context.Context, f *cmdutil.Factory, o BuildOptions, args []st
 		}
 		specs = one
 	}
+	// A box built on another box's image comes after it.
+	if specs, err = boxfile.BuildOrder(specs); err != nil {
+		return err
+	}
 	if len(specs) > 1 && (o.Tag != "" || o.Push != "") {
 		return cmdutil.FlagErrorf("-t and --push name one image, and %s has %d boxes (hint: choose one with -b BOX)", path, len(specs))
 	}

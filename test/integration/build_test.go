@@ -378,3 +378,42 @@ func TestBuildKilled(t *testing.T) {
 		t.Errorf("build locks left: %q", locks)
 	}
 }
+
+// TestBuildLayered: a box built on another box's image (localhost/NAME)
+// is built after it, on the new image; a change to the lower box builds
+// both again, no change neither.
+func TestBuildLayered(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	file := filepath.Join(e.home, "devbox.toml")
+	layered := "[box.app]\nimage = \"localhost/base\"\non_create = [\"echo app > /etc/app\"]\n\n" +
+		"[box.base]\nimage = \"busybox\"\non_create = [\"echo base1 > /etc/base\"]\n"
+	os.WriteFile(file, []byte(layered), 0o644)
+	build := func() []buildJSON {
+		t.Helper()
+		r := e.ok("build", "--json", file)
+		var res []buildJSON
+		if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || len(res) != 2 || res[0].Box != "base" || res[1].Box != "app" {
+			t.Fatalf("build --json: %v: %s", err, r.stdout)
+		}
+		return res
+	}
+	first := build()
+	if first[0].Cached || first[1].Cached {
+		t.Errorf("first build: %+v", first)
+	}
+	if out := e.ok("run", "localhost/app", "--", "cat", "/etc/base", "/etc/app").stdout; out != "base1\napp\n" {
+		t.Errorf("app: %q", out)
+	}
+	if again := build(); !again[0].Cached || !again[1].Cached || again[1].ID != first[1].ID {
+		t.Errorf("unchanged: %+v", again)
+	}
+	os.WriteFile(file, []byte(strings.Replace(layered, "base1", "base2", 1)), 0o644)
+	edited := build()
+	if edited[0].Cached || edited[1].Cached || edited[1].ID == first[1].ID {
+		t.Errorf("after editing base: %+v", edited)
+	}
+	if out := e.ok("run", "localhost/app", "--", "cat", "/etc/base", "/etc/app").stdout; out != "base2\napp\n" {
+		t.Errorf("app after editing base: %q", out)
+	}
+}

@@ -18,10 +18,7 @@ IMG="$REGISTRY/library/debian:trixie"
 D="$WORK/devbox-store"
 devbox="$WORK/devbox"
 export XDG_RUNTIME_DIR
-if [ -n "${PODMAN_RUNTIME:-}" ]; then
-	printf '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\nruntime = "%s"\n' "$PODMAN_RUNTIME" >"$WORK/containers-build.conf"
-	export CONTAINERS_CONF="$WORK/containers-build.conf"
-fi
+podman_runtime build
 ctx="$WORK/build-context"
 rm -rf "$ctx"; mkdir -p "$ctx"
 # The same steps on both sides.

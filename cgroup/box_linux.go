@@ -18,6 +18,8 @@ import (
 	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup2"
 	"golang.org/x/sys/unix"
+
+	"github.com/devbox-dev/devbox/internal/trace"
 )
 
 // managed are the controllers devbox enables for its boxes when the base
@@ -42,6 +44,7 @@ func DetectHost() Host {
 	}
 	h.Self = func() (string, error) { return cgroup2.PidGroupPath(os.Getpid()) }
 	h.UserBus = userBus(h.UID)
+	h.RuntimeDir = runtimeDir(h.UID)
 	return h
 }
 
@@ -93,6 +96,13 @@ func Setup(ctx context.Context, h Host, id string, l Limits) (*Box, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d.Kind == Shared && !d.Ready {
+		if serr := createShared(ctx, h, d.Base); serr != nil {
+			// A scope per box, as where devbox.scope cannot be used.
+			trace.Mark("cgroup: " + serr.Error())
+			d = Decision{Kind: Scope}
+		}
+	}
 	base := d.Base
 	if d.Kind == Scope {
 		scope, serr := startScope(ctx, h, id)
@@ -121,7 +131,11 @@ func Setup(ctx context.Context, h Host, id string, l Limits) (*Box, error) {
 			return nil, err
 		}
 	}
-	if err := PrepareBase(h.Root, base); err != nil {
+	leaf := LeafName
+	if d.Kind == Shared {
+		leaf = KeeperLeaf
+	}
+	if err := prepareBase(h.Root, base, leaf); err != nil {
 		if !l.Any() {
 			return nil, nil
 		}
@@ -142,11 +156,14 @@ func Setup(ctx context.Context, h Host, id string, l Limits) (*Box, error) {
 // base/devbox-leaf, and the controllers devbox manages (of those base
 // offers) are enabled in base/cgroup.subtree_control. Concurrent callers
 // are fine; a process that appears in base meanwhile is moved too.
-func PrepareBase(root, base string) error {
+func PrepareBase(root, base string) error { return prepareBase(root, base, LeafName) }
+
+// prepareBase is PrepareBase with the leaf named leafName.
+func prepareBase(root, base, leafName string) error {
 	dir := filepath.Join(root, base)
-	leaf := filepath.Join(dir, LeafName)
+	leaf := filepath.Join(dir, leafName)
 	if err := os.Mkdir(leaf, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("creating cgroup %s: %w", path.Join(base, LeafName), err)
+		return fmt.Errorf("creating cgroup %s: %w", path.Join(base, leafName), err)
 	}
 	have, err := Available(root, base)
 	if err != nil {

@@ -131,11 +131,11 @@ func Setup(ctx context.Context, h Host, id string, l Limits) (*Box, error) {
 			return nil, err
 		}
 	}
-	leaf := LeafName
+	prepare := PrepareBase
 	if d.Kind == Shared {
-		leaf = KeeperLeaf
+		prepare = prepareShared
 	}
-	if err := prepareBase(h.Root, base, leaf); err != nil {
+	if err := prepare(h.Root, base); err != nil {
 		if !l.Any() {
 			return nil, nil
 		}
@@ -169,39 +169,51 @@ func prepareBase(root, base, leafName string) error {
 	if err != nil {
 		return fmt.Errorf("reading the controllers of %s: %w", base, err)
 	}
-	var want []string
-	for _, c := range managed {
-		if slices.Contains(have, c) {
-			want = append(want, c)
-		}
-	}
 	for attempt := 0; ; attempt++ {
 		if err := moveProcs(dir, leaf); err != nil {
 			return err
 		}
-		enabled, err := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control"))
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", filepath.Join(dir, "cgroup.subtree_control"), err)
-		}
-		var add []string
-		for _, c := range want {
-			if !slices.Contains(strings.Fields(string(enabled)), c) {
-				add = append(add, "+"+c)
-			}
-		}
-		if len(add) == 0 {
-			return nil
-		}
-		err = os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte(strings.Join(add, " ")), 0o644)
-		if err == nil {
-			return nil
-		}
+		err := enableControllers(root, base, have)
 		// EBUSY: a process appeared in base after the move; move it too.
-		if !errors.Is(err, unix.EBUSY) || attempt >= 20 {
-			return fmt.Errorf("enabling %s in %s: %w", strings.Join(add, " "), path.Join(base, "cgroup.subtree_control"), err)
+		if err == nil || !errors.Is(err, unix.EBUSY) || attempt >= 20 {
+			return err
 		}
 		time.Sleep(time.Duration(attempt+1) * time.Millisecond)
 	}
+}
+
+// prepareShared is PrepareBase for devbox.scope, which its creator laid
+// out (its one process, the keeper, is in its leaf): it only enables a
+// managed controller the scope offers but does not enable yet, if any.
+func prepareShared(root, base string) error {
+	have, err := Available(root, base)
+	if err != nil {
+		return fmt.Errorf("reading the controllers of %s: %w", base, err)
+	}
+	return enableControllers(root, base, have)
+}
+
+// enableControllers enables for base's children the managed controllers
+// of have that base/cgroup.subtree_control does not list yet.
+func enableControllers(root, base string, have []string) error {
+	file := filepath.Join(root, base, "cgroup.subtree_control")
+	enabled, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", file, err)
+	}
+	var add []string
+	for _, c := range managed {
+		if slices.Contains(have, c) && !slices.Contains(strings.Fields(string(enabled)), c) {
+			add = append(add, "+"+c)
+		}
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	if err := os.WriteFile(file, []byte(strings.Join(add, " ")), 0o644); err != nil {
+		return fmt.Errorf("enabling %s in %s: %w", strings.Join(add, " "), path.Join(base, "cgroup.subtree_control"), err)
+	}
+	return nil
 }
 
 // moveProcs moves every process of cgroup directory from into to.

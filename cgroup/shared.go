@@ -79,15 +79,17 @@ func decideShared(h Host) (d Decision, ok bool) {
 	if err := Delegated(h.Root, commonAncestor(self, base), h.UID); err != nil {
 		return Decision{}, false
 	}
-	switch err := sharedReady(h, base); {
-	case err == nil:
+	err = sharedReady(h, base)
+	if err == nil {
 		return Decision{Kind: Shared, Base: base, Ready: true}, true
-	case errors.Is(err, errNoScope) && h.StartKeeper != nil && h.RuntimeDir != "":
-		return Decision{Kind: Shared, Base: base}, true
-	default:
+	}
+	if h.StartKeeper == nil || h.RuntimeDir == "" {
 		trace.Mark("cgroup: " + SharedScope + " not used: " + err.Error())
 		return Decision{}, false
 	}
+	// Missing, or another devbox is making it right now: Setup looks
+	// again under the lock, and refuses one that is still unusable.
+	return Decision{Kind: Shared, Base: base}, true
 }
 
 // sharedReady checks, by path and without D-Bus, that base is a usable
@@ -160,7 +162,7 @@ func createShared(ctx context.Context, h Host, base string) (err error) {
 	}
 	defer unlock()
 	if err := sharedReady(h, base); !errors.Is(err, errNoScope) {
-		return err // nil: made by another devbox meanwhile
+		return err // nil: made by another devbox meanwhile; else unusable
 	}
 	keeper, err := h.StartKeeper()
 	if err != nil {

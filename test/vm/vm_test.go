@@ -240,7 +240,11 @@ func devboxCmd(args ...string) *exec.Cmd {
 }
 
 func devbox(stdin io.Reader, args ...string) result {
-	c := devboxCmd(args...)
+	return runCmd(devboxCmd(args...), stdin)
+}
+
+// runCmd runs c with stdin and returns its output and exit code.
+func runCmd(c *exec.Cmd, stdin io.Reader) result {
 	c.Stdin = stdin
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb

@@ -103,6 +103,9 @@ func Setup(ctx context.Context, h Host, id string, l Limits) (*Box, error) {
 			d = Decision{Kind: Scope}
 		}
 	}
+	if d.Kind == Shared {
+		trace.Mark("cgroup: in devbox.scope")
+	}
 	base := d.Base
 	if d.Kind == Scope {
 		scope, serr := startScope(ctx, h, id)

@@ -176,6 +176,7 @@ func createShared(ctx context.Context, h Host, base string) (err error) {
 	if err := startUnit(ctx, h, SharedScope, SharedProperties(keeper.Pid)); err != nil {
 		return err
 	}
+	trace.Mark("cgroup: devbox.scope started")
 	if err := prepareBase(h.Root, base, KeeperLeaf); err != nil {
 		return err
 	}

@@ -80,7 +80,6 @@ func startUnit(ctx context.Context, h Host, name string, props []sdbus.Property)
 	case <-ctx.Done():
 		return fmt.Errorf("starting %s through the systemd user bus: %w", name, ctx.Err())
 	}
-	trace.Mark("cgroup: " + name + " started")
 	return nil
 }
 
@@ -91,6 +90,7 @@ func startScope(ctx context.Context, h Host, id string) (string, error) {
 	if err := startUnit(ctx, h, name, ScopeProperties(id, os.Getpid())); err != nil {
 		return "", err
 	}
+	trace.Mark("cgroup: scope started")
 	self, err := h.Self()
 	if err != nil {
 		return "", err

@@ -69,6 +69,22 @@ func (s *sharedSystemd) StartTransientUnitContext(ctx context.Context, name, mod
 
 func (s *sharedSystemd) Close() {}
 
+// movedBy makes h's caller sit in group self until sd has started more
+// than after units, then in box id's own scope (where the user manager
+// moves it), and returns that scope.
+func movedBy(sd *sharedSystemd, h *Host, self string, after int, id string) string {
+	scope := mgrT + "/app.slice/" + ScopeName(id)
+	h.Self = func() (string, error) {
+		sd.mu.Lock()
+		defer sd.mu.Unlock()
+		if len(sd.starts) > after {
+			return scope, nil
+		}
+		return self, nil
+	}
+	return scope
+}
+
 // sharedHost is a systemd host whose user manager runs the caller in
 // group self; the keepers it starts are sleep processes ended with the test.
 func sharedHost(t *testing.T, f *fakeTree, sd *sharedSystemd, self string) (Host, *[]*os.Process) {
@@ -287,13 +303,7 @@ func TestSetupSharedRefusesHostile(t *testing.T) {
 			h, keepers := sharedHost(t, f, sd, terminal)
 			mk(f, &h)
 			id := "feedfacecafe0000"
-			scope := mgrT + "/app.slice/" + ScopeName(id)
-			h.Self = func() (string, error) {
-				if len(sd.starts) > 0 {
-					return scope, nil
-				}
-				return terminal, nil
-			}
+			scope := movedBy(sd, &h, terminal, 0, id)
 			b, err := Setup(context.Background(), h, id, Limits{})
 			if err != nil {
 				t.Fatal(err)
@@ -360,17 +370,8 @@ func TestSetupSharedSessionFallback(t *testing.T) {
 	sd := &sharedSystemd{}
 	h, keepers := sharedHost(t, f, sd, session)
 	mkShared(f)
-	self := session
-	h.Self = func() (string, error) { return self, nil }
-	// The user manager moves the caller into the new scope.
 	id := "feedfacecafe0000"
-	scope := mgrT + "/app.slice/" + ScopeName(id)
-	h.Self = func() (string, error) {
-		if len(sd.starts) > 0 {
-			return scope, nil
-		}
-		return self, nil
-	}
+	scope := movedBy(sd, &h, session, 0, id)
 	b, err := Setup(context.Background(), h, id, Limits{Memory: 64 << 20})
 	if err != nil {
 		t.Fatal(err)
@@ -387,13 +388,7 @@ func TestSetupSharedStartFails(t *testing.T) {
 	sd := &sharedSystemd{fail: map[string]bool{SharedScope: true}}
 	h, keepers := sharedHost(t, f, sd, terminal)
 	id := "feedfacecafe0000"
-	scope := mgrT + "/app.slice/" + ScopeName(id)
-	h.Self = func() (string, error) {
-		if len(sd.starts) > 1 {
-			return scope, nil
-		}
-		return terminal, nil
-	}
+	scope := movedBy(sd, &h, terminal, 1, id)
 	b, err := Setup(context.Background(), h, id, Limits{})
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -45,23 +44,11 @@ func userManager(self string, uid int) string {
 	return ""
 }
 
-// commonAncestor returns the deepest group that contains both a and b.
-func commonAncestor(a, b string) string {
-	pa, pb := strings.Split(path.Clean(a), "/"), strings.Split(path.Clean(b), "/")
-	n := 0
-	for n < len(pa) && n < len(pb) && pa[n] == pb[n] {
-		n++
-	}
-	if n <= 1 {
-		return "/"
-	}
-	return strings.Join(pa[:n], "/")
-}
-
 // decideShared returns the Shared decision when the caller may use
-// devbox.scope: a systemd user manager runs the caller's own cgroup (so the
-// caller may write cgroup.procs of the common ancestor of its cgroup and a
-// box's, which clone3's CLONE_INTO_CGROUP requires) and devbox.scope is
+// devbox.scope: a systemd user manager runs the caller's own cgroup, and
+// the caller may write cgroup.procs of the common ancestor of its cgroup
+// and a box's (MayMove), which clone3's CLONE_INTO_CGROUP requires; and
+// devbox.scope is
 // either usable or missing (and can be created). Otherwise ok is false and
 // the caller gets a scope per box.
 func decideShared(h Host) (d Decision, ok bool) {
@@ -76,7 +63,7 @@ func decideShared(h Host) (d Decision, ok bool) {
 		return Decision{}, false
 	}
 	base := mgr + "/app.slice/" + SharedScope
-	if err := Delegated(h.Root, commonAncestor(self, base), h.UID); err != nil {
+	if !MayMove(h.Root, self, base, h.UID) {
 		return Decision{}, false
 	}
 	err = sharedReady(h, base)

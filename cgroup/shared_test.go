@@ -405,18 +405,7 @@ func TestSetupSharedStartFails(t *testing.T) {
 	}
 }
 
-func TestCommonAncestorAndUserManager(t *testing.T) {
-	for _, c := range [][3]string{
-		{terminal, shared, mgrT + "/app.slice"},
-		{session, shared, fmt.Sprintf("/user.slice/user-%d.slice", uidT)},
-		{"/a", "/b", "/"},
-		{terminal, terminal, terminal},
-		{"/", "/b", "/"},
-	} {
-		if got := commonAncestor(c[0], c[1]); got != c[2] {
-			t.Errorf("commonAncestor(%s, %s) = %s, want %s", c[0], c[1], got, c[2])
-		}
-	}
+func TestUserManager(t *testing.T) {
 	if got := userManager(terminal, uidT); got != mgrT {
 		t.Errorf("userManager = %q", got)
 	}

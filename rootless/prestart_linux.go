@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -16,6 +17,13 @@ import (
 // (startEnv is the start pipe's variable, uidCmd and gidCmd say how the
 // maps are written: mapCommands) and its maps were written. Otherwise it
 // discards the early start and returns nil: the caller clones anew.
+//
+// A start into a cgroup (the box's, cmd's UseCgroupFD) moves the early
+// init there before its start byte: it has run nothing of the box yet, so
+// everything of the box runs in the box's cgroup, as after a clone into it.
+// The move needs write access to the cgroup.procs of the two cgroups'
+// common ancestor (a CLI under the user's systemd manager has it, one in
+// an ssh session's scope does not): refused, the start is discarded.
 func adopt(spec Spec, cmd *exec.Cmd, startEnv string, uidCmd, gidCmd []string) *Process {
 	e := spec.Early
 	if !e.Usable() {
@@ -27,7 +35,7 @@ func adopt(spec Spec, cmd *exec.Cmd, startEnv string, uidCmd, gidCmd []string) *
 	same := n == len(cmd.ExtraFiles)+1 && cmd.Path == r.Exe && slices.Equal(cmd.Args, e.Args) &&
 		slices.Equal(append(slices.Clone(cmd.Env), startEnv), r.Env) &&
 		sys.Cloneflags == r.Flags|unix.CLONE_VM|unix.CLONE_VFORK && sys.Setpgid == r.Setpgid &&
-		!sys.Setsid && sys.Pdeathsig == syscall.SIGKILL && !sys.UseCgroupFD && cmd.Dir == "" && stdio(cmd) &&
+		!sys.Setsid && sys.Pdeathsig == syscall.SIGKILL && cmd.Dir == "" && stdio(cmd) &&
 		len(uidCmd) > 0 && slices.Equal(r.UIDMap, uidCmd) && slices.Equal(r.GIDMap, gidCmd)
 	for i := 0; same && i < n-1; i++ {
 		same = int(cmd.ExtraFiles[i].Fd()) == e.Target[i]
@@ -41,6 +49,13 @@ func adopt(spec Spec, cmd *exec.Cmd, startEnv string, uidCmd, gidCmd []string) *
 		e.Discard()
 		trace.Mark("rootless: early start discarded: newuidmap or newgidmap failed")
 		return nil
+	}
+	if sys.UseCgroupFD {
+		if err := joinCgroup(sys.CgroupFD, e.Pid); err != nil {
+			e.Discard()
+			trace.Mark("rootless: early start discarded: cannot move it into the box's cgroup: " + err.Error())
+			return nil
+		}
 	}
 	proc, err := os.FindProcess(e.Pid)
 	if err != nil {
@@ -67,12 +82,25 @@ func adopt(spec Spec, cmd *exec.Cmd, startEnv string, uidCmd, gidCmd []string) *
 	return &Process{proc: proc, alive: alive, held: held}
 }
 
+// joinCgroup moves process pid (all its threads) into the cgroup whose
+// directory dirfd is open.
+func joinCgroup(dirfd, pid int) error {
+	fd, err := unix.Openat(dirfd, "cgroup.procs", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	_, err = unix.Write(fd, []byte(strconv.Itoa(pid)))
+	return err
+}
+
 // saveRecipe leaves the recipe of a start that package initialisation can
-// repeat: one with the caller's stdio, no cgroup, dying with the caller.
+// repeat: one with the caller's stdio, dying with the caller. The box's
+// cgroup is not part of it (adopt moves an early init into it).
 func saveRecipe(spec Spec, cmd *exec.Cmd, uidCmd, gidCmd []string) {
 	rt := os.Getenv("XDG_RUNTIME_DIR")
 	sys := cmd.SysProcAttr
-	if rt == "" || os.Getenv("DEVBOX_PRESTART") == "0" || len(uidCmd) == 0 || spec.Detach || spec.Cgroup != nil || cmd.Dir != "" || !stdio(cmd) ||
+	if rt == "" || os.Getenv("DEVBOX_PRESTART") == "0" || len(uidCmd) == 0 || spec.Detach || cmd.Dir != "" || !stdio(cmd) ||
 		len(spec.Recipe.Kinds) != len(spec.ExtraFiles) || len(spec.Recipe.Prefix) == 0 || spec.Recipe.ID == "" {
 		return
 	}

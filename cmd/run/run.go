@@ -175,11 +175,9 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	}
 	// A limit that cannot be applied fails before anything is pulled.
 	cgHost := cgroup.DetectHost()
-	dec, err := cgroup.Decide(cgHost, opts.Limits)
-	if err != nil {
+	if _, err := cgroup.Decide(cgHost, opts.Limits); err != nil {
 		return err
 	}
-	noCgroup := dec.Kind == cgroup.None
 	trace.Mark("run: flags checked")
 	ios := f.IOStreams
 	terminal := (ios.InTTY && ios.OutTTY && !opts.NoTTY) || opts.TTY
@@ -196,7 +194,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		return err
 	}
 	id := runtime.NewID()
-	if early != nil && !nw.choice.UserMode() && noCgroup {
+	if early != nil && !nw.choice.UserMode() {
 		id = early.ID
 	}
 	// A kept run is a box: its name must be free.
@@ -217,10 +215,18 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		return err
 	}
 	defer releaseRun()
+	// Where this process started (Setup may move it): an init started
+	// early, here, can join the box's cgroup only when a move from there
+	// is allowed.
+	var from string
+	if cgHost.Mode == cgroup.Unified {
+		from, _ = cgHost.Self()
+	}
 	cg, cgFile, err := setupCgroup(ctx, cgHost, id, opts.Limits)
 	if err != nil {
 		return err
 	}
+	joinable := cg == nil || from != "" && cgroup.MayMove(cgHost.Root, from, cg.Path, os.Getuid())
 	if cg != nil {
 		defer cg.Remove() // when anything below fails; a no-op once removed
 	}
@@ -241,7 +247,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		}
 		pc <- prepared{spec, img, err}
 	}()
-	l, err := launch(id, filepath.Join(st.ContainersDir(), id), terminal, nw, mapping, cgFile, early, opts.prefix)
+	l, err := launch(id, filepath.Join(st.ContainersDir(), id), terminal, nw, mapping, cgFile, joinable, early, opts.prefix)
 	early = nil // adopted or discarded by launch
 	// Last (deferred first): a run that ends before finish leaves no
 	// runtime directory behind.
@@ -416,8 +422,10 @@ type launched struct {
 // launch starts the init of box id in its namespaces. It reads its spec from
 // a pipe (see run) and reports the command's exit code on another one as
 // soon as the box is cleaned up, so devbox need not wait for the kernel to
-// tear the namespaces down.
-func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *os.File, early *prestart.Launch, prefix []string) (*launched, error) {
+// tear the namespaces down. A start into cgroup cg leaves a recipe for an
+// early start only when joinable: an init started early can be moved into
+// the next box's cgroup.
+func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *os.File, joinable bool, early *prestart.Launch, prefix []string) (*launched, error) {
 	extra, err := nw.start(id)
 	if err != nil {
 		if early != nil {
@@ -451,7 +459,7 @@ func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *o
 	defer statusW.Close()
 	defer specR.Close()
 	var recipe *rootless.Recipe
-	if cg == nil && len(prefix) > 0 {
+	if joinable && len(prefix) > 0 {
 		switch {
 		case len(extra) == 0:
 			recipe = &rootless.Recipe{Prefix: prefix, ID: id, Kinds: []string{prestart.PipeFromTarget, prestart.PipeToTarget}}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -226,7 +227,10 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	joinable := cg == nil || from != "" && cgroup.MayMove(cgHost.Root, from, cg.Path, os.Getuid())
+	join, joinable := "", cg == nil
+	if cg != nil && from != "" && cgroup.MayMove(cgHost.Root, from, cg.Path, os.Getuid()) {
+		join, joinable = cgroup.CommonAncestor(from, cg.Path), true
+	}
 	if cg != nil {
 		defer cg.Remove() // when anything below fails; a no-op once removed
 	}
@@ -247,7 +251,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		}
 		pc <- prepared{spec, img, err}
 	}()
-	l, err := launch(id, filepath.Join(st.ContainersDir(), id), terminal, nw, mapping, cgFile, joinable, early, opts.prefix)
+	l, err := launch(id, filepath.Join(st.ContainersDir(), id), terminal, nw, mapping, cgFile, join, early, opts.prefix)
 	early = nil // adopted or discarded by launch
 	// Last (deferred first): a run that ends before finish leaves no
 	// runtime directory behind.
@@ -287,10 +291,16 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	// Replayable: what devbox prints and does beyond the init's work is
 	// nothing but passing on the exit code (a single-id mapping warns on
 	// every run).
-	replayable := !terminal && opts.Pull != "always" && spec.Remove && spec.ScratchInMemory && cg == nil && !mapping.Single()
+	// A box cgroup without limits in a delegated base (not a scope of its
+	// own) is a mkdir a replay can repeat.
+	cgBase := ""
+	if cg != nil && cg.Kind != cgroup.Scope && !opts.Limits.Any() && joinable {
+		cgBase = filepath.Join(cg.Root, path.Dir(cg.Path))
+	}
+	replayable := !terminal && opts.Pull != "always" && spec.Remove && spec.ScratchInMemory && (cg == nil || cgBase != "") && !mapping.Single()
 	code, err := l.run(spec, ios.InTTY && terminal)
 	if replayable && err == nil && code != cmdutil.ExitFailure {
-		saveReplay(l, spec, st, nw)
+		saveReplay(l, spec, st, nw, cgBase)
 	}
 	if nerr := nw.finish(code); nerr != nil && err == nil {
 		err = nerr
@@ -423,9 +433,9 @@ type launched struct {
 // a pipe (see run) and reports the command's exit code on another one as
 // soon as the box is cleaned up, so devbox need not wait for the kernel to
 // tear the namespaces down. A start into cgroup cg leaves a recipe for an
-// early start only when joinable: an init started early can be moved into
-// the next box's cgroup.
-func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *os.File, joinable bool, early *prestart.Launch, prefix []string) (*launched, error) {
+// early start only with join, the cgroup through which an init started
+// early can be moved into the next box's cgroup (rootless.Recipe.Join).
+func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *os.File, join string, early *prestart.Launch, prefix []string) (*launched, error) {
 	extra, err := nw.start(id)
 	if err != nil {
 		if early != nil {
@@ -459,13 +469,13 @@ func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *o
 	defer statusW.Close()
 	defer specR.Close()
 	var recipe *rootless.Recipe
-	if joinable && len(prefix) > 0 {
+	if (cg == nil || join != "") && len(prefix) > 0 {
 		switch {
 		case len(extra) == 0:
-			recipe = &rootless.Recipe{Prefix: prefix, ID: id, Kinds: []string{prestart.PipeFromTarget, prestart.PipeToTarget}}
+			recipe = &rootless.Recipe{Prefix: prefix, ID: id, Join: join, Kinds: []string{prestart.PipeFromTarget, prestart.PipeToTarget}}
 		case len(extra) == 1 && nw.h != nil && len(nw.choice.Publish) == 0:
 			// The network handshake: for a replay, which starts the helper.
-			recipe = &rootless.Recipe{Prefix: prefix, ID: id, Kinds: []string{prestart.SocketToTarget, prestart.PipeFromTarget, prestart.PipeToTarget}}
+			recipe = &rootless.Recipe{Prefix: prefix, ID: id, Join: join, Kinds: []string{prestart.SocketToTarget, prestart.PipeFromTarget, prestart.PipeToTarget}}
 		}
 	}
 	statusFD := 3 + len(extra)
@@ -502,7 +512,7 @@ func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *o
 // saveReplay records a finished ephemeral run for prestart's replay: the
 // same command line, environment and directory will then run the same
 // spec without the CLI while every input below is unchanged.
-func saveReplay(l *launched, spec *runtime.Spec, st *store.Store, nw *netRun) {
+func saveReplay(l *launched, spec *runtime.Spec, st *store.Store, nw *netRun, cgBase string) {
 	r := l.recipe
 	rt := os.Getenv("XDG_RUNTIME_DIR")
 	if r == nil || r.Start == nil || len(l.sent) == 0 || rt == "" || prestart.Environ() == nil || os.Getenv("DEVBOX_PRESTART") == "0" || prestart.TTYState() != "00" {
@@ -519,8 +529,9 @@ func saveReplay(l *launched, spec *runtime.Spec, st *store.Store, nw *netRun) {
 	guards = append(guards, spec.Lowers...)
 	p := prestart.Replay{
 		Argv: os.Args, Environ: prestart.KeyEnviron(prestart.Environ(), os.Args), Cwd: cwd,
-		Spec:   []byte(strings.ReplaceAll(string(l.sent), spec.ID, prestart.IDToken)),
-		BoxDir: strings.ReplaceAll(spec.ContainerDir, spec.ID, prestart.IDToken),
+		Spec:       []byte(strings.ReplaceAll(string(l.sent), spec.ID, prestart.IDToken)),
+		BoxDir:     strings.ReplaceAll(spec.ContainerDir, spec.ID, prestart.IDToken),
+		CgroupBase: cgBase,
 	}
 	if nw.h != nil {
 		// The helper as network/host.Prepare starts it; the runtime

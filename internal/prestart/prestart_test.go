@@ -22,6 +22,7 @@ func sample() Recipe {
 		Kinds:  []string{PipeFromTarget, PipeToTarget, PipeToTarget},
 		UIDMap: []string{"/usr/bin/newuidmap", "0", "200000", "1000"},
 		GIDMap: []string{"/usr/bin/newgidmap", "0", "200000", "1000"},
+		Join:   "/user.slice/user-1000.slice/user@1000.service/app.slice",
 	}
 }
 
@@ -189,7 +190,8 @@ func TestKeyEnviron(t *testing.T) {
 func TestReplayRecord(t *testing.T) {
 	r := sample()
 	p := Replay{Argv: []string{"devbox", "run", "img"}, Environ: []string{"HOME=/h"}, Cwd: "/w",
-		Spec: []byte(`{"id":"{id}"}`), BoxDir: "/s/containers/{id}", Guards: []string{Guard("/")}, Cgroup: "0::/\n"}
+		Spec: []byte(`{"id":"{id}"}`), BoxDir: "/s/containers/{id}", Guards: []string{Guard("/")}, Cgroup: "0::/\n",
+		CgroupBase: "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice/devbox.scope"}
 	r.Replay = &p
 	got, ok := Decode(r.Encode())
 	if !ok || !reflect.DeepEqual(got, r) {
@@ -266,5 +268,35 @@ func TestSaveKeepsNoEnvValues(t *testing.T) {
 	p.Argv = []string{"devbox", "run", "--env", "TOKEN", "img"}
 	if err := SaveReplay(rt, r, p); err == nil {
 		t.Error("a replay with --env was saved")
+	}
+}
+
+// TestBoxCgroupRefusesBases: a replay record is input: a base outside the
+// cgroup2 mount, with a dot segment, not on cgroup2, or missing makes no
+// cgroup (the CLI runs instead).
+func TestBoxCgroupRefusesBases(t *testing.T) {
+	tmp := t.TempDir()
+	for _, base := range []string{
+		"", "/", "/sys/fs/cgroup", "/sys/fs/cgroupx/a", tmp, "/sys/fs/cgroup/../../tmp",
+		"/sys/fs/cgroup/./x", "/sys/fs/cgroup/no-such-group-" + filepath.Base(tmp),
+	} {
+		if c := newBoxCgroup(base, "0123456789abcdef0123456789abcdef"); c != nil {
+			c.remove()
+			t.Errorf("newBoxCgroup(%q) made %s", base, c.dir)
+		}
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Errorf("something was made in a base that is not a cgroup: %v", ents)
+	}
+}
+
+// TestMayJoin: an early start is tried only from inside the recorded
+// ancestor; this process's own cgroup is not a cgroup2 group it may write
+// on every host, so only the refusals are certain.
+func TestMayJoin(t *testing.T) {
+	for _, anc := range []string{"/no-such-group/x", "/no-such-group"} {
+		if mayJoin(anc) {
+			t.Errorf("mayJoin(%q) = true from outside it", anc)
+		}
 	}
 }

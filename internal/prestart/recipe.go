@@ -42,6 +42,9 @@ func (r Recipe) Encode() []byte {
 	for _, s := range r.GIDMap {
 		add("gidmap", s)
 	}
+	if r.Join != "" {
+		add("join", r.Join)
+	}
 	if p := r.Replay; p != nil {
 		for _, s := range p.Argv {
 			add("argv", s)
@@ -56,6 +59,9 @@ func (r Recipe) Encode() []byte {
 			add("guard", s)
 		}
 		add("cgroup", p.Cgroup)
+		if p.CgroupBase != "" {
+			add("cgbase", p.CgroupBase)
+		}
 		if p.HelperExe != "" {
 			add("hexe", p.HelperExe)
 			for _, a := range p.HelperArgs {
@@ -124,6 +130,8 @@ func Decode(b []byte) (Recipe, bool) {
 			r.Kinds = append(r.Kinds, v)
 		case "uidmap":
 			r.UIDMap = append(r.UIDMap, v)
+		case "join":
+			r.Join = v
 		case "gidmap":
 			r.GIDMap = append(r.GIDMap, v)
 		case "argv":
@@ -140,6 +148,8 @@ func Decode(b []byte) (Recipe, bool) {
 			rp().Guards = append(rp().Guards, v)
 		case "cgroup":
 			rp().Cgroup = v
+		case "cgbase":
+			rp().CgroupBase = v
 		case "hexe":
 			rp().HelperExe = v
 		case "harg":

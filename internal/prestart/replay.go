@@ -19,7 +19,7 @@ import (
 // the earlier run computed (with a fresh box id), forwards signals, passes
 // the exit code on and removes the box directory, all before the CLI's
 // own packages initialise. Only ephemeral, non-terminal runs without
-// published ports, cgroup or pull qualify (the CLI decides, see
+// published ports, limits or pull qualify (the CLI decides, see
 // cmd/run), and a record is used only while every file the earlier run's
 // result depended on (the config file, the store's index, the image's
 // layers, /etc/subuid and friends, devbox itself) is unchanged, down to
@@ -36,6 +36,10 @@ type Replay struct {
 	BoxDir  string   // the box directory, IDToken for the id
 	Guards  []string // Guard lines: files whose state the spec depends on
 	Cgroup  string   // /proc/self/cgroup
+	// CgroupBase is the directory (under the cgroup2 mount) in which the
+	// box got its cgroup, when it had one there without limits: a
+	// delegated base where a box's cgroup is a plain mkdir (boxCgroup).
+	CgroupBase string
 	// The network helper of a user-mode network, when there is one: its
 	// program and arguments, its options (JSON, on its stdin; ID16Token for
 	// the first 16 characters of the box id) and the box's runtime
@@ -238,11 +242,20 @@ func tryReplay(dir string, args []string, tty string) {
 		return
 	}
 	defer func() { syscall.Unlink(lockPath); syscall.Close(lockFD) }()
+	var cg *boxCgroup
+	if p.CgroupBase != "" {
+		if cg = newBoxCgroup(p.CgroupBase, id); cg == nil {
+			return
+		}
+	}
 	var fp, sock, lock string
 	if !holderOff() {
 		fp = Fingerprint(&r, p.Cgroup)
 		sock, lock = HolderPaths(dir, fp)
 		if saved = saveSpec(boxDir, []byte(replace(string(p.Spec), IDToken, id))) == nil; !saved {
+			if cg != nil {
+				cg.remove()
+			}
 			return
 		}
 		l, spawn = viaHolder(r, sock, fp, id)
@@ -255,10 +268,13 @@ func tryReplay(dir string, args []string, tty string) {
 			os.Remove(boxDir + "/spec.json")
 			os.Remove(boxDir)
 		}
+		if cg != nil {
+			cg.remove()
+		}
 		return
 	}
 	l.specSaved = saved
-	if code, ok := l.replay(); ok {
+	if code, ok := l.replay(cg); ok {
 		syscall.Unlink(lockPath)
 		if spawn {
 			spawnHolder(r, sock, lock, fp)
@@ -289,8 +305,9 @@ func saveSpec(boxDir string, spec []byte) error {
 // start byte once the maps are written; then signals are forwarded and the
 // exit code comes back. Until the start byte, a failure (a helper gone
 // missing, an unwritable store) undoes everything and returns false: the
-// CLI then runs as always and reports it its own way.
-func (l *Launch) replay() (code int, ok bool) {
+// CLI then runs as always and reports it its own way. cg, when not nil,
+// is the box's cgroup: the init joins it before the start byte.
+func (l *Launch) replay(cg *boxCgroup) (code int, ok bool) {
 	p := l.Recipe.Replay
 	n := len(l.Recipe.Kinds)
 	boxDir := replace(p.BoxDir, IDToken, l.ID)
@@ -300,6 +317,10 @@ func (l *Launch) replay() (code int, ok bool) {
 		l.Discard()
 		if runDir != "" {
 			os.RemoveAll(runDir)
+		}
+		if cg != nil {
+			os.Remove(boxDir + "/" + recordFile)
+			cg.remove()
 		}
 		os.Remove(boxDir + "/spec.json")
 		os.Remove(boxDir)
@@ -339,6 +360,9 @@ func (l *Launch) replay() (code int, ok bool) {
 	}
 	if !l.MapsWritten() {
 		return fail("newuidmap or newgidmap failed")
+	}
+	if cg != nil && !cg.join(l.Pid, boxDir) {
+		return fail("joining the box's cgroup")
 	}
 	// Signals from here on reach the command through the init. Notify
 	// waits for the runtime to start a thread, so not on the way to the
@@ -389,6 +413,9 @@ func (l *Launch) replay() (code int, ok bool) {
 	}
 	// No signal.Stop: it waits a scheduling round, and the process exits.
 	trace.Mark("prestart: exit code received")
+	if cg != nil {
+		code = cg.finish(code, boxDir)
+	}
 	if runDir != "" {
 		if code == 125 {
 			// As devbox run: the helper's log stays for the reason.

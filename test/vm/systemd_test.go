@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -367,18 +368,20 @@ func TestSystemdSharedPersistentBox(t *testing.T) {
 	}
 }
 
-// TestSystemdSharedFigure times 20 runs of `devbox run --net none IMG
-// true` each way, all from a scope of the user manager: a scope per box
-// (devbox.scope stopped and not creatable: no XDG_RUNTIME_DIR), then
-// devbox.scope; and, for the record, from outside the user manager (an
-// ssh-like session: a scope per box).
+// TestSystemdSharedFigure times `devbox run --net none IMG true` from a
+// scope of the user manager with a scope per box (devbox.scope stopped and
+// not creatable: no XDG_RUNTIME_DIR) and with devbox.scope, first with the
+// fast-start paths off (DEVBOX_PRESTART=0: the cgroup's cost alone), then
+// as shipped; and, for the record, from outside the user manager (an
+// ssh-like session: a scope per box). Alternating passes, one untimed run
+// before each loop.
 func TestSystemdSharedFigure(t *testing.T) {
 	requireUserBus(t)
 	const passes, n = 2, 10
 	loop := fmt.Sprintf(`d=%s; $d run --net none %s true || exit 1; s=$(date +%%s%%N); i=0; while [ $i -lt %d ]; do $d run --net none %s true || exit 1; i=$((i+1)); done; e=$(date +%%s%%N); echo $(( (e - s) / 1000 ))`,
 		devboxBin, imageRef, n, imageRef)
-	// timeLoop runs c (the loop: one run not timed, then n timed) and
-	// returns the time of the n runs in µs.
+	// timeLoop runs c (the loop) and returns the time of its n timed runs
+	// in µs.
 	timeLoop := func(name string, c *exec.Cmd) int {
 		t.Helper()
 		r := runCmd(c, nil)
@@ -388,43 +391,54 @@ func TestSystemdSharedFigure(t *testing.T) {
 		}
 		return us
 	}
-	user := func(env ...string) *exec.Cmd {
-		c := devboxCmd()
-		c.Env = append(c.Env, env...)
-		c.Path = "/usr/bin/systemd-run"
-		c.Args = []string{c.Path, "--user", "--scope", "--quiet", "--", "/bin/sh", "-c", loop}
+	// loopCmd is the loop from a new scope of the user manager (user) or
+	// from the suite's cgroup, with the environment changed by env
+	// ("K=V" sets, "K=" drops K).
+	loopCmd := func(user bool, env ...string) *exec.Cmd {
+		c := exec.Command("/bin/sh", "-c", loop)
+		if user {
+			c = exec.Command("/usr/bin/systemd-run", "--user", "--scope", "--quiet", "--", "/bin/sh", "-c", loop)
+		}
+		for _, kv := range devboxCmd().Env {
+			k, _, _ := strings.Cut(kv, "=")
+			if !slices.Contains(env, k+"=") {
+				c.Env = append(c.Env, kv)
+			}
+		}
+		for _, kv := range env {
+			if !strings.HasSuffix(kv, "=") {
+				c.Env = append(c.Env, kv)
+			}
+		}
 		return c
 	}
-	ways := []string{
-		"per-box scope, CLI under user@1000.service",
-		"devbox.scope, CLI under user@1000.service",
-		"per-box scope, CLI outside the user manager (ssh-like)",
+	type way struct {
+		name   string
+		user   bool
+		shared bool
+		env    []string
+	}
+	ways := []way{
+		{"per-box scope, CLI under user@1000.service, DEVBOX_PRESTART=0", true, false, []string{"XDG_RUNTIME_DIR=", "DEVBOX_PRESTART=0"}},
+		{"devbox.scope, CLI under user@1000.service, DEVBOX_PRESTART=0", true, true, []string{"DEVBOX_PRESTART=0"}},
+		{"per-box scope, CLI under user@1000.service", true, false, []string{"XDG_RUNTIME_DIR="}},
+		{"devbox.scope, CLI under user@1000.service", true, true, nil},
+		{"per-box scope, CLI outside the user manager (ssh-like)", false, false, nil},
 	}
 	total := make([]int, len(ways))
 	for pass := 0; pass < passes; pass++ {
-		stopShared(t)
-		perBox := user()
-		var env []string
-		for _, kv := range perBox.Env {
-			if !strings.HasPrefix(kv, "XDG_RUNTIME_DIR=") {
-				env = append(env, kv)
+		for i, w := range ways {
+			if w.user && !w.shared {
+				stopShared(t)
+			}
+			total[i] += timeLoop(w.name, loopCmd(w.user, w.env...))
+			if w.user && gone(sharedScope) == w.shared {
+				t.Errorf("%s: devbox.scope there: %v", w.name, !gone(sharedScope))
 			}
 		}
-		perBox.Env = env
-		total[0] += timeLoop(ways[0], perBox)
-		if !gone(sharedScope) {
-			t.Errorf("devbox.scope was created without a runtime directory")
-		}
-		total[1] += timeLoop(ways[1], user())
-		if gone(sharedScope) {
-			t.Errorf("no devbox.scope after the shared runs")
-		}
-		ssh := exec.Command("/bin/sh", "-c", loop)
-		ssh.Env = devboxCmd().Env
-		total[2] += timeLoop(ways[2], ssh)
 	}
 	for i, w := range ways {
 		t.Logf("FIGURE %s: %.1f ms per devbox run --net none IMG true (mean of %d, %d alternating passes)",
-			w, float64(total[i])/float64(passes*n)/1000, passes*n, passes)
+			w.name, float64(total[i])/float64(passes*n)/1000, passes*n, passes)
 	}
 }

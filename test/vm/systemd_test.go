@@ -77,20 +77,27 @@ func TestSystemdScope(t *testing.T) {
 	if !strings.Contains("\n"+leaf+"\n", "\n"+strconv.Itoa(c.Process.Pid)+"\n") {
 		t.Errorf("the devbox CLI (pid %d) is not in the scope's leaf: %q", c.Process.Pid, leaf)
 	}
-	if got := readFile(t, row.Cgroup, "memory.max"); got != "67108864" {
-		t.Errorf("memory.max %s", got)
-	}
-	if got := readFile(t, row.Cgroup, "pids.max"); got != "50" {
-		t.Errorf("pids.max %s", got)
-	}
-	if r := devbox(nil, "update", "sd", "--memory", "128m"); r.code != 0 || readFile(t, row.Cgroup, "memory.max") != "134217728" {
-		t.Errorf("update: exit %d %s; memory.max %s", r.code, r.stderr, readFile(t, row.Cgroup, "memory.max"))
-	}
+	limitsAndUpdate(t, "sd", row.Cgroup)
 	t.Logf("box in %s", row.Cgroup)
 	c.Process.Signal(syscall.SIGTERM)
 	c.Wait()
 	if !waitGone(scope, 10*time.Second) {
 		t.Errorf("scope %s is left after the box stopped", scope)
+	}
+}
+
+// limitsAndUpdate checks box's limits (--memory 64m --pids-limit 50) in its
+// cgroup cg, and that devbox update changes them.
+func limitsAndUpdate(t *testing.T, box, cg string) {
+	t.Helper()
+	if got := readFile(t, cg, "memory.max"); got != "67108864" {
+		t.Errorf("memory.max %s", got)
+	}
+	if got := readFile(t, cg, "pids.max"); got != "50" {
+		t.Errorf("pids.max %s", got)
+	}
+	if r := devbox(nil, "update", box, "--memory", "128m"); r.code != 0 || readFile(t, cg, "memory.max") != "134217728" {
+		t.Errorf("update: exit %d %s; memory.max %s", r.code, r.stderr, readFile(t, cg, "memory.max"))
 	}
 }
 
@@ -291,17 +298,9 @@ func TestSystemdSharedScope(t *testing.T) {
 	if rss == 0 || rss > 10<<10 {
 		t.Errorf("keeper VmRSS %d kB, want at most 10 MiB", rss)
 	}
-	if got := readFile(t, r1.Cgroup, "memory.max"); got != "67108864" {
-		t.Errorf("memory.max %s", got)
-	}
-	if got := readFile(t, r1.Cgroup, "pids.max"); got != "50" {
-		t.Errorf("pids.max %s", got)
-	}
+	limitsAndUpdate(t, "sh1", r1.Cgroup)
 	if got := readFile(t, r2.Cgroup, "memory.max"); got != "max" {
 		t.Errorf("box without limits: memory.max %s", got)
-	}
-	if r := devbox(nil, "update", "sh1", "--memory", "128m"); r.code != 0 || readFile(t, r1.Cgroup, "memory.max") != "134217728" {
-		t.Errorf("update: exit %d %s; memory.max %s", r.code, r.stderr, readFile(t, r1.Cgroup, "memory.max"))
 	}
 	if r := devbox(nil, "stats", "--no-stream"); r.code != 0 || !strings.Contains(r.stdout, "sh1") || !strings.Contains(r.stdout, "sh2") {
 		t.Errorf("stats --no-stream: exit %d\n%s%s", r.code, r.stdout, r.stderr)

@@ -319,8 +319,12 @@ func (b *Box) OOMKills() uint64 {
 }
 
 // Populated reports whether any process lives in the box's cgroup.
-func (b *Box) Populated() bool {
-	f, err := os.ReadFile(filepath.Join(b.Root, b.Path, "cgroup.events"))
+func (b *Box) Populated() bool { return populated(filepath.Join(b.Root, b.Path)) }
+
+// populated reports whether any process lives in cgroup directory dir or
+// below it.
+func populated(dir string) bool {
+	f, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
 	if err != nil {
 		return false
 	}

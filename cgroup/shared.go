@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -28,8 +30,12 @@ const KeeperLeaf = "keeper"
 // devbox.scope: two CLIs racing end with one scope.
 const lockFile = "cgroup.lock"
 
-// errNoScope: devbox.scope does not exist (yet).
-var errNoScope = errors.New(SharedScope + " does not exist")
+var (
+	// errNoScope: devbox.scope does not exist (yet).
+	errNoScope = errors.New(SharedScope + " does not exist")
+	// errNoKeeper: devbox.scope's keeper is gone (killed by hand).
+	errNoKeeper = errors.New("has no keeper process")
+)
 
 // userManager returns the group path of user@uid.service that contains
 // group self, or "" when self is not inside the user's manager.
@@ -111,7 +117,7 @@ func sharedReady(h Host, base string) error {
 	}
 	b, err := os.ReadFile(filepath.Join(dir, KeeperLeaf, "cgroup.procs"))
 	if err != nil || strings.TrimSpace(string(b)) == "" {
-		return fmt.Errorf("%s has no keeper process", base)
+		return fmt.Errorf("%s %w", base, errNoKeeper)
 	}
 	return nil
 }
@@ -148,7 +154,10 @@ func createShared(ctx context.Context, h Host, base string) (err error) {
 		return err
 	}
 	defer unlock()
-	if err := sharedReady(h, base); !errors.Is(err, errNoScope) {
+	switch err := sharedReady(h, base); {
+	case errors.Is(err, errNoKeeper):
+		return restartKeeper(h, base)
+	case !errors.Is(err, errNoScope):
 		return err // nil: made by another devbox meanwhile; else unusable
 	}
 	keeper, err := h.StartKeeper()
@@ -167,6 +176,40 @@ func createShared(ctx context.Context, h Host, base string) (err error) {
 	if err := prepareBase(h.Root, base, KeeperLeaf); err != nil {
 		return err
 	}
+	return sharedReady(h, base)
+}
+
+// restartKeeper gives devbox.scope, whose keeper is gone, a new one while
+// boxes still keep the scope alive (an empty scope is being collected by
+// systemd: it is left alone, and this box gets a scope of its own). No
+// D-Bus: the caller may move the new keeper into devbox.scope/keeper, as
+// Decide checked (MayMove).
+func restartKeeper(h Host, base string) (err error) {
+	dir := filepath.Join(h.Root, base)
+	if !populated(dir) {
+		return fmt.Errorf("%s has no process left: systemd collects it", base)
+	}
+	keeper, err := h.StartKeeper()
+	if err != nil {
+		return fmt.Errorf("starting the keeper of %s: %w", SharedScope, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = keeper.Kill()
+		}
+	}()
+	f, err := os.OpenFile(filepath.Join(dir, KeeperLeaf, "cgroup.procs"), os.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("restarting the keeper of %s: %w", base, err)
+	}
+	_, err = f.WriteString(strconv.Itoa(keeper.Pid))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("moving the keeper into %s: %w", path.Join(base, KeeperLeaf), err)
+	}
+	trace.Mark("cgroup: devbox.scope's keeper restarted")
 	return sharedReady(h, base)
 }
 

@@ -415,3 +415,39 @@ func TestUserManager(t *testing.T) {
 		}
 	}
 }
+
+// TestSetupSharedKeeperGone: the keeper was killed. While boxes keep
+// devbox.scope alive, the next box starts a new keeper in the leaf (no
+// D-Bus); an empty scope, which systemd is collecting, is left alone.
+func TestSetupSharedKeeperGone(t *testing.T) {
+	for _, boxes := range []bool{true, false} {
+		t.Run(fmt.Sprintf("boxes %v", boxes), func(t *testing.T) {
+			f := newFakeTree(t)
+			sd := &sharedSystemd{}
+			h, keepers := sharedHost(t, f, sd, terminal)
+			f.mk(shared, "cpu io memory pids")
+			f.mk(shared+"/"+KeeperLeaf, "")
+			if !boxes {
+				os.WriteFile(filepath.Join(f.root, shared, "cgroup.events"), []byte("populated 0\nfrozen 0\n"), 0o644)
+			}
+			id := "feedfacecafe0000"
+			scope := movedBy(sd, &h, terminal, 0, id)
+			b, err := Setup(context.Background(), h, id, Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !boxes {
+				if b.Kind != Scope || b.Path != scope+"/devbox-"+id || len(*keepers) != 0 {
+					t.Errorf("box %s (%v), %d keepers", b.Path, b.Kind, len(*keepers))
+				}
+				return
+			}
+			if b.Kind != Shared || b.Path != shared+"/devbox-"+id || sd.dials != 0 || len(*keepers) != 1 {
+				t.Fatalf("box %s (%v), %d dials, %d keepers", b.Path, b.Kind, sd.dials, len(*keepers))
+			}
+			if got := f.read(shared + "/" + KeeperLeaf + "/cgroup.procs"); got != strconv.Itoa((*keepers)[0].Pid) {
+				t.Errorf("keeper leaf cgroup.procs %q, keeper %d", got, (*keepers)[0].Pid)
+			}
+		})
+	}
+}

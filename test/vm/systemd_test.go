@@ -367,6 +367,40 @@ func TestSystemdSharedPersistentBox(t *testing.T) {
 	}
 }
 
+// TestSystemdSharedKeeperRestart: a keeper killed while a box keeps
+// devbox.scope alive is replaced by the next box, without D-Bus.
+func TestSystemdSharedKeeperRestart(t *testing.T) {
+	requireUserBus(t)
+	c := userDevboxCmd("run", "--name", "kr", imageRef, "--", "sleep", "600")
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		c.Process.Signal(syscall.SIGTERM)
+		c.Wait()
+	}()
+	if row := statsOf(t, "kr"); !sharedBox.MatchString(row.Cgroup) {
+		t.Fatalf("box in %s", row.Cgroup)
+	}
+	old := keeperPid(t)
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100 && readFile(t, sharedScope+"/"+cgroup.KeeperLeaf, "cgroup.procs") != ""; i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	r := runCmd(userDevboxCmd("run", imageRef, "--", "/workload", "cgroup"), nil)
+	if r.code != 0 || !sharedBox.MatchString(strings.TrimSpace(r.stdout)) {
+		t.Fatalf("exit %d, cgroup %q, stderr %s", r.code, r.stdout, r.stderr)
+	}
+	if k := keeperPid(t); k == old {
+		t.Errorf("keeper %d was not replaced", k)
+	}
+	if units := devboxUnits(t); len(units) != 1 || units[0] != cgroup.SharedScope {
+		t.Errorf("devbox units of the user manager: %v", units)
+	}
+}
+
 // TestSystemdSharedFigure times `devbox run --net none IMG true` from a
 // scope of the user manager with a scope per box (devbox.scope stopped and
 // not creatable: no XDG_RUNTIME_DIR) and with devbox.scope, first with the

@@ -79,6 +79,7 @@ paths() {
 	grep -q 'prestart: replaying' "$f" && p+=("replay")
 	grep -q 'prestart: via holder' "$f" && p+=("warm holder")
 	grep -q 'cgroup: scope started' "$f" && p+=("scope per box (D-Bus)")
+	grep -q 'cgroup: in devbox.scope' "$f" && p+=("devbox.scope")
 	[ ${#p[@]} -gt 0 ] || p=("none")
 	local IFS=,
 	echo "${p[*]}"

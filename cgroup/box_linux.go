@@ -18,6 +18,8 @@ import (
 	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/cgroups/v3/cgroup2"
 	"golang.org/x/sys/unix"
+
+	"github.com/devbox-dev/devbox/internal/trace"
 )
 
 // managed are the controllers devbox enables for its boxes when the base
@@ -42,6 +44,7 @@ func DetectHost() Host {
 	}
 	h.Self = func() (string, error) { return cgroup2.PidGroupPath(os.Getpid()) }
 	h.UserBus = userBus(h.UID)
+	h.RuntimeDir = runtimeDir(h.UID)
 	return h
 }
 
@@ -93,6 +96,16 @@ func Setup(ctx context.Context, h Host, id string, l Limits) (*Box, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d.Kind == Shared && !d.Ready {
+		if serr := createShared(ctx, h, d.Base); serr != nil {
+			// A scope per box, as where devbox.scope cannot be used.
+			trace.Mark("cgroup: " + serr.Error())
+			d = Decision{Kind: Scope}
+		}
+	}
+	if d.Kind == Shared {
+		trace.Mark("cgroup: in devbox.scope")
+	}
 	base := d.Base
 	if d.Kind == Scope {
 		scope, serr := startScope(ctx, h, id)
@@ -121,7 +134,11 @@ func Setup(ctx context.Context, h Host, id string, l Limits) (*Box, error) {
 			return nil, err
 		}
 	}
-	if err := PrepareBase(h.Root, base); err != nil {
+	prepare := PrepareBase
+	if d.Kind == Shared {
+		prepare = prepareShared
+	}
+	if err := prepare(h.Root, base); err != nil {
 		if !l.Any() {
 			return nil, nil
 		}
@@ -142,49 +159,64 @@ func Setup(ctx context.Context, h Host, id string, l Limits) (*Box, error) {
 // base/devbox-leaf, and the controllers devbox manages (of those base
 // offers) are enabled in base/cgroup.subtree_control. Concurrent callers
 // are fine; a process that appears in base meanwhile is moved too.
-func PrepareBase(root, base string) error {
+func PrepareBase(root, base string) error { return prepareBase(root, base, LeafName) }
+
+// prepareBase is PrepareBase with the leaf named leafName.
+func prepareBase(root, base, leafName string) error {
 	dir := filepath.Join(root, base)
-	leaf := filepath.Join(dir, LeafName)
+	leaf := filepath.Join(dir, leafName)
 	if err := os.Mkdir(leaf, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("creating cgroup %s: %w", path.Join(base, LeafName), err)
+		return fmt.Errorf("creating cgroup %s: %w", path.Join(base, leafName), err)
 	}
 	have, err := Available(root, base)
 	if err != nil {
 		return fmt.Errorf("reading the controllers of %s: %w", base, err)
 	}
-	var want []string
-	for _, c := range managed {
-		if slices.Contains(have, c) {
-			want = append(want, c)
-		}
-	}
 	for attempt := 0; ; attempt++ {
 		if err := moveProcs(dir, leaf); err != nil {
 			return err
 		}
-		enabled, err := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control"))
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", filepath.Join(dir, "cgroup.subtree_control"), err)
-		}
-		var add []string
-		for _, c := range want {
-			if !slices.Contains(strings.Fields(string(enabled)), c) {
-				add = append(add, "+"+c)
-			}
-		}
-		if len(add) == 0 {
-			return nil
-		}
-		err = os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte(strings.Join(add, " ")), 0o644)
-		if err == nil {
-			return nil
-		}
+		err := enableControllers(root, base, have)
 		// EBUSY: a process appeared in base after the move; move it too.
-		if !errors.Is(err, unix.EBUSY) || attempt >= 20 {
-			return fmt.Errorf("enabling %s in %s: %w", strings.Join(add, " "), path.Join(base, "cgroup.subtree_control"), err)
+		if err == nil || !errors.Is(err, unix.EBUSY) || attempt >= 20 {
+			return err
 		}
 		time.Sleep(time.Duration(attempt+1) * time.Millisecond)
 	}
+}
+
+// prepareShared is PrepareBase for devbox.scope, which its creator laid
+// out (its one process, the keeper, is in its leaf): it only enables a
+// managed controller the scope offers but does not enable yet, if any.
+func prepareShared(root, base string) error {
+	have, err := Available(root, base)
+	if err != nil {
+		return fmt.Errorf("reading the controllers of %s: %w", base, err)
+	}
+	return enableControllers(root, base, have)
+}
+
+// enableControllers enables for base's children the managed controllers
+// of have that base/cgroup.subtree_control does not list yet.
+func enableControllers(root, base string, have []string) error {
+	file := filepath.Join(root, base, "cgroup.subtree_control")
+	enabled, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", file, err)
+	}
+	var add []string
+	for _, c := range managed {
+		if slices.Contains(have, c) && !slices.Contains(strings.Fields(string(enabled)), c) {
+			add = append(add, "+"+c)
+		}
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	if err := os.WriteFile(file, []byte(strings.Join(add, " ")), 0o644); err != nil {
+		return fmt.Errorf("enabling %s in %s: %w", strings.Join(add, " "), path.Join(base, "cgroup.subtree_control"), err)
+	}
+	return nil
 }
 
 // moveProcs moves every process of cgroup directory from into to.

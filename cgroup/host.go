@@ -65,6 +65,15 @@ type Host struct {
 	UserBus string
 	// Dial connects to the user bus (required when UserBus is set).
 	Dial func(ctx context.Context) (Systemd, error)
+	// RuntimeDir is $XDG_RUNTIME_DIR when it is the caller's; "" disables
+	// creating devbox.scope (its lock lives there).
+	RuntimeDir string
+	// StartKeeper starts the keeper process of a new devbox.scope
+	// (package cgroup/keeper); nil disables creating devbox.scope.
+	StartKeeper func() (*os.Process, error)
+	// IsCgroup2 reports whether dir is on a cgroup2 file system
+	// (optional: nil asks statfs).
+	IsCgroup2 func(dir string) bool
 }
 
 // Kind is where a box's cgroup comes from.
@@ -78,16 +87,25 @@ const (
 	Scope
 	// Subtree: below the caller's own cgroup, which is delegated to it.
 	Subtree
+	// Shared: below the user's devbox.scope, one delegated systemd scope
+	// for all of the user's boxes, found by path and started (through the
+	// user bus) only when missing.
+	Shared
 )
 
-func (k Kind) String() string { return [...]string{"none", "systemd scope", "delegated subtree"}[k] }
+func (k Kind) String() string {
+	return [...]string{"none", "systemd scope", "delegated subtree", "shared devbox.scope"}[k]
+}
 
 // Decision is the outcome of Decide.
 type Decision struct {
 	Kind Kind
 	// Base is the group path under which the box cgroup is created
-	// (Subtree only; for Scope it is known once the scope exists).
+	// (Subtree and Shared; for Scope it is known once the scope exists).
 	Base string
+	// Ready: Shared's devbox.scope exists and is usable; otherwise Setup
+	// starts it first.
+	Ready bool
 }
 
 // LimitError is a limit that cannot be applied on this host. Its message
@@ -149,7 +167,22 @@ func Decide(h Host, l Limits) (Decision, error) {
 		return fail(reason, unifiedHint)
 	}
 	if h.UserBus != "" {
-		return Decision{Kind: Scope}, nil
+		d, ok := decideShared(h)
+		if !ok {
+			return Decision{Kind: Scope}, nil
+		}
+		if l.Any() {
+			// A missing scope will offer what the user manager
+			// delegates.
+			offers := d.Base
+			if !d.Ready {
+				offers = userManager(d.Base, h.UID)
+			}
+			if err := CheckControllers(h.Root, offers, l, Shared); err != nil {
+				return Decision{}, err
+			}
+		}
+		return d, nil
 	}
 	self, err := h.Self()
 	if err != nil {
@@ -242,7 +275,7 @@ func CheckControllers(root, base string, l Limits, k Kind) error {
 	}
 	e := &LimitError{Flags: flags}
 	switch k {
-	case Scope:
+	case Scope, Shared:
 		e.Reason = what + " not delegated to your systemd user session (" + base + " offers: " + offers + ")"
 		e.Hint = delegateHint
 	default:

@@ -57,29 +57,38 @@ func shortID(id string) string {
 	return id
 }
 
-// startScope moves the caller into a new transient scope with Delegate=yes
-// through the user bus and returns the scope's group path.
-func startScope(ctx context.Context, h Host, id string) (string, error) {
+// startUnit starts the transient unit name with props through the user bus
+// and waits for systemd's job.
+func startUnit(ctx context.Context, h Host, name string, props []sdbus.Property) error {
 	ctx, cancel := context.WithTimeout(ctx, scopeTimeout)
 	defer cancel()
 	trace.Mark("cgroup: dialing the user bus")
 	conn, err := h.Dial(ctx)
 	if err != nil {
-		return "", fmt.Errorf("connecting to the systemd user bus: %w", err)
+		return fmt.Errorf("connecting to the systemd user bus: %w", err)
 	}
 	defer conn.Close()
-	name := ScopeName(id)
 	ch := make(chan string, 1)
-	if _, err := conn.StartTransientUnitContext(ctx, name, "fail", ScopeProperties(id, os.Getpid()), ch); err != nil {
-		return "", fmt.Errorf("starting %s through the systemd user bus: %w", name, err)
+	if _, err := conn.StartTransientUnitContext(ctx, name, "fail", props, ch); err != nil {
+		return fmt.Errorf("starting %s through the systemd user bus: %w", name, err)
 	}
 	select {
 	case res := <-ch:
 		if res != "done" {
-			return "", fmt.Errorf("starting %s through the systemd user bus: job %s", name, res)
+			return fmt.Errorf("starting %s through the systemd user bus: job %s", name, res)
 		}
 	case <-ctx.Done():
-		return "", fmt.Errorf("starting %s through the systemd user bus: %w", name, ctx.Err())
+		return fmt.Errorf("starting %s through the systemd user bus: %w", name, ctx.Err())
+	}
+	return nil
+}
+
+// startScope moves the caller into a new transient scope with Delegate=yes
+// through the user bus and returns the scope's group path.
+func startScope(ctx context.Context, h Host, id string) (string, error) {
+	name := ScopeName(id)
+	if err := startUnit(ctx, h, name, ScopeProperties(id, os.Getpid())); err != nil {
+		return "", err
 	}
 	trace.Mark("cgroup: scope started")
 	self, err := h.Self()

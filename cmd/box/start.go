@@ -152,7 +152,7 @@ func (e *env) start(r *rbox.Record) error {
 	// The box's cgroup exists before any of its processes (they are
 	// cloned into it); a cgroup left by the box's previous run goes first.
 	e.removeCgroup(r)
-	cg, err := cgroup.Setup(e.ctx, cgroup.DetectHost(), r.ID, r.Limits)
+	cg, err := cgroup.Setup(e.ctx, cmdutil.CgroupHost(), r.ID, r.Limits)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ package main
 import (
 	"os"
 
+	"github.com/devbox-dev/devbox/cgroup/keeper"
 	"github.com/devbox-dev/devbox/hostexec"
 	"github.com/devbox-dev/devbox/internal/holder"
 	"github.com/devbox-dev/devbox/internal/trace"
@@ -27,6 +28,9 @@ func main() {
 	trace.Mark("main")
 	if rootless.CurrentStage() == holder.Stage {
 		os.Exit(holder.Main())
+	}
+	if rootless.CurrentStage() == keeper.Stage {
+		os.Exit(keeper.Main())
 	}
 	if rootless.CurrentStage() == runtime.StageLockRO {
 		os.Exit(runtime.LockROMain())

@@ -14,6 +14,7 @@ package main
 import (
 	"os"
 
+	"github.com/devbox-dev/devbox/cgroup/keeper"
 	"github.com/devbox-dev/devbox/cmd/factory"
 	"github.com/devbox-dev/devbox/cmd/root"
 	"github.com/devbox-dev/devbox/cmd/run"
@@ -40,6 +41,7 @@ var stages = map[string]func() int{
 	hostexec.Stage:        hostexec.ServeMain,
 	export.StageRead:      export.ReadMain,
 	commit.StageRead:      commit.ReadMain,
+	keeper.Stage:          keeper.Main,
 }
 
 func main() {

@@ -15,6 +15,7 @@ import (
 // and returns it with its directory opened for CLONE_INTO_CGROUP; both are
 // nil when the host offers no cgroup and no limit was asked for.
 func setupCgroup(ctx context.Context, h cgroup.Host, id string, l cgroup.Limits) (*cgroup.Box, *os.File, error) {
+	h.StartKeeper = cmdutil.StartKeeper
 	b, err := cgroup.Setup(ctx, h, id, l)
 	if err != nil || b == nil {
 		return nil, nil, err

@@ -22,7 +22,7 @@
 # Environment (optional):
 #   DEVBOX_VM_CACHE    kernel cache       (/var/cache/devbox-test/vm)
 #   DEVBOX_VM_KERNEL   kernel package     (what linux-image-cloud-amd64 depends on)
-#   DEVBOX_VM_TIMEOUT  seconds for QEMU   (600)
+#   DEVBOX_VM_TIMEOUT  seconds for QEMU   (900)
 #   DEVBOX_VM_RUN      -test.run pattern for the suite (both guests)
 #   DEVBOX_VM_SYSTEMD  0: skip the systemd guest
 #   DEVBOX_VM_INITRAMFS 0: skip the initramfs guest
@@ -37,7 +37,7 @@ export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/l
 export LC_ALL=C
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 CACHE=${DEVBOX_VM_CACHE:-/var/cache/devbox-test/vm}
-TIMEOUT=${DEVBOX_VM_TIMEOUT:-600}
+TIMEOUT=${DEVBOX_VM_TIMEOUT:-900}
 GO=${GO:-go}
 t0=$(date +%s.%N)
 

@@ -32,7 +32,7 @@ VMTEST_AS=1000:1000 HOME=/home/dev USER=dev LOGNAME=dev \
 	XDG_RUNTIME_DIR=/run/user/1000 DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus \
 	DEVBOX_BIN=$T/devbox VMTEST_WORKLOAD=$T/workload VMTEST_BUSYBOX=$T/busybox \
 	PATH=/usr/bin:/bin \
-	$T/vm.test -test.v -test.count 1 -test.timeout 5m -test.run '^TestSystemd' $(cat $T/testflags 2>/dev/null)
+	$T/vm.test -test.v -test.count 1 -test.timeout 12m -test.run '^TestSystemd' $(cat $T/testflags 2>/dev/null)
 rc=$?
 say "systemd suite exit $rc at $(up)s"
 

@@ -3,6 +3,7 @@
 package vm
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -125,6 +126,250 @@ func TestSystemdControllerNotDelegated(t *testing.T) {
 		t.Errorf("exit %d, stdout %q, stderr %q", r.code, r.stdout, msg)
 	}
 	t.Logf("user@1000.service offers %q; devbox said: %s", have, msg)
+}
+
+// The TestSystemdShared tests run devbox the way a desktop terminal or
+// `systemd-run --user` does: from a cgroup of the user manager
+// (systemd-run --user --scope), where devbox may clone a box straight into
+// the user's one delegated devbox.scope. There a box is a mkdir and file
+// writes below devbox.scope, not a D-Bus round trip and a scope of its own.
+
+const sharedScope = userManager + "/app.slice/" + cgroup.SharedScope
+
+var sharedBox = regexp.MustCompile(`^` + regexp.QuoteMeta(sharedScope) + `/devbox-[0-9a-f]{32}$`)
+
+// userDevboxCmd is devboxCmd started from a new scope of the user manager.
+func userDevboxCmd(args ...string) *exec.Cmd {
+	c := devboxCmd(args...)
+	c.Path = "/usr/bin/systemd-run"
+	c.Args = append([]string{c.Path, "--user", "--scope", "--quiet", "--", devboxBin}, args...)
+	return c
+}
+
+// keeperPid returns the pid of devbox.scope's keeper, the only process of
+// its leaf.
+func keeperPid(t *testing.T) int {
+	t.Helper()
+	procs := strings.Fields(readFile(t, sharedScope+"/"+cgroup.KeeperLeaf, "cgroup.procs"))
+	if len(procs) != 1 {
+		t.Fatalf("devbox.scope's keeper leaf holds %v, want one process", procs)
+	}
+	pid, _ := strconv.Atoi(procs[0])
+	return pid
+}
+
+// devboxUnits lists the user manager's units named devbox*.
+func devboxUnits(t *testing.T) []string {
+	t.Helper()
+	c := exec.Command("systemctl", "--user", "list-units", "--all", "--plain", "--no-legend", "devbox*")
+	c.Env = devboxCmd().Env
+	out, err := c.Output()
+	if err != nil {
+		t.Fatalf("systemctl --user list-units: %v", err)
+	}
+	var units []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if f := strings.Fields(l); len(f) > 0 {
+			units = append(units, f[0])
+		}
+	}
+	return units
+}
+
+// TestSystemdSharedScope: two boxes at once share devbox.scope (the only
+// devbox unit), each in devbox.scope/devbox-<id>, the CLIs stay where they
+// were; limits, stats and update work; each box's cgroup goes when it
+// ends, and the keeper (small) stays for the next box, which needs no
+// D-Bus at all.
+func TestSystemdSharedScope(t *testing.T) {
+	requireUserBus(t)
+	c1 := userDevboxCmd("run", "--name", "sh1", "--memory", "64m", "--pids-limit", "50", imageRef, "--", "sleep", "600")
+	c2 := userDevboxCmd("run", "--name", "sh2", imageRef, "--", "sleep", "600")
+	for _, c := range []*exec.Cmd{c1, c2} {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			c.Process.Signal(syscall.SIGTERM)
+			c.Wait()
+		}()
+	}
+	r1, r2 := statsOf(t, "sh1"), statsOf(t, "sh2")
+	for _, r := range []statsRow{r1, r2} {
+		if !sharedBox.MatchString(r.Cgroup) {
+			t.Fatalf("box %s in %s, want %s/devbox-<id>", r.Name, r.Cgroup, sharedScope)
+		}
+	}
+	if r1.Cgroup == r2.Cgroup {
+		t.Fatalf("both boxes in %s", r1.Cgroup)
+	}
+	if units := devboxUnits(t); len(units) != 1 || units[0] != cgroup.SharedScope {
+		t.Errorf("devbox units of the user manager: %v, want only %s", units, cgroup.SharedScope)
+	}
+	for _, c := range []*exec.Cmd{c1, c2} {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(c.Process.Pid) + "/cgroup")
+		if strings.Contains(string(b), cgroup.SharedScope) {
+			t.Errorf("the devbox CLI (pid %d) was moved into %s", c.Process.Pid, strings.TrimSpace(string(b)))
+		}
+	}
+	keeper := keeperPid(t)
+	status, _ := os.ReadFile("/proc/" + strconv.Itoa(keeper) + "/status")
+	kB := map[string]int{}
+	for _, l := range strings.Split(string(status), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.HasSuffix(v, " kB") {
+			kB[k], _ = strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+		}
+	}
+	rss := kB["VmRSS"]
+	t.Logf("keeper pid %d: VmRSS %d kB (RssAnon %d, RssFile %d), %d threads; cgroup.procs of devbox.scope: %q",
+		keeper, rss, kB["RssAnon"], kB["RssFile"], len(strings.Fields(readFile(t, sharedScope+"/"+cgroup.KeeperLeaf, "cgroup.threads"))), readFile(t, sharedScope, "cgroup.procs"))
+	if rss == 0 || rss > 10<<10 {
+		t.Errorf("keeper VmRSS %d kB, want at most 10 MiB", rss)
+	}
+	if got := readFile(t, r1.Cgroup, "memory.max"); got != "67108864" {
+		t.Errorf("memory.max %s", got)
+	}
+	if got := readFile(t, r1.Cgroup, "pids.max"); got != "50" {
+		t.Errorf("pids.max %s", got)
+	}
+	if got := readFile(t, r2.Cgroup, "memory.max"); got != "max" {
+		t.Errorf("box without limits: memory.max %s", got)
+	}
+	if r := devbox(nil, "update", "sh1", "--memory", "128m"); r.code != 0 || readFile(t, r1.Cgroup, "memory.max") != "134217728" {
+		t.Errorf("update: exit %d %s; memory.max %s", r.code, r.stderr, readFile(t, r1.Cgroup, "memory.max"))
+	}
+	if r := devbox(nil, "stats", "--no-stream"); r.code != 0 || !strings.Contains(r.stdout, "sh1") || !strings.Contains(r.stdout, "sh2") {
+		t.Errorf("stats --no-stream: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, c := range []*exec.Cmd{c1, c2} {
+		c.Process.Signal(syscall.SIGTERM)
+		c.Wait()
+	}
+	for _, r := range []statsRow{r1, r2} {
+		if !waitGone(r.Cgroup, 10*time.Second) {
+			t.Errorf("cgroup %s is left after the box stopped", r.Cgroup)
+		}
+	}
+	if gone(sharedScope) || keeperPid(t) != keeper {
+		t.Fatalf("devbox.scope or its keeper did not survive the boxes")
+	}
+	// The next box: no D-Bus at all (trace marks), same scope, same keeper.
+	c := userDevboxCmd("run", imageRef, "--", "/workload", "cgroup")
+	c.Env = append(c.Env, "DEVBOX_TRACE=1")
+	r := runCmd(c, nil)
+	if r.code != 0 || !sharedBox.MatchString(strings.TrimSpace(r.stdout)) {
+		t.Fatalf("exit %d, cgroup %q, stderr %s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "devbox-trace") || strings.Contains(r.stderr, "dialing the user bus") {
+		t.Errorf("the run dialed the user bus, or traced nothing:\n%s", r.stderr)
+	}
+	if keeperPid(t) != keeper {
+		t.Errorf("another keeper")
+	}
+}
+
+// TestSystemdSharedEnforced: OOM kill (exit 137) and --pids-limit in a
+// box below devbox.scope.
+func TestSystemdSharedEnforced(t *testing.T) {
+	requireUserBus(t)
+	r := runCmd(userDevboxCmd("run", "--memory", "64m", imageRef, "--", "/workload", "alloc", "256"), nil)
+	if r.code != 137 || !strings.Contains(r.stderr, "the box hit its memory limit") {
+		t.Fatalf("exit %d, want 137\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	row := pidsLimited(t, userDevboxCmd("run", "--name", "shpids", "--pids-limit", "20", imageRef, "--", "/workload", "fork", "/bin/busybox"), "shpids")
+	if !sharedBox.MatchString(row.Cgroup) {
+		t.Errorf("box in %s, want %s/devbox-<id>", row.Cgroup, sharedScope)
+	}
+}
+
+// TestSystemdSharedPersistentBox: a persistent box started from the user
+// manager lives below devbox.scope too, and its cgroup goes when it stops.
+func TestSystemdSharedPersistentBox(t *testing.T) {
+	requireUserBus(t)
+	if r := devbox(nil, "create", "shbox", "--image", imageRef); r.code != 0 {
+		t.Fatalf("create: exit %d: %s", r.code, r.stderr)
+	}
+	defer devbox(nil, "rm", "-f", "shbox")
+	r := runCmd(userDevboxCmd("shell", "shbox", "--", "/workload", "cgroup"), nil)
+	cg := strings.TrimSpace(r.stdout)
+	if r.code != 0 || !sharedBox.MatchString(cg) {
+		t.Fatalf("shell: exit %d, cgroup %q, stderr %s", r.code, cg, r.stderr)
+	}
+	if r := devbox(nil, "stop", "shbox"); r.code != 0 {
+		t.Fatalf("stop: exit %d: %s", r.code, r.stderr)
+	}
+	if !waitGone(cg, 10*time.Second) {
+		t.Errorf("cgroup %s is left after the box stopped", cg)
+	}
+}
+
+// TestSystemdSharedFigure times 20 runs of `devbox run --net none IMG
+// true` each way, all from a scope of the user manager: a scope per box
+// (devbox.scope stopped and not creatable: no XDG_RUNTIME_DIR), then
+// devbox.scope; and, for the record, from outside the user manager (an
+// ssh-like session: a scope per box).
+func TestSystemdSharedFigure(t *testing.T) {
+	requireUserBus(t)
+	const passes, n = 2, 10
+	loop := fmt.Sprintf(`d=%s; $d run --net none %s true || exit 1; s=$(date +%%s%%N); i=0; while [ $i -lt %d ]; do $d run --net none %s true || exit 1; i=$((i+1)); done; e=$(date +%%s%%N); echo $(( (e - s) / 1000 ))`,
+		devboxBin, imageRef, n, imageRef)
+	// timeLoop runs c (the loop: one run not timed, then n timed) and
+	// returns the time of the n runs in µs.
+	timeLoop := func(name string, c *exec.Cmd) int {
+		t.Helper()
+		r := runCmd(c, nil)
+		us, err := strconv.Atoi(strings.TrimSpace(r.stdout))
+		if r.code != 0 || err != nil {
+			t.Fatalf("%s: exit %d: %s%s", name, r.code, r.stdout, r.stderr)
+		}
+		return us
+	}
+	user := func(env ...string) *exec.Cmd {
+		c := devboxCmd()
+		c.Env = append(c.Env, env...)
+		c.Path = "/usr/bin/systemd-run"
+		c.Args = []string{c.Path, "--user", "--scope", "--quiet", "--", "/bin/sh", "-c", loop}
+		return c
+	}
+	ways := []string{
+		"per-box scope, CLI under user@1000.service",
+		"devbox.scope, CLI under user@1000.service",
+		"per-box scope, CLI outside the user manager (ssh-like)",
+	}
+	total := make([]int, len(ways))
+	for pass := 0; pass < passes; pass++ {
+		stop := exec.Command("systemctl", "--user", "stop", cgroup.SharedScope)
+		stop.Env = devboxCmd().Env
+		if out, err := stop.CombinedOutput(); err != nil {
+			t.Fatalf("systemctl --user stop devbox.scope: %v: %s", err, out)
+		}
+		if !waitGone(sharedScope, 10*time.Second) {
+			t.Fatal("devbox.scope stayed after systemctl stop")
+		}
+		perBox := user()
+		var env []string
+		for _, kv := range perBox.Env {
+			if !strings.HasPrefix(kv, "XDG_RUNTIME_DIR=") {
+				env = append(env, kv)
+			}
+		}
+		perBox.Env = env
+		total[0] += timeLoop(ways[0], perBox)
+		if !gone(sharedScope) {
+			t.Errorf("devbox.scope was created without a runtime directory")
+		}
+		total[1] += timeLoop(ways[1], user())
+		if gone(sharedScope) {
+			t.Errorf("no devbox.scope after the shared runs")
+		}
+		ssh := exec.Command("/bin/sh", "-c", loop)
+		ssh.Env = devboxCmd().Env
+		total[2] += timeLoop(ways[2], ssh)
+	}
+	for i, w := range ways {
+		t.Logf("FIGURE %s: %.1f ms per devbox run --net none IMG true (mean of %d, %d alternating passes)",
+			w, float64(total[i])/float64(passes*n)/1000, passes*n, passes)
+	}
 }
 
 // boxUnderManager matches a box cgroup anywhere below the user manager.

@@ -240,7 +240,11 @@ func devboxCmd(args ...string) *exec.Cmd {
 }
 
 func devbox(stdin io.Reader, args ...string) result {
-	c := devboxCmd(args...)
+	return runCmd(devboxCmd(args...), stdin)
+}
+
+// runCmd runs c with stdin and returns its output and exit code.
+func runCmd(c *exec.Cmd, stdin io.Reader) result {
 	c.Stdin = stdin
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
@@ -383,7 +387,14 @@ func TestMemoryWithinLimit(t *testing.T) {
 // the next fork fails.
 func TestPidsLimit(t *testing.T) {
 	setup(t)
-	c := devboxCmd("run", "--name", "pids", "--pids-limit", "20", imageRef, "--", "/workload", "fork", "/bin/busybox")
+	pidsLimited(t, devboxCmd("run", "--name", "pids", "--pids-limit", "20", imageRef, "--", "/workload", "fork", "/bin/busybox"), "pids")
+}
+
+// pidsLimited runs c, a devbox run of box "--pids-limit 20 … /workload
+// fork", checks that the box holds exactly 20 tasks when the next fork
+// fails and that its cgroup is gone afterwards, and returns its stats row.
+func pidsLimited(t *testing.T, c *exec.Cmd, box string) statsRow {
+	t.Helper()
 	stdin, _ := c.StdinPipe()
 	stdout, _ := c.StdoutPipe()
 	var errb bytes.Buffer
@@ -401,7 +412,7 @@ func TestPidsLimit(t *testing.T) {
 	if !strings.Contains(line, "resource temporarily unavailable") {
 		t.Errorf("fork failed for another reason: %s", line)
 	}
-	row := statsOf(t, "pids")
+	row := statsOf(t, box)
 	cur := readFile(t, row.Cgroup, "pids.current")
 	if cur != "20" || row.Pids.Current != 20 || row.Pids.Limit == nil || *row.Pids.Limit != 20 {
 		t.Errorf("at the failed fork: pids.current %s, stats %+v; want 20 of 20", cur, row.Pids)
@@ -416,6 +427,7 @@ func TestPidsLimit(t *testing.T) {
 	if !gone(row.Cgroup) {
 		t.Errorf("cgroup %s is left", row.Cgroup)
 	}
+	return row
 }
 
 // TestCPULimit: --cpus 0.5 holds a busy loop near half a CPU, and devbox

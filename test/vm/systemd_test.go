@@ -385,7 +385,9 @@ var boxUnderManager = regexp.MustCompile(`^` + regexp.QuoteMeta(userManager) + `
 func TestSystemdEarlyStartJoinsCgroup(t *testing.T) {
 	requireUserBus(t)
 	dir := t.TempDir()
-	script := `for i in 1 2 3; do DEVBOX_TRACE=1 "$0" run --net none --hostname early "$1" -- /workload cgroup $i >"$2/out$i" 2>"$2/err$i"; echo $? >"$2/rc$i"; done; cat /proc/self/cgroup >"$2/terminal"`
+	// Runs 1-3: another command line each (early starts); 4 and 5: the
+	// same one (5 replays 4).
+	script := `for i in 1 2 3 4 5; do a=$i; [ $i -lt 4 ] || a=same; DEVBOX_TRACE=1 "$0" run --net none --hostname early "$1" -- /workload cgroup $a >"$2/out$i" 2>"$2/err$i"; echo $? >"$2/rc$i"; done; cat /proc/self/cgroup >"$2/terminal"`
 	c := exec.Command("systemd-run", "--user", "--scope", "--quiet", "sh", "-c", script, devboxBin, imageRef, dir)
 	c.Env = devboxCmd().Env
 	if out, err := c.CombinedOutput(); err != nil {
@@ -399,17 +401,24 @@ func TestSystemdEarlyStartJoinsCgroup(t *testing.T) {
 	if !strings.HasPrefix(terminal, userManager+"/") {
 		t.Fatalf("the terminal scope is %q, not under %s", terminal, userManager)
 	}
-	for i := 1; i <= 3; i++ {
+	for i := 1; i <= 5; i++ {
 		n := strconv.Itoa(i)
 		out, stderr := strings.TrimSpace(read("out"+n)), read("err"+n)
 		if read("rc"+n) != "0" || !boxUnderManager.MatchString(out) {
 			t.Fatalf("run %d: exit %s, cgroup %q\n%s", i, read("rc"+n), out, stderr)
 		}
 		adopted := strings.Contains(stderr, "rootless: early start adopted")
-		if i == 1 && adopted || i > 1 && !adopted {
+		replayed := strings.Contains(stderr, "prestart: replaying")
+		if i == 1 && adopted || i > 1 && i < 5 && !adopted {
 			t.Errorf("run %d: early start adopted: %v, want %v\n%s", i, adopted, i > 1, stderr)
 		}
-		t.Logf("run %d: box in %s; via holder: %v", i, out, strings.Contains(stderr, "prestart: via holder"))
+		if replayed != (i == 5) {
+			t.Errorf("run %d: replayed: %v, want %v\n%s", i, replayed, i == 5, stderr)
+		}
+		if !gone(out) {
+			t.Errorf("run %d: its cgroup %s is left", i, out)
+		}
+		t.Logf("run %d: box in %s; via holder: %v; replayed: %v", i, out, strings.Contains(stderr, "prestart: via holder"), replayed)
 	}
 	// From the suite's cgroup a move is refused: no recipe, no early start.
 	for i := 0; i < 2; i++ {

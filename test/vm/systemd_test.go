@@ -378,8 +378,10 @@ var boxUnderManager = regexp.MustCompile(`^` + regexp.QuoteMeta(userManager) + `
 // TestSystemdEarlyStartJoinsCgroup: from a terminal under the user's
 // manager (a transient scope of its own, as a desktop terminal gives each
 // tab), the second run with the same flags adopts an init started early,
-// moved into the box's cgroup before its start byte: the command runs in
-// the box's cgroup, nothing is left in the terminal's. From the suite's
+// moved into the box's cgroup before its start byte, and a run with the
+// same command line as the one before is replayed with its box in a
+// cgroup made as devbox run makes it: each command runs in its box's
+// cgroup, which is gone when the run ends. From the suite's
 // own cgroup (like an ssh login's, which the user cannot move processes
 // out of) no early start is tried.
 func TestSystemdEarlyStartJoinsCgroup(t *testing.T) {
@@ -409,8 +411,10 @@ func TestSystemdEarlyStartJoinsCgroup(t *testing.T) {
 		}
 		adopted := strings.Contains(stderr, "rootless: early start adopted")
 		replayed := strings.Contains(stderr, "prestart: replaying")
-		if i == 1 && adopted || i > 1 && i < 5 && !adopted {
-			t.Errorf("run %d: early start adopted: %v, want %v\n%s", i, adopted, i > 1, stderr)
+		// (Run 1 may adopt an early start from another test's recipe
+		// for a shorter prefix of its flags.)
+		if i > 1 && i < 5 && !adopted {
+			t.Errorf("run %d: no early start adopted\n%s", i, stderr)
 		}
 		if replayed != (i == 5) {
 			t.Errorf("run %d: replayed: %v, want %v\n%s", i, replayed, i == 5, stderr)

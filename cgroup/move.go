@@ -17,7 +17,7 @@ import (
 // own children into a box's cgroup there; one in an ssh login's session
 // scope may not (the common ancestor is the user's slice, root's).
 func MayMove(root, from, to string, uid int) bool {
-	anc := commonAncestor(path.Clean("/"+from), path.Clean("/"+to))
+	anc := CommonAncestor(from, to)
 	fi, err := os.Stat(filepath.Join(root, anc, "cgroup.procs"))
 	if err != nil {
 		return false
@@ -26,9 +26,9 @@ func MayMove(root, from, to string, uid int) bool {
 	return int(st.Uid) == uid && fi.Mode().Perm()&0o200 != 0
 }
 
-// commonAncestor is the deepest group that contains both a and b (clean,
-// absolute paths).
-func commonAncestor(a, b string) string {
+// CommonAncestor is the deepest group that contains both group a and b.
+func CommonAncestor(a, b string) string {
+	a, b = path.Clean("/"+a), path.Clean("/"+b)
 	pa, pb := strings.Split(a, "/")[1:], strings.Split(b, "/")[1:]
 	n := 0
 	for n < len(pa) && n < len(pb) && pa[n] == pb[n] && pa[n] != "" {

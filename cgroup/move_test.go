@@ -15,8 +15,8 @@ func TestCommonAncestor(t *testing.T) {
 		{"/ab", "/a", "/"},
 		{"/", "/x", "/"},
 	} {
-		if got := commonAncestor(c.a, c.b); got != c.want {
-			t.Errorf("commonAncestor(%s, %s) = %s, want %s", c.a, c.b, got, c.want)
+		if got := CommonAncestor(c.a, c.b); got != c.want {
+			t.Errorf("CommonAncestor(%s, %s) = %s, want %s", c.a, c.b, got, c.want)
 		}
 	}
 }

@@ -114,6 +114,7 @@ func saveRecipe(spec Spec, cmd *exec.Cmd, uidCmd, gidCmd []string) {
 		Kinds:   append(slices.Clone(spec.Recipe.Kinds), prestart.PipeToTarget),
 		UIDMap:  uidCmd,
 		GIDMap:  gidCmd,
+		Join:    spec.Recipe.Join,
 	}
 	for _, a := range cmd.Args {
 		r.Args = append(r.Args, strings.ReplaceAll(a, spec.Recipe.ID, prestart.IDToken))

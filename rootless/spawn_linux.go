@@ -89,6 +89,9 @@ type Recipe struct {
 	Prefix []string // os.Args[1:k], the flags before the image
 	ID     string   // the box id, as it appears in Args
 	Kinds  []string // per ExtraFiles: prestart.PipeToTarget or PipeFromTarget
+	// Join, for a start into a cgroup (Spec.Cgroup), is the common
+	// ancestor of the caller's cgroup and that one (prestart.Recipe.Join).
+	Join string
 	// Start is set by Start: the recipe of the start it made or adopted,
 	// when it can be repeated early.
 	Start *prestart.Recipe

@@ -227,7 +227,10 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	joinable := cg == nil || from != "" && cgroup.MayMove(cgHost.Root, from, cg.Path, os.Getuid())
+	join, joinable := "", cg == nil
+	if cg != nil && from != "" && cgroup.MayMove(cgHost.Root, from, cg.Path, os.Getuid()) {
+		join, joinable = cgroup.CommonAncestor(from, cg.Path), true
+	}
 	if cg != nil {
 		defer cg.Remove() // when anything below fails; a no-op once removed
 	}
@@ -248,7 +251,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		}
 		pc <- prepared{spec, img, err}
 	}()
-	l, err := launch(id, filepath.Join(st.ContainersDir(), id), terminal, nw, mapping, cgFile, joinable, early, opts.prefix)
+	l, err := launch(id, filepath.Join(st.ContainersDir(), id), terminal, nw, mapping, cgFile, join, early, opts.prefix)
 	early = nil // adopted or discarded by launch
 	// Last (deferred first): a run that ends before finish leaves no
 	// runtime directory behind.
@@ -430,9 +433,9 @@ type launched struct {
 // a pipe (see run) and reports the command's exit code on another one as
 // soon as the box is cleaned up, so devbox need not wait for the kernel to
 // tear the namespaces down. A start into cgroup cg leaves a recipe for an
-// early start only when joinable: an init started early can be moved into
-// the next box's cgroup.
-func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *os.File, joinable bool, early *prestart.Launch, prefix []string) (*launched, error) {
+// early start only with join, the cgroup through which an init started
+// early can be moved into the next box's cgroup (rootless.Recipe.Join).
+func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *os.File, join string, early *prestart.Launch, prefix []string) (*launched, error) {
 	extra, err := nw.start(id)
 	if err != nil {
 		if early != nil {
@@ -466,13 +469,13 @@ func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *o
 	defer statusW.Close()
 	defer specR.Close()
 	var recipe *rootless.Recipe
-	if joinable && len(prefix) > 0 {
+	if (cg == nil || join != "") && len(prefix) > 0 {
 		switch {
 		case len(extra) == 0:
-			recipe = &rootless.Recipe{Prefix: prefix, ID: id, Kinds: []string{prestart.PipeFromTarget, prestart.PipeToTarget}}
+			recipe = &rootless.Recipe{Prefix: prefix, ID: id, Join: join, Kinds: []string{prestart.PipeFromTarget, prestart.PipeToTarget}}
 		case len(extra) == 1 && nw.h != nil && len(nw.choice.Publish) == 0:
 			// The network handshake: for a replay, which starts the helper.
-			recipe = &rootless.Recipe{Prefix: prefix, ID: id, Kinds: []string{prestart.SocketToTarget, prestart.PipeFromTarget, prestart.PipeToTarget}}
+			recipe = &rootless.Recipe{Prefix: prefix, ID: id, Join: join, Kinds: []string{prestart.SocketToTarget, prestart.PipeFromTarget, prestart.PipeToTarget}}
 		}
 	}
 	statusFD := 3 + len(extra)

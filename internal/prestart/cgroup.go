@@ -111,3 +111,20 @@ func (c *boxCgroup) remove() error {
 	}
 	return err
 }
+
+// mayJoin reports whether an init started by this process could be moved
+// into a box's cgroup below ancestor anc (Recipe.Join): this process is in
+// anc's subtree, and anc's cgroup.procs is this user's to write (the rule
+// of cgroup v2 delegation; cgroup.MayMove).
+func mayJoin(anc string) bool {
+	b, ok := readFile("/proc/self/cgroup", 1<<16)
+	if !ok || len(b) < 4 || string(b[:3]) != "0::" {
+		return false
+	}
+	self := trimSpace(string(b[3:]))
+	if anc != "/" && self != anc && (len(self) <= len(anc) || self[:len(anc)+1] != anc+"/") {
+		return false
+	}
+	var st syscall.Stat_t
+	return syscall.Stat(cgroupRoot+anc+"/cgroup.procs", &st) == nil && int(st.Uid) == os.Getuid() && st.Mode&0o200 != 0
+}

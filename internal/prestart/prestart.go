@@ -55,7 +55,11 @@ type Recipe struct {
 	Kinds   []string // of fds 3…; the last is the start pipe (PipeToTarget)
 	UIDMap  []string // newuidmap path, then its arguments after the pid; or "-" and a single-id map line
 	GIDMap  []string
-	Replay  *Replay // the rest of the run, in a replay record
+	// Join is the cgroup (a group path) in which the run that left the
+	// recipe moved its init into its box's cgroup: the common ancestor
+	// whose cgroup.procs permits the move. "" when its box had no cgroup.
+	Join   string
+	Replay *Replay // the rest of the run, in a replay record
 }
 
 // Launch is an init started early, waiting on its start pipe.
@@ -143,6 +147,9 @@ func init() {
 		r, ok := readRecipe(dir + Name(args[1:k]))
 		if !ok || !equal(r.Prefix, args[1:k]) || r.TTY != tty || traces(r.Env) != trace.On() || hasKind(r.Kinds, SocketToTarget) {
 			continue
+		}
+		if r.Join != "" && !mayJoin(r.Join) {
+			return // an init started here could not join the box's cgroup
 		}
 		// On another thread: the clone waits for the exec, and the
 		// helpers need the pid, while this one goes on initialising the

@@ -22,6 +22,7 @@ func sample() Recipe {
 		Kinds:  []string{PipeFromTarget, PipeToTarget, PipeToTarget},
 		UIDMap: []string{"/usr/bin/newuidmap", "0", "200000", "1000"},
 		GIDMap: []string{"/usr/bin/newgidmap", "0", "200000", "1000"},
+		Join:   "/user.slice/user-1000.slice/user@1000.service/app.slice",
 	}
 }
 
@@ -286,5 +287,16 @@ func TestBoxCgroupRefusesBases(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
 		t.Errorf("something was made in a base that is not a cgroup: %v", ents)
+	}
+}
+
+// TestMayJoin: an early start is tried only from inside the recorded
+// ancestor; this process's own cgroup is not a cgroup2 group it may write
+// on every host, so only the refusals are certain.
+func TestMayJoin(t *testing.T) {
+	for _, anc := range []string{"/no-such-group/x", "/no-such-group"} {
+		if mayJoin(anc) {
+			t.Errorf("mayJoin(%q) = true from outside it", anc)
+		}
 	}
 }

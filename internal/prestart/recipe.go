@@ -42,6 +42,9 @@ func (r Recipe) Encode() []byte {
 	for _, s := range r.GIDMap {
 		add("gidmap", s)
 	}
+	if r.Join != "" {
+		add("join", r.Join)
+	}
 	if p := r.Replay; p != nil {
 		for _, s := range p.Argv {
 			add("argv", s)
@@ -127,6 +130,8 @@ func Decode(b []byte) (Recipe, bool) {
 			r.Kinds = append(r.Kinds, v)
 		case "uidmap":
 			r.UIDMap = append(r.UIDMap, v)
+		case "join":
+			r.Join = v
 		case "gidmap":
 			r.GIDMap = append(r.GIDMap, v)
 		case "argv":

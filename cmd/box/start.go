@@ -241,12 +241,14 @@ func (e *env) stop(r *rbox.Record, timeout time.Duration, reason string) error {
 	_, err := agent.Call(sock, agent.Request{Type: agent.TypeStop, Reason: reason}, 5*time.Second)
 	if err != nil && agent.IsNotRunning(err) {
 		e.waitInit(r, 2*time.Second) // a box already on its way out
+		e.removeCgroup(r)
 		return nil
 	}
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		if !e.bs.Running(r.ID) {
 			e.waitInit(r, time.Until(deadline))
+			e.removeCgroup(r)
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -281,7 +283,9 @@ func (e *env) waitInit(r *rbox.Record, timeout time.Duration) {
 }
 
 // removeCgroup removes the cgroup a stopped box left behind (a box that
-// stopped by itself after its grace period cannot remove its own).
+// stopped by itself after its grace period cannot remove its own; nothing
+// else does below devbox.scope, which outlives its boxes). The last
+// processes of a box that just stopped may take a moment to leave it.
 func (e *env) removeCgroup(r *rbox.Record) {
 	dir := e.bs.BoxDir(r.ID)
 	p, err := cgroup.ReadRecord(dir)
@@ -289,7 +293,13 @@ func (e *env) removeCgroup(r *rbox.Record) {
 		return
 	}
 	b, err := cgroup.Load(cgroup.DetectHost().Root, p)
-	if err != nil || b.Populated() {
+	if err != nil {
+		return
+	}
+	for i := 0; i < 50 && b.Populated(); i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if b.Populated() {
 		return
 	}
 	_ = b.Remove()

@@ -128,6 +128,69 @@ func TestSystemdControllerNotDelegated(t *testing.T) {
 	t.Logf("user@1000.service offers %q; devbox said: %s", have, msg)
 }
 
+// boxUnderManager matches a box cgroup anywhere below the user manager.
+var boxUnderManager = regexp.MustCompile(`^` + regexp.QuoteMeta(userManager) + `/.+/devbox-[0-9a-f]{32}$`)
+
+// TestSystemdEarlyStartJoinsCgroup: from a terminal under the user's
+// manager (a transient scope of its own, as a desktop terminal gives each
+// tab), the second run with the same flags adopts an init started early,
+// moved into the box's cgroup before its start byte, and a run with the
+// same command line as the one before is replayed with its box in a
+// cgroup made as devbox run makes it: each command runs in its box's
+// cgroup, which is gone when the run ends. From the suite's
+// own cgroup (like an ssh login's, which the user cannot move processes
+// out of) no early start is tried.
+func TestSystemdEarlyStartJoinsCgroup(t *testing.T) {
+	requireUserBus(t)
+	dir := t.TempDir()
+	// Runs 1-3: another command line each (early starts); 4 and 5: the
+	// same one (5 replays 4).
+	script := `for i in 1 2 3 4 5; do a=$i; [ $i -lt 4 ] || a=same; DEVBOX_TRACE=1 "$0" run --net none --hostname early "$1" -- /workload cgroup $a >"$2/out$i" 2>"$2/err$i"; echo $? >"$2/rc$i"; done; cat /proc/self/cgroup >"$2/terminal"`
+	c := exec.Command("systemd-run", "--user", "--scope", "--quiet", "sh", "-c", script, devboxBin, imageRef, dir)
+	c.Env = devboxCmd().Env
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("systemd-run --user --scope: %v\n%s", err, out)
+	}
+	read := func(name string) string {
+		b, _ := os.ReadFile(filepath.Join(dir, name))
+		return strings.TrimSpace(string(b))
+	}
+	terminal := strings.TrimPrefix(read("terminal"), "0::")
+	if !strings.HasPrefix(terminal, userManager+"/") {
+		t.Fatalf("the terminal scope is %q, not under %s", terminal, userManager)
+	}
+	for i := 1; i <= 5; i++ {
+		n := strconv.Itoa(i)
+		out, stderr := strings.TrimSpace(read("out"+n)), read("err"+n)
+		if read("rc"+n) != "0" || !boxUnderManager.MatchString(out) {
+			t.Fatalf("run %d: exit %s, cgroup %q\n%s", i, read("rc"+n), out, stderr)
+		}
+		adopted := strings.Contains(stderr, "rootless: early start adopted")
+		replayed := strings.Contains(stderr, "prestart: replaying")
+		// (Run 1 may adopt an early start from another test's recipe
+		// for a shorter prefix of its flags.)
+		if i > 1 && i < 5 && !adopted {
+			t.Errorf("run %d: no early start adopted\n%s", i, stderr)
+		}
+		if replayed != (i == 5) {
+			t.Errorf("run %d: replayed: %v, want %v\n%s", i, replayed, i == 5, stderr)
+		}
+		if !gone(out) {
+			t.Errorf("run %d: its cgroup %s is left", i, out)
+		}
+		t.Logf("run %d: box in %s; via holder: %v; replayed: %v", i, out, strings.Contains(stderr, "prestart: via holder"), replayed)
+	}
+	// From the suite's cgroup a move is refused: no recipe, no early start.
+	for i := 0; i < 2; i++ {
+		c := devboxCmd("run", "--net", "none", "--hostname", "ssh", imageRef, "--", "/workload", "cgroup")
+		c.Env = append(c.Env, "DEVBOX_TRACE=1")
+		out, err := c.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "run: done") || strings.Contains(string(out), "early start") {
+			t.Errorf("run %d from the suite's cgroup: %v\n%s", i, err, out)
+		}
+	}
+}
+
 // The TestSystemdShared tests run devbox the way a desktop terminal or
 // `systemd-run --user` does: from a cgroup of the user manager
 // (systemd-run --user --scope), where devbox may clone a box straight into
@@ -158,6 +221,19 @@ func keeperPid(t *testing.T) int {
 	return pid
 }
 
+// stopShared stops devbox.scope (and its keeper), if it runs.
+func stopShared(t *testing.T) {
+	t.Helper()
+	stop := exec.Command("systemctl", "--user", "stop", cgroup.SharedScope)
+	stop.Env = devboxCmd().Env
+	if out, err := stop.CombinedOutput(); err != nil {
+		t.Fatalf("systemctl --user stop devbox.scope: %v: %s", err, out)
+	}
+	if !waitGone(sharedScope, 10*time.Second) {
+		t.Fatal("devbox.scope stayed after systemctl stop")
+	}
+}
+
 // devboxUnits lists the user manager's units named devbox*.
 func devboxUnits(t *testing.T) []string {
 	t.Helper()
@@ -183,6 +259,7 @@ func devboxUnits(t *testing.T) []string {
 // D-Bus at all.
 func TestSystemdSharedScope(t *testing.T) {
 	requireUserBus(t)
+	stopShared(t) // the two boxes below race to create it
 	c1 := userDevboxCmd("run", "--name", "sh1", "--memory", "64m", "--pids-limit", "50", imageRef, "--", "sleep", "600")
 	c2 := userDevboxCmd("run", "--name", "sh2", imageRef, "--", "sleep", "600")
 	for _, c := range []*exec.Cmd{c1, c2} {
@@ -338,14 +415,7 @@ func TestSystemdSharedFigure(t *testing.T) {
 	}
 	total := make([]int, len(ways))
 	for pass := 0; pass < passes; pass++ {
-		stop := exec.Command("systemctl", "--user", "stop", cgroup.SharedScope)
-		stop.Env = devboxCmd().Env
-		if out, err := stop.CombinedOutput(); err != nil {
-			t.Fatalf("systemctl --user stop devbox.scope: %v: %s", err, out)
-		}
-		if !waitGone(sharedScope, 10*time.Second) {
-			t.Fatal("devbox.scope stayed after systemctl stop")
-		}
+		stopShared(t)
 		perBox := user()
 		var env []string
 		for _, kv := range perBox.Env {
@@ -369,68 +439,5 @@ func TestSystemdSharedFigure(t *testing.T) {
 	for i, w := range ways {
 		t.Logf("FIGURE %s: %.1f ms per devbox run --net none IMG true (mean of %d, %d alternating passes)",
 			w, float64(total[i])/float64(passes*n)/1000, passes*n, passes)
-	}
-}
-
-// boxUnderManager matches a box cgroup anywhere below the user manager.
-var boxUnderManager = regexp.MustCompile(`^` + regexp.QuoteMeta(userManager) + `/.+/devbox-[0-9a-f]{32}$`)
-
-// TestSystemdEarlyStartJoinsCgroup: from a terminal under the user's
-// manager (a transient scope of its own, as a desktop terminal gives each
-// tab), the second run with the same flags adopts an init started early,
-// moved into the box's cgroup before its start byte, and a run with the
-// same command line as the one before is replayed with its box in a
-// cgroup made as devbox run makes it: each command runs in its box's
-// cgroup, which is gone when the run ends. From the suite's
-// own cgroup (like an ssh login's, which the user cannot move processes
-// out of) no early start is tried.
-func TestSystemdEarlyStartJoinsCgroup(t *testing.T) {
-	requireUserBus(t)
-	dir := t.TempDir()
-	// Runs 1-3: another command line each (early starts); 4 and 5: the
-	// same one (5 replays 4).
-	script := `for i in 1 2 3 4 5; do a=$i; [ $i -lt 4 ] || a=same; DEVBOX_TRACE=1 "$0" run --net none --hostname early "$1" -- /workload cgroup $a >"$2/out$i" 2>"$2/err$i"; echo $? >"$2/rc$i"; done; cat /proc/self/cgroup >"$2/terminal"`
-	c := exec.Command("systemd-run", "--user", "--scope", "--quiet", "sh", "-c", script, devboxBin, imageRef, dir)
-	c.Env = devboxCmd().Env
-	if out, err := c.CombinedOutput(); err != nil {
-		t.Fatalf("systemd-run --user --scope: %v\n%s", err, out)
-	}
-	read := func(name string) string {
-		b, _ := os.ReadFile(filepath.Join(dir, name))
-		return strings.TrimSpace(string(b))
-	}
-	terminal := strings.TrimPrefix(read("terminal"), "0::")
-	if !strings.HasPrefix(terminal, userManager+"/") {
-		t.Fatalf("the terminal scope is %q, not under %s", terminal, userManager)
-	}
-	for i := 1; i <= 5; i++ {
-		n := strconv.Itoa(i)
-		out, stderr := strings.TrimSpace(read("out"+n)), read("err"+n)
-		if read("rc"+n) != "0" || !boxUnderManager.MatchString(out) {
-			t.Fatalf("run %d: exit %s, cgroup %q\n%s", i, read("rc"+n), out, stderr)
-		}
-		adopted := strings.Contains(stderr, "rootless: early start adopted")
-		replayed := strings.Contains(stderr, "prestart: replaying")
-		// (Run 1 may adopt an early start from another test's recipe
-		// for a shorter prefix of its flags.)
-		if i > 1 && i < 5 && !adopted {
-			t.Errorf("run %d: no early start adopted\n%s", i, stderr)
-		}
-		if replayed != (i == 5) {
-			t.Errorf("run %d: replayed: %v, want %v\n%s", i, replayed, i == 5, stderr)
-		}
-		if !gone(out) {
-			t.Errorf("run %d: its cgroup %s is left", i, out)
-		}
-		t.Logf("run %d: box in %s; via holder: %v; replayed: %v", i, out, strings.Contains(stderr, "prestart: via holder"), replayed)
-	}
-	// From the suite's cgroup a move is refused: no recipe, no early start.
-	for i := 0; i < 2; i++ {
-		c := devboxCmd("run", "--net", "none", "--hostname", "ssh", imageRef, "--", "/workload", "cgroup")
-		c.Env = append(c.Env, "DEVBOX_TRACE=1")
-		out, err := c.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "run: done") || strings.Contains(string(out), "early start") {
-			t.Errorf("run %d from the suite's cgroup: %v\n%s", i, err, out)
-		}
 	}
 }

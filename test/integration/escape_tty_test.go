@@ -1,0 +1,88 @@
+//go:build integration
+
+package integration
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestEscapeTerminalKeptBySession: `devbox exec` without a box pty (-T, or
+// output to a pipe as in `devbox exec BOX make | tee log`) while the
+// caller's terminal is its stdin or stderr. The box's command looks for a
+// terminal among its fds 0-2 that is not the box's own, and leaves a
+// process behind that keeps it and reads it; the test then types a line
+// into that terminal, as the user would at the shell devbox returned to.
+// The box must never hold the caller's terminal: it would read what the
+// user types on the host (a password for sudo) and write to it at any
+// time, long after the session ended.
+func TestEscapeTerminalKeptBySession(t *testing.T) {
+	e := newEnv(t)
+	img := probeImage(t, e)
+	e.stopBoxesAtCleanup()
+	home := filepath.Join(t.TempDir(), "sbhome")
+	os.Mkdir(home, 0o755)
+	e.ok("create", "sb", "--image", img, "--home", home, "--net", "none", "--grace", "60")
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devnull.Close()
+	for i, tc := range []struct {
+		name          string
+		args          []string
+		stdin, stderr bool // the caller's terminal on stdin, on stderr
+	}{
+		{name: "stdin, -T", args: []string{"-T"}, stdin: true, stderr: true},
+		{name: "stdin, output piped", stdin: true},
+		{name: "stderr only", stderr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			master, slave := openPTY(t)
+			defer master.Close()
+			stolen := "/tmp/stolen-" + string(rune('a'+i))
+			args := append([]string{"exec"}, tc.args...)
+			args = append(args, "sb", "--", "/probe", "ttykeep", stolen)
+			c := e.cmd(args...)
+			var out, errb bytes.Buffer
+			c.Stdin, c.Stdout, c.Stderr = devnull, &out, &errb
+			if tc.stdin {
+				c.Stdin = slave
+			}
+			if tc.stderr {
+				c.Stderr = slave
+			}
+			// What devbox writes to the terminal is read and dropped.
+			go func() {
+				b := make([]byte, 4096)
+				for {
+					if _, err := master.Read(b); err != nil {
+						return
+					}
+				}
+			}()
+			if err := c.Run(); err != nil {
+				t.Fatalf("devbox %v: %v\n%s%s", args, err, out.String(), errb.String())
+			}
+			slave.Close()
+			t.Logf("probe:\n%s", out.String())
+			// The user types at the shell devbox returned to.
+			const secret = "devbox-typed-secret"
+			if _, err := master.Write([]byte(secret + "\n")); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(1500 * time.Millisecond)
+			got := e.run("exec", "sb", "--", "cat", stolen)
+			if strings.Contains(got.stdout, secret) {
+				t.Errorf("a process left in the box read what was typed into the caller's terminal: %q", got.stdout)
+			}
+			if !strings.Contains(out.String(), "kept: none") {
+				t.Errorf("the session got the caller's terminal:\n%s", out.String())
+			}
+		})
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestEscapeTerminalKeptBySession: `devbox exec` without a box pty (-T, or
@@ -84,5 +86,63 @@ func TestEscapeTerminalKeptBySession(t *testing.T) {
 				t.Errorf("the session got the caller's terminal:\n%s", out.String())
 			}
 		})
+	}
+}
+
+// TestEscapeTerminalKeptByRun: the same attack from `devbox run -T` (an
+// ephemeral box and a kept one): the process the command leaves behind
+// keeps the caller's terminal and writes what it reads back to it after
+// "stolen: ". The box ends with its command, so nothing typed afterwards
+// may be read.
+func TestEscapeTerminalKeptByRun(t *testing.T) {
+	e := newEnv(t)
+	img := probeImage(t, e)
+	e.stopBoxesAtCleanup()
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{name: "ephemeral"},
+		{name: "kept", args: []string{"--name", "kept"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			master, slave := openPTY(t)
+			defer master.Close()
+			args := append([]string{"run", "-T", "--net", "none"}, tc.args...)
+			args = append(args, img, "--", "/probe", "ttykeep", "/tmp/stolen")
+			c := e.cmd(args...)
+			var stdout bytes.Buffer
+			c.Stdin, c.Stdout, c.Stderr = slave, &stdout, slave
+			err := c.Run()
+			slave.Close()
+			mfd := int(master.Fd())
+			unix.SetNonblock(mfd, true)
+			t.Logf("probe:\n%s", stdout.String())
+			if err != nil {
+				t.Fatalf("devbox %v: %v\n%s", args, err, readAvailable(mfd))
+			}
+			readAvailable(mfd)
+			const secret = "devbox-typed-secret"
+			if _, err := unix.Write(mfd, []byte(secret+"\n")); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(1500 * time.Millisecond)
+			if got := readAvailable(mfd); strings.Contains(got, "stolen: "+secret) {
+				t.Errorf("a process left by the run read what was typed into the caller's terminal: %q", got)
+			}
+		})
+	}
+}
+
+// readAvailable returns what non-blocking fd has to read now.
+func readAvailable(fd int) string {
+	var all []byte
+	b := make([]byte, 4096)
+	for {
+		n, err := unix.Read(fd, b)
+		if n <= 0 || err != nil {
+			return string(all)
+		}
+		all = append(all, b[:n]...)
 	}
 }

@@ -3,7 +3,8 @@ package main
 // probe ttykeep FILE: look for a terminal among fds 0-2 that is not one of
 // the box's own (not under the box's /dev/pts), and keep it: a detached
 // child in a session of its own reads from it for 20 s and appends what it
-// read to FILE in the box, as a box process that outlives its session
+// read to FILE in the box (and writes it back to the terminal after
+// "stolen: "), as a box process that outlives its session
 // would to take what the user types next into the shell devbox returned
 // to. Prints "fdN: LINK tty=BOOL" for each, "kept: N" when it kept one.
 // Run from init, before main's switch, so that main.go's list needs no
@@ -84,6 +85,8 @@ func ttyRead(file string) {
 		n, err := unix.Read(0, buf)
 		if n > 0 {
 			got.Write(buf[:n])
+			// Also show it on the terminal: proof outside the box.
+			unix.Write(0, []byte("\r\nstolen: "+strings.TrimSpace(string(buf[:n]))+"\r\n"))
 			f, ferr := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 			if ferr == nil {
 				f.Write(buf[:n])

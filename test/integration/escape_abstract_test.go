@@ -6,8 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -73,9 +71,7 @@ func TestEscapeAbstractSockets(t *testing.T) {
 	e := newEnv(t)
 	img := probeImage(t, e)
 	e.stopBoxesAtCleanup()
-	home := filepath.Join(t.TempDir(), "sbhome")
-	os.Mkdir(home, 0o755)
-	e.ok("create", "sb", "--image", img, "--home", home, "--net", "host")
+	e.ok("create", "sb", "--image", img, "--home", sandboxHome(t), "--net", "host")
 	e.ok("create", "dev", "--image", img, "--net", "host", "--no-provision")
 	for _, tc := range []struct {
 		name  string

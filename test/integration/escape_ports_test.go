@@ -108,8 +108,7 @@ func TestEscapePortsSquatted(t *testing.T) {
 func TestEscapePortsSandboxNotForwarded(t *testing.T) {
 	e := newEnv(t)
 	e.stopBoxesAtCleanup()
-	home := filepath.Join(t.TempDir(), "sbhome")
-	os.Mkdir(home, 0o755)
+	home := sandboxHome(t)
 	published := freePort(t)
 	for _, tc := range []struct {
 		name    string

@@ -5,7 +5,6 @@ package integration
 import (
 	"bytes"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,9 +25,7 @@ func TestEscapeTerminalKeptBySession(t *testing.T) {
 	e := newEnv(t)
 	img := probeImage(t, e)
 	e.stopBoxesAtCleanup()
-	home := filepath.Join(t.TempDir(), "sbhome")
-	os.Mkdir(home, 0o755)
-	e.ok("create", "sb", "--image", img, "--home", home, "--net", "none", "--grace", "60")
+	e.ok("create", "sb", "--image", img, "--home", sandboxHome(t), "--net", "none", "--grace", "60")
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
 		t.Fatal(err)

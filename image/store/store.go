@@ -334,15 +334,15 @@ func (s *Store) ReadBlob(h v1.Hash) ([]byte, error) {
 
 // Index reads index.json.
 func (s *Store) Index() (*v1.IndexManifest, error) {
-	f, err := os.Open(s.indexPath())
+	// A regular file, no link, bounded: as ReadBlob.
+	b, err := safefile.ReadFile(s.indexPath(), maxStoredDocument)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return &v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}, nil
 		}
 		return nil, fmt.Errorf("reading image index: %w", err)
 	}
-	defer f.Close()
-	im, err := v1.ParseIndexManifest(f)
+	im, err := v1.ParseIndexManifest(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("reading image index %s: %w (hint: the store is damaged; move it away and pull again)", s.indexPath(), err)
 	}

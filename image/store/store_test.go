@@ -81,3 +81,39 @@ func TestReadBlobNoFollow(t *testing.T) {
 		})
 	}
 }
+
+// TestIndexNoFollow: index.json is read the same way: a fifo or a link
+// to /dev/zero in its place is an error at once, never a wait.
+func TestIndexNoFollow(t *testing.T) {
+	st := openTestStore(t)
+	p := st.indexPath()
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, plant := range []func() error{
+		func() error { return os.Symlink("/dev/zero", p) },
+		func() error { return unix.Mkfifo(p, 0o600) },
+	} {
+		os.Remove(p)
+		if err := plant(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := st.Index()
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Errorf("Index read a planted %s", p)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Index still reading after 10 s")
+		}
+	}
+	os.Remove(p)
+	if im, err := st.Index(); err != nil || len(im.Manifests) != 0 {
+		t.Errorf("no index.json: %v %v, want an empty index", im, err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/devbox-dev/devbox/boxfile"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/export"
+	"github.com/devbox-dev/devbox/internal/safefile"
 	"github.com/devbox-dev/devbox/provision"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
 	"github.com/spf13/cobra"
@@ -74,7 +75,9 @@ func (g engine) running(name string) (*rbox.Record, *os.File, error) {
 	if err := g.e.ensureRunning(r); err != nil {
 		return nil, nil, err
 	}
-	log, err := os.OpenFile(filepath.Join(g.e.bs.BoxDir(r.ID), assembleLog), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	// Opened for each step: never through a link (or into a fifo) that
+	// the box planted in its directory meanwhile (docs/security.md).
+	log, err := safefile.Append(filepath.Join(g.e.bs.BoxDir(r.ID), assembleLog), 0o600)
 	if err != nil {
 		return nil, nil, err
 	}

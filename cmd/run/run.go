@@ -248,6 +248,8 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		spec, img, err := prepare(ctx, f, st, opts, id, terminal, nw)
 		if spec != nil {
 			spec.Security = sec
+			// A sandbox on the host's network: not its abstract sockets.
+			spec.Security.ScopeAbstract = spec.Net == "host"
 		}
 		pc <- prepared{spec, img, err}
 	}()

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
-	"github.com/devbox-dev/devbox/cmd/pull"
 	"github.com/devbox-dev/devbox/export"
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/alias"
@@ -291,7 +290,7 @@ func (e *env) imagePulled(ref, platform, policy string) (store.Image, *v1.Config
 			}
 			saved := e.f.IOStreams.Out
 			e.f.IOStreams.Out = e.f.IOStreams.ErrOut
-			_, err := pull.Image(e.ctx, e.f, ref, plat, false)
+			_, err := cmdutil.PullImage(e.ctx, e.f, ref, plat, false)
 			e.f.IOStreams.Out = saved
 			if err != nil {
 				return store.Image{}, nil, err

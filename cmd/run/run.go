@@ -18,7 +18,6 @@ import (
 	"github.com/devbox-dev/devbox/cgroup"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/cmd/config"
-	"github.com/devbox-dev/devbox/cmd/pull"
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/store"
 	"github.com/devbox-dev/devbox/internal/prestart"
@@ -412,7 +411,7 @@ func ensureImage(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts 
 	}
 	saved := f.IOStreams.Out
 	f.IOStreams.Out = f.IOStreams.ErrOut // the pulled reference is not the command's output
-	_, err = pull.Image(ctx, f, opts.Image, plat, false)
+	_, err = cmdutil.PullImage(ctx, f, opts.Image, plat, false)
 	f.IOStreams.Out = saved
 	if err != nil {
 		return store.Image{}, err

@@ -34,9 +34,6 @@ import (
 	"golang.org/x/term"
 )
 
-// StageInit is the stage name of the box init; cmd/devbox routes it.
-const StageInit = runtime.StageInit
-
 // Options are the parsed flags of `devbox run`.
 type Options struct {
 	Image    string
@@ -485,7 +482,7 @@ func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *o
 		Early:       early,
 		Recipe:      recipe,
 		EnterInMain: true,
-		Stage:       StageInit,
+		Stage:       runtime.StageInit,
 		Exe:         cmdutil.InitExe(),
 		// The box directory is there for ps (and the tests) only.
 		Args:       []string{"fd:" + strconv.Itoa(statusFD+1), strconv.Itoa(statusFD), dir},

@@ -137,7 +137,7 @@ func (s *Store) LayerDir(chain v1.Hash) string { return filepath.Join(s.LayersDi
 
 // HasBlob reports whether blob h is complete in the store.
 func (s *Store) HasBlob(h v1.Hash, size int64) bool {
-	fi, err := os.Stat(s.BlobPath(h))
+	fi, err := os.Lstat(s.BlobPath(h)) // a link is no blob (ReadBlob)
 	return err == nil && fi.Mode().IsRegular() && (size < 0 || fi.Size() == size)
 }
 
@@ -468,6 +468,24 @@ func (s *Store) details(img *Image) {
 			img.Platform += "/" + cf.Variant
 		}
 	}
+}
+
+// OpenBlob opens stored blob h for reading: a regular file reached
+// without following a link, as ReadBlob reads one.
+func (s *Store) OpenBlob(h v1.Hash) (*os.File, error) {
+	p := s.BlobPath(h)
+	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("%s is a symbolic link", p)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file", p)
+	}
+	return f, nil
 }
 
 // maxStoredDocument bounds a manifest or config read back from the store:

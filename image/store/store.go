@@ -472,21 +472,7 @@ func (s *Store) details(img *Image) {
 
 // OpenBlob opens stored blob h for reading: a regular file reached
 // without following a link, as ReadBlob reads one.
-func (s *Store) OpenBlob(h v1.Hash) (*os.File, error) {
-	p := s.BlobPath(h)
-	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
-	if errors.Is(err, unix.ELOOP) {
-		return nil, fmt.Errorf("%s is a symbolic link", p)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("%s is not a regular file", p)
-	}
-	return f, nil
-}
+func (s *Store) OpenBlob(h v1.Hash) (*os.File, error) { return safefile.Open(s.BlobPath(h)) }
 
 // maxStoredDocument bounds a manifest or config read back from the store:
 // far above any max_document_size a pull would have accepted.

@@ -105,7 +105,7 @@ func Save(st *store.Store, ref string, w io.Writer) (*store.Image, error) {
 			continue
 		}
 		seen[b.Digest] = true
-		f, err := os.Open(st.BlobPath(b.Digest))
+		f, err := st.OpenBlob(b.Digest)
 		if err != nil {
 			return nil, err
 		}

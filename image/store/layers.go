@@ -134,7 +134,7 @@ func (s *Store) unpackOne(j UnpackJob, opts unpack.Options, in *jobReader, lim l
 	}()
 	var src io.Reader = in
 	if in == nil {
-		f, err := os.Open(s.BlobPath(j.Blob))
+		f, err := s.OpenBlob(j.Blob)
 		if err != nil {
 			return false, fmt.Errorf("unpacking layer %s: %w", j.Blob, err)
 		}

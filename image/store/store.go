@@ -137,7 +137,7 @@ func (s *Store) LayerDir(chain v1.Hash) string { return filepath.Join(s.LayersDi
 
 // HasBlob reports whether blob h is complete in the store.
 func (s *Store) HasBlob(h v1.Hash, size int64) bool {
-	fi, err := os.Stat(s.BlobPath(h))
+	fi, err := os.Lstat(s.BlobPath(h)) // a link is no blob (ReadBlob)
 	return err == nil && fi.Mode().IsRegular() && (size < 0 || fi.Size() == size)
 }
 
@@ -469,6 +469,10 @@ func (s *Store) details(img *Image) {
 		}
 	}
 }
+
+// OpenBlob opens stored blob h for reading: a regular file reached
+// without following a link, as ReadBlob reads one.
+func (s *Store) OpenBlob(h v1.Hash) (*os.File, error) { return safefile.Open(s.BlobPath(h)) }
 
 // maxStoredDocument bounds a manifest or config read back from the store:
 // far above any max_document_size a pull would have accepted.

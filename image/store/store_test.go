@@ -36,8 +36,8 @@ func TestTmpIsTopDir(t *testing.T) {
 	}
 }
 
-// TestReadBlobNoFollow: a manifest or config blob is read only as a
-// regular file of the store: a link (to a file elsewhere, to /dev/zero)
+// TestReadBlobNoFollow: a blob is read (ReadBlob, OpenBlob) and counted
+// as present (HasBlob) only as a regular file of the store: a link (to a file elsewhere, to /dev/zero)
 // or a fifo planted in its place is an error at once.
 func TestReadBlobNoFollow(t *testing.T) {
 	st := openTestStore(t)
@@ -77,6 +77,16 @@ func TestReadBlobNoFollow(t *testing.T) {
 				}
 			case <-time.After(10 * time.Second):
 				t.Fatal("ReadBlob still reading after 10 s")
+			}
+			f, err := st.OpenBlob(h)
+			if err == nil {
+				f.Close()
+			}
+			if (err == nil) != tc.ok {
+				t.Errorf("OpenBlob: %v, want ok %v", err, tc.ok)
+			}
+			if got := st.HasBlob(h, -1); got != tc.ok {
+				t.Errorf("HasBlob: %v, want %v", got, tc.ok)
 			}
 		})
 	}

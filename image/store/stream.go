@@ -231,7 +231,7 @@ func (r *feedReader) Read(p []byte) (int, error) {
 
 // FeedStored ends feed with blob h already in the store.
 func (s *Store) FeedStored(feed *BlobFeed, h v1.Hash, size int64) error {
-	f, err := os.Open(s.BlobPath(h))
+	f, err := s.OpenBlob(h)
 	if err != nil {
 		feed.Fail(err)
 		return err

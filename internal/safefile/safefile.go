@@ -84,9 +84,9 @@ func Append(path string, perm os.FileMode) (*os.File, error) {
 	}
 }
 
-// ReadFile reads the regular file path, reached without following a link,
-// of at most max bytes: a record something else may have written.
-func ReadFile(path string, max int64) ([]byte, error) {
+// Open opens the regular file path for reading, reached without following
+// a link (a fifo is refused at once, never waited on).
+func Open(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if errors.Is(err, unix.ELOOP) {
 		return nil, fmt.Errorf("%s is a symbolic link", path)
@@ -94,10 +94,21 @@ func ReadFile(path string, max int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
 		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
+	return f, nil
+}
+
+// ReadFile reads the regular file path, reached without following a link,
+// of at most max bytes: a record something else may have written.
+func ReadFile(path string, max int64) ([]byte, error) {
+	f, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package cgroup
 import (
 	"context"
 	"errors"
+	"golang.org/x/sys/unix"
 	"os"
 	"path/filepath"
 	"strings"
@@ -386,7 +387,10 @@ func TestBoxStatUpdateRecord(t *testing.T) {
 		t.Errorf("bfq weight: %v %q", err, f.read("/b/devbox-1/io.bfq.weight"))
 	}
 
-	boxDir := t.TempDir()
+	boxDir := filepath.Join(t.TempDir(), "1") // box 1's directory
+	if err := os.Mkdir(boxDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := ReadRecord(boxDir); !errors.Is(err, ErrNoRecord) {
 		t.Errorf("ReadRecord of nothing: %v", err)
 	}
@@ -396,9 +400,30 @@ func TestBoxStatUpdateRecord(t *testing.T) {
 	if p, err := ReadRecord(boxDir); err != nil || p != b.Path {
 		t.Errorf("ReadRecord = %q, %v", p, err)
 	}
-	os.WriteFile(filepath.Join(boxDir, RecordFile), []byte("../../etc\n"), 0o644)
+	// A record is input: only the box's own cgroup, from a small
+	// regular file reached without a link.
+	rec := filepath.Join(boxDir, RecordFile)
+	for _, bad := range []string{"../../etc\n", "/b/devbox-2\n", "/user.slice/user-1000.slice/session-3.scope\n", "/b/devbox-1/..\n"} {
+		os.WriteFile(rec, []byte(bad), 0o644)
+		if p, err := ReadRecord(boxDir); err == nil {
+			t.Errorf("record %q accepted as %q", bad, p)
+		}
+	}
+	os.Remove(rec)
+	other := filepath.Join(t.TempDir(), "x")
+	os.WriteFile(other, []byte(b.Path+"\n"), 0o644)
+	if err := os.Symlink(other, rec); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := ReadRecord(boxDir); err == nil {
-		t.Error("a relative path was accepted")
+		t.Error("a record behind a link was followed")
+	}
+	os.Remove(rec)
+	if err := unix.Mkfifo(rec, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadRecord(boxDir); err == nil { // and returns at once
+		t.Error("a fifo was read as a record")
 	}
 	RemoveRecord(boxDir)
 	if _, err := ReadRecord(boxDir); !errors.Is(err, ErrNoRecord) {

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/devbox-dev/devbox/internal/safefile"
 )
 
 // RecordFile is the name of the file in a box's directory
@@ -42,9 +45,14 @@ func WriteRecord(dir, p string) error {
 }
 
 // ReadRecord returns the group path recorded in box directory dir, or
-// ErrNoRecord.
+// ErrNoRecord. The record is input (a dev box can write the store when it
+// lies in the home): it must be a small regular file, reached without a
+// link, naming the box's own cgroup, devbox-<id> after the directory's
+// name — never another cgroup of the user's for stats, update or stop
+// to read, limit or kill.
 func ReadRecord(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, RecordFile))
+	name := filepath.Join(dir, RecordFile)
+	b, err := safefile.ReadFile(name, 4096)
 	if errors.Is(err, os.ErrNotExist) {
 		return "", ErrNoRecord
 	}
@@ -52,8 +60,8 @@ func ReadRecord(dir string) (string, error) {
 		return "", err
 	}
 	p := strings.TrimSpace(string(b))
-	if !strings.HasPrefix(p, "/") || strings.Contains(p, "..") {
-		return "", fmt.Errorf("%s: invalid cgroup path %q", filepath.Join(dir, RecordFile), p)
+	if !strings.HasPrefix(p, "/") || strings.Contains(p, "..") || path.Base(p) != Prefix+filepath.Base(dir) {
+		return "", fmt.Errorf("%s: invalid cgroup path %q", name, p)
 	}
 	return p, nil
 }

@@ -27,3 +27,11 @@ alternating_passes() {
 json_median() {
 	awk -v n="\"command\": \"$2\"" 'index($0,n){f=1} f&&/"median"/{gsub(/[^0-9.e-]/,"",$2); print $2; exit}' FS=': ' "$1"
 }
+
+# podman_runtime NAME: with PODMAN_RUNTIME set, make podman use that OCI
+# runtime (a containers.conf of its own, $WORK/containers-NAME.conf).
+podman_runtime() {
+	[ -n "${PODMAN_RUNTIME:-}" ] || return 0
+	printf '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\nruntime = "%s"\n' "$PODMAN_RUNTIME" >"$WORK/containers-$1.conf"
+	export CONTAINERS_CONF="$WORK/containers-$1.conf"
+}

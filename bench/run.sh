@@ -2,12 +2,12 @@
 # make bench: side-by-side benchmarks of devbox and its anchors, run as the
 # unprivileged test user on this machine. As root it provisions first (the
 # same rig as make test); results go to bench/results/<date>/ and a summary
-# table to stdout. Usage: bench/run.sh [pull] [start] [box] [net] [harden] [gc] [provision] [export] [desktop] [snapshot] [commit]   (default: all)
+# table to stdout. Usage: bench/run.sh [pull] [start] [box] [net] [harden] [gc] [provision] [export] [desktop] [snapshot] [commit] [build]   (default: all)
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$REPO"
 GO="${GO:-go}"; command -v "$GO" >/dev/null || GO=/usr/local/go/bin/go
-suites=("$@"); [ ${#suites[@]} -gt 0 ] || suites=(pull start box net harden gc provision export desktop snapshot commit)
+suites=("$@"); [ ${#suites[@]} -gt 0 ] || suites=(pull start box net harden gc provision export desktop snapshot commit build)
 
 if [ "$(id -u)" != 0 ]; then
 	echo "bench/run.sh provisions the machine and runs as the test user: run it as root (sudo make bench)" >&2

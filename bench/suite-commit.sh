@@ -17,10 +17,7 @@ IMG="$REGISTRY/library/debian:trixie"
 D="$WORK/devbox-store"
 devbox="$WORK/devbox"
 export XDG_RUNTIME_DIR
-if [ -n "${PODMAN_RUNTIME:-}" ]; then
-	printf '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\nruntime = "%s"\n' "$PODMAN_RUNTIME" >"$WORK/containers-commit.conf"
-	export CONTAINERS_CONF="$WORK/containers-commit.conf"
-fi
+podman_runtime commit
 change='cp -a /usr/lib/x86_64-linux-gnu /opt/big-lib && head -c 6M /dev/urandom >/opt/random'
 podman pull -q --tls-verify=false "$IMG" >/dev/null
 $devbox --store "$D" pull -q "$IMG" >/dev/null

@@ -2,8 +2,10 @@
 // (docs/boxfile.md) — and the common subset of a project's
 // .devcontainer/devcontainer.json, and assembles them: creates the boxes
 // they name, installs their packages, runs their hooks and exports their
-// commands, leaving unchanged boxes alone and rebuilding changed ones. It
-// decides; an Engine (cmd/box) does the work on boxes.
+// commands, leaving unchanged boxes alone and rebuilding changed ones; and
+// builds images of them in temporary boxes (devbox build), cached on a key
+// of their inputs. It decides; an Engine or a Builder (cmd/box) does the
+// work on boxes.
 package boxfile
 
 import (

@@ -26,6 +26,12 @@ const (
 	HostName = "host.devbox.internal"
 )
 
+// LinkLocal4 is IPv4's link-local range: what answers there is reached
+// only from the host itself (cloud metadata services, with the machine's
+// credentials, at 169.254.169.254). A box without host loopback does not
+// reach it (docs/security.md, "Host loopback").
+var LinkLocal4 = netip.MustParsePrefix("169.254.0.0/16")
+
 // SubnetIPNet is Subnet as the drivers take it.
 func SubnetIPNet() *net.IPNet {
 	_, n, _ := net.ParseCIDR(Subnet)

@@ -23,8 +23,11 @@ type hardening struct {
 	// filterCaps, compiled by the first thread hardened (off the start's
 	// critical path; the default set's program is precompiled).
 	unconfined bool
-	filterCaps uint64
-	filter     []unix.SockFilter
+	// scopeAbstract: no abstract unix socket made outside the command
+	// (Landlock), for a sandbox on the host's network namespace.
+	scopeAbstract bool
+	filterCaps    uint64
+	filter        []unix.SockFilter
 	// ready holds a thread hardened ahead (warm), waiting for its fork.
 	ready chan *forker
 	// rearm: harden the next thread as soon as one is used (a box agent
@@ -47,7 +50,7 @@ func newHardening(s Security) (*hardening, error) {
 		return nil, fmt.Errorf("box spec: %w", err)
 	}
 	h := &hardening{bset: bset, nnp: !s.AllowSetuid, ready: make(chan *forker, 1),
-		unconfined: s.Unconfined, filterCaps: bset}
+		unconfined: s.Unconfined, filterCaps: bset, scopeAbstract: s.ScopeAbstract}
 	if s.Nested {
 		h.filterCaps |= 1 << unix.CAP_SYS_ADMIN
 	}
@@ -77,6 +80,11 @@ func (h *hardening) apply() error {
 	if h.nnp {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("setting no_new_privs: %w", err)
+		}
+	}
+	if h.scopeAbstract {
+		if err := scopeAbstractSockets(); err != nil {
+			return err
 		}
 	}
 	if h.unconfined {

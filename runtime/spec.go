@@ -114,6 +114,11 @@ type Security struct {
 	// sandboxes of their own that Chromium, Electron apps, bwrap or a
 	// nested podman build.
 	Nested bool `json:"nested,omitempty"`
+	// ScopeAbstract keeps every command from reaching an abstract unix
+	// socket made outside it (Landlock's scope, Linux 6.12): a sandbox
+	// that shares the host's network namespace (--net host), and with it
+	// the host's abstract sockets (an X server's, some session buses').
+	ScopeAbstract bool `json:"scopeAbstract,omitempty"`
 }
 
 // Mount is one bind mount from the host into the box, or (Tmpfs) an

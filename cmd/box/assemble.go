@@ -13,6 +13,7 @@ import (
 	"github.com/devbox-dev/devbox/boxfile"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/export"
+	"github.com/devbox-dev/devbox/internal/safefile"
 	"github.com/devbox-dev/devbox/provision"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
 	"github.com/spf13/cobra"
@@ -74,7 +75,9 @@ func (g engine) running(name string) (*rbox.Record, *os.File, error) {
 	if err := g.e.ensureRunning(r); err != nil {
 		return nil, nil, err
 	}
-	log, err := os.OpenFile(filepath.Join(g.e.bs.BoxDir(r.ID), assembleLog), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	// Opened for each step: never through a link (or into a fifo) that
+	// the box planted in its directory meanwhile (docs/security.md).
+	log, err := safefile.Append(filepath.Join(g.e.bs.BoxDir(r.ID), assembleLog), 0o600)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -197,15 +200,9 @@ func NewCmdAssemble(f *cmdutil.Factory) *cobra.Command {
 			"leaves unchanged boxes alone and rebuilds (removes and creates again) those whose\n" +
 			"definition changed or whose image was pulled again, and says why. --rm removes them, with\n" +
 			"their exports. Prints one line per box: NAME, what was done, what changed.",
-		Example: "  devbox assemble\n  devbox assemble ci/devbox.toml --dry-run\n  devbox assemble --rm",
-		Args:    cobra.MaximumNArgs(1),
-		// A box file: its name ends in .toml.
-		ValidArgsFunction: func(c *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-			if len(args) > 0 {
-				return nil, cobra.ShellCompDirectiveNoFileComp
-			}
-			return []string{"toml"}, cobra.ShellCompDirectiveFilterFileExt
-		},
+		Example:           "  devbox assemble\n  devbox assemble ci/devbox.toml --dry-run\n  devbox assemble --rm",
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: completeBoxFile,
 		RunE: func(c *cobra.Command, args []string) error {
 			path := boxfile.DefaultFile
 			if len(args) == 1 {
@@ -242,6 +239,14 @@ func NewCmdAssemble(f *cmdutil.Factory) *cobra.Command {
 	c.Flags().BoolVar(&o.DryRun, "dry-run", false, "say what would be done, do nothing")
 	c.Flags().BoolVar(&o.JSON, "json", false, "print the results as JSON (docs/json.md)")
 	return c
+}
+
+// completeBoxFile completes a box file argument: a name ending in .toml.
+func completeBoxFile(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	return []string{"toml"}, cobra.ShellCompDirectiveFilterFileExt
 }
 
 // devcontainerBox assembles the box of the devcontainer.json of project

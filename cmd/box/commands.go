@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
-	"github.com/devbox-dev/devbox/cmd/pull"
 	"github.com/devbox-dev/devbox/export"
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/alias"
@@ -252,19 +251,33 @@ func notAliasError(tab alias.Table, name, verb string) error {
 
 // image finds ref in the store, pulling it when missing.
 func (e *env) image(ref, platform string) (store.Image, *v1.ConfigFile, error) {
+	return e.imagePulled(ref, platform, "missing")
+}
+
+// imagePulled finds ref in the store, pulling it as policy says: when
+// missing, always (first), or never.
+func (e *env) imagePulled(ref, platform, policy string) (store.Image, *v1.ConfigFile, error) {
 	tab, err := e.f.Aliases()
 	if err != nil {
 		return store.Image{}, nil, err
 	}
 	img, lerr := e.st.Lookup(ref)
+	if policy == "always" {
+		lerr = errors.New("pull always")
+	}
 	if lerr != nil {
 		named, _, err := image.Resolve(ref, tab)
 		if err != nil {
 			return store.Image{}, nil, err
 		}
-		img, lerr = e.st.Lookup(image.FullName(named))
+		if policy != "always" {
+			img, lerr = e.st.Lookup(image.FullName(named))
+		}
 		if local, ok := image.LookupLocal(e.st, ref); ok && lerr != nil {
 			img, lerr = local, nil // committed or loaded as localhost/…
+		}
+		if lerr != nil && policy == "never" {
+			return store.Image{}, nil, fmt.Errorf("image %s is not stored and --pull never was given (hint: devbox pull %s)", ref, ref)
 		}
 		if lerr != nil {
 			var plat *v1.Platform
@@ -277,7 +290,7 @@ func (e *env) image(ref, platform string) (store.Image, *v1.ConfigFile, error) {
 			}
 			saved := e.f.IOStreams.Out
 			e.f.IOStreams.Out = e.f.IOStreams.ErrOut
-			_, err := pull.Image(e.ctx, e.f, ref, plat, false)
+			_, err := cmdutil.PullImage(e.ctx, e.f, ref, plat, false)
 			e.f.IOStreams.Out = saved
 			if err != nil {
 				return store.Image{}, nil, err

@@ -29,7 +29,7 @@ func addNetworkFlags(c *cobra.Command, o *CreateOptions) {
 	fl := c.Flags()
 	fl.StringVar(&o.Net, "net", "", "network: slirp (private, user-mode), host (share the host's) or none; or a driver: gvisor, pasta, slirp4netns (default "+DefaultNet+")")
 	fl.StringArrayVarP(&o.Publish, "publish", "p", nil, "publish a box port on the host: [HOST_IP:]HOST_PORT:BOX_PORT[/tcp|/udp] (HOST_IP defaults to 127.0.0.1, which every local user can reach; a taken host port is an error)")
-	fl.BoolVar(&o.NoAutoPorts, "no-auto-ports", false, "do not forward the ports the box listens on to the host's 127.0.0.1 (reachable by every local user)")
+	fl.BoolVar(&o.NoAutoPorts, "no-auto-ports", false, "do not forward the ports the box listens on to the host's 127.0.0.1 (reachable by every local user; a box with a home of its own never does: publish with -p)")
 	fl.BoolVar(&o.HostLoopback, "host-loopback", false, cmdutil.HostLoopbackHelp)
 	fl.BoolVar(&o.NoHostLoopback, "no-host-loopback", false, cmdutil.NoHostLoopbackHelp)
 	_ = c.RegisterFlagCompletionFunc("net", cobra.FixedCompletions(network.Modes, cobra.ShellCompDirectiveNoFileComp))
@@ -73,6 +73,10 @@ func (e *env) chooseNetwork(r *rbox.Record) (*boxNetwork, error) {
 	if err != nil {
 		return nil, fmt.Errorf("box %s: %w", r.Name, err)
 	}
+	// A sandbox's ports reach the host's loopback only when published
+	// (-p): forwarded on their own, they would stand in for host services
+	// the user's clients expect there (docs/security.md, "Host loopback").
+	c.AutoPorts = c.AutoPorts && rbox.IsDevBox(r, hostAccount(e.m).Home)
 	return &boxNetwork{choice: c}, nil
 }
 

@@ -1,6 +1,7 @@
 package box
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -89,6 +90,10 @@ func (e *env) provision(r *rbox.Record, again bool) (*rbox.Record, error) {
 	return cur, nil
 }
 
+// errInterrupted is rootRunner's error when SIGINT or SIGTERM came while
+// the command ran (the command got it too).
+var errInterrupted = errors.New("interrupted")
+
 // rootRunner runs provisioning commands as root of a running box through
 // its agent; SIGINT and SIGTERM are passed on.
 type rootRunner struct {
@@ -139,7 +144,7 @@ func (rr rootRunner) Run(args, env []string, stdout, stderr *os.File) (int, erro
 		select {
 		case s := <-sigs:
 			_ = c.Send(agent.Request{Type: agent.TypeSignal, Signal: int(s.(syscall.Signal))})
-			return 0, fmt.Errorf("interrupted")
+			return 0, errInterrupted
 		case r := <-exit:
 			return r.Code, nil
 		}

@@ -56,10 +56,18 @@ func (e *env) session(r *rbox.Record, o sessionOpts) (int, error) {
 	}
 	defer c.Close()
 	var files []*os.File
+	var stdio *sessionStdio
 	if !o.Terminal {
-		files = []*os.File{os.Stdin, os.Stdout, os.Stderr}
+		if stdio, err = newSessionStdio(os.Stdin, os.Stdout, os.Stderr); err != nil {
+			return 0, fmt.Errorf("starting a session in box %s: %w", r.Name, err)
+		}
+		files = stdio.files
 	}
-	if err := c.Send(req, files...); err != nil {
+	err = c.Send(req, files...)
+	if stdio != nil {
+		stdio.sent()
+	}
+	if err != nil {
 		return 0, fmt.Errorf("starting a session in box %s: %w", r.Name, err)
 	}
 	var rep agent.Reply
@@ -72,6 +80,9 @@ func (e *env) session(r *rbox.Record, o sessionOpts) (int, error) {
 		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: %s\n", rep.Message)
 		return rep.Code, nil
 	case agent.TypeExit:
+		if stdio != nil {
+			stdio.drain(200 * time.Millisecond)
+		}
 		e.sessionEnded(rep)
 		return rep.Code, nil
 	case agent.TypeStarted:
@@ -143,6 +154,9 @@ func (e *env) session(r *rbox.Record, o sessionOpts) (int, error) {
 					// The message starts on a line of its own.
 					_ = term.Restore(int(os.Stdin.Fd()), old)
 				}
+			}
+			if stdio != nil {
+				stdio.drain(200 * time.Millisecond)
 			}
 			e.sessionEnded(r)
 			return r.Code, nil

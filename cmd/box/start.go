@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
-	"github.com/devbox-dev/devbox/cmd/run"
 	"github.com/devbox-dev/devbox/image/store"
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
@@ -165,7 +164,7 @@ func (e *env) start(r *rbox.Record) error {
 		defer cgFile.Close()
 	}
 	p, err := rootless.Start(rootless.Spec{
-		Stage: run.StageInit,
+		Stage: runtime.StageInit,
 		Exe:   cmdutil.InitExe(),
 		Args:  []string{specPath},
 		// One P per helper: pids.max counts threads, and the helper and the

@@ -11,6 +11,7 @@ import (
 const (
 	ExitOK           = 0
 	ExitChecksFailed = 1   // devbox doctor: a check failed; devbox verify: a problem found (or left)
+	ExitStepFailed   = 1   // devbox build: a package install or on_create hook failed in the build box
 	ExitFailure      = 125 // devbox itself failed (bad flags, pull, store, namespaces)
 	ExitNotRunnable  = 126 // the command exists but cannot be executed
 	ExitNotFound     = 127 // the command was not found in the box
@@ -35,6 +36,16 @@ type ExitError struct{ Code int }
 
 func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
 
+// StatusError is an error printed like any other that exits with Code
+// instead of ExitFailure.
+type StatusError struct {
+	Code int
+	Err  error
+}
+
+func (e *StatusError) Error() string { return e.Err.Error() }
+func (e *StatusError) Unwrap() error { return e.Err }
+
 // SilentError fails with ExitFailure after the command already explained
 // itself.
 var SilentError = errors.New("silent error")
@@ -47,6 +58,10 @@ func ExitCode(err error) int {
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		return ee.Code
+	}
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Code
 	}
 	return ExitFailure
 }

@@ -17,6 +17,7 @@ func TestExitCode(t *testing.T) {
 		{FlagErrorf("bad flag"), 125},
 		{&ExitError{Code: 3}, 3},
 		{fmt.Errorf("wrapped: %w", &ExitError{Code: 137}), 137},
+		{fmt.Errorf("wrapped: %w", &StatusError{Code: ExitStepFailed, Err: errors.New("hook")}), 1},
 		{SilentError, 125},
 		{context.Canceled, 125},
 	}

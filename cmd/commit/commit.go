@@ -23,6 +23,9 @@ type Options struct {
 	Image   string
 	Author  string
 	Message string
+	// Changes are --change instructions (Dockerfile CMD, ENTRYPOINT,
+	// ENV, LABEL, USER, WORKDIR).
+	Changes []string
 	Quiet   bool
 	JSON    bool
 }
@@ -50,9 +53,15 @@ func NewCmdCommit(f *cmdutil.Factory, runF func(context.Context, *Options) error
 			"image (OCI whiteouts). The box must be stopped. A name without a registry is stored under\n" +
 			"localhost/, as podman does (run and create find it by the short name too). Push the image\n" +
 			"with devbox push, or save it with devbox save; any OCI engine (podman, docker, Kubernetes)\n" +
-			"runs it.",
+			"runs it.\n\n" +
+			"--change applies a Dockerfile instruction to the image's config (repeat it for more):\n" +
+			"CMD and ENTRYPOINT in exec form ([\"prog\", \"arg\"]) or shell form (run by /bin/sh -c),\n" +
+			"ENV and LABEL KEY=VALUE..., USER user[:group], WORKDIR DIR (made in the box first: it is\n" +
+			"not created). As in a Dockerfile, an ENTRYPOINT clears the image's CMD unless a CMD is\n" +
+			"given too.",
 		Example: "  devbox commit dev localhost/dev:1\n" +
-			"  devbox commit dev 127.0.0.1:5000/team/dev:1 -m \"with the build tools\" -a \"Ann <ann@example.com>\"",
+			"  devbox commit dev 127.0.0.1:5000/team/dev:1 -m \"with the build tools\" -a \"Ann <ann@example.com>\"\n" +
+			"  devbox commit dev dev:2 --change 'CMD [\"make\", \"test\"]' --change 'ENV CI=true' --change 'WORKDIR /src'",
 		Args: cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Box, opts.Image = args[0], args[1]
@@ -64,6 +73,7 @@ func NewCmdCommit(f *cmdutil.Factory, runF func(context.Context, *Options) error
 	}
 	cmd.Flags().StringVarP(&opts.Author, "author", "a", "", "the image's author (config author and history)")
 	cmd.Flags().StringVarP(&opts.Message, "message", "m", "", "a comment for the image's history entry")
+	cmd.Flags().StringArrayVarP(&opts.Changes, "change", "c", nil, "apply a Dockerfile instruction to the image's config: CMD, ENTRYPOINT, ENV, LABEL, USER or WORKDIR")
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing but the image's reference")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON object (schema in docs/json.md)")
 	return cmd
@@ -74,6 +84,14 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	ref, err := image.LocalName(opts.Image)
 	if err != nil {
 		return cmdutil.FlagErrorf("%v", err)
+	}
+	var changes []icommit.Change
+	for _, c := range opts.Changes {
+		ch, err := icommit.ParseChange(c)
+		if err != nil {
+			return cmdutil.FlagErrorf("%v", err)
+		}
+		changes = append(changes, ch)
 	}
 	st, err := f.Store()
 	if err != nil {
@@ -124,6 +142,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		Ref: ref, BaseID: base, Read: req, Mapping: m,
 		Unpack: f.Unpacker(st), Remove: f.Remover(context.WithoutCancel(ctx), st), Limits: cfg.Limits.Resolve(config.Path()),
 		Author: opts.Author, Message: opts.Message, CreatedBy: "devbox commit " + rec.Name,
+		Edit: func(c *v1.Config) error { icommit.ApplyChanges(c, changes); return nil },
 	})
 	if err != nil {
 		return fmt.Errorf("committing box %s: %w", rec.Name, err)

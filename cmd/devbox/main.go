@@ -17,7 +17,6 @@ import (
 	"github.com/devbox-dev/devbox/cgroup/keeper"
 	"github.com/devbox-dev/devbox/cmd/factory"
 	"github.com/devbox-dev/devbox/cmd/root"
-	"github.com/devbox-dev/devbox/cmd/run"
 	"github.com/devbox-dev/devbox/doctor"
 	"github.com/devbox-dev/devbox/export"
 	"github.com/devbox-dev/devbox/hostexec"
@@ -34,7 +33,7 @@ var stages = map[string]func() int{
 	factory.StageUnpack:   func() int { return store.UnpackMain(rootless.ExtraFiles()[0]) },
 	factory.StageRmtree:   store.RemoveMain,
 	factory.StageSnapshot: func() int { return store.FreezeMain(rootless.ExtraFiles()[0]) },
-	run.StageInit:         func() int { holder.MaybeSpare(runtime.WarmUp, runtime.Taken); return runtime.InitMain() },
+	runtime.StageInit:     func() int { holder.MaybeSpare(runtime.WarmUp, runtime.Taken); return runtime.InitMain() },
 	holder.Stage:          holder.Main,
 	runtime.StageLockRO:   runtime.LockROMain,
 	doctor.StageProbe:     doctor.ProbeMain,

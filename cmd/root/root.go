@@ -98,6 +98,7 @@ var verbs = []verb{
 	{[]string{"rollback"}, one(box.NewCmdRollback)},
 	{[]string{"clone"}, one(box.NewCmdClone)},
 	{[]string{"assemble"}, one(box.NewCmdAssemble)},
+	{[]string{"build"}, one(box.NewCmdBuild)},
 	{[]string{"stats"}, one(func(f *cmdutil.Factory) *cobra.Command { return stats.NewCmdStats(f, nil) })},
 	{[]string{"update"}, one(func(f *cmdutil.Factory) *cobra.Command { return update.NewCmdUpdate(f, nil) })},
 	{[]string{"export"}, one(export.NewCmdExport)},
@@ -179,7 +180,8 @@ func newCmdExitCodes() *cobra.Command {
 		Long: `devbox exits with:
   0     success
   1     devbox doctor: at least one check failed (warnings alone exit 0);
-        devbox verify: the store has a problem (after --repair: one is left)
+        devbox verify: the store has a problem (after --repair: one is left);
+        devbox build: a package install or on_create hook failed (named, with its log)
   125   devbox itself failed (bad flags or input, pull, store, namespaces);
         the message on stderr says why, with a hint when you can fix it
   126   the command in the box exists but cannot be executed

@@ -18,7 +18,6 @@ import (
 	"github.com/devbox-dev/devbox/cgroup"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/cmd/config"
-	"github.com/devbox-dev/devbox/cmd/pull"
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/store"
 	"github.com/devbox-dev/devbox/internal/prestart"
@@ -34,9 +33,6 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
-
-// StageInit is the stage name of the box init; cmd/devbox routes it.
-const StageInit = runtime.StageInit
 
 // Options are the parsed flags of `devbox run`.
 type Options struct {
@@ -248,6 +244,8 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		spec, img, err := prepare(ctx, f, st, opts, id, terminal, nw)
 		if spec != nil {
 			spec.Security = sec
+			// A sandbox on the host's network: not its abstract sockets.
+			spec.Security.ScopeAbstract = spec.Net == "host"
 		}
 		pc <- prepared{spec, img, err}
 	}()
@@ -410,7 +408,7 @@ func ensureImage(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts 
 	}
 	saved := f.IOStreams.Out
 	f.IOStreams.Out = f.IOStreams.ErrOut // the pulled reference is not the command's output
-	_, err = pull.Image(ctx, f, opts.Image, plat, false)
+	_, err = cmdutil.PullImage(ctx, f, opts.Image, plat, false)
 	f.IOStreams.Out = saved
 	if err != nil {
 		return store.Image{}, err
@@ -484,7 +482,7 @@ func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *o
 		Early:       early,
 		Recipe:      recipe,
 		EnterInMain: true,
-		Stage:       StageInit,
+		Stage:       runtime.StageInit,
 		Exe:         cmdutil.InitExe(),
 		// The box directory is there for ps (and the tests) only.
 		Args:       []string{"fd:" + strconv.Itoa(statusFD+1), strconv.Itoa(statusFD), dir},

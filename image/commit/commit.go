@@ -46,6 +46,13 @@ type Options struct {
 	Message string
 	// CreatedBy is the history entry's created_by.
 	CreatedBy string
+	// History, when set, replaces the one entry made of CreatedBy, Author
+	// and Message: the steps that made the layer, in order, exactly one
+	// of them without EmptyLayer (the layer's own). Their Created is set.
+	History []v1.History
+	// Edit changes the new image's config (environment, labels, command,
+	// …) before it is written; nil keeps the base's.
+	Edit func(*v1.Config) error
 	// Now is the image's creation time (zero: the current time).
 	Now time.Time
 }
@@ -74,6 +81,9 @@ func Commit(ctx context.Context, st *store.Store, opts Options) (*Result, error)
 }
 
 func commit(ctx context.Context, st *store.Store, created *store.Created, opts Options) (*Result, error) {
+	if err := checkHistory(opts.History); err != nil {
+		return nil, err
+	}
 	unlockGC, err := st.GCLock(false)
 	if err != nil {
 		return nil, err
@@ -179,7 +189,19 @@ func commit(ctx context.Context, st *store.Store, created *store.Created, opts O
 	}
 	nc.RootFS.Type = "layers"
 	nc.RootFS.DiffIDs = diffIDs
-	nc.History = append(nc.History, v1.History{Created: nc.Created, CreatedBy: opts.CreatedBy, Author: opts.Author, Comment: opts.Message})
+	steps := opts.History
+	if len(steps) == 0 {
+		steps = []v1.History{{CreatedBy: opts.CreatedBy, Author: opts.Author, Comment: opts.Message}}
+	}
+	for _, h := range steps {
+		h.Created = nc.Created
+		nc.History = append(nc.History, h)
+	}
+	if opts.Edit != nil {
+		if err := opts.Edit(&nc.Config); err != nil {
+			return nil, err
+		}
+	}
 	cfgBytes, err := json.Marshal(nc)
 	if err != nil {
 		return nil, err
@@ -207,6 +229,24 @@ func commit(ctx context.Context, st *store.Store, created *store.Created, opts O
 		return nil, err
 	}
 	return res, nil
+}
+
+// checkHistory refuses history steps that would not describe one layer:
+// an image's history has one entry without empty_layer per layer.
+func checkHistory(h []v1.History) error {
+	if len(h) == 0 {
+		return nil
+	}
+	n := 0
+	for _, e := range h {
+		if !e.EmptyLayer {
+			n++
+		}
+	}
+	if n != 1 {
+		return fmt.Errorf("a commit's history steps must have exactly one entry for its layer, not %d", n)
+	}
+	return nil
 }
 
 // unpackStored unpacks job from its stored blob through the unpack stage.

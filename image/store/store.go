@@ -321,7 +321,11 @@ func (s *Store) WriteBlobBytes(b []byte) (v1.Hash, error) {
 
 // ReadBlob returns the content of a small blob.
 func (s *Store) ReadBlob(h v1.Hash) ([]byte, error) {
-	b, err := os.ReadFile(s.BlobPath(h))
+	// Input like every file of the store (a dev box writes it when the
+	// store is under the home): a regular file reached without following
+	// a link, of a document's size at most, never a link to /dev/zero or
+	// a fifo that would grow or stall every run and listing.
+	b, err := safefile.ReadFile(s.BlobPath(h), maxStoredDocument)
 	if err != nil {
 		return nil, fmt.Errorf("reading blob %s: %w", h, err)
 	}
@@ -330,15 +334,15 @@ func (s *Store) ReadBlob(h v1.Hash) ([]byte, error) {
 
 // Index reads index.json.
 func (s *Store) Index() (*v1.IndexManifest, error) {
-	f, err := os.Open(s.indexPath())
+	// A regular file, no link, bounded: as ReadBlob.
+	b, err := safefile.ReadFile(s.indexPath(), maxStoredDocument)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return &v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}, nil
 		}
 		return nil, fmt.Errorf("reading image index: %w", err)
 	}
-	defer f.Close()
-	im, err := v1.ParseIndexManifest(f)
+	im, err := v1.ParseIndexManifest(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("reading image index %s: %w (hint: the store is damaged; move it away and pull again)", s.indexPath(), err)
 	}
@@ -465,6 +469,10 @@ func (s *Store) details(img *Image) {
 		}
 	}
 }
+
+// maxStoredDocument bounds a manifest or config read back from the store:
+// far above any max_document_size a pull would have accepted.
+const maxStoredDocument = 256 << 20
 
 // Manifest reads and parses a manifest blob.
 func (s *Store) Manifest(h v1.Hash) (*v1.Manifest, error) {

@@ -55,6 +55,35 @@ func OpenLock(path string, perm os.FileMode) (*os.File, error) {
 	}
 }
 
+// Append opens the log file path for appending, creating it with perm: a
+// regular file reached without following a link. Anything else in its
+// place (a planted link, a fifo, a socket) is removed (only that entry)
+// and the file created anew; a directory is an error.
+func Append(path string, perm os.FileMode) (*os.File, error) {
+	for try := 0; ; try++ {
+		// O_NONBLOCK: a fifo without a reader fails at once (ENXIO)
+		// instead of waiting for one; a regular file ignores it.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_NOFOLLOW|unix.O_NONBLOCK, perm)
+		if err == nil {
+			if fi, serr := f.Stat(); serr == nil && fi.Mode().IsRegular() {
+				return f, nil
+			}
+			f.Close()
+			err = fmt.Errorf("%s is not a regular file", path)
+		}
+		if try > 0 {
+			return nil, err
+		}
+		fi, lerr := os.Lstat(path)
+		if lerr != nil || fi.IsDir() {
+			return nil, err
+		}
+		if rerr := os.Remove(path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+}
+
 // ReadFile reads the regular file path, reached without following a link,
 // of at most max bytes: a record something else may have written.
 func ReadFile(path string, max int64) ([]byte, error) {

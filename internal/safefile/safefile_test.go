@@ -12,7 +12,9 @@ func TestCreateAndOpenLock(t *testing.T) {
 		name  string
 		plant func(t *testing.T, p, target string) // what is at p before
 		lock  bool                                 // OpenLock, else Create
+		app   bool                                 // Append
 		fails bool
+		want  string // what p holds after, when set
 	}{
 		{name: "create: nothing there", plant: func(*testing.T, string, string) {}},
 		{name: "create: a file", plant: func(t *testing.T, p, _ string) { os.WriteFile(p, []byte("old"), 0o644) }},
@@ -22,6 +24,20 @@ func TestCreateAndOpenLock(t *testing.T) {
 		{name: "lock: nothing there", lock: true, plant: func(*testing.T, string, string) {}},
 		{name: "lock: a link", lock: true, plant: func(t *testing.T, p, tg string) { os.Symlink(tg, p) }},
 		{name: "lock: a fifo", lock: true, plant: func(t *testing.T, p, _ string) { syscall.Mkfifo(p, 0o600) }, fails: true},
+		{name: "append: nothing there", app: true, plant: func(*testing.T, string, string) {}, want: "new"},
+		{name: "append: a file", app: true, plant: func(t *testing.T, p, _ string) { os.WriteFile(p, []byte("old"), 0o600) }, want: "oldnew"},
+		{name: "append: a link", app: true, plant: func(t *testing.T, p, tg string) { os.Symlink(tg, p) }, want: "new"},
+		{name: "append: a dangling link", app: true, plant: func(t *testing.T, p, tg string) { os.Symlink(tg+"-new", p) }, want: "new"},
+		{name: "append: a fifo", app: true, plant: func(t *testing.T, p, _ string) { syscall.Mkfifo(p, 0o600) }, want: "new"},
+		{name: "append: a fifo with a reader", app: true, plant: func(t *testing.T, p, _ string) {
+			syscall.Mkfifo(p, 0o600)
+			r, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { r.Close() })
+		}, want: "new"},
+		{name: "append: a directory", app: true, plant: func(t *testing.T, p, _ string) { os.Mkdir(p, 0o700) }, fails: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -34,9 +50,15 @@ func TestCreateAndOpenLock(t *testing.T) {
 			c.plant(t, p, target)
 			var f *os.File
 			var err error
-			if c.lock {
+			switch {
+			case c.lock:
 				f, err = OpenLock(p, 0o666)
-			} else {
+			case c.app:
+				f, err = Append(p, 0o600)
+				if err == nil {
+					_, err = f.WriteString("new")
+				}
+			default:
 				f, err = Create(p, 0, 0o600)
 				if err == nil {
 					_, err = f.WriteString("new")
@@ -57,6 +79,14 @@ func TestCreateAndOpenLock(t *testing.T) {
 			if !c.fails {
 				if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
 					t.Errorf("%s is not a regular file: %v %v", p, fi, err)
+				}
+			}
+			if _, err := os.Lstat(target + "-new"); err == nil {
+				t.Errorf("created through a dangling link")
+			}
+			if c.want != "" {
+				if b, _ := os.ReadFile(p); string(b) != c.want {
+					t.Errorf("%s holds %q, want %q", p, b, c.want)
 				}
 			}
 		})

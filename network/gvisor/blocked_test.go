@@ -31,11 +31,17 @@ func TestBlocked(t *testing.T) {
 		{"93.184.215.14", false, false},
 		{"192.168.1.10", false, false},
 		{"128.0.0.1", false, false},
+		// Link-local: a cloud's metadata service answers at
+		// 169.254.169.254 to the host alone.
+		{"169.254.169.254", true, false},
+		{"169.254.0.1", true, false},
+		{"169.253.255.255", false, false},
+		{"169.255.0.1", false, false},
 	} {
-		if got := blocked(addr4(tc.dst), subnet, map[tcpip.Address]tcpip.Address{}); got != tc.off {
+		if got := blocked(addr4(tc.dst), subnet, map[tcpip.Address]tcpip.Address{}, false); got != tc.off {
 			t.Errorf("without host loopback: blocked(%s) = %v, want %v", tc.dst, got, tc.off)
 		}
-		if got := blocked(addr4(tc.dst), subnet, on); got != tc.on {
+		if got := blocked(addr4(tc.dst), subnet, on, true); got != tc.on {
 			t.Errorf("with host loopback: blocked(%s) = %v, want %v", tc.dst, got, tc.on)
 		}
 	}

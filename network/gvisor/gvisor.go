@@ -211,7 +211,7 @@ func newStack(fd int, o Options) (*stack.Stack, parts, error) {
 	tcpFwd := tcpForwarder(s, nat, newBudget(tcpBudget, fastShare, maxTCPConns, o.Log))
 	flows := newUDPFlows(s, nat, o.Log)
 	udpFwd := flows.forwarder()
-	blocked := func(a tcpip.Address) bool { return blocked(a, subnet, nat) }
+	blocked := func(a tcpip.Address) bool { return blocked(a, subnet, nat, o.HostLoopback) }
 	s.SetTransportProtocolHandler(tcp.ProtocolNumber, func(id stack.TransportEndpointID, pkt *stack.PacketBuffer) bool {
 		if blocked(id.LocalAddress) {
 			return false // the stack answers with a reset
@@ -238,12 +238,17 @@ func newStack(fd int, o Options) (*stack.Stack, parts, error) {
 // without host loopback) are the box's own network, never dialled on the
 // host's; the host's loopback and "this network" (0.0.0.0/8, which the
 // host's kernel connects to its loopback), multicast and broadcast are
-// refused whatever a raw frame of the box says.
-func blocked(dst tcpip.Address, subnet tcpip.Subnet, nat map[tcpip.Address]tcpip.Address) bool {
+// refused whatever a raw frame of the box says; without host loopback,
+// so are link-local addresses, which only the host reaches (a cloud's
+// metadata service).
+func blocked(dst tcpip.Address, subnet tcpip.Subnet, nat map[tcpip.Address]tcpip.Address, hostLoopback bool) bool {
 	if _, mapped := nat[dst]; mapped {
 		return false
 	}
 	if subnet.Contains(dst) || dst.Len() != 4 {
+		return true
+	}
+	if !hostLoopback && linkLocal(dst) {
 		return true
 	}
 	b := dst.As4()
@@ -253,8 +258,7 @@ func blocked(dst tcpip.Address, subnet tcpip.Subnet, nat map[tcpip.Address]tcpip
 // linkLocal reports whether a is in 169.254.0.0/16 (cloud metadata
 // services live there; UDP to them is not forwarded).
 func linkLocal(a tcpip.Address) bool {
-	b := a.As4()
-	return a.Len() == 4 && b[0] == 169 && b[1] == 254
+	return a.Len() == 4 && network.LinkLocal4.Contains(netip.AddrFrom4(a.As4()))
 }
 
 // tune sizes TCP for a fast local link: SACK, and buffers that let one

@@ -12,8 +12,8 @@ import (
 )
 
 // Attach sets the filter on the open tap descriptor fd (the driver's
-// end), dropping also what goes to the addresses drop.
-func Attach(fd uintptr, drop ...netip.Addr) error {
+// end), dropping also what goes to the prefixes drop.
+func Attach(fd uintptr, drop ...netip.Prefix) error {
 	p := Program(drop...)
 	prog := unix.SockFprog{Len: uint16(len(p)), Filter: &p[0]}
 	if _, _, e := unix.Syscall(unix.SYS_IOCTL, fd, unix.TUNATTACHFILTER, uintptr(unsafe.Pointer(&prog))); e != 0 {
@@ -26,7 +26,7 @@ func Attach(fd uintptr, drop ...netip.Addr) error {
 // driver devbox started: pasta, slirp4netns) has open: it takes a copy
 // of the driver's descriptor (pidfd_getfd, Linux 5.6), which shares the
 // open file and so its filter.
-func AttachToProcess(pid int, drop ...netip.Addr) error {
+func AttachToProcess(pid int, drop ...netip.Prefix) error {
 	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
 	ents, err := os.ReadDir(dir)
 	if err != nil {

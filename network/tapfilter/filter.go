@@ -28,6 +28,7 @@ const (
 	ldw = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
 	jeq = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
 	rsh = unix.BPF_ALU | unix.BPF_RSH | unix.BPF_K
+	and = unix.BPF_ALU | unix.BPF_AND | unix.BPF_K
 	ldi = unix.BPF_LD | unix.BPF_IMM // a no-op where a label stands
 	ret = unix.BPF_RET | unix.BPF_K
 )
@@ -40,7 +41,7 @@ type op struct {
 	jt, jf string
 }
 
-// base is the filter in symbolic form; ops for addresses dropped on
+// base is the filter in symbolic form; ops for the prefixes dropped on
 // request are inserted at "v4" and "v6".
 var base = []op{
 	{code: ldh, k: offType},
@@ -72,10 +73,12 @@ var base = []op{
 }
 
 // Program is the filter: 0 (drop) for a frame to a loopback or
-// unspecified address, to one of the addresses drop (the gateway, when
-// it must not lead anywhere) and for one of another protocol than IPv4,
-// IPv6 or ARP; the whole frame otherwise.
-func Program(drop ...netip.Addr) []unix.SockFilter {
+// unspecified address, to an address in one of the prefixes drop (the
+// gateway, when it must not lead anywhere; link-local addresses, where
+// cloud metadata services answer) and for one of another protocol than
+// IPv4, IPv6 or ARP; the whole frame otherwise. A prefix of length 0 is
+// ignored.
+func Program(drop ...netip.Prefix) []unix.SockFilter {
 	var ops []op
 	for _, o := range base {
 		if o.label != "v4" && o.label != "v6" {
@@ -84,23 +87,13 @@ func Program(drop ...netip.Addr) []unix.SockFilter {
 		}
 		// The label marks a no-op, followed by the checks for drop.
 		ops = append(ops, op{label: o.label, code: ldi})
-		for _, a := range drop {
+		for i, p := range drop {
+			a := p.Addr()
 			switch {
 			case o.label == "v4" && a.Is4():
-				b := a.As4()
-				ops = append(ops, op{code: ldw, k: offDst4}, op{code: jeq, k: binary.BigEndian.Uint32(b[:]), jt: "drop"})
+				ops = append(ops, prefixOps(p, offDst4, fmt.Sprintf("v4skip%d", i))...)
 			case o.label == "v6" && a.Is6() && !a.Is4In6():
-				b := a.As16()
-				next := "v6skip" + a.String()
-				for i := 0; i < 16; i += 4 {
-					ops = append(ops, op{code: ldw, k: offDst6 + uint32(i)})
-					if i < 12 {
-						ops = append(ops, op{code: jeq, k: binary.BigEndian.Uint32(b[i:]), jf: next})
-					} else {
-						ops = append(ops, op{code: jeq, k: binary.BigEndian.Uint32(b[i:]), jt: "drop"})
-					}
-				}
-				ops = append(ops, op{label: next, code: ldi})
+				ops = append(ops, prefixOps(p, offDst6, fmt.Sprintf("v6skip%d", i))...)
 			}
 		}
 	}
@@ -109,6 +102,33 @@ func Program(drop ...netip.Addr) []unix.SockFilter {
 		panic(err) // the table above is wrong
 	}
 	return p
+}
+
+// prefixOps compares the destination address at offset off with prefix p,
+// a 32-bit word at a time (the last one masked): a match drops the frame,
+// a mismatch goes on at label skip.
+func prefixOps(p netip.Prefix, off uint32, skip string) []op {
+	bits := p.Bits()
+	if bits <= 0 {
+		return nil
+	}
+	b := p.Masked().Addr().AsSlice()
+	var ops []op
+	for i := 0; i < len(b) && bits > 0; i += 4 {
+		n := min(bits, 32)
+		bits -= n
+		ops = append(ops, op{code: ldw, k: off + uint32(i)})
+		if n < 32 {
+			ops = append(ops, op{code: and, k: ^uint32(0) << (32 - n)})
+		}
+		w := binary.BigEndian.Uint32(b[i:])
+		if bits == 0 {
+			ops = append(ops, op{code: jeq, k: w, jt: "drop"})
+		} else {
+			ops = append(ops, op{code: jeq, k: w, jf: skip})
+		}
+	}
+	return append(ops, op{label: skip, code: ldi})
 }
 
 // assemble resolves the labels of ops.

@@ -34,6 +34,8 @@ func run(t *testing.T, p []unix.SockFilter, frame []byte) uint32 {
 			a = in.K
 		case rsh:
 			a >>= in.K
+		case and:
+			a &= in.K
 		case jeq:
 			if a == in.K {
 				pc += int(in.Jt)
@@ -71,7 +73,8 @@ func frame(etype uint16, dst string) []byte {
 
 func TestProgram(t *testing.T) {
 	plain := Program()
-	gw := Program(netip.MustParseAddr("10.0.2.2"), netip.MustParseAddr("fd00::2"))
+	gw := Program(netip.MustParsePrefix("10.0.2.2/32"), netip.MustParsePrefix("fd00::2/128"), netip.MustParsePrefix("169.254.0.0/16"),
+		netip.MustParsePrefix("fd00:ec2::/32"))
 	for _, p := range [][]unix.SockFilter{plain, gw} {
 		if len(p) == 0 || p[len(p)-1].Code != ret {
 			t.Fatal("the program must end in a return")
@@ -92,6 +95,12 @@ func TestProgram(t *testing.T) {
 		{"v4 unspecified", frame(unix.ETH_P_IP, "0.0.0.0"), false, false},
 		{"v4 this network", frame(unix.ETH_P_IP, "0.1.2.3"), false, false},
 		{"v4 128", frame(unix.ETH_P_IP, "128.0.0.1"), true, true},
+		{"v4 link-local metadata", frame(unix.ETH_P_IP, "169.254.169.254"), true, false},
+		{"v4 link-local low", frame(unix.ETH_P_IP, "169.254.0.0"), true, false},
+		{"v4 below link-local", frame(unix.ETH_P_IP, "169.253.255.255"), true, true},
+		{"v4 above link-local", frame(unix.ETH_P_IP, "169.255.0.0"), true, true},
+		{"v6 in a /32", frame(unix.ETH_P_IPV6, "fd00:ec2::254"), true, false},
+		{"v6 next to a /32", frame(unix.ETH_P_IPV6, "fd00:ec3::254"), true, true},
 		{"v6 out", frame(unix.ETH_P_IPV6, "2001:db8::1"), true, true},
 		{"v6 gateway", frame(unix.ETH_P_IPV6, "fd00::2"), true, false},
 		{"v6 near gateway", frame(unix.ETH_P_IPV6, "fd00::3"), true, true},

@@ -183,6 +183,39 @@ func (s *Store) Lock(name string) (func(), error) {
 	return func() { f.Close() }, nil
 }
 
+// TryLock takes the lock named name when no process holds it: held is
+// false (and unlock nil) when one does. forget, called while holding it,
+// unlinks the lock's file, for a lock whose purpose is gone.
+func (s *Store) TryLock(name string) (unlock, forget func(), held bool, err error) {
+	p := filepath.Join(s.LocksDir, name+".lock")
+	f, err := safefile.OpenLock(p, 0o666)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("opening lock: %w", err)
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err == unix.EWOULDBLOCK {
+		f.Close()
+		return nil, nil, true, nil
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, false, fmt.Errorf("locking %s: %w", name, err)
+	}
+	return func() { f.Close() }, func() { os.Remove(p) }, false, nil
+}
+
+// HasLock reports whether lock name's file exists (some process made it;
+// it may be free).
+func (s *Store) HasLock(name string) bool {
+	_, err := os.Lstat(filepath.Join(s.LocksDir, name+".lock"))
+	return err == nil
+}
+
 // List returns every box, sorted by name: the valid records, and for
 // each box directory whose record cannot be used a stand-in that carries
 // only its ID, Name (the record's when valid, else the id) and Problem.

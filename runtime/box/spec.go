@@ -89,6 +89,7 @@ func Spec(r *Record, lowers []string, boxDir string, h Host) (*runtime.Spec, err
 	if s.Net == "" {
 		s.Net = "host"
 	}
+	s.Security.ScopeAbstract = s.Net == "host" && !IsDevBox(r, acct.Home)
 	add := func(src, dst string, ro bool) {
 		for _, m := range s.Mounts {
 			if m.Target == dst {

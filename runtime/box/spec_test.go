@@ -276,3 +276,33 @@ func TestSessionEnvSandboxDrops(t *testing.T) {
 		}
 	}
 }
+
+// A sandbox that shares the host's network namespace is scoped out of the
+// host's abstract unix sockets; a dev box is not, nor a box with a network
+// of its own (whose abstract sockets are its own anyway).
+func TestSpecScopeAbstract(t *testing.T) {
+	acct := runtime.Account{Name: "me", UID: 1000, GID: 1000, Home: "/home/me"}
+	for _, c := range []struct {
+		name string
+		rec  Record
+		want bool
+	}{
+		{"sandbox, host network", Record{Name: "sb", Hostname: "sb", Home: "/data/h", Net: "host"}, true},
+		{"sandbox, desktop, host network", Record{Name: "sb", Hostname: "sb", Home: "/data/h", Desktop: true, Net: "host"}, true},
+		{"sandbox, record without a network (host)", Record{Name: "sb", Hostname: "sb", Home: "/data/h"}, true},
+		{"sandbox, own network", Record{Name: "sb", Hostname: "sb", Home: "/data/h", Net: "slirp"}, false},
+		{"sandbox, no network", Record{Name: "sb", Hostname: "sb", Home: "/data/h", Net: "none"}, false},
+		{"dev box, host network", Record{Name: "dev", Hostname: "dev", Net: "host"}, false},
+		{"dev box given the user's home, host network", Record{Name: "dev", Hostname: "dev", Home: "/home/me", Net: "host"}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := Spec(&c.rec, []string{"/l1"}, "/boxdir", Host{Account: acct})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Security.ScopeAbstract != c.want {
+				t.Errorf("ScopeAbstract = %v, want %v", s.Security.ScopeAbstract, c.want)
+			}
+		})
+	}
+}

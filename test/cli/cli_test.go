@@ -128,6 +128,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"pull", "debian\nrm -rf"}, "control characters"},
 		{[]string{"pull", "Fedroa:"}, `did you mean the alias "fedora"?`},
 		{[]string{"doctor", "now"}, "unknown command"},
+		{[]string{"build", "--pull", "sometimes"}, `invalid --pull "sometimes"`},
+		{[]string{"build", "/nonexistent/devbox.toml"}, "no box file /nonexistent/devbox.toml"},
 	}
 	if os.Geteuid() != 0 { // root writes anywhere
 		cases = append(cases, struct {

@@ -346,6 +346,31 @@ var Examples = map[string]Example{
 		Outcome: Outcome{Stdout: []string{"ci\tcreate"}},
 		Probe:   "! devbox inspect ci",
 	},
+	// devbox build (--help, README and docs/boxfile.md).
+	"devbox build": {
+		Says:     "an image of each box of ./devbox.toml, no box kept",
+		Setup:    []string{buildFile("devbox.toml")},
+		Outcome:  Outcome{Stdout: []string{"web\tlocalhost/web:latest\tsha256:", "\tbuilt"}, Stderr: []string{"devbox: build web: commit"}},
+		Probe:    `test "$(devbox ls --json)" = "[]" && devbox run web -- ls /etc/made`,
+		ProbeOut: "/etc/made",
+	},
+	"devbox build ci/devbox.toml -b web -t team/web:1 --push 127.0.0.1:5000/team/web:1": {
+		Says:     "one box's image under a name of your own, pushed",
+		Setup:    []string{"mkdir -p ci", buildFile("ci/devbox.toml"), `printf '%s\n' '[box.db]' 'image = "busybox"' >> ci/devbox.toml`},
+		Outcome:  Outcome{Stdout: []string{"web\tlocalhost/team/web:1", "127.0.0.1:5000/team/web:1"}},
+		Probe:    "skopeo inspect --tls-verify=false docker://127.0.0.1:5000/team/web:1",
+		ProbeOut: "dev.devbox.build.key",
+	},
+	"devbox build --no-cache --json": {
+		Says:    "builds again although nothing changed",
+		Setup:   []string{buildFile("devbox.toml"), "devbox build"},
+		Outcome: Outcome{Stdout: []string{`"cached": false`, `"name": "commit"`}},
+	},
+	"devbox run web -- ls /etc/made": {
+		Says:    "the built image runs like any other",
+		Setup:   []string{buildFile("devbox.toml"), "devbox build"},
+		Outcome: Outcome{Stdout: []string{"/etc/made"}},
+	},
 	"devbox shell --devcontainer -- id -un": {
 		Says:    "enters the box of the project's devcontainer.json",
 		Setup:   []string{`mkdir -p .devcontainer && printf '%s\n' '{' '  // comments are fine' '  "image": "busybox",' '  "containerEnv": {"X": "1"},' '}' > .devcontainer/devcontainer.json`},
@@ -365,6 +390,13 @@ var Examples = map[string]Example{
 		Outcome:  Outcome{Stdout: []string{"127.0.0.1:5000/team/dev:1"}},
 		Probe:    "skopeo inspect --config oci:$XDG_DATA_HOME/devbox/oci:127.0.0.1:5000/team/dev:1",
 		ProbeOut: "with the build tools",
+	},
+	`devbox commit dev dev:2 --change 'CMD ["make", "test"]' --change 'ENV CI=true' --change 'WORKDIR /src'`: {
+		Says:     "a commit whose image has its own command, environment and working directory",
+		Setup:    []string{"devbox create dev --image busybox", writes("dev", "/src/Makefile", "644", "test:"), "devbox stop dev"},
+		Outcome:  Outcome{Stdout: []string{"localhost/dev:2"}},
+		Probe:    `devbox run dev:2 -- sh -c 'echo "CI=$CI in $(pwd)"'`,
+		ProbeOut: "CI=true in /src",
 	},
 	"devbox push 127.0.0.1:5000/team/dev:1": {
 		Says:     "the image in the registry its name names",
@@ -401,4 +433,10 @@ var Examples = map[string]Example{
 func committable(box string) []string {
 	return []string{"devbox create " + box + " --image busybox",
 		writes(box, "/usr/local/share/made", "644", "made in the box"), "devbox stop " + box}
+}
+
+// buildFile returns the Setup command that writes a box file with box
+// web (busybox, an on_create hook) to path.
+func buildFile(path string) string {
+	return `printf '%s\n' '[box.web]' 'image = "busybox"' 'on_create = ["touch /etc/made"]' > ` + path
 }

@@ -159,8 +159,17 @@ func TestCommitPushRunsInPodman(t *testing.T) {
 		t.Errorf("config: %s", out)
 	}
 
+	if out := podmanRun(t, ref, imageChecks(home, user)); !strings.Contains(out, "image-ok") {
+		t.Fatalf("podman run printed:\n%s", out)
+	}
+}
+
+// podmanRun pulls ref from the test registry with podman and runs script
+// in it with sh -c, without network; it returns the output.
+func podmanRun(t *testing.T, ref, script string) string {
+	t.Helper()
 	penv := podmanEnv(t)
-	args := []string{"run", "--rm", "--tls-verify=false", "--network", "none", ref, "sh", "-c", imageChecks(home, user)}
+	args := []string{"run", "--rm", "--tls-verify=false", "--network", "none", ref, "sh", "-c", script}
 	if _, err := exec.LookPath("runc"); err == nil {
 		// crun refuses this machine's hybrid cgroup hierarchy; runc does not.
 		args = append([]string{"--runtime", "runc"}, args...)
@@ -172,10 +181,11 @@ func TestCommitPushRunsInPodman(t *testing.T) {
 	}
 	pc := exec.Command("podman", args...)
 	pc.Env = penv
-	out, err = pc.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "image-ok") {
+	out, err := pc.CombinedOutput()
+	if err != nil {
 		t.Fatalf("podman run: %v\n%s", err, out)
 	}
+	return string(out)
 }
 
 // TestSaveLoadRoundTrip saves a committed image, loads it into an empty
@@ -246,5 +256,46 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	}
 	if r := e3.ok("images", "--json"); strings.TrimSpace(r.stdout) != "[]" {
 		t.Errorf("images after failed loads: %s", r.stdout)
+	}
+}
+
+// TestCommitChange: --change instructions set the committed image's
+// config, and devbox run of the image uses them; a bad one is refused
+// before anything is committed.
+func TestCommitChange(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	e.ok("create", "ch", "--image", "busybox")
+	e.ok("exec", "--root", "ch", "sh", "-c", `mkdir -p /srv/app && printf '%s\n' '#!/bin/sh' 'echo "args:$*"; echo "cwd:$(pwd)"; echo "env:$GREETING"; id -u' > /usr/local/bin/show && chmod 755 /usr/local/bin/show`)
+	e.ok("stop", "ch")
+	c := e.commit("ch", "ch:1", "--change", `ENTRYPOINT ["/usr/local/bin/show"]`, "--change", `CMD ["default-arg"]`,
+		"--change", `ENV GREETING="hi there"`, "--change", "WORKDIR /srv/app", "--change", "USER 1234", "--change", "label team=core")
+	if out := e.ok("run", "ch:1").stdout; out != "args:default-arg\ncwd:/srv/app\nenv:hi there\n1234\n" {
+		t.Errorf("devbox run ch:1 printed %q", out)
+	}
+	if out := e.ok("run", "ch:1", "--", "given").stdout; !strings.HasPrefix(out, "args:given\n") {
+		t.Errorf("devbox run ch:1 -- given printed %q", out)
+	}
+	cfg := e.imageConfig(c.ID)
+	if cfg.Config.Labels["team"] != "core" || cfg.Config.User != "1234" || cfg.Config.WorkingDir != "/srv/app" {
+		t.Errorf("config: %+v", cfg.Config)
+	}
+	// An ENTRYPOINT alone clears the image's CMD (busybox's is sh); the
+	// shell form runs with /bin/sh -c.
+	e.commit("ch", "ch:2", "--change", `ENTRYPOINT ["/usr/local/bin/show"]`)
+	if out := e.ok("run", "ch:2").stdout; !strings.HasPrefix(out, "args:\n") {
+		t.Errorf("devbox run ch:2 printed %q", out)
+	}
+	e.commit("ch", "ch:3", "--change", `CMD echo "shell form" $HOME`)
+	if out := e.ok("run", "ch:3").stdout; out != "shell form /root\n" {
+		t.Errorf("devbox run ch:3 printed %q", out)
+	}
+	for _, bad := range []string{"EXPOSE 80", `CMD ["x", 1]`, "ENV A", "USER"} {
+		if r := e.run("commit", "ch", "ch:bad", "--change", bad); r.code != 125 || !strings.Contains(r.stderr, "devbox: invalid --change") || !strings.Contains(r.stderr, "hint") {
+			t.Errorf("--change %q: exit %d, %q", bad, r.code, r.stderr)
+		}
+	}
+	if out := e.ok("images", "--json").stdout; strings.Contains(out, "ch:bad") {
+		t.Errorf("a refused commit tagged an image: %s", out)
 	}
 }

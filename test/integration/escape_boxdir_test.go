@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,5 +146,45 @@ func TestEscapeStoreExportsRecord(t *testing.T) {
 	}
 	if _, err := os.Lstat(dir); err == nil {
 		t.Errorf("%s is still there", dir)
+	}
+}
+
+// TestEscapeStoreAssembleLogLink: devbox assemble writes a box's package
+// managers' and hooks' output to assemble.log in its box directory,
+// opening it again for each step. A dev box whose store is under the home
+// it shares (the default, ~/.local/share/devbox) can replace that file
+// by a link between two steps, from its first on_create hook (code of the
+// image's), to a file of the user's outside the home; the next step's
+// output, which the box chooses, must not be appended there.
+func TestEscapeStoreAssembleLogLink(t *testing.T) {
+	e := newEnv(t)
+	// The store under the home, as by default.
+	e.data = filepath.Join(e.home, ".local", "share")
+	e.root = filepath.Join(e.data, "devbox")
+	if err := os.MkdirAll(e.data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e.stopBoxesAtCleanup()
+	outside := filepath.Join(filepath.Dir(e.home), "outside")
+	if err := os.MkdirAll(outside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := plantCanary(t, outside)
+	file := filepath.Join(t.TempDir(), "devbox.toml")
+	bf := fmt.Sprintf(`[box.victim]
+image = "busybox"
+on_create = ["ln -sf %s %s/containers/*/assemble.log", "echo devbox-written-by-the-box"]
+`, c.path, e.root)
+	if err := os.WriteFile(file, []byte(bf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run("assemble", file)
+	t.Logf("assemble: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	c.check(t)
+	if fi, err := os.Lstat(filepath.Join(e.boxDir("victim"), "assemble.log")); err == nil && fi.Mode()&os.ModeSymlink == 0 {
+		b, _ := os.ReadFile(filepath.Join(e.boxDir("victim"), "assemble.log"))
+		if !strings.Contains(string(b), "devbox-written-by-the-box") {
+			t.Errorf("assemble.log lacks the second hook's output:\n%s", b)
+		}
 	}
 }

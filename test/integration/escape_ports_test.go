@@ -97,3 +97,40 @@ func TestEscapePortsSquatted(t *testing.T) {
 		t.Errorf("after the squatter left: %q %v", body, err)
 	}
 }
+
+// TestEscapePortsSandboxNotForwarded: a sandbox (a box with a home of its
+// own) that listens on a port must not get a listener on the host's
+// 127.0.0.1 unless the user published it (-p): automatic forwarding would
+// put it on the host's loopback, where the user's own clients (a
+// database client, a browser sending localhost cookies, which ignore the
+// port) would talk to it as to a host service once that port is free. A
+// dev box's port is forwarded (the control), as is a sandbox's with -p.
+func TestEscapePortsSandboxNotForwarded(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	home := sandboxHome(t)
+	published := freePort(t)
+	for _, tc := range []struct {
+		name    string
+		create  []string
+		port    int
+		forward bool
+	}{
+		{name: "home box", create: []string{"--home", home}, port: freePort(t)},
+		{name: "home box, published", create: []string{"--home", home, "-p", fmt.Sprintf("%d:%d", published, published)}, port: published, forward: true},
+		{name: "dev box (control)", create: []string{"--no-provision"}, port: freePort(t), forward: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := strings.ReplaceAll(strings.Fields(tc.name)[0], ",", "") + fmt.Sprint(tc.port)
+			e.ok(append([]string{"create", name, "--image", "busybox", "--net", "gvisor", "--grace", "60"}, tc.create...)...)
+			e.ok("exec", name, "--", "sh", "-c", fmt.Sprintf("mkdir -p /tmp/www && echo box > /tmp/www/index.html && httpd -p 0.0.0.0:%d -h /tmp/www", tc.port))
+			// Auto forwarding polls every 500 ms: 3 s is six polls.
+			body, err := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", tc.port), 3*time.Second)
+			reached := err == nil && body == "box\n"
+			if reached != tc.forward {
+				t.Errorf("host 127.0.0.1:%d reached the box's server: %v (want %v; %q %v)\nports: %s", tc.port, reached, tc.forward, body, err, e.run("ports", name).stdout)
+			}
+			e.ok("rm", "-f", name)
+		})
+	}
+}

@@ -255,27 +255,7 @@ func openPTY(t *testing.T) (*os.File, *os.File) {
 func TestEscapeKeyring(t *testing.T) {
 	e := newEnv(t)
 	img := probeImage(t, e)
-	var r [8]byte
-	rand.Read(r[:])
-	desc := "devbox-canary-key-" + hex.EncodeToString(r[:])
-	// Keyrings belong to threads: set up on a locked thread, from which
-	// devbox is forked.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if _, _, errno := unix.RawSyscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0); errno != 0 {
-		t.Fatalf("joining a session keyring: %v", errno)
-	}
-	for _, ring := range []int{unix.KEY_SPEC_SESSION_KEYRING, unix.KEY_SPEC_USER_KEYRING} {
-		id, err := unix.AddKey("user", desc, []byte("secret"), ring)
-		if err != nil {
-			t.Fatalf("adding the canary key: %v", err)
-		}
-		defer unix.KeyctlInt(unix.KEYCTL_UNLINK, id, ring, 0, 0)
-	}
-	// Control: the key is there for a process of the caller's.
-	if _, err := unix.KeyctlSearch(unix.KEY_SPEC_SESSION_KEYRING, "user", desc, 0); err != nil {
-		t.Fatalf("control: the canary key is not in the session keyring: %v", err)
-	}
+	desc := canaryKeys(t)
 	res := e.ok("run", "--net", "none", img, "--", "/probe", "keys", desc)
 	if strings.Contains(res.stdout, "FOUND") {
 		t.Errorf("the box found the caller's key:\n%s", res.stdout)
@@ -290,9 +270,15 @@ func TestEscapeKeyring(t *testing.T) {
 func TestEscapeMasks(t *testing.T) {
 	e := newEnv(t)
 	img := probeImage(t, e)
-	r := e.ok("run", "--net", "none", img, "--", "/probe", "masks")
+	checkMasks(t, e.ok("run", "--net", "none", img, "--", "/probe", "masks").stdout)
+}
+
+// checkMasks fails t unless every attack of probe masks (output out) was
+// refused.
+func checkMasks(t *testing.T, out string) {
+	t.Helper()
 	n := 0
-	for k, v := range lines(r.stdout) {
+	for k, v := range lines(out) {
 		if strings.HasPrefix(k, "umount ") || strings.HasPrefix(k, "remount-rw ") || strings.HasPrefix(k, "mount ") || strings.HasPrefix(k, "unshare") || strings.HasPrefix(k, "open /proc/sysrq") {
 			n++
 			if v == "ok" {
@@ -300,9 +286,47 @@ func TestEscapeMasks(t *testing.T) {
 			}
 		}
 	}
-	if n < 8 || !strings.Contains(r.stdout, "read /proc/kcore: 0 bytes") {
-		t.Errorf("probe masks:\n%s", r.stdout)
+	if n < 8 || !strings.Contains(out, "read /proc/kcore: 0 bytes") {
+		t.Errorf("probe masks:\n%s", out)
 	}
+}
+
+// canaryKeys adds a "user" key to a new session keyring of the test's
+// thread (locked to it until the test ends: devbox started from the test
+// inherits that keyring) and to the user keyring, and returns its
+// description.
+func canaryKeys(t *testing.T) string {
+	t.Helper()
+	var r [8]byte
+	rand.Read(r[:])
+	desc := "devbox-canary-key-" + hex.EncodeToString(r[:])
+	runtime.LockOSThread()
+	t.Cleanup(runtime.UnlockOSThread)
+	if _, _, errno := unix.RawSyscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0); errno != 0 {
+		t.Fatalf("joining a session keyring: %v", errno)
+	}
+	for _, ring := range []int{unix.KEY_SPEC_SESSION_KEYRING, unix.KEY_SPEC_USER_KEYRING} {
+		id, err := unix.AddKey("user", desc, []byte("secret"), ring)
+		if err != nil {
+			t.Fatalf("adding the canary key: %v", err)
+		}
+		t.Cleanup(func() { unix.KeyctlInt(unix.KEYCTL_UNLINK, id, ring, 0, 0) })
+	}
+	// Control: the key is there for a process of the caller's.
+	if _, err := unix.KeyctlSearch(unix.KEY_SPEC_SESSION_KEYRING, "user", desc, 0); err != nil {
+		t.Fatalf("control: the canary key is not in the session keyring: %v", err)
+	}
+	return desc
+}
+
+// sandboxHome returns a new directory for a box's own home (--home).
+func sandboxHome(t *testing.T) string {
+	t.Helper()
+	h := filepath.Join(t.TempDir(), "sbhome")
+	if err := os.Mkdir(h, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
 
 // TestEscapeStatusLikePodman compares the confinement of a box's root with

@@ -680,8 +680,39 @@ func TestRunHolder(t *testing.T) {
 		t.Errorf("the pipe devbox inherited is still open somewhere after the holder started: read %d, %v", n, err)
 	}
 	pr.Close()
-	a := run(true)
+	// Two boxes through the holder at the same time: namespace inode
+	// numbers are reused once freed, so two runs one after the other may
+	// show the same ones. The first, another command line, is an early
+	// start the holder serves; it waits for its stdin to close.
+	ca := e.cmd(append(slices.Clone(args[:len(args)-1]), "cat /proc/self/uid_map; for n in user mnt pid uts ipc net; do readlink /proc/self/ns/$n; done; read x; exit 9")...)
+	ca.Env = append(ca.Env, env...)
+	stdinA, err := ca.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outA, err := ca.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errA bytes.Buffer
+	ca.Stderr = &errA
+	if err := ca.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var linesA []string
+	for sc := bufio.NewScanner(outA); len(linesA) < 9 && sc.Scan(); {
+		linesA = append(linesA, sc.Text())
+	}
 	b := run(true)
+	stdinA.Close()
+	werr := ca.Wait()
+	if ee, ok := werr.(*exec.ExitError); !ok || ee.ExitCode() != 9 || len(linesA) != 9 {
+		t.Fatalf("first box: %v, stdout %q, stderr:\n%s", werr, linesA, errA.String())
+	}
+	if _, held := heldPid(errA.String()); !held {
+		t.Fatalf("first box: not through a holder; stderr:\n%s", errA.String())
+	}
+	a := linesA[3:]
 	host := nsLinks(t)
 	if a[0] != b[0] || a[0] == host["user"] {
 		t.Errorf("user namespaces: %s and %s (host %s), want the holder's", a[0], b[0], host["user"])

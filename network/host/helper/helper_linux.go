@@ -282,9 +282,13 @@ func (h *helper) filterDriverTap(pd rknet.ParentDriver) error {
 	if !ok {
 		return nil
 	}
-	var drop []netip.Addr
+	var drop []netip.Prefix
 	if !h.o.HostLoopback {
-		drop = []netip.Addr{netip.MustParseAddr(network.Gateway), netip.MustParseAddr(pasta.Gateway6)}
+		// The gateway, and link-local addresses: only the host reaches
+		// what answers there (a cloud's metadata service, with the
+		// machine's credentials).
+		drop = []netip.Prefix{netip.PrefixFrom(netip.MustParseAddr(network.Gateway), 32),
+			netip.PrefixFrom(netip.MustParseAddr(pasta.Gateway6), 128), network.LinkLocal4}
 	}
 	err := tapfilter.AttachToProcess(p.PID(), drop...)
 	if err == nil {

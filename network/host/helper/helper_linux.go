@@ -22,6 +22,7 @@ import (
 	"github.com/rootless-containers/rootlesskit/v3/pkg/port"
 	"github.com/rootless-containers/rootlesskit/v3/pkg/port/builtin"
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	"github.com/devbox-dev/devbox/network"
 	"github.com/devbox-dev/devbox/network/gvisor"
@@ -96,6 +97,8 @@ type helper struct {
 	ports     port.ParentDriver
 	portQuit  chan struct{}
 	netnsLink string
+	// stateDev and stateIno identify the state directory this helper made.
+	stateDev, stateIno uint64
 
 	mu        sync.Mutex
 	published []*forward
@@ -137,12 +140,46 @@ func (h *helper) fail(err error) error {
 	return nil // reported; the helper itself did its job
 }
 
+// makeStateDir makes the helper's state directory. Mkdir, not MkdirAll:
+// the box's runtime directory is devbox's to create and remove; a helper
+// that starts after devbox gave up and removed it must not create it
+// again. One left there by the helper of the box's previous start (still
+// tearing down after its box died: a crash, a kill) is moved aside and
+// removed, and this helper's directory is a new one, which that helper's
+// clean-up then leaves alone (ownsStateDir).
+func (h *helper) makeStateDir() error {
+	dir := h.o.StateDir()
+	err := os.Mkdir(dir, 0o700)
+	if errors.Is(err, os.ErrExist) {
+		aside := dir + ".old-" + strconv.Itoa(os.Getpid())
+		if err = os.Rename(dir, aside); err == nil {
+			// The new one first: while the old one exists, its inode
+			// number cannot be the new one's.
+			err = os.Mkdir(dir, 0o700)
+			_ = os.RemoveAll(aside)
+		}
+	}
+	var st unix.Stat_t
+	if err == nil {
+		err = unix.Lstat(dir, &st)
+	}
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	h.stateDev, h.stateIno = st.Dev, st.Ino
+	return nil
+}
+
+// ownsStateDir reports whether the state directory is still the one this
+// helper made.
+func (h *helper) ownsStateDir() bool {
+	var st unix.Stat_t
+	return h.stateIno != 0 && unix.Lstat(h.o.StateDir(), &st) == nil && st.Dev == h.stateDev && st.Ino == h.stateIno
+}
+
 func (h *helper) run() error {
-	// Mkdir, not MkdirAll: the box's runtime directory is devbox's to
-	// create and remove; a helper that starts after devbox gave up and
-	// removed it must not create it again.
-	if err := os.Mkdir(h.o.StateDir(), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-		return h.fail(fmt.Errorf("creating %s: %w", h.o.StateDir(), err))
+	if err := h.makeStateDir(); err != nil {
+		return h.fail(err)
 	}
 	hello, err := h.conn.Recv()
 	if errors.Is(err, network.ErrClosed) {
@@ -563,7 +600,10 @@ func (h *helper) teardown() {
 			close(h.portQuit)
 		}
 	}
-	if h.netnsLink != "" {
+	// Only this helper's own state directory: the helper of the box's next
+	// start may have made a new one at the same path already.
+	owned := h.ownsStateDir()
+	if h.netnsLink != "" && owned {
 		_ = os.Remove(h.netnsLink)
 	}
 	// pasta and slirp4netns must be gone before the CLI hears "down". The
@@ -574,7 +614,9 @@ func (h *helper) teardown() {
 	if !inProcess {
 		h.driverCleanup()
 	}
-	_ = os.RemoveAll(h.o.StateDir())
+	if owned {
+		_ = os.RemoveAll(h.o.StateDir())
+	}
 	// Out of the box's cgroup before the CLI hears "down": it removes
 	// that cgroup (killing what is left in it) once the box is gone.
 	if err := leaveBoxCgroup(cgroupRoot, h.cgroupHome); err != nil {

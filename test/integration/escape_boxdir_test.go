@@ -103,27 +103,7 @@ func TestEscapeStoreExportsRecord(t *testing.T) {
 	rec := filepath.Join(dir, "exports.json")
 	timed := func(args ...string) result {
 		t.Helper()
-		c := e.cmd(args...)
-		var out, errb strings.Builder
-		c.Stdout, c.Stderr = &out, &errb
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- c.Wait() }()
-		select {
-		case err := <-done:
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			}
-			return result{out.String(), errb.String(), code}
-		case <-time.After(20 * time.Second):
-			c.Process.Kill()
-			<-done
-			t.Fatalf("devbox %v still reading after 20s", args)
-		}
-		return result{}
+		return e.within(t, 20*time.Second, args...)
 	}
 	if err := os.Symlink("/dev/zero", rec); err != nil {
 		t.Fatal(err)
@@ -187,4 +167,31 @@ on_create = ["ln -sf %s %s/containers/*/assemble.log", "echo devbox-written-by-t
 			t.Errorf("assemble.log lacks the second hook's output:\n%s", b)
 		}
 	}
+}
+
+// within runs devbox with args and fails t when it is still running after
+// d (then it is killed): for commands fed a planted fifo or /dev/zero.
+func (e *env) within(t *testing.T, d time.Duration, args ...string) result {
+	t.Helper()
+	c := e.cmd(args...)
+	var out, errb strings.Builder
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	select {
+	case err := <-done:
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return result{out.String(), errb.String(), code}
+	case <-time.After(d):
+		c.Process.Kill()
+		<-done
+		t.Fatalf("devbox %v still reading after %v", args, d)
+	}
+	return result{}
 }

@@ -4,9 +4,7 @@ package integration
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,30 +22,6 @@ func TestEscapeStoreCgroupRecord(t *testing.T) {
 	e.stopBoxesAtCleanup()
 	e.ok("create", "dev", "--image", "busybox")
 	rec := filepath.Join(e.boxDir("dev"), "cgroup")
-	timed := func(t *testing.T, args ...string) result {
-		t.Helper()
-		c := e.cmd(args...)
-		var out, errb strings.Builder
-		c.Stdout, c.Stderr = &out, &errb
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- c.Wait() }()
-		select {
-		case err := <-done:
-			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
-				code = ee.ExitCode()
-			}
-			return result{out.String(), errb.String(), code}
-		case <-time.After(20 * time.Second):
-			c.Process.Kill()
-			<-done
-			t.Errorf("devbox %v still reading after 20s", args)
-		}
-		return result{code: -1}
-	}
 	for _, plant := range []struct {
 		name string
 		do   func() error
@@ -60,8 +34,8 @@ func TestEscapeStoreCgroupRecord(t *testing.T) {
 			if err := plant.do(); err != nil {
 				t.Fatal(err)
 			}
-			timed(t, "stats", "--no-stream")
+			e.within(t, 20*time.Second, "stats", "--no-stream")
 		})
 	}
-	timed(t, "rm", "-f", "dev")
+	e.within(t, 20*time.Second, "rm", "-f", "dev")
 }

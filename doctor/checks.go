@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/devbox-dev/devbox/cgroup"
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime/device"
 )
@@ -640,7 +641,27 @@ func (r *runner) cgroup() Result {
 		return res
 	}
 	res.Status, res.Message = Pass, "cgroup v2, delegated controllers in "+dir+": "+strings.Join(ctrls, " ")
+	if r.getenv("DBUS_SESSION_BUS_ADDRESS") != "" || r.getenv("XDG_RUNTIME_DIR") != "" {
+		res.Message += "; " + r.boxCgroups(own)
+	}
 	return res
+}
+
+// boxCgroups says where boxes started from this session get their cgroup
+// on a systemd host (cgroup.Decide): inside the user manager, below the
+// one delegated devbox.scope; outside it (an ssh or console login's
+// session scope, from which nothing can be moved into the manager's
+// tree), a scope of their own each, one D-Bus call per box.
+func (r *runner) boxCgroups(own string) string {
+	mgr := fmt.Sprintf("/user.slice/user-%d.slice/user@%d.service", r.UID, r.UID)
+	if own != mgr && !strings.HasPrefix(own, mgr+"/") {
+		return "boxes started from this session (outside your user manager: an ssh or console login) get a systemd scope each, one D-Bus call per box; from a desktop terminal they share " + cgroup.SharedScope
+	}
+	scope := mgr + "/app.slice/" + cgroup.SharedScope
+	if keeper := strings.Fields(r.readTrim(filepath.Join("/sys/fs/cgroup", scope, cgroup.KeeperLeaf, "cgroup.procs"))); len(keeper) > 0 {
+		return "boxes get a cgroup in " + scope + " (kept by pid " + keeper[0] + ")"
+	}
+	return "boxes will get a cgroup in " + scope + ", made at the first box"
 }
 
 // ownCgroup returns the cgroup v2 path of /proc/self/cgroup ("0::/path").

@@ -364,7 +364,15 @@ func TestChecks(t *testing.T) {
 		}, Warn, []string{"your home /home/dev is mounted noexec"}, []string{"noexec"}},
 
 		// cgroup
-		{"cgroup v2 delegated", "cgroup", nil, Pass, []string{"cgroup v2", "cpu io memory pids"}, nil},
+		{"cgroup v2 delegated", "cgroup", nil, Pass, []string{"cgroup v2", "cpu io memory pids", "outside your user manager", "a systemd scope each"}, nil},
+		{"devbox.scope running", "cgroup", func(h *fakeHost, e *Env, p *fakeProber) {
+			svc := "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service"
+			h.files["/proc/self/cgroup"] = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/vte-spawn-1.scope\n"
+			h.files[svc+"/app.slice/devbox.scope/keeper/cgroup.procs"] = "4242\n"
+		}, Pass, []string{"app.slice/devbox.scope (kept by pid 4242)"}, nil},
+		{"devbox.scope to be made", "cgroup", func(h *fakeHost, e *Env, p *fakeProber) {
+			h.files["/proc/self/cgroup"] = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/vte-spawn-1.scope\n"
+		}, Pass, []string{"app.slice/devbox.scope, made at the first box"}, nil},
 		{"memory not delegated", "cgroup", func(h *fakeHost, e *Env, p *fakeProber) {
 			h.files["/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/cgroup.controllers"] = "cpu pids"
 		}, Warn, []string{"io, memory not delegated", "delegated: cpu pids"}, []string{"Delegate=cpu cpuset io memory pids", "daemon-reload"}},

@@ -19,6 +19,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/BurntSushi/toml"
 	"github.com/devbox-dev/devbox/cgroup"
@@ -98,7 +99,9 @@ func Load(path string) ([]Spec, error) {
 }
 
 func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	// Non-blocking, so that a fifo in the file's place does not hang the
+	// open; only a regular file is read.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("no box file %s (hint: write one, see docs/boxfile.md; or devbox assemble FILE)", path)
@@ -106,6 +109,9 @@ func readFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file: not a box file", path)
+	}
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(&limited{f, maxFile + 1}); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)

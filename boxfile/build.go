@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/devbox-dev/devbox/image"
 )
@@ -401,6 +402,14 @@ func push(res *BuildResult, eng Builder, o BuildOptions, stage func(name, what s
 
 // oneLine shortens a hook for a progress line.
 func oneLine(s string) string {
+	// A box file is input: its control characters (terminal escapes)
+	// never reach the terminal.
+	s = strings.Map(func(c rune) rune {
+		if unicode.IsControl(c) && c != '\n' && c != '\t' {
+			return '?'
+		}
+		return c
+	}, s)
 	r := []rune(strings.Join(strings.Fields(s), " "))
 	if len(r) > 60 {
 		r = append(r[:57], []rune("...")...)

@@ -202,7 +202,19 @@ func tryReplay(dir string, args []string, tty string) {
 		return
 	}
 	p := r.Replay
-	if !equal(p.Argv, args) || !equal(p.Environ, []string{keyDigest(env)}) || p.Cwd != cwd || r.TTY != tty || p.BoxDir == "" || len(p.Spec) == 0 {
+	if !equal(p.Argv, args) || !equal(p.Environ, []string{keyDigest(env)}) || p.Cwd != cwd || r.TTY != tty || len(p.Spec) == 0 {
+		return
+	}
+	// The directories a replay makes and removes are a fresh box's, never
+	// a path the record names otherwise: <store>/containers/{id} and, with
+	// a network helper, $XDG_RUNTIME_DIR/devbox/{id16} (dir is its
+	// prestart/ subdirectory).
+	const boxSuffix = "/containers/" + IDToken
+	if len(p.BoxDir) <= len(boxSuffix) || p.BoxDir[0] != '/' || p.BoxDir[len(p.BoxDir)-len(boxSuffix):] != boxSuffix ||
+		index(p.BoxDir, "/.") >= 0 || index(p.BoxDir[:len(p.BoxDir)-len(boxSuffix)], IDToken) >= 0 {
+		return
+	}
+	if p.HelperExe != "" && p.RunDir != dir[:len(dir)-len("prestart/")]+ID16Token {
 		return
 	}
 	for _, g := range p.Guards {

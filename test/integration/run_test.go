@@ -973,6 +973,30 @@ func TestRunReplay(t *testing.T) {
 		t.Errorf("a failing record: exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 	run(true, "c") // recorded anew
+	// A record is input: one whose box directory is not a fresh box's
+	// (<store>/containers/{id}) is not used — a replay removes that
+	// directory at the end, and here it names one of the user's.
+	victim := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(victim, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(victim, "keep"), []byte("mine"), 0o600)
+	b, err = os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc, ok = prestart.Decode(b); !ok || rc.Replay == nil {
+		t.Fatalf("replay record %s does not decode", name)
+	}
+	rc.Replay.BoxDir = victim
+	if err := prestart.SaveReplay(rt, rc, *rc.Replay); err != nil {
+		t.Fatal(err)
+	}
+	run(false, "c")
+	if _, err := os.Stat(filepath.Join(victim, "keep")); err != nil {
+		t.Errorf("a record naming another directory as the box's: %v", err)
+	}
+	run(true, "c") // recorded anew
 	if ents, _ := os.ReadDir(e.store().ContainersDir()); len(ents) != 0 {
 		t.Errorf("box directories left behind: %v", ents)
 	}

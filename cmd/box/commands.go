@@ -607,21 +607,13 @@ func (e *env) ephemeralRuns(boxes []*rbox.Record) []Listing {
 		if _, err := os.Lstat(filepath.Join(e.bs.BoxDir(run.ID), "box.json")); err == nil {
 			continue // a kept run's record, written after List
 		}
-		r := &rbox.Record{ID: run.ID, Image: strings.Map(printable, run.Image)}
+		r := &rbox.Record{ID: run.ID, Image: cmdutil.Printable(run.Image)}
 		l := Listing{Record: r, Dir: e.bs.BoxDir(run.ID), Status: "running", Run: true, RunPID: run.PID,
 			State: rbox.State{Running: true}}
 		l.Network = e.networkState(r)
 		out = append(out, l)
 	}
 	return out
-}
-
-// printable drops control characters from a value read from disk.
-func printable(r rune) rune {
-	if r < 0x20 || r == 0x7f {
-		return -1
-	}
-	return r
 }
 
 // portsColumn is the PORTS column of devbox ls: host → box, published

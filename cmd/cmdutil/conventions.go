@@ -144,3 +144,14 @@ func ArgKinds(use string) (kinds []string, repeat bool) {
 	}
 	return nil, false
 }
+
+// Printable drops control characters (terminal escapes) from a value read
+// from disk or from an image before it is printed.
+func Printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+}

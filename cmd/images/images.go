@@ -63,7 +63,7 @@ func Run(f *cmdutil.Factory, opts *Options) error {
 		if !opts.Digest && len(d) > 19 {
 			d = d[7:19]
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", i.Ref, d, i.Platform, size(i.Size), ago(i.Pulled))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cmdutil.Printable(i.Ref), d, cmdutil.Printable(i.Platform), size(i.Size), ago(i.Pulled))
 	}
 	return tw.Flush()
 }

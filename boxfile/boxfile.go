@@ -139,9 +139,59 @@ func (l *limited) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// maxNesting bounds how deep a box file nests tables, arrays and dotted
+// keys: the TOML decoder takes time and memory quadratic in the depth (a
+// 40 KB file of nested inline tables took 4 GB), and a box file needs a
+// few levels.
+const maxNesting = 32
+
+// checkNesting refuses a box file nested deeper than maxNesting: brackets
+// and braces outside strings, and the dots of a key (before its "=").
+func checkNesting(b []byte) error {
+	depth, dots := 0, 0
+	var quote byte
+	inKey := true
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case quote != 0:
+			if c == '\\' && quote == '"' {
+				i++
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '#':
+			for i < len(b) && b[i] != '\n' {
+				i++
+			}
+			inKey, dots = true, 0
+		case c == '[' || c == '{':
+			depth++
+			inKey, dots = c == '{', 0
+		case c == ']' || c == '}':
+			depth--
+		case c == '\n' || c == ',':
+			inKey, dots = true, 0
+		case c == '=':
+			inKey = false
+		case c == '.' && inKey:
+			dots++
+		}
+		if depth > maxNesting || dots > maxNesting {
+			return fmt.Errorf("nested more than %d levels deep (hint: a box file needs a few; see docs/boxfile.md)", maxNesting)
+		}
+	}
+	return nil
+}
+
 // Parse decodes a box file; relative paths are relative to dir, name is
 // for messages. Unknown keys are errors (a typo must not be ignored).
 func Parse(b []byte, dir, name string) ([]Spec, error) {
+	if err := checkNesting(b); err != nil {
+		return nil, fmt.Errorf("box file %s: %w", name, err)
+	}
 	var f file
 	md, err := toml.Decode(string(b), &f)
 	if err != nil {

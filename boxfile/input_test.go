@@ -35,3 +35,22 @@ func TestOneLineNoEscapes(t *testing.T) {
 		t.Errorf("oneLine kept control characters: %q", got)
 	}
 }
+
+// TestDeepBoxFile: a box file nested far deeper than any box needs is
+// refused before the TOML decoder (quadratic in the depth) sees it; the
+// ordinary reference file still parses.
+func TestDeepBoxFile(t *testing.T) {
+	for _, deep := range []string{
+		"[box.a]\nimage = \"busybox\"\nenv = " + strings.Repeat("{a=", 5000) + "1" + strings.Repeat("}", 5000) + "\n",
+		"[box.a]\nimage = \"busybox\"\nenv." + strings.Repeat("a.", 3000) + "a = 1\n",
+		"[box.a]\nimage = \"busybox\"\npackages = " + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + "\n",
+	} {
+		if _, err := Parse([]byte(deep), "/", "deep.toml"); err == nil || !strings.Contains(err.Error(), "nested more than") {
+			t.Errorf("deep box file: %v", err)
+		}
+	}
+	ok := "[box.web]\nimage = \"debian\" # a comment with [ and {\npackages = [\"less\", \"make\"]\non_create = [\"echo '{[' > /etc/motd\", \"x=${HOME}.a.b.c\"]\nenv = { EDITOR = \"vim\" }\nlimits = { memory = \"2g\", cpus = 1.5 }\nexport = { bin = [\"/usr/bin/rg\"] }\n"
+	if _, err := Parse([]byte(ok), "/", "ok.toml"); err != nil {
+		t.Errorf("ordinary box file: %v", err)
+	}
+}

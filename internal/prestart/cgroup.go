@@ -31,7 +31,7 @@ const (
 
 // newBoxCgroup makes the cgroup of box id in base, or returns nil.
 func newBoxCgroup(base, id string) *boxCgroup {
-	if len(base) <= len(cgroupRoot)+1 || base[:len(cgroupRoot)+1] != cgroupRoot+"/" || index(base, "/.") >= 0 {
+	if len(base) <= len(cgroupRoot)+1 || base[:len(cgroupRoot)+1] != cgroupRoot+"/" || dotSegment(base) {
 		return nil
 	}
 	var fs syscall.Statfs_t

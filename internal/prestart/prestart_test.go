@@ -300,3 +300,14 @@ func TestMayJoin(t *testing.T) {
 		}
 	}
 }
+
+func TestDotSegment(t *testing.T) {
+	for p, want := range map[string]bool{
+		"/home/u/.local/share/devbox/containers/{id}": false,
+		"/a/../b": true, "/a/./b": true, "/a/..": true, "/.": true, "/a/.b/c": false, "/a/b..": false,
+	} {
+		if got := dotSegment(p); got != want {
+			t.Errorf("dotSegment(%q) = %v, want %v", p, got, want)
+		}
+	}
+}

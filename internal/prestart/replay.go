@@ -211,7 +211,7 @@ func tryReplay(dir string, args []string, tty string) {
 	// prestart/ subdirectory).
 	const boxSuffix = "/containers/" + IDToken
 	if len(p.BoxDir) <= len(boxSuffix) || p.BoxDir[0] != '/' || p.BoxDir[len(p.BoxDir)-len(boxSuffix):] != boxSuffix ||
-		index(p.BoxDir, "/.") >= 0 || index(p.BoxDir[:len(p.BoxDir)-len(boxSuffix)], IDToken) >= 0 {
+		dotSegment(p.BoxDir) || index(p.BoxDir[:len(p.BoxDir)-len(boxSuffix)], IDToken) >= 0 {
 		return
 	}
 	if p.HelperExe != "" && p.RunDir != dir[:len(dir)-len("prestart/")]+ID16Token {
@@ -527,4 +527,20 @@ func writeAtomic(path string, b []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// dotSegment reports whether absolute path p has a "." or ".." segment
+// (a name that starts with a dot, as .local, is fine).
+func dotSegment(p string) bool {
+	for i := 0; i < len(p); {
+		j := i + 1
+		for j < len(p) && p[j] != '/' {
+			j++
+		}
+		if seg := p[i+1 : j]; seg == "." || seg == ".." {
+			return true
+		}
+		i = j
+	}
+	return false
 }

@@ -286,6 +286,8 @@ func (r *replay) run(rt string) (int, bool) {
 	// start pipe.
 	status, specW, start := r.ours[n-3], r.ours[n-2], r.ours[n-1]
 	writeAll(specW, spec)
+	unix.Close(specW)
+	r.ours[n-2] = -1
 	if r.p.HelperExe != "" {
 		r.runDir = strings.ReplaceAll(r.p.RunDir, ID16Token, r.id[:16])
 		helperStatus, err := r.startHelper()

@@ -182,7 +182,7 @@ func Environ() []string { return startEnviron }
 func TryReplay(argv, environ []string) (code int, ok bool) {
 	startEnviron = environ
 	rt := os.Getenv("XDG_RUNTIME_DIR")
-	if Off() || len(argv) < 3 || !strings.HasPrefix(rt, "/") || isTerminal(0) || isTerminal(1) {
+	if Off() || os.Getenv(Knob) == "noreplay" || len(argv) < 3 || !strings.HasPrefix(rt, "/") || isTerminal(0) || isTerminal(1) {
 		return 0, false
 	}
 	cwd, err := os.Getwd()

@@ -15,7 +15,8 @@
 // devbox, so a holder serves only starts whose Fingerprint (the Start, the
 // init binary's identity, and every attribute of the calling process a
 // child inherits) is the one it was started for; its socket is named
-// after it. DEVBOX_WARM=0 turns the warm path off.
+// after it. DEVBOX_WARM=0 turns the warm path off; DEVBOX_WARM=noreplay
+// only the replay (the benchmark uses it).
 package warm
 
 import (

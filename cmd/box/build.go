@@ -95,6 +95,10 @@ func (b *builder) Built(ref string) (string, string, bool, error) {
 	return key, img.ID, true, nil
 }
 
+func (b *builder) Recorded(key string) (string, bool) { return b.e.st.BuiltImage(key) }
+
+func (b *builder) Record(key, id string) error { return b.e.st.RecordBuild(key, id) }
+
 // buildBoxName is a fresh name for a temporary box of box file box name.
 func buildBoxName(name string) string {
 	var r [4]byte
@@ -383,7 +387,9 @@ func NewCmdBuild(f *cmdutil.Factory) *cobra.Command {
 			"step and its build key as the label dev.devbox.build.key; it is stored as\n" +
 			"localhost/NAME:latest, or as -t IMAGE. A box whose key (the base image's digest and\n" +
 			"platform, the packages, the hooks, the env, the package repositories) matches the stored\n" +
-			"image's is not built again: build prints \"cached\" (--no-cache builds anyway).\n" +
+			"image's is not built again when devbox build made that image here (it records the digest\n" +
+			"of each image it builds: a label alone is not trusted): build prints \"cached\"\n" +
+			"(--no-cache builds anyway).\n" +
 			"Prints one line per box: NAME, IMAGE, DIGEST, built or cached; a failed package install or\n" +
 			"hook exits 1 and names the step and its log.",
 		Example: "  devbox build\n  devbox build ci/devbox.toml -b web -t team/web:1 --push 127.0.0.1:5000/team/web:1\n" +

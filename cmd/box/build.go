@@ -448,6 +448,16 @@ func buildRun(ctx context.Context, f *cmdutil.Factory, o BuildOptions, args []st
 			return cmdutil.FlagErrorf("-t: %v", err)
 		}
 	}
+	if o.Push != "" {
+		// Refused before the build, not after it.
+		d, err := name.ParseReference(o.Push)
+		if err == nil {
+			err = image.CheckRepository(d)
+		}
+		if err != nil {
+			return cmdutil.FlagErrorf("invalid --push destination %q: %v", o.Push, err)
+		}
+	}
 	e, err := open(ctx, f)
 	if err != nil {
 		return err

@@ -8,6 +8,8 @@ package integration
 // "Commit, push, save and load").
 
 import (
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -98,4 +100,85 @@ func TestEscapeImageConfigEscapes(t *testing.T) {
 	if hasEscape(r.stdout) || hasEscape(r.stderr) {
 		t.Errorf("inspect: %q %q", r.stdout, r.stderr)
 	}
+}
+
+// TestEscapeBuildCacheForgedLabel: the build cache's key is computable by
+// anyone who has the box file, so an image committed (or loaded, or
+// pulled) under the build's tag with the key as its dev.devbox.build.key
+// label must not count as cached: devbox build trusts only the images it
+// recorded itself. Before the fix the forged image was "cached" and the
+// hook never ran.
+func TestEscapeBuildCacheForgedLabel(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	dir := filepath.Join(e.home, "project")
+	os.MkdirAll(dir, 0o755)
+	file := filepath.Join(dir, "devbox.toml")
+	os.WriteFile(file, []byte("[box.forged]\nimage = \"busybox\"\non_create = [\"echo built-by-devbox > /built\"]\n"), 0o644)
+	first, _ := e.build(file)
+	if first.Cached || len(first.Key) != 64 {
+		t.Fatalf("first build: %+v", first)
+	}
+	if again, _ := e.build(file); !again.Cached || again.ID != first.ID {
+		t.Fatalf("the control: a second build is not cached: %+v", again)
+	}
+	// The attacker's image under the same tag, with the key as its label.
+	e.ok("rmi", first.Ref)
+	e.ok("create", "forger", "--image", "busybox", "--home", filepath.Join(e.home, "forgerhome"))
+	e.ok("exec", "-T", "--root", "forger", "--", "sh", "-c", "echo forged > /built")
+	e.ok("stop", "forger")
+	var forged struct{ ID string }
+	if err := json.Unmarshal([]byte(e.ok("commit", "--json", "forger", first.Ref, "--change", "LABEL dev.devbox.build.key="+first.Key).stdout), &forged); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.imageConfig(forged.ID).Config.Labels["dev.devbox.build.key"]; got != first.Key {
+		t.Fatalf("the forged image's label is %q, want %q", got, first.Key)
+	}
+	res, r := e.build(file)
+	if res.Cached {
+		t.Fatalf("a forged label made the build cached: %+v\n%s", res, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "not built here") {
+		t.Errorf("the rebuild does not say why:\n%s", r.stderr)
+	}
+	if out := e.ok("run", first.Ref, "--", "cat", "/built").stdout; out != "built-by-devbox\n" {
+		t.Errorf("the image under %s after the build has /built = %q", first.Ref, out)
+	}
+	if again, _ := e.build(file); !again.Cached || again.ID != res.ID {
+		t.Errorf("the rebuilt image is not cached: %+v", again)
+	}
+}
+
+// TestImageNameDotDot: image names with "." or ".." path elements (or
+// empty ones) would reach a registry as they are on a push; every command
+// that takes a new image name or a push destination refuses them with exit
+// 125, one line and a hint, before it does any work.
+func TestImageNameDotDot(t *testing.T) {
+	e := newEnv(t)
+	e.ok("pull", "-q", "busybox")
+	dir := filepath.Join(e.home, "project")
+	os.MkdirAll(dir, 0o755)
+	file := filepath.Join(dir, "devbox.toml")
+	os.WriteFile(file, []byte("[box.dots]\nimage = \"busybox\"\n"), 0o644)
+	dest := e.registry + "/devbox-test/../admin/x:1"
+	for _, args := range [][]string{
+		{"build", "-t", "team/../other:1", file},
+		{"build", "-t", "../../x", file},
+		{"build", "--push", dest, file},
+		{"commit", "nobox", "team/../other:1"},
+		{"commit", "nobox", "team/./other"},
+		{"commit", "nobox", "team//other"},
+		{"push", "busybox", dest},
+		{"push", "busybox", e.registry + "/devbox-test/./x:1"},
+	} {
+		r := e.run(args...)
+		if r.code != 125 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "invalid image name") || !strings.Contains(r.stderr, "hint:") {
+			t.Errorf("devbox %s: exit %d, stderr %q; want 125 and one line naming the invalid image name with a hint", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+	if b := e.boxes(); len(b) != 0 {
+		t.Errorf("a refused build made boxes: %+v", b)
+	}
+	// The control: a plain name still works.
+	e.ok("build", "-t", "team/dots:1", file)
 }

@@ -152,7 +152,7 @@ func (s Spec) Ignored() []string {
 		name string
 		set  bool
 	}{
-		{"on_start", len(s.OnStart) > 0}, {"home", s.Home != ""}, {"desktop", s.Desktop}, {"hostname", s.Hostname != ""},
+		{"on_start", len(s.OnStart) > 0}, {"home", s.Home != ""}, {"desktop", s.Desktop}, {"audio", s.Audio}, {"hostname", s.Hostname != ""},
 		{"network", s.Network != ""}, {"ports", len(s.Ports) > 0}, {"volumes", len(s.Volumes) > 0},
 		{"limits", s.Limits != (Spec{}).Limits}, {"export", len(s.Bins)+len(s.Apps) > 0},
 	} {

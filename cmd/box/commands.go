@@ -31,10 +31,12 @@ import (
 // CreateOptions are the flags of `devbox create` (and of an implicit
 // create by `devbox shell ALIAS`).
 type CreateOptions struct {
-	Name     string
-	Image    string
-	Home     string
-	Desktop  bool
+	Name    string
+	Image   string
+	Home    string
+	Desktop bool
+	// Audio: with Desktop, a sandboxed box gets the audio servers too.
+	Audio    bool
 	Net      string
 	Volumes  []string
 	Env      []string
@@ -64,7 +66,8 @@ func addCreateFlags(c *cobra.Command, o *CreateOptions, withImage bool) {
 		fl.StringVarP(&o.Image, "image", "i", "", "image or alias to make the box from (default: the box name as an alias)")
 	}
 	fl.StringVar(&o.Home, "home", "", "host directory to use as your home in the box (default: your home)")
-	fl.BoolVar(&o.Desktop, "desktop", false, "with --home: bind the parts of your desktop session that cannot start programs on the host (Wayland, PipeWire, PulseAudio); never the session bus, X11 or the SSH agent")
+	fl.BoolVar(&o.Desktop, "desktop", false, "with --home: bind the part of your desktop session that cannot start programs on the host (Wayland); never the session bus, X11, the SSH agent, or audio unless --audio")
+	fl.BoolVar(&o.Audio, "audio", false, "with --home --desktop: bind PipeWire and PulseAudio too; their protocols let the box load modules into your audio server on the host (code that runs as you there): only for an image you trust")
 	fl.StringArrayVarP(&o.Volumes, "volume", "v", nil, "bind SRC:DST[:ro] from the host into the box")
 	fl.StringArrayVarP(&o.Env, "env", "e", nil, "set KEY=VALUE in every session of the box")
 	fl.StringVar(&o.Hostname, "hostname", "", "the box's hostname (default: its name)")
@@ -131,6 +134,9 @@ func parseVolume(s string) (rbox.Volume, error) {
 func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 	if err := runtime.ValidateName(o.Name); err != nil {
 		return nil, cmdutil.FlagErrorf("%v", err)
+	}
+	if o.Audio && (!o.Desktop || o.Home == "") {
+		return nil, cmdutil.FlagErrorf("--audio goes with --home DIR --desktop (hint: a box with your own home has your audio already)")
 	}
 	if o.Hostname != "" {
 		if err := rbox.CheckHostname(o.Hostname); err != nil {
@@ -204,7 +210,7 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 	chains := store.ChainIDs(cfg.RootFS.DiffIDs)
 	r := &rbox.Record{
 		ID: runtime.NewID(), Name: o.Name, Image: img.Ref, ImageID: img.ID, Created: time.Now().UTC(),
-		Hostname: o.Hostname, Net: netMode, Home: o.Home, HomeDev: homeDev, HomeIno: homeIno, Desktop: o.Desktop, CapAdd: o.CapAdd, CapDrop: o.CapDrop, SecurityOpt: o.SecurityOpt, Volumes: vols, Env: spec.Env, Grace: o.Grace, Limits: o.Limits,
+		Hostname: o.Hostname, Net: netMode, Home: o.Home, HomeDev: homeDev, HomeIno: homeIno, Desktop: o.Desktop, Audio: o.Audio, CapAdd: o.CapAdd, CapDrop: o.CapDrop, SecurityOpt: o.SecurityOpt, Volumes: vols, Env: spec.Env, Grace: o.Grace, Limits: o.Limits,
 		Publish: o.Publish, NoAutoPorts: o.NoAutoPorts, Devices: devs, NoProvision: o.NoProvision,
 		// A box with a home of its own is a sandbox: no host loopback
 		// unless --host-loopback; the record keeps the decision.

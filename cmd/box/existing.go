@@ -105,6 +105,8 @@ func (e *env) sameAsRecord(r *rbox.Record, o CreateOptions, name string) bool {
 		return err == nil && (abs == r.Home || (r.Home == "" && abs == e.userHome()))
 	case "desktop":
 		return o.Desktop == r.Desktop
+	case "audio":
+		return o.Audio == r.Audio
 	case "volume":
 		var want []rbox.Volume
 		for _, s := range o.Volumes {

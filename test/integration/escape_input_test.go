@@ -155,7 +155,7 @@ func TestEscapeBuildCacheForgedLabel(t *testing.T) {
 // 125, one line and a hint, before it does any work.
 func TestImageNameDotDot(t *testing.T) {
 	e := newEnv(t)
-	e.ok("pull", "-q", "busybox")
+	stored := strings.TrimSpace(e.ok("pull", "-q", "busybox").stdout)
 	dir := filepath.Join(e.home, "project")
 	os.MkdirAll(dir, 0o755)
 	file := filepath.Join(dir, "devbox.toml")
@@ -168,8 +168,8 @@ func TestImageNameDotDot(t *testing.T) {
 		{"commit", "nobox", "team/../other:1"},
 		{"commit", "nobox", "team/./other"},
 		{"commit", "nobox", "team//other"},
-		{"push", "busybox", dest},
-		{"push", "busybox", e.registry + "/devbox-test/./x:1"},
+		{"push", stored, dest},
+		{"push", stored, e.registry + "/devbox-test/./x:1"},
 	} {
 		r := e.run(args...)
 		if r.code != 125 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "invalid image name") || !strings.Contains(r.stderr, "hint:") {

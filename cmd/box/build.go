@@ -348,6 +348,16 @@ func (b *builder) Push(ref, dest string) (string, error) {
 // buildLogPath is where the log of building box file box name goes:
 // $XDG_STATE_HOME/devbox/build/NAME.log.
 func buildLogPath(box string) (string, error) {
+	dir, err := stateDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "build", box+".log"), nil
+}
+
+// stateDir is devbox's directory of state of the user's:
+// $XDG_STATE_HOME/devbox (~/.local/state/devbox).
+func stateDir() (string, error) {
 	dir := os.Getenv("XDG_STATE_HOME")
 	if dir == "" || !filepath.IsAbs(dir) {
 		home, err := os.UserHomeDir()
@@ -356,7 +366,7 @@ func buildLogPath(box string) (string, error) {
 		}
 		dir = filepath.Join(home, ".local", "state")
 	}
-	return filepath.Join(dir, "devbox", "build", box+".log"), nil
+	return filepath.Join(dir, "devbox"), nil
 }
 
 // openBuildLog makes the build log at p anew.

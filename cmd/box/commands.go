@@ -369,6 +369,9 @@ type ShellOptions struct {
 	// Devcontainer is the project directory whose devcontainer.json
 	// makes the box (shell --devcontainer).
 	Devcontainer string
+	// Trust runs the devcontainer.json's postCreateCommand without asking
+	// (and remembers it is trusted).
+	Trust bool
 	// changed are the create flags given: refused for an existing box
 	// that differs (checkExisting).
 	changed []string
@@ -418,6 +421,7 @@ func NewCmdShell(f *cmdutil.Factory) *cobra.Command {
 	c.Flags().BoolVar(&o.Reprovision, "reprovision", false, "install sudo, your locale, less, ps and your shell again if missing (the first start of a dev box does)")
 	c.Flags().StringVar(&o.Devcontainer, "devcontainer", "", "make and enter the box of DIR's .devcontainer/devcontainer.json (image, containerEnv, remoteUser, forwardPorts, postCreateCommand, mounts); without =DIR, the current directory's")
 	c.Flags().Lookup("devcontainer").NoOptDefVal = "."
+	c.Flags().BoolVar(&o.Trust, "trust", false, "with --devcontainer: run its postCreateCommand without asking (it runs as you, in a box that shares your home); remembered until devcontainer.json changes")
 	return c
 }
 
@@ -432,7 +436,7 @@ func devcontainerShell(c *cobra.Command, f *cmdutil.Factory, o *ShellOptions, ar
 	if err != nil {
 		return err
 	}
-	name, err := devcontainerBox(e, o.Devcontainer)
+	name, err := devcontainerBox(e, o.Devcontainer, o.Trust)
 	if err != nil {
 		return err
 	}

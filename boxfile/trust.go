@@ -62,21 +62,7 @@ func (t HookTrust) Remember(project string, s Spec) error {
 		return fmt.Errorf("remembering the trust: %w", err)
 	}
 	b, _ := json.Marshal(rec)
-	p := filepath.Join(t.Dir, key)
-	tmp := p + ".tmp"
-	f, err := safefile.Create(tmp, 0, 0o600)
-	if err != nil {
-		return fmt.Errorf("remembering the trust: %w", err)
-	}
-	_, err = f.Write(append(b, '\n'))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := safefile.WriteFile(filepath.Join(t.Dir, key), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("remembering the trust: %w", err)
 	}
 	return nil

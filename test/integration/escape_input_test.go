@@ -96,6 +96,13 @@ func TestEscapeImageConfigEscapes(t *testing.T) {
 	check("exec", r, false)
 	r = e.run("shell", "-T", "escbox")
 	check("shell", r, false)
+	// What the box's agent reports names the command: printed without
+	// its escapes too.
+	r = e.run("exec", "-T", "escbox", "--", "/no"+osc+"such"+csi)
+	if r.code != 127 {
+		t.Errorf("exec of a missing command: exit %d %q", r.code, r.stderr)
+	}
+	check("exec of a missing command", r, true)
 	r = e.run("inspect", "escbox")
 	if hasEscape(r.stdout) || hasEscape(r.stderr) {
 		t.Errorf("inspect: %q %q", r.stdout, r.stderr)

@@ -694,7 +694,9 @@ func NewCmdLs(f *cmdutil.Factory) *cobra.Command {
 						name, created = l.ID[:12], "-"
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", name, l.Image, status, l.State.Sessions, created, portsColumn(l.Network))
+				// A record is input: its image reference is printed
+				// without terminal escapes.
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", name, cmdutil.Printable(l.Image), status, l.State.Sessions, created, portsColumn(l.Network))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -702,7 +704,7 @@ func NewCmdLs(f *cmdutil.Factory) *cobra.Command {
 			// The reasons go to stderr: stdout carries only the table.
 			for _, l := range out {
 				if l.Problem != "" {
-					fmt.Fprintf(f.IOStreams.ErrOut, "devbox: warning: %s\n", l.Problem)
+					fmt.Fprintf(f.IOStreams.ErrOut, "devbox: warning: %s\n", cmdutil.Printable(l.Problem))
 				}
 			}
 			return nil

@@ -107,6 +107,23 @@ func TestEscapeImageConfigEscapes(t *testing.T) {
 	if hasEscape(r.stdout) || hasEscape(r.stderr) {
 		t.Errorf("inspect: %q %q", r.stdout, r.stderr)
 	}
+	// A record is input too: an image reference with escapes written
+	// into it is listed without them.
+	e.ok("stop", "escbox")
+	recPath := filepath.Join(e.boxDir("escbox"), "box.json")
+	b, err := os.ReadFile(recPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	json.Unmarshal(b, &rec)
+	rec["image"] = "docker.io/x" + osc + c1 + ":1"
+	b, _ = json.Marshal(rec)
+	os.WriteFile(recPath, b, 0o600)
+	r = e.run("ls")
+	if hasEscape(r.stdout) || hasEscape(r.stderr) || !strings.Contains(r.stdout, "PWNED") {
+		t.Errorf("ls of a record with escapes: %q %q", r.stdout, r.stderr)
+	}
 }
 
 // TestEscapeBuildCacheForgedLabel: the build cache's key is computable by

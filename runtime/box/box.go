@@ -70,8 +70,8 @@ type Record struct {
 	// PipeWire and PulseAudio only with Audio (create --desktop --audio):
 	// their protocols let a client load modules into, or create objects
 	// in, the user's audio server on the host.
-	Desktop bool `json:"desktop,omitempty"`
-	Audio   bool `json:"audio,omitempty"`
+	Desktop bool     `json:"desktop,omitempty"`
+	Audio   bool     `json:"audio,omitempty"`
 	Volumes []Volume `json:"volumes,omitempty"`
 	Env     []string `json:"env,omitempty"` // image Env plus create-time --env
 	// CapAdd and CapDrop change the capability bounding set of the box's

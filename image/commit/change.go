@@ -116,20 +116,6 @@ func ParseChange(s string) (Change, error) {
 // and newlines are allowed in a command and a value (a script may have
 // them), in nothing else.
 func (c Change) badText() string {
-	check := func(what, s string, multiline bool) string {
-		switch {
-		case !utf8.ValidString(s):
-			return what + " is not UTF-8"
-		case strings.ContainsRune(s, 0):
-			return what + " has a NUL character"
-		case strings.ContainsFunc(s, func(r rune) bool { return termsafe.IsControl(r) && !(multiline && (r == '\t' || r == '\n')) }):
-			if multiline {
-				return what + " has a control character (only tabs and newlines are allowed)"
-			}
-			return what + " has a control character"
-		}
-		return ""
-	}
 	for _, a := range c.Args {
 		what, multiline := "the command", true
 		switch c.Op {
@@ -138,19 +124,46 @@ func (c Change) badText() string {
 		case "WORKDIR":
 			what, multiline = "the directory", false
 		}
-		if msg := check(what, a, multiline); msg != "" {
+		if msg := badText(what, a, multiline); msg != "" {
 			return msg
 		}
 	}
 	for _, p := range c.Pairs {
-		if msg := check("the key "+strconv.Quote(p[0]), p[0], false); msg != "" {
+		if msg := badText("the key "+strconv.Quote(p[0]), p[0], false); msg != "" {
 			return msg
 		}
-		if msg := check("the value of "+strconv.Quote(p[0]), p[1], true); msg != "" {
+		if msg := badText("the value of "+strconv.Quote(p[0]), p[1], true); msg != "" {
 			return msg
 		}
 	}
 	return ""
+}
+
+// badText says what is wrong with s, what of an image's config, or "": a
+// NUL, a control character (tabs and newlines allowed when multiline), or
+// text that is not UTF-8.
+func badText(what, s string, multiline bool) string {
+	switch {
+	case !utf8.ValidString(s):
+		return what + " is not UTF-8"
+	case strings.ContainsRune(s, 0):
+		return what + " has a NUL character"
+	case strings.ContainsFunc(s, func(r rune) bool { return termsafe.IsControl(r) && !(multiline && (r == '\t' || r == '\n')) }):
+		if multiline {
+			return what + " has a control character (only tabs and newlines are allowed)"
+		}
+		return what + " has a control character"
+	}
+	return ""
+}
+
+// CheckText refuses an --author or --message value (of the history and
+// the config) that badText finds wrong; a message may have several lines.
+func CheckText(flag, s string) error {
+	if msg := badText("the value", s, flag == "--message"); msg != "" {
+		return fmt.Errorf("invalid %s %q: %s", flag, s, msg)
+	}
+	return nil
 }
 
 // ApplyChanges applies the --change instructions, in order, to cfg. As in

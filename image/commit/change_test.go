@@ -92,6 +92,18 @@ func TestParseChange(t *testing.T) {
 			t.Errorf("ParseChange(%q): the error %q carries a control character", c.in, err)
 		}
 	}
+	for _, c := range []struct {
+		flag, v string
+		ok      bool
+	}{
+		{"--author", "Ann <ann@example.com>", true}, {"--message", "two\nlines\tand a tab", true},
+		{"--author", "Ann\nEvil", false}, {"--author", "a\x00b", false}, {"--message", "\x1b]0;x\x07", false},
+		{"--message", "\u009b2J", false}, {"--message", "\xff", false},
+	} {
+		if err := CheckText(c.flag, c.v); (err == nil) != c.ok {
+			t.Errorf("CheckText(%s, %q) = %v, want ok %v", c.flag, c.v, err, c.ok)
+		}
+	}
 	if got, err := ParseChange(`CMD ["\ud800"]`); err != nil || got.Args[0] != "\ufffd" {
 		t.Errorf("a lone surrogate: %q, %v", got.Args, err)
 	}

@@ -24,14 +24,7 @@ import (
 // edited by edit as repo:tag and returns the reference.
 func pushEditedBusybox(t *testing.T, e *env, repo string, edit func(*v1.Config)) string {
 	t.Helper()
-	base, err := name.ParseReference(e.registry+"/library/busybox:1", name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bimg, err := remote.Image(base)
-	if err != nil {
-		t.Fatalf("reading busybox from the test registry: %v", err)
-	}
+	bimg := registryBusybox(t, e)
 	cf, err := bimg.ConfigFile()
 	if err != nil {
 		t.Fatal(err)

@@ -95,6 +95,10 @@ func (b *builder) Built(ref string) (string, string, bool, error) {
 	return key, img.ID, true, nil
 }
 
+func (b *builder) Recorded(key string) (string, bool) { return b.e.st.BuiltImage(key) }
+
+func (b *builder) Record(key, id string) error { return b.e.st.RecordBuild(key, id) }
+
 // buildBoxName is a fresh name for a temporary box of box file box name.
 func buildBoxName(name string) string {
 	var r [4]byte
@@ -344,6 +348,16 @@ func (b *builder) Push(ref, dest string) (string, error) {
 // buildLogPath is where the log of building box file box name goes:
 // $XDG_STATE_HOME/devbox/build/NAME.log.
 func buildLogPath(box string) (string, error) {
+	dir, err := stateDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "build", box+".log"), nil
+}
+
+// stateDir is devbox's directory of state of the user's:
+// $XDG_STATE_HOME/devbox (~/.local/state/devbox).
+func stateDir() (string, error) {
 	dir := os.Getenv("XDG_STATE_HOME")
 	if dir == "" || !filepath.IsAbs(dir) {
 		home, err := os.UserHomeDir()
@@ -352,7 +366,7 @@ func buildLogPath(box string) (string, error) {
 		}
 		dir = filepath.Join(home, ".local", "state")
 	}
-	return filepath.Join(dir, "devbox", "build", box+".log"), nil
+	return filepath.Join(dir, "devbox"), nil
 }
 
 // openBuildLog makes the build log at p anew.
@@ -383,7 +397,9 @@ func NewCmdBuild(f *cmdutil.Factory) *cobra.Command {
 			"step and its build key as the label dev.devbox.build.key; it is stored as\n" +
 			"localhost/NAME:latest, or as -t IMAGE. A box whose key (the base image's digest and\n" +
 			"platform, the packages, the hooks, the env, the package repositories) matches the stored\n" +
-			"image's is not built again: build prints \"cached\" (--no-cache builds anyway).\n" +
+			"image's is not built again when devbox build made that image here (it records the digest\n" +
+			"of each image it builds: a label alone is not trusted): build prints \"cached\"\n" +
+			"(--no-cache builds anyway).\n" +
 			"Prints one line per box: NAME, IMAGE, DIGEST, built or cached; a failed package install or\n" +
 			"hook exits 1 and names the step and its log.",
 		Example: "  devbox build\n  devbox build ci/devbox.toml -b web -t team/web:1 --push 127.0.0.1:5000/team/web:1\n" +
@@ -440,6 +456,16 @@ func buildRun(ctx context.Context, f *cmdutil.Factory, o BuildOptions, args []st
 	if o.Tag != "" {
 		if _, err := image.LocalName(o.Tag); err != nil {
 			return cmdutil.FlagErrorf("-t: %v", err)
+		}
+	}
+	if o.Push != "" {
+		// Refused before the build, not after it.
+		d, err := name.ParseReference(o.Push)
+		if err == nil {
+			err = image.CheckRepository(d)
+		}
+		if err != nil {
+			return cmdutil.FlagErrorf("invalid --push destination %q: %v", o.Push, err)
 		}
 	}
 	e, err := open(ctx, f)

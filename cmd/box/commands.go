@@ -31,10 +31,12 @@ import (
 // CreateOptions are the flags of `devbox create` (and of an implicit
 // create by `devbox shell ALIAS`).
 type CreateOptions struct {
-	Name     string
-	Image    string
-	Home     string
-	Desktop  bool
+	Name    string
+	Image   string
+	Home    string
+	Desktop bool
+	// Audio: with Desktop, a sandboxed box gets the audio servers too.
+	Audio    bool
 	Net      string
 	Volumes  []string
 	Env      []string
@@ -64,7 +66,8 @@ func addCreateFlags(c *cobra.Command, o *CreateOptions, withImage bool) {
 		fl.StringVarP(&o.Image, "image", "i", "", "image or alias to make the box from (default: the box name as an alias)")
 	}
 	fl.StringVar(&o.Home, "home", "", "host directory to use as your home in the box (default: your home)")
-	fl.BoolVar(&o.Desktop, "desktop", false, "with --home: bind the parts of your desktop session that cannot start programs on the host (Wayland, PipeWire, PulseAudio); never the session bus, X11 or the SSH agent")
+	fl.BoolVar(&o.Desktop, "desktop", false, "with --home: bind the part of your desktop session that cannot start programs on the host (Wayland); never the session bus, X11, the SSH agent, or audio unless --audio")
+	fl.BoolVar(&o.Audio, "audio", false, "with --home --desktop: bind PipeWire and PulseAudio too; their protocols let the box load modules into your audio server on the host (code that runs as you there): only for an image you trust")
 	fl.StringArrayVarP(&o.Volumes, "volume", "v", nil, "bind SRC:DST[:ro] from the host into the box")
 	fl.StringArrayVarP(&o.Env, "env", "e", nil, "set KEY=VALUE in every session of the box")
 	fl.StringVar(&o.Hostname, "hostname", "", "the box's hostname (default: its name)")
@@ -131,6 +134,9 @@ func parseVolume(s string) (rbox.Volume, error) {
 func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 	if err := runtime.ValidateName(o.Name); err != nil {
 		return nil, cmdutil.FlagErrorf("%v", err)
+	}
+	if o.Audio && (!o.Desktop || o.Home == "") {
+		return nil, cmdutil.FlagErrorf("--audio goes with --home DIR --desktop (hint: a box with your own home has your audio already)")
 	}
 	if o.Hostname != "" {
 		if err := rbox.CheckHostname(o.Hostname); err != nil {
@@ -204,7 +210,7 @@ func (e *env) create(o CreateOptions) (*rbox.Record, error) {
 	chains := store.ChainIDs(cfg.RootFS.DiffIDs)
 	r := &rbox.Record{
 		ID: runtime.NewID(), Name: o.Name, Image: img.Ref, ImageID: img.ID, Created: time.Now().UTC(),
-		Hostname: o.Hostname, Net: netMode, Home: o.Home, HomeDev: homeDev, HomeIno: homeIno, Desktop: o.Desktop, CapAdd: o.CapAdd, CapDrop: o.CapDrop, SecurityOpt: o.SecurityOpt, Volumes: vols, Env: spec.Env, Grace: o.Grace, Limits: o.Limits,
+		Hostname: o.Hostname, Net: netMode, Home: o.Home, HomeDev: homeDev, HomeIno: homeIno, Desktop: o.Desktop, Audio: o.Audio, CapAdd: o.CapAdd, CapDrop: o.CapDrop, SecurityOpt: o.SecurityOpt, Volumes: vols, Env: spec.Env, Grace: o.Grace, Limits: o.Limits,
 		Publish: o.Publish, NoAutoPorts: o.NoAutoPorts, Devices: devs, NoProvision: o.NoProvision,
 		// A box with a home of its own is a sandbox: no host loopback
 		// unless --host-loopback; the record keeps the decision.
@@ -363,6 +369,9 @@ type ShellOptions struct {
 	// Devcontainer is the project directory whose devcontainer.json
 	// makes the box (shell --devcontainer).
 	Devcontainer string
+	// Trust runs the devcontainer.json's postCreateCommand without asking
+	// (and remembers it is trusted).
+	Trust bool
 	// changed are the create flags given: refused for an existing box
 	// that differs (checkExisting).
 	changed []string
@@ -412,6 +421,7 @@ func NewCmdShell(f *cmdutil.Factory) *cobra.Command {
 	c.Flags().BoolVar(&o.Reprovision, "reprovision", false, "install sudo, your locale, less, ps and your shell again if missing (the first start of a dev box does)")
 	c.Flags().StringVar(&o.Devcontainer, "devcontainer", "", "make and enter the box of DIR's .devcontainer/devcontainer.json (image, containerEnv, remoteUser, forwardPorts, postCreateCommand, mounts); without =DIR, the current directory's")
 	c.Flags().Lookup("devcontainer").NoOptDefVal = "."
+	c.Flags().BoolVar(&o.Trust, "trust", false, "with --devcontainer: run its postCreateCommand without asking (it runs as you, in a box that shares your home); remembered until devcontainer.json changes")
 	return c
 }
 
@@ -426,7 +436,7 @@ func devcontainerShell(c *cobra.Command, f *cmdutil.Factory, o *ShellOptions, ar
 	if err != nil {
 		return err
 	}
-	name, err := devcontainerBox(e, o.Devcontainer)
+	name, err := devcontainerBox(e, o.Devcontainer, o.Trust)
 	if err != nil {
 		return err
 	}
@@ -684,7 +694,9 @@ func NewCmdLs(f *cmdutil.Factory) *cobra.Command {
 						name, created = l.ID[:12], "-"
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", name, l.Image, status, l.State.Sessions, created, portsColumn(l.Network))
+				// A record is input: its image reference is printed
+				// without terminal escapes.
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", name, cmdutil.Printable(l.Image), status, l.State.Sessions, created, portsColumn(l.Network))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -692,7 +704,7 @@ func NewCmdLs(f *cmdutil.Factory) *cobra.Command {
 			// The reasons go to stderr: stdout carries only the table.
 			for _, l := range out {
 				if l.Problem != "" {
-					fmt.Fprintf(f.IOStreams.ErrOut, "devbox: warning: %s\n", l.Problem)
+					fmt.Fprintf(f.IOStreams.ErrOut, "devbox: warning: %s\n", cmdutil.Printable(l.Problem))
 				}
 			}
 			return nil

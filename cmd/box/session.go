@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/devbox-dev/devbox/internal/termsafe"
 	"github.com/devbox-dev/devbox/runtime/agent"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
 	"golang.org/x/sys/unix"
@@ -77,7 +78,9 @@ func (e *env) session(r *rbox.Record, o sessionOpts) (int, error) {
 	}
 	switch rep.Type {
 	case agent.TypeError:
-		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: %s\n", rep.Message)
+		// The message may name what the box chose (a command, a
+		// shell): no escape of its reaches the terminal.
+		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: %s\n", termsafe.Line(rep.Message))
 		return rep.Code, nil
 	case agent.TypeExit:
 		if stdio != nil {
@@ -169,6 +172,6 @@ func (e *env) session(r *rbox.Record, o sessionOpts) (int, error) {
 // one line on stderr.
 func (e *env) sessionEnded(r agent.Reply) {
 	if r.Message != "" {
-		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: %s\n", r.Message)
+		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: %s\n", termsafe.Line(r.Message))
 	}
 }

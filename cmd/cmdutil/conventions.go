@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/devbox-dev/devbox/image"
+	"github.com/devbox-dev/devbox/internal/termsafe"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -145,13 +146,6 @@ func ArgKinds(use string) (kinds []string, repeat bool) {
 	return nil, false
 }
 
-// Printable drops control characters (terminal escapes) from a value read
-// from disk or from an image before it is printed.
-func Printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return -1
-		}
-		return r
-	}, s)
-}
+// Printable drops control characters (terminal escapes, C1 included) from
+// a value read from disk or from an image before it is printed.
+func Printable(s string) string { return termsafe.Printable(s) }

@@ -66,8 +66,12 @@ type Record struct {
 	// Desktop binds the caller's desktop session (Wayland, PipeWire,
 	// PulseAudio, the session bus, X11, the SSH agent) into a box with
 	// its own Home too (create --desktop); a box with the user's home
-	// always gets it.
+	// always gets it. A box with its own Home gets only Wayland, and
+	// PipeWire and PulseAudio only with Audio (create --desktop --audio):
+	// their protocols let a client load modules into, or create objects
+	// in, the user's audio server on the host.
 	Desktop bool     `json:"desktop,omitempty"`
+	Audio   bool     `json:"audio,omitempty"`
 	Volumes []Volume `json:"volumes,omitempty"`
 	Env     []string `json:"env,omitempty"` // image Env plus create-time --env
 	// CapAdd and CapDrop change the capability bounding set of the box's

@@ -113,7 +113,8 @@ func Spec(r *Record, lowers []string, boxDir string, h Host) (*runtime.Spec, err
 		exists = func(string) bool { return false }
 	}
 	if r.Home == "" || r.Desktop {
-		desktopMounts(s, h, acct, !IsDevBox(r, acct.Home), exists, add)
+		sandbox := !IsDevBox(r, acct.Home)
+		desktopMounts(s, h, acct, sandbox, !sandbox || r.Audio, exists, add)
 	}
 	// The host's GPUs: for boxes with the desktop session (a sandboxed
 	// box without --desktop gets none); the NVIDIA driver's files for dev
@@ -174,8 +175,11 @@ func LinkerDirs(r *Record, h Host) []string {
 
 // runtimeSockets are the sockets of a desktop session in
 // $XDG_RUNTIME_DIR that a box gets, besides $WAYLAND_DISPLAY: PipeWire,
-// PulseAudio and the D-Bus session bus.
+// PulseAudio (audioSockets) and the D-Bus session bus.
 var runtimeSockets = []string{"pipewire-0", "pulse/native", "bus"}
+
+// audioSockets are the audio servers' sockets among runtimeSockets.
+var audioSockets = []string{"pipewire-0", "pulse/native"}
 
 // desktopMounts adds the caller's desktop session to s: an empty private
 // $XDG_RUNTIME_DIR (a tmpfs of the user's, mode 0700) with only the
@@ -187,11 +191,14 @@ var runtimeSockets = []string{"pipewire-0", "pulse/native", "bus"}
 // link, and none may lie in devbox/.
 //
 // A sandboxed box (--home DIR --desktop) gets only what cannot start a
-// program on the host: Wayland, PipeWire and PulseAudio. The session bus
-// (systemd-run --user, D-Bus activation), X11 (synthetic keystrokes into
-// any window, a terminal too) and the SSH agent (your keys) stay outside;
-// sandboxedSessionDrops are their variables.
-func desktopMounts(s *runtime.Spec, h Host, acct runtime.Account, sandbox bool, exists func(string) bool, add func(src, dst string, ro bool)) {
+// program on the host: Wayland, and PipeWire and PulseAudio when audio
+// (--audio) says so. The session bus (systemd-run --user, D-Bus
+// activation), X11 (synthetic keystrokes into any window, a terminal too)
+// and the SSH agent (your keys) stay outside; sandboxedSessionDrops are
+// their variables. The audio servers stay outside by default because
+// their protocols load code into them: PulseAudio's load-module (a LADSPA
+// plugin by path, a new protocol socket anywhere), PipeWire's factories.
+func desktopMounts(s *runtime.Spec, h Host, acct runtime.Account, sandbox, audio bool, exists func(string) bool, add func(src, dst string, ro bool)) {
 	isSock := h.Socket
 	if isSock == nil {
 		isSock = func(string) bool { return false }
@@ -226,7 +233,7 @@ func desktopMounts(s *runtime.Spec, h Host, acct runtime.Account, sandbox bool, 
 			sock(w)
 		}
 		for _, n := range runtimeSockets {
-			if sandbox && n == "bus" {
+			if sandbox && n == "bus" || !audio && contains(audioSockets, n) {
 				continue
 			}
 			sock(filepath.Join(rt, n))
@@ -260,6 +267,10 @@ var sessionVars = []string{
 // get: what they name is not in it (desktopMounts).
 var sandboxedSessionDrops = []string{"DISPLAY", "XAUTHORITY", "DBUS_SESSION_BUS_ADDRESS", "SSH_AUTH_SOCK"}
 
+// audioSessionVars name the audio servers: a sandboxed box gets them only
+// with Audio (a PULSE_SERVER may name a server other than the socket).
+var audioSessionVars = []string{"PULSE_SERVER", "PIPEWIRE_REMOTE"}
+
 // SessionEnv is the environment of one session: the box's (image Env and
 // --env at create time), the user's identity, and the caller's session
 // variables (display, sockets, locale, terminal), so a box entered from a
@@ -287,7 +298,7 @@ func SessionEnv(r *Record, acct runtime.Account, caller []string, root bool) []s
 		if !ok {
 			continue
 		}
-		if strings.HasPrefix(k, "LC_") || contains(sessionVars, k) && !(sandbox && contains(sandboxedSessionDrops, k)) {
+		if strings.HasPrefix(k, "LC_") || contains(sessionVars, k) && !(sandbox && (contains(sandboxedSessionDrops, k) || !r.Audio && contains(audioSessionVars, k))) {
 			// A locale the box lacks (provisioning could not install it)
 			// becomes C.UTF-8: a shell that works, not one that warns.
 			if p := r.Provision; p != nil && p.LangFallback && v == p.Lang && (k == "LANG" || strings.HasPrefix(k, "LC_")) {

@@ -13,6 +13,7 @@ import (
 	"github.com/devbox-dev/devbox/internal/rundir"
 	"github.com/devbox-dev/devbox/internal/safefile"
 	"github.com/devbox-dev/devbox/provision"
+	"github.com/devbox-dev/devbox/runtime/session"
 	"io/fs"
 	"net"
 	"os"
@@ -107,6 +108,11 @@ type Record struct {
 	// cannot be used (List, Find): such a box is listed as broken and may
 	// be stopped and removed, never started.
 	Problem *BrokenError `json:"-"`
+	// RecordFile and ProvisionFile identify box.json and provision.json
+	// as read (zero: not read from a file, or no provision.json): a
+	// session ticket names them (runtime/session).
+	RecordFile    session.FileID `json:"-"`
+	ProvisionFile session.FileID `json:"-"`
 }
 
 // Store is the set of boxes of one devbox store.
@@ -239,7 +245,7 @@ func (s *Store) read(e fs.DirEntry) (*Record, error) {
 		}
 		return nil, errors.New("not a box")
 	}
-	b, err := readRecord(path)
+	b, fileID, err := readRecordID(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
@@ -250,6 +256,7 @@ func (s *Store) read(e fs.DirEntry) (*Record, error) {
 	if err != nil {
 		return stand(id, err), nil
 	}
+	r.RecordFile = fileID
 	if err := readProvision(s.BoxDir(id), r); err != nil {
 		return stand(r.Name, err), nil
 	}

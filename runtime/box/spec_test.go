@@ -266,7 +266,7 @@ func TestSessionEnvSandboxDrops(t *testing.T) {
 	} {
 		env := "\n" + strings.Join(SessionEnv(c.r, acct, caller, false), "\n")
 		n := 0
-		for _, k := range sandboxedSessionDrops {
+		for _, k := range []string{"DISPLAY", "XAUTHORITY", "DBUS_SESSION_BUS_ADDRESS", "SSH_AUTH_SOCK"} {
 			if strings.Contains(env, "\n"+k+"=") {
 				n++
 			}

@@ -98,32 +98,38 @@ func parseSession(args []string) (sessionArgs, bool) {
 // agent does not answer (it starts it).
 func sessionFast(argv []string) (int, bool) {
 	a, ok := parseSession(argv[1:])
-	if !ok || os.Getenv("DEVBOX_LOG_LEVEL") != "" {
+	if !ok {
 		return 0, false
+	}
+	if os.Getenv("DEVBOX_LOG_LEVEL") != "" {
+		return handOff("DEVBOX_LOG_LEVEL is set")
 	}
 	cfg, err := config.Load(config.Path())
 	if err != nil {
-		return 0, false
+		return handOff(err.Error())
 	}
 	store, err := cfg.StoreRoot(a.store)
 	if err != nil {
-		return 0, false
+		return handOff(err.Error())
 	}
 	base, err := rundir.Base()
 	if err != nil {
-		return 0, false
+		return handOff(err.Error())
 	}
 	b, err := session.Lookup(base, store, a.name)
 	if err != nil {
-		return 0, false
+		return handOff(err.Error())
 	}
 	m, err := idmap.Detect()
-	if err != nil || session.NeedsProvision(b, m.Single(), cfg.Provision.Auto) {
-		return 0, false
+	if err != nil {
+		return handOff(err.Error())
+	}
+	if session.NeedsProvision(b, m.Single(), cfg.Provision.Auto) {
+		return handOff("provisioning is due")
 	}
 	c, err := session.Dial(rundir.AgentSocket(base, b.ID), b.Name)
 	if err != nil {
-		return 0, false
+		return handOff(err.Error())
 	}
 	defer c.Close()
 	trace.Mark("front: session")
@@ -139,4 +145,11 @@ func sessionFast(argv []string) (int, bool) {
 		return 125, true // cmdutil.ExitFailure, as the CLI's
 	}
 	return code, true
+}
+
+// handOff leaves the command to the CLI, saying why in the trace
+// (DEVBOX_TRACE=1; the tests read it).
+func handOff(why string) (int, bool) {
+	trace.Mark("front: to the CLI: " + why)
+	return 0, false
 }

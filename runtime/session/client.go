@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/runtime/agent"
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
@@ -81,6 +82,7 @@ func Run(c *agent.Conn, name string, req agent.Request, errOut io.Writer) (int, 
 		}
 		files = stdio.files
 	}
+	trace.Mark("session: request")
 	err = c.Send(req, files...)
 	if stdio != nil {
 		stdio.sent()
@@ -93,6 +95,7 @@ func Run(c *agent.Conn, name string, req agent.Request, errOut io.Writer) (int, 
 	if err != nil {
 		return 0, fmt.Errorf("starting a session in box %s: %w", name, err)
 	}
+	trace.Mark("session: " + rep.Type)
 	switch rep.Type {
 	case agent.TypeError:
 		fmt.Fprintf(errOut, "devbox: %s\n", rep.Message)
@@ -161,6 +164,7 @@ func Run(c *agent.Conn, name string, req agent.Request, errOut io.Writer) (int, 
 			}
 			_ = c.Send(agent.Request{Type: agent.TypeSignal, Signal: int(s.(syscall.Signal))})
 		case r := <-exit:
+			trace.Mark("session: exit")
 			if master != nil {
 				// The last output may still sit in the terminal.
 				select {

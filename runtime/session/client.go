@@ -119,9 +119,26 @@ func Run(c *agent.Conn, name string, req agent.Request, errOut io.Writer) (int, 
 		defer master.Close()
 	}
 
+	r := Relay(c, master, req.Terminal, agent.Reply{Type: agent.TypeExit, Code: 128 + int(syscall.SIGHUP),
+		Message: "box " + name + " went away (its init exited or was killed); the session ended with it"})
+	trace.Mark("session: exit")
+	if stdio != nil {
+		stdio.drain(200 * time.Millisecond)
+	}
+	ended(errOut, r)
+	return r.Code, nil
+}
+
+// Relay runs a started session on connection c until its exit reply:
+// it passes this process's signals on (SIGINT too, unless terminal, when
+// Ctrl-C is a byte for the session's terminal, and SIGWINCH resizes it)
+// and, with a terminal master, puts this process's stdin in raw mode and
+// copies between it and master. A connection that breaks before the exit
+// reply gives gone. The devbox-host client (hostexec) uses it too.
+func Relay(c *agent.Conn, master *os.File, terminal bool, gone agent.Reply) agent.Reply {
 	sigs := make(chan os.Signal, 16)
 	watched := []os.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
-	if req.Terminal {
+	if terminal {
 		watched = append(watched, syscall.SIGWINCH)
 	} else {
 		watched = append(watched, syscall.SIGINT)
@@ -129,8 +146,8 @@ func Run(c *agent.Conn, name string, req agent.Request, errOut io.Writer) (int, 
 	signal.Notify(sigs, watched...)
 	defer signal.Stop(sigs)
 	var old *term.State
-	if req.Terminal {
-		signal.Ignore(syscall.SIGINT) // Ctrl-C is a byte for the box's terminal
+	if terminal {
+		signal.Ignore(syscall.SIGINT) // Ctrl-C is a byte for the session's terminal
 		if st, err := term.MakeRaw(int(os.Stdin.Fd())); err == nil {
 			old = st
 			defer term.Restore(int(os.Stdin.Fd()), old)
@@ -140,8 +157,7 @@ func Run(c *agent.Conn, name string, req agent.Request, errOut io.Writer) (int, 
 	go func() {
 		var r agent.Reply
 		if _, err := c.Receive(&r); err != nil {
-			r = agent.Reply{Type: agent.TypeExit, Code: 128 + int(syscall.SIGHUP),
-				Message: "box " + name + " went away (its init exited or was killed); the session ended with it"}
+			r = gone
 		}
 		exit <- r
 	}()
@@ -157,30 +173,25 @@ func Run(c *agent.Conn, name string, req agent.Request, errOut io.Writer) (int, 
 		select {
 		case s := <-sigs:
 			if s == syscall.SIGWINCH {
-				if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
+				if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil && master != nil {
 					_ = unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, ws)
 				}
 				continue
 			}
 			_ = c.Send(agent.Request{Type: agent.TypeSignal, Signal: int(s.(syscall.Signal))})
 		case r := <-exit:
-			trace.Mark("session: exit")
 			if master != nil {
 				// The last output may still sit in the terminal.
 				select {
 				case <-outDone:
 				case <-time.After(200 * time.Millisecond):
 				}
-				if old != nil {
-					// The message starts on a line of its own.
-					_ = term.Restore(int(os.Stdin.Fd()), old)
-				}
 			}
-			if stdio != nil {
-				stdio.drain(200 * time.Millisecond)
+			if old != nil {
+				// A message after the session starts on a line of its own.
+				_ = term.Restore(int(os.Stdin.Fd()), old)
 			}
-			ended(errOut, r)
-			return r.Code, nil
+			return r
 		}
 	}
 }

@@ -3,9 +3,7 @@
 package integration
 
 import (
-	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -31,24 +29,17 @@ func (e *env) frontRun(viaCLI bool, stdin *os.File, dir string, args ...string) 
 	if stdin != nil {
 		c.Stdin = stdin
 	}
-	var out, errb bytes.Buffer
-	c.Stdout, c.Stderr = &out, &errb
-	err := c.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		e.t.Fatalf("running devbox %v: %v", args, err)
-	}
+	r := e.runCmd(c)
 	var trace, rest []string
-	for _, l := range strings.SplitAfter(errb.String(), "\n") {
+	for _, l := range strings.SplitAfter(r.stderr, "\n") {
 		if strings.HasPrefix(l, "devbox-trace ") {
 			trace = append(trace, l)
 		} else if l != "" {
 			rest = append(rest, l)
 		}
 	}
-	return result{out.String(), strings.Join(rest, ""), code}, strings.Join(trace, "")
+	r.stderr = strings.Join(rest, "")
+	return r, strings.Join(trace, "")
 }
 
 // both runs a command through the front's path and the CLI's and checks

@@ -1,0 +1,119 @@
+package warm
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestFingerprint: a holder serves only starts whose fingerprint is its
+// own, so every input of the start and of what the init inherits must
+// change it, and nothing else may.
+func TestFingerprint(t *testing.T) {
+	base := sample()
+	fp := Fingerprint(&base, "0::/user.slice\n")
+	if again := Fingerprint(&base, "0::/user.slice\n"); again != fp {
+		t.Fatalf("two fingerprints of the same start differ:\n%s\n%s", fp, again)
+	}
+	for _, k := range []string{"exe=", "env=", "flags=", "setpgid=", "fd=", "uidmap=", "gidmap=", "cgroup=", "ns=mnt:", "ns=net:", "ns=user:",
+		"status=Umask:", "status=NoNewPrivs:", "status=Seccomp:", "status=CapBnd:", "status=Cpus_allowed_list:", "limits=", "oom_score_adj=", "attr/current=", "prio="} {
+		if !strings.Contains(fp, "\n"+k) && !strings.HasPrefix(fp, k) {
+			t.Errorf("the fingerprint has no %q line:\n%s", k, fp)
+		}
+	}
+	tests := []struct {
+		name   string
+		change func(r *Start) string // returns the cgroup
+	}{
+		{"exe", func(r *Start) string { r.Exe = "/other/devbox-init"; return "0::/user.slice\n" }},
+		{"env", func(r *Start) string { r.Env = append(r.Env, "DEVBOX_TRACE=1"); return "0::/user.slice\n" }},
+		{"flags", func(r *Start) string { r.Flags &^= syscall.CLONE_NEWNET; return "0::/user.slice\n" }},
+		{"setpgid", func(r *Start) string { r.Setpgid = false; return "0::/user.slice\n" }},
+		{"fds", func(r *Start) string {
+			r.Kinds = append([]string{SocketToTarget}, r.Kinds...)
+			return "0::/user.slice\n"
+		}},
+		{"uid map", func(r *Start) string { r.UIDMap = []string{"-", "0 1000 1"}; return "0::/user.slice\n" }},
+		{"gid map", func(r *Start) string { r.GIDMap[2] = "300000"; return "0::/user.slice\n" }},
+		{"cgroup", func(r *Start) string { return "0::/user.slice/other.scope\n" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := sample()
+			r.UIDMap = append([]string(nil), base.UIDMap...)
+			r.GIDMap = append([]string(nil), base.GIDMap...)
+			cg := tt.change(&r)
+			if Fingerprint(&r, cg) == fp {
+				t.Errorf("changing the %s left the fingerprint as it was", tt.name)
+			}
+		})
+	}
+	// What a child inherits from this process: its umask.
+	old := syscall.Umask(0o077)
+	changed := Fingerprint(&base, "0::/user.slice\n")
+	syscall.Umask(old)
+	if changed == fp {
+		t.Error("another umask left the fingerprint as it was")
+	}
+	// The arguments (box id, spec descriptor) come with each request.
+	r := sample()
+	r.Args = []string{"devbox-init", "fd:9"}
+	if Fingerprint(&r, "0::/user.slice\n") != fp {
+		t.Error("the arguments changed the fingerprint")
+	}
+}
+
+func TestHolderPaths(t *testing.T) {
+	s := sample()
+	a := Fingerprint(&s, "x")
+	s1, l1 := Paths("/run/user/1", a)
+	s2, l2 := Paths("/run/user/1", a)
+	if s1 != s2 || l1 != l2 {
+		t.Errorf("paths of one fingerprint differ: %s %s, %s %s", s1, l1, s2, l2)
+	}
+	if !strings.HasPrefix(s1, "/run/user/1/devbox/warm/h-") || !strings.HasSuffix(s1, ".sock") ||
+		strings.TrimSuffix(s1, ".sock") != strings.TrimSuffix(l1, ".lock") {
+		t.Errorf("socket %s, lock %s", s1, l1)
+	}
+	seen := map[string]bool{}
+	for i := 0; i < 64; i++ {
+		s, _ := Paths("/d", a+strings.Repeat("x", i))
+		seen[s] = true
+	}
+	if len(seen) < 32 {
+		t.Errorf("64 fingerprints share %d sockets", len(seen))
+	}
+}
+
+// TestReadConfig: the holder's configuration round-trips and a broken one
+// is refused.
+func TestReadConfig(t *testing.T) {
+	s := sample()
+	b := append([]byte("/r/h.sock\x00/r/h.lock\x0030\x00fp\x00"), encode(&s, nil)...)
+	c, ok := ReadConfig(b)
+	if !ok || c.Sock != "/r/h.sock" || c.Lock != "/r/h.lock" || c.FP != "fp" || c.Idle != 30*time.Second || !reflect.DeepEqual(c.Start, s) {
+		t.Fatalf("ReadConfig = %+v, %v", c, ok)
+	}
+	for _, bad := range [][]byte{b[:20], append([]byte("/r/h.sock\x00/r/h.lock\x00-1\x00fp\x00"), encode(&s, nil)...), []byte("a\x00b\x00c\x00d\x00junk")} {
+		if _, ok := ReadConfig(bad); ok {
+			t.Errorf("ReadConfig accepted %q", bad)
+		}
+	}
+}
+
+// TestCgroupKey: a start whose init moves into its box's cgroup does not
+// depend on the caller's cgroup (one holder for every terminal); one that
+// stays in the spare's cgroup does.
+func TestCgroupKey(t *testing.T) {
+	moved, err := CgroupKey(true)
+	if err != nil || moved != movedKey {
+		t.Fatalf("CgroupKey(true) = %q, %v", moved, err)
+	}
+	own, err := CgroupKey(false)
+	if b, _ := os.ReadFile("/proc/self/cgroup"); err != nil || own != string(b) || own == moved {
+		t.Errorf("CgroupKey(false) = %q, %v; /proc/self/cgroup %q", own, err, b)
+	}
+}

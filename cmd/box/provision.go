@@ -13,6 +13,7 @@ import (
 	"github.com/devbox-dev/devbox/provision"
 	"github.com/devbox-dev/devbox/runtime/agent"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
+	"github.com/devbox-dev/devbox/runtime/session"
 )
 
 // provisionLog is the package managers' output of a box's provisioning,
@@ -38,13 +39,12 @@ func (e *env) wantsProvision(r *rbox.Record, again bool) (bool, error) {
 		return false, nil
 	case again:
 		return true, nil
-	case r.NoProvision || r.Provision != nil:
-		return false, nil
 	}
-	if cfg, err := e.f.Config(); err == nil && cfg.Provision.Auto != nil && !*cfg.Provision.Auto {
-		return false, nil
+	var auto *bool
+	if cfg, err := e.f.Config(); err == nil {
+		auto = cfg.Provision.Auto
 	}
-	return true, nil
+	return session.NeedsProvision(r.SessionBox(), e.m.Single(), auto), nil
 }
 
 // provision runs first-start provisioning in running box r (under its

@@ -20,6 +20,7 @@ import (
 	"github.com/devbox-dev/devbox/cmd/config"
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/store"
+	"github.com/devbox-dev/devbox/internal/self"
 	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/internal/warm"
 	"github.com/devbox-dev/devbox/network"
@@ -483,7 +484,7 @@ func saveReplay(l *launched, spec *runtime.Spec, st *store.Store, nw *netRun, cg
 	}
 	// What the spec was computed from, besides the command line and the
 	// environment (the record's key).
-	guards := []string{"/proc/self/exe", config.Path(), st.IndexPath(), "/etc/resolv.conf", "/etc/hosts",
+	guards := []string{config.Path(), st.IndexPath(), "/etc/resolv.conf", "/etc/hosts",
 		"/etc/passwd", "/etc/group", "/etc/subuid", "/etc/subgid", r.Exe}
 	guards = append(guards, spec.Lowers...)
 	p := warm.Replay{
@@ -508,6 +509,13 @@ func saveReplay(l *launched, spec *runtime.Spec, st *store.Store, nw *netRun, cg
 		p.HelperOptions, p.RunDir = []byte(tokens(string(o))), tokens(nw.runDir)
 		guards = append(guards, hc.Path)
 	}
+	// devbox itself: the front that the replay runs in, when one started
+	// this CLI (internal/self).
+	exe, err := self.Path()
+	if err != nil {
+		return
+	}
+	p.Guards = append(p.Guards, warm.GuardAs("/proc/self/exe", exe))
 	for _, g := range guards {
 		p.Guards = append(p.Guards, warm.Guard(g))
 	}

@@ -281,10 +281,10 @@ func TestSessionEnvSandboxDrops(t *testing.T) {
 			}
 			return n
 		}
-		if n := count(sandboxedSessionDrops); n != c.want || !strings.Contains(env, "WAYLAND_DISPLAY=wayland-0") {
+		if n := count([]string{"DISPLAY", "XAUTHORITY", "DBUS_SESSION_BUS_ADDRESS", "SSH_AUTH_SOCK"}); n != c.want || !strings.Contains(env, "WAYLAND_DISPLAY=wayland-0") {
 			t.Errorf("%s: %d of the session bus, X11 and agent variables (want %d):\n%s", c.name, n, c.want, env)
 		}
-		if n := count(audioSessionVars); n != c.audio {
+		if n := count([]string{"PULSE_SERVER", "PIPEWIRE_REMOTE"}); n != c.audio {
 			t.Errorf("%s: %d of the audio variables (want %d):\n%s", c.name, n, c.audio, env)
 		}
 	}

@@ -1,0 +1,270 @@
+//go:build integration
+
+package integration
+
+// A box from the warm paths (a replay or an early start served by the warm
+// holder's spare, internal/holder; an early start's clone for a terminal
+// run) must be byte-for-byte the box a cold start gives (issue 15): test/probe's
+// dump, run in both, compared after normalisation.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/devbox-dev/devbox/internal/prestart"
+)
+
+// The knobs and trace marks of the warm paths, in one place: the holder's
+// rewrite may rename them.
+const (
+	// coldEnv turns every warm path off.
+	coldEnv = "DEVBOX_PRESTART=0"
+	// traceEnv makes devbox print its milestones on stderr.
+	traceEnv = "DEVBOX_TRACE=1"
+	// markHolder: a holder's spare became the run's init.
+	markHolder = "prestart: via holder, pid "
+	// markReplay: the run was replayed from a record, without the CLI.
+	markReplay = "prestart: replaying"
+	// markEarly: the CLI adopted an init started early (a clone, or a
+	// holder's spare with markHolder).
+	markEarly = "rootless: early start adopted"
+)
+
+// warmPath is one way a warm start happens: the trace marks it must show
+// and those it must not.
+type warmPath struct {
+	name      string
+	want, not []string
+	// nonce: each run gets another command line (no replay), same flags.
+	nonce bool
+}
+
+var (
+	// The same command line again: replayed, through the holder.
+	replayHeld = warmPath{name: "replay via holder", want: []string{markReplay, markHolder}}
+	// Same flags, another command line: the CLI's early start, served
+	// by the holder.
+	earlyHeld = warmPath{name: "early start via holder", want: []string{markEarly, markHolder}, not: []string{markReplay}, nonce: true}
+	// A terminal run is neither replayed nor served by a holder (a spare
+	// lives in the holder's session): its warm path is the early start's
+	// clone.
+	earlyClone = warmPath{name: "early start", want: []string{markEarly}, not: []string{markHolder}, nonce: true}
+)
+
+// TestWarmStartIsColdStart: for each kind of run, the probe's dump from a
+// box that a warm path started equals the dump from a cold start; two cold
+// starts agree with each other (or the normalisation would hide nothing
+// and prove nothing), and a warm path that never serves the run fails the
+// test.
+func TestWarmStartIsColdStart(t *testing.T) {
+	e := newEnv(t)
+	busybox := probeImage(t, e)
+	debian := probeImageOn(t, e, "library/debian:13")
+	rt := t.TempDir()
+	if err := os.Chmod(rt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{traceEnv, "XDG_RUNTIME_DIR=" + rt, prestart.HolderIdleEnv + "=10"}
+	hostNS := hostNamespaces(t)
+	for _, tc := range []struct {
+		name  string
+		img   string
+		flags []string
+		tty   bool
+		paths []warmPath
+	}{
+		{name: "net none", img: busybox, flags: []string{"--net", "none"}, paths: []warmPath{replayHeld, earlyHeld}},
+		// A network helper's socket is no recipe's: no early start.
+		{name: "default network", img: busybox, paths: []warmPath{replayHeld}},
+		{name: "net none terminal", img: busybox, flags: []string{"-t", "--net", "none"}, tty: true, paths: []warmPath{earlyClone}},
+		{name: "default network terminal", img: busybox, flags: []string{"-t"}, tty: true, paths: []warmPath{earlyClone}},
+		{name: "capabilities and seccomp", img: busybox, flags: []string{"--net", "none", "--cap-add", "SYS_PTRACE", "--cap-add", "NET_ADMIN",
+			"--security-opt", "seccomp=unconfined"}, paths: []warmPath{replayHeld, earlyHeld}},
+		{name: "no new privileges off", img: busybox, flags: []string{"--net", "none", "--cap-add", "ALL",
+			"--security-opt", "no-new-privileges=false"}, paths: []warmPath{replayHeld}},
+		{name: "debian", img: debian, flags: []string{"--net", "none"}, paths: []warmPath{replayHeld, earlyHeld}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dump := func(extra []string, nonce string) (string, string) {
+				t.Helper()
+				args := append([]string{"run"}, tc.flags...)
+				args = append(append(args, tc.img, "--", "/probe", "dump"), hostNS...)
+				if nonce != "" {
+					args = append(args, "nonce="+nonce)
+				}
+				return probeDump(t, e, append(slices.Clone(env), extra...), tc.tty, args)
+			}
+			cold, _ := dump([]string{coldEnv}, "")
+			if again, _ := dump([]string{coldEnv}, "cold"); again != cold {
+				t.Fatalf("two cold starts differ: the dump is not stable\n%s", lineDiff("cold", "cold again", cold, again))
+			}
+			t.Logf("the dump: %d lines", strings.Count(cold, "\n"))
+			for _, p := range tc.paths {
+				served := false
+				for i := 0; i < 5 && !served; i++ {
+					nonce := ""
+					if p.nonce {
+						nonce = p.name + strconv.Itoa(i)
+					}
+					warm, trace := dump(nil, nonce)
+					if !p.took(trace) {
+						continue
+					}
+					served = true
+					if warm != cold {
+						t.Errorf("%s: the box differs from a cold start's\n%s", p.name, lineDiff("cold", p.name, cold, warm))
+					}
+				}
+				if !served {
+					t.Errorf("%s: five runs, none took this path (trace marks %q, without %q)", p.name, p.want, p.not)
+				}
+			}
+		})
+	}
+}
+
+// took reports whether a run's trace shows path p.
+func (p warmPath) took(trace string) bool {
+	for _, m := range p.want {
+		if !strings.Contains(trace, m) {
+			return false
+		}
+	}
+	for _, m := range p.not {
+		if strings.Contains(trace, m) {
+			return false
+		}
+	}
+	return true
+}
+
+// hostNamespaces are the probe's "NAME=LINK" arguments: this process's
+// namespaces.
+func hostNamespaces(t *testing.T) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/ns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, ent := range ents {
+		l, err := os.Readlink("/proc/self/ns/" + ent.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, ent.Name()+"="+l)
+	}
+	return out
+}
+
+// probeDump runs devbox with args (a probe dump) and returns the dump and
+// devbox's stderr (the trace). With tty, stdin and stdout are a
+// terminal's (the dump is read from its master, line ends as written).
+func probeDump(t *testing.T, e *env, env []string, tty bool, args []string) (string, string) {
+	t.Helper()
+	c := e.cmd(args...)
+	c.Env = append(c.Env, env...)
+	var stdout, stderr bytes.Buffer
+	c.Stderr = &stderr
+	done := make(chan error, 1)
+	if tty {
+		master, slave := openPTY(t)
+		defer master.Close()
+		c.Stdin, c.Stdout = slave, slave
+		c.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		slave.Close()
+		go func() {
+			_, err := io.Copy(&stdout, master)
+			done <- err
+		}()
+	} else {
+		c.Stdout = &stdout
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done <- nil
+	}
+	err := c.Wait()
+	// The master reads EIO once no process holds the terminal.
+	if rerr := <-done; rerr != nil && !errors.Is(rerr, syscall.EIO) {
+		t.Fatalf("reading the terminal: %v", rerr)
+	}
+	out := strings.ReplaceAll(stdout.String(), "\r\n", "\n")
+	if err != nil || !strings.Contains(out, "\nmount: ") {
+		var ee *exec.ExitError
+		errors.As(err, &ee)
+		t.Fatalf("devbox %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out, stderr.String())
+	}
+	return out, stderr.String()
+}
+
+// lineDiff is a unified diff (without hunk headers: the whole text is one
+// hunk, unchanged lines elided to three of context) of a and b.
+func lineDiff(an, bn, a, b string) string {
+	x, y := strings.Split(a, "\n"), strings.Split(b, "\n")
+	// Longest common subsequence, by dynamic programming from the end.
+	l := make([][]int, len(x)+1)
+	for i := range l {
+		l[i] = make([]int, len(y)+1)
+	}
+	for i := len(x) - 1; i >= 0; i-- {
+		for j := len(y) - 1; j >= 0; j-- {
+			if x[i] == y[j] {
+				l[i][j] = l[i+1][j+1] + 1
+			} else {
+				l[i][j] = max(l[i+1][j], l[i][j+1])
+			}
+		}
+	}
+	type line struct {
+		op   byte
+		text string
+	}
+	var ops []line
+	i, j := 0, 0
+	for i < len(x) || j < len(y) {
+		switch {
+		case i < len(x) && j < len(y) && x[i] == y[j]:
+			ops = append(ops, line{' ', x[i]})
+			i++
+			j++
+		case j < len(y) && (i == len(x) || l[i][j+1] >= l[i+1][j]):
+			ops = append(ops, line{'+', y[j]})
+			j++
+		default:
+			ops = append(ops, line{'-', x[i]})
+			i++
+		}
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "--- %s\n+++ %s\n", an, bn)
+	elided := false
+	for k, o := range ops {
+		near := false
+		for d := max(0, k-3); d <= min(len(ops)-1, k+3); d++ {
+			near = near || ops[d].op != ' '
+		}
+		if !near {
+			if !elided {
+				sb.WriteString("…\n")
+			}
+			elided = true
+			continue
+		}
+		elided = false
+		fmt.Fprintf(&sb, "%c%s\n", o.op, o.text)
+	}
+	return sb.String()
+}

@@ -1,0 +1,550 @@
+package main
+
+// probe dump [NS=LINK…]: everything a process in the box inherited or can
+// observe of its confinement, as "SECTION: line" lines with whatever varies
+// from one box to the next (mount ids, anonymous device numbers, peer
+// groups, pipe and socket inodes, key serials, the box id, pids of the
+// host) replaced by stable names, so that two boxes started the same way
+// print the same text (test/integration/warm_test.go compares a cold start
+// with a warm one). The arguments are the host's namespace links
+// ("user=user:[4026531837]"): the dump says for each of the box's whether it
+// is the host's. It only reads, except at the very end, where it tries
+// calls the box should refuse and prints their errno.
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// dumper numbers what varies between boxes in order of first appearance.
+type dumper struct {
+	names map[string]map[string]string
+}
+
+// name is the stable name of value v in class c ("m3" for the third
+// mount id seen, say).
+func (d *dumper) name(c, v string) string {
+	m := d.names[c]
+	if m == nil {
+		m = map[string]string{}
+		d.names[c] = m
+	}
+	n, ok := m[v]
+	if !ok {
+		n = c + strconv.Itoa(len(m)+1)
+		m[v] = n
+	}
+	return n
+}
+
+func out(section, format string, a ...any) {
+	fmt.Printf("%s: %s\n", section, fmt.Sprintf(format, a...))
+}
+
+func dump(hostNS []string) {
+	d := &dumper{names: map[string]map[string]string{}}
+	// First, before the Go runtime's poller opens anything: the
+	// descriptors the command was given.
+	d.fds()
+	d.proc()
+	d.mounts()
+	d.namespaces(hostNS)
+	d.files()
+	d.network()
+	d.dev()
+	d.masks()
+	d.keyring()
+	d.refused()
+}
+
+// fds lists the open descriptors with raw system calls (os.Open would
+// start the runtime's poller, which takes descriptors of its own).
+func (d *dumper) fds() {
+	dir, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		out("fd", "open /proc/self/fd: %v", err)
+		return
+	}
+	var nums []int
+	buf := make([]byte, 8192)
+	for {
+		n, err := unix.ReadDirent(dir, buf)
+		if err != nil || n <= 0 {
+			break
+		}
+		_, _, names := unix.ParseDirent(buf[:n], -1, nil)
+		for _, s := range names {
+			if fd, err := strconv.Atoi(s); err == nil && fd != dir {
+				nums = append(nums, fd)
+			}
+		}
+	}
+	slices.Sort(nums)
+	for _, fd := range nums {
+		lb := make([]byte, 4096)
+		n, err := unix.Readlink("/proc/self/fd/"+strconv.Itoa(fd), lb)
+		link := ""
+		if err != nil {
+			link = err.Error()
+		} else {
+			link = d.kind(string(lb[:n]))
+		}
+		info := "?"
+		if f, err := unix.Open("/proc/self/fdinfo/"+strconv.Itoa(fd), unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+			n, _ := unix.Read(f, buf)
+			unix.Close(f)
+			var keep []string
+			for _, l := range strings.Split(string(buf[:max(n, 0)]), "\n") {
+				// flags: the access mode, O_NONBLOCK, O_APPEND, close-on-exec.
+				if strings.HasPrefix(l, "flags:") || strings.HasPrefix(l, "pos:") {
+					keep = append(keep, strings.Join(strings.Fields(l), " "))
+				}
+			}
+			info = strings.Join(keep, " ")
+		}
+		out("fd", "%d %s %s", fd, link, info)
+	}
+	unix.Close(dir)
+}
+
+// kind names a descriptor's target without the inode numbers of pipes and
+// sockets: what matters is which descriptors share one.
+func (d *dumper) kind(link string) string {
+	for _, k := range []string{"pipe", "socket"} {
+		if strings.HasPrefix(link, k+":[") {
+			return d.name(k, link)
+		}
+	}
+	return link
+}
+
+var statusKeys = []string{"Umask", "State", "Uid", "Gid", "FDSize", "Groups", "NSpid", "NSpgid", "NSsid",
+	"SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
+	"NoNewPrivs", "Seccomp", "Seccomp_filters", "Speculation_Store_Bypass", "SpeculationIndirectBranch",
+	"Cpus_allowed_list", "Mems_allowed_list", "THP_enabled", "untag_mask", "x86_Thread_features"}
+
+// proc: ids, confinement, limits and the other attributes of the process.
+func (d *dumper) proc() {
+	if f, err := os.Open("/proc/self/status"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			k, v, _ := strings.Cut(sc.Text(), ":")
+			if !slices.Contains(statusKeys, k) {
+				continue
+			}
+			v = strings.Join(strings.Fields(v), " ")
+			if k == "NSpid" || k == "NSpgid" || k == "NSsid" {
+				// The outer numbers are the host's, and the box's own
+				// depends on how many threads the init started: only
+				// the depth and whether the process leads its group
+				// and session say anything.
+				f := strings.Fields(v)
+				v = fmt.Sprintf("depth %d, %s", len(f), d.pid(f[len(f)-1]))
+			}
+			out("status", "%s %s", k, v)
+		}
+		f.Close()
+	}
+	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
+		// After the command name: state ppid pgrp session tty_nr tpgid
+		// flags … nice (19) … rt_priority policy.
+		if i := bytes.LastIndexByte(b, ')'); i > 0 {
+			f := strings.Fields(string(b[i+1:]))
+			if len(f) > 40 {
+				out("stat", "ppid %s pgrp %s session %s tty %s tpgid %s", d.pid(f[1]), d.pid(f[2]), d.pid(f[3]), f[4], d.pid(f[5]))
+				out("stat", "priority %s nice %s rt_priority %s policy %s", f[15], f[16], f[37], f[38])
+			}
+		}
+	}
+	cwd, err := os.Getwd()
+	out("proc", "cwd %s %v", cwd, err)
+	root, err := os.Readlink("/proc/self/root")
+	out("proc", "root %s %v", root, err)
+	exe, err := os.Readlink("/proc/self/exe")
+	out("proc", "exe %s %v", exe, err)
+	for _, f := range []string{"limits", "oom_score_adj", "loginuid", "sessionid", "timerslack_ns",
+		"attr/current", "autogroup", "setgroups", "uid_map", "gid_map", "timens_offsets", "coredump_filter"} {
+		b, err := os.ReadFile("/proc/self/" + f)
+		if err != nil {
+			out("proc", "%s: %v", f, err)
+			continue
+		}
+		s := strings.TrimRight(string(b), "\n\x00")
+		if f == "autogroup" {
+			// A new session is a new autogroup: its number is the host's.
+			s = regexp.MustCompile(`autogroup-[0-9]+`).ReplaceAllString(s, "autogroup-N")
+		}
+		for _, l := range strings.Split(s, "\n") {
+			out(f, "%s", strings.Join(strings.Fields(l), " "))
+		}
+	}
+	env, err := os.ReadFile("/proc/self/environ")
+	if err != nil {
+		out("environ", "%v", err)
+	}
+	for _, v := range strings.Split(strings.TrimRight(string(env), "\x00"), "\x00") {
+		out("environ", "%q", v)
+	}
+	out("ids", "uid %d euid %d gid %d egid %d", os.Getuid(), os.Geteuid(), os.Getgid(), os.Getegid())
+	groups, err := os.Getgroups()
+	out("ids", "groups %v %v", groups, err)
+	pers, _, _ := unix.Syscall(unix.SYS_PERSONALITY, 0xffffffff, 0, 0)
+	out("prctl", "personality %#x", pers)
+	for _, p := range []struct {
+		name string
+		op   int
+	}{{"dumpable", unix.PR_GET_DUMPABLE}, {"keepcaps", unix.PR_GET_KEEPCAPS}, {"securebits", unix.PR_GET_SECUREBITS},
+		{"no_new_privs", unix.PR_GET_NO_NEW_PRIVS}, {"timerslack", unix.PR_GET_TIMERSLACK}, {"thp_disable", unix.PR_GET_THP_DISABLE},
+		{"io_flusher", unix.PR_GET_IO_FLUSHER}, {"mdwe", 66 /* PR_GET_MDWE */}} {
+		r, _, e := unix.Syscall6(unix.SYS_PRCTL, uintptr(p.op), 0, 0, 0, 0, 0)
+		out("prctl", "%s %d %v", p.name, int(r), errnoErr(e))
+	}
+	var sig, sub int32
+	_, _, e := unix.Syscall(unix.SYS_PRCTL, unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&sig)), 0)
+	out("prctl", "pdeathsig %d %v", sig, errnoErr(e))
+	_, _, e = unix.Syscall(unix.SYS_PRCTL, unix.PR_GET_CHILD_SUBREAPER, uintptr(unsafe.Pointer(&sub)), 0)
+	out("prctl", "child_subreaper %d %v", sub, errnoErr(e))
+	for _, a := range []uintptr{unix.PR_SPEC_STORE_BYPASS, unix.PR_SPEC_INDIRECT_BRANCH, unix.PR_SPEC_L1D_FLUSH} {
+		r, _, e := unix.Syscall6(unix.SYS_PRCTL, unix.PR_GET_SPECULATION_CTRL, a, 0, 0, 0, 0)
+		out("prctl", "speculation %d: %#x %v", a, r, errnoErr(e))
+	}
+	io, _, e := unix.Syscall(unix.SYS_IOPRIO_GET, 1 /* IOPRIO_WHO_PROCESS */, 0, 0)
+	out("prctl", "ioprio %d %v", int(io), errnoErr(e))
+	if b, err := os.ReadFile("/proc/self/cgroup"); err == nil {
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			out("cgroup", "%s", boxID.ReplaceAllString(l, "ID"))
+		}
+	}
+	for _, l := range []int{unix.RLIMIT_NOFILE, unix.RLIMIT_NPROC, unix.RLIMIT_CORE, unix.RLIMIT_MEMLOCK, unix.RLIMIT_STACK} {
+		var r unix.Rlimit
+		err := unix.Getrlimit(l, &r)
+		out("rlimit", "%d %d %d %v", l, r.Cur, r.Max, err)
+	}
+}
+
+// pid names a pid of the box: 1 (its init) and this process's are
+// themselves, others by order of appearance.
+func (d *dumper) pid(p string) string {
+	if p == "1" || p == "0" || p == "-1" {
+		return p
+	}
+	if p == strconv.Itoa(os.Getpid()) {
+		return "self"
+	}
+	return d.name("pid", p)
+}
+
+// boxID is what looks like a box id in a path (runtime/containers ids are
+// 64 hex digits, a box's cgroup and runtime directory use a prefix).
+var boxID = regexp.MustCompile(`[0-9a-f]{12,64}`)
+
+// mounts prints mountinfo in its order with mount ids, parents, device
+// numbers of anonymous file systems and peer groups by name.
+func (d *dumper) mounts() {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		out("mount", "%v", err)
+		return
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(l)
+		sep := slices.Index(f, "-")
+		if len(f) < 7 || sep < 6 || len(f) < sep+3 {
+			out("mount", "unparsed %q", l)
+			continue
+		}
+		id := d.name("m", f[0])
+		parent := "outside"
+		if _, ok := d.names["m"][f[1]]; ok || f[1] == f[0] {
+			parent = d.name("m", f[1])
+		}
+		dev := f[2]
+		if strings.HasPrefix(dev, "0:") {
+			dev = d.name("anon", dev)
+		}
+		var opt []string
+		for _, o := range f[6:sep] {
+			if k, v, ok := strings.Cut(o, ":"); ok && (k == "shared" || k == "master" || k == "propagate_from") {
+				o = k + ":" + d.name("peer", v)
+			}
+			opt = append(opt, o)
+		}
+		fstype, source, super := f[sep+1], f[sep+2], ""
+		if len(f) > sep+3 {
+			super = f[sep+3]
+		}
+		out("mount", "%s parent %s dev %s root %s at %s %s [%s] %s %s %s", id, parent, dev,
+			boxID.ReplaceAllString(f[3], "ID"), boxID.ReplaceAllString(f[4], "ID"), f[5], strings.Join(opt, " "),
+			fstype, boxID.ReplaceAllString(source, "ID"), boxID.ReplaceAllString(super, "ID"))
+	}
+}
+
+// namespaces says for each namespace whether it is the host's (hostNS:
+// "user=user:[N]" arguments) and which of them are one another's.
+func (d *dumper) namespaces(hostNS []string) {
+	host := map[string]string{}
+	for _, a := range hostNS {
+		if k, v, ok := strings.Cut(a, "="); ok {
+			host[k] = v
+		}
+	}
+	ents, err := os.ReadDir("/proc/self/ns")
+	if err != nil {
+		out("ns", "%v", err)
+		return
+	}
+	for _, e := range ents {
+		l, err := os.Readlink("/proc/self/ns/" + e.Name())
+		if err != nil {
+			out("ns", "%s: %v", e.Name(), err)
+			continue
+		}
+		h, known := host[e.Name()]
+		same := "unknown"
+		if known {
+			same = strconv.FormatBool(h == l)
+		}
+		out("ns", "%s host's %s, inode %s", e.Name(), same, d.name("ns", l))
+	}
+}
+
+// files: what devbox writes into every box, and the sysctls of its
+// namespaces.
+func (d *dumper) files() {
+	for _, f := range []string{"/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/etc/passwd", "/etc/group",
+		"/proc/sys/kernel/hostname", "/proc/sys/kernel/domainname",
+		"/proc/sys/net/ipv4/ip_unprivileged_port_start", "/proc/sys/net/ipv4/ping_group_range",
+		"/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv4/conf/all/rp_filter", "/proc/sys/net/ipv4/conf/default/rp_filter",
+		"/proc/sys/net/ipv6/conf/all/disable_ipv6", "/proc/sys/user/max_user_namespaces",
+		"/proc/sys/fs/mqueue/msg_max", "/proc/sys/kernel/shmmax", "/proc/sys/kernel/sem"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			out("file", "%s: %v", f, err)
+			continue
+		}
+		for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+			if strings.HasPrefix(f, "/etc/") || strings.HasSuffix(f, "/hostname") {
+				l = boxID.ReplaceAllString(l, "ID")
+			}
+			out("file", "%s: %s", f, l)
+		}
+	}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		out("uname", "%s %s", unix.ByteSliceToString(u.Nodename[:]), unix.ByteSliceToString(u.Domainname[:]))
+	}
+	var um = unix.Umask(0)
+	unix.Umask(um)
+	out("proc", "umask %#o", um)
+}
+
+// network: the interfaces, their addresses and routes.
+func (d *dumper) network() {
+	ents, _ := os.ReadDir("/sys/class/net")
+	for _, e := range ents {
+		var vals []string
+		for _, a := range []string{"operstate", "flags", "mtu", "address", "type", "tx_queue_len"} {
+			b, err := os.ReadFile("/sys/class/net/" + e.Name() + "/" + a)
+			if err != nil {
+				vals = append(vals, a+"="+err.Error())
+				continue
+			}
+			v := strings.TrimSpace(string(b))
+			if a == "address" && e.Name() != "lo" {
+				// A tap device's address is random.
+				v = d.name("mac", v)
+			}
+			vals = append(vals, a+"="+v)
+		}
+		out("net", "%s %s", e.Name(), strings.Join(vals, " "))
+		for _, s := range []string{"rp_filter", "forwarding", "accept_local"} {
+			b, err := os.ReadFile("/proc/sys/net/ipv4/conf/" + e.Name() + "/" + s)
+			out("net", "%s %s %s %v", e.Name(), s, strings.TrimSpace(string(b)), err)
+		}
+	}
+	for _, f := range []string{"/proc/net/route", "/proc/net/if_inet6", "/proc/net/ipv6_route", "/proc/net/fib_trie"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			out("net", "%s: %v", f, err)
+			continue
+		}
+		for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+			// A link-local address is made from the device's
+			// random one.
+			l = linkLocal.ReplaceAllStringFunc(l, func(a string) string { return d.name("linklocal", a) })
+			out("net", "%s: %s", f, strings.Join(strings.Fields(l), " "))
+		}
+	}
+}
+
+var linkLocal = regexp.MustCompile(`\bfe80000000000000[0-9a-f]{16}\b`)
+
+// dev lists /dev with modes, owners and device numbers.
+func (d *dumper) dev() {
+	filepath.WalkDir("/dev", func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			out("dev", "%s: %v", p, err)
+			return nil
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			out("dev", "%s: %v", p, err)
+			return nil
+		}
+		link := ""
+		if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			link, _ = os.Readlink(p)
+			link = "-> " + link
+		}
+		rdev := ""
+		if t := st.Mode & unix.S_IFMT; t == unix.S_IFCHR || t == unix.S_IFBLK {
+			rdev = fmt.Sprintf("%d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev))
+		}
+		out("dev", "%s %#o %d:%d %s%s", p, st.Mode, st.Uid, st.Gid, rdev, link)
+		return nil
+	})
+}
+
+// maskPaths are where a box's /proc and /sys are masked or read-only
+// (docs/security.md), and some that are not.
+var maskPaths = []string{"/proc/acpi", "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/kcore",
+	"/proc/keys", "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/sys", "/proc/sysrq-trigger",
+	"/proc/timer_list", "/proc/timer_stats", "/proc/kallsyms", "/proc/kmsg", "/proc/self/mem", "/sys/firmware",
+	"/sys/fs/cgroup", "/sys/fs/selinux", "/sys/kernel", "/sys/devices/virtual/powercap", "/sys/class/net",
+	"/proc/sys/kernel/core_pattern", "/proc/sys/net/ipv4/ping_group_range", "/sys/kernel/security"}
+
+// masks: for each path its type, file system, read-only state and
+// whether it can be read and written.
+func (d *dumper) masks() {
+	for _, p := range maskPaths {
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err != nil {
+			out("mask", "%s: %v", p, err)
+			continue
+		}
+		var sf unix.Statfs_t
+		unix.Statfs(p, &sf)
+		ro := unix.Access(p, unix.W_OK)
+		rd := "dir"
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+			if err == nil {
+				n, err := unix.Read(fd, make([]byte, 1))
+				rd = fmt.Sprintf("read %d %v", n, err)
+				unix.Close(fd)
+			} else {
+				rd = "open " + err.Error()
+			}
+		} else if ents, err := os.ReadDir(p); err != nil {
+			rd = "list " + err.Error()
+		} else {
+			rd = fmt.Sprintf("dir of %d", len(ents))
+		}
+		out("mask", "%s %#o fs %#x flags %#x write %v %s", p, st.Mode, sf.Type, sf.Flags, ro, rd)
+	}
+}
+
+// keyring describes the session and user keyrings and the keys in them;
+// serial numbers by name.
+func (d *dumper) keyring() {
+	for _, r := range []struct {
+		name string
+		id   int
+	}{{"session", unix.KEY_SPEC_SESSION_KEYRING}, {"user", unix.KEY_SPEC_USER_KEYRING}, {"user-session", unix.KEY_SPEC_USER_SESSION_KEYRING}} {
+		id, err := unix.KeyctlGetKeyringID(r.id, false)
+		if err != nil {
+			out("key", "%s: %v", r.name, err)
+			continue
+		}
+		desc, err := unix.KeyctlString(unix.KEYCTL_DESCRIBE, id)
+		out("key", "%s %s %q %v", r.name, d.name("key", strconv.Itoa(id)), desc, err)
+		buf := make([]byte, 4096)
+		n, err := unix.KeyctlBuffer(unix.KEYCTL_READ, id, buf, 0)
+		if err != nil {
+			out("key", "%s read: %v", r.name, err)
+			continue
+		}
+		for i := 0; i+4 <= min(n, len(buf)); i += 4 {
+			k := int(int32(uint32(buf[i]) | uint32(buf[i+1])<<8 | uint32(buf[i+2])<<16 | uint32(buf[i+3])<<24))
+			desc, err := unix.KeyctlString(unix.KEYCTL_DESCRIBE, k)
+			out("key", "%s holds %s %q %v", r.name, d.name("key", strconv.Itoa(k)), desc, err)
+		}
+	}
+}
+
+// refused tries calls a box normally refuses (seccomp, capabilities) and
+// prints their errno; last, as one could succeed. Each is harmless where it
+// succeeds (it changes nothing, or this process only, or undoes itself),
+// and none is tried outside a box (pid 1 not devbox's init): a probe run
+// by hand as root on the host must not touch the host.
+func (d *dumper) refused() {
+	if b, _ := os.ReadFile("/proc/1/cmdline"); !bytes.HasPrefix(b, []byte("devbox-init\x00")) {
+		out("refused", "not tried: pid 1 is not devbox-init")
+		return
+	}
+	res := func(what string, err error) {
+		if err == nil {
+			out("refused", "%s: allowed", what)
+			return
+		}
+		out("refused", "%s: %v", what, err)
+	}
+	_, err := unix.AddKey("user", "devbox-probe-dump", []byte("x"), unix.KEY_SPEC_PROCESS_KEYRING)
+	res("add_key", err)
+	_, err = unix.KeyctlJoinSessionKeyring("devbox-probe-dump")
+	res("keyctl join", err)
+	_, _, e := unix.Syscall(unix.SYS_PERSONALITY, 0x0008 /* ADDR_NO_RANDOMIZE without READ_IMPLIES_EXEC */, 0, 0)
+	res("personality", errnoErr(e))
+	// Tracing its own parent (the box's init or a shell): detached at once.
+	if err := unix.PtraceSeize(os.Getppid()); err == nil {
+		unix.PtraceDetach(os.Getppid())
+		res("ptrace seize parent", nil)
+	} else {
+		res("ptrace seize parent", err)
+	}
+	dir, err := os.MkdirTemp("", "probe-dump-")
+	if err == nil {
+		err = unix.Mount("tmpfs", dir, "tmpfs", 0, "size=4k")
+		if err == nil {
+			unix.Unmount(dir, unix.MNT_DETACH)
+		}
+		os.Remove(dir)
+	}
+	res("mount tmpfs", err)
+	res("remount /proc/kcore", unix.Mount("", "/proc/kcore", "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""))
+	host, _ := os.Hostname()
+	res("sethostname (the same)", unix.Sethostname([]byte(host)))
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+	if err == nil {
+		unix.Close(fd)
+	}
+	res("packet socket", err)
+	fd, err = unix.Open("/proc/sysrq-trigger", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		unix.Close(fd)
+	}
+	res("open /proc/sysrq-trigger for writing", err)
+	// Threads of a Go program cannot unshare a user namespace (EINVAL):
+	// the others tell the filter and capabilities apart.
+	for _, u := range []struct {
+		name string
+		flag int
+	}{{"user", unix.CLONE_NEWUSER}, {"mount", unix.CLONE_NEWNS}, {"net", unix.CLONE_NEWNET}} {
+		res("unshare "+u.name, unix.Unshare(u.flag))
+	}
+	_, _, e = unix.Syscall(unix.SYS_BPF, 0, 0, 0)
+	res("bpf (no attributes)", errnoErr(e))
+	_, _, e = unix.Syscall6(unix.SYS_PERF_EVENT_OPEN, 0, 0, ^uintptr(0), ^uintptr(0), 0, 0)
+	res("perf_event_open (no attributes)", errnoErr(e))
+}

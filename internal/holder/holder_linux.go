@@ -55,7 +55,14 @@ const SpareEnv = "_DEVBOX_SPARE"
 const (
 	spareListenFD = 3
 	spareCtlFD    = 4
-	highFD        = 100 // where the spare keeps its own descriptors
+	// highFD is where the spare keeps its own descriptors: above a
+	// request's (maxFDs) and below 64, the size of the descriptor table
+	// a cold start's init has. A fork copies a table sized by the
+	// parent's highest open descriptor, and exec keeps it: a spare's at
+	// 100 gave every process of its box a table of 128 (FDSize in
+	// /proc/self/status), unlike a cold start's box
+	// (TestWarmStartIsColdStart).
+	highFD = 32
 )
 
 type holder struct {

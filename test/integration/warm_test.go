@@ -153,6 +153,9 @@ func TestWarmStartIsColdStart(t *testing.T) {
 				t.Fatalf("two cold starts differ: the dump is not stable\n%s", lineDiff("cold", "cold again", cold, again))
 			}
 			t.Logf("the dump: %d lines", strings.Count(cold, "\n"))
+			if tc.name == "capabilities and seccomp" {
+				t.Logf("the cold start's dump:\n%s", cold)
+			}
 			for _, p := range tc.paths {
 				served := false
 				for i := 0; i < 5 && !served; i++ {

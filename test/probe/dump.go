@@ -175,7 +175,7 @@ func (d *dumper) proc() {
 	out("proc", "root %s %v", root, err)
 	exe, err := os.Readlink("/proc/self/exe")
 	out("proc", "exe %s %v", exe, err)
-	for _, f := range []string{"limits", "oom_score_adj", "loginuid", "sessionid", "timerslack_ns",
+	for _, f := range []string{"limits", "oom_score_adj", "loginuid", "sessionid",
 		"attr/current", "autogroup", "setgroups", "uid_map", "gid_map", "timens_offsets", "coredump_filter"} {
 		b, err := os.ReadFile("/proc/self/" + f)
 		if err != nil {

@@ -110,8 +110,8 @@ func TestWarmStartIsColdStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := newEnv(t)
-	busybox := probeImage(t, e)
-	debian := probeImageOn(t, e, "library/debian:13")
+	const busybox, debian = "library/busybox:1", "library/debian:13"
+	images := map[string]string{} // base → the probe image made from it
 	rt := t.TempDir()
 	if err := os.Chmod(rt, 0o700); err != nil {
 		t.Fatal(err)
@@ -120,29 +120,34 @@ func TestWarmStartIsColdStart(t *testing.T) {
 	hostNS := hostNamespaces(t)
 	for _, tc := range []struct {
 		name  string
-		img   string
+		base  string
 		flags []string
 		tty   bool
 		paths []warmPath
 	}{
-		{name: "net none", img: busybox, flags: []string{"--net", "none"}, paths: []warmPath{replayHeld, earlyHeld}},
+		{name: "net none", base: busybox, flags: []string{"--net", "none"}, paths: []warmPath{replayHeld, earlyHeld}},
 		// A network helper's socket is no recipe's: no early start.
-		{name: "default network", img: busybox, paths: []warmPath{replayHeld}},
-		{name: "net none terminal", img: busybox, flags: []string{"-t", "--net", "none"}, tty: true, paths: []warmPath{earlyClone}},
+		{name: "default network", base: busybox, paths: []warmPath{replayHeld}},
+		{name: "net none terminal", base: busybox, flags: []string{"-t", "--net", "none"}, tty: true, paths: []warmPath{earlyClone}},
 		// Neither replayed (a terminal) nor started early (a network
 		// helper): no warm path today.
-		{name: "default network terminal", img: busybox, flags: []string{"-t"}, tty: true, paths: []warmPath{asShipped}},
-		{name: "capabilities and seccomp", img: busybox, flags: []string{"--net", "none", "--cap-add", "SYS_PTRACE", "--cap-add", "NET_ADMIN",
+		{name: "default network terminal", base: busybox, flags: []string{"-t"}, tty: true, paths: []warmPath{asShipped}},
+		{name: "capabilities and seccomp", base: busybox, flags: []string{"--net", "none", "--cap-add", "SYS_PTRACE", "--cap-add", "NET_ADMIN",
 			"--security-opt", "seccomp=unconfined"}, paths: []warmPath{replayHeld, earlyHeld}},
-		{name: "no new privileges off", img: busybox, flags: []string{"--net", "none", "--cap-add", "ALL",
+		{name: "no new privileges off", base: busybox, flags: []string{"--net", "none", "--cap-add", "ALL",
 			"--security-opt", "no-new-privileges=false"}, paths: []warmPath{replayHeld}},
-		{name: "debian", img: debian, flags: []string{"--net", "none"}, paths: []warmPath{replayHeld, earlyHeld}},
+		{name: "debian", base: debian, flags: []string{"--net", "none"}, paths: []warmPath{replayHeld, earlyHeld}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			img, ok := images[tc.base]
+			if !ok {
+				img = probeImageOn(t, e, tc.base)
+				images[tc.base] = img
+			}
 			dump := func(extra []string, nonce string) (string, string) {
 				t.Helper()
 				args := append([]string{"run"}, tc.flags...)
-				args = append(append(args, tc.img, "--", "/probe", "dump"), hostNS...)
+				args = append(append(args, img, "--", "/probe", "dump"), hostNS...)
 				if nonce != "" {
 					args = append(args, "nonce="+nonce)
 				}

@@ -53,11 +53,14 @@ say "registry ready at $(up)s"
 # (test/integration; the Debian image is too slow to unpack under TCG), a
 # few minutes under TCG. Left out: TestRunKilledCLIKillsBox and the other
 # tests that require a replay or a warm holder, which a run with a cgroup
-# (every run here: a scope per box) never takes (docs/cgroups.md).
+# (every run here: a scope per box) never takes (docs/cgroups.md), among
+# them TestWarmStartIsColdStart (its debian case needs an image this
+# registry does not have: pick the others with
+# DEVBOX_VM_ITEST='TestWarmStartIsColdStart/^[^d]|default').
 itest=$(cat $T/itest 2>/dev/null)
 [ -n "$itest" ] || itest='^(TestRunSixNamespaces|TestRunSignals|TestRunErrors|TestBoxStopsAfterLastSession|TestConcurrentShellsCreateOneBox|TestBoxErrors|TestExecJoinsTheBox)$'
 mkdir -p /tmp/itest && chown 1000:1000 /tmp/itest
-as_dev TMPDIR=/tmp/itest DEVBOX_BIN=$T/devbox DEVBOX_TEST_REGISTRY=127.0.0.1:5000 DEVBOX_TEST_NOSKIP=1 \
+as_dev TMPDIR=/tmp/itest DEVBOX_BIN=$T/devbox DEVBOX_TEST_PROBE=$T/probe DEVBOX_TEST_REGISTRY=127.0.0.1:5000 DEVBOX_TEST_NOSKIP=1 \
 	$T/integration.test -test.v -test.count 1 -test.timeout 8m -test.run "$itest"
 irc=$?
 say "integration subset exit $irc at $(up)s"

@@ -88,13 +88,25 @@ var mountOrder = knownDifference{name: "mount order", prefixes: []string{"mount:
 // fingerprint cannot tell them apart.
 var softNoFile = knownDifference{name: "soft limit on open files", prefixes: []string{"/proc/self/limits:Max open files "}}
 
+// initCmdline: the box reads its init's command line in /proc/1/cmdline:
+// a spare's is "devbox-init spare" (a process cannot change its own
+// without CAP_SYS_RESOURCE), a cold start's init's names the spec's
+// descriptor and the box directory.
+var initCmdline = knownDifference{name: "the init's command line", prefixes: []string{"init: cmdline: "}}
+
+// initEnviron: a box that may trace its init (--cap-add SYS_PTRACE) reads
+// its environment in /proc/1/environ, where a spare's still has
+// _DEVBOX_SPARE (the mode and the staging directory; unsetting it does not
+// change that memory).
+var initEnviron = knownDifference{name: "the init's environment", prefixes: []string{"init: environ: "}}
+
 var (
 	// The same command line again: replayed, through the holder.
-	replayHeld = warmPath{name: "replay via holder", want: []string{markReplay, markHolder}, known: []knownDifference{mountOrder}}
+	replayHeld = warmPath{name: "replay via holder", want: []string{markReplay, markHolder}, known: []knownDifference{mountOrder, initCmdline}}
 	// Same flags, another command line: the CLI's early start, served
 	// by the holder.
 	earlyHeld = warmPath{name: "early start via holder", want: []string{markEarly, markHolder}, not: []string{markReplay}, nonce: true,
-		known: []knownDifference{mountOrder}}
+		known: []knownDifference{mountOrder, initCmdline}}
 	// A terminal run is neither replayed nor served by a holder (a spare
 	// lives in the holder's session): its warm path is the early start's
 	// clone.
@@ -153,9 +165,9 @@ func TestWarmStartIsColdStart(t *testing.T) {
 		// helper): no warm path today.
 		{name: "default network terminal", base: busybox, flags: []string{"-t"}, tty: true, paths: []warmPath{asShipped}},
 		{name: "capabilities and seccomp", base: busybox, flags: []string{"--net", "none", "--cap-add", "SYS_PTRACE", "--cap-add", "NET_ADMIN",
-			"--security-opt", "seccomp=unconfined"}, paths: []warmPath{replayHeld, earlyHeld}},
+			"--security-opt", "seccomp=unconfined"}, paths: []warmPath{held(replayHeld, initEnviron), held(earlyHeld, initEnviron)}},
 		{name: "no new privileges off", base: busybox, flags: []string{"--net", "none", "--cap-add", "ALL",
-			"--security-opt", "no-new-privileges=false"}, paths: []warmPath{replayHeld}},
+			"--security-opt", "no-new-privileges=false"}, paths: []warmPath{held(replayHeld, initEnviron)}},
 		// The caller's soft limit on open files is lower than the
 		// holder's starter's (the warm-up runs have the test's), and it
 		// ignores SIGINT and SIGQUIT, as sh does for a command started

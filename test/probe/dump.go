@@ -58,6 +58,7 @@ func dump(hostNS []string) {
 	// descriptors the command was given.
 	d.fds()
 	d.proc()
+	d.init()
 	d.mounts()
 	d.namespaces(hostNS)
 	d.files()
@@ -245,6 +246,55 @@ func (d *dumper) pid(p string) string {
 		return "self"
 	}
 	return d.name("pid", p)
+}
+
+// initKeys are the lines of the init's /proc/1/status a box can read
+// that do not change while it runs. Not the bounding set, no_new_privs and
+// seccomp: they are its main thread's, which is the one that hardens
+// itself to fork the command in some runs and not in others.
+var initKeys = []string{"Name", "Umask", "Uid", "Gid", "FDSize", "Groups", "NSpid", "NSpgid", "NSsid", "SigBlk", "SigIgn", "SigCgt",
+	"CapInh", "CapPrm", "CapEff", "CapAmb", "Cpus_allowed_list", "Mems_allowed_list"}
+
+// init: what the box can see of its init (pid 1).
+func (d *dumper) init() {
+	if f, err := os.Open("/proc/1/status"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			k, v, _ := strings.Cut(sc.Text(), ":")
+			if slices.Contains(initKeys, k) {
+				out("init", "status %s %s", k, strings.Join(strings.Fields(v), " "))
+			}
+		}
+		f.Close()
+	} else {
+		out("init", "status: %v", err)
+	}
+	if b, err := os.ReadFile("/proc/1/stat"); err == nil {
+		if i := bytes.LastIndexByte(b, ')'); i > 0 {
+			f := strings.Fields(string(b[i+1:]))
+			if len(f) > 40 {
+				out("init", "stat ppid %s pgrp %s session %s tty %s tpgid %s nice %s policy %s", f[1], d.pid(f[2]), d.pid(f[3]), f[4], d.pid(f[5]), f[16], f[38])
+			}
+		}
+	}
+	for _, f := range []string{"cmdline", "comm", "limits", "oom_score_adj", "cgroup", "environ", "fd"} {
+		b, err := os.ReadFile("/proc/1/" + f)
+		if f == "fd" {
+			_, err = os.ReadDir("/proc/1/fd")
+			b = nil
+		}
+		if err != nil {
+			out("init", "%s: %v", f, err)
+			continue
+		}
+		if f == "cmdline" {
+			// The spec's descriptor and the box id vary.
+			b = regexp.MustCompile(`fd:[0-9]+`).ReplaceAll(b, []byte("fd:N"))
+		}
+		for _, l := range strings.Split(strings.TrimRight(string(b), "\n\x00"), "\n") {
+			out("init", "%s: %s", f, boxID.ReplaceAllString(strings.Join(strings.Fields(strings.ReplaceAll(l, "\x00", " ")), " "), "ID"))
+		}
+	}
 }
 
 // boxID is what looks like a box id in a path (runtime/containers ids are

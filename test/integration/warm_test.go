@@ -2,10 +2,10 @@
 
 package integration
 
-// A box from the warm paths (a replay or an early start served by the warm
-// holder's spare, internal/holder; an early start's clone for a terminal
-// run) must be byte-for-byte the box a cold start gives (issue 15): test/probe's
-// dump, run in both, compared after normalisation.
+// A box from the warm path (a warm holder's spare, internal/holder, asked
+// by a replay or by the CLI) must be byte-for-byte the box a cold start
+// gives (issue 15): test/probe's dump, run in both, compared after
+// normalisation.
 
 import (
 	"bytes"
@@ -20,24 +20,20 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/devbox-dev/devbox/internal/prestart"
+	"github.com/devbox-dev/devbox/internal/warm"
 	"golang.org/x/sys/unix"
 )
 
-// The knobs and trace marks of the warm paths, in one place: the holder's
-// rewrite may rename them.
+// The knob and trace marks of the warm path, in one place.
 const (
-	// coldEnv turns every warm path off.
-	coldEnv = "DEVBOX_PRESTART=0"
+	// coldEnv turns the warm path off.
+	coldEnv = warm.Knob + "=0"
 	// traceEnv makes devbox print its milestones on stderr.
 	traceEnv = "DEVBOX_TRACE=1"
 	// markHolder: a holder's spare became the run's init.
-	markHolder = "prestart: via holder, pid "
+	markHolder = "warm: via holder, pid "
 	// markReplay: the run was replayed from a record, without the CLI.
-	markReplay = "prestart: replaying"
-	// markEarly: the CLI adopted an init started early (a clone, or a
-	// holder's spare with markHolder).
-	markEarly = "rootless: early start adopted"
+	markReplay = "warm: replaying"
 )
 
 // warmPath is one way a warm start happens: the trace marks it must show
@@ -103,18 +99,15 @@ var initEnviron = knownDifference{name: "the init's environment", prefixes: []st
 var (
 	// The same command line again: replayed, through the holder.
 	replayHeld = warmPath{name: "replay via holder", want: []string{markReplay, markHolder}, known: []knownDifference{mountOrder, initCmdline}}
-	// Same flags, another command line: the CLI's early start, served
-	// by the holder.
-	earlyHeld = warmPath{name: "early start via holder", want: []string{markEarly, markHolder}, not: []string{markReplay}, nonce: true,
+	// Same flags, another command line: the CLI's start, served by the
+	// holder.
+	cliHeld = warmPath{name: "CLI via holder", want: []string{markHolder}, not: []string{markReplay}, nonce: true,
 		known: []knownDifference{mountOrder, initCmdline}}
-	// A terminal run is neither replayed nor served by a holder (a spare
-	// lives in the holder's session): its warm path is the early start's
-	// clone.
-	earlyClone = warmPath{name: "early start", want: []string{markEarly}, not: []string{markHolder}, nonce: true}
-	// Whatever devbox does with the warm paths on: a run that none of them
-	// serves (a terminal with a network helper) must still be a cold
-	// start's box.
-	asShipped = warmPath{name: "as shipped"}
+	// With a terminal the warm path is off (a spare lives in the
+	// holder's session): the warm path on, such a run must still be a
+	// cold start's box, and its trace shows no warm start (when it
+	// does, give the case the paths above).
+	notWarm = warmPath{name: "warm path on, a terminal", not: []string{markHolder, markReplay}}
 )
 
 // shellView runs the probe's dump after what only a program that is not Go
@@ -142,7 +135,7 @@ func TestWarmStartIsColdStart(t *testing.T) {
 	if err := os.Chmod(rt, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{traceEnv, "XDG_RUNTIME_DIR=" + rt, prestart.HolderIdleEnv + "=10"}
+	env := []string{traceEnv, "XDG_RUNTIME_DIR=" + rt, warm.IdleEnv + "=10"}
 	hostNS := hostNamespaces(t)
 	for _, tc := range []struct {
 		name  string
@@ -157,15 +150,12 @@ func TestWarmStartIsColdStart(t *testing.T) {
 		// by another caller serves the warm runs.
 		warmUp bool
 	}{
-		{name: "net none", base: busybox, flags: []string{"--net", "none"}, paths: []warmPath{replayHeld, earlyHeld}},
-		// A network helper's socket is no recipe's: no early start.
-		{name: "default network", base: busybox, paths: []warmPath{replayHeld}},
-		{name: "net none terminal", base: busybox, flags: []string{"-t", "--net", "none"}, tty: true, paths: []warmPath{earlyClone}},
-		// Neither replayed (a terminal) nor started early (a network
-		// helper): no warm path today.
-		{name: "default network terminal", base: busybox, flags: []string{"-t"}, tty: true, paths: []warmPath{asShipped}},
+		{name: "net none", base: busybox, flags: []string{"--net", "none"}, paths: []warmPath{replayHeld, cliHeld}},
+		{name: "default network", base: busybox, paths: []warmPath{replayHeld, cliHeld}},
+		{name: "net none terminal", base: busybox, flags: []string{"-t", "--net", "none"}, tty: true, paths: []warmPath{notWarm}},
+		{name: "default network terminal", base: busybox, flags: []string{"-t"}, tty: true, paths: []warmPath{notWarm}},
 		{name: "capabilities and seccomp", base: busybox, flags: []string{"--net", "none", "--cap-add", "SYS_PTRACE", "--cap-add", "NET_ADMIN",
-			"--security-opt", "seccomp=unconfined"}, paths: []warmPath{held(replayHeld, initEnviron), held(earlyHeld, initEnviron)}},
+			"--security-opt", "seccomp=unconfined"}, paths: []warmPath{held(replayHeld, initEnviron), held(cliHeld, initEnviron)}},
 		{name: "no new privileges off", base: busybox, flags: []string{"--net", "none", "--cap-add", "ALL",
 			"--security-opt", "no-new-privileges=false"}, paths: []warmPath{held(replayHeld, initEnviron)}},
 		// The caller's soft limit on open files is lower than the
@@ -174,8 +164,8 @@ func TestWarmStartIsColdStart(t *testing.T) {
 		// with &.
 		{name: "lower soft limit, signals ignored", base: busybox, flags: []string{"--net", "none"},
 			caller: `trap "" INT QUIT; ulimit -S -n 1000; exec "$0" "$@"`, warmUp: true,
-			paths: []warmPath{held(replayHeld, softNoFile), held(earlyHeld, softNoFile)}},
-		{name: "debian", base: debian, flags: []string{"--net", "none"}, paths: []warmPath{replayHeld, earlyHeld}},
+			paths: []warmPath{held(replayHeld, softNoFile), held(cliHeld, softNoFile)}},
+		{name: "debian", base: debian, flags: []string{"--net", "none"}, paths: []warmPath{replayHeld, cliHeld}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			img, ok := images[tc.base]

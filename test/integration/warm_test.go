@@ -205,7 +205,7 @@ func TestWarmStartIsColdStart(t *testing.T) {
 					if p.nonce {
 						nonce = p.name + strconv.Itoa(i)
 					}
-					warm, trace := dump(nil, nonce)
+					got, trace := dump(nil, nonce)
 					if !p.took(trace) {
 						continue
 					}
@@ -213,16 +213,16 @@ func TestWarmStartIsColdStart(t *testing.T) {
 					c := cold
 					for _, k := range p.known {
 						inCold, restCold := k.split(c)
-						inWarm, restWarm := k.split(warm)
-						if inCold == inWarm {
+						inGot, restGot := k.split(got)
+						if inCold == inGot {
 							t.Errorf("%s: known difference %q is gone: delete it from the path", p.name, k.name)
 						} else {
-							t.Logf("%s: known difference %q:\n%s", p.name, k.name, lineDiff("cold", p.name, inCold, inWarm))
+							t.Logf("%s: known difference %q:\n%s", p.name, k.name, lineDiff("cold", p.name, inCold, inGot))
 						}
-						c, warm = restCold, restWarm
+						c, got = restCold, restGot
 					}
-					if warm != c {
-						t.Errorf("%s: the box differs from a cold start's\n%s", p.name, lineDiff("cold", p.name, c, warm))
+					if got != c {
+						t.Errorf("%s: the box differs from a cold start's\n%s", p.name, lineDiff("cold", p.name, c, got))
 					}
 				}
 				if !served {

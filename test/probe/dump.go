@@ -15,6 +15,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -27,9 +28,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// dumper numbers what varies between boxes in order of first appearance.
+// dumper numbers what varies between boxes in order of first appearance,
+// and writes the dump to w.
 type dumper struct {
 	names map[string]map[string]string
+	w     io.Writer
 }
 
 // name is the stable name of value v in class c ("m3" for the third
@@ -48,12 +51,12 @@ func (d *dumper) name(c, v string) string {
 	return n
 }
 
-func out(section, format string, a ...any) {
-	fmt.Printf("%s: %s\n", section, fmt.Sprintf(format, a...))
+func (d *dumper) out(section, format string, a ...any) {
+	fmt.Fprintf(d.w, "%s: %s\n", section, fmt.Sprintf(format, a...))
 }
 
 func dump(hostNS []string) {
-	d := &dumper{names: map[string]map[string]string{}}
+	d := &dumper{names: map[string]map[string]string{}, w: os.Stdout}
 	// First, before the Go runtime's poller opens anything: the
 	// descriptors the command was given.
 	d.fds()
@@ -74,7 +77,7 @@ func dump(hostNS []string) {
 func (d *dumper) fds() {
 	dir, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		out("fd", "open /proc/self/fd: %v", err)
+		d.out("fd", "open /proc/self/fd: %v", err)
 		return
 	}
 	var nums []int
@@ -114,7 +117,7 @@ func (d *dumper) fds() {
 			}
 			info = strings.Join(keep, " ")
 		}
-		out("fd", "%d %s %s", fd, link, info)
+		d.out("fd", "%d %s %s", fd, link, info)
 	}
 	unix.Close(dir)
 }
@@ -155,7 +158,7 @@ func (d *dumper) proc() {
 				f := strings.Fields(v)
 				v = fmt.Sprintf("depth %d, %s", len(f), d.pid(f[len(f)-1]))
 			}
-			out("status", "%s %s", k, v)
+			d.out("status", "%s %s", k, v)
 		}
 		f.Close()
 	}
@@ -165,22 +168,22 @@ func (d *dumper) proc() {
 		if i := bytes.LastIndexByte(b, ')'); i > 0 {
 			f := strings.Fields(string(b[i+1:]))
 			if len(f) > 40 {
-				out("stat", "ppid %s pgrp %s session %s tty %s tpgid %s", d.pid(f[1]), d.pid(f[2]), d.pid(f[3]), f[4], d.pid(f[5]))
-				out("stat", "priority %s nice %s rt_priority %s policy %s", f[15], f[16], f[37], f[38])
+				d.out("stat", "ppid %s pgrp %s session %s tty %s tpgid %s", d.pid(f[1]), d.pid(f[2]), d.pid(f[3]), f[4], d.pid(f[5]))
+				d.out("stat", "priority %s nice %s rt_priority %s policy %s", f[15], f[16], f[37], f[38])
 			}
 		}
 	}
 	cwd, err := os.Getwd()
-	out("proc", "cwd %s %v", cwd, err)
+	d.out("proc", "cwd %s %v", cwd, err)
 	root, err := os.Readlink("/proc/self/root")
-	out("proc", "root %s %v", root, err)
+	d.out("proc", "root %s %v", root, err)
 	exe, err := os.Readlink("/proc/self/exe")
-	out("proc", "exe %s %v", exe, err)
+	d.out("proc", "exe %s %v", exe, err)
 	for _, f := range []string{"limits", "oom_score_adj", "loginuid", "sessionid",
 		"attr/current", "autogroup", "setgroups", "uid_map", "gid_map", "timens_offsets", "coredump_filter"} {
 		b, err := os.ReadFile("/proc/self/" + f)
 		if err != nil {
-			out("proc", "%s: %v", f, err)
+			d.out("proc", "%s: %v", f, err)
 			continue
 		}
 		s := strings.TrimRight(string(b), "\n\x00")
@@ -189,21 +192,21 @@ func (d *dumper) proc() {
 			s = regexp.MustCompile(`autogroup-[0-9]+`).ReplaceAllString(s, "autogroup-N")
 		}
 		for _, l := range strings.Split(s, "\n") {
-			out(f, "%s", strings.Join(strings.Fields(l), " "))
+			d.out(f, "%s", strings.Join(strings.Fields(l), " "))
 		}
 	}
 	env, err := os.ReadFile("/proc/self/environ")
 	if err != nil {
-		out("environ", "%v", err)
+		d.out("environ", "%v", err)
 	}
 	for _, v := range strings.Split(strings.TrimRight(string(env), "\x00"), "\x00") {
-		out("environ", "%q", v)
+		d.out("environ", "%q", v)
 	}
-	out("ids", "uid %d euid %d gid %d egid %d", os.Getuid(), os.Geteuid(), os.Getgid(), os.Getegid())
+	d.out("ids", "uid %d euid %d gid %d egid %d", os.Getuid(), os.Geteuid(), os.Getgid(), os.Getegid())
 	groups, err := os.Getgroups()
-	out("ids", "groups %v %v", groups, err)
+	d.out("ids", "groups %v %v", groups, err)
 	pers, _, _ := unix.Syscall(unix.SYS_PERSONALITY, 0xffffffff, 0, 0)
-	out("prctl", "personality %#x", pers)
+	d.out("prctl", "personality %#x", pers)
 	for _, p := range []struct {
 		name string
 		op   int
@@ -211,28 +214,28 @@ func (d *dumper) proc() {
 		{"no_new_privs", unix.PR_GET_NO_NEW_PRIVS}, {"timerslack", unix.PR_GET_TIMERSLACK}, {"thp_disable", unix.PR_GET_THP_DISABLE},
 		{"io_flusher", unix.PR_GET_IO_FLUSHER}, {"mdwe", 66 /* PR_GET_MDWE */}} {
 		r, _, e := unix.Syscall6(unix.SYS_PRCTL, uintptr(p.op), 0, 0, 0, 0, 0)
-		out("prctl", "%s %d %v", p.name, int(r), errnoErr(e))
+		d.out("prctl", "%s %d %v", p.name, int(r), errnoErr(e))
 	}
 	var sig, sub int32
 	_, _, e := unix.Syscall(unix.SYS_PRCTL, unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&sig)), 0)
-	out("prctl", "pdeathsig %d %v", sig, errnoErr(e))
+	d.out("prctl", "pdeathsig %d %v", sig, errnoErr(e))
 	_, _, e = unix.Syscall(unix.SYS_PRCTL, unix.PR_GET_CHILD_SUBREAPER, uintptr(unsafe.Pointer(&sub)), 0)
-	out("prctl", "child_subreaper %d %v", sub, errnoErr(e))
+	d.out("prctl", "child_subreaper %d %v", sub, errnoErr(e))
 	for _, a := range []uintptr{unix.PR_SPEC_STORE_BYPASS, unix.PR_SPEC_INDIRECT_BRANCH, unix.PR_SPEC_L1D_FLUSH} {
 		r, _, e := unix.Syscall6(unix.SYS_PRCTL, unix.PR_GET_SPECULATION_CTRL, a, 0, 0, 0, 0)
-		out("prctl", "speculation %d: %#x %v", a, r, errnoErr(e))
+		d.out("prctl", "speculation %d: %#x %v", a, r, errnoErr(e))
 	}
 	io, _, e := unix.Syscall(unix.SYS_IOPRIO_GET, 1 /* IOPRIO_WHO_PROCESS */, 0, 0)
-	out("prctl", "ioprio %d %v", int(io), errnoErr(e))
+	d.out("prctl", "ioprio %d %v", int(io), errnoErr(e))
 	if b, err := os.ReadFile("/proc/self/cgroup"); err == nil {
 		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-			out("cgroup", "%s", boxID.ReplaceAllString(l, "ID"))
+			d.out("cgroup", "%s", boxID.ReplaceAllString(l, "ID"))
 		}
 	}
 	for _, l := range []int{unix.RLIMIT_NOFILE, unix.RLIMIT_NPROC, unix.RLIMIT_CORE, unix.RLIMIT_MEMLOCK, unix.RLIMIT_STACK} {
 		var r unix.Rlimit
 		err := unix.Getrlimit(l, &r)
-		out("rlimit", "%d %d %d %v", l, r.Cur, r.Max, err)
+		d.out("rlimit", "%d %d %d %v", l, r.Cur, r.Max, err)
 	}
 }
 
@@ -262,18 +265,18 @@ func (d *dumper) init() {
 		for sc.Scan() {
 			k, v, _ := strings.Cut(sc.Text(), ":")
 			if slices.Contains(initKeys, k) {
-				out("init", "status %s %s", k, strings.Join(strings.Fields(v), " "))
+				d.out("init", "status %s %s", k, strings.Join(strings.Fields(v), " "))
 			}
 		}
 		f.Close()
 	} else {
-		out("init", "status: %v", err)
+		d.out("init", "status: %v", err)
 	}
 	if b, err := os.ReadFile("/proc/1/stat"); err == nil {
 		if i := bytes.LastIndexByte(b, ')'); i > 0 {
 			f := strings.Fields(string(b[i+1:]))
 			if len(f) > 40 {
-				out("init", "stat ppid %s pgrp %s session %s tty %s tpgid %s nice %s policy %s", f[1], d.pid(f[2]), d.pid(f[3]), f[4], d.pid(f[5]), f[16], f[38])
+				d.out("init", "stat ppid %s pgrp %s session %s tty %s tpgid %s nice %s policy %s", f[1], d.pid(f[2]), d.pid(f[3]), f[4], d.pid(f[5]), f[16], f[38])
 			}
 		}
 	}
@@ -284,7 +287,7 @@ func (d *dumper) init() {
 			b = nil
 		}
 		if err != nil {
-			out("init", "%s: %v", f, err)
+			d.out("init", "%s: %v", f, err)
 			continue
 		}
 		if f == "cmdline" {
@@ -292,7 +295,7 @@ func (d *dumper) init() {
 			b = regexp.MustCompile(`fd:[0-9]+`).ReplaceAll(b, []byte("fd:N"))
 		}
 		for _, l := range strings.Split(strings.TrimRight(string(b), "\n\x00"), "\n") {
-			out("init", "%s: %s", f, boxID.ReplaceAllString(strings.Join(strings.Fields(strings.ReplaceAll(l, "\x00", " ")), " "), "ID"))
+			d.out("init", "%s: %s", f, boxID.ReplaceAllString(strings.Join(strings.Fields(strings.ReplaceAll(l, "\x00", " ")), " "), "ID"))
 		}
 	}
 }
@@ -317,15 +320,20 @@ type mount struct {
 func (d *dumper) mounts() {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
-		out("mount", "%v", err)
+		d.out("mount", "%v", err)
 		return
 	}
+	d.mountinfo(b)
+}
+
+// mountinfo prints the mount table b (mountinfo's format).
+func (d *dumper) mountinfo(b []byte) {
 	var ms []mount
 	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		f := strings.Fields(l)
 		sep := slices.Index(f, "-")
 		if len(f) < 7 || sep < 6 || len(f) < sep+3 {
-			out("mount", "unparsed %q", l)
+			d.out("mount", "unparsed %q", l)
 			continue
 		}
 		m := mount{id: f[0], parent: f[1], dev: f[2], root: boxID.ReplaceAllString(f[3], "ID"), at: boxID.ReplaceAllString(f[4], "ID"),
@@ -352,7 +360,7 @@ func (d *dumper) mounts() {
 			}
 			prop = append(prop, o)
 		}
-		out(section, "%s parent %s dev %s root %s at %s %s [%s] %s %s %s", id, parent, dev, m.root, m.at, m.opts,
+		d.out(section, "%s parent %s dev %s root %s at %s %s [%s] %s %s %s", id, parent, dev, m.root, m.at, m.opts,
 			strings.Join(prop, " "), m.fstype, m.source, m.super)
 	}
 	for _, m := range ms {
@@ -396,13 +404,13 @@ func (d *dumper) namespaces(hostNS []string) {
 	}
 	ents, err := os.ReadDir("/proc/self/ns")
 	if err != nil {
-		out("ns", "%v", err)
+		d.out("ns", "%v", err)
 		return
 	}
 	for _, e := range ents {
 		l, err := os.Readlink("/proc/self/ns/" + e.Name())
 		if err != nil {
-			out("ns", "%s: %v", e.Name(), err)
+			d.out("ns", "%s: %v", e.Name(), err)
 			continue
 		}
 		h, known := host[e.Name()]
@@ -410,7 +418,7 @@ func (d *dumper) namespaces(hostNS []string) {
 		if known {
 			same = strconv.FormatBool(h == l)
 		}
-		out("ns", "%s host's %s, inode %s", e.Name(), same, d.name("ns", l))
+		d.out("ns", "%s host's %s, inode %s", e.Name(), same, d.name("ns", l))
 	}
 }
 
@@ -425,23 +433,23 @@ func (d *dumper) files() {
 		"/proc/sys/fs/mqueue/msg_max", "/proc/sys/kernel/shmmax", "/proc/sys/kernel/sem"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			out("file", "%s: %v", f, err)
+			d.out("file", "%s: %v", f, err)
 			continue
 		}
 		for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
 			if strings.HasPrefix(f, "/etc/") || strings.HasSuffix(f, "/hostname") {
 				l = boxID.ReplaceAllString(l, "ID")
 			}
-			out("file", "%s: %s", f, l)
+			d.out("file", "%s: %s", f, l)
 		}
 	}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
-		out("uname", "%s %s", unix.ByteSliceToString(u.Nodename[:]), unix.ByteSliceToString(u.Domainname[:]))
+		d.out("uname", "%s %s", unix.ByteSliceToString(u.Nodename[:]), unix.ByteSliceToString(u.Domainname[:]))
 	}
 	var um = unix.Umask(0)
 	unix.Umask(um)
-	out("proc", "umask %#o", um)
+	d.out("proc", "umask %#o", um)
 }
 
 // network: the interfaces, their addresses and routes.
@@ -462,16 +470,16 @@ func (d *dumper) network() {
 			}
 			vals = append(vals, a+"="+v)
 		}
-		out("net", "%s %s", e.Name(), strings.Join(vals, " "))
+		d.out("net", "%s %s", e.Name(), strings.Join(vals, " "))
 		for _, s := range []string{"rp_filter", "forwarding", "accept_local"} {
 			b, err := os.ReadFile("/proc/sys/net/ipv4/conf/" + e.Name() + "/" + s)
-			out("net", "%s %s %s %v", e.Name(), s, strings.TrimSpace(string(b)), err)
+			d.out("net", "%s %s %s %v", e.Name(), s, strings.TrimSpace(string(b)), err)
 		}
 	}
 	for _, f := range []string{"/proc/net/route", "/proc/net/if_inet6", "/proc/net/ipv6_route", "/proc/net/fib_trie"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			out("net", "%s: %v", f, err)
+			d.out("net", "%s: %v", f, err)
 			continue
 		}
 		ls := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
@@ -483,7 +491,7 @@ func (d *dumper) network() {
 			// A link-local address is made from the device's
 			// random one.
 			l = linkLocal.ReplaceAllStringFunc(l, func(a string) string { return d.name("linklocal", a) })
-			out("net", "%s: %s", f, strings.Join(strings.Fields(l), " "))
+			d.out("net", "%s: %s", f, strings.Join(strings.Fields(l), " "))
 		}
 	}
 }
@@ -494,12 +502,12 @@ var linkLocal = regexp.MustCompile(`\bfe80000000000000[0-9a-f]{16}\b`)
 func (d *dumper) dev() {
 	filepath.WalkDir("/dev", func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
-			out("dev", "%s: %v", p, err)
+			d.out("dev", "%s: %v", p, err)
 			return nil
 		}
 		var st unix.Stat_t
 		if err := unix.Lstat(p, &st); err != nil {
-			out("dev", "%s: %v", p, err)
+			d.out("dev", "%s: %v", p, err)
 			return nil
 		}
 		link := ""
@@ -511,7 +519,7 @@ func (d *dumper) dev() {
 		if t := st.Mode & unix.S_IFMT; t == unix.S_IFCHR || t == unix.S_IFBLK {
 			rdev = fmt.Sprintf("%d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev))
 		}
-		out("dev", "%s %#o %d:%d %s%s", p, st.Mode, st.Uid, st.Gid, rdev, link)
+		d.out("dev", "%s %#o %d:%d %s%s", p, st.Mode, st.Uid, st.Gid, rdev, link)
 		return nil
 	})
 }
@@ -530,7 +538,7 @@ func (d *dumper) masks() {
 	for _, p := range maskPaths {
 		var st unix.Stat_t
 		if err := unix.Stat(p, &st); err != nil {
-			out("mask", "%s: %v", p, err)
+			d.out("mask", "%s: %v", p, err)
 			continue
 		}
 		var sf unix.Statfs_t
@@ -551,7 +559,7 @@ func (d *dumper) masks() {
 		} else {
 			rd = fmt.Sprintf("dir of %d", len(ents))
 		}
-		out("mask", "%s %#o fs %#x flags %#x write %v %s", p, st.Mode, sf.Type, sf.Flags, ro, rd)
+		d.out("mask", "%s %#o fs %#x flags %#x write %v %s", p, st.Mode, sf.Type, sf.Flags, ro, rd)
 	}
 }
 
@@ -564,21 +572,21 @@ func (d *dumper) keyring() {
 	}{{"session", unix.KEY_SPEC_SESSION_KEYRING}, {"user", unix.KEY_SPEC_USER_KEYRING}, {"user-session", unix.KEY_SPEC_USER_SESSION_KEYRING}} {
 		id, err := unix.KeyctlGetKeyringID(r.id, false)
 		if err != nil {
-			out("key", "%s: %v", r.name, err)
+			d.out("key", "%s: %v", r.name, err)
 			continue
 		}
 		desc, err := unix.KeyctlString(unix.KEYCTL_DESCRIBE, id)
-		out("key", "%s %s %q %v", r.name, d.name("key", strconv.Itoa(id)), desc, err)
+		d.out("key", "%s %s %q %v", r.name, d.name("key", strconv.Itoa(id)), desc, err)
 		buf := make([]byte, 4096)
 		n, err := unix.KeyctlBuffer(unix.KEYCTL_READ, id, buf, 0)
 		if err != nil {
-			out("key", "%s read: %v", r.name, err)
+			d.out("key", "%s read: %v", r.name, err)
 			continue
 		}
 		for i := 0; i+4 <= min(n, len(buf)); i += 4 {
 			k := int(int32(uint32(buf[i]) | uint32(buf[i+1])<<8 | uint32(buf[i+2])<<16 | uint32(buf[i+3])<<24))
 			desc, err := unix.KeyctlString(unix.KEYCTL_DESCRIBE, k)
-			out("key", "%s holds %s %q %v", r.name, d.name("key", strconv.Itoa(k)), desc, err)
+			d.out("key", "%s holds %s %q %v", r.name, d.name("key", strconv.Itoa(k)), desc, err)
 		}
 	}
 }
@@ -590,15 +598,15 @@ func (d *dumper) keyring() {
 // by hand as root on the host must not touch the host.
 func (d *dumper) refused() {
 	if b, _ := os.ReadFile("/proc/1/cmdline"); !bytes.HasPrefix(b, []byte("devbox-init\x00")) {
-		out("refused", "not tried: pid 1 is not devbox-init")
+		d.out("refused", "not tried: pid 1 is not devbox-init")
 		return
 	}
 	res := func(what string, err error) {
 		if err == nil {
-			out("refused", "%s: allowed", what)
+			d.out("refused", "%s: allowed", what)
 			return
 		}
-		out("refused", "%s: %v", what, err)
+		d.out("refused", "%s: %v", what, err)
 	}
 	_, err := unix.AddKey("user", "devbox-probe-dump", []byte("x"), unix.KEY_SPEC_PROCESS_KEYRING)
 	res("add_key", err)

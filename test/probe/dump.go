@@ -476,22 +476,37 @@ func (d *dumper) network() {
 			d.out("net", "%s %s %s %v", e.Name(), s, strings.TrimSpace(string(b)), err)
 		}
 	}
-	for _, f := range []string{"/proc/net/route", "/proc/net/if_inet6", "/proc/net/ipv6_route", "/proc/net/fib_trie"} {
+	// Not IPv6 routes: a tap device's link-local address and its routes
+	// come and change state while duplicate address detection runs, which
+	// a probe may see half done.
+	for _, f := range []string{"/proc/net/route", "/proc/net/if_inet6", "/proc/net/fib_trie"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			d.out("net", "%s: %v", f, err)
 			continue
 		}
 		ls := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-		if strings.Contains(f, "inet6") || strings.Contains(f, "ipv6") {
+		for i, l := range ls {
+			fs := strings.Fields(l)
+			switch {
+			case f == "/proc/net/route" && len(fs) > 5:
+				// Not RefCnt and Use: counters.
+				fs = slices.Delete(fs, 4, 6)
+			case f == "/proc/net/if_inet6" && len(fs) == 6:
+				// Not the flags (tentative while detection runs), and
+				// the link-local address is made from the device's
+				// random one.
+				fs = slices.Delete(fs, 4, 5)
+				fs[0] = linkLocal.ReplaceAllStringFunc(fs[0], func(a string) string { return d.name("linklocal", a) })
+			}
+			ls[i] = strings.Join(fs, " ")
+		}
+		if f == "/proc/net/if_inet6" {
 			// Hash order, not the order the addresses were added in.
 			slices.Sort(ls)
 		}
 		for _, l := range ls {
-			// A link-local address is made from the device's
-			// random one.
-			l = linkLocal.ReplaceAllStringFunc(l, func(a string) string { return d.name("linklocal", a) })
-			d.out("net", "%s: %s", f, strings.Join(strings.Fields(l), " "))
+			d.out("net", "%s: %s", f, l)
 		}
 	}
 }

@@ -254,8 +254,9 @@ func (d *dumper) pid(p string) string {
 // initKeys are the lines of the init's /proc/1/status a box can read
 // that do not change while it runs. Not the bounding set, no_new_privs and
 // seccomp: they are its main thread's, which is the one that hardens
-// itself to fork the command in some runs and not in others.
-var initKeys = []string{"Name", "Umask", "Uid", "Gid", "FDSize", "Groups", "NSpid", "NSpgid", "NSsid", "SigBlk", "SigIgn", "SigCgt",
+// itself to fork the command in some runs and not in others; nor the
+// signals that thread blocks (all of them while the Go runtime forks).
+var initKeys = []string{"Name", "Umask", "Uid", "Gid", "FDSize", "Groups", "NSpid", "NSpgid", "NSsid", "SigIgn", "SigCgt",
 	"CapInh", "CapPrm", "CapEff", "CapAmb", "Cpus_allowed_list", "Mems_allowed_list"}
 
 // init: what the box can see of its init (pid 1).

@@ -48,8 +48,11 @@ import (
 // Stage is the holder's stage name (_DEVBOX_STAGE).
 const Stage = "holder"
 
-// SpareEnv marks a box init started as a spare.
-const SpareEnv = "_DEVBOX_SPARE"
+// spareArg is a spare's argument: "devbox-init spare". Its mode comes on
+// its control socket, not in its environment, which a box that may trace
+// its init reads in /proc/1/environ: a spare's is a cold start's init's
+// (TestWarmStartIsColdStart).
+const spareArg = "spare"
 
 // Spare fds as the holder passes them.
 const (
@@ -277,12 +280,12 @@ func (h *holder) fork() error {
 	if h.stage != "" {
 		mark += "," + h.stage
 	}
-	env := append(append([]string{}, h.r.Env...), SpareEnv+"="+mark)
+	env := append([]string{}, h.r.Env...)
 	errFd := uintptr(h.null)
 	if trace.On() {
 		errFd = 2 // the holder's log
 	}
-	pid, err := syscall.ForkExec(h.r.Exe, []string{"devbox-init", "spare"}, &syscall.ProcAttr{
+	pid, err := syscall.ForkExec(h.r.Exe, []string{"devbox-init", spareArg}, &syscall.ProcAttr{
 		Env:   env,
 		Files: []uintptr{uintptr(h.null), uintptr(h.null), errFd, uintptr(h.listen), uintptr(sp[1])},
 		Sys: &syscall.SysProcAttr{
@@ -298,6 +301,8 @@ func (h *holder) fork() error {
 		return err
 	}
 	h.spares[pid] = &spare{ctl: sp[0], born: time.Now()}
+	// Its mode, then (read once it is warm) its pid and the fingerprint.
+	_, _ = unix.Write(sp[0], []byte(mark))
 	_, _ = unix.Write(sp[0], []byte(strconv.Itoa(pid)+"\x00"+h.fp))
 	return nil
 }

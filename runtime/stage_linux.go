@@ -66,8 +66,10 @@ func stageMounts(dir, net string) error {
 		return err
 	}
 	// Out of the way of the descriptors the run brings (internal/holder
-	// puts them at 0…15).
-	root, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 100)
+	// puts them at 0…15), and below 64: a descriptor table never shrinks,
+	// and one sized for a descriptor at 100 made the init's FDSize (which
+	// the box reads in /proc/1/status) 128, a cold start's init's 64.
+	root, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 32)
 	unix.Close(fd)
 	if err != nil {
 		_ = unix.Unmount(dir, unix.MNT_DETACH)

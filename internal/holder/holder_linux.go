@@ -48,14 +48,24 @@ import (
 // Stage is the holder's stage name (_DEVBOX_STAGE).
 const Stage = "holder"
 
-// SpareEnv marks a box init started as a spare.
-const SpareEnv = "_DEVBOX_SPARE"
+// spareArg is a spare's argument: "devbox-init spare". Its mode comes on
+// its control socket, not in its environment, which a box that may trace
+// its init reads in /proc/1/environ: a spare's is a cold start's init's
+// (TestWarmStartIsColdStart).
+const spareArg = "spare"
 
 // Spare fds as the holder passes them.
 const (
 	spareListenFD = 3
 	spareCtlFD    = 4
-	highFD        = 100 // where the spare keeps its own descriptors
+	// highFD is where the spare keeps its own descriptors: above a
+	// request's (maxFDs) and below 64, the size of the descriptor table
+	// a cold start's init has. A fork copies a table sized by the
+	// parent's highest open descriptor, and exec keeps it: a spare's at
+	// 100 gave every process of its box a table of 128 (FDSize in
+	// /proc/self/status), unlike a cold start's box
+	// (TestWarmStartIsColdStart).
+	highFD = 32
 )
 
 type holder struct {
@@ -270,12 +280,12 @@ func (h *holder) fork() error {
 	if h.stage != "" {
 		mark += "," + h.stage
 	}
-	env := append(append([]string{}, h.r.Env...), SpareEnv+"="+mark)
+	env := append([]string{}, h.r.Env...)
 	errFd := uintptr(h.null)
 	if trace.On() {
 		errFd = 2 // the holder's log
 	}
-	pid, err := syscall.ForkExec(h.r.Exe, []string{"devbox-init", "spare"}, &syscall.ProcAttr{
+	pid, err := syscall.ForkExec(h.r.Exe, []string{"devbox-init", spareArg}, &syscall.ProcAttr{
 		Env:   env,
 		Files: []uintptr{uintptr(h.null), uintptr(h.null), errFd, uintptr(h.listen), uintptr(sp[1])},
 		Sys: &syscall.SysProcAttr{
@@ -291,6 +301,8 @@ func (h *holder) fork() error {
 		return err
 	}
 	h.spares[pid] = &spare{ctl: sp[0], born: time.Now()}
+	// Its mode, then (read once it is warm) its pid and the fingerprint.
+	_, _ = unix.Write(sp[0], []byte(mark))
 	_, _ = unix.Write(sp[0], []byte(strconv.Itoa(pid)+"\x00"+h.fp))
 	return nil
 }

@@ -11,21 +11,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// MaybeSpare is called first by the box init: in a spare (SpareEnv set) it
-// runs warm (newNet: in a network namespace of its own; stageDir: a
-// directory for its staged mounts, or ""), waits for a run,
+// MaybeSpare is called first by the box init: in a spare (started as
+// "devbox-init spare") it reads its mode on its control socket, runs warm
+// (newNet: in a network namespace of its own; stageDir: a directory for
+// its staged mounts, or ""), waits for a run,
 // calls taken, and returns once the process is that run's init, with the
 // run's descriptors and arguments; it exits when the holder tells it to
 // or is gone. Elsewhere it does nothing.
 func MaybeSpare(warm func(newNet bool, stageDir string), taken func()) {
-	v := os.Getenv(SpareEnv)
-	if v == "" {
+	if len(os.Args) != 2 || os.Args[1] != spareArg {
 		return
 	}
 	// Our own user, before warm makes the spare root of the namespace:
 	// the only one it serves.
 	uid := os.Getuid()
-	_ = os.Unsetenv(SpareEnv)
 	listen, err1 := unix.FcntlInt(spareListenFD, unix.F_DUPFD_CLOEXEC, highFD)
 	ctl, err2 := unix.FcntlInt(spareCtlFD, unix.F_DUPFD_CLOEXEC, highFD)
 	if err1 != nil || err2 != nil {
@@ -33,6 +32,12 @@ func MaybeSpare(warm func(newNet bool, stageDir string), taken func()) {
 	}
 	unix.Close(spareListenFD)
 	unix.Close(spareCtlFD)
+	buf := make([]byte, 1<<20)
+	n, err := unix.Read(ctl, buf)
+	if err != nil || n <= 0 {
+		os.Exit(1)
+	}
+	v := string(buf[:n])
 	// A request's descriptors go to 0…maxFDs-1: nothing of the spare's
 	// own may sit there. Held by placeholders while warm runs, so that
 	// what it opens (the runtime's poller among them) lands above.
@@ -54,8 +59,7 @@ func MaybeSpare(warm func(newNet bool, stageDir string), taken func()) {
 	for _, fd := range held {
 		unix.Close(fd)
 	}
-	buf := make([]byte, 1<<20)
-	n, err := unix.Read(ctl, buf)
+	n, err = unix.Read(ctl, buf)
 	if err != nil || n <= 0 {
 		os.Exit(1)
 	}

@@ -36,6 +36,13 @@ import (
 // and returns its reference.
 func probeImage(t *testing.T, e *env) string {
 	t.Helper()
+	return probeImageOn(t, e, "library/busybox:1")
+}
+
+// probeImageOn is probeImage on another image of the test registry (base:
+// "library/debian:13").
+func probeImageOn(t *testing.T, e *env, base string) string {
+	t.Helper()
 	bin, err := os.ReadFile(testutil.ProbeBin(t))
 	if err != nil {
 		t.Fatal(err)
@@ -50,13 +57,16 @@ func probeImage(t *testing.T, e *env) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bimg := registryBusybox(t, e)
+	bimg := registryImage(t, e, base)
 	img, err := mutate.AppendLayers(bimg, l)
 	if err != nil {
 		t.Fatal(err)
 	}
 	d, _ := l.Digest()
 	ref := e.registry + "/devbox-test/probe:" + d.Hex[:12]
+	if !strings.HasPrefix(base, "library/busybox:") {
+		ref += "-" + strings.NewReplacer("library/", "", ":", "-").Replace(base)
+	}
 	r, err := name.ParseReference(ref, name.Insecure)
 	if err != nil {
 		t.Fatal(err)
@@ -71,15 +81,22 @@ func probeImage(t *testing.T, e *env) string {
 // registryBusybox reads busybox from the test registry.
 func registryBusybox(t *testing.T, e *env) v1.Image {
 	t.Helper()
-	base, err := name.ParseReference(e.registry+"/library/busybox:1", name.Insecure)
+	return registryImage(t, e, "library/busybox:1")
+}
+
+// registryImage reads image base ("library/debian:13") from the test
+// registry.
+func registryImage(t *testing.T, e *env, base string) v1.Image {
+	t.Helper()
+	ref, err := name.ParseReference(e.registry+"/"+base, name.Insecure)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bimg, err := remote.Image(base)
+	img, err := remote.Image(ref)
 	if err != nil {
-		t.Fatalf("reading busybox from the test registry: %v", err)
+		t.Fatalf("reading %s from the test registry: %v", base, err)
 	}
-	return bimg
+	return img
 }
 
 // fileCanary is a file an escaped box would find and change.

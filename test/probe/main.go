@@ -11,6 +11,7 @@
 //	probe masks         unmount and remount the masks over /proc and /sys, mount a new proc, sysfs and tmpfs
 //	probe status        the confinement lines of /proc/self/status
 //	probe hostchan      find a devbox-host socket and run hostname on the host through it (hostchan.go)
+//	probe dump [NS=LINK…]  print what the process inherited and can observe of its confinement, normalised (dump.go)
 package main
 
 import (
@@ -26,7 +27,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: probe fds|ptrace|tiocsti|keys|masks|status [ARG]")
+		fmt.Fprintln(os.Stderr, "usage: probe fds|ptrace|tiocsti|keys|masks|status|dump [ARG]")
 		os.Exit(2)
 	}
 	arg := ""
@@ -46,6 +47,8 @@ func main() {
 		masks()
 	case "status":
 		status()
+	case "dump":
+		dump(os.Args[2:])
 	default:
 		fmt.Fprintln(os.Stderr, "probe: unknown attack", os.Args[1])
 		os.Exit(2)

@@ -140,6 +140,8 @@ CGO_ENABLED=0 "$GO" build -trimpath -o "$IR/workload" ./test/vm/workload
 # exec) against images test/mkimages pushes into a registry in the guest.
 CGO_ENABLED=0 "$GO" test -c -tags integration -o "$WORK/integration.test" ./test/integration
 CGO_ENABLED=0 "$GO" build -trimpath -o "$WORK/mkimages" ./test/mkimages
+# test/probe, which some of them run in a box (TestWarmStartIsColdStart).
+CGO_ENABLED=0 "$GO" build -trimpath -o "$WORK/probe" ./test/probe
 say "built devbox, the suite and the workload ($(since "$t0")s)"
 
 cp "$BUSYBOX" "$IR/bin/busybox"
@@ -258,7 +260,7 @@ if [ "${DEVBOX_VM_SYSTEMD:-1}" != 0 ]; then
 	cp "$BUSYBOX" "$S/bin/busybox"
 	cp "$KDIR"/mods/* "$S/lib/modules/"
 	install -m 0755 "$REPO/test/vm/init-systemd.sh" "$S/init"
-	cp "$IR/usr/bin/devbox" "$IR/vm.test" "$IR/workload" "$BUSYBOX" "$WORK/integration.test" "$WORK/mkimages" "$S/payload/"
+	cp "$IR/usr/bin/devbox" "$IR/vm.test" "$IR/workload" "$BUSYBOX" "$WORK/integration.test" "$WORK/mkimages" "$WORK/probe" "$S/payload/"
 	if [ -n "${DEVBOX_VM_BENCH:-}" ]; then
 		cp "$REPO/bench/lib.sh" "$REPO/bench/suite-desktop.sh" "$S/payload/"
 		printf 'RUNS=%s PASSES=%s TRACERUNS=%s\n' "${RUNS:-30}" "${PASSES:-6}" "${TRACERUNS:-15}" >"$S/payload/bench"

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/devbox-dev/devbox/image"
+	rbox "github.com/devbox-dev/devbox/runtime/box"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -146,12 +147,5 @@ func ArgKinds(use string) (kinds []string, repeat bool) {
 }
 
 // Printable drops control characters (terminal escapes) from a value read
-// from disk or from an image before it is printed.
-func Printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return -1
-		}
-		return r
-	}, s)
-}
+// from disk or from an image before it is printed (rbox.Printable).
+func Printable(s string) string { return rbox.Printable(s) }

@@ -12,11 +12,12 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/devbox-dev/devbox/provision"
 	"strings"
 
 	"github.com/BurntSushi/toml"
 	"github.com/devbox-dev/devbox/image/limits"
+	"github.com/devbox-dev/devbox/network"
+	"github.com/devbox-dev/devbox/provision"
 )
 
 // Config is the whole file.
@@ -30,14 +31,9 @@ type Config struct {
 	Limits     Limits            `toml:"limits"`
 }
 
-// Provision configures first-start provisioning of dev boxes.
-type Provision struct {
-	// Auto provisions new dev boxes at their first start (default true).
-	Auto *bool `toml:"auto"`
-	// Repos replace the image's package repositories while provisioning,
-	// by family: apt (a sources.list line), dnf and apk (a URL).
-	Repos map[string]string `toml:"repos"`
-}
+// Provision configures first-start provisioning of dev boxes
+// (provision.Config: the [provision] table).
+type Provision = provision.Config
 
 // Limits bound what a pull accepts from a registry (docs/config.md,
 // package image/limits). A missing key keeps its default.
@@ -104,21 +100,9 @@ type Run struct {
 // in memory.
 func (r Run) ScratchInMemory() bool { return r.Scratch != "disk" }
 
-// Network configures user-mode networking (docs/network.md).
-type Network struct {
-	// Mode is the default --net of devbox run and of new boxes.
-	Mode string `toml:"mode"`
-	// DNS are the upstream resolvers of the user-mode DNS ("ip" or
-	// "ip:port"); empty: the host's /etc/resolv.conf.
-	DNS []string `toml:"dns"`
-	// HostLoopback maps the gateway (host.devbox.internal) to the host's
-	// 127.0.0.1 (default true).
-	HostLoopback *bool `toml:"host_loopback"`
-	// IPv6 gives boxes IPv6 where the driver has it (default true).
-	IPv6 *bool `toml:"ipv6"`
-	// AutoPorts forwards the ports a box listens on (default true).
-	AutoPorts *bool `toml:"auto_ports"`
-}
+// Network configures user-mode networking (network.Config: the [network]
+// table; docs/network.md).
+type Network = network.Config
 
 // Store configures where images and boxes live.
 type Store struct {

@@ -324,3 +324,14 @@ func (r *Record) Security(userHome string) (runtime.Security, error) {
 	sec.Nested = dev
 	return sec, nil
 }
+
+// Printable drops control characters (terminal escapes) from a value read
+// from disk or from an image before it is printed.
+func Printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if isControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+}

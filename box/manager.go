@@ -42,10 +42,11 @@ type Deps struct {
 	Settings func() (Settings, error)
 	// Aliases is the alias table (built-in and the user's).
 	Aliases func() (alias.Table, error)
-	// Remover removes subordinate-id owned trees (box directories).
-	Remover store.Remover
+	// Remover removes subordinate-id owned trees (box directories),
+	// bounded by ctx.
+	Remover func(ctx context.Context) store.Remover
 	// Freezer moves writable layers (snapshots, rollbacks, clones).
-	Freezer store.Freezer
+	Freezer func(ctx context.Context) store.Freezer
 	// Pull pulls ref into Images with the CLI's progress (optional: nil
 	// makes a missing image an error).
 	Pull func(ctx context.Context, ref string, plat *v1.Platform) error
@@ -62,7 +63,6 @@ type Manager struct {
 	bs       *rbox.Store
 	ids      rootless.Mapping
 	deps     Deps
-	remover  store.Remover
 	progress io.Writer
 }
 
@@ -73,7 +73,7 @@ func Open(ctx context.Context, d Deps) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{ctx: ctx, st: d.Images, bs: bs, ids: d.Mapping, deps: d, remover: d.Remover, progress: d.Progress}
+	m := &Manager{ctx: ctx, st: d.Images, bs: bs, ids: d.Mapping, deps: d, progress: d.Progress}
 	if m.progress == nil {
 		m.progress = io.Discard
 	}
@@ -98,7 +98,18 @@ func (m *Manager) settings() (Settings, error) {
 
 func (m *Manager) aliases() (alias.Table, error) { return m.deps.Aliases() }
 
-func (m *Manager) freezer() store.Freezer { return m.deps.Freezer }
+func (m *Manager) freezer() store.Freezer { return m.deps.Freezer(m.ctx) }
+
+// Remover removes subordinate-id owned trees, bounded by m's context.
+func (m *Manager) Remover() store.Remover { return m.deps.Remover(m.ctx) }
+
+// WithContext returns a copy of m whose work ctx bounds (a removal that
+// must run to its end after Ctrl-C: context.WithoutCancel).
+func (m *Manager) WithContext(ctx context.Context) *Manager {
+	c := *m
+	c.ctx = ctx
+	return &c
+}
 
 // warn passes one warning on.
 func (m *Manager) warn(format string, args ...any) {

@@ -63,7 +63,7 @@ func (m *Manager) Remove(r *rbox.Record, force bool) error {
 	if err := os.Remove(filepath.Join(dir, "box.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("removing box %s: %w", r.Name, err)
 	}
-	if err := m.remover([]string{dir}); err != nil {
+	if err := m.Remover()([]string{dir}); err != nil {
 		return fmt.Errorf("removing box %s: %w", r.Name, err)
 	}
 	_ = os.RemoveAll(m.bs.RunDir(r.ID))
@@ -86,7 +86,7 @@ func (m *Manager) sweepSnapshots(r *rbox.Record) {
 	}
 	c := &store.Created{}
 	c.ExpectLayers(layers)
-	if _, err := m.st.Abandon(c, m.remover); err != nil {
+	if _, err := m.st.Abandon(c, m.Remover()); err != nil {
 		m.warn("box %s: its snapshot layers stay until devbox prune: %v", r.Name, err)
 	}
 }
@@ -177,7 +177,7 @@ func (m *Manager) Prune(stopped []*rbox.Record, removed func(name string)) (stor
 	if err := m.pruneLeftovers(); err != nil {
 		return store.GCReport{}, err
 	}
-	return m.st.GC(store.GCOptions{Remove: m.remover})
+	return m.st.GC(store.GCOptions{Remove: m.Remover()})
 }
 
 // StopAny stops what ref names: a box (or a kept run whose command still
@@ -260,7 +260,7 @@ func (m *Manager) pruneLeftovers() error {
 	if len(dirs) == 0 {
 		return nil
 	}
-	return m.remover(dirs)
+	return m.Remover()(dirs)
 }
 
 // userHome is the caller's home directory, "" when unknown.

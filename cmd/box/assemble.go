@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	dbox "github.com/devbox-dev/devbox/box"
 	"github.com/devbox-dev/devbox/boxfile"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/export"
@@ -50,10 +51,10 @@ func (g engine) Find(name string) (*boxfile.Existing, error) {
 }
 
 func (g engine) Create(s boxfile.Spec) error {
-	o := CreateOptions{Name: s.Name, Image: s.Image, Home: s.Home, Desktop: s.Desktop, Net: s.Network, Volumes: s.Volumes,
+	o := dbox.CreateOptions{Name: s.Name, Image: s.Image, Home: s.Home, Desktop: s.Desktop, Net: s.Network, Volumes: s.Volumes,
 		Env: s.Env, Hostname: s.Hostname, Publish: s.Ports, Limits: s.Limits}
-	r, err := g.e.create(o)
-	if errors.Is(err, errExists) {
+	r, err := g.e.mgr.Create(o)
+	if errors.Is(err, dbox.ErrExists) {
 		return fmt.Errorf("a box named %q already exists", s.Name)
 	}
 	if err != nil {
@@ -72,7 +73,7 @@ func (g engine) running(name string) (*rbox.Record, *os.File, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := g.e.ensureRunning(r); err != nil {
+	if err := g.e.mgr.Start(r); err != nil {
 		return nil, nil, err
 	}
 	// Opened for each step: never through a link (or into a fifo) that
@@ -98,7 +99,7 @@ func (g engine) Install(name string, packages []string) error {
 		return err
 	}
 	return provision.Install(provision.Options{Box: r.Name, Repos: cfg.Provision.Repos, Log: log,
-		Progress: g.e.f.IOStreams.ErrOut, Runner: rootRunner{e: g.e, r: r}}, packages)
+		Progress: g.e.f.IOStreams.ErrOut, Runner: g.e.mgr.Runner(r, 0, 0)}, packages)
 }
 
 func (g engine) Hook(name, user, script string) error {
@@ -109,11 +110,11 @@ func (g engine) Hook(name, user, script string) error {
 	defer log.Close()
 	fmt.Fprintf(log, "\n### devbox %s: hook: %s\n", time.Now().Format("15:04:05.000"), script)
 	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=dumb"}
-	run := rootRunner{e: g.e, r: r}
+	run := g.e.mgr.Runner(r, 0, 0)
 	if user != "" {
 		// As you: your uid and gid, your home.
-		acct := hostAccount(g.e.m)
-		run.uid, run.gid = acct.UID, acct.GID
+		acct := dbox.HostAccount(g.e.mgr.Mapping())
+		run = g.e.mgr.Runner(r, acct.UID, acct.GID)
 		env[1] = "HOME=" + acct.Home
 	}
 	code, err := run.Run([]string{"/bin/sh", "-c", script}, env, log, log)
@@ -169,19 +170,7 @@ func (g engine) Remove(name string) error {
 	if err != nil {
 		return err
 	}
-	return g.e.remove(r, true)
-}
-
-// runStartHooks runs box r's on_start hooks as its root, just started;
-// their output goes to the box's log. A failing hook is a warning.
-func (e *env) runStartHooks(r *rbox.Record, log *os.File) {
-	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=dumb"}
-	for _, h := range r.OnStart {
-		fmt.Fprintf(log, "\n### devbox: on_start hook: %s\n", h)
-		if code, err := (rootRunner{e: e, r: r}).Run([]string{"/bin/sh", "-c", h}, env, log, log); err != nil || code != 0 {
-			fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: warning: box %s: on_start hook %q failed (exit %d, %v; log: %s)\n", r.Name, h, code, err, log.Name())
-		}
-	}
+	return g.e.mgr.Remove(r, true)
 }
 
 // AssembleOptions are the flags of `devbox assemble`.

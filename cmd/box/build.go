@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	dbox "github.com/devbox-dev/devbox/box"
 	"github.com/devbox-dev/devbox/boxfile"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/cmd/config"
@@ -54,7 +55,7 @@ func buildLock(name string) string { return "build-" + name }
 func (b *builder) Base(ref, policy string) (boxfile.Base, error) {
 	saved := b.e.f.IOStreams.Quiet
 	b.e.f.IOStreams.Quiet = saved || b.progress == io.Discard
-	img, cfg, err := b.e.imagePulled(ref, "", policy)
+	img, cfg, err := b.e.mgr.Image(ref, "", policy)
 	b.e.f.IOStreams.Quiet = saved
 	if err != nil {
 		return boxfile.Base{}, err
@@ -119,7 +120,7 @@ func (b *builder) Start(s boxfile.Spec, base boxfile.Base) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	o := CreateOptions{Name: buildBoxName(s.Name), Image: base.Ref, Home: home, Grace: buildGrace, NoProvision: true,
+	o := dbox.CreateOptions{Name: buildBoxName(s.Name), Image: base.Ref, Home: home, Grace: buildGrace, NoProvision: true,
 		// Repositories and proxies on the host's loopback serve the
 		// packages, as they do for assemble's dev boxes.
 		HostLoopback: true}
@@ -133,7 +134,7 @@ func (b *builder) Start(s boxfile.Spec, base boxfile.Base) (string, error) {
 		return "", err
 	}
 	b.held[o.Name] = func() { forget(); unlock() }
-	r, err := b.e.create(o)
+	r, err := b.e.mgr.Create(o)
 	if err != nil {
 		os.Remove(home)
 		b.release(o.Name)
@@ -143,7 +144,7 @@ func (b *builder) Start(s boxfile.Spec, base boxfile.Base) (string, error) {
 	if r.ImageID != base.ID {
 		return r.Name, fmt.Errorf("image %s changed while the build started (hint: build again)", base.Ref)
 	}
-	if err := b.e.ensureRunning(r); err != nil {
+	if err := b.e.mgr.Start(r); err != nil {
 		return r.Name, err
 	}
 	return r.Name, nil
@@ -155,14 +156,14 @@ func (b *builder) running(name string) (*rbox.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r, b.e.ensureRunning(r)
+	return r, b.e.mgr.Start(r)
 }
 
 // interrupted returns context.Canceled once the build was interrupted
 // (Ctrl-C also ends the command running in the box), else err: the
 // signal may reach the command's runner before it cancels the context.
 func (b *builder) interrupted(err error) error {
-	if err != nil && (b.e.ctx.Err() != nil || errors.Is(err, errInterrupted)) {
+	if err != nil && (b.e.ctx.Err() != nil || errors.Is(err, dbox.ErrInterrupted)) {
 		return context.Canceled
 	}
 	return err
@@ -179,7 +180,7 @@ func (b *builder) Install(box string, packages []string) error {
 	}
 	fmt.Fprintf(b.log, "\n### devbox build %s: packages: %s\n", time.Now().Format("15:04:05.000"), strings.Join(packages, " "))
 	return b.interrupted(provision.Install(provision.Options{Box: r.Name, Repos: cfg.Provision.Repos, Log: b.log,
-		Progress: b.progress, Runner: rootRunner{e: b.e, r: r}}, packages))
+		Progress: b.progress, Runner: b.e.mgr.Runner(r, 0, 0)}, packages))
 }
 
 func (b *builder) Run(box string, env []string, script string) (int, error) {
@@ -189,12 +190,12 @@ func (b *builder) Run(box string, env []string, script string) (int, error) {
 	}
 	fmt.Fprintf(b.log, "\n### devbox build %s: on_create: %s\n", time.Now().Format("15:04:05.000"), script)
 	env = boxfile.MergeEnv([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=dumb"}, env)
-	code, err := rootRunner{e: b.e, r: r}.Run([]string{"/bin/sh", "-c", script}, env, b.log, b.log)
+	code, err := b.e.mgr.Runner(r, 0, 0).Run([]string{"/bin/sh", "-c", script}, env, b.log, b.log)
 	return code, b.interrupted(err)
 }
 
 func (b *builder) Commit(box string, c boxfile.Commit) (string, error) {
-	r, unlock, err := b.e.lockStopped(box, "build", true)
+	r, unlock, err := b.e.mgr.LockStopped(box, "build", true)
 	if err != nil {
 		return "", err
 	}
@@ -216,7 +217,7 @@ func (b *builder) Commit(box string, c boxfile.Commit) (string, error) {
 		hist = append(hist, v1.History{CreatedBy: s, EmptyLayer: i < len(c.Steps)-1})
 	}
 	res, err := icommit.Commit(b.e.ctx, b.e.st, icommit.Options{
-		Ref: c.Ref, BaseID: base, Read: req, Mapping: b.e.m,
+		Ref: c.Ref, BaseID: base, Read: req, Mapping: b.e.mgr.Mapping(),
 		Unpack: b.e.f.Unpacker(b.e.st), Remove: b.e.f.Remover(context.WithoutCancel(b.e.ctx), b.e.st), Limits: cfg.Limits.Resolve(config.Path()),
 		History: hist,
 		Edit: func(cc *v1.Config) error {
@@ -247,18 +248,17 @@ func (e *env) layerDirs(r *rbox.Record) []string {
 
 func (b *builder) Discard(box string) error {
 	// Also after Ctrl-C: the removal runs to its end.
-	ce := *b.e
-	ce.ctx = context.WithoutCancel(b.e.ctx)
-	r, err := ce.bs.Find(box)
+	ce := b.e.mgr.WithContext(context.WithoutCancel(b.e.ctx))
+	r, err := b.e.bs.Find(box)
 	if err == nil {
-		err = ce.remove(r, true)
+		err = ce.Remove(r, true)
 	} else if errors.Is(err, rbox.ErrNotFound) && !rbox.IsBroken(err) {
 		err = nil
 	}
 	if home := b.homes[box]; home != "" {
 		if rerr := os.RemoveAll(home); rerr != nil {
 			// Files of the box's other users: removed in the namespace.
-			rerr = ce.f.Remover(ce.ctx, ce.st)([]string{home})
+			rerr = ce.Remover()([]string{home})
 			if err == nil && rerr != nil {
 				err = rerr
 			}
@@ -295,7 +295,7 @@ func (b *builder) sweep() {
 			continue // a build in progress
 		}
 		fmt.Fprintf(b.e.f.IOStreams.ErrOut, "devbox: removing box %s, left by a build that was killed\n", r.Name)
-		if err := b.e.remove(r, true); err != nil {
+		if err := b.e.mgr.Remove(r, true); err != nil {
 			fmt.Fprintf(b.e.f.IOStreams.ErrOut, "devbox: warning: %v (hint: devbox rm -f %s)\n", err, r.Name)
 		} else {
 			if h := r.Home; strings.HasPrefix(filepath.Base(h), buildHomePrefix) && filepath.Dir(h) == filepath.Clean(os.TempDir()) {

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	dbox "github.com/devbox-dev/devbox/box"
 	"github.com/devbox-dev/devbox/runtime/agent"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
 	"golang.org/x/sys/unix"
@@ -27,9 +28,9 @@ type sessionOpts struct {
 
 // session runs one command in running box r and returns its exit code.
 func (e *env) session(r *rbox.Record, o sessionOpts) (int, error) {
-	acct := hostAccount(e.m)
+	acct := dbox.HostAccount(e.mgr.Mapping())
 	uid, gid := acct.UID, acct.GID
-	if o.Root || e.m.Single() {
+	if o.Root || e.mgr.Mapping().Single() {
 		uid, gid = 0, 0
 	}
 	cwd, _ := os.Getwd()

@@ -6,60 +6,9 @@ import (
 	"time"
 
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
-	"github.com/devbox-dev/devbox/image/store"
 	"github.com/devbox-dev/devbox/runtime"
-	rbox "github.com/devbox-dev/devbox/runtime/box"
 	"github.com/spf13/cobra"
 )
-
-// layerOps moves boxes' writable layers through the snapshot stage and
-// records each frozen layer's marker.
-type layerOps struct{ e *env }
-
-func (o layerOps) NewLayer() string { return store.NewSnapshotLayer() }
-
-func (o layerOps) Freeze(id, layer string) error {
-	res, err := o.e.f.Freezer(o.e.ctx, o.e.st)(store.FreezeRequest{Op: store.FreezeOp, Box: id, Layer: layer})
-	if err != nil {
-		return err
-	}
-	return o.e.st.WriteSnapshotMarker(layer, id, res.Files, res.Bytes)
-}
-
-func (o layerOps) Reset(id string) error {
-	_, err := o.e.f.Freezer(o.e.ctx, o.e.st)(store.FreezeRequest{Op: store.ResetOp, Box: id})
-	return err
-}
-
-// lockStopped returns box name's record, read again under its lock, and
-// the lock's release, once the box is stopped: with stop, a running box
-// is stopped first (its sessions end); without, it is refused.
-func (e *env) lockStopped(name, verb string, stop bool) (*rbox.Record, func(), error) {
-	r, err := e.bs.Get(name)
-	if err != nil {
-		return nil, nil, err
-	}
-	unlock, err := e.bs.Lock("box-" + r.ID)
-	if err != nil {
-		return nil, nil, err
-	}
-	fail := func(err error) (*rbox.Record, func(), error) { unlock(); return nil, nil, err }
-	if r, err = e.bs.Get(r.ID); err != nil {
-		return fail(err)
-	}
-	if run, ok := e.liveRun(r.ID); ok {
-		return fail(fmt.Errorf("box %s is a devbox run in progress (pid %d) (hint: wait for its command to end, or devbox stop %s)", r.Name, run.PID, r.Name))
-	}
-	if e.bs.Running(r.ID) {
-		if !stop {
-			return fail(fmt.Errorf("box %s is running; its writable layer is frozen only while it is stopped (hint: devbox %s --stop %s stops it first, ending its sessions)", r.Name, verb, r.Name))
-		}
-		if err := e.stop(r, 10*time.Second, "devbox "+verb); err != nil {
-			return fail(err)
-		}
-	}
-	return r, unlock, nil
-}
 
 // SnapshotOptions are the flags of `devbox snapshot`.
 type SnapshotOptions struct {
@@ -137,12 +86,12 @@ func snapshotRun(c *cobra.Command, f *cmdutil.Factory, o SnapshotOptions, args [
 		fmt.Fprintln(f.IOStreams.Out, tag)
 		return nil
 	}
-	r, unlock, err := e.lockStopped(args[0], "snapshot", o.Stop)
+	r, unlock, err := e.mgr.LockStopped(args[0], "snapshot", o.Stop)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	s, err := e.bs.TakeSnapshot(r, tag, layerOps{e})
+	s, err := e.bs.TakeSnapshot(r, tag, e.mgr.LayerOps())
 	if err != nil {
 		return err
 	}
@@ -171,12 +120,12 @@ func NewCmdRollback(f *cmdutil.Factory) *cobra.Command {
 			if len(args) == 2 {
 				tag = args[1]
 			}
-			r, unlock, err := e.lockStopped(args[0], "rollback", stop)
+			r, unlock, err := e.mgr.LockStopped(args[0], "rollback", stop)
 			if err != nil {
 				return err
 			}
 			defer unlock()
-			s, err := e.bs.Rollback(r, tag, layerOps{e})
+			s, err := e.bs.Rollback(r, tag, e.mgr.LayerOps())
 			if err != nil {
 				return err
 			}
@@ -215,12 +164,12 @@ func NewCmdClone(f *cmdutil.Factory) *cobra.Command {
 				return err
 			}
 			defer unlockBoxes()
-			r, unlock, err := e.lockStopped(args[0], "clone", stop)
+			r, unlock, err := e.mgr.LockStopped(args[0], "clone", stop)
 			if err != nil {
 				return err
 			}
 			defer unlock()
-			n, err := e.bs.Clone(r, args[1], runtime.NewID(), layerOps{e})
+			n, err := e.bs.Clone(r, args[1], runtime.NewID(), e.mgr.LayerOps())
 			if err != nil {
 				return err
 			}

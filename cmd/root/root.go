@@ -252,8 +252,7 @@ func Report(ios *iostreams.IOStreams, cmd *cobra.Command, err error, interrupted
 		return cmdutil.ExitInterrupted
 	}
 	msg := err.Error()
-	var fe *cmdutil.FlagError
-	if errors.As(err, &fe) || strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "accepts ") || strings.HasPrefix(msg, "requires at least") {
+	if cmdutil.IsUsage(err) || strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "accepts ") || strings.HasPrefix(msg, "requires at least") {
 		if !strings.Contains(msg, "(hint:") {
 			msg += " (hint: see devbox " + subcommandPath(cmd) + "--help)"
 		}

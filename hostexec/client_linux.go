@@ -120,17 +120,13 @@ func run(c *agent.Conn, args []string) (int, error) {
 		defer master.Close()
 	}
 	sigs := make(chan os.Signal, 16)
-	watched := []os.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
 	if tty {
-		watched = append(watched, syscall.SIGWINCH)
 		signal.Ignore(syscall.SIGINT) // Ctrl-C is a byte for the host's terminal
 		if old, err := term.MakeRaw(int(os.Stdin.Fd())); err == nil {
 			defer term.Restore(int(os.Stdin.Fd()), old)
 		}
-	} else {
-		watched = append(watched, syscall.SIGINT)
 	}
-	signal.Notify(sigs, watched...)
+	signal.Notify(sigs, agent.SessionSignals(tty)...)
 	defer signal.Stop(sigs)
 	exit := make(chan agent.Reply, 1)
 	go func() {

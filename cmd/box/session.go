@@ -100,13 +100,7 @@ func (e *env) session(r *rbox.Record, o sessionOpts) (int, error) {
 	}
 
 	sigs := make(chan os.Signal, 16)
-	watched := []os.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
-	if o.Terminal {
-		watched = append(watched, syscall.SIGWINCH)
-	} else {
-		watched = append(watched, syscall.SIGINT)
-	}
-	signal.Notify(sigs, watched...)
+	signal.Notify(sigs, agent.SessionSignals(o.Terminal)...)
 	defer signal.Stop(sigs)
 	var old *term.State
 	if o.Terminal {

@@ -27,6 +27,7 @@ import (
 	nethost "github.com/devbox-dev/devbox/network/host"
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
+	"github.com/devbox-dev/devbox/runtime/agent"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
 	"github.com/devbox-dev/devbox/runtime/device"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -637,7 +638,7 @@ func (l *launched) run(spec *runtime.Spec, rawTTY bool) (int, error) {
 		}
 	}
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
+	signal.Notify(sigs, append(slices.Clone(agent.Signals), syscall.SIGWINCH)...)
 	// Stop waits for the runtime's signal loop to go idle (a scheduling
 	// round): not on the way to the exit code.
 	defer func() { go signal.Stop(sigs) }()

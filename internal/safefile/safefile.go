@@ -118,3 +118,15 @@ func ReadFile(path string, max int64) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// Flock is flock(2) on fd with how (unix.LOCK_EX, LOCK_SH, |LOCK_NB),
+// tried again when a signal interrupts it: the one lock loop of devbox's
+// lock files.
+func Flock(fd, how int) error {
+	for {
+		err := unix.Flock(fd, how)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}

@@ -38,7 +38,7 @@ func addCreateFlags(c *cobra.Command, o *dbox.CreateOptions, withImage bool) {
 }
 
 // NewCmdCreate builds `devbox create`.
-func NewCmdCreate(f *cmdutil.Factory) *cobra.Command {
+func NewCmdCreate(f *cmdutil.Factory, runF func(*dbox.CreateOptions) error) *cobra.Command {
 	o := dbox.CreateOptions{}
 	c := &cobra.Command{
 		Use:   "create NAME",
@@ -58,26 +58,33 @@ func NewCmdCreate(f *cmdutil.Factory) *cobra.Command {
 		ValidArgsFunction: cmdutil.FirstArg(cmdutil.CompleteAliases(f)),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Name = args[0]
-			e, err := open(c.Context(), f)
-			if err != nil {
-				return err
+			if runF != nil {
+				return runF(&o)
 			}
-			r, err := e.mgr.Create(o)
-			if errors.Is(err, dbox.ErrExists) {
-				return fmt.Errorf("a box named %q already exists (hint: devbox shell %s enters it; devbox rm %s removes it)", o.Name, o.Name, o.Name)
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(f.IOStreams.Out, r.Name)
-			return nil
+			return createRun(c.Context(), f, &o)
 		},
 	}
 	addCreateFlags(c, &o, true)
 	return c
 }
 
-// ShellOptions are the flags of `devbox shell`.
+func createRun(ctx context.Context, f *cmdutil.Factory, o *dbox.CreateOptions) error {
+	e, err := open(ctx, f)
+	if err != nil {
+		return err
+	}
+	r, err := e.mgr.Create(*o)
+	if errors.Is(err, dbox.ErrExists) {
+		return fmt.Errorf("a box named %q already exists (hint: devbox shell %s enters it; devbox rm %s removes it)", o.Name, o.Name, o.Name)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(f.IOStreams.Out, r.Name)
+	return nil
+}
+
+// ShellOptions are the flags of `devbox shell` (and exec, launch).
 type ShellOptions struct {
 	dbox.CreateOptions
 	Root  bool
@@ -88,15 +95,19 @@ type ShellOptions struct {
 	// Devcontainer is the project directory whose devcontainer.json
 	// makes the box (shell --devcontainer).
 	Devcontainer string
+	// Args is the command and its arguments (empty: the login shell).
+	Args []string
+	// MayCreate: a missing box is created (shell, not exec).
+	MayCreate bool
 	// changed are the create flags given: refused for an existing box
-	// that differs (checkExisting).
+	// that differs (dbox.Manager.CheckExisting).
 	changed []string
 	given   map[string][]string
 }
 
 // NewCmdShell builds `devbox shell`, the main job.
-func NewCmdShell(f *cmdutil.Factory) *cobra.Command {
-	o := ShellOptions{}
+func NewCmdShell(f *cmdutil.Factory, runF func(*ShellOptions) error) *cobra.Command {
+	o := ShellOptions{MayCreate: true}
 	c := &cobra.Command{
 		Use:   "shell NAME|ALIAS [--] [COMMAND [ARG...]]",
 		Short: "Enter a box as yourself (creating it from an alias or --image on first use)",
@@ -117,16 +128,24 @@ func NewCmdShell(f *cmdutil.Factory) *cobra.Command {
 		},
 		RunE: func(c *cobra.Command, args []string) error {
 			if o.Devcontainer != "" {
-				return devcontainerShell(c, f, &o, args)
+				// The box is the project's: args are the command.
+				if ch, _ := changedCreateFlags(c); len(ch) > 0 {
+					return cmdutil.FlagErrorf("--devcontainer takes the box's settings from devcontainer.json, not from --%s", ch[0])
+				}
+				o.Args = args
+			} else {
+				o.Name = args[0]
+				// Flags after NAME (before "--") are devbox's.
+				var err error
+				if o.Args, err = cmdutil.ParseAfterName(c, args[1:]); err != nil {
+					return err
+				}
+				o.changed, o.given = changedCreateFlags(c)
 			}
-			o.Name = args[0]
-			// Flags after NAME (before "--") are devbox's.
-			cmdArgs, err := cmdutil.ParseAfterName(c, args[1:])
-			if err != nil {
-				return err
+			if runF != nil {
+				return runF(&o)
 			}
-			o.changed, o.given = changedCreateFlags(c)
-			return shellRun(c.Context(), f, &o, cmdArgs, true)
+			return shellRun(c.Context(), f, &o)
 		},
 	}
 	c.Flags().SetInterspersed(false)
@@ -140,29 +159,10 @@ func NewCmdShell(f *cmdutil.Factory) *cobra.Command {
 	return c
 }
 
-// devcontainerShell is devbox shell --devcontainer: the project's box is
-// assembled (created, or rebuilt when its devcontainer.json changed), then
-// entered; args are the command.
-func devcontainerShell(c *cobra.Command, f *cmdutil.Factory, o *ShellOptions, args []string) error {
-	if ch, _ := changedCreateFlags(c); len(ch) > 0 {
-		return cmdutil.FlagErrorf("--devcontainer takes the box's settings from devcontainer.json, not from --%s", ch[0])
-	}
-	e, err := open(c.Context(), f)
-	if err != nil {
-		return err
-	}
-	name, err := devcontainerBox(e, o.Devcontainer)
-	if err != nil {
-		return err
-	}
-	o.Name = name
-	return shellRun(c.Context(), f, o, args, false)
-}
-
 // NewCmdExec builds `devbox exec`: like shell, for scripts (no implicit
 // create). As with shell, a terminal is allocated when stdin and stdout
 // are terminals; -i and -t are accepted with docker's meaning.
-func NewCmdExec(f *cmdutil.Factory) *cobra.Command {
+func NewCmdExec(f *cmdutil.Factory, runF func(*ShellOptions) error) *cobra.Command {
 	o := ShellOptions{}
 	var interactive bool
 	c := &cobra.Command{
@@ -176,17 +176,20 @@ func NewCmdExec(f *cmdutil.Factory) *cobra.Command {
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Name = args[0]
-			cmdArgs, err := cmdutil.ParseAfterName(c, args[1:])
-			if err != nil {
+			var err error
+			if o.Args, err = cmdutil.ParseAfterName(c, args[1:]); err != nil {
 				return err
 			}
-			if len(cmdArgs) == 0 {
+			if len(o.Args) == 0 {
 				return cmdutil.FlagErrorf("exec needs a command (hint: devbox exec %s -- COMMAND, or devbox shell %s for a shell)", o.Name, o.Name)
 			}
 			if o.TTY && o.NoTTY {
 				return cmdutil.FlagErrorf("-t and -T contradict each other")
 			}
-			return shellRun(c.Context(), f, &o, cmdArgs, false)
+			if runF != nil {
+				return runF(&o)
+			}
+			return shellRun(c.Context(), f, &o)
 		},
 	}
 	c.Flags().SetInterspersed(false)
@@ -197,19 +200,30 @@ func NewCmdExec(f *cmdutil.Factory) *cobra.Command {
 	return c
 }
 
-func shellRun(ctx context.Context, f *cmdutil.Factory, o *ShellOptions, args []string, mayCreate bool) error {
+// shellRun enters box o.Name (or the box of o.Devcontainer's project) and
+// runs o.Args there, starting the box when it does not answer.
+func shellRun(ctx context.Context, f *cmdutil.Factory, o *ShellOptions) error {
 	e, err := open(ctx, f)
 	if err != nil {
 		return err
 	}
-	r, err := e.mgr.Enter(dbox.EnterOptions{CreateOptions: o.CreateOptions, MayCreate: mayCreate,
-		Reprovision: o.Reprovision, Changed: o.changed, Given: o.given})
+	eo := dbox.EnterOptions{CreateOptions: o.CreateOptions, MayCreate: o.MayCreate,
+		Reprovision: o.Reprovision, Changed: o.changed, Given: o.given}
+	if o.Devcontainer != "" {
+		// Assembled (created, or rebuilt when its devcontainer.json
+		// changed), then entered.
+		if eo.Name, err = devcontainerBox(e, o.Devcontainer); err != nil {
+			return err
+		}
+		eo.MayCreate = false
+	}
+	r, err := e.mgr.Enter(eo)
 	if err != nil {
 		return err
 	}
 	ios := f.IOStreams
 	terminal := (ios.InTTY && ios.OutTTY && !o.NoTTY) || o.TTY
-	so := sessionOpts{Args: args, Root: o.Root, Terminal: terminal}
+	so := sessionOpts{Args: o.Args, Root: o.Root, Terminal: terminal}
 	// Warm path first: a running box answers at once. Only when nobody
 	// serves the socket is the box started (under its lock).
 	code, err := e.session(r, so)
@@ -246,9 +260,16 @@ func portsColumn(n *nethost.State) string {
 	return strings.Join(ps, ",")
 }
 
+// LsOptions are the flags of `devbox ls`.
+type LsOptions struct {
+	JSON bool
+	// All also lists the devbox runs in progress (--all, or called as ps).
+	All bool
+}
+
 // NewCmdLs builds `devbox ls`.
-func NewCmdLs(f *cmdutil.Factory) *cobra.Command {
-	var asJSON, all bool
+func NewCmdLs(f *cmdutil.Factory, runF func(*LsOptions) error) *cobra.Command {
+	o := LsOptions{}
 	c := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list", "ps"},
@@ -259,52 +280,60 @@ func NewCmdLs(f *cmdutil.Factory) *cobra.Command {
 		Example: "  devbox ls\n  devbox ps --json",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			e, err := open(c.Context(), f)
-			if err != nil {
-				return err
+			o.All = o.All || c.CalledAs() == "ps"
+			if runF != nil {
+				return runF(&o)
 			}
-			out, err := e.mgr.List(all || c.CalledAs() == "ps")
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				enc := json.NewEncoder(f.IOStreams.Out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
-			}
-			tw := tabwriter.NewWriter(f.IOStreams.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tIMAGE\tSTATUS\tSESSIONS\tCREATED\tPORTS")
-			for _, l := range out {
-				name, status, created := l.Name, l.Status, l.Created.Local().Format("2006-01-02 15:04")
-				if l.Problem != "" {
-					created = "-"
-					if l.State.Running {
-						status = "broken, running"
-					}
-				}
-				if l.Run {
-					status = "running (devbox run)"
-					if name == "" {
-						name, created = l.ID[:12], "-"
-					}
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", name, l.Image, status, l.State.Sessions, created, portsColumn(l.Network))
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			// The reasons go to stderr: stdout carries only the table.
-			for _, l := range out {
-				if l.Problem != "" {
-					fmt.Fprintf(f.IOStreams.ErrOut, "devbox: warning: %s\n", l.Problem)
-				}
-			}
-			return nil
+			return lsRun(c.Context(), f, &o)
 		},
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array (schema in docs/json.md)")
-	c.Flags().BoolVarP(&all, "all", "a", false, "also list the ephemeral boxes of devbox run commands in progress")
+	c.Flags().BoolVar(&o.JSON, "json", false, "print a JSON array (schema in docs/json.md)")
+	c.Flags().BoolVarP(&o.All, "all", "a", false, "also list the ephemeral boxes of devbox run commands in progress")
 	return c
+}
+
+func lsRun(ctx context.Context, f *cmdutil.Factory, o *LsOptions) error {
+	e, err := open(ctx, f)
+	if err != nil {
+		return err
+	}
+	out, err := e.mgr.List(o.All)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		enc := json.NewEncoder(f.IOStreams.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	tw := tabwriter.NewWriter(f.IOStreams.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tIMAGE\tSTATUS\tSESSIONS\tCREATED\tPORTS")
+	for _, l := range out {
+		name, status, created := l.Name, l.Status, l.Created.Local().Format("2006-01-02 15:04")
+		if l.Problem != "" {
+			created = "-"
+			if l.State.Running {
+				status = "broken, running"
+			}
+		}
+		if l.Run {
+			status = "running (devbox run)"
+			if name == "" {
+				name, created = l.ID[:12], "-"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", name, l.Image, status, l.State.Sessions, created, portsColumn(l.Network))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// The reasons go to stderr: stdout carries only the table.
+	for _, l := range out {
+		if l.Problem != "" {
+			fmt.Fprintf(f.IOStreams.ErrOut, "devbox: warning: %s\n", l.Problem)
+		}
+	}
+	return nil
 }
 
 // NewCmdInspect builds `devbox inspect`.
@@ -336,8 +365,14 @@ func NewCmdInspect(f *cmdutil.Factory) *cobra.Command {
 	}
 }
 
+// StopOptions are the arguments of `devbox stop`.
+type StopOptions struct {
+	Names []string // boxes, or ids of devbox runs in progress
+}
+
 // NewCmdStop builds `devbox stop`.
-func NewCmdStop(f *cmdutil.Factory) *cobra.Command {
+func NewCmdStop(f *cmdutil.Factory, runF func(*StopOptions) error) *cobra.Command {
+	o := StopOptions{}
 	return &cobra.Command{
 		Use: "stop NAME...",
 		Long: "Stop boxes and wait until they are down: their sessions get SIGTERM, then SIGKILL\n" +
@@ -347,25 +382,39 @@ func NewCmdStop(f *cmdutil.Factory) *cobra.Command {
 		Short: "Stop boxes and wait until they are down (sessions get SIGTERM, then SIGKILL after 3 s)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			e, err := open(c.Context(), f)
-			if err != nil {
-				return err
+			o.Names = args
+			if runF != nil {
+				return runF(&o)
 			}
-			for _, n := range args {
-				name, err := e.mgr.StopAny(n)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(f.IOStreams.Out, name)
-			}
-			return nil
+			return stopRun(c.Context(), f, &o)
 		},
 	}
 }
 
+func stopRun(ctx context.Context, f *cmdutil.Factory, o *StopOptions) error {
+	e, err := open(ctx, f)
+	if err != nil {
+		return err
+	}
+	for _, n := range o.Names {
+		name, err := e.mgr.StopAny(n)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(f.IOStreams.Out, name)
+	}
+	return nil
+}
+
+// RmOptions are the flags and arguments of `devbox rm`.
+type RmOptions struct {
+	Names []string
+	Force bool
+}
+
 // NewCmdRm builds `devbox rm`.
-func NewCmdRm(f *cmdutil.Factory) *cobra.Command {
-	var force bool
+func NewCmdRm(f *cmdutil.Factory, runF func(*RmOptions) error) *cobra.Command {
+	o := RmOptions{}
 	c := &cobra.Command{
 		Use:   "rm [-f] NAME...",
 		Short: "Remove boxes (your home and volumes are never touched)",
@@ -374,33 +423,47 @@ func NewCmdRm(f *cmdutil.Factory) *cobra.Command {
 			"period) is stopped first; one with sessions needs -f, which ends them.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			e, err := open(c.Context(), f)
-			if err != nil {
-				return err
+			o.Names = args
+			if runF != nil {
+				return runF(&o)
 			}
-			var failed error
-			for _, n := range args {
-				r, err := e.bs.Find(n)
-				if err == nil {
-					err = e.mgr.Remove(r, force)
-				}
-				if err != nil {
-					fmt.Fprintf(f.IOStreams.ErrOut, "devbox: %v\n", err)
-					failed = cmdutil.SilentError
-					continue
-				}
-				fmt.Fprintln(f.IOStreams.Out, r.Name)
-			}
-			return failed
+			return rmRun(c.Context(), f, &o)
 		},
 	}
-	c.Flags().BoolVarP(&force, "force", "f", false, "stop a running box first")
+	c.Flags().BoolVarP(&o.Force, "force", "f", false, "stop a running box first")
 	return c
 }
 
+// rmRun removes each box it can and says why for the others, once each.
+func rmRun(ctx context.Context, f *cmdutil.Factory, o *RmOptions) error {
+	e, err := open(ctx, f)
+	if err != nil {
+		return err
+	}
+	var failed error
+	for _, n := range o.Names {
+		r, err := e.bs.Find(n)
+		if err == nil {
+			err = e.mgr.Remove(r, o.Force)
+		}
+		if err != nil {
+			fmt.Fprintf(f.IOStreams.ErrOut, "devbox: %v\n", err)
+			failed = cmdutil.SilentError
+			continue
+		}
+		fmt.Fprintln(f.IOStreams.Out, r.Name)
+	}
+	return failed
+}
+
+// PruneOptions are the flags of `devbox prune`.
+type PruneOptions struct {
+	Force, DryRun, JSON bool
+}
+
 // NewCmdPrune builds `devbox prune`.
-func NewCmdPrune(f *cmdutil.Factory) *cobra.Command {
-	var force, dryRun, asJSON bool
+func NewCmdPrune(f *cmdutil.Factory, runF func(*PruneOptions) error) *cobra.Command {
+	o := PruneOptions{}
 	c := &cobra.Command{
 		Use:   "prune",
 		Short: "Remove every stopped box, leftovers of interrupted runs, and image data nothing uses",
@@ -410,45 +473,52 @@ func NewCmdPrune(f *cmdutil.Factory) *cobra.Command {
 			"removes nothing.",
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			if asJSON && !dryRun {
+			if o.JSON && !o.DryRun {
 				return cmdutil.FlagErrorf("--json lists what would go: use it with --dry-run")
 			}
-			e, err := open(c.Context(), f)
-			if err != nil {
-				return err
+			if runF != nil {
+				return runF(&o)
 			}
-			stopped, err := e.mgr.Stopped()
-			if err != nil {
-				return err
-			}
-			if dryRun {
-				plan, err := e.mgr.PruneDryRun(stopped)
-				if err != nil {
-					return err
-				}
-				if err := cmdutil.PrintGarbage(f.IOStreams.Out, plan.Items, asJSON); err != nil || asJSON {
-					return err
-				}
-				fmt.Fprintf(f.IOStreams.ErrOut, "Would delete %d box(es), %d run leftover(s) and %s\n", plan.Boxes, plan.Leftovers, strings.TrimPrefix(cmdutil.GCSummary(plan.GC, true), "Would delete "))
-				return nil
-			}
-			if len(stopped) > 0 && !force {
-				return cmdutil.FlagErrorf("prune would remove %d stopped box(es): %s (hint: add --force to confirm, or --dry-run to see everything that would go)", len(stopped), names(stopped))
-			}
-			rep, err := e.mgr.Prune(stopped, func(name string) { fmt.Fprintln(f.IOStreams.Out, name) })
-			if err != nil {
-				return err
-			}
-			if len(rep.Items) > 0 {
-				fmt.Fprintln(f.IOStreams.ErrOut, cmdutil.GCSummary(rep, false))
-			}
-			return nil
+			return pruneRun(c.Context(), f, &o)
 		},
 	}
-	c.Flags().BoolVarP(&force, "force", "f", false, "remove the stopped boxes without asking")
-	c.Flags().BoolVarP(&dryRun, "dry-run", "n", false, "list what would be removed (boxes, leftovers, unused image data), with sizes, and remove nothing")
-	c.Flags().BoolVar(&asJSON, "json", false, "with --dry-run: print a JSON array (schema in docs/json.md)")
+	c.Flags().BoolVarP(&o.Force, "force", "f", false, "remove the stopped boxes without asking")
+	c.Flags().BoolVarP(&o.DryRun, "dry-run", "n", false, "list what would be removed (boxes, leftovers, unused image data), with sizes, and remove nothing")
+	c.Flags().BoolVar(&o.JSON, "json", false, "with --dry-run: print a JSON array (schema in docs/json.md)")
 	return c
+}
+
+func pruneRun(ctx context.Context, f *cmdutil.Factory, o *PruneOptions) error {
+	e, err := open(ctx, f)
+	if err != nil {
+		return err
+	}
+	stopped, err := e.mgr.Stopped()
+	if err != nil {
+		return err
+	}
+	if o.DryRun {
+		plan, err := e.mgr.PruneDryRun(stopped)
+		if err != nil {
+			return err
+		}
+		if err := cmdutil.PrintGarbage(f.IOStreams.Out, plan.Items, o.JSON); err != nil || o.JSON {
+			return err
+		}
+		fmt.Fprintf(f.IOStreams.ErrOut, "Would delete %d box(es), %d run leftover(s) and %s\n", plan.Boxes, plan.Leftovers, strings.TrimPrefix(cmdutil.GCSummary(plan.GC, true), "Would delete "))
+		return nil
+	}
+	if len(stopped) > 0 && !o.Force {
+		return cmdutil.FlagErrorf("prune would remove %d stopped box(es): %s (hint: add --force to confirm, or --dry-run to see everything that would go)", len(stopped), names(stopped))
+	}
+	rep, err := e.mgr.Prune(stopped, func(name string) { fmt.Fprintln(f.IOStreams.Out, name) })
+	if err != nil {
+		return err
+	}
+	if len(rep.Items) > 0 {
+		fmt.Fprintln(f.IOStreams.ErrOut, cmdutil.GCSummary(rep, false))
+	}
+	return nil
 }
 
 func names(rs []*rbox.Record) string {
@@ -478,9 +548,9 @@ func NewCmdLaunch(f *cmdutil.Factory) *cobra.Command {
 			if l.Store != "" {
 				*f.StoreRoot = l.Store
 			}
-			o := ShellOptions{NoTTY: true}
+			o := ShellOptions{NoTTY: true, Args: append([]string{l.Bin}, args[1:]...)}
 			o.Name = l.Box
-			return shellRun(c.Context(), f, &o, append([]string{l.Bin}, args[1:]...), false)
+			return shellRun(c.Context(), f, &o)
 		},
 	}
 }

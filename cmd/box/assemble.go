@@ -2,176 +2,14 @@ package box
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
-	dbox "github.com/devbox-dev/devbox/box"
 	"github.com/devbox-dev/devbox/boxfile"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
-	"github.com/devbox-dev/devbox/export"
-	"github.com/devbox-dev/devbox/internal/safefile"
-	"github.com/devbox-dev/devbox/provision"
-	rbox "github.com/devbox-dev/devbox/runtime/box"
 	"github.com/spf13/cobra"
 )
-
-// assembleLog is where a box's assemble steps (packages, hooks) write
-// their output, in its box directory.
-const assembleLog = "assemble.log"
-
-// engine does boxfile's work on boxes with the box commands' own code.
-type engine struct{ e *env }
-
-func (g engine) Find(name string) (*boxfile.Existing, error) {
-	r, err := g.e.bs.Find(name)
-	if errors.Is(err, rbox.ErrNotFound) && !rbox.IsBroken(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	ex := &boxfile.Existing{ImageID: r.ImageID}
-	if r.Problem != nil {
-		return ex, nil
-	}
-	if img, err := g.e.st.Lookup(r.Image); err == nil {
-		ex.StoreID = img.ID
-	}
-	if b, err := g.e.bs.ReadAssembled(r.ID); err == nil {
-		ex.Assembled, _ = boxfile.ParseRecord(b) // unreadable: not ours
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	return ex, nil
-}
-
-func (g engine) Create(s boxfile.Spec) error {
-	o := dbox.CreateOptions{Name: s.Name, Image: s.Image, Home: s.Home, Desktop: s.Desktop, Net: s.Network, Volumes: s.Volumes,
-		Env: s.Env, Hostname: s.Hostname, Publish: s.Ports, Limits: s.Limits}
-	r, err := g.e.mgr.Create(o)
-	if errors.Is(err, dbox.ErrExists) {
-		return fmt.Errorf("a box named %q already exists", s.Name)
-	}
-	if err != nil {
-		return err
-	}
-	if len(s.OnStart) > 0 {
-		r.OnStart = s.OnStart
-		return g.e.bs.Save(r)
-	}
-	return nil
-}
-
-// running returns box name's record, started.
-func (g engine) running(name string) (*rbox.Record, *os.File, error) {
-	r, err := g.e.bs.Get(name)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := g.e.mgr.Start(r); err != nil {
-		return nil, nil, err
-	}
-	// Opened for each step: never through a link (or into a fifo) that
-	// the box planted in its directory meanwhile (docs/security.md).
-	log, err := safefile.Append(filepath.Join(g.e.bs.BoxDir(r.ID), assembleLog), 0o600)
-	if err != nil {
-		return nil, nil, err
-	}
-	return r, log, nil
-}
-
-func (g engine) Install(name string, packages []string) error {
-	if len(packages) == 0 {
-		return nil
-	}
-	r, log, err := g.running(name)
-	if err != nil {
-		return err
-	}
-	defer log.Close()
-	cfg, err := g.e.f.Config()
-	if err != nil {
-		return err
-	}
-	return provision.Install(provision.Options{Box: r.Name, Repos: cfg.Provision.Repos, Log: log,
-		Progress: g.e.f.IOStreams.ErrOut, Runner: g.e.mgr.Runner(r, 0, 0)}, packages)
-}
-
-func (g engine) Hook(name, user, script string) error {
-	r, log, err := g.running(name)
-	if err != nil {
-		return err
-	}
-	defer log.Close()
-	fmt.Fprintf(log, "\n### devbox %s: hook: %s\n", time.Now().Format("15:04:05.000"), script)
-	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=dumb"}
-	run := g.e.mgr.Runner(r, 0, 0)
-	if user != "" {
-		// As you: your uid and gid, your home.
-		acct := dbox.HostAccount(g.e.mgr.Mapping())
-		run = g.e.mgr.Runner(r, acct.UID, acct.GID)
-		env[1] = "HOME=" + acct.Home
-	}
-	code, err := run.Run([]string{"/bin/sh", "-c", script}, env, log, log)
-	if err != nil {
-		return err
-	}
-	if code != 0 {
-		return fmt.Errorf("exit %d (log: %s)", code, log.Name())
-	}
-	return nil
-}
-
-func (g engine) Export(name, bin, app string) error {
-	r, err := g.e.bs.Get(name)
-	if err != nil {
-		return err
-	}
-	b, err := export.ForRecord(r, g.e.bs.BoxDir(r.ID), g.e.st.Root, g.e.st.LayersDir())
-	if err != nil {
-		return err
-	}
-	b.Warn = func(msg string) { fmt.Fprintf(g.e.f.IOStreams.ErrOut, "devbox: warning: %s\n", msg) }
-	unlock, err := g.e.bs.Lock("export-" + r.ID)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	if bin != "" {
-		_, err = b.Bin(bin, "")
-	} else {
-		_, err = b.App(app)
-	}
-	if err != nil {
-		return fmt.Errorf("box %s: exporting %s%s: %w", name, bin, app, err)
-	}
-	return nil
-}
-
-func (g engine) Save(name string, rec boxfile.Record) error {
-	r, err := g.e.bs.Get(name)
-	if err != nil {
-		return err
-	}
-	b, err := boxfile.MarshalRecord(rec)
-	if err != nil {
-		return err
-	}
-	return g.e.bs.SaveAssembled(r.ID, b)
-}
-
-func (g engine) Remove(name string) error {
-	r, err := g.e.bs.Find(name)
-	if err != nil {
-		return err
-	}
-	return g.e.mgr.Remove(r, true)
-}
 
 // AssembleOptions are the flags of `devbox assemble`.
 type AssembleOptions struct {
@@ -206,7 +44,7 @@ func NewCmdAssemble(f *cmdutil.Factory) *cobra.Command {
 				return err
 			}
 			abs, _ := filepath.Abs(path)
-			res, err := boxfile.Assemble(specs, engine{e}, boxfile.Options{File: abs, Rm: o.Rm, Replace: o.Replace,
+			res, err := boxfile.Assemble(specs, e.mgr.Engine(), boxfile.Options{File: abs, Rm: o.Rm, Replace: o.Replace,
 				DryRun: o.DryRun, Progress: f.IOStreams.ErrOut})
 			if o.JSON {
 				if res == nil {
@@ -256,7 +94,7 @@ func devcontainerBox(e *env, dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	res, err := boxfile.Assemble([]boxfile.Spec{s}, engine{e}, boxfile.Options{File: path, Progress: e.f.IOStreams.ErrOut})
+	res, err := boxfile.Assemble([]boxfile.Spec{s}, e.mgr.Engine(), boxfile.Options{File: path, Progress: e.f.IOStreams.ErrOut})
 	if err != nil {
 		return "", err
 	}

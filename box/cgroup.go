@@ -60,11 +60,12 @@ func SetupCgroup(ctx context.Context, h cgroup.Host, id string, l cgroup.Limits)
 }
 
 // FinishCgroup runs when the box has stopped: it returns the OOM kill
-// to report (nil without one), removes the cgroup and its record, and
-// passes warnings on to warn.
-func FinishCgroup(b *cgroup.Box, f *os.File, dir string, l cgroup.Limits, warn func(string)) *OOMError {
+// to report (nil without one; the CLI's exit code is 137 then), removes
+// the cgroup and its record, and returns why the cgroup could not be
+// removed (a warning).
+func FinishCgroup(b *cgroup.Box, f *os.File, dir string, l cgroup.Limits) (*OOMError, error) {
 	if b == nil {
-		return nil
+		return nil, nil
 	}
 	f.Close()
 	var oom *OOMError
@@ -80,10 +81,7 @@ func FinishCgroup(b *cgroup.Box, f *os.File, dir string, l cgroup.Limits, warn f
 		oom = &OOMError{Msg: fmt.Sprintf("the box hit %s: the kernel killed %s in it for running out of memory (hint: allow more with --memory)", what, procs)}
 	}
 	cgroup.RemoveRecord(dir)
-	if err := b.Remove(); err != nil && warn != nil {
-		warn(strings.TrimPrefix(err.Error(), "devbox: "))
-	}
-	return oom
+	return oom, b.Remove()
 }
 
 // OOMError says the kernel killed processes of a box over its memory

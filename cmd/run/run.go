@@ -309,9 +309,13 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	if nerr := nw.Finish(code == cmdutil.ExitFailure || code < 0); nerr != nil && err == nil {
 		err = nerr
 	}
-	if oom := box.FinishCgroup(cg, cgFile, spec.ContainerDir, opts.Limits, func(msg string) { fmt.Fprintf(ios.ErrOut, "devbox: warning: %s\n", msg) }); oom != nil {
+	oom, cgErr := box.FinishCgroup(cg, cgFile, spec.ContainerDir, opts.Limits)
+	if oom != nil {
 		fmt.Fprintf(ios.ErrOut, "devbox: %s\n", oom.Msg)
 		code = cmdutil.ExitOOM
+	}
+	if cgErr != nil {
+		fmt.Fprintf(ios.ErrOut, "devbox: warning: %v\n", strings.TrimPrefix(cgErr.Error(), "devbox: "))
 	}
 	trace.Mark("run: exit code received")
 	if spec.Remove {

@@ -187,6 +187,12 @@ func TestStoppedListAndPrunePlan(t *testing.T) {
 	if _, err := m.StopAny("nothing"); !errors.Is(err, rbox.ErrNotFound) {
 		t.Errorf("StopAny(nothing) = %v", err)
 	}
+	if _, err := m.Ports("dev"); err == nil || !strings.Contains(err.Error(), "box dev is not running (hint: devbox shell dev starts it)") {
+		t.Errorf("Ports of a stopped box: %v", err)
+	}
+	if _, err := m.Clone("dev", "bad/name", false); !IsInput(err) {
+		t.Errorf("Clone to bad/name: %v, want an input error", err)
+	}
 	// Stopping a stopped box is done at once.
 	if name, err := m.StopAny("dev"); err != nil || name != "dev" {
 		t.Errorf("StopAny(dev) = %q, %v", name, err)

@@ -1,7 +1,9 @@
 package box
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -317,4 +319,28 @@ func (m *Manager) networkState(r *rbox.Record) *nethost.State {
 		return nil
 	}
 	return s
+}
+
+// Ports returns the ports of running box name that are reachable on the
+// host (its network helper's state).
+func (m *Manager) Ports(name string) (*nethost.State, error) {
+	r, err := m.bs.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	s, err := nethost.ReadState(m.bs.RunDir(r.ID))
+	if errors.Is(err, fs.ErrNotExist) {
+		if !m.bs.Running(r.ID) {
+			return nil, fmt.Errorf("box %s is not running (hint: devbox shell %s starts it)", r.Name, r.Name)
+		}
+		return nil, fmt.Errorf("box %s has no user-mode network (its --net is %s), so no ports of its own (hint: devbox create --net slirp)", r.Name, orHost(r.Net))
+	}
+	return s, err
+}
+
+func orHost(net string) string {
+	if net == "" {
+		return network.ModeHost
+	}
+	return net
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/devbox-dev/devbox/image/store"
+	"github.com/devbox-dev/devbox/runtime"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
 )
 
@@ -59,4 +60,62 @@ func (m *Manager) LockStopped(name, verb string, stop bool) (*rbox.Record, func(
 		}
 	}
 	return r, unlock, nil
+}
+
+// Snapshot freezes stopped box name's writable layer as snapshot tag ("":
+// the next snapN); stop stops a running box first (its sessions end).
+func (m *Manager) Snapshot(name, tag string, stop bool) (rbox.Snapshot, error) {
+	r, unlock, err := m.LockStopped(name, "snapshot", stop)
+	if err != nil {
+		return rbox.Snapshot{}, err
+	}
+	defer unlock()
+	return m.bs.TakeSnapshot(r, tag, m.LayerOps())
+}
+
+// DropSnapshot forgets box name's snapshot tag (its layers go with prune
+// once no box stacks them). Only the record changes: the box may run.
+func (m *Manager) DropSnapshot(name, tag string) error {
+	r, err := m.bs.Get(name)
+	if err != nil {
+		return err
+	}
+	unlock, err := m.bs.Lock("box-" + r.ID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if r, err = m.bs.Get(r.ID); err != nil {
+		return err
+	}
+	return m.bs.DropSnapshot(r, tag)
+}
+
+// Rollback returns stopped box name to its snapshot tag ("": the newest).
+func (m *Manager) Rollback(name, tag string, stop bool) (rbox.Snapshot, error) {
+	r, unlock, err := m.LockStopped(name, "rollback", stop)
+	if err != nil {
+		return rbox.Snapshot{}, err
+	}
+	defer unlock()
+	return m.bs.Rollback(r, tag, m.LayerOps())
+}
+
+// Clone makes box newName a copy of stopped box name sharing all its
+// layers.
+func (m *Manager) Clone(name, newName string, stop bool) (*rbox.Record, error) {
+	if err := runtime.ValidateName(newName); err != nil {
+		return nil, &InputError{Err: err}
+	}
+	unlockBoxes, err := m.bs.Lock("boxes")
+	if err != nil {
+		return nil, err
+	}
+	defer unlockBoxes()
+	r, unlock, err := m.LockStopped(name, "clone", stop)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return m.bs.Clone(r, newName, runtime.NewID(), m.LayerOps())
 }

@@ -2,16 +2,13 @@ package box
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"strconv"
 	"text/tabwriter"
 
 	dbox "github.com/devbox-dev/devbox/box"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/network"
-	nethost "github.com/devbox-dev/devbox/network/host"
 	"github.com/spf13/cobra"
 )
 
@@ -46,17 +43,7 @@ func NewCmdPorts(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := e.bs.Get(args[0])
-			if err != nil {
-				return err
-			}
-			s, err := nethost.ReadState(e.bs.RunDir(r.ID))
-			if errors.Is(err, fs.ErrNotExist) {
-				if !e.bs.Running(r.ID) {
-					return fmt.Errorf("box %s is not running (hint: devbox shell %s starts it)", r.Name, r.Name)
-				}
-				return fmt.Errorf("box %s has no user-mode network (its --net is %s), so no ports of its own (hint: devbox create --net slirp)", r.Name, orHost(r.Net))
-			}
+			s, err := e.mgr.Ports(args[0])
 			if err != nil {
 				return err
 			}
@@ -82,11 +69,4 @@ func NewCmdPorts(f *cmdutil.Factory) *cobra.Command {
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array (schema in docs/json.md)")
 	return c
-}
-
-func orHost(net string) string {
-	if net == "" {
-		return network.ModeHost
-	}
-	return net
 }

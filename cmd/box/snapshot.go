@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
-	"github.com/devbox-dev/devbox/runtime"
 	"github.com/spf13/cobra"
 )
 
@@ -67,31 +66,13 @@ func snapshotRun(c *cobra.Command, f *cmdutil.Factory, o SnapshotOptions, args [
 		return cmdutil.FlagErrorf("--rm needs the snapshot's TAG (hint: devbox snapshot --list %s)", args[0])
 	}
 	if o.Rm {
-		// Only the record changes: the box may run.
-		r, err := e.bs.Get(args[0])
-		if err != nil {
-			return err
-		}
-		unlock, err := e.bs.Lock("box-" + r.ID)
-		if err != nil {
-			return err
-		}
-		defer unlock()
-		if r, err = e.bs.Get(r.ID); err != nil {
-			return err
-		}
-		if err := e.bs.DropSnapshot(r, tag); err != nil {
+		if err := e.mgr.DropSnapshot(args[0], tag); err != nil {
 			return err
 		}
 		fmt.Fprintln(f.IOStreams.Out, tag)
 		return nil
 	}
-	r, unlock, err := e.mgr.LockStopped(args[0], "snapshot", o.Stop)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	s, err := e.bs.TakeSnapshot(r, tag, e.mgr.LayerOps())
+	s, err := e.mgr.Snapshot(args[0], tag, o.Stop)
 	if err != nil {
 		return err
 	}
@@ -120,12 +101,7 @@ func NewCmdRollback(f *cmdutil.Factory) *cobra.Command {
 			if len(args) == 2 {
 				tag = args[1]
 			}
-			r, unlock, err := e.mgr.LockStopped(args[0], "rollback", stop)
-			if err != nil {
-				return err
-			}
-			defer unlock()
-			s, err := e.bs.Rollback(r, tag, e.mgr.LayerOps())
+			s, err := e.mgr.Rollback(args[0], tag, stop)
 			if err != nil {
 				return err
 			}
@@ -152,24 +128,11 @@ func NewCmdClone(f *cmdutil.Factory) *cobra.Command {
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: cmdutil.FirstArg(cmdutil.CompleteBoxes(f)),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := runtime.ValidateName(args[1]); err != nil {
-				return cmdutil.FlagErrorf("%v", err)
-			}
 			e, err := open(c.Context(), f)
 			if err != nil {
 				return err
 			}
-			unlockBoxes, err := e.bs.Lock("boxes")
-			if err != nil {
-				return err
-			}
-			defer unlockBoxes()
-			r, unlock, err := e.mgr.LockStopped(args[0], "clone", stop)
-			if err != nil {
-				return err
-			}
-			defer unlock()
-			n, err := e.bs.Clone(r, args[1], runtime.NewID(), e.mgr.LayerOps())
+			n, err := e.mgr.Clone(args[0], args[1], stop)
 			if err != nil {
 				return err
 			}

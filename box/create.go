@@ -226,6 +226,11 @@ func NotAliasError(tab alias.Table, name, verb string) error {
 // Image finds ref in the store, pulling it as policy says: when missing,
 // always (first), or never.
 func (m *Manager) Image(ref, platform, policy string) (store.Image, *v1.ConfigFile, error) {
+	return m.image(ref, platform, policy, false)
+}
+
+// image is Image; quiet pulls without progress.
+func (m *Manager) image(ref, platform, policy string, quiet bool) (store.Image, *v1.ConfigFile, error) {
 	tab, err := m.aliases()
 	if err != nil {
 		return store.Image{}, nil, err
@@ -257,7 +262,7 @@ func (m *Manager) Image(ref, platform, policy string) (store.Image, *v1.ConfigFi
 				}
 				plat = &p
 			}
-			if err := m.pull(ref, plat); err != nil {
+			if err := m.pull(ref, plat, quiet); err != nil {
 				return store.Image{}, nil, err
 			}
 			if img, err = m.st.Lookup(image.FullName(named)); err != nil {
@@ -278,9 +283,9 @@ func (m *Manager) Image(ref, platform, policy string) (store.Image, *v1.ConfigFi
 }
 
 // pull pulls ref with the caller's progress.
-func (m *Manager) pull(ref string, plat *v1.Platform) error {
+func (m *Manager) pull(ref string, plat *v1.Platform, quiet bool) error {
 	if m.deps.Pull == nil {
 		return fmt.Errorf("image %s is not stored (hint: devbox pull %s)", ref, ref)
 	}
-	return m.deps.Pull(m.ctx, ref, plat)
+	return m.deps.Pull(m.ctx, ref, plat, quiet)
 }

@@ -17,7 +17,9 @@ import (
 	"io"
 	"path/filepath"
 
+	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/alias"
+	"github.com/devbox-dev/devbox/image/limits"
 	"github.com/devbox-dev/devbox/image/store"
 	"github.com/devbox-dev/devbox/network"
 	"github.com/devbox-dev/devbox/provision"
@@ -47,9 +49,14 @@ type Deps struct {
 	Remover func(ctx context.Context) store.Remover
 	// Freezer moves writable layers (snapshots, rollbacks, clones).
 	Freezer func(ctx context.Context) store.Freezer
-	// Pull pulls ref into Images with the CLI's progress (optional: nil
-	// makes a missing image an error).
-	Pull func(ctx context.Context, ref string, plat *v1.Platform) error
+	// Pull pulls ref into Images with the CLI's progress, none when quiet
+	// (optional: nil makes a missing image an error).
+	Pull func(ctx context.Context, ref string, plat *v1.Platform, quiet bool) error
+	// Unpacker, PullLimits and Registries are what devbox build's commit
+	// and push need (optional for everything else).
+	Unpacker   func() image.Unpacker
+	PullLimits func() (limits.Limits, error)
+	Registries func() (image.Registries, error)
 	// Warn receives one warning a call, without a prefix (optional).
 	Warn func(msg string)
 	// Progress receives progress lines (provisioning; optional).

@@ -6,6 +6,9 @@ import (
 	"fmt"
 
 	"github.com/devbox-dev/devbox/box"
+	"github.com/devbox-dev/devbox/cmd/config"
+	"github.com/devbox-dev/devbox/image"
+	"github.com/devbox-dev/devbox/image/limits"
 	"github.com/devbox-dev/devbox/image/store"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -36,16 +39,25 @@ func OpenBoxes(ctx context.Context, f *Factory) (*box.Manager, error) {
 		Aliases: f.Aliases,
 		Remover: func(ctx context.Context) store.Remover { return f.Remover(ctx, st) },
 		Freezer: func(ctx context.Context) store.Freezer { return f.Freezer(ctx, st) },
-		Pull: func(ctx context.Context, ref string, plat *v1.Platform) error {
+		Pull: func(ctx context.Context, ref string, plat *v1.Platform, quiet bool) error {
 			// The pulled reference is not the command's output.
 			saved := f.IOStreams.Out
 			f.IOStreams.Out = f.IOStreams.ErrOut
 			defer func() { f.IOStreams.Out = saved }()
-			_, err := PullImage(ctx, f, ref, plat, false)
+			_, err := PullImage(ctx, f, ref, plat, quiet)
 			return err
 		},
-		Warn:     func(msg string) { fmt.Fprintf(errOut, "devbox: warning: %s\n", msg) },
-		Progress: errOut,
+		Unpacker: func() image.Unpacker { return f.Unpacker(st) },
+		PullLimits: func() (limits.Limits, error) {
+			cfg, err := f.Config()
+			if err != nil {
+				return limits.Limits{}, err
+			}
+			return cfg.Limits.Resolve(config.Path()), nil
+		},
+		Registries: f.Registry,
+		Warn:       func(msg string) { fmt.Fprintf(errOut, "devbox: warning: %s\n", msg) },
+		Progress:   errOut,
 	})
 }
 

@@ -7,8 +7,8 @@
 #   devbox shell NAME -- true on a running box,
 # against bwrap --unshare-all and rootless crun run on one rootfs (a static
 # busybox, the same bytes as IMG's), and records which of devbox's fast
-# paths each devbox command took (DEVBOX_TRACE marks: early start, replay,
-# warm holder, a cgroup scope per box and its D-Bus round trip).
+# paths each devbox command took (DEVBOX_TRACE marks: replay, warm holder,
+# a cgroup scope per box and its D-Bus round trip).
 #
 # Environment: REGISTRY, WORK, OUT (as bench/run.sh sets them), DEVBOX_CONFIG;
 # optional BUSYBOX (a static busybox, default /bin/busybox), IMG (default
@@ -75,9 +75,8 @@ alternating_passes desktop 1 "$per"
 # paths FILE: the fast paths whose marks FILE (one run's trace) has.
 paths() {
 	local f=$1 p=()
-	grep -q 'rootless: early start adopted' "$f" && p+=("early start")
-	grep -q 'prestart: replaying' "$f" && p+=("replay")
-	grep -q 'prestart: via holder' "$f" && p+=("warm holder")
+	grep -q 'warm: replaying' "$f" && p+=("replay")
+	grep -q 'warm: via holder' "$f" && p+=("warm holder")
 	grep -q 'cgroup: scope started' "$f" && p+=("scope per box (D-Bus)")
 	grep -q 'cgroup: in devbox.scope' "$f" && p+=("devbox.scope")
 	[ ${#p[@]} -gt 0 ] || p=("none")

@@ -27,13 +27,13 @@ sed -i 's/"terminal": true/"terminal": false/' "$B/config.json"
 CRUNROOT="$XDG_RUNTIME_DIR/devbox-bench-crun"
 mkdir -p "$CRUNROOT"
 # "devbox run" repeats one command line, as a script or a shell loop does:
-# from the second run on devbox replays it (internal/prestart). The
-# DEVBOX_PRESTART=0 row is every run as the first of its kind (through
-# env, which costs a few tenths of a millisecond).
-# From the third run on, a warm holder's spare init runs the box
-# (internal/holder); "no warm holder" replays with a clone of its own.
-names=("devbox run" "devbox run, no warm holder (DEVBOX_PRESTART=noholder)" "devbox run, DEVBOX_PRESTART=0" "devbox run, default network (not --net none)" "devbox run, single-id map" "bwrap --unshare-all")
-cmdl=("$devbox --store $D run --net none $IMG true" "env DEVBOX_PRESTART=noholder $devbox --store $D run --net none $IMG true" "env DEVBOX_PRESTART=0 $devbox --store $D run --net none $IMG true"
+# the first run leaves a warm holder (internal/warm), whose spare inits run
+# the boxes from the second run on, which replays the first through it.
+# "no replay" (DEVBOX_WARM=noreplay) is a run as of a new command line: the
+# CLI computes the spec and a spare runs it. The DEVBOX_WARM=0 row is every run as the
+# first of its kind (through env, which costs a few tenths of a ms).
+names=("devbox run" "devbox run, no replay (DEVBOX_WARM=noreplay)" "devbox run, DEVBOX_WARM=0" "devbox run, default network (not --net none)" "devbox run, single-id map" "bwrap --unshare-all")
+cmdl=("$devbox --store $D run --net none $IMG true" "env DEVBOX_WARM=noreplay $devbox --store $D run --net none $IMG true" "env DEVBOX_WARM=0 $devbox --store $D run --net none $IMG true"
 	"$devbox --store $D run $IMG true"
 	"env DEVBOX_SUBIDS=none $devbox --store $D1 run --net none $IMG true"
 	"bwrap --unshare-all --ro-bind $B/rootfs / --proc /proc --dev /dev true")

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/devbox-dev/devbox/internal/prestart"
 	"github.com/devbox-dev/devbox/internal/trace"
+	"github.com/devbox-dev/devbox/internal/warm"
 	"golang.org/x/sys/unix"
 )
 
@@ -72,29 +72,22 @@ type Spec struct {
 	// it and everything it starts live there from their first instruction.
 	// nil: inherit the caller's cgroup.
 	Cgroup *os.File
-	// Early is an init started during package initialisation
-	// (internal/prestart), adopted when it is exactly the start this spec
-	// describes and discarded otherwise.
-	Early *prestart.Launch
 	// EnterInMain lets the target initialise its packages before it waits
 	// for the id maps; its main must call Enter before it needs them.
 	EnterInMain bool
-	// Recipe, when not nil, makes a start that could be repeated early leave
-	// a recipe for the next run with the same flags.
-	Recipe *Recipe
+	// Warm lets a warm holder's spare (internal/warm) be the target when
+	// one serves this start, and leaves a holder for the next start when
+	// none does. Only for a target on the caller's stdio that dies with the
+	// caller; Kinds says what ExtraFiles are (warm.PipeToTarget, …), for a
+	// replay record (Process.Start).
+	Warm *Warm
 }
 
-// Recipe says how a start is repeated early (see internal/prestart).
-type Recipe struct {
-	Prefix []string // os.Args[1:k], the flags before the image
-	ID     string   // the box id, as it appears in Args
-	Kinds  []string // per ExtraFiles: prestart.PipeToTarget or PipeFromTarget
-	// Join, for a start into a cgroup (Spec.Cgroup), is the common
-	// ancestor of the caller's cgroup and that one (prestart.Recipe.Join).
-	Join string
-	// Start is set by Start: the recipe of the start it made or adopted,
-	// when it can be repeated early.
-	Start *prestart.Recipe
+// Warm is what Spec.Warm says about a start.
+type Warm struct {
+	Kinds []string // per ExtraFiles
+	// RuntimeDir is $XDG_RUNTIME_DIR: where holders listen.
+	RuntimeDir string
 }
 
 // Process is a started target stage: the init of the new namespaces.
@@ -105,10 +98,16 @@ type Process struct {
 	// caller lives, so that a target that must die with the caller can tell
 	// when the caller is already gone (see enter).
 	alive *os.File
-	// held is an early start a warm holder's spare made (internal/holder):
-	// not a child of ours, its wait status comes from the holder.
-	held *prestart.Launch
+	// held is a warm holder's spare (internal/warm): not a child of ours,
+	// its wait status comes from the holder.
+	held *warm.Held
+	// start is the start as a holder makes it, when Spec.Warm allowed one.
+	start *warm.Start
 }
+
+// Start is the process's start as a warm holder or a replay repeats it, or
+// nil when its Spec had no Warm.
+func (p *Process) Start() *warm.Start { return p.start }
 
 // Pid is the host pid of the target stage.
 func (p *Process) Pid() int { return p.proc.Pid }
@@ -120,7 +119,7 @@ func (p *Process) Signal(sig os.Signal) error { return p.proc.Signal(sig) }
 // killed by signal N).
 func (p *Process) Wait() (int, error) {
 	if p.held != nil {
-		ws, ok := p.held.HeldWait()
+		ws, ok := p.held.Wait()
 		if p.alive != nil {
 			p.alive.Close()
 		}
@@ -235,9 +234,18 @@ func start(spec Spec) (*Process, error) {
 		mode += ",main"
 	}
 	startEnv := envStart + "=" + strconv.Itoa(3+len(cmd.ExtraFiles)) + "," + mode
-	if spec.Early != nil {
-		if p := adopt(spec, cmd, startEnv, uidCmd, gidCmd); p != nil {
-			return p, nil
+	var ws *warm.Start
+	if spec.Warm != nil && !spec.Detach && cmd.Dir == "" && len(uidCmd) > 0 && !warm.Off() &&
+		cmd.Stdin == os.Stdin && cmd.Stdout == os.Stdout && cmd.Stderr == os.Stderr && len(spec.Warm.Kinds) == len(cmd.ExtraFiles) {
+		ws = &warm.Start{Exe: cmd.Path, Args: cmd.Args, Env: append(slices.Clone(cmd.Env), startEnv),
+			Flags: cmd.SysProcAttr.Cloneflags &^ (unix.CLONE_VM | unix.CLONE_VFORK), Setpgid: spec.Setpgid,
+			Kinds: append(slices.Clone(spec.Warm.Kinds), warm.PipeToTarget), UIDMap: uidCmd, GIDMap: gidCmd}
+	}
+	var fp string
+	if ws != nil {
+		cg, err := os.ReadFile("/proc/self/cgroup")
+		if err == nil {
+			fp = warm.Fingerprint(ws, string(cg))
 		}
 	}
 	startR, startW, err := os.Pipe()
@@ -245,6 +253,16 @@ func start(spec Spec) (*Process, error) {
 		return nil, fmt.Errorf("creating the start pipe: %w", err)
 	}
 	defer startR.Close()
+	if fp != "" {
+		p, absent := viaHolder(spec, cmd, fp, startR, startW)
+		if p != nil {
+			p.start = ws
+			return p, nil
+		}
+		if absent {
+			defer warm.Spawn(spec.Warm.RuntimeDir, ws, fp)
+		}
+	}
 	cmd.ExtraFiles = append(cmd.ExtraFiles, startR)
 	cmd.Env = append(cmd.Env, startEnv)
 	trace.Mark("rootless: cloning")
@@ -275,10 +293,70 @@ func start(spec Spec) (*Process, error) {
 		startW.Close()
 		p.alive = nil
 	}
-	if spec.Recipe != nil {
-		saveRecipe(spec, cmd, uidCmd, gidCmd)
-	}
+	p.start = ws
 	return p, nil
+}
+
+// viaHolder hands cmd's descriptors and the read end of the start pipe to
+// a warm holder's spare (internal/warm) that serves fingerprint fp; nil
+// and absent when no holder listens, nil alone when one declined (the
+// caller clones then). A start into a cgroup (cmd's UseCgroupFD) moves
+// the spare there before its start byte: it has run nothing of the box
+// yet, so everything of the box runs in the box's cgroup, as after a clone
+// into it. The move needs write access to the cgroup.procs of the two
+// cgroups' common ancestor (a CLI under the user's systemd manager has it,
+// one in an ssh session's scope does not): refused, the spare is let go
+// and the caller clones.
+func viaHolder(spec Spec, cmd *exec.Cmd, fp string, startR, startW *os.File) (*Process, bool) {
+	files := []int{0, 1, 2}
+	for _, f := range cmd.ExtraFiles {
+		files = append(files, int(f.Fd()))
+	}
+	files = append(files, int(startR.Fd()))
+	h, absent := warm.Request(spec.Warm.RuntimeDir, fp, cmd.Args, files)
+	if h == nil {
+		return nil, absent
+	}
+	if sys := cmd.SysProcAttr; sys.UseCgroupFD {
+		if err := joinCgroup(sys.CgroupFD, h.Pid); err != nil {
+			h.Close()
+			trace.Mark("rootless: spare let go: cannot move it into the box's cgroup: " + err.Error())
+			return nil, false
+		}
+	}
+	proc, err := os.FindProcess(h.Pid)
+	if err != nil {
+		h.Close()
+		return nil, false
+	}
+	p := &Process{proc: proc, held: h, alive: startW}
+	if _, err := startW.Write([]byte{'\n'}); err != nil {
+		// The init is gone: its exit status tells the caller.
+		startW.Close()
+		p.alive = nil
+	}
+	return p, false
+}
+
+// joinCgroup moves process pid (all its threads) into the cgroup whose
+// directory dirfd is open.
+func joinCgroup(dirfd, pid int) error {
+	fd, err := unix.Openat(dirfd, "cgroup.procs", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	_, err = unix.Write(fd, []byte(strconv.Itoa(pid)))
+	return err
+}
+
+// mapCommand is the helper's path and its arguments after the pid.
+func mapCommand(tool string, args []string) []string {
+	path, err := exec.LookPath(tool)
+	if err != nil {
+		return nil
+	}
+	return append([]string{path}, args...)
 }
 
 // allCaps lists every capability the running kernel knows.
@@ -296,8 +374,8 @@ func allCaps() ([]uintptr, error) {
 	return caps, nil
 }
 
-// mapCommands says how the id maps of m are written, as a start recipe
-// records it (internal/prestart): newuidmap's and newgidmap's paths and
+// mapCommands says how the id maps of m are written, as a warm start
+// records it (internal/warm): newuidmap's and newgidmap's paths and
 // arguments after the pid, or "-" and the one map line for a single-id
 // mapping, which the caller writes itself.
 func mapCommands(m Mapping) (uid, gid []string) {

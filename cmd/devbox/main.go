@@ -24,6 +24,7 @@ import (
 	"github.com/devbox-dev/devbox/image/store"
 	"github.com/devbox-dev/devbox/internal/holder"
 	"github.com/devbox-dev/devbox/internal/trace"
+	"github.com/devbox-dev/devbox/internal/warm"
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
 )
@@ -50,6 +51,11 @@ func main() {
 		os.Exit(hostexec.ClientMain()) // devbox-host in a dev box (a build without embedded programs)
 	}
 	if stage == "" {
+		// A repeated `devbox run` whose inputs are unchanged runs from its
+		// record, through a warm holder, without the CLI (internal/warm).
+		if code, ok := warm.TryReplay(os.Args, os.Environ()); ok {
+			os.Exit(code)
+		}
 		os.Exit(root.Main())
 	}
 	if run, ok := stages[stage]; ok {

@@ -21,8 +21,8 @@ import (
 	"github.com/devbox-dev/devbox/cmd/config"
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/store"
-	"github.com/devbox-dev/devbox/internal/prestart"
 	"github.com/devbox-dev/devbox/internal/trace"
+	"github.com/devbox-dev/devbox/internal/warm"
 	"github.com/devbox-dev/devbox/network"
 	nethost "github.com/devbox-dev/devbox/network/host"
 	"github.com/devbox-dev/devbox/rootless"
@@ -64,19 +64,6 @@ type Options struct {
 	CapAdd, CapDrop, SecurityOpt []string
 	// Devices are --device paths (device.Resolve).
 	Devices []string
-	// prefix is os.Args[1:k], everything before the image, when devbox was
-	// run from a command line: the key of the start's recipe.
-	prefix []string
-}
-
-// flagPrefix is osArgs[1:k] when positional (IMAGE and what follows) ends
-// osArgs and "run" comes before it; nil otherwise (a test's arguments).
-func flagPrefix(osArgs, positional []string) []string {
-	k := len(osArgs) - len(positional)
-	if k < 2 || !slices.Equal(osArgs[k:], positional) || !slices.Contains(osArgs[1:k], "run") {
-		return nil
-	}
-	return slices.Clone(osArgs[1:k])
 }
 
 // NewCmdRun builds the command.
@@ -101,7 +88,6 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *Options) error) *
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Image, opts.Cmd = args[0], args[1:]
-			opts.prefix = flagPrefix(os.Args, args)
 			if len(opts.Cmd) > 0 && opts.Cmd[0] == "--" {
 				opts.Cmd = opts.Cmd[1:]
 			}
@@ -141,15 +127,6 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *Options) error) *
 // Run creates the box, runs the command and passes its exit code through.
 func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	trace.Mark("run: start")
-	// An init started during package initialisation from the recipe of an
-	// earlier run with these flags (internal/prestart); rootless adopts it
-	// only when it is exactly the start computed below.
-	early := prestart.Take()
-	defer func() {
-		if early != nil {
-			early.Discard()
-		}
-	}()
 	if opts.Name != "" {
 		if err := runtime.ValidateName(opts.Name); err != nil {
 			return cmdutil.FlagErrorf("%v", err)
@@ -193,9 +170,6 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		return err
 	}
 	id := runtime.NewID()
-	if early != nil && !nw.Choice.UserMode() {
-		id = early.ID
-	}
 	// A kept run is a box: its name must be free.
 	keep := opts.Keep || opts.Name != ""
 	var boxes *rbox.Store
@@ -214,9 +188,9 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		return err
 	}
 	defer releaseRun()
-	// Where this process started (Setup may move it): an init started
-	// early, here, can join the box's cgroup only when a move from there
-	// is allowed.
+	// Where this process started (Setup may move it): a warm holder's
+	// spare, started from here, can join the box's cgroup only when a move
+	// from there is allowed.
 	var from string
 	if cgHost.Mode == cgroup.Unified {
 		from, _ = cgHost.Self()
@@ -225,10 +199,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	join, joinable := "", cg == nil
-	if cg != nil && from != "" && cgroup.MayMove(cgHost.Root, from, cg.Path, os.Getuid()) {
-		join, joinable = cgroup.CommonAncestor(from, cg.Path), true
-	}
+	joinable := cg == nil || from != "" && cgroup.MayMove(cgHost.Root, from, cg.Path, os.Getuid())
 	if cg != nil {
 		defer cg.Remove() // when anything below fails; a no-op once removed
 	}
@@ -251,8 +222,9 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		}
 		pc <- prepared{spec, img, err}
 	}()
-	l, err := launch(id, filepath.Join(st.ContainersDir(), id), terminal, nw, mapping, cgFile, join, early, opts.prefix)
-	early = nil // adopted or discarded by launch
+	// A spare lives in its holder's session: not for a run on a terminal.
+	warmOK := joinable && !terminal && !ios.InTTY && !ios.OutTTY
+	l, err := launch(id, filepath.Join(st.ContainersDir(), id), terminal, nw, mapping, cgFile, warmOK)
 	// Last (deferred first): a run that ends before finish leaves no
 	// runtime directory behind.
 	defer nw.Abandon()
@@ -472,8 +444,7 @@ func ensureImage(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts 
 
 // launched is a box init started before its spec exists.
 type launched struct {
-	recipe  *rootless.Recipe // set when the start can be repeated early
-	sent    []byte           // the spec as sent to the init
+	sent    []byte // the spec as sent to the init
 	p       *rootless.Process
 	nw      *box.Network
 	specW   *os.File // nil once the spec is sent
@@ -484,57 +455,42 @@ type launched struct {
 // launch starts the init of box id in its namespaces. It reads its spec from
 // a pipe (see run) and reports the command's exit code on another one as
 // soon as the box is cleaned up, so devbox need not wait for the kernel to
-// tear the namespaces down. A start into cgroup cg leaves a recipe for an
-// early start only with join, the cgroup through which an init started
-// early can be moved into the next box's cgroup (rootless.Recipe.Join).
-func launch(id, dir string, terminal bool, nw *box.Network, m rootless.Mapping, cg *os.File, join string, early *prestart.Launch, prefix []string) (*launched, error) {
+// tear the namespaces down. With warm, a warm holder's spare may be the
+// init (rootless.Spec.Warm): for a start without a terminal whose spare
+// can be moved into the box's cgroup.
+func launch(id, dir string, terminal bool, nw *box.Network, m rootless.Mapping, cg *os.File, warmOK bool) (*launched, error) {
 	extra, err := startNetwork(nw, id)
 	if err != nil {
-		if early != nil {
-			early.Discard()
-		}
 		return nil, err
 	}
-	var statusR, statusW, specR, specW *os.File
-	if early != nil && early.ID == id {
-		// The early start's pipes have the same roles.
-		t, p := early.HandOver()
-		statusR, statusW = os.NewFile(uintptr(p[0]), "status"), os.NewFile(uintptr(t[0]), "status")
-		specR, specW = os.NewFile(uintptr(t[1]), "spec"), os.NewFile(uintptr(p[1]), "spec")
-	} else {
-		if early != nil {
-			early.Discard()
-			early = nil
-		}
-		// A blocking pipe: devbox waits on it with a plain read(2) (see run).
-		var status [2]int
-		if err := unix.Pipe2(status[:], unix.O_CLOEXEC); err != nil {
-			return nil, err
-		}
-		statusR, statusW = os.NewFile(uintptr(status[0]), "status"), os.NewFile(uintptr(status[1]), "status")
-		if specR, specW, err = os.Pipe(); err != nil {
-			statusR.Close()
-			statusW.Close()
-			return nil, err
-		}
+	// A blocking pipe: devbox waits on it with a plain read(2) (see run).
+	var status [2]int
+	if err := unix.Pipe2(status[:], unix.O_CLOEXEC); err != nil {
+		return nil, err
+	}
+	statusR, statusW := os.NewFile(uintptr(status[0]), "status"), os.NewFile(uintptr(status[1]), "status")
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		statusR.Close()
+		statusW.Close()
+		return nil, err
 	}
 	defer statusW.Close()
 	defer specR.Close()
-	var recipe *rootless.Recipe
-	if (cg == nil || join != "") && len(prefix) > 0 {
+	var wm *rootless.Warm
+	if rt := os.Getenv("XDG_RUNTIME_DIR"); warmOK && filepath.IsAbs(rt) {
 		switch {
 		case len(extra) == 0:
-			recipe = &rootless.Recipe{Prefix: prefix, ID: id, Join: join, Kinds: []string{prestart.PipeFromTarget, prestart.PipeToTarget}}
+			wm = &rootless.Warm{RuntimeDir: rt, Kinds: []string{warm.PipeFromTarget, warm.PipeToTarget}}
 		case len(extra) == 1 && nw.HasHelper() && len(nw.Choice.Publish) == 0:
-			// The network handshake: for a replay, which starts the helper.
-			recipe = &rootless.Recipe{Prefix: prefix, ID: id, Join: join, Kinds: []string{prestart.SocketToTarget, prestart.PipeFromTarget, prestart.PipeToTarget}}
+			// The network handshake: a replay starts the helper too.
+			wm = &rootless.Warm{RuntimeDir: rt, Kinds: []string{warm.SocketToTarget, warm.PipeFromTarget, warm.PipeToTarget}}
 		}
 	}
 	statusFD := 3 + len(extra)
 	extra = append(extra, statusW, specR)
 	p, err := rootless.Start(rootless.Spec{
-		Early:       early,
-		Recipe:      recipe,
+		Warm:        wm,
 		EnterInMain: true,
 		Stage:       runtime.StageInit,
 		Exe:         box.InitExe(),
@@ -558,17 +514,22 @@ func launch(id, dir string, terminal bool, nw *box.Network, m rootless.Mapping, 
 		specW.Close()
 		return nil, err
 	}
-	return &launched{p: p, nw: nw, specW: specW, statusR: statusR, recipe: recipe}, nil
+	return &launched{p: p, nw: nw, specW: specW, statusR: statusR}, nil
 }
 
-// saveReplay records a finished ephemeral run for prestart's replay: the
+// saveReplay records a finished ephemeral run for warm's replay: the
 // same command line, environment and directory will then run the same
 // spec without the CLI while every input below is unchanged.
 func saveReplay(l *launched, spec *runtime.Spec, st *store.Store, nw *box.Network, cgBase string) {
-	r := l.recipe
+	r := l.p.Start()
 	rt := os.Getenv("XDG_RUNTIME_DIR")
-	if r == nil || r.Start == nil || len(l.sent) == 0 || rt == "" || prestart.Environ() == nil || os.Getenv("DEVBOX_PRESTART") == "0" || prestart.TTYState() != "00" {
+	if r == nil || len(l.sent) == 0 || rt == "" || warm.Environ() == nil || warm.Off() {
 		return
+	}
+	start := *r
+	start.Args = slices.Clone(r.Args)
+	for i, a := range start.Args {
+		start.Args[i] = strings.ReplaceAll(a, spec.ID, warm.IDToken)
 	}
 	cwd, err := os.Getwd()
 	if err != nil {
@@ -577,12 +538,12 @@ func saveReplay(l *launched, spec *runtime.Spec, st *store.Store, nw *box.Networ
 	// What the spec was computed from, besides the command line and the
 	// environment (the record's key).
 	guards := []string{"/proc/self/exe", config.Path(), st.IndexPath(), "/etc/resolv.conf", "/etc/hosts",
-		"/etc/passwd", "/etc/group", "/etc/subuid", "/etc/subgid", r.Start.Exe}
+		"/etc/passwd", "/etc/group", "/etc/subuid", "/etc/subgid", r.Exe}
 	guards = append(guards, spec.Lowers...)
-	p := prestart.Replay{
-		Argv: os.Args, Environ: prestart.KeyEnviron(prestart.Environ(), os.Args), Cwd: cwd,
-		Spec:       []byte(strings.ReplaceAll(string(l.sent), spec.ID, prestart.IDToken)),
-		BoxDir:     strings.ReplaceAll(spec.ContainerDir, spec.ID, prestart.IDToken),
+	p := warm.Replay{
+		Argv: os.Args, Environ: warm.KeyEnviron(warm.Environ(), os.Args), Cwd: cwd,
+		Spec:       []byte(strings.ReplaceAll(string(l.sent), spec.ID, warm.IDToken)),
+		BoxDir:     strings.ReplaceAll(spec.ContainerDir, spec.ID, warm.IDToken),
 		CgroupBase: cgBase,
 	}
 	if nw.HasHelper() {
@@ -595,21 +556,21 @@ func saveReplay(l *launched, spec *runtime.Spec, st *store.Store, nw *box.Networ
 		}
 		id16 := spec.ID[:16]
 		tokens := func(s string) string {
-			return strings.ReplaceAll(strings.ReplaceAll(s, spec.ID, prestart.IDToken), id16, prestart.ID16Token)
+			return strings.ReplaceAll(strings.ReplaceAll(s, spec.ID, warm.IDToken), id16, warm.ID16Token)
 		}
 		p.HelperExe, p.HelperArgs = hc.Path, hc.Args
 		p.HelperOptions, p.RunDir = []byte(tokens(string(o))), tokens(nw.RunDir())
 		guards = append(guards, hc.Path)
 	}
 	for _, g := range guards {
-		p.Guards = append(p.Guards, prestart.Guard(g))
+		p.Guards = append(p.Guards, warm.Guard(g))
 	}
 	cgroup, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
 		return
 	}
 	p.Cgroup = string(cgroup)
-	if err := prestart.SaveReplay(rt, *r.Start, p); err != nil {
+	if err := warm.SaveReplay(rt, start, p); err != nil {
 		trace.Mark("run: replay not saved: " + err.Error())
 	}
 }

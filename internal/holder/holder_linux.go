@@ -1,23 +1,23 @@
 // Package holder is devbox run's warm holder: a process that keeps a user
 // namespace with the id maps of a replayed run and spare box inits in the
-// other five namespaces, waiting for the next replay of a run with the
-// same start (the client side, and why, is in internal/prestart/holder.go).
+// other five namespaces, waiting for the next run with the same start
+// (the client side, and why, is package internal/warm).
 //
 // Processes and what crosses between them:
 //
-//   - devbox (a replay) starts the holder in a new user namespace, in a
+//   - devbox (warm.Spawn) starts the holder in a new user namespace, in a
 //     session of its own; on stdin it gets its socket and lock paths, its
-//     idle time, the fingerprint it serves and the recipe of the start.
+//     idle time, the fingerprint it serves and the start (warm.Config).
 //   - The holder waits for its id maps, takes the lock (one holder per
 //     socket), listens on the socket and forks two spares: the box init's
-//     binary, with the recipe's environment and clone flags (but no new
+//     binary, with the start's environment and clone flags (but no new
 //     user namespace), the listening socket on fd 3 and a control socket
 //     on fd 4, on which each learns its pid and the fingerprint.
 //   - A spare readies itself (runtime.WarmUp: root of the namespace, lo
 //     up, /proc, /sys and /dev staged, signals registered), then accepts
-//     one connection: a request "devbox-holder-1 NUL fingerprint NUL
+//     one connection: a request "devbox-holder-2 NUL fingerprint NUL
 //     args…" with the run's descriptors (stdin, stdout, stderr, then the
-//     recipe's pipes). It tells the holder it was taken (passing a copy of
+//     start's pipes). It tells the holder it was taken (passing a copy of
 //     the connection), answers "ok PID", puts the descriptors at 0, 1, 2,
 //     3, … as a clone would have, takes the arguments as its own and
 //     returns to become the box init. From then on it is that run's init:
@@ -40,8 +40,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/devbox-dev/devbox/internal/prestart"
 	"github.com/devbox-dev/devbox/internal/trace"
+	"github.com/devbox-dev/devbox/internal/warm"
 	"golang.org/x/sys/unix"
 )
 
@@ -59,7 +59,7 @@ const (
 )
 
 type holder struct {
-	r        prestart.Recipe
+	r        warm.Start
 	fp       string
 	sock     string
 	lock     string
@@ -102,7 +102,7 @@ func serve() (int, string) {
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return 1, "close_range: " + err.Error()
 	}
-	cfg, err := readAll(0, 4<<20)
+	b, err := readAll(0, 4<<20)
 	if err != nil {
 		return 1, "reading the configuration"
 	}
@@ -111,20 +111,11 @@ func serve() (int, string) {
 		return 1, "opening /dev/null"
 	}
 	_ = unix.Dup3(null, 0, 0)
-	var f [4]string
-	for i := range f {
-		j := bytes.IndexByte(cfg, 0)
-		if j < 0 {
-			return 1, "a truncated configuration"
-		}
-		f[i], cfg = string(cfg[:j]), cfg[j+1:]
-	}
-	sock, lock, fp := f[0], f[1], f[3]
-	idle, err := strconv.Atoi(f[2])
-	r, ok := prestart.Decode(cfg)
-	if err != nil || !ok || idle <= 0 {
+	cfg, ok := warm.ReadConfig(b)
+	if !ok {
 		return 1, "a bad configuration"
 	}
+	r, sock, lock, fp := cfg.Start, cfg.Sock, cfg.Lock, cfg.FP
 	// The maps: devbox started newuidmap and newgidmap (or wrote them) and
 	// did not wait.
 	for deadline := time.Now().Add(5 * time.Second); !mapped("uid_map") || !mapped("gid_map"); time.Sleep(time.Millisecond) {
@@ -168,8 +159,8 @@ func serve() (int, string) {
 	if err := unix.SetNonblock(ls, true); err != nil {
 		return 1, "listen: " + err.Error()
 	}
-	h := &holder{r: r, fp: fp, sock: sock, lock: lock, stage: stage, listen: ls, null: null, idle: time.Duration(idle) * time.Second, lastUse: time.Now(),
-		spares: map[int]*spare{}, boxes: map[int]int{}, caps: prestart.AllCaps()}
+	h := &holder{r: r, fp: fp, sock: sock, lock: lock, stage: stage, listen: ls, null: null, idle: cfg.Idle, lastUse: time.Now(),
+		spares: map[int]*spare{}, boxes: map[int]int{}, caps: warm.AllCaps()}
 	trace.Mark("holder: serving " + sock)
 	return h.loop()
 }

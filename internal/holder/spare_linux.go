@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/devbox-dev/devbox/internal/prestart"
 	"github.com/devbox-dev/devbox/internal/trace"
+	"github.com/devbox-dev/devbox/internal/warm"
 	"golang.org/x/sys/unix"
 )
 
@@ -159,7 +159,7 @@ func request(conn int, buf, oob, fp []byte, uid int) (args []string, fds []int, 
 		return nil, fds, false
 	}
 	parts := bytes.Split(buf[:n], []byte{0})
-	if len(parts) < 4 || string(parts[0]) != prestart.HolderMagic || !bytes.Equal(parts[1], fp) {
+	if len(parts) < 4 || string(parts[0]) != warm.Magic || !bytes.Equal(parts[1], fp) {
 		return nil, fds, false
 	}
 	for _, p := range parts[2 : len(parts)-1] {

@@ -5,7 +5,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/devbox-dev/devbox/internal/prestart"
+	"github.com/devbox-dev/devbox/internal/warm"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,14 +27,14 @@ func TestRequest(t *testing.T) {
 		ok   bool
 		args []string
 	}{
-		{"a run", msg(prestart.HolderMagic, "fp", "devbox-init", "fd:4", "3"), 6, os.Getuid(), true, []string{"devbox-init", "fd:4", "3"}},
-		{"another fingerprint", msg(prestart.HolderMagic, "fp2", "devbox-init"), 6, os.Getuid(), false, nil},
+		{"a run", msg(warm.Magic, "fp", "devbox-init", "fd:4", "3"), 6, os.Getuid(), true, []string{"devbox-init", "fd:4", "3"}},
+		{"another fingerprint", msg(warm.Magic, "fp2", "devbox-init"), 6, os.Getuid(), false, nil},
 		{"another magic", msg("devbox-holder-0", "fp", "devbox-init"), 6, os.Getuid(), false, nil},
-		{"another user", msg(prestart.HolderMagic, "fp", "devbox-init"), 6, os.Getuid() + 1, false, nil},
-		{"no pipes", msg(prestart.HolderMagic, "fp", "devbox-init"), 3, os.Getuid(), false, nil},
-		{"too many descriptors", msg(prestart.HolderMagic, "fp", "devbox-init"), maxFDs + 1, os.Getuid(), false, nil},
-		{"no arguments", msg(prestart.HolderMagic, "fp"), 6, os.Getuid(), false, nil},
-		{"not terminated", []byte(prestart.HolderMagic + "\x00fp"), 6, os.Getuid(), false, nil},
+		{"another user", msg(warm.Magic, "fp", "devbox-init"), 6, os.Getuid() + 1, false, nil},
+		{"no pipes", msg(warm.Magic, "fp", "devbox-init"), 3, os.Getuid(), false, nil},
+		{"too many descriptors", msg(warm.Magic, "fp", "devbox-init"), maxFDs + 1, os.Getuid(), false, nil},
+		{"no arguments", msg(warm.Magic, "fp"), 6, os.Getuid(), false, nil},
+		{"not terminated", []byte(warm.Magic + "\x00fp"), 6, os.Getuid(), false, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

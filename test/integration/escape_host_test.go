@@ -83,12 +83,12 @@ true`
 }
 
 // TestEscapeHostEnvSecrets: values given with -e/--env are secrets a run
-// passes to its box; they never reach a file of devbox's (start recipes
-// and replay records), and such runs are not replayed.
+// passes to its box; they never reach a file of devbox's (replay
+// records), and such runs are not replayed.
 func TestEscapeHostEnvSecrets(t *testing.T) {
 	e := newEnv(t)
 	secret := "devbox-secret-" + filepath.Base(e.home)
-	dir := filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "devbox", "prestart")
+	dir := filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "devbox", "warm")
 	for _, args := range [][]string{
 		{"run", "--net", "none", "-e", "TOKEN=" + secret, "busybox", "--", "sh", "-c", "echo $TOKEN"},
 		{"run", "--net", "none", "-eTOKEN=" + secret, "busybox", "--", "sh", "-c", "echo $TOKEN"},
@@ -100,7 +100,7 @@ func TestEscapeHostEnvSecrets(t *testing.T) {
 			if r.code != 0 || r.stdout != secret+"\n" {
 				t.Fatalf("%v: exit %d, stdout %q\n%s", args, r.code, r.stdout, r.stderr)
 			}
-			if strings.Contains(r.stderr, "prestart: replaying") {
+			if strings.Contains(r.stderr, "warm: replaying") {
 				t.Errorf("%v was replayed (its record holds the value)", args)
 			}
 		}

@@ -216,7 +216,7 @@ func TestEscapeRecordKilledRunPrune(t *testing.T) {
 	for _, d := range []time.Duration{5 * time.Millisecond, 30 * time.Millisecond, 80 * time.Millisecond, 300 * time.Millisecond, 1500 * time.Millisecond} {
 		for _, args := range variants {
 			c := e.cmd(args...)
-			c.Env = append(c.Env, "DEVBOX_PRESTART=0")
+			c.Env = append(c.Env, "DEVBOX_WARM=0")
 			if err := c.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -230,7 +230,7 @@ func TestEscapeRecordKilledRunPrune(t *testing.T) {
 		t.Fatal("no killed run left anything: the test kills too late")
 	}
 	// A live kept run whose directory looks old.
-	live := startRun(t, e, []string{"DEVBOX_PRESTART=0"}, false, "run", "--keep", "busybox", "--", "sh", "-c", "echo started; sleep 3; echo alive > /x; cat /x")
+	live := startRun(t, e, []string{"DEVBOX_WARM=0"}, false, "run", "--keep", "busybox", "--", "sh", "-c", "echo started; sleep 3; echo alive > /x; cat /x")
 	var liveID string
 	for id := range runIDs() {
 		if !left[id] {

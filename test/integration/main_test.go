@@ -11,7 +11,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/devbox-dev/devbox/internal/prestart"
+	"github.com/devbox-dev/devbox/internal/warm"
 	"net/http"
 	"os"
 	"os/exec"
@@ -118,7 +118,7 @@ func (e *env) environ() []string {
 		"PATH=" + os.Getenv("PATH"), "USER=" + os.Getenv("USER"),
 		"XDG_RUNTIME_DIR=" + os.Getenv("XDG_RUNTIME_DIR"),
 		// Warm holders (internal/holder) of tests do not stay long.
-		prestart.HolderIdleEnv + "=20",
+		warm.IdleEnv + "=20",
 	}
 }
 

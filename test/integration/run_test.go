@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devbox-dev/devbox/internal/prestart"
+	"github.com/devbox-dev/devbox/internal/warm"
 )
 
 // nsLinks reads /proc/self/ns/* of this (host) process.
@@ -439,27 +439,25 @@ func TestRunScratch(t *testing.T) {
 // with its PID namespace.
 func TestRunKilledCLIKillsBox(t *testing.T) {
 	e := newEnv(t)
-	// Through the CLI, replayed (internal/prestart) and through a holder:
-	// runs that end normally leave the record and the holder.
+	// Through the CLI, and replayed through a holder (internal/warm): a
+	// run that ends normally leaves the record and the holder.
 	args := []string{"run", "--net", "none", "busybox", "--", "sh", "-c", "echo started; read x || exit 0; exec sleep 60"}
-	for i, env := range []string{"DEVBOX_PRESTART=0", "DEVBOX_PRESTART=noholder", "DEVBOX_PRESTART=1"} {
+	for i, env := range []string{"DEVBOX_WARM=0", "DEVBOX_WARM=1"} {
 		for k := 0; k < i; k++ {
 			r := e.runEnv([]string{"DEVBOX_TRACE=1", env}, args...)
 			if r.code != 0 { // stdin at its end: exits at once
 				t.Fatalf("exit %d: %s", r.code, r.stderr)
 			}
-			if i == 2 {
-				waitSpawned(t, r.stderr)
-			}
+			waitSpawned(t, r.stderr)
 		}
 		r := startRun(t, e, []string{"DEVBOX_TRACE=1", env}, true, args...)
 		r.c.Process.Signal(syscall.SIGKILL)
 		r.c.Wait()
 		b := r.trace()
-		if got, want := strings.Contains(b, "prestart: replaying"), i > 0; got != want {
+		if got, want := strings.Contains(b, "warm: replaying"), i > 0; got != want {
 			t.Errorf("run %d: replayed %v, want %v", i, got, want)
 		}
-		if want := i == 2; r.held != want {
+		if want := i == 1; r.held != want {
 			t.Errorf("run %d: through a holder %v, want %v:\n%s", i, r.held, want, b)
 		}
 		waitGone(t, r.pid, 10*time.Second, fmt.Sprintf("run %d: the box init %d still runs after devbox run was killed", i, r.pid))
@@ -525,7 +523,7 @@ func waitGone(t *testing.T, pid int, d time.Duration, msg string) {
 
 // heldPid finds the pid of a holder's spare in devbox's trace lines.
 func heldPid(trace string) (int, bool) {
-	const mark = "prestart: via holder, pid "
+	const mark = "warm: via holder, pid "
 	i := strings.Index(trace, mark)
 	if i < 0 {
 		return 0, false
@@ -542,7 +540,7 @@ func heldPid(trace string) (int, bool) {
 // started, if it started one.
 func waitSpawned(t *testing.T, trace string) {
 	t.Helper()
-	const mark = "prestart: holder spawned: "
+	const mark = "warm: holder spawned: "
 	i := strings.Index(trace, mark)
 	if i < 0 {
 		return
@@ -560,7 +558,7 @@ func waitSpawned(t *testing.T, trace string) {
 func waitHolder(t *testing.T, rt string) []string {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if socks, _ := filepath.Glob(filepath.Join(prestart.Dir(rt), "h-*.sock")); len(socks) > 0 {
+		if socks, _ := filepath.Glob(filepath.Join(warm.Dir(rt), "h-*.sock")); len(socks) > 0 {
 			return socks
 		}
 	}
@@ -576,7 +574,7 @@ func TestRunHolderKilled(t *testing.T) {
 	if err := os.Chmod(rt, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"DEVBOX_TRACE=1", "XDG_RUNTIME_DIR=" + rt, prestart.HolderIdleEnv + "=30"}
+	env := []string{"DEVBOX_TRACE=1", "XDG_RUNTIME_DIR=" + rt, warm.IdleEnv + "=30"}
 	args := []string{"run", "--net", "none", "busybox", "--", "sh", "-c", "echo started; sleep 1; exit 6"}
 	for i := 0; i < 2; i++ {
 		if r := e.runEnv(env, args...); r.code != 6 {
@@ -631,8 +629,8 @@ func ppid(pid int) int {
 // exit code as always, its own mount, PID, UTS, IPC and network namespace
 // per run (the user namespace is the holder's), standard input, the exit
 // status of an init that died without reporting, a foreign request
-// declined, DEVBOX_PRESTART=noholder, and the holder gone after its idle
-// time, with its socket.
+// declined, DEVBOX_WARM=0, and the holder gone after its idle time, with
+// its socket.
 func TestRunHolder(t *testing.T) {
 	e := newEnv(t)
 	m := mapping(t)
@@ -641,7 +639,7 @@ func TestRunHolder(t *testing.T) {
 	if err := os.Chmod(rt, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"DEVBOX_TRACE=1", "XDG_RUNTIME_DIR=" + rt, prestart.HolderIdleEnv + "=3"}
+	env := []string{"DEVBOX_TRACE=1", "XDG_RUNTIME_DIR=" + rt, warm.IdleEnv + "=3"}
 	args := []string{"run", "--net", "none", "busybox", "--", "sh", "-c",
 		"cat /proc/self/uid_map; for n in user mnt pid uts ipc net; do readlink /proc/self/ns/$n; done; exit 9"}
 	run := func(wantHeld bool, extra ...string) []string {
@@ -657,8 +655,7 @@ func TestRunHolder(t *testing.T) {
 		}
 		return lines[3:]
 	}
-	run(false)
-	// Replayed, it leaves a holder, which must not keep what devbox
+	// The first run leaves a holder, which must not keep what devbox
 	// inherited: here a pipe's write end as fd 3, which would never read
 	// its end otherwise.
 	pr, pw, err := os.Pipe()
@@ -670,8 +667,8 @@ func TestRunHolder(t *testing.T) {
 	c.ExtraFiles = []*os.File{pw}
 	var errb bytes.Buffer
 	c.Stderr = &errb
-	if err := c.Run(); err == nil || !strings.Contains(errb.String(), "prestart: replaying") {
-		t.Fatalf("second run: %v (want exit 9, replayed):\n%s", err, errb.String())
+	if err := c.Run(); err == nil || strings.Contains(errb.String(), "warm: replaying") || !strings.Contains(errb.String(), "warm: holder spawned") {
+		t.Fatalf("first run: %v (want exit 9, not replayed, a holder spawned):\n%s", err, errb.String())
 	}
 	pw.Close()
 	waitHolder(t, rt)
@@ -682,8 +679,9 @@ func TestRunHolder(t *testing.T) {
 	pr.Close()
 	// Two boxes through the holder at the same time: namespace inode
 	// numbers are reused once freed, so two runs one after the other may
-	// show the same ones. The first, another command line, is an early
-	// start the holder serves; it waits for its stdin to close.
+	// show the same ones. The first, another command line, is a start of
+	// the CLI the holder serves; it waits for its stdin to close. The
+	// second is a replay.
 	ca := e.cmd(append(slices.Clone(args[:len(args)-1]), "cat /proc/self/uid_map; for n in user mnt pid uts ipc net; do readlink /proc/self/ns/$n; done; read x; exit 9")...)
 	ca.Env = append(ca.Env, env...)
 	stdinA, err := ca.StdinPipe()
@@ -722,10 +720,10 @@ func TestRunHolder(t *testing.T) {
 			t.Errorf("%s namespaces of two runs through the holder: %s and %s (host %s)", n, a[i+1], b[i+1], host[n])
 		}
 	}
-	run(false, "DEVBOX_PRESTART=noholder")
+	run(false, "DEVBOX_WARM=0")
 
-	// A new command line with the same flags is not replayed, but its
-	// early start (the CLI adopts it) comes from the holder too.
+	// A new command line with the same flags is not replayed, but the CLI
+	// gets its init from the holder too.
 	for i := 0; i < 2; i++ {
 		r := e.runEnv(env, "run", "--net", "none", "busybox", "--", "sh", "-c", "cat /proc/self/uid_map; exit 8", strconv.Itoa(i))
 		first := strings.Fields(r.stdout)
@@ -733,8 +731,8 @@ func TestRunHolder(t *testing.T) {
 			t.Fatalf("exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
 		}
 		_, held := heldPid(r.stderr)
-		if !held || !strings.Contains(r.stderr, "rootless: early start adopted") || strings.Contains(r.stderr, "prestart: replaying") {
-			t.Errorf("run %d: not an early start through the holder:\n%s", i, r.stderr)
+		if !held || strings.Contains(r.stderr, "warm: replaying") {
+			t.Errorf("run %d: not a start of the CLI through the holder:\n%s", i, r.stderr)
 		}
 	}
 
@@ -757,7 +755,7 @@ func TestRunHolder(t *testing.T) {
 		_, held := heldPid(r.stderr)
 		return strings.Join(lines, "\n"), held
 	}
-	cli, _ := view("DEVBOX_PRESTART=0")
+	cli, _ := view("DEVBOX_WARM=0")
 	for i := 0; ; i++ {
 		v, held := view()
 		if !held {
@@ -816,7 +814,7 @@ func TestRunHolder(t *testing.T) {
 	if err := syscall.Connect(fd, &syscall.SockaddrUnix{Name: socks[0]}); err != nil {
 		t.Fatal(err)
 	}
-	msg := []byte(prestart.HolderMagic + "\x00not the fingerprint\x00devbox-init\x00")
+	msg := []byte(warm.Magic + "\x00not the fingerprint\x00devbox-init\x00")
 	if err := syscall.Sendmsg(fd, msg, syscall.UnixRights(0, 1, 2, 0), nil, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -830,85 +828,12 @@ func TestRunHolder(t *testing.T) {
 
 	// Idle: the holders go, and take their sockets with them.
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		left, _ := filepath.Glob(filepath.Join(prestart.Dir(rt), "h-*.sock"))
+		left, _ := filepath.Glob(filepath.Join(warm.Dir(rt), "h-*.sock"))
 		if len(left) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("holder sockets left after their idle time: %v", left)
-		}
-	}
-}
-
-// TestRunPrestart: a run with the same flags as an earlier one adopts the
-// init devbox started during its package initialisation (internal/prestart)
-// and behaves exactly as a normal start; a recipe that no longer matches is
-// discarded, and DEVBOX_PRESTART=0 turns the early start off.
-func TestRunPrestart(t *testing.T) {
-	e := newEnv(t)
-	m := mapping(t)
-	host := fmt.Sprintf("pre%d", os.Getpid())
-	prefix := []string{"run", "--net", "none", "--hostname", host}
-	recipe := filepath.Join(prestart.Dir(os.Getenv("XDG_RUNTIME_DIR")), prestart.Name(prefix))
-	t.Cleanup(func() { os.Remove(recipe) })
-	n := 0
-	run := func(env ...string) result {
-		t.Helper()
-		// A new argument each time: no run replays another (TestRunReplay).
-		n++
-		r := e.runEnv(append([]string{"DEVBOX_TRACE=1"}, env...), append(slices.Clone(prefix), "busybox", "--", "sh", "-c", "hostname; cat /proc/self/uid_map; exit 7", strconv.Itoa(n))...)
-		first := strings.Fields(strings.Split(r.stdout, "\n")[1])
-		if r.code != 7 || !strings.HasPrefix(r.stdout, host+"\n") || len(first) != 3 || first[0] != "0" || first[1] != strconv.Itoa(m.SubUIDs[0].Start) {
-			t.Fatalf("run: exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
-		}
-		return r
-	}
-	os.Remove(recipe)
-	// The first run may start early from a shorter prefix's recipe (another
-	// test's); that start names another store and cannot be adopted.
-	if r := run(); strings.Contains(r.stderr, "early start adopted") {
-		t.Errorf("first run adopted an early start:\n%s", r.stderr)
-	}
-	if _, err := os.Stat(recipe); err != nil {
-		t.Fatalf("no recipe after the first run: %v", err)
-	}
-	if r := run(); !strings.Contains(r.stderr, "rootless: early start adopted") {
-		t.Errorf("second run did not adopt its early start:\n%s", r.stderr)
-	}
-	// A recipe that no longer matches the start devbox computes.
-	b, err := os.ReadFile(recipe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, ok := prestart.Decode(b)
-	if !ok {
-		t.Fatalf("recipe does not decode: %q", b)
-	}
-	rc.Env = append(rc.Env, "STALE=1")
-	if err := prestart.Save(os.Getenv("XDG_RUNTIME_DIR"), rc); err != nil {
-		t.Fatal(err)
-	}
-	if r := run(); !strings.Contains(r.stderr, "rootless: early start discarded: another start") {
-		t.Errorf("a stale recipe was not discarded:\n%s", r.stderr)
-	}
-	if r := run(); !strings.Contains(r.stderr, "rootless: early start adopted") {
-		t.Errorf("the recipe was not renewed after a discard:\n%s", r.stderr)
-	}
-	if r := run("DEVBOX_PRESTART=0"); strings.Contains(r.stderr, "early start") {
-		t.Errorf("DEVBOX_PRESTART=0 still started early:\n%s", r.stderr)
-	}
-	// The recipe is a traced run's: an untraced run does not start from it
-	// (a discarded start must print nothing), and prints nothing itself.
-	n++
-	if r := e.run(append(slices.Clone(prefix), "busybox", "--", "sh", "-c", "exit 7", strconv.Itoa(n))...); r.code != 7 || r.stderr != "" {
-		t.Errorf("untraced run: exit %d, stderr %q", r.code, r.stderr)
-	}
-	// Nothing of the discarded or adopted starts is left running.
-	ents, _ := os.ReadDir("/proc")
-	for _, ent := range ents {
-		b, _ := os.ReadFile(filepath.Join("/proc", ent.Name(), "cmdline"))
-		if bytes.HasPrefix(b, []byte("devbox-init\x00")) && bytes.Contains(b, []byte(e.root)) {
-			t.Errorf("a box init is still running: pid %s %q", ent.Name(), b)
 		}
 	}
 }
@@ -927,7 +852,7 @@ func TestRunReplay(t *testing.T) {
 		if r.code != 3 || r.stdout != "foo="+foo+"\n" {
 			t.Fatalf("exit %d, stdout %q (want foo=%s), stderr:\n%s", r.code, r.stdout, foo, r.stderr)
 		}
-		if got := strings.Contains(r.stderr, "prestart: replaying"); got != wantReplay {
+		if got := strings.Contains(r.stderr, "warm: replaying"); got != wantReplay {
 			t.Fatalf("replayed: %v, want %v; stderr:\n%s", got, wantReplay, r.stderr)
 		}
 	}
@@ -946,30 +871,29 @@ func TestRunReplay(t *testing.T) {
 	e.ok("rmi", "busybox")
 	run(false, "b")
 	run(true, "b")
-	run(false, "b", "DEVBOX_PRESTART=0")
+	run(false, "b", "DEVBOX_WARM=0")
 
-	// A record whose start fails (here: an id map newuidmap refuses) is
+	// A record that no holder serves (here: its start changed) is
 	// abandoned before anything runs, and the CLI does the run.
 	run(false, "c")
 	rt := os.Getenv("XDG_RUNTIME_DIR")
 	cwd, _ := os.Getwd()
 	env := append(e.environ(), "DEVBOX_TRACE=1", "COLORTERM=c")
 	argv := append([]string{e.bin}, args...)
-	name := filepath.Join(prestart.Dir(rt), prestart.ReplayName(argv, prestart.KeyEnviron(env, argv), cwd))
-	b, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatal(err)
+	name := filepath.Join(warm.Dir(rt), warm.ReplayName(argv, warm.KeyEnviron(env, argv), cwd))
+	edit := func(old, new string) {
+		t.Helper()
+		b, err := os.ReadFile(name)
+		if err != nil || !bytes.Contains(b, []byte(old)) {
+			t.Fatalf("replay record %s: %v, or no %q in it", name, err, old)
+		}
+		if err := os.WriteFile(name, bytes.Replace(b, []byte(old), []byte(new), 1), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	rc, ok := prestart.Decode(b)
-	if !ok || rc.Replay == nil || len(rc.UIDMap) < 3 {
-		t.Fatalf("replay record %s does not decode", name)
-	}
-	rc.UIDMap[2] = "1" // uid 0 of the box as host uid 1: not the user's to map
-	if err := prestart.SaveReplay(rt, rc, *rc.Replay); err != nil {
-		t.Fatal(err)
-	}
+	edit("\x00env\x00", "\x00env\x00STALE=1\x00env\x00")
 	r := e.runEnv([]string{"DEVBOX_TRACE=1", "COLORTERM=c"}, args...)
-	if r.code != 3 || r.stdout != "foo=c\n" || !strings.Contains(r.stderr, "prestart: replay abandoned: newuidmap or newgidmap failed") {
+	if r.code != 3 || r.stdout != "foo=c\n" || !strings.Contains(r.stderr, "warm: replay abandoned: no holder") {
 		t.Errorf("a failing record: exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 	run(true, "c") // recorded anew
@@ -981,17 +905,13 @@ func TestRunReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(victim, "keep"), []byte("mine"), 0o600)
-	b, err = os.ReadFile(name)
+	b, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rc, ok = prestart.Decode(b); !ok || rc.Replay == nil {
-		t.Fatalf("replay record %s does not decode", name)
-	}
-	rc.Replay.BoxDir = victim
-	if err := prestart.SaveReplay(rt, rc, *rc.Replay); err != nil {
-		t.Fatal(err)
-	}
+	_, boxdir, _ := bytes.Cut(b, []byte("\x00boxdir\x00"))
+	boxdir, _, _ = bytes.Cut(boxdir, []byte{0})
+	edit("\x00boxdir\x00"+string(boxdir)+"\x00", "\x00boxdir\x00"+victim+"\x00")
 	run(false, "c")
 	if _, err := os.Stat(filepath.Join(victim, "keep")); err != nil {
 		t.Errorf("a record naming another directory as the box's: %v", err)
@@ -1013,7 +933,7 @@ func TestRunReplay(t *testing.T) {
 		if r.code != 5 || strings.TrimSpace(r.stdout) == "" {
 			t.Errorf("run %d on the user-mode network: exit %d, stdout %q, stderr:\n%s", i, r.code, r.stdout, r.stderr)
 		}
-		if got := strings.Contains(r.stderr, "prestart: replaying"); got != want {
+		if got := strings.Contains(r.stderr, "warm: replaying"); got != want {
 			t.Errorf("run %d on the user-mode network: replayed %v, want %v", i, got, want)
 		}
 	}
@@ -1032,7 +952,7 @@ func TestRunReplay(t *testing.T) {
 		if err := c.Run(); err != nil || out.String() != "through stdin\n" {
 			t.Errorf("run %d: cat: %v, stdout %q, stderr:\n%s", i, err, out.String(), errb.String())
 		}
-		if got := strings.Contains(errb.String(), "prestart: replaying"); got != want {
+		if got := strings.Contains(errb.String(), "warm: replaying"); got != want {
 			t.Errorf("run %d: replayed %v, want %v", i, got, want)
 		}
 	}
@@ -1063,45 +983,9 @@ func TestRunReplay(t *testing.T) {
 		if code != 4 || rest != "got\n" {
 			t.Errorf("run %d: SIGTERM: exit %d, output %q, stderr:\n%s", i, code, rest, errb.String())
 		}
-		if got := strings.Contains(errb.String(), "prestart: replaying"); got != want {
+		if got := strings.Contains(errb.String(), "warm: replaying"); got != want {
 			t.Errorf("run %d: replayed %v, want %v", i, got, want)
 		}
-	}
-}
-
-// TestPrestartInitialisesEarly: internal/prestart, which starts or replays
-// a run from package initialisation, initialises before the CLI's heavy
-// dependencies, or it would gain nothing.
-func TestPrestartInitialisesEarly(t *testing.T) {
-	c := exec.Command(devboxBin(t), "version")
-	c.Env = append(os.Environ(), "GODEBUG=inittrace=1")
-	out, err := c.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	seen := false
-	for _, l := range strings.Split(string(out), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 2 || f[0] != "init" {
-			continue
-		}
-		if f[1] == "github.com/devbox-dev/devbox/internal/prestart" {
-			seen = true
-			break
-		}
-		// The packages whose initialisation costs (tables, regular
-		// expressions, registries); a package that imports package
-		// strings would come after all of them.
-		for _, heavy := range []string{"github.com/klauspost/compress/internal/snapref", "github.com/klauspost/compress/zstd",
-			"google.golang.org/protobuf/", "github.com/google/go-containerregistry/", "github.com/opencontainers/go-digest",
-			"github.com/cilium/", "github.com/spf13/cobra", "net/http", "crypto/tls", "regexp", "unicode"} {
-			if strings.HasPrefix(f[1], heavy) {
-				t.Errorf("%s initialises before internal/prestart", f[1])
-			}
-		}
-	}
-	if !seen {
-		t.Fatalf("no init line of internal/prestart in:\n%s", out)
 	}
 }
 

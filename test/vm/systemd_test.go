@@ -139,20 +139,20 @@ func TestSystemdControllerNotDelegated(t *testing.T) {
 // boxUnderManager matches a box cgroup anywhere below the user manager.
 var boxUnderManager = regexp.MustCompile(`^` + regexp.QuoteMeta(userManager) + `/.+/devbox-[0-9a-f]{32}$`)
 
-// TestSystemdEarlyStartJoinsCgroup: from a terminal under the user's
+// TestSystemdWarmStartJoinsCgroup: from a terminal under the user's
 // manager (a transient scope of its own, as a desktop terminal gives each
-// tab), the second run with the same flags adopts an init started early,
-// moved into the box's cgroup before its start byte, and a run with the
-// same command line as the one before is replayed with its box in a
-// cgroup made as devbox run makes it: each command runs in its box's
-// cgroup, which is gone when the run ends. From the suite's
-// own cgroup (like an ssh login's, which the user cannot move processes
-// out of) no early start is tried.
-func TestSystemdEarlyStartJoinsCgroup(t *testing.T) {
+// tab), the first run leaves a warm holder (internal/warm); from the
+// second on the CLI gets a spare from it, moved into the box's cgroup
+// before its start byte, and a run with the same command line as the one
+// before is replayed through the holder with its box in a cgroup made as
+// devbox run makes it: each command runs in its box's cgroup, which is
+// gone when the run ends. From the suite's own cgroup (like an ssh
+// login's, which the user cannot move processes out of) no holder is used.
+func TestSystemdWarmStartJoinsCgroup(t *testing.T) {
 	requireUserBus(t)
 	dir := t.TempDir()
-	// Runs 1-3: another command line each (early starts); 4 and 5: the
-	// same one (5 replays 4).
+	// Runs 1-3: another command line each (2 and 3 through the holder);
+	// 4 and 5: the same one (5 replays 4).
 	script := `for i in 1 2 3 4 5; do a=$i; [ $i -lt 4 ] || a=same; DEVBOX_TRACE=1 "$0" run --net none --hostname early "$1" -- /workload cgroup $a >"$2/out$i" 2>"$2/err$i"; echo $? >"$2/rc$i"; done; cat /proc/self/cgroup >"$2/terminal"`
 	c := exec.Command("systemd-run", "--user", "--scope", "--quiet", "sh", "-c", script, devboxBin, imageRef, dir)
 	c.Env = devboxCmd().Env
@@ -173,12 +173,11 @@ func TestSystemdEarlyStartJoinsCgroup(t *testing.T) {
 		if read("rc"+n) != "0" || !boxUnderManager.MatchString(out) {
 			t.Fatalf("run %d: exit %s, cgroup %q\n%s", i, read("rc"+n), out, stderr)
 		}
-		adopted := strings.Contains(stderr, "rootless: early start adopted")
-		replayed := strings.Contains(stderr, "prestart: replaying")
-		// (Run 1 may adopt an early start from another test's recipe
-		// for a shorter prefix of its flags.)
-		if i > 1 && i < 5 && !adopted {
-			t.Errorf("run %d: no early start adopted\n%s", i, stderr)
+		held := strings.Contains(stderr, "warm: via holder")
+		replayed := strings.Contains(stderr, "warm: replaying")
+		// (Run 1 may find a holder another test left.)
+		if i > 1 && !held {
+			t.Errorf("run %d: not through the holder\n%s", i, stderr)
 		}
 		if replayed != (i == 5) {
 			t.Errorf("run %d: replayed: %v, want %v\n%s", i, replayed, i == 5, stderr)
@@ -186,14 +185,14 @@ func TestSystemdEarlyStartJoinsCgroup(t *testing.T) {
 		if !gone(out) {
 			t.Errorf("run %d: its cgroup %s is left", i, out)
 		}
-		t.Logf("run %d: box in %s; via holder: %v; replayed: %v", i, out, strings.Contains(stderr, "prestart: via holder"), replayed)
+		t.Logf("run %d: box in %s; via holder: %v; replayed: %v", i, out, held, replayed)
 	}
-	// From the suite's cgroup a move is refused: no recipe, no early start.
+	// From the suite's cgroup a move is refused: no holder.
 	for i := 0; i < 2; i++ {
 		c := devboxCmd("run", "--net", "none", "--hostname", "ssh", imageRef, "--", "/workload", "cgroup")
 		c.Env = append(c.Env, "DEVBOX_TRACE=1")
 		out, err := c.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "run: done") || strings.Contains(string(out), "early start") {
+		if err != nil || !strings.Contains(string(out), "run: done") || strings.Contains(string(out), "warm: ") {
 			t.Errorf("run %d from the suite's cgroup: %v\n%s", i, err, out)
 		}
 	}
@@ -417,7 +416,7 @@ func TestSystemdSharedKeeperRestart(t *testing.T) {
 // TestSystemdSharedFigure times `devbox run --net none IMG true` from a
 // scope of the user manager with a scope per box (devbox.scope stopped and
 // not creatable: no XDG_RUNTIME_DIR) and with devbox.scope, first with the
-// fast-start paths off (DEVBOX_PRESTART=0: the cgroup's cost alone), then
+// fast-start paths off (DEVBOX_WARM=0: the cgroup's cost alone), then
 // as shipped; and, for the record, from outside the user manager (an
 // ssh-like session: a scope per box). Alternating passes, one untimed run
 // before each loop.
@@ -465,8 +464,8 @@ func TestSystemdSharedFigure(t *testing.T) {
 		env    []string
 	}
 	ways := []way{
-		{"per-box scope, CLI under user@1000.service, DEVBOX_PRESTART=0", true, false, []string{"XDG_RUNTIME_DIR=", "DEVBOX_PRESTART=0"}},
-		{"devbox.scope, CLI under user@1000.service, DEVBOX_PRESTART=0", true, true, []string{"DEVBOX_PRESTART=0"}},
+		{"per-box scope, CLI under user@1000.service, DEVBOX_WARM=0", true, false, []string{"XDG_RUNTIME_DIR=", "DEVBOX_WARM=0"}},
+		{"devbox.scope, CLI under user@1000.service, DEVBOX_WARM=0", true, true, []string{"DEVBOX_WARM=0"}},
 		{"per-box scope, CLI under user@1000.service", true, false, []string{"XDG_RUNTIME_DIR="}},
 		{"devbox.scope, CLI under user@1000.service", true, true, nil},
 		{"per-box scope, CLI outside the user manager (ssh-like)", false, false, nil},

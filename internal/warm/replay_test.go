@@ -1,4 +1,4 @@
-package prestart
+package warm
 
 import (
 	"bytes"
@@ -8,28 +8,26 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 )
 
-func sample() Recipe {
-	return Recipe{
-		Prefix: []string{"--store", "/s", "run", "--net", "none"},
-		TTY:    "01",
-		Exe:    "/run/user/1/devbox/devbox-init-x/devbox-init",
-		Args:   []string{"devbox-init", "fd:4", "3", "/s/containers/" + IDToken},
-		Env:    []string{"PATH=/bin", "_DEVBOX_STAGE=init", "_DEVBOX_START=5,keep,main"},
-		Flags:  0x7c020000, Setpgid: true,
+func sample() Start {
+	return Start{
+		Exe:   "/run/user/1/devbox/devbox-init-x/devbox-init",
+		Args:  []string{"devbox-init", "fd:4", "3", "/s/containers/" + IDToken},
+		Env:   []string{"PATH=/bin", "_DEVBOX_STAGE=init", "_DEVBOX_START=5,keep,main"},
+		Flags: 0x7c020000, Setpgid: true,
 		Kinds:  []string{PipeFromTarget, PipeToTarget, PipeToTarget},
 		UIDMap: []string{"/usr/bin/newuidmap", "0", "200000", "1000"},
 		GIDMap: []string{"/usr/bin/newgidmap", "0", "200000", "1000"},
-		Join:   "/user.slice/user-1000.slice/user@1000.service/app.slice",
 	}
 }
 
 func TestEncodeDecode(t *testing.T) {
 	r := sample()
-	got, ok := Decode(r.Encode())
-	if !ok || !reflect.DeepEqual(got, r) {
+	got, p, ok := decode(encode(&r, nil))
+	if !ok || p != nil || !reflect.DeepEqual(got, r) {
 		t.Fatalf("round trip: ok=%v\n got %+v\nwant %+v", ok, got, r)
 	}
 }
@@ -37,36 +35,38 @@ func TestEncodeDecode(t *testing.T) {
 func TestEncodeDecodeSingleID(t *testing.T) {
 	r := sample()
 	r.UIDMap, r.GIDMap = []string{"-", "0 1000 1"}, []string{"-", "0 1000 1"}
-	if got, ok := Decode(r.Encode()); !ok || !reflect.DeepEqual(got, r) {
-		t.Fatalf("round trip of a single-id recipe: ok=%v %+v", ok, got)
+	if got, _, ok := decode(encode(&r, nil)); !ok || !reflect.DeepEqual(got, r) {
+		t.Fatalf("round trip of a single-id start: ok=%v %+v", ok, got)
 	}
 	r.GIDMap = []string{"/usr/bin/newgidmap", "0", "1000", "1"}
-	if _, ok := Decode(r.Encode()); ok {
-		t.Error("Decode accepted a recipe mixing a single-id uid map and newgidmap")
+	if _, _, ok := decode(encode(&r, nil)); ok {
+		t.Error("decode accepted a start mixing a single-id uid map and newgidmap")
 	}
 	r.GIDMap = []string{"-", "0 1000 1", "1 2 3"}
-	if _, ok := Decode(r.Encode()); ok {
-		t.Error("Decode accepted a single-id map of two lines")
+	if _, _, ok := decode(encode(&r, nil)); ok {
+		t.Error("decode accepted a single-id map of two lines")
 	}
 }
 
 func TestDecodeRejects(t *testing.T) {
-	good := string(sample().Encode())
+	s := sample()
+	good := string(encode(&s, nil))
 	tests := []struct{ name, in string }{
 		{"empty", ""},
-		{"bad magic", strings.Replace(good, magic, "devbox-prestart-0", 1)},
+		{"bad magic", strings.Replace(good, magic, "devbox-warm-0", 1)},
 		{"unknown key", good + "color\x00red\x00"},
 		{"dangling key", good + "arg\x00"},
 		{"relative exe", strings.Replace(good, "exe\x00/run", "exe\x00run", 1)},
 		{"bad fd kind", strings.Replace(good, "fd\x00w\x00", "fd\x00x\x00", 1)},
+		{"start pipe not last", strings.Replace(good, "fd\x00r\x00fd\x00r\x00", "fd\x00r\x00fd\x00w\x00", 1)},
 		{"bad flags", strings.Replace(good, "flags\x00", "flags\x00z", 1)},
 		{"relative helper", strings.Replace(good, "uidmap\x00/usr/bin/newuidmap", "uidmap\x00newuidmap", 1)},
 		{"no gid map", good[:strings.Index(good, "gidmap\x00")]},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, ok := Decode([]byte(tc.in)); ok {
-				t.Errorf("Decode accepted %q", tc.in)
+			if _, _, ok := decode([]byte(tc.in)); ok {
+				t.Errorf("decode accepted %q", tc.in)
 			}
 		})
 	}
@@ -76,60 +76,59 @@ func TestName(t *testing.T) {
 	if hash([]string{"run", "x"}) == hash([]string{"runx"}) {
 		t.Error("hash ignores the separation of strings")
 	}
-	if a := Name([]string{"run", "x"}); len(a) != 4 || a[:2] != "p-" || a != Name([]string{"run", "x"}) {
-		t.Errorf("Name = %q", a)
-	}
-	if r := ReplayName([]string{"a"}, nil, "/"); len(r) != 4 || r[:2] != "r-" {
+	if r := ReplayName([]string{"a"}, nil, "/"); len(r) != 4 || r[:2] != "r-" || r != ReplayName([]string{"a"}, nil, "/") {
 		t.Errorf("ReplayName = %q", r)
 	}
 }
 
+// TestSaveRead: records are input: only a regular file of the user's that
+// nobody else can write is trusted, never through a link.
 func TestSaveRead(t *testing.T) {
 	rt := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(rt, "devbox"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	r := sample()
-	if err := Save(rt, r); err != nil {
+	p := Replay{Argv: []string{"devbox", "run", "img"}, Cwd: "/w", Spec: []byte("{}"), BoxDir: "/s/containers/{id}"}
+	if err := SaveReplay(rt, r, p); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(Dir(rt), Name(r.Prefix))
-	got, ok := readRecipe(path)
-	if !ok || !reflect.DeepEqual(got, r) {
-		t.Fatalf("readRecipe after Save: ok=%v %+v", ok, got)
+	path := filepath.Join(Dir(rt), ReplayName(p.Argv, nil, p.Cwd))
+	got, gp, ok := readRecord(path)
+	if !ok || gp == nil || !reflect.DeepEqual(got, r) || gp.Cwd != "/w" {
+		t.Fatalf("readRecord after SaveReplay: ok=%v %+v %+v", ok, got, gp)
 	}
-	// Someone else could have written a group-writable file: not trusted.
 	if err := os.Chmod(path, 0o620); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := readRecipe(path); ok {
-		t.Error("readRecipe trusted a group-writable recipe")
+	if _, _, ok := readRecord(path); ok {
+		t.Error("readRecord trusted a group-writable record")
 	}
 	os.Chmod(path, 0o600)
-	link := filepath.Join(Dir(rt), "p-link")
+	link := filepath.Join(Dir(rt), "r-link")
 	if err := os.Symlink(path, link); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := readRecipe(link); ok {
-		t.Error("readRecipe followed a symbolic link")
+	if _, _, ok := readRecord(link); ok {
+		t.Error("readRecord followed a symbolic link")
 	}
-	// Save replaces atomically and leaves no temporary file.
-	r.TTY = "11"
-	if err := Save(rt, r); err != nil {
+	fifo := filepath.Join(Dir(rt), "r-fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ents, _ := os.ReadDir(Dir(rt))
-	if len(ents) != 2 {
-		t.Errorf("recipe directory holds %d entries, want the recipe and the link", len(ents))
+	if _, _, ok := readRecord(fifo); ok {
+		t.Error("readRecord read a fifo")
 	}
-	if got, _ := readRecipe(path); got.TTY != "11" {
-		t.Errorf("Save did not replace the recipe: %+v", got)
+	// SaveReplay replaces atomically and leaves no temporary file.
+	p.Spec = []byte("{2}")
+	if err := SaveReplay(rt, r, p); err != nil {
+		t.Fatal(err)
 	}
-}
-
-func TestHelpers(t *testing.T) {
-	if got := replace("/c/{id}/x{id}", IDToken, "ab"); got != "/c/ab/xab" {
-		t.Errorf("replace = %q", got)
+	if ents, _ := os.ReadDir(Dir(rt)); len(ents) != 3 {
+		t.Errorf("record directory holds %d entries, want the record, the link and the fifo", len(ents))
+	}
+	if _, gp, _ := readRecord(path); gp == nil || string(gp.Spec) != "{2}" {
+		t.Errorf("SaveReplay did not replace the record: %+v", gp)
 	}
 	if id := randomID(); len(id) != 32 || id == randomID() {
 		t.Errorf("randomID = %q", id)
@@ -158,7 +157,7 @@ func TestKeyCoversGetenv(t *testing.T) {
 		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
 			n++
 			if !KeyVar(m[1], nil) {
-				t.Errorf("%s reads $%s, which does not key replay records (internal/prestart keyNames)", path, m[1])
+				t.Errorf("%s reads $%s, which does not key replay records (internal/warm keyNames)", path, m[1])
 			}
 		}
 		return nil
@@ -191,11 +190,12 @@ func TestReplayRecord(t *testing.T) {
 	r := sample()
 	p := Replay{Argv: []string{"devbox", "run", "img"}, Environ: []string{"HOME=/h"}, Cwd: "/w",
 		Spec: []byte(`{"id":"{id}"}`), BoxDir: "/s/containers/{id}", Guards: []string{Guard("/")}, Cgroup: "0::/\n",
-		CgroupBase: "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice/devbox.scope"}
-	r.Replay = &p
-	got, ok := Decode(r.Encode())
-	if !ok || !reflect.DeepEqual(got, r) {
-		t.Fatalf("round trip: ok=%v\n got %+v\nwant %+v", ok, got.Replay, p)
+		CgroupBase: "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice/devbox.scope",
+		HelperExe:  "/run/user/1/devbox/devbox-net-x/devbox-net", HelperArgs: []string{"devbox-net"},
+		HelperOptions: []byte(`{"x":1}`), RunDir: "/run/user/1/devbox/{id16}"}
+	got, gp, ok := decode(encode(&r, &p))
+	if !ok || !reflect.DeepEqual(got, r) || gp == nil || !reflect.DeepEqual(*gp, p) {
+		t.Fatalf("round trip: ok=%v\n got %+v\nwant %+v", ok, gp, p)
 	}
 	if g := Guard("/nonexistent/x"); g != "/nonexistent/x\t-" {
 		t.Errorf("Guard of a missing file = %q", g)
@@ -233,11 +233,6 @@ func TestSaveKeepsNoEnvValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := sample()
-	r.Prefix = []string{"run", "-e", "TOKEN=hunter2"}
-	if err := Save(rt, r); err == nil {
-		t.Error("a recipe with -e was saved")
-	}
-	r = sample()
 	p := Replay{Argv: []string{"devbox", "run", "img"}, Environ: []string{"GOPROXY=https://u:hunter2@proxy", "HOME=/h"}, Cwd: "/w",
 		Spec: []byte(`{"id":"{id}"}`), BoxDir: "/s/containers/{id}"}
 	if err := SaveReplay(rt, r, p); err != nil {
@@ -251,15 +246,15 @@ func TestSaveKeepsNoEnvValues(t *testing.T) {
 	if bytes.Contains(b, []byte("hunter2")) {
 		t.Errorf("the record holds an environment value:\n%q", b)
 	}
-	got, ok := Decode(b)
-	if !ok || got.Replay == nil || len(got.Replay.Environ) != 1 || got.Replay.Environ[0] != EnvDigest(p.Environ) {
-		t.Fatalf("decoded key environment: %+v", got.Replay)
+	got, gp, ok := decode(b)
+	if !ok || gp == nil || len(gp.Environ) != 1 || gp.Environ[0] != EnvDigest(p.Environ) {
+		t.Fatalf("decoded key environment: %+v", gp)
 	}
 	if EnvDigest(p.Environ) == EnvDigest([]string{"GOPROXY=https://u:hunter3@proxy", "HOME=/h"}) {
 		t.Error("the digest does not see a changed value")
 	}
 	// Saved again as read back (tests do): same file, same digest.
-	if err := SaveReplay(rt, got, *got.Replay); err != nil {
+	if err := SaveReplay(rt, got, *gp); err != nil {
 		t.Fatal(err)
 	}
 	if again, _ := os.ReadFile(name); !bytes.Equal(again, b) {
@@ -287,17 +282,6 @@ func TestBoxCgroupRefusesBases(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
 		t.Errorf("something was made in a base that is not a cgroup: %v", ents)
-	}
-}
-
-// TestMayJoin: an early start is tried only from inside the recorded
-// ancestor; this process's own cgroup is not a cgroup2 group it may write
-// on every host, so only the refusals are certain.
-func TestMayJoin(t *testing.T) {
-	for _, anc := range []string{"/no-such-group/x", "/no-such-group"} {
-		if mayJoin(anc) {
-			t.Errorf("mayJoin(%q) = true from outside it", anc)
-		}
 	}
 }
 

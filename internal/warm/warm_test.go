@@ -1,9 +1,11 @@
-package prestart
+package warm
 
 import (
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestFingerprint: a holder serves only starts whose fingerprint is its
@@ -16,26 +18,26 @@ func TestFingerprint(t *testing.T) {
 		t.Fatalf("two fingerprints of the same start differ:\n%s\n%s", fp, again)
 	}
 	for _, k := range []string{"exe=", "env=", "flags=", "setpgid=", "fd=", "uidmap=", "gidmap=", "cgroup=", "ns=mnt:", "ns=net:", "ns=user:",
-		"status=Umask:", "status=NoNewPrivs:", "status=Seccomp:", "status=CapBnd:", "status=Cpus_allowed_list:", "limits=", "oom=", "prio="} {
+		"status=Umask:", "status=NoNewPrivs:", "status=Seccomp:", "status=CapBnd:", "status=Cpus_allowed_list:", "limits=", "oom_score_adj=", "attr/current=", "prio="} {
 		if !strings.Contains(fp, "\n"+k) && !strings.HasPrefix(fp, k) {
 			t.Errorf("the fingerprint has no %q line:\n%s", k, fp)
 		}
 	}
 	tests := []struct {
 		name   string
-		change func(r *Recipe) string // returns the cgroup
+		change func(r *Start) string // returns the cgroup
 	}{
-		{"exe", func(r *Recipe) string { r.Exe = "/other/devbox-init"; return "0::/user.slice\n" }},
-		{"env", func(r *Recipe) string { r.Env = append(r.Env, "DEVBOX_TRACE=1"); return "0::/user.slice\n" }},
-		{"flags", func(r *Recipe) string { r.Flags &^= syscall.CLONE_NEWNET; return "0::/user.slice\n" }},
-		{"setpgid", func(r *Recipe) string { r.Setpgid = false; return "0::/user.slice\n" }},
-		{"fds", func(r *Recipe) string {
+		{"exe", func(r *Start) string { r.Exe = "/other/devbox-init"; return "0::/user.slice\n" }},
+		{"env", func(r *Start) string { r.Env = append(r.Env, "DEVBOX_TRACE=1"); return "0::/user.slice\n" }},
+		{"flags", func(r *Start) string { r.Flags &^= syscall.CLONE_NEWNET; return "0::/user.slice\n" }},
+		{"setpgid", func(r *Start) string { r.Setpgid = false; return "0::/user.slice\n" }},
+		{"fds", func(r *Start) string {
 			r.Kinds = append([]string{SocketToTarget}, r.Kinds...)
 			return "0::/user.slice\n"
 		}},
-		{"uid map", func(r *Recipe) string { r.UIDMap = []string{"-", "0 1000 1"}; return "0::/user.slice\n" }},
-		{"gid map", func(r *Recipe) string { r.GIDMap[2] = "300000"; return "0::/user.slice\n" }},
-		{"cgroup", func(r *Recipe) string { return "0::/user.slice/other.scope\n" }},
+		{"uid map", func(r *Start) string { r.UIDMap = []string{"-", "0 1000 1"}; return "0::/user.slice\n" }},
+		{"gid map", func(r *Start) string { r.GIDMap[2] = "300000"; return "0::/user.slice\n" }},
+		{"cgroup", func(r *Start) string { return "0::/user.slice/other.scope\n" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,22 +66,39 @@ func TestFingerprint(t *testing.T) {
 }
 
 func TestHolderPaths(t *testing.T) {
-	a := Fingerprint(&[]Recipe{sample()}[0], "x")
-	s1, l1 := HolderPaths("/run/user/1/devbox/prestart/", a)
-	s2, l2 := HolderPaths("/run/user/1/devbox/prestart/", a)
+	s := sample()
+	a := Fingerprint(&s, "x")
+	s1, l1 := Paths("/run/user/1", a)
+	s2, l2 := Paths("/run/user/1", a)
 	if s1 != s2 || l1 != l2 {
 		t.Errorf("paths of one fingerprint differ: %s %s, %s %s", s1, l1, s2, l2)
 	}
-	if !strings.HasPrefix(s1, "/run/user/1/devbox/prestart/h-") || !strings.HasSuffix(s1, ".sock") ||
+	if !strings.HasPrefix(s1, "/run/user/1/devbox/warm/h-") || !strings.HasSuffix(s1, ".sock") ||
 		strings.TrimSuffix(s1, ".sock") != strings.TrimSuffix(l1, ".lock") {
 		t.Errorf("socket %s, lock %s", s1, l1)
 	}
 	seen := map[string]bool{}
 	for i := 0; i < 64; i++ {
-		s, _ := HolderPaths("/d/", a+strings.Repeat("x", i))
+		s, _ := Paths("/d", a+strings.Repeat("x", i))
 		seen[s] = true
 	}
 	if len(seen) < 32 {
 		t.Errorf("64 fingerprints share %d sockets", len(seen))
+	}
+}
+
+// TestReadConfig: the holder's configuration round-trips and a broken one
+// is refused.
+func TestReadConfig(t *testing.T) {
+	s := sample()
+	b := append([]byte("/r/h.sock\x00/r/h.lock\x0030\x00fp\x00"), encode(&s, nil)...)
+	c, ok := ReadConfig(b)
+	if !ok || c.Sock != "/r/h.sock" || c.Lock != "/r/h.lock" || c.FP != "fp" || c.Idle != 30*time.Second || !reflect.DeepEqual(c.Start, s) {
+		t.Fatalf("ReadConfig = %+v, %v", c, ok)
+	}
+	for _, bad := range [][]byte{b[:20], append([]byte("/r/h.sock\x00/r/h.lock\x00-1\x00fp\x00"), encode(&s, nil)...), []byte("a\x00b\x00c\x00d\x00junk")} {
+		if _, ok := ReadConfig(bad); ok {
+			t.Errorf("ReadConfig accepted %q", bad)
+		}
 	}
 }

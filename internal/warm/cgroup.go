@@ -1,8 +1,9 @@
-package prestart
+package warm
 
 import (
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -60,18 +61,19 @@ func (c *boxCgroup) join(pid int, boxDir string) bool {
 	}
 	_, err = syscall.Write(fd, []byte(strconv.Itoa(pid)))
 	syscall.Close(fd)
-	return err == nil && writeAtomic(boxDir+"/"+recordFile, []byte(c.group+"\n")) == nil
+	if err != nil {
+		return false
+	}
+	tmp := boxDir + "/" + recordFile + ".tmp"
+	return os.WriteFile(tmp, []byte(c.group+"\n"), 0o600) == nil && os.Rename(tmp, boxDir+"/"+recordFile) == nil
 }
 
 // finish reports an OOM kill in the box (exit code 137 then, whatever
 // code was) and removes the record in boxDir and the cgroup.
 func (c *boxCgroup) finish(code int, boxDir string) int {
-	if ev, ok := readFile(c.dir+"/memory.events", 4096); ok {
-		if i := index(string(ev), "oom_kill "); i >= 0 {
-			s := string(ev[i+len("oom_kill "):])
-			if j := index(s, "\n"); j >= 0 {
-				s = s[:j]
-			}
+	if ev, err := os.ReadFile(c.dir + "/memory.events"); err == nil {
+		if _, s, ok := strings.Cut(string(ev), "oom_kill "); ok {
+			s, _, _ = strings.Cut(s, "\n")
 			if n, _ := strconv.Atoi(s); n > 0 {
 				procs := "a process"
 				if n > 1 {
@@ -110,21 +112,4 @@ func (c *boxCgroup) remove() error {
 		time.Sleep(5 * time.Millisecond)
 	}
 	return err
-}
-
-// mayJoin reports whether an init started by this process could be moved
-// into a box's cgroup below ancestor anc (Recipe.Join): this process is in
-// anc's subtree, and anc's cgroup.procs is this user's to write (the rule
-// of cgroup v2 delegation; cgroup.MayMove).
-func mayJoin(anc string) bool {
-	b, ok := readFile("/proc/self/cgroup", 1<<16)
-	if !ok || len(b) < 4 || string(b[:3]) != "0::" {
-		return false
-	}
-	self := trimSpace(string(b[3:]))
-	if anc != "/" && self != anc && (len(self) <= len(anc) || self[:len(anc)+1] != anc+"/") {
-		return false
-	}
-	var st syscall.Stat_t
-	return syscall.Stat(cgroupRoot+anc+"/cgroup.procs", &st) == nil && int(st.Uid) == os.Getuid() && st.Mode&0o200 != 0
 }

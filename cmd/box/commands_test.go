@@ -121,3 +121,27 @@ func TestLifecycleVerbOptions(t *testing.T) {
 		t.Errorf("prune --json: %v (a flag error before anything runs)", err)
 	}
 }
+
+func TestSnapshotVerbOptions(t *testing.T) {
+	f := testFactory()
+	var snap *SnapshotOptions
+	snapCmd := func() *cobra.Command { return NewCmdSnapshot(f, func(o *SnapshotOptions) error { snap = o; return nil }) }
+	if err := execute(snapCmd(), "--stop", "dev", "before"); err != nil || snap.Name != "dev" || snap.Tag != "before" || !snap.Stop {
+		t.Errorf("snapshot: %+v, %v", snap, err)
+	}
+	snap = nil
+	if err := execute(snapCmd(), "--rm", "dev"); err == nil || !strings.Contains(err.Error(), "devbox snapshot --list dev") || snap != nil {
+		t.Errorf("snapshot --rm without a tag: %v", err)
+	}
+	if err := execute(snapCmd(), "--list", "dev"); err != nil || !snap.List || snap.Tag != "" {
+		t.Errorf("snapshot --list: %+v, %v", snap, err)
+	}
+	var rb *RollbackOptions
+	if err := execute(NewCmdRollback(f, func(o *RollbackOptions) error { rb = o; return nil }), "dev"); err != nil || rb.Name != "dev" || rb.Tag != "" || rb.Stop {
+		t.Errorf("rollback: %+v, %v", rb, err)
+	}
+	var cl *CloneOptions
+	if err := execute(NewCmdClone(f, func(o *CloneOptions) error { cl = o; return nil }), "--stop", "dev", "dev2"); err != nil || cl.Name != "dev" || cl.New != "dev2" || !cl.Stop {
+		t.Errorf("clone: %+v, %v", cl, err)
+	}
+}

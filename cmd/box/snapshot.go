@@ -1,6 +1,7 @@
 package box
 
 import (
+	"context"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -11,13 +12,14 @@ import (
 
 // SnapshotOptions are the flags of `devbox snapshot`.
 type SnapshotOptions struct {
-	Stop bool
-	List bool
-	Rm   bool
+	Name, Tag string
+	Stop      bool
+	List      bool
+	Rm        bool
 }
 
 // NewCmdSnapshot builds `devbox snapshot`.
-func NewCmdSnapshot(f *cmdutil.Factory) *cobra.Command {
+func NewCmdSnapshot(f *cmdutil.Factory, runF func(*SnapshotOptions) error) *cobra.Command {
 	o := SnapshotOptions{}
 	c := &cobra.Command{
 		Use:   "snapshot NAME [TAG]",
@@ -32,7 +34,17 @@ func NewCmdSnapshot(f *cmdutil.Factory) *cobra.Command {
 		Args:              cobra.RangeArgs(1, 2),
 		ValidArgsFunction: cmdutil.FirstArg(cmdutil.CompleteBoxes(f)),
 		RunE: func(c *cobra.Command, args []string) error {
-			return snapshotRun(c, f, o, args)
+			o.Name, o.Tag = args[0], ""
+			if len(args) == 2 {
+				o.Tag = args[1]
+			}
+			if o.Rm && !o.List && o.Tag == "" {
+				return cmdutil.FlagErrorf("--rm needs the snapshot's TAG (hint: devbox snapshot --list %s)", o.Name)
+			}
+			if runF != nil {
+				return runF(&o)
+			}
+			return snapshotRun(c.Context(), f, &o)
 		},
 	}
 	c.Flags().BoolVar(&o.Stop, "stop", false, "stop the box first if it runs (its sessions end)")
@@ -41,17 +53,13 @@ func NewCmdSnapshot(f *cmdutil.Factory) *cobra.Command {
 	return c
 }
 
-func snapshotRun(c *cobra.Command, f *cmdutil.Factory, o SnapshotOptions, args []string) error {
-	e, err := open(c.Context(), f)
+func snapshotRun(ctx context.Context, f *cmdutil.Factory, o *SnapshotOptions) error {
+	e, err := open(ctx, f)
 	if err != nil {
 		return err
 	}
-	tag := ""
-	if len(args) == 2 {
-		tag = args[1]
-	}
 	if o.List {
-		r, err := e.bs.Get(args[0])
+		r, err := e.bs.Get(o.Name)
 		if err != nil {
 			return err
 		}
@@ -62,17 +70,14 @@ func snapshotRun(c *cobra.Command, f *cmdutil.Factory, o SnapshotOptions, args [
 		}
 		return tw.Flush()
 	}
-	if o.Rm && tag == "" {
-		return cmdutil.FlagErrorf("--rm needs the snapshot's TAG (hint: devbox snapshot --list %s)", args[0])
-	}
 	if o.Rm {
-		if err := e.mgr.DropSnapshot(args[0], tag); err != nil {
+		if err := e.mgr.DropSnapshot(o.Name, o.Tag); err != nil {
 			return err
 		}
-		fmt.Fprintln(f.IOStreams.Out, tag)
+		fmt.Fprintln(f.IOStreams.Out, o.Tag)
 		return nil
 	}
-	s, err := e.mgr.Snapshot(args[0], tag, o.Stop)
+	s, err := e.mgr.Snapshot(o.Name, o.Tag, o.Stop)
 	if err != nil {
 		return err
 	}
@@ -80,9 +85,15 @@ func snapshotRun(c *cobra.Command, f *cmdutil.Factory, o SnapshotOptions, args [
 	return nil
 }
 
+// RollbackOptions are the flags and arguments of `devbox rollback`.
+type RollbackOptions struct {
+	Name, Tag string
+	Stop      bool
+}
+
 // NewCmdRollback builds `devbox rollback`.
-func NewCmdRollback(f *cmdutil.Factory) *cobra.Command {
-	var stop bool
+func NewCmdRollback(f *cmdutil.Factory, runF func(*RollbackOptions) error) *cobra.Command {
+	o := RollbackOptions{}
 	c := &cobra.Command{
 		Use:   "rollback NAME [TAG]",
 		Short: "Return a stopped box to a snapshot, discarding what changed since",
@@ -93,15 +104,18 @@ func NewCmdRollback(f *cmdutil.Factory) *cobra.Command {
 		Args:              cobra.RangeArgs(1, 2),
 		ValidArgsFunction: cmdutil.FirstArg(cmdutil.CompleteBoxes(f)),
 		RunE: func(c *cobra.Command, args []string) error {
+			o.Name, o.Tag = args[0], ""
+			if len(args) == 2 {
+				o.Tag = args[1]
+			}
+			if runF != nil {
+				return runF(&o)
+			}
 			e, err := open(c.Context(), f)
 			if err != nil {
 				return err
 			}
-			tag := ""
-			if len(args) == 2 {
-				tag = args[1]
-			}
-			s, err := e.mgr.Rollback(args[0], tag, stop)
+			s, err := e.mgr.Rollback(o.Name, o.Tag, o.Stop)
 			if err != nil {
 				return err
 			}
@@ -109,13 +123,19 @@ func NewCmdRollback(f *cmdutil.Factory) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().BoolVar(&stop, "stop", false, "stop the box first if it runs (its sessions end)")
+	c.Flags().BoolVar(&o.Stop, "stop", false, "stop the box first if it runs (its sessions end)")
 	return c
 }
 
+// CloneOptions are the flags and arguments of `devbox clone`.
+type CloneOptions struct {
+	Name, New string
+	Stop      bool
+}
+
 // NewCmdClone builds `devbox clone`.
-func NewCmdClone(f *cmdutil.Factory) *cobra.Command {
-	var stop bool
+func NewCmdClone(f *cmdutil.Factory, runF func(*CloneOptions) error) *cobra.Command {
+	o := CloneOptions{}
 	c := &cobra.Command{
 		Use:   "clone NAME NEW",
 		Short: "Make box NEW a copy of stopped box NAME that shares all its layers (no copy)",
@@ -128,11 +148,15 @@ func NewCmdClone(f *cmdutil.Factory) *cobra.Command {
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: cmdutil.FirstArg(cmdutil.CompleteBoxes(f)),
 		RunE: func(c *cobra.Command, args []string) error {
+			o.Name, o.New = args[0], args[1]
+			if runF != nil {
+				return runF(&o)
+			}
 			e, err := open(c.Context(), f)
 			if err != nil {
 				return err
 			}
-			n, err := e.mgr.Clone(args[0], args[1], stop)
+			n, err := e.mgr.Clone(o.Name, o.New, o.Stop)
 			if err != nil {
 				return err
 			}
@@ -140,6 +164,6 @@ func NewCmdClone(f *cmdutil.Factory) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().BoolVar(&stop, "stop", false, "stop the box first if it runs (its sessions end)")
+	c.Flags().BoolVar(&o.Stop, "stop", false, "stop the box first if it runs (its sessions end)")
 	return c
 }

@@ -336,33 +336,47 @@ func lsRun(ctx context.Context, f *cmdutil.Factory, o *LsOptions) error {
 	return nil
 }
 
+// InspectOptions are the arguments of `devbox inspect`.
+type InspectOptions struct {
+	Names []string
+}
+
 // NewCmdInspect builds `devbox inspect`.
-func NewCmdInspect(f *cmdutil.Factory) *cobra.Command {
+func NewCmdInspect(f *cmdutil.Factory, runF func(*InspectOptions) error) *cobra.Command {
+	o := InspectOptions{}
 	return &cobra.Command{
 		Use:   "inspect NAME...",
 		Short: "Print a box's record and state as JSON",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			e, err := open(c.Context(), f)
-			if err != nil {
-				return err
+			o.Names = args
+			if runF != nil {
+				return runF(&o)
 			}
-			var out []dbox.Listing
-			for _, n := range args {
-				r, err := e.bs.Find(n)
-				if err != nil {
-					return err
-				}
-				out = append(out, e.mgr.Describe(r))
-			}
-			enc := json.NewEncoder(f.IOStreams.Out)
-			enc.SetIndent("", "  ")
-			if len(out) == 1 {
-				return enc.Encode(out[0])
-			}
-			return enc.Encode(out)
+			return inspectRun(c.Context(), f, &o)
 		},
 	}
+}
+
+func inspectRun(ctx context.Context, f *cmdutil.Factory, o *InspectOptions) error {
+	e, err := open(ctx, f)
+	if err != nil {
+		return err
+	}
+	var out []dbox.Listing
+	for _, n := range o.Names {
+		r, err := e.bs.Find(n)
+		if err != nil {
+			return err
+		}
+		out = append(out, e.mgr.Describe(r))
+	}
+	enc := json.NewEncoder(f.IOStreams.Out)
+	enc.SetIndent("", "  ")
+	if len(out) == 1 {
+		return enc.Encode(out[0])
+	}
+	return enc.Encode(out)
 }
 
 // StopOptions are the arguments of `devbox stop`.

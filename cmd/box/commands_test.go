@@ -125,7 +125,9 @@ func TestLifecycleVerbOptions(t *testing.T) {
 func TestSnapshotVerbOptions(t *testing.T) {
 	f := testFactory()
 	var snap *SnapshotOptions
-	snapCmd := func() *cobra.Command { return NewCmdSnapshot(f, func(o *SnapshotOptions) error { snap = o; return nil }) }
+	snapCmd := func() *cobra.Command {
+		return NewCmdSnapshot(f, func(o *SnapshotOptions) error { snap = o; return nil })
+	}
 	if err := execute(snapCmd(), "--stop", "dev", "before"); err != nil || snap.Name != "dev" || snap.Tag != "before" || !snap.Stop {
 		t.Errorf("snapshot: %+v, %v", snap, err)
 	}

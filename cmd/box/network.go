@@ -1,6 +1,7 @@
 package box
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -24,9 +25,15 @@ func addNetworkFlags(c *cobra.Command, o *dbox.CreateOptions) {
 	_ = c.RegisterFlagCompletionFunc("net", cobra.FixedCompletions(network.Modes, cobra.ShellCompDirectiveNoFileComp))
 }
 
+// PortsOptions are the flags and argument of `devbox ports`.
+type PortsOptions struct {
+	Name string
+	JSON bool
+}
+
 // NewCmdPorts builds `devbox ports`.
-func NewCmdPorts(f *cmdutil.Factory) *cobra.Command {
-	var asJSON bool
+func NewCmdPorts(f *cmdutil.Factory, runF func(*PortsOptions) error) *cobra.Command {
+	o := PortsOptions{}
 	c := &cobra.Command{
 		Use:   "ports NAME",
 		Short: "List the ports of a running box that are reachable on the host",
@@ -39,34 +46,42 @@ func NewCmdPorts(f *cmdutil.Factory) *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: cmdutil.FirstArg(cmdutil.CompleteBoxes(f)),
 		RunE: func(c *cobra.Command, args []string) error {
-			e, err := open(c.Context(), f)
-			if err != nil {
-				return err
+			o.Name = args[0]
+			if runF != nil {
+				return runF(&o)
 			}
-			s, err := e.mgr.Ports(args[0])
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				enc := json.NewEncoder(f.IOStreams.Out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(s.Ports)
-			}
-			tw := tabwriter.NewWriter(f.IOStreams.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PROTO\tHOST\tBOX\tHOW")
-			for _, p := range s.Ports {
-				how := "published"
-				if p.Auto {
-					how = "auto"
-				}
-				if p.NotForwarded != "" {
-					how = "not forwarded: " + p.NotForwarded
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Proto, p.HostAddr(), strconv.Itoa(p.BoxPort), how)
-			}
-			return tw.Flush()
+			return portsRun(c.Context(), f, &o)
 		},
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array (schema in docs/json.md)")
+	c.Flags().BoolVar(&o.JSON, "json", false, "print a JSON array (schema in docs/json.md)")
 	return c
+}
+
+func portsRun(ctx context.Context, f *cmdutil.Factory, o *PortsOptions) error {
+	e, err := open(ctx, f)
+	if err != nil {
+		return err
+	}
+	s, err := e.mgr.Ports(o.Name)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		enc := json.NewEncoder(f.IOStreams.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(s.Ports)
+	}
+	tw := tabwriter.NewWriter(f.IOStreams.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROTO\tHOST\tBOX\tHOW")
+	for _, p := range s.Ports {
+		how := "published"
+		if p.Auto {
+			how = "auto"
+		}
+		if p.NotForwarded != "" {
+			how = "not forwarded: " + p.NotForwarded
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Proto, p.HostAddr(), strconv.Itoa(p.BoxPort), how)
+	}
+	return tw.Flush()
 }

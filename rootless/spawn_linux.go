@@ -243,9 +243,8 @@ func start(spec Spec) (*Process, error) {
 	}
 	var fp string
 	if ws != nil {
-		cg, err := os.ReadFile("/proc/self/cgroup")
-		if err == nil {
-			fp = warm.Fingerprint(ws, string(cg))
+		if cg, err := warm.CgroupKey(spec.Cgroup != nil); err == nil {
+			fp = warm.Fingerprint(ws, cg)
 		}
 	}
 	startR, startW, err := os.Pipe()

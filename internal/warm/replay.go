@@ -265,7 +265,11 @@ func (r *replay) run(rt string) (int, bool) {
 	if err != nil {
 		return r.fail("making the init's descriptors")
 	}
-	fp := Fingerprint(r.s, r.p.Cgroup)
+	cgKey := r.p.Cgroup
+	if r.cg != nil {
+		cgKey = movedKey
+	}
+	fp := Fingerprint(r.s, cgKey)
 	args := make([]string, len(r.s.Args))
 	for i, a := range r.s.Args {
 		args[i] = strings.ReplaceAll(a, IDToken, r.id)

@@ -298,6 +298,23 @@ func Fingerprint(s *Start, cgroup string) string {
 	return b.String()
 }
 
+// movedKey stands for the caller's cgroup in a fingerprint when the init
+// is moved into a cgroup of its box's own before its start byte: then the
+// spare's cgroup does not reach the box, and one holder serves callers in
+// any cgroup (each terminal tab of a desktop is a scope of its own).
+const movedKey = "moved into the box's cgroup"
+
+// CgroupKey is the cgroup part of a fingerprint: the calling process's
+// /proc/self/cgroup, which a spare that stays in its holder's cgroup must
+// share, or movedKey when the init is moved into its box's cgroup.
+func CgroupKey(moved bool) (string, error) {
+	if moved {
+		return movedKey, nil
+	}
+	b, err := os.ReadFile("/proc/self/cgroup")
+	return string(b), err
+}
+
 // statusKeys are the /proc/self/status fields a child inherits.
 var statusKeys = []string{"Umask", "Uid", "Gid", "Groups", "NoNewPrivs", "Seccomp", "Seccomp_filters",
 	"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "Cpus_allowed_list", "Mems_allowed_list"}

@@ -1,6 +1,7 @@
 package warm
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"syscall"
@@ -100,5 +101,19 @@ func TestReadConfig(t *testing.T) {
 		if _, ok := ReadConfig(bad); ok {
 			t.Errorf("ReadConfig accepted %q", bad)
 		}
+	}
+}
+
+// TestCgroupKey: a start whose init moves into its box's cgroup does not
+// depend on the caller's cgroup (one holder for every terminal); one that
+// stays in the spare's cgroup does.
+func TestCgroupKey(t *testing.T) {
+	moved, err := CgroupKey(true)
+	if err != nil || moved != movedKey {
+		t.Fatalf("CgroupKey(true) = %q, %v", moved, err)
+	}
+	own, err := CgroupKey(false)
+	if b, _ := os.ReadFile("/proc/self/cgroup"); err != nil || own != string(b) || own == moved {
+		t.Errorf("CgroupKey(false) = %q, %v; /proc/self/cgroup %q", own, err, b)
 	}
 }

@@ -208,7 +208,7 @@ func CgroupsUnusable() error {
 // prefix) is not among the boxes with a cgroup (CgroupBoxes): there is no
 // such box, it is not running, or it runs without a cgroup (and why).
 func ExplainNoCgroup(st *store.Store, ref string) error {
-	bs, err := rbox.Open(st.ContainersDir(), filepath.Join(st.Root, "locks"))
+	bs, err := OpenStore(st)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/alias"
@@ -76,7 +75,7 @@ type Manager struct {
 // Open returns the Manager of d.Images' boxes; ctx bounds pulls and the
 // helpers' work.
 func Open(ctx context.Context, d Deps) (*Manager, error) {
-	bs, err := rbox.Open(d.Images.ContainersDir(), filepath.Join(d.Images.Root, "locks"))
+	bs, err := OpenStore(d.Images)
 	if err != nil {
 		return nil, err
 	}

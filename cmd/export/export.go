@@ -12,9 +12,9 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
+	"github.com/devbox-dev/devbox/box"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	dexport "github.com/devbox-dev/devbox/export"
-	rbox "github.com/devbox-dev/devbox/runtime/box"
 	"github.com/spf13/cobra"
 )
 
@@ -98,7 +98,7 @@ func openBox(f *cmdutil.Factory, name string) (*dexport.Box, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	bs, err := rbox.Open(st.ContainersDir(), filepath.Join(st.Root, "locks"))
+	bs, err := box.OpenStore(st)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -5,7 +5,6 @@ package update
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/devbox-dev/devbox/box"
@@ -62,7 +61,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	bs, err := rbox.Open(st.ContainersDir(), filepath.Join(st.Root, "locks"))
+	bs, err := box.OpenStore(st)
 	if err != nil {
 		return err
 	}

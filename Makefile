@@ -7,12 +7,14 @@ LDFLAGS   := -s -w -X github.com/devbox-dev/devbox/cmd/root.Version=$(VERSION) -
 .PHONY: build install test test-vm bench-vm unit lint bench fuzz clean try completions man release-check
 
 # The box init and the network helper (cmd/devbox-init, cmd/devbox-net) are
-# built first and embedded in devbox (internal/libexec). BIN=path builds elsewhere (test/, bench/ use it).
+# built first and embedded in the full CLI (cmd/devbox-cli), which is
+# embedded in devbox, the small front users run (cmd/devbox; internal/libexec,
+# docs/architecture.md "Front"). BIN=path builds elsewhere (test/, bench/ use it).
 BIN       ?= bin/devbox
 GOARCH    ?= $(shell $(GO) env GOARCH)
 build:
-	GO=$(GO) ./internal/libexec/build.sh $(GOARCH)
-	CGO_ENABLED=0 GOARCH=$(GOARCH) $(GO) build -trimpath -tags devbox_embedinit -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/devbox
+	GO=$(GO) DEVBOX_CLI_LDFLAGS='$(LDFLAGS)' ./internal/libexec/build.sh $(GOARCH)
+	CGO_ENABLED=0 GOARCH=$(GOARCH) $(GO) build -trimpath -tags devbox_embedcli -ldflags '-s -w' -o $(BIN) ./cmd/devbox
 
 install: build
 	install -D -m 0755 bin/devbox $(or $(DESTDIR),$(HOME)/.local)/bin/devbox

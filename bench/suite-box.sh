@@ -5,8 +5,14 @@
 # a pulled image against `distrobox create` + first enter, and the disk an
 # extra box of the same image adds. Same image for all: debian trixie with
 # distrobox's dependencies (test/devtools:trixie, built by bench/run.sh).
+# The warm figures come from PASSES alternating passes (lib.sh), with the
+# cold cost of `devbox version` and `devbox ls` (every command but a session
+# in a running box goes through the front to the CLI); BASELINE=path/to/devbox
+# (an older build) adds its rows for the same commands.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 RUNS="${RUNS:-40}"
+PASSES="${PASSES:-4}"
 IMG="$REGISTRY/test/devtools:trixie"
 D="$WORK/devbox-store"
 devbox="$WORK/devbox"
@@ -23,10 +29,22 @@ $devbox --store "$D" create bench-warm --image "$IMG" --grace 600 >/dev/null
 $devbox --store "$D" shell bench-warm -- true
 distrobox create --yes --no-entry -i "$IMG" -n bench-dbx >/dev/null 2>&1
 distrobox enter bench-dbx -- true >/dev/null 2>&1
-hyperfine -N --warmup 3 --runs "$RUNS" --style basic --export-json "$OUT/box-warm.json" \
-	-n "devbox shell -- true" "$devbox --store $D shell bench-warm -- true" \
-	-n "distrobox enter -- true" "distrobox enter bench-dbx -- true" \
-	-n "podman exec true" "podman exec bench-dbx true" >"$OUT/box-warm.txt" 2>&1 || { cat "$OUT/box-warm.txt"; exit 1; }
+fwd=(-n "devbox shell -- true" "$devbox --store $D shell bench-warm -- true"
+	-n "distrobox enter -- true" "distrobox enter bench-dbx -- true"
+	-n "podman exec true" "podman exec bench-dbx true"
+	-n "devbox version" "$devbox version"
+	-n "devbox ls" "$devbox --store $D ls")
+if [ -n "${BASELINE:-}" ]; then
+	$BASELINE --store "$D" shell bench-warm -- true
+	fwd+=(-n "baseline shell -- true" "$BASELINE --store $D shell bench-warm -- true"
+		-n "baseline version" "$BASELINE version"
+		-n "baseline ls" "$BASELINE --store $D ls")
+fi
+rev=()
+for ((i = ${#fwd[@]} - 3; i >= 0; i -= 3)); do rev+=("${fwd[@]:i:3}"); done
+alternating_passes box-warm 3 $(((RUNS + PASSES - 1) / PASSES))
+# Which path served the warm sessions: the front itself, or the CLI.
+served=$(for i in 1 2 3 4 5; do DEVBOX_TRACE=1 $devbox --store "$D" shell bench-warm -- true 2>&1; done | grep -c ' front: session$' || true)
 # Cold: a new box from a pulled image, entered once.
 CRUNS=$(( RUNS / 4 )); [ "$CRUNS" -ge 5 ] || CRUNS=5
 hyperfine -N --runs "$CRUNS" --style basic --export-json "$OUT/box-cold.json" \
@@ -45,11 +63,12 @@ per=$(( (du1 - du0) / 2 ))
 med() { awk -v n="\"command\": \"$1\"" 'index($0,n){f=1} f&&/"median"/{gsub(/[^0-9.e-]/,"",$2); print $2; exit}' FS=": " "$2"; }
 w=$(med "devbox shell -- true" "$OUT/box-warm.json")
 {
-	echo "### Persistent boxes (image test/devtools:trixie; $RUNS warm runs, medians)"
+	echo "### Persistent boxes (image test/devtools:trixie; $RUNS warm runs in $PASSES alternating passes, medians; the front served $served of 5 traced sessions)"
 	echo
 	echo "| command | median ms | ratio to devbox |"
 	echo "|---|---|---|"
-	for n in "devbox shell -- true" "distrobox enter -- true" "podman exec true"; do
+	for n in "devbox shell -- true" "distrobox enter -- true" "podman exec true" "devbox version" "devbox ls" \
+		${BASELINE:+"baseline shell -- true" "baseline version" "baseline ls"}; do
 		v=$(med "$n" "$OUT/box-warm.json")
 		awk -v n="$n" -v t="$v" -v d="$w" 'BEGIN{printf "| %s | %.1f | %.1fx |\n", n, t*1000, t/d}'
 	done

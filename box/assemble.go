@@ -50,7 +50,7 @@ func (g engine) Find(name string) (*boxfile.Existing, error) {
 }
 
 func (g engine) Create(s boxfile.Spec) error {
-	o := CreateOptions{Name: s.Name, Image: s.Image, Home: s.Home, Desktop: s.Desktop, Net: s.Network, Volumes: s.Volumes,
+	o := CreateOptions{Name: s.Name, Image: s.Image, Home: s.Home, Desktop: s.Desktop, Audio: s.Audio, Net: s.Network, Volumes: s.Volumes,
 		Env: s.Env, Hostname: s.Hostname, Publish: s.Ports, Limits: s.Limits}
 	r, err := g.m.Create(o)
 	if errors.Is(err, ErrExists) {

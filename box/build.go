@@ -89,6 +89,10 @@ func (b *Builder) Built(ref string) (string, string, bool, error) {
 	return key, img.ID, true, nil
 }
 
+func (b *Builder) Recorded(key string) (string, bool) { return b.m.st.BuiltImage(key) }
+
+func (b *Builder) Record(key, id string) error { return b.m.st.RecordBuild(key, id) }
+
 // buildBoxName is a fresh name for a temporary box of box file box name.
 func buildBoxName(name string) string {
 	var r [4]byte
@@ -337,6 +341,16 @@ func (b *Builder) Push(ref, dest string) (string, error) {
 // BuildLogPath is where the log of building box file box name goes:
 // $XDG_STATE_HOME/devbox/build/NAME.log.
 func BuildLogPath(box string) (string, error) {
+	dir, err := StateDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "build", box+".log"), nil
+}
+
+// StateDir is devbox's directory of state of the user's:
+// $XDG_STATE_HOME/devbox (~/.local/state/devbox).
+func StateDir() (string, error) {
 	dir := os.Getenv("XDG_STATE_HOME")
 	if dir == "" || !filepath.IsAbs(dir) {
 		home, err := os.UserHomeDir()
@@ -345,7 +359,7 @@ func BuildLogPath(box string) (string, error) {
 		}
 		dir = filepath.Join(home, ".local", "state")
 	}
-	return filepath.Join(dir, "devbox", "build", box+".log"), nil
+	return filepath.Join(dir, "devbox"), nil
 }
 
 // openBuildLog makes the build log at p anew.

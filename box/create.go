@@ -21,10 +21,12 @@ import (
 // CreateOptions say what a new box is (devbox create's flags, shell's for
 // an implicit create, a box file's entry).
 type CreateOptions struct {
-	Name     string
-	Image    string
-	Home     string
-	Desktop  bool
+	Name    string
+	Image   string
+	Home    string
+	Desktop bool
+	// Audio: with Desktop, a sandboxed box gets the audio servers too.
+	Audio    bool
 	Net      string
 	Volumes  []string
 	Env      []string
@@ -105,6 +107,9 @@ func (m *Manager) Create(o CreateOptions) (*rbox.Record, error) {
 	if err := runtime.ValidateName(o.Name); err != nil {
 		return nil, inputErrorf("%v", err)
 	}
+	if o.Audio && (!o.Desktop || o.Home == "") {
+		return nil, inputErrorf("--audio goes with --home DIR --desktop (hint: a box with your own home has your audio already)")
+	}
 	if o.Hostname != "" {
 		if err := rbox.CheckHostname(o.Hostname); err != nil {
 			return nil, inputErrorf("invalid --hostname: %v", err)
@@ -177,7 +182,7 @@ func (m *Manager) Create(o CreateOptions) (*rbox.Record, error) {
 	chains := store.ChainIDs(cfg.RootFS.DiffIDs)
 	r := &rbox.Record{
 		ID: runtime.NewID(), Name: o.Name, Image: img.Ref, ImageID: img.ID, Created: time.Now().UTC(),
-		Hostname: o.Hostname, Net: netMode, Home: o.Home, HomeDev: homeDev, HomeIno: homeIno, Desktop: o.Desktop, CapAdd: o.CapAdd, CapDrop: o.CapDrop, SecurityOpt: o.SecurityOpt, Volumes: vols, Env: spec.Env, Grace: o.Grace, Limits: o.Limits,
+		Hostname: o.Hostname, Net: netMode, Home: o.Home, HomeDev: homeDev, HomeIno: homeIno, Desktop: o.Desktop, Audio: o.Audio, CapAdd: o.CapAdd, CapDrop: o.CapDrop, SecurityOpt: o.SecurityOpt, Volumes: vols, Env: spec.Env, Grace: o.Grace, Limits: o.Limits,
 		Publish: o.Publish, NoAutoPorts: o.NoAutoPorts, Devices: devs, NoProvision: o.NoProvision,
 		// A box with a home of its own is a sandbox: no host loopback
 		// unless --host-loopback; the record keeps the decision.

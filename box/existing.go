@@ -66,6 +66,8 @@ func (m *Manager) sameAsRecord(r *rbox.Record, o CreateOptions, name string) boo
 		return err == nil && (abs == r.Home || (r.Home == "" && abs == userHome()))
 	case "desktop":
 		return o.Desktop == r.Desktop
+	case "audio":
+		return o.Audio == r.Audio
 	case "volume":
 		var want []rbox.Volume
 		for _, s := range o.Volumes {

@@ -2,49 +2,18 @@ package box
 
 import (
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
 	"github.com/devbox-dev/devbox/runtime/device"
+	"github.com/devbox-dev/devbox/runtime/session"
 )
 
-// HostAccount describes the caller as the box should know them. In
-// single-ID mode the box user is root, so the account is root's.
-func HostAccount(m rootless.Mapping) runtime.Account {
-	a := runtime.Account{UID: m.UID, GID: m.GID, Sudo: true}
-	if u, err := user.LookupId(strconv.Itoa(m.UID)); err == nil {
-		a.Name, a.Home, a.Gecos = u.Username, u.HomeDir, u.Name
-	}
-	if a.Name == "" {
-		a.Name = os.Getenv("USER")
-	}
-	// $HOME wins over the passwd entry: it is the home the user works in.
-	if h := os.Getenv("HOME"); h != "" && filepath.IsAbs(h) {
-		a.Home = filepath.Clean(h)
-	}
-	if g, err := user.LookupGroupId(strconv.Itoa(m.GID)); err == nil {
-		a.Group = g.Name
-	}
-	a.Shell = loginShellOf(m.UID)
-	return a
-}
-
-// loginShellOf reads the user's login shell from /etc/passwd, then $SHELL.
-func loginShellOf(uid int) string {
-	if b, err := os.ReadFile("/etc/passwd"); err == nil {
-		if sh := runtime.LoginShell(b, uint32(uid)); sh != "" {
-			return sh
-		}
-	}
-	if s := os.Getenv("SHELL"); s != "" {
-		return s
-	}
-	return "/bin/bash"
-}
+// HostAccount describes the caller as the box should know them
+// (session.HostAccount, which devbox's front uses too).
+func HostAccount(m rootless.Mapping) runtime.Account { return session.HostAccount(m.UID, m.GID) }
 
 func exists(p string) bool {
 	_, err := os.Stat(p)

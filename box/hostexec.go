@@ -3,6 +3,7 @@ package box
 import (
 	"errors"
 	"fmt"
+	"github.com/devbox-dev/devbox/internal/self"
 	"net"
 	"os"
 	"path/filepath"
@@ -23,7 +24,7 @@ func (m *Manager) hostExecSocket(r *rbox.Record, runDir string, lowers []string)
 	prog := InitExe()
 	if prog == "" || !filepath.IsAbs(prog) || filepath.Dir(filepath.Dir(prog)) == "/proc/self/fd" {
 		// No embedded program on disk: devbox itself is devbox-host too.
-		exe, err := os.Executable()
+		exe, err := self.Path()
 		if err != nil {
 			return nil, nil, fmt.Errorf("finding devbox-host's program: %w", err)
 		}

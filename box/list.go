@@ -1,6 +1,7 @@
 package box
 
 import (
+	"github.com/devbox-dev/devbox/internal/termsafe"
 	"os"
 	"path/filepath"
 	"time"
@@ -106,7 +107,7 @@ func (m *Manager) ephemeralRuns(boxes []*rbox.Record) []Listing {
 		if _, err := os.Lstat(filepath.Join(m.bs.BoxDir(run.ID), "box.json")); err == nil {
 			continue // a kept run's record, written after List
 		}
-		r := &rbox.Record{ID: run.ID, Image: rbox.Printable(run.Image)}
+		r := &rbox.Record{ID: run.ID, Image: termsafe.Printable(run.Image)}
 		l := Listing{Record: r, Dir: m.bs.BoxDir(run.ID), Status: "running", Run: true, RunPID: run.PID,
 			State: rbox.State{Running: true}}
 		l.Network = m.networkState(r)

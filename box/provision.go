@@ -12,6 +12,7 @@ import (
 	"github.com/devbox-dev/devbox/provision"
 	"github.com/devbox-dev/devbox/runtime/agent"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
+	"github.com/devbox-dev/devbox/runtime/session"
 )
 
 // provisionLog is the package managers' output of a box's provisioning,
@@ -37,13 +38,12 @@ func (m *Manager) wantsProvision(r *rbox.Record, again bool) (bool, error) {
 		return false, nil
 	case again:
 		return true, nil
-	case r.NoProvision || r.Provision != nil:
-		return false, nil
 	}
-	if cfg, err := m.settings(); err == nil && cfg.Provision.Auto != nil && !*cfg.Provision.Auto {
-		return false, nil
+	var auto *bool
+	if cfg, err := m.settings(); err == nil {
+		auto = cfg.Provision.Auto
 	}
-	return true, nil
+	return session.NeedsProvision(r.SessionBox(), m.ids.Single(), auto), nil
 }
 
 // Provision runs first-start provisioning in running box r (under its

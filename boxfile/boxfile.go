@@ -46,6 +46,7 @@ type boxTOML struct {
 	OnStart  []string          `toml:"on_start"`
 	Home     string            `toml:"home"`
 	Desktop  bool              `toml:"desktop"`
+	Audio    bool              `toml:"audio"`
 	Hostname string            `toml:"hostname"`
 	Network  string            `toml:"network"`
 	Ports    []string          `toml:"ports"`
@@ -73,6 +74,7 @@ type Spec struct {
 	OnStart  []string      `json:"onStart,omitempty"`
 	Home     string        `json:"home,omitempty"` // "" = your home (a dev box)
 	Desktop  bool          `json:"desktop,omitempty"`
+	Audio    bool          `json:"audio,omitempty"`
 	Hostname string        `json:"hostname,omitempty"`
 	Network  string        `json:"network,omitempty"`
 	Ports    []string      `json:"ports,omitempty"`
@@ -221,7 +223,7 @@ func Parse(b []byte, dir, name string) ([]Spec, error) {
 
 func (bt boxTOML) spec(name, dir string) (Spec, error) {
 	s := Spec{Name: name, Image: bt.Image, Packages: bt.Packages, OnCreate: bt.OnCreate, OnStart: bt.OnStart,
-		Desktop: bt.Desktop, Hostname: bt.Hostname, Network: bt.Network, Ports: bt.Ports, Bins: bt.Export.Bin, Apps: bt.Export.App}
+		Desktop: bt.Desktop, Audio: bt.Audio, Hostname: bt.Hostname, Network: bt.Network, Ports: bt.Ports, Bins: bt.Export.Bin, Apps: bt.Export.App}
 	if err := runtime.ValidateName(name); err != nil {
 		return s, err
 	}
@@ -296,6 +298,9 @@ func (s Spec) check() error {
 		if !filepath.IsAbs(b) {
 			return fmt.Errorf("export.bin %q is not an absolute path in the box", b)
 		}
+	}
+	if s.Audio && (!s.Desktop || s.Home == "") {
+		return errors.New("audio goes with home and desktop = true (a box with your own home has your audio already)")
 	}
 	if len(s.Bins)+len(s.Apps) > 0 && s.Home != "" {
 		return errors.New("exports need a dev box (no home = your own home): a box with a home of its own is sandboxed and exports nothing")

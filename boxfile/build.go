@@ -54,6 +54,12 @@ type Builder interface {
 	// Built returns the build key label and the digest of the image
 	// stored as ref; ok is false when there is none.
 	Built(ref string) (key, id string, ok bool, err error)
+	// Recorded returns the digest of the image a build of key stored, as
+	// Record recorded it: the label is a claim anyone who has the box
+	// file can forge, this record is devbox's own.
+	Recorded(key string) (id string, ok bool)
+	// Record records that a build of key stored image id.
+	Record(key, id string) error
 	// Start makes and starts a temporary box of base for s: an empty home
 	// of its own (not yours), no exports, no volumes, no ports. It
 	// returns the box's name.
@@ -146,7 +152,7 @@ func (s Spec) Ignored() []string {
 		name string
 		set  bool
 	}{
-		{"on_start", len(s.OnStart) > 0}, {"home", s.Home != ""}, {"desktop", s.Desktop}, {"hostname", s.Hostname != ""},
+		{"on_start", len(s.OnStart) > 0}, {"home", s.Home != ""}, {"desktop", s.Desktop}, {"audio", s.Audio}, {"hostname", s.Hostname != ""},
 		{"network", s.Network != ""}, {"ports", len(s.Ports) > 0}, {"volumes", len(s.Volumes) > 0},
 		{"limits", s.Limits != (Spec{}).Limits}, {"export", len(s.Bins)+len(s.Apps) > 0},
 	} {
@@ -272,9 +278,11 @@ func BuildOrder(specs []Spec) ([]Spec, error) {
 // Build makes an image of each box of specs: it pulls the box's image,
 // makes a temporary box of it, installs its packages, runs its on_create
 // hooks and commits the box as an image, which carries the build's key
-// as a label; the temporary box is removed whatever happens. A box whose
-// key matches the label of the image already stored under its name is
-// left alone (cached) unless o.NoCache. It stops at the first failure.
+// as a label, and records key and image (Builder.Record); the temporary
+// box is removed whatever happens. A box whose key matches the label of
+// the image already stored under its name, when that image is the one
+// recorded for the key, is left alone (cached) unless o.NoCache. It stops
+// at the first failure.
 func Build(specs []Spec, eng Builder, o BuildOptions) ([]BuildResult, error) {
 	if len(specs) > 1 && (o.Tag != "" || o.Push != "") {
 		return nil, errors.New("-t and --push name one image: build one box with -b BOX")
@@ -324,14 +332,22 @@ func buildOne(s Spec, eng Builder, o BuildOptions) (res BuildResult, err error) 
 		if err != nil {
 			return res, err
 		}
-		if ok && key == res.Key {
+		// A cache hit is an image this devbox built for the key, not
+		// one that merely carries the label (committed, loaded or pulled
+		// under the name).
+		if rec, built := eng.Recorded(res.Key); ok && key == res.Key && built && rec == id {
 			res.Cached, res.ID = true, id
 			say("cached    %s (%s)", ref, id)
 			return res, push(&res, eng, o, stage)
+		} else if ok && key == res.Key {
+			say("%s carries this build's key but was not built here: building it again", ref)
 		}
 	}
 	if err := makeImage(s, eng, base, &res, stage); err != nil {
 		return res, err
+	}
+	if err := eng.Record(res.Key, res.ID); err != nil {
+		say("warning: the next build will not find this one in its cache: %v", err)
 	}
 	return res, push(&res, eng, o, stage)
 }

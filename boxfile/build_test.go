@@ -110,6 +110,8 @@ func TestMergeEnv(t *testing.T) {
 type fakeBuilder struct {
 	calls    []string
 	stored   map[string]string // ref -> key
+	ids      map[string]string // ref -> image digest ("sha256:img" when unset)
+	records  map[string]string // key -> digest (Record)
 	hookExit int
 	env      []string
 	commit   Commit
@@ -122,7 +124,25 @@ func (f *fakeBuilder) Base(image, pull string) (Base, error) {
 
 func (f *fakeBuilder) Built(ref string) (string, string, bool, error) {
 	k, ok := f.stored[ref]
-	return k, "sha256:img", ok, nil
+	id := f.ids[ref]
+	if id == "" {
+		id = "sha256:img"
+	}
+	return k, id, ok, nil
+}
+
+func (f *fakeBuilder) Recorded(key string) (string, bool) {
+	id, ok := f.records[key]
+	return id, ok
+}
+
+func (f *fakeBuilder) Record(key, id string) error {
+	f.calls = append(f.calls, "record")
+	if f.records == nil {
+		f.records = map[string]string{}
+	}
+	f.records[key] = id
+	return nil
 }
 
 func (f *fakeBuilder) Start(s Spec, b Base) (string, error) {
@@ -145,6 +165,10 @@ func (f *fakeBuilder) Commit(box string, c Commit) (string, error) {
 	f.calls = append(f.calls, "commit "+c.Ref)
 	f.commit = c
 	f.stored[c.Ref] = c.Labels[LabelBuildKey]
+	if f.ids == nil {
+		f.ids = map[string]string{}
+	}
+	f.ids[c.Ref] = "sha256:new"
 	return "sha256:new", nil
 }
 
@@ -160,38 +184,48 @@ func (f *fakeBuilder) Push(ref, dest string) (string, error) {
 
 func TestBuildSteps(t *testing.T) {
 	spec := Spec{Name: "web", Image: "debian", Packages: []string{"less"}, OnCreate: []string{"echo a", "false"}, Env: []string{"A=box", "B=2"}}
+	key := BuildKey(Base{ID: "sha256:" + strings.Repeat("1", 64), Platform: "linux/amd64"}, spec, nil)
+	labelled := map[string]string{"localhost/web:latest": key}
+	recorded := map[string]string{key: "sha256:img"}
+	built := "base debian|start|install less|run echo a|run false|commit localhost/web:latest|discard web-tmp|record"
 	var progress strings.Builder
 	cases := []struct {
 		name     string
 		spec     Spec
 		opts     BuildOptions
 		stored   map[string]string
+		records  map[string]string
 		hookExit int
 		calls    string
 		cached   bool
 		failed   bool
 	}{
-		{name: "new", spec: spec, calls: "base debian|start|install less|run echo a|run false|commit localhost/web:latest|discard web-tmp"},
-		{name: "cached", spec: spec, stored: map[string]string{"localhost/web:latest": BuildKey(Base{ID: "sha256:" + strings.Repeat("1", 64), Platform: "linux/amd64"}, spec, nil)},
-			calls: "base debian", cached: true},
-		{name: "cached, pushed", spec: spec, opts: BuildOptions{Push: "r/x:1"},
-			stored: map[string]string{"localhost/web:latest": BuildKey(Base{ID: "sha256:" + strings.Repeat("1", 64), Platform: "linux/amd64"}, spec, nil)},
-			calls:  "base debian|push r/x:1", cached: true},
-		{name: "no cache", spec: spec, opts: BuildOptions{NoCache: true},
-			stored: map[string]string{"localhost/web:latest": BuildKey(Base{ID: "sha256:" + strings.Repeat("1", 64), Platform: "linux/amd64"}, spec, nil)},
-			calls:  "base debian|start|install less|run echo a|run false|commit localhost/web:latest|discard web-tmp"},
-		{name: "another key stored", spec: spec, stored: map[string]string{"localhost/web:latest": strings.Repeat("f", 64)},
-			calls: "base debian|start|install less|run echo a|run false|commit localhost/web:latest|discard web-tmp"},
+		{name: "new", spec: spec, calls: built},
+		{name: "cached", spec: spec, stored: labelled, records: recorded, calls: "base debian", cached: true},
+		{name: "cached, pushed", spec: spec, opts: BuildOptions{Push: "r/x:1"}, stored: labelled, records: recorded,
+			calls: "base debian|push r/x:1", cached: true},
+		{name: "no cache", spec: spec, opts: BuildOptions{NoCache: true}, stored: labelled, records: recorded, calls: built},
+		{name: "another key stored", spec: spec, stored: map[string]string{"localhost/web:latest": strings.Repeat("f", 64)}, records: recorded,
+			calls: built},
+		// The attack: an image committed, loaded or pulled under the name
+		// with the key as its label, which anyone with the box file can
+		// compute. devbox never built it: it is built again.
+		{name: "forged label, no record", spec: spec, stored: labelled, calls: built},
+		{name: "forged label, the key recorded for another image", spec: spec, stored: labelled,
+			records: map[string]string{key: "sha256:" + strings.Repeat("2", 64)}, calls: built},
 		{name: "failing hook", spec: spec, hookExit: 3, failed: true, calls: "base debian|start|install less|run echo a|discard web-tmp"},
 		{name: "tag and push", spec: spec, opts: BuildOptions{Tag: "team/web:1", Push: "127.0.0.1:5000/web:1"},
-			calls: "base debian|start|install less|run echo a|run false|commit localhost/team/web:1|discard web-tmp|push 127.0.0.1:5000/web:1"},
-		{name: "nothing to do", spec: Spec{Name: "bare", Image: "busybox"}, calls: "base busybox|start|commit localhost/bare:latest|discard bare-tmp"},
+			calls: "base debian|start|install less|run echo a|run false|commit localhost/team/web:1|discard web-tmp|record|push 127.0.0.1:5000/web:1"},
+		{name: "nothing to do", spec: Spec{Name: "bare", Image: "busybox"}, calls: "base busybox|start|commit localhost/bare:latest|discard bare-tmp|record"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			f := &fakeBuilder{stored: map[string]string{}, hookExit: c.hookExit}
+			f := &fakeBuilder{stored: map[string]string{}, records: map[string]string{}, hookExit: c.hookExit}
 			for k, v := range c.stored {
 				f.stored[k] = v
+			}
+			for k, v := range c.records {
+				f.records[k] = v
 			}
 			// A hook named "false" exits 0 here unless hookExit says
 			// otherwise: the fake runs nothing.
@@ -211,6 +245,9 @@ func TestBuildSteps(t *testing.T) {
 			}
 			if c.cached {
 				return
+			}
+			if k := BuildKey(Base{ID: "sha256:" + strings.Repeat("1", 64), Platform: "linux/amd64"}, c.spec, nil); f.records[k] != "sha256:new" {
+				t.Errorf("the build was not recorded: %q", f.records)
 			}
 			if n := len(f.commit.Steps); c.spec.Name == "web" && (n != 3 || f.commit.Steps[0] != "devbox build: packages: less" ||
 				f.commit.Steps[2] != "devbox build: on_create: /bin/sh -c false") {

@@ -13,7 +13,7 @@
 // Two checks do more than read files: a Prober creates a user namespace
 // (with only the caller's id mapped, and a tmpfs mount in it) and mounts an
 // overlay with userxattr in the keep-id namespace devbox really uses. The
-// overlay probe runs as the stage StageProbe (ProbeMain), which cmd/devbox
+// overlay probe runs as the stage StageProbe (ProbeMain), which cmd/cli
 // routes like every other stage.
 //
 // The package never imports cobra or cmd/…: cmd/doctor turns flags into an

@@ -15,7 +15,7 @@ import (
 )
 
 // StageProbe is the stage that tries mounts inside the namespaces;
-// cmd/devbox routes it to ProbeMain.
+// cmd/cli routes it to ProbeMain.
 const StageProbe = "doctor-probe"
 
 // probeTimeout bounds one probe; a hung helper must not hang devbox doctor.

@@ -3,6 +3,7 @@ package export
 import (
 	"errors"
 	"fmt"
+	"github.com/devbox-dev/devbox/internal/self"
 	"os"
 	"os/exec"
 	"path"
@@ -96,7 +97,7 @@ func (b *Box) read(cands []string, max int64, exec bool) (string, []byte, error)
 // ForRecord describes box record r (its directory dir, its image layers
 // under layersDir) as exports of this devbox program see it.
 func ForRecord(r *rbox.Record, dir, storeRoot, layersDir string) (*Box, error) {
-	exe, err := os.Executable()
+	exe, err := self.Path()
 	if err != nil {
 		return nil, fmt.Errorf("finding devbox's own path: %w", err)
 	}

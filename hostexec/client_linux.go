@@ -3,14 +3,12 @@ package hostexec
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/devbox-dev/devbox/runtime/agent"
+	"github.com/devbox-dev/devbox/runtime/session"
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
@@ -119,49 +117,6 @@ func run(c *agent.Conn, args []string) (int, error) {
 		master = got[0]
 		defer master.Close()
 	}
-	sigs := make(chan os.Signal, 16)
-	if tty {
-		signal.Ignore(syscall.SIGINT) // Ctrl-C is a byte for the host's terminal
-		if old, err := term.MakeRaw(int(os.Stdin.Fd())); err == nil {
-			defer term.Restore(int(os.Stdin.Fd()), old)
-		}
-	}
-	signal.Notify(sigs, agent.SessionSignals(tty)...)
-	defer signal.Stop(sigs)
-	exit := make(chan agent.Reply, 1)
-	go func() {
-		var r agent.Reply
-		if _, err := c.Receive(&r); err != nil {
-			r = agent.Reply{Type: agent.TypeExit, Code: 128 + int(syscall.SIGHUP)}
-		}
-		exit <- r
-	}()
-	outDone := make(chan struct{})
-	if master != nil {
-		go func() { _, _ = io.Copy(master, os.Stdin) }()
-		go func() {
-			_, _ = io.Copy(os.Stdout, master)
-			close(outDone)
-		}()
-	}
-	for {
-		select {
-		case s := <-sigs:
-			if s == syscall.SIGWINCH {
-				if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
-					_ = unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, ws)
-				}
-				continue
-			}
-			_ = c.Send(agent.Request{Type: agent.TypeSignal, Signal: int(s.(syscall.Signal))})
-		case r := <-exit:
-			if master != nil {
-				select {
-				case <-outDone:
-				case <-time.After(200 * time.Millisecond):
-				}
-			}
-			return r.Code, nil
-		}
-	}
+	r := session.Relay(c, master, tty, agent.Reply{Type: agent.TypeExit, Code: 128 + int(syscall.SIGHUP)})
+	return r.Code, nil
 }

@@ -192,7 +192,81 @@ func LocalName(s string) (string, error) {
 	if _, ok := ref.(name.Digest); ok {
 		return "", fmt.Errorf("invalid image name %q: a digest names content, not a new image (hint: give a tag, e.g. dev:1)", s)
 	}
+	if err := CheckRepository(ref); err != nil {
+		return "", err
+	}
 	return FullName(ref), nil
+}
+
+// pathComponent reports whether c is one element of a repository path as
+// the distribution spec writes it, [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*:
+// lower-case letters and digits, separated by one '.', one or two '_', or
+// any number of '-'.
+func pathComponent(c string) bool {
+	alnum := func(b byte) bool { return b >= 'a' && b <= 'z' || b >= '0' && b <= '9' }
+	for i := 0; i < len(c); {
+		if !alnum(c[i]) {
+			return false
+		}
+		for i < len(c) && alnum(c[i]) {
+			i++
+		}
+		if i == len(c) {
+			return true
+		}
+		switch {
+		case c[i] == '.':
+			i++
+		case strings.HasPrefix(c[i:], "__"):
+			i += 2
+		case c[i] == '_':
+			i++
+		case c[i] == '-':
+			for i < len(c) && c[i] == '-' {
+				i++
+			}
+		default:
+			return false
+		}
+		if i == len(c) {
+			return false // a separator at the end
+		}
+	}
+	return c != ""
+}
+
+// CheckRepository refuses a reference whose repository path is not the
+// distribution spec's: go-containerregistry checks only its characters,
+// so "team/../other" or "a//b" would reach a registry as they are (a
+// push sends the path in the URL, where ".." means another repository to
+// a proxy or a registry that cleans paths).
+func CheckRepository(ref name.Reference) error {
+	if reg := ref.Context().RegistryStr(); !strings.HasPrefix(reg, "[") {
+		host := reg
+		if h, _, err := net.SplitHostPort(reg); err == nil {
+			host = h
+		}
+		for _, l := range strings.Split(host, ".") {
+			if l == "" || strings.Trim(strings.ToLower(l), "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+				return fmt.Errorf("invalid image name %q: its registry %q is not a host name (hint: names look like dev, dev:1 or registry.example.com/team/dev:1)", ref.String(), reg)
+			}
+		}
+	}
+	repo := ref.Context().RepositoryStr()
+	for _, c := range strings.Split(repo, "/") {
+		if pathComponent(c) {
+			continue
+		}
+		what := fmt.Sprintf("its path element %q is not letters and digits joined by '.', '_' or '-'", c)
+		switch {
+		case c == "":
+			what = "its path has an empty element"
+		case c == "." || c == "..":
+			what = fmt.Sprintf("its path has a %q element", c)
+		}
+		return fmt.Errorf("invalid image name %q: %s (hint: names look like dev, dev:1 or registry.example.com/team/dev:1)", ref.String(), what)
+	}
+	return nil
 }
 
 // Origin is ref as devbox pushes to it: the registry itself (mirrors

@@ -1,7 +1,9 @@
 package network
 
 // Config is the [network] table of devbox's configuration file
-// (docs/config.md, docs/network.md). A nil pointer is "not set".
+// (docs/config.md, docs/network.md), as the box lifecycle takes it (from
+// cmd/config.Network, which has the same fields). A nil pointer is "not
+// set".
 type Config struct {
 	// Mode is the default --net of devbox run and of new boxes.
 	Mode string `toml:"mode"`

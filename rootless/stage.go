@@ -1,6 +1,7 @@
 package rootless
 
 import (
+	"github.com/devbox-dev/devbox/internal/self"
 	"os"
 	"strings"
 )
@@ -8,7 +9,7 @@ import (
 // Environment keys used between devbox's own processes. They never reach a
 // user command: ScrubEnv removes them.
 const (
-	envStage = "_DEVBOX_STAGE"
+	envStage = self.StageEnv
 	envNFDs  = "_DEVBOX_NFDS"
 	envStart = "_DEVBOX_START" // "FD,keep" or "FD,detach": see enter
 )

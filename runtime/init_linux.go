@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/devbox-dev/devbox/internal/termsafe"
 	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/network/child"
 	"github.com/devbox-dev/devbox/rootless"
@@ -43,7 +44,7 @@ func InitMain() int {
 		return 125 // devbox gave up before sending it, and says why
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "devbox: %v\n", err)
+		fmt.Fprintf(os.Stderr, "devbox: %s\n", termsafe.Line(err.Error()))
 		return 125
 	}
 	trace.Mark("init: spec read")
@@ -52,7 +53,9 @@ func InitMain() int {
 	rootless.Enter()
 	code, err := Init(spec)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "devbox: %v\n", err)
+		// The image chooses the command and its directory: no escape of
+		// theirs reaches the user's terminal.
+		fmt.Fprintf(os.Stderr, "devbox: %s\n", termsafe.Line(err.Error()))
 	}
 	// devbox run passes a status descriptor: report the code now, before
 	// the kernel tears the namespaces down.
@@ -626,7 +629,7 @@ func cloexecInherited() {
 }
 
 func warn(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "devbox: warning: "+format+"\n", args...)
+	fmt.Fprintf(os.Stderr, "devbox: warning: %s\n", termsafe.Line(fmt.Sprintf(format, args...)))
 }
 
 // WarmUp readies a box init that waits for its run (a warm holder's spare,

@@ -3,6 +3,7 @@ package runtime
 import (
 	"encoding/json"
 	"fmt"
+	rsession "github.com/devbox-dev/devbox/runtime/session"
 	"io"
 	"os"
 
@@ -81,18 +82,7 @@ type Spec struct {
 }
 
 // Account is the user's identity inside a box.
-type Account struct {
-	Name  string `json:"name"`
-	UID   int    `json:"uid"`
-	GID   int    `json:"gid"`
-	Group string `json:"group"`
-	Gecos string `json:"gecos,omitempty"`
-	Home  string `json:"home"`
-	Shell string `json:"shell"` // the host login shell; the init falls back to bash, then sh
-	// Sudo adds the user to the image's sudo/wheel group and a NOPASSWD
-	// sudoers drop-in.
-	Sudo bool `json:"sudo"`
-}
+type Account = rsession.Account
 
 // Security is the confinement of a box's commands. Its zero value is the
 // default of a sandboxed box: the default capability set, no_new_privs and

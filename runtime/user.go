@@ -84,7 +84,6 @@ type passwdEntry struct {
 	name     string
 	uid, gid uint32
 	home     string
-	shell    string
 }
 
 type groupEntry struct {
@@ -194,13 +193,6 @@ func parseID(s string) (uint32, error) {
 	return uint32(n), nil
 }
 
-// LoginShell returns the login shell of uid in passwd (the contents of an
-// /etc/passwd), "" when it has none there.
-func LoginShell(passwd []byte, uid uint32) string {
-	e, _ := findUID(parsePasswd(passwd), uid)
-	return e.shell
-}
-
 func findUID(users []passwdEntry, uid uint32) (passwdEntry, bool) {
 	for _, e := range users {
 		if e.uid == uid {
@@ -232,11 +224,7 @@ func parsePasswd(b []byte) []passwdEntry {
 		if err1 != nil || err2 != nil {
 			return
 		}
-		e := passwdEntry{name: f[0], uid: uid, gid: gid, home: f[5]}
-		if len(f) > 6 {
-			e.shell = f[6]
-		}
-		out = append(out, e)
+		out = append(out, passwdEntry{name: f[0], uid: uid, gid: gid, home: f[5]})
 	})
 	return out
 }

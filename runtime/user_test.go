@@ -168,14 +168,3 @@ func TestExecError(t *testing.T) {
 		}
 	}
 }
-
-func TestLoginShell(t *testing.T) {
-	passwd := []byte("# comment\n+nis::::::\nroot:x:0:0:root:/root:/bin/bash\n" +
-		"ann:x:1000:1000:Ann:/home/ann:/usr/bin/zsh\nbob:x:1001:1001::/home/bob:\nshort:x:1002:1002::/home/short\n" +
-		"ann2:x:1000:1000::/home/ann2:/bin/sh\n")
-	for uid, want := range map[uint32]string{0: "/bin/bash", 1000: "/usr/bin/zsh", 1001: "", 1002: "", 4242: ""} {
-		if got := LoginShell(passwd, uid); got != want {
-			t.Errorf("LoginShell(%d) = %q, want %q", uid, got, want)
-		}
-	}
-}

@@ -87,6 +87,10 @@ v=$("$bin" version)
 grep -Eqx 'version: *0\.0\.1-next' <<<"$v" || fail "the version is not stamped: $v"
 grep -Eqx 'commit: *[0-9a-f]{40}' <<<"$v" || fail "the commit is not stamped: $v"
 grep -Eqx 'init: *embedded devbox-init sha256:[0-9a-f]{12}, embedded devbox-net sha256:[0-9a-f]{12}' <<<"$v" || fail "the box init and network helper are not embedded: $v"
+grep -Eqx 'front: */.*/devbox \+ embedded devbox-cli sha256:[0-9a-f]{12}' <<<"$v" || fail "devbox is not a front with the embedded CLI: $v"
+size=$(stat -c %s "$bin")
+front=$("$GO" version -m "$bin" 2>/dev/null | grep -c '^[[:space:]]*dep' || true)
+[ "$front" -lt 20 ] || fail "the front links $front modules: it must stay small (docs/architecture.md, Front)"
 
 deb=$(ls "$D"/devbox_*_amd64.deb)
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')

@@ -3,9 +3,11 @@ package box
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 
+	dbox "github.com/devbox-dev/devbox/box"
 	"github.com/devbox-dev/devbox/boxfile"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/spf13/cobra"
@@ -78,7 +80,9 @@ func completeBoxFile(_ *cobra.Command, args []string, _ string) ([]string, cobra
 
 // devcontainerBox assembles the box of the devcontainer.json of project
 // directory dir and returns its name; what devbox ignored is said first.
-func devcontainerBox(e *env, dir string) (string, error) {
+// A postCreateCommand runs only when the user trusts this project with
+// this content (trustHooks).
+func devcontainerBox(e *env, dir string, trust bool) (string, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return "", err
@@ -92,6 +96,9 @@ func devcontainerBox(e *env, dir string) (string, error) {
 		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: %s: %s\n", path, n)
 	}
 	if err != nil {
+		return "", err
+	}
+	if err := trustHooks(e, path, abs, s, trust); err != nil {
 		return "", err
 	}
 	res, err := boxfile.Assemble([]boxfile.Spec{s}, e.mgr.Engine(), boxfile.Options{File: path, Progress: e.f.IOStreams.ErrOut})
@@ -109,4 +116,59 @@ func changesNote(ch []string) string {
 		return ""
 	}
 	return " (" + strings.Join(ch, ", ") + ")"
+}
+
+// trustHooks lets box s of devcontainer.json path (project directory
+// project) be assembled when it runs no hook, when the user trusted it
+// before, with --trust, or when the user says yes on the terminal; the
+// answer is remembered. Without a terminal it is an error with a hint.
+func trustHooks(e *env, path, project string, s boxfile.Spec, trust bool) error {
+	if !boxfile.NeedsTrust(s) {
+		return nil
+	}
+	dir, err := dbox.StateDir()
+	if err != nil {
+		return err
+	}
+	tr := boxfile.HookTrust{Dir: filepath.Join(dir, "trust")}
+	if tr.Trusted(project, s) {
+		return nil
+	}
+	ios := e.f.IOStreams
+	cmd := cmdutil.Printable(strings.Join(s.OnCreate, "; "))
+	if !trust {
+		if !ios.InTTY || !ios.ErrTTY {
+			return cmdutil.FlagErrorf("%s has a postCreateCommand, %q, which would run as you in a box that shares your home; nothing was run (hint: read it, then devbox shell --devcontainer --trust)", path, cmd)
+		}
+		fmt.Fprintf(ios.ErrOut, "devbox: %s asks to run, as you, in a box of image %s that shares your home:\n  postCreateCommand: %s\nRun it? [y/N] ",
+			cmdutil.Printable(path), cmdutil.Printable(s.Image), cmd)
+		if !yes(ios.In) {
+			return fmt.Errorf("%s is not trusted; nothing was run (hint: devbox shell --devcontainer --trust runs it without asking)", path)
+		}
+	}
+	if err := tr.Remember(project, s); err != nil {
+		fmt.Fprintf(ios.ErrOut, "devbox: warning: %v (it will be asked again)\n", err)
+	}
+	return nil
+}
+
+// yes reads one line from in, byte by byte (what follows it stays for the
+// box's command), and reports whether it is y or yes.
+func yes(in io.Reader) bool {
+	var line []byte
+	b := make([]byte, 1)
+	for len(line) < 64 {
+		n, err := in.Read(b)
+		if n == 1 {
+			if b[0] == '\n' {
+				break
+			}
+			line = append(line, b[0])
+		}
+		if err != nil {
+			break
+		}
+	}
+	a := strings.ToLower(strings.TrimSpace(string(line)))
+	return a == "y" || a == "yes"
 }

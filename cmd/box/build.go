@@ -12,6 +12,7 @@ import (
 	"github.com/devbox-dev/devbox/boxfile"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/image"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
 )
 
@@ -34,7 +35,9 @@ func NewCmdBuild(f *cmdutil.Factory) *cobra.Command {
 			"step and its build key as the label dev.devbox.build.key; it is stored as\n" +
 			"localhost/NAME:latest, or as -t IMAGE. A box whose key (the base image's digest and\n" +
 			"platform, the packages, the hooks, the env, the package repositories) matches the stored\n" +
-			"image's is not built again: build prints \"cached\" (--no-cache builds anyway).\n" +
+			"image's is not built again when devbox build made that image here (it records the digest\n" +
+			"of each image it builds: a label alone is not trusted): build prints \"cached\"\n" +
+			"(--no-cache builds anyway).\n" +
 			"Prints one line per box: NAME, IMAGE, DIGEST, built or cached; a failed package install or\n" +
 			"hook exits 1 and names the step and its log.",
 		Example: "  devbox build\n  devbox build ci/devbox.toml -b web -t team/web:1 --push 127.0.0.1:5000/team/web:1\n" +
@@ -91,6 +94,16 @@ func buildRun(ctx context.Context, f *cmdutil.Factory, o BuildOptions, args []st
 	if o.Tag != "" {
 		if _, err := image.LocalName(o.Tag); err != nil {
 			return cmdutil.FlagErrorf("-t: %v", err)
+		}
+	}
+	if o.Push != "" {
+		// Refused before the build, not after it.
+		d, err := name.ParseReference(o.Push)
+		if err == nil {
+			err = image.CheckRepository(d)
+		}
+		if err != nil {
+			return cmdutil.FlagErrorf("invalid --push destination %q: %v", o.Push, err)
 		}
 	}
 	e, err := open(ctx, f)

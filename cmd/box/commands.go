@@ -22,7 +22,8 @@ func addCreateFlags(c *cobra.Command, o *dbox.CreateOptions, withImage bool) {
 		fl.StringVarP(&o.Image, "image", "i", "", "image or alias to make the box from (default: the box name as an alias)")
 	}
 	fl.StringVar(&o.Home, "home", "", "host directory to use as your home in the box (default: your home)")
-	fl.BoolVar(&o.Desktop, "desktop", false, "with --home: bind the parts of your desktop session that cannot start programs on the host (Wayland, PipeWire, PulseAudio); never the session bus, X11 or the SSH agent")
+	fl.BoolVar(&o.Desktop, "desktop", false, "with --home: bind the part of your desktop session that cannot start programs on the host (Wayland); never the session bus, X11, the SSH agent, or audio unless --audio")
+	fl.BoolVar(&o.Audio, "audio", false, "with --home --desktop: bind PipeWire and PulseAudio too; their protocols let the box load modules into your audio server on the host (code that runs as you there): only for an image you trust")
 	fl.StringArrayVarP(&o.Volumes, "volume", "v", nil, "bind SRC:DST[:ro] from the host into the box")
 	fl.StringArrayVarP(&o.Env, "env", "e", nil, "set KEY=VALUE in every session of the box")
 	fl.StringVar(&o.Hostname, "hostname", "", "the box's hostname (default: its name)")
@@ -95,6 +96,9 @@ type ShellOptions struct {
 	// Devcontainer is the project directory whose devcontainer.json
 	// makes the box (shell --devcontainer).
 	Devcontainer string
+	// Trust runs the devcontainer.json's postCreateCommand without asking
+	// (and remembers it is trusted).
+	Trust bool
 	// Args is the command and its arguments (empty: the login shell).
 	Args []string
 	// MayCreate: a missing box is created (shell, not exec).
@@ -156,6 +160,7 @@ func NewCmdShell(f *cmdutil.Factory, runF func(*ShellOptions) error) *cobra.Comm
 	c.Flags().BoolVar(&o.Reprovision, "reprovision", false, "install sudo, your locale, less, ps and your shell again if missing (the first start of a dev box does)")
 	c.Flags().StringVar(&o.Devcontainer, "devcontainer", "", "make and enter the box of DIR's .devcontainer/devcontainer.json (image, containerEnv, remoteUser, forwardPorts, postCreateCommand, mounts); without =DIR, the current directory's")
 	c.Flags().Lookup("devcontainer").NoOptDefVal = "."
+	c.Flags().BoolVar(&o.Trust, "trust", false, "with --devcontainer: run its postCreateCommand without asking (it runs as you, in a box that shares your home); remembered until devcontainer.json changes")
 	return c
 }
 
@@ -212,7 +217,7 @@ func shellRun(ctx context.Context, f *cmdutil.Factory, o *ShellOptions) error {
 	if o.Devcontainer != "" {
 		// Assembled (created, or rebuilt when its devcontainer.json
 		// changed), then entered.
-		if eo.Name, err = devcontainerBox(e, o.Devcontainer); err != nil {
+		if eo.Name, err = devcontainerBox(e, o.Devcontainer, o.Trust); err != nil {
 			return err
 		}
 		eo.MayCreate = false
@@ -322,7 +327,9 @@ func lsRun(ctx context.Context, f *cmdutil.Factory, o *LsOptions) error {
 				name, created = l.ID[:12], "-"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", name, l.Image, status, l.State.Sessions, created, portsColumn(l.Network))
+		// A record is input: its image reference is printed
+		// without terminal escapes.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", name, cmdutil.Printable(l.Image), status, l.State.Sessions, created, portsColumn(l.Network))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -330,7 +337,7 @@ func lsRun(ctx context.Context, f *cmdutil.Factory, o *LsOptions) error {
 	// The reasons go to stderr: stdout carries only the table.
 	for _, l := range out {
 		if l.Problem != "" {
-			fmt.Fprintf(f.IOStreams.ErrOut, "devbox: warning: %s\n", l.Problem)
+			fmt.Fprintf(f.IOStreams.ErrOut, "devbox: warning: %s\n", cmdutil.Printable(l.Problem))
 		}
 	}
 	return nil

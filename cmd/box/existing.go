@@ -9,7 +9,7 @@ import (
 
 // sessionFlags are shell's flags that apply to every session; the others
 // are create's and only shape a new box.
-var sessionFlags = map[string]bool{"devcontainer": true, "reprovision": true, "root": true, "tty": true, "no-tty": true, "help": true, "store": true, "log-level": true, "platform": true}
+var sessionFlags = map[string]bool{"devcontainer": true, "trust": true, "reprovision": true, "root": true, "tty": true, "no-tty": true, "help": true, "store": true, "log-level": true, "platform": true}
 
 // changedCreateFlags returns the create flags given on c's command line,
 // and each as it would be written again (for the hint).

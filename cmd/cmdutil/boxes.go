@@ -10,6 +10,7 @@ import (
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/limits"
 	"github.com/devbox-dev/devbox/image/store"
+	"github.com/devbox-dev/devbox/network"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -34,7 +35,7 @@ func OpenBoxes(ctx context.Context, f *Factory) (*box.Manager, error) {
 			if err != nil {
 				return box.Settings{}, err
 			}
-			return box.Settings{Network: cfg.Network, Provision: cfg.Provision}, nil
+			return box.Settings{Network: network.Config(cfg.Network), Provision: cfg.Provision}, nil
 		},
 		Aliases: f.Aliases,
 		Remover: func(ctx context.Context) store.Remover { return f.Remover(ctx, st) },

@@ -4,7 +4,7 @@ import (
 	"strings"
 
 	"github.com/devbox-dev/devbox/image"
-	rbox "github.com/devbox-dev/devbox/runtime/box"
+	"github.com/devbox-dev/devbox/internal/termsafe"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -146,6 +146,6 @@ func ArgKinds(use string) (kinds []string, repeat bool) {
 	return nil, false
 }
 
-// Printable drops control characters (terminal escapes) from a value read
-// from disk or from an image before it is printed (rbox.Printable).
-func Printable(s string) string { return rbox.Printable(s) }
+// Printable drops control characters (terminal escapes, C1 included) from
+// a value read from disk or from an image before it is printed.
+func Printable(s string) string { return termsafe.Printable(s) }

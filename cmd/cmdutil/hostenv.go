@@ -1,6 +1,7 @@
 package cmdutil
 
 import (
+	"github.com/devbox-dev/devbox/internal/self"
 	"os"
 	"os/user"
 	"strconv"
@@ -25,7 +26,7 @@ func HostEnv(f *Factory) doctor.Env {
 		FindNVIDIA: device.FindHost,
 	}
 	e.Home, _ = os.UserHomeDir()
-	if exe, err := os.Executable(); err == nil {
+	if exe, err := self.Path(); err == nil {
 		e.Exe = exe
 	}
 	cfg := &config.Config{}

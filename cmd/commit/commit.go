@@ -85,6 +85,11 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	if err != nil {
 		return cmdutil.FlagErrorf("%v", err)
 	}
+	for flag, v := range map[string]string{"--author": opts.Author, "--message": opts.Message} {
+		if err := icommit.CheckText(flag, v); err != nil {
+			return cmdutil.FlagErrorf("%v", err)
+		}
+	}
 	var changes []icommit.Change
 	for _, c := range opts.Changes {
 		ch, err := icommit.ParseChange(c)

@@ -16,7 +16,6 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/devbox-dev/devbox/image/limits"
-	"github.com/devbox-dev/devbox/network"
 	"github.com/devbox-dev/devbox/provision"
 )
 
@@ -100,9 +99,25 @@ type Run struct {
 // in memory.
 func (r Run) ScratchInMemory() bool { return r.Scratch != "disk" }
 
-// Network configures user-mode networking (network.Config: the [network]
-// table; docs/network.md).
-type Network = network.Config
+// Network configures user-mode networking (docs/network.md). It has
+// network.Config's fields, which the box lifecycle takes
+// (cmdutil.OpenBoxes converts it; the conversion stops compiling when the
+// two differ): defined here so that the front, which reads the
+// configuration, does not link package network.
+type Network struct {
+	// Mode is the default --net of devbox run and of new boxes.
+	Mode string `toml:"mode"`
+	// DNS are the upstream resolvers of the user-mode DNS ("ip" or
+	// "ip:port"); empty: the host's /etc/resolv.conf.
+	DNS []string `toml:"dns"`
+	// HostLoopback maps the gateway (host.devbox.internal) to the host's
+	// 127.0.0.1 (default true).
+	HostLoopback *bool `toml:"host_loopback"`
+	// IPv6 gives boxes IPv6 where the driver has it (default true).
+	IPv6 *bool `toml:"ipv6"`
+	// AutoPorts forwards the ports a box listens on (default true).
+	AutoPorts *bool `toml:"auto_ports"`
+}
 
 // Store configures where images and boxes live.
 type Store struct {

@@ -1,11 +1,14 @@
-// Command devbox is the single devbox binary. main only routes: it decides
-// from one environment key which process this is (the CLI, or a stage: the
-// box init, the unpacker, a host-side helper) before any flag parsing.
+// Command devbox is devbox's front: the small program users run. It serves
+// the commands that must answer in a few milliseconds itself — a session in
+// a running box (shell.go) — in ordinary code called from main, and hands
+// everything else to the full CLI (cmd/cli): a release build embeds the
+// CLI's program (cmd/devbox-cli, internal/libexec) and executes it with the
+// same arguments and environment plus the front's path (internal/self); a
+// plain `go build` links the CLI and calls it in-process (cli_inproc.go).
+// docs/architecture.md, "Front", says what crosses between the two.
 //
-// Start-up is on every box's critical path: the runtime does not look for
-// a cgroup CPU limit at start and does not keep re-reading it (devbox's
-// processes are short-lived or mostly wait, and the box init runs with
-// GOMAXPROCS=1).
+// The front links only light packages (test/imports lists them): a Go
+// program pays for every package it links at every start.
 //
 //go:debug containermaxprocs=0
 //go:debug updatemaxprocs=0
@@ -14,53 +17,38 @@ package main
 import (
 	"os"
 
-	"github.com/devbox-dev/devbox/cgroup/keeper"
-	"github.com/devbox-dev/devbox/cmd/factory"
-	"github.com/devbox-dev/devbox/cmd/root"
-	"github.com/devbox-dev/devbox/doctor"
-	"github.com/devbox-dev/devbox/export"
 	"github.com/devbox-dev/devbox/hostexec"
-	"github.com/devbox-dev/devbox/image/commit"
-	"github.com/devbox-dev/devbox/image/store"
-	"github.com/devbox-dev/devbox/internal/holder"
+	"github.com/devbox-dev/devbox/internal/self"
 	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/internal/warm"
-	"github.com/devbox-dev/devbox/rootless"
-	"github.com/devbox-dev/devbox/runtime"
 )
 
-// stages are the entry points of processes devbox starts in its namespaces.
-var stages = map[string]func() int{
-	factory.StageUnpack:   func() int { return store.UnpackMain(rootless.ExtraFiles()[0]) },
-	factory.StageRmtree:   store.RemoveMain,
-	factory.StageSnapshot: func() int { return store.FreezeMain(rootless.ExtraFiles()[0]) },
-	runtime.StageInit:     func() int { holder.MaybeSpare(runtime.WarmUp, runtime.Taken); return runtime.InitMain() },
-	holder.Stage:          holder.Main,
-	runtime.StageLockRO:   runtime.LockROMain,
-	doctor.StageProbe:     doctor.ProbeMain,
-	hostexec.Stage:        hostexec.ServeMain,
-	export.StageRead:      export.ReadMain,
-	commit.StageRead:      commit.ReadMain,
-	keeper.Stage:          keeper.Main,
+// fastPaths are the commands the front serves itself, tried in order with
+// the whole argv. Each reports whether it handled the command (then with
+// its exit code); when none did, the CLI runs it, exactly as if there were
+// no front. A fast path hands over before it has printed anything or
+// changed anything.
+var fastPaths = []func(argv []string) (code int, handled bool){
+	replayFast,
+	sessionFast,
 }
 
+// replayFast runs a repeated `devbox run` whose inputs are unchanged from
+// its record, through a warm holder (internal/warm).
+func replayFast(argv []string) (int, bool) { return warm.TryReplay(argv, os.Environ()) }
+
 func main() {
-	trace.Mark("main")
-	stage := rootless.CurrentStage()
-	if stage == "" && hostexec.IsClient(os.Args[0]) {
-		os.Exit(hostexec.ClientMain()) // devbox-host in a dev box (a build without embedded programs)
-	}
-	if stage == "" {
-		// A repeated `devbox run` whose inputs are unchanged runs from its
-		// record, through a warm holder, without the CLI (internal/warm).
-		if code, ok := warm.TryReplay(os.Args, os.Environ()); ok {
-			os.Exit(code)
+	trace.Mark("front")
+	if os.Getenv(self.StageEnv) == "" {
+		if hostexec.IsClient(os.Args[0]) {
+			// devbox-host in a dev box whose devbox-host is devbox itself.
+			os.Exit(hostexec.ClientMain())
 		}
-		os.Exit(root.Main())
+		for _, fast := range fastPaths {
+			if code, ok := fast(os.Args); ok {
+				os.Exit(code)
+			}
+		}
 	}
-	if run, ok := stages[stage]; ok {
-		os.Exit(run())
-	}
-	os.Stderr.WriteString("devbox: unknown internal stage " + stage + "\n")
-	os.Exit(125)
+	os.Exit(runCLI())
 }

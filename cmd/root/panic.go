@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
+	"github.com/devbox-dev/devbox/internal/termsafe"
 )
 
 // reportPanic turns a panic of the CLI into one line on stderr and exit
@@ -22,9 +23,4 @@ func reportPanic(w io.Writer, r any, stack []byte) int {
 
 // oneLine folds a message onto one line: every error devbox prints is one
 // line, whatever a library put in it.
-func oneLine(s string) string {
-	if !strings.ContainsAny(s, "\n\r\t") {
-		return s
-	}
-	return strings.Join(strings.Fields(s), " ")
-}
+func oneLine(s string) string { return termsafe.Line(s) }

@@ -21,6 +21,7 @@ import (
 	"github.com/devbox-dev/devbox/cmd/config"
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/store"
+	"github.com/devbox-dev/devbox/internal/self"
 	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/internal/warm"
 	"github.com/devbox-dev/devbox/network"
@@ -255,7 +256,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		if err != nil {
 			return err
 		}
-		if err := box.KeepAsBox(boxes, conf.Network, box.KeptName(opts.Name, id), keepOptions(opts), spec, pr.img); err != nil {
+		if err := box.KeepAsBox(boxes, network.Config(conf.Network), box.KeptName(opts.Name, id), keepOptions(opts), spec, pr.img); err != nil {
 			return err
 		}
 		if opts.Name == "" {
@@ -310,7 +311,7 @@ func chooseNetwork(f *cmdutil.Factory, opts *Options) (*box.Network, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := box.ChooseNetwork(cfg.Network, opts.Net, box.NetworkFlags{Publish: opts.Publish,
+	n, err := box.ChooseNetwork(network.Config(cfg.Network), opts.Net, box.NetworkFlags{Publish: opts.Publish,
 		HostLoopback: opts.HostLoopback, NoHostLoopback: opts.NoHostLoopback, Sandboxed: true, NoAutoPorts: true})
 	if err != nil {
 		return nil, err
@@ -537,7 +538,7 @@ func saveReplay(l *launched, spec *runtime.Spec, st *store.Store, nw *box.Networ
 	}
 	// What the spec was computed from, besides the command line and the
 	// environment (the record's key).
-	guards := []string{"/proc/self/exe", config.Path(), st.IndexPath(), "/etc/resolv.conf", "/etc/hosts",
+	guards := []string{config.Path(), st.IndexPath(), "/etc/resolv.conf", "/etc/hosts",
 		"/etc/passwd", "/etc/group", "/etc/subuid", "/etc/subgid", r.Exe}
 	guards = append(guards, spec.Lowers...)
 	p := warm.Replay{
@@ -562,6 +563,13 @@ func saveReplay(l *launched, spec *runtime.Spec, st *store.Store, nw *box.Networ
 		p.HelperOptions, p.RunDir = []byte(tokens(string(o))), tokens(nw.RunDir())
 		guards = append(guards, hc.Path)
 	}
+	// devbox itself: the front that the replay runs in, when one started
+	// this CLI (internal/self).
+	exe, err := self.Path()
+	if err != nil {
+		return
+	}
+	p.Guards = append(p.Guards, warm.GuardAs("/proc/self/exe", exe))
 	for _, g := range guards {
 		p.Guards = append(p.Guards, warm.Guard(g))
 	}

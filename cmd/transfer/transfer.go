@@ -107,6 +107,9 @@ func RunPush(ctx context.Context, f *cmdutil.Factory, opts *PushOptions) error {
 	if err != nil {
 		return cmdutil.FlagErrorf("invalid destination %q: %v", destStr, err)
 	}
+	if err := image.CheckRepository(dest); err != nil {
+		return cmdutil.FlagErrorf("%v", err)
+	}
 	if dest.Context().RegistryStr() == "localhost" && opts.Dest == "" {
 		return cmdutil.FlagErrorf("%s names no registry to push to (hint: give one, e.g. devbox push %s registry.example.com/team/%s)",
 			img.Ref, img.Ref, dest.Context().RepositoryStr()+":"+dest.Identifier())

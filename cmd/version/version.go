@@ -5,6 +5,9 @@ package version
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/devbox-dev/devbox/internal/self"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -30,6 +33,7 @@ type Info struct {
 	Go       string              `json:"go"`
 	Platform string              `json:"platform"`
 	Init     string              `json:"init"`
+	Front    string              `json:"front"`
 	Host     doctor.Capabilities `json:"host"`
 }
 
@@ -66,6 +70,7 @@ func Collect(f *cmdutil.Factory, opts *Options) Info {
 		Go:       runtime.Version(),
 		Platform: runtime.GOOS + "/" + runtime.GOARCH,
 		Init:     initDesc(),
+		Front:    frontDesc(),
 		Host:     doctor.Detect(cmdutil.HostEnv(f)),
 	}
 }
@@ -87,6 +92,7 @@ func Run(f *cmdutil.Factory, opts *Options) error {
 	line("go", info.Go)
 	line("platform", info.Platform)
 	line("init", info.Init)
+	line("front", info.Front)
 	line("kernel", or(h.Kernel, "unknown"))
 	line("userns", h.Userns)
 	line("subuid", ranges(h.SubUID))
@@ -118,6 +124,22 @@ func or(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// frontDesc says how this CLI runs: executed by devbox's front, which
+// embeds it (release builds: the CLI's copy is named after its digest),
+// or linked into it.
+func frontDesc() string {
+	f := self.Front()
+	if f == "" {
+		return "none: devbox is the CLI itself (a build without -tags devbox_embedcli)"
+	}
+	exe, _ := os.Executable()
+	d := strings.TrimPrefix(filepath.Base(filepath.Dir(exe)), libexec.CLI+"-")
+	if filepath.Base(exe) != libexec.CLI || len(d) < 12 {
+		return f + " + embedded " + libexec.CLI + " (" + exe + ")"
+	}
+	return f + " + embedded " + libexec.CLI + " sha256:" + d[:12]
 }
 
 // initDesc says which programs boxes run as their init and network helper:

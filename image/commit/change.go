@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
+	"github.com/devbox-dev/devbox/internal/termsafe"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -98,7 +101,69 @@ func ParseChange(s string) (Change, error) {
 	default:
 		return bad("devbox commit supports %s (hint: e.g. --change 'CMD [\"make\", \"test\"]')", strings.Join(Changes, ", "))
 	}
+	if msg := c.badText(); msg != "" {
+		return bad("%s", msg)
+	}
 	return c, nil
+}
+
+// badText says what is wrong with the text of c, or "". The exec form is
+// JSON, whose escapes (\u0000, \u001b) put into the image's config what
+// the line itself does not show: a NUL (which every consumer of a command,
+// an environment or a path reads as the end of the string, so the image
+// would mean one thing to one tool and another to the next) and terminal
+// escapes are refused, and text must be UTF-8 (the config is JSON). Tabs
+// and newlines are allowed in a command and a value (a script may have
+// them), in nothing else.
+func (c Change) badText() string {
+	for _, a := range c.Args {
+		what, multiline := "the command", true
+		switch c.Op {
+		case "USER":
+			what, multiline = "the user", false
+		case "WORKDIR":
+			what, multiline = "the directory", false
+		}
+		if msg := badText(what, a, multiline); msg != "" {
+			return msg
+		}
+	}
+	for _, p := range c.Pairs {
+		if msg := badText("the key "+strconv.Quote(p[0]), p[0], false); msg != "" {
+			return msg
+		}
+		if msg := badText("the value of "+strconv.Quote(p[0]), p[1], true); msg != "" {
+			return msg
+		}
+	}
+	return ""
+}
+
+// badText says what is wrong with s, what of an image's config, or "": a
+// NUL, a control character (tabs and newlines allowed when multiline), or
+// text that is not UTF-8.
+func badText(what, s string, multiline bool) string {
+	switch {
+	case !utf8.ValidString(s):
+		return what + " is not UTF-8"
+	case strings.ContainsRune(s, 0):
+		return what + " has a NUL character"
+	case strings.ContainsFunc(s, func(r rune) bool { return termsafe.IsControl(r) && !(multiline && (r == '\t' || r == '\n')) }):
+		if multiline {
+			return what + " has a control character (only tabs and newlines are allowed)"
+		}
+		return what + " has a control character"
+	}
+	return ""
+}
+
+// CheckText refuses an --author or --message value (of the history and
+// the config) that badText finds wrong; a message may have several lines.
+func CheckText(flag, s string) error {
+	if msg := badText("the value", s, flag == "--message"); msg != "" {
+		return fmt.Errorf("invalid %s %q: %s", flag, s, msg)
+	}
+	return nil
 }
 
 // ApplyChanges applies the --change instructions, in order, to cfg. As in

@@ -30,6 +30,10 @@ func TestParseChange(t *testing.T) {
 		{`user dev`, Change{Op: "USER", Args: []string{"dev"}}},
 		{`WORKDIR /src`, Change{Op: "WORKDIR", Args: []string{"/src"}}},
 		{`WORKDIR "/my src"`, Change{Op: "WORKDIR", Args: []string{"/my src"}}},
+		// Tabs and newlines belong in scripts and values.
+		{`CMD ["sh", "-c", "echo a\n\techo b"]`, Change{Op: "CMD", Args: []string{"sh", "-c", "echo a\n\techo b"}}},
+		{`ENV MSG="a	b"`, Change{Op: "ENV", Pairs: [][2]string{{"MSG", "a\tb"}}}},
+		{`LABEL note="héllo 日本"`, Change{Op: "LABEL", Pairs: [][2]string{{"note", "héllo 日本"}}}},
 	}
 	for _, c := range cases {
 		got, err := ParseChange(c.in)
@@ -57,12 +61,51 @@ func TestParseChange(t *testing.T) {
 		{`WORKDIR`, "one directory"},
 		{`WORKDIR /a /b`, "one directory"},
 		{"CMD echo \x00", "NUL"},
+		// The exec form's JSON escapes put into the config what the
+		// command line does not show.
+		{`CMD ["a\u0000b"]`, "the command has a NUL"},
+		{`ENTRYPOINT ["/bin/sh", "-c", "x\u0000"]`, "the command has a NUL"},
+		{`CMD ["echo", "\u001b]0;PWNED\u0007"]`, "the command has a control character"},
+		{`CMD ["echo", "\u009b2J"]`, "the command has a control character"},
+		{`CMD ["echo", "a\rb"]`, "the command has a control character"},
+		{`CMD ["\ud800"]`, ""}, // a lone surrogate decodes as U+FFFD: allowed, checked below
+		{"CMD echo \x1b[31m", "the command has a control character"},
+		{"CMD echo \xff\xfe", "not UTF-8"},
+		{"ENV A=\x1b[2J", `the value of "A" has a control character`},
+		{"ENV \x1b[2J=1", `the key "\x1b[2J" has a control character`},
+		{"ENV \"A\x7f\"=1", "has a control character"},
+		{"LABEL k=\x07", `the value of "k" has a control character`},
+		{"LABEL \"k\nx\"=v", `the key "k\nx" has a control character`},
+		{"USER dev\x1b", "the user has a control character"},
+		{"WORKDIR /src\x1b[8m", "the directory has a control character"},
+		{"WORKDIR \"/a\nb\"", "the directory has a control character"},
 	}
 	for _, c := range bad {
+		if c.says == "" {
+			continue
+		}
 		_, err := ParseChange(c.in)
 		if err == nil || !strings.Contains(err.Error(), c.says) || !strings.HasPrefix(err.Error(), "invalid --change") {
 			t.Errorf("ParseChange(%q): %v, want an error that says %q", c.in, err, c.says)
 		}
+		if err != nil && strings.ContainsFunc(err.Error(), func(r rune) bool { return r < 0x20 || r >= 0x7f && r <= 0x9f }) {
+			t.Errorf("ParseChange(%q): the error %q carries a control character", c.in, err)
+		}
+	}
+	for _, c := range []struct {
+		flag, v string
+		ok      bool
+	}{
+		{"--author", "Ann <ann@example.com>", true}, {"--message", "two\nlines\tand a tab", true},
+		{"--author", "Ann\nEvil", false}, {"--author", "a\x00b", false}, {"--message", "\x1b]0;x\x07", false},
+		{"--message", "\u009b2J", false}, {"--message", "\xff", false},
+	} {
+		if err := CheckText(c.flag, c.v); (err == nil) != c.ok {
+			t.Errorf("CheckText(%s, %q) = %v, want ok %v", c.flag, c.v, err, c.ok)
+		}
+	}
+	if got, err := ParseChange(`CMD ["\ud800"]`); err != nil || got.Args[0] != "\ufffd" {
+		t.Errorf("a lone surrogate: %q, %v", got.Args, err)
 	}
 }
 

@@ -34,6 +34,10 @@ import (
 const (
 	Init = "devbox-init"
 	Net  = "devbox-net"
+	// CLI is the full command line (cmd/devbox-cli), which devbox's front
+	// (cmd/devbox) embeds instead of the other two (build tag
+	// devbox_embedcli): the CLI embeds those.
+	CLI = "devbox-cli"
 )
 
 type prog struct {
@@ -105,6 +109,17 @@ func Path(name, dir string) (string, error) {
 	}
 	removeOld(base, name, filepath.Base(dir))
 	return path, nil
+}
+
+// Memfd returns the path of a sealed memfd holding embedded program name
+// (/proc/self/fd/N), for a process without a runtime directory of its
+// own; "" and no error when the build embeds no such program.
+func Memfd(name string) (string, error) {
+	p := progs[name]
+	if len(p.blob) == 0 {
+		return "", nil
+	}
+	return memfd(name, p.blob)
 }
 
 // unusedFor is how long a copy of another version must have gone unused

@@ -130,3 +130,26 @@ func Flock(fd, how int) error {
 		}
 	}
 }
+
+// WriteFile replaces path with b (mode perm) by a rename from a temporary
+// file beside it, made as Create makes files: a reader sees the old file or
+// the new one, and a link planted at either name is replaced, not
+// followed.
+func WriteFile(path string, b []byte, perm os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := Create(tmp, 0, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}

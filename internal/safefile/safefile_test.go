@@ -115,3 +115,27 @@ func TestReadFile(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteFile: links planted at the file's name or at its temporary
+// name are replaced, never written through.
+func TestWriteFile(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	os.WriteFile(victim, []byte("mine"), 0o644)
+	p := filepath.Join(dir, "record")
+	os.Symlink(victim, p)
+	os.Symlink(victim, p+".tmp")
+	if err := WriteFile(p, []byte("new"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "mine" {
+		t.Errorf("written through a link: the victim holds %q", b)
+	}
+	fi, err := os.Lstat(p)
+	if b, _ := os.ReadFile(p); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o600 || string(b) != "new" {
+		t.Errorf("the record: %v %v %q", fi, err, b)
+	}
+	if _, err := os.Lstat(p + ".tmp"); err == nil {
+		t.Error("the temporary file is left")
+	}
+}

@@ -173,8 +173,14 @@ func SaveReplay(runtimeDir string, s Start, p Replay) error {
 // TryReplay (the CLI changes its own: --log-level).
 var startEnviron []string
 
-// Environ is the environment devbox started with (nil before TryReplay).
+// Environ is the environment devbox started with (nil before TryReplay or
+// Started).
 func Environ() []string { return startEnviron }
+
+// Started records the environment the CLI started with, when its front
+// has called TryReplay in another process (the CLI changes its own
+// environment: --log-level).
+func Started(environ []string) { startEnviron = environ }
 
 // TryReplay runs the box of a matching replay record through a holder and
 // returns its exit code, or ok false when there is none or it cannot be

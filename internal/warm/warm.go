@@ -327,12 +327,17 @@ func Paths(runtimeDir, fp string) (sock, lock string) {
 
 // Guard describes path's current state as one line: "path\tdev:ino:size:
 // mtime:mode", or "path\t-" when it does not exist.
-func Guard(path string) string {
+func Guard(path string) string { return GuardAs(path, path) }
+
+// GuardAs is Guard of file under the name key: the CLI guards the front
+// that started it (internal/self) as /proc/self/exe, which is that front
+// when the front checks the guard.
+func GuardAs(key, file string) string {
 	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		return path + "\t-"
+	if err := syscall.Stat(file, &st); err != nil {
+		return key + "\t-"
 	}
-	return path + "\t" + strconv.FormatUint(st.Dev, 16) + ":" + strconv.FormatUint(st.Ino, 16) + ":" +
+	return key + "\t" + strconv.FormatUint(st.Dev, 16) + ":" + strconv.FormatUint(st.Ino, 16) + ":" +
 		strconv.FormatInt(st.Size, 10) + ":" + strconv.FormatInt(st.Mtim.Sec, 10) + "." +
 		strconv.FormatInt(st.Mtim.Nsec, 10) + ":" + strconv.FormatUint(uint64(st.Mode), 8)
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/devbox-dev/devbox/network"
 )
 
-// Stage is the devbox stage of the network helper; cmd/devbox routes it
+// Stage is the devbox stage of the network helper; cmd/cli routes it
 // to Main.
 const Stage = "net"
 

@@ -10,19 +10,18 @@ import (
 	"errors"
 	"fmt"
 	"github.com/devbox-dev/devbox/cgroup"
+	"github.com/devbox-dev/devbox/internal/rundir"
 	"github.com/devbox-dev/devbox/internal/safefile"
 	"github.com/devbox-dev/devbox/provision"
+	"github.com/devbox-dev/devbox/runtime/session"
 	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
-
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -66,8 +65,12 @@ type Record struct {
 	// Desktop binds the caller's desktop session (Wayland, PipeWire,
 	// PulseAudio, the session bus, X11, the SSH agent) into a box with
 	// its own Home too (create --desktop); a box with the user's home
-	// always gets it.
+	// always gets it. A box with its own Home gets only Wayland, and
+	// PipeWire and PulseAudio only with Audio (create --desktop --audio):
+	// their protocols let a client load modules into, or create objects
+	// in, the user's audio server on the host.
 	Desktop bool     `json:"desktop,omitempty"`
+	Audio   bool     `json:"audio,omitempty"`
 	Volumes []Volume `json:"volumes,omitempty"`
 	Env     []string `json:"env,omitempty"` // image Env plus create-time --env
 	// CapAdd and CapDrop change the capability bounding set of the box's
@@ -109,6 +112,11 @@ type Record struct {
 	// cannot be used (List, Find): such a box is listed as broken and may
 	// be stopped and removed, never started.
 	Problem *BrokenError `json:"-"`
+	// RecordFile and ProvisionFile identify box.json and provision.json
+	// as read (zero: not read from a file, or no provision.json): a
+	// session ticket names them (runtime/session).
+	RecordFile    session.FileID `json:"-"`
+	ProvisionFile session.FileID `json:"-"`
 }
 
 // Store is the set of boxes of one devbox store.
@@ -118,28 +126,9 @@ type Store struct {
 	RuntimeDir string // $XDG_RUNTIME_DIR/devbox
 }
 
-// RuntimeBase returns the per-user runtime directory for running boxes.
-func RuntimeBase() (string, error) {
-	d := os.Getenv("XDG_RUNTIME_DIR")
-	if d != "" && filepath.IsAbs(d) {
-		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == os.Getuid() {
-				return filepath.Join(d, "devbox"), nil
-			}
-			return "", fmt.Errorf("XDG_RUNTIME_DIR %s belongs to another user (hint: you probably switched users with su or sudo; log in as yourself, or use machinectl shell %s@; run devbox doctor)", d, os.Getenv("USER"))
-		}
-	}
-	// No session runtime directory (ssh without logind, containers):
-	// fall back to a private directory in /tmp.
-	d = filepath.Join(os.TempDir(), "devbox-"+strconv.Itoa(os.Getuid()))
-	if err := os.MkdirAll(d, 0o700); err != nil {
-		return "", fmt.Errorf("creating runtime directory: %w", err)
-	}
-	if fi, err := os.Lstat(d); err != nil || !fi.IsDir() || fi.Sys().(*syscall.Stat_t).Uid != uint32(os.Getuid()) || fi.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("runtime directory %s is not a private directory of yours (hint: set XDG_RUNTIME_DIR; run devbox doctor)", d)
-	}
-	return d, nil
-}
+// RuntimeBase returns the per-user runtime directory for running boxes
+// (rundir.Base).
+func RuntimeBase() (string, error) { return rundir.Base() }
 
 // Open returns the box store rooted in the image store's directories.
 func Open(containersDir, locksDir string) (*Store, error) {
@@ -159,10 +148,10 @@ func Open(containersDir, locksDir string) (*Store, error) {
 func (s *Store) BoxDir(id string) string { return filepath.Join(s.Dir, id) }
 
 // RunDir is where a running box id can be reached.
-func (s *Store) RunDir(id string) string { return filepath.Join(s.RuntimeDir, id[:min(len(id), 16)]) }
+func (s *Store) RunDir(id string) string { return rundir.Box(s.RuntimeDir, id) }
 
 // SocketPath is the agent socket of box id.
-func (s *Store) SocketPath(id string) string { return filepath.Join(s.RunDir(id), "agent.sock") }
+func (s *Store) SocketPath(id string) string { return rundir.AgentSocket(s.RuntimeDir, id) }
 
 // Lock takes the lock named name (exclusive) and returns its release.
 func (s *Store) Lock(name string) (func(), error) {
@@ -250,7 +239,7 @@ func (s *Store) read(e fs.DirEntry) (*Record, error) {
 		}
 		return nil, errors.New("not a box")
 	}
-	b, err := readRecord(path)
+	b, fileID, err := readRecordID(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
@@ -261,6 +250,7 @@ func (s *Store) read(e fs.DirEntry) (*Record, error) {
 	if err != nil {
 		return stand(id, err), nil
 	}
+	r.RecordFile = fileID
 	if err := readProvision(s.BoxDir(id), r); err != nil {
 		return stand(r.Name, err), nil
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/devbox-dev/devbox/runtime/session"
 	"io"
 	"io/fs"
 	"os"
@@ -89,7 +90,7 @@ type ProvisionRecord struct {
 // record: read without following a link, strictly decoded, checked.
 func readProvision(dir string, r *Record) error {
 	path := filepath.Join(dir, provisionFile)
-	b, err := readRecord(path)
+	b, id, err := readRecordID(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -110,7 +111,7 @@ func readProvision(dir string, r *Record) error {
 			return &BrokenError{Path: path, Name: r.Name, Reason: err.Error()}
 		}
 	}
-	r.NoProvision, r.Provision = p.NoProvision, p.Provision
+	r.NoProvision, r.Provision, r.ProvisionFile = p.NoProvision, p.Provision, id
 	return nil
 }
 
@@ -282,30 +283,37 @@ func isLowerHex(s string) bool {
 // readRecord reads dir/box.json without following a symlink and without
 // reading more than maxRecordSize.
 func readRecord(path string) ([]byte, error) {
+	b, _, err := readRecordID(path)
+	return b, err
+}
+
+// readRecordID is readRecord that also returns the identity of the file
+// read (for the front's session tickets, runtime/session).
+func readRecordID(path string) ([]byte, session.FileID, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		if err == unix.ELOOP {
-			return nil, errors.New("is a symbolic link")
+			return nil, session.FileID{}, errors.New("is a symbolic link")
 		}
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		return nil, session.FileID{}, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, session.FileID{}, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, errors.New("is not a regular file")
+		return nil, session.FileID{}, errors.New("is not a regular file")
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxRecordSize+1))
 	if err != nil {
-		return nil, err
+		return nil, session.FileID{}, err
 	}
 	if len(b) > maxRecordSize {
-		return nil, fmt.Errorf("is larger than %d bytes", maxRecordSize)
+		return nil, session.FileID{}, fmt.Errorf("is larger than %d bytes", maxRecordSize)
 	}
-	return b, nil
+	return b, session.IDOf(fi), nil
 }
 
 // Security is the confinement of the box's commands: the default
@@ -323,15 +331,4 @@ func (r *Record) Security(userHome string) (runtime.Security, error) {
 	}
 	sec.Nested = dev
 	return sec, nil
-}
-
-// Printable drops control characters (terminal escapes) from a value read
-// from disk or from an image before it is printed.
-func Printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if isControl(r) {
-			return -1
-		}
-		return r
-	}, s)
 }

@@ -2,12 +2,11 @@ package box
 
 import (
 	"fmt"
+	"github.com/devbox-dev/devbox/runtime/session"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/devbox-dev/devbox/hostexec"
-	"github.com/devbox-dev/devbox/provision"
 	"github.com/devbox-dev/devbox/runtime"
 	"github.com/devbox-dev/devbox/runtime/device"
 )
@@ -113,7 +112,8 @@ func Spec(r *Record, lowers []string, boxDir string, h Host) (*runtime.Spec, err
 		exists = func(string) bool { return false }
 	}
 	if r.Home == "" || r.Desktop {
-		desktopMounts(s, h, acct, !IsDevBox(r, acct.Home), exists, add)
+		sandbox := !IsDevBox(r, acct.Home)
+		desktopMounts(s, h, acct, sandbox, !sandbox || r.Audio, exists, add)
 	}
 	// The host's GPUs: for boxes with the desktop session (a sandboxed
 	// box without --desktop gets none); the NVIDIA driver's files for dev
@@ -158,9 +158,7 @@ func Spec(r *Record, lowers []string, boxDir string, h Host) (*runtime.Spec, err
 
 // IsDevBox reports whether box r is a dev box for the user whose home is
 // userHome: its home is the user's own (docs/security.md).
-func IsDevBox(r *Record, userHome string) bool {
-	return r.Home == "" || (userHome != "" && filepath.Clean(r.Home) == filepath.Clean(userHome))
-}
+func IsDevBox(r *Record, userHome string) bool { return session.IsDevBox(r.Home, userHome) }
 
 // LinkerDirs are the directories box r's linker cache must add at its
 // start (ldconfig DIR…): those of the NVIDIA driver's libraries, in a dev
@@ -174,8 +172,11 @@ func LinkerDirs(r *Record, h Host) []string {
 
 // runtimeSockets are the sockets of a desktop session in
 // $XDG_RUNTIME_DIR that a box gets, besides $WAYLAND_DISPLAY: PipeWire,
-// PulseAudio and the D-Bus session bus.
+// PulseAudio (audioSockets) and the D-Bus session bus.
 var runtimeSockets = []string{"pipewire-0", "pulse/native", "bus"}
+
+// audioSockets are the audio servers' sockets among runtimeSockets.
+var audioSockets = []string{"pipewire-0", "pulse/native"}
 
 // desktopMounts adds the caller's desktop session to s: an empty private
 // $XDG_RUNTIME_DIR (a tmpfs of the user's, mode 0700) with only the
@@ -187,11 +188,14 @@ var runtimeSockets = []string{"pipewire-0", "pulse/native", "bus"}
 // link, and none may lie in devbox/.
 //
 // A sandboxed box (--home DIR --desktop) gets only what cannot start a
-// program on the host: Wayland, PipeWire and PulseAudio. The session bus
-// (systemd-run --user, D-Bus activation), X11 (synthetic keystrokes into
-// any window, a terminal too) and the SSH agent (your keys) stay outside;
-// sandboxedSessionDrops are their variables.
-func desktopMounts(s *runtime.Spec, h Host, acct runtime.Account, sandbox bool, exists func(string) bool, add func(src, dst string, ro bool)) {
+// program on the host: Wayland, and PipeWire and PulseAudio when audio
+// (--audio) says so. The session bus (systemd-run --user, D-Bus
+// activation), X11 (synthetic keystrokes into any window, a terminal too)
+// and the SSH agent (your keys) stay outside; sandboxedSessionDrops are
+// their variables. The audio servers stay outside by default because
+// their protocols load code into them: PulseAudio's load-module (a LADSPA
+// plugin by path, a new protocol socket anywhere), PipeWire's factories.
+func desktopMounts(s *runtime.Spec, h Host, acct runtime.Account, sandbox, audio bool, exists func(string) bool, add func(src, dst string, ro bool)) {
 	isSock := h.Socket
 	if isSock == nil {
 		isSock = func(string) bool { return false }
@@ -226,7 +230,7 @@ func desktopMounts(s *runtime.Spec, h Host, acct runtime.Account, sandbox bool, 
 			sock(w)
 		}
 		for _, n := range runtimeSockets {
-			if sandbox && n == "bus" {
+			if sandbox && n == "bus" || !audio && contains(audioSockets, n) {
 				continue
 			}
 			sock(filepath.Join(rt, n))
@@ -248,72 +252,14 @@ func desktopMounts(s *runtime.Spec, h Host, acct runtime.Account, sandbox bool, 
 	}
 }
 
-// sessionVars are passed from the caller's environment into every session.
-var sessionVars = []string{
-	"TERM", "COLORTERM", "LANG", "LANGUAGE", "TZ",
-	"DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY", "XDG_RUNTIME_DIR", "XDG_SESSION_TYPE",
-	"XDG_CURRENT_DESKTOP", "XDG_SESSION_DESKTOP", "DBUS_SESSION_BUS_ADDRESS",
-	"SSH_AUTH_SOCK", "PULSE_SERVER", "PIPEWIRE_REMOTE", "EDITOR", "VISUAL",
+// SessionEnv is the environment of one session in box r (session.Env).
+func SessionEnv(r *Record, acct runtime.Account, caller []string, root bool) []string {
+	return session.Env(r.SessionBox(), acct, caller, root)
 }
 
-// sandboxedSessionDrops are the session variables a sandboxed box does not
-// get: what they name is not in it (desktopMounts).
-var sandboxedSessionDrops = []string{"DISPLAY", "XAUTHORITY", "DBUS_SESSION_BUS_ADDRESS", "SSH_AUTH_SOCK"}
-
-// SessionEnv is the environment of one session: the box's (image Env and
-// --env at create time), the user's identity, and the caller's session
-// variables (display, sockets, locale, terminal), so a box entered from a
-// new desktop session uses that session.
-func SessionEnv(r *Record, acct runtime.Account, caller []string, root bool) []string {
-	sandbox := !IsDevBox(r, acct.Home)
-	vals := map[string]string{}
-	var keys []string
-	set := func(k, v string) {
-		if _, ok := vals[k]; !ok {
-			keys = append(keys, k)
-		}
-		vals[k] = v
-	}
-	for _, kv := range r.Env {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			set(k, v)
-		}
-	}
-	if _, ok := vals["PATH"]; !ok {
-		set("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-	}
-	for _, kv := range caller {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			continue
-		}
-		if strings.HasPrefix(k, "LC_") || contains(sessionVars, k) && !(sandbox && contains(sandboxedSessionDrops, k)) {
-			// A locale the box lacks (provisioning could not install it)
-			// becomes C.UTF-8: a shell that works, not one that warns.
-			if p := r.Provision; p != nil && p.LangFallback && v == p.Lang && (k == "LANG" || strings.HasPrefix(k, "LC_")) {
-				v = provision.FallbackLang
-			}
-			set(k, v)
-		}
-	}
-	if root {
-		set("HOME", "/root")
-		set("USER", "root")
-		set("LOGNAME", "root")
-	} else {
-		set("HOME", acct.Home)
-		set("USER", acct.Name)
-		set("LOGNAME", acct.Name)
-		set("SHELL", acct.Shell)
-	}
-	set("container", "devbox")
-	set("DEVBOX_NAME", r.Name)
-	sort.SliceStable(keys, func(i, j int) bool { return false })
-	out := make([]string, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, k+"="+vals[k])
-	}
-	return out
+// SessionBox is what a session takes from r.
+func (r *Record) SessionBox() session.Box {
+	return session.Box{ID: r.ID, Name: r.Name, Home: r.Home, Env: r.Env, Audio: r.Audio, NoProvision: r.NoProvision, Provision: r.Provision}
 }
 
 func contains(list []string, s string) bool {

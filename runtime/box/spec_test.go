@@ -54,10 +54,15 @@ func TestSpecMounts(t *testing.T) {
 			[]string{"/data/boxhome->/home/me", "/srv->/srv:ro", "/real/zone->/etc/localtime:ro"},
 			[]string{"/tmp/.X11-unix", "/tmp/ssh-x/agent.1", "/run/user/1000"}},
 		{"separate home with --desktop", Record{Name: "w", Hostname: "w", Home: "/data/boxhome", Desktop: true}, desktop, nil,
+			[]string{"/data/boxhome->/home/me", "tmpfs->/run/user/1000", "/run/user/1000/wayland-1->/run/user/1000/wayland-1"},
+			// What starts programs on the host stays outside a sandbox:
+			// the session bus, X11 (and its cookie), the SSH agent, and
+			// the audio servers, which load modules a client asks for.
+			[]string{"/run/user/1000->", "/run/user/1000/bus", "/tmp/.X11-unix", "/tmp/ssh-x/agent.1", "/run/user/1000/.mutter-Xwaylandauth.1",
+				"/run/user/1000/pipewire-0", "/run/user/1000/pulse"}},
+		{"separate home with --desktop --audio", Record{Name: "w", Hostname: "w", Home: "/data/boxhome", Desktop: true, Audio: true}, desktop, nil,
 			[]string{"/data/boxhome->/home/me", "tmpfs->/run/user/1000", "/run/user/1000/wayland-1->/run/user/1000/wayland-1",
 				"/run/user/1000/pipewire-0->/run/user/1000/pipewire-0", "/run/user/1000/pulse/native->/run/user/1000/pulse/native"},
-			// What starts programs on the host stays outside a sandbox:
-			// the session bus, X11 (and its cookie), the SSH agent.
 			[]string{"/run/user/1000->", "/run/user/1000/bus", "/tmp/.X11-unix", "/tmp/ssh-x/agent.1", "/run/user/1000/.mutter-Xwaylandauth.1"}},
 		{"agent in the home: the home carries it", Record{Name: "w", Hostname: "w"},
 			[]string{"SSH_AUTH_SOCK=/home/me/.ssh/agent.sock"}, nil,
@@ -254,25 +259,33 @@ func TestSpecHostExec(t *testing.T) {
 func TestSessionEnvSandboxDrops(t *testing.T) {
 	acct := runtime.Account{Name: "me", UID: 1000, GID: 1000, Home: "/home/me", Shell: "/bin/bash"}
 	caller := []string{"DISPLAY=:0", "XAUTHORITY=/run/user/1000/xauth", "DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus",
-		"SSH_AUTH_SOCK=/tmp/agent", "WAYLAND_DISPLAY=wayland-0", "TERM=xterm"}
+		"SSH_AUTH_SOCK=/tmp/agent", "WAYLAND_DISPLAY=wayland-0", "TERM=xterm", "PULSE_SERVER=tcp:127.0.0.1:4713", "PIPEWIRE_REMOTE=pipewire-0"}
 	for _, c := range []struct {
-		name string
-		r    *Record
-		want int // of the four variables
+		name  string
+		r     *Record
+		want  int // of the four variables
+		audio int // of the two audio variables
 	}{
-		{"dev box", &Record{Name: "d"}, 4},
-		{"own home as home", &Record{Name: "d", Home: "/home/me"}, 4},
-		{"sandbox with desktop", &Record{Name: "s", Home: "/data/s", Desktop: true}, 0},
+		{"dev box", &Record{Name: "d"}, 4, 2},
+		{"own home as home", &Record{Name: "d", Home: "/home/me"}, 4, 2},
+		{"sandbox with desktop", &Record{Name: "s", Home: "/data/s", Desktop: true}, 0, 0},
+		{"sandbox with desktop and audio", &Record{Name: "s", Home: "/data/s", Desktop: true, Audio: true}, 0, 2},
 	} {
 		env := "\n" + strings.Join(SessionEnv(c.r, acct, caller, false), "\n")
-		n := 0
-		for _, k := range sandboxedSessionDrops {
-			if strings.Contains(env, "\n"+k+"=") {
-				n++
+		count := func(keys []string) int {
+			n := 0
+			for _, k := range keys {
+				if strings.Contains(env, "\n"+k+"=") {
+					n++
+				}
 			}
+			return n
 		}
-		if n != c.want || !strings.Contains(env, "WAYLAND_DISPLAY=wayland-0") {
+		if n := count([]string{"DISPLAY", "XAUTHORITY", "DBUS_SESSION_BUS_ADDRESS", "SSH_AUTH_SOCK"}); n != c.want || !strings.Contains(env, "WAYLAND_DISPLAY=wayland-0") {
 			t.Errorf("%s: %d of the session bus, X11 and agent variables (want %d):\n%s", c.name, n, c.want, env)
+		}
+		if n := count([]string{"PULSE_SERVER", "PIPEWIRE_REMOTE"}); n != c.audio {
+			t.Errorf("%s: %d of the audio variables (want %d):\n%s", c.name, n, c.audio, env)
 		}
 	}
 }

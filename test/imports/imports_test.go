@@ -24,7 +24,7 @@ var shared = map[string]bool{
 }
 
 var wiring = map[string]bool{
-	"cmd/root": true, "cmd/devbox": true, "cmd/devbox/gendocs": true, "cmd/devbox-init": true, "cmd/devbox-net": true,
+	"cmd/root": true, "cmd/cli": true, "cmd/devbox-cli": true, "cmd/devbox": true, "cmd/devbox/gendocs": true, "cmd/devbox-init": true, "cmd/devbox-net": true,
 }
 
 // known are verb-to-verb imports that exist and are to go. The list only

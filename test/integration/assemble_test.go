@@ -3,13 +3,16 @@
 package integration
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // assembleEnv is newEnv with the local apt repository as the repository
@@ -136,7 +139,7 @@ func TestDevcontainerShell(t *testing.T) {
 	"mounts": ["source=${localWorkspaceFolder}/data,target=/data,type=bind,readonly"],
 	"features": {},
 }`), 0o644)
-	r := e.ok("shell", "--devcontainer="+proj, "--", "sh", "-c", `echo "$GREETING"; cat /data/x; touch /data/y 2>/dev/null || echo ro`)
+	r := e.ok("shell", "--devcontainer="+proj, "--trust", "--", "sh", "-c", `echo "$GREETING"; cat /data/x; touch /data/y 2>/dev/null || echo ro`)
 	if r.stdout != "hi\nbound\nro\n" {
 		t.Errorf("session printed %q", r.stdout)
 	}
@@ -161,5 +164,122 @@ func TestDevcontainerShell(t *testing.T) {
 	e.ok("shell", "--devcontainer="+proj, "--", "true")
 	if _, err := os.Stat(filepath.Join(proj, "created-by")); err == nil {
 		t.Error("the unchanged box was rebuilt")
+	}
+}
+
+// TestDevcontainerTrust: a repository's postCreateCommand runs as you in a
+// box that shares your home, so devbox shell --devcontainer asks before it
+// runs one it was not told to trust: on a terminal with a y/N prompt that
+// names the command, without one it refuses with the hint --trust. The
+// answer is remembered for this project and this content; an edited
+// command asks again. Before, the command ran unasked.
+func TestDevcontainerTrust(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	proj := filepath.Join(e.home, "cloned")
+	os.MkdirAll(filepath.Join(proj, ".devcontainer"), 0o755)
+	marker := filepath.Join(e.home, "hook-ran")
+	write := func(hook string) {
+		os.WriteFile(filepath.Join(proj, ".devcontainer", "devcontainer.json"),
+			[]byte(`{"image": "debian", "postCreateCommand": "`+hook+` > `+marker+`"}`), 0o644)
+	}
+	ran := func() string {
+		b, _ := os.ReadFile(marker)
+		os.Remove(marker)
+		return string(b)
+	}
+	write("echo first")
+	// No terminal: refused, nothing made.
+	r := e.run("shell", "--devcontainer="+proj, "--", "true")
+	if r.code != 125 || !strings.Contains(r.stderr, "--trust") || !strings.Contains(r.stderr, "echo first") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("without a terminal: exit %d %q, want 125 naming the command and --trust", r.code, r.stderr)
+	}
+	if got := ran(); got != "" || len(e.boxes()) != 0 {
+		t.Fatalf("the untrusted hook ran (%q) or a box was made: %+v", got, e.boxes())
+	}
+	// On a terminal: the prompt names the command; "n" runs nothing.
+	answer := func(a string) (result, string) {
+		t.Helper()
+		m, s := openPTY(t)
+		defer m.Close()
+		c := e.cmd("shell", "--devcontainer="+proj, "--", "true")
+		var out bytes.Buffer
+		c.Stdin, c.Stdout, c.Stderr = s, &out, s
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		var seen []byte
+		buf := make([]byte, 4096)
+		for !bytes.Contains(seen, []byte("[y/N]")) {
+			m.SetReadDeadline(time.Now().Add(60 * time.Second))
+			n, err := m.Read(buf)
+			seen = append(seen, buf[:n]...)
+			if err != nil {
+				t.Fatalf("no prompt: %v: %q", err, seen)
+			}
+		}
+		m.Write([]byte(a + "\n"))
+		// Drain what follows (a full pty would block devbox) until it
+		// has exited and its last words are read.
+		exited := make(chan struct{})
+		drained := make(chan []byte)
+		go func() {
+			var rest []byte
+			b := make([]byte, 4096)
+			for {
+				m.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+				n, err := m.Read(b)
+				rest = append(rest, b[:n]...)
+				if err != nil && !os.IsTimeout(err) {
+					break
+				}
+				if err != nil {
+					select {
+					case <-exited:
+						drained <- rest
+						return
+					default:
+					}
+				}
+			}
+			drained <- rest
+		}()
+		err := c.Wait()
+		close(exited)
+		seen = append(seen, <-drained...)
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return result{stdout: out.String(), code: code}, string(seen)
+	}
+	r, prompt := answer("n")
+	if r.code != 125 || !strings.Contains(prompt, "postCreateCommand: echo first") {
+		t.Errorf("answered n: exit %d, prompt %q", r.code, prompt)
+	}
+	if got := ran(); got != "" {
+		t.Fatalf("answered n, the hook ran: %q", got)
+	}
+	r, prompt = answer("y")
+	if r.code != 0 {
+		t.Fatalf("answered y: exit %d: %q", r.code, prompt)
+	}
+	if got := ran(); got != "first\n" {
+		t.Errorf("answered y, the hook wrote %q", got)
+	}
+	// Remembered: no terminal needed for the same content.
+	e.ok("shell", "--devcontainer="+proj, "--", "true")
+	// Edited (as a git pull would): asked again.
+	write("echo second")
+	if r := e.run("shell", "--devcontainer="+proj, "--", "true"); r.code != 125 || !strings.Contains(r.stderr, "echo second") {
+		t.Errorf("an edited postCreateCommand ran unasked: exit %d %q", r.code, r.stderr)
+	}
+	if got := ran(); got != "" {
+		t.Errorf("the edited hook ran: %q", got)
+	}
+	e.ok("shell", "--devcontainer="+proj, "--trust", "--", "true")
+	if got := ran(); got != "second\n" {
+		t.Errorf("--trust: the hook wrote %q", got)
 	}
 }

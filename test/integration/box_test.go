@@ -360,22 +360,46 @@ cmp -s /etc/localtime /etc/localtime.host 2>/dev/null; test -e /etc/localtime &&
 	}
 	// The attack a sandbox with --desktop stops: through the session bus
 	// (systemd-run --user), X11 (keystrokes into a terminal) or the SSH
-	// agent (your keys) a box could act on the host as you. A box with a
-	// home of its own and --desktop gets Wayland and audio, none of those.
-	sbHome := t.TempDir()
-	os.Chmod(sbHome, 0o755)
-	e.ok("create", "sbdesk", "--image", "debian", "--home", sbHome, "--desktop")
-	c = e.cmd("shell", "sbdesk", "--", "sh", "-c", script+`
-for s in "$XDG_RUNTIME_DIR/bus" "`+ssh+`" "/tmp/.X11-unix/X`+strconv.Itoa(n)+`"; do test -e "$s" && echo "reached $s"; done; true`)
-	c.Env = append(c.Env, vars...)
-	out, err = c.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v: %s", err, out)
+	// agent (your keys) a box could act on the host as you, and through
+	// PulseAudio's load-module or PipeWire's factories it could load code
+	// into your audio server. A box with a home of its own and --desktop
+	// gets Wayland, none of those; with --audio it gets PipeWire and
+	// PulseAudio too.
+	for _, c := range []struct {
+		name  string
+		audio bool
+	}{{"sbdesk", false}, {"sbaudio", true}} {
+		sbHome := t.TempDir()
+		os.Chmod(sbHome, 0o755)
+		args := []string{"create", c.name, "--image", "debian", "--home", sbHome, "--desktop"}
+		if c.audio {
+			args = append(args, "--audio")
+		}
+		e.ok(args...)
+		cmd := e.cmd("shell", c.name, "--", "sh", "-c", script+`
+for s in "$XDG_RUNTIME_DIR/bus" "`+ssh+`" "/tmp/.X11-unix/X`+strconv.Itoa(n)+`"; do test -e "$s" && echo "reached $s"; done
+echo "PULSE_SERVER=$PULSE_SERVER"; true`)
+		cmd.Env = append(cmd.Env, append(vars, "PULSE_SERVER=unix:"+filepath.Join(rt, "pulse", "native"))...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		s := string(out)
+		if strings.Contains(s, "reached") || !strings.Contains(s, "ok "+filepath.Join(rt, wayland)) || strings.Contains(s, "DISPLAY=:") {
+			t.Errorf("%s: a sandbox with --desktop reaches what runs programs on the host, or lacks Wayland:\n%s", c.name, s)
+		}
+		audio := []string{filepath.Join(rt, "pipewire-0"), filepath.Join(rt, "pulse", "native")}
+		for _, a := range audio {
+			if got := strings.Contains(s, "ok "+a); got != c.audio {
+				t.Errorf("%s (--audio %v): the audio socket %s bound: %v\n%s", c.name, c.audio, a, got, s)
+			}
+		}
+		if got := !strings.Contains(s, "PULSE_SERVER=\n"); got != c.audio {
+			t.Errorf("%s (--audio %v): PULSE_SERVER passed: %v\n%s", c.name, c.audio, got, s)
+		}
 	}
-	s = string(out)
-	if strings.Contains(s, "reached") || strings.Count(s, "ok ") != 3 ||
-		!strings.Contains(s, "ok "+filepath.Join(rt, wayland)) || strings.Contains(s, "DISPLAY=:") {
-		t.Errorf("a sandbox with --desktop reaches what runs programs on the host, or lacks Wayland/audio:\n%s", s)
+	if r := e.run("create", "sbbad", "--image", "debian", "--home", t.TempDir(), "--audio"); r.code != 125 || !strings.Contains(r.stderr, "--audio goes with") {
+		t.Errorf("--audio without --desktop: exit %d %q", r.code, r.stderr)
 	}
 	// A variable that is not part of the session does not leak in.
 	c = e.cmd("shell", "debian", "--", "env")

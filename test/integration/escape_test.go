@@ -25,6 +25,7 @@ import (
 
 	"github.com/devbox-dev/devbox/test/testutil"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -49,14 +50,7 @@ func probeImage(t *testing.T, e *env) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base, err := name.ParseReference(e.registry+"/library/busybox:1", name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bimg, err := remote.Image(base)
-	if err != nil {
-		t.Fatalf("reading busybox from the test registry: %v", err)
-	}
+	bimg := registryBusybox(t, e)
 	img, err := mutate.AppendLayers(bimg, l)
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +66,20 @@ func probeImage(t *testing.T, e *env) string {
 	}
 	e.ok("pull", "-q", ref)
 	return ref
+}
+
+// registryBusybox reads busybox from the test registry.
+func registryBusybox(t *testing.T, e *env) v1.Image {
+	t.Helper()
+	base, err := name.ParseReference(e.registry+"/library/busybox:1", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bimg, err := remote.Image(base)
+	if err != nil {
+		t.Fatalf("reading busybox from the test registry: %v", err)
+	}
+	return bimg
 }
 
 // fileCanary is a file an escaped box would find and change.

@@ -143,6 +143,12 @@ func (e *env) runEnv(extra []string, args ...string) result {
 	e.t.Helper()
 	c := e.cmd(args...)
 	c.Env = append(c.Env, extra...)
+	return e.runCmd(c)
+}
+
+// runCmd runs devbox command c and returns what it wrote and its exit code.
+func (e *env) runCmd(c *exec.Cmd) result {
+	e.t.Helper()
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
 	err := c.Run()
@@ -150,7 +156,7 @@ func (e *env) runEnv(extra []string, args ...string) result {
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		e.t.Fatalf("running devbox %v: %v", args, err)
+		e.t.Fatalf("running devbox %v: %v", c.Args[1:], err)
 	}
 	return result{out.String(), errb.String(), code}
 }

@@ -3,6 +3,7 @@
 package vm
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -233,7 +234,7 @@ func stopShared(t *testing.T) {
 	t.Helper()
 	stop := exec.Command("systemctl", "--user", "stop", cgroup.SharedScope)
 	stop.Env = devboxCmd().Env
-	if out, err := stop.CombinedOutput(); err != nil {
+	if out, err := stop.CombinedOutput(); err != nil && !strings.Contains(string(out), "not loaded") {
 		t.Fatalf("systemctl --user stop devbox.scope: %v: %s", err, out)
 	}
 	if !waitGone(sharedScope, 10*time.Second) {
@@ -269,13 +270,27 @@ func TestSystemdSharedScope(t *testing.T) {
 	stopShared(t) // the two boxes below race to create it
 	c1 := userDevboxCmd("run", "--name", "sh1", "--memory", "64m", "--pids-limit", "50", imageRef, "--", "sleep", "600")
 	c2 := userDevboxCmd("run", "--name", "sh2", imageRef, "--", "sleep", "600")
-	for _, c := range []*exec.Cmd{c1, c2} {
+	for i, c := range []*exec.Cmd{c1, c2} {
+		var errb bytes.Buffer
+		c.Env = append(c.Env, "DEVBOX_TRACE=1")
+		c.Stderr = &errb
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
 		defer func() {
 			c.Process.Signal(syscall.SIGTERM)
-			c.Wait()
+			done := make(chan error, 1)
+			go func() { done <- c.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				c.Process.Kill()
+				<-done
+				t.Errorf("devbox run sh%d did not end within 20 s of SIGTERM", i+1)
+			}
+			if t.Failed() {
+				t.Logf("devbox run sh%d's stderr:\n%s", i+1, errb.String())
+			}
 		}()
 	}
 	r1, r2 := statsOf(t, "sh1"), statsOf(t, "sh2")

@@ -1,6 +1,6 @@
 //go:build !devbox_embedinit
 
-package main
+package cli
 
 import (
 	nethost "github.com/devbox-dev/devbox/network/host"
@@ -10,4 +10,6 @@ import (
 // A build without the embedded programs (internal/libexec) runs the network
 // helper as a stage of its own; with them, devbox links none of its code
 // (gVisor's network stack included).
-func init() { stages[nethost.Stage] = helper.Main }
+func netStage(stage string) (func() int, bool) {
+	return helper.Main, stage == nethost.Stage
+}

@@ -1,4 +1,4 @@
-package box
+package session
 
 import (
 	"io"
@@ -9,23 +9,23 @@ import (
 	"golang.org/x/term"
 )
 
-// sessionStdio is what a session without a box pty gets as fds 0-2: the
+// relay is what a session without a box pty gets as fds 0-2: the
 // caller's own descriptors, except a terminal. A terminal is never handed
 // to a box: a process the box leaves behind could keep it, read what the
 // user types at the host's shell after the session (a password for
 // sudo), and write to it or change its modes at any time. For a terminal
 // the box gets a pipe instead, and devbox copies between the two while
 // the session runs.
-type sessionStdio struct {
+type relay struct {
 	files   []*os.File // fds 0-2 for the box
 	boxEnds []*os.File // the pipe ends in files, closed here once sent
 	outs    sync.WaitGroup
 }
 
-// newSessionStdio relays in, out and errOut through pipes where they are
+// newRelay relays in, out and errOut through pipes where they are
 // terminals.
-func newSessionStdio(in, out, errOut *os.File) (*sessionStdio, error) {
-	s := &sessionStdio{}
+func newRelay(in, out, errOut *os.File) (*relay, error) {
+	s := &relay{}
 	for i, f := range []*os.File{in, out, errOut} {
 		if !term.IsTerminal(int(f.Fd())) {
 			s.files = append(s.files, f)
@@ -57,7 +57,7 @@ func newSessionStdio(in, out, errOut *os.File) (*sessionStdio, error) {
 
 // sent closes devbox's copies of the box's pipe ends (the agent has its
 // own once they were sent, or the session never starts).
-func (s *sessionStdio) sent() {
+func (s *relay) sent() {
 	for _, f := range s.boxEnds {
 		f.Close()
 	}
@@ -67,7 +67,7 @@ func (s *sessionStdio) sent() {
 // drain waits, at most d, for what the session wrote to reach the
 // terminal. A process the session left behind may hold its end of a pipe
 // for good: what it writes later is not shown.
-func (s *sessionStdio) drain(d time.Duration) {
+func (s *relay) drain(d time.Duration) {
 	done := make(chan struct{})
 	go func() {
 		s.outs.Wait()

@@ -1,4 +1,4 @@
-package box
+package session
 
 import (
 	"bufio"
@@ -40,7 +40,7 @@ func TestSessionStdio(t *testing.T) {
 	defer pr.Close()
 	defer pw.Close()
 
-	s, err := newSessionStdio(tty, pw, tty)
+	s, err := newRelay(tty, pw, tty)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,69 @@
+package boxfile
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/devbox-dev/devbox/internal/safefile"
+)
+
+// HookTrust remembers the projects whose devcontainer.json the user agreed
+// to run: a repository's postCreateCommand runs as the user in a dev box
+// that shares the home, so devbox shell --devcontainer asks first. What is
+// trusted is one project directory with one content of the box devbox
+// makes of it (image, hooks, env, volumes, ports: the Spec), so an edit of
+// any of them, by a pull of the repository or by anyone else, asks again.
+// Each trusted pair is a file in Dir, named by their digest.
+type HookTrust struct {
+	Dir string
+}
+
+// trustRecord is what a trust file holds (for the user who looks; only its
+// name is the key).
+type trustRecord struct {
+	Project string `json:"project"`
+	Spec    string `json:"spec"` // sha256 of the Spec's JSON
+}
+
+// trustKey names the trust of project with box s.
+func trustKey(project string, s Spec) (string, trustRecord) {
+	b, _ := json.Marshal(s) // strings, numbers and lists: it cannot fail
+	sum := sha256.Sum256(b)
+	rec := trustRecord{Project: filepath.Clean(project), Spec: hex.EncodeToString(sum[:])}
+	k := sha256.Sum256([]byte(rec.Project + "\x00" + rec.Spec))
+	return hex.EncodeToString(k[:]), rec
+}
+
+// NeedsTrust reports whether box s of a devcontainer.json runs code of the
+// repository's on the host user's behalf (its postCreateCommand).
+func NeedsTrust(s Spec) bool { return len(s.OnCreate) > 0 }
+
+// Trusted reports whether the user trusted project with box s. The file is
+// read as input (not through a link, a small regular file naming the same
+// project and digest): anything else is not trust.
+func (t HookTrust) Trusted(project string, s Spec) bool {
+	key, want := trustKey(project, s)
+	b, err := safefile.ReadFile(filepath.Join(t.Dir, key), 64<<10)
+	if err != nil {
+		return false
+	}
+	var got trustRecord
+	return json.Unmarshal(b, &got) == nil && got == want
+}
+
+// Remember records that the user trusts project with box s.
+func (t HookTrust) Remember(project string, s Spec) error {
+	key, rec := trustKey(project, s)
+	if err := os.MkdirAll(t.Dir, 0o700); err != nil {
+		return fmt.Errorf("remembering the trust: %w", err)
+	}
+	b, _ := json.Marshal(rec)
+	if err := safefile.WriteFile(filepath.Join(t.Dir, key), append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("remembering the trust: %w", err)
+	}
+	return nil
+}

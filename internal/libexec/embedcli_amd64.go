@@ -1,0 +1,14 @@
+//go:build devbox_embedcli
+
+package libexec
+
+import _ "embed"
+
+var (
+	//go:embed devbox-cli-amd64
+	cliBlob []byte
+	//go:embed devbox-cli-amd64.sha256
+	cliSum string
+)
+
+func init() { progs[CLI] = prog{cliBlob, cliSum} }

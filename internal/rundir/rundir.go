@@ -1,0 +1,42 @@
+// Package rundir locates devbox's per-user runtime directory
+// ($XDG_RUNTIME_DIR/devbox): running boxes' sockets, the embedded programs,
+// the front's session tickets. It is light (the front links it).
+package rundir
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+)
+
+// Base returns the per-user runtime directory for running boxes.
+func Base() (string, error) {
+	d := os.Getenv("XDG_RUNTIME_DIR")
+	if d != "" && filepath.IsAbs(d) {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == os.Getuid() {
+				return filepath.Join(d, "devbox"), nil
+			}
+			return "", fmt.Errorf("XDG_RUNTIME_DIR %s belongs to another user (hint: you probably switched users with su or sudo; log in as yourself, or use machinectl shell %s@; run devbox doctor)", d, os.Getenv("USER"))
+		}
+	}
+	// No session runtime directory (ssh without logind, containers):
+	// fall back to a private directory in /tmp.
+	d = filepath.Join(os.TempDir(), "devbox-"+strconv.Itoa(os.Getuid()))
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return "", fmt.Errorf("creating runtime directory: %w", err)
+	}
+	if fi, err := os.Lstat(d); err != nil || !fi.IsDir() || fi.Sys().(*syscall.Stat_t).Uid != uint32(os.Getuid()) || fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("runtime directory %s is not a private directory of yours (hint: set XDG_RUNTIME_DIR; run devbox doctor)", d)
+	}
+	return d, nil
+}
+
+// Box is the runtime directory of box id under base: its agent socket,
+// init.pid and log.
+func Box(base, id string) string { return filepath.Join(base, id[:min(len(id), 16)]) }
+
+// AgentSocket is where box id's agent listens.
+func AgentSocket(base, id string) string { return filepath.Join(Box(base, id), "agent.sock") }

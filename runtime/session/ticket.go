@@ -1,0 +1,179 @@
+package session
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/devbox-dev/devbox/provision"
+	"golang.org/x/sys/unix"
+)
+
+// FileID identifies one version of a file: devbox rewrites a record by
+// rename (a new inode); an edit in place changes its size or times.
+type FileID struct {
+	Dev   uint64 `json:"dev"`
+	Ino   uint64 `json:"ino"`
+	Size  int64  `json:"size"`
+	Mtime int64  `json:"mtime"` // nanoseconds
+	Ctime int64  `json:"ctime"`
+}
+
+// IDOf returns the identity of the file fi describes (from Stat or
+// Lstat), zero when fi carries no stat data.
+func IDOf(fi os.FileInfo) FileID {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return FileID{}
+	}
+	return FileID{Dev: st.Dev, Ino: st.Ino, Size: st.Size,
+		Mtime: st.Mtim.Sec*1e9 + st.Mtim.Nsec, Ctime: st.Ctim.Sec*1e9 + st.Ctim.Nsec}
+}
+
+// A Ticket is what the CLI leaves for devbox's front when it starts a
+// session in a running box: that box ID, named Name in the store at
+// Store, lives in Dir, and that its record files — box.json and
+// provision.json (none when Provision is zero) — were valid as they were
+// then (Record, Provision). The front serves `shell`/`exec` for that name
+// itself only while both files are still exactly those: any change (a
+// rewrite, a removal, an edit by hand) sends it to the CLI, which checks
+// the record again and leaves a new ticket.
+type Ticket struct {
+	Store     string `json:"store"`
+	Name      string `json:"name"`
+	ID        string `json:"id"`
+	Dir       string `json:"dir"`
+	Record    FileID `json:"record"`
+	Provision FileID `json:"provision"`
+}
+
+// maxFile bounds what is read of a ticket or a record.
+const maxFile = 1 << 20
+
+// ticketPath is where the ticket for box name of store lives under the
+// runtime directory base: one file per store and name.
+func ticketPath(base, store, name string) string {
+	h := fnv.New128a()
+	h.Write([]byte(store + "\x00" + name))
+	return filepath.Join(base, "front", hex.EncodeToString(h.Sum(nil)))
+}
+
+// Vouch writes ticket t under the runtime directory base (replacing the
+// name's previous one).
+func Vouch(base string, t Ticket) error {
+	if t.Record == (FileID{}) || t.ID == "" || t.Name == "" || !filepath.IsAbs(t.Dir) {
+		return errors.New("an incomplete session ticket")
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	p := ticketPath(base, t.Store, t.Name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), ".ticket-*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), p)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// Lookup returns box name of the store at store as its ticket under
+// the runtime directory base vouches for it, reading its box.json and
+// provision.json, which must be the very files the ticket names. An
+// error means the front cannot serve the box: the CLI must.
+func Lookup(base, store, name string) (Box, error) {
+	var t Ticket
+	b, _, err := readFile(ticketPath(base, store, name))
+	if err != nil {
+		return Box{}, err
+	}
+	if err := json.Unmarshal(b, &t); err != nil {
+		return Box{}, fmt.Errorf("session ticket: %w", err)
+	}
+	if t.Store != store || t.Name != name || !filepath.IsAbs(t.Dir) || t.Record == (FileID{}) {
+		return Box{}, errors.New("session ticket for another box")
+	}
+	b, id, err := readFile(filepath.Join(t.Dir, "box.json"))
+	if err != nil {
+		return Box{}, err
+	}
+	if id != t.Record {
+		return Box{}, errors.New("box.json changed since the CLI checked it")
+	}
+	var rec struct {
+		ID   string   `json:"id"`
+		Name string   `json:"name"`
+		Home string   `json:"home"`
+		Env  []string `json:"env"`
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return Box{}, err
+	}
+	if rec.ID != t.ID || rec.Name != t.Name {
+		return Box{}, errors.New("box.json is another box's")
+	}
+	box := Box{ID: rec.ID, Name: rec.Name, Home: rec.Home, Env: rec.Env}
+	b, id, err = readFile(filepath.Join(t.Dir, "provision.json"))
+	switch {
+	case errors.Is(err, os.ErrNotExist) && t.Provision == (FileID{}):
+		return box, nil
+	case err != nil:
+		return Box{}, err
+	case id != t.Provision:
+		return Box{}, errors.New("provision.json changed since the CLI checked it")
+	}
+	var p struct {
+		NoProvision bool             `json:"noProvision"`
+		Provision   *provision.State `json:"provision"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return Box{}, err
+	}
+	box.NoProvision, box.Provision = p.NoProvision, p.Provision
+	return box, nil
+}
+
+// readFile reads the regular file at path, of this user, without
+// following a link, and returns its identity as read.
+func readFile(path string) ([]byte, FileID, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, FileID{}, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, FileID{}, err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !fi.Mode().IsRegular() || !ok || int(st.Uid) != os.Getuid() {
+		return nil, FileID{}, fmt.Errorf("%s is not a regular file of yours", path)
+	}
+	var buf bytes.Buffer
+	if _, err := io.Copy(&buf, io.LimitReader(f, maxFile+1)); err != nil {
+		return nil, FileID{}, err
+	}
+	if buf.Len() > maxFile {
+		return nil, FileID{}, fmt.Errorf("%s is too large", path)
+	}
+	return buf.Bytes(), IDOf(fi), nil
+}

@@ -1,0 +1,93 @@
+package imports
+
+import (
+	"go/build"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// frontAllowed are the packages devbox's front (cmd/devbox as release
+// builds make it, -tags devbox_embedcli) may link besides the standard
+// library: every package it links costs every devbox command start-up
+// time (docs/architecture.md, "Front"). Adding one here needs a reason and
+// a measurement (bench/suite-box.sh).
+var frontAllowed = map[string]bool{
+	"cmd/devbox":                          true,
+	"cmd/config":                          true, // the configuration, read as the CLI reads it
+	"image/limits":                        true, // (cmd/config's size settings)
+	"provision":                           true, // (a record's provisioning state)
+	"hostexec":                            true, // devbox-host when devbox is it
+	"internal/libexec":                    true, // the embedded CLI
+	"internal/rundir":                     true,
+	"internal/self":                       true,
+	"internal/trace":                      true,
+	"internal/termsafe":                   true, // (strings only) session messages without terminal escapes
+	"internal/warm":                       true, // run's replay through a warm holder
+	"internal/seqpacket":                  true,
+	"rootless/idmap":                      true,
+	"runtime/agent":                       true,
+	"runtime/session":                     true,
+	"github.com/BurntSushi/toml":          true,
+	"github.com/BurntSushi/toml/internal": true,
+	"golang.org/x/sys/unix":               true,
+	"golang.org/x/term":                   true,
+	"github.com/rootless-containers/rootlesskit/v3/pkg/parent/idtools":    true,
+	"github.com/rootless-containers/rootlesskit/v3/pkg/parent/dynidtools": true,
+}
+
+// frontDenied are standard packages too heavy for the front.
+var frontDenied = []string{"net/http", "crypto/tls", "text/template", "html/template", "go/", "debug/", "database/"}
+
+// TestFrontStaysSmall walks the front's imports (module packages fully;
+// other modules' packages are checked against frontAllowed, not walked).
+func TestFrontStaysSmall(t *testing.T) {
+	root := moduleRoot(t)
+	ctx := build.Default
+	ctx.CgoEnabled = false
+	ctx.GOOS = "linux"
+	ctx.BuildTags = []string{"devbox_embedcli"}
+	seen := map[string]bool{}
+	var bad []string
+	var walk func(pkg string)
+	walk = func(pkg string) {
+		if seen[pkg] {
+			return
+		}
+		seen[pkg] = true
+		if !frontAllowed[pkg] {
+			bad = append(bad, pkg)
+		}
+		if strings.Contains(strings.SplitN(pkg, "/", 2)[0], ".") {
+			return // another module's
+		}
+		p, err := ctx.ImportDir(filepath.Join(root, filepath.FromSlash(pkg)), 0)
+		if err != nil {
+			t.Fatalf("%s: %v", pkg, err)
+		}
+		for _, imp := range p.Imports {
+			rel, ours := strings.CutPrefix(imp, module+"/")
+			switch {
+			case ours:
+				walk(rel)
+			case !strings.Contains(strings.SplitN(imp, "/", 2)[0], "."):
+				for _, d := range frontDenied {
+					if imp == d || strings.HasPrefix(imp, d) {
+						bad = append(bad, imp+" (standard, but heavy; imported by "+pkg+")")
+					}
+				}
+			default:
+				walk(imp)
+			}
+		}
+	}
+	walk("cmd/devbox")
+	if !seen["runtime/session"] || !seen["internal/libexec"] {
+		t.Fatalf("the walk missed the front's own packages: %v", seen)
+	}
+	sort.Strings(bad)
+	for _, b := range bad {
+		t.Errorf("the front links %s: keep it out (or add it to frontAllowed with a measurement)", b)
+	}
+}

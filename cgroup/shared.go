@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/devbox-dev/devbox/internal/safefile"
 	"os"
 	"path"
 	"path/filepath"
@@ -230,12 +231,7 @@ func lockShared(h Host) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
+	err = safefile.Flock(int(f.Fd()), unix.LOCK_EX)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)

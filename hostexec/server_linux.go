@@ -288,7 +288,7 @@ func (s *server) handle(c *agent.Conn) {
 				s.signal(pid, unix.SIGHUP)
 				return
 			}
-			if r.Type == agent.TypeSignal && forwarded[unix.Signal(r.Signal)] {
+			if r.Type == agent.TypeSignal && agent.Forwardable(unix.Signal(r.Signal)) {
 				s.signal(pid, unix.Signal(r.Signal))
 			}
 		}
@@ -308,10 +308,6 @@ func (s *server) handle(c *agent.Conn) {
 	}
 	_ = c.Send(agent.Reply{Type: agent.TypeExit, Code: code})
 }
-
-// forwarded are the signals a caller may send its command.
-var forwarded = map[unix.Signal]bool{unix.SIGINT: true, unix.SIGTERM: true, unix.SIGHUP: true,
-	unix.SIGQUIT: true, unix.SIGUSR1: true, unix.SIGUSR2: true}
 
 // signal signals the process group of a command that still runs.
 func (s *server) signal(pid int, sig unix.Signal) {

@@ -19,6 +19,15 @@ import (
 	"time"
 )
 
+// Config is the [provision] table of devbox's configuration file.
+type Config struct {
+	// Auto provisions new dev boxes at their first start (default true).
+	Auto *bool `toml:"auto"`
+	// Repos replace the image's package repositories while provisioning,
+	// by family: apt (a sources.list line), dnf and apk (a URL).
+	Repos map[string]string `toml:"repos"`
+}
+
 // Runner runs a command as root in the box, with stdin on /dev/null and
 // stdout and stderr on the given files, and returns its exit code.
 type Runner interface {

@@ -2,20 +2,10 @@ package runtime
 
 import (
 	"fmt"
+	"github.com/devbox-dev/devbox/runtime/seccomp"
 	"slices"
 	"strings"
 )
-
-// capNames are the kernel's capabilities by number (linux/capability.h),
-// without the CAP_ prefix. One table: flags, specs and the init use it.
-var capNames = [...]string{
-	"CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
-	"SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
-	"IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
-	"SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
-	"LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
-	"WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
-}
 
 // DefaultCaps is the capability bounding set of a box's commands unless
 // --cap-add/--cap-drop change it: rootless Podman's default set. It lacks,
@@ -32,7 +22,7 @@ var DefaultCaps = []string{
 // "CHOWN" alike).
 func capNumber(name string) (int, bool) {
 	n := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(name)), "CAP_")
-	i := slices.Index(capNames[:], n)
+	i := slices.Index(seccomp.CapNames[:], n)
 	return i, i >= 0
 }
 
@@ -59,7 +49,7 @@ func CapMask(caps []string) (uint64, error) {
 // capability; then the named ones are added, then dropped. It returns the
 // bounding set sorted by number, nil when it is the default set.
 func CapSet(add, drop []string) ([]string, error) {
-	var set [len(capNames)]bool
+	var set [len(seccomp.CapNames)]bool
 	for _, c := range DefaultCaps {
 		i, _ := capNumber(c)
 		set[i] = true
@@ -105,7 +95,7 @@ func CapSet(add, drop []string) ([]string, error) {
 	out := []string{}
 	for i, on := range set {
 		if on {
-			out = append(out, "CAP_"+capNames[i])
+			out = append(out, "CAP_"+seccomp.CapNames[i])
 		}
 	}
 	if slices.Equal(out, DefaultCaps) {

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"github.com/devbox-dev/devbox/runtime/seccomp"
 	"reflect"
 	"slices"
 	"testing"
@@ -20,7 +21,7 @@ func TestCapSet(t *testing.T) {
 		{name: "comma list", drop: []string{"CHOWN,KILL,SETPCAP,FSETID"}, add: []string{"KILL"}, want: []string{"CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SETGID", "CAP_SETUID", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_SETFCAP"}},
 		{name: "add all drop admin", add: []string{"ALL"}, drop: []string{"SYS_ADMIN"}, want: func() []string {
 			var w []string
-			for _, n := range capNames {
+			for _, n := range seccomp.CapNames {
 				if n != "SYS_ADMIN" {
 					w = append(w, "CAP_"+n)
 				}
@@ -50,8 +51,8 @@ func TestCapMask(t *testing.T) {
 	if _, err := CapMask([]string{"CAP_NOPE"}); err == nil {
 		t.Fatal("unknown capability accepted")
 	}
-	if len(capNames) != 41 {
-		t.Fatalf("%d capability names, the kernel headers know 41 (CAP_LAST_CAP 40)", len(capNames))
+	if len(seccomp.CapNames) != 41 {
+		t.Fatalf("%d capability names, the kernel headers know 41 (CAP_LAST_CAP 40)", len(seccomp.CapNames))
 	}
 }
 

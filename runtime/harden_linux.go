@@ -74,7 +74,7 @@ func (h *hardening) apply() error {
 			continue
 		}
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && err != unix.EINVAL {
-			return fmt.Errorf("dropping capability %s from the bounding set: %w", capNames[c], err)
+			return fmt.Errorf("dropping capability %s from the bounding set: %w", seccomp.CapNames[c], err)
 		}
 	}
 	if h.nnp {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/devbox-dev/devbox/internal/termsafe"
 	"github.com/devbox-dev/devbox/internal/trace"
+	"github.com/devbox-dev/devbox/network/child"
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime/mount"
 	"golang.org/x/sys/unix"
@@ -207,7 +208,7 @@ func Init(s *Spec) (code int, err error) {
 		return 125, fmt.Errorf("setting the hostname: %w", err)
 	}
 	if s.Net == "none" && !loUp {
-		if err := loopbackUp(); err != nil {
+		if err := child.LoopbackUp(); err != nil {
 			return 125, fmt.Errorf("bringing up lo: %w", err)
 		}
 	}
@@ -527,24 +528,6 @@ func pivot(root int) error {
 	return nil
 }
 
-// loopbackUp sets IFF_UP on lo, as "ip link set lo up" does.
-func loopbackUp() error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return err
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
-}
-
 func readIDMaps() (IDMaps, error) {
 	var ids IDMaps
 	for _, f := range []struct {
@@ -661,7 +644,7 @@ func WarmUp(newNet bool, stageDir string) {
 		fmt.Fprintf(os.Stderr, "devbox: entering the box's user namespace: %v\n", err)
 		os.Exit(125)
 	}
-	if newNet && loopbackUp() == nil {
+	if newNet && child.LoopbackUp() == nil {
 		loUp = true
 	}
 	if stageDir != "" {

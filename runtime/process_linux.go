@@ -6,10 +6,12 @@ import (
 	"os"
 	"os/signal"
 	"path"
+	"slices"
 	"strings"
 	"syscall"
 
 	"github.com/devbox-dev/devbox/internal/trace"
+	"github.com/devbox-dev/devbox/runtime/agent"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,10 +20,7 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 
 // forwarded are the signals the init passes on to the command. SIGWINCH
 // resizes the pty instead when there is one.
-var forwarded = []os.Signal{
-	unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT,
-	unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH,
-}
+var forwarded = append(slices.Clone(agent.Signals), unix.SIGWINCH)
 
 // earlySignals delivers the channel of the forwarded signals when
 // prepareSignals registered them ahead of time.

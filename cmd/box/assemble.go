@@ -2,188 +2,16 @@ package box
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
+	dbox "github.com/devbox-dev/devbox/box"
 	"github.com/devbox-dev/devbox/boxfile"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
-	"github.com/devbox-dev/devbox/export"
-	"github.com/devbox-dev/devbox/internal/safefile"
-	"github.com/devbox-dev/devbox/provision"
-	rbox "github.com/devbox-dev/devbox/runtime/box"
 	"github.com/spf13/cobra"
 )
-
-// assembleLog is where a box's assemble steps (packages, hooks) write
-// their output, in its box directory.
-const assembleLog = "assemble.log"
-
-// engine does boxfile's work on boxes with the box commands' own code.
-type engine struct{ e *env }
-
-func (g engine) Find(name string) (*boxfile.Existing, error) {
-	r, err := g.e.bs.Find(name)
-	if errors.Is(err, rbox.ErrNotFound) && !rbox.IsBroken(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	ex := &boxfile.Existing{ImageID: r.ImageID}
-	if r.Problem != nil {
-		return ex, nil
-	}
-	if img, err := g.e.st.Lookup(r.Image); err == nil {
-		ex.StoreID = img.ID
-	}
-	if b, err := g.e.bs.ReadAssembled(r.ID); err == nil {
-		ex.Assembled, _ = boxfile.ParseRecord(b) // unreadable: not ours
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	return ex, nil
-}
-
-func (g engine) Create(s boxfile.Spec) error {
-	o := CreateOptions{Name: s.Name, Image: s.Image, Home: s.Home, Desktop: s.Desktop, Audio: s.Audio, Net: s.Network, Volumes: s.Volumes,
-		Env: s.Env, Hostname: s.Hostname, Publish: s.Ports, Limits: s.Limits}
-	r, err := g.e.create(o)
-	if errors.Is(err, errExists) {
-		return fmt.Errorf("a box named %q already exists", s.Name)
-	}
-	if err != nil {
-		return err
-	}
-	if len(s.OnStart) > 0 {
-		r.OnStart = s.OnStart
-		return g.e.bs.Save(r)
-	}
-	return nil
-}
-
-// running returns box name's record, started.
-func (g engine) running(name string) (*rbox.Record, *os.File, error) {
-	r, err := g.e.bs.Get(name)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := g.e.ensureRunning(r); err != nil {
-		return nil, nil, err
-	}
-	// Opened for each step: never through a link (or into a fifo) that
-	// the box planted in its directory meanwhile (docs/security.md).
-	log, err := safefile.Append(filepath.Join(g.e.bs.BoxDir(r.ID), assembleLog), 0o600)
-	if err != nil {
-		return nil, nil, err
-	}
-	return r, log, nil
-}
-
-func (g engine) Install(name string, packages []string) error {
-	if len(packages) == 0 {
-		return nil
-	}
-	r, log, err := g.running(name)
-	if err != nil {
-		return err
-	}
-	defer log.Close()
-	cfg, err := g.e.f.Config()
-	if err != nil {
-		return err
-	}
-	return provision.Install(provision.Options{Box: r.Name, Repos: cfg.Provision.Repos, Log: log,
-		Progress: g.e.f.IOStreams.ErrOut, Runner: rootRunner{e: g.e, r: r}}, packages)
-}
-
-func (g engine) Hook(name, user, script string) error {
-	r, log, err := g.running(name)
-	if err != nil {
-		return err
-	}
-	defer log.Close()
-	fmt.Fprintf(log, "\n### devbox %s: hook: %s\n", time.Now().Format("15:04:05.000"), script)
-	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=dumb"}
-	run := rootRunner{e: g.e, r: r}
-	if user != "" {
-		// As you: your uid and gid, your home.
-		acct := hostAccount(g.e.m)
-		run.uid, run.gid = acct.UID, acct.GID
-		env[1] = "HOME=" + acct.Home
-	}
-	code, err := run.Run([]string{"/bin/sh", "-c", script}, env, log, log)
-	if err != nil {
-		return err
-	}
-	if code != 0 {
-		return fmt.Errorf("exit %d (log: %s)", code, log.Name())
-	}
-	return nil
-}
-
-func (g engine) Export(name, bin, app string) error {
-	r, err := g.e.bs.Get(name)
-	if err != nil {
-		return err
-	}
-	b, err := export.ForRecord(r, g.e.bs.BoxDir(r.ID), g.e.st.Root, g.e.st.LayersDir())
-	if err != nil {
-		return err
-	}
-	b.Warn = func(msg string) { fmt.Fprintf(g.e.f.IOStreams.ErrOut, "devbox: warning: %s\n", msg) }
-	unlock, err := g.e.bs.Lock("export-" + r.ID)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	if bin != "" {
-		_, err = b.Bin(bin, "")
-	} else {
-		_, err = b.App(app)
-	}
-	if err != nil {
-		return fmt.Errorf("box %s: exporting %s%s: %w", name, bin, app, err)
-	}
-	return nil
-}
-
-func (g engine) Save(name string, rec boxfile.Record) error {
-	r, err := g.e.bs.Get(name)
-	if err != nil {
-		return err
-	}
-	b, err := boxfile.MarshalRecord(rec)
-	if err != nil {
-		return err
-	}
-	return g.e.bs.SaveAssembled(r.ID, b)
-}
-
-func (g engine) Remove(name string) error {
-	r, err := g.e.bs.Find(name)
-	if err != nil {
-		return err
-	}
-	return g.e.remove(r, true)
-}
-
-// runStartHooks runs box r's on_start hooks as its root, just started;
-// their output goes to the box's log. A failing hook is a warning.
-func (e *env) runStartHooks(r *rbox.Record, log *os.File) {
-	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=dumb"}
-	for _, h := range r.OnStart {
-		fmt.Fprintf(log, "\n### devbox: on_start hook: %s\n", h)
-		if code, err := (rootRunner{e: e, r: r}).Run([]string{"/bin/sh", "-c", h}, env, log, log); err != nil || code != 0 {
-			fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: warning: box %s: on_start hook %q failed (exit %d, %v; log: %s)\n", r.Name, h, code, err, log.Name())
-		}
-	}
-}
 
 // AssembleOptions are the flags of `devbox assemble`.
 type AssembleOptions struct {
@@ -218,7 +46,7 @@ func NewCmdAssemble(f *cmdutil.Factory) *cobra.Command {
 				return err
 			}
 			abs, _ := filepath.Abs(path)
-			res, err := boxfile.Assemble(specs, engine{e}, boxfile.Options{File: abs, Rm: o.Rm, Replace: o.Replace,
+			res, err := boxfile.Assemble(specs, e.mgr.Engine(), boxfile.Options{File: abs, Rm: o.Rm, Replace: o.Replace,
 				DryRun: o.DryRun, Progress: f.IOStreams.ErrOut})
 			if o.JSON {
 				if res == nil {
@@ -273,7 +101,7 @@ func devcontainerBox(e *env, dir string, trust bool) (string, error) {
 	if err := trustHooks(e, path, abs, s, trust); err != nil {
 		return "", err
 	}
-	res, err := boxfile.Assemble([]boxfile.Spec{s}, engine{e}, boxfile.Options{File: path, Progress: e.f.IOStreams.ErrOut})
+	res, err := boxfile.Assemble([]boxfile.Spec{s}, e.mgr.Engine(), boxfile.Options{File: path, Progress: e.f.IOStreams.ErrOut})
 	if err != nil {
 		return "", err
 	}
@@ -298,7 +126,7 @@ func trustHooks(e *env, path, project string, s boxfile.Spec, trust bool) error 
 	if !boxfile.NeedsTrust(s) {
 		return nil
 	}
-	dir, err := stateDir()
+	dir, err := dbox.StateDir()
 	if err != nil {
 		return err
 	}

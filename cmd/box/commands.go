@@ -5,62 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/devbox-dev/devbox/cgroup"
-	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 	"text/tabwriter"
-	"time"
 
+	dbox "github.com/devbox-dev/devbox/box"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/export"
-	"github.com/devbox-dev/devbox/image"
-	"github.com/devbox-dev/devbox/image/alias"
-	"github.com/devbox-dev/devbox/image/store"
 	nethost "github.com/devbox-dev/devbox/network/host"
-	"github.com/devbox-dev/devbox/provision"
-	"github.com/devbox-dev/devbox/runtime"
-	"github.com/devbox-dev/devbox/runtime/agent"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
-	"github.com/devbox-dev/devbox/runtime/device"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 )
 
-// CreateOptions are the flags of `devbox create` (and of an implicit
-// create by `devbox shell ALIAS`).
-type CreateOptions struct {
-	Name    string
-	Image   string
-	Home    string
-	Desktop bool
-	// Audio: with Desktop, a sandboxed box gets the audio servers too.
-	Audio    bool
-	Net      string
-	Volumes  []string
-	Env      []string
-	Hostname string
-	Grace    int
-	Platform string
-	// CapAdd and CapDrop change the bounding set of the box's commands.
-	CapAdd, CapDrop []string
-	// SecurityOpt are --security-opt values (runtime.ParseSecurity).
-	SecurityOpt []string
-	// Network: see addNetworkFlags.
-	Publish        []string
-	NoAutoPorts    bool
-	NoHostLoopback bool
-	HostLoopback   bool
-	// Limits: see cmdutil.AddLimitFlags.
-	Limits cgroup.Limits
-	// Devices are --device paths (device.Resolve).
-	Devices []string
-	// NoProvision: no first-start provisioning (package provision).
-	NoProvision bool
-}
-
-func addCreateFlags(c *cobra.Command, o *CreateOptions, withImage bool) {
+func addCreateFlags(c *cobra.Command, o *dbox.CreateOptions, withImage bool) {
 	fl := c.Flags()
 	if withImage {
 		fl.StringVarP(&o.Image, "image", "i", "", "image or alias to make the box from (default: the box name as an alias)")
@@ -82,245 +38,9 @@ func addCreateFlags(c *cobra.Command, o *CreateOptions, withImage bool) {
 	fl.BoolVar(&o.NoProvision, "no-provision", false, "do not install sudo, your locale, less, ps and your shell at the first start of a dev box")
 }
 
-// parseVolume parses SRC:DST[:ro|rw].
-func parseVolume(s string) (rbox.Volume, error) {
-	parts := strings.Split(s, ":")
-	bad := func(why string) (rbox.Volume, error) {
-		return rbox.Volume{}, fmt.Errorf("invalid --volume %q: %s (hint: use /host/path:/box/path, ./dir:/box/path or /host/path:/box/path:ro)", s, why)
-	}
-	if len(parts) < 2 || len(parts) > 3 {
-		return bad("want SRC:DST or SRC:DST:ro")
-	}
-	v := rbox.Volume{Source: parts[0], Target: parts[1]}
-	// A relative source is relative to the current directory (./src,
-	// ../data, .), as podman takes it.
-	if src := v.Source; src == "." || src == ".." || strings.HasPrefix(src, "./") || strings.HasPrefix(src, "../") {
-		abs, err := filepath.Abs(src)
-		if err != nil {
-			return bad(err.Error())
-		}
-		v.Source = abs
-	}
-	if len(parts) == 3 {
-		switch parts[2] {
-		case "ro":
-			v.ReadOnly = true
-		case "rw":
-		default:
-			return bad("the option must be ro or rw")
-		}
-	}
-	if !filepath.IsAbs(v.Source) || !filepath.IsAbs(v.Target) {
-		return bad("the box path must be absolute, and the host path absolute or relative to here (./dir)")
-	}
-	v.Source, v.Target = filepath.Clean(v.Source), filepath.Clean(v.Target)
-	if v.Target == "/" {
-		return bad("the box's / cannot be replaced")
-	}
-	if _, err := os.Stat(v.Source); err != nil {
-		return bad("the host path does not exist")
-	}
-	// Resolved once: the box binds this directory, by identity, at every
-	// start, whatever later appears at the path.
-	src, dev, ino, err := rbox.Identify(v.Source)
-	if err != nil {
-		return bad(err.Error())
-	}
-	v.Source, v.Dev, v.Ino = src, dev, ino
-	return v, nil
-}
-
-// create makes the record of a new box, pulling its image when needed.
-func (e *env) create(o CreateOptions) (*rbox.Record, error) {
-	if err := runtime.ValidateName(o.Name); err != nil {
-		return nil, cmdutil.FlagErrorf("%v", err)
-	}
-	if o.Audio && (!o.Desktop || o.Home == "") {
-		return nil, cmdutil.FlagErrorf("--audio goes with --home DIR --desktop (hint: a box with your own home has your audio already)")
-	}
-	if o.Hostname != "" {
-		if err := rbox.CheckHostname(o.Hostname); err != nil {
-			return nil, cmdutil.FlagErrorf("invalid --hostname: %v", err)
-		}
-	}
-	netMode, err := e.createNetwork(o)
-	if err != nil {
-		return nil, err
-	}
-	if err := o.Limits.Validate(); err != nil {
-		return nil, cmdutil.FlagErrorf("%v", err)
-	}
-	if _, err := runtime.ParseSecurity(o.CapAdd, o.CapDrop, o.SecurityOpt, true); err != nil {
-		return nil, cmdutil.FlagErrorf("%v", err)
-	}
-	// A limit that cannot be applied fails before anything is pulled.
-	if _, err := cgroup.Decide(cgroup.DetectHost(), o.Limits); err != nil {
-		return nil, err
-	}
-	var vols []rbox.Volume
-	for _, s := range o.Volumes {
-		v, err := parseVolume(s)
-		if err != nil {
-			return nil, cmdutil.FlagErrorf("%v", err)
-		}
-		vols = append(vols, v)
-	}
-	var devs []string
-	for _, d := range o.Devices {
-		p, err := device.Resolve(d)
-		if err != nil {
-			return nil, cmdutil.FlagErrorf("%v", err)
-		}
-		devs = append(devs, p)
-	}
-	var homeDev, homeIno uint64
-	if o.Home != "" {
-		abs, err := filepath.Abs(o.Home)
-		if err != nil {
-			return nil, err
-		}
-		if err := os.MkdirAll(abs, 0o755); err != nil {
-			return nil, fmt.Errorf("creating the box home %s: %w", abs, err)
-		}
-		if o.Home, homeDev, homeIno, err = rbox.Identify(abs); err != nil {
-			return nil, fmt.Errorf("the box home %s: %w", abs, err)
-		}
-	}
-	ref := o.Image
-	if ref == "" {
-		// One rule for create and shell: without --image, the name
-		// must be an alias.
-		tab, err := e.f.Aliases()
-		if err != nil {
-			return nil, err
-		}
-		if _, isAlias := tab.Lookup(o.Name); !isAlias {
-			return nil, notAliasError(tab, o.Name, "create")
-		}
-		ref = o.Name
-	}
-	img, cfg, err := e.image(ref, o.Platform)
-	if err != nil {
-		return nil, err
-	}
-	spec, err := runtime.NewSpec(cfg, runtime.CreateOptions{Cmd: []string{"sh"}, Env: o.Env, HostEnv: os.Environ()})
-	if err != nil {
-		return nil, cmdutil.FlagErrorf("%v", err)
-	}
-	chains := store.ChainIDs(cfg.RootFS.DiffIDs)
-	r := &rbox.Record{
-		ID: runtime.NewID(), Name: o.Name, Image: img.Ref, ImageID: img.ID, Created: time.Now().UTC(),
-		Hostname: o.Hostname, Net: netMode, Home: o.Home, HomeDev: homeDev, HomeIno: homeIno, Desktop: o.Desktop, Audio: o.Audio, CapAdd: o.CapAdd, CapDrop: o.CapDrop, SecurityOpt: o.SecurityOpt, Volumes: vols, Env: spec.Env, Grace: o.Grace, Limits: o.Limits,
-		Publish: o.Publish, NoAutoPorts: o.NoAutoPorts, Devices: devs, NoProvision: o.NoProvision,
-		// A box with a home of its own is a sandbox: no host loopback
-		// unless --host-loopback; the record keeps the decision.
-		NoHostLoopback: cmdutil.RecordNoHostLoopback(cmdutil.NetworkFlags{HostLoopback: o.HostLoopback,
-			NoHostLoopback: o.NoHostLoopback, Sandboxed: o.Home != "" && !cmdutil.IsOwnHome(o.Home)}),
-	}
-	if r.Hostname == "" {
-		r.Hostname = o.Name
-	}
-	for i := len(chains) - 1; i >= 0; i-- {
-		r.Lowers = append(r.Lowers, chains[i].Hex)
-	}
-	unlock, err := e.bs.Lock("boxes")
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	if existing, err := e.bs.Get(o.Name); err == nil {
-		return existing, errExists
-	} else if rbox.IsBroken(err) && !errors.Is(err, rbox.ErrNotFound) {
-		return nil, err
-	}
-	if err := e.bs.Create(r); err != nil {
-		return nil, err
-	}
-	return r, nil
-}
-
-var errExists = errors.New("box exists")
-
-// notAliasError refuses NAME without --image when NAME is no alias, for
-// create and shell alike.
-func notAliasError(tab alias.Table, name, verb string) error {
-	hint := "devbox " + verb + " " + name + " --image IMAGE, or use an alias (devbox aliases)"
-	if c := tab.Closest(name); c != "" {
-		hint = fmt.Sprintf("did you mean %q? devbox aliases lists the distro names", c)
-	}
-	what := "no box named %q and it is not an alias"
-	if verb == "create" {
-		what = "%q is not an alias, and no --image was given"
-	}
-	return cmdutil.FlagErrorf(what+" (hint: %s)", name, hint)
-}
-
-// image finds ref in the store, pulling it when missing.
-func (e *env) image(ref, platform string) (store.Image, *v1.ConfigFile, error) {
-	return e.imagePulled(ref, platform, "missing")
-}
-
-// imagePulled finds ref in the store, pulling it as policy says: when
-// missing, always (first), or never.
-func (e *env) imagePulled(ref, platform, policy string) (store.Image, *v1.ConfigFile, error) {
-	tab, err := e.f.Aliases()
-	if err != nil {
-		return store.Image{}, nil, err
-	}
-	img, lerr := e.st.Lookup(ref)
-	if policy == "always" {
-		lerr = errors.New("pull always")
-	}
-	if lerr != nil {
-		named, _, err := image.Resolve(ref, tab)
-		if err != nil {
-			return store.Image{}, nil, err
-		}
-		if policy != "always" {
-			img, lerr = e.st.Lookup(image.FullName(named))
-		}
-		if local, ok := image.LookupLocal(e.st, ref); ok && lerr != nil {
-			img, lerr = local, nil // committed or loaded as localhost/…
-		}
-		if lerr != nil && policy == "never" {
-			return store.Image{}, nil, fmt.Errorf("image %s is not stored and --pull never was given (hint: devbox pull %s)", ref, ref)
-		}
-		if lerr != nil {
-			var plat *v1.Platform
-			if platform != "" {
-				p, err := image.ParsePlatform(platform)
-				if err != nil {
-					return store.Image{}, nil, cmdutil.FlagErrorf("%v", err)
-				}
-				plat = &p
-			}
-			saved := e.f.IOStreams.Out
-			e.f.IOStreams.Out = e.f.IOStreams.ErrOut
-			_, err := cmdutil.PullImage(e.ctx, e.f, ref, plat, false)
-			e.f.IOStreams.Out = saved
-			if err != nil {
-				return store.Image{}, nil, err
-			}
-			if img, err = e.st.Lookup(image.FullName(named)); err != nil {
-				return store.Image{}, nil, err
-			}
-		}
-	}
-	h, err := v1.NewHash(img.ID)
-	if err != nil {
-		return store.Image{}, nil, err
-	}
-	m, err := e.st.Manifest(h)
-	if err != nil {
-		return store.Image{}, nil, err
-	}
-	cfg, err := e.st.ConfigFile(m.Config.Digest)
-	return img, cfg, err
-}
-
 // NewCmdCreate builds `devbox create`.
-func NewCmdCreate(f *cmdutil.Factory) *cobra.Command {
-	o := CreateOptions{}
+func NewCmdCreate(f *cmdutil.Factory, runF func(*dbox.CreateOptions) error) *cobra.Command {
+	o := dbox.CreateOptions{}
 	c := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a persistent box (entered with devbox shell NAME)",
@@ -339,28 +59,35 @@ func NewCmdCreate(f *cmdutil.Factory) *cobra.Command {
 		ValidArgsFunction: cmdutil.FirstArg(cmdutil.CompleteAliases(f)),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Name = args[0]
-			e, err := open(c.Context(), f)
-			if err != nil {
-				return err
+			if runF != nil {
+				return runF(&o)
 			}
-			r, err := e.create(o)
-			if errors.Is(err, errExists) {
-				return fmt.Errorf("a box named %q already exists (hint: devbox shell %s enters it; devbox rm %s removes it)", o.Name, o.Name, o.Name)
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(f.IOStreams.Out, r.Name)
-			return nil
+			return createRun(c.Context(), f, &o)
 		},
 	}
 	addCreateFlags(c, &o, true)
 	return c
 }
 
-// ShellOptions are the flags of `devbox shell`.
+func createRun(ctx context.Context, f *cmdutil.Factory, o *dbox.CreateOptions) error {
+	e, err := open(ctx, f)
+	if err != nil {
+		return err
+	}
+	r, err := e.mgr.Create(*o)
+	if errors.Is(err, dbox.ErrExists) {
+		return fmt.Errorf("a box named %q already exists (hint: devbox shell %s enters it; devbox rm %s removes it)", o.Name, o.Name, o.Name)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(f.IOStreams.Out, r.Name)
+	return nil
+}
+
+// ShellOptions are the flags of `devbox shell` (and exec, launch).
 type ShellOptions struct {
-	CreateOptions
+	dbox.CreateOptions
 	Root  bool
 	TTY   bool
 	NoTTY bool
@@ -372,15 +99,19 @@ type ShellOptions struct {
 	// Trust runs the devcontainer.json's postCreateCommand without asking
 	// (and remembers it is trusted).
 	Trust bool
+	// Args is the command and its arguments (empty: the login shell).
+	Args []string
+	// MayCreate: a missing box is created (shell, not exec).
+	MayCreate bool
 	// changed are the create flags given: refused for an existing box
-	// that differs (checkExisting).
+	// that differs (dbox.Manager.CheckExisting).
 	changed []string
 	given   map[string][]string
 }
 
 // NewCmdShell builds `devbox shell`, the main job.
-func NewCmdShell(f *cmdutil.Factory) *cobra.Command {
-	o := ShellOptions{}
+func NewCmdShell(f *cmdutil.Factory, runF func(*ShellOptions) error) *cobra.Command {
+	o := ShellOptions{MayCreate: true}
 	c := &cobra.Command{
 		Use:   "shell NAME|ALIAS [--] [COMMAND [ARG...]]",
 		Short: "Enter a box as yourself (creating it from an alias or --image on first use)",
@@ -401,16 +132,24 @@ func NewCmdShell(f *cmdutil.Factory) *cobra.Command {
 		},
 		RunE: func(c *cobra.Command, args []string) error {
 			if o.Devcontainer != "" {
-				return devcontainerShell(c, f, &o, args)
+				// The box is the project's: args are the command.
+				if ch, _ := changedCreateFlags(c); len(ch) > 0 {
+					return cmdutil.FlagErrorf("--devcontainer takes the box's settings from devcontainer.json, not from --%s", ch[0])
+				}
+				o.Args = args
+			} else {
+				o.Name = args[0]
+				// Flags after NAME (before "--") are devbox's.
+				var err error
+				if o.Args, err = cmdutil.ParseAfterName(c, args[1:]); err != nil {
+					return err
+				}
+				o.changed, o.given = changedCreateFlags(c)
 			}
-			o.Name = args[0]
-			// Flags after NAME (before "--") are devbox's.
-			cmdArgs, err := cmdutil.ParseAfterName(c, args[1:])
-			if err != nil {
-				return err
+			if runF != nil {
+				return runF(&o)
 			}
-			o.changed, o.given = changedCreateFlags(c)
-			return shellRun(c.Context(), f, &o, cmdArgs, true)
+			return shellRun(c.Context(), f, &o)
 		},
 	}
 	c.Flags().SetInterspersed(false)
@@ -425,29 +164,10 @@ func NewCmdShell(f *cmdutil.Factory) *cobra.Command {
 	return c
 }
 
-// devcontainerShell is devbox shell --devcontainer: the project's box is
-// assembled (created, or rebuilt when its devcontainer.json changed), then
-// entered; args are the command.
-func devcontainerShell(c *cobra.Command, f *cmdutil.Factory, o *ShellOptions, args []string) error {
-	if ch, _ := changedCreateFlags(c); len(ch) > 0 {
-		return cmdutil.FlagErrorf("--devcontainer takes the box's settings from devcontainer.json, not from --%s", ch[0])
-	}
-	e, err := open(c.Context(), f)
-	if err != nil {
-		return err
-	}
-	name, err := devcontainerBox(e, o.Devcontainer, o.Trust)
-	if err != nil {
-		return err
-	}
-	o.Name = name
-	return shellRun(c.Context(), f, o, args, false)
-}
-
 // NewCmdExec builds `devbox exec`: like shell, for scripts (no implicit
 // create). As with shell, a terminal is allocated when stdin and stdout
 // are terminals; -i and -t are accepted with docker's meaning.
-func NewCmdExec(f *cmdutil.Factory) *cobra.Command {
+func NewCmdExec(f *cmdutil.Factory, runF func(*ShellOptions) error) *cobra.Command {
 	o := ShellOptions{}
 	var interactive bool
 	c := &cobra.Command{
@@ -461,17 +181,20 @@ func NewCmdExec(f *cmdutil.Factory) *cobra.Command {
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Name = args[0]
-			cmdArgs, err := cmdutil.ParseAfterName(c, args[1:])
-			if err != nil {
+			var err error
+			if o.Args, err = cmdutil.ParseAfterName(c, args[1:]); err != nil {
 				return err
 			}
-			if len(cmdArgs) == 0 {
+			if len(o.Args) == 0 {
 				return cmdutil.FlagErrorf("exec needs a command (hint: devbox exec %s -- COMMAND, or devbox shell %s for a shell)", o.Name, o.Name)
 			}
 			if o.TTY && o.NoTTY {
 				return cmdutil.FlagErrorf("-t and -T contradict each other")
 			}
-			return shellRun(c.Context(), f, &o, cmdArgs, false)
+			if runF != nil {
+				return runF(&o)
+			}
+			return shellRun(c.Context(), f, &o)
 		},
 	}
 	c.Flags().SetInterspersed(false)
@@ -482,53 +205,35 @@ func NewCmdExec(f *cmdutil.Factory) *cobra.Command {
 	return c
 }
 
-func shellRun(ctx context.Context, f *cmdutil.Factory, o *ShellOptions, args []string, mayCreate bool) error {
+// shellRun enters box o.Name (or the box of o.Devcontainer's project) and
+// runs o.Args there, starting the box when it does not answer.
+func shellRun(ctx context.Context, f *cmdutil.Factory, o *ShellOptions) error {
 	e, err := open(ctx, f)
 	if err != nil {
 		return err
 	}
-	r, err := e.bs.Get(o.Name)
-	if errors.Is(err, rbox.ErrNotFound) && mayCreate {
-		tab, terr := f.Aliases()
-		if terr != nil {
-			return terr
-		}
-		if _, isAlias := tab.Lookup(o.Name); !isAlias && o.Image == "" {
-			if rbox.IsBroken(err) {
-				return err // names the record that cannot be read
-			}
-			return notAliasError(tab, o.Name, "shell")
-		}
-		r, err = e.create(o.CreateOptions)
-		if errors.Is(err, errExists) {
-			err = nil // created by a concurrent devbox shell
-		}
-	} else if err == nil && len(o.changed) > 0 {
-		err = e.checkExisting(r, o.CreateOptions, o.changed, o.given)
-	}
-	if err != nil {
-		return err
-	}
-	want, err := e.wantsProvision(r, o.Reprovision)
-	if err != nil {
-		return err
-	}
-	if want {
-		if err := e.ensureRunning(r); err != nil {
+	eo := dbox.EnterOptions{CreateOptions: o.CreateOptions, MayCreate: o.MayCreate,
+		Reprovision: o.Reprovision, Changed: o.changed, Given: o.given}
+	if o.Devcontainer != "" {
+		// Assembled (created, or rebuilt when its devcontainer.json
+		// changed), then entered.
+		if eo.Name, err = devcontainerBox(e, o.Devcontainer, o.Trust); err != nil {
 			return err
 		}
-		if r, err = e.provision(r, o.Reprovision); err != nil {
-			return err
-		}
+		eo.MayCreate = false
+	}
+	r, err := e.mgr.Enter(eo)
+	if err != nil {
+		return err
 	}
 	ios := f.IOStreams
 	terminal := (ios.InTTY && ios.OutTTY && !o.NoTTY) || o.TTY
-	so := sessionOpts{Args: args, Root: o.Root, Terminal: terminal}
+	so := sessionOpts{Args: o.Args, Root: o.Root, Terminal: terminal}
 	// Warm path first: a running box answers at once. Only when nobody
 	// serves the socket is the box started (under its lock).
 	code, err := e.session(r, so)
 	if errors.Is(err, errNotRunning) {
-		if err = e.ensureRunning(r); err == nil {
+		if err = e.mgr.Start(r); err == nil {
 			code, err = e.session(r, so)
 		}
 	}
@@ -539,91 +244,6 @@ func shellRun(ctx context.Context, f *cmdutil.Factory, o *ShellOptions, args []s
 		return &cmdutil.ExitError{Code: code}
 	}
 	return nil
-}
-
-// Listing is one line of `devbox ls` and the body of `devbox inspect`.
-type Listing struct {
-	*rbox.Record
-	State rbox.State `json:"state"`
-	Dir   string     `json:"dir"`
-	// Status is "running", "stopped" or "broken" (a record that cannot
-	// be used; Problem says why, with the file and a hint).
-	Status  string `json:"status"`
-	Problem string `json:"problem,omitempty"`
-	// Security says how the box's commands are confined (capabilities,
-	// seccomp, no_new_privs; docs/security.md).
-	Security string `json:"security,omitempty"`
-	// Network is the running box's user-mode network: driver and
-	// forwarded ports.
-	Network *nethost.State `json:"network,omitempty"`
-	// NoProvision and Provision come from the box's provision.json.
-	NoProvision bool             `json:"noProvision,omitempty"`
-	Provision   *provision.State `json:"provision,omitempty"`
-	// Run is set while the box is a devbox run in progress: an ephemeral
-	// one (ls --all; no record, its name is empty) or a kept one (--name,
-	// --keep) whose command still runs. RunPID is that devbox's pid.
-	Run    bool `json:"run,omitempty"`
-	RunPID int  `json:"runPid,omitempty"`
-}
-
-func (e *env) listing(r *rbox.Record) Listing {
-	l := Listing{Record: r, Dir: e.bs.BoxDir(r.ID), Status: "stopped", NoProvision: r.NoProvision, Provision: r.Provision}
-	rep, err := agent.Call(e.bs.SocketPath(r.ID), agent.Request{Type: agent.TypeStatus}, 2*time.Second)
-	if err == nil {
-		l.Status = "running"
-		l.State = rbox.State{Running: true, Sessions: rep.Sessions, InitPID: e.bs.InitPID(r.ID), Socket: e.bs.SocketPath(r.ID)}
-		if r.Problem == nil {
-			l.Network = e.networkState(r)
-		}
-	} else if run, ok := e.liveRun(r.ID); ok {
-		// A kept run whose command still runs.
-		l.Status, l.Run, l.RunPID = "running", true, run.PID
-		l.State = rbox.State{Running: true}
-		l.Network = e.networkState(r)
-	}
-	if r.Problem != nil {
-		l.Status, l.Problem = "broken", r.Problem.Error()
-	} else if sec, err := r.Security(e.userHome()); err == nil {
-		l.Security = sec.Describe()
-	}
-	return l
-}
-
-// liveRun returns the devbox run in progress of box id, if there is one.
-func (e *env) liveRun(id string) (store.LiveRun, bool) {
-	if !e.st.HasRunLock(id) {
-		return store.LiveRun{}, false // the common case: one lstat
-	}
-	for _, r := range e.st.LiveRuns() {
-		if r.ID == id {
-			return r, true
-		}
-	}
-	return store.LiveRun{}, false
-}
-
-// ephemeralRuns lists the devbox runs in progress that are not boxes
-// (no --name, no --keep).
-func (e *env) ephemeralRuns(boxes []*rbox.Record) []Listing {
-	known := map[string]bool{}
-	for _, r := range boxes {
-		known[r.ID] = true
-	}
-	var out []Listing
-	for _, run := range e.st.LiveRuns() {
-		if known[run.ID] {
-			continue
-		}
-		if _, err := os.Lstat(filepath.Join(e.bs.BoxDir(run.ID), "box.json")); err == nil {
-			continue // a kept run's record, written after List
-		}
-		r := &rbox.Record{ID: run.ID, Image: cmdutil.Printable(run.Image)}
-		l := Listing{Record: r, Dir: e.bs.BoxDir(run.ID), Status: "running", Run: true, RunPID: run.PID,
-			State: rbox.State{Running: true}}
-		l.Network = e.networkState(r)
-		out = append(out, l)
-	}
-	return out
 }
 
 // portsColumn is the PORTS column of devbox ls: host → box, published
@@ -645,9 +265,16 @@ func portsColumn(n *nethost.State) string {
 	return strings.Join(ps, ",")
 }
 
+// LsOptions are the flags of `devbox ls`.
+type LsOptions struct {
+	JSON bool
+	// All also lists the devbox runs in progress (--all, or called as ps).
+	All bool
+}
+
 // NewCmdLs builds `devbox ls`.
-func NewCmdLs(f *cmdutil.Factory) *cobra.Command {
-	var asJSON, all bool
+func NewCmdLs(f *cmdutil.Factory, runF func(*LsOptions) error) *cobra.Command {
+	o := LsOptions{}
 	c := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list", "ps"},
@@ -658,94 +285,115 @@ func NewCmdLs(f *cmdutil.Factory) *cobra.Command {
 		Example: "  devbox ls\n  devbox ps --json",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			e, err := open(c.Context(), f)
-			if err != nil {
-				return err
+			o.All = o.All || c.CalledAs() == "ps"
+			if runF != nil {
+				return runF(&o)
 			}
-			recs, err := e.bs.List()
-			if err != nil {
-				return err
-			}
-			out := []Listing{}
-			for _, r := range recs {
-				out = append(out, e.listing(r))
-			}
-			if all || c.CalledAs() == "ps" {
-				out = append(out, e.ephemeralRuns(recs)...)
-			}
-			if asJSON {
-				enc := json.NewEncoder(f.IOStreams.Out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
-			}
-			tw := tabwriter.NewWriter(f.IOStreams.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tIMAGE\tSTATUS\tSESSIONS\tCREATED\tPORTS")
-			for _, l := range out {
-				name, status, created := l.Name, l.Status, l.Created.Local().Format("2006-01-02 15:04")
-				if l.Problem != "" {
-					created = "-"
-					if l.State.Running {
-						status = "broken, running"
-					}
-				}
-				if l.Run {
-					status = "running (devbox run)"
-					if name == "" {
-						name, created = l.ID[:12], "-"
-					}
-				}
-				// A record is input: its image reference is printed
-				// without terminal escapes.
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", name, cmdutil.Printable(l.Image), status, l.State.Sessions, created, portsColumn(l.Network))
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			// The reasons go to stderr: stdout carries only the table.
-			for _, l := range out {
-				if l.Problem != "" {
-					fmt.Fprintf(f.IOStreams.ErrOut, "devbox: warning: %s\n", cmdutil.Printable(l.Problem))
-				}
-			}
-			return nil
+			return lsRun(c.Context(), f, &o)
 		},
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array (schema in docs/json.md)")
-	c.Flags().BoolVarP(&all, "all", "a", false, "also list the ephemeral boxes of devbox run commands in progress")
+	c.Flags().BoolVar(&o.JSON, "json", false, "print a JSON array (schema in docs/json.md)")
+	c.Flags().BoolVarP(&o.All, "all", "a", false, "also list the ephemeral boxes of devbox run commands in progress")
 	return c
 }
 
+func lsRun(ctx context.Context, f *cmdutil.Factory, o *LsOptions) error {
+	e, err := open(ctx, f)
+	if err != nil {
+		return err
+	}
+	out, err := e.mgr.List(o.All)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		enc := json.NewEncoder(f.IOStreams.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	tw := tabwriter.NewWriter(f.IOStreams.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tIMAGE\tSTATUS\tSESSIONS\tCREATED\tPORTS")
+	for _, l := range out {
+		name, status, created := l.Name, l.Status, l.Created.Local().Format("2006-01-02 15:04")
+		if l.Problem != "" {
+			created = "-"
+			if l.State.Running {
+				status = "broken, running"
+			}
+		}
+		if l.Run {
+			status = "running (devbox run)"
+			if name == "" {
+				name, created = l.ID[:12], "-"
+			}
+		}
+		// A record is input: its image reference is printed
+		// without terminal escapes.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", name, cmdutil.Printable(l.Image), status, l.State.Sessions, created, portsColumn(l.Network))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// The reasons go to stderr: stdout carries only the table.
+	for _, l := range out {
+		if l.Problem != "" {
+			fmt.Fprintf(f.IOStreams.ErrOut, "devbox: warning: %s\n", cmdutil.Printable(l.Problem))
+		}
+	}
+	return nil
+}
+
+// InspectOptions are the arguments of `devbox inspect`.
+type InspectOptions struct {
+	Names []string
+}
+
 // NewCmdInspect builds `devbox inspect`.
-func NewCmdInspect(f *cmdutil.Factory) *cobra.Command {
+func NewCmdInspect(f *cmdutil.Factory, runF func(*InspectOptions) error) *cobra.Command {
+	o := InspectOptions{}
 	return &cobra.Command{
 		Use:   "inspect NAME...",
 		Short: "Print a box's record and state as JSON",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			e, err := open(c.Context(), f)
-			if err != nil {
-				return err
+			o.Names = args
+			if runF != nil {
+				return runF(&o)
 			}
-			var out []Listing
-			for _, n := range args {
-				r, err := e.bs.Find(n)
-				if err != nil {
-					return err
-				}
-				out = append(out, e.listing(r))
-			}
-			enc := json.NewEncoder(f.IOStreams.Out)
-			enc.SetIndent("", "  ")
-			if len(out) == 1 {
-				return enc.Encode(out[0])
-			}
-			return enc.Encode(out)
+			return inspectRun(c.Context(), f, &o)
 		},
 	}
 }
 
+func inspectRun(ctx context.Context, f *cmdutil.Factory, o *InspectOptions) error {
+	e, err := open(ctx, f)
+	if err != nil {
+		return err
+	}
+	var out []dbox.Listing
+	for _, n := range o.Names {
+		r, err := e.bs.Find(n)
+		if err != nil {
+			return err
+		}
+		out = append(out, e.mgr.Describe(r))
+	}
+	enc := json.NewEncoder(f.IOStreams.Out)
+	enc.SetIndent("", "  ")
+	if len(out) == 1 {
+		return enc.Encode(out[0])
+	}
+	return enc.Encode(out)
+}
+
+// StopOptions are the arguments of `devbox stop`.
+type StopOptions struct {
+	Names []string // boxes, or ids of devbox runs in progress
+}
+
 // NewCmdStop builds `devbox stop`.
-func NewCmdStop(f *cmdutil.Factory) *cobra.Command {
+func NewCmdStop(f *cmdutil.Factory, runF func(*StopOptions) error) *cobra.Command {
+	o := StopOptions{}
 	return &cobra.Command{
 		Use: "stop NAME...",
 		Long: "Stop boxes and wait until they are down: their sessions get SIGTERM, then SIGKILL\n" +
@@ -755,41 +403,39 @@ func NewCmdStop(f *cmdutil.Factory) *cobra.Command {
 		Short: "Stop boxes and wait until they are down (sessions get SIGTERM, then SIGKILL after 3 s)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			e, err := open(c.Context(), f)
-			if err != nil {
-				return err
+			o.Names = args
+			if runF != nil {
+				return runF(&o)
 			}
-			for _, n := range args {
-				r, err := e.bs.Find(n)
-				if err != nil {
-					// An ephemeral run, by the id devbox ps shows.
-					if run, ok := e.findRun(n); ok {
-						if err := e.stopRun(run); err != nil {
-							return err
-						}
-						fmt.Fprintln(f.IOStreams.Out, n)
-						continue
-					}
-					return err
-				}
-				if run, ok := e.liveRun(r.ID); ok {
-					err = e.stopRun(run) // a kept run whose command still runs
-				} else {
-					err = e.stop(r, 10*time.Second, "devbox stop")
-				}
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(f.IOStreams.Out, r.Name)
-			}
-			return nil
+			return stopRun(c.Context(), f, &o)
 		},
 	}
 }
 
+func stopRun(ctx context.Context, f *cmdutil.Factory, o *StopOptions) error {
+	e, err := open(ctx, f)
+	if err != nil {
+		return err
+	}
+	for _, n := range o.Names {
+		name, err := e.mgr.StopAny(n)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(f.IOStreams.Out, name)
+	}
+	return nil
+}
+
+// RmOptions are the flags and arguments of `devbox rm`.
+type RmOptions struct {
+	Names []string
+	Force bool
+}
+
 // NewCmdRm builds `devbox rm`.
-func NewCmdRm(f *cmdutil.Factory) *cobra.Command {
-	var force bool
+func NewCmdRm(f *cmdutil.Factory, runF func(*RmOptions) error) *cobra.Command {
+	o := RmOptions{}
 	c := &cobra.Command{
 		Use:   "rm [-f] NAME...",
 		Short: "Remove boxes (your home and volumes are never touched)",
@@ -798,127 +444,47 @@ func NewCmdRm(f *cmdutil.Factory) *cobra.Command {
 			"period) is stopped first; one with sessions needs -f, which ends them.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			e, err := open(c.Context(), f)
-			if err != nil {
-				return err
+			o.Names = args
+			if runF != nil {
+				return runF(&o)
 			}
-			var failed error
-			for _, n := range args {
-				r, err := e.bs.Find(n)
-				if err == nil {
-					err = e.remove(r, force)
-				}
-				if err != nil {
-					fmt.Fprintf(f.IOStreams.ErrOut, "devbox: %v\n", err)
-					failed = cmdutil.SilentError
-					continue
-				}
-				fmt.Fprintln(f.IOStreams.Out, r.Name)
-			}
-			return failed
+			return rmRun(c.Context(), f, &o)
 		},
 	}
-	c.Flags().BoolVarP(&force, "force", "f", false, "stop a running box first")
+	c.Flags().BoolVarP(&o.Force, "force", "f", false, "stop a running box first")
 	return c
 }
 
-// remove deletes box r's record and writable layer. Its mounts (home,
-// volumes) exist only in the box's own mount namespace, which is gone once
-// the box is stopped, and removal runs in a fresh namespace that never
-// saw them: nothing outside the box directory can be reached.
-func (e *env) remove(r *rbox.Record, force bool) error {
-	unlock, err := e.bs.Lock("box-" + r.ID)
+// rmRun removes each box it can and says why for the others, once each.
+func rmRun(ctx context.Context, f *cmdutil.Factory, o *RmOptions) error {
+	e, err := open(ctx, f)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	if run, ok := e.liveRun(r.ID); ok {
-		if !force {
-			return fmt.Errorf("box %s is a devbox run in progress (hint: wait for its command to end, or devbox rm -f %s stops it)", r.Name, r.Name)
+	var failed error
+	for _, n := range o.Names {
+		r, err := e.bs.Find(n)
+		if err == nil {
+			err = e.mgr.Remove(r, o.Force)
 		}
-		if err := e.stopRun(run); err != nil {
-			return err
+		if err != nil {
+			fmt.Fprintf(f.IOStreams.ErrOut, "devbox: %v\n", err)
+			failed = cmdutil.SilentError
+			continue
 		}
+		fmt.Fprintln(f.IOStreams.Out, r.Name)
 	}
-	if e.bs.Running(r.ID) {
-		// A box that only waits out its grace period (no session) is
-		// stopped: scripts remove a box right after using it.
-		if !force {
-			rep, err := agent.Call(e.bs.SocketPath(r.ID), agent.Request{Type: agent.TypeStatus}, 2*time.Second)
-			if err == nil && rep.Sessions > 0 {
-				return fmt.Errorf("box %s is running with %d session(s) (hint: leave them, or devbox rm -f %s ends them)", r.Name, rep.Sessions, r.Name)
-			}
-		}
-		if err := e.stop(r, 10*time.Second, "devbox rm"); err != nil {
-			return err
-		}
-	}
-	dir := e.bs.BoxDir(r.ID)
-	if fi, err := os.Lstat(dir); err == nil && !fi.IsDir() {
-		// A symlink (or a file) in place of the box directory: only the
-		// entry goes, nothing it points to.
-		if err := os.Remove(dir); err != nil {
-			return fmt.Errorf("removing box %s: %w", r.Name, err)
-		}
-		return nil
-	}
-	e.removeCgroup(r)
-	e.unexportAll(r)
-	// The record goes first: a half-removed box is no longer listed.
-	if err := os.Remove(filepath.Join(dir, "box.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("removing box %s: %w", r.Name, err)
-	}
-	if err := e.f.Remover(e.ctx, e.st)([]string{dir}); err != nil {
-		return fmt.Errorf("removing box %s: %w", r.Name, err)
-	}
-	_ = os.RemoveAll(e.bs.RunDir(r.ID))
-	e.sweepSnapshots(r)
-	return nil
+	return failed
 }
 
-// sweepSnapshots removes the snapshot layers (frozen writable layers) of
-// removed box r that no other box stacks (a clone keeps them), when no
-// pull or collection runs; otherwise they are garbage for devbox prune.
-func (e *env) sweepSnapshots(r *rbox.Record) {
-	var layers []v1.Hash
-	for _, l := range slices.Concat(r.Lowers, snapshotLowers(r)) {
-		if e.st.SnapshotLayer(l) {
-			layers = append(layers, v1.Hash{Algorithm: "sha256", Hex: l})
-		}
-	}
-	if len(layers) == 0 {
-		return
-	}
-	c := &store.Created{}
-	c.ExpectLayers(layers)
-	if _, err := e.st.Abandon(c, e.f.Remover(e.ctx, e.st)); err != nil {
-		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: warning: box %s: its snapshot layers stay until devbox prune: %v\n", r.Name, err)
-	}
-}
-
-func snapshotLowers(r *rbox.Record) []string {
-	var out []string
-	for _, s := range r.Snapshots {
-		out = append(out, s.Lowers...)
-	}
-	return out
-}
-
-// unexportAll removes what devbox export put on the host for box r; what
-// it cannot remove is named in a warning.
-func (e *env) unexportAll(r *rbox.Record) {
-	b, err := export.ForRecord(r, e.bs.BoxDir(r.ID), e.st.Root, e.st.LayersDir())
-	if err == nil {
-		_, err = b.Unexport("", "")
-	}
-	if err != nil {
-		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: warning: box %s: %v\n", r.Name, err)
-	}
+// PruneOptions are the flags of `devbox prune`.
+type PruneOptions struct {
+	Force, DryRun, JSON bool
 }
 
 // NewCmdPrune builds `devbox prune`.
-func NewCmdPrune(f *cmdutil.Factory) *cobra.Command {
-	var force, dryRun, asJSON bool
+func NewCmdPrune(f *cmdutil.Factory, runF func(*PruneOptions) error) *cobra.Command {
+	o := PruneOptions{}
 	c := &cobra.Command{
 		Use:   "prune",
 		Short: "Remove every stopped box, leftovers of interrupted runs, and image data nothing uses",
@@ -928,83 +494,51 @@ func NewCmdPrune(f *cmdutil.Factory) *cobra.Command {
 			"removes nothing.",
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			if asJSON && !dryRun {
+			if o.JSON && !o.DryRun {
 				return cmdutil.FlagErrorf("--json lists what would go: use it with --dry-run")
 			}
-			e, err := open(c.Context(), f)
-			if err != nil {
-				return err
+			if runF != nil {
+				return runF(&o)
 			}
-			recs, err := e.bs.List()
-			if err != nil {
-				return err
-			}
-			var stopped []*rbox.Record
-			for _, r := range recs {
-				if _, live := e.liveRun(r.ID); !e.bs.Running(r.ID) && !live {
-					stopped = append(stopped, r)
-				}
-			}
-			if dryRun {
-				return e.pruneDryRun(stopped, asJSON)
-			}
-			if len(stopped) > 0 && !force {
-				return cmdutil.FlagErrorf("prune would remove %d stopped box(es): %s (hint: add --force to confirm, or --dry-run to see everything that would go)", len(stopped), names(stopped))
-			}
-			for _, r := range stopped {
-				if err := e.remove(r, false); err != nil {
-					return err
-				}
-				fmt.Fprintln(f.IOStreams.Out, r.Name)
-			}
-			if err := e.pruneLeftovers(); err != nil {
-				return err
-			}
-			rep, err := e.st.GC(store.GCOptions{Remove: e.f.Remover(e.ctx, e.st)})
-			if err != nil {
-				return err
-			}
-			if len(rep.Items) > 0 {
-				fmt.Fprintln(f.IOStreams.ErrOut, cmdutil.GCSummary(rep, false))
-			}
-			return nil
+			return pruneRun(c.Context(), f, &o)
 		},
 	}
-	c.Flags().BoolVarP(&force, "force", "f", false, "remove the stopped boxes without asking")
-	c.Flags().BoolVarP(&dryRun, "dry-run", "n", false, "list what would be removed (boxes, leftovers, unused image data), with sizes, and remove nothing")
-	c.Flags().BoolVar(&asJSON, "json", false, "with --dry-run: print a JSON array (schema in docs/json.md)")
+	c.Flags().BoolVarP(&o.Force, "force", "f", false, "remove the stopped boxes without asking")
+	c.Flags().BoolVarP(&o.DryRun, "dry-run", "n", false, "list what would be removed (boxes, leftovers, unused image data), with sizes, and remove nothing")
+	c.Flags().BoolVar(&o.JSON, "json", false, "with --dry-run: print a JSON array (schema in docs/json.md)")
 	return c
 }
 
-// pruneDryRun lists what prune would remove: the stopped boxes, run
-// leftovers, stale runtime files, and the image data nothing would use
-// once those boxes are gone.
-func (e *env) pruneDryRun(stopped []*rbox.Record, asJSON bool) error {
-	var items []store.Garbage
-	gone := map[string]bool{}
-	for _, r := range stopped {
-		gone[r.ID] = true
-		dir := e.bs.BoxDir(r.ID)
-		items = append(items, store.Garbage{Kind: store.KindBox, Name: r.Name, Path: dir, Size: store.DiskUsage(dir)})
-	}
-	dirs, runDirs, release := e.leftovers()
-	release()
-	for _, d := range dirs {
-		gone[filepath.Base(d)] = true
-		items = append(items, store.Garbage{Kind: store.KindRun, Name: filepath.Base(d), Path: d, Size: store.DiskUsage(d)})
-	}
-	for _, d := range runDirs {
-		items = append(items, store.Garbage{Kind: store.KindRuntime, Name: filepath.Base(d), Path: d, Size: store.DiskUsage(d)})
-	}
-	rep, err := e.st.GC(store.GCOptions{DryRun: true, IgnoreBoxes: gone})
+func pruneRun(ctx context.Context, f *cmdutil.Factory, o *PruneOptions) error {
+	e, err := open(ctx, f)
 	if err != nil {
 		return err
 	}
-	items = append(items, rep.Items...)
-	if err := cmdutil.PrintGarbage(e.f.IOStreams.Out, items, asJSON); err != nil || asJSON {
+	stopped, err := e.mgr.Stopped()
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.f.IOStreams.ErrOut, "Would delete %d box(es), %d run leftover(s) and %s\n", len(stopped), len(dirs), strings.TrimPrefix(cmdutil.GCSummary(rep, true), "Would delete "))
+	if o.DryRun {
+		plan, err := e.mgr.PruneDryRun(stopped)
+		if err != nil {
+			return err
+		}
+		if err := cmdutil.PrintGarbage(f.IOStreams.Out, plan.Items, o.JSON); err != nil || o.JSON {
+			return err
+		}
+		fmt.Fprintf(f.IOStreams.ErrOut, "Would delete %d box(es), %d run leftover(s) and %s\n", plan.Boxes, plan.Leftovers, strings.TrimPrefix(cmdutil.GCSummary(plan.GC, true), "Would delete "))
+		return nil
+	}
+	if len(stopped) > 0 && !o.Force {
+		return cmdutil.FlagErrorf("prune would remove %d stopped box(es): %s (hint: add --force to confirm, or --dry-run to see everything that would go)", len(stopped), names(stopped))
+	}
+	rep, err := e.mgr.Prune(stopped, func(name string) { fmt.Fprintln(f.IOStreams.Out, name) })
+	if err != nil {
+		return err
+	}
+	if len(rep.Items) > 0 {
+		fmt.Fprintln(f.IOStreams.ErrOut, cmdutil.GCSummary(rep, false))
+	}
 	return nil
 }
 
@@ -1014,76 +548,6 @@ func names(rs []*rbox.Record) string {
 		n = append(n, r.Name)
 	}
 	return strings.Join(n, ", ")
-}
-
-// leftovers finds what runs left behind: for every run whose lock is free
-// (its devbox is gone: finished, or killed at any moment), its box
-// directory and its runtime directory; then box directories without a
-// record and without a run lock (a devbox older than run locks) that are
-// older than a minute and do not answer as a box. A live run's lock is
-// held, so nothing of it is found. The stale runs stay locked until
-// release.
-func (e *env) leftovers() (dirs, runDirs []string, release func()) {
-	stale := e.st.StaleRuns()
-	release = func() {
-		for _, r := range stale {
-			r.Done()
-		}
-	}
-	gone := map[string]bool{}
-	for _, r := range stale {
-		gone[r.ID] = true
-		dir := e.bs.BoxDir(r.ID)
-		if _, err := os.Lstat(filepath.Join(dir, "box.json")); err == nil {
-			continue // never: run ids are not box ids
-		}
-		if _, err := os.Lstat(dir); err == nil {
-			dirs = append(dirs, dir)
-		}
-		if _, err := os.Lstat(e.bs.RunDir(r.ID)); err == nil {
-			runDirs = append(runDirs, e.bs.RunDir(r.ID))
-		}
-	}
-	ents, _ := os.ReadDir(e.bs.Dir)
-	for _, ent := range ents {
-		id := ent.Name()
-		dir := filepath.Join(e.bs.Dir, id)
-		if gone[id] || e.st.HasRunLock(id) || !ent.IsDir() {
-			continue
-		}
-		if _, err := os.Lstat(filepath.Join(dir, "box.json")); err == nil {
-			continue
-		}
-		if e.bs.Running(id) {
-			continue
-		}
-		if fi, err := ent.Info(); err == nil && time.Since(fi.ModTime()) < time.Minute {
-			continue // possibly a run that is starting right now
-		}
-		dirs = append(dirs, dir)
-	}
-	return dirs, runDirs, release
-}
-
-// pruneLeftovers removes what leftovers finds.
-func (e *env) pruneLeftovers() error {
-	dirs, runDirs, release := e.leftovers()
-	defer release()
-	for _, d := range runDirs {
-		// The runtime directory holds the user's files only (the network
-		// helper's log and sockets); RemoveAll does not follow symlinks.
-		_ = os.RemoveAll(d)
-	}
-	if len(dirs) == 0 {
-		return nil
-	}
-	return e.f.Remover(e.ctx, e.st)(dirs)
-}
-
-// userHome is the caller's home directory, "" when unknown.
-func (e *env) userHome() string {
-	h, _ := os.UserHomeDir()
-	return h
 }
 
 // NewCmdLaunch builds the hidden `devbox launch FILE [ARG...]`: the
@@ -1105,9 +569,9 @@ func NewCmdLaunch(f *cmdutil.Factory) *cobra.Command {
 			if l.Store != "" {
 				*f.StoreRoot = l.Store
 			}
-			o := ShellOptions{NoTTY: true}
+			o := ShellOptions{NoTTY: true, Args: append([]string{l.Bin}, args[1:]...)}
 			o.Name = l.Box
-			return shellRun(c.Context(), f, &o, append([]string{l.Bin}, args[1:]...), false)
+			return shellRun(c.Context(), f, &o)
 		},
 	}
 }

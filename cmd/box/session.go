@@ -1,6 +1,7 @@
 package box
 
 import (
+	dbox "github.com/devbox-dev/devbox/box"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
 	"github.com/devbox-dev/devbox/runtime/session"
 )
@@ -27,6 +28,7 @@ func (e *env) session(r *rbox.Record, o sessionOpts) (int, error) {
 		_ = session.Vouch(e.bs.RuntimeDir, session.Ticket{Store: e.st.Root, Name: r.Name, ID: r.ID,
 			Dir: e.bs.BoxDir(r.ID), Record: r.RecordFile, Provision: r.ProvisionFile})
 	}
-	req := session.NewRequest(r.SessionBox(), hostAccount(e.m), e.m.Single(), o)
+	ids := e.mgr.Mapping()
+	req := session.NewRequest(r.SessionBox(), dbox.HostAccount(ids), ids.Single(), o)
 	return session.Run(c, r.Name, req, e.f.IOStreams.ErrOut)
 }

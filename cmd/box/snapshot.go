@@ -1,75 +1,25 @@
 package box
 
 import (
+	"context"
 	"fmt"
 	"text/tabwriter"
 	"time"
 
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
-	"github.com/devbox-dev/devbox/image/store"
-	"github.com/devbox-dev/devbox/runtime"
-	rbox "github.com/devbox-dev/devbox/runtime/box"
 	"github.com/spf13/cobra"
 )
 
-// layerOps moves boxes' writable layers through the snapshot stage and
-// records each frozen layer's marker.
-type layerOps struct{ e *env }
-
-func (o layerOps) NewLayer() string { return store.NewSnapshotLayer() }
-
-func (o layerOps) Freeze(id, layer string) error {
-	res, err := o.e.f.Freezer(o.e.ctx, o.e.st)(store.FreezeRequest{Op: store.FreezeOp, Box: id, Layer: layer})
-	if err != nil {
-		return err
-	}
-	return o.e.st.WriteSnapshotMarker(layer, id, res.Files, res.Bytes)
-}
-
-func (o layerOps) Reset(id string) error {
-	_, err := o.e.f.Freezer(o.e.ctx, o.e.st)(store.FreezeRequest{Op: store.ResetOp, Box: id})
-	return err
-}
-
-// lockStopped returns box name's record, read again under its lock, and
-// the lock's release, once the box is stopped: with stop, a running box
-// is stopped first (its sessions end); without, it is refused.
-func (e *env) lockStopped(name, verb string, stop bool) (*rbox.Record, func(), error) {
-	r, err := e.bs.Get(name)
-	if err != nil {
-		return nil, nil, err
-	}
-	unlock, err := e.bs.Lock("box-" + r.ID)
-	if err != nil {
-		return nil, nil, err
-	}
-	fail := func(err error) (*rbox.Record, func(), error) { unlock(); return nil, nil, err }
-	if r, err = e.bs.Get(r.ID); err != nil {
-		return fail(err)
-	}
-	if run, ok := e.liveRun(r.ID); ok {
-		return fail(fmt.Errorf("box %s is a devbox run in progress (pid %d) (hint: wait for its command to end, or devbox stop %s)", r.Name, run.PID, r.Name))
-	}
-	if e.bs.Running(r.ID) {
-		if !stop {
-			return fail(fmt.Errorf("box %s is running; its writable layer is frozen only while it is stopped (hint: devbox %s --stop %s stops it first, ending its sessions)", r.Name, verb, r.Name))
-		}
-		if err := e.stop(r, 10*time.Second, "devbox "+verb); err != nil {
-			return fail(err)
-		}
-	}
-	return r, unlock, nil
-}
-
 // SnapshotOptions are the flags of `devbox snapshot`.
 type SnapshotOptions struct {
-	Stop bool
-	List bool
-	Rm   bool
+	Name, Tag string
+	Stop      bool
+	List      bool
+	Rm        bool
 }
 
 // NewCmdSnapshot builds `devbox snapshot`.
-func NewCmdSnapshot(f *cmdutil.Factory) *cobra.Command {
+func NewCmdSnapshot(f *cmdutil.Factory, runF func(*SnapshotOptions) error) *cobra.Command {
 	o := SnapshotOptions{}
 	c := &cobra.Command{
 		Use:   "snapshot NAME [TAG]",
@@ -84,7 +34,17 @@ func NewCmdSnapshot(f *cmdutil.Factory) *cobra.Command {
 		Args:              cobra.RangeArgs(1, 2),
 		ValidArgsFunction: cmdutil.FirstArg(cmdutil.CompleteBoxes(f)),
 		RunE: func(c *cobra.Command, args []string) error {
-			return snapshotRun(c, f, o, args)
+			o.Name, o.Tag = args[0], ""
+			if len(args) == 2 {
+				o.Tag = args[1]
+			}
+			if o.Rm && !o.List && o.Tag == "" {
+				return cmdutil.FlagErrorf("--rm needs the snapshot's TAG (hint: devbox snapshot --list %s)", o.Name)
+			}
+			if runF != nil {
+				return runF(&o)
+			}
+			return snapshotRun(c.Context(), f, &o)
 		},
 	}
 	c.Flags().BoolVar(&o.Stop, "stop", false, "stop the box first if it runs (its sessions end)")
@@ -93,17 +53,13 @@ func NewCmdSnapshot(f *cmdutil.Factory) *cobra.Command {
 	return c
 }
 
-func snapshotRun(c *cobra.Command, f *cmdutil.Factory, o SnapshotOptions, args []string) error {
-	e, err := open(c.Context(), f)
+func snapshotRun(ctx context.Context, f *cmdutil.Factory, o *SnapshotOptions) error {
+	e, err := open(ctx, f)
 	if err != nil {
 		return err
 	}
-	tag := ""
-	if len(args) == 2 {
-		tag = args[1]
-	}
 	if o.List {
-		r, err := e.bs.Get(args[0])
+		r, err := e.bs.Get(o.Name)
 		if err != nil {
 			return err
 		}
@@ -114,35 +70,14 @@ func snapshotRun(c *cobra.Command, f *cmdutil.Factory, o SnapshotOptions, args [
 		}
 		return tw.Flush()
 	}
-	if o.Rm && tag == "" {
-		return cmdutil.FlagErrorf("--rm needs the snapshot's TAG (hint: devbox snapshot --list %s)", args[0])
-	}
 	if o.Rm {
-		// Only the record changes: the box may run.
-		r, err := e.bs.Get(args[0])
-		if err != nil {
+		if err := e.mgr.DropSnapshot(o.Name, o.Tag); err != nil {
 			return err
 		}
-		unlock, err := e.bs.Lock("box-" + r.ID)
-		if err != nil {
-			return err
-		}
-		defer unlock()
-		if r, err = e.bs.Get(r.ID); err != nil {
-			return err
-		}
-		if err := e.bs.DropSnapshot(r, tag); err != nil {
-			return err
-		}
-		fmt.Fprintln(f.IOStreams.Out, tag)
+		fmt.Fprintln(f.IOStreams.Out, o.Tag)
 		return nil
 	}
-	r, unlock, err := e.lockStopped(args[0], "snapshot", o.Stop)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	s, err := e.bs.TakeSnapshot(r, tag, layerOps{e})
+	s, err := e.mgr.Snapshot(o.Name, o.Tag, o.Stop)
 	if err != nil {
 		return err
 	}
@@ -150,9 +85,15 @@ func snapshotRun(c *cobra.Command, f *cmdutil.Factory, o SnapshotOptions, args [
 	return nil
 }
 
+// RollbackOptions are the flags and arguments of `devbox rollback`.
+type RollbackOptions struct {
+	Name, Tag string
+	Stop      bool
+}
+
 // NewCmdRollback builds `devbox rollback`.
-func NewCmdRollback(f *cmdutil.Factory) *cobra.Command {
-	var stop bool
+func NewCmdRollback(f *cmdutil.Factory, runF func(*RollbackOptions) error) *cobra.Command {
+	o := RollbackOptions{}
 	c := &cobra.Command{
 		Use:   "rollback NAME [TAG]",
 		Short: "Return a stopped box to a snapshot, discarding what changed since",
@@ -163,20 +104,18 @@ func NewCmdRollback(f *cmdutil.Factory) *cobra.Command {
 		Args:              cobra.RangeArgs(1, 2),
 		ValidArgsFunction: cmdutil.FirstArg(cmdutil.CompleteBoxes(f)),
 		RunE: func(c *cobra.Command, args []string) error {
+			o.Name, o.Tag = args[0], ""
+			if len(args) == 2 {
+				o.Tag = args[1]
+			}
+			if runF != nil {
+				return runF(&o)
+			}
 			e, err := open(c.Context(), f)
 			if err != nil {
 				return err
 			}
-			tag := ""
-			if len(args) == 2 {
-				tag = args[1]
-			}
-			r, unlock, err := e.lockStopped(args[0], "rollback", stop)
-			if err != nil {
-				return err
-			}
-			defer unlock()
-			s, err := e.bs.Rollback(r, tag, layerOps{e})
+			s, err := e.mgr.Rollback(o.Name, o.Tag, o.Stop)
 			if err != nil {
 				return err
 			}
@@ -184,13 +123,19 @@ func NewCmdRollback(f *cmdutil.Factory) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().BoolVar(&stop, "stop", false, "stop the box first if it runs (its sessions end)")
+	c.Flags().BoolVar(&o.Stop, "stop", false, "stop the box first if it runs (its sessions end)")
 	return c
 }
 
+// CloneOptions are the flags and arguments of `devbox clone`.
+type CloneOptions struct {
+	Name, New string
+	Stop      bool
+}
+
 // NewCmdClone builds `devbox clone`.
-func NewCmdClone(f *cmdutil.Factory) *cobra.Command {
-	var stop bool
+func NewCmdClone(f *cmdutil.Factory, runF func(*CloneOptions) error) *cobra.Command {
+	o := CloneOptions{}
 	c := &cobra.Command{
 		Use:   "clone NAME NEW",
 		Short: "Make box NEW a copy of stopped box NAME that shares all its layers (no copy)",
@@ -203,24 +148,15 @@ func NewCmdClone(f *cmdutil.Factory) *cobra.Command {
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: cmdutil.FirstArg(cmdutil.CompleteBoxes(f)),
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := runtime.ValidateName(args[1]); err != nil {
-				return cmdutil.FlagErrorf("%v", err)
+			o.Name, o.New = args[0], args[1]
+			if runF != nil {
+				return runF(&o)
 			}
 			e, err := open(c.Context(), f)
 			if err != nil {
 				return err
 			}
-			unlockBoxes, err := e.bs.Lock("boxes")
-			if err != nil {
-				return err
-			}
-			defer unlockBoxes()
-			r, unlock, err := e.lockStopped(args[0], "clone", stop)
-			if err != nil {
-				return err
-			}
-			defer unlock()
-			n, err := e.bs.Clone(r, args[1], runtime.NewID(), layerOps{e})
+			n, err := e.mgr.Clone(o.Name, o.New, o.Stop)
 			if err != nil {
 				return err
 			}
@@ -228,6 +164,6 @@ func NewCmdClone(f *cmdutil.Factory) *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().BoolVar(&stop, "stop", false, "stop the box first if it runs (its sessions end)")
+	c.Flags().BoolVar(&o.Stop, "stop", false, "stop the box first if it runs (its sessions end)")
 	return c
 }

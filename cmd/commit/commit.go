@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/devbox-dev/devbox/box"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/cmd/config"
 	"github.com/devbox-dev/devbox/image"
 	icommit "github.com/devbox-dev/devbox/image/commit"
-	rbox "github.com/devbox-dev/devbox/runtime/box"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 )
@@ -102,7 +102,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	bs, err := rbox.Open(st.ContainersDir(), filepath.Join(st.Root, "locks"))
+	bs, err := box.OpenStore(st)
 	if err != nil {
 		return err
 	}

@@ -12,11 +12,11 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/devbox-dev/devbox/provision"
 	"strings"
 
 	"github.com/BurntSushi/toml"
 	"github.com/devbox-dev/devbox/image/limits"
+	"github.com/devbox-dev/devbox/provision"
 )
 
 // Config is the whole file.
@@ -30,14 +30,9 @@ type Config struct {
 	Limits     Limits            `toml:"limits"`
 }
 
-// Provision configures first-start provisioning of dev boxes.
-type Provision struct {
-	// Auto provisions new dev boxes at their first start (default true).
-	Auto *bool `toml:"auto"`
-	// Repos replace the image's package repositories while provisioning,
-	// by family: apt (a sources.list line), dnf and apk (a URL).
-	Repos map[string]string `toml:"repos"`
-}
+// Provision configures first-start provisioning of dev boxes
+// (provision.Config: the [provision] table).
+type Provision = provision.Config
 
 // Limits bound what a pull accepts from a registry (docs/config.md,
 // package image/limits). A missing key keeps its default.
@@ -104,7 +99,11 @@ type Run struct {
 // in memory.
 func (r Run) ScratchInMemory() bool { return r.Scratch != "disk" }
 
-// Network configures user-mode networking (docs/network.md).
+// Network configures user-mode networking (docs/network.md). It has
+// network.Config's fields, which the box lifecycle takes
+// (cmdutil.OpenBoxes converts it; the conversion stops compiling when the
+// two differ): defined here so that the front, which reads the
+// configuration, does not link package network.
 type Network struct {
 	// Mode is the default --net of devbox run and of new boxes.
 	Mode string `toml:"mode"`

@@ -12,9 +12,9 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
+	"github.com/devbox-dev/devbox/box"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	dexport "github.com/devbox-dev/devbox/export"
-	rbox "github.com/devbox-dev/devbox/runtime/box"
 	"github.com/spf13/cobra"
 )
 
@@ -98,7 +98,7 @@ func openBox(f *cmdutil.Factory, name string) (*dexport.Box, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	bs, err := rbox.Open(st.ContainersDir(), filepath.Join(st.Root, "locks"))
+	bs, err := box.OpenStore(st)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -110,7 +110,7 @@ func openBox(f *cmdutil.Factory, name string) (*dexport.Box, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	b.Reader = stageReader(f)
+	b.Reader = dexport.StageReader(f.Mapping)
 	b.Warn = func(msg string) { fmt.Fprintf(f.IOStreams.ErrOut, "devbox: warning: %s\n", msg) }
 	if r.Home != "" {
 		return nil, nil, fmt.Errorf("box %s is sandboxed (its own --home): only dev boxes export to the host (hint: devbox create NAME --image %s makes a dev box)", r.Name, r.Image)

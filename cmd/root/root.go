@@ -85,18 +85,18 @@ func one(c func(f *cmdutil.Factory) *cobra.Command) func(f *cmdutil.Factory) []*
 var verbs = []verb{
 	{[]string{"pull"}, one(func(f *cmdutil.Factory) *cobra.Command { return pull.NewCmdPull(f, nil) })},
 	{[]string{"run"}, one(func(f *cmdutil.Factory) *cobra.Command { return run.NewCmdRun(f, nil) })},
-	{[]string{"shell", "enter"}, one(box.NewCmdShell)},
-	{[]string{"create"}, one(box.NewCmdCreate)},
-	{[]string{"exec"}, one(box.NewCmdExec)},
-	{[]string{"ls", "list", "ps"}, one(box.NewCmdLs)},
-	{[]string{"inspect"}, one(box.NewCmdInspect)},
-	{[]string{"stop"}, one(box.NewCmdStop)},
-	{[]string{"rm"}, one(box.NewCmdRm)},
-	{[]string{"prune"}, one(box.NewCmdPrune)},
-	{[]string{"ports"}, one(box.NewCmdPorts)},
-	{[]string{"snapshot"}, one(box.NewCmdSnapshot)},
-	{[]string{"rollback"}, one(box.NewCmdRollback)},
-	{[]string{"clone"}, one(box.NewCmdClone)},
+	{[]string{"shell", "enter"}, one(func(f *cmdutil.Factory) *cobra.Command { return box.NewCmdShell(f, nil) })},
+	{[]string{"create"}, one(func(f *cmdutil.Factory) *cobra.Command { return box.NewCmdCreate(f, nil) })},
+	{[]string{"exec"}, one(func(f *cmdutil.Factory) *cobra.Command { return box.NewCmdExec(f, nil) })},
+	{[]string{"ls", "list", "ps"}, one(func(f *cmdutil.Factory) *cobra.Command { return box.NewCmdLs(f, nil) })},
+	{[]string{"inspect"}, one(func(f *cmdutil.Factory) *cobra.Command { return box.NewCmdInspect(f, nil) })},
+	{[]string{"stop"}, one(func(f *cmdutil.Factory) *cobra.Command { return box.NewCmdStop(f, nil) })},
+	{[]string{"rm"}, one(func(f *cmdutil.Factory) *cobra.Command { return box.NewCmdRm(f, nil) })},
+	{[]string{"prune"}, one(func(f *cmdutil.Factory) *cobra.Command { return box.NewCmdPrune(f, nil) })},
+	{[]string{"ports"}, one(func(f *cmdutil.Factory) *cobra.Command { return box.NewCmdPorts(f, nil) })},
+	{[]string{"snapshot"}, one(func(f *cmdutil.Factory) *cobra.Command { return box.NewCmdSnapshot(f, nil) })},
+	{[]string{"rollback"}, one(func(f *cmdutil.Factory) *cobra.Command { return box.NewCmdRollback(f, nil) })},
+	{[]string{"clone"}, one(func(f *cmdutil.Factory) *cobra.Command { return box.NewCmdClone(f, nil) })},
 	{[]string{"assemble"}, one(box.NewCmdAssemble)},
 	{[]string{"build"}, one(box.NewCmdBuild)},
 	{[]string{"stats"}, one(func(f *cmdutil.Factory) *cobra.Command { return stats.NewCmdStats(f, nil) })},
@@ -252,8 +252,7 @@ func Report(ios *iostreams.IOStreams, cmd *cobra.Command, err error, interrupted
 		return cmdutil.ExitInterrupted
 	}
 	msg := err.Error()
-	var fe *cmdutil.FlagError
-	if errors.As(err, &fe) || strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "accepts ") || strings.HasPrefix(msg, "requires at least") {
+	if cmdutil.IsUsage(err) || strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "accepts ") || strings.HasPrefix(msg, "requires at least") {
 		if !strings.Contains(msg, "(hint:") {
 			msg += " (hint: see devbox " + subcommandPath(cmd) + "--help)"
 		}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/devbox-dev/devbox/box"
 	"github.com/devbox-dev/devbox/cgroup"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/cmd/config"
@@ -27,6 +28,7 @@ import (
 	nethost "github.com/devbox-dev/devbox/network/host"
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
+	"github.com/devbox-dev/devbox/runtime/agent"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
 	"github.com/devbox-dev/devbox/runtime/device"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -104,7 +106,7 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *Options) error) *
 	fl.StringVarP(&opts.Workdir, "workdir", "w", "", "working directory inside the box")
 	fl.StringVarP(&opts.User, "user", "u", "", "user[:group] to run as (name or number)")
 	fl.StringVar(&opts.Hostname, "hostname", "", "the box's hostname (default: its name, or devbox)")
-	fl.StringVar(&opts.Net, "net", "", "network: slirp (private, user-mode), none (only lo) or host; or a driver: gvisor, pasta, slirp4netns (default "+DefaultNet+")")
+	fl.StringVar(&opts.Net, "net", "", "network: slirp (private, user-mode), none (only lo) or host; or a driver: gvisor, pasta, slirp4netns (default "+box.DefaultNet+")")
 	fl.StringArrayVarP(&opts.Publish, "publish", "p", nil, "publish a box port on the host: [HOST_IP:]HOST_PORT:BOX_PORT[/tcp|/udp] (HOST_IP defaults to 127.0.0.1, which every local user can reach; a taken host port is an error)")
 	fl.BoolVar(&opts.HostLoopback, "host-loopback", false, cmdutil.HostLoopbackHelp)
 	fl.BoolVar(&opts.NoHostLoopback, "no-host-loopback", false, cmdutil.NoHostLoopbackHelp)
@@ -173,16 +175,16 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	keep := opts.Keep || opts.Name != ""
 	var boxes *rbox.Store
 	if keep {
-		if boxes, err = openBoxes(st); err != nil {
+		if boxes, err = box.OpenStore(st); err != nil {
 			return err
 		}
-		if err := checkName(boxes, keptName(opts, id)); err != nil {
+		if err := box.CheckName(boxes, box.KeptName(opts.Name, id)); err != nil {
 			return err
 		}
 	}
 	// Held until devbox ends (or dies): devbox prune removes this run's
 	// box and runtime directories only once it is free.
-	releaseRun, err := st.RunLock(id, store.RunInfo{PID: os.Getpid(), Image: opts.Image, Name: runName(opts, id)})
+	releaseRun, err := st.RunLock(id, store.RunInfo{PID: os.Getpid(), Image: opts.Image, Name: box.RunName(opts.Keep, opts.Name, id)})
 	if err != nil {
 		return err
 	}
@@ -194,7 +196,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	if cgHost.Mode == cgroup.Unified {
 		from, _ = cgHost.Self()
 	}
-	cg, cgFile, err := setupCgroup(ctx, cgHost, id, opts.Limits)
+	cg, cgFile, err := box.SetupCgroup(ctx, cgHost, id, opts.Limits)
 	if err != nil {
 		return err
 	}
@@ -226,7 +228,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	l, err := launch(id, filepath.Join(st.ContainersDir(), id), terminal, nw, mapping, cgFile, warmOK)
 	// Last (deferred first): a run that ends before finish leaves no
 	// runtime directory behind.
-	defer nw.abandon()
+	defer nw.Abandon()
 	if err != nil {
 		<-pc
 		return err
@@ -250,11 +252,15 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		}
 	}
 	if keep {
-		if err := keepAsBox(f, boxes, keptName(opts, id), opts, spec, pr.img); err != nil {
+		conf, err := f.Config()
+		if err != nil {
+			return err
+		}
+		if err := box.KeepAsBox(boxes, network.Config(conf.Network), box.KeptName(opts.Name, id), keepOptions(opts), spec, pr.img); err != nil {
 			return err
 		}
 		if opts.Name == "" {
-			name := keptName(opts, id)
+			name := box.KeptName(opts.Name, id)
 			defer fmt.Fprintf(ios.ErrOut, "devbox: kept as box %s (devbox shell %s enters it; devbox rm %s removes it)\n", name, name, name)
 		}
 	}
@@ -273,10 +279,17 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	if replayable && err == nil && code != cmdutil.ExitFailure {
 		saveReplay(l, spec, st, nw, cgBase)
 	}
-	if nerr := nw.finish(code); nerr != nil && err == nil {
+	if nerr := nw.Finish(code == cmdutil.ExitFailure || code < 0); nerr != nil && err == nil {
 		err = nerr
 	}
-	code = finishCgroup(ios.ErrOut, cg, cgFile, spec.ContainerDir, opts.Limits, code)
+	oom, cgErr := box.FinishCgroup(cg, cgFile, spec.ContainerDir, opts.Limits)
+	if oom != nil {
+		fmt.Fprintf(ios.ErrOut, "devbox: %s\n", oom.Msg)
+		code = cmdutil.ExitOOM
+	}
+	if cgErr != nil {
+		fmt.Fprintf(ios.ErrOut, "devbox: warning: %v\n", strings.TrimPrefix(cgErr.Error(), "devbox: "))
+	}
 	trace.Mark("run: exit code received")
 	if spec.Remove {
 		cleanup(ctx, f, st, spec.ContainerDir)
@@ -291,9 +304,50 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	return nil
 }
 
+// chooseNetwork resolves the network flags on this host. Every box of
+// devbox run is a sandbox: no host loopback unless --host-loopback.
+func chooseNetwork(f *cmdutil.Factory, opts *Options) (*box.Network, error) {
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	n, err := box.ChooseNetwork(network.Config(cfg.Network), opts.Net, box.NetworkFlags{Publish: opts.Publish,
+		HostLoopback: opts.HostLoopback, NoHostLoopback: opts.NoHostLoopback, Sandboxed: true, NoAutoPorts: true})
+	if err != nil {
+		return nil, err
+	}
+	// Known now: the helper starts while the spec is being made.
+	n.Choice.Hostname = runtime.Hostname(opts.Hostname, opts.Name)
+	return n, nil
+}
+
+// startNetwork prepares the network helper of run id, in the run's
+// runtime directory (named as rbox.Store.RunDir names a box's), and
+// returns the files the box gets.
+func startNetwork(nw *box.Network, id string) ([]*os.File, error) {
+	if !nw.Choice.UserMode() {
+		return nil, nil
+	}
+	base, err := rbox.RuntimeBase()
+	if err != nil {
+		return nil, err
+	}
+	f, err := nw.Start(filepath.Join(base, id[:min(len(id), 16)]))
+	if err != nil {
+		return nil, err
+	}
+	return []*os.File{f}, nil
+}
+
+// keepOptions is what a kept run's box keeps of opts.
+func keepOptions(opts *Options) box.KeepOptions {
+	return box.KeepOptions{Name: opts.Name, Net: opts.Net, CapAdd: opts.CapAdd, CapDrop: opts.CapDrop,
+		SecurityOpt: opts.SecurityOpt, Limits: opts.Limits, Publish: opts.Publish, HostLoopback: opts.HostLoopback}
+}
+
 // prepare resolves the image (pulling it when needed) and builds the spec
 // of box id.
-func prepare(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts *Options, id string, terminal bool, nw *netRun) (*runtime.Spec, store.Image, error) {
+func prepare(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts *Options, id string, terminal bool, nw *box.Network) (*runtime.Spec, store.Image, error) {
 	img, err := ensureImage(ctx, f, st, opts)
 	if err != nil {
 		return nil, img, err
@@ -302,7 +356,7 @@ func prepare(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts *Opt
 	return spec, img, err
 }
 
-func prepareSpec(f *cmdutil.Factory, st *store.Store, opts *Options, id string, terminal bool, nw *netRun, img store.Image) (*runtime.Spec, error) {
+func prepareSpec(f *cmdutil.Factory, st *store.Store, opts *Options, id string, terminal bool, nw *box.Network, img store.Image) (*runtime.Spec, error) {
 	digest, err := v1.NewHash(img.ID)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", img.Ref, err)
@@ -318,13 +372,13 @@ func prepareSpec(f *cmdutil.Factory, st *store.Store, opts *Options, id string, 
 	resolv, _ := os.ReadFile("/etc/resolv.conf")
 	spec, err := runtime.NewSpec(cfg, runtime.CreateOptions{
 		Name: opts.Name, Cmd: opts.Cmd, Env: opts.Env, HostEnv: os.Environ(), Workdir: opts.Workdir,
-		User: opts.User, Hostname: opts.Hostname, Net: nw.choice.Driver, Terminal: terminal,
+		User: opts.User, Hostname: opts.Hostname, Net: nw.Choice.Driver, Terminal: terminal,
 		Remove: !opts.Keep && opts.Name == "", ResolvConf: string(resolv), Devices: opts.Devices,
 	})
 	if err != nil {
 		return nil, cmdutil.FlagErrorf("%v", err)
 	}
-	nw.apply(spec, string(resolv))
+	nw.Apply(spec, string(resolv), 3) // the only extra file of devbox run
 	if spec.Remove {
 		conf, err := f.Config()
 		if err != nil {
@@ -393,7 +447,7 @@ func ensureImage(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts 
 type launched struct {
 	sent    []byte // the spec as sent to the init
 	p       *rootless.Process
-	nw      *netRun
+	nw      *box.Network
 	specW   *os.File // nil once the spec is sent
 	statusR *os.File
 	waited  bool
@@ -405,8 +459,8 @@ type launched struct {
 // tear the namespaces down. With warm, a warm holder's spare may be the
 // init (rootless.Spec.Warm): for a start without a terminal whose spare
 // can be moved into the box's cgroup.
-func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *os.File, warmOK bool) (*launched, error) {
-	extra, err := nw.start(id)
+func launch(id, dir string, terminal bool, nw *box.Network, m rootless.Mapping, cg *os.File, warmOK bool) (*launched, error) {
+	extra, err := startNetwork(nw, id)
 	if err != nil {
 		return nil, err
 	}
@@ -429,7 +483,7 @@ func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *o
 		switch {
 		case len(extra) == 0:
 			wm = &rootless.Warm{RuntimeDir: rt, Kinds: []string{warm.PipeFromTarget, warm.PipeToTarget}}
-		case len(extra) == 1 && nw.h != nil && len(nw.choice.Publish) == 0:
+		case len(extra) == 1 && nw.HasHelper() && len(nw.Choice.Publish) == 0:
 			// The network handshake: a replay starts the helper too.
 			wm = &rootless.Warm{RuntimeDir: rt, Kinds: []string{warm.SocketToTarget, warm.PipeFromTarget, warm.PipeToTarget}}
 		}
@@ -440,11 +494,11 @@ func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *o
 		Warm:        wm,
 		EnterInMain: true,
 		Stage:       runtime.StageInit,
-		Exe:         cmdutil.InitExe(),
+		Exe:         box.InitExe(),
 		// The box directory is there for ps (and the tests) only.
 		Args:       []string{"fd:" + strconv.Itoa(statusFD+1), strconv.Itoa(statusFD), dir},
 		Env:        initEnv(),
-		Namespaces: rootless.Namespaces{Mount: true, PID: true, UTS: true, IPC: true, Net: nw.choice.Driver != "host"},
+		Namespaces: rootless.Namespaces{Mount: true, PID: true, UTS: true, IPC: true, Net: nw.Choice.Driver != "host"},
 		Mapping:    m,
 		Stdin:      os.Stdin,
 		Stdout:     os.Stdout,
@@ -455,7 +509,7 @@ func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *o
 		Cgroup:     cg,
 		ExtraFiles: extra,
 	})
-	nw.started()
+	nw.Started()
 	if err != nil {
 		statusR.Close()
 		specW.Close()
@@ -467,7 +521,7 @@ func launch(id, dir string, terminal bool, nw *netRun, m rootless.Mapping, cg *o
 // saveReplay records a finished ephemeral run for warm's replay: the
 // same command line, environment and directory will then run the same
 // spec without the CLI while every input below is unchanged.
-func saveReplay(l *launched, spec *runtime.Spec, st *store.Store, nw *netRun, cgBase string) {
+func saveReplay(l *launched, spec *runtime.Spec, st *store.Store, nw *box.Network, cgBase string) {
 	r := l.p.Start()
 	rt := os.Getenv("XDG_RUNTIME_DIR")
 	if r == nil || len(l.sent) == 0 || rt == "" || warm.Environ() == nil || warm.Off() {
@@ -493,11 +547,11 @@ func saveReplay(l *launched, spec *runtime.Spec, st *store.Store, nw *netRun, cg
 		BoxDir:     strings.ReplaceAll(spec.ContainerDir, spec.ID, warm.IDToken),
 		CgroupBase: cgBase,
 	}
-	if nw.h != nil {
+	if nw.HasHelper() {
 		// The helper as network/host.Prepare starts it; the runtime
 		// directory is named by the id's first 16 characters.
-		hc := rootless.HostStage(cmdutil.NetExe(), nethost.Stage)
-		o, err := json.Marshal(nw.choice.HelperOptions(nw.runDir))
+		hc := rootless.HostStage(box.NetExe(), nethost.Stage)
+		o, err := json.Marshal(nw.Choice.HelperOptions(nw.RunDir()))
 		if err != nil || len(spec.ID) < 16 {
 			return
 		}
@@ -506,7 +560,7 @@ func saveReplay(l *launched, spec *runtime.Spec, st *store.Store, nw *netRun, cg
 			return strings.ReplaceAll(strings.ReplaceAll(s, spec.ID, warm.IDToken), id16, warm.ID16Token)
 		}
 		p.HelperExe, p.HelperArgs = hc.Path, hc.Args
-		p.HelperOptions, p.RunDir = []byte(tokens(string(o))), tokens(nw.runDir)
+		p.HelperOptions, p.RunDir = []byte(tokens(string(o))), tokens(nw.RunDir())
 		guards = append(guards, hc.Path)
 	}
 	// devbox itself: the front that the replay runs in, when one started
@@ -557,7 +611,7 @@ func (l *launched) run(spec *runtime.Spec, rawTTY bool) (int, error) {
 		}
 	}
 	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH)
+	signal.Notify(sigs, append(slices.Clone(agent.Signals), syscall.SIGWINCH)...)
 	// Stop waits for the runtime's signal loop to go idle (a scheduling
 	// round): not on the way to the exit code.
 	defer func() { go signal.Stop(sigs) }()

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/devbox-dev/devbox/box"
 	"github.com/devbox-dev/devbox/cgroup"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/spf13/cobra"
@@ -73,7 +74,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	list := func() ([]cmdutil.CgroupBox, error) { return cmdutil.CgroupBoxes(st.ContainersDir()) }
+	list := func() ([]box.CgroupBox, error) { return box.CgroupBoxes(st.ContainersDir()) }
 	if !opts.Watch && !f.IOStreams.OutTTY {
 		o := *opts
 		o.NoStream = true // piped: one snapshot
@@ -84,20 +85,20 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		return err
 	}
 	for _, ref := range opts.Boxes {
-		if _, err := cmdutil.FindCgroupBoxes(all, []string{ref}); err != nil && strings.HasPrefix(err.Error(), "no running box") {
-			return cmdutil.ExplainNoCgroup(st, ref)
+		if _, err := box.FindCgroupBoxes(all, []string{ref}); err != nil && strings.HasPrefix(err.Error(), "no running box") {
+			return box.ExplainNoCgroup(st, ref)
 		}
 	}
 	if len(all) == 0 {
 		// No box has a cgroup: where none can be made, say so once.
-		if err := cmdutil.CgroupsUnusable(); err != nil {
+		if err := box.CgroupsUnusable(); err != nil {
 			return err
 		}
 	}
 	return run(ctx, f.IOStreams.Out, f.IOStreams.OutTTY, list, opts)
 }
 
-type lister func() ([]cmdutil.CgroupBox, error)
+type lister func() ([]box.CgroupBox, error)
 
 func run(ctx context.Context, out io.Writer, tty bool, list lister, opts *Options) error {
 	boxes, err := pick(list, opts.Boxes)
@@ -135,12 +136,12 @@ func run(ctx context.Context, out io.Writer, tty bool, list lister, opts *Option
 	}
 }
 
-func pick(list lister, refs []string) ([]cmdutil.CgroupBox, error) {
+func pick(list lister, refs []string) ([]box.CgroupBox, error) {
 	all, err := list()
 	if err != nil || len(refs) == 0 {
 		return all, err
 	}
-	return cmdutil.FindCgroupBoxes(all, refs)
+	return box.FindCgroupBoxes(all, refs)
 }
 
 type point struct {
@@ -149,7 +150,7 @@ type point struct {
 	ok    bool
 }
 
-func sample(boxes []cmdutil.CgroupBox) map[string]point {
+func sample(boxes []box.CgroupBox) map[string]point {
 	m := make(map[string]point, len(boxes))
 	for _, b := range boxes {
 		s, err := b.Box.Stat()
@@ -158,7 +159,7 @@ func sample(boxes []cmdutil.CgroupBox) map[string]point {
 	return m
 }
 
-func rowsOf(boxes []cmdutil.CgroupBox, prev, cur map[string]point) []Row {
+func rowsOf(boxes []box.CgroupBox, prev, cur map[string]point) []Row {
 	rows := []Row{}
 	for _, b := range boxes {
 		c := cur[b.ID]

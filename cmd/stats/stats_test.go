@@ -10,13 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devbox-dev/devbox/box"
 	"github.com/devbox-dev/devbox/cgroup"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/cmd/iostreams"
 )
 
 // fakeBox makes a box cgroup in a temporary tree with the given files.
-func fakeBox(t *testing.T, root, id, name string, files map[string]string) cmdutil.CgroupBox {
+func fakeBox(t *testing.T, root, id, name string, files map[string]string) box.CgroupBox {
 	t.Helper()
 	p := "/user/devbox-" + id
 	dir := filepath.Join(root, p)
@@ -32,12 +33,12 @@ func fakeBox(t *testing.T, root, id, name string, files map[string]string) cmdut
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cmdutil.CgroupBox{ID: id, Name: name, Box: b}
+	return box.CgroupBox{ID: id, Name: name, Box: b}
 }
 
 func TestRunNoStreamJSONAndTable(t *testing.T) {
 	root := t.TempDir()
-	boxes := []cmdutil.CgroupBox{
+	boxes := []box.CgroupBox{
 		fakeBox(t, root, "0123456789abcdef", "web", map[string]string{
 			"cpu.stat": "usage_usec 2000000\n", "cpu.max": "50000 100000\n",
 			"memory.current": "33554432\n", "memory.max": "67108864\n", "memory.stat": "anon 1\n",
@@ -49,7 +50,7 @@ func TestRunNoStreamJSONAndTable(t *testing.T) {
 			"pids.current": "2\n", "pids.max": "max\n",
 		}),
 	}
-	list := func() ([]cmdutil.CgroupBox, error) { return boxes, nil }
+	list := func() ([]box.CgroupBox, error) { return boxes, nil }
 
 	var out bytes.Buffer
 	if err := run(context.Background(), &out, false, list, &Options{JSON: true, NoStream: true, Interval: 50 * time.Millisecond}); err != nil {
@@ -95,7 +96,7 @@ func TestRunNoStreamJSONAndTable(t *testing.T) {
 func TestRunStreamsUntilCancelled(t *testing.T) {
 	root := t.TempDir()
 	b := fakeBox(t, root, "0123456789abcdef", "web", map[string]string{"cpu.stat": "usage_usec 0\n", "memory.current": "0\n", "pids.current": "1\n"})
-	list := func() ([]cmdutil.CgroupBox, error) { return []cmdutil.CgroupBox{b}, nil }
+	list := func() ([]box.CgroupBox, error) { return []box.CgroupBox{b}, nil }
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Millisecond)
 	defer cancel()
 	var out bytes.Buffer
@@ -106,9 +107,9 @@ func TestRunStreamsUntilCancelled(t *testing.T) {
 		t.Errorf("%d samples in 120ms at 20ms:\n%s", n, out.String())
 	}
 	// A named box that stops ends the stream.
-	gone := func() ([]cmdutil.CgroupBox, error) { return nil, nil }
+	gone := func() ([]box.CgroupBox, error) { return nil, nil }
 	calls := 0
-	flaky := func() ([]cmdutil.CgroupBox, error) {
+	flaky := func() ([]box.CgroupBox, error) {
 		calls++
 		if calls == 1 {
 			return list()

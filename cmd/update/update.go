@@ -5,9 +5,9 @@ package update
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 
+	"github.com/devbox-dev/devbox/box"
 	"github.com/devbox-dev/devbox/cgroup"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
@@ -57,18 +57,18 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	all, err := cmdutil.CgroupBoxes(st.ContainersDir())
+	all, err := box.CgroupBoxes(st.ContainersDir())
 	if err != nil {
 		return err
 	}
-	bs, err := rbox.Open(st.ContainersDir(), filepath.Join(st.Root, "locks"))
+	bs, err := box.OpenStore(st)
 	if err != nil {
 		return err
 	}
-	var boxes []cmdutil.CgroupBox
+	var boxes []box.CgroupBox
 	var keep, later []*rbox.Record
 	for _, ref := range opts.Boxes {
-		b, err := cmdutil.FindCgroupBoxes(all, []string{ref})
+		b, err := box.FindCgroupBoxes(all, []string{ref})
 		if err == nil {
 			boxes = append(boxes, b...)
 			if r, ferr := bs.Get(ref); ferr == nil && r.ID == b[0].ID {
@@ -81,11 +81,11 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		}
 		// A stopped box keeps them for its next start, where boxes get a
 		// cgroup; otherwise say why, once: no such box, or no cgroup.
-		if r, ferr := bs.Get(ref); ferr == nil && !bs.Running(r.ID) && !st.RunLive(r.ID) && cmdutil.CgroupsUnusable() == nil {
+		if r, ferr := bs.Get(ref); ferr == nil && !bs.Running(r.ID) && !st.RunLive(r.ID) && box.CgroupsUnusable() == nil {
 			later = append(later, r)
 			continue
 		}
-		return cmdutil.ExplainNoCgroup(st, ref)
+		return box.ExplainNoCgroup(st, ref)
 	}
 	if err := apply(boxes, opts.Limits); err != nil {
 		return err
@@ -124,7 +124,7 @@ func saveLimits(bs *rbox.Store, r *rbox.Record, l cgroup.Limits) error {
 	return nil
 }
 
-func apply(boxes []cmdutil.CgroupBox, l cgroup.Limits) error {
+func apply(boxes []box.CgroupBox, l cgroup.Limits) error {
 	for _, b := range boxes {
 		if err := cgroup.CheckControllers(b.Box.Root, b.Box.Path, l, cgroup.Subtree); err != nil {
 			return fmt.Errorf("box %s: %w", b.Label(), err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/devbox-dev/devbox/box"
 	"github.com/devbox-dev/devbox/cgroup"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/cmd/iostreams"
@@ -45,7 +46,7 @@ func TestApply(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, f), []byte("max\n"), 0o644)
 	}
 	b, _ := cgroup.Load(root, "/u/devbox-1")
-	boxes := []cmdutil.CgroupBox{{ID: "1", Name: "web", Box: b}}
+	boxes := []box.CgroupBox{{ID: "1", Name: "web", Box: b}}
 	if err := apply(boxes, cgroup.Limits{Memory: 128 << 20, PidsLimit: 9}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package commit
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -42,21 +43,9 @@ func join(l []string) []byte {
 	return []byte(strings.Join(l, "\n") + "\n")
 }
 
-func sameLines(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // finish compares the undone lines with the image's.
 func finish(out []string, lower []byte) ([]byte, bool) {
-	if sameLines(out, lines(lower)) {
+	if slices.Equal(out, lines(lower)) {
 		return nil, false
 	}
 	return join(out), true
@@ -86,7 +75,7 @@ func undoPasswd(upper, lower []byte, a Account) ([]byte, bool) {
 		}
 		rest = append(rest, l)
 	}
-	if sameLines(out, rest) {
+	if slices.Equal(out, rest) {
 		return nil, false
 	}
 	return finish(append(out, restored...), lower)

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"errors"
+	"github.com/devbox-dev/devbox/internal/safefile"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,7 +33,7 @@ func (s *Store) RunLock(id string, info RunInfo) (release func(), err error) {
 	if err != nil {
 		return nil, storeErr("creating run lock", err, s.Root)
 	}
-	if err := flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := safefile.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		unix.Close(fd)
 		return nil, storeErr("taking run lock", err, s.Root)
 	}
@@ -78,7 +79,7 @@ func (s *Store) StaleRuns() []StaleRun {
 		if err != nil {
 			continue
 		}
-		if flock(fd, unix.LOCK_EX|unix.LOCK_NB) != nil {
+		if safefile.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) != nil {
 			unix.Close(fd) // a live run
 			continue
 		}
@@ -136,7 +137,7 @@ func (s *Store) liveRun(id string) (LiveRun, bool) {
 		return LiveRun{}, false
 	}
 	defer unix.Close(fd)
-	if flock(fd, unix.LOCK_SH|unix.LOCK_NB) == nil {
+	if safefile.Flock(fd, unix.LOCK_SH|unix.LOCK_NB) == nil {
 		return LiveRun{}, false // free: the run is gone
 	}
 	r := LiveRun{ID: id}
@@ -154,15 +155,6 @@ func (s *Store) liveRun(id string) (LiveRun, bool) {
 func (s *Store) HasRunLock(id string) bool {
 	_, err := os.Lstat(filepath.Join(s.locksDir(), runLockPrefix+id+".lock"))
 	return err == nil
-}
-
-func flock(fd, how int) error {
-	for {
-		err := unix.Flock(fd, how)
-		if err != unix.EINTR {
-			return err
-		}
-	}
 }
 
 // isRunID accepts box ids as runtime.NewID makes them: 32 lowercase hex

@@ -178,12 +178,7 @@ func (s *Store) lockFile(name string, exclusive bool) (func(), error) {
 	if exclusive {
 		how = unix.LOCK_EX
 	}
-	for {
-		err = unix.Flock(int(f.Fd()), how)
-		if err != unix.EINTR {
-			break
-		}
-	}
+	err = safefile.Flock(int(f.Fd()), how)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("locking %s: %w", name, err)

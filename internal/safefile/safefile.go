@@ -119,6 +119,18 @@ func ReadFile(path string, max int64) ([]byte, error) {
 	return b, nil
 }
 
+// Flock is flock(2) on fd with how (unix.LOCK_EX, LOCK_SH, |LOCK_NB),
+// tried again when a signal interrupts it: the one lock loop of devbox's
+// lock files.
+func Flock(fd, how int) error {
+	for {
+		err := unix.Flock(fd, how)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
 // WriteFile replaces path with b (mode perm) by a rename from a temporary
 // file beside it, made as Create makes files: a reader sees the old file or
 // the new one, and a link planted at either name is replaced, not

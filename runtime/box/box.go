@@ -159,12 +159,7 @@ func (s *Store) Lock(name string) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening lock: %w", err)
 	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
-			break
-		}
-	}
+	err = safefile.Flock(int(f.Fd()), unix.LOCK_EX)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("locking %s: %w", name, err)
@@ -181,12 +176,7 @@ func (s *Store) TryLock(name string) (unlock, forget func(), held bool, err erro
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("opening lock: %w", err)
 	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err != unix.EINTR {
-			break
-		}
-	}
+	err = safefile.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 	if err == unix.EWOULDBLOCK {
 		f.Close()
 		return nil, nil, true, nil

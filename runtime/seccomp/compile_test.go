@@ -335,9 +335,9 @@ func TestAssembleFarJumps(t *testing.T) {
 
 func TestDefaultCaps(t *testing.T) {
 	var names []string
-	for i, n := range capNames {
+	for i, n := range CapNames {
 		if DefaultCaps&(1<<uint(i)) != 0 {
-			names = append(names, n)
+			names = append(names, "CAP_"+n)
 		}
 	}
 	want := []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
@@ -345,8 +345,8 @@ func TestDefaultCaps(t *testing.T) {
 	if !slices.Equal(names, want) {
 		t.Errorf("DefaultCaps = %v, want %v", names, want)
 	}
-	if len(capNames) != unix.CAP_LAST_CAP+1 {
-		t.Errorf("%d capability names, the kernel headers know %d", len(capNames), unix.CAP_LAST_CAP+1)
+	if len(CapNames) != unix.CAP_LAST_CAP+1 {
+		t.Errorf("%d capability names, the kernel headers know %d", len(CapNames), unix.CAP_LAST_CAP+1)
 	}
 	if unix.TIOCSTI != tiocsti || unix.TIOCLINUX != tioclinux {
 		t.Errorf("TIOCSTI/TIOCLINUX differ on this architecture")

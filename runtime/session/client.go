@@ -138,13 +138,7 @@ func Run(c *agent.Conn, name string, req agent.Request, errOut io.Writer) (int, 
 // reply gives gone. The devbox-host client (hostexec) uses it too.
 func Relay(c *agent.Conn, master *os.File, terminal bool, gone agent.Reply) agent.Reply {
 	sigs := make(chan os.Signal, 16)
-	watched := []os.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
-	if terminal {
-		watched = append(watched, syscall.SIGWINCH)
-	} else {
-		watched = append(watched, syscall.SIGINT)
-	}
-	signal.Notify(sigs, watched...)
+	signal.Notify(sigs, agent.SessionSignals(terminal)...)
 	defer signal.Stop(sigs)
 	var old *term.State
 	if terminal {

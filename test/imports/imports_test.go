@@ -1,8 +1,9 @@
 // Package imports keeps the house's import rules: domain packages never
 // import cobra, pflag or anything under cmd/; verb packages under cmd/ never
 // import each other (they share cmd/cmdutil, cmd/factory, cmd/iostreams and
-// cmd/config). It reads the source tree with go/build, so it needs no go
-// tool at test time.
+// cmd/config) and never start processes in namespaces themselves: they do
+// not import rootless (the box lifecycle is package box's). It reads the
+// source tree with go/build, so it needs no go tool at test time.
 package imports
 
 import (
@@ -29,6 +30,11 @@ var wiring = map[string]bool{
 // known are verb-to-verb imports that exist and are to go. The list only
 // shrinks; it is empty.
 var known = map[string]bool{}
+
+// knownRootless are verb packages that still import rootless/ and are to
+// go through package box instead. The list only shrinks: cmd/run's start
+// path (launch, the early start and replay) moves into box.Launch.
+var knownRootless = map[string]bool{"cmd/run": true}
 
 func moduleRoot(t *testing.T) string {
 	dir, err := os.Getwd()
@@ -84,6 +90,12 @@ func packages(t *testing.T, root string) map[string][]string {
 
 func under(p, dir string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }
 
+// isVerb reports whether pkg is a verb package: under cmd/, neither shared
+// by the verbs nor wiring them (main packages, the root, the factory).
+func isVerb(pkg string) bool {
+	return under(pkg, "cmd") && !shared[pkg] && !wiring[pkg] && pkg != "cmd/factory"
+}
+
 func TestImportRules(t *testing.T) {
 	pkgs := packages(t, moduleRoot(t))
 	if len(pkgs) < 20 || pkgs["cmd/box"] == nil || pkgs["runtime"] == nil {
@@ -104,12 +116,23 @@ func TestImportRules(t *testing.T) {
 					continue
 				}
 				bad = append(bad, edge+" (a verb imports another verb: move the shared code into a domain package)")
+			case isVerb(pkg) && under(imp, "rootless"):
+				if knownRootless[pkg] {
+					seen[pkg+" -> rootless"] = true
+					continue
+				}
+				bad = append(bad, pkg+" -> "+imp+" (a verb starts processes in namespaces itself: do it in package box)")
 			}
 		}
 	}
 	for edge := range known {
 		if !seen[edge] {
 			bad = append(bad, edge+" is gone: remove it from the known list in test/imports")
+		}
+	}
+	for pkg := range knownRootless {
+		if !seen[pkg+" -> rootless"] {
+			bad = append(bad, pkg+" no longer imports rootless: remove it from knownRootless in test/imports")
 		}
 	}
 	sort.Strings(bad)

@@ -1,4 +1,4 @@
-package run
+package box
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/devbox-dev/devbox/cmd/cmdutil"
+	"github.com/devbox-dev/devbox/cgroup"
 	"github.com/devbox-dev/devbox/image/store"
 	"github.com/devbox-dev/devbox/network"
 	"github.com/devbox-dev/devbox/runtime"
@@ -20,26 +20,37 @@ import (
 // prune reach it. It stays a sandbox: its home is an empty directory of
 // its own (in the box directory), never the user's.
 
-// keptName is the name of a kept run's box: --name, or run-<id> for --keep.
-func keptName(opts *Options, id string) string {
-	if opts.Name != "" {
-		return opts.Name
+// KeepOptions say what a kept run's box keeps: the run's flags.
+type KeepOptions struct {
+	Name                         string // --name; "" for --keep
+	Net                          string // --net as given
+	CapAdd, CapDrop, SecurityOpt []string
+	Limits                       cgroup.Limits
+	Publish                      []string
+	HostLoopback                 bool
+}
+
+// KeptName is the name of a kept run's box: --name, or run-<id> for --keep.
+func KeptName(name, id string) string {
+	if name != "" {
+		return name
 	}
 	return "run-" + id[:8]
 }
 
-func openBoxes(st *store.Store) (*rbox.Store, error) {
+// OpenStore opens the box store of image store st.
+func OpenStore(st *store.Store) (*rbox.Store, error) {
 	return rbox.Open(st.ContainersDir(), filepath.Join(st.Root, "locks"))
 }
 
 // errNameTaken refuses a second run --name NAME: docker refuses a name in
 // use too, and re-running in the existing box is what shell/exec are for.
 func errNameTaken(name string) error {
-	return cmdutil.FlagErrorf("a box named %q already exists (hint: devbox exec %s -- COMMAND runs in it; devbox rm %s removes it first)", name, name, name)
+	return inputErrorf("a box named %q already exists (hint: devbox exec %s -- COMMAND runs in it; devbox rm %s removes it first)", name, name, name)
 }
 
-// checkName fails early, before anything starts, when name is taken.
-func checkName(bs *rbox.Store, name string) error {
+// CheckName fails early, before anything starts, when name is taken.
+func CheckName(bs *rbox.Store, name string) error {
 	if _, err := bs.Find(name); err == nil {
 		return errNameTaken(name)
 	} else if rbox.IsBroken(err) && !errors.Is(err, rbox.ErrNotFound) {
@@ -48,16 +59,12 @@ func checkName(bs *rbox.Store, name string) error {
 	return nil
 }
 
-// keepAsBox writes the record that makes run spec (box directory
-// spec.ContainerDir) the box name.
-func keepAsBox(f *cmdutil.Factory, bs *rbox.Store, name string, opts *Options, spec *runtime.Spec, img store.Image) error {
-	conf, err := f.Config()
-	if err != nil {
-		return err
-	}
+// KeepAsBox writes the record that makes run spec (box directory
+// spec.ContainerDir) the box name; cfg is the configuration's [network].
+func KeepAsBox(bs *rbox.Store, cfg network.Config, name string, opts KeepOptions, spec *runtime.Spec, img store.Image) error {
 	mode := opts.Net
 	if mode == "" {
-		mode = cmdutil.DefaultMode(conf, DefaultNet)
+		mode = DefaultMode(cfg, DefaultNet)
 	}
 	home := filepath.Join(spec.ContainerDir, "home")
 	if err := os.Mkdir(home, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
@@ -85,17 +92,17 @@ func keepAsBox(f *cmdutil.Factory, bs *rbox.Store, name string, opts *Options, s
 		return err
 	}
 	defer unlock()
-	if err := checkName(bs, name); err != nil {
+	if err := CheckName(bs, name); err != nil {
 		return err
 	}
 	return bs.Create(r)
 }
 
-// runName is the name a run shows in devbox ls --all: a kept run's box
+// RunName is the name a run shows in devbox ls --all: a kept run's box
 // name, "" for an ephemeral one.
-func runName(opts *Options, id string) string {
-	if opts.Keep || opts.Name != "" {
-		return keptName(opts, id)
+func RunName(keep bool, name, id string) string {
+	if keep || name != "" {
+		return KeptName(name, id)
 	}
 	return ""
 }

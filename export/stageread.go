@@ -8,21 +8,20 @@ import (
 	"os"
 	"strings"
 
-	"github.com/devbox-dev/devbox/cmd/cmdutil"
-	dexport "github.com/devbox-dev/devbox/export"
 	"github.com/devbox-dev/devbox/rootless"
 )
 
-// stageReader reads a box's files in this process, and when its layers
+// StageReader reads a box's files in this process, and when its layers
 // let only the box's own ids in (an image whose root directory is 0700),
-// again in the export-read stage, as root of the box's user namespace.
-func stageReader(f *cmdutil.Factory) func(dexport.ReadRequest) (dexport.ReadResult, error) {
-	return func(req dexport.ReadRequest) (dexport.ReadResult, error) {
-		res := dexport.Read(req)
+// again in the export-read stage, as root of the box's user namespace
+// (mapping gives the caller's id mapping).
+func StageReader(mapping func() (rootless.Mapping, error)) func(ReadRequest) (ReadResult, error) {
+	return func(req ReadRequest) (ReadResult, error) {
+		res := Read(req)
 		if res.Path != "" || !res.Denied {
 			return res, nil
 		}
-		m, err := f.Mapping()
+		m, err := mapping()
 		if err != nil {
 			return res, err
 		}
@@ -37,7 +36,7 @@ func stageReader(f *cmdutil.Factory) func(dexport.ReadRequest) (dexport.ReadResu
 		defer r.Close()
 		var stderr bytes.Buffer
 		p, err := rootless.Start(rootless.Spec{
-			Stage:      dexport.StageRead,
+			Stage:      StageRead,
 			Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
 			Mapping:    m,
 			Stdin:      bytes.NewReader(body),
@@ -52,7 +51,7 @@ func stageReader(f *cmdutil.Factory) func(dexport.ReadRequest) (dexport.ReadResu
 		if code, err := p.Wait(); err != nil || code != 0 {
 			return res, fmt.Errorf("reading the box's files: exit %d %v %s", code, err, strings.TrimSpace(stderr.String()))
 		}
-		var out dexport.ReadResult
+		var out ReadResult
 		if err := json.Unmarshal(answer, &out); err != nil {
 			return res, fmt.Errorf("reading the box's files: %w", err)
 		}

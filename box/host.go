@@ -1,6 +1,3 @@
-// Package box implements the persistent-box commands: create, shell,
-// exec, ls, inspect, stop, rm and prune. Records and specs live in
-// runtime/box; the protocol with a running box in runtime/agent.
 package box
 
 import (
@@ -14,19 +11,19 @@ import (
 	"github.com/devbox-dev/devbox/runtime/session"
 )
 
-// hostAccount describes the caller as the box should know them
-// (session.HostAccount).
-func hostAccount(m rootless.Mapping) runtime.Account { return session.HostAccount(m.UID, m.GID) }
+// HostAccount describes the caller as the box should know them
+// (session.HostAccount, which devbox's front uses too).
+func HostAccount(m rootless.Mapping) runtime.Account { return session.HostAccount(m.UID, m.GID) }
 
 func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
 
-// hostInfo gathers what the box spec takes from this machine and session.
-func hostInfo(m rootless.Mapping) rbox.Host {
+// HostInfo gathers what the box spec takes from this machine and session.
+func HostInfo(m rootless.Mapping) rbox.Host {
 	h := rbox.Host{
-		Account: hostAccount(m),
+		Account: HostAccount(m),
 		Env:     os.Environ(),
 		Exists:  exists,
 		Socket: func(p string) bool {

@@ -15,11 +15,11 @@ import (
 
 // findRun finds a devbox run in progress by its id or a prefix of it (at
 // least 6 characters), as devbox ps shows it.
-func (e *env) findRun(prefix string) (store.LiveRun, bool) {
+func (m *Manager) findRun(prefix string) (store.LiveRun, bool) {
 	if len(prefix) < 6 {
 		return store.LiveRun{}, false
 	}
-	for _, r := range e.st.LiveRuns() {
+	for _, r := range m.st.LiveRuns() {
 		if strings.HasPrefix(r.ID, prefix) {
 			return r, true
 		}
@@ -30,10 +30,10 @@ func (e *env) findRun(prefix string) (store.LiveRun, bool) {
 // stopRun stops a devbox run in progress: its devbox gets SIGTERM, which
 // it passes to the command, then SIGKILL after 3 s (the box dies with
 // it). Only the process that holds the run's lock is signalled.
-func (e *env) stopRun(r store.LiveRun) error {
+func (m *Manager) stopRun(r store.LiveRun) error {
 	for i, sig := range []unix.Signal{unix.SIGTERM, unix.SIGKILL} {
-		if err := e.signalRun(r, sig); err != nil {
-			if !e.st.RunLive(r.ID) {
+		if err := m.signalRun(r, sig); err != nil {
+			if !m.st.RunLive(r.ID) {
 				return nil
 			}
 			return err
@@ -43,7 +43,7 @@ func (e *env) stopRun(r store.LiveRun) error {
 			deadline = time.Now().Add(2 * time.Second)
 		}
 		for time.Now().Before(deadline) {
-			if !e.st.RunLive(r.ID) {
+			if !m.st.RunLive(r.ID) {
 				return nil
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -54,7 +54,7 @@ func (e *env) stopRun(r store.LiveRun) error {
 
 // signalRun sends sig to the devbox of run r after checking, through a
 // pidfd taken first, that this process holds the run's lock (/proc/locks).
-func (e *env) signalRun(r store.LiveRun, sig unix.Signal) error {
+func (m *Manager) signalRun(r store.LiveRun, sig unix.Signal) error {
 	if r.PID <= 0 {
 		return fmt.Errorf("devbox run %s: its lock names no process", r.ID[:12])
 	}
@@ -64,7 +64,7 @@ func (e *env) signalRun(r store.LiveRun, sig unix.Signal) error {
 	}
 	defer unix.Close(pidfd)
 	var st unix.Stat_t
-	if err := unix.Stat(filepath.Join(e.st.Root, "locks", "run-"+r.ID+".lock"), &st); err != nil {
+	if err := unix.Stat(filepath.Join(m.st.Root, "locks", "run-"+r.ID+".lock"), &st); err != nil {
 		return err
 	}
 	if !holdsLock("/proc/locks", r.PID, st.Dev, st.Ino) {

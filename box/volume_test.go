@@ -24,15 +24,15 @@ func TestParseVolume(t *testing.T) {
 		{dir + ":/a:ro:x", "", false, "SRC:DST"},
 	}
 	for _, c := range cases {
-		v, err := parseVolume(c.in)
+		v, err := ParseVolume(c.in)
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) || !strings.Contains(err.Error(), "hint:") {
-				t.Errorf("parseVolume(%q) err = %v, want %q with a hint", c.in, err, c.err)
+				t.Errorf("ParseVolume(%q) err = %v, want %q with a hint", c.in, err, c.err)
 			}
 			continue
 		}
 		if err != nil || v.Target != c.target || v.ReadOnly != c.ro || v.Source != dir {
-			t.Errorf("parseVolume(%q) = %+v, %v", c.in, v, err)
+			t.Errorf("ParseVolume(%q) = %+v, %v", c.in, v, err)
 		}
 	}
 }

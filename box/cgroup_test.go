@@ -1,8 +1,9 @@
-package cmdutil
+package box
 
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -41,5 +42,25 @@ func TestBoxNameHostileRecords(t *testing.T) {
 				t.Fatal("boxName did not return")
 			}
 		})
+	}
+}
+
+func TestFindCgroupBoxes(t *testing.T) {
+	all := []CgroupBox{{ID: "aaaa1111", Name: "web"}, {ID: "bbbb2222", Name: "db"}, {ID: "cccc3333", Name: "web2"}, {ID: "cccc4444"}}
+	got, err := FindCgroupBoxes(all, []string{"db", "aaaa", "cccc4"})
+	if err != nil || len(got) != 3 || got[0].ID != "bbbb2222" || got[1].ID != "aaaa1111" || got[2].ID != "cccc4444" {
+		t.Errorf("got %+v, %v", got, err)
+	}
+	if _, err := FindCgroupBoxes(all, []string{"cccc"}); err == nil || !strings.Contains(err.Error(), "names 2 running boxes") {
+		t.Errorf("ambiguous: %v", err)
+	}
+	if _, err := FindCgroupBoxes(all, []string{"nope"}); err == nil || !strings.Contains(err.Error(), `no running box "nope"`) {
+		t.Errorf("missing: %v", err)
+	}
+	if _, err := FindCgroupBoxes(all, []string{"aaa"}); err == nil {
+		t.Error("a 3-character prefix matched")
+	}
+	if l := (CgroupBox{ID: "0123456789abcdef"}).Label(); l != "0123456789ab" {
+		t.Errorf("Label() = %q", l)
 	}
 }

@@ -1,18 +1,15 @@
 package box
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"github.com/devbox-dev/devbox/cgroup"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/devbox-dev/devbox/cmd/cmdutil"
-	"github.com/devbox-dev/devbox/image/store"
+	"github.com/devbox-dev/devbox/cgroup"
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
 	"github.com/devbox-dev/devbox/runtime/agent"
@@ -20,108 +17,85 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// env bundles what the box commands use.
-type env struct {
-	f   *cmdutil.Factory
-	st  *store.Store
-	bs  *rbox.Store
-	m   rootless.Mapping
-	ctx context.Context
-}
-
-func open(ctx context.Context, f *cmdutil.Factory) (*env, error) {
-	st, err := f.Store()
-	if err != nil {
-		return nil, err
-	}
-	bs, err := rbox.Open(st.ContainersDir(), filepath.Join(st.Root, "locks"))
-	if err != nil {
-		return nil, err
-	}
-	m, err := f.Mapping()
-	if err != nil {
-		return nil, err
-	}
-	return &env{f: f, st: st, bs: bs, m: m, ctx: ctx}, nil
-}
-
-// ensureRunning starts box r unless its agent already answers. Concurrent
-// callers serialise on the box's lock; the second finds it running.
-func (e *env) ensureRunning(r *rbox.Record) error {
-	if e.bs.Running(r.ID) {
+// Start starts box r unless its agent already answers, and returns once
+// it answers. Concurrent callers serialise on the box's lock; the second
+// finds it running. r is updated to the record as it was started.
+func (m *Manager) Start(r *rbox.Record) error {
+	if m.bs.Running(r.ID) {
 		return nil
 	}
-	unlock, err := e.bs.Lock("box-" + r.ID)
+	unlock, err := m.bs.Lock("box-" + r.ID)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if e.bs.Running(r.ID) {
+	if m.bs.Running(r.ID) {
 		return nil
 	}
-	if run, ok := e.liveRun(r.ID); ok {
+	if run, ok := m.LiveRun(r.ID); ok {
 		return fmt.Errorf("box %s is a devbox run in progress (pid %d); it can be entered once its command ended (hint: devbox stop %s ends it now)", r.Name, run.PID, r.Name)
 	}
 	// The record as it is now: a snapshot, rollback or clone (under this
 	// lock) may have changed its layers since the caller read it.
-	cur, err := e.bs.Get(r.ID)
+	cur, err := m.bs.Get(r.ID)
 	if err != nil {
 		return err
 	}
 	*r = *cur
-	return e.start(r)
+	return m.start(r)
 }
 
-func (e *env) start(r *rbox.Record) error {
+func (m *Manager) start(r *rbox.Record) error {
 	if r.Problem != nil {
 		return r.Problem // never started: records come through Get, this is a guard
 	}
 	if err := rbox.CheckSources(r); err != nil {
 		return err
 	}
-	if err := e.bs.Complete(r, layerOps{e}); err != nil {
+	if err := m.bs.Complete(r, m.LayerOps()); err != nil {
 		return err // an interrupted snapshot, rollback or clone
 	}
 	var lowers []string
 	for _, c := range r.Lowers {
 		// Check made sure c is a layer id; the layer is a directory of
 		// this store's layers/, never a symlink out of it.
-		d := filepath.Join(e.st.LayersDir(), c)
+		d := filepath.Join(m.st.LayersDir(), c)
 		if fi, err := os.Lstat(d); err != nil || !fi.IsDir() {
 			return fmt.Errorf("box %s: its image %s is no longer unpacked (hint: devbox pull %s)", r.Name, r.Image, r.Image)
 		}
 		lowers = append(lowers, d)
 	}
-	runDir := e.bs.RunDir(r.ID)
+	runDir := m.bs.RunDir(r.ID)
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
 		return fmt.Errorf("creating %s: %w", runDir, err)
 	}
-	h := hostInfo(e.m)
+	h := HostInfo(m.ids)
 	var hostSock *os.File
 	if r.Home == "" { // a dev box: devbox-host's channel
 		var err error
-		if h.HostExec, hostSock, err = e.hostExecSocket(r, runDir, lowers); err != nil {
+		if h.HostExec, hostSock, err = m.hostExecSocket(r, runDir, lowers); err != nil {
 			return err
 		}
 		defer hostSock.Close()
 	}
-	spec, err := rbox.Spec(r, lowers, e.bs.BoxDir(r.ID), h)
+	spec, err := rbox.Spec(r, lowers, m.bs.BoxDir(r.ID), h)
 	if err != nil {
 		return err
 	}
-	if e.m.Single() {
+	if m.ids.Single() {
 		spec.Account = nil // root inside is you: nothing to add
 	}
-	nw, err := e.chooseNetwork(r)
+	nw, err := m.boxNetwork(r)
 	if err != nil {
 		return err
 	}
-	nw.apply(spec, spec.ResolvConf)
-	specPath := filepath.Join(e.bs.BoxDir(r.ID), "spec.json")
+	// The handshake descriptor follows the agent's listener (fd 3).
+	nw.Apply(spec, spec.ResolvConf, 4)
+	specPath := filepath.Join(m.bs.BoxDir(r.ID), "spec.json")
 	if err := runtime.WriteSpec(specPath, spec); err != nil {
 		return fmt.Errorf("writing box spec: %w", err)
 	}
-	sock := e.bs.SocketPath(r.ID)
+	sock := m.bs.SocketPath(r.ID)
 	_ = os.Remove(sock) // a stale socket of a box that died
 	l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: sock, Net: "unixpacket"})
 	if err != nil {
@@ -141,7 +115,7 @@ func (e *env) start(r *rbox.Record) error {
 	}
 	defer logf.Close()
 	extra := []*os.File{lf}
-	netFile, err := nw.start(runDir)
+	netFile, err := nw.Start(runDir)
 	if err != nil {
 		return err
 	}
@@ -150,8 +124,8 @@ func (e *env) start(r *rbox.Record) error {
 	}
 	// The box's cgroup exists before any of its processes (they are
 	// cloned into it); a cgroup left by the box's previous run goes first.
-	e.removeCgroup(r)
-	cg, err := cgroup.Setup(e.ctx, cmdutil.CgroupHost(), r.ID, r.Limits)
+	m.removeCgroup(r)
+	cg, err := cgroup.Setup(m.ctx, CgroupHost(), r.ID, r.Limits)
 	if err != nil {
 		return err
 	}
@@ -165,13 +139,13 @@ func (e *env) start(r *rbox.Record) error {
 	}
 	p, err := rootless.Start(rootless.Spec{
 		Stage: runtime.StageInit,
-		Exe:   cmdutil.InitExe(),
+		Exe:   InitExe(),
 		Args:  []string{specPath},
 		// One P per helper: pids.max counts threads, and the helper and the
 		// init live in the box's cgroup (--pids-limit).
 		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "GOMAXPROCS=1"},
 		Namespaces: rootless.Namespaces{Mount: true, PID: true, UTS: true, IPC: true, Net: spec.Net != "host"},
-		Mapping:    e.m,
+		Mapping:    m.ids,
 		Stdout:     logf,
 		Stderr:     logf,
 		ExtraFiles: extra,
@@ -179,18 +153,18 @@ func (e *env) start(r *rbox.Record) error {
 		Cgroup:     cgFile,
 	})
 	if err == nil && cg != nil {
-		if werr := cgroup.WriteRecord(e.bs.BoxDir(r.ID), cg.Path); werr != nil {
-			fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: warning: %v\n", werr)
+		if werr := cgroup.WriteRecord(m.bs.BoxDir(r.ID), cg.Path); werr != nil {
+			m.warn("%v", werr)
 		}
 	} else if cg != nil {
 		_ = cg.Remove()
 	}
-	nw.started()
+	nw.Started()
 	if err != nil {
 		return err
 	}
 	if hostSock != nil {
-		e.startHostExec(r, p.Pid(), hostSock, runDir)
+		m.startHostExec(r, p.Pid(), hostSock, runDir)
 	}
 	exited := make(chan int, 1)
 	go func() {
@@ -208,16 +182,16 @@ func (e *env) start(r *rbox.Record) error {
 			return fmt.Errorf("starting box %s: %w%s", r.Name, err, logTail(logPath))
 		}
 	case code := <-exited:
-		if err := nw.failed(); err != nil {
+		if err := nw.Failed(); err != nil {
 			return fmt.Errorf("starting box %s: %w", r.Name, err)
 		}
 		return fmt.Errorf("starting box %s failed (exit %d)%s", r.Name, code, logTail(logPath))
 	}
-	if err := e.bs.RecordInit(r.ID, p.Pid()); err != nil {
-		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: warning: %v (devbox stop can only ask the box to stop)\n", err)
+	if err := m.bs.RecordInit(r.ID, p.Pid()); err != nil {
+		m.warn("%v (devbox stop can only ask the box to stop)", err)
 	}
-	e.refreshLinker(r, rbox.LinkerDirs(r, h), logf)
-	e.runStartHooks(r, logf)
+	m.refreshLinker(r, rbox.LinkerDirs(r, h), logf)
+	m.runStartHooks(r, logf)
 	return nil
 }
 
@@ -233,21 +207,23 @@ func logTail(path string) string {
 	return ": " + strings.Join(lines, "; ")
 }
 
-// stop asks box r's agent to stop and waits until it is down: its
+// Stop asks box r's agent to stop and waits until it is down: its
 // sessions ended (the agent answers until then) and its init exited.
-func (e *env) stop(r *rbox.Record, timeout time.Duration, reason string) error {
-	sock := e.bs.SocketPath(r.ID)
+// After timeout the init is killed (only once verified as the box's);
+// reason is what its sessions are told.
+func (m *Manager) Stop(r *rbox.Record, timeout time.Duration, reason string) error {
+	sock := m.bs.SocketPath(r.ID)
 	_, err := agent.Call(sock, agent.Request{Type: agent.TypeStop, Reason: reason}, 5*time.Second)
 	if err != nil && agent.IsNotRunning(err) {
-		e.waitInit(r, 2*time.Second) // a box already on its way out
-		e.removeCgroup(r)
+		m.waitInit(r, 2*time.Second) // a box already on its way out
+		m.removeCgroup(r)
 		return nil
 	}
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		if !e.bs.Running(r.ID) {
-			e.waitInit(r, time.Until(deadline))
-			e.removeCgroup(r)
+		if !m.bs.Running(r.ID) {
+			m.waitInit(r, time.Until(deadline))
+			m.removeCgroup(r)
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -256,27 +232,27 @@ func (e *env) stop(r *rbox.Record, timeout time.Duration, reason string) error {
 	// namespace and every process in it.
 	// Only a process verified as this box's init is killed (init.pid
 	// names it with its start time and namespaces).
-	kerr := e.bs.SignalInit(r.ID, unix.SIGKILL)
+	kerr := m.bs.SignalInit(r.ID, unix.SIGKILL)
 	if kerr == nil {
-		for i := 0; i < 100 && e.bs.Running(r.ID); i++ {
+		for i := 0; i < 100 && m.bs.Running(r.ID); i++ {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	if e.bs.Running(r.ID) {
+	if m.bs.Running(r.ID) {
 		if kerr != nil {
 			return fmt.Errorf("box %s did not stop: %w", r.Name, kerr)
 		}
 		return errors.New("box " + r.Name + " did not stop")
 	}
-	e.removeCgroup(r)
+	m.removeCgroup(r)
 	return nil
 }
 
 // waitInit waits up to timeout for box r's init to exit once its agent
 // stopped answering: the box is down when devbox stop returns.
-func (e *env) waitInit(r *rbox.Record, timeout time.Duration) {
+func (m *Manager) waitInit(r *rbox.Record, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
-	for e.bs.InitAlive(r.ID) && time.Now().Before(deadline) {
+	for m.bs.InitAlive(r.ID) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
@@ -285,8 +261,8 @@ func (e *env) waitInit(r *rbox.Record, timeout time.Duration) {
 // stopped by itself after its grace period cannot remove its own; nothing
 // else does below devbox.scope, which outlives its boxes). The last
 // processes of a box that just stopped may take a moment to leave it.
-func (e *env) removeCgroup(r *rbox.Record) {
-	dir := e.bs.BoxDir(r.ID)
+func (m *Manager) removeCgroup(r *rbox.Record) {
+	dir := m.bs.BoxDir(r.ID)
 	p, err := cgroup.ReadRecord(dir)
 	if err != nil {
 		return

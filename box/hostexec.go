@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/export"
 	"github.com/devbox-dev/devbox/hostexec"
 	"github.com/devbox-dev/devbox/rootless"
@@ -21,8 +20,8 @@ import (
 // hostExecSocket creates the listening socket of dev box r's devbox-host
 // helper in its runtime directory and says what the box gets: the socket,
 // the program bound in as devbox-host, and whether it is xdg-open too.
-func (e *env) hostExecSocket(r *rbox.Record, runDir string, lowers []string) (*rbox.HostExec, *os.File, error) {
-	prog := cmdutil.InitExe()
+func (m *Manager) hostExecSocket(r *rbox.Record, runDir string, lowers []string) (*rbox.HostExec, *os.File, error) {
+	prog := InitExe()
 	if prog == "" || !filepath.IsAbs(prog) || filepath.Dir(filepath.Dir(prog)) == "/proc/self/fd" {
 		// No embedded program on disk: devbox itself is devbox-host too.
 		exe, err := self.Path()
@@ -43,7 +42,7 @@ func (e *env) hostExecSocket(r *rbox.Record, runDir string, lowers []string) (*r
 	if err != nil {
 		return nil, nil, err
 	}
-	layers := append([]string{filepath.Join(e.bs.BoxDir(r.ID), "upper")}, lowers...)
+	layers := append([]string{filepath.Join(m.bs.BoxDir(r.ID), "upper")}, lowers...)
 	return &rbox.HostExec{Socket: path, Program: prog, XdgOpen: xdgOpenFree(layers)}, f, nil
 }
 
@@ -74,29 +73,29 @@ func xdgOpenFree(layers []string) bool {
 // on the listening socket: a process of the host's, in a session of its
 // own, that exits with the box's init (pid). A helper that cannot start
 // costs only devbox-host, so it is a warning.
-func (e *env) startHostExec(r *rbox.Record, pid int, sock *os.File, runDir string) {
+func (m *Manager) startHostExec(r *rbox.Record, pid int, sock *os.File, runDir string) {
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
-		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: warning: box %s: no devbox-host (%v)\n", r.Name, err)
+		m.warn("box %s: no devbox-host (%v)", r.Name, err)
 		return
 	}
 	pf := os.NewFile(uintptr(pidfd), "pidfd")
 	defer pf.Close()
 	logf, err := os.OpenFile(filepath.Join(runDir, "host.log"), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: warning: box %s: no devbox-host (%v)\n", r.Name, err)
+		m.warn("box %s: no devbox-host (%v)", r.Name, err)
 		return
 	}
 	defer logf.Close()
-	c := rootless.HostStage(cmdutil.InitExe(), hostexec.Stage, strconv.Itoa(pid))
+	c := rootless.HostStage(InitExe(), hostexec.Stage, strconv.Itoa(pid))
 	c.Stdout, c.Stderr = logf, logf
 	c.ExtraFiles = []*os.File{sock, pf}
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if home := e.userHome(); home != "" {
+	if home := userHome(); home != "" {
 		c.Dir = home
 	}
 	if err := c.Start(); err != nil {
-		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: warning: box %s: no devbox-host (%v)\n", r.Name, err)
+		m.warn("box %s: no devbox-host (%v)", r.Name, err)
 		return
 	}
 	_ = c.Process.Release()

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/internal/safefile"
 	"github.com/devbox-dev/devbox/provision"
 	"github.com/devbox-dev/devbox/runtime/agent"
@@ -25,14 +24,14 @@ const provisionLog = "provision.log"
 // provisioned yet, unless the box or the configuration says not to; or
 // any dev box when again (--reprovision) asks, which is an error for a
 // box that cannot be provisioned.
-func (e *env) wantsProvision(r *rbox.Record, again bool) (bool, error) {
+func (m *Manager) wantsProvision(r *rbox.Record, again bool) (bool, error) {
 	switch {
-	case r.Home != "" && !cmdutil.IsOwnHome(r.Home):
+	case r.Home != "" && !IsOwnHome(r.Home):
 		if again {
-			return false, cmdutil.FlagErrorf("--reprovision: box %s has a home of its own (a sandboxed box): only dev boxes are provisioned", r.Name)
+			return false, inputErrorf("--reprovision: box %s has a home of its own (a sandboxed box): only dev boxes are provisioned", r.Name)
 		}
 		return false, nil
-	case e.m.Single():
+	case m.ids.Single():
 		if again {
 			return false, fmt.Errorf("--reprovision: provisioning needs subordinate ids, you have none (hint: devbox doctor)")
 		}
@@ -41,67 +40,75 @@ func (e *env) wantsProvision(r *rbox.Record, again bool) (bool, error) {
 		return true, nil
 	}
 	var auto *bool
-	if cfg, err := e.f.Config(); err == nil {
+	if cfg, err := m.settings(); err == nil {
 		auto = cfg.Provision.Auto
 	}
-	return session.NeedsProvision(r.SessionBox(), e.m.Single(), auto), nil
+	return session.NeedsProvision(r.SessionBox(), m.ids.Single(), auto), nil
 }
 
-// provision runs first-start provisioning in running box r (under its
+// Provision runs first-start provisioning in running box r (under its
 // provisioning lock, so that concurrent shells run it once) and saves
-// the result in its record. Only a failure to reach the box is an error.
-func (e *env) provision(r *rbox.Record, again bool) (*rbox.Record, error) {
-	unlock, err := e.bs.Lock("provision-" + r.ID)
+// the result in its record. Only a failure to reach the box is an error;
+// again (--reprovision) runs it even when it ran before.
+func (m *Manager) Provision(r *rbox.Record, again bool) (*rbox.Record, error) {
+	unlock, err := m.bs.Lock("provision-" + r.ID)
 	if err != nil {
 		return r, err
 	}
 	defer unlock()
-	cur, err := e.bs.Get(r.ID)
+	cur, err := m.bs.Get(r.ID)
 	if err != nil {
 		return r, err
 	}
 	if !again && cur.Provision != nil {
 		return cur, nil
 	}
-	cfg, err := e.f.Config()
+	cfg, err := m.settings()
 	if err != nil {
 		return r, err
 	}
-	logPath := filepath.Join(e.bs.BoxDir(r.ID), provisionLog)
+	logPath := filepath.Join(m.bs.BoxDir(r.ID), provisionLog)
 	// Made anew: a link planted in the box's directory is not followed.
 	logf, err := safefile.Create(logPath, os.O_APPEND, 0o600)
 	if err != nil {
 		return r, fmt.Errorf("provisioning box %s: %w", r.Name, err)
 	}
 	defer logf.Close()
-	acct := hostAccount(e.m)
+	acct := HostAccount(m.ids)
 	st, err := provision.Run(provision.Options{
 		Box: r.Name, Lang: os.Getenv("LANG"), Shell: acct.Shell, Repos: cfg.Provision.Repos,
-		Log: logf, Progress: e.f.IOStreams.ErrOut, Runner: rootRunner{e: e, r: r},
+		Log: logf, Progress: m.progress, Runner: m.Runner(r, 0, 0),
 		Hint: "devbox shell --reprovision " + r.Name,
 	})
 	if err != nil {
 		return r, fmt.Errorf("provisioning box %s: %w (log: %s)", r.Name, err, logPath)
 	}
 	cur.Provision = st
-	if err := e.bs.SaveProvision(cur); err != nil {
+	if err := m.bs.SaveProvision(cur); err != nil {
 		return r, fmt.Errorf("provisioning box %s: %w", r.Name, err)
 	}
 	return cur, nil
 }
 
-// errInterrupted is rootRunner's error when SIGINT or SIGTERM came while
+// ErrInterrupted is a Runner's error when SIGINT or SIGTERM came while
 // the command ran (the command got it too).
-var errInterrupted = errors.New("interrupted")
+var ErrInterrupted = errors.New("interrupted")
 
 // rootRunner runs provisioning commands as root of a running box through
 // its agent; SIGINT and SIGTERM are passed on.
 type rootRunner struct {
-	e *env
+	m *Manager
 	r *rbox.Record
 	// uid and gid run the command as the box's user instead (assemble
 	// hooks of a devcontainer.json).
 	uid, gid int
+}
+
+// Runner runs commands in running box r through its agent, as uid and
+// gid of the box (0, 0: its root), stdin on /dev/null; SIGINT and SIGTERM
+// are passed on, and end the wait with ErrInterrupted.
+func (m *Manager) Runner(r *rbox.Record, uid, gid int) provision.Runner {
+	return rootRunner{m: m, r: r, uid: uid, gid: gid}
 }
 
 func (rr rootRunner) Run(args, env []string, stdout, stderr *os.File) (int, error) {
@@ -110,7 +117,7 @@ func (rr rootRunner) Run(args, env []string, stdout, stderr *os.File) (int, erro
 		return 0, err
 	}
 	defer null.Close()
-	c, err := agent.Dial(rr.e.bs.SocketPath(rr.r.ID))
+	c, err := agent.Dial(rr.m.bs.SocketPath(rr.r.ID))
 	if err != nil {
 		return 0, err
 	}
@@ -144,7 +151,7 @@ func (rr rootRunner) Run(args, env []string, stdout, stderr *os.File) (int, erro
 		select {
 		case s := <-sigs:
 			_ = c.Send(agent.Request{Type: agent.TypeSignal, Signal: int(s.(syscall.Signal))})
-			return 0, errInterrupted
+			return 0, ErrInterrupted
 		case r := <-exit:
 			return r.Code, nil
 		}
@@ -154,13 +161,25 @@ func (rr rootRunner) Run(args, env []string, stdout, stderr *os.File) (int, erro
 // refreshLinker adds dirs (the NVIDIA driver's bound libraries) to the
 // linker cache of box r, just started: ldconfig as the box's root, its
 // output in the box's log. A box without ldconfig (musl) does without.
-func (e *env) refreshLinker(r *rbox.Record, dirs []string, log *os.File) {
-	if len(dirs) == 0 || e.m.Single() {
+func (m *Manager) refreshLinker(r *rbox.Record, dirs []string, log *os.File) {
+	if len(dirs) == 0 || m.ids.Single() {
 		return
 	}
 	args := append([]string{"/bin/sh", "-c", `command -v ldconfig >/dev/null 2>&1 || exit 0; exec ldconfig "$@"`, "sh"}, dirs...)
 	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
-	if code, err := (rootRunner{e: e, r: r}).Run(args, env, log, log); err != nil || code != 0 {
-		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: warning: box %s: ldconfig for the NVIDIA libraries failed (exit %d, %v; log: %s)\n", r.Name, code, err, log.Name())
+	if code, err := m.Runner(r, 0, 0).Run(args, env, log, log); err != nil || code != 0 {
+		m.warn("box %s: ldconfig for the NVIDIA libraries failed (exit %d, %v; log: %s)", r.Name, code, err, log.Name())
+	}
+}
+
+// runStartHooks runs box r's on_start hooks as its root, just started;
+// their output goes to the box's log. A failing hook is a warning.
+func (m *Manager) runStartHooks(r *rbox.Record, log *os.File) {
+	env := []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=dumb"}
+	for _, h := range r.OnStart {
+		fmt.Fprintf(log, "\n### devbox: on_start hook: %s\n", h)
+		if code, err := m.Runner(r, 0, 0).Run([]string{"/bin/sh", "-c", h}, env, log, log); err != nil || code != 0 {
+			m.warn("box %s: on_start hook %q failed (exit %d, %v; log: %s)", r.Name, h, code, err, log.Name())
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package cmdutil
+package box
 
 import (
 	"github.com/devbox-dev/devbox/internal/libexec"

@@ -1,11 +1,10 @@
-package cmdutil
+package box
 
 import (
 	"errors"
 	"strings"
 	"testing"
 
-	"github.com/devbox-dev/devbox/cmd/config"
 	"github.com/devbox-dev/devbox/network"
 )
 
@@ -31,7 +30,7 @@ func TestValidateNetworkFlags(t *testing.T) {
 			}
 			continue
 		}
-		var fe *FlagError
+		var fe *InputError
 		if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.As(err, &fe) {
 			t.Errorf("%s %v: %v, want a flag error mentioning %q", tt.mode, tt.publish, err, tt.wantErr)
 		}
@@ -40,18 +39,18 @@ func TestValidateNetworkFlags(t *testing.T) {
 
 func TestChooseNetworkDefaults(t *testing.T) {
 	off := false
-	cfg := &config.Config{Network: config.Network{Mode: "none", HostLoopback: &off}}
+	cfg := network.Config{Mode: "none", HostLoopback: &off}
 	if m := DefaultMode(cfg, "slirp"); m != "none" {
 		t.Errorf("DefaultMode = %q, want the configured none", m)
 	}
-	if m := DefaultMode(&config.Config{}, "slirp"); m != "slirp" {
+	if m := DefaultMode(network.Config{}, "slirp"); m != "slirp" {
 		t.Errorf("DefaultMode = %q, want the built-in slirp", m)
 	}
-	c, err := ChooseNetwork(cfg, "host", NetworkFlags{})
+	c, err := resolveNetwork(cfg, "host", NetworkFlags{})
 	if err != nil || c.Driver != network.ModeHost || c.UserMode() || c.HostLoopback || !c.AutoPorts || !c.IPv6 {
 		t.Errorf("host: %+v, %v", c, err)
 	}
-	c, err = ChooseNetwork(&config.Config{}, "none", NetworkFlags{NoAutoPorts: true, NoHostLoopback: true})
+	c, err = resolveNetwork(network.Config{}, "none", NetworkFlags{NoAutoPorts: true, NoHostLoopback: true})
 	if err != nil || c.AutoPorts || c.HostLoopback {
 		t.Errorf("flags: %+v, %v", c, err)
 	}

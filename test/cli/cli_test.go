@@ -278,7 +278,7 @@ func TestJSONSchemas(t *testing.T) {
 	}
 
 	v := decode[map[string]any](t, "version --json", e.run("version", "--json"))
-	keys(t, "version", v, []string{"version", "commit", "go", "platform", "init", "host"}, nil)
+	keys(t, "version", v, []string{"version", "commit", "go", "platform", "init", "front", "host"}, nil)
 	if host, ok := v["host"].(map[string]any); !ok {
 		t.Errorf("version: host is %T", v["host"])
 	} else {

@@ -3,17 +3,12 @@ package run
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/devbox-dev/devbox/box"
 	"github.com/devbox-dev/devbox/cgroup"
@@ -21,20 +16,13 @@ import (
 	"github.com/devbox-dev/devbox/cmd/config"
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/store"
-	"github.com/devbox-dev/devbox/internal/self"
 	"github.com/devbox-dev/devbox/internal/trace"
-	"github.com/devbox-dev/devbox/internal/warm"
 	"github.com/devbox-dev/devbox/network"
-	nethost "github.com/devbox-dev/devbox/network/host"
-	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
-	"github.com/devbox-dev/devbox/runtime/agent"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
 	"github.com/devbox-dev/devbox/runtime/device"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
-	"golang.org/x/term"
 )
 
 // Options are the parsed flags of `devbox run`.
@@ -225,7 +213,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	}()
 	// A spare lives in its holder's session: not for a run on a terminal.
 	warmOK := joinable && !terminal && !ios.InTTY && !ios.OutTTY
-	l, err := launch(id, filepath.Join(st.ContainersDir(), id), terminal, nw, mapping, cgFile, warmOK)
+	l, err := box.Launch(id, filepath.Join(st.ContainersDir(), id), terminal, nw, mapping, cgFile, warmOK)
 	// Last (deferred first): a run that ends before finish leaves no
 	// runtime directory behind.
 	defer nw.Abandon()
@@ -233,7 +221,7 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		<-pc
 		return err
 	}
-	defer l.abandon()
+	defer l.Abandon()
 	pr := <-pc
 	if pr.err != nil {
 		return pr.err
@@ -275,9 +263,9 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 		cgBase = filepath.Join(cg.Root, path.Dir(cg.Path))
 	}
 	replayable := !terminal && opts.Pull != "always" && spec.Remove && spec.ScratchInMemory && (cg == nil || cgBase != "") && !mapping.Single()
-	code, err := l.run(spec, ios.InTTY && terminal)
+	code, err := l.Run(spec, ios.InTTY && terminal)
 	if replayable && err == nil && code != cmdutil.ExitFailure {
-		saveReplay(l, spec, st, nw, cgBase)
+		l.SaveReplay(spec, st, nw, cgBase, config.Path())
 	}
 	if nerr := nw.Finish(code == cmdutil.ExitFailure || code < 0); nerr != nil && err == nil {
 		err = nerr
@@ -319,24 +307,6 @@ func chooseNetwork(f *cmdutil.Factory, opts *Options) (*box.Network, error) {
 	// Known now: the helper starts while the spec is being made.
 	n.Choice.Hostname = runtime.Hostname(opts.Hostname, opts.Name)
 	return n, nil
-}
-
-// startNetwork prepares the network helper of run id, in the run's
-// runtime directory (named as rbox.Store.RunDir names a box's), and
-// returns the files the box gets.
-func startNetwork(nw *box.Network, id string) ([]*os.File, error) {
-	if !nw.Choice.UserMode() {
-		return nil, nil
-	}
-	base, err := rbox.RuntimeBase()
-	if err != nil {
-		return nil, err
-	}
-	f, err := nw.Start(filepath.Join(base, id[:min(len(id), 16)]))
-	if err != nil {
-		return nil, err
-	}
-	return []*os.File{f}, nil
 }
 
 // keepOptions is what a kept run's box keeps of opts.
@@ -443,225 +413,6 @@ func ensureImage(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts 
 	return st.Lookup(ref)
 }
 
-// launched is a box init started before its spec exists.
-type launched struct {
-	sent    []byte // the spec as sent to the init
-	p       *rootless.Process
-	nw      *box.Network
-	specW   *os.File // nil once the spec is sent
-	statusR *os.File
-	waited  bool
-}
-
-// launch starts the init of box id in its namespaces. It reads its spec from
-// a pipe (see run) and reports the command's exit code on another one as
-// soon as the box is cleaned up, so devbox need not wait for the kernel to
-// tear the namespaces down. With warm, a warm holder's spare may be the
-// init (rootless.Spec.Warm): for a start without a terminal whose spare
-// can be moved into the box's cgroup.
-func launch(id, dir string, terminal bool, nw *box.Network, m rootless.Mapping, cg *os.File, warmOK bool) (*launched, error) {
-	extra, err := startNetwork(nw, id)
-	if err != nil {
-		return nil, err
-	}
-	// A blocking pipe: devbox waits on it with a plain read(2) (see run).
-	var status [2]int
-	if err := unix.Pipe2(status[:], unix.O_CLOEXEC); err != nil {
-		return nil, err
-	}
-	statusR, statusW := os.NewFile(uintptr(status[0]), "status"), os.NewFile(uintptr(status[1]), "status")
-	specR, specW, err := os.Pipe()
-	if err != nil {
-		statusR.Close()
-		statusW.Close()
-		return nil, err
-	}
-	defer statusW.Close()
-	defer specR.Close()
-	var wm *rootless.Warm
-	if rt := os.Getenv("XDG_RUNTIME_DIR"); warmOK && filepath.IsAbs(rt) {
-		switch {
-		case len(extra) == 0:
-			wm = &rootless.Warm{RuntimeDir: rt, Kinds: []string{warm.PipeFromTarget, warm.PipeToTarget}}
-		case len(extra) == 1 && nw.HasHelper() && len(nw.Choice.Publish) == 0:
-			// The network handshake: a replay starts the helper too.
-			wm = &rootless.Warm{RuntimeDir: rt, Kinds: []string{warm.SocketToTarget, warm.PipeFromTarget, warm.PipeToTarget}}
-		}
-	}
-	statusFD := 3 + len(extra)
-	extra = append(extra, statusW, specR)
-	p, err := rootless.Start(rootless.Spec{
-		Warm:        wm,
-		EnterInMain: true,
-		Stage:       runtime.StageInit,
-		Exe:         box.InitExe(),
-		// The box directory is there for ps (and the tests) only.
-		Args:       []string{"fd:" + strconv.Itoa(statusFD+1), strconv.Itoa(statusFD), dir},
-		Env:        initEnv(),
-		Namespaces: rootless.Namespaces{Mount: true, PID: true, UTS: true, IPC: true, Net: nw.Choice.Driver != "host"},
-		Mapping:    m,
-		Stdin:      os.Stdin,
-		Stdout:     os.Stdout,
-		Stderr:     os.Stderr,
-		// With a pty the terminal's keys travel as bytes; otherwise only
-		// devbox receives terminal signals and forwards each once.
-		Setpgid:    !terminal,
-		Cgroup:     cg,
-		ExtraFiles: extra,
-	})
-	nw.Started()
-	if err != nil {
-		statusR.Close()
-		specW.Close()
-		return nil, err
-	}
-	return &launched{p: p, nw: nw, specW: specW, statusR: statusR}, nil
-}
-
-// saveReplay records a finished ephemeral run for warm's replay: the
-// same command line, environment and directory will then run the same
-// spec without the CLI while every input below is unchanged.
-func saveReplay(l *launched, spec *runtime.Spec, st *store.Store, nw *box.Network, cgBase string) {
-	r := l.p.Start()
-	rt := os.Getenv("XDG_RUNTIME_DIR")
-	if r == nil || len(l.sent) == 0 || rt == "" || warm.Environ() == nil || warm.Off() {
-		return
-	}
-	start := *r
-	start.Args = slices.Clone(r.Args)
-	for i, a := range start.Args {
-		start.Args[i] = strings.ReplaceAll(a, spec.ID, warm.IDToken)
-	}
-	cwd, err := os.Getwd()
-	if err != nil {
-		return
-	}
-	// What the spec was computed from, besides the command line and the
-	// environment (the record's key).
-	guards := []string{config.Path(), st.IndexPath(), "/etc/resolv.conf", "/etc/hosts",
-		"/etc/passwd", "/etc/group", "/etc/subuid", "/etc/subgid", r.Exe}
-	guards = append(guards, spec.Lowers...)
-	p := warm.Replay{
-		Argv: os.Args, Environ: warm.KeyEnviron(warm.Environ(), os.Args), Cwd: cwd,
-		Spec:       []byte(strings.ReplaceAll(string(l.sent), spec.ID, warm.IDToken)),
-		BoxDir:     strings.ReplaceAll(spec.ContainerDir, spec.ID, warm.IDToken),
-		CgroupBase: cgBase,
-	}
-	if nw.HasHelper() {
-		// The helper as network/host.Prepare starts it; the runtime
-		// directory is named by the id's first 16 characters.
-		hc := rootless.HostStage(box.NetExe(), nethost.Stage)
-		o, err := json.Marshal(nw.Choice.HelperOptions(nw.RunDir()))
-		if err != nil || len(spec.ID) < 16 {
-			return
-		}
-		id16 := spec.ID[:16]
-		tokens := func(s string) string {
-			return strings.ReplaceAll(strings.ReplaceAll(s, spec.ID, warm.IDToken), id16, warm.ID16Token)
-		}
-		p.HelperExe, p.HelperArgs = hc.Path, hc.Args
-		p.HelperOptions, p.RunDir = []byte(tokens(string(o))), tokens(nw.RunDir())
-		guards = append(guards, hc.Path)
-	}
-	// devbox itself: the front that the replay runs in, when one started
-	// this CLI (internal/self).
-	exe, err := self.Path()
-	if err != nil {
-		return
-	}
-	p.Guards = append(p.Guards, warm.GuardAs("/proc/self/exe", exe))
-	for _, g := range guards {
-		p.Guards = append(p.Guards, warm.Guard(g))
-	}
-	cgroup, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return
-	}
-	p.Cgroup = string(cgroup)
-	if err := warm.SaveReplay(rt, start, p); err != nil {
-		trace.Mark("run: replay not saved: " + err.Error())
-	}
-}
-
-// abandon ends an init that never got its spec: without one it exits
-// quietly, and devbox reports why it gave up.
-func (l *launched) abandon() {
-	if l.waited {
-		return
-	}
-	if l.specW != nil {
-		l.specW.Close()
-		l.specW = nil
-	}
-	_, _ = l.p.Wait()
-	l.statusR.Close()
-	l.waited = true
-}
-
-// run sends spec to the init and returns the command's exit code.
-func (l *launched) run(spec *runtime.Spec, rawTTY bool) (int, error) {
-	b, err := json.Marshal(spec)
-	if err != nil {
-		return -1, err
-	}
-	l.sent = b
-	if rawTTY {
-		if old, err := term.MakeRaw(int(os.Stdin.Fd())); err == nil {
-			defer term.Restore(int(os.Stdin.Fd()), old)
-		}
-	}
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, append(slices.Clone(agent.Signals), syscall.SIGWINCH)...)
-	// Stop waits for the runtime's signal loop to go idle (a scheduling
-	// round): not on the way to the exit code.
-	defer func() { go signal.Stop(sigs) }()
-	_, werr := l.specW.Write(b)
-	l.specW.Close()
-	l.specW = nil
-	if werr != nil {
-		// The init is gone; its exit status tells why.
-		code, err := l.p.Wait()
-		l.waited = true
-		l.statusR.Close()
-		if err == nil {
-			err = fmt.Errorf("the box init exited (%d) before it read its spec", code)
-		}
-		return -1, err
-	}
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		for {
-			select {
-			case s := <-sigs:
-				if s == syscall.SIGWINCH && !spec.Terminal {
-					continue
-				}
-				_ = l.p.Signal(s)
-			case <-done:
-				return
-			}
-		}
-	}()
-	// The init writes the code in one write of a few bytes as soon as the
-	// box is cleaned up; the end of file instead means it exited without
-	// (its exit status says why). A plain blocking read wakes this very
-	// thread, with no detour through the poller.
-	var buf [16]byte
-	var n int
-	for {
-		n, err = unix.Read(int(l.statusR.Fd()), buf[:])
-		if err != unix.EINTR {
-			break
-		}
-	}
-	l.waited = true // reported: the init finishes exiting on its own and dies with devbox
-	if c, cerr := strconv.Atoi(strings.TrimSpace(string(buf[:max(n, 0)]))); err == nil && cerr == nil {
-		return c, nil
-	}
-	return l.p.Wait()
-}
-
 // cleanup removes an ephemeral box's directory. The init already removed
 // what the user namespace owns; anything left over is removed there too.
 func cleanup(ctx context.Context, f *cmdutil.Factory, st *store.Store, dir string) {
@@ -677,14 +428,4 @@ func cleanup(ctx context.Context, f *cmdutil.Factory, st *store.Store, dir strin
 	if err := f.Remover(ctx, st)([]string{dir}); err != nil {
 		fmt.Fprintf(f.IOStreams.ErrOut, "devbox: warning: could not remove %s: %v (hint: devbox image prune)\n", dir, err)
 	}
-}
-
-// initEnv is the box init's environment. One P per helper: pids.max counts
-// threads, and the init lives in the box's cgroup (--pids-limit).
-func initEnv() []string {
-	env := []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "GOMAXPROCS=1"}
-	if trace.On() {
-		env = append(env, trace.Env+"=1")
-	}
-	return env
 }

@@ -32,9 +32,9 @@ var wiring = map[string]bool{
 var known = map[string]bool{}
 
 // knownRootless are verb packages that still import rootless/ and are to
-// go through package box instead. The list only shrinks: cmd/run's start
-// path (launch, the early start and replay) moves into box.Launch.
-var knownRootless = map[string]bool{"cmd/run": true}
+// go through package box instead. The list only shrinks; it is empty
+// (cmd/run's start path is box.Launch).
+var knownRootless = map[string]bool{}
 
 func moduleRoot(t *testing.T) string {
 	dir, err := os.Getwd()

@@ -94,25 +94,18 @@ func Launch(id, dir string, terminal bool, nw *Network, m rootless.Mapping, cg *
 	}
 	statusFD := 3 + len(extra)
 	extra = append(extra, statusW, specR)
-	p, err := rootless.Start(rootless.Spec{
-		Warm:        wm,
-		EnterInMain: true,
-		Stage:       runtime.StageInit,
-		Exe:         InitExe(),
-		// The box directory is there for ps (and the tests) only.
-		Args:       []string{"fd:" + strconv.Itoa(statusFD+1), strconv.Itoa(statusFD), dir},
-		Env:        initEnv(),
-		Namespaces: rootless.Namespaces{Mount: true, PID: true, UTS: true, IPC: true, Net: nw.Choice.Driver != "host"},
-		Mapping:    m,
-		Stdin:      os.Stdin,
-		Stdout:     os.Stdout,
-		Stderr:     os.Stderr,
-		// With a pty the terminal's keys travel as bytes; otherwise only
-		// devbox receives terminal signals and forwards each once.
-		Setpgid:    !terminal,
-		Cgroup:     cg,
-		ExtraFiles: extra,
-	})
+	// The box directory is there for ps (and the tests) only.
+	p, err := startInit([]string{"fd:" + strconv.Itoa(statusFD+1), strconv.Itoa(statusFD), dir}, nw.Choice.Driver, m, cg, extra,
+		rootless.Spec{
+			Warm:        wm,
+			EnterInMain: true,
+			Stdin:       os.Stdin,
+			Stdout:      os.Stdout,
+			Stderr:      os.Stderr,
+			// With a pty the terminal's keys travel as bytes; otherwise
+			// only devbox receives terminal signals and forwards each once.
+			Setpgid: !terminal,
+		})
 	nw.Started()
 	if err != nil {
 		statusR.Close()
@@ -265,6 +258,23 @@ func (l *Launched) Run(spec *runtime.Spec, rawTTY bool) (int, error) {
 		return c, nil
 	}
 	return l.p.Wait()
+}
+
+// startInit starts a box init in its namespaces — of devbox run (Launch)
+// or of a box (Manager.start) — with o's stdio, session and warm-path
+// settings: the one place that says how a box init is started. args are
+// the init's, net the box's network driver, cg its cgroup (or nil), extra
+// its fds 3, ….
+func startInit(args []string, net string, ids rootless.Mapping, cg *os.File, extra []*os.File, o rootless.Spec) (*rootless.Process, error) {
+	o.Stage = runtime.StageInit
+	o.Exe = InitExe()
+	o.Args = args
+	o.Env = initEnv()
+	o.Namespaces = rootless.Namespaces{Mount: true, PID: true, UTS: true, IPC: true, Net: net != "host"}
+	o.Mapping = ids
+	o.Cgroup = cg
+	o.ExtraFiles = extra
+	return rootless.Start(o)
 }
 
 // initEnv is the box init's environment. One P per helper: pids.max counts

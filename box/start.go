@@ -137,21 +137,8 @@ func (m *Manager) start(r *rbox.Record) error {
 		}
 		defer cgFile.Close()
 	}
-	p, err := rootless.Start(rootless.Spec{
-		Stage: runtime.StageInit,
-		Exe:   InitExe(),
-		Args:  []string{specPath},
-		// One P per helper: pids.max counts threads, and the helper and the
-		// init live in the box's cgroup (--pids-limit).
-		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "GOMAXPROCS=1"},
-		Namespaces: rootless.Namespaces{Mount: true, PID: true, UTS: true, IPC: true, Net: spec.Net != "host"},
-		Mapping:    m.ids,
-		Stdout:     logf,
-		Stderr:     logf,
-		ExtraFiles: extra,
-		Detach:     true,
-		Cgroup:     cgFile,
-	})
+	p, err := startInit([]string{specPath}, spec.Net, m.ids, cgFile, extra,
+		rootless.Spec{Stdout: logf, Stderr: logf, Detach: true})
 	if err == nil && cg != nil {
 		if werr := cgroup.WriteRecord(m.bs.BoxDir(r.ID), cg.Path); werr != nil {
 			m.warn("%v", werr)

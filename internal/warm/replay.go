@@ -271,6 +271,19 @@ func (r *replay) run(rt string) (int, bool) {
 	if err != nil {
 		return r.fail("making the init's descriptors")
 	}
+	// The network helper first: its start (a program of its own) overlaps
+	// with the rest. Should no spare take the box, the helper ends when
+	// the init's end of the handshake closes (fail).
+	if r.p.HelperExe != "" {
+		r.runDir = strings.ReplaceAll(r.p.RunDir, ID16Token, r.id[:16])
+		helperStatus, err := r.startHelper()
+		if err != nil {
+			return r.fail("starting the network helper: " + err.Error())
+		}
+		// Never read: the helper's reports fit in the pipe, and the box's
+		// exit code says whether its network came up.
+		defer unix.Close(helperStatus)
+	}
 	cgKey := r.p.Cgroup
 	if r.cg != nil {
 		cgKey = movedKey
@@ -298,17 +311,6 @@ func (r *replay) run(rt string) (int, bool) {
 	writeAll(specW, spec)
 	unix.Close(specW)
 	r.ours[n-2] = -1
-	if r.p.HelperExe != "" {
-		r.runDir = strings.ReplaceAll(r.p.RunDir, ID16Token, r.id[:16])
-		helperStatus, err := r.startHelper()
-		if err != nil {
-			h.Close()
-			return r.fail("starting the network helper: " + err.Error())
-		}
-		// Never read: the helper's reports fit in the pipe, and the box's
-		// exit code says whether its network came up.
-		defer unix.Close(helperStatus)
-	}
 	if r.cg != nil && !r.cg.join(h.Pid, r.boxDir) {
 		h.Close()
 		return r.fail("joining the box's cgroup")

@@ -71,6 +71,23 @@ type Start struct {
 
 const magic = "devbox-warm-1"
 
+// each passes s's fields to add, exe standing for s.Exe and the
+// arguments only with args: encode and Fingerprint list them alike.
+func (s *Start) each(add func(k string, vs ...string), exe string, args bool) {
+	add("exe", exe)
+	if args {
+		add("arg", s.Args...)
+	}
+	add("env", s.Env...)
+	add("flags", strconv.FormatUint(uint64(s.Flags), 16))
+	if s.Setpgid {
+		add("setpgid", "1")
+	}
+	add("fd", s.Kinds...)
+	add("uidmap", s.UIDMap...)
+	add("gidmap", s.GIDMap...)
+}
+
 // maxRecord bounds a record file (a replay holds an environment and a spec).
 const maxRecord = 1 << 20
 
@@ -84,16 +101,7 @@ func encode(s *Start, p *Replay) []byte {
 		}
 	}
 	b = append(b, magic+"\n"...)
-	add("exe", s.Exe)
-	add("arg", s.Args...)
-	add("env", s.Env...)
-	add("flags", strconv.FormatUint(uint64(s.Flags), 16))
-	if s.Setpgid {
-		add("setpgid", "1")
-	}
-	add("fd", s.Kinds...)
-	add("uidmap", s.UIDMap...)
-	add("gidmap", s.GIDMap...)
+	s.each(add, s.Exe, true)
 	if p != nil {
 		add("argv", p.Argv...)
 		add("environ", p.Environ...)
@@ -266,15 +274,8 @@ func Fingerprint(s *Start, cgroup string) string {
 			b.WriteString(k + "=" + v + "\n")
 		}
 	}
-	add("exe", Guard(s.Exe))
-	add("env", s.Env...)
-	add("flags", strconv.FormatUint(uint64(s.Flags), 16))
-	if s.Setpgid {
-		add("setpgid", "1")
-	}
-	add("fd", s.Kinds...)
-	add("uidmap", s.UIDMap...)
-	add("gidmap", s.GIDMap...)
+	// The arguments (box id, spec descriptor) come with each request.
+	s.each(add, Guard(s.Exe), false)
 	add("cgroup", cgroup)
 	for _, ns := range []string{"mnt", "net", "uts", "ipc", "pid", "user", "cgroup", "time"} {
 		l, _ := os.Readlink("/proc/self/ns/" + ns)

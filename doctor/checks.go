@@ -50,15 +50,27 @@ func (r *runner) userns() Result {
 		res.Message = "unprivileged user namespaces are disabled: kernel.unprivileged_userns_clone is 0"
 		res.Hint = sysctlFix("kernel.unprivileged_userns_clone", "1")
 	case aa == "1":
+		ns := r.NSExe
+		if ns == "" {
+			ns = r.Exe
+		}
 		res.Status = Fail
-		res.Message = "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1) and no profile allows " + r.Exe
-		if b, err := r.Host.ReadFile(appArmorProfile); err == nil && !strings.Contains(string(b), r.Exe) {
+		res.Message = "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1) and no profile allows " + ns
+		if b, err := r.Host.ReadFile(appArmorProfile); err == nil && !strings.Contains(string(b), ns) {
 			res.Message += " (" + appArmorProfile + " names another path: was devbox moved?)"
 		}
 		if probeErr != nil {
 			res.Message += ": " + oneLine(probeErr.Error())
 		}
-		res.Hint = AppArmorFix(r.Exe)
+		res.Hint = AppArmorFix(ns)
+		if rt := r.Getenv("XDG_RUNTIME_DIR"); rt != "" && strings.HasPrefix(ns, rt+"/") {
+			// A copy of the CLI in the user's runtime directory: a profile
+			// naming it would give user namespaces to any program of the
+			// user's placed there.
+			res.Hint = "devbox runs its CLI from " + ns + ", a path of yours that a profile must not name: install devbox " +
+				"from its .deb or .rpm package, which puts the CLI at /usr/libexec/devbox/devbox-cli, then run devbox doctor " +
+				"again for the profile (or build devbox as one program: go build ./cmd/devbox)"
+		}
 	case probeErr != nil:
 		res.Status = Fail
 		res.Message = "creating a user namespace failed: " + oneLine(probeErr.Error())

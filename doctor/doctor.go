@@ -97,6 +97,11 @@ type Env struct {
 	Home     string
 	// Exe is the devbox binary's resolved path (for the AppArmor profile).
 	Exe string
+	// NSExe is the program that creates the user namespaces: the CLI
+	// devbox's front runs (internal/libexec.Installed, or a copy in the
+	// runtime directory), Exe itself in a build without a front; "" for
+	// Exe.
+	NSExe string
 
 	ConfigPath string
 	ConfigErr  error  // loading the configuration file failed

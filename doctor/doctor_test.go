@@ -234,6 +234,22 @@ func TestChecks(t *testing.T) {
 		}, Fail, []string{"AppArmor restricts", "/usr/local/bin/devbox", "operation not permitted"}, []string{
 			"sudo tee /etc/apparmor.d/devbox", "abi <abi/4.0>,", "include <tunables/global>",
 			"profile devbox /usr/local/bin/devbox flags=(unconfined) {\n  userns,\n}", "sudo apparmor_parser -r /etc/apparmor.d/devbox"}},
+		{"apparmor with the CLI in the runtime directory", "userns", func(h *fakeHost, e *Env, p *fakeProber) {
+			h.files[sysctlAppArmor] = "1"
+			e.Getenv = func(k string) string {
+				if k == "XDG_RUNTIME_DIR" {
+					return "/run/user/1000"
+				}
+				return ""
+			}
+			e.NSExe = "/run/user/1000/devbox/devbox-cli-0123456789abcdef/devbox-cli"
+			p.userns = errProbe
+		}, Fail, []string{"no profile allows /run/user/1000/devbox/devbox-cli-"}, []string{"/usr/libexec/devbox/devbox-cli", "must not name"}},
+		{"apparmor with the packaged CLI", "userns", func(h *fakeHost, e *Env, p *fakeProber) {
+			h.files[sysctlAppArmor] = "1"
+			e.NSExe = "/usr/libexec/devbox/devbox-cli"
+			p.userns = errProbe
+		}, Fail, []string{"no profile allows /usr/libexec/devbox/devbox-cli"}, []string{"profile devbox /usr/libexec/devbox/devbox-cli flags=(unconfined)"}},
 		{"apparmor profile for another path", "userns", func(h *fakeHost, e *Env, p *fakeProber) {
 			h.files[sysctlAppArmor] = "1"
 			h.files[appArmorProfile] = "profile devbox /opt/old/devbox flags=(unconfined) { userns, }"

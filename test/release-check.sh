@@ -95,7 +95,8 @@ front=$("$GO" version -m "$bin" 2>/dev/null | grep -c '^[[:space:]]*dep' || true
 deb=$(ls "$D"/devbox_*_amd64.deb)
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
 for f in ./usr/bin/devbox ./usr/share/bash-completion/completions/devbox ./usr/share/zsh/vendor-completions/_devbox \
-	./usr/share/fish/vendor_completions.d/devbox.fish ./usr/share/man/man1/devbox.1.gz ./usr/share/man/man1/devbox-doctor.1.gz; do
+	./usr/share/fish/vendor_completions.d/devbox.fish ./usr/share/man/man1/devbox.1.gz ./usr/share/man/man1/devbox-doctor.1.gz \
+	./usr/libexec/devbox/devbox-cli ./usr/libexec/devbox/devbox-cli.sha256; do
 	grep -qx "$f" <<<"$contents" || fail "$deb lacks $f"
 done
 rec=$(dpkg-deb -f "$deb" Recommends)

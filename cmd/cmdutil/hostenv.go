@@ -29,6 +29,7 @@ func HostEnv(f *Factory) doctor.Env {
 	if exe, err := self.Path(); err == nil {
 		e.Exe = exe
 	}
+	e.NSExe, _ = os.Executable()
 	cfg := &config.Config{}
 	if f.Config != nil {
 		if c, err := f.Config(); err != nil {

@@ -22,9 +22,14 @@ func runCLI() int {
 	if err != nil {
 		return cliFailed(fmt.Errorf("finding devbox's own path: %w", err))
 	}
-	var prog string
-	if base, berr := rundir.Base(); berr == nil {
-		prog, err = libexec.Path(libexec.CLI, base)
+	// A package's copy beside the front first: only root can change it,
+	// so an AppArmor profile may name it (hosts that restrict user
+	// namespaces); else the copy in devbox's runtime directory.
+	prog := libexec.Installed(libexec.CLI, exe)
+	if prog == "" {
+		if base, berr := rundir.Base(); berr == nil {
+			prog, err = libexec.Path(libexec.CLI, base)
+		}
 	}
 	if prog == "" {
 		// No runtime directory of ours (su without a login session):

@@ -197,3 +197,44 @@ func memfd(name string, blob []byte) (string, error) {
 
 // keep holds the memfds handed out by memfd.
 var keep []*os.File
+
+// InstalledDir is where a package installs the embedded programs beside
+// the front, relative to the front's directory (/usr/bin → /usr/libexec/devbox).
+const InstalledDir = "../libexec/devbox"
+
+// Installed returns the path of program name as a package installed it
+// beside the front at front (InstalledDir/NAME, with NAME.sha256 next to
+// it), or "" unless that file is this build's embedded program and only
+// root can change it: a regular file and directory owned by root that
+// nobody else may write, and a digest file naming the embedded program's
+// digest. A host whose AppArmor profile lets devbox create user
+// namespaces names that path; a copy in the user's runtime directory
+// could not be named safely.
+func Installed(name, front string) string {
+	want := Digest(name)
+	if want == "" || !filepath.IsAbs(front) {
+		return ""
+	}
+	dir := filepath.Join(filepath.Dir(front), InstalledDir)
+	path := filepath.Join(dir, name)
+	for _, p := range []string{dir, path, path + ".sha256"} {
+		var st unix.Stat_t
+		if unix.Lstat(p, &st) != nil || st.Uid != 0 || st.Mode&0o022 != 0 {
+			return ""
+		}
+		if isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR; isDir != (p == dir) || !isDir && st.Mode&unix.S_IFMT != unix.S_IFREG {
+			return ""
+		}
+	}
+	f, err := os.OpenFile(path+".sha256", os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b := make([]byte, 129)
+	n, _ := f.Read(b)
+	if n == 0 || n > 128 || strings.TrimSpace(string(b[:n])) != want {
+		return ""
+	}
+	return path
+}

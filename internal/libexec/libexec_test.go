@@ -127,3 +127,62 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestInstalled: a packaged copy beside the front is used only when it is
+// this build's program and only root can change it; anything else (the
+// user's own file, a group-writable one, another digest, a link) is not.
+func TestInstalled(t *testing.T) {
+	saved := progs
+	t.Cleanup(func() { progs = saved })
+	sum := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	progs = map[string]prog{CLI: {[]byte("cli"), sum + "\n"}}
+	root := t.TempDir()
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	front := filepath.Join(root, "bin", "devbox")
+	dir := filepath.Join(root, "libexec", "devbox")
+	cli := filepath.Join(dir, CLI)
+	for _, d := range []string{filepath.Dir(front), dir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(p, s string, mode os.FileMode) {
+		t.Helper()
+		os.Remove(p)
+		if err := os.WriteFile(p, []byte(s), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Files this test writes are root's only when it runs as root (CI's
+	// unit tests do); as another user every case must refuse.
+	asRoot := os.Getuid() == 0
+	cases := []struct {
+		name  string
+		setup func()
+		ok    bool
+	}{
+		{"this build's, root's", func() { write(cli, "x", 0o755); write(cli+".sha256", sum+"\n", 0o644) }, asRoot},
+		{"another digest", func() { write(cli+".sha256", "ffff"+sum[4:], 0o644) }, false},
+		{"group-writable program", func() { write(cli+".sha256", sum, 0o644); write(cli, "x", 0o775) }, false},
+		{"a link", func() {
+			write(cli, "x", 0o755)
+			os.Rename(cli, cli+".real")
+			os.Symlink(cli+".real", cli)
+		}, false},
+		{"no digest file", func() { os.Remove(cli); write(cli, "x", 0o755); os.Remove(cli + ".sha256") }, false},
+	}
+	for _, c := range cases {
+		c.setup()
+		if got := Installed(CLI, front); (got == cli) != c.ok || (got != "" && got != cli) {
+			t.Errorf("%s: Installed = %q, want ok=%v", c.name, got, c.ok)
+		}
+	}
+	if got := Installed(Init, front); got != "" {
+		t.Errorf("a program this build does not embed: %q", got)
+	}
+}

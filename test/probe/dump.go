@@ -134,9 +134,11 @@ func (d *dumper) kind(link string) string {
 }
 
 // statusKeys: not State (running or sleeping as it reads), not SigQ
-// (signals queued for the user anywhere).
+// (signals queued for the user anywhere), not SigPnd or ShdPnd (the Go
+// runtime preempts this very program with SIGURG, which may be pending as
+// it reads: a cold start against itself differed in the systemd guest).
 var statusKeys = []string{"Umask", "Uid", "Gid", "FDSize", "Groups", "NSpid", "NSpgid", "NSsid",
-	"SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
+	"SigBlk", "SigIgn", "SigCgt", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
 	"NoNewPrivs", "Seccomp", "Seccomp_filters", "Speculation_Store_Bypass", "SpeculationIndirectBranch",
 	"Cpus_allowed_list", "Mems_allowed_list", "THP_enabled", "untag_mask", "x86_Thread_features"}
 

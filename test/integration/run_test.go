@@ -342,7 +342,7 @@ func TestRunErrors(t *testing.T) {
 func TestRunWithoutSubordinateIDs(t *testing.T) {
 	e := newEnv(t)
 	// Twice, with --net none: the second run could be replayed
-	// (internal/prestart), and must still warn.
+	// (internal/warm), and must still warn.
 	for i := 0; i < 2; i++ {
 		runWithoutSubordinateIDs(t, e)
 	}

@@ -140,7 +140,7 @@ func (l *Launched) SaveReplay(spec *runtime.Spec, st *store.Store, nw *Network, 
 		"/etc/passwd", "/etc/group", "/etc/subuid", "/etc/subgid", r.Exe}
 	guards = append(guards, spec.Lowers...)
 	p := warm.Replay{
-		Argv: os.Args, Environ: warm.KeyEnviron(warm.Environ(), os.Args), Cwd: cwd,
+		Start: start, Argv: os.Args, Environ: warm.KeyEnviron(warm.Environ(), os.Args), Cwd: cwd,
 		Spec:       []byte(strings.ReplaceAll(string(l.sent), spec.ID, warm.IDToken)),
 		BoxDir:     strings.ReplaceAll(spec.ContainerDir, spec.ID, warm.IDToken),
 		CgroupBase: cgBase,
@@ -176,7 +176,7 @@ func (l *Launched) SaveReplay(spec *runtime.Spec, st *store.Store, nw *Network, 
 		return
 	}
 	p.Cgroup = string(cgroup)
-	if err := warm.SaveReplay(rt, start, p); err != nil {
+	if err := warm.SaveReplay(rt, p); err != nil {
 		trace.Mark("run: replay not saved: " + err.Error())
 	}
 }
@@ -245,16 +245,9 @@ func (l *Launched) Run(spec *runtime.Spec, rawTTY bool) (int, error) {
 	// box is cleaned up; the end of file instead means it exited without
 	// (its exit status says why). A plain blocking read wakes this very
 	// thread, with no detour through the poller.
-	var buf [16]byte
-	var n int
-	for {
-		n, err = unix.Read(int(l.statusR.Fd()), buf[:])
-		if err != unix.EINTR {
-			break
-		}
-	}
+	c, ok := warm.ExitCode(int(l.statusR.Fd()))
 	l.waited = true // reported: the init finishes exiting on its own and dies with devbox
-	if c, cerr := strconv.Atoi(strings.TrimSpace(string(buf[:max(n, 0)]))); err == nil && cerr == nil {
+	if ok {
 		return c, nil
 	}
 	return l.p.Wait()

@@ -213,11 +213,7 @@ func start(spec Spec) (*Process, error) {
 	// 0 (enter). Keep-id maps name subordinate ids, so newuidmap and
 	// newgidmap write them once the child exists; a single-id map (0 → you)
 	// is written by this process itself.
-	caps, err := allCaps()
-	if err != nil {
-		return nil, err
-	}
-	cmd.SysProcAttr.AmbientCaps = caps
+	cmd.SysProcAttr.AmbientCaps = warm.AllCaps()
 	// Shared memory until the exec: no copy of the caller's page tables,
 	// and nothing the child waits for is written by this thread before
 	// the exec (the maps come after it), so the vfork cannot deadlock.
@@ -297,56 +293,29 @@ func start(spec Spec) (*Process, error) {
 }
 
 // viaHolder hands cmd's descriptors and the read end of the start pipe to
-// a warm holder's spare (internal/warm) that serves fingerprint fp; nil
-// and absent when no holder listens, nil alone when one declined (the
-// caller clones then). A start into a cgroup (cmd's UseCgroupFD) moves
-// the spare there before its start byte: it has run nothing of the box
-// yet, so everything of the box runs in the box's cgroup, as after a clone
-// into it. The move needs write access to the cgroup.procs of the two
-// cgroups' common ancestor (a CLI under the user's systemd manager has it,
-// one in an ssh session's scope does not): refused, the spare is let go
-// and the caller clones.
+// a warm holder's spare (warm.Take) that serves fingerprint fp, moved into
+// cmd's cgroup when it has one; nil and absent when no holder listens, nil
+// alone when one declined or the spare could not be moved (the caller
+// clones then).
 func viaHolder(spec Spec, cmd *exec.Cmd, fp string, startR, startW *os.File) (*Process, bool) {
 	files := []int{0, 1, 2}
-	for _, f := range cmd.ExtraFiles {
+	for _, f := range append(cmd.ExtraFiles, startR) {
 		files = append(files, int(f.Fd()))
 	}
-	files = append(files, int(startR.Fd()))
-	h, absent := warm.Request(spec.Warm.RuntimeDir, fp, cmd.Args, files)
+	cg := -1
+	if cmd.SysProcAttr.UseCgroupFD {
+		cg = cmd.SysProcAttr.CgroupFD
+	}
+	h, absent := warm.Take(spec.Warm.RuntimeDir, fp, cmd.Args, files, cg, int(startW.Fd()))
 	if h == nil {
 		return nil, absent
-	}
-	if sys := cmd.SysProcAttr; sys.UseCgroupFD {
-		if err := joinCgroup(sys.CgroupFD, h.Pid); err != nil {
-			h.Close()
-			trace.Mark("rootless: spare let go: cannot move it into the box's cgroup: " + err.Error())
-			return nil, false
-		}
 	}
 	proc, err := os.FindProcess(h.Pid)
 	if err != nil {
 		h.Close()
 		return nil, false
 	}
-	p := &Process{proc: proc, held: h, alive: startW}
-	if _, err := startW.Write([]byte{'\n'}); err != nil {
-		// The init is gone: its exit status tells the caller.
-		startW.Close()
-		p.alive = nil
-	}
-	return p, false
-}
-
-// joinCgroup moves process pid (all its threads) into the cgroup whose
-// directory dirfd is open.
-func joinCgroup(dirfd, pid int) error {
-	fd, err := unix.Openat(dirfd, "cgroup.procs", unix.O_WRONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	_, err = unix.Write(fd, []byte(strconv.Itoa(pid)))
-	return err
+	return &Process{proc: proc, held: h, alive: startW}, false
 }
 
 // mapCommand is the helper's path and its arguments after the pid.
@@ -356,21 +325,6 @@ func mapCommand(tool string, args []string) []string {
 		return nil
 	}
 	return append([]string{path}, args...)
-}
-
-// allCaps lists every capability the running kernel knows.
-func allCaps() ([]uintptr, error) {
-	last := uintptr(unix.CAP_LAST_CAP)
-	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n > 0 && n < 64 {
-			last = uintptr(n)
-		}
-	}
-	caps := make([]uintptr, 0, last+1)
-	for c := uintptr(0); c <= last; c++ {
-		caps = append(caps, c)
-	}
-	return caps, nil
 }
 
 // mapCommands says how the id maps of m are written, as a warm start
@@ -388,15 +342,8 @@ func mapCommands(m Mapping) (uid, gid []string) {
 // writeMaps writes the id maps of m for the user namespace of pid.
 func writeMaps(m Mapping, pid int) error {
 	if m.Single() {
-		base := "/proc/" + strconv.Itoa(pid) + "/"
-		for _, f := range []struct{ name, body string }{
-			{"setgroups", "deny"},
-			{"uid_map", "0 " + strconv.Itoa(m.UID) + " 1\n"},
-			{"gid_map", "0 " + strconv.Itoa(m.GID) + " 1\n"},
-		} {
-			if err := os.WriteFile(base+f.name, []byte(f.body), 0); err != nil {
-				return fmt.Errorf("writing the box's id map: %w (hint: run devbox doctor)", err)
-			}
+		if err := warm.WriteSingleMaps(pid, "0 "+strconv.Itoa(m.UID)+" 1", "0 "+strconv.Itoa(m.GID)+" 1"); err != nil {
+			return fmt.Errorf("writing the box's id map: %w (hint: run devbox doctor)", err)
 		}
 		return nil
 	}

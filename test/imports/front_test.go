@@ -25,6 +25,7 @@ var frontAllowed = map[string]bool{
 	"internal/trace":                      true,
 	"internal/termsafe":                   true, // (strings only) session messages without terminal escapes
 	"internal/warm":                       true, // run's replay through a warm holder
+	"internal/safefile":                   true, // (the replay's run lock and records; stdlib and x/sys/unix only)
 	"internal/seqpacket":                  true,
 	"rootless/idmap":                      true,
 	"runtime/agent":                       true,

@@ -119,7 +119,7 @@ func serve() (int, string) {
 	if safefile.Flock(int(lf.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
 		return 0, "another holder serves this socket"
 	}
-	ls, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	ls, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return 1, "socket: " + err.Error()
 	}
@@ -150,68 +150,67 @@ func serve() (int, string) {
 	return h.loop()
 }
 
+// request is a connection and what it asked for (request); ok when the
+// holder may serve it.
+type req struct {
+	conn int
+	args []string
+	fds  []int
+	ok   bool
+}
+
 func (h *holder) loop() (int, string) {
-	// SIGCHLD through a pipe, so that one poll waits for everything.
-	var sp [2]int
-	if err := unix.Pipe2(sp[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
-		return 1, "pipe: " + err.Error()
-	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, unix.SIGCHLD)
-	go func() {
-		for range sigs {
-			_, _ = unix.Write(sp[1], []byte{0})
-		}
-	}()
+	chld, mounts, reqs := make(chan os.Signal, 1), make(chan bool), make(chan req)
+	signal.Notify(chld, unix.SIGCHLD)
 	// The mount table: a spare's mount namespace is a copy of it from the
 	// spare's start, so a change replaces the spares.
-	mounts, err := unix.Open("/proc/self/mountinfo", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	mfd, err := unix.Open("/proc/self/mountinfo", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 1, "opening mountinfo: " + err.Error()
 	}
+	go func() {
+		for pfd := []unix.PollFd{{Fd: int32(mfd), Events: unix.POLLPRI}}; ; {
+			if n, _ := unix.Poll(pfd, -1); n > 0 {
+				mounts <- true
+			}
+		}
+	}()
+	go func() {
+		for {
+			c, _, err := unix.Accept4(h.listen, unix.SOCK_CLOEXEC)
+			if err == nil {
+				args, fds, ok := request(c, h.cfg.FP, os.Getuid())
+				reqs <- req{c, args, fds, ok}
+			} else if err != unix.EINTR && err != unix.ECONNABORTED {
+				return // shut down (quit)
+			}
+		}
+	}()
 	h.forkNow()
-	if len(h.spares) == 0 {
-		return 1, "starting a spare failed"
-	}
-	var buf [64]byte
-	for {
-		if h.quitting && len(h.spares) == 0 && len(h.boxes) == 0 {
-			return 0, "done"
-		}
-		if !h.forkAt.IsZero() && !time.Now().Before(h.forkAt) {
-			h.forkNow()
-		}
-		timeout := -1
+	for !h.quitting || len(h.spares)+len(h.boxes) > 0 {
+		var idle, due <-chan time.Time
 		if !h.quitting && len(h.boxes) == 0 {
-			if timeout = int(time.Until(h.lastUse.Add(time.Duration(h.cfg.Idle)*time.Second))/time.Millisecond) + 1; timeout <= 0 {
-				h.quit()
-				continue
-			}
+			idle = time.After(time.Until(h.lastUse.Add(time.Duration(h.cfg.Idle) * time.Second)))
 		}
-		if t := int(time.Until(h.forkAt)/time.Millisecond) + 1; !h.forkAt.IsZero() && (timeout < 0 || t < timeout) {
-			timeout = t
+		if !h.forkAt.IsZero() {
+			due = time.After(time.Until(h.forkAt))
 		}
-		fds := []unix.PollFd{{Fd: int32(sp[0]), Events: unix.POLLIN}, {Fd: int32(mounts), Events: unix.POLLPRI}, {Fd: int32(h.listen), Events: unix.POLLIN}}
-		if h.quitting {
-			fds = fds[:2]
-		}
-		if _, err := unix.Poll(fds, timeout); err != nil && err != unix.EINTR {
-			return 1, "poll: " + err.Error()
-		}
-		if fds[0].Revents != 0 {
-			for n, _ := unix.Read(sp[0], buf[:]); n > 0; n, _ = unix.Read(sp[0], buf[:]) {
-			}
+		select {
+		case r := <-reqs:
+			h.take(r)
+		case <-chld:
 			h.reap()
-		}
-		if fds[1].Revents != 0 {
+		case <-mounts:
 			for _, s := range h.spares {
 				s.retire()
 			}
-		}
-		if len(fds) > 2 && fds[2].Revents != 0 {
-			h.accept()
+		case <-idle:
+			h.quit()
+		case <-due:
+			h.forkNow()
 		}
 	}
+	return 0, "done"
 }
 
 // retire lets a spare go: it exits when its control socket closes.
@@ -226,6 +225,7 @@ func (s *spare) retire() {
 func (h *holder) quit() {
 	h.quitting = true
 	_ = unix.Unlink(h.sock)
+	_ = unix.Shutdown(h.listen, unix.SHUT_RDWR)
 	for _, s := range h.spares {
 		s.retire()
 	}
@@ -265,16 +265,10 @@ func (h *holder) fork() error {
 	return nil
 }
 
-// accept takes one connection: a checked request goes to the oldest
-// waiting spare (the likeliest to be ready), and the connection is
-// answered "ok PID"; anything else "no".
-func (h *holder) accept() {
-	conn, _, err := unix.Accept4(h.listen, unix.SOCK_CLOEXEC)
-	if err != nil {
-		return
-	}
-	args, fds, ok := request(conn, h.cfg.FP, os.Getuid())
-	if ok && len(h.spares) == 0 {
+// take hands a checked request to the oldest waiting spare (the likeliest
+// to be ready) and answers "ok PID"; anything else is answered "no".
+func (h *holder) take(r req) {
+	if r.ok && !h.quitting && len(h.spares) == 0 {
 		h.forkNow()
 	}
 	pid := 0
@@ -283,12 +277,12 @@ func (h *holder) accept() {
 			pid = p
 		}
 	}
-	msg := []byte(strings.Join(args, "\x00"))
-	if ok && pid != 0 && unix.Sendmsg(h.spares[pid].ctl, msg, unix.UnixRights(append(fds, conn)...), nil, unix.MSG_NOSIGNAL) == nil {
-		ok = unix.Sendto(conn, []byte("ok "+strconv.Itoa(pid)), unix.MSG_NOSIGNAL, nil) == nil
-		unix.Close(h.spares[pid].ctl)
+	msg := []byte(strings.Join(r.args, "\x00"))
+	if r.ok && !h.quitting && pid != 0 && unix.Sendmsg(h.spares[pid].ctl, msg, unix.UnixRights(append(r.fds, r.conn)...), nil, unix.MSG_NOSIGNAL) == nil {
+		_ = unix.Sendto(r.conn, []byte("ok "+strconv.Itoa(pid)), unix.MSG_NOSIGNAL, nil)
+		h.spares[pid].retire()
 		delete(h.spares, pid)
-		h.boxes[pid] = conn
+		h.boxes[pid] = r.conn
 		h.lastUse, h.failures = time.Now(), 0
 		// Not at once unless none is left: a new spare's start would take
 		// CPU from this box's. When the box ends, after replenishDelay, or
@@ -299,10 +293,10 @@ func (h *holder) accept() {
 			h.forkAt = time.Now().Add(replenishDelay)
 		}
 	} else {
-		_ = unix.Sendto(conn, []byte("no"), unix.MSG_NOSIGNAL, nil)
-		unix.Close(conn)
+		_ = unix.Sendto(r.conn, []byte("no"), unix.MSG_NOSIGNAL, nil)
+		unix.Close(r.conn)
 	}
-	for _, fd := range fds {
+	for _, fd := range r.fds {
 		unix.Close(fd)
 	}
 }

@@ -1,35 +1,16 @@
-// Package holder is devbox run's warm holder: a process that keeps a user
-// namespace with the id maps of a run and spare box inits in the other
-// five namespaces, waiting for the next run with the same start (the
-// client side, and why, is package internal/warm).
+// Package holder is devbox run's warm holder (stage "holder" of the box
+// init's binary): it keeps a user namespace with a start's id maps and two
+// spare box inits in the other five namespaces, and gives each checked
+// request on its socket to a spare, which becomes that run's init. The
+// client side, the request and the record formats are package
+// internal/warm; docs/architecture.md, "The warm path", has the protocol.
 //
-// Processes and what crosses between them:
-//
-//   - devbox (warm.Spawn) starts the holder in a new user namespace, in a
-//     session of its own; on stdin it gets warm.Config (JSON).
-//   - The holder waits for its id maps, takes the lock (one holder per
-//     socket), listens on the socket and forks two spares: the box init's
-//     binary, with the start's environment and clone flags (but no new
-//     user namespace) and a control socket on fd 3, on which each gets its
-//     mode first: "n" (a network namespace of its own) or "-", then the
-//     directory to stage its mounts in.
-//   - A spare readies itself (runtime.WarmUp: root of the namespace, lo
-//     up, /proc, /sys and /dev staged, signals registered), then waits on
-//     its control socket for a run.
-//   - The holder accepts each connection and checks it (the caller's uid,
-//     warm.Magic, the fingerprint, the descriptors: request), hands the
-//     arguments, the run's descriptors and the connection itself to a
-//     spare on its control socket, closes that socket and answers "ok PID".
-//     The spare puts the descriptors at 0, 1, 2, 3, … as a clone would
-//     have, takes the arguments as its own and returns to become the box
-//     init: the spec and the start byte come on its pipes as for any other
-//     start, and it dies when the connection's other end closes (devbox
-//     is gone).
-//   - The holder forks a replacement, and when a taken spare ends, writes
-//     "exit STATUS" (its wait status) on the connection, for a devbox that
-//     got no exit code on its status pipe. A change of its mount table
-//     replaces the waiting spares (theirs are copies of it); a spare whose
-//     control socket closes untaken exits.
+// Between the holder and a spare there is one SOCK_SEQPACKET pair (the
+// spare's fd 3): at its start the spare gets its mode ("n": a network
+// namespace of its own, or "-", then the directory to stage its mounts
+// in); taken, one message with the run's arguments (NUL-separated) and
+// descriptors, the connection to devbox last, after which the holder
+// closes its end; a spare whose socket closes untaken exits.
 package holder
 
 import (
@@ -69,9 +50,8 @@ type holder struct {
 
 // A spare as the holder sees it.
 type spare struct {
-	ctl     int // the holder's end of its control socket, -1 once retired
-	born    time.Time
-	retired bool // let go (the mount table changed)
+	ctl  int // the holder's end of its control socket, -1 once let go
+	born time.Time
 }
 
 // pool is how many spares wait: with two, the next of a quick series of
@@ -150,8 +130,8 @@ func serve() (int, string) {
 	return h.loop()
 }
 
-// request is a connection and what it asked for (request); ok when the
-// holder may serve it.
+// req is a connection and what it asked for (request); ok when the holder
+// may serve it.
 type req struct {
 	conn int
 	args []string
@@ -215,9 +195,9 @@ func (h *holder) loop() (int, string) {
 
 // retire lets a spare go: it exits when its control socket closes.
 func (s *spare) retire() {
-	if !s.retired {
-		s.retired = true
+	if s.ctl >= 0 {
 		unix.Close(s.ctl)
+		s.ctl = -1
 	}
 }
 
@@ -273,7 +253,7 @@ func (h *holder) take(r req) {
 	}
 	pid := 0
 	for p, s := range h.spares {
-		if !s.retired && (pid == 0 || s.born.Before(h.spares[pid].born)) {
+		if s.ctl >= 0 && (pid == 0 || s.born.Before(h.spares[pid].born)) {
 			pid = p
 		}
 	}
@@ -377,7 +357,7 @@ func (h *holder) reap() {
 		if !ok {
 			continue
 		}
-		if !s.retired && time.Since(s.born) < 2*time.Second {
+		if s.ctl >= 0 && time.Since(s.born) < 2*time.Second {
 			h.failures++
 		}
 		s.retire()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path"
 	"slices"
 	"sort"
 	"strconv"
@@ -16,46 +17,39 @@ import (
 	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/runtime/agent"
 	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 )
 
-// A replay record lets a later `devbox run` with exactly the same command
-// line, environment (KeyEnviron), working directory and inputs skip the
-// CLI: cmd/devbox's main calls TryReplay first, which hands the record's spec
-// (with a fresh box id) to a holder's spare (and starts the network
-// helper, with a user-mode network), forwards signals, passes the exit
-// code on and removes the box directory. Only ephemeral, non-terminal runs
-// without published ports, limits or pull qualify (the CLI decides, see
-// cmd/run), and a record is used only while every file the earlier run's
-// result depended on (the config file, the store's index, the image's
-// layers, /etc/subuid and friends, devbox itself) is unchanged, down to
-// inode, size and modification time, and /proc/self/cgroup reads the
-// same. Without a holder, on any mismatch, or on any failure before the
-// start byte, the run is left to the CLI.
-
-// Replay is a replay record: a run's Start and what else it needs.
+// Replay is a replay record: a finished run's Start, spec and inputs. A
+// later `devbox run` with the same Key (command line, key environment,
+// directory) and cgroup whose guarded inputs are unchanged is replayed by
+// cmd/devbox's main (TryReplay), without the CLI: the spec, with a fresh
+// box id, goes to a holder's spare; the CLI decides which runs qualify
+// (cmd/run, box.Launched.SaveReplay). Without a holder, on any mismatch,
+// or on any failure before the start byte, the CLI runs as always.
 type Replay struct {
 	Start
-	Magic     string   // recordMagic
-	Argv      []string // the whole command line
-	Environ   []string `json:"-"` // the key environment (KeyEnviron), written as EnvDigest only
-	EnvDigest string
-	Cwd       string
-	Spec      json.RawMessage // the spec sent to the init, IDToken for the box id
-	BoxDir    string          // the box directory, IDToken for the id
-	Guards    []string        // Guard lines: files whose state the spec depends on
-	Cgroup    string          // /proc/self/cgroup
+	Magic  string
+	Key    string          // key(Argv, Environ, Cwd)
+	Spec   json.RawMessage // the spec sent to the init, IDToken for the box id
+	BoxDir string          // the box directory, IDToken for the id
+	Guards []string        // Guard lines: files whose state the spec depends on
+	Cgroup string          // /proc/self/cgroup
 	// CgroupBase is the directory (under the cgroup2 mount) in which the
 	// box got its cgroup, when it had one there without limits: a
 	// delegated base where a box's cgroup is a plain mkdir (boxCgroup).
 	CgroupBase string `json:",omitempty"`
-	// The network helper of a user-mode network, when there is one: its
-	// program and arguments, its options (JSON, on its stdin; ID16Token for
-	// the first 16 characters of the box id) and the box's runtime
-	// directory, where it logs (net.log) and keeps its state.
+	// The network helper of a user-mode network: its program and
+	// arguments, its options (JSON, on its stdin; ID16Token for the first
+	// 16 characters of the box id) and the box's runtime directory, where
+	// it logs (net.log) and keeps its state.
 	HelperExe     string          `json:",omitempty"`
 	HelperArgs    []string        `json:",omitempty"`
 	HelperOptions json.RawMessage `json:",omitempty"`
 	RunDir        string          `json:",omitempty"`
+	// The key's parts, given to SaveReplay; not written.
+	Argv, Environ []string `json:"-"`
+	Cwd           string   `json:"-"`
 }
 
 const recordMagic = "devbox-warm-2"
@@ -121,36 +115,36 @@ func HasEnvFlag(argv []string) bool {
 	})
 }
 
-// EnvDigest stands for a replay's key environment in its record, so that
-// no value (a token in GOPROXY, say) is written to disk.
-func EnvDigest(environ []string) string { return "#" + digest(environ...) }
+// key is what a record is looked up by: the whole command line, the key
+// environment (KeyEnviron) and the directory, as a digest, so that no
+// value of a variable (a token in GOPROXY, say) is written to disk.
+func key(argv, environ []string, cwd string) string {
+	return digest(slices.Concat(argv, []string{"\x00env"}, environ, []string{"\x00cwd", cwd})...)
+}
 
 // ReplayName is the file name of the replay record for a command line,
 // key environment and working directory: one of 256 (the record holds its
 // key in full).
-func ReplayName(argv, environ []string, cwd string) string {
-	return "r-" + digest(append(append(slices.Clone(argv), "\x00env", EnvDigest(environ), "\x00cwd"), cwd)...)[:2]
-}
+func ReplayName(argv, environ []string, cwd string) string { return "r-" + key(argv, environ, cwd)[:2] }
 
 // errEnvValues refuses to record a start whose command line may carry a
 // value of the box's environment.
 var errEnvValues = errors.New("the command line sets box environment variables (-e/--env): not recorded")
 
-// SaveReplay writes the record of a run, keyed by p's command line,
-// environment and directory. No value of an environment variable reaches
-// the file: a command line that may set one for the box (-e/--env, which
-// also puts the value into the spec) is not recorded at all, and the key
-// environment is kept as a digest (EnvDigest).
+// SaveReplay writes the record of a run. No value of an environment
+// variable reaches the file: a command line that may set one for the box
+// (-e/--env, which also puts the value into the spec) is not recorded at
+// all, and the key environment is part of a digest.
 func SaveReplay(runtimeDir string, p Replay) error {
 	if HasEnvFlag(p.Argv) {
 		return errEnvValues
 	}
-	p.Magic, p.EnvDigest = recordMagic, EnvDigest(p.Environ)
+	p.Magic, p.Key = recordMagic, key(p.Argv, p.Environ, p.Cwd)
 	b, err := json.Marshal(&p)
 	if err != nil {
 		return err
 	}
-	return writeRecord(runtimeDir, ReplayName(p.Argv, p.Environ, p.Cwd), b)
+	return writeRecord(runtimeDir, "r-"+p.Key[:2], b)
 }
 
 // startEnviron is the environment devbox started with, as main passed it to
@@ -172,16 +166,16 @@ func Started(environ []string) { startEnviron = environ }
 func TryReplay(argv, environ []string) (code int, ok bool) {
 	startEnviron = environ
 	rt := os.Getenv("XDG_RUNTIME_DIR")
-	if Off() || os.Getenv(Knob) == "noreplay" || len(argv) < 3 || !strings.HasPrefix(rt, "/") || isTerminal(0) || isTerminal(1) {
+	if Off() || os.Getenv(Knob) == "noreplay" || len(argv) < 3 || !strings.HasPrefix(rt, "/") || term.IsTerminal(0) || term.IsTerminal(1) {
 		return 0, false
 	}
 	cwd, err := os.Getwd()
 	if err != nil {
 		return 0, false
 	}
-	env := KeyEnviron(environ, argv)
-	p, ok := readRecord(Dir(rt) + "/" + ReplayName(argv, env, cwd))
-	if !ok || !p.valid(rt) || !slices.Equal(p.Argv, argv) || p.EnvDigest != EnvDigest(env) || p.Cwd != cwd {
+	k := key(argv, KeyEnviron(environ, argv), cwd)
+	p, ok := readRecord(Dir(rt) + "/r-" + k[:2])
+	if !ok || p.Key != k || !p.valid(rt) {
 		return 0, false
 	}
 	for _, g := range p.Guards {
@@ -189,15 +183,13 @@ func TryReplay(argv, environ []string) (code int, ok bool) {
 			return 0, false
 		}
 	}
-	if b, err := os.ReadFile("/proc/self/cgroup"); err != nil || string(b) != p.Cgroup {
+	id := randomID()
+	if b, err := os.ReadFile("/proc/self/cgroup"); err != nil || string(b) != p.Cgroup || id == "" {
 		return 0, false
 	}
 	trace.Mark("warm: replaying")
-	r := &replay{p: p, id: randomID()}
-	if r.id == "" {
-		return 0, false
-	}
-	r.boxDir = strings.ReplaceAll(p.BoxDir, IDToken, r.id)
+	ids := strings.NewReplacer(IDToken, id, ID16Token, id[:16])
+	r := &replay{p: p, id: id, ids: ids, boxDir: ids.Replace(p.BoxDir)}
 	code, ok = r.run(rt)
 	trace.Mark("warm: done")
 	return code, ok
@@ -207,6 +199,7 @@ func TryReplay(argv, environ []string) (code int, ok bool) {
 type replay struct {
 	p      *Replay
 	id     string
+	ids    *strings.Replacer // the tokens by the box's id
 	boxDir string
 	runDir string
 	cg     *boxCgroup
@@ -214,11 +207,11 @@ type replay struct {
 	ours, theirs []int
 }
 
-// run is Replay once the record matched.
+// run is TryReplay once the record matched.
 func (r *replay) run(rt string) (int, bool) {
 	// As devbox run (image/store.RunLock): held until the process ends,
 	// taken before the box's directories exist, so that prune leaves them.
-	lock, err := safefile.OpenLock(dirname(dirname(r.boxDir))+"/locks/run-"+r.id+".lock", 0o600)
+	lock, err := safefile.OpenLock(path.Dir(path.Dir(r.boxDir))+"/locks/run-"+r.id+".lock", 0o600)
 	if err != nil {
 		return 0, false
 	}
@@ -231,7 +224,7 @@ func (r *replay) run(rt string) (int, bool) {
 			return 0, false
 		}
 	}
-	spec := []byte(strings.ReplaceAll(string(r.p.Spec), IDToken, r.id))
+	spec := []byte(r.ids.Replace(string(r.p.Spec)))
 	// The record first, as devbox run writes it: image prune keeps the
 	// layers a spec.json names.
 	if err := os.MkdirAll(r.boxDir, 0o700); err != nil || safefile.WriteFile(r.boxDir+"/spec.json", spec, 0o600) != nil {
@@ -245,7 +238,7 @@ func (r *replay) run(rt string) (int, bool) {
 	// with the rest. Should no spare take the box, the helper ends when
 	// the init's end of the handshake closes (fail).
 	if r.p.HelperExe != "" {
-		r.runDir = strings.ReplaceAll(r.p.RunDir, ID16Token, r.id[:16])
+		r.runDir = r.ids.Replace(r.p.RunDir)
 		helperStatus, err := r.startHelper()
 		if err != nil {
 			return r.fail("starting the network helper: " + err.Error())
@@ -260,7 +253,7 @@ func (r *replay) run(rt string) (int, bool) {
 	}
 	args := slices.Clone(r.p.Args)
 	for i, a := range args {
-		args[i] = strings.ReplaceAll(a, IDToken, r.id)
+		args[i] = r.ids.Replace(a)
 	}
 	// Signals from the start byte on reach the command through the init.
 	sigs := make(chan os.Signal, 8)
@@ -288,31 +281,29 @@ func (r *replay) run(rt string) (int, bool) {
 		r.cg.record(r.boxDir)
 	}
 	trace.Mark("warm: started")
-	writeAll(specW, spec)
-	unix.Close(specW)
+	specFile := os.NewFile(uintptr(specW), "spec")
+	_, _ = specFile.Write(spec)
+	specFile.Close()
 	code, ok := ExitCode(status)
 	if !ok {
-		// No code: the init ended without reporting; its status says why.
-		ws, ok := h.Wait()
-		code = 125 // the holder is gone too
-		if ok {
-			code = ws.ExitStatus()
-		}
-		if ok && ws.Signaled() {
+		// No code: the init ended without reporting; its status says why
+		// (125 when the holder is gone too).
+		code = 125
+		if ws, ok := h.Wait(); ok && ws.Signaled() {
 			code = 128 + int(ws.Signal())
+		} else if ok {
+			code = ws.ExitStatus()
 		}
 	}
 	trace.Mark("warm: exit code received")
 	if r.cg != nil {
 		code = r.cg.finish(code, r.boxDir)
 	}
-	if r.runDir != "" {
-		if code == 125 {
-			// As devbox run: the helper's log stays for the reason.
-			os.Stderr.WriteString("devbox: the box did not start; the network helper's log is " + r.runDir + "/net.log\n")
-		} else {
-			os.RemoveAll(r.runDir)
-		}
+	if r.runDir != "" && code == 125 {
+		// As devbox run: the helper's log stays for the reason.
+		os.Stderr.WriteString("devbox: the box did not start; the network helper's log is " + r.runDir + "/net.log\n")
+	} else if r.runDir != "" {
+		os.RemoveAll(r.runDir)
 	}
 	// The box directory holds spec.json only (its writable layer was in
 	// memory).
@@ -403,8 +394,7 @@ func (r *replay) startHelper() (*os.File, error) {
 	sock := os.NewFile(uintptr(r.ours[0]), "handshake") // the helper's, once started
 	defer sock.Close()
 	r.ours[0] = -1
-	opts := strings.ReplaceAll(strings.ReplaceAll(string(r.p.HelperOptions), IDToken, r.id), ID16Token, r.id[:16])
-	c := &exec.Cmd{Path: r.p.HelperExe, Args: r.p.HelperArgs, Stdin: strings.NewReader(opts), Stdout: logf, Stderr: logf,
+	c := &exec.Cmd{Path: r.p.HelperExe, Args: r.p.HelperArgs, Stdin: strings.NewReader(r.ids.Replace(string(r.p.HelperOptions))), Stdout: logf, Stderr: logf,
 		ExtraFiles: []*os.File{sock, stW}, SysProcAttr: &syscall.SysProcAttr{Setsid: true}}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "_DEVBOX_") {
@@ -417,33 +407,6 @@ func (r *replay) startHelper() (*os.File, error) {
 		return nil, err
 	}
 	return stR, nil
-}
-
-// isTerminal reports whether fd is a terminal.
-func isTerminal(fd int) bool {
-	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	return err == nil
-}
-
-// dirname is path.Dir for the clean absolute paths of a replay record.
-func dirname(p string) string {
-	if i := strings.LastIndexByte(p, '/'); i > 0 {
-		return p[:i]
-	}
-	return "/"
-}
-
-func writeAll(fd int, b []byte) {
-	for len(b) > 0 {
-		n, err := unix.Write(fd, b)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return
-		}
-		b = b[n:]
-	}
 }
 
 // dotSegment reports whether absolute path p has a "." or ".." segment

@@ -27,7 +27,7 @@ func sample() Start {
 
 // record is a full replay record, with a network helper and a cgroup.
 func record() Replay {
-	return Replay{Start: sample(), Magic: recordMagic, Argv: []string{"devbox", "run", "img"}, EnvDigest: EnvDigest([]string{"HOME=/h"}), Cwd: "/w",
+	return Replay{Start: sample(), Magic: recordMagic, Key: key([]string{"devbox", "run", "img"}, []string{"HOME=/h"}, "/w"),
 		Spec: []byte(`{"id":"{id}"}`), BoxDir: "/s/containers/{id}", Guards: []string{Guard("/")}, Cgroup: "0::/\n",
 		CgroupBase: "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice/devbox.scope",
 		HelperExe:  "/run/user/1/devbox/devbox-net-x/devbox-net", HelperArgs: []string{"devbox-net"},
@@ -115,7 +115,7 @@ func TestSaveRead(t *testing.T) {
 	}
 	path := filepath.Join(Dir(rt), ReplayName(p.Argv, nil, p.Cwd))
 	gp, ok := readRecord(path)
-	if !ok || !reflect.DeepEqual(gp.Start, p.Start) || gp.Cwd != "/w" || !gp.valid(rt) {
+	if !ok || !reflect.DeepEqual(gp.Start, p.Start) || gp.Key != key(p.Argv, nil, "/w") || !gp.valid(rt) {
 		t.Fatalf("readRecord after SaveReplay: ok=%v %+v", ok, gp)
 	}
 	if err := os.Chmod(path, 0o620); err != nil {
@@ -197,7 +197,7 @@ func TestKeyEnviron(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("KeyEnviron = %q, want %q", got, want)
 	}
-	if EnvDigest(got) == EnvDigest(want[:4]) {
+	if key(nil, got, "/") == key(nil, want[:4], "/") {
 		t.Error("the replay key ignores the environment")
 	}
 	// The same environment in another order keys the same record.
@@ -258,11 +258,11 @@ func TestSaveKeepsNoEnvValues(t *testing.T) {
 	if bytes.Contains(b, []byte("hunter2")) {
 		t.Errorf("the record holds an environment value:\n%q", b)
 	}
-	if gp, ok := readRecord(name); !ok || gp.Environ != nil || gp.EnvDigest != EnvDigest(p.Environ) {
-		t.Fatalf("decoded key environment: %+v", gp)
+	if gp, ok := readRecord(name); !ok || gp.Environ != nil || gp.Key != key(p.Argv, p.Environ, p.Cwd) {
+		t.Fatalf("decoded key: %+v", gp)
 	}
-	if EnvDigest(p.Environ) == EnvDigest([]string{"GOPROXY=https://u:hunter3@proxy", "HOME=/h"}) {
-		t.Error("the digest does not see a changed value")
+	if key(p.Argv, p.Environ, p.Cwd) == key(p.Argv, []string{"GOPROXY=https://u:hunter3@proxy", "HOME=/h"}, p.Cwd) {
+		t.Error("the key does not see a changed value")
 	}
 	p.Argv = []string{"devbox", "run", "--env", "TOKEN", "img"}
 	if err := SaveReplay(rt, p); err == nil {

@@ -86,10 +86,10 @@ func Launch(id, dir string, terminal bool, nw *Network, m rootless.Mapping, cg *
 	if rt := os.Getenv("XDG_RUNTIME_DIR"); warmOK && filepath.IsAbs(rt) {
 		switch {
 		case len(extra) == 0:
-			wm = &rootless.Warm{RuntimeDir: rt, Kinds: []string{warm.PipeFromTarget, warm.PipeToTarget}}
+			wm = &rootless.Warm{RuntimeDir: rt}
 		case len(extra) == 1 && nw.HasHelper() && len(nw.Choice.Publish) == 0:
 			// The network handshake: a replay starts the helper too.
-			wm = &rootless.Warm{RuntimeDir: rt, Kinds: []string{warm.SocketToTarget, warm.PipeFromTarget, warm.PipeToTarget}}
+			wm = &rootless.Warm{RuntimeDir: rt, Handshake: true}
 		}
 	}
 	statusFD := 3 + len(extra)

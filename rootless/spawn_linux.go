@@ -78,16 +78,14 @@ type Spec struct {
 	// Warm lets a warm holder's spare (internal/warm) be the target when
 	// one serves this start, and leaves a holder for the next start when
 	// none does. Only for a target on the caller's stdio that dies with the
-	// caller; Kinds says what ExtraFiles are (warm.PipeToTarget, …), for a
-	// replay record (Process.Start).
+	// caller, with devbox run's ExtraFiles (warm.Start.Handshake).
 	Warm *Warm
 }
 
 // Warm is what Spec.Warm says about a start.
 type Warm struct {
-	Kinds []string // per ExtraFiles
-	// RuntimeDir is $XDG_RUNTIME_DIR: where holders listen.
-	RuntimeDir string
+	RuntimeDir string // $XDG_RUNTIME_DIR: where holders listen
+	Handshake  bool   // warm.Start.Handshake
 }
 
 // Process is a started target stage: the init of the new namespaces.
@@ -232,10 +230,10 @@ func start(spec Spec) (*Process, error) {
 	startEnv := envStart + "=" + strconv.Itoa(3+len(cmd.ExtraFiles)) + "," + mode
 	var ws *warm.Start
 	if spec.Warm != nil && !spec.Detach && cmd.Dir == "" && len(uidCmd) > 0 && !warm.Off() &&
-		cmd.Stdin == os.Stdin && cmd.Stdout == os.Stdout && cmd.Stderr == os.Stderr && len(spec.Warm.Kinds) == len(cmd.ExtraFiles) {
+		cmd.Stdin == os.Stdin && cmd.Stdout == os.Stdout && cmd.Stderr == os.Stderr {
 		ws = &warm.Start{Exe: cmd.Path, Args: cmd.Args, Env: append(slices.Clone(cmd.Env), startEnv),
 			Flags: cmd.SysProcAttr.Cloneflags &^ (unix.CLONE_VM | unix.CLONE_VFORK), Setpgid: spec.Setpgid,
-			Kinds: append(slices.Clone(spec.Warm.Kinds), warm.PipeToTarget), UIDMap: uidCmd, GIDMap: gidCmd}
+			Handshake: spec.Warm.Handshake, UIDMap: uidCmd, GIDMap: gidCmd}
 	}
 	var fp string
 	if ws != nil {

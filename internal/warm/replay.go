@@ -57,14 +57,12 @@ const recordMagic = "devbox-warm-2"
 // valid checks a record read back for runtime directory rt. The
 // directories a replay makes and removes are a fresh box's, never a path
 // the record names otherwise: <store>/containers/{id} and, with a network
-// helper, rt/devbox/{id16}. fds 3…: [the network handshake,] the status
-// pipe, the spec pipe, the start pipe.
+// helper (whose handshake the init has), rt/devbox/{id16}.
 func (p *Replay) valid(rt string) bool {
 	base, found := strings.CutSuffix(p.BoxDir, "/containers/"+IDToken)
-	k, n := p.Kinds, len(p.Kinds)
 	return p.Magic == recordMagic && p.Start.valid() && len(p.Spec) > 0 && found && strings.HasPrefix(base, "/") &&
-		!dotSegment(base) && !strings.Contains(base, IDToken) && (p.HelperExe == "" || p.RunDir == rt+"/devbox/"+ID16Token) &&
-		(n == 3 || n == 4) && k[n-3] == PipeFromTarget && k[n-2] == PipeToTarget && (p.HelperExe != "") == (n == 4 && k[0] == SocketToTarget)
+		!dotSegment(base) && !strings.Contains(base, IDToken) && (p.HelperExe != "") == p.Handshake &&
+		(p.HelperExe == "" || p.RunDir == rt+"/devbox/"+ID16Token)
 }
 
 // keyNames and keyPrefixes are the environment variables a run can depend
@@ -258,7 +256,7 @@ func (r *replay) run(rt string) (int, bool) {
 	// Signals from the start byte on reach the command through the init.
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, agent.Signals...)
-	n := len(r.p.Kinds)
+	n := len(r.ours)
 	status, specW := r.ours[n-3], r.ours[n-2]
 	fp := Fingerprint(&r.p.Start, cgKey)
 	h, absent := Take(rt, fp, args, files, cgFD, r.ours[n-1])
@@ -328,30 +326,30 @@ func ExitCode(fd int) (int, bool) {
 	}
 }
 
-// pipes makes the descriptors of the start's kinds and returns what the
-// init gets as 0, 1, 2, 3, ….
+// pipes makes the init's descriptors (Start.Handshake) and returns what
+// it gets as 0, 1, 2, 3, ….
 func (r *replay) pipes() ([]int, error) {
-	files := []int{0, 1, 2}
-	for _, k := range r.p.Kinds {
-		var p [2]int
-		var err error
-		if k == SocketToTarget {
-			if p, err = unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0); err == nil {
-				r.ours, r.theirs = append(r.ours, p[0]), append(r.theirs, p[1])
-				err = unix.SetsockoptInt(p[0], unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
-			}
-		} else if err = unix.Pipe2(p[:], unix.O_CLOEXEC); err == nil {
-			if k == PipeToTarget {
-				p[0], p[1] = p[1], p[0]
-			}
-			r.ours, r.theirs = append(r.ours, p[0]), append(r.theirs, p[1])
-		}
+	if r.p.Handshake {
+		p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, p[1])
+		r.ours, r.theirs = append(r.ours, p[0]), append(r.theirs, p[1])
+		if err := unix.SetsockoptInt(p[0], unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
+			return nil, err
+		}
 	}
-	return files, nil
+	for _, toInit := range []bool{false, true, true} {
+		var p [2]int
+		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+			return nil, err
+		}
+		if toInit {
+			p[0], p[1] = p[1], p[0]
+		}
+		r.ours, r.theirs = append(r.ours, p[0]), append(r.theirs, p[1])
+	}
+	return append([]int{0, 1, 2}, r.theirs...), nil
 }
 
 // fail undoes a replay that has not started its box and leaves the run to

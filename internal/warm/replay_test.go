@@ -19,7 +19,6 @@ func sample() Start {
 		Args:  []string{"devbox-init", "fd:4", "3", "/s/containers/" + IDToken},
 		Env:   []string{"PATH=/bin", "_DEVBOX_STAGE=init", "_DEVBOX_START=5,keep,main"},
 		Flags: 0x7c020000, Setpgid: true,
-		Kinds:  []string{PipeFromTarget, PipeToTarget, PipeToTarget},
 		UIDMap: []string{"/usr/bin/newuidmap", "0", "200000", "1000"},
 		GIDMap: []string{"/usr/bin/newgidmap", "0", "200000", "1000"},
 	}
@@ -37,8 +36,7 @@ func record() Replay {
 // TestRecordValid: a record is input; only a consistent one is replayed.
 func TestRecordValid(t *testing.T) {
 	good := record()
-	// With a network helper: the handshake first.
-	good.Kinds = []string{SocketToTarget, PipeFromTarget, PipeToTarget, PipeToTarget}
+	good.Handshake = true // with a network helper
 	b, err := json.Marshal(&good)
 	if err != nil {
 		t.Fatal(err)
@@ -59,10 +57,7 @@ func TestRecordValid(t *testing.T) {
 		{"bad magic", func(p *Replay) { p.Magic = "devbox-warm-1" }},
 		{"relative exe", func(p *Replay) { p.Exe = "run/x" }},
 		{"no arguments", func(p *Replay) { p.Args = nil }},
-		{"bad fd kind", func(p *Replay) { p.Kinds = []string{SocketToTarget, "x", PipeToTarget, PipeToTarget} }},
-		{"start pipe not last", func(p *Replay) { p.Kinds = []string{SocketToTarget, PipeFromTarget, PipeToTarget, PipeFromTarget} }},
-		{"no status pipe", func(p *Replay) { p.Kinds = []string{SocketToTarget, PipeToTarget, PipeToTarget, PipeToTarget} }},
-		{"a helper without a handshake", func(p *Replay) { p.Kinds = []string{PipeFromTarget, PipeToTarget, PipeToTarget} }},
+		{"a helper without a handshake", func(p *Replay) { p.Handshake = false }},
 		{"a handshake without a helper", func(p *Replay) { p.HelperExe = "" }},
 		{"relative map helper", func(p *Replay) { p.UIDMap = []string{"newuidmap", "0"} }},
 		{"no gid map", func(p *Replay) { p.GIDMap = nil }},

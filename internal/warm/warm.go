@@ -39,17 +39,6 @@ const Knob = "DEVBOX_WARM"
 // Off reports whether the warm path is turned off.
 func Off() bool { return os.Getenv(Knob) == "0" }
 
-// Kinds of the descriptors an init gets as fd 3, 4, …: one end of a fresh
-// pipe or socket pair goes to the init, the other stays with devbox.
-const (
-	PipeToTarget   = "r" // the init reads (devbox keeps the write end)
-	PipeFromTarget = "w" // the init writes (devbox keeps the read end)
-	// SocketToTarget is one end of a SOCK_SEQPACKET pair with SO_PASSCRED
-	// on the other: the network handshake, whose other end goes to the
-	// network helper.
-	SocketToTarget = "s"
-)
-
 // IDToken stands for the box id in a recorded start; ID16Token for its
 // first 16 characters (the name of the box's runtime directory).
 const (
@@ -65,8 +54,11 @@ type Start struct {
 	Env     []string
 	Flags   uintptr // clone flags, CLONE_NEWUSER included (the holder's own)
 	Setpgid bool
-	// Kinds are fds 3…; the last is the start pipe (PipeToTarget).
-	Kinds []string
+	// The init's fds 3, … are devbox run's: with Handshake first the
+	// network handshake (a SOCK_SEQPACKET pair, SO_PASSCRED on the network
+	// helper's end), then the status pipe (the init writes), the spec pipe
+	// and the start pipe (the init reads).
+	Handshake bool
 	// UIDMap and GIDMap: newuidmap's (newgidmap's) path and its arguments
 	// after the pid, or "-" and the one line of a single-id map.
 	UIDMap, GIDMap []string
@@ -74,14 +66,8 @@ type Start struct {
 
 // valid checks a start read from a file or a pipe.
 func (s *Start) valid() bool {
-	n := len(s.Kinds)
-	for _, k := range s.Kinds {
-		if k != PipeToTarget && k != PipeFromTarget && k != SocketToTarget {
-			return false
-		}
-	}
-	return strings.HasPrefix(s.Exe, "/") && len(s.Args) > 0 && n > 0 && s.Kinds[n-1] == PipeToTarget &&
-		validMap(s.UIDMap) && validMap(s.GIDMap) && (s.UIDMap[0] == "-") == (s.GIDMap[0] == "-")
+	return strings.HasPrefix(s.Exe, "/") && len(s.Args) > 0 && validMap(s.UIDMap) && validMap(s.GIDMap) &&
+		(s.UIDMap[0] == "-") == (s.GIDMap[0] == "-")
 }
 
 // validMap: a helper's absolute path and its arguments, or "-" and the one

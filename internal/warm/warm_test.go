@@ -35,10 +35,7 @@ func TestFingerprint(t *testing.T) {
 		{"env", func(r *Start) string { r.Env = append(r.Env, "DEVBOX_TRACE=1"); return "0::/user.slice\n" }},
 		{"flags", func(r *Start) string { r.Flags &^= syscall.CLONE_NEWNET; return "0::/user.slice\n" }},
 		{"setpgid", func(r *Start) string { r.Setpgid = false; return "0::/user.slice\n" }},
-		{"fds", func(r *Start) string {
-			r.Kinds = append([]string{SocketToTarget}, r.Kinds...)
-			return "0::/user.slice\n"
-		}},
+		{"fds", func(r *Start) string { r.Handshake = true; return "0::/user.slice\n" }},
 		{"uid map", func(r *Start) string { r.UIDMap = []string{"-", "0 1000 1"}; return "0::/user.slice\n" }},
 		{"gid map", func(r *Start) string { r.GIDMap[2] = "300000"; return "0::/user.slice\n" }},
 		{"cgroup", func(r *Start) string { return "0::/user.slice/other.scope\n" }},
@@ -105,7 +102,7 @@ func TestReadConfig(t *testing.T) {
 	}
 	bad := func(change func(c *Config)) []byte {
 		d := c
-		d.Start.Kinds = slices.Clone(c.Start.Kinds)
+		d.Start.UIDMap = slices.Clone(c.Start.UIDMap)
 		change(&d)
 		b, _ := json.Marshal(d)
 		return b
@@ -114,7 +111,7 @@ func TestReadConfig(t *testing.T) {
 		bad(func(c *Config) { c.Idle = -1 }),
 		bad(func(c *Config) { c.RuntimeDir = "r" }),
 		bad(func(c *Config) { c.FP = "fp" }),
-		bad(func(c *Config) { c.Start.Kinds[2] = PipeFromTarget }),
+		bad(func(c *Config) { c.Start.UIDMap[0] = "newuidmap" }),
 	} {
 		if _, ok := ReadConfig(b); ok {
 			t.Errorf("ReadConfig accepted %q", b)

@@ -52,20 +52,14 @@ func MaybeSpare(warm func(newNet bool, stageDir string), taken func()) {
 	// A request's descriptors go to 0…maxFDs-1: nothing of the spare's
 	// own may sit there. Held by placeholders while warm runs, so that
 	// what it opens (the runtime's poller among them) lands above.
-	var held []int
 	for fd := 3; fd < maxFDs; fd++ {
-		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != unix.EBADF {
-			l, _ := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
-			trace.Mark("holder: spare: fd " + strconv.Itoa(fd) + " is taken: " + l)
-			os.Exit(1)
-		}
 		if p, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil || p != fd {
+			trace.Mark("holder: spare: fd " + strconv.Itoa(fd) + " is taken")
 			os.Exit(1)
 		}
-		held = append(held, fd)
 	}
 	warm(mode[0] == 'n', mode[1:])
-	for _, fd := range held {
+	for fd := 3; fd < maxFDs; fd++ {
 		unix.Close(fd)
 	}
 	oob := make([]byte, unix.CmsgSpace(4*(maxFDs+1)))

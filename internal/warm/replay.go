@@ -258,14 +258,10 @@ func (r *replay) run(rt string) (int, bool) {
 	signal.Notify(sigs, agent.Signals...)
 	n := len(r.ours)
 	status, specW := r.ours[n-3], r.ours[n-2]
-	fp := Fingerprint(&r.p.Start, cgKey)
-	h, absent := Take(rt, fp, args, files, cgFD, r.ours[n-1])
+	h, _ := Take(rt, Fingerprint(&r.p.Start, cgKey), args, files, cgFD, r.ours[n-1])
 	if h == nil {
 		signal.Stop(sigs)
-		if absent {
-			Spawn(rt, &r.p.Start, fp)
-		}
-		return r.fail("no holder")
+		return r.fail("no holder") // the CLI starts one
 	}
 	go func() {
 		for s := range sigs {

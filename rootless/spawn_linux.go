@@ -229,14 +229,12 @@ func start(spec Spec) (*Process, error) {
 	}
 	startEnv := envStart + "=" + strconv.Itoa(3+len(cmd.ExtraFiles)) + "," + mode
 	var ws *warm.Start
+	var fp string
 	if spec.Warm != nil && !spec.Detach && cmd.Dir == "" && len(uidCmd) > 0 && !warm.Off() &&
 		cmd.Stdin == os.Stdin && cmd.Stdout == os.Stdout && cmd.Stderr == os.Stderr {
 		ws = &warm.Start{Exe: cmd.Path, Args: cmd.Args, Env: append(slices.Clone(cmd.Env), startEnv),
 			Flags: cmd.SysProcAttr.Cloneflags &^ (unix.CLONE_VM | unix.CLONE_VFORK), Setpgid: spec.Setpgid,
 			Handshake: spec.Warm.Handshake, UIDMap: uidCmd, GIDMap: gidCmd}
-	}
-	var fp string
-	if ws != nil {
 		if cg, err := warm.CgroupKey(spec.Cgroup != nil); err == nil {
 			fp = warm.Fingerprint(ws, cg)
 		}

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/devbox-dev/devbox/internal/safefile"
 	"github.com/devbox-dev/devbox/internal/trace"
 	"golang.org/x/sys/unix"
 )
@@ -142,10 +143,8 @@ func Spawn(runtimeDir string, s *Start, fp string) {
 	if fi, err := os.Lstat(lock); err == nil && time.Since(fi.ModTime()) < 10*time.Second {
 		return
 	}
-	if err := os.Mkdir(Dir(runtimeDir), 0o700); err != nil && !os.IsExist(err) {
-		return
-	}
-	lf, err := os.OpenFile(lock, os.O_WRONLY|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	_ = os.Mkdir(Dir(runtimeDir), 0o700)
+	lf, err := safefile.OpenLock(lock, 0o600)
 	if err != nil {
 		return
 	}
@@ -156,51 +155,49 @@ func Spawn(runtimeDir string, s *Start, fp string) {
 	if idle <= 0 {
 		idle = 300
 	}
-	cfg, err := json.Marshal(Config{RuntimeDir: runtimeDir, FP: fp, Idle: idle, Start: *s})
-	null, err2 := os.OpenFile("/dev/null", os.O_RDWR, 0)
-	if err != nil || err2 != nil {
-		return
-	}
-	defer null.Close()
-	errf := null
-	if trace.On() { // the holder and its spares log next to the socket
-		if f, err := os.OpenFile(strings.TrimSuffix(sock, ".sock")+".log", os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err == nil {
-			defer f.Close()
-			errf = f
-		}
-	}
+	cfg, _ := json.Marshal(Config{RuntimeDir: runtimeDir, FP: fp, Idle: idle, Start: *s})
 	cfgR, cfgW, err := os.Pipe()
 	if err != nil {
 		return
 	}
 	defer cfgW.Close()
-	env := []string{"_DEVBOX_STAGE=holder", "GOMAXPROCS=1", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	if trace.On() {
-		env = append(env, trace.Env+"=1")
+	null, err := os.OpenFile("/dev/null", os.O_RDWR, 0)
+	if err != nil {
+		cfgR.Close()
+		return
+	}
+	defer null.Close()
+	errf, env := null, []string{"_DEVBOX_STAGE=holder", "GOMAXPROCS=1", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	if trace.On() { // the holder and its spares log next to the socket
+		if f, err := safefile.Append(strings.TrimSuffix(sock, ".sock")+".log", 0o600); err == nil {
+			defer f.Close()
+			errf, env = f, append(env, trace.Env+"=1")
+		}
 	}
 	// Only stdio: nothing this process inherited without close-on-exec may
 	// reach the holder, which lives on (a pipe someone reads to its end).
-	if unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC) != nil {
-		return
+	err = unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	pid := 0
+	if err == nil {
+		pid, err = syscall.ForkExec(s.Exe, []string{"devbox-init", "holder"}, &syscall.ProcAttr{
+			Env:   env,
+			Files: []uintptr{cfgR.Fd(), null.Fd(), errf.Fd()},
+			Sys:   &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER, Setsid: true, AmbientCaps: AllCaps()},
+		})
 	}
-	pid, err := syscall.ForkExec(s.Exe, []string{"devbox-init", "holder"}, &syscall.ProcAttr{
-		Env:   env,
-		Files: []uintptr{cfgR.Fd(), null.Fd(), errf.Fd()},
-		Sys:   &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER, Setsid: true, AmbientCaps: AllCaps()},
-	})
 	cfgR.Close()
 	if err != nil {
 		return
 	}
 	_, _ = cfgW.Write(cfg)
-	ps := strconv.Itoa(pid)
 	if s.UIDMap[0] == "-" {
 		_ = WriteSingleMaps(pid, s.UIDMap[1], s.GIDMap[1])
-	} else {
+	}
+	for _, m := range [][]string{s.UIDMap, s.GIDMap} {
 		// Not waited for (the holder waits for its maps): whoever
 		// inherits them when this process ends reaps them.
-		for _, m := range [][]string{s.UIDMap, s.GIDMap} {
-			_, _ = syscall.ForkExec(m[0], append([]string{m[0], ps}, m[1:]...), &syscall.ProcAttr{
+		if m[0] != "-" {
+			_, _ = syscall.ForkExec(m[0], append([]string{m[0], strconv.Itoa(pid)}, m[1:]...), &syscall.ProcAttr{
 				Env: env[2:3], Files: []uintptr{null.Fd(), null.Fd(), null.Fd()}})
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"hash/fnv"
+	"io"
 	"os"
 	"slices"
 	"strconv"
@@ -99,24 +100,18 @@ func decode(b []byte, v any) bool {
 // readRecord reads a record the calling user wrote and nobody else can
 // change: a regular file (never through a link), bounded.
 func readRecord(path string) (*Replay, bool) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, false
 	}
-	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
 	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != os.Getuid() ||
-		st.Mode&0o022 != 0 || st.Size > maxRecord {
-		return nil, false
-	}
-	b := make([]byte, st.Size+1)
-	n, err := f.Read(b)
 	var p Replay
-	if err != nil || int64(n) != st.Size || !decode(b[:n], &p) {
+	if unix.Fstat(int(f.Fd()), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != os.Getuid() || st.Mode&0o022 != 0 {
 		return nil, false
 	}
-	return &p, true
+	b, err := io.ReadAll(io.LimitReader(f, maxRecord+1))
+	return &p, err == nil && len(b) <= maxRecord && decode(b, &p)
 }
 
 // writeRecord writes file in Dir(runtimeDir) atomically (0600).

@@ -168,8 +168,11 @@ func Spawn(runtimeDir string, s *Start, fp string) {
 	}
 	defer null.Close()
 	errf, env := null, []string{"_DEVBOX_STAGE=holder", "GOMAXPROCS=1", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	if trace.On() { // the holder and its spares log next to the socket
-		if f, err := safefile.Append(strings.TrimSuffix(sock, ".sock")+".log", 0o600); err == nil {
+	// The holder and its spares log next to the socket when tracing, on a
+	// blocking fd 2: a spare's Go runtime would open its poller for a
+	// non-blocking one, below the descriptors a run brings.
+	if trace.On() {
+		if f, err := os.OpenFile(strings.TrimSuffix(sock, ".sock")+".log", os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW, 0o600); err == nil {
 			defer f.Close()
 			errf, env = f, append(env, trace.Env+"=1")
 		}

@@ -39,7 +39,6 @@ type holder struct {
 	lock     string
 	stage    string // where spares stage their mounts (each on its own tmpfs)
 	listen   int
-	null     int
 	lastUse  time.Time
 	spares   map[int]*spare // waiting spares by pid
 	failures int            // spares that died young in a row
@@ -74,14 +73,13 @@ func serve() (int, string) {
 		return 1, "close_range: " + err.Error()
 	}
 	b, _ := io.ReadAll(io.LimitReader(os.Stdin, 1<<20))
-	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return 1, "opening /dev/null"
-	}
-	_ = unix.Dup3(null, 0, 0)
 	cfg, ok := warm.ReadConfig(b)
 	if !ok {
 		return 1, "a bad configuration"
+	}
+	// Stdin /dev/null from now on; the spares' stdio too.
+	if null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0); err != nil || unix.Dup3(null, 0, 0) != nil {
+		return 1, "opening /dev/null"
 	}
 	// The maps: devbox started newuidmap and newgidmap (or wrote them) and
 	// did not wait.
@@ -99,21 +97,11 @@ func serve() (int, string) {
 	if safefile.Flock(int(lf.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
 		return 0, "another holder serves this socket"
 	}
-	ls, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	ls, err := listen(sock)
 	if err != nil {
-		return 1, "socket: " + err.Error()
-	}
-	_ = unix.Unlink(sock)
-	old := unix.Umask(0o177)
-	err = unix.Bind(ls, &unix.SockaddrUnix{Name: sock})
-	unix.Umask(old)
-	if err != nil {
-		return 1, "bind: " + err.Error()
+		return 1, "listening on " + sock + ": " + err.Error()
 	}
 	defer unix.Unlink(sock)
-	if err := unix.Listen(ls, 64); err != nil {
-		return 1, "listen: " + err.Error()
-	}
 	// The spares' parent-death signal follows the thread that forks them.
 	runtime.LockOSThread()
 	// A directory for the spares' staged mounts (each spare mounts its own
@@ -124,10 +112,26 @@ func serve() (int, string) {
 	} else {
 		defer unix.Rmdir(stage)
 	}
-	h := &holder{cfg: cfg, sock: sock, lock: lock, stage: stage, listen: ls, null: null, lastUse: time.Now(),
+	h := &holder{cfg: cfg, sock: sock, lock: lock, stage: stage, listen: ls, lastUse: time.Now(),
 		spares: map[int]*spare{}, boxes: map[int]int{}}
 	trace.Mark("holder: serving " + sock)
 	return h.loop()
+}
+
+// listen makes the holder's socket, 0600.
+func listen(sock string) (int, error) {
+	ls, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	_ = unix.Unlink(sock)
+	old := unix.Umask(0o177)
+	err = unix.Bind(ls, &unix.SockaddrUnix{Name: sock})
+	unix.Umask(old)
+	if err == nil {
+		err = unix.Listen(ls, 64)
+	}
+	return ls, err
 }
 
 // req is a connection and what it asked for (request); ok when the holder
@@ -217,13 +221,13 @@ func (h *holder) fork() error {
 	if err != nil {
 		return err
 	}
-	r, errFd := h.cfg.Start, uintptr(h.null)
+	r, errFd := h.cfg.Start, uintptr(0) // /dev/null
 	if trace.On() {
 		errFd = 2 // the holder's log
 	}
 	pid, err := syscall.ForkExec(r.Exe, []string{"devbox-init", spareArg}, &syscall.ProcAttr{
 		Env:   r.Env,
-		Files: []uintptr{uintptr(h.null), uintptr(h.null), errFd, uintptr(sp[1])},
+		Files: []uintptr{0, 0, errFd, uintptr(sp[1])},
 		Sys: &syscall.SysProcAttr{
 			Cloneflags:  r.Flags &^ unix.CLONE_NEWUSER,
 			Setpgid:     r.Setpgid,

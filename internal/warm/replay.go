@@ -145,24 +145,20 @@ func SaveReplay(runtimeDir string, p Replay) error {
 	return writeRecord(runtimeDir, "r-"+p.Key[:2], b)
 }
 
-// startEnviron is the environment devbox started with, as main passed it to
-// TryReplay (the CLI changes its own: --log-level).
+// startEnviron is the environment the CLI started with (it changes its
+// own: --log-level).
 var startEnviron []string
 
-// Environ is the environment devbox started with (nil before TryReplay or
-// Started).
+// Environ is the environment the CLI started with (nil before Started).
 func Environ() []string { return startEnviron }
 
-// Started records the environment the CLI started with, when its front
-// has called TryReplay in another process (the CLI changes its own
-// environment: --log-level).
+// Started records the environment the CLI started with.
 func Started(environ []string) { startEnviron = environ }
 
 // TryReplay runs the box of a matching replay record through a holder and
 // returns its exit code, or ok false when there is none or it cannot be
 // used (nothing has happened then). argv and environ are devbox's.
 func TryReplay(argv, environ []string) (code int, ok bool) {
-	startEnviron = environ
 	rt := os.Getenv("XDG_RUNTIME_DIR")
 	if Off() || os.Getenv(Knob) == "noreplay" || len(argv) < 3 || !strings.HasPrefix(rt, "/") || term.IsTerminal(0) || term.IsTerminal(1) {
 		return 0, false

@@ -69,7 +69,7 @@ func Take(runtimeDir, fp string, argv []string, files []int, cgroup, start int) 
 		return nil, false
 	}
 	if cgroup >= 0 {
-		if err := JoinCgroup(cgroup, h.Pid); err != nil {
+		if err := joinCgroup(cgroup, h.Pid); err != nil {
 			h.Close()
 			trace.Mark("warm: spare let go: cannot move it into the box's cgroup: " + err.Error())
 			return nil, false
@@ -80,9 +80,9 @@ func Take(runtimeDir, fp string, argv []string, files []int, cgroup, start int) 
 	return h, false
 }
 
-// JoinCgroup moves process pid (all its threads) into the cgroup whose
+// joinCgroup moves process pid (all its threads) into the cgroup whose
 // directory dirfd is open.
-func JoinCgroup(dirfd, pid int) error {
+func joinCgroup(dirfd, pid int) error {
 	fd, err := unix.Openat(dirfd, "cgroup.procs", unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err

@@ -35,7 +35,8 @@ var errTooLarge = errors.New("the answer is larger than devbox reads")
 // ctx ends, the pipe is closed (the stage's writes fail, and it exits) and
 // Run returns ctx's error. A stage that fails is an error naming what it
 // said on stderr (without its "devbox STAGE:" prefix), else its exit
-// status.
+// status. An answer w does not take (or one over Max) is an error of
+// its own.
 func Run(ctx context.Context, c Call, w io.Writer) error {
 	body, err := json.Marshal(c.Request)
 	if err != nil {
@@ -72,6 +73,9 @@ func Run(ctx context.Context, c Call, w io.Writer) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	if copyErr != nil {
+		return copyErr // the stage then failed because of it
+	}
 	if werr != nil || code != 0 {
 		msg := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(stderr.String()), "devbox "+c.Stage+":"))
 		if msg == "" {
@@ -79,7 +83,7 @@ func Run(ctx context.Context, c Call, w io.Writer) error {
 		}
 		return errors.New(msg)
 	}
-	return copyErr
+	return nil
 }
 
 // limited passes at most n bytes to w, then fails.

@@ -23,6 +23,11 @@ type Call struct {
 	Stage   string
 	Mapping rootless.Mapping
 	Request any // sent as JSON on the stage's stdin
+	// Data, when not nil, follows the request on stdin (a layer's
+	// stream for the unpack stage).
+	Data io.Reader
+	// Env is added to the stage's environment (PATH is set).
+	Env []string
 	// Max bounds the answer (0: no bound; a stream, such as a layer's
 	// tar, that the caller bounds itself).
 	Max int64
@@ -32,8 +37,8 @@ type Call struct {
 var errTooLarge = errors.New("the answer is larger than devbox reads")
 
 // Run runs c and copies the stage's answer (fd 3) to w as it comes. When
-// ctx ends, the pipe is closed (the stage's writes fail, and it exits) and
-// Run returns ctx's error. A stage that fails is an error naming what it
+// ctx ends, the stage gets SIGINT and the pipe is closed (its writes
+// fail), and Run returns ctx's error. A stage that fails is an error naming what it
 // said on stderr (without its "devbox STAGE:" prefix), else its exit
 // status. An answer w does not take (or one over Max) is an error of
 // its own.
@@ -41,6 +46,10 @@ func Run(ctx context.Context, c Call, w io.Writer) error {
 	body, err := json.Marshal(c.Request)
 	if err != nil {
 		return err
+	}
+	var stdin io.Reader = bytes.NewReader(body)
+	if c.Data != nil {
+		stdin = io.MultiReader(stdin, c.Data)
 	}
 	r, pw, err := os.Pipe()
 	if err != nil {
@@ -50,9 +59,9 @@ func Run(ctx context.Context, c Call, w io.Writer) error {
 	var stderr bytes.Buffer
 	p, err := rootless.Start(rootless.Spec{
 		Stage:      c.Stage,
-		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+		Env:        append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, c.Env...),
 		Mapping:    c.Mapping,
-		Stdin:      bytes.NewReader(body),
+		Stdin:      stdin,
 		Stderr:     &stderr,
 		ExtraFiles: []*os.File{pw},
 	})
@@ -60,7 +69,10 @@ func Run(ctx context.Context, c Call, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	stop := context.AfterFunc(ctx, func() { r.Close() })
+	stop := context.AfterFunc(ctx, func() {
+		_ = p.Signal(os.Interrupt)
+		r.Close()
+	})
 	defer stop()
 	if c.Max > 0 {
 		w = &limited{w: w, n: c.Max}
@@ -78,8 +90,12 @@ func Run(ctx context.Context, c Call, w io.Writer) error {
 	}
 	if werr != nil || code != 0 {
 		msg := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(stderr.String()), "devbox "+c.Stage+":"))
-		if msg == "" {
-			msg = fmt.Sprintf("exit %d %v", code, werr)
+		switch {
+		case msg != "":
+		case werr != nil:
+			msg = werr.Error()
+		default:
+			msg = fmt.Sprintf("exit status %d", code)
 		}
 		return errors.New(msg)
 	}

@@ -17,17 +17,22 @@ import (
 )
 
 // The test binary is its own stages: echo answers its request with its
-// uid in the namespace, fail says why on stderr, flood answers without
+// uid in the namespace, the data that followed it and an environment
+// variable, fail says why on stderr, flood answers without
 // end.
 func TestMain(m *testing.M) {
 	switch rootless.CurrentStage() {
 	case "test-echo":
 		var req map[string]string
-		if err := json.NewDecoder(os.Stdin).Decode(&req); err != nil {
+		dec := json.NewDecoder(os.Stdin)
+		if err := dec.Decode(&req); err != nil {
 			fmt.Fprintln(os.Stderr, "devbox test-echo:", err)
 			os.Exit(125)
 		}
+		data, _ := io.ReadAll(io.MultiReader(dec.Buffered(), os.Stdin))
 		req["uid"] = fmt.Sprint(os.Getuid())
+		req["data"] = strings.TrimSpace(string(data))
+		req["env"] = os.Getenv("STAGECALL_TEST")
 		json.NewEncoder(os.NewFile(3, "answer")).Encode(req)
 		os.Exit(0)
 	case "test-fail":
@@ -58,10 +63,12 @@ func TestRun(t *testing.T) {
 	m := mapping(t)
 	// The request in, the answer out, as root of the namespace.
 	var out bytes.Buffer
-	if err := Run(context.Background(), Call{Stage: "test-echo", Mapping: m, Request: map[string]string{"path": "/etc/x"}, Max: 1 << 10}, &out); err != nil {
+	call := Call{Stage: "test-echo", Mapping: m, Request: map[string]string{"path": "/etc/x"}, Max: 1 << 10,
+		Data: strings.NewReader("the stream"), Env: []string{"STAGECALL_TEST=set"}}
+	if err := Run(context.Background(), call, &out); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.TrimSpace(out.String()); got != `{"path":"/etc/x","uid":"0"}` {
+	if got := strings.TrimSpace(out.String()); got != `{"data":"the stream","env":"set","path":"/etc/x","uid":"0"}` {
 		t.Errorf("answer %q", got)
 	}
 	// A failing stage: what it said, without its prefix.

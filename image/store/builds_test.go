@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devbox-dev/devbox/test/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -111,13 +112,9 @@ func TestGCBuildRecords(t *testing.T) {
 	os.Symlink(canary, filepath.Join(dir, key("3")))
 	os.Symlink(outside, filepath.Join(dir, key("4")))
 	unix.Mkfifo(filepath.Join(dir, key("5")), 0o600)
-	huge, err := os.Create(filepath.Join(dir, key("6")))
-	if err != nil {
+	if err := testutil.HugeFile(filepath.Join(dir, key("6")), []byte(stored+"\n")); err != nil {
 		t.Fatal(err)
 	}
-	huge.WriteString(stored + "\n")
-	huge.Truncate(1 << 30) // sparse: a reader of the whole would take a GiB
-	huge.Close()
 	writeFile(t, filepath.Join(dir, "not-a-key"), stored+"\n")
 	writeFile(t, filepath.Join(dir, "."+key("7")+"-live"), "")
 	dead := filepath.Join(dir, "."+key("8")+"-dead")

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devbox-dev/devbox/test/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -58,15 +59,7 @@ func TestSweep(t *testing.T) {
 		"fifo":    func(p string) error { return unix.Mkfifo(p, 0o600) },
 		"copied":  func(p string) error { return os.WriteFile(p, b, 0o600) }, // a live ticket under another name
 		"damaged": func(p string) error { return os.WriteFile(p, []byte("{"), 0o600) },
-		"huge": func(p string) error {
-			f, err := os.Create(p)
-			if err == nil {
-				f.Write(b)
-				err = f.Truncate(1 << 30)
-				f.Close()
-			}
-			return err
-		},
+		"huge":    func(p string) error { return testutil.HugeFile(p, b) },
 		".ticket-dead": func(p string) error {
 			old := time.Now().Add(-2 * staleTicketTmp)
 			if err := os.WriteFile(p, nil, 0o600); err != nil {

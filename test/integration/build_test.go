@@ -457,16 +457,8 @@ func TestBuildRecordGoesWithImage(t *testing.T) {
 	planted := map[string]func(p string) error{
 		strings.Repeat("1", 64): func(p string) error { return os.Symlink(c.path, p) },
 		strings.Repeat("2", 64): func(p string) error { return os.WriteFile(p, []byte(gone.ID+"\n"), 0o600) },
-		strings.Repeat("3", 64): func(p string) error {
-			f, err := os.Create(p)
-			if err == nil {
-				f.WriteString(kept.ID + "\n")
-				err = f.Truncate(1 << 30)
-				f.Close()
-			}
-			return err
-		},
-		"not-a-key": func(p string) error { return os.WriteFile(p, []byte(kept.ID+"\n"), 0o600) },
+		strings.Repeat("3", 64): func(p string) error { return testutil.HugeFile(p, []byte(kept.ID+"\n")) },
+		"not-a-key":             func(p string) error { return os.WriteFile(p, []byte(kept.ID+"\n"), 0o600) },
 	}
 	for name, plant := range planted {
 		if err := plant(filepath.Join(builds, name)); err != nil {

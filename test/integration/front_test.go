@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/devbox-dev/devbox/test/testutil"
 )
 
 // The front (cmd/devbox) serves `devbox shell` and `devbox exec` on a
@@ -267,15 +269,7 @@ func TestFrontTicketsGoWithTheirBoxes(t *testing.T) {
 		hex.EncodeToString(h.Sum(nil)): func(p string) error { return os.WriteFile(p, []byte(ghost), 0o600) },
 		"link-" + keptFile[:8]:         func(p string) error { return os.Symlink(c.path, p) },
 		"copy-" + keptFile[:8]:         func(p string) error { return os.WriteFile(p, kept, 0o600) },
-		"huge-" + keptFile[:8]: func(p string) error {
-			f, err := os.Create(p)
-			if err == nil {
-				f.Write(kept)
-				err = f.Truncate(1 << 30)
-				f.Close()
-			}
-			return err
-		},
+		"huge-" + keptFile[:8]:         func(p string) error { return testutil.HugeFile(p, kept) },
 	}
 	for name, plant := range planted {
 		if err := plant(filepath.Join(front, name)); err != nil {

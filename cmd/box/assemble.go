@@ -204,10 +204,10 @@ func trustHooks(ios *iostreams.IOStreams, a trustAsk, trust bool) error {
 		if !ios.InTTY || !ios.ErrTTY {
 			var l []string
 			for _, s := range ask {
-				l = append(l, a.asks(s)...)
+				l = append(l, fmt.Sprintf("%q %s", strings.Join(a.asks(s), "; "), where(s)))
 			}
-			return cmdutil.FlagErrorf("%s asks to run, as you, %q %s; nothing was run (hint: read it, then %s)",
-				path, strings.Join(l, "; "), where(ask[0]), a.Retry)
+			return cmdutil.FlagErrorf("%s asks to run, as you, %s; nothing was run (hint: read it, then %s)",
+				path, strings.Join(l, ", and "), a.Retry)
 		}
 		fmt.Fprintf(ios.ErrOut, "devbox: %s asks to run, as you:\n", path)
 		for _, s := range ask {

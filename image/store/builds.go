@@ -122,19 +122,19 @@ const staleTmpBuild = time.Hour
 // A directory there is listed too (only an empty one goes).
 func staleBuilds(r *rootDir, images map[string]bool) []string {
 	names, err := r.names(buildsDir)
+	if err != nil || len(names) == 0 {
+		return nil
+	}
+	dir, err := r.openDir(buildsDir)
 	if err != nil {
 		return nil
 	}
+	defer unix.Close(dir)
 	var out []string
 	for _, name := range names {
 		if strings.HasPrefix(name, ".") {
 			var st unix.Stat_t
-			fd, err := r.openDir(buildsDir)
-			if err != nil {
-				return out
-			}
-			err = unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
-			unix.Close(fd)
+			err := unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW)
 			if err == nil && time.Since(time.Unix(st.Mtim.Unix())) > staleTmpBuild {
 				out = append(out, name)
 			}

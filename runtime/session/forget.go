@@ -32,10 +32,12 @@ func Forget(base, store, name, id string) error {
 
 // Sweep removes, under the runtime directory base, the session tickets
 // of store whose box is gone (live reports whether box id named name
-// still exists), every entry of the tickets' directory that is not a
-// ticket (read as input: a link, a fifo, a huge or damaged file, a
-// directory if empty), and temporaries of writers that died. Tickets of
-// other stores stay. It returns how many entries it removed.
+// still exists), tickets of other stores whose box directory has no
+// box.json any more (a store removed, or pruned by a devbox older than
+// Sweep), every entry of the tickets' directory that is not a ticket (read
+// as input: a link, a fifo, a huge or damaged file, a directory if empty),
+// and temporaries of writers that died. It returns how many entries it
+// removed.
 func Sweep(base, store string, live func(name, id string) bool) (int, error) {
 	dir := filepath.Join(base, "front")
 	ents, err := os.ReadDir(dir)
@@ -53,7 +55,7 @@ func Sweep(base, store string, live func(name, id string) bool) (int, error) {
 			if err != nil || time.Since(fi.ModTime()) < staleTicketTmp {
 				continue
 			}
-		} else if t, ok := readTicket(p); ok && (t.Store != store || live(t.Name, t.ID)) {
+		} else if t, ok := readTicket(p); ok && (t.Store != store && hasRecord(t.Dir) || t.Store == store && live(t.Name, t.ID)) {
 			continue
 		}
 		if os.Remove(p) == nil {
@@ -61,6 +63,17 @@ func Sweep(base, store string, live func(name, id string) bool) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// hasRecord reports whether box directory dir may still hold its record
+// (anything but "no such file" counts: a ticket goes only when its box
+// certainly has).
+func hasRecord(dir string) bool {
+	if !filepath.IsAbs(dir) {
+		return false
+	}
+	_, err := os.Lstat(filepath.Join(dir, "box.json"))
+	return !errors.Is(err, os.ErrNotExist)
 }
 
 // readTicket reads the ticket at p as input: a regular file of this user,

@@ -39,7 +39,8 @@ func TestForget(t *testing.T) {
 }
 
 // TestSweep: devbox prune removes the tickets of this store's boxes that
-// are gone and anything in the tickets' directory that is not a ticket,
+// are gone, those of other stores whose box directory is gone, and
+// anything in the tickets' directory that is not a ticket,
 // read as input (a link not followed, a fifo not waited on, a huge file
 // not read whole); live boxes' tickets, other stores' tickets and a live
 // writer's temporary stay.
@@ -47,8 +48,11 @@ func TestSweep(t *testing.T) {
 	base, store := t.TempDir(), t.TempDir()
 	vouched(t, base, store, "")
 	dir := filepath.Join(base, "front")
-	other := Ticket{Store: "/elsewhere", Name: "dev", ID: "0123456789abcdef", Dir: "/elsewhere/containers/x", Record: FileID{Ino: 1}}
+	elsewhere := t.TempDir() // another store, whose box is there
+	other := Ticket{Store: elsewhere, Name: "dev", ID: "0123456789abcdef", Dir: vouched(t, t.TempDir(), elsewhere, ""), Record: FileID{Ino: 1}}
 	must(t, Vouch(base, other))
+	removedStore := Ticket{Store: "/removed", Name: "dev", ID: "0123456789abcdef", Dir: "/removed/containers/0123456789abcdef", Record: FileID{Ino: 1}}
+	must(t, Vouch(base, removedStore))
 	gone := Ticket{Store: store, Name: "old", ID: "fedcba9876543210", Dir: "/gone", Record: FileID{Ino: 1}}
 	must(t, Vouch(base, gone))
 	canary := filepath.Join(t.TempDir(), "canary")
@@ -76,7 +80,7 @@ func TestSweep(t *testing.T) {
 	live := func(name, id string) bool { return name == "dev" && id == "0123456789abcdef" }
 	n, err := Sweep(base, store, live)
 	must(t, err)
-	if want := len(hostile) + 1; n != want {
+	if want := len(hostile) + 2; n != want {
 		t.Errorf("removed %d, want %d", n, want)
 	}
 	for name := range hostile {
@@ -85,7 +89,8 @@ func TestSweep(t *testing.T) {
 		}
 	}
 	for what, p := range map[string]string{
-		"the gone box's ticket": ticketPath(base, store, "old"),
+		"the gone box's ticket":          ticketPath(base, store, "old"),
+		"a removed store's box's ticket": ticketPath(base, "/removed", "dev"),
 	} {
 		if _, err := os.Lstat(p); err == nil {
 			t.Errorf("%s stays", what)
@@ -93,7 +98,7 @@ func TestSweep(t *testing.T) {
 	}
 	for what, p := range map[string]string{
 		"the live box's ticket":  ticketPath(base, store, "dev"),
-		"another store's ticket": ticketPath(base, "/elsewhere", "dev"),
+		"another store's ticket": ticketPath(base, elsewhere, "dev"),
 		"a live temporary":       filepath.Join(dir, ".ticket-live"),
 		"the link's target":      canary,
 	} {

@@ -12,8 +12,19 @@ import (
 func TestHookTrust(t *testing.T) {
 	tr := HookTrust{Dir: filepath.Join(t.TempDir(), "trust")}
 	s := Spec{Name: "proj", Image: "debian", OnCreate: []string{"make setup"}}
-	if !NeedsTrust(s) || NeedsTrust(Spec{Name: "proj", Image: "debian"}) {
-		t.Error("NeedsTrust: only a box with a hook needs it")
+	for _, c := range []struct {
+		s    Spec
+		want bool
+	}{
+		{s, true},
+		{Spec{Name: "proj", Image: "debian", OnStart: []string{"x"}}, true},
+		{Spec{Name: "proj", Image: "debian", Bins: []string{"/usr/bin/git"}}, true},
+		{Spec{Name: "proj", Image: "debian", Apps: []string{"org.gnome.TextEditor"}}, true},
+		{Spec{Name: "proj", Image: "debian", Packages: []string{"less"}, Volumes: []string{"/src:/src"}}, false},
+	} {
+		if NeedsTrust(c.s) != c.want {
+			t.Errorf("NeedsTrust(%+v) = %v: only a box with a hook or an export needs it", c.s, !c.want)
+		}
 	}
 	if tr.Trusted("/src/proj", s) {
 		t.Fatal("trusted before anything was remembered")

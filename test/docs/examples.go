@@ -329,8 +329,11 @@ var Examples = map[string]Example{
 	},
 	// devbox assemble (--help and docs/boxfile.md).
 	"devbox assemble": {
-		Says:     "makes the boxes of ./devbox.toml",
-		Setup:    []string{`printf '%s\n' '[box.web]' 'image = "busybox"' 'on_create = ["touch /etc/made"]' > devbox.toml`},
+		Says: "makes the boxes of ./devbox.toml",
+		// Trusted once, then removed: assemble asks before a file's hook
+		// runs the first time.
+		Setup: []string{`printf '%s\n' '[box.web]' 'image = "busybox"' 'on_create = ["touch /etc/made"]' > devbox.toml`,
+			"devbox assemble --trust", "devbox rm -f web"},
 		Outcome:  Outcome{Stdout: []string{"web\tcreate"}},
 		Probe:    "devbox exec web ls /etc/made",
 		ProbeOut: "/etc/made",

@@ -8,6 +8,7 @@ package integration
 
 import (
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -83,5 +84,66 @@ func TestEscapeWarmKeyringShared(t *testing.T) {
 		if strings.Contains(r.stdout, "FOUND") {
 			t.Errorf("a box found the key an earlier box planted (warm: %v):\n%s", strings.Contains(r.stderr, markHolder), r.stdout)
 		}
+	}
+}
+
+// viaReplay runs devbox args with env until a run was replayed from its
+// record through a holder's spare (at most six runs: the first records it,
+// the holder may start late) and returns that run.
+func viaReplay(t *testing.T, e *env, env []string, args ...string) result {
+	t.Helper()
+	var r result
+	for i := 0; i < 6; i++ {
+		r = e.runEnv(env, args...)
+		if strings.Contains(r.stderr, markReplay) && strings.Contains(r.stderr, markHolder) {
+			return r
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("six runs, none replayed through a holder (the test is void): devbox %s\nstdout: %s\nstderr: %s",
+		strings.Join(args, " "), r.stdout, r.stderr)
+	return r
+}
+
+// TestEscapeWarmInheritedFDs: a box whose init was a holder's spare (the
+// CLI's start and a replay's) walks ".." from every descriptor, cwd and
+// root it can see, /proc/1's included with SYS_PTRACE, looking for
+// canaries in the runtime directory, the holder's directory (its socket,
+// staging directory and the replay records), above the store and in the
+// home. A spare was forked by a holder that listens in that directory and
+// staged its mounts there: nothing of that may reach the box.
+func TestEscapeWarmInheritedFDs(t *testing.T) {
+	e := newEnv(t)
+	img := probeImage(t, e)
+	rt, env := warmEnv(t)
+	if err := os.MkdirAll(warm.Dir(rt), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	canaries := []fileCanary{plantCanary(t, rt), plantCanary(t, warm.Dir(rt)), plantCanary(t, filepath.Dir(e.data)), plantCanary(t, e.home)}
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{name: "cap-add SYS_PTRACE", args: []string{"--cap-add", "SYS_PTRACE"}},
+		{name: "every capability", args: []string{"--cap-add", "ALL"}},
+		{name: "default network", args: []string{"--net", "slirp", "--cap-add", "SYS_PTRACE"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for i, c := range canaries {
+				args := append(append([]string{"run", "--net", "none"}, tc.args...), img, "--", "/probe", "fds", c.name)
+				for _, r := range []result{
+					viaHolder(t, e, env, append(args, "nonce"+strconv.Itoa(i))...),
+					viaReplay(t, e, env, args...),
+				} {
+					if r.code != 0 || !strings.Contains(r.stdout, "walked: ") {
+						t.Fatalf("probe fds: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+					}
+					if strings.Contains(r.stdout, "ESCAPED") {
+						t.Errorf("a box from a spare reached a host file:\n%s", r.stdout)
+					}
+				}
+				c.check(t)
+			}
+		})
 	}
 }

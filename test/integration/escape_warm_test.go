@@ -7,14 +7,18 @@ package integration
 // named after it (docs/security.md, "Warm holders and replay").
 
 import (
+	"bufio"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/devbox-dev/devbox/internal/warm"
+	"github.com/devbox-dev/devbox/test/testutil"
 )
 
 // warmEnv is the environment of runs that use a holder of their own: a
@@ -146,4 +150,133 @@ func TestEscapeWarmInheritedFDs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// anotherUser is a command that runs argv as another local user: the
+// last of the test user's subordinate uids and gids, which, to the kernel,
+// is a user like any other (unshare(1) maps it with newuidmap and becomes
+// it). The test user can still signal it (it owns the user namespace).
+func anotherUser(t *testing.T, argv ...string) *exec.Cmd {
+	t.Helper()
+	m := mapping(t)
+	u, g := m.SubUIDs[len(m.SubUIDs)-1], m.SubGIDs[len(m.SubGIDs)-1]
+	un, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Fatalf("unshare(1) (util-linux 2.38 or later) is needed to act as another user: %v", err)
+	}
+	uid, gid := strconv.Itoa(u.Start+u.Length-1), strconv.Itoa(g.Start+g.Length-1)
+	return exec.Command(un, append([]string{"--map-users=" + uid + ",0,1", "--map-groups=" + gid + ",0,1",
+		"--setuid", "0", "--setgid", "0", "--"}, argv...)...)
+}
+
+// TestEscapeWarmRuntimeDirOfAnotherUser: devbox runs with an
+// XDG_RUNTIME_DIR that another local user made (one kept across su, say;
+// the CLI's rundir refuses such a directory, the warm path did not look).
+// That user listens on every holder socket name there, and devbox must not
+// hand it the run (the caller's stdin, stdout and stderr — a terminal on
+// stderr — and the pipes that carry the box's spec); then it links every
+// holder log name to a file of the caller's, which devbox must not append
+// its trace to when it starts a holder.
+func TestEscapeWarmRuntimeDirOfAnotherUser(t *testing.T) {
+	e := newEnv(t)
+	img := probeImage(t, e)
+	base := t.TempDir()
+	for _, d := range []string{filepath.Dir(base), base} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(base, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	rt := filepath.Join(base, "rt")
+	warmDir := warm.Dir(rt)
+	mk := anotherUser(t, "sh", "-c", `umask 0 && mkdir -p "$1" && chmod 755 "$0"`, rt, warmDir)
+	if out, err := mk.CombinedOutput(); err != nil {
+		t.Fatalf("another user making %s: %v\n%s", warmDir, err, out)
+	}
+	t.Cleanup(func() {
+		// What the other user made (and devbox made in it, where a holder
+		// may still be going away).
+		var out []byte
+		var err error
+		for i := 0; i < 50; i++ {
+			if out, err = anotherUser(t, "rm", "-rf", rt).CombinedOutput(); err == nil {
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		t.Errorf("removing %s: %v\n%s", rt, err, out)
+	})
+	if fi, err := os.Stat(rt); err != nil || int(fi.Sys().(*syscall.Stat_t).Uid) == os.Getuid() {
+		t.Fatalf("the runtime directory is not another user's (the test is void): %v", err)
+	}
+	env := []string{"XDG_RUNTIME_DIR=" + rt, traceEnv, warm.IdleEnv + "=5"}
+	run := []string{"run", "--net", "none", img, "--", "true"}
+
+	// The fake holder.
+	fake := anotherUser(t, testutil.ProbeBin(t), "fake-holder", warmDir, "60")
+	out, err := fake.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.Start(); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1)
+	ready := make(chan bool, 1)
+	go func() {
+		var b strings.Builder
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if sc.Text() == "ready" {
+				ready <- true
+			}
+			b.WriteString(sc.Text() + "\n")
+		}
+		got <- b.String()
+	}()
+	select {
+	case <-ready:
+	case <-time.After(20 * time.Second):
+		fake.Process.Kill()
+		fake.Wait()
+		t.Fatalf("the fake holder did not listen (the test is void):\n%s", <-got)
+	}
+	for i := 0; i < 3; i++ {
+		if r := e.runEnv(env, run...); r.code != 0 {
+			t.Errorf("run %d beside the fake holder: exit %d\n%s", i, r.code, r.stderr)
+		}
+	}
+	fake.Process.Kill()
+	fake.Wait()
+	if s := <-got; strings.Contains(s, "request:") {
+		t.Errorf("devbox handed a run to another user's socket in %s:\n%s", warmDir, s)
+	}
+
+	// The log links (the sockets are dead now: devbox starts a holder).
+	home := plantCanary(t, e.home)
+	ln := anotherUser(t, "sh", "-c", `for i in $(seq 0 255); do f=$(printf "%s/h-%02x" "$0" $i); rm -f "$f.sock" && ln -s "$1" "$f.log" || exit 1; done`, warmDir, home.path)
+	if out, err := ln.CombinedOutput(); err != nil {
+		t.Fatalf("another user linking the holder logs: %v\n%s", err, out)
+	}
+	for i := 0; i < 4; i++ {
+		r := e.runEnv(env, run...)
+		if r.code != 0 {
+			t.Errorf("run %d beside the links: exit %d\n%s", i, r.code, r.stderr)
+		}
+		for _, l := range strings.Split(r.stderr, "\n") {
+			if strings.Contains(l, "warm:") {
+				t.Logf("run %d: %s", i, l)
+			}
+		}
+	}
+	// A holder writes its log as it starts, after devbox returned.
+	for i := 0; i < 30; i++ {
+		if b, err := os.ReadFile(home.path); err != nil || string(b) != home.content {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	home.check(t)
 }

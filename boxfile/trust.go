@@ -39,8 +39,29 @@ func trustKey(project string, s Spec) (string, trustRecord) {
 }
 
 // NeedsTrust reports whether box s of a devcontainer.json runs code of the
-// repository's on the host user's behalf (its postCreateCommand).
-func NeedsTrust(s Spec) bool { return len(s.OnCreate) > 0 }
+// repository's on the host user's behalf, or decides what the user's own
+// commands run (TrustItems).
+func NeedsTrust(s Spec) bool { return len(TrustItems(s)) > 0 }
+
+// TrustItems lists what of box s the user must trust, one "field: value"
+// each: its postCreateCommand (run as the user), its environment (PATH,
+// BASH_ENV, LD_PRELOAD and the like pick what the user's commands run in
+// a box that shares the home) and its mounts (a directory of the
+// repository's over /usr/local/bin does too). The image and the ports are
+// not listed: the image runs only what the user runs in it.
+func TrustItems(s Spec) []string {
+	var out []string
+	for _, c := range s.OnCreate {
+		out = append(out, "postCreateCommand: "+c)
+	}
+	for _, kv := range s.Env {
+		out = append(out, "containerEnv: "+kv)
+	}
+	for _, v := range s.Volumes {
+		out = append(out, "mounts: "+v)
+	}
+	return out
+}
 
 // Trusted reports whether the user trusted project with box s. The file is
 // read as input (not through a link, a small regular file naming the same

@@ -119,7 +119,8 @@ func changesNote(ch []string) string {
 }
 
 // trustHooks lets box s of devcontainer.json path (project directory
-// project) be assembled when it runs no hook, when the user trusted it
+// project) be assembled when it runs no hook and sets no environment or
+// mount (boxfile.TrustItems), when the user trusted it
 // before, with --trust, or when the user says yes on the terminal; the
 // answer is remembered. Without a terminal it is an error with a hint.
 func trustHooks(e *env, path, project string, s boxfile.Spec, trust bool) error {
@@ -135,13 +136,16 @@ func trustHooks(e *env, path, project string, s boxfile.Spec, trust bool) error 
 		return nil
 	}
 	ios := e.f.IOStreams
-	cmd := cmdutil.Printable(strings.Join(s.OnCreate, "; "))
+	items := boxfile.TrustItems(s)
+	for i := range items {
+		items[i] = cmdutil.Printable(items[i])
+	}
 	if !trust {
 		if !ios.InTTY || !ios.ErrTTY {
-			return cmdutil.FlagErrorf("%s has a postCreateCommand, %q, which would run as you in a box that shares your home; nothing was run (hint: read it, then devbox shell --devcontainer --trust)", path, cmd)
+			return cmdutil.FlagErrorf("%s decides what runs as you in a box that shares your home (%s); nothing was run (hint: read it, then devbox shell --devcontainer --trust)", path, strings.Join(items, "; "))
 		}
-		fmt.Fprintf(ios.ErrOut, "devbox: %s asks to run, as you, in a box of image %s that shares your home:\n  postCreateCommand: %s\nRun it? [y/N] ",
-			cmdutil.Printable(path), cmdutil.Printable(s.Image), cmd)
+		fmt.Fprintf(ios.ErrOut, "devbox: %s asks to run, as you, in a box of image %s that shares your home:\n  %s\nRun it? [y/N] ",
+			cmdutil.Printable(path), cmdutil.Printable(s.Image), strings.Join(items, "\n  "))
 		if !yes(ios.In) {
 			return fmt.Errorf("%s is not trusted; nothing was run (hint: devbox shell --devcontainer --trust runs it without asking)", path)
 		}

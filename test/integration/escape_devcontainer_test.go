@@ -77,3 +77,66 @@ func TestEscapeDevcontainerWithoutHook(t *testing.T) {
 		})
 	}
 }
+
+// TestEscapeDevcontainerTrustReuse: a trust given to one project with one
+// content is not reused by another: the same file in another directory, a
+// devcontainer.json that is a symbolic link to the trusted one, or the
+// trusted project's file swapped for a link to an edited copy. Each is
+// refused without a terminal; the trusted one still runs.
+func TestEscapeDevcontainerTrustReuse(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	marker := filepath.Join(e.home, "hook-ran")
+	content := func(hook string) string {
+		return `{"image": "busybox", "postCreateCommand": "` + hook + ` > ` + marker + `"}`
+	}
+	mk := func(name, body string) string {
+		proj := filepath.Join(e.home, name)
+		if err := os.MkdirAll(filepath.Join(proj, ".devcontainer"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if body != "" {
+			if err := os.WriteFile(filepath.Join(proj, ".devcontainer", "devcontainer.json"), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return proj
+	}
+	trusted := mk("trusted", content("echo trusted"))
+	if r := e.run("shell", "--devcontainer="+trusted, "--trust", "--", "true"); r.code != 0 {
+		t.Fatalf("--trust: exit %d\n%s", r.code, r.stderr)
+	}
+	if b, _ := os.ReadFile(marker); string(b) != "trusted\n" {
+		t.Fatalf("the trusted hook did not run (the test is void): %q", b)
+	}
+	os.Remove(marker)
+	refused := func(what, proj string) {
+		t.Helper()
+		r := e.run("shell", "--devcontainer="+proj, "--", "true")
+		if r.code != 125 || !strings.Contains(r.stderr, "--trust") {
+			t.Errorf("%s: exit %d %q, want 125 naming --trust", what, r.code, r.stderr)
+		}
+		if b, err := os.ReadFile(marker); err == nil {
+			t.Errorf("%s: the hook ran: %q", what, b)
+			os.Remove(marker)
+		}
+	}
+	refused("the same content in another directory", mk("copy", content("echo trusted")))
+	linked := mk("linked", "")
+	if err := os.Symlink(filepath.Join(trusted, ".devcontainer", "devcontainer.json"), filepath.Join(linked, ".devcontainer", "devcontainer.json")); err != nil {
+		t.Fatal(err)
+	}
+	refused("a link to the trusted file", linked)
+	edited := filepath.Join(e.home, "edited.json")
+	if err := os.WriteFile(edited, []byte(content("echo edited")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(trusted, ".devcontainer", "devcontainer.json")
+	if err := os.Rename(f, f+".orig"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(edited, f); err != nil {
+		t.Fatal(err)
+	}
+	refused("the trusted file swapped for a link to an edited copy", trusted)
+}

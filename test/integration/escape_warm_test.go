@@ -280,3 +280,52 @@ func TestEscapeWarmRuntimeDirOfAnotherUser(t *testing.T) {
 	}
 	home.check(t)
 }
+
+// TestEscapeWarmBoxesApart: two boxes from spares of one holder share its
+// user namespace and nothing else: while box A runs, having left a file in
+// /dev/shm, a POSIX message queue, a System V segment and an abstract
+// socket, box B sees none of them. (A control finds all of them
+// from A's own box.)
+func TestEscapeWarmBoxesApart(t *testing.T) {
+	e := newEnv(t)
+	img := probeImage(t, e)
+	_, env := warmEnv(t)
+	name := "devbox-red9-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	r := e.runEnv(env, "run", "--net", "none", img, "--", "/bin/sh", "-c", "/probe leave "+name+"-self && /probe find "+name+"-self")
+	if strings.Count(r.stdout, "FOUND ") != 4 || strings.Count(r.stdout, ": ok") != 4 {
+		t.Fatalf("the probe does not find what it left in its own box (the test is void):\n%s%s", r.stdout, r.stderr)
+	}
+	viaHolder(t, e, env, "run", "--net", "none", img, "--", "/probe", "status")
+	a := e.cmd("run", "--net", "none", img, "--", "/bin/sh", "-c", "/probe leave "+name+"; echo left; sleep 10")
+	a.Env = append(a.Env, env...)
+	out, err := a.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var aErr strings.Builder
+	a.Stderr = &aErr
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { a.Process.Kill(); a.Wait() }()
+	var left strings.Builder
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && sc.Text() != "left" {
+		left.WriteString(sc.Text() + "\n")
+	}
+	if strings.Count(left.String(), ": ok") != 4 {
+		t.Fatalf("box A left nothing (the test is void):\n%s", left.String())
+	}
+	r = viaHolder(t, e, env, "run", "--net", "none", img, "--", "/probe", "find", name)
+	if !strings.Contains(r.stdout, "looked: 4") {
+		t.Fatalf("box B: %s%s", r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout, "FOUND") {
+		t.Errorf("box B sees what box A left:\n%s", r.stdout)
+	}
+	a.Process.Kill()
+	a.Wait()
+	if !strings.Contains(aErr.String(), markHolder) {
+		t.Fatalf("box A was not a spare's (the test is void):\n%s", aErr.String())
+	}
+}

@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/devbox-dev/devbox/test/testutil"
 )
 
 // TestEscapeFrontForgedTicket: the front serves a session through the
@@ -90,5 +93,88 @@ func TestEscapeFrontForgedTicket(t *testing.T) {
 		if got := whose(tc.name + ", then"); got != "front ta" {
 			t.Errorf("%s: the next session: %q, want the front's to ta", tc.name, got)
 		}
+	}
+}
+
+// TestEscapeFrontRuntimeDirWritableByOthers: the caller's XDG_RUNTIME_DIR
+// is theirs but anyone may write it (mode 0777), and another user made
+// devbox's directory in it first. Once a box runs, that user swaps the
+// box's runtime directory for one with an agent socket of their own: the
+// next session (argv, environment, working directory, stdio) must never
+// reach it. devbox refuses such a runtime directory.
+func TestEscapeFrontRuntimeDirWritableByOthers(t *testing.T) {
+	e := newEnv(t)
+	base := t.TempDir()
+	for _, d := range []string{filepath.Dir(base), base} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rt := filepath.Join(base, "rt")
+	if err := os.Mkdir(rt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(rt, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	devboxDir := filepath.Join(rt, "devbox")
+	if out, err := anotherUser(t, "sh", "-c", `umask 0 && mkdir "$0"`, devboxDir).CombinedOutput(); err != nil {
+		t.Fatalf("another user making %s: %v\n%s", devboxDir, err, out)
+	}
+	env := []string{"XDG_RUNTIME_DIR=" + rt, traceEnv}
+	var boxDir string
+	t.Cleanup(func() {
+		// The box's own runtime directory back (the other user moved it),
+		// so that rm stops the box; then what each of the two made.
+		if boxDir != "" {
+			anotherUser(t, "sh", "-c", `test -d "$0.old" && rm -rf "$0" && mv "$0.old" "$0"`, boxDir).Run()
+		}
+		e.runEnv(env, "rm", "-f", "tw")
+		if ents, err := os.ReadDir(devboxDir); err == nil {
+			for _, ent := range ents {
+				os.RemoveAll(filepath.Join(devboxDir, ent.Name()))
+			}
+		}
+		var out []byte
+		var err error
+		for i := 0; i < 50; i++ {
+			if out, err = anotherUser(t, "rm", "-rf", devboxDir).CombinedOutput(); err == nil {
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		t.Errorf("removing %s: %v\n%s", devboxDir, err, out)
+	})
+	e.ok("create", "tw", "--image", "busybox", "--home", filepath.Join(e.home, "tw-home"))
+	r := e.runEnv(env, "exec", "tw", "--", "true")
+	if r.code != 0 {
+		// Refused: nothing of the box may be in the other user's directory.
+		if !strings.Contains(r.stderr, "XDG_RUNTIME_DIR") || !strings.Contains(r.stderr, "hint:") {
+			t.Errorf("refused, but not saying why: exit %d\n%s", r.code, r.stderr)
+		}
+		if ents, _ := os.ReadDir(devboxDir); len(ents) != 0 {
+			t.Errorf("devbox wrote into the other user's directory: %v", ents)
+		}
+		return
+	}
+	for _, b := range e.boxes() {
+		if b.Name == "tw" {
+			boxDir = filepath.Join(devboxDir, b.ID[:16])
+		}
+	}
+	if _, err := os.Stat(filepath.Join(boxDir, "agent.sock")); err != nil {
+		t.Fatalf("the running box's agent socket (the test is void): %v", err)
+	}
+	swap := anotherUser(t, "sh", "-c", `mv "$0" "$0.old" && mkdir -m 777 "$0"`, boxDir)
+	if out, err := swap.CombinedOutput(); err != nil {
+		t.Fatalf("another user swapping %s: %v\n%s", boxDir, err, out)
+	}
+	fake := anotherUser(t, testutil.ProbeBin(t), "fake-listen", "30", filepath.Join(boxDir, "agent.sock"))
+	got := startFake(t, fake)
+	r = e.runEnv(env, "exec", "tw", "--", "echo", "secret-in-argv")
+	fake.Process.Kill()
+	fake.Wait()
+	if s := <-got; strings.Contains(s, "request:") {
+		t.Errorf("the session went to another user's socket (exit %d):\n%s", r.code, s)
 	}
 }

@@ -216,33 +216,7 @@ func TestEscapeWarmRuntimeDirOfAnotherUser(t *testing.T) {
 
 	// The fake holder.
 	fake := anotherUser(t, testutil.ProbeBin(t), "fake-holder", warmDir, "60")
-	out, err := fake.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fake.Start(); err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan string, 1)
-	ready := make(chan bool, 1)
-	go func() {
-		var b strings.Builder
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if sc.Text() == "ready" {
-				ready <- true
-			}
-			b.WriteString(sc.Text() + "\n")
-		}
-		got <- b.String()
-	}()
-	select {
-	case <-ready:
-	case <-time.After(20 * time.Second):
-		fake.Process.Kill()
-		fake.Wait()
-		t.Fatalf("the fake holder did not listen (the test is void):\n%s", <-got)
-	}
+	got := startFake(t, fake)
 	for i := 0; i < 3; i++ {
 		if r := e.runEnv(env, run...); r.code != 0 {
 			t.Errorf("run %d beside the fake holder: exit %d\n%s", i, r.code, r.stderr)
@@ -328,4 +302,38 @@ func TestEscapeWarmBoxesApart(t *testing.T) {
 	if !strings.Contains(aErr.String(), markHolder) {
 		t.Fatalf("box A was not a spare's (the test is void):\n%s", aErr.String())
 	}
+}
+
+// startFake starts fake, a probe fake-holder or fake-listen, and waits
+// until it listens; its whole output comes on the channel once it ends.
+func startFake(t *testing.T, fake *exec.Cmd) <-chan string {
+	t.Helper()
+	out, err := fake.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.Start(); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1)
+	ready := make(chan bool, 1)
+	go func() {
+		var b strings.Builder
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if sc.Text() == "ready" {
+				ready <- true
+			}
+			b.WriteString(sc.Text() + "\n")
+		}
+		got <- b.String()
+	}()
+	select {
+	case <-ready:
+	case <-time.After(20 * time.Second):
+		fake.Process.Kill()
+		fake.Wait()
+		t.Fatalf("the fake listener did not listen (the test is void):\n%s", <-got)
+	}
+	return got
 }

@@ -6,6 +6,8 @@ package main
 // SECONDS prints one "request: …" line for each request it receives (the
 // request's first field and the descriptors that came with it, by what
 // they are), answering "no" so that devbox goes on as without a holder.
+// probe fake-listen SECONDS PATH…: the same on the given socket paths (a
+// box's agent socket, say).
 // Run from init, like abstract.go.
 
 import (
@@ -20,22 +22,30 @@ import (
 )
 
 func init() {
-	if len(os.Args) != 4 || os.Args[1] != "fake-holder" {
+	if len(os.Args) < 4 || os.Args[1] != "fake-holder" && os.Args[1] != "fake-listen" {
 		return
 	}
-	secs, err := strconv.Atoi(os.Args[3])
+	secs, paths := os.Args[3], os.Args[4:]
+	if os.Args[1] == "fake-holder" {
+		secs, paths = os.Args[3], nil
+		for i := 0; i < 256; i++ {
+			paths = append(paths, fmt.Sprintf("%s/h-%02x.sock", os.Args[2], i))
+		}
+	} else {
+		secs, paths = os.Args[2], os.Args[3:]
+	}
+	n, err := strconv.Atoi(secs)
 	if err != nil {
-		fmt.Println("fake-holder:", err)
+		fmt.Println("fake-listen:", err)
 		os.Exit(2)
 	}
-	fakeHolder(os.Args[2], time.Duration(secs)*time.Second)
+	fakeListen(paths, time.Duration(n)*time.Second)
 	os.Exit(0)
 }
 
-func fakeHolder(dir string, d time.Duration) {
+func fakeListen(paths []string, d time.Duration) {
 	var pfds []unix.PollFd
-	for i := 0; i < 256; i++ {
-		p := fmt.Sprintf("%s/h-%02x.sock", dir, i)
+	for _, p := range paths {
 		_ = unix.Unlink(p)
 		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 		if err == nil {
@@ -88,7 +98,7 @@ func fakeHolder(dir string, d time.Duration) {
 					}
 				}
 			}
-			first, _, _ := bytes.Cut(buf[:n], []byte{0})
+			first, _, _ := bytes.Cut(buf[:min(n, 200)], []byte{0})
 			fmt.Printf("request: %q with %d descriptors: %s\n", first, len(got), strings.Join(got, " "))
 			_ = unix.Sendto(c, []byte("no"), unix.MSG_NOSIGNAL, nil)
 			unix.Close(c)

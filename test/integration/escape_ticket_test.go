@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/devbox-dev/devbox/test/testutil"
 )
@@ -135,15 +134,7 @@ func TestEscapeFrontRuntimeDirWritableByOthers(t *testing.T) {
 				os.RemoveAll(filepath.Join(devboxDir, ent.Name()))
 			}
 		}
-		var out []byte
-		var err error
-		for i := 0; i < 50; i++ {
-			if out, err = anotherUser(t, "rm", "-rf", devboxDir).CombinedOutput(); err == nil {
-				return
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-		t.Errorf("removing %s: %v\n%s", devboxDir, err, out)
+		removeAsAnotherUser(t, devboxDir)
 	})
 	e.ok("create", "tw", "--image", "busybox", "--home", filepath.Join(e.home, "tw-home"))
 	r := e.runEnv(env, "exec", "tw", "--", "true")

@@ -34,21 +34,33 @@ func warmEnv(t *testing.T) (rt string, env []string) {
 }
 
 // viaHolder runs devbox args with env until a run's init was a holder's
-// spare (at most five runs; the first may start the holder) and returns
-// that run. A run that took no spare fails the test unless it is allowed
-// to (cold).
+// spare and returns that run (runUntil).
 func viaHolder(t *testing.T, e *env, env []string, args ...string) result {
 	t.Helper()
+	return runUntil(t, e, env, warmPath{name: "a spare's start", want: []string{markHolder}}, args...)
+}
+
+// viaReplay runs devbox args with env until a run was replayed from its
+// record through a holder's spare and returns that run (runUntil).
+func viaReplay(t *testing.T, e *env, env []string, args ...string) result {
+	t.Helper()
+	return runUntil(t, e, env, replayHeld, args...)
+}
+
+// runUntil runs devbox args with env until a run took path p (at most six
+// runs: the first may record the run or start the holder, whose spares
+// take a moment) and returns that run; none fails the test as void.
+func runUntil(t *testing.T, e *env, env []string, p warmPath, args ...string) result {
+	t.Helper()
 	var r result
-	for i := 0; i < 5; i++ {
-		r = e.runEnv(env, args...)
-		if strings.Contains(r.stderr, markHolder) {
+	for i := 0; i < 6; i++ {
+		if r = e.runEnv(env, args...); p.took(r.stderr) {
 			return r
 		}
-		time.Sleep(100 * time.Millisecond) // the holder's spares start
+		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("five runs, no spare took one (the test is void): devbox %s\nstdout: %s\nstderr: %s",
-		strings.Join(args, " "), r.stdout, r.stderr)
+	t.Fatalf("six runs, none took %s (the test is void): devbox %s\nstdout: %s\nstderr: %s",
+		p.name, strings.Join(args, " "), r.stdout, r.stderr)
 	return r
 }
 
@@ -89,24 +101,6 @@ func TestEscapeWarmKeyringShared(t *testing.T) {
 			t.Errorf("a box found the key an earlier box planted (warm: %v):\n%s", strings.Contains(r.stderr, markHolder), r.stdout)
 		}
 	}
-}
-
-// viaReplay runs devbox args with env until a run was replayed from its
-// record through a holder's spare (at most six runs: the first records it,
-// the holder may start late) and returns that run.
-func viaReplay(t *testing.T, e *env, env []string, args ...string) result {
-	t.Helper()
-	var r result
-	for i := 0; i < 6; i++ {
-		r = e.runEnv(env, args...)
-		if strings.Contains(r.stderr, markReplay) && strings.Contains(r.stderr, markHolder) {
-			return r
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("six runs, none replayed through a holder (the test is void): devbox %s\nstdout: %s\nstderr: %s",
-		strings.Join(args, " "), r.stdout, r.stderr)
-	return r
 }
 
 // TestEscapeWarmInheritedFDs: a box whose init was a holder's spare (the
@@ -195,19 +189,8 @@ func TestEscapeWarmRuntimeDirOfAnotherUser(t *testing.T) {
 	if out, err := mk.CombinedOutput(); err != nil {
 		t.Fatalf("another user making %s: %v\n%s", warmDir, err, out)
 	}
-	t.Cleanup(func() {
-		// What the other user made (and devbox made in it, where a holder
-		// may still be going away).
-		var out []byte
-		var err error
-		for i := 0; i < 50; i++ {
-			if out, err = anotherUser(t, "rm", "-rf", rt).CombinedOutput(); err == nil {
-				return
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-		t.Errorf("removing %s: %v\n%s", rt, err, out)
-	})
+	// What the other user made (and devbox made in it).
+	t.Cleanup(func() { removeAsAnotherUser(t, rt) })
 	if fi, err := os.Stat(rt); err != nil || int(fi.Sys().(*syscall.Stat_t).Uid) == os.Getuid() {
 		t.Fatalf("the runtime directory is not another user's (the test is void): %v", err)
 	}
@@ -302,6 +285,21 @@ func TestEscapeWarmBoxesApart(t *testing.T) {
 	if !strings.Contains(aErr.String(), markHolder) {
 		t.Fatalf("box A was not a spare's (the test is void):\n%s", aErr.String())
 	}
+}
+
+// removeAsAnotherUser removes path, which anotherUser made, retrying for
+// a while (a holder started there may still be going away).
+func removeAsAnotherUser(t *testing.T, path string) {
+	t.Helper()
+	var out []byte
+	var err error
+	for i := 0; i < 50; i++ {
+		if out, err = anotherUser(t, "rm", "-rf", path).CombinedOutput(); err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Errorf("removing %s: %v\n%s", path, err, out)
 }
 
 // startFake starts fake, a probe fake-holder or fake-listen, and waits

@@ -335,3 +335,68 @@ func startFake(t *testing.T, fake *exec.Cmd) <-chan string {
 	}
 	return got
 }
+
+// TestEscapeReplayRecordForged: a replay record is input. Another command
+// line's record put in this one's place, a record that is a symbolic link
+// to another one, and a record others may write are never replayed: the
+// run is the CLI's, and it runs its own command.
+func TestEscapeReplayRecordForged(t *testing.T) {
+	e := newEnv(t)
+	img := probeImage(t, e)
+	rt, env := warmEnv(t)
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	argsA := []string{"run", "--net", "none", img, "--", "echo", "command-a"}
+	argsB := []string{"run", "--net", "none", img, "--", "echo", "command-b"}
+	record := func(args []string) string {
+		c := e.cmd(args...)
+		// The environment devbox gets: os/exec keeps a name's last value.
+		last := map[string]string{}
+		for _, kv := range append(c.Env, env...) {
+			k, _, _ := strings.Cut(kv, "=")
+			last[k] = kv
+		}
+		var environ []string
+		for _, kv := range last {
+			environ = append(environ, kv)
+		}
+		return filepath.Join(warm.Dir(rt), warm.ReplayName(c.Args, warm.KeyEnviron(environ, c.Args), wd))
+	}
+	recA, recB := record(argsA), record(argsB)
+	if recA == recB {
+		t.Skip("both command lines fall in one bucket: change a word")
+	}
+	if r := viaReplay(t, e, env, argsA...); r.stdout != "command-a\n" {
+		t.Fatalf("A replayed: %q", r.stdout)
+	}
+	a, err := os.ReadFile(recA)
+	if err != nil {
+		t.Fatalf("A's record (the test is void): %v", err)
+	}
+	runB := func(what string) {
+		t.Helper()
+		r := e.runEnv(env, argsB...)
+		if r.stdout != "command-b\n" || strings.Contains(r.stderr, markReplay) {
+			t.Errorf("%s: B printed %q (exit %d), replayed: %v", what, r.stdout, r.code, strings.Contains(r.stderr, markReplay))
+		}
+		os.Remove(recB) // the CLI's own record of B
+	}
+	os.Remove(recB)
+	if err := os.WriteFile(recB, a, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runB("A's record in B's place")
+	if err := os.Symlink(recA, recB); err != nil {
+		t.Fatal(err)
+	}
+	runB("B's record a link to A's")
+	// A's own record, writable by others: not A's any more.
+	if err := os.Chmod(recA, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.runEnv(env, argsA...); r.stdout != "command-a\n" || strings.Contains(r.stderr, markReplay) {
+		t.Errorf("a record others may write: %q, replayed: %v", r.stdout, strings.Contains(r.stderr, markReplay))
+	}
+}

@@ -41,11 +41,16 @@ func trustKey(project string, s Spec) (string, trustRecord) {
 }
 
 // NeedsTrust reports whether box s runs code of its file's on the host
-// user's behalf: hooks (a devcontainer.json's postCreateCommand, a box
-// file's on_create and on_start) or exports, which put the box's commands
-// on the user's PATH and in the desktop's menus.
+// user's behalf, or decides what the user's own commands run: hooks (a
+// devcontainer.json's postCreateCommand, a box file's on_create and
+// on_start), exports, which put the box's commands on the user's PATH and
+// in the desktop's menus, its environment (PATH, BASH_ENV, LD_PRELOAD and
+// the like pick what the user's commands run in a box that shares the
+// home) and its mounts (a directory of the repository's over
+// /usr/local/bin does too). The image and the ports are not counted: the
+// image runs only what the user runs in it.
 func NeedsTrust(s Spec) bool {
-	return len(s.OnCreate)+len(s.OnStart)+len(s.Bins)+len(s.Apps) > 0
+	return len(s.OnCreate)+len(s.OnStart)+len(s.Bins)+len(s.Apps)+len(s.Env)+len(s.Volumes) > 0
 }
 
 // Trusted reports whether the user trusted project with box s. The file is

@@ -57,7 +57,7 @@ func NewCmdAssemble(f *cmdutil.Factory) *cobra.Command {
 				if len(args) == 1 {
 					retry += " " + cmdutil.Printable(path)
 				}
-				ask := trustAsk{File: path, Project: abs, Specs: specs, Hook: "on_create", Retry: retry}
+				ask := trustAsk{File: path, Project: abs, Specs: specs, Hook: "on_create", Env: "env", Mounts: "volumes", Retry: retry}
 				if err := trustHooks(f.IOStreams, ask, o.Trust); err != nil {
 					return err
 				}
@@ -119,7 +119,7 @@ func devcontainerBox(e *env, dir string, trust bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ask := trustAsk{File: path, Project: abs, Specs: []boxfile.Spec{s}, Hook: "postCreateCommand", Retry: "devbox shell --devcontainer --trust"}
+	ask := trustAsk{File: path, Project: abs, Specs: []boxfile.Spec{s}, Hook: "postCreateCommand", Env: "containerEnv", Mounts: "mounts", Retry: "devbox shell --devcontainer --trust"}
 	if err := trustHooks(e.f.IOStreams, ask, trust); err != nil {
 		return "", err
 	}
@@ -148,6 +148,8 @@ type trustAsk struct {
 	Project string // what a yes is remembered for, with each box's content
 	Specs   []boxfile.Spec
 	Hook    string // what the file calls a create hook: postCreateCommand, on_create
+	Env     string // what it calls the environment: containerEnv, env
+	Mounts  string // what it calls mounts: mounts, volumes
 	Retry   string // the command line that says yes in advance
 }
 
@@ -166,6 +168,12 @@ func (a trustAsk) asks(s boxfile.Spec) []string {
 	}
 	for _, x := range s.Apps {
 		l = append(l, "export app: "+cmdutil.Printable(x))
+	}
+	for _, kv := range s.Env {
+		l = append(l, a.Env+": "+cmdutil.Printable(kv))
+	}
+	for _, v := range s.Volumes {
+		l = append(l, a.Mounts+": "+cmdutil.Printable(v))
 	}
 	return l
 }

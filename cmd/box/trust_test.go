@@ -21,7 +21,7 @@ func TestTrustHooks(t *testing.T) {
 		{Name: "tools", Image: "evil/tools", Home: "/src/boxes/tools", Bins: []string{"/usr/bin/git"}},
 		{Name: "plain", Image: "debian", Packages: []string{"less"}},
 	}
-	ask := trustAsk{File: "devbox.toml", Project: "/src/devbox.toml", Specs: specs, Hook: "on_create", Retry: "devbox assemble --trust"}
+	ask := trustAsk{File: "devbox.toml", Project: "/src/devbox.toml", Specs: specs, Hook: "on_create", Env: "env", Mounts: "volumes", Retry: "devbox assemble --trust"}
 	// term is a terminal that answers answer ("": no terminal).
 	term := func(answer string) (*iostreams.IOStreams, *bytes.Buffer) {
 		ios, in, _, errOut := iostreams.Test()

@@ -39,6 +39,9 @@ type Held struct {
 // listens there (absent) or it declines (another fingerprint, or it is
 // going away); then nothing has started and files are still the caller's.
 func Request(runtimeDir, fp string, argv []string, files []int) (h *Held, absent bool) {
+	if !Private(runtimeDir) {
+		return nil, false
+	}
 	sock, _ := Paths(runtimeDir, fp)
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -106,6 +109,9 @@ func (h *Held) Close() {
 // nothing of this process but its configuration on stdin. At most one
 // attempt per 10 seconds and lock file.
 func Spawn(runtimeDir string, s *Start, fp string) {
+	if !Private(runtimeDir) {
+		return
+	}
 	sock, lock := Paths(runtimeDir, fp)
 	now := time.Now()
 	if fi, err := os.Lstat(lock); err == nil && now.Sub(fi.ModTime()) < 10*time.Second {

@@ -188,7 +188,7 @@ func Started(environ []string) { startEnviron = environ }
 func TryReplay(argv, environ []string) (code int, ok bool) {
 	startEnviron = environ
 	rt := os.Getenv("XDG_RUNTIME_DIR")
-	if Off() || os.Getenv(Knob) == "noreplay" || len(argv) < 3 || !strings.HasPrefix(rt, "/") || isTerminal(0) || isTerminal(1) {
+	if Off() || os.Getenv(Knob) == "noreplay" || len(argv) < 3 || !strings.HasPrefix(rt, "/") || isTerminal(0) || isTerminal(1) || !Private(rt) {
 		return 0, false
 	}
 	cwd, err := os.Getwd()

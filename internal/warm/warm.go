@@ -213,6 +213,35 @@ func validMap(m []string) bool {
 // Dir is where the warm path keeps its records and holders' sockets.
 func Dir(runtimeDir string) string { return runtimeDir + "/devbox/warm" }
 
+// Private reports whether the warm path may use runtimeDir: a directory
+// of the caller's that no other user can write, in which devbox's
+// directories, where they exist, are the caller's alone. In another
+// user's (an XDG_RUNTIME_DIR kept across su), that user could listen on
+// the holders' sockets and get the runs' descriptors and specs, or link a
+// holder's log to a file of the caller's (TestEscapeWarmRuntimeDirOfAnotherUser).
+func Private(runtimeDir string) bool {
+	for i, d := range []string{runtimeDir, runtimeDir + "/devbox", Dir(runtimeDir)} {
+		var st unix.Stat_t
+		var err error
+		if i == 0 {
+			err = unix.Stat(d, &st)
+		} else {
+			err = unix.Lstat(d, &st)
+		}
+		if err != nil {
+			return i > 0 && err == unix.ENOENT
+		}
+		writable := uint32(0o022)
+		if i > 0 {
+			writable = 0o077
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR || int(st.Uid) != os.Getuid() || st.Mode&writable != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // readRecord reads a record the calling user wrote and nobody else can
 // change: a regular file (never through a link), bounded.
 func readRecord(path string) (Start, *Replay, bool) {
@@ -239,8 +268,14 @@ func readRecord(path string) (Start, *Replay, bool) {
 // value of the box's environment.
 var errEnvValues = errors.New("the command line sets box environment variables (-e/--env): not recorded")
 
+// errNotPrivate refuses a runtime directory that is not Private.
+var errNotPrivate = errors.New("the runtime directory is not a private directory of yours: not recorded")
+
 // writeRecord writes file in Dir(runtimeDir) atomically (0600).
 func writeRecord(runtimeDir, file string, b []byte) error {
+	if !Private(runtimeDir) {
+		return errNotPrivate
+	}
 	dir := Dir(runtimeDir)
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return err

@@ -376,7 +376,7 @@ var Examples = map[string]Example{
 	},
 	"devbox shell --devcontainer -- id -un": {
 		Says:    "enters the box of the project's devcontainer.json",
-		Setup:   []string{`mkdir -p .devcontainer && printf '%s\n' '{' '  // comments are fine' '  "image": "busybox",' '  "containerEnv": {"X": "1"},' '}' > .devcontainer/devcontainer.json`},
+		Setup:   []string{`mkdir -p .devcontainer && printf '%s\n' '{' '  // comments are fine' '  "image": "busybox",' '  "name": "demo",' '}' > .devcontainer/devcontainer.json`},
 		Outcome: Outcome{Stdout: []string{"{USER}"}},
 	},
 	// Commit, push, save, load (README, commit/push/save/load --help).

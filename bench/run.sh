@@ -45,6 +45,7 @@ mkdir -p "$OUT"
 WORK=/tmp/devbox-bench
 rm -rf "$WORK"; mkdir -p "$WORK"
 make -s build GO="$GO" BIN="$WORK/devbox"
+CGO_ENABLED=0 "$GO" build -trimpath -o "$WORK/floor" ./bench/floor
 # suite-net: a static TCP latency probe, also run inside boxes
 CGO_ENABLED=0 "$GO" build -trimpath -ldflags '-s -w' -o "$WORK/tcplat/tcplat" ./bench/tcplat
 cp bench/*.sh "$WORK/"

@@ -7,7 +7,9 @@
 # distrobox's dependencies (test/devtools:trixie, built by bench/run.sh).
 # The warm figures come from PASSES alternating passes (lib.sh), with the
 # cold cost of `devbox version` and `devbox ls` (every command but a session
-# in a running box goes through the front to the CLI); BASELINE=path/to/devbox
+# in a running box goes through the front to the CLI), and two floors: an
+# empty Go program (any Go client's start and exit) and /bin/true (a
+# process's exec and exit); BASELINE=path/to/devbox
 # (an older build) adds its rows for the same commands.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -33,7 +35,9 @@ fwd=(-n "devbox shell -- true" "$devbox --store $D shell bench-warm -- true"
 	-n "distrobox enter -- true" "distrobox enter bench-dbx -- true"
 	-n "podman exec true" "podman exec bench-dbx true"
 	-n "devbox version" "$devbox version"
-	-n "devbox ls" "$devbox --store $D ls")
+	-n "devbox ls" "$devbox --store $D ls"
+	-n "floor: an empty Go program" "$WORK/floor"
+	-n "floor: /bin/true" "/bin/true")
 if [ -n "${BASELINE:-}" ]; then
 	$BASELINE --store "$D" shell bench-warm -- true
 	fwd+=(-n "baseline shell -- true" "$BASELINE --store $D shell bench-warm -- true"
@@ -68,6 +72,7 @@ w=$(med "devbox shell -- true" "$OUT/box-warm.json")
 	echo "| command | median ms | ratio to devbox |"
 	echo "|---|---|---|"
 	for n in "devbox shell -- true" "distrobox enter -- true" "podman exec true" "devbox version" "devbox ls" \
+		"floor: an empty Go program" "floor: /bin/true" \
 		${BASELINE:+"baseline shell -- true" "baseline version" "baseline ls"}; do
 		v=$(med "$n" "$OUT/box-warm.json")
 		awk -v n="$n" -v t="$v" -v d="$w" 'BEGIN{printf "| %s | %.1f | %.1fx |\n", n, t*1000, t/d}'

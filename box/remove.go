@@ -12,6 +12,7 @@ import (
 	"github.com/devbox-dev/devbox/image/store"
 	"github.com/devbox-dev/devbox/runtime/agent"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
+	"github.com/devbox-dev/devbox/runtime/session"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -67,6 +68,9 @@ func (m *Manager) Remove(r *rbox.Record, force bool) error {
 		return fmt.Errorf("removing box %s: %w", r.Name, err)
 	}
 	_ = os.RemoveAll(m.bs.RunDir(r.ID))
+	if err := session.Forget(m.bs.RuntimeDir, m.st.Root, r.Name, r.ID); err != nil {
+		m.warn("box %s: its session ticket stays until devbox prune: %v", r.Name, err)
+	}
 	m.sweepSnapshots(r)
 	return nil
 }
@@ -177,7 +181,27 @@ func (m *Manager) Prune(stopped []*rbox.Record, removed func(name string)) (stor
 	if err := m.pruneLeftovers(); err != nil {
 		return store.GCReport{}, err
 	}
+	m.sweepTickets()
 	return m.st.GC(store.GCOptions{Remove: m.Remover()})
+}
+
+// sweepTickets removes the front's session tickets of this store's boxes
+// that are gone (removed by a devbox older than Forget, or whose removal
+// was interrupted) and whatever else was left among them
+// (session.Sweep).
+func (m *Manager) sweepTickets() {
+	recs, err := m.bs.List()
+	if err != nil {
+		return // without the boxes nothing is known to be gone
+	}
+	ids := map[string]string{}
+	for _, r := range recs {
+		ids[r.Name] = r.ID
+	}
+	live := func(name, id string) bool { return ids[name] == id }
+	if _, err := session.Sweep(m.bs.RuntimeDir, m.st.Root, live); err != nil {
+		m.warn("session tickets: %v", err)
+	}
 }
 
 // StopAny stops what ref names: a box (or a kept run whose command still

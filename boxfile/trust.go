@@ -11,12 +11,14 @@ import (
 	"github.com/devbox-dev/devbox/internal/safefile"
 )
 
-// HookTrust remembers the projects whose devcontainer.json the user agreed
-// to run: a repository's postCreateCommand runs as the user in a dev box
-// that shares the home, so devbox shell --devcontainer asks first. What is
-// trusted is one project directory with one content of the box devbox
-// makes of it (image, hooks, env, volumes, ports: the Spec), so an edit of
-// any of them, by a pull of the repository or by anyone else, asks again.
+// HookTrust remembers the projects whose devcontainer.json or box file the
+// user agreed to run: a repository's postCreateCommand or on_create hook
+// runs as the user, in a dev box that shares the home, so devbox
+// shell --devcontainer and devbox assemble ask first. What is trusted is
+// one project (a directory, a box file) with one content of a box devbox
+// makes of it (image, hooks, exports, env, volumes, ports: the Spec), so an
+// edit of any of them, by a pull of the repository or by anyone else, asks
+// again.
 // Each trusted pair is a file in Dir, named by their digest.
 type HookTrust struct {
 	Dir string
@@ -38,9 +40,18 @@ func trustKey(project string, s Spec) (string, trustRecord) {
 	return hex.EncodeToString(k[:]), rec
 }
 
-// NeedsTrust reports whether box s of a devcontainer.json runs code of the
-// repository's on the host user's behalf (its postCreateCommand).
-func NeedsTrust(s Spec) bool { return len(s.OnCreate) > 0 }
+// NeedsTrust reports whether box s runs code of its file's on the host
+// user's behalf, or decides what the user's own commands run: hooks (a
+// devcontainer.json's postCreateCommand, a box file's on_create and
+// on_start), exports, which put the box's commands on the user's PATH and
+// in the desktop's menus, its environment (PATH, BASH_ENV, LD_PRELOAD and
+// the like pick what the user's commands run in a box that shares the
+// home) and its mounts (a directory of the repository's over
+// /usr/local/bin does too). The image and the ports are not counted: the
+// image runs only what the user runs in it.
+func NeedsTrust(s Spec) bool {
+	return len(s.OnCreate)+len(s.OnStart)+len(s.Bins)+len(s.Apps)+len(s.Env)+len(s.Volumes) > 0
+}
 
 // Trusted reports whether the user trusted project with box s. The file is
 // read as input (not through a link, a small regular file naming the same

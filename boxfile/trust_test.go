@@ -12,8 +12,22 @@ import (
 func TestHookTrust(t *testing.T) {
 	tr := HookTrust{Dir: filepath.Join(t.TempDir(), "trust")}
 	s := Spec{Name: "proj", Image: "debian", OnCreate: []string{"make setup"}}
-	if !NeedsTrust(s) || NeedsTrust(Spec{Name: "proj", Image: "debian"}) {
-		t.Error("NeedsTrust: only a box with a hook needs it")
+	for _, c := range []struct {
+		name string
+		s    Spec
+		want bool
+	}{
+		{"a hook", s, true},
+		{"a start hook", Spec{Name: "proj", Image: "debian", OnStart: []string{"x"}}, true},
+		{"an exported command", Spec{Name: "proj", Image: "debian", Bins: []string{"/usr/bin/git"}}, true},
+		{"an exported app", Spec{Name: "proj", Image: "debian", Apps: []string{"org.gnome.TextEditor"}}, true},
+		{"an environment", Spec{Name: "proj", Image: "debian", Env: []string{"BASH_ENV=/src/proj/x.sh"}}, true},
+		{"a mount", Spec{Name: "proj", Image: "debian", Volumes: []string{"/src/proj/bin:/usr/local/bin"}}, true},
+		{"image, packages and ports only", Spec{Name: "proj", Image: "debian", Packages: []string{"less"}, Ports: []string{"8080:8080"}}, false},
+	} {
+		if NeedsTrust(c.s) != c.want {
+			t.Errorf("NeedsTrust, %s: %v, want %v", c.name, !c.want, c.want)
+		}
 	}
 	if tr.Trusted("/src/proj", s) {
 		t.Fatal("trusted before anything was remembered")

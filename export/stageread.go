@@ -2,14 +2,16 @@ package export
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
-	"strings"
 
+	"github.com/devbox-dev/devbox/internal/stagecall"
 	"github.com/devbox-dev/devbox/rootless"
 )
+
+// maxAnswer bounds what the export-read stage may answer.
+const maxAnswer = 64 << 20
 
 // StageReader reads a box's files in this process, and when its layers
 // let only the box's own ids in (an image whose root directory is 0700),
@@ -25,34 +27,13 @@ func StageReader(mapping func() (rootless.Mapping, error)) func(ReadRequest) (Re
 		if err != nil {
 			return res, err
 		}
-		body, err := json.Marshal(req)
-		if err != nil {
-			return res, err
-		}
-		r, w, err := os.Pipe()
-		if err != nil {
-			return res, err
-		}
-		defer r.Close()
-		var stderr bytes.Buffer
-		p, err := rootless.Start(rootless.Spec{
-			Stage:      StageRead,
-			Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
-			Mapping:    m,
-			Stdin:      bytes.NewReader(body),
-			Stderr:     &stderr,
-			ExtraFiles: []*os.File{w},
-		})
-		w.Close()
-		if err != nil {
+		var answer bytes.Buffer
+		call := stagecall.Call{Stage: StageRead, Mapping: m, Request: req, Max: maxAnswer}
+		if err := stagecall.Run(context.Background(), call, &answer); err != nil {
 			return res, fmt.Errorf("reading the box's files: %w", err)
 		}
-		answer, _ := io.ReadAll(io.LimitReader(r, 64<<20))
-		if code, err := p.Wait(); err != nil || code != 0 {
-			return res, fmt.Errorf("reading the box's files: exit %d %v %s", code, err, strings.TrimSpace(stderr.String()))
-		}
 		var out ReadResult
-		if err := json.Unmarshal(answer, &out); err != nil {
+		if err := json.Unmarshal(answer.Bytes(), &out); err != nil {
 			return res, fmt.Errorf("reading the box's files: %w", err)
 		}
 		return out, nil

@@ -181,6 +181,9 @@ func (a *boxAgent) finish(se *session, ws unix.WaitStatus) {
 	}
 	_ = se.conn.Send(agent.Reply{Type: agent.TypeExit, Code: code, Message: msg})
 	se.conn.Close()
+	a.mu.Lock()
+	rearmBoxHardening()
+	a.mu.Unlock()
 }
 
 // leftBehind says, when the last session ended while other processes of
@@ -396,6 +399,7 @@ func (a *boxAgent) exec(c *agent.Conn, req agent.Request, files []*os.File) {
 	a.mu.Lock()
 	err = startCommand(cmd)
 	if err != nil {
+		rearmBoxHardening()
 		a.mu.Unlock()
 		if tty != nil {
 			tty.master.Close()

@@ -30,8 +30,9 @@ type hardening struct {
 	filter        []unix.SockFilter
 	// ready holds a thread hardened ahead (warm), waiting for its fork.
 	ready chan *forker
-	// rearm: harden the next thread as soon as one is used (a box agent
-	// forks a session at a time, for its whole life).
+	// rearm: a box agent hardens its next thread once a session it
+	// started has ended (rearm), off the path of the sessions: forks a
+	// session at a time, for its whole life.
 	rearm bool
 	armed bool // a warm thread is ready or on its way
 }
@@ -148,9 +149,17 @@ func onCleanThread(fork func() error) error {
 	f := <-h.ready
 	h.armed = false
 	f.work <- fork
-	err := <-f.done
-	if h.rearm {
+	return <-f.done
+}
+
+// rearmBoxHardening hardens the box agent's next thread ahead of its
+// session, when none is ready: after a session's exit reply is sent, not
+// right after its fork, where hardening a thread (a seccomp filter
+// compiled and loaded, a thread made) held the agent's only P while the
+// session ran, and delayed its exit reply. Called under the agent's lock,
+// as onCleanThread is.
+func rearmBoxHardening() {
+	if h := boxHardening; h != nil && h.rearm && !h.armed {
 		h.warm()
 	}
-	return err
 }

@@ -10,12 +10,16 @@ import (
 	dbox "github.com/devbox-dev/devbox/box"
 	"github.com/devbox-dev/devbox/boxfile"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
+	"github.com/devbox-dev/devbox/cmd/iostreams"
 	"github.com/spf13/cobra"
 )
 
 // AssembleOptions are the flags of `devbox assemble`.
 type AssembleOptions struct {
 	Rm, Replace, DryRun, JSON bool
+	// Trust runs the file's hooks and makes its exports without asking
+	// (and remembers they are trusted).
+	Trust bool
 }
 
 // NewCmdAssemble builds `devbox assemble`.
@@ -28,7 +32,10 @@ func NewCmdAssemble(f *cmdutil.Factory) *cobra.Command {
 			"packages, hooks, exports, ports, volumes, home, network, limits, environment. Run again, it\n" +
 			"leaves unchanged boxes alone and rebuilds (removes and creates again) those whose\n" +
 			"definition changed or whose image was pulled again, and says why. --rm removes them, with\n" +
-			"their exports. Prints one line per box: NAME, what was done, what changed.",
+			"their exports. Prints one line per box: NAME, what was done, what changed.\n\n" +
+			"A file's hooks run as you and its exports put commands on your PATH: before it runs a\n" +
+			"file's hooks or makes its exports the first time (or after they changed), assemble shows\n" +
+			"them and asks; without a terminal it refuses unless --trust is given.",
 		Example:           "  devbox assemble\n  devbox assemble ci/devbox.toml --dry-run\n  devbox assemble --rm",
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: completeBoxFile,
@@ -41,11 +48,24 @@ func NewCmdAssemble(f *cmdutil.Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			abs, err := filepath.Abs(path)
+			if err != nil {
+				return err
+			}
+			if !o.Rm && !o.DryRun {
+				retry := "devbox assemble --trust"
+				if len(args) == 1 {
+					retry += " " + cmdutil.Printable(path)
+				}
+				ask := trustAsk{File: path, Project: abs, Specs: specs, Hook: "on_create", Env: "env", Mounts: "volumes", Retry: retry}
+				if err := trustHooks(f.IOStreams, ask, o.Trust); err != nil {
+					return err
+				}
+			}
 			e, err := open(c.Context(), f)
 			if err != nil {
 				return err
 			}
-			abs, _ := filepath.Abs(path)
 			res, err := boxfile.Assemble(specs, e.mgr.Engine(), boxfile.Options{File: abs, Rm: o.Rm, Replace: o.Replace,
 				DryRun: o.DryRun, Progress: f.IOStreams.ErrOut})
 			if o.JSON {
@@ -67,6 +87,7 @@ func NewCmdAssemble(f *cmdutil.Factory) *cobra.Command {
 	c.Flags().BoolVar(&o.Replace, "replace", false, "also replace boxes of the same names that devbox assemble did not make")
 	c.Flags().BoolVar(&o.DryRun, "dry-run", false, "say what would be done, do nothing")
 	c.Flags().BoolVar(&o.JSON, "json", false, "print the results as JSON (docs/json.md)")
+	c.Flags().BoolVar(&o.Trust, "trust", false, "run the file's hooks and make its exports without asking (they run as you); remembered until the file's boxes change")
 	return c
 }
 
@@ -98,7 +119,8 @@ func devcontainerBox(e *env, dir string, trust bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := trustHooks(e, path, abs, s, trust); err != nil {
+	ask := trustAsk{File: path, Project: abs, Specs: []boxfile.Spec{s}, Hook: "postCreateCommand", Env: "containerEnv", Mounts: "mounts", Retry: "devbox shell --devcontainer --trust"}
+	if err := trustHooks(e.f.IOStreams, ask, trust); err != nil {
 		return "", err
 	}
 	res, err := boxfile.Assemble([]boxfile.Spec{s}, e.mgr.Engine(), boxfile.Options{File: path, Progress: e.f.IOStreams.ErrOut})
@@ -118,36 +140,100 @@ func changesNote(ch []string) string {
 	return " (" + strings.Join(ch, ", ") + ")"
 }
 
-// trustHooks lets box s of devcontainer.json path (project directory
-// project) be assembled when it runs no hook, when the user trusted it
-// before, with --trust, or when the user says yes on the terminal; the
-// answer is remembered. Without a terminal it is an error with a hint.
-func trustHooks(e *env, path, project string, s boxfile.Spec, trust bool) error {
-	if !boxfile.NeedsTrust(s) {
-		return nil
+// trustAsk is what a file asks to run on the user's behalf: the hooks
+// and exports of its boxes. devbox shell --devcontainer and devbox
+// assemble both ask with it (trustHooks).
+type trustAsk struct {
+	File    string // the file that asks, for the messages
+	Project string // what a yes is remembered for, with each box's content
+	Specs   []boxfile.Spec
+	Hook    string // what the file calls a create hook: postCreateCommand, on_create
+	Env     string // what it calls the environment: containerEnv, env
+	Mounts  string // what it calls mounts: mounts, volumes
+	Retry   string // the command line that says yes in advance
+}
+
+// asks lists what box s would run or put on the host, one "kind: what"
+// per item, as the file calls them.
+func (a trustAsk) asks(s boxfile.Spec) []string {
+	var l []string
+	for _, h := range s.OnCreate {
+		l = append(l, a.Hook+": "+cmdutil.Printable(h))
 	}
+	for _, h := range s.OnStart {
+		l = append(l, "on_start: "+cmdutil.Printable(h))
+	}
+	for _, b := range s.Bins {
+		l = append(l, "export bin: "+cmdutil.Printable(b))
+	}
+	for _, x := range s.Apps {
+		l = append(l, "export app: "+cmdutil.Printable(x))
+	}
+	for _, kv := range s.Env {
+		l = append(l, a.Env+": "+cmdutil.Printable(kv))
+	}
+	for _, v := range s.Volumes {
+		l = append(l, a.Mounts+": "+cmdutil.Printable(v))
+	}
+	return l
+}
+
+// where says where box s runs what it asks.
+func where(s boxfile.Spec) string {
+	w := "in box " + cmdutil.Printable(s.Name) + " of image " + cmdutil.Printable(s.Image)
+	if s.Home == "" {
+		return w + ", which shares your home"
+	}
+	return w + ", with a home of its own"
+}
+
+// trustHooks lets the boxes of a be assembled when none runs a hook or
+// exports a command, when the user trusted each before (this project with
+// this content), with trust (--trust), or when the user says yes on the
+// terminal; the yes is remembered. Without a terminal it is an error
+// naming what would run, with the hint a.Retry.
+func trustHooks(ios *iostreams.IOStreams, a trustAsk, trust bool) error {
 	dir, err := dbox.StateDir()
 	if err != nil {
 		return err
 	}
 	tr := boxfile.HookTrust{Dir: filepath.Join(dir, "trust")}
-	if tr.Trusted(project, s) {
+	var ask []boxfile.Spec
+	for _, s := range a.Specs {
+		if boxfile.NeedsTrust(s) && !tr.Trusted(a.Project, s) {
+			ask = append(ask, s)
+		}
+	}
+	if len(ask) == 0 {
 		return nil
 	}
-	ios := e.f.IOStreams
-	cmd := cmdutil.Printable(strings.Join(s.OnCreate, "; "))
+	path := cmdutil.Printable(a.File)
 	if !trust {
 		if !ios.InTTY || !ios.ErrTTY {
-			return cmdutil.FlagErrorf("%s has a postCreateCommand, %q, which would run as you in a box that shares your home; nothing was run (hint: read it, then devbox shell --devcontainer --trust)", path, cmd)
+			var l []string
+			for _, s := range ask {
+				l = append(l, fmt.Sprintf("%q %s", strings.Join(a.asks(s), "; "), where(s)))
+			}
+			return cmdutil.FlagErrorf("%s asks to run, as you, %s; nothing was run (hint: read it, then %s)",
+				path, strings.Join(l, ", and "), a.Retry)
 		}
-		fmt.Fprintf(ios.ErrOut, "devbox: %s asks to run, as you, in a box of image %s that shares your home:\n  postCreateCommand: %s\nRun it? [y/N] ",
-			cmdutil.Printable(path), cmdutil.Printable(s.Image), cmd)
+		fmt.Fprintf(ios.ErrOut, "devbox: %s asks to run, as you:\n", path)
+		for _, s := range ask {
+			fmt.Fprintf(ios.ErrOut, "  %s:\n", where(s))
+			for _, l := range a.asks(s) {
+				fmt.Fprintf(ios.ErrOut, "    %s\n", l)
+			}
+		}
+		fmt.Fprint(ios.ErrOut, "Run it? [y/N] ")
 		if !yes(ios.In) {
-			return fmt.Errorf("%s is not trusted; nothing was run (hint: devbox shell --devcontainer --trust runs it without asking)", path)
+			return fmt.Errorf("%s is not trusted; nothing was run (hint: %s runs it without asking)", path, a.Retry)
 		}
 	}
-	if err := tr.Remember(project, s); err != nil {
-		fmt.Fprintf(ios.ErrOut, "devbox: warning: %v (it will be asked again)\n", err)
+	for _, s := range ask {
+		if err := tr.Remember(a.Project, s); err != nil {
+			fmt.Fprintf(ios.ErrOut, "devbox: warning: %v (it will be asked again)\n", err)
+			break
+		}
 	}
 	return nil
 }

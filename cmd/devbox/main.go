@@ -16,6 +16,7 @@ package main
 
 import (
 	"os"
+	"slices"
 
 	"github.com/devbox-dev/devbox/hostexec"
 	"github.com/devbox-dev/devbox/internal/self"
@@ -34,8 +35,14 @@ var fastPaths = []func(argv []string) (code int, handled bool){
 }
 
 // replayFast runs a repeated `devbox run` whose inputs are unchanged from
-// its record, through a warm holder (internal/warm).
-func replayFast(argv []string) (int, bool) { return warm.TryReplay(argv, os.Environ()) }
+// its record, through a warm holder (internal/warm). Only a command line
+// with "run" in it can have a record: no other looks for one.
+func replayFast(argv []string) (int, bool) {
+	if !slices.Contains(argv[1:], "run") {
+		return 0, false
+	}
+	return warm.TryReplay(argv, os.Environ())
+}
 
 func main() {
 	trace.Mark("front")

@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
@@ -21,6 +20,7 @@ import (
 	"github.com/devbox-dev/devbox/image/alias"
 	"github.com/devbox-dev/devbox/image/limits"
 	"github.com/devbox-dev/devbox/image/store"
+	"github.com/devbox-dev/devbox/internal/stagecall"
 	"github.com/devbox-dev/devbox/rootless"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
 )
@@ -135,56 +135,23 @@ func New(ios *iostreams.IOStreams, logger *slog.Logger) *cmdutil.Factory {
 
 // runStage runs a devbox stage in the keep-id namespace, sends it in as JSON
 // on stdin, followed by what data (if not nil) reads, and decodes its JSON
-// answer from fd 3 into out (when non-nil).
+// answer from fd 3 into out (when non-nil): an answer is the result also
+// when the stage failed after writing it.
 func runStage(ctx context.Context, m rootless.Mapping, stage string, in, out any, data io.Reader) error {
-	body, err := json.Marshal(in)
-	if err != nil {
-		return err
-	}
-	var stdin io.Reader = bytes.NewReader(body)
-	if data != nil {
-		stdin = io.MultiReader(stdin, data)
-	}
-	resR, resW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	defer resR.Close()
-	var stderr bytes.Buffer
-	p, err := rootless.Start(rootless.Spec{
-		Stage:      stage,
-		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "DEVBOX_LOG_LEVEL=" + os.Getenv("DEVBOX_LOG_LEVEL")},
-		Mapping:    m,
-		Stdin:      stdin,
-		Stderr:     &stderr,
-		ExtraFiles: []*os.File{resW},
-	})
-	resW.Close()
-	if err != nil {
-		return err
-	}
-	stop := context.AfterFunc(ctx, func() { _ = p.Signal(os.Interrupt) })
-	defer stop()
-	answer, _ := io.ReadAll(resR)
-	code, err := p.Wait()
-	if err != nil {
-		return err
-	}
+	var answer bytes.Buffer
+	err := stagecall.Run(ctx, stagecall.Call{Stage: stage, Mapping: m, Request: in, Data: data,
+		Env: []string{"DEVBOX_LOG_LEVEL=" + os.Getenv("DEVBOX_LOG_LEVEL")}}, &answer)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if out != nil && len(answer) > 0 {
-		if err := json.Unmarshal(answer, out); err != nil {
+	if out != nil && answer.Len() > 0 {
+		if err := json.Unmarshal(answer.Bytes(), out); err != nil {
 			return fmt.Errorf("reading %s result: %w", stage, err)
 		}
 		return nil
 	}
-	if code != 0 {
-		msg := strings.TrimSpace(stderr.String())
-		if msg == "" {
-			msg = fmt.Sprintf("exit status %d", code)
-		}
-		return fmt.Errorf("%s in user namespace: %s", stage, msg)
+	if err != nil {
+		return fmt.Errorf("%s in user namespace: %w", stage, err)
 	}
 	return nil
 }

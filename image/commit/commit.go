@@ -1,7 +1,6 @@
 package commit
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,6 +19,7 @@ import (
 	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/limits"
 	"github.com/devbox-dev/devbox/image/store"
+	"github.com/devbox-dev/devbox/internal/stagecall"
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -275,47 +275,11 @@ func unpackStored(ctx context.Context, st *store.Store, unpack image.Unpacker, j
 
 // readLayer runs the commit-read stage and copies its tar to w.
 func readLayer(ctx context.Context, m rootless.Mapping, req ReadRequest, w io.Writer) error {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
-	r, pw, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	var stderr bytes.Buffer
-	p, err := rootless.Start(rootless.Spec{
-		Stage:      StageRead,
-		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
-		Mapping:    m,
-		Stdin:      bytes.NewReader(body),
-		Stderr:     &stderr,
-		ExtraFiles: []*os.File{pw},
-	})
-	pw.Close()
-	if err != nil {
-		return fmt.Errorf("reading the box's layer: %w", err)
-	}
-	stop := context.AfterFunc(ctx, func() { r.Close() })
-	defer stop()
-	_, copyErr := io.Copy(w, r)
-	if copyErr != nil {
-		r.Close() // the stage's writes fail now
-	}
-	code, werr := p.Wait()
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if werr != nil || code != 0 {
-		msg := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(stderr.String()), "devbox commit-read:"))
-		if msg == "" {
-			msg = fmt.Sprintf("exit %d %v", code, werr)
+	if err := stagecall.Run(ctx, stagecall.Call{Stage: StageRead, Mapping: m, Request: req}, w); err != nil {
+		if ctx.Err() != nil {
+			return err
 		}
-		return fmt.Errorf("reading the box's layer: %s", msg)
-	}
-	if copyErr != nil {
-		return fmt.Errorf("reading the box's layer: %w", copyErr)
+		return fmt.Errorf("reading the box's layer: %w", err)
 	}
 	return nil
 }

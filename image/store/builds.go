@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -91,6 +92,12 @@ func (s *Store) BuiltImage(key string) (string, bool) {
 		return "", false
 	}
 	defer r.close()
+	return r.buildRecord(key)
+}
+
+// buildRecord reads record builds/key beneath r as input: not through a
+// link, only a small regular file, one image digest and a newline.
+func (r *rootDir) buildRecord(key string) (string, bool) {
 	b, err := r.readFile(buildsDir+"/"+key, maxBuildRecord)
 	if err != nil {
 		return "", false
@@ -100,4 +107,45 @@ func (s *Store) BuiltImage(key string) (string, bool) {
 		return "", false
 	}
 	return id, true
+}
+
+// staleTmpBuild is how old a record's temporary must be to be a dead
+// writer's: RecordBuild holds no lock, and renames it within
+// milliseconds.
+const staleTmpBuild = time.Hour
+
+// staleBuilds lists the entries of builds/ the collector removes: records
+// whose image is no longer stored (not among images, the index's manifest
+// digests) and anything that is not a record — a name that is not a build
+// key, a link, a fifo, an oversized file, content that is not one digest —
+// read as input, as BuiltImage does; and temporaries of writers that died.
+// A directory there is listed too (only an empty one goes).
+func staleBuilds(r *rootDir, images map[string]bool) []string {
+	names, err := r.names(buildsDir)
+	if err != nil || len(names) == 0 {
+		return nil
+	}
+	dir, err := r.openDir(buildsDir)
+	if err != nil {
+		return nil
+	}
+	defer unix.Close(dir)
+	var out []string
+	for _, name := range names {
+		if strings.HasPrefix(name, ".") {
+			var st unix.Stat_t
+			err := unix.Fstatat(dir, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+			if err == nil && time.Since(time.Unix(st.Mtim.Unix())) > staleTmpBuild {
+				out = append(out, name)
+			}
+			continue
+		}
+		if validBuildKey(name) {
+			if id, ok := r.buildRecord(name); ok && images[id] {
+				continue
+			}
+		}
+		out = append(out, name)
+	}
+	return out
 }

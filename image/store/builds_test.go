@@ -5,7 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/devbox-dev/devbox/test/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -82,5 +84,85 @@ func TestBuildRecords(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(elsewhere); len(ents) != 1 {
 		t.Errorf("files written through the link: %v", ents)
+	}
+}
+
+// TestGCBuildRecords: a build record outlives its image unless the
+// collector (behind rmi, image prune, prune) drops it: records whose image
+// is no longer stored go, and so does anything planted in builds/ that is
+// not a record (a link, a fifo, a huge file, another name), removed as
+// itself, never followed or read whole; a live writer's temporary stays,
+// a dead one's goes. The record of a stored image stays until its image
+// is removed.
+func TestGCBuildRecords(t *testing.T) {
+	fx := newGCFixture(t)
+	s := fx.s
+	dir := filepath.Join(s.Root, buildsDir)
+	stored := "sha256:" + fx.man.Hex
+	key := func(c string) string { return strings.Repeat(c, 64) }
+	if err := s.RecordBuild(key("1"), stored); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordBuild(key("2"), "sha256:"+key("f")); err != nil { // an image since removed
+		t.Fatal(err)
+	}
+	outside := t.TempDir()
+	canary := filepath.Join(outside, "record")
+	writeFile(t, canary, stored+"\n")
+	os.Symlink(canary, filepath.Join(dir, key("3")))
+	os.Symlink(outside, filepath.Join(dir, key("4")))
+	unix.Mkfifo(filepath.Join(dir, key("5")), 0o600)
+	if err := testutil.HugeFile(filepath.Join(dir, key("6")), []byte(stored+"\n")); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "not-a-key"), stored+"\n")
+	writeFile(t, filepath.Join(dir, "."+key("7")+"-live"), "")
+	dead := filepath.Join(dir, "."+key("8")+"-dead")
+	writeFile(t, dead, "")
+	old := time.Now().Add(-2 * staleTmpBuild)
+	os.Chtimes(dead, old, old)
+
+	gone := []string{key("2"), key("3"), key("4"), key("5"), key("6"), "not-a-key", filepath.Base(dead)}
+	rep, err := s.GC(GCOptions{DryRun: true, Remove: s.RemoveTrees})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Count(KindBuild) != len(gone) {
+		t.Errorf("dry run: %d build items, want %d: %+v", rep.Count(KindBuild), len(gone), rep.Items)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, key("2"))); err != nil {
+		t.Error("a dry run removed a record")
+	}
+	if _, err := s.GC(GCOptions{Remove: s.RemoveTrees}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range gone {
+		if _, err := os.Lstat(filepath.Join(dir, n)); err == nil {
+			t.Errorf("%s: still in builds/", n)
+		}
+	}
+	for _, n := range []string{key("1"), "." + key("7") + "-live"} {
+		if _, err := os.Lstat(filepath.Join(dir, n)); err != nil {
+			t.Errorf("%s: %v", n, err)
+		}
+	}
+	if b, err := os.ReadFile(canary); err != nil || string(b) != stored+"\n" {
+		t.Errorf("the link's target: %q, %v", b, err)
+	}
+	if _, err := os.Stat(outside); err != nil {
+		t.Errorf("the linked directory: %v", err)
+	}
+	if id, ok := s.BuiltImage(key("1")); !ok || id != stored {
+		t.Errorf("the stored image's record: %q, %v", id, ok)
+	}
+	// The image removed (rmi: untag, then collect): its record goes.
+	if err := s.Untag("example.com/x:1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GC(GCOptions{Remove: s.RemoveTrees}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, key("1"))); err == nil {
+		t.Error("the record of a removed image stays")
 	}
 }

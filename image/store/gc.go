@@ -26,6 +26,7 @@ const (
 	KindLayer  = "layer"  // layers/<chain> no image and no box stacks
 	KindMarker = "marker" // layerinfo/<chain> without its layer
 	KindTmp    = "tmp"    // tmp/ entries and index.json temporaries of dead writers
+	KindBuild  = "build"  // builds/<key> whose image is no longer stored
 	// Found by devbox prune, outside the image store's collector:
 	KindBox     = "box"     // a stopped box (containers/<id>), removed with --force
 	KindRun     = "run"     // the box directory a dead devbox run left
@@ -37,6 +38,7 @@ var kindDirs = map[string]string{
 	KindLayer:  "layers",
 	KindMarker: "layerinfo",
 	KindTmp:    "tmp",
+	KindBuild:  buildsDir,
 }
 
 // Garbage is one entry the collector removes, or would remove in a dry run.
@@ -195,6 +197,9 @@ func (s *Store) collect(opts GCOptions) (GCReport, error) {
 				rep.Bytes += rep.Items[len(rep.Items)-1].Size
 			}
 		}
+		for _, name := range staleBuilds(r, m.images) {
+			add(KindBuild, name, r.usage(buildsDir, name))
+		}
 	}
 	sort.SliceStable(rep.Items, func(i, j int) bool { return rep.Items[i].Kind < rep.Items[j].Kind })
 	if opts.DryRun {
@@ -211,6 +216,8 @@ func (s *Store) collect(opts GCOptions) (GCReport, error) {
 			_ = r.unlink("oci", g.Name)
 		case g.Kind == KindTmp:
 			_ = r.unlink(kindDirs[KindTmp], g.Name) // a file; trees go below
+		case g.Kind == KindBuild:
+			_ = r.unlink(buildsDir, g.Name) // a link goes as a link
 		}
 	}
 	if len(trees) > 0 {
@@ -234,19 +241,21 @@ func (s *Store) collect(opts GCOptions) (GCReport, error) {
 type marks struct {
 	blobs, chains map[string]bool
 	boxes         map[string]bool // entries of containers/
+	images        map[string]bool // the index's manifest digests (sha256:<hex>)
 }
 
 // mark collects the blobs and chains every index entry references and the
 // layers every box record and run spec stacks. An index that cannot be read
 // stops the collection: without it nothing is known to be unused.
 func (s *Store) mark(r *rootDir, ignoreBoxes map[string]bool) (*marks, error) {
-	m := &marks{blobs: map[string]bool{}, chains: map[string]bool{}, boxes: map[string]bool{}}
+	m := &marks{blobs: map[string]bool{}, chains: map[string]bool{}, boxes: map[string]bool{}, images: map[string]bool{}}
 	im, err := s.Index()
 	if err != nil {
 		return nil, err
 	}
 	for _, d := range im.Manifests {
 		m.blobs[d.Digest.Hex] = true
+		m.images[d.Digest.String()] = true
 		man, err := s.Manifest(d.Digest)
 		if err != nil {
 			continue // damaged entry: devbox verify reports it

@@ -206,7 +206,8 @@ const InstalledDir = "../libexec/devbox"
 // beside the front at front (InstalledDir/NAME, with NAME.sha256 next to
 // it), or "" unless that file is this build's embedded program and only
 // root can change it: a regular file and directory owned by root that
-// nobody else may write, and a digest file naming the embedded program's
+// nobody else may write, in directories nobody else may write either
+// (or sticky ones), and a digest file naming the embedded program's
 // digest. A host whose AppArmor profile lets devbox create user
 // namespaces names that path; a copy in the user's runtime directory
 // could not be named safely.
@@ -224,6 +225,20 @@ func Installed(name, front string) string {
 		}
 		if isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR; isDir != (p == dir) || !isDir && st.Mode&unix.S_IFMT != unix.S_IFREG {
 			return ""
+		}
+	}
+	// Above it too, up to /: a directory another user may write (a
+	// group-writable /usr/local, a home) lets that user move the directory
+	// away between this check and the exec and put a program of theirs at
+	// the path (TestInstalledWritableAncestor). Sticky ones (/tmp) do not.
+	for d := filepath.Dir(dir); ; d = filepath.Dir(d) {
+		var st unix.Stat_t
+		if unix.Lstat(d, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != 0 ||
+			st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0 {
+			return ""
+		}
+		if d == "/" {
+			break
 		}
 	}
 	f, err := os.OpenFile(path+".sha256", os.O_RDONLY|unix.O_NOFOLLOW, 0)

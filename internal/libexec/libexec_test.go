@@ -186,3 +186,53 @@ func TestInstalled(t *testing.T) {
 		t.Errorf("a program this build does not embed: %q", got)
 	}
 }
+
+// TestInstalledWritableAncestor: a packaged copy whose directory is root's
+// but sits in a directory another user can write (a group-writable
+// /usr/local, a home) is not used: that user could move the directory
+// away between the check and the exec and put a program of their own at
+// the path an AppArmor profile names. A sticky directory (/tmp) lets
+// nobody move another's entries.
+func TestInstalledWritableAncestor(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root: the packaged copy must be root's (CI's unit tests run as root)")
+	}
+	saved := progs
+	t.Cleanup(func() { progs = saved })
+	sum := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	progs = map[string]prog{CLI: {[]byte("cli"), sum + "\n"}}
+	for _, c := range []struct {
+		name string
+		mode os.FileMode
+		ok   bool
+	}{
+		{"private", 0o755, true},
+		{"sticky, world-writable", 0o777 | os.ModeSticky, true},
+		{"group-writable", 0o775, false},
+		{"world-writable", 0o777, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			anc := t.TempDir()
+			if err := os.Chmod(anc, c.mode); err != nil {
+				t.Fatal(err)
+			}
+			front := filepath.Join(anc, "usr", "bin", "devbox")
+			dir := filepath.Join(anc, "usr", "libexec", "devbox")
+			for _, d := range []string{filepath.Dir(front), dir} {
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cli := filepath.Join(dir, CLI)
+			if err := os.WriteFile(cli, []byte("x"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(cli+".sha256", []byte(sum+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if got := Installed(CLI, front); (got == cli) != c.ok {
+				t.Errorf("an ancestor %v: Installed = %q, want ok=%v", c.mode, got, c.ok)
+			}
+		})
+	}
+}

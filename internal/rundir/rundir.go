@@ -17,6 +17,12 @@ func Base() (string, error) {
 	if d != "" && filepath.IsAbs(d) {
 		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
 			if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == os.Getuid() {
+				// Another user who can write it can make devbox's
+				// directory there first, and swap a box's agent socket
+				// for their own (TestEscapeFrontRuntimeDirWritableByOthers).
+				if fi.Mode().Perm()&0o022 != 0 {
+					return "", fmt.Errorf("XDG_RUNTIME_DIR %s can be written by other users, who could stand in for your boxes (hint: chmod 700 %s; run devbox doctor)", d, d)
+				}
 				return filepath.Join(d, "devbox"), nil
 			}
 			return "", fmt.Errorf("XDG_RUNTIME_DIR %s belongs to another user (hint: you probably switched users with su or sudo; log in as yourself, or use machinectl shell %s@; run devbox doctor)", d, os.Getenv("USER"))

@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -131,17 +132,23 @@ func Flock(fd, how int) error {
 	}
 }
 
-// WriteFile replaces path with b (mode perm) by a rename from a temporary
-// file beside it, made as Create makes files: a reader sees the old file or
-// the new one, and a link planted at either name is replaced, not
-// followed.
+// WriteFile replaces path with b (mode perm, exactly) by a rename from a
+// temporary file of a name of its own beside it, created exclusively: a
+// reader sees the old file or the new one, whole, also while other writers
+// write the same path; a link planted at the name is replaced, not
+// followed, and one planted at a temporary's name cannot be opened.
 func WriteFile(path string, b []byte, perm os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := Create(tmp, 0, perm)
+	// CreateTemp opens with O_CREATE|O_EXCL: nothing that exists at the
+	// name, a link included, is opened.
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
 	}
+	tmp := f.Name()
 	_, err = f.Write(b)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -3,6 +3,7 @@ package safefile
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -116,8 +117,9 @@ func TestReadFile(t *testing.T) {
 	}
 }
 
-// TestWriteFile: links planted at the file's name or at its temporary
-// name are replaced, never written through.
+// TestWriteFile: a link planted at the file's name is replaced, never
+// written through, and one at the old temporary name is neither followed
+// nor in the way; no temporary is left.
 func TestWriteFile(t *testing.T) {
 	dir := t.TempDir()
 	victim := filepath.Join(dir, "victim")
@@ -135,7 +137,53 @@ func TestWriteFile(t *testing.T) {
 	if b, _ := os.ReadFile(p); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o600 || string(b) != "new" {
 		t.Errorf("the record: %v %v %q", fi, err, b)
 	}
-	if _, err := os.Lstat(p + ".tmp"); err == nil {
-		t.Error("the temporary file is left")
+	if ents, _ := os.ReadDir(dir); len(ents) != 3 {
+		t.Errorf("a temporary file is left: %v", ents)
+	}
+}
+
+// TestWriteFileConcurrent: writers of the same file at once (two sessions
+// started together leave the same ticket) all succeed, and a reader
+// always sees one writer's content whole. Before, writers shared one
+// temporary name: one removed another's temporary and renamed it half
+// written, or failed.
+func TestWriteFileConcurrent(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "ticket")
+	contents := map[string]bool{}
+	for i := range 8 {
+		contents[strings.Repeat(string(rune('a'+i)), 64<<10)] = true
+	}
+	if err := WriteFile(p, []byte(strings.Repeat("a", 64<<10)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	for c := range contents {
+		go func() {
+			var err error
+			for range 50 {
+				if err = WriteFile(p, []byte(c), 0o600); err != nil {
+					break
+				}
+			}
+			done <- err
+		}()
+	}
+	running := len(contents)
+	for running > 0 {
+		select {
+		case err := <-done:
+			running--
+			if err != nil {
+				t.Errorf("a writer failed: %v", err)
+			}
+		default:
+			b, err := os.ReadFile(p)
+			if err != nil || !contents[string(b)] {
+				t.Fatalf("a reader saw %d bytes, not one writer's whole content (%v)", len(b), err)
+			}
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(p)); len(ents) != 1 {
+		t.Errorf("temporaries left: %v", ents)
 	}
 }

@@ -8,6 +8,7 @@ package seqpacket
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -59,10 +60,23 @@ func (p Packet) Decode(v any) error {
 	return nil
 }
 
+// ErrTooLarge is a packet longer than the receiver accepts; it was read
+// and dropped, with any descriptors it carried.
+var ErrTooLarge = errors.New("packet too large")
+
 // Recv reads one packet of at most bufSize bytes carrying at most maxFiles
 // descriptors. An empty packet is the end of the stream: io.EOF.
+//
+// The packet's length is peeked first and only that much is allocated: a
+// buffer of bufSize for every message (a megabyte for the box agent's)
+// cost every session in a box a megabyte zeroed and faulted in, on both
+// sides, and a garbage collection now and then.
 func Recv(c *net.UnixConn, bufSize, maxFiles int) (Packet, error) {
-	buf := make([]byte, bufSize)
+	size, err := peekSize(c)
+	if err != nil {
+		return Packet{}, err
+	}
+	buf := make([]byte, min(size, bufSize+1))
 	oob := make([]byte, unix.CmsgSpace(maxFiles*4)+unix.CmsgSpace(unix.SizeofUcred))
 	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
 	if err != nil {
@@ -94,9 +108,33 @@ func Recv(c *net.UnixConn, bufSize, maxFiles int) (Packet, error) {
 			}
 		}
 	}
+	if n > bufSize {
+		p.Close()
+		return Packet{}, ErrTooLarge
+	}
 	if n == 0 {
 		p.Close()
 		return Packet{}, io.EOF
 	}
 	return p, nil
+}
+
+// peekSize waits for the next packet and returns its length without
+// reading it (MSG_PEEK|MSG_TRUNC; no control data is taken, so no
+// descriptor is received twice). 0 is an empty packet or the peer's close.
+func peekSize(c *net.UnixConn) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		n, _, rerr = unix.Recvfrom(int(fd), nil, unix.MSG_PEEK|unix.MSG_TRUNC)
+		return rerr != unix.EAGAIN && rerr != unix.EINTR
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, rerr
 }

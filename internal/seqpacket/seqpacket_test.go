@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -96,5 +97,82 @@ func TestDecodeClosesFiles(t *testing.T) {
 	}
 	if err := p.Files[0].Close(); !errors.Is(err, os.ErrClosed) {
 		t.Errorf("the files of an undecodable packet stay open: %v", err)
+	}
+}
+
+// openFDs counts this process's open descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestRecvSizes: a packet is received whole at any size up to the limit;
+// a longer one is dropped with its descriptors (none stays open here) and
+// the next packet still arrives; peeking at a packet's size never
+// receives its descriptors twice.
+func TestRecvSizes(t *testing.T) {
+	const limit = 8192
+	for _, tc := range []struct {
+		name string
+		size int // bytes of the JSON string's content
+		want error
+	}{
+		{"small", 1, nil},
+		{"a page", 4096, nil},
+		{"at the limit", limit - 2, nil}, // two quotes
+		{"one over", limit - 1, ErrTooLarge},
+		{"far over", 10 * limit, ErrTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := pair(t, false)
+			if err := a.SetWriteBuffer(1 << 20); err != nil {
+				t.Fatal(err)
+			}
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			before := openFDs(t)
+			payload := strings.Repeat("x", tc.size)
+			if err := Send(a, payload, w); err != nil {
+				t.Fatal(err)
+			}
+			if err := Send(a, "next"); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+			p, err := Recv(b, limit, 4)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Recv: %v, want %v", err, tc.want)
+			}
+			if err == nil {
+				var got string
+				if err := p.Decode(&got); err != nil || got != payload {
+					t.Fatalf("decoded %d bytes, %v", len(got), err)
+				}
+				if len(p.Files) != 1 {
+					t.Fatalf("%d files, want 1", len(p.Files))
+				}
+				p.Close()
+			}
+			// Every copy of the pipe's write end is closed: the read end
+			// sees EOF.
+			if n, err := r.Read(make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) {
+				t.Errorf("a copy of the passed descriptor stays open: read %d, %v", n, err)
+			}
+			if got := openFDs(t); got != before-1 {
+				t.Errorf("%d descriptors open after the packet, want %d", got, before-1)
+			}
+			p, err = Recv(b, limit, 4)
+			var next string
+			if err != nil || p.Decode(&next) != nil || next != "next" {
+				t.Errorf("the packet after: %q, %v", next, err)
+			}
+		})
 	}
 }

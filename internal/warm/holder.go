@@ -45,6 +45,9 @@ type Held struct {
 // systemd manager has it, one in an ssh session's scope does not); then
 // nothing has started and files are still the caller's.
 func Take(runtimeDir, fp string, argv []string, files []int, cgroup, start int) (h *Held, absent bool) {
+	if !Private(runtimeDir) {
+		return nil, false
+	}
 	sock, _ := Paths(runtimeDir, fp)
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -139,6 +142,9 @@ func ReadConfig(b []byte) (Config, bool) {
 // nothing of this process but its configuration on stdin. At most one
 // attempt per 10 seconds and lock file.
 func Spawn(runtimeDir string, s *Start, fp string) {
+	if !Private(runtimeDir) {
+		return
+	}
 	sock, lock := Paths(runtimeDir, fp)
 	if fi, err := os.Lstat(lock); err == nil && time.Since(fi.ModTime()) < 10*time.Second {
 		return

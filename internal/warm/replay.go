@@ -160,7 +160,7 @@ func Started(environ []string) { startEnviron = environ }
 // used (nothing has happened then). argv and environ are devbox's.
 func TryReplay(argv, environ []string) (code int, ok bool) {
 	rt := os.Getenv("XDG_RUNTIME_DIR")
-	if Off() || os.Getenv(Knob) == "noreplay" || len(argv) < 3 || !strings.HasPrefix(rt, "/") || term.IsTerminal(0) || term.IsTerminal(1) {
+	if Off() || os.Getenv(Knob) == "noreplay" || len(argv) < 3 || !strings.HasPrefix(rt, "/") || term.IsTerminal(0) || term.IsTerminal(1) || !Private(rt) {
 		return 0, false
 	}
 	cwd, err := os.Getwd()

@@ -22,6 +22,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"hash/fnv"
 	"io"
 	"os"
@@ -86,6 +87,35 @@ func validMap(m []string) bool {
 // Dir is where the warm path keeps its records and holders' sockets.
 func Dir(runtimeDir string) string { return runtimeDir + "/devbox/warm" }
 
+// Private reports whether the warm path may use runtimeDir: a directory
+// of the caller's that no other user can write, in which devbox's
+// directories, where they exist, are the caller's alone. In another
+// user's (an XDG_RUNTIME_DIR kept across su), that user could listen on
+// the holders' sockets and get the runs' descriptors and specs, or link a
+// holder's log to a file of the caller's (TestEscapeWarmRuntimeDirOfAnotherUser).
+func Private(runtimeDir string) bool {
+	for i, d := range []string{runtimeDir, runtimeDir + "/devbox", Dir(runtimeDir)} {
+		var st unix.Stat_t
+		var err error
+		if i == 0 {
+			err = unix.Stat(d, &st)
+		} else {
+			err = unix.Lstat(d, &st)
+		}
+		if err != nil {
+			return i > 0 && err == unix.ENOENT
+		}
+		writable := uint32(0o022)
+		if i > 0 {
+			writable = 0o077
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR || int(st.Uid) != os.Getuid() || st.Mode&writable != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // maxRecord bounds a record or a holder's configuration (a replay holds a
 // spec).
 const maxRecord = 1 << 20
@@ -114,8 +144,14 @@ func readRecord(path string) (*Replay, bool) {
 	return &p, err == nil && len(b) <= maxRecord && decode(b, &p)
 }
 
+// errNotPrivate refuses a runtime directory that is not Private.
+var errNotPrivate = errors.New("the runtime directory is not a private directory of yours: not recorded")
+
 // writeRecord writes file in Dir(runtimeDir) atomically (0600).
 func writeRecord(runtimeDir, file string, b []byte) error {
+	if !Private(runtimeDir) {
+		return errNotPrivate
+	}
 	if err := os.Mkdir(Dir(runtimeDir), 0o700); err != nil && !os.IsExist(err) {
 		return err
 	}

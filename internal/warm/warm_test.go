@@ -132,3 +132,50 @@ func TestCgroupKey(t *testing.T) {
 		t.Errorf("CgroupKey(false) = %q, %v; /proc/self/cgroup %q", own, err, b)
 	}
 }
+
+// TestPrivate: the warm path uses a runtime directory only when nobody else
+// can write it or devbox's directories in it (other owners are the
+// integration test's: TestEscapeWarmRuntimeDirOfAnotherUser).
+func TestPrivate(t *testing.T) {
+	for _, c := range []struct {
+		name                 string
+		rt, devbox, warmMode os.FileMode // 0: not made
+		warmLink             bool
+		want                 bool
+	}{
+		{name: "fresh", rt: 0o700, want: true},
+		{name: "readable", rt: 0o755, devbox: 0o700, warmMode: 0o700, want: true},
+		{name: "world-writable", rt: 0o777},
+		{name: "sticky", rt: 0o777 | os.ModeSticky},
+		{name: "devbox readable by others", rt: 0o700, devbox: 0o755},
+		{name: "warm writable by the group", rt: 0o700, devbox: 0o700, warmMode: 0o770},
+		{name: "warm a link", rt: 0o700, devbox: 0o700, warmLink: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rt := t.TempDir()
+			mk := func(p string, mode os.FileMode) {
+				if mode == 0 {
+					return
+				}
+				if err := os.Mkdir(p, 0o700); err != nil && !os.IsExist(err) {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(p, mode); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mk(rt, c.rt)
+			mk(rt+"/devbox", c.devbox)
+			mk(Dir(rt), c.warmMode)
+			if c.warmLink {
+				other := t.TempDir()
+				if err := os.Symlink(other, Dir(rt)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := Private(rt); got != c.want {
+				t.Errorf("Private = %v, want %v", got, c.want)
+			}
+		})
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/devbox-dev/devbox/internal/safefile"
 	"github.com/devbox-dev/devbox/provision"
 	"golang.org/x/sys/unix"
 )
@@ -79,21 +80,7 @@ func Vouch(base string, t Ticket) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".ticket-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), p)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return safefile.WriteFile(p, b, 0o600)
 }
 
 // Lookup returns box name of the store at store as its ticket under

@@ -329,8 +329,11 @@ var Examples = map[string]Example{
 	},
 	// devbox assemble (--help and docs/boxfile.md).
 	"devbox assemble": {
-		Says:     "makes the boxes of ./devbox.toml",
-		Setup:    []string{`printf '%s\n' '[box.web]' 'image = "busybox"' 'on_create = ["touch /etc/made"]' > devbox.toml`},
+		Says: "makes the boxes of ./devbox.toml",
+		// Trusted once, then removed: assemble asks before a file's hook
+		// runs the first time.
+		Setup: []string{`printf '%s\n' '[box.web]' 'image = "busybox"' 'on_create = ["touch /etc/made"]' > devbox.toml`,
+			"devbox assemble --trust", "devbox rm -f web"},
 		Outcome:  Outcome{Stdout: []string{"web\tcreate"}},
 		Probe:    "devbox exec web ls /etc/made",
 		ProbeOut: "/etc/made",
@@ -373,7 +376,7 @@ var Examples = map[string]Example{
 	},
 	"devbox shell --devcontainer -- id -un": {
 		Says:    "enters the box of the project's devcontainer.json",
-		Setup:   []string{`mkdir -p .devcontainer && printf '%s\n' '{' '  // comments are fine' '  "image": "busybox",' '  "containerEnv": {"X": "1"},' '}' > .devcontainer/devcontainer.json`},
+		Setup:   []string{`mkdir -p .devcontainer && printf '%s\n' '{' '  // comments are fine' '  "image": "busybox",' '  "name": "demo",' '}' > .devcontainer/devcontainer.json`},
 		Outcome: Outcome{Stdout: []string{"{USER}"}},
 	},
 	// Commit, push, save, load (README, commit/push/save/load --help).

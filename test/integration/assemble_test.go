@@ -58,7 +58,7 @@ func TestAssemble(t *testing.T) {
 	os.WriteFile(file, []byte(boxFile), 0o644)
 	summary := func(r result) string { return strings.TrimSpace(r.stdout) }
 
-	if got := summary(e.ok("assemble", file)); got != "alpha\tcreate\nbeta\tcreate" {
+	if got := summary(e.ok("assemble", "--trust", file)); got != "alpha\tcreate\nbeta\tcreate" {
 		t.Fatalf("first assemble printed %q", got)
 	}
 	if out := e.ok("exec", "alpha", "sh", "-c", "cat /etc/created /etc/starts; command -v less").stdout; out != "created\nstart\n/usr/bin/less\n" {
@@ -84,7 +84,7 @@ func TestAssemble(t *testing.T) {
 	}
 
 	os.WriteFile(file, []byte(strings.Replace(boxFile, `["less"]`, `["less", "sudo"]`, 1)), 0o644)
-	r := e.ok("assemble", "--json", file)
+	r := e.ok("assemble", "--json", "--trust", file)
 	var res []struct {
 		Name, Action string
 		Changes      []string
@@ -114,7 +114,7 @@ func TestAssemble(t *testing.T) {
 	}
 	// A box of the same name made by hand is not assemble's to replace.
 	e.ok("create", "beta", "--image", "busybox")
-	if r := e.run("assemble", file); r.code == 0 || !strings.Contains(r.stderr, "--replace") {
+	if r := e.run("assemble", "--trust", file); r.code == 0 || !strings.Contains(r.stderr, "--replace") {
 		t.Errorf("assemble over a hand-made box: exit %d %q", r.code, r.stderr)
 	}
 }
@@ -200,59 +200,7 @@ func TestDevcontainerTrust(t *testing.T) {
 	// On a terminal: the prompt names the command; "n" runs nothing.
 	answer := func(a string) (result, string) {
 		t.Helper()
-		m, s := openPTY(t)
-		defer m.Close()
-		c := e.cmd("shell", "--devcontainer="+proj, "--", "true")
-		var out bytes.Buffer
-		c.Stdin, c.Stdout, c.Stderr = s, &out, s
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		s.Close()
-		var seen []byte
-		buf := make([]byte, 4096)
-		for !bytes.Contains(seen, []byte("[y/N]")) {
-			m.SetReadDeadline(time.Now().Add(60 * time.Second))
-			n, err := m.Read(buf)
-			seen = append(seen, buf[:n]...)
-			if err != nil {
-				t.Fatalf("no prompt: %v: %q", err, seen)
-			}
-		}
-		m.Write([]byte(a + "\n"))
-		// Drain what follows (a full pty would block devbox) until it
-		// has exited and its last words are read.
-		exited := make(chan struct{})
-		drained := make(chan []byte)
-		go func() {
-			var rest []byte
-			b := make([]byte, 4096)
-			for {
-				m.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-				n, err := m.Read(b)
-				rest = append(rest, b[:n]...)
-				if err != nil && !os.IsTimeout(err) {
-					break
-				}
-				if err != nil {
-					select {
-					case <-exited:
-						drained <- rest
-						return
-					default:
-					}
-				}
-			}
-			drained <- rest
-		}()
-		err := c.Wait()
-		close(exited)
-		seen = append(seen, <-drained...)
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		return result{stdout: out.String(), code: code}, string(seen)
+		return e.answerPrompt(t, a, "shell", "--devcontainer="+proj, "--", "true")
 	}
 	r, prompt := answer("n")
 	if r.code != 125 || !strings.Contains(prompt, "postCreateCommand: echo first") {
@@ -282,4 +230,149 @@ func TestDevcontainerTrust(t *testing.T) {
 	if got := ran(); got != "second\n" {
 		t.Errorf("--trust: the hook wrote %q", got)
 	}
+}
+
+// TestAssembleTrust: a box file's hooks run as you (on_create once,
+// on_start at every start; in a dev box, with your home) and its exports
+// put the box's commands on your PATH, so devbox assemble asks before it
+// makes a box that has any, as shell --devcontainer does (one
+// implementation): without a terminal it refuses, naming them, with the
+// hint --trust; on a terminal "n" runs nothing and "y" runs it; the yes is
+// remembered for this file and this content; an added on_start hook or an
+// export asks again. A box without any is not asked about, nor are --rm
+// and --dry-run. Before, a cloned repository's devbox.toml ran its hooks
+// unasked.
+func TestAssembleTrust(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	proj := filepath.Join(e.home, "cloned")
+	os.MkdirAll(proj, 0o755)
+	file := filepath.Join(proj, "devbox.toml")
+	marker := filepath.Join(e.home, "hook-ran")
+	write := func(extra string) {
+		os.WriteFile(file, []byte("[box.hooked]\nimage = \"busybox\"\non_create = [\"echo first > "+marker+"\"]\n"+extra), 0o644)
+	}
+	ran := func() string {
+		b, _ := os.ReadFile(marker)
+		os.Remove(marker)
+		return string(b)
+	}
+	write("")
+	r := e.run("assemble", file)
+	if r.code != 125 || !strings.Contains(r.stderr, "--trust") || !strings.Contains(r.stderr, "on_create: echo first") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("without a terminal: exit %d %q, want 125 naming the hook and --trust", r.code, r.stderr)
+	}
+	if got := ran(); got != "" || len(e.boxes()) != 0 {
+		t.Fatalf("the untrusted hook ran (%q) or a box was made: %+v", got, e.boxes())
+	}
+	// --dry-run and --rm run nothing: not asked.
+	if r := e.ok("assemble", "--dry-run", file); strings.TrimSpace(r.stdout) != "hooked\tcreate" {
+		t.Errorf("--dry-run printed %q", r.stdout)
+	}
+	e.ok("assemble", "--rm", file)
+
+	r, prompt := e.answerPrompt(t, "n", "assemble", file)
+	if r.code != 125 || !strings.Contains(prompt, "on_create: echo first") || !strings.Contains(prompt, "shares your home") {
+		t.Errorf("answered n: exit %d, prompt %q", r.code, prompt)
+	}
+	if got := ran(); got != "" || len(e.boxes()) != 0 {
+		t.Fatalf("answered n, the hook ran (%q) or a box was made: %+v", got, e.boxes())
+	}
+	r, prompt = e.answerPrompt(t, "y", "assemble", file)
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "hooked\tcreate" {
+		t.Fatalf("answered y: exit %d %q: %q", r.code, r.stdout, prompt)
+	}
+	if got := ran(); got != "first\n" {
+		t.Errorf("answered y, the hook wrote %q", got)
+	}
+	id := e.snapRecord("hooked").ID
+	// Remembered: no terminal needed for the same content.
+	e.ok("assemble", file)
+	// An added start hook, an added export: asked again, the box kept.
+	for _, extra := range []string{
+		"on_start = [\"echo started > " + marker + "\"]\n",
+		"export = { bin = [\"/bin/busybox\"] }\n",
+	} {
+		write(extra)
+		r := e.run("assemble", file)
+		if r.code != 125 || !strings.Contains(r.stderr, strings.SplitN(extra, " ", 2)[0]) || !strings.Contains(r.stderr, "--trust") {
+			t.Errorf("%s: ran unasked: exit %d %q", extra, r.code, r.stderr)
+		}
+		if got := ran(); got != "" || e.snapRecord("hooked").ID != id {
+			t.Errorf("%s: the box was rebuilt or a hook ran: %q", extra, got)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(e.home, ".local", "bin", "busybox")); err == nil {
+		t.Error("the untrusted export was made")
+	}
+	r = e.ok("assemble", "--trust", file)
+	if !strings.Contains(r.stdout, "replace") || ran() != "first\n" {
+		t.Errorf("--trust: %q", r.stdout)
+	}
+	if _, err := os.Lstat(filepath.Join(e.home, ".local", "bin", "busybox")); err != nil {
+		t.Errorf("--trust: no export: %v", err)
+	}
+	// Nothing to run, nothing asked.
+	os.WriteFile(file, []byte("[box.plain]\nimage = \"busybox\"\n"), 0o644)
+	e.ok("assemble", file)
+}
+
+// answerPrompt runs devbox with args on a pty (stdin and stderr), waits
+// for its [y/N] prompt, answers a and returns how it ended (stdout
+// apart) and everything it wrote on the terminal.
+func (e *env) answerPrompt(t *testing.T, a string, args ...string) (result, string) {
+	t.Helper()
+	m, s := openPTY(t)
+	defer m.Close()
+	c := e.cmd(args...)
+	var out bytes.Buffer
+	c.Stdin, c.Stdout, c.Stderr = s, &out, s
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	var seen []byte
+	buf := make([]byte, 4096)
+	for !bytes.Contains(seen, []byte("[y/N]")) {
+		m.SetReadDeadline(time.Now().Add(60 * time.Second))
+		n, err := m.Read(buf)
+		seen = append(seen, buf[:n]...)
+		if err != nil {
+			t.Fatalf("no prompt: %v: %q", err, seen)
+		}
+	}
+	m.Write([]byte(a + "\n"))
+	// Drain what follows (a full pty would block devbox) until it
+	// has exited and its last words are read.
+	exited := make(chan struct{})
+	drained := make(chan []byte)
+	go func() {
+		var rest []byte
+		b := make([]byte, 4096)
+		for {
+			m.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			n, err := m.Read(b)
+			rest = append(rest, b[:n]...)
+			if err != nil && !os.IsTimeout(err) {
+				break
+			}
+			if err != nil {
+				select {
+				case <-exited:
+					drained <- rest
+					return
+				default:
+				}
+			}
+		}
+		drained <- rest
+	}()
+	err := c.Wait()
+	close(exited)
+	seen = append(seen, <-drained...)
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	return result{stdout: out.String(), code: code}, string(seen)
 }

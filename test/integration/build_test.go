@@ -417,3 +417,60 @@ func TestBuildLayered(t *testing.T) {
 		t.Errorf("app after editing base: %q", out)
 	}
 }
+
+// TestBuildRecordGoesWithImage: devbox build records the image it built
+// under builds/<key> in the store; once that image is removed (rmi, then
+// the collector) its record goes too, and image prune removes what was
+// planted in builds/ — a link to a file of the user's, a huge file, a
+// record of an image that is not stored — as itself, never following or
+// reading it whole; a stored image's record stays and still makes the
+// build cached. Before, every record outlived its image.
+func TestBuildRecordGoesWithImage(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	dir := filepath.Join(e.home, "project")
+	os.MkdirAll(dir, 0o755)
+	builds := filepath.Join(e.root, "builds")
+	records := func() []string {
+		ents, _ := os.ReadDir(builds)
+		var out []string
+		for _, ent := range ents {
+			out = append(out, ent.Name())
+		}
+		return out
+	}
+	build := func(name string) buildJSON {
+		file := filepath.Join(dir, name+".toml")
+		os.WriteFile(file, []byte("[box."+name+"]\nimage = \"busybox\"\non_create = [\"echo "+name+" > /built\"]\n"), 0o644)
+		res, _ := e.build(file)
+		return res
+	}
+	gone, kept := build("gone"), build("kept")
+	if got := records(); len(got) != 2 {
+		t.Fatalf("two builds recorded %v", got)
+	}
+	e.ok("rmi", gone.Ref)
+	if got := records(); len(got) != 1 || got[0] != kept.Key {
+		t.Errorf("after rmi: records %v, want only %s", got, kept.Key)
+	}
+	c := plantCanary(t, e.home)
+	planted := map[string]func(p string) error{
+		strings.Repeat("1", 64): func(p string) error { return os.Symlink(c.path, p) },
+		strings.Repeat("2", 64): func(p string) error { return os.WriteFile(p, []byte(gone.ID+"\n"), 0o600) },
+		strings.Repeat("3", 64): func(p string) error { return testutil.HugeFile(p, []byte(kept.ID+"\n")) },
+		"not-a-key":             func(p string) error { return os.WriteFile(p, []byte(kept.ID+"\n"), 0o600) },
+	}
+	for name, plant := range planted {
+		if err := plant(filepath.Join(builds, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.ok("image", "prune")
+	if got := records(); len(got) != 1 || got[0] != kept.Key {
+		t.Errorf("after image prune: records %v, want only %s", got, kept.Key)
+	}
+	c.check(t)
+	if again := build("kept"); !again.Cached || again.ID != kept.ID {
+		t.Errorf("the stored image's build is no longer cached: %+v", again)
+	}
+}

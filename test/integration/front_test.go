@@ -3,11 +3,16 @@
 package integration
 
 import (
+	"encoding/hex"
+	"encoding/json"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/devbox-dev/devbox/test/testutil"
 )
 
 // The front (cmd/devbox) serves `devbox shell` and `devbox exec` on a
@@ -203,5 +208,86 @@ func TestFrontHandsOver(t *testing.T) {
 	}
 	if v := e.ok("version"); !strings.Contains(v.stdout, "\nfront:     "+bin+" + embedded devbox-cli sha256:") {
 		t.Errorf("version does not name the front %s:\n%s", bin, v.stdout)
+	}
+}
+
+// TestFrontTicketsGoWithTheirBoxes: a session leaves a ticket for the
+// front in $XDG_RUNTIME_DIR/devbox/front; devbox rm takes the box's
+// ticket with it, and devbox prune removes tickets whose box is gone and
+// whatever was planted among them (a link to a file of the user's, a
+// huge file, a ticket copied under another name), removing each as
+// itself, never following or reading it whole, while a running box's
+// ticket stays and the front still serves it. Before, every ticket
+// outlived its box.
+func TestFrontTicketsGoWithTheirBoxes(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	front := filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "devbox", "front")
+	// ours returns this store's tickets: file name → box name.
+	ours := func() map[string]string {
+		out := map[string]string{}
+		ents, _ := os.ReadDir(front)
+		for _, ent := range ents {
+			b, err := os.ReadFile(filepath.Join(front, ent.Name()))
+			var tk struct{ Name, Dir string }
+			if err == nil && json.Unmarshal(b, &tk) == nil && strings.HasPrefix(tk.Dir, e.root+"/") {
+				out[ent.Name()] = tk.Name
+			}
+		}
+		return out
+	}
+	for _, n := range []string{"gone", "kept"} {
+		e.ok("create", n, "--image", "busybox", "--grace", "120")
+		e.ok("exec", n, "true")
+	}
+	tickets := ours()
+	if len(tickets) != 2 {
+		t.Fatalf("two sessions left tickets %v, want two", tickets)
+	}
+	var keptFile string
+	for f, n := range tickets {
+		if n == "kept" {
+			keptFile = f
+		}
+	}
+	e.ok("rm", "-f", "gone")
+	if got := ours(); len(got) != 1 || got[keptFile] != "kept" {
+		t.Errorf("after rm: tickets %v, want only kept's", got)
+	}
+	// Planted: a removed box's ticket (as an older devbox left it), a
+	// link to a file of the user's, a huge file, a copy under another
+	// name.
+	kept, err := os.ReadFile(filepath.Join(front, keptFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghost := strings.Replace(string(kept), `"name":"kept"`, `"name":"ghost"`, 1)
+	h := fnv.New128a()
+	h.Write([]byte(e.root + "\x00ghost"))
+	c := plantCanary(t, e.home)
+	planted := map[string]func(p string) error{
+		hex.EncodeToString(h.Sum(nil)): func(p string) error { return os.WriteFile(p, []byte(ghost), 0o600) },
+		"link-" + keptFile[:8]:         func(p string) error { return os.Symlink(c.path, p) },
+		"copy-" + keptFile[:8]:         func(p string) error { return os.WriteFile(p, kept, 0o600) },
+		"huge-" + keptFile[:8]:         func(p string) error { return testutil.HugeFile(p, kept) },
+	}
+	for name, plant := range planted {
+		if err := plant(filepath.Join(front, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.ok("prune", "--force")
+	for name := range planted {
+		if _, err := os.Lstat(filepath.Join(front, name)); err == nil {
+			os.Remove(filepath.Join(front, name))
+			t.Errorf("prune left %s", name)
+		}
+	}
+	c.check(t)
+	if got := ours(); len(got) != 1 || got[keptFile] != "kept" {
+		t.Errorf("after prune: tickets %v, want only kept's", got)
+	}
+	if _, tr := e.frontRun(false, nil, "", "exec", "kept", "true"); !strings.Contains(tr, " front: session\n") {
+		t.Errorf("after prune the front does not serve the running box:\n%s", tr)
 	}
 }

@@ -8,6 +8,7 @@
 //	probe ptrace        PTRACE_ATTACH and PTRACE_SEIZE to PID 1, open /proc/1/mem and /proc/1/environ
 //	probe tiocsti TEXT  push TEXT into the input of the terminals on fds 0-2 and /dev/tty (also with high bits set in the request)
 //	probe keys DESC     search the session, user and user-session keyrings for a "user" key DESC and read it
+//	probe plant-key DESC  add a "user" key DESC to the user and user-session keyrings (for a later box to find)
 //	probe masks         unmount and remount the masks over /proc and /sys, mount a new proc, sysfs and tmpfs
 //	probe status        the confinement lines of /proc/self/status
 //	probe hostchan      find a devbox-host socket and run hostname on the host through it (hostchan.go)
@@ -27,7 +28,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: probe fds|ptrace|tiocsti|keys|masks|status|dump [ARG]")
+		fmt.Fprintln(os.Stderr, "usage: probe fds|ptrace|tiocsti|keys|plant-key|masks|status|dump [ARG]")
 		os.Exit(2)
 	}
 	arg := ""
@@ -43,6 +44,8 @@ func main() {
 		tiocsti(arg)
 	case "keys":
 		keys(arg)
+	case "plant-key":
+		plantKey(arg)
 	case "masks":
 		masks()
 	case "status":
@@ -180,6 +183,27 @@ func keys(desc string) {
 			continue
 		}
 		fmt.Printf("FOUND %s: key %d: %q\n", r.name, id, buf[:min(n, len(buf))])
+	}
+}
+
+// plantKey leaves a "user" key desc in the user and user-session
+// keyrings, which outlive the process: a later box that finds it shares
+// them with this one.
+func plantKey(desc string) {
+	for _, r := range []struct {
+		name string
+		id   int
+	}{{"user", unix.KEY_SPEC_USER_KEYRING}, {"user-session", unix.KEY_SPEC_USER_SESSION_KEYRING}} {
+		// Made in the session keyring (possessed: its permissions can be
+		// set), readable by anyone of the uid, then linked into r.
+		id, err := unix.AddKey("user", desc, []byte("planted in "+r.name), unix.KEY_SPEC_SESSION_KEYRING)
+		if err == nil {
+			err = unix.KeyctlSetperm(id, 0x3f3f3f3f)
+		}
+		if err == nil {
+			_, err = unix.KeyctlInt(unix.KEYCTL_LINK, id, r.id, 0, 0)
+		}
+		result("plant "+r.name, err)
 	}
 }
 

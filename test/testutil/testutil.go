@@ -28,3 +28,21 @@ func RequireUnprivilegedUserns(t testing.TB, hasSubIDs bool) {
 		Skip(t, "the user has no /etc/subuid and /etc/subgid range (hint: sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $USER)")
 	}
 }
+
+// HugeFile writes head at path and extends it, sparse, to 1 GiB: a planted
+// record that a reader which does not bound what it reads would read
+// whole.
+func HugeFile(path string, head []byte) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(head)
+	if err == nil {
+		err = f.Truncate(1 << 30)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

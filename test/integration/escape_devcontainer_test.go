@@ -1,0 +1,142 @@
+//go:build integration
+
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestEscapeDevcontainerWithoutHook: a repository's devcontainer.json
+// without a postCreateCommand was assembled without asking, yet its
+// containerEnv and mounts decide what runs as the user in a box that shares
+// the home: BASH_ENV (or PATH) naming a script of the repository's, or a
+// directory of the repository's bound over /usr/local/bin, runs the
+// repository's code at the user's first command, whatever the image. Each
+// must be trusted like a hook: without a terminal nothing is made and the
+// error names --trust; with --trust the box is made.
+func TestEscapeDevcontainerWithoutHook(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	marker := filepath.Join(e.home, "repository-code-ran")
+	script := "#!/bin/sh\necho ran > " + marker + "\n"
+	for _, tc := range []struct {
+		name, json string
+		files      map[string]string // relative to the project: content (executable)
+		cmd        []string
+	}{
+		{name: "bashenv", json: `{"image": "debian", "containerEnv": {"BASH_ENV": "${containerWorkspaceFolder}/.devcontainer/env.sh"}}`,
+			files: map[string]string{".devcontainer/env.sh": script}, cmd: []string{"bash", "-c", "true"}},
+		{name: "path", json: `{"image": "debian", "containerEnv": {"PATH": "${containerWorkspaceFolder}/.tools:/usr/bin:/bin"}}`,
+			files: map[string]string{".tools/ls": script}, cmd: []string{"ls"}},
+		{name: "mounts", json: `{"image": "debian", "mounts": ["source=${localWorkspaceFolder}/.tools,target=/usr/local/bin,type=bind"]}`,
+			files: map[string]string{".tools/ls": script}, cmd: []string{"ls"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proj := filepath.Join(e.home, "cloned-"+tc.name)
+			if err := os.MkdirAll(filepath.Join(proj, ".devcontainer"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(proj, ".devcontainer", "devcontainer.json"), []byte(tc.json), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for p, s := range tc.files {
+				p = filepath.Join(proj, p)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(s), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			os.Remove(marker)
+			args := append([]string{"shell", "--devcontainer=" + proj, "--"}, tc.cmd...)
+			r := e.run(args...)
+			if _, err := os.Stat(marker); err == nil {
+				t.Fatalf("the repository's code ran unasked (exit %d):\n%s", r.code, r.stderr)
+			}
+			if r.code != 125 || !strings.Contains(r.stderr, "--trust") || strings.Count(r.stderr, "\n") != 1 {
+				t.Errorf("without a terminal: exit %d %q, want 125 and one line naming --trust", r.code, r.stderr)
+			}
+			for _, b := range e.boxes() {
+				if b.Name == "cloned-"+tc.name {
+					t.Errorf("an untrusted devcontainer.json's box was made: %+v", b)
+				}
+			}
+			// Trusted, it is what the file says.
+			trusted := append([]string{"shell", "--devcontainer=" + proj, "--trust", "--"}, tc.cmd...)
+			if r := e.run(trusted...); r.code != 0 {
+				t.Fatalf("--trust: exit %d\n%s", r.code, r.stderr)
+			}
+			if _, err := os.Stat(marker); err != nil {
+				t.Errorf("--trust: the file's box is not the one it describes (the test is void): %v", err)
+			}
+			e.ok("rm", "-f", "cloned-"+tc.name)
+		})
+	}
+}
+
+// TestEscapeDevcontainerTrustReuse: a trust given to one project with one
+// content is not reused by another: the same file in another directory, a
+// devcontainer.json that is a symbolic link to the trusted one, or the
+// trusted project's file swapped for a link to an edited copy. Each is
+// refused without a terminal; the trusted one still runs.
+func TestEscapeDevcontainerTrustReuse(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	marker := filepath.Join(e.home, "hook-ran")
+	content := func(hook string) string {
+		return `{"image": "busybox", "postCreateCommand": "` + hook + ` > ` + marker + `"}`
+	}
+	mk := func(name, body string) string {
+		proj := filepath.Join(e.home, name)
+		if err := os.MkdirAll(filepath.Join(proj, ".devcontainer"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if body != "" {
+			if err := os.WriteFile(filepath.Join(proj, ".devcontainer", "devcontainer.json"), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return proj
+	}
+	trusted := mk("trusted", content("echo trusted"))
+	if r := e.run("shell", "--devcontainer="+trusted, "--trust", "--", "true"); r.code != 0 {
+		t.Fatalf("--trust: exit %d\n%s", r.code, r.stderr)
+	}
+	if b, _ := os.ReadFile(marker); string(b) != "trusted\n" {
+		t.Fatalf("the trusted hook did not run (the test is void): %q", b)
+	}
+	os.Remove(marker)
+	refused := func(what, proj string) {
+		t.Helper()
+		r := e.run("shell", "--devcontainer="+proj, "--", "true")
+		if r.code != 125 || !strings.Contains(r.stderr, "--trust") {
+			t.Errorf("%s: exit %d %q, want 125 naming --trust", what, r.code, r.stderr)
+		}
+		if b, err := os.ReadFile(marker); err == nil {
+			t.Errorf("%s: the hook ran: %q", what, b)
+			os.Remove(marker)
+		}
+	}
+	refused("the same content in another directory", mk("copy", content("echo trusted")))
+	linked := mk("linked", "")
+	if err := os.Symlink(filepath.Join(trusted, ".devcontainer", "devcontainer.json"), filepath.Join(linked, ".devcontainer", "devcontainer.json")); err != nil {
+		t.Fatal(err)
+	}
+	refused("a link to the trusted file", linked)
+	edited := filepath.Join(e.home, "edited.json")
+	if err := os.WriteFile(edited, []byte(content("echo edited")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(trusted, ".devcontainer", "devcontainer.json")
+	if err := os.Rename(f, f+".orig"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(edited, f); err != nil {
+		t.Fatal(err)
+	}
+	refused("the trusted file swapped for a link to an edited copy", trusted)
+}

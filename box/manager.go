@@ -31,6 +31,12 @@ import (
 type Settings struct {
 	Network   network.Config
 	Provision provision.Config
+	// ScratchOnDisk: an ephemeral run's writable layer is on disk
+	// ([run] scratch = "disk"), not in memory.
+	ScratchOnDisk bool
+	// Path is the configuration file's (optional): a run's replay record
+	// is guarded by it.
+	Path string
 }
 
 // Deps are what a Manager is made of. Every field is required unless it

@@ -1,10 +1,10 @@
 // Package box is the lifecycle of devbox's boxes: create, start, stop,
 // remove, prune, list, provision, snapshot locks, devbox run's ephemeral
 // boxes (Manager.Run), the network of a start and the cgroups of running
-// boxes. The verbs under cmd/ parse flags, call
-// a Manager and print what it returns; this package never imports cmd/,
-// cobra or pflag, and it prints nothing itself: warnings go to the
-// Manager's Warn callback, progress lines to its Progress writer.
+// boxes. The verbs under cmd/ parse flags, call a Manager and print what
+// it returns; this package never imports cmd/, cobra or pflag, and it
+// prints nothing itself: warnings go to the Manager's Warn callback,
+// progress lines to its Progress writer.
 //
 // Records, specs and the box store are runtime/box's (imported as rbox);
 // the protocol with a running box is runtime/agent's; starting a process

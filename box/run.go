@@ -204,7 +204,7 @@ func (m *Manager) Run(o RunOptions) (RunResult, error) {
 	// nothing but passing on the exit code (a single-id mapping warns on
 	// every run).
 	cgBase := replayCgroupBase(cg, o.Limits, joinable)
-	replayable := !terminal && o.Pull != "always" && spec.Remove && spec.ScratchInMemory && (cg == nil || cgBase != "") && !m.ids.Single()
+	replayable := replayable(&o, spec, cg != nil, cgBase) && !m.ids.Single()
 	res.Code, err = l.Run(spec, o.InTTY && terminal)
 	if replayable && err == nil && res.Code != ExitFailure {
 		l.SaveReplay(spec, m.st, nw, cgBase, set.Path)
@@ -238,6 +238,13 @@ func runNetwork(set Settings, o *RunOptions) (*Network, error) {
 	// Known now: the helper starts while the spec is being made.
 	n.Choice.Hostname = runtime.Hostname(o.Hostname, o.Name)
 	return n, nil
+}
+
+// replayable reports whether a replay may repeat run o, whose spec is
+// spec: an ephemeral box without a terminal, its writable layer in memory,
+// its image not pulled every time, and no cgroup or one in cgBase.
+func replayable(o *RunOptions, spec *runtime.Spec, hasCgroup bool, cgBase string) bool {
+	return !spec.Terminal && o.Pull != "always" && spec.Remove && spec.ScratchInMemory && (!hasCgroup || cgBase != "")
 }
 
 // replayCgroupBase is the delegated base a replay of the run may make its

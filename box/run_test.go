@@ -4,10 +4,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/devbox-dev/devbox/cgroup"
+	"github.com/devbox-dev/devbox/internal/warm"
 	"github.com/devbox-dev/devbox/network"
 	"github.com/devbox-dev/devbox/runtime"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -247,5 +249,92 @@ func TestRunRefusesEarly(t *testing.T) {
 	ents, err := os.ReadDir(m.st.ContainersDir())
 	if err != nil || len(ents) != 1 {
 		t.Errorf("containers: %v %v, want the stored box's directory only", ents, err)
+	}
+}
+
+// What a replay may repeat (docs/architecture.md, "Replay").
+func TestReplayable(t *testing.T) {
+	eph := func(edit func(*runtime.Spec)) *runtime.Spec {
+		s := &runtime.Spec{Remove: true, ScratchInMemory: true}
+		if edit != nil {
+			edit(s)
+		}
+		return s
+	}
+	for _, c := range []struct {
+		name      string
+		pull      string
+		spec      *runtime.Spec
+		hasCgroup bool
+		cgBase    string
+		want      bool
+	}{
+		{"ephemeral", "missing", eph(nil), false, "", true},
+		{"pull never", "never", eph(nil), false, "", true},
+		{"pull always", "always", eph(nil), false, "", false},
+		{"terminal", "missing", eph(func(s *runtime.Spec) { s.Terminal = true }), false, "", false},
+		{"kept", "missing", eph(func(s *runtime.Spec) { s.Remove, s.ScratchInMemory = false, false }), false, "", false},
+		{"scratch on disk", "missing", eph(func(s *runtime.Spec) { s.ScratchInMemory = false }), false, "", false},
+		{"cgroup in a delegated base", "missing", eph(nil), true, "/sys/fs/cgroup/user.slice/devbox.scope", true},
+		{"cgroup a replay cannot make", "missing", eph(nil), true, "", false},
+	} {
+		if got := replayable(&RunOptions{Pull: c.pull}, c.spec, c.hasCgroup, c.cgBase); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// A run's init: its status and spec pipes follow the descriptors before
+// them, and its arguments say where they are.
+func TestLaunchPipes(t *testing.T) {
+	for _, n := range []int{0, 1} {
+		l := &Launched{}
+		args, ends, err := l.pipes(n, "/store/containers/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, spec := strconv.Itoa(3+n), strconv.Itoa(4+n)
+		if !slices.Equal(args, []string{"fd:" + spec, status, "/store/containers/x"}) || len(ends) != 2 {
+			t.Errorf("%d files before: args %v, %d ends", n, args, len(ends))
+		}
+		// The init's ends: status written, spec read.
+		if _, err := ends[0].Write([]byte("42")); err != nil {
+			t.Error(err)
+		}
+		if _, err := l.specW.Write([]byte("{}")); err != nil {
+			t.Error(err)
+		}
+		var b [2]byte
+		if _, err := l.statusR.Read(b[:]); err != nil || string(b[:]) != "42" {
+			t.Errorf("status pipe: %q %v", b, err)
+		}
+		if _, err := ends[1].Read(b[:]); err != nil || string(b[:]) != "{}" {
+			t.Errorf("spec pipe: %q %v", b, err)
+		}
+		ends[0].Close()
+		ends[1].Close()
+		l.closePipes()
+	}
+}
+
+// The warm path is asked only for a run that allows it, with the
+// descriptor kinds a holder's spare is handed.
+func TestWarmStart(t *testing.T) {
+	none := &Network{Choice: NetworkChoice{Driver: network.ModeNone}}
+	t.Setenv("XDG_RUNTIME_DIR", "/run/user/1000")
+	if w := warmStart(launchOptions{Net: none, Warm: false}, 0); w != nil {
+		t.Errorf("not allowed: %+v", w)
+	}
+	w := warmStart(launchOptions{Net: none, Warm: true}, 0)
+	if w == nil || w.RuntimeDir != "/run/user/1000" || !slices.Equal(w.Kinds, []string{warm.PipeFromTarget, warm.PipeToTarget}) {
+		t.Errorf("no network: %+v", w)
+	}
+	// A descriptor that is no network helper's handshake: cold.
+	if w := warmStart(launchOptions{Net: none, Warm: true}, 1); w != nil {
+		t.Errorf("one descriptor without a helper: %+v", w)
+	}
+	t.Setenv("XDG_RUNTIME_DIR", "run/user/1000")
+	if w := warmStart(launchOptions{Net: none, Warm: true}, 0); w != nil {
+		t.Errorf("relative XDG_RUNTIME_DIR: %+v", w)
 	}
 }

@@ -39,7 +39,7 @@ type launchOptions struct {
 	// SpecPath is where a box's spec was written (Manager.start): its
 	// init is detached, its stdout and stderr go to Log. "" for devbox
 	// run: its init has devbox's stdio and dies with devbox, and reads
-	// its spec from a pipe (Launched.Run).
+	// its spec from a pipe (launched.Run).
 	SpecPath string
 	Log      *os.File
 	// Files are the init's descriptors from 3 on, before the network
@@ -61,9 +61,9 @@ type launchOptions struct {
 	Warm bool
 }
 
-// Launched is a started box init: a run's, which waits for its spec
+// launched is a started box init: a run's, which waits for its spec
 // (Run), or a box's.
-type Launched struct {
+type launched struct {
 	sent    []byte // the spec as sent to the init
 	p       *rootless.Process
 	specW   *os.File // nil once the spec is sent
@@ -78,7 +78,7 @@ type Launched struct {
 // pipe and reports the command's exit code on another one as soon as the
 // box is cleaned up, so devbox need not wait for the kernel to tear the
 // namespaces down.
-func launch(o launchOptions) (*Launched, error) {
+func launch(o launchOptions) (*launched, error) {
 	files := slices.Clone(o.Files)
 	netFile, err := o.Net.Start(o.RunDir)
 	if err != nil {
@@ -87,7 +87,7 @@ func launch(o launchOptions) (*Launched, error) {
 	if netFile != nil {
 		files = append(files, netFile)
 	}
-	l := &Launched{}
+	l := &launched{}
 	args := []string{o.SpecPath}
 	proc := rootless.Spec{Stdout: o.Log, Stderr: o.Log, Detach: true}
 	if o.SpecPath == "" {
@@ -130,7 +130,7 @@ func launch(o launchOptions) (*Launched, error) {
 // pipes makes the status and spec pipes of a run's init, whose
 // descriptors follow its first n (from 3), and returns the init's
 // arguments and its ends of the pipes (for its descriptors 3+n, 3+n+1).
-func (l *Launched) pipes(n int, dir string) ([]string, []*os.File, error) {
+func (l *launched) pipes(n int, dir string) ([]string, []*os.File, error) {
 	// A blocking pipe: devbox waits on it with a plain read(2) (see Run).
 	var status [2]int
 	if err := unix.Pipe2(status[:], unix.O_CLOEXEC); err != nil {
@@ -149,7 +149,7 @@ func (l *Launched) pipes(n int, dir string) ([]string, []*os.File, error) {
 	return []string{"fd:" + strconv.Itoa(statusFD+1), strconv.Itoa(statusFD), dir}, []*os.File{statusW, specR}, nil
 }
 
-func (l *Launched) closePipes() {
+func (l *launched) closePipes() {
 	if l.statusR != nil {
 		l.statusR.Close()
 		l.specW.Close()
@@ -175,16 +175,16 @@ func warmStart(o launchOptions, n int) *rootless.Warm {
 }
 
 // Pid is the init's pid.
-func (l *Launched) Pid() int { return l.p.Pid() }
+func (l *launched) Pid() int { return l.p.Pid() }
 
 // Wait waits for the init to exit and returns its exit code.
-func (l *Launched) Wait() (int, error) { return l.p.Wait() }
+func (l *launched) Wait() (int, error) { return l.p.Wait() }
 
 // SaveReplay records l's finished ephemeral run for warm's replay: the
 // same command line, environment and directory will then run the same
 // spec without the CLI while every input below (configPath, the
 // configuration file, among them) is unchanged.
-func (l *Launched) SaveReplay(spec *runtime.Spec, st *store.Store, nw *Network, cgBase, configPath string) {
+func (l *launched) SaveReplay(spec *runtime.Spec, st *store.Store, nw *Network, cgBase, configPath string) {
 	r := l.p.Start()
 	rt := os.Getenv("XDG_RUNTIME_DIR")
 	if r == nil || len(l.sent) == 0 || rt == "" || warm.Environ() == nil || warm.Off() {
@@ -248,7 +248,7 @@ func (l *Launched) SaveReplay(spec *runtime.Spec, st *store.Store, nw *Network, 
 
 // Abandon ends an init that never got its spec: without one it exits
 // quietly, and devbox reports why it gave up.
-func (l *Launched) Abandon() {
+func (l *launched) Abandon() {
 	if l.waited {
 		return
 	}
@@ -262,7 +262,7 @@ func (l *Launched) Abandon() {
 }
 
 // Run sends spec to the init and returns the command's exit code.
-func (l *Launched) Run(spec *runtime.Spec, rawTTY bool) (int, error) {
+func (l *launched) Run(spec *runtime.Spec, rawTTY bool) (int, error) {
 	b, err := json.Marshal(spec)
 	if err != nil {
 		return -1, err

@@ -136,13 +136,13 @@ func (m *Manager) Run(o RunOptions) (RunResult, error) {
 	id := runtime.NewID()
 	// A kept run is a box: its name must be free.
 	if o.kept() {
-		if err := CheckName(m.bs, KeptName(o.Name, id)); err != nil {
+		if err := checkName(m.bs, keptName(o.Name, id)); err != nil {
 			return RunResult{}, err
 		}
 	}
 	// Held until devbox ends (or dies): devbox prune removes this run's
 	// box and runtime directories only once it is free.
-	releaseRun, err := m.st.RunLock(id, store.RunInfo{PID: os.Getpid(), Image: o.Image, Name: RunName(o.Keep, o.Name, id)})
+	releaseRun, err := m.st.RunLock(id, store.RunInfo{PID: os.Getpid(), Image: o.Image, Name: runName(o.Keep, o.Name, id)})
 	if err != nil {
 		return RunResult{}, err
 	}
@@ -154,7 +154,7 @@ func (m *Manager) Run(o RunOptions) (RunResult, error) {
 	if cgHost.Mode == cgroup.Unified {
 		from, _ = cgHost.Self()
 	}
-	cg, cgFile, err := SetupCgroup(m.ctx, cgHost, id, o.Limits)
+	cg, cgFile, err := setupCgroup(m.ctx, cgHost, id, o.Limits)
 	if err != nil {
 		return RunResult{}, err
 	}
@@ -212,7 +212,7 @@ func (m *Manager) Run(o RunOptions) (RunResult, error) {
 	if nerr := nw.Finish(res.Code == ExitFailure || res.Code < 0); nerr != nil && err == nil {
 		err = nerr
 	}
-	oom, cgErr := FinishCgroup(cg, cgFile, spec.ContainerDir, o.Limits)
+	oom, cgErr := finishCgroup(cg, cgFile, spec.ContainerDir, o.Limits)
 	if oom != nil {
 		res.OOM, res.Code = oom, ExitOOM
 	}
@@ -230,7 +230,7 @@ func (m *Manager) Run(o RunOptions) (RunResult, error) {
 // runNetwork resolves a run's network flags on this host. Every box of
 // devbox run is a sandbox: no host loopback unless --host-loopback.
 func runNetwork(set Settings, o *RunOptions) (*Network, error) {
-	n, err := ChooseNetwork(set.Network, o.Net, NetworkFlags{Publish: o.Publish,
+	n, err := chooseNetwork(set.Network, o.Net, NetworkFlags{Publish: o.Publish,
 		HostLoopback: o.HostLoopback, NoHostLoopback: o.NoHostLoopback, Sandboxed: true, NoAutoPorts: true})
 	if err != nil {
 		return nil, err
@@ -277,10 +277,10 @@ func (m *Manager) recordRun(o *RunOptions, set Settings, spec *runtime.Spec, img
 	if !o.kept() {
 		return "", nil
 	}
-	name := KeptName(o.Name, spec.ID)
-	keep := KeepOptions{Name: o.Name, Net: o.Net, CapAdd: o.CapAdd, CapDrop: o.CapDrop,
+	name := keptName(o.Name, spec.ID)
+	keep := keepOptions{Name: o.Name, Net: o.Net, CapAdd: o.CapAdd, CapDrop: o.CapDrop,
 		SecurityOpt: o.SecurityOpt, Limits: o.Limits, Publish: o.Publish, HostLoopback: o.HostLoopback}
-	if err := KeepAsBox(m.bs, set.Network, name, keep, spec, img); err != nil {
+	if err := keepAsBox(m.bs, set.Network, name, keep, spec, img); err != nil {
 		return "", err
 	}
 	if o.Name != "" {

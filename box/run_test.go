@@ -288,7 +288,7 @@ func TestReplayable(t *testing.T) {
 // them, and its arguments say where they are.
 func TestLaunchPipes(t *testing.T) {
 	for _, n := range []int{0, 1} {
-		l := &Launched{}
+		l := &launched{}
 		args, ends, err := l.pipes(n, "/store/containers/x")
 		if err != nil {
 			t.Fatal(err)

@@ -116,7 +116,7 @@ func (m *Manager) start(r *rbox.Record) error {
 	// The box's cgroup exists before any of its processes (they are
 	// cloned into it); a cgroup left by the box's previous run goes first.
 	m.removeCgroup(r)
-	cg, cgFile, err := SetupCgroup(m.ctx, CgroupHost(), r.ID, r.Limits)
+	cg, cgFile, err := setupCgroup(m.ctx, CgroupHost(), r.ID, r.Limits)
 	if err != nil {
 		return err
 	}

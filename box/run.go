@@ -204,9 +204,9 @@ func (m *Manager) Run(o RunOptions) (RunResult, error) {
 	// nothing but passing on the exit code (a single-id mapping warns on
 	// every run).
 	cgBase := replayCgroupBase(cg, o.Limits, joinable)
-	replayable := replayable(&o, spec, cg != nil, cgBase) && !m.ids.Single()
+	replay := replayable(&o, spec, cg != nil, cgBase) && !m.ids.Single()
 	res.Code, err = l.Run(spec, o.InTTY && terminal)
-	if replayable && err == nil && res.Code != ExitFailure {
+	if replay && err == nil && res.Code != ExitFailure {
 		l.SaveReplay(spec, m.st, nw, cgBase, set.Path)
 	}
 	if nerr := nw.Finish(res.Code == ExitFailure || res.Code < 0); nerr != nil && err == nil {

@@ -4,6 +4,7 @@ package run
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/devbox-dev/devbox/box"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
@@ -87,11 +88,18 @@ func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
 	o := opts.RunOptions
 	o.InTTY, o.OutTTY = f.IOStreams.InTTY, f.IOStreams.OutTTY
 	res, err := m.Run(o)
+	return report(f.IOStreams.ErrOut, res, err)
+}
+
+// report says how the run ended, on stderr (an OOM kill, the name of a
+// box kept by --keep), and returns the error that gives devbox's exit
+// code: the command's passed through, or devbox's own failure.
+func report(errOut io.Writer, res box.RunResult, err error) error {
 	if res.OOM != nil {
-		fmt.Fprintf(f.IOStreams.ErrOut, "devbox: %s\n", res.OOM.Msg)
+		fmt.Fprintf(errOut, "devbox: %s\n", res.OOM.Msg)
 	}
 	if n := res.KeptAs; n != "" {
-		fmt.Fprintf(f.IOStreams.ErrOut, "devbox: kept as box %s (devbox shell %s enters it; devbox rm %s removes it)\n", n, n, n)
+		fmt.Fprintf(errOut, "devbox: kept as box %s (devbox shell %s enters it; devbox rm %s removes it)\n", n, n, n)
 	}
 	if err != nil {
 		return err

@@ -2,7 +2,9 @@ package run
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/devbox-dev/devbox/box"
@@ -53,5 +55,37 @@ func TestRunFlags(t *testing.T) {
 func TestRunExitCodes(t *testing.T) {
 	if box.ExitFailure != cmdutil.ExitFailure || box.ExitOOM != cmdutil.ExitOOM {
 		t.Errorf("box: %d, %d; cmdutil: %d, %d", box.ExitFailure, box.ExitOOM, cmdutil.ExitFailure, cmdutil.ExitOOM)
+	}
+}
+
+// report: the exit code and the lines devbox adds for how a run ended.
+func TestReport(t *testing.T) {
+	failed := errors.New("pulling busybox: connection refused")
+	for _, c := range []struct {
+		name     string
+		res      box.RunResult
+		err      error
+		wantCode int
+		wantErr  string
+	}{
+		{"success", box.RunResult{}, nil, 0, ""},
+		{"the command's code", box.RunResult{Code: 3}, nil, 3, ""},
+		{"a signal", box.RunResult{Code: 130}, nil, 130, ""},
+		{"oom", box.RunResult{Code: box.ExitOOM, OOM: &box.OOMError{Msg: "the box hit its memory limit"}}, nil, 137, "devbox: the box hit its memory limit\n"},
+		{"kept", box.RunResult{KeptAs: "run-01234567"}, nil, 0, "devbox: kept as box run-01234567 (devbox shell run-01234567 enters it; devbox rm run-01234567 removes it)\n"},
+		{"kept, then failed", box.RunResult{KeptAs: "run-01234567"}, failed, cmdutil.ExitFailure, "devbox: kept as box run-01234567"},
+		{"failed", box.RunResult{}, failed, cmdutil.ExitFailure, ""},
+	} {
+		var out strings.Builder
+		err := report(&out, c.res, c.err)
+		if got := cmdutil.ExitCode(err); got != c.wantCode {
+			t.Errorf("%s: exit code %d, want %d", c.name, got, c.wantCode)
+		}
+		if c.err != nil && !errors.Is(err, c.err) {
+			t.Errorf("%s: %v, want the run's error", c.name, err)
+		}
+		if c.wantErr == "" && out.Len() != 0 || !strings.HasPrefix(out.String(), c.wantErr) {
+			t.Errorf("%s: stderr %q, want %q", c.name, out.String(), c.wantErr)
+		}
 	}
 }

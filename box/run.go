@@ -181,7 +181,7 @@ func (m *Manager) Run(o RunOptions) (RunResult, error) {
 	}()
 	// A spare lives in its holder's session: not for a run on a terminal.
 	l, err := launch(launchOptions{Dir: in.Dir, Net: nw, RunDir: m.bs.RunDir(id), IDs: m.ids, Cgroup: cgFile,
-		Terminal: terminal, Warm: joinable && !terminal && !o.InTTY && !o.OutTTY})
+		Terminal: terminal, Warm: warmable(sec, joinable, terminal || o.InTTY || o.OutTTY)})
 	// Last (deferred first): a run that ends before finish leaves no
 	// runtime directory behind.
 	defer nw.Abandon()
@@ -244,7 +244,21 @@ func runNetwork(set Settings, o *RunOptions) (*Network, error) {
 // spec: an ephemeral box without a terminal, its writable layer in memory,
 // its image not pulled every time, and no cgroup or one in cgBase.
 func replayable(o *RunOptions, spec *runtime.Spec, hasCgroup bool, cgBase string) bool {
-	return !spec.Terminal && o.Pull != "always" && spec.Remove && spec.ScratchInMemory && (!hasCgroup || cgBase != "")
+	return !spec.Terminal && o.Pull != "always" && spec.Remove && spec.ScratchInMemory && (!hasCgroup || cgBase != "") &&
+		!spec.Security.Unconfined
+}
+
+// warmable says whether a run may start from a warm holder's spare: one
+// whose init may join the box's cgroup (joinable), not on a terminal (a
+// spare lives in its holder's session), and not with seccomp unconfined.
+// Boxes from one holder share its user namespace, and with it the user
+// keyrings of each uid in it (the kernel keys them by namespace), which
+// the default filter keeps a box from reaching (keyctl, add_key and
+// request_key are refused) and an unconfined one does not: a cold start's
+// namespace is its own (TestEscapeWarmKeyringShared). A replay goes
+// through a holder too (replayable).
+func warmable(sec runtime.Security, joinable, terminal bool) bool {
+	return joinable && !terminal && !sec.Unconfined
 }
 
 // replayCgroupBase is the delegated base a replay of the run may make its

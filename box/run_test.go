@@ -277,8 +277,33 @@ func TestReplayable(t *testing.T) {
 		{"scratch on disk", "missing", eph(func(s *runtime.Spec) { s.ScratchInMemory = false }), false, "", false},
 		{"cgroup in a delegated base", "missing", eph(nil), true, "/sys/fs/cgroup/user.slice/devbox.scope", true},
 		{"cgroup a replay cannot make", "missing", eph(nil), true, "", false},
+		{"seccomp unconfined", "missing", eph(func(s *runtime.Spec) { s.Security.Unconfined = true }), false, "", false},
+		{"capabilities added", "missing", eph(func(s *runtime.Spec) { s.Security.Caps = []string{"CAP_SYS_PTRACE"} }), false, "", true},
 	} {
 		if got := replayable(&RunOptions{Pull: c.pull}, c.spec, c.hasCgroup, c.cgBase); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// A run starts from a spare only where a spare's box is a cold start's:
+// its init may join the box's cgroup, no terminal, and the default
+// seccomp filter (boxes of one holder share its user keyrings, which only
+// the filter keeps them from).
+func TestWarmable(t *testing.T) {
+	for _, c := range []struct {
+		name               string
+		sec                runtime.Security
+		joinable, terminal bool
+		want               bool
+	}{
+		{"default", runtime.Security{}, true, false, true},
+		{"capabilities added", runtime.Security{Caps: []string{"CAP_SYS_PTRACE"}, AllowSetuid: true}, true, false, true},
+		{"seccomp unconfined", runtime.Security{Unconfined: true}, true, false, false},
+		{"a terminal", runtime.Security{}, true, true, false},
+		{"a cgroup the spare cannot join", runtime.Security{}, false, false, false},
+	} {
+		if got := warmable(c.sec, c.joinable, c.terminal); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}

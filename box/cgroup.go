@@ -42,10 +42,10 @@ func StartKeeper() (*os.Process, error) {
 	return c.Process, nil
 }
 
-// SetupCgroup creates the box's cgroup (before anything of the box runs)
+// setupCgroup creates the box's cgroup (before anything of the box runs)
 // and returns it with its directory opened for CLONE_INTO_CGROUP; both are
 // nil when the host offers no cgroup and no limit was asked for.
-func SetupCgroup(ctx context.Context, h cgroup.Host, id string, l cgroup.Limits) (*cgroup.Box, *os.File, error) {
+func setupCgroup(ctx context.Context, h cgroup.Host, id string, l cgroup.Limits) (*cgroup.Box, *os.File, error) {
 	h.StartKeeper = StartKeeper
 	b, err := cgroup.Setup(ctx, h, id, l)
 	if err != nil || b == nil {
@@ -59,11 +59,11 @@ func SetupCgroup(ctx context.Context, h cgroup.Host, id string, l cgroup.Limits)
 	return b, f, nil
 }
 
-// FinishCgroup runs when the box has stopped: it returns the OOM kill
+// finishCgroup runs when the box has stopped: it returns the OOM kill
 // to report (nil without one; the CLI's exit code is 137 then), removes
 // the cgroup and its record, and returns why the cgroup could not be
 // removed (a warning).
-func FinishCgroup(b *cgroup.Box, f *os.File, dir string, l cgroup.Limits) (*OOMError, error) {
+func finishCgroup(b *cgroup.Box, f *os.File, dir string, l cgroup.Limits) (*OOMError, error) {
 	if b == nil {
 		return nil, nil
 	}

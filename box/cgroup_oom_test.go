@@ -19,14 +19,14 @@ func TestFinishCgroupOOM(t *testing.T) {
 	f, _ := b.File()
 	dir2 := t.TempDir()
 	cgroup.WriteRecord(dir2, p)
-	oom, _ := FinishCgroup(b, f, dir2, cgroup.Limits{Memory: 64 << 20}) // a directory of files, not a cgroup: its removal fails
+	oom, _ := finishCgroup(b, f, dir2, cgroup.Limits{Memory: 64 << 20}) // a directory of files, not a cgroup: its removal fails
 	if oom == nil || !strings.HasPrefix(oom.Msg, "the box hit its memory limit (--memory 64MiB): the kernel killed a process in it") {
 		t.Errorf("oom %+v", oom)
 	}
 	if _, err := cgroup.ReadRecord(dir2); err == nil {
 		t.Error("the record is left")
 	}
-	if oom, err := FinishCgroup(nil, nil, dir2, cgroup.Limits{}); oom != nil || err != nil {
+	if oom, err := finishCgroup(nil, nil, dir2, cgroup.Limits{}); oom != nil || err != nil {
 		t.Errorf("no cgroup: %+v", oom)
 	}
 }

@@ -20,8 +20,8 @@ import (
 // prune reach it. It stays a sandbox: its home is an empty directory of
 // its own (in the box directory), never the user's.
 
-// KeepOptions say what a kept run's box keeps: the run's flags.
-type KeepOptions struct {
+// keepOptions say what a kept run's box keeps: the run's flags.
+type keepOptions struct {
 	Name                         string // --name; "" for --keep
 	Net                          string // --net as given
 	CapAdd, CapDrop, SecurityOpt []string
@@ -30,8 +30,8 @@ type KeepOptions struct {
 	HostLoopback                 bool
 }
 
-// KeptName is the name of a kept run's box: --name, or run-<id> for --keep.
-func KeptName(name, id string) string {
+// keptName is the name of a kept run's box: --name, or run-<id> for --keep.
+func keptName(name, id string) string {
 	if name != "" {
 		return name
 	}
@@ -49,8 +49,8 @@ func errNameTaken(name string) error {
 	return inputErrorf("a box named %q already exists (hint: devbox exec %s -- COMMAND runs in it; devbox rm %s removes it first)", name, name, name)
 }
 
-// CheckName fails early, before anything starts, when name is taken.
-func CheckName(bs *rbox.Store, name string) error {
+// checkName fails early, before anything starts, when name is taken.
+func checkName(bs *rbox.Store, name string) error {
 	if _, err := bs.Find(name); err == nil {
 		return errNameTaken(name)
 	} else if rbox.IsBroken(err) && !errors.Is(err, rbox.ErrNotFound) {
@@ -59,9 +59,9 @@ func CheckName(bs *rbox.Store, name string) error {
 	return nil
 }
 
-// KeepAsBox writes the record that makes run spec (box directory
+// keepAsBox writes the record that makes run spec (box directory
 // spec.ContainerDir) the box name; cfg is the configuration's [network].
-func KeepAsBox(bs *rbox.Store, cfg network.Config, name string, opts KeepOptions, spec *runtime.Spec, img store.Image) error {
+func keepAsBox(bs *rbox.Store, cfg network.Config, name string, opts keepOptions, spec *runtime.Spec, img store.Image) error {
 	mode := opts.Net
 	if mode == "" {
 		mode = DefaultMode(cfg, DefaultNet)
@@ -92,17 +92,17 @@ func KeepAsBox(bs *rbox.Store, cfg network.Config, name string, opts KeepOptions
 		return err
 	}
 	defer unlock()
-	if err := CheckName(bs, name); err != nil {
+	if err := checkName(bs, name); err != nil {
 		return err
 	}
 	return bs.Create(r)
 }
 
-// RunName is the name a run shows in devbox ls --all: a kept run's box
+// runName is the name a run shows in devbox ls --all: a kept run's box
 // name, "" for an ephemeral one.
-func RunName(keep bool, name, id string) string {
+func runName(keep bool, name, id string) string {
 	if keep || name != "" {
-		return KeptName(name, id)
+		return keptName(name, id)
 	}
 	return ""
 }

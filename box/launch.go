@@ -15,111 +15,176 @@ import (
 	"github.com/devbox-dev/devbox/internal/self"
 	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/internal/warm"
+	"github.com/devbox-dev/devbox/network"
 	nethost "github.com/devbox-dev/devbox/network/host"
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
 	"github.com/devbox-dev/devbox/runtime/agent"
-	rbox "github.com/devbox-dev/devbox/runtime/box"
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
 
-// The start of `devbox run`'s box: its init, started before the spec is
-// computed and fed it on a pipe, from a warm holder's spare when one
-// serves the start (internal/warm); and the replay record of a run that
-// finished.
+// How a box init starts — the one way, for devbox run (Manager.Run) and a
+// box's start (Manager.start) alike: launch. A run's init is started
+// before its spec is computed and fed it on a pipe, from a warm holder's
+// spare when one serves the start (internal/warm); a box's reads the spec
+// it was written to. Afterwards, a run that finished leaves its replay
+// record (SaveReplay).
 
-// startNetwork prepares the network helper of run id, in the run's
-// runtime directory (named as rbox.Store.RunDir names a box's), and
-// returns the files the box gets.
-func startNetwork(nw *Network, id string) ([]*os.File, error) {
-	if !nw.Choice.UserMode() {
-		return nil, nil
-	}
-	base, err := rbox.RuntimeBase()
-	if err != nil {
-		return nil, err
-	}
-	f, err := nw.Start(filepath.Join(base, id[:min(len(id), 16)]))
-	if err != nil {
-		return nil, err
-	}
-	return []*os.File{f}, nil
+// launchOptions say how launch starts a box init. Fields are required
+// unless they say otherwise.
+type launchOptions struct {
+	// Dir is the box directory (in the store).
+	Dir string
+	// SpecPath is where a box's spec was written (Manager.start): its
+	// init is detached, its stdout and stderr go to Log. "" for devbox
+	// run: its init has devbox's stdio and dies with devbox, and reads
+	// its spec from a pipe (launched.Run).
+	SpecPath string
+	Log      *os.File
+	// Files are the init's descriptors from 3 on, before the network
+	// helper's end of the handshake (a box's agent listener; optional).
+	Files []*os.File
+	// Net is the box's network; RunDir the runtime directory its helper
+	// lives in.
+	Net    *Network
+	RunDir string
+	IDs    rootless.Mapping
+	// Cgroup is the box cgroup's directory, which the init is cloned into
+	// (optional: nil without a cgroup).
+	Cgroup *os.File
+	// Terminal: devbox run's command gets a terminal.
+	Terminal bool
+	// Warm lets a warm holder's spare be devbox run's init
+	// (rootless.Spec.Warm): for a start without a terminal whose spare can
+	// be moved into the box's cgroup.
+	Warm bool
 }
 
-// Launched is a run's box init, started before its spec exists.
-type Launched struct {
+// launched is a started box init: a run's, which waits for its spec
+// (Run), or a box's.
+type launched struct {
 	sent    []byte // the spec as sent to the init
 	p       *rootless.Process
-	nw      *Network
 	specW   *os.File // nil once the spec is sent
 	statusR *os.File
 	waited  bool
 }
 
-// Launch starts the init of run id (devbox run) in its namespaces. It reads its spec from
-// a pipe (see run) and reports the command's exit code on another one as
-// soon as the box is cleaned up, so devbox need not wait for the kernel to
-// tear the namespaces down. With warm, a warm holder's spare may be the
-// init (rootless.Spec.Warm): for a start without a terminal whose spare
-// can be moved into the box's cgroup.
-func Launch(id, dir string, terminal bool, nw *Network, m rootless.Mapping, cg *os.File, warmOK bool) (*Launched, error) {
-	extra, err := startNetwork(nw, id)
+// launch starts a box init in its namespaces as o says: the network
+// helper is prepared first and started once the init is (Network.Started),
+// with its end of the handshake as the init's descriptor after o.Files
+// (spec.NetFD). A run's init (o.SpecPath == "") reads its spec from a
+// pipe and reports the command's exit code on another one as soon as the
+// box is cleaned up, so devbox need not wait for the kernel to tear the
+// namespaces down.
+func launch(o launchOptions) (*launched, error) {
+	files := slices.Clone(o.Files)
+	netFile, err := o.Net.Start(o.RunDir)
 	if err != nil {
 		return nil, err
 	}
-	// A blocking pipe: devbox waits on it with a plain read(2) (see run).
-	var status [2]int
-	if err := unix.Pipe2(status[:], unix.O_CLOEXEC); err != nil {
-		return nil, err
+	if netFile != nil {
+		files = append(files, netFile)
 	}
-	statusR, statusW := os.NewFile(uintptr(status[0]), "status"), os.NewFile(uintptr(status[1]), "status")
-	specR, specW, err := os.Pipe()
-	if err != nil {
-		statusR.Close()
-		statusW.Close()
-		return nil, err
-	}
-	defer statusW.Close()
-	defer specR.Close()
-	var wm *rootless.Warm
-	if rt := os.Getenv("XDG_RUNTIME_DIR"); warmOK && filepath.IsAbs(rt) {
-		switch {
-		case len(extra) == 0:
-			wm = &rootless.Warm{RuntimeDir: rt}
-		case len(extra) == 1 && nw.HasHelper() && len(nw.Choice.Publish) == 0:
-			// The network handshake: a replay starts the helper too.
-			wm = &rootless.Warm{RuntimeDir: rt, Handshake: true}
+	l := &launched{}
+	args := []string{o.SpecPath}
+	proc := rootless.Spec{Stdout: o.Log, Stderr: o.Log, Detach: true}
+	if o.SpecPath == "" {
+		var ends []*os.File
+		if args, ends, err = l.pipes(len(files), o.Dir); err != nil {
+			return nil, err
 		}
-	}
-	statusFD := 3 + len(extra)
-	extra = append(extra, statusW, specR)
-	// The box directory is there for ps (and the tests) only.
-	p, err := startInit([]string{"fd:" + strconv.Itoa(statusFD+1), strconv.Itoa(statusFD), dir}, nw.Choice.Driver, m, cg, extra,
-		rootless.Spec{
-			Warm:        wm,
+		// Closed once the init has them (or failed to start).
+		defer ends[0].Close()
+		defer ends[1].Close()
+		proc = rootless.Spec{
+			Warm:        warmStart(o, len(files)),
 			EnterInMain: true,
 			Stdin:       os.Stdin,
 			Stdout:      os.Stdout,
 			Stderr:      os.Stderr,
 			// With a pty the terminal's keys travel as bytes; otherwise
 			// only devbox receives terminal signals and forwards each once.
-			Setpgid: !terminal,
-		})
-	nw.Started()
+			Setpgid: !o.Terminal,
+		}
+		files = append(files, ends...)
+	}
+	proc.Stage = runtime.StageInit
+	proc.Exe = InitExe()
+	proc.Args = args
+	proc.Env = initEnv()
+	proc.Namespaces = rootless.Namespaces{Mount: true, PID: true, UTS: true, IPC: true, Net: o.Net.Choice.Driver != network.ModeHost}
+	proc.Mapping = o.IDs
+	proc.Cgroup = o.Cgroup
+	proc.ExtraFiles = files
+	l.p, err = rootless.Start(proc)
+	o.Net.Started()
 	if err != nil {
-		statusR.Close()
-		specW.Close()
+		l.closePipes()
 		return nil, err
 	}
-	return &Launched{p: p, nw: nw, specW: specW, statusR: statusR}, nil
+	return l, nil
 }
+
+// pipes makes the status and spec pipes of a run's init, whose
+// descriptors follow its first n (from 3), and returns the init's
+// arguments and its ends of the pipes (for its descriptors 3+n, 3+n+1).
+func (l *launched) pipes(n int, dir string) ([]string, []*os.File, error) {
+	// A blocking pipe: devbox waits on it with a plain read(2) (see Run).
+	var status [2]int
+	if err := unix.Pipe2(status[:], unix.O_CLOEXEC); err != nil {
+		return nil, nil, err
+	}
+	statusR, statusW := os.NewFile(uintptr(status[0]), "status"), os.NewFile(uintptr(status[1]), "status")
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		statusR.Close()
+		statusW.Close()
+		return nil, nil, err
+	}
+	l.statusR, l.specW = statusR, specW
+	statusFD := 3 + n
+	// The box directory is there for ps (and the tests) only.
+	return []string{"fd:" + strconv.Itoa(statusFD+1), strconv.Itoa(statusFD), dir}, []*os.File{statusW, specR}, nil
+}
+
+func (l *launched) closePipes() {
+	if l.statusR != nil {
+		l.statusR.Close()
+		l.specW.Close()
+	}
+}
+
+// warmStart is what a run's start tells rootless about the warm path (nil:
+// a cold start): with n descriptors before the pipes, n is 0 or, with a
+// network helper and no published ports, 1 (the network handshake: a
+// replay starts the helper too).
+func warmStart(o launchOptions, n int) *rootless.Warm {
+	rt := os.Getenv("XDG_RUNTIME_DIR")
+	if !o.Warm || !filepath.IsAbs(rt) {
+		return nil
+	}
+	switch {
+	case n == 0:
+		return &rootless.Warm{RuntimeDir: rt}
+	case n == 1 && o.Net.HasHelper() && len(o.Net.Choice.Publish) == 0:
+		return &rootless.Warm{RuntimeDir: rt, Handshake: true}
+	}
+	return nil
+}
+
+// Pid is the init's pid.
+func (l *launched) Pid() int { return l.p.Pid() }
+
+// Wait waits for the init to exit and returns its exit code.
+func (l *launched) Wait() (int, error) { return l.p.Wait() }
 
 // SaveReplay records l's finished ephemeral run for warm's replay: the
 // same command line, environment and directory will then run the same
 // spec without the CLI while every input below (configPath, the
 // configuration file, among them) is unchanged.
-func (l *Launched) SaveReplay(spec *runtime.Spec, st *store.Store, nw *Network, cgBase, configPath string) {
+func (l *launched) SaveReplay(spec *runtime.Spec, st *store.Store, nw *Network, cgBase, configPath string) {
 	r := l.p.Start()
 	rt := os.Getenv("XDG_RUNTIME_DIR")
 	if r == nil || len(l.sent) == 0 || rt == "" || warm.Environ() == nil || warm.Off() {
@@ -183,7 +248,7 @@ func (l *Launched) SaveReplay(spec *runtime.Spec, st *store.Store, nw *Network, 
 
 // Abandon ends an init that never got its spec: without one it exits
 // quietly, and devbox reports why it gave up.
-func (l *Launched) Abandon() {
+func (l *launched) Abandon() {
 	if l.waited {
 		return
 	}
@@ -197,7 +262,7 @@ func (l *Launched) Abandon() {
 }
 
 // Run sends spec to the init and returns the command's exit code.
-func (l *Launched) Run(spec *runtime.Spec, rawTTY bool) (int, error) {
+func (l *launched) Run(spec *runtime.Spec, rawTTY bool) (int, error) {
 	b, err := json.Marshal(spec)
 	if err != nil {
 		return -1, err
@@ -251,23 +316,6 @@ func (l *Launched) Run(spec *runtime.Spec, rawTTY bool) (int, error) {
 		return c, nil
 	}
 	return l.p.Wait()
-}
-
-// startInit starts a box init in its namespaces — of devbox run (Launch)
-// or of a box (Manager.start) — with o's stdio, session and warm-path
-// settings: the one place that says how a box init is started. args are
-// the init's, net the box's network driver, cg its cgroup (or nil), extra
-// its fds 3, ….
-func startInit(args []string, net string, ids rootless.Mapping, cg *os.File, extra []*os.File, o rootless.Spec) (*rootless.Process, error) {
-	o.Stage = runtime.StageInit
-	o.Exe = InitExe()
-	o.Args = args
-	o.Env = initEnv()
-	o.Namespaces = rootless.Namespaces{Mount: true, PID: true, UTS: true, IPC: true, Net: net != "host"}
-	o.Mapping = ids
-	o.Cgroup = cg
-	o.ExtraFiles = extra
-	return rootless.Start(o)
 }
 
 // initEnv is the box init's environment. One P per helper: pids.max counts

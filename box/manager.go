@@ -1,9 +1,10 @@
 // Package box is the lifecycle of devbox's boxes: create, start, stop,
-// remove, prune, list, provision, snapshot locks, the network of a start
-// and the cgroups of running boxes. The verbs under cmd/ parse flags, call
-// a Manager and print what it returns; this package never imports cmd/,
-// cobra or pflag, and it prints nothing itself: warnings go to the
-// Manager's Warn callback, progress lines to its Progress writer.
+// remove, prune, list, provision, snapshot locks, devbox run's ephemeral
+// boxes (Manager.Run), the network of a start and the cgroups of running
+// boxes. The verbs under cmd/ parse flags, call a Manager and print what
+// it returns; this package never imports cmd/, cobra or pflag, and it
+// prints nothing itself: warnings go to the Manager's Warn callback,
+// progress lines to its Progress writer.
 //
 // Records, specs and the box store are runtime/box's (imported as rbox);
 // the protocol with a running box is runtime/agent's; starting a process
@@ -31,6 +32,12 @@ import (
 type Settings struct {
 	Network   network.Config
 	Provision provision.Config
+	// ScratchOnDisk: an ephemeral run's writable layer is on disk
+	// ([run] scratch = "disk"), not in memory.
+	ScratchOnDisk bool
+	// Path is the configuration file's (optional): a run's replay record
+	// is guarded by it.
+	Path string
 }
 
 // Deps are what a Manager is made of. Every field is required unless it

@@ -167,10 +167,10 @@ type Network struct {
 	finished bool
 }
 
-// ChooseNetwork resolves mode ("": the configured default, else
+// chooseNetwork resolves mode ("": the configured default, else
 // DefaultNet) and the network flags against the configuration and what
 // this host has, now.
-func ChooseNetwork(cfg network.Config, mode string, fl NetworkFlags) (*Network, error) {
+func chooseNetwork(cfg network.Config, mode string, fl NetworkFlags) (*Network, error) {
 	if mode == "" {
 		mode = DefaultMode(cfg, DefaultNet)
 	}
@@ -209,7 +209,7 @@ func (m *Manager) boxNetwork(r *rbox.Record) (*Network, error) {
 	if mode == "" {
 		mode = network.ModeHost // records from before user-mode networking
 	}
-	n, err := ChooseNetwork(cfg.Network, mode, NetworkFlags{Publish: r.Publish, NoHostLoopback: r.NoHostLoopback, NoAutoPorts: r.NoAutoPorts})
+	n, err := chooseNetwork(cfg.Network, mode, NetworkFlags{Publish: r.Publish, NoHostLoopback: r.NoHostLoopback, NoAutoPorts: r.NoAutoPorts})
 	if err != nil {
 		return nil, fmt.Errorf("box %s: %w", r.Name, err)
 	}

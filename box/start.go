@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/devbox-dev/devbox/cgroup"
-	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
 	"github.com/devbox-dev/devbox/runtime/agent"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
@@ -114,31 +113,20 @@ func (m *Manager) start(r *rbox.Record) error {
 		return err
 	}
 	defer logf.Close()
-	extra := []*os.File{lf}
-	netFile, err := nw.Start(runDir)
-	if err != nil {
-		return err
-	}
-	if netFile != nil {
-		extra = append(extra, netFile) // fd 4: spec.NetFD
-	}
 	// The box's cgroup exists before any of its processes (they are
 	// cloned into it); a cgroup left by the box's previous run goes first.
 	m.removeCgroup(r)
-	cg, err := cgroup.Setup(m.ctx, CgroupHost(), r.ID, r.Limits)
+	cg, cgFile, err := setupCgroup(m.ctx, CgroupHost(), r.ID, r.Limits)
 	if err != nil {
 		return err
 	}
-	var cgFile *os.File
-	if cg != nil {
-		if cgFile, err = cg.File(); err != nil {
-			_ = cg.Remove()
-			return err
-		}
+	if cgFile != nil {
 		defer cgFile.Close()
 	}
-	p, err := startInit([]string{specPath}, spec.Net, m.ids, cgFile, extra,
-		rootless.Spec{Stdout: logf, Stderr: logf, Detach: true})
+	// The agent's listener is fd 3, the network handshake fd 4
+	// (spec.NetFD).
+	p, err := launch(launchOptions{Dir: m.bs.BoxDir(r.ID), SpecPath: specPath, Log: logf, Files: []*os.File{lf},
+		Net: nw, RunDir: runDir, IDs: m.ids, Cgroup: cgFile})
 	if err == nil && cg != nil {
 		if werr := cgroup.WriteRecord(m.bs.BoxDir(r.ID), cg.Path); werr != nil {
 			m.warn("%v", werr)
@@ -146,7 +134,6 @@ func (m *Manager) start(r *rbox.Record) error {
 	} else if cg != nil {
 		_ = cg.Remove()
 	}
-	nw.Started()
 	if err != nil {
 		return err
 	}

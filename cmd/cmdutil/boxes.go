@@ -35,7 +35,8 @@ func OpenBoxes(ctx context.Context, f *Factory) (*box.Manager, error) {
 			if err != nil {
 				return box.Settings{}, err
 			}
-			return box.Settings{Network: network.Config(cfg.Network), Provision: cfg.Provision}, nil
+			return box.Settings{Network: network.Config(cfg.Network), Provision: cfg.Provision,
+				ScratchOnDisk: !cfg.Run.ScratchInMemory(), Path: config.Path()}, nil
 		},
 		Aliases: f.Aliases,
 		Remover: func(ctx context.Context) store.Remover { return f.Remover(ctx, st) },

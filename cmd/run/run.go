@@ -3,56 +3,21 @@ package run
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"path"
-	"path/filepath"
-	"strings"
+	"io"
 
 	"github.com/devbox-dev/devbox/box"
-	"github.com/devbox-dev/devbox/cgroup"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
-	"github.com/devbox-dev/devbox/cmd/config"
-	"github.com/devbox-dev/devbox/image"
-	"github.com/devbox-dev/devbox/image/store"
-	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/network"
-	"github.com/devbox-dev/devbox/runtime"
-	rbox "github.com/devbox-dev/devbox/runtime/box"
-	"github.com/devbox-dev/devbox/runtime/device"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 )
 
 // Options are the parsed flags of `devbox run`.
 type Options struct {
-	Image    string
-	Cmd      []string
-	Name     string
-	Keep     bool
-	Env      []string
-	Workdir  string
-	User     string
-	Hostname string
-	Net      string
-	Publish  []string
-	// HostLoopback lets the box reach the host's loopback (off by
-	// default); NoHostLoopback says so explicitly.
-	HostLoopback, NoHostLoopback bool
-	Pull                         string
-	Platform                     string
-	TTY                          bool
-	NoTTY                        bool
+	box.RunOptions
 	// Interactive is docker's -i: stdin is always passed on, so it only
 	// makes -it work.
 	Interactive bool
-	Limits      cgroup.Limits
-	// CapAdd, CapDrop and SecurityOpt change the box's confinement
-	// (runtime.ParseSecurity).
-	CapAdd, CapDrop, SecurityOpt []string
-	// Devices are --device paths (device.Resolve).
-	Devices []string
 }
 
 // NewCmdRun builds the command.
@@ -113,319 +78,34 @@ func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *Options) error) *
 	return cmd
 }
 
-// Run creates the box, runs the command and passes its exit code through.
+// Run runs the box (box.Manager.Run) and passes the command's exit code
+// through.
 func Run(ctx context.Context, f *cmdutil.Factory, opts *Options) error {
-	trace.Mark("run: start")
-	if opts.Name != "" {
-		if err := runtime.ValidateName(opts.Name); err != nil {
-			return cmdutil.FlagErrorf("%v", err)
-		}
-	}
-	switch opts.Pull {
-	case "missing", "always", "never":
-	default:
-		return cmdutil.FlagErrorf("invalid --pull %q (hint: use missing, always or never)", opts.Pull)
-	}
-	if err := opts.Limits.Validate(); err != nil {
-		return cmdutil.FlagErrorf("%v", err)
-	}
-	sec, err := runtime.ParseSecurity(opts.CapAdd, opts.CapDrop, opts.SecurityOpt, false)
-	if err != nil {
-		return cmdutil.FlagErrorf("%v", err)
-	}
-	for i, d := range opts.Devices {
-		if opts.Devices[i], err = device.Resolve(d); err != nil {
-			return cmdutil.FlagErrorf("%v", err)
-		}
-	}
-	// A limit that cannot be applied fails before anything is pulled.
-	cgHost := cgroup.DetectHost()
-	if _, err := cgroup.Decide(cgHost, opts.Limits); err != nil {
-		return err
-	}
-	trace.Mark("run: flags checked")
-	ios := f.IOStreams
-	terminal := (ios.InTTY && ios.OutTTY && !opts.NoTTY) || opts.TTY
-	nw, err := chooseNetwork(f, opts)
+	m, err := cmdutil.OpenBoxes(ctx, f)
 	if err != nil {
 		return err
 	}
-	mapping, err := f.Mapping()
+	o := opts.RunOptions
+	o.InTTY, o.OutTTY = f.IOStreams.InTTY, f.IOStreams.OutTTY
+	res, err := m.Run(o)
+	return report(f.IOStreams.ErrOut, res, err)
+}
+
+// report says how the run ended, on stderr (an OOM kill, the name of a
+// box kept by --keep), and returns the error that gives devbox's exit
+// code: the command's passed through, or devbox's own failure.
+func report(errOut io.Writer, res box.RunResult, err error) error {
+	if res.OOM != nil {
+		fmt.Fprintf(errOut, "devbox: %s\n", res.OOM.Msg)
+	}
+	if n := res.KeptAs; n != "" {
+		fmt.Fprintf(errOut, "devbox: kept as box %s (devbox shell %s enters it; devbox rm %s removes it)\n", n, n, n)
+	}
 	if err != nil {
 		return err
 	}
-	st, err := f.Store()
-	if err != nil {
-		return err
-	}
-	id := runtime.NewID()
-	// A kept run is a box: its name must be free.
-	keep := opts.Keep || opts.Name != ""
-	var boxes *rbox.Store
-	if keep {
-		if boxes, err = box.OpenStore(st); err != nil {
-			return err
-		}
-		if err := box.CheckName(boxes, box.KeptName(opts.Name, id)); err != nil {
-			return err
-		}
-	}
-	// Held until devbox ends (or dies): devbox prune removes this run's
-	// box and runtime directories only once it is free.
-	releaseRun, err := st.RunLock(id, store.RunInfo{PID: os.Getpid(), Image: opts.Image, Name: box.RunName(opts.Keep, opts.Name, id)})
-	if err != nil {
-		return err
-	}
-	defer releaseRun()
-	// Where this process started (Setup may move it): a warm holder's
-	// spare, started from here, can join the box's cgroup only when a move
-	// from there is allowed.
-	var from string
-	if cgHost.Mode == cgroup.Unified {
-		from, _ = cgHost.Self()
-	}
-	cg, cgFile, err := box.SetupCgroup(ctx, cgHost, id, opts.Limits)
-	if err != nil {
-		return err
-	}
-	joinable := cg == nil || from != "" && cgroup.MayMove(cgHost.Root, from, cg.Path, os.Getuid())
-	if cg != nil {
-		defer cg.Remove() // when anything below fails; a no-op once removed
-	}
-	// Everything the init needs to start is known from the flags: start it
-	// now, and resolve the image meanwhile: the start mostly waits (for
-	// the clone, for newuidmap and newgidmap), and the init waits for its
-	// spec on a pipe.
-	type prepared struct {
-		spec *runtime.Spec
-		img  store.Image
-		err  error
-	}
-	pc := make(chan prepared, 1)
-	go func() {
-		spec, img, err := prepare(ctx, f, st, opts, id, terminal, nw)
-		if spec != nil {
-			spec.Security = sec
-			// A sandbox on the host's network: not its abstract sockets.
-			spec.Security.ScopeAbstract = spec.Net == "host"
-		}
-		pc <- prepared{spec, img, err}
-	}()
-	// A spare lives in its holder's session: not for a run on a terminal.
-	warmOK := joinable && !terminal && !ios.InTTY && !ios.OutTTY
-	l, err := box.Launch(id, filepath.Join(st.ContainersDir(), id), terminal, nw, mapping, cgFile, warmOK)
-	// Last (deferred first): a run that ends before finish leaves no
-	// runtime directory behind.
-	defer nw.Abandon()
-	if err != nil {
-		<-pc
-		return err
-	}
-	defer l.Abandon()
-	pr := <-pc
-	if pr.err != nil {
-		return pr.err
-	}
-	spec := pr.spec
-	if err := os.MkdirAll(spec.ContainerDir, 0o700); err != nil {
-		return fmt.Errorf("creating box directory: %w", err)
-	}
-	// The record first: image prune keeps the layers a spec.json names.
-	if err := runtime.WriteSpec(filepath.Join(spec.ContainerDir, "spec.json"), spec); err != nil {
-		return fmt.Errorf("writing box spec: %w", err)
-	}
-	if cg != nil {
-		if err := cgroup.WriteRecord(spec.ContainerDir, cg.Path); err != nil {
-			return err
-		}
-	}
-	if keep {
-		conf, err := f.Config()
-		if err != nil {
-			return err
-		}
-		if err := box.KeepAsBox(boxes, network.Config(conf.Network), box.KeptName(opts.Name, id), keepOptions(opts), spec, pr.img); err != nil {
-			return err
-		}
-		if opts.Name == "" {
-			name := box.KeptName(opts.Name, id)
-			defer fmt.Fprintf(ios.ErrOut, "devbox: kept as box %s (devbox shell %s enters it; devbox rm %s removes it)\n", name, name, name)
-		}
-	}
-	trace.Mark("run: spec written")
-	// Replayable: what devbox prints and does beyond the init's work is
-	// nothing but passing on the exit code (a single-id mapping warns on
-	// every run).
-	// A box cgroup without limits in a delegated base (not a scope of its
-	// own) is a mkdir a replay can repeat.
-	cgBase := ""
-	if cg != nil && cg.Kind != cgroup.Scope && !opts.Limits.Any() && joinable {
-		cgBase = filepath.Join(cg.Root, path.Dir(cg.Path))
-	}
-	replayable := !terminal && opts.Pull != "always" && spec.Remove && spec.ScratchInMemory && (cg == nil || cgBase != "") && !mapping.Single()
-	code, err := l.Run(spec, ios.InTTY && terminal)
-	if replayable && err == nil && code != cmdutil.ExitFailure {
-		l.SaveReplay(spec, st, nw, cgBase, config.Path())
-	}
-	if nerr := nw.Finish(code == cmdutil.ExitFailure || code < 0); nerr != nil && err == nil {
-		err = nerr
-	}
-	oom, cgErr := box.FinishCgroup(cg, cgFile, spec.ContainerDir, opts.Limits)
-	if oom != nil {
-		fmt.Fprintf(ios.ErrOut, "devbox: %s\n", oom.Msg)
-		code = cmdutil.ExitOOM
-	}
-	if cgErr != nil {
-		fmt.Fprintf(ios.ErrOut, "devbox: warning: %v\n", strings.TrimPrefix(cgErr.Error(), "devbox: "))
-	}
-	trace.Mark("run: exit code received")
-	if spec.Remove {
-		cleanup(ctx, f, st, spec.ContainerDir)
-	}
-	trace.Mark("run: done")
-	if err != nil {
-		return err
-	}
-	if code != 0 {
-		return &cmdutil.ExitError{Code: code}
+	if res.Code != 0 {
+		return &cmdutil.ExitError{Code: res.Code}
 	}
 	return nil
-}
-
-// chooseNetwork resolves the network flags on this host. Every box of
-// devbox run is a sandbox: no host loopback unless --host-loopback.
-func chooseNetwork(f *cmdutil.Factory, opts *Options) (*box.Network, error) {
-	cfg, err := f.Config()
-	if err != nil {
-		return nil, err
-	}
-	n, err := box.ChooseNetwork(network.Config(cfg.Network), opts.Net, box.NetworkFlags{Publish: opts.Publish,
-		HostLoopback: opts.HostLoopback, NoHostLoopback: opts.NoHostLoopback, Sandboxed: true, NoAutoPorts: true})
-	if err != nil {
-		return nil, err
-	}
-	// Known now: the helper starts while the spec is being made.
-	n.Choice.Hostname = runtime.Hostname(opts.Hostname, opts.Name)
-	return n, nil
-}
-
-// keepOptions is what a kept run's box keeps of opts.
-func keepOptions(opts *Options) box.KeepOptions {
-	return box.KeepOptions{Name: opts.Name, Net: opts.Net, CapAdd: opts.CapAdd, CapDrop: opts.CapDrop,
-		SecurityOpt: opts.SecurityOpt, Limits: opts.Limits, Publish: opts.Publish, HostLoopback: opts.HostLoopback}
-}
-
-// prepare resolves the image (pulling it when needed) and builds the spec
-// of box id.
-func prepare(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts *Options, id string, terminal bool, nw *box.Network) (*runtime.Spec, store.Image, error) {
-	img, err := ensureImage(ctx, f, st, opts)
-	if err != nil {
-		return nil, img, err
-	}
-	spec, err := prepareSpec(f, st, opts, id, terminal, nw, img)
-	return spec, img, err
-}
-
-func prepareSpec(f *cmdutil.Factory, st *store.Store, opts *Options, id string, terminal bool, nw *box.Network, img store.Image) (*runtime.Spec, error) {
-	digest, err := v1.NewHash(img.ID)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", img.Ref, err)
-	}
-	m, err := st.Manifest(digest)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := st.ConfigFile(m.Config.Digest)
-	if err != nil {
-		return nil, err
-	}
-	resolv, _ := os.ReadFile("/etc/resolv.conf")
-	spec, err := runtime.NewSpec(cfg, runtime.CreateOptions{
-		Name: opts.Name, Cmd: opts.Cmd, Env: opts.Env, HostEnv: os.Environ(), Workdir: opts.Workdir,
-		User: opts.User, Hostname: opts.Hostname, Net: nw.Choice.Driver, Terminal: terminal,
-		Remove: !opts.Keep && opts.Name == "", ResolvConf: string(resolv), Devices: opts.Devices,
-	})
-	if err != nil {
-		return nil, cmdutil.FlagErrorf("%v", err)
-	}
-	nw.Apply(spec, string(resolv), 3) // the only extra file of devbox run
-	if spec.Remove {
-		conf, err := f.Config()
-		if err != nil {
-			return nil, err
-		}
-		spec.ScratchInMemory = conf.Run.ScratchInMemory()
-		spec.ScratchBytes = opts.Limits.Memory
-	}
-	spec.ID = id
-	chains := store.ChainIDs(cfg.RootFS.DiffIDs)
-	for i := len(chains) - 1; i >= 0; i-- {
-		if !st.HasLayer(chains[i]) {
-			return nil, fmt.Errorf("layer %d of %s is not unpacked (hint: devbox pull %s)", i+1, img.Ref, img.Ref)
-		}
-		spec.Lowers = append(spec.Lowers, st.LayerDir(chains[i]))
-	}
-	spec.ContainerDir = filepath.Join(st.ContainersDir(), spec.ID)
-	return spec, nil
-}
-
-func ensureImage(ctx context.Context, f *cmdutil.Factory, st *store.Store, opts *Options) (store.Image, error) {
-	tab, err := f.Aliases()
-	if err != nil {
-		return store.Image{}, err
-	}
-	named, _, err := image.Resolve(opts.Image, tab)
-	if err != nil {
-		if img, lerr := st.Lookup(opts.Image); lerr == nil {
-			return img, nil
-		}
-		return store.Image{}, err
-	}
-	ref := image.FullName(named)
-	img, lerr := st.Lookup(ref)
-	if lerr == nil && opts.Pull != "always" {
-		return img, nil
-	}
-	if lerr != nil && !errors.Is(lerr, store.ErrNotFound) {
-		return store.Image{}, lerr
-	}
-	if local, ok := image.LookupLocal(st, opts.Image); ok && lerr != nil && opts.Pull != "always" {
-		return local, nil // committed or loaded as localhost/…
-	}
-	if opts.Pull == "never" {
-		return store.Image{}, fmt.Errorf("image %s is not in the store and --pull=never (hint: devbox pull %s)", ref, opts.Image)
-	}
-	var plat *v1.Platform
-	if opts.Platform != "" {
-		p, err := image.ParsePlatform(opts.Platform)
-		if err != nil {
-			return store.Image{}, cmdutil.FlagErrorf("%v", err)
-		}
-		plat = &p
-	}
-	saved := f.IOStreams.Out
-	f.IOStreams.Out = f.IOStreams.ErrOut // the pulled reference is not the command's output
-	_, err = cmdutil.PullImage(ctx, f, opts.Image, plat, false)
-	f.IOStreams.Out = saved
-	if err != nil {
-		return store.Image{}, err
-	}
-	return st.Lookup(ref)
-}
-
-// cleanup removes an ephemeral box's directory. The init already removed
-// what the user namespace owns; anything left over is removed there too.
-func cleanup(ctx context.Context, f *cmdutil.Factory, st *store.Store, dir string) {
-	// With the writable layer in memory only spec.json is left: two calls.
-	_ = os.Remove(filepath.Join(dir, "spec.json"))
-	_ = os.Remove(filepath.Join(dir, runtime.LockFile))
-	if err := os.Remove(dir); err == nil || errors.Is(err, os.ErrNotExist) {
-		return
-	}
-	if err := os.RemoveAll(dir); err == nil {
-		return
-	}
-	if err := f.Remover(ctx, st)([]string{dir}); err != nil {
-		fmt.Fprintf(f.IOStreams.ErrOut, "devbox: warning: could not remove %s: %v (hint: devbox image prune)\n", dir, err)
-	}
 }

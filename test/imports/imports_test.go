@@ -33,7 +33,7 @@ var known = map[string]bool{}
 
 // knownRootless are verb packages that still import rootless/ and are to
 // go through package box instead. The list only shrinks; it is empty
-// (cmd/run's start path is box.Launch).
+// (devbox run is box.Manager.Run).
 var knownRootless = map[string]bool{}
 
 func moduleRoot(t *testing.T) string {

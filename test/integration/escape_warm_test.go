@@ -164,13 +164,16 @@ func anotherUser(t *testing.T, argv ...string) *exec.Cmd {
 }
 
 // TestEscapeWarmRuntimeDirOfAnotherUser: devbox runs with an
-// XDG_RUNTIME_DIR that another local user made (one kept across su, say;
-// the CLI's rundir refuses such a directory, the warm path did not look).
+// XDG_RUNTIME_DIR that another local user made (one kept across su, say).
 // That user listens on every holder socket name there, and devbox must not
 // hand it the run (the caller's stdin, stdout and stderr — a terminal on
 // stderr — and the pipes that carry the box's spec); then it links every
 // holder log name to a file of the caller's, which devbox must not append
-// its trace to when it starts a holder.
+// its trace to when it starts a holder. devbox refuses such a directory
+// for every command, `run --net none` too (rundir.Base: one line, exit
+// 125), and the warm path (the front's replay, the CLI's holder request,
+// a holder's start) checks it on its own as well (warm.Private,
+// TestPrivate).
 func TestEscapeWarmRuntimeDirOfAnotherUser(t *testing.T) {
 	e := newEnv(t)
 	img := probeImage(t, e)
@@ -200,10 +203,14 @@ func TestEscapeWarmRuntimeDirOfAnotherUser(t *testing.T) {
 	// The fake holder.
 	fake := anotherUser(t, testutil.ProbeBin(t), "fake-holder", warmDir, "60")
 	got := startFake(t, fake)
-	for i := 0; i < 3; i++ {
-		if r := e.runEnv(env, run...); r.code != 0 {
-			t.Errorf("run %d beside the fake holder: exit %d\n%s", i, r.code, r.stderr)
+	refused := func(what string, i int, r result) {
+		t.Helper()
+		if r.code != 125 || !strings.Contains(r.stderr, "belongs to another user") {
+			t.Errorf("run %d %s: exit %d, want 125 and the runtime directory refused\n%s", i, what, r.code, r.stderr)
 		}
+	}
+	for i := 0; i < 3; i++ {
+		refused("beside the fake holder", i, e.runEnv(env, run...))
 	}
 	fake.Process.Kill()
 	fake.Wait()
@@ -219,9 +226,7 @@ func TestEscapeWarmRuntimeDirOfAnotherUser(t *testing.T) {
 	}
 	for i := 0; i < 4; i++ {
 		r := e.runEnv(env, run...)
-		if r.code != 0 {
-			t.Errorf("run %d beside the links: exit %d\n%s", i, r.code, r.stderr)
-		}
+		refused("beside the links", i, r)
 		for _, l := range strings.Split(r.stderr, "\n") {
 			if strings.Contains(l, "warm:") {
 				t.Logf("run %d: %s", i, l)

@@ -167,9 +167,9 @@ func warmStart(o launchOptions, n int) *rootless.Warm {
 	}
 	switch {
 	case n == 0:
-		return &rootless.Warm{RuntimeDir: rt, Kinds: []string{warm.PipeFromTarget, warm.PipeToTarget}}
+		return &rootless.Warm{RuntimeDir: rt}
 	case n == 1 && o.Net.HasHelper() && len(o.Net.Choice.Publish) == 0:
-		return &rootless.Warm{RuntimeDir: rt, Kinds: []string{warm.SocketToTarget, warm.PipeFromTarget, warm.PipeToTarget}}
+		return &rootless.Warm{RuntimeDir: rt, Handshake: true}
 	}
 	return nil
 }
@@ -205,7 +205,7 @@ func (l *launched) SaveReplay(spec *runtime.Spec, st *store.Store, nw *Network, 
 		"/etc/passwd", "/etc/group", "/etc/subuid", "/etc/subgid", r.Exe}
 	guards = append(guards, spec.Lowers...)
 	p := warm.Replay{
-		Argv: os.Args, Environ: warm.KeyEnviron(warm.Environ(), os.Args), Cwd: cwd,
+		Start: start, Argv: os.Args, Environ: warm.KeyEnviron(warm.Environ(), os.Args), Cwd: cwd,
 		Spec:       []byte(strings.ReplaceAll(string(l.sent), spec.ID, warm.IDToken)),
 		BoxDir:     strings.ReplaceAll(spec.ContainerDir, spec.ID, warm.IDToken),
 		CgroupBase: cgBase,
@@ -241,7 +241,7 @@ func (l *launched) SaveReplay(spec *runtime.Spec, st *store.Store, nw *Network, 
 		return
 	}
 	p.Cgroup = string(cgroup)
-	if err := warm.SaveReplay(rt, start, p); err != nil {
+	if err := warm.SaveReplay(rt, p); err != nil {
 		trace.Mark("run: replay not saved: " + err.Error())
 	}
 }
@@ -310,16 +310,9 @@ func (l *launched) Run(spec *runtime.Spec, rawTTY bool) (int, error) {
 	// box is cleaned up; the end of file instead means it exited without
 	// (its exit status says why). A plain blocking read wakes this very
 	// thread, with no detour through the poller.
-	var buf [16]byte
-	var n int
-	for {
-		n, err = unix.Read(int(l.statusR.Fd()), buf[:])
-		if err != unix.EINTR {
-			break
-		}
-	}
+	c, ok := warm.ExitCode(int(l.statusR.Fd()))
 	l.waited = true // reported: the init finishes exiting on its own and dies with devbox
-	if c, cerr := strconv.Atoi(strings.TrimSpace(string(buf[:max(n, 0)]))); err == nil && cerr == nil {
+	if ok {
 		return c, nil
 	}
 	return l.p.Wait()

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/devbox-dev/devbox/cgroup"
-	"github.com/devbox-dev/devbox/internal/warm"
 	"github.com/devbox-dev/devbox/network"
 	"github.com/devbox-dev/devbox/runtime"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -343,7 +342,7 @@ func TestLaunchPipes(t *testing.T) {
 }
 
 // The warm path is asked only for a run that allows it, with the
-// descriptor kinds a holder's spare is handed.
+// descriptors a holder's spare is handed (no network handshake here).
 func TestWarmStart(t *testing.T) {
 	none := &Network{Choice: NetworkChoice{Driver: network.ModeNone}}
 	t.Setenv("XDG_RUNTIME_DIR", "/run/user/1000")
@@ -351,7 +350,7 @@ func TestWarmStart(t *testing.T) {
 		t.Errorf("not allowed: %+v", w)
 	}
 	w := warmStart(launchOptions{Net: none, Warm: true}, 0)
-	if w == nil || w.RuntimeDir != "/run/user/1000" || !slices.Equal(w.Kinds, []string{warm.PipeFromTarget, warm.PipeToTarget}) {
+	if w == nil || w.RuntimeDir != "/run/user/1000" || w.Handshake {
 		t.Errorf("no network: %+v", w)
 	}
 	// A descriptor that is no network helper's handshake: cold.

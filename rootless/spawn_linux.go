@@ -78,16 +78,14 @@ type Spec struct {
 	// Warm lets a warm holder's spare (internal/warm) be the target when
 	// one serves this start, and leaves a holder for the next start when
 	// none does. Only for a target on the caller's stdio that dies with the
-	// caller; Kinds says what ExtraFiles are (warm.PipeToTarget, …), for a
-	// replay record (Process.Start).
+	// caller, with devbox run's ExtraFiles (warm.Start.Handshake).
 	Warm *Warm
 }
 
 // Warm is what Spec.Warm says about a start.
 type Warm struct {
-	Kinds []string // per ExtraFiles
-	// RuntimeDir is $XDG_RUNTIME_DIR: where holders listen.
-	RuntimeDir string
+	RuntimeDir string // $XDG_RUNTIME_DIR: where holders listen
+	Handshake  bool   // warm.Start.Handshake
 }
 
 // Process is a started target stage: the init of the new namespaces.
@@ -213,11 +211,7 @@ func start(spec Spec) (*Process, error) {
 	// 0 (enter). Keep-id maps name subordinate ids, so newuidmap and
 	// newgidmap write them once the child exists; a single-id map (0 → you)
 	// is written by this process itself.
-	caps, err := allCaps()
-	if err != nil {
-		return nil, err
-	}
-	cmd.SysProcAttr.AmbientCaps = caps
+	cmd.SysProcAttr.AmbientCaps = warm.AllCaps()
 	// Shared memory until the exec: no copy of the caller's page tables,
 	// and nothing the child waits for is written by this thread before
 	// the exec (the maps come after it), so the vfork cannot deadlock.
@@ -235,14 +229,12 @@ func start(spec Spec) (*Process, error) {
 	}
 	startEnv := envStart + "=" + strconv.Itoa(3+len(cmd.ExtraFiles)) + "," + mode
 	var ws *warm.Start
+	var fp string
 	if spec.Warm != nil && !spec.Detach && cmd.Dir == "" && len(uidCmd) > 0 && !warm.Off() &&
-		cmd.Stdin == os.Stdin && cmd.Stdout == os.Stdout && cmd.Stderr == os.Stderr && len(spec.Warm.Kinds) == len(cmd.ExtraFiles) {
+		cmd.Stdin == os.Stdin && cmd.Stdout == os.Stdout && cmd.Stderr == os.Stderr {
 		ws = &warm.Start{Exe: cmd.Path, Args: cmd.Args, Env: append(slices.Clone(cmd.Env), startEnv),
 			Flags: cmd.SysProcAttr.Cloneflags &^ (unix.CLONE_VM | unix.CLONE_VFORK), Setpgid: spec.Setpgid,
-			Kinds: append(slices.Clone(spec.Warm.Kinds), warm.PipeToTarget), UIDMap: uidCmd, GIDMap: gidCmd}
-	}
-	var fp string
-	if ws != nil {
+			Handshake: spec.Warm.Handshake, UIDMap: uidCmd, GIDMap: gidCmd}
 		if cg, err := warm.CgroupKey(spec.Cgroup != nil); err == nil {
 			fp = warm.Fingerprint(ws, cg)
 		}
@@ -297,56 +289,25 @@ func start(spec Spec) (*Process, error) {
 }
 
 // viaHolder hands cmd's descriptors and the read end of the start pipe to
-// a warm holder's spare (internal/warm) that serves fingerprint fp; nil
-// and absent when no holder listens, nil alone when one declined (the
-// caller clones then). A start into a cgroup (cmd's UseCgroupFD) moves
-// the spare there before its start byte: it has run nothing of the box
-// yet, so everything of the box runs in the box's cgroup, as after a clone
-// into it. The move needs write access to the cgroup.procs of the two
-// cgroups' common ancestor (a CLI under the user's systemd manager has it,
-// one in an ssh session's scope does not): refused, the spare is let go
-// and the caller clones.
+// a warm holder's spare (warm.Take) that serves fingerprint fp, moved into
+// cmd's cgroup when it has one; nil and absent when no holder listens, nil
+// alone when one declined or the spare could not be moved (the caller
+// clones then).
 func viaHolder(spec Spec, cmd *exec.Cmd, fp string, startR, startW *os.File) (*Process, bool) {
 	files := []int{0, 1, 2}
-	for _, f := range cmd.ExtraFiles {
+	for _, f := range append(cmd.ExtraFiles, startR) {
 		files = append(files, int(f.Fd()))
 	}
-	files = append(files, int(startR.Fd()))
-	h, absent := warm.Request(spec.Warm.RuntimeDir, fp, cmd.Args, files)
+	cg := -1
+	if cmd.SysProcAttr.UseCgroupFD {
+		cg = cmd.SysProcAttr.CgroupFD
+	}
+	h, absent := warm.Take(spec.Warm.RuntimeDir, fp, cmd.Args, files, cg, int(startW.Fd()))
 	if h == nil {
 		return nil, absent
 	}
-	if sys := cmd.SysProcAttr; sys.UseCgroupFD {
-		if err := joinCgroup(sys.CgroupFD, h.Pid); err != nil {
-			h.Close()
-			trace.Mark("rootless: spare let go: cannot move it into the box's cgroup: " + err.Error())
-			return nil, false
-		}
-	}
-	proc, err := os.FindProcess(h.Pid)
-	if err != nil {
-		h.Close()
-		return nil, false
-	}
-	p := &Process{proc: proc, held: h, alive: startW}
-	if _, err := startW.Write([]byte{'\n'}); err != nil {
-		// The init is gone: its exit status tells the caller.
-		startW.Close()
-		p.alive = nil
-	}
-	return p, false
-}
-
-// joinCgroup moves process pid (all its threads) into the cgroup whose
-// directory dirfd is open.
-func joinCgroup(dirfd, pid int) error {
-	fd, err := unix.Openat(dirfd, "cgroup.procs", unix.O_WRONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	_, err = unix.Write(fd, []byte(strconv.Itoa(pid)))
-	return err
+	proc, _ := os.FindProcess(h.Pid) // never fails on Linux
+	return &Process{proc: proc, held: h, alive: startW}, false
 }
 
 // mapCommand is the helper's path and its arguments after the pid.
@@ -356,21 +317,6 @@ func mapCommand(tool string, args []string) []string {
 		return nil
 	}
 	return append([]string{path}, args...)
-}
-
-// allCaps lists every capability the running kernel knows.
-func allCaps() ([]uintptr, error) {
-	last := uintptr(unix.CAP_LAST_CAP)
-	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n > 0 && n < 64 {
-			last = uintptr(n)
-		}
-	}
-	caps := make([]uintptr, 0, last+1)
-	for c := uintptr(0); c <= last; c++ {
-		caps = append(caps, c)
-	}
-	return caps, nil
 }
 
 // mapCommands says how the id maps of m are written, as a warm start
@@ -388,15 +334,8 @@ func mapCommands(m Mapping) (uid, gid []string) {
 // writeMaps writes the id maps of m for the user namespace of pid.
 func writeMaps(m Mapping, pid int) error {
 	if m.Single() {
-		base := "/proc/" + strconv.Itoa(pid) + "/"
-		for _, f := range []struct{ name, body string }{
-			{"setgroups", "deny"},
-			{"uid_map", "0 " + strconv.Itoa(m.UID) + " 1\n"},
-			{"gid_map", "0 " + strconv.Itoa(m.GID) + " 1\n"},
-		} {
-			if err := os.WriteFile(base+f.name, []byte(f.body), 0); err != nil {
-				return fmt.Errorf("writing the box's id map: %w (hint: run devbox doctor)", err)
-			}
+		if err := warm.WriteSingleMaps(pid, "0 "+strconv.Itoa(m.UID)+" 1", "0 "+strconv.Itoa(m.GID)+" 1"); err != nil {
+			return fmt.Errorf("writing the box's id map: %w (hint: run devbox doctor)", err)
 		}
 		return nil
 	}

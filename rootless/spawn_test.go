@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/devbox-dev/devbox/internal/warm"
 	"github.com/devbox-dev/devbox/test/testutil"
 )
 
@@ -94,10 +95,7 @@ func TestKeepIDNamespace(t *testing.T) {
 	if !strings.HasPrefix(out.String(), "uid=0 gid=0\n") {
 		t.Errorf("probe ids: %s", out.String())
 	}
-	caps, err := allCaps()
-	if err != nil {
-		t.Fatal(err)
-	}
+	caps := warm.AllCaps()
 	full := fmt.Sprintf("CapEff: %016x", uint64(1)<<len(caps)-1)
 	for _, want := range []string{"CapInh: 0000000000000000", "CapAmb: 0000000000000000", full} {
 		if !strings.Contains(out.String(), want+"\n") {

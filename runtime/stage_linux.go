@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/devbox-dev/devbox/internal/trace"
@@ -30,11 +31,8 @@ var staged = struct {
 
 // isStaged reports whether plan step m is one a spare stages.
 func isStaged(m mount.Mount) bool {
-	if m.Kind == mount.Rootfs || m.Kind == mount.Pivot {
-		return false
-	}
 	for _, t := range stagedTops {
-		if m.Target == t || strings.HasPrefix(m.Target, t+"/") {
+		if m.Kind != mount.Rootfs && m.Kind != mount.Pivot && (m.Target == t || strings.HasPrefix(m.Target, t+"/")) {
 			return true
 		}
 	}
@@ -44,7 +42,7 @@ func isStaged(m mount.Mount) bool {
 // stageMounts makes the staged mounts of a box with the given network
 // mode on a tmpfs mounted on dir, in the process's mount namespace, which
 // it makes private first.
-func stageMounts(dir, net string) error {
+func stageMounts(dir, net string) (err error) {
 	ids, err := readIDMaps()
 	if err != nil {
 		return err
@@ -60,9 +58,13 @@ func stageMounts(dir, net string) error {
 	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=700"); err != nil {
 		return fmt.Errorf("mounting the staging tmpfs: %w", err)
 	}
+	defer func() {
+		if err != nil {
+			_ = unix.Unmount(dir, unix.MNT_DETACH)
+		}
+	}()
 	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		_ = unix.Unmount(dir, unix.MNT_DETACH)
 		return err
 	}
 	// Out of the way of the descriptors the run brings (internal/holder
@@ -72,7 +74,6 @@ func stageMounts(dir, net string) error {
 	root, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 32)
 	unix.Close(fd)
 	if err != nil {
-		_ = unix.Unmount(dir, unix.MNT_DETACH)
 		return err
 	}
 	var steps []string
@@ -82,7 +83,6 @@ func stageMounts(dir, net string) error {
 		}
 		if err := mount.Apply(root, m); err != nil {
 			unix.Close(root)
-			_ = unix.Unmount(dir, unix.MNT_DETACH)
 			return err
 		}
 		steps = append(steps, m.String())
@@ -94,20 +94,13 @@ func stageMounts(dir, net string) error {
 // useStaged reports whether plan's steps under the staged trees are the
 // staged ones.
 func useStaged(plan []mount.Mount) bool {
-	if staged.root < 0 {
-		return false
-	}
-	i := 0
+	var steps []string
 	for _, m := range plan {
-		if !isStaged(m) {
-			continue
+		if isStaged(m) {
+			steps = append(steps, m.String())
 		}
-		if i >= len(staged.steps) || m.String() != staged.steps[i] {
-			return false
-		}
-		i++
 	}
-	return i == len(staged.steps)
+	return staged.root >= 0 && slices.Equal(steps, staged.steps)
 }
 
 // moveStaged moves the staged trees onto their places in the root
@@ -119,13 +112,11 @@ func moveStaged(root int) error {
 			return fmt.Errorf("staged %s: %w", t, err)
 		}
 		dst, err := mount.Ensure(root, t, false)
-		if err != nil {
-			unix.Close(src)
-			return fmt.Errorf("moving the staged %s: %w", t, err)
+		if err == nil {
+			err = unix.Mount(mount.FdPath(src), mount.FdPath(dst), "", unix.MS_MOVE, "")
+			unix.Close(dst)
 		}
-		err = unix.Mount(mount.FdPath(src), mount.FdPath(dst), "", unix.MS_MOVE, "")
 		unix.Close(src)
-		unix.Close(dst)
 		if err != nil {
 			return fmt.Errorf("moving the staged %s: %w", t, err)
 		}

@@ -1,37 +1,21 @@
-// Package holder is devbox run's warm holder: a process that keeps a user
-// namespace with the id maps of a replayed run and spare box inits in the
-// other five namespaces, waiting for the next run with the same start
-// (the client side, and why, is package internal/warm).
+// Package holder is devbox run's warm holder (stage "holder" of the box
+// init's binary): it keeps a user namespace with a start's id maps and two
+// spare box inits in the other five namespaces, and gives each checked
+// request on its socket to a spare, which becomes that run's init. The
+// client side, the request and the record formats are package
+// internal/warm; docs/architecture.md, "The warm path", has the protocol.
 //
-// Processes and what crosses between them:
-//
-//   - devbox (warm.Spawn) starts the holder in a new user namespace, in a
-//     session of its own; on stdin it gets its socket and lock paths, its
-//     idle time, the fingerprint it serves and the start (warm.Config).
-//   - The holder waits for its id maps, takes the lock (one holder per
-//     socket), listens on the socket and forks two spares: the box init's
-//     binary, with the start's environment and clone flags (but no new
-//     user namespace), the listening socket on fd 3 and a control socket
-//     on fd 4, on which each learns its pid and the fingerprint.
-//   - A spare readies itself (runtime.WarmUp: root of the namespace, lo
-//     up, /proc, /sys and /dev staged, signals registered), then accepts
-//     one connection: a request "devbox-holder-2 NUL fingerprint NUL
-//     args…" with the run's descriptors (stdin, stdout, stderr, then the
-//     start's pipes). It tells the holder it was taken (passing a copy of
-//     the connection), answers "ok PID", puts the descriptors at 0, 1, 2,
-//     3, … as a clone would have, takes the arguments as its own and
-//     returns to become the box init. From then on it is that run's init:
-//     the spec and the start byte come on its pipes as for any other
-//     start, and it dies when the connection's other end closes (devbox
-//     is gone).
-//   - The holder forks a replacement, and when a taken spare ends, writes
-//     "exit STATUS" (its wait status) on the connection, for a devbox that
-//     got no exit code on its status pipe. A change of its mount table
-//     replaces the waiting spares (theirs are copies of it).
+// Between the holder and a spare there is one SOCK_SEQPACKET pair (the
+// spare's fd 3): at its start the spare gets its mode ("n": a network
+// namespace of its own, or "-", then the directory to stage its mounts
+// in); taken, one message with the run's arguments (NUL-separated) and
+// descriptors, the connection to devbox last, after which the holder
+// closes its end; a spare whose socket closes untaken exits.
 package holder
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"os/signal"
 	"runtime"
@@ -40,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/devbox-dev/devbox/internal/safefile"
 	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/internal/warm"
 	"golang.org/x/sys/unix"
@@ -48,49 +33,24 @@ import (
 // Stage is the holder's stage name (_DEVBOX_STAGE).
 const Stage = "holder"
 
-// spareArg is a spare's argument: "devbox-init spare". Its mode comes on
-// its control socket, not in its environment, which a box that may trace
-// its init reads in /proc/1/environ: a spare's is a cold start's init's
-// (TestWarmStartIsColdStart).
-const spareArg = "spare"
-
-// Spare fds as the holder passes them.
-const (
-	spareListenFD = 3
-	spareCtlFD    = 4
-	// highFD is where the spare keeps its own descriptors: above a
-	// request's (maxFDs) and below 64, the size of the descriptor table
-	// a cold start's init has. A fork copies a table sized by the
-	// parent's highest open descriptor, and exec keeps it: a spare's at
-	// 100 gave every process of its box a table of 128 (FDSize in
-	// /proc/self/status), unlike a cold start's box
-	// (TestWarmStartIsColdStart).
-	highFD = 32
-)
-
 type holder struct {
-	r        warm.Start
-	fp       string
+	cfg      warm.Config
 	sock     string
 	lock     string
 	stage    string // where spares stage their mounts (each on its own tmpfs)
 	listen   int
-	null     int
-	idle     time.Duration
 	lastUse  time.Time
 	spares   map[int]*spare // waiting spares by pid
 	failures int            // spares that died young in a row
 	quitting bool
 	forkAt   time.Time   // when to fork the spare that replaces a taken one
 	boxes    map[int]int // taken spares: pid → connection
-	caps     []uintptr
 }
 
 // A spare as the holder sees it.
 type spare struct {
-	ctl     int // the holder's end of its control socket
-	born    time.Time
-	retired bool // told to quit (the mount table changed)
+	ctl  int // the holder's end of its control socket, -1 once let go
+	born time.Time
 }
 
 // pool is how many spares wait: with two, the next of a quick series of
@@ -112,20 +72,15 @@ func serve() (int, string) {
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return 1, "close_range: " + err.Error()
 	}
-	b, err := readAll(0, 4<<20)
-	if err != nil {
-		return 1, "reading the configuration"
-	}
-	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return 1, "opening /dev/null"
-	}
-	_ = unix.Dup3(null, 0, 0)
+	b, _ := io.ReadAll(io.LimitReader(os.Stdin, 1<<20))
 	cfg, ok := warm.ReadConfig(b)
 	if !ok {
 		return 1, "a bad configuration"
 	}
-	r, sock, lock, fp := cfg.Start, cfg.Sock, cfg.Lock, cfg.FP
+	// Stdin /dev/null from now on; the spares' stdio too.
+	if null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0); err != nil || unix.Dup3(null, 0, 0) != nil {
+		return 1, "opening /dev/null"
+	}
 	// The maps: devbox started newuidmap and newgidmap (or wrote them) and
 	// did not wait.
 	for deadline := time.Now().Add(5 * time.Second); !mapped("uid_map") || !mapped("gid_map"); time.Sleep(time.Millisecond) {
@@ -133,28 +88,20 @@ func serve() (int, string) {
 			return 1, "no id maps"
 		}
 	}
-	lfd, err := unix.Open(lock, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
+	sock, lock := warm.Paths(cfg.RuntimeDir, cfg.FP)
+	lf, err := safefile.OpenLock(lock, 0o600)
 	if err != nil {
 		return 1, "opening the lock: " + err.Error()
 	}
-	if unix.Flock(lfd, unix.LOCK_EX|unix.LOCK_NB) != nil {
+	defer lf.Close()
+	if safefile.Flock(int(lf.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
 		return 0, "another holder serves this socket"
 	}
-	ls, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	ls, err := listen(sock)
 	if err != nil {
-		return 1, "socket: " + err.Error()
-	}
-	_ = unix.Unlink(sock)
-	old := unix.Umask(0o177)
-	err = unix.Bind(ls, &unix.SockaddrUnix{Name: sock})
-	unix.Umask(old)
-	if err != nil {
-		return 1, "bind: " + err.Error()
+		return 1, "listening on " + sock + ": " + err.Error()
 	}
 	defer unix.Unlink(sock)
-	if err := unix.Listen(ls, 64); err != nil {
-		return 1, "listen: " + err.Error()
-	}
 	// The spares' parent-death signal follows the thread that forks them.
 	runtime.LockOSThread()
 	// A directory for the spares' staged mounts (each spare mounts its own
@@ -165,134 +112,127 @@ func serve() (int, string) {
 	} else {
 		defer unix.Rmdir(stage)
 	}
-	// Non-blocking, for the spares, which all wait on it.
-	if err := unix.SetNonblock(ls, true); err != nil {
-		return 1, "listen: " + err.Error()
-	}
-	h := &holder{r: r, fp: fp, sock: sock, lock: lock, stage: stage, listen: ls, null: null, idle: cfg.Idle, lastUse: time.Now(),
-		spares: map[int]*spare{}, boxes: map[int]int{}, caps: warm.AllCaps()}
+	h := &holder{cfg: cfg, sock: sock, lock: lock, stage: stage, listen: ls, lastUse: time.Now(),
+		spares: map[int]*spare{}, boxes: map[int]int{}}
 	trace.Mark("holder: serving " + sock)
 	return h.loop()
 }
 
-func (h *holder) loop() (int, string) {
-	// SIGCHLD through a pipe, so that one poll waits for everything.
-	var sp [2]int
-	if err := unix.Pipe2(sp[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
-		return 1, "pipe: " + err.Error()
+// listen makes the holder's socket, 0600.
+func listen(sock string) (int, error) {
+	ls, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, unix.SIGCHLD)
-	go func() {
-		for range sigs {
-			_, _ = unix.Write(sp[1], []byte{0})
-		}
-	}()
+	_ = unix.Unlink(sock)
+	old := unix.Umask(0o177)
+	err = unix.Bind(ls, &unix.SockaddrUnix{Name: sock})
+	unix.Umask(old)
+	if err == nil {
+		err = unix.Listen(ls, 64)
+	}
+	return ls, err
+}
+
+// req is a connection and what it asked for (request); ok when the holder
+// may serve it.
+type req struct {
+	conn int
+	args []string
+	fds  []int
+	ok   bool
+}
+
+func (h *holder) loop() (int, string) {
+	chld, mounts, reqs := make(chan os.Signal, 1), make(chan bool), make(chan req)
+	signal.Notify(chld, unix.SIGCHLD)
 	// The mount table: a spare's mount namespace is a copy of it from the
 	// spare's start, so a change replaces the spares.
-	mounts, err := unix.Open("/proc/self/mountinfo", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	mfd, err := unix.Open("/proc/self/mountinfo", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 1, "opening mountinfo: " + err.Error()
 	}
-	for len(h.spares) < pool {
-		if err := h.fork(); err != nil {
-			return 1, "starting a spare: " + err.Error()
-		}
-	}
-	var buf [64]byte
-	for {
-		if h.quitting && len(h.spares) == 0 && len(h.boxes) == 0 {
-			return 0, "done"
-		}
-		if !h.forkAt.IsZero() && !time.Now().Before(h.forkAt) {
-			h.forkNow()
-			continue
-		}
-		timeout := -1
-		if !h.quitting && len(h.boxes) == 0 {
-			timeout = int(time.Until(h.lastUse.Add(h.idle))/time.Millisecond) + 1
-			if timeout <= 0 {
-				h.quit()
-				continue
+	go func() {
+		for pfd := []unix.PollFd{{Fd: int32(mfd), Events: unix.POLLPRI}}; ; {
+			if n, _ := unix.Poll(pfd, -1); n > 0 {
+				mounts <- true
 			}
+		}
+	}()
+	go func() {
+		for {
+			c, _, err := unix.Accept4(h.listen, unix.SOCK_CLOEXEC)
+			if err == nil {
+				args, fds, ok := request(c, h.cfg.FP, os.Getuid())
+				reqs <- req{c, args, fds, ok}
+			} else if err != unix.EINTR && err != unix.ECONNABORTED {
+				return // shut down (quit)
+			}
+		}
+	}()
+	h.forkNow()
+	for !h.quitting || len(h.spares)+len(h.boxes) > 0 {
+		var idle, due <-chan time.Time
+		if !h.quitting && len(h.boxes) == 0 {
+			idle = time.After(time.Until(h.lastUse.Add(time.Duration(h.cfg.Idle) * time.Second)))
 		}
 		if !h.forkAt.IsZero() {
-			if t := int(time.Until(h.forkAt)/time.Millisecond) + 1; timeout < 0 || t < timeout {
-				timeout = t
-			}
+			due = time.After(time.Until(h.forkAt))
 		}
-		// (No spare and one due cannot last: readCtl and reap fork at once
-		// when the last spare goes.)
-		fds := []unix.PollFd{{Fd: int32(sp[0]), Events: unix.POLLIN}, {Fd: int32(mounts), Events: unix.POLLPRI}}
-		pids := make([]int, 0, len(h.spares))
-		for pid, s := range h.spares {
-			pids = append(pids, pid)
-			fds = append(fds, unix.PollFd{Fd: int32(s.ctl), Events: unix.POLLIN})
-		}
-		if _, err := unix.Poll(fds, timeout); err != nil && err != unix.EINTR {
-			return 1, "poll: " + err.Error()
-		}
-		// The control sockets first: a spare's "taken" is there before
-		// its end could be reaped.
-		for i, pid := range pids {
-			if fds[2+i].Revents != 0 {
-				h.readCtl(pid)
-			}
-		}
-		if fds[0].Revents != 0 {
-			for {
-				if n, _ := unix.Read(sp[0], buf[:]); n <= 0 {
-					break
-				}
-			}
+		select {
+		case r := <-reqs:
+			h.take(r)
+		case <-chld:
 			h.reap()
-		}
-		if fds[1].Revents != 0 {
+		case <-mounts:
 			for _, s := range h.spares {
-				if !s.retired {
-					s.retired = true
-					_, _ = unix.Write(s.ctl, []byte("quit"))
-				}
+				s.retire()
 			}
+		case <-idle:
+			h.quit()
+		case <-due:
+			h.forkNow()
 		}
+	}
+	return 0, "done"
+}
+
+// retire lets a spare go: it exits when its control socket closes.
+func (s *spare) retire() {
+	if s.ctl >= 0 {
+		unix.Close(s.ctl)
+		s.ctl = -1
 	}
 }
 
-// quit stops serving: no new connections, the spares told to go.
+// quit stops serving: no new connections, the spares let go.
 func (h *holder) quit() {
 	h.quitting = true
 	_ = unix.Unlink(h.sock)
+	_ = unix.Shutdown(h.listen, unix.SHUT_RDWR)
 	for _, s := range h.spares {
-		_, _ = unix.Write(s.ctl, []byte("quit"))
+		s.retire()
 	}
 }
 
-// fork starts a spare.
+// fork starts a spare and sends it its mode.
 func (h *holder) fork() error {
 	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
-	mark := "1"
-	if h.r.Flags&unix.CLONE_NEWNET != 0 {
-		mark = "net"
-	}
-	if h.stage != "" {
-		mark += "," + h.stage
-	}
-	env := append([]string{}, h.r.Env...)
-	errFd := uintptr(h.null)
+	r, errFd := h.cfg.Start, uintptr(0) // /dev/null
 	if trace.On() {
 		errFd = 2 // the holder's log
 	}
-	pid, err := syscall.ForkExec(h.r.Exe, []string{"devbox-init", spareArg}, &syscall.ProcAttr{
-		Env:   env,
-		Files: []uintptr{uintptr(h.null), uintptr(h.null), errFd, uintptr(h.listen), uintptr(sp[1])},
+	pid, err := syscall.ForkExec(r.Exe, []string{"devbox-init", spareArg}, &syscall.ProcAttr{
+		Env:   r.Env,
+		Files: []uintptr{0, 0, errFd, uintptr(sp[1])},
 		Sys: &syscall.SysProcAttr{
-			Cloneflags:  h.r.Flags &^ unix.CLONE_NEWUSER,
-			Setpgid:     h.r.Setpgid,
+			Cloneflags:  r.Flags &^ unix.CLONE_NEWUSER,
+			Setpgid:     r.Setpgid,
 			Pdeathsig:   syscall.SIGKILL,
-			AmbientCaps: h.caps,
+			AmbientCaps: warm.AllCaps(),
 		},
 	})
 	unix.Close(sp[1])
@@ -300,52 +240,85 @@ func (h *holder) fork() error {
 		unix.Close(sp[0])
 		return err
 	}
+	mode := "-"
+	if r.Flags&unix.CLONE_NEWNET != 0 {
+		mode = "n"
+	}
+	_, _ = unix.Write(sp[0], []byte(mode+h.stage))
 	h.spares[pid] = &spare{ctl: sp[0], born: time.Now()}
-	// Its mode, then (read once it is warm) its pid and the fingerprint.
-	_, _ = unix.Write(sp[0], []byte(mark))
-	_, _ = unix.Write(sp[0], []byte(strconv.Itoa(pid)+"\x00"+h.fp))
 	return nil
 }
 
-// readCtl reads a spare's control socket: "taken" with the connection, or
-// its end.
-func (h *holder) readCtl(pid int) {
-	s := h.spares[pid]
-	buf := make([]byte, 64)
-	oob := make([]byte, unix.CmsgSpace(4))
-	n, oobn, _, _, err := unix.Recvmsg(s.ctl, buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
-	if err == unix.EAGAIN || err == unix.EINTR {
-		return
+// take hands a checked request to the oldest waiting spare (the likeliest
+// to be ready) and answers "ok PID"; anything else is answered "no".
+func (h *holder) take(r req) {
+	if r.ok && !h.quitting && len(h.spares) == 0 {
+		h.forkNow()
 	}
-	conn := -1
-	if err == nil && oobn > 0 {
-		if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(msgs) == 1 {
-			if fds, err := unix.ParseUnixRights(&msgs[0]); err == nil && len(fds) == 1 {
-				conn = fds[0]
-			}
+	pid := 0
+	for p, s := range h.spares {
+		if s.ctl >= 0 && (pid == 0 || s.born.Before(h.spares[pid].born)) {
+			pid = p
 		}
 	}
-	if err != nil || string(buf[:n]) != "taken" || conn < 0 {
-		return // its end (reaped below) or nonsense
+	msg := []byte(strings.Join(r.args, "\x00"))
+	if r.ok && !h.quitting && pid != 0 && unix.Sendmsg(h.spares[pid].ctl, msg, unix.UnixRights(append(r.fds, r.conn)...), nil, unix.MSG_NOSIGNAL) == nil {
+		_ = unix.Sendto(r.conn, []byte("ok "+strconv.Itoa(pid)), unix.MSG_NOSIGNAL, nil)
+		h.spares[pid].retire()
+		delete(h.spares, pid)
+		h.boxes[pid] = r.conn
+		h.lastUse, h.failures = time.Now(), 0
+		// Not at once unless none is left: a new spare's start would take
+		// CPU from this box's. When the box ends, after replenishDelay, or
+		// when the next run finds no spare, whichever is first.
+		if len(h.spares) == 0 {
+			h.forkNow()
+		} else if h.forkAt.IsZero() {
+			h.forkAt = time.Now().Add(replenishDelay)
+		}
+	} else {
+		_ = unix.Sendto(r.conn, []byte("no"), unix.MSG_NOSIGNAL, nil)
+		unix.Close(r.conn)
 	}
-	h.boxes[pid] = conn
-	unix.Close(s.ctl)
-	delete(h.spares, pid)
-	h.lastUse = time.Now()
-	h.failures = 0
-	if h.quitting {
-		return
+	for _, fd := range r.fds {
+		unix.Close(fd)
 	}
-	if len(h.spares) == 0 {
-		h.forkNow()
-		return
+}
+
+// maxFDs bounds the descriptors of a request (stdio and the start's pipes).
+const maxFDs = 16
+
+// request reads and checks one request: from uid, warm.Magic, fingerprint
+// fp, at least one argument, stdio and at least one pipe. A client that
+// connects and sends nothing is given up after a second.
+func request(conn int, fp string, uid int) (args []string, fds []int, ok bool) {
+	if cred, err := unix.GetsockoptUcred(conn, unix.SOL_SOCKET, unix.SO_PEERCRED); err != nil || int(cred.Uid) != uid {
+		return nil, nil, false
 	}
-	// Not at once: a new spare's start would take CPU from this box's.
-	// When the box ends, after replenishDelay, or when the next run finds
-	// no spare, whichever is first.
-	if h.forkAt.IsZero() {
-		h.forkAt = time.Now().Add(replenishDelay)
+	_ = unix.SetsockoptTimeval(conn, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 1})
+	buf, oob := make([]byte, 1<<16), make([]byte, unix.CmsgSpace(4*(maxFDs+1)))
+	n, oobn, flags, _, err := unix.Recvmsg(conn, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil || unix.SetsockoptTimeval(conn, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{}) != nil {
+		return nil, rights(oob[:max(oobn, 0)]), false
 	}
+	fds = rights(oob[:oobn])
+	parts := strings.Split(string(buf[:n]), "\x00")
+	if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 || len(fds) < 4 || len(fds) > maxFDs || len(parts) < 4 ||
+		parts[0] != warm.Magic || parts[1] != fp || parts[len(parts)-1] != "" {
+		return nil, fds, false
+	}
+	return parts[2 : len(parts)-1], fds, true
+}
+
+// rights are the descriptors in control messages oob.
+func rights(oob []byte) (fds []int) {
+	msgs, _ := unix.ParseSocketControlMessage(oob)
+	for i := range msgs {
+		if f, err := unix.ParseUnixRights(&msgs[i]); err == nil {
+			fds = append(fds, f...)
+		}
+	}
+	return fds
 }
 
 // replenishDelay is how long the holder waits with a new spare while a box
@@ -356,8 +329,9 @@ const replenishDelay = 20 * time.Millisecond
 func (h *holder) forkNow() {
 	h.forkAt = time.Time{}
 	for !h.quitting && len(h.spares) < pool {
-		if h.fork() != nil {
-			h.quitting = true
+		if err := h.fork(); err != nil {
+			trace.Mark("holder: starting a spare: " + err.Error())
+			h.quit()
 		}
 	}
 }
@@ -387,21 +361,20 @@ func (h *holder) reap() {
 		if !ok {
 			continue
 		}
-		unix.Close(s.ctl)
+		if s.ctl >= 0 && time.Since(s.born) < 2*time.Second {
+			h.failures++
+		}
+		s.retire()
 		delete(h.spares, pid)
 		if h.quitting {
 			continue
-		}
-		if !s.retired && time.Since(s.born) < 2*time.Second {
-			h.failures++
 		}
 		if h.failures >= 3 {
 			// Something is wrong with this start: no holder for it for a
 			// while (devbox starts one only when the lock file is older
 			// than a few seconds).
-			later := time.Now().Add(10 * time.Minute).UnixNano()
-			ts := []unix.Timespec{unix.NsecToTimespec(later), unix.NsecToTimespec(later)}
-			_ = unix.UtimesNano(h.lock, ts)
+			later := time.Now().Add(10 * time.Minute)
+			_ = os.Chtimes(h.lock, later, later)
 			trace.Mark("holder: spares keep dying")
 			h.quit()
 			continue
@@ -414,23 +387,4 @@ func (h *holder) reap() {
 func mapped(name string) bool {
 	b, err := os.ReadFile("/proc/self/" + name)
 	return err == nil && len(bytes.TrimSpace(b)) > 0
-}
-
-func readAll(fd, max int) ([]byte, error) {
-	var b []byte
-	buf := make([]byte, 64<<10)
-	for len(b) < max {
-		n, err := unix.Read(fd, buf)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if n == 0 {
-			return b, nil
-		}
-		b = append(b, buf[:n]...)
-	}
-	return nil, unix.E2BIG
 }

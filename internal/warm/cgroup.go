@@ -6,66 +6,53 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/devbox-dev/devbox/internal/safefile"
 )
 
 // A replayed box's cgroup, made as devbox run makes one without limits in
 // a delegated base (cgroup.Setup for the user's devbox.scope or a
 // delegated subtree): a directory devbox-<id> in the recorded base, the
-// init moved into it before its start byte (it has run nothing of the box
-// yet), its group path recorded in the box directory (cgroup.RecordFile,
-// by which devbox stats and update find the box), and at the end an OOM
-// kill reported as devbox run reports it, the record and the directory
-// removed. A base that is no longer a cgroup2 directory of this user's
-// leaves the run to the CLI.
+// init moved into it before its start byte (Take), its group path
+// recorded in the box directory (cgroup.RecordFile, by which devbox stats
+// and update find the box), and at the end an OOM kill reported as devbox
+// run reports it, the record and the directory removed. A base that is no
+// longer a cgroup2 directory of this user's leaves the run to the CLI.
 type boxCgroup struct {
-	dir   string // absolute
-	group string // relative to the mount, as in /proc/PID/cgroup
-	fd    int
+	dir string // absolute
+	fd  int
 }
 
 const (
 	cgroupRoot   = "/sys/fs/cgroup" // cgroup.DefaultRoot
 	cgroup2Magic = 0x63677270       // CGROUP2_SUPER_MAGIC
-	recordFile   = "cgroup"         // cgroup.RecordFile
-	exitOOM      = 137              // cmdutil.ExitOOM
+	recordFile   = "/cgroup"        // cgroup.RecordFile
 )
 
 // newBoxCgroup makes the cgroup of box id in base, or returns nil.
 func newBoxCgroup(base, id string) *boxCgroup {
-	if len(base) <= len(cgroupRoot)+1 || base[:len(cgroupRoot)+1] != cgroupRoot+"/" || dotSegment(base) {
-		return nil
-	}
 	var fs syscall.Statfs_t
 	var st syscall.Stat_t
-	if syscall.Statfs(base, &fs) != nil || fs.Type != cgroup2Magic || syscall.Lstat(base, &st) != nil ||
-		st.Mode&syscall.S_IFMT != syscall.S_IFDIR || int(st.Uid) != os.Getuid() {
+	if !strings.HasPrefix(base, cgroupRoot+"/") || dotSegment(base) || syscall.Statfs(base, &fs) != nil || fs.Type != cgroup2Magic ||
+		syscall.Lstat(base, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFDIR || int(st.Uid) != os.Getuid() {
 		return nil
 	}
-	dir := base + "/devbox-" + id
-	if syscall.Mkdir(dir, 0o755) != nil {
+	c := &boxCgroup{dir: base + "/devbox-" + id}
+	if syscall.Mkdir(c.dir, 0o755) != nil {
 		return nil
 	}
-	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		syscall.Rmdir(dir)
+	var err error
+	if c.fd, err = syscall.Open(c.dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0); err != nil {
+		syscall.Rmdir(c.dir)
 		return nil
 	}
-	return &boxCgroup{dir: dir, group: dir[len(cgroupRoot):], fd: fd}
+	return c
 }
 
-// join moves process pid into the cgroup and records it in boxDir.
-func (c *boxCgroup) join(pid int, boxDir string) bool {
-	fd, err := syscall.Openat(c.fd, "cgroup.procs", syscall.O_WRONLY|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return false
-	}
-	_, err = syscall.Write(fd, []byte(strconv.Itoa(pid)))
-	syscall.Close(fd)
-	if err != nil {
-		return false
-	}
-	tmp := boxDir + "/" + recordFile + ".tmp"
-	return os.WriteFile(tmp, []byte(c.group+"\n"), 0o600) == nil && os.Rename(tmp, boxDir+"/"+recordFile) == nil
+// record writes the cgroup's group path (relative to the mount, as in
+// /proc/PID/cgroup) into boxDir.
+func (c *boxCgroup) record(boxDir string) {
+	_ = safefile.WriteFile(boxDir+recordFile, []byte(c.dir[len(cgroupRoot):]+"\n"), 0o600)
 }
 
 // finish reports an OOM kill in the box (exit code 137 then, whatever
@@ -80,13 +67,13 @@ func (c *boxCgroup) finish(code int, boxDir string) int {
 					procs = s + " processes"
 				}
 				os.Stderr.WriteString("devbox: the box hit its memory limit: the kernel killed " + procs + " in it for running out of memory (hint: allow more with --memory)\n")
-				code = exitOOM
+				code = 137 // cmdutil.ExitOOM
 			}
 		}
 	}
-	os.Remove(boxDir + "/" + recordFile)
+	os.Remove(boxDir + recordFile)
 	if err := c.remove(); err != nil {
-		os.Stderr.WriteString("devbox: warning: removing cgroup " + c.group + ": " + err.Error() + "\n")
+		os.Stderr.WriteString("devbox: warning: removing cgroup " + c.dir + ": " + err.Error() + "\n")
 	}
 	return code
 }
@@ -95,21 +82,16 @@ func (c *boxCgroup) finish(code int, boxDir string) int {
 // still be exiting), killing what is left after a while.
 func (c *boxCgroup) remove() error {
 	syscall.Close(c.fd)
-	var err error
-	for i := 0; i < 200; i++ {
-		if err = syscall.Rmdir(c.dir); err == nil || err == syscall.ENOENT {
+	for i := 0; ; i++ {
+		err := syscall.Rmdir(c.dir)
+		switch {
+		case err == nil || err == syscall.ENOENT:
 			return nil
-		}
-		if err != syscall.EBUSY {
+		case err != syscall.EBUSY || i == 200:
 			return err
-		}
-		if i == 50 {
-			if fd, e := syscall.Open(c.dir+"/cgroup.kill", syscall.O_WRONLY|syscall.O_CLOEXEC, 0); e == nil {
-				syscall.Write(fd, []byte("1"))
-				syscall.Close(fd)
-			}
+		case i == 50:
+			_ = os.WriteFile(c.dir+"/cgroup.kill", []byte("1"), 0)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return err
 }

@@ -4,29 +4,34 @@
 // waiting for newuidmap and newgidmap.
 //
 // Everything here is ordinary code called by name: rootless.Start asks the
-// holder (Request) when the caller allows it (rootless.Spec.Warm) and
-// starts one for the next run when none listens (Spawn); cmd/devbox's main
-// calls TryReplay before the CLI parses anything, which repeats a finished
-// run whose command line, environment, directory and inputs are unchanged
-// through the holder, without the CLI (replay.go). Nothing runs from a
-// package's initialisation.
+// holder (Take) when the caller allows it (rootless.Spec.Warm) and starts
+// one for the next run when none listens (Spawn); cmd/devbox's main calls
+// TryReplay before the CLI parses anything, which repeats a finished run
+// whose command line, environment, directory and inputs are unchanged
+// through the holder, without the CLI (replay.go).
 //
-// A spare inherits from the holder what a cloned init inherits from
-// devbox, so a holder serves only starts whose Fingerprint (the Start, the
-// init binary's identity, and every attribute of the calling process a
-// child inherits) is the one it was started for; its socket is named
-// after it. DEVBOX_WARM=0 turns the warm path off; DEVBOX_WARM=noreplay
-// only the replay (the benchmark uses it).
+// One description of a start crosses every boundary: Start, as JSON — in
+// a replay record (Replay, which embeds it), on a holder's stdin (Config)
+// and, with the calling process's inheritable attributes, hashed into the
+// Fingerprint that names a holder's socket and that every request carries.
+// DEVBOX_WARM=0 turns the warm path off; DEVBOX_WARM=noreplay only the
+// replay (the benchmark uses it).
 package warm
 
 import (
+	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"hash/fnv"
+	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 
+	"github.com/devbox-dev/devbox/internal/safefile"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,17 +40,6 @@ const Knob = "DEVBOX_WARM"
 
 // Off reports whether the warm path is turned off.
 func Off() bool { return os.Getenv(Knob) == "0" }
-
-// Kinds of the descriptors an init gets as fd 3, 4, …: one end of a fresh
-// pipe or socket pair goes to the init, the other stays with devbox.
-const (
-	PipeToTarget   = "r" // the init reads (devbox keeps the write end)
-	PipeFromTarget = "w" // the init writes (devbox keeps the read end)
-	// SocketToTarget is one end of a SOCK_SEQPACKET pair with SO_PASSCRED
-	// on the other: the network handshake, whose other end goes to the
-	// network helper.
-	SocketToTarget = "s"
-)
 
 // IDToken stands for the box id in a recorded start; ID16Token for its
 // first 16 characters (the name of the box's runtime directory).
@@ -58,144 +52,24 @@ const (
 // needs to make spares for it, and what a replay needs to repeat it.
 type Start struct {
 	Exe     string
-	Args    []string // argv, IDToken for the box id
+	Args    []string `json:",omitempty"` // argv, IDToken for the box id
 	Env     []string
 	Flags   uintptr // clone flags, CLONE_NEWUSER included (the holder's own)
 	Setpgid bool
-	// Kinds are fds 3…; the last is the start pipe (PipeToTarget).
-	Kinds []string
+	// The init's fds 3, … are devbox run's: with Handshake first the
+	// network handshake (a SOCK_SEQPACKET pair, SO_PASSCRED on the network
+	// helper's end), then the status pipe (the init writes), the spec pipe
+	// and the start pipe (the init reads).
+	Handshake bool
 	// UIDMap and GIDMap: newuidmap's (newgidmap's) path and its arguments
 	// after the pid, or "-" and the one line of a single-id map.
 	UIDMap, GIDMap []string
 }
 
-const magic = "devbox-warm-1"
-
-// each passes s's fields to add, exe standing for s.Exe and the
-// arguments only with args: encode and Fingerprint list them alike.
-func (s *Start) each(add func(k string, vs ...string), exe string, args bool) {
-	add("exe", exe)
-	if args {
-		add("arg", s.Args...)
-	}
-	add("env", s.Env...)
-	add("flags", strconv.FormatUint(uint64(s.Flags), 16))
-	if s.Setpgid {
-		add("setpgid", "1")
-	}
-	add("fd", s.Kinds...)
-	add("uidmap", s.UIDMap...)
-	add("gidmap", s.GIDMap...)
-}
-
-// maxRecord bounds a record file (a replay holds an environment and a spec).
-const maxRecord = 1 << 20
-
-// encode serialises s and, when not nil, p: NUL-terminated key and value
-// pairs after a magic line (arguments and environment cannot hold NUL).
-func encode(s *Start, p *Replay) []byte {
-	var b []byte
-	add := func(k string, vs ...string) {
-		for _, v := range vs {
-			b = append(append(append(append(b, k...), 0), v...), 0)
-		}
-	}
-	b = append(b, magic+"\n"...)
-	s.each(add, s.Exe, true)
-	if p != nil {
-		add("argv", p.Argv...)
-		add("environ", p.Environ...)
-		add("cwd", p.Cwd)
-		add("spec", string(p.Spec))
-		add("boxdir", p.BoxDir)
-		add("guard", p.Guards...)
-		add("cgroup", p.Cgroup)
-		if p.CgroupBase != "" {
-			add("cgbase", p.CgroupBase)
-		}
-		if p.HelperExe != "" {
-			add("hexe", p.HelperExe)
-			add("harg", p.HelperArgs...)
-			add("hopts", string(p.HelperOptions))
-			add("rundir", p.RunDir)
-		}
-	}
-	return b
-}
-
-// decode parses what encode wrote; p is nil when b has no replay part.
-func decode(b []byte) (s Start, p *Replay, ok bool) {
-	if len(b) < len(magic)+1 || string(b[:len(magic)+1]) != magic+"\n" {
-		return s, nil, false
-	}
-	fields := strings.Split(string(b[len(magic)+1:]), "\x00")
-	if len(fields)%2 != 1 || fields[len(fields)-1] != "" {
-		return s, nil, false
-	}
-	rp := func() *Replay {
-		if p == nil {
-			p = &Replay{}
-		}
-		return p
-	}
-	for i := 0; i+1 < len(fields); i += 2 {
-		k, v := fields[i], fields[i+1]
-		switch k {
-		case "exe":
-			s.Exe = v
-		case "arg":
-			s.Args = append(s.Args, v)
-		case "env":
-			s.Env = append(s.Env, v)
-		case "flags":
-			f, err := strconv.ParseUint(v, 16, 64)
-			if err != nil {
-				return s, nil, false
-			}
-			s.Flags = uintptr(f)
-		case "setpgid":
-			s.Setpgid = v == "1"
-		case "fd":
-			if v != PipeToTarget && v != PipeFromTarget && v != SocketToTarget {
-				return s, nil, false
-			}
-			s.Kinds = append(s.Kinds, v)
-		case "uidmap":
-			s.UIDMap = append(s.UIDMap, v)
-		case "gidmap":
-			s.GIDMap = append(s.GIDMap, v)
-		case "argv":
-			rp().Argv = append(rp().Argv, v)
-		case "environ":
-			rp().Environ = append(rp().Environ, v)
-		case "cwd":
-			rp().Cwd = v
-		case "spec":
-			rp().Spec = []byte(v)
-		case "boxdir":
-			rp().BoxDir = v
-		case "guard":
-			rp().Guards = append(rp().Guards, v)
-		case "cgroup":
-			rp().Cgroup = v
-		case "cgbase":
-			rp().CgroupBase = v
-		case "hexe":
-			rp().HelperExe = v
-		case "harg":
-			rp().HelperArgs = append(rp().HelperArgs, v)
-		case "hopts":
-			rp().HelperOptions = []byte(v)
-		case "rundir":
-			rp().RunDir = v
-		default:
-			return s, nil, false
-		}
-	}
-	n := len(s.Kinds)
-	ok = strings.HasPrefix(s.Exe, "/") && len(s.Args) > 0 && n > 0 && s.Kinds[n-1] == PipeToTarget &&
-		validMap(s.UIDMap) && validMap(s.GIDMap) && (s.UIDMap[0] == "-") == (s.GIDMap[0] == "-")
-	return s, p, ok
+// valid checks a start read from a file or a pipe.
+func (s *Start) valid() bool {
+	return strings.HasPrefix(s.Exe, "/") && len(s.Args) > 0 && validMap(s.UIDMap) && validMap(s.GIDMap) &&
+		(s.UIDMap[0] == "-") == (s.GIDMap[0] == "-")
 }
 
 // validMap: a helper's absolute path and its arguments, or "-" and the one
@@ -242,31 +116,33 @@ func Private(runtimeDir string) bool {
 	return true
 }
 
-// readRecord reads a record the calling user wrote and nobody else can
-// change: a regular file (never through a link), bounded.
-func readRecord(path string) (Start, *Replay, bool) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return Start{}, nil, false
-	}
-	f := os.NewFile(uintptr(fd), path)
-	defer f.Close()
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != os.Getuid() ||
-		st.Mode&0o022 != 0 || st.Size > maxRecord {
-		return Start{}, nil, false
-	}
-	b := make([]byte, st.Size+1)
-	n, err := f.Read(b)
-	if err != nil || int64(n) != st.Size {
-		return Start{}, nil, false
-	}
-	return decode(b[:n])
+// maxRecord bounds a record or a holder's configuration (a replay holds a
+// spec).
+const maxRecord = 1 << 20
+
+// decode parses a record or a configuration strictly (no unknown field).
+func decode(b []byte, v any) bool {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	return d.Decode(v) == nil && !d.More()
 }
 
-// errEnvValues refuses to record a start whose command line may carry a
-// value of the box's environment.
-var errEnvValues = errors.New("the command line sets box environment variables (-e/--env): not recorded")
+// readRecord reads a record the calling user wrote and nobody else can
+// change: a regular file (never through a link), bounded.
+func readRecord(path string) (*Replay, bool) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	var p Replay
+	if unix.Fstat(int(f.Fd()), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != os.Getuid() || st.Mode&0o022 != 0 {
+		return nil, false
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxRecord+1))
+	return &p, err == nil && len(b) <= maxRecord && decode(b, &p)
+}
 
 // errNotPrivate refuses a runtime directory that is not Private.
 var errNotPrivate = errors.New("the runtime directory is not a private directory of yours: not recorded")
@@ -276,63 +152,49 @@ func writeRecord(runtimeDir, file string, b []byte) error {
 	if !Private(runtimeDir) {
 		return errNotPrivate
 	}
-	dir := Dir(runtimeDir)
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := os.Mkdir(Dir(runtimeDir), 0o700); err != nil && !os.IsExist(err) {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, file+".*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(b)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), dir+"/"+file)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
+	return safefile.WriteFile(Dir(runtimeDir)+"/"+file, b, 0o600)
 }
 
-// Fingerprint describes s's start as a holder makes it, and everything the
-// init inherits from the calling process (whose /proc/self/cgroup is
-// cgroup): the exe's identity, environment, clone flags, descriptors, id
-// maps, namespaces, umask, ids, capabilities, no_new_privs, seccomp,
-// affinity, limits, OOM score, nice value and security label.
+// Fingerprint is a digest of s's start as a holder makes it (the exe's
+// identity in place of its path, without the arguments, which come with
+// each request) and of everything the init inherits from the calling
+// process, whose /proc/self/cgroup (or movedKey) is cgroup (inherited).
 func Fingerprint(s *Start, cgroup string) string {
+	f := *s
+	f.Exe, f.Args = Guard(s.Exe), nil
+	b, _ := json.Marshal(&f)
+	return digest(string(b), cgroup, inherited())
+}
+
+// inherited describes what a child inherits from the calling process: its
+// namespaces, umask, ids, capabilities, no_new_privs, seccomp, affinity,
+// limits, OOM score, security label and nice value.
+func inherited() string {
 	var b strings.Builder
-	add := func(k string, vs ...string) {
-		for _, v := range vs {
-			b.WriteString(k + "=" + v + "\n")
-		}
-	}
-	// The arguments (box id, spec descriptor) come with each request.
-	s.each(add, Guard(s.Exe), false)
-	add("cgroup", cgroup)
 	for _, ns := range []string{"mnt", "net", "uts", "ipc", "pid", "user", "cgroup", "time"} {
 		l, _ := os.Readlink("/proc/self/ns/" + ns)
-		add("ns", l)
+		b.WriteString("ns=" + l + "\n")
 	}
 	st, _ := os.ReadFile("/proc/self/status")
 	for _, line := range strings.Split(string(st), "\n") {
-		k, _, _ := strings.Cut(line, ":")
-		for _, want := range statusKeys {
-			if k == want {
-				add("status", line)
-			}
+		if k, _, _ := strings.Cut(line, ":"); slices.Contains(statusKeys, k) {
+			b.WriteString("status=" + line + "\n")
 		}
 	}
 	for _, f := range []string{"limits", "oom_score_adj", "attr/current"} {
 		v, _ := os.ReadFile("/proc/self/" + f)
-		add(f, string(v))
+		b.WriteString(f + "=" + string(v) + "\n")
 	}
 	prio, _ := syscall.Getpriority(syscall.PRIO_PROCESS, 0)
-	add("prio", strconv.Itoa(prio))
-	return b.String()
+	return b.String() + "prio=" + strconv.Itoa(prio) + "\n"
 }
+
+// statusKeys are the /proc/self/status fields a child inherits.
+var statusKeys = []string{"Umask", "Uid", "Gid", "Groups", "NoNewPrivs", "Seccomp", "Seccomp_filters",
+	"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "Cpus_allowed_list", "Mems_allowed_list"}
 
 // movedKey stands for the caller's cgroup in a fingerprint when the init
 // is moved into a cgroup of its box's own before its start byte: then the
@@ -351,13 +213,10 @@ func CgroupKey(moved bool) (string, error) {
 	return string(b), err
 }
 
-// statusKeys are the /proc/self/status fields a child inherits.
-var statusKeys = []string{"Umask", "Uid", "Gid", "Groups", "NoNewPrivs", "Seccomp", "Seccomp_filters",
-	"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "Cpus_allowed_list", "Mems_allowed_list"}
-
-// Paths are the socket and lock file of the holder for fingerprint fp.
+// Paths are the socket and lock file of the holder for fingerprint fp:
+// one of 256 (a fingerprint's first byte).
 func Paths(runtimeDir, fp string) (sock, lock string) {
-	n := Dir(runtimeDir) + "/h-" + bucket(hash([]string{fp}), 256)
+	n := Dir(runtimeDir) + "/h-" + fp[:min(2, len(fp))]
 	return n + ".sock", n + ".lock"
 }
 
@@ -380,43 +239,29 @@ func GuardAs(key, file string) string {
 
 // AllCaps lists every capability the kernel knows, for ambient sets.
 func AllCaps() []uintptr {
-	last := 40
+	last := uintptr(unix.CAP_LAST_CAP)
 	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
 		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n > 0 && n < 64 {
-			last = n
+			last = uintptr(n)
 		}
 	}
 	caps := make([]uintptr, 0, last+1)
-	for c := 0; c <= last; c++ {
-		caps = append(caps, uintptr(c))
+	for c := uintptr(0); c <= last; c++ {
+		caps = append(caps, c)
 	}
 	return caps
 }
 
-// bucket is h modulo n (at most 256), as two hex digits.
-func bucket(h, n uint64) string {
-	// FNV's low bits mix poorly: a finaliser first (MurmurHash3's).
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	s := strconv.FormatUint(h%n, 16)
-	if len(s) < 2 {
-		s = "0" + s
+// digest is 128 bits of FNV-1a over parts, NUL after each, in hex. Not a
+// cryptographic hash (the front links none): it only matches what the
+// user's own processes wrote and asked.
+func digest(parts ...string) string {
+	h := fnv.New128a()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
 	}
-	return s
-}
-
-// hash is FNV-1a over ss, with a separator between the strings.
-func hash(ss []string) uint64 {
-	h := uint64(14695981039346656037)
-	for _, s := range ss {
-		for i := 0; i < len(s); i++ {
-			h ^= uint64(s[i])
-			h *= 1099511628211
-		}
-		h *= 1099511628211 // ["ab"] and ["a", "b"] differ
-	}
-	return h
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // randomID is a fresh box id, as runtime.NewID makes them.

@@ -1,12 +1,13 @@
 package warm
 
 import (
+	"encoding/json"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // TestFingerprint: a holder serves only starts whose fingerprint is its
@@ -18,10 +19,12 @@ func TestFingerprint(t *testing.T) {
 	if again := Fingerprint(&base, "0::/user.slice\n"); again != fp {
 		t.Fatalf("two fingerprints of the same start differ:\n%s\n%s", fp, again)
 	}
-	for _, k := range []string{"exe=", "env=", "flags=", "setpgid=", "fd=", "uidmap=", "gidmap=", "cgroup=", "ns=mnt:", "ns=net:", "ns=user:",
-		"status=Umask:", "status=NoNewPrivs:", "status=Seccomp:", "status=CapBnd:", "status=Cpus_allowed_list:", "limits=", "oom_score_adj=", "attr/current=", "prio="} {
-		if !strings.Contains(fp, "\n"+k) && !strings.HasPrefix(fp, k) {
-			t.Errorf("the fingerprint has no %q line:\n%s", k, fp)
+	// What the init inherits from this process goes into it too.
+	in := inherited()
+	for _, k := range []string{"ns=mnt:", "ns=net:", "ns=user:", "status=Umask:", "status=NoNewPrivs:", "status=Seccomp:",
+		"status=CapBnd:", "status=Cpus_allowed_list:", "limits=", "oom_score_adj=", "attr/current=", "prio="} {
+		if !strings.Contains(in, "\n"+k) && !strings.HasPrefix(in, k) {
+			t.Errorf("the inherited attributes have no %q line:\n%s", k, in)
 		}
 	}
 	tests := []struct {
@@ -32,10 +35,7 @@ func TestFingerprint(t *testing.T) {
 		{"env", func(r *Start) string { r.Env = append(r.Env, "DEVBOX_TRACE=1"); return "0::/user.slice\n" }},
 		{"flags", func(r *Start) string { r.Flags &^= syscall.CLONE_NEWNET; return "0::/user.slice\n" }},
 		{"setpgid", func(r *Start) string { r.Setpgid = false; return "0::/user.slice\n" }},
-		{"fds", func(r *Start) string {
-			r.Kinds = append([]string{SocketToTarget}, r.Kinds...)
-			return "0::/user.slice\n"
-		}},
+		{"fds", func(r *Start) string { r.Handshake = true; return "0::/user.slice\n" }},
 		{"uid map", func(r *Start) string { r.UIDMap = []string{"-", "0 1000 1"}; return "0::/user.slice\n" }},
 		{"gid map", func(r *Start) string { r.GIDMap[2] = "300000"; return "0::/user.slice\n" }},
 		{"cgroup", func(r *Start) string { return "0::/user.slice/other.scope\n" }},
@@ -80,8 +80,8 @@ func TestHolderPaths(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for i := 0; i < 64; i++ {
-		s, _ := Paths("/d", a+strings.Repeat("x", i))
-		seen[s] = true
+		sk, _ := Paths("/d", Fingerprint(&s, strings.Repeat("x", i)))
+		seen[sk] = true
 	}
 	if len(seen) < 32 {
 		t.Errorf("64 fingerprints share %d sockets", len(seen))
@@ -92,14 +92,29 @@ func TestHolderPaths(t *testing.T) {
 // is refused.
 func TestReadConfig(t *testing.T) {
 	s := sample()
-	b := append([]byte("/r/h.sock\x00/r/h.lock\x0030\x00fp\x00"), encode(&s, nil)...)
-	c, ok := ReadConfig(b)
-	if !ok || c.Sock != "/r/h.sock" || c.Lock != "/r/h.lock" || c.FP != "fp" || c.Idle != 30*time.Second || !reflect.DeepEqual(c.Start, s) {
-		t.Fatalf("ReadConfig = %+v, %v", c, ok)
+	c := Config{RuntimeDir: "/r", FP: Fingerprint(&s, "x"), Idle: 30, Start: s}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, bad := range [][]byte{b[:20], append([]byte("/r/h.sock\x00/r/h.lock\x00-1\x00fp\x00"), encode(&s, nil)...), []byte("a\x00b\x00c\x00d\x00junk")} {
-		if _, ok := ReadConfig(bad); ok {
-			t.Errorf("ReadConfig accepted %q", bad)
+	if got, ok := ReadConfig(b); !ok || !reflect.DeepEqual(got, c) {
+		t.Fatalf("ReadConfig = %+v, %v", got, ok)
+	}
+	bad := func(change func(c *Config)) []byte {
+		d := c
+		d.Start.UIDMap = slices.Clone(c.Start.UIDMap)
+		change(&d)
+		b, _ := json.Marshal(d)
+		return b
+	}
+	for _, b := range [][]byte{b[:20], []byte("junk"), append(slices.Clone(b), "{}"...),
+		bad(func(c *Config) { c.Idle = -1 }),
+		bad(func(c *Config) { c.RuntimeDir = "r" }),
+		bad(func(c *Config) { c.FP = "fp" }),
+		bad(func(c *Config) { c.Start.UIDMap[0] = "newuidmap" }),
+	} {
+		if _, ok := ReadConfig(b); ok {
+			t.Errorf("ReadConfig accepted %q", b)
 		}
 	}
 }

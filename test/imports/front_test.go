@@ -24,7 +24,7 @@ var frontAllowed = map[string]bool{
 	"internal/self":                       true,
 	"internal/trace":                      true,
 	"internal/termsafe":                   true, // (strings only) session messages without terminal escapes
-	"internal/safefile":                   true, // the session ticket's atomic write: imports only what the front links already (os, io/fs, path/filepath, unix); WriteFile is 0.5 KB of code
+	"internal/safefile":                   true, // the session ticket's atomic write: imports only what the front links already (os, io/fs, path/filepath, unix); WriteFile is 0.5 KB of code; the replay's run lock and records too
 	"internal/warm":                       true, // run's replay through a warm holder
 	"internal/seqpacket":                  true,
 	"rootless/idmap":                      true,

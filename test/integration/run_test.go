@@ -894,7 +894,7 @@ func TestRunReplay(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	edit("\x00env\x00", "\x00env\x00STALE=1\x00env\x00")
+	edit(`"Env":["`, `"Env":["STALE=1","`)
 	r := e.runEnv([]string{"DEVBOX_TRACE=1", "COLORTERM=c"}, args...)
 	if r.code != 3 || r.stdout != "foo=c\n" || !strings.Contains(r.stderr, "warm: replay abandoned: no holder") {
 		t.Errorf("a failing record: exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
@@ -912,9 +912,9 @@ func TestRunReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, boxdir, _ := bytes.Cut(b, []byte("\x00boxdir\x00"))
-	boxdir, _, _ = bytes.Cut(boxdir, []byte{0})
-	edit("\x00boxdir\x00"+string(boxdir)+"\x00", "\x00boxdir\x00"+victim+"\x00")
+	_, boxdir, _ := bytes.Cut(b, []byte(`"BoxDir":"`))
+	boxdir, _, _ = bytes.Cut(boxdir, []byte(`"`))
+	edit(`"BoxDir":"`+string(boxdir)+`"`, `"BoxDir":"`+victim+`"`)
 	run(false, "c")
 	if _, err := os.Stat(filepath.Join(victim, "keep")); err != nil {
 		t.Errorf("a record naming another directory as the box's: %v", err)

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestRequest: a spare takes a request only from its own user, with the
+// TestRequest: a holder takes a request only from its own user, with the
 // magic, its fingerprint and the run's descriptors.
 func TestRequest(t *testing.T) {
 	msg := func(magic, fp string, args ...string) []byte {
@@ -48,7 +48,7 @@ func TestRequest(t *testing.T) {
 			if err := unix.Sendmsg(sp[0], tt.msg, unix.UnixRights(fds...), nil, 0); err != nil {
 				t.Fatal(err)
 			}
-			args, got, ok := request(sp[1], make([]byte, 1<<16), make([]byte, unix.CmsgSpace(4*(maxFDs+2))), []byte("fp"), tt.uid)
+			args, got, ok := request(sp[1], "fp", tt.uid)
 			for _, fd := range got {
 				unix.Close(fd)
 			}

@@ -111,7 +111,12 @@ func (p *Process) Start() *warm.Start { return p.start }
 func (p *Process) Pid() int { return p.proc.Pid }
 
 // Signal sends sig to the target.
-func (p *Process) Signal(sig os.Signal) error { return p.proc.Signal(sig) }
+func (p *Process) Signal(sig os.Signal) error {
+	if s, ok := sig.(syscall.Signal); ok && p.held != nil {
+		return p.held.Signal(s)
+	}
+	return p.proc.Signal(sig)
+}
 
 // Wait waits for the target and returns its exit code (128+N when it was
 // killed by signal N).

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -30,8 +31,13 @@ const Magic = "devbox-holder-2"
 
 // Held is an init a holder's spare became: not a child of the caller.
 type Held struct {
-	Pid  int
-	conn int // stands for the caller: its end ends the box
+	Pid int
+	mu  sync.Mutex
+	// pidfd names the init, taken before its start byte (it was waiting
+	// for it, so Pid was the spare's): signals go through it, and never
+	// reach a process that got the pid after the holder reaped the init.
+	pidfd int
+	conn  int // stands for the caller: its end ends the box
 }
 
 // Take asks the holder for fingerprint fp for a spare and hands it files
@@ -57,13 +63,18 @@ func Take(runtimeDir, fp string, argv []string, files []int, cgroup, start int) 
 		unix.Close(fd)
 		return nil, err == unix.ENOENT || err == unix.ECONNREFUSED
 	}
-	h = &Held{conn: fd}
+	h = &Held{conn: fd, pidfd: -1}
 	msg := []byte(Magic + "\x00" + fp + "\x00" + strings.Join(argv, "\x00") + "\x00")
 	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 2})
 	var buf [64]byte
 	if unix.Sendmsg(fd, msg, unix.UnixRights(files...), nil, 0) == nil {
 		if n, err := unix.Read(fd, buf[:]); err == nil && n > 3 && string(buf[:3]) == "ok " {
 			h.Pid, _ = strconv.Atoi(string(buf[3:n]))
+		}
+	}
+	if h.Pid > 1 {
+		if h.pidfd, err = unix.PidfdOpen(h.Pid, 0); err != nil {
+			h.pidfd, h.Pid = -1, 0
 		}
 	}
 	if h.Pid <= 1 {
@@ -112,12 +123,28 @@ func (h *Held) Wait() (syscall.WaitStatus, bool) {
 	return syscall.WaitStatus(ws), err == nil
 }
 
+// Signal sends sig to the init while it is held (an error after Close).
+func (h *Held) Signal(sig syscall.Signal) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.pidfd < 0 {
+		return os.ErrProcessDone
+	}
+	return unix.PidfdSendSignal(h.pidfd, sig, nil, 0)
+}
+
 // Close lets the init go: it dies when its caller's end closes (as a
 // cloned init dies with its parent).
 func (h *Held) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.conn >= 0 {
 		unix.Close(h.conn)
 		h.conn = -1
+	}
+	if h.pidfd >= 0 {
+		unix.Close(h.pidfd)
+		h.pidfd = -1
 	}
 }
 

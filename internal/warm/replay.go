@@ -261,7 +261,7 @@ func (r *replay) run(rt string) (int, bool) {
 	}
 	go func() {
 		for s := range sigs {
-			_ = unix.Kill(h.Pid, s.(syscall.Signal))
+			_ = h.Signal(s.(syscall.Signal))
 		}
 	}()
 	for _, fd := range r.theirs {

@@ -268,11 +268,21 @@ func TestRunProcessContract(t *testing.T) {
 	}
 }
 
+// TestRunSignals: SIGTERM and SIGINT sent to devbox run reach the
+// command, however the box started: cold, from a warm holder's spare
+// (through a pidfd of the init) or replayed by the front. The same
+// command line runs several times, so that the later runs take the warm
+// paths; the test fails when none did (it would not cover them).
 func TestRunSignals(t *testing.T) {
 	e := newEnv(t)
 	e.ok("pull", "-q", "busybox")
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+	var paths []string
+	for i := 0; i < 6; i++ {
+		sig := []syscall.Signal{syscall.SIGTERM, syscall.SIGINT}[i%2]
 		c := e.cmd("run", "busybox", "--", "sh", "-c", "trap 'exit 42' TERM INT; echo ready; while true; do sleep 0.1; done")
+		c.Env = append(c.Env, traceEnv)
+		var stderr strings.Builder
+		c.Stderr = &stderr
 		stdout, _ := c.StdoutPipe()
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
@@ -287,9 +297,21 @@ func TestRunSignals(t *testing.T) {
 		if ee, ok := err.(*exec.ExitError); ok {
 			code = ee.ExitCode()
 		}
-		if code != 42 {
-			t.Errorf("%v: exit %d, want 42 (the trap ran)", sig, code)
+		path := "cold"
+		switch {
+		case strings.Contains(stderr.String(), "warm: replaying"):
+			path = "replayed"
+		case strings.Contains(stderr.String(), "warm: via holder"):
+			path = "via a holder"
 		}
+		paths = append(paths, path)
+		if code != 42 {
+			t.Errorf("%v, %s: exit %d, want 42 (the trap ran)", sig, path, code)
+		}
+	}
+	t.Logf("how the runs started: %v", paths)
+	if !slices.Contains(paths, "replayed") && !slices.Contains(paths, "via a holder") {
+		t.Errorf("no run took a warm path (%v): the test covers only cold starts", paths)
 	}
 }
 

@@ -231,15 +231,8 @@ func Installed(name, front string) string {
 	// group-writable /usr/local, a home) lets that user move the directory
 	// away between this check and the exec and put a program of theirs at
 	// the path (TestInstalledWritableAncestor). Sticky ones (/tmp) do not.
-	for d := filepath.Dir(dir); ; d = filepath.Dir(d) {
-		var st unix.Stat_t
-		if unix.Lstat(d, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != 0 ||
-			st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0 {
-			return ""
-		}
-		if d == "/" {
-			break
-		}
+	if !onlyOwnerWrites(filepath.Dir(dir), "/", 0) {
+		return ""
 	}
 	f, err := os.OpenFile(path+".sha256", os.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
@@ -252,4 +245,20 @@ func Installed(name, front string) string {
 		return ""
 	}
 	return path
+}
+
+// onlyOwnerWrites reports whether dir and every directory above it up to
+// top are directories of owner's that nobody else may write, or sticky
+// ones (where nobody else can move an entry away).
+func onlyOwnerWrites(dir, top string, owner uint32) bool {
+	for d := dir; ; d = filepath.Dir(d) {
+		var st unix.Stat_t
+		if unix.Lstat(d, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != owner ||
+			st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0 {
+			return false
+		}
+		if d == top || d == "/" {
+			return true
+		}
+	}
 }

@@ -187,20 +187,14 @@ func TestInstalled(t *testing.T) {
 	}
 }
 
-// TestInstalledWritableAncestor: a packaged copy whose directory is root's
-// but sits in a directory another user can write (a group-writable
-// /usr/local, a home) is not used: that user could move the directory
-// away between the check and the exec and put a program of their own at
-// the path an AppArmor profile names. A sticky directory (/tmp) lets
-// nobody move another's entries.
+// TestInstalledWritableAncestor: the packaged CLI's directories up to /
+// must be writable by their owner (root) alone, or sticky: a directory
+// another user may write (a group-writable /usr/local, a home) lets that
+// user move the packaged directory away between the check and the exec.
+// onlyOwnerWrites is what Installed asks of every ancestor, for owner 0;
+// here a tree of the test's user stands in for root's.
 func TestInstalledWritableAncestor(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root: the packaged copy must be root's (CI's unit tests run as root)")
-	}
-	saved := progs
-	t.Cleanup(func() { progs = saved })
-	sum := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-	progs = map[string]prog{CLI: {[]byte("cli"), sum + "\n"}}
+	me := uint32(os.Getuid())
 	for _, c := range []struct {
 		name string
 		mode os.FileMode
@@ -213,26 +207,34 @@ func TestInstalledWritableAncestor(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			anc := t.TempDir()
-			if err := os.Chmod(anc, c.mode); err != nil {
+			if err := os.Chmod(anc, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			front := filepath.Join(anc, "usr", "bin", "devbox")
-			dir := filepath.Join(anc, "usr", "libexec", "devbox")
-			for _, d := range []string{filepath.Dir(front), dir} {
-				if err := os.MkdirAll(d, 0o755); err != nil {
-					t.Fatal(err)
-				}
-			}
-			cli := filepath.Join(dir, CLI)
-			if err := os.WriteFile(cli, []byte("x"), 0o755); err != nil {
+			mid := filepath.Join(anc, "usr")
+			dir := filepath.Join(mid, "libexec")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(cli+".sha256", []byte(sum+"\n"), 0o644); err != nil {
+			if err := os.Chmod(mid, c.mode); err != nil {
 				t.Fatal(err)
 			}
-			if got := Installed(CLI, front); (got == cli) != c.ok {
-				t.Errorf("an ancestor %v: Installed = %q, want ok=%v", c.mode, got, c.ok)
+			if got := onlyOwnerWrites(dir, anc, me); got != c.ok {
+				t.Errorf("an ancestor %v: %v, want %v", c.mode, got, c.ok)
 			}
 		})
+	}
+	for _, c := range []struct {
+		name string
+		dir  string
+		top  string
+		ok   bool
+	}{
+		{"another owner's directory", "/", "/", me == 0},
+		{"a file, not a directory", "/etc/passwd", "/", false},
+		{"a missing directory", "/nonexistent-devbox", "/", false},
+	} {
+		if got := onlyOwnerWrites(c.dir, c.top, me); got != c.ok {
+			t.Errorf("%s: %v, want %v", c.name, got, c.ok)
+		}
 	}
 }

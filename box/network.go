@@ -74,6 +74,13 @@ type NetworkChoice struct {
 // UserMode reports whether the box needs the network helper.
 func (c NetworkChoice) UserMode() bool { return network.IsUserMode(c.Driver) }
 
+// Early reports whether the box's init can set its network up without
+// waiting for the helper (runtime.Spec.NetEarly): the gvisor driver, whose
+// configuration is fixed, and no ports, whose box side needs the helper's.
+func (c NetworkChoice) Early() bool {
+	return c.Driver == network.DriverGvisor && len(c.Publish) == 0 && !c.AutoPorts
+}
+
 // HelperOptions are the helper's options for a box whose runtime
 // directory is runDir.
 func (c NetworkChoice) HelperOptions(runDir string) nethost.Options {
@@ -234,6 +241,7 @@ func (n *Network) Apply(spec *runtime.Spec, hostResolv string, fd int) {
 	}
 	spec.ResolvConf = network.ResolvConf(hostResolv)
 	spec.NetFD = fd
+	spec.NetEarly = n.Choice.Early()
 }
 
 // Start prepares the helper of a box whose runtime directory is runDir

@@ -18,6 +18,14 @@
 //	     ──Ready (device; the tap fd by SCM_RIGHTS for gvisor)───────▶
 //	     ◀──Go, or Abort when the host side failed──────────────────
 //
+// An early start (the gvisor driver without published or forwarded ports:
+// every devbox run without -p) has nothing to learn from the helper: the
+// init sends Hello (Early) and, having created the tap with its filter and
+// configured the interface itself, Ready at once, and runs its command
+// without waiting; the helper's stack attaches to the tap whenever the
+// helper has started, and what the box sends before waits in the tap's
+// queue.
+//
 // The init holds its end for its whole life: the helper sees EOF when the
 // box is gone and takes everything down with it.
 package network

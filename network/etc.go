@@ -32,6 +32,13 @@ const (
 // reach it (docs/security.md, "Host loopback").
 var LinkLocal4 = netip.MustParsePrefix("169.254.0.0/16")
 
+// GvisorConfig is what the gvisor driver tells the box (always the same):
+// the helper's driver and, for an early start (Message.Early), the box
+// init itself use it.
+func GvisorConfig(mtu int) DriverConfig {
+	return DriverConfig{Dev: Device, IP: BoxIP, Netmask: Prefix, Gateway: Gateway, DNS: []string{DNS}, MTU: mtu}
+}
+
 // SubnetIPNet is Subnet as the drivers take it.
 func SubnetIPNet() *net.IPNet {
 	_, n, _ := net.ParseCIDR(Subnet)

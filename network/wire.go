@@ -15,10 +15,10 @@ import (
 
 // Message types of the handshake, in order (see the package comment).
 const (
-	MsgHello     = "hello"     // init → helper, with the init's credentials
-	MsgConfigure = "configure" // helper → init: Driver, Net, PortOpaque
+	MsgHello     = "hello"     // init → helper, with the init's credentials; Early
+	MsgConfigure = "configure" // helper → init: Driver, Net, PortOpaque (not when Early)
 	MsgReady     = "ready"     // init → helper: Dev; the tap fd for gvisor
-	MsgGo        = "go"        // helper → init: start the command
+	MsgGo        = "go"        // helper → init: start the command (not when Early)
 	MsgAbort     = "abort"     // either way: Error, then the sender gives up
 )
 
@@ -30,13 +30,18 @@ const (
 
 // WireVersion is bumped when Message changes incompatibly; Hello carries
 // it so an init and a helper of different builds fail clearly.
-const WireVersion = 1
+const WireVersion = 2
 
 // Message is one handshake message: a JSON value in one SOCK_SEQPACKET
 // packet, with descriptors attached when a type says so.
 type Message struct {
 	Type    string `json:"type"`
 	Version int    `json:"version,omitempty"` // Hello
+	// Early (Hello): the box set its network up itself — the gvisor
+	// driver's fixed configuration (GvisorConfig), no ports — and sends
+	// Ready at once; it waits for neither Configure nor Go, and the
+	// helper sends neither.
+	Early bool `json:"early,omitempty"`
 	// Configure.
 	Driver     string            `json:"driver,omitempty"`
 	Net        *DriverConfig     `json:"net,omitempty"`
@@ -105,6 +110,22 @@ func (c *Conn) Close() error { return c.c.Close() }
 
 // SetDeadline bounds the following Send and Recv calls (zero: none).
 func (c *Conn) SetDeadline(t time.Time) error { return c.c.SetDeadline(t) }
+
+// PeerGone reports whether the other end has closed (what it sent before
+// may still be unread).
+func (c *Conn) PeerGone() bool {
+	rc, err := c.c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	gone := false
+	_ = rc.Control(func(fd uintptr) {
+		p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+		n, err := unix.Poll(p, 0)
+		gone = err == nil && n > 0 && p[0].Revents&(unix.POLLRDHUP|unix.POLLHUP) != 0
+	})
+	return gone
+}
 
 // Send sends m with files attached.
 func (c *Conn) Send(m Message, files ...*os.File) error {

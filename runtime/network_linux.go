@@ -18,12 +18,13 @@ type boxNetwork struct {
 }
 
 // beginNetwork says hello to the network helper when s has a user-mode
-// driver.
+// driver; with s.NetEarly it also brings the box's network up, and the
+// init does not wait for the helper at all.
 func beginNetwork(s *Spec) (*boxNetwork, error) {
 	if !network.IsUserMode(s.Net) {
 		return nil, nil
 	}
-	sess, err := child.Begin(os.NewFile(uintptr(s.NetFD), "net"))
+	sess, err := child.Begin(os.NewFile(uintptr(s.NetFD), "net"), s.NetEarly)
 	if err != nil {
 		return nil, err
 	}

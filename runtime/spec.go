@@ -55,6 +55,10 @@ type Spec struct {
 	// host passes it in ExtraFiles (fd 3 for devbox run; fd 4 for a box,
 	// after the agent's listener on fd 3).
 	NetFD int `json:"netFD,omitempty"`
+	// NetEarly (the gvisor driver, without published or forwarded ports):
+	// the init sets the box's network up itself and hands the tap to the
+	// helper without waiting for it (network.Message.Early).
+	NetEarly bool `json:"netEarly,omitempty"`
 
 	// Files written into the box's /etc (bind-mounted over the image's).
 	Hosts      string `json:"hosts"`
@@ -146,6 +150,8 @@ func (s *Spec) Validate() error {
 		return fmt.Errorf("box spec: unknown network mode %q", s.Net)
 	case network.IsUserMode(s.Net) && s.NetFD < 3:
 		return fmt.Errorf("box spec: network %s without a handshake descriptor", s.Net)
+	case s.NetEarly && s.Net != network.DriverGvisor:
+		return fmt.Errorf("box spec: an early network start with network %s (only %s has one)", s.Net, network.DriverGvisor)
 	}
 	return s.validatePaths()
 }

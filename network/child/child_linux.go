@@ -33,6 +33,9 @@ func (r *reported) Unwrap() []error { return []error{r.err, ErrAborted} }
 // it exits: the helper tears the network down when it closes.
 type Session struct {
 	c *network.Conn
+	// early: Begin set the network up and handed the tap over; Configure
+	// has nothing to wait for.
+	early bool
 }
 
 // keep holds the session for the init's life, so that the garbage
@@ -41,16 +44,31 @@ var keep *Session
 
 // Begin sends Hello on f, the init's end of the handshake socketpair
 // (runtime.Spec.NetFD). The helper starts the driver meanwhile.
-func Begin(f *os.File) (*Session, error) {
+//
+// With early (the gvisor driver without ports, runtime.Spec.NetEarly) the
+// box needs nothing from the helper: Begin brings the box's network up
+// itself — lo, the sysctls, the tap with devbox's tap filter attached, its
+// address, route and MTU (network.GvisorConfig) — and sends Ready with the
+// tap right after Hello, without waiting for the helper, which may not
+// have started yet. The helper's stack reads the tap once it has; what the
+// box sends before waits in the tap's queue (a first DNS query is answered
+// then). A failure is the init's to report.
+func Begin(f *os.File, early bool) (*Session, error) {
 	c, err := network.FileConn(f)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Send(network.Message{Type: network.MsgHello, Version: network.WireVersion}); err != nil {
+	if err := c.Send(network.Message{Type: network.MsgHello, Version: network.WireVersion, Early: early}); err != nil {
 		c.Close()
 		return nil, err
 	}
-	keep = &Session{c: c}
+	keep = &Session{c: c, early: early}
+	if early {
+		cfg := network.GvisorConfig(network.MTU)
+		if err := keep.setUp(network.Message{Driver: network.DriverGvisor, Net: &cfg}); err != nil {
+			return nil, err
+		}
+	}
 	return keep, nil
 }
 
@@ -61,24 +79,39 @@ const handshakeTimeout = 60 * time.Second
 
 // Configure waits for the helper's driver message, brings up the box's
 // network and waits for the helper to publish the ports. It returns
-// ErrAborted when the helper gave up.
+// ErrAborted when the helper gave up. After an early Begin it does
+// nothing.
 func (s *Session) Configure() error {
+	if s.early {
+		return nil
+	}
 	_ = s.c.SetDeadline(time.Now().Add(handshakeTimeout))
 	defer s.c.SetDeadline(time.Time{})
 	m, err := s.recv(network.MsgConfigure)
 	if err != nil {
 		return err
 	}
+	if err := s.setUp(m); err != nil {
+		return s.abort(err)
+	}
+	_, err = s.recv(network.MsgGo)
+	return err
+}
+
+// setUp brings up the box's network as m (Configure's message) says and
+// sends Ready. An error comes before Ready was sent, except a failure to
+// send it.
+func (s *Session) setUp(m network.Message) error {
 	if err := LoopbackUp(); err != nil {
-		return s.abort(fmt.Errorf("bringing up lo: %w", err))
+		return fmt.Errorf("bringing up lo: %w", err)
 	}
 	boxSysctls()
 	cd, err := childDriver(m.Driver)
 	if err != nil {
-		return s.abort(err)
+		return err
 	}
 	if m.Net == nil {
-		return s.abort(errors.New("network handshake: no driver configuration"))
+		return errors.New("network handshake: no driver configuration")
 	}
 	rk := &messages.ParentInitNetworkDriverCompleted{
 		Dev: m.Net.Dev, IP: m.Net.IP, Netmask: m.Net.Netmask, Gateway: m.Net.Gateway,
@@ -86,17 +119,7 @@ func (s *Session) Configure() error {
 	}
 	dev, err := cd.ConfigureNetworkChild(rk, "")
 	if err != nil {
-		return s.abort(fmt.Errorf("%s: %w", m.Driver, err))
-	}
-	if info, err := cd.ChildDriverInfo(); err == nil && !info.ConfiguresInterface {
-		if err := configureInterface(dev, rk.IP, rk.Netmask, rk.Gateway, rk.MTU); err != nil {
-			return s.abort(err)
-		}
-	}
-	if len(m.PortOpaque) > 0 {
-		if err := startPortChild(m.PortOpaque); err != nil {
-			return s.abort(err)
-		}
+		return fmt.Errorf("%s: %w", m.Driver, err)
 	}
 	var files []*os.File
 	var names []string
@@ -104,6 +127,16 @@ func (s *Session) Configure() error {
 		if tap := g.TakeTap(); tap != nil {
 			defer tap.Close()
 			files, names = append(files, tap), append(names, network.FileTap)
+		}
+	}
+	if info, err := cd.ChildDriverInfo(); err == nil && !info.ConfiguresInterface {
+		if err := configureInterface(dev, rk.IP, rk.Netmask, rk.Gateway, rk.MTU); err != nil {
+			return err
+		}
+	}
+	if len(m.PortOpaque) > 0 {
+		if err := startPortChild(m.PortOpaque); err != nil {
+			return err
 		}
 	}
 	if m.Listeners {
@@ -114,11 +147,7 @@ func (s *Session) Configure() error {
 			files, names = append(files, diag), append(names, network.FileDiag)
 		}
 	}
-	if err := s.c.Send(network.Message{Type: network.MsgReady, Dev: dev, Files: names}, files...); err != nil {
-		return err
-	}
-	_, err = s.recv(network.MsgGo)
-	return err
+	return s.c.Send(network.Message{Type: network.MsgReady, Dev: dev, Files: names}, files...)
 }
 
 func (s *Session) recv(want string) (network.Message, error) {

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/devbox-dev/devbox/network"
+	"github.com/devbox-dev/devbox/network/tapfilter"
 )
 
 // gvisorChild is the box side of the gvisor driver (network/gvisor holds the
@@ -41,6 +42,13 @@ func (c *gvisorChild) ConfigureNetworkChild(msg *messages.ParentInitNetworkDrive
 	}
 	f, err := OpenTap(msg.Dev)
 	if err != nil {
+		return "", err
+	}
+	// Before the box can send anything: the helper may start reading the
+	// tap only after the box's command has run (network.Message.Early),
+	// and the frames queued until then must have passed the filter too.
+	if err := tapfilter.Attach(f.Fd()); err != nil {
+		f.Close()
 		return "", err
 	}
 	c.tap = f

@@ -90,14 +90,8 @@ func (d *Parent) ConfigureNetwork(childPID int, stateDir, detachedNetNSPath stri
 	if detachedNetNSPath != "" {
 		return nil, nil, errors.New("gvisor driver: a detached network namespace is not supported")
 	}
-	msg := &messages.ParentInitNetworkDriverCompleted{
-		Dev:     network.Device,
-		IP:      network.BoxIP,
-		Netmask: network.Prefix,
-		Gateway: network.Gateway,
-		DNS:     []string{network.DNS},
-		MTU:     d.opts.MTU,
-	}
+	c := network.GvisorConfig(d.opts.MTU)
+	msg := &messages.ParentInitNetworkDriverCompleted{Dev: c.Dev, IP: c.IP, Netmask: c.Netmask, Gateway: c.Gateway, DNS: c.DNS, MTU: c.MTU}
 	return msg, d.Close, nil
 }
 
@@ -115,7 +109,10 @@ func (d *Parent) Attach(tap *os.File) error {
 		return errors.New("gvisor driver: already attached")
 	}
 	// Frames to the loopback never reach the stack (gVisor drops them too,
-	// and the handlers below refuse them again).
+	// and the handlers below refuse them again). The box's init attached
+	// the same filter before the tap left it (network/child), so frames
+	// queued before the helper started were filtered too; attaching it
+	// here again keeps that true for a tap from anywhere.
 	if err := tapfilter.Attach(tap.Fd()); err != nil {
 		tap.Close()
 		return fmt.Errorf("gvisor driver: %w", err)

@@ -135,6 +135,9 @@ func (h *helper) down() {
 
 // fail reports err to the CLI and tells the init to give up quietly.
 func (h *helper) fail(err error) error {
+	// Logged too: a box that set its network up early (Hello's Early)
+	// does not wait for this report, and a replayed run does not read it.
+	fmt.Fprintf(h.log, "devbox: network helper: %v\n", err)
 	h.report(err)
 	_ = h.conn.Send(network.Message{Type: network.MsgAbort, Error: err.Error()})
 	return nil // reported; the helper itself did its job
@@ -225,11 +228,20 @@ func (h *helper) run() error {
 	if err := h.filterDriverTap(pd); err != nil {
 		return h.fail(err)
 	}
+	ports := len(h.o.Publish) > 0 || h.o.AutoPorts
+	if hello.Early {
+		// The box set up its network alone and runs its command already:
+		// it sends Ready next and reads nothing (network.Message.Early).
+		if h.o.Driver != network.DriverGvisor || ports {
+			return h.fail(fmt.Errorf("network handshake: the box set its network up alone, which the %s driver with ports cannot do (hint: a bug in devbox)", h.o.Driver))
+		}
+		return h.attachEarly(pd.(*gvisor.Parent))
+	}
 	// Ports need rootlesskit's builtin port driver, whose box side runs in
 	// the init; a box without published or forwarded ports does without.
 	portsReady := func() error { return nil }
 	var portOpaque map[string]string
-	if len(h.o.Publish) > 0 || h.o.AutoPorts {
+	if ports {
 		pdrv, err := builtin.NewParentDriver(h.log, h.o.StateDir(), false, "")
 		if err != nil {
 			return h.fail(fmt.Errorf("port driver: %w", err))
@@ -296,14 +308,56 @@ func (h *helper) run() error {
 		h.pollDone = make(chan struct{})
 		go h.poll()
 	}
-	// The box holds its end until it exits.
-	for {
-		if r, err := h.conn.Recv(); err != nil {
-			return nil
+	return h.serve()
+}
+
+// attachEarly starts the stack on the tap of a box that set its network up
+// alone (Hello's Early) and serves it until the box is gone. The box sent
+// Ready before its command ran, so a box that is gone already (a short
+// command, or an init that failed and said why) still queued it; the stack
+// is not started for nothing then.
+func (h *helper) attachEarly(g *gvisor.Parent) error {
+	ready, err := h.conn.Recv()
+	if errors.Is(err, network.ErrClosed) {
+		h.report(nil) // the init failed before Ready, and reported why
+		return nil
+	}
+	if err != nil {
+		return h.fail(err)
+	}
+	var tap *os.File
+	for i, f := range ready.Files {
+		if tap == nil && ready.Type == network.MsgReady && i < len(ready.Message.Files) && ready.Message.Files[i] == network.FileTap {
+			tap = f
 		} else {
-			for _, f := range r.Files {
-				f.Close()
-			}
+			f.Close()
+		}
+	}
+	if tap == nil {
+		return h.fail(fmt.Errorf("network handshake: expected ready with the box's tap device, got %q", ready.Type))
+	}
+	if h.conn.PeerGone() {
+		tap.Close()
+		h.report(nil)
+		return nil
+	}
+	if err := g.Attach(tap); err != nil {
+		return h.fail(err)
+	}
+	h.writeState()
+	h.report(nil)
+	return h.serve()
+}
+
+// serve waits until the box is gone: it holds its end until it exits.
+func (h *helper) serve() error {
+	for {
+		r, err := h.conn.Recv()
+		if err != nil {
+			return nil
+		}
+		for _, f := range r.Files {
+			f.Close()
 		}
 	}
 }

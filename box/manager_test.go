@@ -208,17 +208,21 @@ func TestNetworkApply(t *testing.T) {
 		fd       int
 		wantFD   int
 		hostname string // the helper's, after Apply
+		early    bool   // the init sets the network up without the helper
 	}{
-		{"host", Network{Choice: NetworkChoice{Driver: network.ModeHost}}, 4, 0, ""},
-		{"none", Network{Choice: NetworkChoice{Driver: network.ModeNone}}, 3, 0, ""},
-		{"a box's start", Network{Choice: NetworkChoice{Driver: network.DriverGvisor}}, 4, 4, "web"},
-		{"a run, hostname chosen first", Network{Choice: NetworkChoice{Driver: network.DriverGvisor, Hostname: "run1"}}, 3, 3, "run1"},
+		{"host", Network{Choice: NetworkChoice{Driver: network.ModeHost}}, 4, 0, "", false},
+		{"none", Network{Choice: NetworkChoice{Driver: network.ModeNone}}, 3, 0, "", false},
+		{"a box's start", Network{Choice: NetworkChoice{Driver: network.DriverGvisor}}, 4, 4, "web", true},
+		{"a run, hostname chosen first", Network{Choice: NetworkChoice{Driver: network.DriverGvisor, Hostname: "run1"}}, 3, 3, "run1", true},
+		{"a run with -p", Network{Choice: NetworkChoice{Driver: network.DriverGvisor, Publish: []network.PortSpec{{Proto: "tcp", HostIP: "127.0.0.1", HostPort: 8080, BoxPort: 80}}}}, 3, 3, "web", false},
+		{"a dev box forwarding its ports", Network{Choice: NetworkChoice{Driver: network.DriverGvisor, AutoPorts: true}}, 4, 4, "web", false},
+		{"pasta", Network{Choice: NetworkChoice{Driver: network.DriverPasta}}, 3, 3, "web", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			spec := &runtime.Spec{Hostname: "web"}
 			c.n.Apply(spec, "nameserver 10.0.0.1\n", c.fd)
-			if spec.Net != c.n.Choice.Driver || spec.NetFD != c.wantFD || c.n.Choice.Hostname != c.hostname {
-				t.Errorf("spec net %q fd %d, helper hostname %q", spec.Net, spec.NetFD, c.n.Choice.Hostname)
+			if spec.Net != c.n.Choice.Driver || spec.NetFD != c.wantFD || c.n.Choice.Hostname != c.hostname || spec.NetEarly != c.early {
+				t.Errorf("spec net %q fd %d early %v, helper hostname %q", spec.Net, spec.NetFD, spec.NetEarly, c.n.Choice.Hostname)
 			}
 			if userMode := c.wantFD != 0; userMode != (spec.Hosts != "" && spec.ResolvConf != "") {
 				t.Errorf("hosts %q, resolv.conf %q", spec.Hosts, spec.ResolvConf)

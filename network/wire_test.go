@@ -93,3 +93,25 @@ func TestHandshakeEOF(t *testing.T) {
 		t.Fatalf("Recv after the peer closed: %v, want ErrClosed", err)
 	}
 }
+
+// PeerGone sees the other end's close while what it sent before is still
+// unread (an early box that has exited already; network/host/helper).
+func TestHandshakePeerGone(t *testing.T) {
+	helper, init := pair(t)
+	if helper.PeerGone() {
+		t.Fatal("PeerGone with the other end open")
+	}
+	if err := init.Send(Message{Type: MsgReady, Dev: Device}); err != nil {
+		t.Fatal(err)
+	}
+	if helper.PeerGone() {
+		t.Fatal("PeerGone with the other end open and a message queued")
+	}
+	init.Close()
+	if !helper.PeerGone() {
+		t.Fatal("PeerGone is false after the other end closed")
+	}
+	if r, err := helper.Recv(); err != nil || r.Type != MsgReady {
+		t.Fatalf("the queued message after the close: %+v %v", r.Message, err)
+	}
+}

@@ -32,6 +32,8 @@ func TestParseSpecPaths(t *testing.T) {
 		{"mount source with ..", func(s *Spec) { s.Mounts[0].Source = "/srv/../home/victim" }, `".." element`},
 		{"relative mount target", func(s *Spec) { s.Mounts[0].Target = "home" }, "not an absolute path"},
 		{"id with a slash", func(s *Spec) { s.ID = "../../0123456789" }, "is not 12 to 64"},
+		{"early gvisor network", func(s *Spec) { s.Net, s.NetFD, s.NetEarly = "gvisor", 3, true }, ""},
+		{"early pasta network", func(s *Spec) { s.Net, s.NetFD, s.NetEarly = "pasta", 3, true }, "early network start with network pasta"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := good()

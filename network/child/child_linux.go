@@ -12,6 +12,7 @@ import (
 	rknet "github.com/rootless-containers/rootlesskit/v3/pkg/network"
 	"golang.org/x/sys/unix"
 
+	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/network"
 	"github.com/devbox-dev/devbox/network/pasta"
 	"github.com/devbox-dev/devbox/network/slirp4netns"
@@ -68,6 +69,7 @@ func Begin(f *os.File, early bool) (*Session, error) {
 		if err := keep.setUp(network.Message{Driver: network.DriverGvisor, Net: &cfg}); err != nil {
 			return nil, err
 		}
+		trace.Mark("init: network set up")
 	}
 	return keep, nil
 }

@@ -11,43 +11,47 @@ import (
 )
 
 // Interface configuration without the ip(8) program, which the image need
-// not have: flags and MTU by ioctl, address and default route by rtnetlink.
+// not have: lo's flags by ioctl; a box's interface by rtnetlink, in one
+// batch of requests on one socket (it is on the box's start path).
 
 // LoopbackUp sets lo up.
 func LoopbackUp() error { return linkUp("lo") }
 
-// configureInterface does what rootlesskit's child does with ip(8): MTU,
-// address, up, default route.
+// configureInterface does what rootlesskit's child does with ip(8): MTU
+// and up, address, default route.
 func configureInterface(dev, ip string, prefix int, gateway string, mtu int) error {
-	if mtu > 0 {
-		if err := setMTU(dev, mtu); err != nil {
-			return fmt.Errorf("setting the MTU of %s to %d: %w", dev, mtu, err)
-		}
-	}
 	a, err := netip.ParseAddr(ip)
 	if err != nil || !a.Is4() {
 		return fmt.Errorf("configuring %s: bad address %q", dev, ip)
 	}
-	ifc, err := net.InterfaceByName(dev)
+	var gw netip.Addr
+	if gateway != "" {
+		if gw, err = netip.ParseAddr(gateway); err != nil || !gw.Is4() {
+			return fmt.Errorf("configuring %s: bad gateway %q", dev, gateway)
+		}
+	}
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("configuring %s: %w", dev, err)
 	}
-	if err := addAddr4(ifc.Index, a, prefix); err != nil {
-		return fmt.Errorf("adding %s/%d to %s: %w", ip, prefix, dev, err)
+	defer unix.Close(fd)
+	// A netlink socket takes the interface ioctls too.
+	ifr, err := unix.NewIfreq(dev)
+	if err == nil {
+		err = unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr)
 	}
-	if err := linkUp(dev); err != nil {
-		return fmt.Errorf("setting %s up: %w", dev, err)
+	if err != nil {
+		return fmt.Errorf("configuring %s: %w", dev, err)
 	}
-	if gateway != "" {
-		gw, err := netip.ParseAddr(gateway)
-		if err != nil || !gw.Is4() {
-			return fmt.Errorf("configuring %s: bad gateway %q", dev, gateway)
-		}
-		if err := addDefaultRoute4(ifc.Index, gw); err != nil {
-			return fmt.Errorf("adding the default route via %s: %w", gateway, err)
-		}
+	index := int(ifr.Uint32())
+	reqs := []netlinkReq{
+		{unix.RTM_NEWLINK, linkUpMTU(index, mtu), fmt.Sprintf("setting %s up with MTU %d", dev, mtu)},
+		{unix.RTM_NEWADDR, addr4(index, a, prefix), fmt.Sprintf("adding %s/%d to %s", ip, prefix, dev)},
 	}
-	return nil
+	if gw.IsValid() {
+		reqs = append(reqs, netlinkReq{unix.RTM_NEWROUTE, defaultRoute4(index, gw), "adding the default route via " + gateway})
+	}
+	return netlinkBatch(fd, reqs)
 }
 
 func ifreqIoctl(name string, req uint, set func(*unix.Ifreq)) error {
@@ -73,10 +77,6 @@ func linkUp(name string) error {
 	return ifreqIoctl(name, unix.SIOCSIFFLAGS, func(ifr *unix.Ifreq) { ifr.SetUint16(ifr.Uint16() | unix.IFF_UP) })
 }
 
-func setMTU(name string, mtu int) error {
-	return ifreqIoctl(name, unix.SIOCSIFMTU, func(ifr *unix.Ifreq) { ifr.SetUint32(uint32(mtu)) })
-}
-
 // rtattr appends one route attribute (padded to 4 bytes).
 func rtattr(b []byte, typ uint16, data []byte) []byte {
 	l := unix.SizeofRtAttr + len(data)
@@ -91,27 +91,38 @@ func rtattr(b []byte, typ uint16, data []byte) []byte {
 	return b
 }
 
-// netlinkDo sends one rtnetlink request and waits for its acknowledgement.
-func netlinkDo(typ uint16, body []byte) error {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
+// netlinkReq is one rtnetlink request: its type, body and what it does
+// (for an error).
+type netlinkReq struct {
+	typ  uint16
+	body []byte
+	what string
+}
+
+// netlinkBatch sends reqs in one message on rtnetlink socket fd (the
+// kernel runs them in order) and waits for each one's acknowledgement.
+func netlinkBatch(fd int, reqs []netlinkReq) error {
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return err
 	}
-	msg := make([]byte, unix.SizeofNlMsghdr, unix.SizeofNlMsghdr+len(body))
-	binary.NativeEndian.PutUint32(msg[0:4], uint32(unix.SizeofNlMsghdr+len(body)))
-	binary.NativeEndian.PutUint16(msg[4:6], typ)
-	binary.NativeEndian.PutUint16(msg[6:8], unix.NLM_F_REQUEST|unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_EXCL)
-	binary.NativeEndian.PutUint32(msg[8:12], 1) // sequence
-	msg = append(msg, body...)
+	var msg []byte
+	for i, r := range reqs {
+		h := make([]byte, unix.SizeofNlMsghdr)
+		binary.NativeEndian.PutUint32(h[0:4], uint32(unix.SizeofNlMsghdr+len(r.body)))
+		binary.NativeEndian.PutUint16(h[4:6], r.typ)
+		flags := uint16(unix.NLM_F_REQUEST | unix.NLM_F_ACK)
+		if r.typ != unix.RTM_NEWLINK {
+			flags |= unix.NLM_F_CREATE | unix.NLM_F_EXCL
+		}
+		binary.NativeEndian.PutUint16(h[6:8], flags)
+		binary.NativeEndian.PutUint32(h[8:12], uint32(i+1)) // sequence
+		msg = append(append(msg, h...), r.body...)
+	}
 	if err := unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return err
 	}
 	buf := make([]byte, 8192)
-	for {
+	for acked := 0; acked < len(reqs); {
 		n, _, err := unix.Recvfrom(fd, buf, 0)
 		if err != nil {
 			return err
@@ -121,21 +132,39 @@ func netlinkDo(typ uint16, body []byte) error {
 			return err
 		}
 		for _, m := range msgs {
-			if m.Header.Type != unix.NLMSG_ERROR || m.Header.Seq != 1 {
+			seq := int(m.Header.Seq)
+			if m.Header.Type != unix.NLMSG_ERROR || seq < 1 || seq > len(reqs) {
 				continue
 			}
 			if len(m.Data) < 4 {
-				return fmt.Errorf("short netlink acknowledgement")
+				return fmt.Errorf("%s: short netlink acknowledgement", reqs[seq-1].what)
 			}
 			if code := int32(binary.NativeEndian.Uint32(m.Data[0:4])); code != 0 {
-				return unix.Errno(-code)
+				return fmt.Errorf("%s: %w", reqs[seq-1].what, unix.Errno(-code))
 			}
-			return nil
+			acked++
 		}
 	}
+	return nil
 }
 
-func addAddr4(index int, a netip.Addr, prefix int) error {
+// linkUpMTU is an RTM_NEWLINK body that sets link index up, with MTU mtu
+// when it is positive.
+func linkUpMTU(index, mtu int) []byte {
+	// struct ifinfomsg
+	body := make([]byte, unix.SizeofIfInfomsg)
+	binary.NativeEndian.PutUint32(body[4:8], uint32(index))
+	binary.NativeEndian.PutUint32(body[8:12], unix.IFF_UP)  // flags
+	binary.NativeEndian.PutUint32(body[12:16], unix.IFF_UP) // change
+	if mtu > 0 {
+		v := make([]byte, 4)
+		binary.NativeEndian.PutUint32(v, uint32(mtu))
+		body = rtattr(body, unix.IFLA_MTU, v)
+	}
+	return body
+}
+
+func addr4(index int, a netip.Addr, prefix int) []byte {
 	// struct ifaddrmsg
 	body := make([]byte, unix.SizeofIfAddrmsg)
 	body[0] = unix.AF_INET
@@ -150,10 +179,10 @@ func addAddr4(index int, a netip.Addr, prefix int) error {
 		bcast[i] |= ^net.CIDRMask(prefix, 32)[i]
 	}
 	body = rtattr(body, unix.IFA_BROADCAST, bcast[:])
-	return netlinkDo(unix.RTM_NEWADDR, body)
+	return body
 }
 
-func addDefaultRoute4(index int, gw netip.Addr) error {
+func defaultRoute4(index int, gw netip.Addr) []byte {
 	// struct rtmsg
 	body := make([]byte, unix.SizeofRtMsg)
 	body[0] = unix.AF_INET
@@ -166,5 +195,5 @@ func addDefaultRoute4(index int, gw netip.Addr) error {
 	oif := make([]byte, 4)
 	binary.NativeEndian.PutUint32(oif, uint32(index))
 	body = rtattr(body, unix.RTA_OIF, oif)
-	return netlinkDo(unix.RTM_NEWROUTE, body)
+	return body
 }

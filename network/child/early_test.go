@@ -117,6 +117,17 @@ func TestEarlyBegin(t *testing.T) {
 	if want := len(tapfilter.Program()); int(prog.Len) != want {
 		t.Errorf("the tap's filter has %d instructions, want tapfilter's %d", prog.Len, want)
 	}
+	// Persistent: the helper's close leaves it to the namespace's end.
+	ifr, err := unix.NewIfreq("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.IoctlIfreq(int(tap.Fd()), unix.TUNGETIFF, ifr); err != nil {
+		t.Fatal(err)
+	}
+	if ifr.Uint16()&unix.IFF_PERSIST == 0 || ifr.Name() != network.Device {
+		t.Errorf("tap %s flags %#x: not persistent", ifr.Name(), ifr.Uint16())
+	}
 	// The ARP request for the DNS server's address, queued in the tap.
 	if err := unix.SetNonblock(int(tap.Fd()), true); err != nil {
 		t.Fatal(err)

@@ -661,9 +661,9 @@ func (h *helper) teardown() {
 		_ = os.Remove(h.netnsLink)
 	}
 	// pasta and slirp4netns must be gone before the CLI hears "down". The
-	// gvisor stack is this process; closing its tap can take a kernel
-	// grace period (the interface is unregistered), which the CLI need
-	// not wait for.
+	// gvisor stack is this process, which the CLI need not wait for:
+	// stopping it waits for its goroutines (the tap itself is persistent,
+	// network/child.OpenTap: the kernel removes it with the namespace).
 	_, inProcess := h.pd.(*gvisor.Parent)
 	if !inProcess {
 		h.driverCleanup()

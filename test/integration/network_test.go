@@ -210,6 +210,38 @@ func TestNetDNSUpstream(t *testing.T) {
 	}
 }
 
+// A devbox run without ports starts its command without waiting for the
+// network helper (an early start, docs/network.md): what the command sends
+// first waits in the tap until the helper's stack reads it, and is
+// answered then — not lost, which would cost a TCP retransmission (1 s)
+// or a resolver's retry (5 s).
+func TestNetFirstPacketsBeforeTheHelper(t *testing.T) {
+	e := newEnv(t)
+	tport := tcpServer(t, "first")
+	dport := dnsServer(t, map[string]net.IP{"first.example": net.ParseIP("192.0.2.9")})
+	e.setConfig(fmt.Sprintf("[network]\ndns = [\"127.0.0.1:%d\"]\n", dport))
+	script := fmt.Sprintf(`s=$EPOCHREALTIME; exec 3<>/dev/tcp/host.devbox.internal/%d && read -r l <&3; e=$EPOCHREALTIME; echo "$l $s $e"
+s=$EPOCHREALTIME; getent hosts first.example; e=$EPOCHREALTIME; echo "dns $s $e"`, tport)
+	for i := 0; i < 3; i++ {
+		r := e.run("run", "--net", "gvisor", "--host-loopback", "debian", "--", "bash", "-c", script)
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		if r.code != 0 || len(lines) != 3 || !strings.HasPrefix(lines[0], "first ") || !strings.Contains(lines[1], "192.0.2.9") || !strings.HasPrefix(lines[2], "dns ") {
+			t.Fatalf("exit %d\nstdout %q\nstderr %s", r.code, r.stdout, r.stderr)
+		}
+		for _, l := range []string{lines[0], lines[2]} {
+			f := strings.Fields(l)
+			start, err1 := strconv.ParseFloat(f[1], 64)
+			end, err2 := strconv.ParseFloat(f[2], 64)
+			if err1 != nil || err2 != nil {
+				t.Fatalf("bad times in %q", l)
+			}
+			if d := end - start; d > 0.9 {
+				t.Errorf("run %d: %q took %.3f s: the first packets were lost, not queued", i, f[0], d)
+			}
+		}
+	}
+}
+
 func TestNetNoneReachesNothing(t *testing.T) {
 	e := newEnv(t)
 	tport := tcpServer(t, "must-not-arrive")

@@ -20,12 +20,16 @@ import (
 // NoNewPrivs, Seccomp, Seccomp_filters, Umask, SigBlk, SigIgn as sh sees
 // them; limits, cwd, root, descriptors, keyrings, mounts, masks, and the
 // errno of calls the box must refuse) of sessions 2..N equals session
-// 1's, as the owner and as --root.
+// 1's, as the owner and as --root, with the default bounding set and with
+// another (whose filter is compiled at run time).
 func TestEscapeSessionRearmed(t *testing.T) {
 	e := newEnv(t)
 	img := probeImage(t, e)
 	e.stopBoxesAtCleanup()
+	// sr: the default filter (precompiled); sc: another bounding set,
+	// whose filter the init compiles at run time for each thread.
 	e.ok("create", "sr", "--image", img, "--home", sandboxHome(t), "--net", "none", "--grace", "120")
+	e.ok("create", "sc", "--image", img, "--home", sandboxHome(t), "--net", "none", "--grace", "120", "--cap-add", "SYS_PTRACE", "--cap-drop", "CHOWN")
 	// What the sessions between two dumps do.
 	between := [][]string{
 		{"sh", "-c", "exit 3"},
@@ -35,10 +39,14 @@ func TestEscapeSessionRearmed(t *testing.T) {
 		nil, // another dump while a long session runs (below)
 		{"true"},
 	}
-	for _, who := range [][]string{nil, {"--root"}} {
+	for _, run := range []struct {
+		box string
+		who []string
+	}{{"sr", nil}, {"sr", []string{"--root"}}, {"sc", []string{"--root"}}} {
+		who := append(append([]string{}, run.who...), run.box)
 		dump := func() string {
 			t.Helper()
-			args := append(append([]string{"exec"}, who...), "sr", "--", "sh", "-c", shellView, "sh")
+			args := append(append([]string{"exec"}, who...), "--", "sh", "-c", shellView, "sh")
 			return e.ok(args...).stdout
 		}
 		first := dump()
@@ -48,13 +56,13 @@ func TestEscapeSessionRearmed(t *testing.T) {
 		for i, b := range between {
 			var long *exec.Cmd
 			if b == nil {
-				long = e.cmd(append(append([]string{"exec"}, who...), "sr", "--", "sleep", "5")...)
+				long = e.cmd(append(append([]string{"exec"}, who...), "--", "sleep", "5")...)
 				if err := long.Start(); err != nil {
 					t.Fatal(err)
 				}
 				time.Sleep(500 * time.Millisecond)
 			} else {
-				e.run(append(append(append([]string{"exec"}, who...), "sr", "--"), b...)...)
+				e.run(append(append(append([]string{"exec"}, who...), "--"), b...)...)
 			}
 			got := dump()
 			if long != nil {

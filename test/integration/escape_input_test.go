@@ -239,7 +239,9 @@ func TestEscapeRunImageConfig(t *testing.T) {
 			c.Volumes = map[string]struct{}{"/../../home": {}, e.home: {}}
 			c.Labels = map[string]string{"dev.devbox.build.key": "x", "\x1b]0;x\x07": "y"}
 		}, []string{"sh", "-c", "ls " + e.home + " 2>&1; echo done"},
-			func(r result) bool { return r.code == 0 && strings.HasSuffix(r.stdout, "done\n") && !strings.Contains(r.stdout, "devbox-canary") }},
+			func(r result) bool {
+				return r.code == 0 && strings.HasSuffix(r.stdout, "done\n") && !strings.Contains(r.stdout, "devbox-canary")
+			}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			plantCanary(t, e.home)

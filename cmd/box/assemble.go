@@ -140,8 +140,8 @@ func changesNote(ch []string) string {
 	return " (" + strings.Join(ch, ", ") + ")"
 }
 
-// trustAsk is what a file asks to run on the user's behalf: the hooks
-// and exports of its boxes. devbox shell --devcontainer and devbox
+// trustAsk is what a file asks to run on the user's behalf: the hooks,
+// exports, environment, mounts and exposed ports of its boxes. devbox shell --devcontainer and devbox
 // assemble both ask with it (trustHooks).
 type trustAsk struct {
 	File    string // the file that asks, for the messages
@@ -176,6 +176,9 @@ func (a trustAsk) asks(s boxfile.Spec) []string {
 	}
 	for _, v := range s.Volumes {
 		l = append(l, a.Mounts+": "+cmdutil.Visible(v))
+	}
+	for _, x := range boxfile.Exposed(s) {
+		l = append(l, "exposes: "+cmdutil.Printable(x))
 	}
 	return l
 }

@@ -178,7 +178,7 @@ func (a trustAsk) asks(s boxfile.Spec) []string {
 		l = append(l, a.Mounts+": "+cmdutil.Visible(v))
 	}
 	for _, x := range boxfile.Exposed(s) {
-		l = append(l, "exposes: "+cmdutil.Printable(x))
+		l = append(l, "exposes: "+cmdutil.Visible(x))
 	}
 	return l
 }

@@ -508,7 +508,7 @@ func TestEscapeBuildHookHostLoopback(t *testing.T) {
 	dir := filepath.Join(e.home, "cloned")
 	os.MkdirAll(dir, 0o755)
 	file := filepath.Join(dir, "devbox.toml")
-	// busybox nc (its static wget faults on a name lookup).
+	// busybox nc: Debian 12's busybox wget faults with -T, on the host too.
 	os.WriteFile(file, []byte(fmt.Sprintf("[box.reach]\nimage = \"busybox\"\non_create = [\"echo hi | nc -w 3 %s %d || true\"]\n", "host.devbox.internal", port)), 0o644)
 	reached := func() bool {
 		select {

@@ -240,9 +240,7 @@ func start(spec Spec) (*Process, error) {
 		ws = &warm.Start{Exe: cmd.Path, Args: cmd.Args, Env: append(slices.Clone(cmd.Env), startEnv),
 			Flags: cmd.SysProcAttr.Cloneflags &^ (unix.CLONE_VM | unix.CLONE_VFORK), Setpgid: spec.Setpgid,
 			Handshake: spec.Warm.Handshake, UIDMap: uidCmd, GIDMap: gidCmd}
-		if cg, err := warm.CgroupKey(spec.Cgroup != nil); err == nil {
-			fp = warm.Fingerprint(ws, cg)
-		}
+		fp = warm.Fingerprint(ws, spec.Cgroup != nil)
 	}
 	startR, startW, err := os.Pipe()
 	if err != nil {

@@ -21,20 +21,21 @@ import (
 )
 
 // Replay is a replay record: a finished run's Start, spec and inputs. A
-// later `devbox run` with the same Key (command line, key environment,
-// directory) and cgroup whose guarded inputs are unchanged is replayed by
+// later `devbox run` with the same key (command line, key environment,
+// directory) and cgroup whose guarded files are unchanged is replayed by
 // cmd/devbox's main (TryReplay), without the CLI: the spec, with a fresh
 // box id, goes to a holder's spare; the CLI decides which runs qualify
-// (cmd/run, box.Launched.SaveReplay). Without a holder, on any mismatch,
-// or on any failure before the start byte, the CLI runs as always.
+// (box.Launched.SaveReplay). Without a holder, on any mismatch, or on any
+// failure before the start byte, the CLI runs as always.
 type Replay struct {
 	Start
-	Magic  string
-	Key    string          // key(Argv, Environ, Cwd)
-	Spec   json.RawMessage // the spec sent to the init, IDToken for the box id
-	BoxDir string          // the box directory, IDToken for the id
-	Guards []string        // Guard lines: files whose state the spec depends on
-	Cgroup string          // /proc/self/cgroup
+	Magic string
+	// Sum is one digest of everything the record depends on: the key, the
+	// state of each Guarded file and /proc/self/cgroup (sum).
+	Sum     string
+	Guarded []string        // the files the spec was computed from; SelfExe for devbox
+	Spec    json.RawMessage // the spec sent to the init, IDToken for the box id
+	BoxDir  string          // the box directory, IDToken for the id
 	// CgroupBase is the directory (under the cgroup2 mount) in which the
 	// box got its cgroup, when it had one there without limits: a
 	// delegated base where a box's cgroup is a plain mkdir (boxCgroup).
@@ -47,12 +48,18 @@ type Replay struct {
 	HelperArgs    []string        `json:",omitempty"`
 	HelperOptions json.RawMessage `json:",omitempty"`
 	RunDir        string          `json:",omitempty"`
-	// The key's parts, given to SaveReplay; not written.
+	// The key's parts and the file SelfExe stands for, given to
+	// SaveReplay; not written.
 	Argv, Environ []string `json:"-"`
-	Cwd           string   `json:"-"`
+	Cwd, Self     string   `json:"-"`
 }
 
-const recordMagic = "devbox-warm-2"
+// SelfExe stands for devbox among a record's guarded files: the CLI guards
+// the front that started it (internal/self), which is /proc/self/exe when
+// the front replays.
+const SelfExe = "/proc/self/exe"
+
+const recordMagic = "devbox-warm-3"
 
 // valid checks a record read back for runtime directory rt. The
 // directories a replay makes and removes are a fresh box's, never a path
@@ -129,20 +136,47 @@ func ReplayName(argv, environ []string, cwd string) string { return "r-" + key(a
 // value of the box's environment.
 var errEnvValues = errors.New("the command line sets box environment variables (-e/--env): not recorded")
 
-// SaveReplay writes the record of a run. No value of an environment
-// variable reaches the file: a command line that may set one for the box
-// (-e/--env, which also puts the value into the spec) is not recorded at
-// all, and the key environment is part of a digest.
+// SaveReplay writes the record of a run (0600, atomically) if runtimeDir
+// is Private. No value of an environment variable reaches the file: a
+// command line that may set one for the box (-e/--env, which also puts
+// the value into the spec) is not recorded at all, and the key
+// environment is part of a digest.
 func SaveReplay(runtimeDir string, p Replay) error {
 	if HasEnvFlag(p.Argv) {
 		return errEnvValues
 	}
-	p.Magic, p.Key = recordMagic, key(p.Argv, p.Environ, p.Cwd)
+	if !Private(runtimeDir) {
+		return errors.New("the runtime directory is not a private directory of yours: not recorded")
+	}
+	k := key(p.Argv, p.Environ, p.Cwd)
+	p.Magic, p.Sum = recordMagic, p.sum(k, p.Self)
 	b, err := json.Marshal(&p)
+	if err == nil {
+		if err = os.Mkdir(Dir(runtimeDir), 0o700); os.IsExist(err) {
+			err = nil
+		}
+	}
 	if err != nil {
 		return err
 	}
-	return writeRecord(runtimeDir, "r-"+p.Key[:2], b)
+	return safefile.WriteFile(Dir(runtimeDir)+"/r-"+k[:2], b, 0o600)
+}
+
+// sum is a record's Sum for key, with self the file SelfExe stands for.
+func (p *Replay) sum(key, self string) string {
+	parts := []string{key}
+	for _, g := range p.Guarded {
+		file := g
+		if g == SelfExe {
+			file = self
+		}
+		parts = append(parts, g, state(file))
+	}
+	cgroup, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return ""
+	}
+	return digest(append(parts, string(cgroup))...)
 }
 
 // startEnviron is the environment the CLI started with (it changes its
@@ -167,18 +201,9 @@ func TryReplay(argv, environ []string) (code int, ok bool) {
 	if err != nil {
 		return 0, false
 	}
-	k := key(argv, KeyEnviron(environ, argv), cwd)
+	k, id := key(argv, KeyEnviron(environ, argv), cwd), randomID()
 	p, ok := readRecord(Dir(rt) + "/r-" + k[:2])
-	if !ok || p.Key != k || !p.valid(rt) {
-		return 0, false
-	}
-	for _, g := range p.Guards {
-		if path, _, _ := strings.Cut(g, "\t"); Guard(path) != g {
-			return 0, false
-		}
-	}
-	id := randomID()
-	if b, err := os.ReadFile("/proc/self/cgroup"); err != nil || string(b) != p.Cgroup || id == "" {
+	if !ok || !p.valid(rt) || id == "" || p.Sum == "" || p.Sum != p.sum(k, SelfExe) {
 		return 0, false
 	}
 	trace.Mark("warm: replaying")
@@ -241,9 +266,9 @@ func (r *replay) run(rt string) (int, bool) {
 		// exit code says whether its network came up.
 		defer helperStatus.Close()
 	}
-	cgKey, cgFD := r.p.Cgroup, -1
+	cgFD := -1
 	if r.cg != nil {
-		cgKey, cgFD = movedKey, r.cg.fd
+		cgFD = r.cg.fd
 	}
 	args := slices.Clone(r.p.Args)
 	for i, a := range args {
@@ -254,7 +279,7 @@ func (r *replay) run(rt string) (int, bool) {
 	signal.Notify(sigs, agent.Signals...)
 	n := len(r.ours)
 	status, specW := r.ours[n-3], r.ours[n-2]
-	h, _ := Take(rt, Fingerprint(&r.p.Start, cgKey), args, files, cgFD, r.ours[n-1])
+	h, _ := Take(rt, Fingerprint(&r.p.Start, r.cg != nil), args, files, cgFD, r.ours[n-1])
 	if h == nil {
 		signal.Stop(sigs)
 		return r.fail("no holder") // the CLI starts one

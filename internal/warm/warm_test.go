@@ -15,8 +15,8 @@ import (
 // change it, and nothing else may.
 func TestFingerprint(t *testing.T) {
 	base := sample()
-	fp := Fingerprint(&base, "0::/user.slice\n")
-	if again := Fingerprint(&base, "0::/user.slice\n"); again != fp {
+	fp := fingerprint(&base, "0::/user.slice\n")
+	if again := fingerprint(&base, "0::/user.slice\n"); again != fp {
 		t.Fatalf("two fingerprints of the same start differ:\n%s\n%s", fp, again)
 	}
 	// What the init inherits from this process goes into it too.
@@ -46,14 +46,14 @@ func TestFingerprint(t *testing.T) {
 			r.UIDMap = append([]string(nil), base.UIDMap...)
 			r.GIDMap = append([]string(nil), base.GIDMap...)
 			cg := tt.change(&r)
-			if Fingerprint(&r, cg) == fp {
+			if fingerprint(&r, cg) == fp {
 				t.Errorf("changing the %s left the fingerprint as it was", tt.name)
 			}
 		})
 	}
 	// What a child inherits from this process: its umask.
 	old := syscall.Umask(0o077)
-	changed := Fingerprint(&base, "0::/user.slice\n")
+	changed := fingerprint(&base, "0::/user.slice\n")
 	syscall.Umask(old)
 	if changed == fp {
 		t.Error("another umask left the fingerprint as it was")
@@ -61,14 +61,14 @@ func TestFingerprint(t *testing.T) {
 	// The arguments (box id, spec descriptor) come with each request.
 	r := sample()
 	r.Args = []string{"devbox-init", "fd:9"}
-	if Fingerprint(&r, "0::/user.slice\n") != fp {
+	if fingerprint(&r, "0::/user.slice\n") != fp {
 		t.Error("the arguments changed the fingerprint")
 	}
 }
 
 func TestHolderPaths(t *testing.T) {
 	s := sample()
-	a := Fingerprint(&s, "x")
+	a := fingerprint(&s, "x")
 	s1, l1 := Paths("/run/user/1", a)
 	s2, l2 := Paths("/run/user/1", a)
 	if s1 != s2 || l1 != l2 {
@@ -80,7 +80,7 @@ func TestHolderPaths(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for i := 0; i < 64; i++ {
-		sk, _ := Paths("/d", Fingerprint(&s, strings.Repeat("x", i)))
+		sk, _ := Paths("/d", fingerprint(&s, strings.Repeat("x", i)))
 		seen[sk] = true
 	}
 	if len(seen) < 32 {
@@ -92,7 +92,7 @@ func TestHolderPaths(t *testing.T) {
 // is refused.
 func TestReadConfig(t *testing.T) {
 	s := sample()
-	c := Config{RuntimeDir: "/r", FP: Fingerprint(&s, "x"), Idle: 30, Start: s}
+	c := Config{RuntimeDir: "/r", FP: fingerprint(&s, "x"), Idle: 30, Start: s}
 	b, err := json.Marshal(c)
 	if err != nil {
 		t.Fatal(err)
@@ -119,17 +119,18 @@ func TestReadConfig(t *testing.T) {
 	}
 }
 
-// TestCgroupKey: a start whose init moves into its box's cgroup does not
-// depend on the caller's cgroup (one holder for every terminal); one that
-// stays in the spare's cgroup does.
-func TestCgroupKey(t *testing.T) {
-	moved, err := CgroupKey(true)
-	if err != nil || moved != movedKey {
-		t.Fatalf("CgroupKey(true) = %q, %v", moved, err)
+// TestFingerprintCgroup: a start whose init moves into its box's cgroup
+// does not depend on the caller's cgroup (one holder for every terminal);
+// one that stays in the spare's cgroup does.
+func TestFingerprintCgroup(t *testing.T) {
+	s := sample()
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
 	}
-	own, err := CgroupKey(false)
-	if b, _ := os.ReadFile("/proc/self/cgroup"); err != nil || own != string(b) || own == moved {
-		t.Errorf("CgroupKey(false) = %q, %v; /proc/self/cgroup %q", own, err, b)
+	if Fingerprint(&s, true) != fingerprint(&s, movedKey) || Fingerprint(&s, false) != fingerprint(&s, string(b)) ||
+		Fingerprint(&s, true) == Fingerprint(&s, false) {
+		t.Error("Fingerprint's cgroup is not movedKey for a moved init, and the caller's for another")
 	}
 }
 

@@ -244,7 +244,7 @@ func (h *holder) fork() error {
 	if r.Flags&unix.CLONE_NEWNET != 0 {
 		mode = "n"
 	}
-	_, _ = unix.Write(sp[0], []byte(mode+h.stage))
+	_ = warm.Send(sp[0], nil, mode, h.stage)
 	h.spares[pid] = &spare{ctl: sp[0], born: time.Now()}
 	return nil
 }
@@ -261,9 +261,8 @@ func (h *holder) take(r req) {
 			pid = p
 		}
 	}
-	msg := []byte(strings.Join(r.args, "\x00"))
-	if r.ok && !h.quitting && pid != 0 && unix.Sendmsg(h.spares[pid].ctl, msg, unix.UnixRights(append(r.fds, r.conn)...), nil, unix.MSG_NOSIGNAL) == nil {
-		_ = unix.Sendto(r.conn, []byte("ok "+strconv.Itoa(pid)), unix.MSG_NOSIGNAL, nil)
+	if r.ok && !h.quitting && pid != 0 && warm.Send(h.spares[pid].ctl, append(r.fds, r.conn), r.args...) == nil {
+		_ = warm.Send(r.conn, nil, "ok", strconv.Itoa(pid))
 		h.spares[pid].retire()
 		delete(h.spares, pid)
 		h.boxes[pid] = r.conn
@@ -277,16 +276,13 @@ func (h *holder) take(r req) {
 			h.forkAt = time.Now().Add(replenishDelay)
 		}
 	} else {
-		_ = unix.Sendto(r.conn, []byte("no"), unix.MSG_NOSIGNAL, nil)
+		_ = warm.Send(r.conn, nil, "no")
 		unix.Close(r.conn)
 	}
 	for _, fd := range r.fds {
 		unix.Close(fd)
 	}
 }
-
-// maxFDs bounds the descriptors of a request (stdio and the start's pipes).
-const maxFDs = 16
 
 // request reads and checks one request: from uid, warm.Magic, fingerprint
 // fp, at least one argument, stdio and at least one pipe. A client that
@@ -296,29 +292,13 @@ func request(conn int, fp string, uid int) (args []string, fds []int, ok bool) {
 		return nil, nil, false
 	}
 	_ = unix.SetsockoptTimeval(conn, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 1})
-	buf, oob := make([]byte, 1<<16), make([]byte, unix.CmsgSpace(4*(maxFDs+1)))
-	n, oobn, flags, _, err := unix.Recvmsg(conn, buf, oob, unix.MSG_CMSG_CLOEXEC)
-	if err != nil || unix.SetsockoptTimeval(conn, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{}) != nil {
-		return nil, rights(oob[:max(oobn, 0)]), false
-	}
-	fds = rights(oob[:oobn])
-	parts := strings.Split(string(buf[:n]), "\x00")
-	if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 || len(fds) < 4 || len(fds) > maxFDs || len(parts) < 4 ||
-		parts[0] != warm.Magic || parts[1] != fp || parts[len(parts)-1] != "" {
+	parts, fds, err := warm.Recv(conn)
+	// The connection goes to the init, which reads it without a timeout.
+	if err != nil || unix.SetsockoptTimeval(conn, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{}) != nil ||
+		len(fds) < 4 || len(fds) > warm.MaxFDs || len(parts) < 3 || parts[0] != warm.Magic || parts[1] != fp {
 		return nil, fds, false
 	}
-	return parts[2 : len(parts)-1], fds, true
-}
-
-// rights are the descriptors in control messages oob.
-func rights(oob []byte) (fds []int) {
-	msgs, _ := unix.ParseSocketControlMessage(oob)
-	for i := range msgs {
-		if f, err := unix.ParseUnixRights(&msgs[i]); err == nil {
-			fds = append(fds, f...)
-		}
-	}
-	return fds
+	return parts[2:], fds, true
 }
 
 // replenishDelay is how long the holder waits with a new spare while a box
@@ -349,7 +329,7 @@ func (h *holder) reap() {
 			return
 		}
 		if conn, ok := h.boxes[pid]; ok {
-			_ = unix.Sendto(conn, []byte("exit "+strconv.Itoa(int(ws))), unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT, nil)
+			_ = warm.Send(conn, nil, "exit", strconv.Itoa(int(ws)))
 			unix.Close(conn)
 			delete(h.boxes, pid)
 			if !h.forkAt.IsZero() {

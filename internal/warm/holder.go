@@ -2,6 +2,7 @@ package warm
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -18,16 +19,61 @@ import (
 // internal/holder, run by the box init's binary.
 //
 //	devbox ──connect──▶ Dir/h-XX.sock (SOCK_SEQPACKET; the holder)
-//	   "devbox-holder-2 NUL fingerprint NUL args… NUL" + fds 0, 1, 2, 3, … by SCM_RIGHTS
-//	                    ◀── "ok PID" (the spare's pid) or "no"
+//	   Magic, the fingerprint, args… + fds 0, 1, 2, 3, … by SCM_RIGHTS
+//	                    ◀── "ok", PID (the spare's pid) or "no"
 //	   the spec and the start byte on the init's pipes, as for a clone
-//	                    ◀── "exit STATUS" from the holder when the spare ends
+//	                    ◀── "exit", STATUS from the holder when the spare ends
+//
+// Every message of the holder, its clients and its spares is one Send:
+// NUL-terminated strings and descriptors.
 
 // IdleEnv sets a holder's idle time in seconds (tests use a short one).
 const IdleEnv = "_DEVBOX_HOLDER_IDLE"
 
 // Magic starts a request.
-const Magic = "devbox-holder-2"
+const Magic = "devbox-holder-3"
+
+// MaxFDs bounds the descriptors of a request (stdio and the start's pipes).
+const MaxFDs = 16
+
+// Send sends one message on a SOCK_SEQPACKET socket: parts, each ended by
+// a NUL, and fds.
+func Send(sock int, fds []int, parts ...string) error {
+	var b, oob []byte
+	for _, p := range parts {
+		b = append(append(b, p...), 0)
+	}
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	return unix.Sendmsg(sock, b, oob, nil, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
+}
+
+var errMessage = errors.New("not a message")
+
+// Recv reads one message (Send's) with at most MaxFDs+1 descriptors, which
+// arrive close-on-exec; on an error (end of file, a truncated message, one
+// not ended by a NUL) with the descriptors that came, to close.
+func Recv(sock int) (parts []string, fds []int, err error) {
+	buf, oob := make([]byte, 1<<16), make([]byte, unix.CmsgSpace(4*(MaxFDs+1)))
+	n, oobn, flags, _, err := unix.Recvmsg(sock, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	for err == unix.EINTR {
+		n, oobn, flags, _, err = unix.Recvmsg(sock, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	}
+	msgs, _ := unix.ParseSocketControlMessage(oob[:max(oobn, 0)])
+	for i := range msgs {
+		if f, err := unix.ParseUnixRights(&msgs[i]); err == nil {
+			fds = append(fds, f...)
+		}
+	}
+	if err == nil && (n <= 0 || flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 || buf[n-1] != 0) {
+		err = errMessage
+	}
+	if err != nil {
+		return nil, fds, err
+	}
+	return strings.Split(string(buf[:n-1]), "\x00"), fds, nil
+}
 
 // Held is an init a holder's spare became: not a child of the caller.
 type Held struct {
@@ -64,12 +110,10 @@ func Take(runtimeDir, fp string, argv []string, files []int, cgroup, start int) 
 		return nil, err == unix.ENOENT || err == unix.ECONNREFUSED
 	}
 	h = &Held{conn: fd, pidfd: -1}
-	msg := []byte(Magic + "\x00" + fp + "\x00" + strings.Join(argv, "\x00") + "\x00")
 	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 2})
-	var buf [64]byte
-	if unix.Sendmsg(fd, msg, unix.UnixRights(files...), nil, 0) == nil {
-		if n, err := unix.Read(fd, buf[:]); err == nil && n > 3 && string(buf[:3]) == "ok " {
-			h.Pid, _ = strconv.Atoi(string(buf[3:n]))
+	if Send(fd, files, append([]string{Magic, fp}, argv...)...) == nil {
+		if r, _, err := Recv(fd); err == nil && len(r) == 2 && r[0] == "ok" {
+			h.Pid, _ = strconv.Atoi(r[1])
 		}
 	}
 	if h.Pid > 1 {
@@ -111,15 +155,11 @@ func joinCgroup(dirfd, pid int) error {
 func (h *Held) Wait() (syscall.WaitStatus, bool) {
 	defer h.Close()
 	_ = unix.SetsockoptTimeval(h.conn, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{})
-	var buf [64]byte
-	n, err := unix.Read(h.conn, buf[:])
-	for err == unix.EINTR {
-		n, err = unix.Read(h.conn, buf[:])
-	}
-	if err != nil || n < 6 || string(buf[:5]) != "exit " {
+	r, _, err := Recv(h.conn)
+	if err != nil || len(r) != 2 || r[0] != "exit" {
 		return 0, false
 	}
-	ws, err := strconv.Atoi(string(buf[5:n]))
+	ws, err := strconv.Atoi(r[1])
 	return syscall.WaitStatus(ws), err == nil
 }
 

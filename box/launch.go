@@ -200,13 +200,13 @@ func (l *launched) SaveReplay(spec *runtime.Spec, st *store.Store, nw *Network, 
 		return
 	}
 	// What the spec was computed from, besides the command line and the
-	// environment (the record's key): devbox itself first, the front that
-	// the replay runs in when one started this CLI (internal/self).
+	// environment (the record's key) and devbox itself: the front that the
+	// replay runs in, when one started this CLI (internal/self).
 	exe, err := self.Path()
 	if err != nil {
 		return
 	}
-	guards := []string{warm.SelfExe, configPath, st.IndexPath(), "/etc/resolv.conf", "/etc/hosts",
+	guards := []string{configPath, st.IndexPath(), "/etc/resolv.conf", "/etc/hosts",
 		"/etc/passwd", "/etc/group", "/etc/subuid", "/etc/subgid", r.Exe}
 	guards = append(guards, spec.Lowers...)
 	p := warm.Replay{

@@ -122,17 +122,14 @@ func (p *Process) Signal(sig os.Signal) error {
 // killed by signal N).
 func (p *Process) Wait() (int, error) {
 	if p.held != nil {
-		ws, ok := p.held.Wait()
+		code, ok := p.held.Wait()
 		if p.alive != nil {
 			p.alive.Close()
 		}
-		switch {
-		case !ok:
+		if !ok {
 			return -1, errors.New("waiting for the box init: its warm holder is gone")
-		case ws.Signaled():
-			return 128 + int(ws.Signal()), nil
 		}
-		return ws.ExitStatus(), nil
+		return code, nil
 	}
 	var err error
 	if p.cmd != nil {

@@ -150,17 +150,20 @@ func joinCgroup(dirfd, pid int) error {
 	return err
 }
 
-// Wait waits for the holder's report of the init's wait status; false when
-// the holder is gone without one.
-func (h *Held) Wait() (syscall.WaitStatus, bool) {
+// Wait waits for the holder's report of the init's end and returns its
+// exit code (128+N for signal N); false when the holder is gone without one.
+func (h *Held) Wait() (int, bool) {
 	defer h.Close()
 	_ = unix.SetsockoptTimeval(h.conn, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{})
 	r, _, err := Recv(h.conn)
 	if err != nil || len(r) != 2 || r[0] != "exit" {
 		return 0, false
 	}
-	ws, err := strconv.Atoi(r[1])
-	return syscall.WaitStatus(ws), err == nil
+	n, err := strconv.Atoi(r[1])
+	if ws := syscall.WaitStatus(n); ws.Signaled() {
+		return 128 + int(ws.Signal()), err == nil
+	}
+	return syscall.WaitStatus(n).ExitStatus(), err == nil
 }
 
 // Signal sends sig to the init while it is held (an error after Close).

@@ -30,10 +30,10 @@ import (
 type Replay struct {
 	Start
 	Magic string
-	// Sum is one digest of everything the record depends on: the key, the
-	// state of each Guarded file and /proc/self/cgroup (sum).
+	// Sum is one digest of everything the record depends on: the key,
+	// /proc/self/cgroup, devbox's state and each Guarded file's (sum).
 	Sum     string
-	Guarded []string        // the files the spec was computed from; SelfExe for devbox
+	Guarded []string        // the files the spec was computed from, but devbox
 	Spec    json.RawMessage // the spec sent to the init, IDToken for the box id
 	BoxDir  string          // the box directory, IDToken for the id
 	// CgroupBase is the directory (under the cgroup2 mount) in which the
@@ -48,16 +48,12 @@ type Replay struct {
 	HelperArgs    []string        `json:",omitempty"`
 	HelperOptions json.RawMessage `json:",omitempty"`
 	RunDir        string          `json:",omitempty"`
-	// The key's parts and the file SelfExe stands for, given to
-	// SaveReplay; not written.
+	// The key's parts and devbox (the front that started the CLI, which is
+	// /proc/self/exe when it replays: internal/self), given to SaveReplay;
+	// not written.
 	Argv, Environ []string `json:"-"`
 	Cwd, Self     string   `json:"-"`
 }
-
-// SelfExe stands for devbox among a record's guarded files: the CLI guards
-// the front that started it (internal/self), which is /proc/self/exe when
-// the front replays.
-const SelfExe = "/proc/self/exe"
 
 const recordMagic = "devbox-warm-3"
 
@@ -162,21 +158,17 @@ func SaveReplay(runtimeDir string, p Replay) error {
 	return safefile.WriteFile(Dir(runtimeDir)+"/r-"+k[:2], b, 0o600)
 }
 
-// sum is a record's Sum for key, with self the file SelfExe stands for.
+// sum is a record's Sum for key, with self devbox.
 func (p *Replay) sum(key, self string) string {
-	parts := []string{key}
-	for _, g := range p.Guarded {
-		file := g
-		if g == SelfExe {
-			file = self
-		}
-		parts = append(parts, g, state(file))
-	}
 	cgroup, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
 		return ""
 	}
-	return digest(append(parts, string(cgroup))...)
+	parts := []string{key, string(cgroup), state(self)}
+	for _, g := range p.Guarded {
+		parts = append(parts, g, state(g))
+	}
+	return digest(parts...)
 }
 
 // startEnviron is the environment the CLI started with (it changes its
@@ -203,7 +195,7 @@ func TryReplay(argv, environ []string) (code int, ok bool) {
 	}
 	k, id := key(argv, KeyEnviron(environ, argv), cwd), randomID()
 	p, ok := readRecord(Dir(rt) + "/r-" + k[:2])
-	if !ok || !p.valid(rt) || id == "" || p.Sum == "" || p.Sum != p.sum(k, SelfExe) {
+	if !ok || !p.valid(rt) || id == "" || p.Sum == "" || p.Sum != p.sum(k, "/proc/self/exe") {
 		return 0, false
 	}
 	trace.Mark("warm: replaying")
@@ -303,11 +295,8 @@ func (r *replay) run(rt string) (int, bool) {
 	if !ok {
 		// No code: the init ended without reporting; its status says why
 		// (125 when the holder is gone too).
-		code = 125
-		if ws, ok := h.Wait(); ok && ws.Signaled() {
-			code = 128 + int(ws.Signal())
-		} else if ok {
-			code = ws.ExitStatus()
+		if code, ok = h.Wait(); !ok {
+			code = 125
 		}
 	}
 	trace.Mark("warm: exit code received")

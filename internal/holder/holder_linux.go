@@ -260,7 +260,7 @@ func (h *holder) take(conn int, args []string, fds []int, ok bool) {
 		}
 	}
 	if s := h.spares[pid]; ok && !h.quitting && pid != 0 && warm.Send(s.ctl, append(fds, conn), args...) == nil {
-		_ = warm.Send(conn, nil, "ok", strconv.Itoa(pid))
+		_ = warm.Send(conn, []int{s.pidfd}, "ok", strconv.Itoa(pid))
 		s.retire()
 		s.conn, h.boxes[pid] = conn, s
 		delete(h.spares, pid)

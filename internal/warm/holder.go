@@ -20,7 +20,7 @@ import (
 //
 //	devbox ──connect──▶ Dir/h-XX.sock (SOCK_SEQPACKET; the holder)
 //	   Magic, the fingerprint, args… + fds 0, 1, 2, 3, … by SCM_RIGHTS
-//	                    ◀── "ok", PID (the spare's pid) or "no"
+//	                    ◀── "ok", PID + the spare's pidfd, or "no"
 //	   the spec and the start byte on the init's pipes, as for a clone
 //	                    ◀── "exit", STATUS from the holder when the spare ends
 //
@@ -79,9 +79,9 @@ func Recv(sock int) (parts []string, fds []int, err error) {
 type Held struct {
 	Pid int
 	mu  sync.Mutex
-	// pidfd names the init, taken before its start byte (it was waiting
-	// for it, so Pid was the spare's): signals go through it, and never
-	// reach a process that got the pid after the holder reaped the init.
+	// pidfd names the init (the holder's, from the spare's clone): signals
+	// go through it, and never reach a process that got the pid after the
+	// holder reaped the init.
 	pidfd int
 	conn  int // stands for the caller: its end ends the box
 }
@@ -112,13 +112,13 @@ func Take(runtimeDir, fp string, argv []string, files []int, cgroup, start int) 
 	h = &Held{conn: fd, pidfd: -1}
 	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 2})
 	if Send(fd, files, append([]string{Magic, fp}, argv...)...) == nil {
-		if r, _, err := Recv(fd); err == nil && len(r) == 2 && r[0] == "ok" {
+		r, fds, err := Recv(fd)
+		if err == nil && len(r) == 2 && r[0] == "ok" && len(fds) == 1 {
 			h.Pid, _ = strconv.Atoi(r[1])
+			h.pidfd, fds = fds[0], nil
 		}
-	}
-	if h.Pid > 1 {
-		if h.pidfd, err = unix.PidfdOpen(h.Pid, 0); err != nil {
-			h.pidfd, h.Pid = -1, 0
+		for _, fd := range fds {
+			unix.Close(fd)
 		}
 	}
 	if h.Pid <= 1 {

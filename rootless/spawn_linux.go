@@ -232,8 +232,10 @@ func start(spec Spec) (*Process, error) {
 	startEnv := envStart + "=" + strconv.Itoa(3+len(cmd.ExtraFiles)) + "," + mode
 	var ws *warm.Start
 	var fp string
+	// A holder is asked and started only in a runtime directory nobody
+	// else can change (warm.Private).
 	if spec.Warm != nil && !spec.Detach && cmd.Dir == "" && len(uidCmd) > 0 && !warm.Off() &&
-		cmd.Stdin == os.Stdin && cmd.Stdout == os.Stdout && cmd.Stderr == os.Stderr {
+		cmd.Stdin == os.Stdin && cmd.Stdout == os.Stdout && cmd.Stderr == os.Stderr && warm.Private(spec.Warm.RuntimeDir) {
 		ws = &warm.Start{Exe: cmd.Path, Args: cmd.Args, Env: append(slices.Clone(cmd.Env), startEnv),
 			Flags: cmd.SysProcAttr.Cloneflags &^ (unix.CLONE_VM | unix.CLONE_VFORK), Setpgid: spec.Setpgid,
 			Handshake: spec.Warm.Handshake, UIDMap: uidCmd, GIDMap: gidCmd}

@@ -95,11 +95,9 @@ type Held struct {
 // away), or the move is refused (it needs write access to the
 // cgroup.procs of the two cgroups' common ancestor: a CLI under the user's
 // systemd manager has it, one in an ssh session's scope does not); then
-// nothing has started and files are still the caller's.
+// nothing has started and files are still the caller's. runtimeDir must
+// be Private (the caller checks: nobody else can change that afterwards).
 func Take(runtimeDir, fp string, argv []string, files []int, cgroup, start int) (h *Held, absent bool) {
-	if !Private(runtimeDir) {
-		return nil, false
-	}
 	sock, _ := Paths(runtimeDir, fp)
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -210,11 +208,8 @@ func ReadConfig(b []byte) (Config, bool) {
 // by newuidmap and newgidmap, or directly for a single-id map, and not
 // waited for: the holder waits for them), in a session of its own, with
 // nothing of this process but its configuration on stdin. At most one
-// attempt per 10 seconds and lock file.
+// attempt per 10 seconds and lock file. runtimeDir must be Private.
 func Spawn(runtimeDir string, s *Start, fp string) {
-	if !Private(runtimeDir) {
-		return
-	}
 	sock, lock := Paths(runtimeDir, fp)
 	if fi, err := os.Lstat(lock); err == nil && time.Since(fi.ModTime()) < 10*time.Second {
 		return

@@ -300,21 +300,28 @@ func (r *replay) run(rt string) (int, bool) {
 		}
 	}
 	trace.Mark("warm: exit code received")
+	return r.end(code), true
+}
+
+// end removes what the replay made, once its box ended or before it
+// started, and returns the run's exit code: an OOM kill in the box's
+// cgroup is reported as devbox run reports it; the network helper's
+// runtime directory stays when the box did not start (as devbox run: its
+// log says why); the box directory holds spec.json only (its writable
+// layer was in memory).
+func (r *replay) end(code int) int {
 	if r.cg != nil {
 		code = r.cg.finish(code, r.boxDir)
 	}
 	if r.runDir != "" && code == 125 {
-		// As devbox run: the helper's log stays for the reason.
 		os.Stderr.WriteString("devbox: the box did not start; the network helper's log is " + r.runDir + "/net.log\n")
 	} else if r.runDir != "" {
 		os.RemoveAll(r.runDir)
 	}
-	// The box directory holds spec.json only (its writable layer was in
-	// memory).
 	if err := os.RemoveAll(r.boxDir); err != nil {
 		os.Stderr.WriteString("devbox: warning: could not remove " + r.boxDir + ": " + err.Error() + " (hint: devbox image prune)\n")
 	}
-	return code, true
+	return code
 }
 
 // ExitCode reads the exit code a box init reports on its status pipe fd,
@@ -366,13 +373,7 @@ func (r *replay) fail(why string) (int, bool) {
 			unix.Close(fd)
 		}
 	}
-	if r.runDir != "" {
-		os.RemoveAll(r.runDir)
-	}
-	if r.cg != nil {
-		r.cg.remove()
-	}
-	os.RemoveAll(r.boxDir)
+	r.end(0)
 	trace.Mark("warm: replay abandoned: " + why)
 	return 0, false
 }

@@ -74,13 +74,7 @@ func (s *Start) valid() bool {
 // validMap: a helper's absolute path and its arguments, or "-" and the one
 // line a single-id map has.
 func validMap(m []string) bool {
-	if len(m) == 0 || m[0] == "" {
-		return false
-	}
-	if m[0] == "-" {
-		return len(m) == 2
-	}
-	return m[0][0] == '/'
+	return len(m) > 0 && (m[0] == "-" && len(m) == 2 || strings.HasPrefix(m[0], "/"))
 }
 
 // Dir is where the warm path keeps its records and holders' sockets.
@@ -94,19 +88,13 @@ func Dir(runtimeDir string) string { return runtimeDir + "/devbox/warm" }
 // holder's log to a file of the caller's (TestEscapeWarmRuntimeDirOfAnotherUser).
 func Private(runtimeDir string) bool {
 	for i, d := range []string{runtimeDir, runtimeDir + "/devbox", Dir(runtimeDir)} {
-		var st unix.Stat_t
-		var err error
+		stat, writable := unix.Lstat, uint32(0o077) // devbox's own: never a link
 		if i == 0 {
-			err = unix.Stat(d, &st)
-		} else {
-			err = unix.Lstat(d, &st)
+			stat, writable = unix.Stat, 0o022
 		}
-		if err != nil {
+		var st unix.Stat_t
+		if err := stat(d, &st); err != nil {
 			return i > 0 && err == unix.ENOENT
-		}
-		writable := uint32(0o022)
-		if i > 0 {
-			writable = 0o077
 		}
 		if st.Mode&unix.S_IFMT != unix.S_IFDIR || int(st.Uid) != os.Getuid() || st.Mode&writable != 0 {
 			return false

@@ -6,11 +6,11 @@
 // internal/warm; docs/architecture.md, "The warm path", has the protocol.
 //
 // Between the holder and a spare there is one SOCK_SEQPACKET pair (the
-// spare's fd 3): at its start the spare gets its mode ("n": a network
-// namespace of its own, or "-", then the directory to stage its mounts
-// in); taken, one message with the run's arguments (NUL-separated) and
-// descriptors, the connection to devbox last, after which the holder
-// closes its end; a spare whose socket closes untaken exits.
+// spare's fd 3), with two messages (warm.Send): at its start the spare's
+// mode ("n": a network namespace of its own, or "-"; the directory to
+// stage its mounts in); taken, the run's arguments and descriptors, the
+// connection to devbox last, after which the holder closes its end; a
+// spare whose socket closes untaken exits.
 package holder
 
 import (

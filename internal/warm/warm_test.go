@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestFingerprint: a holder serves only starts whose fingerprint is its
@@ -178,5 +180,61 @@ func TestPrivate(t *testing.T) {
 				t.Errorf("Private = %v, want %v", got, c.want)
 			}
 		})
+	}
+}
+
+// TestSendRecv: one message is NUL-terminated strings and descriptors; a
+// message not ended by a NUL, a truncated one and the end of the
+// connection are errors, with whatever descriptors came.
+func TestSendRecv(t *testing.T) {
+	pair := func(t *testing.T) (int, int) {
+		sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(sp[0]); unix.Close(sp[1]) })
+		return sp[0], sp[1]
+	}
+	a, b := pair(t)
+	if err := Send(a, []int{0, 1}, "ok", "", "12"); err != nil {
+		t.Fatal(err)
+	}
+	parts, fds, err := Recv(b)
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	if err != nil || !reflect.DeepEqual(parts, []string{"ok", "", "12"}) || len(fds) != 2 {
+		t.Fatalf("Recv = %q, %d descriptors, %v", parts, len(fds), err)
+	}
+	for _, tt := range []struct {
+		name string
+		msg  []byte
+	}{
+		{"not terminated", []byte("ok\x0012")},
+		{"truncated", append(make([]byte, 1<<16+10), 0)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := pair(t)
+			if err := unix.SetsockoptInt(a, unix.SOL_SOCKET, unix.SO_SNDBUF, 1<<18); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Sendmsg(a, tt.msg, unix.UnixRights(0), nil, 0); err != nil {
+				t.Fatal(err)
+			}
+			parts, fds, err := Recv(b)
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			if err == nil || len(fds) != 1 {
+				t.Errorf("Recv = %q, %d descriptors, %v", parts, len(fds), err)
+			}
+		})
+	}
+	a, b = pair(t)
+	if err := unix.Shutdown(a, unix.SHUT_WR); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Recv(b); err == nil {
+		t.Error("Recv at the end of the connection")
 	}
 }

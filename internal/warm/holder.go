@@ -49,8 +49,6 @@ func Send(sock int, fds []int, parts ...string) error {
 	return unix.Sendmsg(sock, b, oob, nil, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
 }
 
-var errMessage = errors.New("not a message")
-
 // Recv reads one message (Send's) with at most MaxFDs+1 descriptors, which
 // arrive close-on-exec; on an error (end of file, a truncated message, one
 // not ended by a NUL) with the descriptors that came, to close.
@@ -67,7 +65,7 @@ func Recv(sock int) (parts []string, fds []int, err error) {
 		}
 	}
 	if err == nil && (n <= 0 || flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 || buf[n-1] != 0) {
-		err = errMessage
+		err = errors.New("not a message")
 	}
 	if err != nil {
 		return nil, fds, err

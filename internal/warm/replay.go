@@ -128,10 +128,6 @@ func key(argv, environ []string, cwd string) string {
 // key in full).
 func ReplayName(argv, environ []string, cwd string) string { return "r-" + key(argv, environ, cwd)[:2] }
 
-// errEnvValues refuses to record a start whose command line may carry a
-// value of the box's environment.
-var errEnvValues = errors.New("the command line sets box environment variables (-e/--env): not recorded")
-
 // SaveReplay writes the record of a run (0600, atomically) if runtimeDir
 // is Private. No value of an environment variable reaches the file: a
 // command line that may set one for the box (-e/--env, which also puts
@@ -139,7 +135,7 @@ var errEnvValues = errors.New("the command line sets box environment variables (
 // environment is part of a digest.
 func SaveReplay(runtimeDir string, p Replay) error {
 	if HasEnvFlag(p.Argv) {
-		return errEnvValues
+		return errors.New("the command line sets box environment variables (-e/--env): not recorded")
 	}
 	if !Private(runtimeDir) {
 		return errors.New("the runtime directory is not a private directory of yours: not recorded")
@@ -148,9 +144,7 @@ func SaveReplay(runtimeDir string, p Replay) error {
 	p.Magic, p.Sum = recordMagic, p.sum(k, p.Self)
 	b, err := json.Marshal(&p)
 	if err == nil {
-		if err = os.Mkdir(Dir(runtimeDir), 0o700); os.IsExist(err) {
-			err = nil
-		}
+		err = os.MkdirAll(Dir(runtimeDir), 0o700)
 	}
 	if err != nil {
 		return err

@@ -256,10 +256,7 @@ func (r *replay) run(rt string) (int, bool) {
 	if r.cg != nil {
 		cgFD = r.cg.fd
 	}
-	args := slices.Clone(r.p.Args)
-	for i, a := range args {
-		args[i] = r.ids.Replace(a)
-	}
+	args := strings.Split(r.ids.Replace(strings.Join(r.p.Args, "\x00")), "\x00") // no NUL in an argument
 	// Signals from the start byte on reach the command through the init.
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, agent.Signals...)

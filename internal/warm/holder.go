@@ -118,12 +118,18 @@ func Take(runtimeDir, fp string, argv []string, files []int, cgroup, start int) 
 		}
 	}
 	if h.Pid <= 1 {
-		h.Close() // declined, or the spare died: it holds nothing of ours
+		h.Close() // declined: it holds nothing of ours
 		trace.Mark("warm: holder declined")
 		return nil, false
 	}
 	if cgroup >= 0 {
-		if err := joinCgroup(cgroup, h.Pid); err != nil {
+		// All its threads: cgroup.procs.
+		fd, err := unix.Openat(cgroup, "cgroup.procs", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			_, err = unix.Write(fd, []byte(strconv.Itoa(h.Pid)))
+			unix.Close(fd)
+		}
+		if err != nil {
 			h.Close()
 			trace.Mark("warm: spare let go: cannot move it into the box's cgroup: " + err.Error())
 			return nil, false
@@ -132,18 +138,6 @@ func Take(runtimeDir, fp string, argv []string, files []int, cgroup, start int) 
 	trace.Mark("warm: via holder, pid " + strconv.Itoa(h.Pid))
 	_, _ = unix.Write(start, []byte{'\n'}) // a dead init shows in its status
 	return h, false
-}
-
-// joinCgroup moves process pid (all its threads) into the cgroup whose
-// directory dirfd is open.
-func joinCgroup(dirfd, pid int) error {
-	fd, err := unix.Openat(dirfd, "cgroup.procs", unix.O_WRONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	_, err = unix.Write(fd, []byte(strconv.Itoa(pid)))
-	return err
 }
 
 // Wait waits for the holder's report of the init's end and returns its

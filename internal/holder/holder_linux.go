@@ -176,6 +176,9 @@ func (h *holder) loop() (int, string) {
 			if c, _, err := unix.Accept4(h.listen, unix.SOCK_CLOEXEC); err == nil {
 				args, fds, ok := request(c, h.cfg.FP, os.Getuid())
 				h.take(c, args, fds, ok)
+			} else if err != unix.EINTR && err != unix.ECONNABORTED {
+				trace.Mark("holder: accept: " + err.Error())
+				h.quit()
 			}
 		}
 		for i, pid := range pids {

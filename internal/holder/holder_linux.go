@@ -62,9 +62,7 @@ const pool = 2
 // time with no box running, or cannot serve.
 func Main() int {
 	code, why := serve()
-	if why != "" {
-		trace.Mark("holder: " + why)
-	}
+	trace.Mark("holder: " + why)
 	return code
 }
 

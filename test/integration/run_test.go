@@ -851,7 +851,7 @@ func TestRunHolder(t *testing.T) {
 	var buf [16]byte
 	n, err := syscall.Read(fd, buf[:])
 	syscall.Close(fd)
-	if err != nil || string(buf[:n]) != "no" {
+	if err != nil || string(buf[:n]) != "no\x00" { // warm.Send's "no"
 		t.Errorf("a foreign request: reply %q, %v", buf[:n], err)
 	}
 	run(true)

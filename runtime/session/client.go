@@ -139,7 +139,12 @@ func Run(c *agent.Conn, name string, req agent.Request, errOut io.Writer) (int, 
 func Relay(c *agent.Conn, master *os.File, terminal bool, gone agent.Reply) agent.Reply {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, agent.SessionSignals(terminal)...)
-	defer signal.Stop(sigs)
+	// Each signal's registration is undone by a round trip to the Go
+	// runtime's signal thread (six of them), which held the exit reply
+	// back from the caller, who exits right after: done in the
+	// background. A signal caught meanwhile is not passed on: the session
+	// has ended.
+	defer func() { go signal.Stop(sigs) }()
 	var old *term.State
 	if terminal {
 		signal.Ignore(syscall.SIGINT) // Ctrl-C is a byte for the session's terminal

@@ -127,6 +127,12 @@ func sessionFast(argv []string) (int, bool) {
 	if session.NeedsProvision(b, m.Single(), cfg.Provision.Auto) {
 		return handOff("provisioning is due")
 	}
+	// The request is ready before the connection: the agent, woken by
+	// the connection, finds it there instead of sleeping once more until
+	// it comes.
+	terminal := (term.IsTerminal(0) && term.IsTerminal(1) && !a.noTTY) || a.tty
+	req := session.NewRequest(b, session.HostAccount(m.UID, m.GID), m.Single(),
+		session.Options{Args: a.args, Root: a.root, Terminal: terminal})
 	c, err := session.Dial(rundir.AgentSocket(base, b.ID), b.Name)
 	if err != nil {
 		return handOff(err.Error())
@@ -136,9 +142,6 @@ func sessionFast(argv []string) (int, bool) {
 	if m.Warning != "" {
 		fmt.Fprintln(os.Stderr, "devbox: warning:", m.Warning)
 	}
-	terminal := (term.IsTerminal(0) && term.IsTerminal(1) && !a.noTTY) || a.tty
-	req := session.NewRequest(b, session.HostAccount(m.UID, m.GID), m.Single(),
-		session.Options{Args: a.args, Root: a.root, Terminal: terminal})
 	code, err := session.Run(c, b.Name, req, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "devbox: "+err.Error())

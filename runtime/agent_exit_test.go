@@ -1,7 +1,12 @@
 package runtime
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"unsafe"
@@ -126,5 +131,32 @@ func TestHasChildren(t *testing.T) {
 	cmd.Wait()
 	if hasChildren() {
 		t.Error("hasChildren = true after the only child was reaped")
+	}
+}
+
+func TestReadAll(t *testing.T) {
+	dir := t.TempDir()
+	for _, size := range []int{0, 1, 4095, 4096, 4097, 3*4096 + 17} {
+		want := make([]byte, size)
+		for i := range want {
+			want[i] = byte('a' + i%26)
+		}
+		p := filepath.Join(dir, fmt.Sprint(size))
+		if err := os.WriteFile(p, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := readAll(p)
+		if err != nil {
+			t.Fatalf("%d bytes: %v", size, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%d bytes: read %d bytes, not the file", size, len(got))
+		}
+	}
+	if _, err := readAll(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a missing file: %v, want ErrNotExist", err)
+	}
+	if _, err := readAll(dir); err == nil {
+		t.Error("a directory read as a file")
 	}
 }

@@ -580,8 +580,8 @@ func (a *boxAgent) exec(c *agent.Conn, req agent.Request, files []*os.File) {
 
 // sessionUser resolves the request's ids against the box's accounts.
 func sessionUser(req agent.Request, ids IDMaps) (User, error) {
-	passwd, _ := os.ReadFile("/etc/passwd")
-	group, _ := os.ReadFile("/etc/group")
+	passwd, _ := readAll("/etc/passwd")
+	group, _ := readAll("/etc/group")
 	u, err := ResolveUser(strconv.Itoa(req.UID), passwd, group)
 	if err != nil {
 		return User{}, err
@@ -592,6 +592,35 @@ func sessionUser(req agent.Request, ids IDMaps) (User, error) {
 	}
 	u.Groups = ids.GIDs.Mapped(u.Groups)
 	return u, nil
+}
+
+// readAll reads the file at path with plain system calls: open, read
+// until the end, close. os.ReadFile takes three times as many (the
+// runtime poller's registration refused, file status flags read and
+// set, a stat), each on a session's way to its fork.
+func readAll(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	b := make([]byte, 0, 4096)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := unix.Read(fd, b[len(b):cap(b)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			return b, nil
+		}
+		b = b[:len(b)+n]
+	}
 }
 
 // loginShell returns want when the box has it, else bash, else sh.

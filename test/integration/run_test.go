@@ -345,7 +345,7 @@ func TestRunErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "--pull", "never", "busybox", "true"}, "--pull=never"},
+		{[]string{"run", "--pull", "never", "busybox", "true"}, "--pull never"},
 		{[]string{"run", "--net", "bridge", "busybox", "true"}, "invalid --net"},
 		{[]string{"run", "--name", "bad/name", "busybox", "true"}, "invalid box name"},
 		{[]string{"run", "-u", "nosuchuser", "busybox", "true"}, "nosuchuser"},

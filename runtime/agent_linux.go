@@ -515,6 +515,9 @@ func (a *boxAgent) exec(c *agent.Conn, req agent.Request, files []*os.File) {
 	if err != nil {
 		rearmBoxHardening()
 		a.mu.Unlock()
+		if pidfd >= 0 { // syscall closes it when the exec fails; in case another step did
+			unix.Close(pidfd)
+		}
 		if tty != nil {
 			tty.master.Close()
 			tty.slave.Close()

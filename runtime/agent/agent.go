@@ -11,7 +11,7 @@
 // filesystem, and lets the box stop itself when its last session leaves.
 //
 // Wire format: a SOCK_SEQPACKET unix socket; each message is one JSON
-// object in one packet. File descriptors travel with SCM_RIGHTS: the exec
+// object in one packet (a Request writes its own, AppendJSON). File descriptors travel with SCM_RIGHTS: the exec
 // request carries the client's stdin, stdout and stderr (without a
 // terminal); the "started" reply carries the pty master (with one).
 //

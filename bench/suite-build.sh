@@ -42,13 +42,13 @@ podman pull -q --tls-verify=false "$IMG" >/dev/null
 DEVBOX_CONFIG="$cfg" $devbox --store "$D" pull -q "$IMG" >/dev/null
 cd "$ctx"
 export DEVBOX_CONFIG="$cfg"
-run_d="$devbox --store $D build -q --no-cache"
+run_d="$devbox --store $D build -q --no-cache --host-loopback"
 run_p="podman build -q --no-cache --network host --tls-verify=false -t localhost/bench/podman-build:latest ."
 fwd=(-n "devbox build (full)" "$run_d" -n "podman build (full)" "$run_p")
 rev=(-n "podman build (full)" "$run_p" -n "devbox build (full)" "$run_d")
 alternating_passes build-full 1 "$per"
 # Cached: the images above are current.
-cached_d="$devbox --store $D build -q"
+cached_d="$devbox --store $D build -q --host-loopback"
 cached_p="podman build -q --network host --tls-verify=false -t localhost/bench/podman-build:latest ."
 fwd=(-n "devbox build (cached)" "$cached_d" -n "podman build (cached)" "$cached_p")
 rev=(-n "podman build (cached)" "$cached_p" -n "devbox build (cached)" "$cached_d")

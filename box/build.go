@@ -43,6 +43,12 @@ type Builder struct {
 	// held are the build locks of the temporary boxes, by name: a box
 	// whose lock is free belongs to a build that was killed (sweep).
 	held map[string]func()
+	// HostLoopback lets the temporary box reach the host's 127.0.0.1 as
+	// host.devbox.internal (devbox build --host-loopback): a package
+	// repository or proxy there. Off by default: the box file's hooks run
+	// in that box too, and a cloned repository's must not reach the
+	// services listening on the user's loopback.
+	HostLoopback bool
 }
 
 // buildLock is the lock a build holds while its temporary box name lives.
@@ -118,9 +124,7 @@ func (b *Builder) Start(s boxfile.Spec, base boxfile.Base) (string, error) {
 		return "", err
 	}
 	o := CreateOptions{Name: buildBoxName(s.Name), Image: base.Ref, Home: home, Grace: buildGrace, NoProvision: true,
-		// Repositories and proxies on the host's loopback serve the
-		// packages, as they do for assemble's dev boxes.
-		HostLoopback: true}
+		HostLoopback: b.HostLoopback, NoHostLoopback: !b.HostLoopback}
 	// Held before the box exists, until it is gone.
 	unlock, forget, held, err := b.m.bs.TryLock(buildLock(o.Name))
 	if err == nil && held {

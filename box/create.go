@@ -251,6 +251,9 @@ func (m *Manager) image(ref, platform, policy string, quiet bool) (store.Image, 
 		}
 		if policy != "always" {
 			img, lerr = m.st.Lookup(image.FullName(named))
+			if lerr != nil && !errors.Is(lerr, store.ErrNotFound) {
+				return store.Image{}, nil, lerr // a damaged index: no pull over it
+			}
 		}
 		if local, ok := image.LookupLocal(m.st, ref); ok && lerr != nil {
 			img, lerr = local, nil // committed or loaded as localhost/…

@@ -200,7 +200,12 @@ func (l *launched) SaveReplay(spec *runtime.Spec, st *store.Store, nw *Network, 
 		return
 	}
 	// What the spec was computed from, besides the command line and the
-	// environment (the record's key).
+	// environment (the record's key) and devbox itself: the front that the
+	// replay runs in, when one started this CLI (internal/self).
+	exe, err := self.Path()
+	if err != nil {
+		return
+	}
 	guards := []string{configPath, st.IndexPath(), "/etc/resolv.conf", "/etc/hosts",
 		"/etc/passwd", "/etc/group", "/etc/subuid", "/etc/subgid", r.Exe}
 	guards = append(guards, spec.Lowers...)
@@ -208,7 +213,7 @@ func (l *launched) SaveReplay(spec *runtime.Spec, st *store.Store, nw *Network, 
 		Start: start, Argv: os.Args, Environ: warm.KeyEnviron(warm.Environ(), os.Args), Cwd: cwd,
 		Spec:       []byte(strings.ReplaceAll(string(l.sent), spec.ID, warm.IDToken)),
 		BoxDir:     strings.ReplaceAll(spec.ContainerDir, spec.ID, warm.IDToken),
-		CgroupBase: cgBase,
+		CgroupBase: cgBase, Self: exe,
 	}
 	if nw.HasHelper() {
 		// The helper as network/host.Prepare starts it; the runtime
@@ -226,21 +231,7 @@ func (l *launched) SaveReplay(spec *runtime.Spec, st *store.Store, nw *Network, 
 		p.HelperOptions, p.RunDir = []byte(tokens(string(o))), tokens(nw.RunDir())
 		guards = append(guards, hc.Path)
 	}
-	// devbox itself: the front that the replay runs in, when one started
-	// this CLI (internal/self).
-	exe, err := self.Path()
-	if err != nil {
-		return
-	}
-	p.Guards = append(p.Guards, warm.GuardAs("/proc/self/exe", exe))
-	for _, g := range guards {
-		p.Guards = append(p.Guards, warm.Guard(g))
-	}
-	cgroup, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return
-	}
-	p.Cgroup = string(cgroup)
+	p.Guarded = guards
 	if err := warm.SaveReplay(rt, p); err != nil {
 		trace.Mark("run: replay not saved: " + err.Error())
 	}

@@ -162,6 +162,15 @@ func (m *Manager) PruneDryRun(stopped []*rbox.Record) (PrunePlan, error) {
 	for _, d := range runDirs {
 		items = append(items, store.Garbage{Kind: store.KindRuntime, Name: filepath.Base(d), Path: d, Size: store.DiskUsage(d)})
 	}
+	if live, ok := m.liveTickets(gone); ok {
+		tickets, err := session.Stale(m.bs.RuntimeDir, m.st.Root, live)
+		if err != nil {
+			return PrunePlan{}, err
+		}
+		for _, p := range tickets {
+			items = append(items, store.Garbage{Kind: store.KindTicket, Name: filepath.Base(p), Path: p, Size: store.DiskUsage(p)})
+		}
+	}
 	rep, err := m.st.GC(store.GCOptions{DryRun: true, IgnoreBoxes: gone})
 	if err != nil {
 		return PrunePlan{}, err
@@ -190,18 +199,26 @@ func (m *Manager) Prune(stopped []*rbox.Record, removed func(name string)) (stor
 // was interrupted) and whatever else was left among them
 // (session.Sweep).
 func (m *Manager) sweepTickets() {
+	if live, ok := m.liveTickets(nil); ok {
+		if _, err := session.Sweep(m.bs.RuntimeDir, m.st.Root, live); err != nil {
+			m.warn("session tickets: %v", err)
+		}
+	}
+}
+
+// liveTickets returns whether a session ticket names a box of this store
+// that is not in gone (box ids); without the boxes' list nothing is known
+// to be gone (false).
+func (m *Manager) liveTickets(gone map[string]bool) (func(name, id string) bool, bool) {
 	recs, err := m.bs.List()
 	if err != nil {
-		return // without the boxes nothing is known to be gone
+		return nil, false
 	}
 	ids := map[string]string{}
 	for _, r := range recs {
 		ids[r.Name] = r.ID
 	}
-	live := func(name, id string) bool { return ids[name] == id }
-	if _, err := session.Sweep(m.bs.RuntimeDir, m.st.Root, live); err != nil {
-		m.warn("session tickets: %v", err)
-	}
+	return func(name, id string) bool { return ids[name] == id && !gone[id] }, true
 }
 
 // StopAny stops what ref names: a box (or a kept run whose command still

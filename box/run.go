@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/devbox-dev/devbox/cgroup"
-	"github.com/devbox-dev/devbox/image"
 	"github.com/devbox-dev/devbox/image/store"
 	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/runtime"
@@ -360,23 +359,11 @@ func runSpec(cfg *v1.ConfigFile, o *RunOptions, in runInputs) (*runtime.Spec, er
 	return spec, nil
 }
 
-// runImage finds the run's image in the store, pulling it as o.Pull says,
+// runImage finds the run's image as create and shell do (Manager.Image),
 // and returns it with its configuration and layer directories (top
 // first).
 func (m *Manager) runImage(o *RunOptions) (store.Image, *v1.ConfigFile, []string, error) {
-	img, err := m.ensureRunImage(o)
-	if err != nil {
-		return img, nil, nil, err
-	}
-	digest, err := v1.NewHash(img.ID)
-	if err != nil {
-		return img, nil, nil, fmt.Errorf("image %s: %w", img.Ref, err)
-	}
-	mf, err := m.st.Manifest(digest)
-	if err != nil {
-		return img, nil, nil, err
-	}
-	cfg, err := m.st.ConfigFile(mf.Config.Digest)
+	img, cfg, err := m.image(o.Image, o.Platform, o.Pull, false)
 	if err != nil {
 		return img, nil, nil, err
 	}
@@ -389,46 +376,6 @@ func (m *Manager) runImage(o *RunOptions) (store.Image, *v1.ConfigFile, []string
 		lowers = append(lowers, m.st.LayerDir(chains[i]))
 	}
 	return img, cfg, lowers, nil
-}
-
-func (m *Manager) ensureRunImage(o *RunOptions) (store.Image, error) {
-	tab, err := m.aliases()
-	if err != nil {
-		return store.Image{}, err
-	}
-	named, _, err := image.Resolve(o.Image, tab)
-	if err != nil {
-		if img, lerr := m.st.Lookup(o.Image); lerr == nil {
-			return img, nil
-		}
-		return store.Image{}, err
-	}
-	ref := image.FullName(named)
-	img, lerr := m.st.Lookup(ref)
-	if lerr == nil && o.Pull != "always" {
-		return img, nil
-	}
-	if lerr != nil && !errors.Is(lerr, store.ErrNotFound) {
-		return store.Image{}, lerr
-	}
-	if local, ok := image.LookupLocal(m.st, o.Image); ok && lerr != nil && o.Pull != "always" {
-		return local, nil // committed or loaded as localhost/…
-	}
-	if o.Pull == "never" {
-		return store.Image{}, fmt.Errorf("image %s is not in the store and --pull=never (hint: devbox pull %s)", ref, o.Image)
-	}
-	var plat *v1.Platform
-	if o.Platform != "" {
-		p, err := image.ParsePlatform(o.Platform)
-		if err != nil {
-			return store.Image{}, inputErrorf("%v", err)
-		}
-		plat = &p
-	}
-	if err := m.pull(o.Image, plat, false); err != nil {
-		return store.Image{}, err
-	}
-	return m.st.Lookup(ref)
 }
 
 // cleanupRun removes an ephemeral box's directory. The init already

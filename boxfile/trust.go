@@ -5,10 +5,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 
 	"github.com/devbox-dev/devbox/internal/safefile"
+	"github.com/devbox-dev/devbox/network"
 )
 
 // HookTrust remembers the projects whose devcontainer.json or box file the
@@ -41,16 +43,36 @@ func trustKey(project string, s Spec) (string, trustRecord) {
 }
 
 // NeedsTrust reports whether box s runs code of its file's on the host
-// user's behalf, or decides what the user's own commands run: hooks (a
-// devcontainer.json's postCreateCommand, a box file's on_create and
-// on_start), exports, which put the box's commands on the user's PATH and
-// in the desktop's menus, its environment (PATH, BASH_ENV, LD_PRELOAD and
-// the like pick what the user's commands run in a box that shares the
-// home) and its mounts (a directory of the repository's over
-// /usr/local/bin does too). The image and the ports are not counted: the
-// image runs only what the user runs in it.
+// user's behalf, decides what the user's own commands run, or opens the
+// user's machine to others: hooks (a devcontainer.json's
+// postCreateCommand, a box file's on_create and on_start), exports, which
+// put the box's commands on the user's PATH and in the desktop's menus,
+// its environment (PATH, BASH_ENV, LD_PRELOAD and the like pick what the
+// user's commands run in a box that shares the home), its mounts (a
+// directory of the repository's over /usr/local/bin does too), and
+// Exposed: ports published beyond loopback, and the host's network. The
+// image and loopback ports are not counted: the image runs only what the
+// user runs in it, and a port on 127.0.0.1 reaches only this machine.
 func NeedsTrust(s Spec) bool {
-	return len(s.OnCreate)+len(s.OnStart)+len(s.Bins)+len(s.Apps)+len(s.Env)+len(s.Volumes) > 0
+	return len(s.OnCreate)+len(s.OnStart)+len(s.Bins)+len(s.Apps)+len(s.Env)+len(s.Volumes)+len(Exposed(s)) > 0
+}
+
+// Exposed lists, for the user to read, what box s opens: the host's
+// network (the box shares its namespace, its local services and abstract
+// sockets), and each published port that does not listen on loopback (or
+// does not parse).
+func Exposed(s Spec) []string {
+	var l []string
+	if s.Network == network.ModeHost {
+		l = append(l, "network host (the box uses this machine's network and reaches its local services)")
+	}
+	for _, p := range s.Ports {
+		ps, err := network.ParsePort(p)
+		if a, aerr := netip.ParseAddr(ps.HostIP); err != nil || aerr != nil || !a.IsLoopback() {
+			l = append(l, "port "+p+" (reachable from other machines)")
+		}
+	}
+	return l
 }
 
 // Trusted reports whether the user trusted project with box s. The file is

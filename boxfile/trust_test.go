@@ -23,7 +23,11 @@ func TestHookTrust(t *testing.T) {
 		{"an exported app", Spec{Name: "proj", Image: "debian", Apps: []string{"org.gnome.TextEditor"}}, true},
 		{"an environment", Spec{Name: "proj", Image: "debian", Env: []string{"BASH_ENV=/src/proj/x.sh"}}, true},
 		{"a mount", Spec{Name: "proj", Image: "debian", Volumes: []string{"/src/proj/bin:/usr/local/bin"}}, true},
-		{"image, packages and ports only", Spec{Name: "proj", Image: "debian", Packages: []string{"less"}, Ports: []string{"8080:8080"}}, false},
+		{"image, packages and loopback ports only", Spec{Name: "proj", Image: "debian", Packages: []string{"less"}, Ports: []string{"8080:8080", "127.0.0.1:81:80", "[::1]:82:80/udp"}}, false},
+		{"a port on every interface", Spec{Name: "proj", Image: "debian", Ports: []string{"0.0.0.0:2222:22"}}, true},
+		{"a port on a LAN address", Spec{Name: "proj", Image: "debian", Ports: []string{"192.168.1.5:80:80"}}, true},
+		{"a port that does not parse", Spec{Name: "proj", Image: "debian", Ports: []string{"80:80:80:80"}}, true},
+		{"the host's network", Spec{Name: "proj", Image: "debian", Network: "host"}, true},
 	} {
 		if NeedsTrust(c.s) != c.want {
 			t.Errorf("NeedsTrust, %s: %v, want %v", c.name, !c.want, c.want)

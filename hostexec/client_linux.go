@@ -41,7 +41,7 @@ func ClientMain() int {
 	if sock == "" {
 		sock = BoxSocket
 	}
-	c, err := agent.Dial(sock)
+	c, err := agent.DialAny(sock)
 	if err != nil {
 		if filepath.Base(os.Args[0]) == XdgOpenName {
 			boxXdgOpen() // no channel: the box's own, when it has one

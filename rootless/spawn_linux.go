@@ -122,17 +122,14 @@ func (p *Process) Signal(sig os.Signal) error {
 // killed by signal N).
 func (p *Process) Wait() (int, error) {
 	if p.held != nil {
-		ws, ok := p.held.Wait()
+		code, ok := p.held.Wait()
 		if p.alive != nil {
 			p.alive.Close()
 		}
-		switch {
-		case !ok:
+		if !ok {
 			return -1, errors.New("waiting for the box init: its warm holder is gone")
-		case ws.Signaled():
-			return 128 + int(ws.Signal()), nil
 		}
-		return ws.ExitStatus(), nil
+		return code, nil
 	}
 	var err error
 	if p.cmd != nil {
@@ -235,14 +232,14 @@ func start(spec Spec) (*Process, error) {
 	startEnv := envStart + "=" + strconv.Itoa(3+len(cmd.ExtraFiles)) + "," + mode
 	var ws *warm.Start
 	var fp string
+	// A holder is asked and started only in a runtime directory nobody
+	// else can change (warm.Private).
 	if spec.Warm != nil && !spec.Detach && cmd.Dir == "" && len(uidCmd) > 0 && !warm.Off() &&
-		cmd.Stdin == os.Stdin && cmd.Stdout == os.Stdout && cmd.Stderr == os.Stderr {
+		cmd.Stdin == os.Stdin && cmd.Stdout == os.Stdout && cmd.Stderr == os.Stderr && warm.Private(spec.Warm.RuntimeDir) {
 		ws = &warm.Start{Exe: cmd.Path, Args: cmd.Args, Env: append(slices.Clone(cmd.Env), startEnv),
 			Flags: cmd.SysProcAttr.Cloneflags &^ (unix.CLONE_VM | unix.CLONE_VFORK), Setpgid: spec.Setpgid,
 			Handshake: spec.Warm.Handshake, UIDMap: uidCmd, GIDMap: gidCmd}
-		if cg, err := warm.CgroupKey(spec.Cgroup != nil); err == nil {
-			fp = warm.Fingerprint(ws, cg)
-		}
+		fp = warm.Fingerprint(ws, spec.Cgroup != nil)
 	}
 	startR, startW, err := os.Pipe()
 	if err != nil {

@@ -13,7 +13,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
+	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/runtime/agent"
 	"golang.org/x/sys/unix"
 )
@@ -170,6 +172,98 @@ func (a *boxAgent) reap() {
 	}
 }
 
+// awaitExit finishes session se as soon as its process exits: its pidfd
+// turns readable in the Go runtime's poller, which wakes this goroutine
+// directly — not the SIGCHLD's way through the runtime's signal handler,
+// os/signal's goroutine and the agent's main loop (the exit reply of a
+// short command waited on that chain). reap still collects every other
+// child, and a session's process when it gets there first; whoever takes
+// the session out of a.sessions sends its exit reply.
+func (a *boxAgent) awaitExit(se *session, pidfd int) {
+	ws, ok := waitPidfd(pidfd)
+	if !ok {
+		return // reaped by reap
+	}
+	a.mu.Lock()
+	mine := a.sessions[se.pid] == se
+	if mine {
+		delete(a.sessions, se.pid)
+	}
+	a.mu.Unlock()
+	if mine {
+		a.finish(se, ws)
+		a.poke() // the main loop counts the sessions (grace period)
+	}
+}
+
+// waitPidfd waits, in the runtime's poller, until the process of pidfd
+// exits, reaps it and returns its status; false when it was reaped
+// elsewhere (ECHILD) or the pidfd cannot be polled. It closes pidfd.
+func waitPidfd(pidfd int) (unix.WaitStatus, bool) {
+	if err := unix.SetNonblock(pidfd, true); err != nil {
+		unix.Close(pidfd)
+		return 0, false
+	}
+	f := os.NewFile(uintptr(pidfd), "pidfd")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	var ws unix.WaitStatus
+	var ok bool
+	err = rc.Read(func(fd uintptr) bool {
+		var info siginfoChild
+		_, _, e := unix.Syscall6(unix.SYS_WAITID, unix.P_PIDFD, fd, uintptr(unsafe.Pointer(&info)),
+			unix.WEXITED|unix.WNOHANG, 0, 0)
+		switch {
+		case e == unix.EINTR || e == unix.EAGAIN:
+			return false
+		case e != 0:
+			return true // ECHILD: reap took it
+		case info.Pid == 0:
+			return false // not exited yet: wait for the poller
+		}
+		ws, ok = info.waitStatus(), true
+		return true
+	})
+	if err != nil {
+		return 0, false
+	}
+	return ws, ok
+}
+
+// siginfoChild is the kernel's siginfo_t as waitid(2) fills it for a
+// child (64-bit layout: three ints, padding, then the SIGCHLD fields).
+type siginfoChild struct {
+	Signo  int32
+	Errno  int32
+	Code   int32
+	_      int32
+	Pid    int32
+	UID    uint32
+	Status int32
+	_      [128 - 28]byte
+}
+
+// si_code values of a child's exit (siginfo.h).
+const (
+	cldExited = 1 // else 2, killed
+	cldDumped = 3
+)
+
+// waitStatus encodes info as wait4(2) would.
+func (info *siginfoChild) waitStatus() unix.WaitStatus {
+	switch info.Code {
+	case cldExited:
+		return unix.WaitStatus(info.Status&0xff) << 8
+	case cldDumped:
+		return unix.WaitStatus(info.Status&0x7f) | 0x80
+	default: // killed
+		return unix.WaitStatus(info.Status & 0x7f)
+	}
+}
+
 func (a *boxAgent) finish(se *session, ws unix.WaitStatus) {
 	code := ws.ExitStatus()
 	if ws.Signaled() {
@@ -180,6 +274,7 @@ func (a *boxAgent) finish(se *session, ws unix.WaitStatus) {
 		msg = a.leftBehind()
 	}
 	_ = se.conn.Send(agent.Reply{Type: agent.TypeExit, Code: code, Message: msg})
+	trace.Mark("agent: exit sent")
 	se.conn.Close()
 	a.mu.Lock()
 	rearmBoxHardening()
@@ -190,6 +285,9 @@ func (a *boxAgent) finish(se *session, ws unix.WaitStatus) {
 // the box still run (background jobs, daemons), that they will be stopped
 // with the box at the end of its grace period; "" when none are left.
 func (a *boxAgent) leftBehind() string {
+	if !hasChildren() {
+		return ""
+	}
 	n := runningProcesses("/proc", os.Getpid())
 	if n == 0 {
 		return ""
@@ -200,6 +298,18 @@ func (a *boxAgent) leftBehind() string {
 	}
 	return fmt.Sprintf("%d process(es) still running in box %s; the box stops %d s after its last session ends, and them with it (hint: devbox shell %s keeps it up; devbox stop %s stops it now)",
 		n, a.spec.Name, grace, a.spec.Name, a.spec.Name)
+}
+
+// hasChildren reports whether the agent has a child, running or not yet
+// reaped (waitid without reaping). The agent is PID 1 of the box: every
+// other process of the box descends from one of its children (orphans
+// are reparented to it), so without a child nothing else runs, and the
+// scan of /proc on the exit reply's path is skipped.
+func hasChildren() bool {
+	var info siginfoChild
+	_, _, e := unix.Syscall6(unix.SYS_WAITID, unix.P_ALL, 0, uintptr(unsafe.Pointer(&info)),
+		unix.WEXITED|unix.WNOHANG|unix.WNOWAIT|unix.WALL, 0, 0)
+	return e != unix.ECHILD
 }
 
 // runningProcesses counts the processes under proc other than self that
@@ -286,6 +396,7 @@ func (a *boxAgent) ownerUID() uint32 {
 func (a *boxAgent) handle(c *agent.Conn) {
 	var req agent.Request
 	files, err := c.Receive(&req)
+	trace.Mark("agent: request")
 	if err != nil {
 		c.Close()
 		return
@@ -371,6 +482,7 @@ func (a *boxAgent) exec(c *agent.Conn, req agent.Request, files []*os.File) {
 	if login {
 		argv[0] = "-" + path.Base(args[0]) // a login shell, as login(1) starts it
 	}
+	pidfd := -1
 	cmd := &exec.Cmd{
 		Path: file,
 		Args: argv,
@@ -379,6 +491,7 @@ func (a *boxAgent) exec(c *agent.Conn, req agent.Request, files []*os.File) {
 		SysProcAttr: &syscall.SysProcAttr{
 			Credential: &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: u.Groups, NoSetGroups: !a.ids.Setgroups},
 			Setsid:     true,
+			PidFD:      &pidfd, // ours; the os.Process keeps a duplicate
 		},
 	}
 	var tty *pty
@@ -398,9 +511,13 @@ func (a *boxAgent) exec(c *agent.Conn, req agent.Request, files []*os.File) {
 	}
 	a.mu.Lock()
 	err = startCommand(cmd)
+	trace.Mark("agent: forked")
 	if err != nil {
 		rearmBoxHardening()
 		a.mu.Unlock()
+		if pidfd >= 0 { // syscall closes it when the exec fails; in case another step did
+			unix.Close(pidfd)
+		}
 		if tty != nil {
 			tty.master.Close()
 			tty.slave.Close()
@@ -410,6 +527,7 @@ func (a *boxAgent) exec(c *agent.Conn, req agent.Request, files []*os.File) {
 		return
 	}
 	se := &session{pid: cmd.Process.Pid, conn: c}
+	_ = cmd.Process.Release() // its pidfd: the session is reaped here, not by os/exec
 	ws, reaped := a.early[se.pid]
 	if reaped {
 		delete(a.early, se.pid)
@@ -424,12 +542,19 @@ func (a *boxAgent) exec(c *agent.Conn, req agent.Request, files []*os.File) {
 		passed = []*os.File{tty.master}
 	}
 	_ = c.Send(agent.Reply{Type: agent.TypeStarted, PID: se.pid}, passed...)
+	trace.Mark("agent: started sent")
 	if tty != nil {
 		tty.master.Close()
 	}
 	if reaped {
+		if pidfd >= 0 {
+			unix.Close(pidfd)
+		}
 		a.finish(se, ws)
 		return
+	}
+	if pidfd >= 0 {
+		go a.awaitExit(se, pidfd)
 	}
 	// Further requests on this connection are signals; a closed
 	// connection hangs the session up.
@@ -458,8 +583,8 @@ func (a *boxAgent) exec(c *agent.Conn, req agent.Request, files []*os.File) {
 
 // sessionUser resolves the request's ids against the box's accounts.
 func sessionUser(req agent.Request, ids IDMaps) (User, error) {
-	passwd, _ := os.ReadFile("/etc/passwd")
-	group, _ := os.ReadFile("/etc/group")
+	passwd, _ := readAll("/etc/passwd")
+	group, _ := readAll("/etc/group")
 	u, err := ResolveUser(strconv.Itoa(req.UID), passwd, group)
 	if err != nil {
 		return User{}, err
@@ -470,6 +595,35 @@ func sessionUser(req agent.Request, ids IDMaps) (User, error) {
 	}
 	u.Groups = ids.GIDs.Mapped(u.Groups)
 	return u, nil
+}
+
+// readAll reads the file at path with plain system calls: open, read
+// until the end, close. os.ReadFile takes three times as many (the
+// runtime poller's registration refused, file status flags read and
+// set, a stat), each on a session's way to its fork.
+func readAll(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	b := make([]byte, 0, 4096)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := unix.Read(fd, b[len(b):cap(b)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			return b, nil
+		}
+		b = b[:len(b)+n]
+	}
 }
 
 // loginShell returns want when the box has it, else bash, else sh.

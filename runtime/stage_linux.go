@@ -63,16 +63,12 @@ func stageMounts(dir, net string) (err error) {
 			_ = unix.Unmount(dir, unix.MNT_DETACH)
 		}
 	}()
-	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	// Out of the way of the descriptors the run brings (internal/holder
-	// puts them at 0…15), and below 64: a descriptor table never shrinks,
-	// and one sized for a descriptor at 100 made the init's FDSize (which
-	// the box reads in /proc/1/status) 128, a cold start's init's 64.
-	root, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 32)
-	unix.Close(fd)
+	// Out of the way of the descriptors the run brings (at 0…15: the spare
+	// holds placeholders there while it stages, internal/holder) and below
+	// 64: a descriptor table never shrinks, and one sized for a descriptor
+	// at 100 made the init's FDSize (which the box reads in
+	// /proc/1/status) 128, a cold start's init's 64.
+	root, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}

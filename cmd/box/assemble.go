@@ -55,7 +55,7 @@ func NewCmdAssemble(f *cmdutil.Factory) *cobra.Command {
 			if !o.Rm && !o.DryRun {
 				retry := "devbox assemble --trust"
 				if len(args) == 1 {
-					retry += " " + cmdutil.Printable(path)
+					retry += " " + cmdutil.Visible(path)
 				}
 				ask := trustAsk{File: path, Project: abs, Specs: specs, Hook: "on_create", Env: "env", Mounts: "volumes", Retry: retry}
 				if err := trustHooks(f.IOStreams, ask, o.Trust); err != nil {
@@ -140,8 +140,8 @@ func changesNote(ch []string) string {
 	return " (" + strings.Join(ch, ", ") + ")"
 }
 
-// trustAsk is what a file asks to run on the user's behalf: the hooks
-// and exports of its boxes. devbox shell --devcontainer and devbox
+// trustAsk is what a file asks to run on the user's behalf: the hooks,
+// exports, environment, mounts and exposed ports of its boxes. devbox shell --devcontainer and devbox
 // assemble both ask with it (trustHooks).
 type trustAsk struct {
 	File    string // the file that asks, for the messages
@@ -154,33 +154,38 @@ type trustAsk struct {
 }
 
 // asks lists what box s would run or put on the host, one "kind: what"
-// per item, as the file calls them.
+// per item, as the file calls them. Each value is shown exactly
+// (cmdutil.Visible): a value with a newline, a control or a bidi
+// control is quoted with it escaped, so that the user agrees to what runs.
 func (a trustAsk) asks(s boxfile.Spec) []string {
 	var l []string
 	for _, h := range s.OnCreate {
-		l = append(l, a.Hook+": "+cmdutil.Printable(h))
+		l = append(l, a.Hook+": "+cmdutil.Visible(h))
 	}
 	for _, h := range s.OnStart {
-		l = append(l, "on_start: "+cmdutil.Printable(h))
+		l = append(l, "on_start: "+cmdutil.Visible(h))
 	}
 	for _, b := range s.Bins {
-		l = append(l, "export bin: "+cmdutil.Printable(b))
+		l = append(l, "export bin: "+cmdutil.Visible(b))
 	}
 	for _, x := range s.Apps {
-		l = append(l, "export app: "+cmdutil.Printable(x))
+		l = append(l, "export app: "+cmdutil.Visible(x))
 	}
 	for _, kv := range s.Env {
-		l = append(l, a.Env+": "+cmdutil.Printable(kv))
+		l = append(l, a.Env+": "+cmdutil.Visible(kv))
 	}
 	for _, v := range s.Volumes {
-		l = append(l, a.Mounts+": "+cmdutil.Printable(v))
+		l = append(l, a.Mounts+": "+cmdutil.Visible(v))
+	}
+	for _, x := range boxfile.Exposed(s) {
+		l = append(l, "exposes: "+cmdutil.Visible(x))
 	}
 	return l
 }
 
 // where says where box s runs what it asks.
 func where(s boxfile.Spec) string {
-	w := "in box " + cmdutil.Printable(s.Name) + " of image " + cmdutil.Printable(s.Image)
+	w := "in box " + cmdutil.Visible(s.Name) + " of image " + cmdutil.Visible(s.Image)
 	if s.Home == "" {
 		return w + ", which shares your home"
 	}
@@ -207,7 +212,7 @@ func trustHooks(ios *iostreams.IOStreams, a trustAsk, trust bool) error {
 	if len(ask) == 0 {
 		return nil
 	}
-	path := cmdutil.Printable(a.File)
+	path := cmdutil.Visible(a.File)
 	if !trust {
 		if !ios.InTTY || !ios.ErrTTY {
 			var l []string

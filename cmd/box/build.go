@@ -12,6 +12,7 @@ import (
 	"github.com/devbox-dev/devbox/boxfile"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/image"
+	"github.com/devbox-dev/devbox/network"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
 )
@@ -20,6 +21,7 @@ import (
 type BuildOptions struct {
 	Box, Tag, Push, Pull string
 	NoCache, JSON, Quiet bool
+	HostLoopback         bool
 }
 
 // NewCmdBuild builds `devbox build`.
@@ -56,6 +58,7 @@ func NewCmdBuild(f *cmdutil.Factory) *cobra.Command {
 	fl.StringVar(&o.Push, "push", "", "push the image to DEST afterwards (one box; as devbox push)")
 	fl.BoolVar(&o.JSON, "json", false, "print the results as JSON (docs/json.md)")
 	fl.BoolVarP(&o.Quiet, "quiet", "q", false, "no progress; print only the images' references")
+	fl.BoolVar(&o.HostLoopback, "host-loopback", false, "let the build's box reach your 127.0.0.1 as "+network.HostName+" (a package repository or proxy there); its hooks reach it too")
 	return c
 }
 
@@ -114,6 +117,9 @@ func buildRun(ctx context.Context, f *cmdutil.Factory, o BuildOptions, args []st
 	if err != nil {
 		return err
 	}
+	if err := checkBuildLoopback(specs, cfg.Provision.Repos, o.HostLoopback); err != nil {
+		return err
+	}
 	ios := f.IOStreams
 	var progress io.Writer = ios.ErrOut
 	if o.Quiet || ios.Quiet {
@@ -126,6 +132,7 @@ func buildRun(ctx context.Context, f *cmdutil.Factory, o BuildOptions, args []st
 			return fmt.Errorf("box %s: its build log: %w", s.Name, err)
 		}
 		b := e.mgr.NewBuilder(logPath, progress)
+		b.HostLoopback = o.HostLoopback
 		b.Sweep(func(name string) {
 			fmt.Fprintf(ios.ErrOut, "devbox: removing box %s, left by a build that was killed\n", name)
 		})
@@ -155,6 +162,28 @@ func buildRun(ctx context.Context, f *cmdutil.Factory, o BuildOptions, args []st
 		}
 	default:
 		boxfile.BuildSummary(ios.Out, all)
+	}
+	return nil
+}
+
+// checkBuildLoopback refuses, before anything is made, a build that would
+// install packages from a repository of the user's configuration on the
+// host's loopback (host.devbox.internal) without --host-loopback: the
+// build's box cannot reach it then, and apt's error would not say why.
+func checkBuildLoopback(specs []boxfile.Spec, repos map[string]string, allowed bool) error {
+	if allowed {
+		return nil
+	}
+	for _, s := range specs {
+		if len(s.Packages) == 0 {
+			continue
+		}
+		for k, v := range repos {
+			if strings.Contains(v, network.HostName) {
+				return cmdutil.FlagErrorf("box %s installs packages from provision.repos.%s on your loopback (%s), which a build's box does not reach (hint: devbox build --host-loopback; the box file's hooks then reach your 127.0.0.1 too)",
+					s.Name, k, network.HostName)
+			}
+		}
 	}
 	return nil
 }

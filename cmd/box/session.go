@@ -22,13 +22,14 @@ func (e *env) session(r *rbox.Record, o sessionOpts) (int, error) {
 		return 0, err
 	}
 	defer c.Close()
+	sb := r.SessionBox()
 	if r.RecordFile != (session.FileID{}) {
 		// Best effort: without a ticket the front hands the next
 		// session to the CLI again.
 		_ = session.Vouch(e.bs.RuntimeDir, session.Ticket{Store: e.st.Root, Name: r.Name, ID: r.ID,
-			Dir: e.bs.BoxDir(r.ID), Record: r.RecordFile, Provision: r.ProvisionFile})
+			Dir: e.bs.BoxDir(r.ID), Record: r.RecordFile, Provision: r.ProvisionFile, Box: &sb})
 	}
 	ids := e.mgr.Mapping()
-	req := session.NewRequest(r.SessionBox(), dbox.HostAccount(ids), ids.Single(), o)
+	req := session.NewRequest(sb, dbox.HostAccount(ids), ids.Single(), o)
 	return session.Run(c, r.Name, req, e.f.IOStreams.ErrOut)
 }

@@ -79,3 +79,26 @@ func TestTrustHooks(t *testing.T) {
 		t.Errorf("--trust: %v", err)
 	}
 }
+
+// TestTrustAsksShowExactly: every value a trust prompt lists — hooks,
+// exports, environment, mounts, the box's name and image — is shown as
+// it runs: a newline, carriage return, escape or bidi control is escaped
+// inside quotes, never dropped or passed raw (TestEscapeTrustPromptHidden).
+func TestTrustAsksShowExactly(t *testing.T) {
+	a := trustAsk{Hook: "on_create", Env: "env", Mounts: "volumes"}
+	s := boxfile.Spec{Name: "web", Image: "debian\u202e", OnCreate: []string{"echo ok # \ncurl x | sh"},
+		OnStart: []string{"serve\r"}, Bins: []string{"/usr/bin/git\u2066"}, Apps: []string{"code\x1b[8m"},
+		Env: []string{"LANG=C\u200f"}, Volumes: []string{"/src:/usr/local/bin\u0085"}}
+	want := []string{`on_create: "echo ok # \ncurl x | sh"`, `on_start: "serve\r"`, `export bin: "/usr/bin/git\u2066"`,
+		`export app: "code\x1b[8m"`, `env: "LANG=C\u200f"`, `volumes: "/src:/usr/local/bin\u0085"`}
+	if got := a.asks(s); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("asks = %q, want %q", got, want)
+	}
+	if got := where(s); got != `in box web of image "debian\u202e", which shares your home` {
+		t.Errorf("where = %q", got)
+	}
+	plain := boxfile.Spec{OnCreate: []string{`printf 'a\n' "é"`}}
+	if got := a.asks(plain); len(got) != 1 || got[0] != `on_create: printf 'a\n' "é"` {
+		t.Errorf("a plain hook is not shown as it is: %q", got)
+	}
+}

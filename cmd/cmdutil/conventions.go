@@ -149,3 +149,8 @@ func ArgKinds(use string) (kinds []string, repeat bool) {
 // Printable drops control characters (terminal escapes, C1 included) from
 // a value read from disk or from an image before it is printed.
 func Printable(s string) string { return termsafe.Printable(s) }
+
+// Visible shows a value the user decides on (a trust prompt) exactly:
+// as it is, or quoted with every non-graphic rune escaped
+// (termsafe.Visible).
+func Visible(s string) string { return termsafe.Visible(s) }

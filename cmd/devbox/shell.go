@@ -104,6 +104,8 @@ func sessionFast(argv []string) (int, bool) {
 	if os.Getenv("DEVBOX_LOG_LEVEL") != "" {
 		return handOff("DEVBOX_LOG_LEVEL is set")
 	}
+	id := readIdentity()
+	defer id.wait() // nothing of it outlives the front's decision
 	cfg, err := config.Load(config.Path())
 	if err != nil {
 		return handOff(err.Error())
@@ -120,13 +122,19 @@ func sessionFast(argv []string) (int, bool) {
 	if err != nil {
 		return handOff(err.Error())
 	}
-	m, err := idmap.Detect()
+	m, acct, err := id.wait().get()
 	if err != nil {
 		return handOff(err.Error())
 	}
 	if session.NeedsProvision(b, m.Single(), cfg.Provision.Auto) {
 		return handOff("provisioning is due")
 	}
+	// The request is ready before the connection: the agent, woken by
+	// the connection, finds it there instead of sleeping once more until
+	// it comes.
+	terminal := (term.IsTerminal(0) && term.IsTerminal(1) && !a.noTTY) || a.tty
+	req := session.NewRequest(b, acct, m.Single(),
+		session.Options{Args: a.args, Root: a.root, Terminal: terminal})
 	c, err := session.Dial(rundir.AgentSocket(base, b.ID), b.Name)
 	if err != nil {
 		return handOff(err.Error())
@@ -136,9 +144,6 @@ func sessionFast(argv []string) (int, bool) {
 	if m.Warning != "" {
 		fmt.Fprintln(os.Stderr, "devbox: warning:", m.Warning)
 	}
-	terminal := (term.IsTerminal(0) && term.IsTerminal(1) && !a.noTTY) || a.tty
-	req := session.NewRequest(b, session.HostAccount(m.UID, m.GID), m.Single(),
-		session.Options{Args: a.args, Root: a.root, Terminal: terminal})
 	code, err := session.Run(c, b.Name, req, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "devbox: "+err.Error())
@@ -146,6 +151,37 @@ func sessionFast(argv []string) (int, bool) {
 	}
 	return code, true
 }
+
+// identity is the caller's id mapping and account (rootless/idmap,
+// session.HostAccount), read in the background while the front reads the
+// configuration and the session ticket: neither needs the other, and the
+// Go runtime has a second processor for it where the machine has a
+// second CPU.
+type identity struct {
+	done chan struct{}
+	m    idmap.Mapping
+	acct session.Account
+	err  error
+}
+
+func readIdentity() *identity {
+	id := &identity{done: make(chan struct{})}
+	go func() {
+		defer close(id.done)
+		if id.m, id.err = idmap.Detect(); id.err == nil {
+			id.acct = session.HostAccount(id.m.UID, id.m.GID)
+		}
+	}()
+	return id
+}
+
+// wait waits until the identity is read.
+func (id *identity) wait() *identity {
+	<-id.done
+	return id
+}
+
+func (id *identity) get() (idmap.Mapping, session.Account, error) { return id.m, id.acct, id.err }
 
 // handOff leaves the command to the CLI, saying why in the trace
 // (DEVBOX_TRACE=1; the tests read it).

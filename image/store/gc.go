@@ -31,6 +31,7 @@ const (
 	KindBox     = "box"     // a stopped box (containers/<id>), removed with --force
 	KindRun     = "run"     // the box directory a dead devbox run left
 	KindRuntime = "runtime" // the runtime directory of a dead run
+	KindTicket  = "ticket"  // a session ticket whose box is gone, or what is no ticket among them
 )
 
 var kindDirs = map[string]string{

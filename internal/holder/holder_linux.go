@@ -6,18 +6,17 @@
 // internal/warm; docs/architecture.md, "The warm path", has the protocol.
 //
 // Between the holder and a spare there is one SOCK_SEQPACKET pair (the
-// spare's fd 3): at its start the spare gets its mode ("n": a network
-// namespace of its own, or "-", then the directory to stage its mounts
-// in); taken, one message with the run's arguments (NUL-separated) and
-// descriptors, the connection to devbox last, after which the holder
-// closes its end; a spare whose socket closes untaken exits.
+// spare's fd 3), with two messages (warm.Send): at its start the spare's
+// mode ("n": a network namespace of its own, or "-"; the directory to
+// stage its mounts in); taken, the run's arguments and descriptors, the
+// connection to devbox last, after which the holder closes its end; a
+// spare whose socket closes untaken exits.
 package holder
 
 import (
 	"bytes"
 	"io"
 	"os"
-	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
@@ -43,14 +42,16 @@ type holder struct {
 	spares   map[int]*spare // waiting spares by pid
 	failures int            // spares that died young in a row
 	quitting bool
-	forkAt   time.Time   // when to fork the spare that replaces a taken one
-	boxes    map[int]int // taken spares: pid → connection
+	forkAt   time.Time      // when to fork the spare that replaces a taken one
+	boxes    map[int]*spare // taken spares by pid
 }
 
 // A spare as the holder sees it.
 type spare struct {
-	ctl  int // the holder's end of its control socket, -1 once let go
-	born time.Time
+	pidfd int // readable when it ends
+	ctl   int // the holder's end of its control socket, -1 once let go
+	conn  int // taken: the connection to its devbox
+	born  time.Time
 }
 
 // pool is how many spares wait: with two, the next of a quick series of
@@ -61,9 +62,7 @@ const pool = 2
 // time with no box running, or cannot serve.
 func Main() int {
 	code, why := serve()
-	if why != "" {
-		trace.Mark("holder: " + why)
-	}
+	trace.Mark("holder: " + why)
 	return code
 }
 
@@ -113,7 +112,7 @@ func serve() (int, string) {
 		defer unix.Rmdir(stage)
 	}
 	h := &holder{cfg: cfg, sock: sock, lock: lock, stage: stage, listen: ls, lastUse: time.Now(),
-		spares: map[int]*spare{}, boxes: map[int]int{}}
+		spares: map[int]*spare{}, boxes: map[int]*spare{}}
 	trace.Mark("holder: serving " + sock)
 	return h.loop()
 }
@@ -134,64 +133,62 @@ func listen(sock string) (int, error) {
 	return ls, err
 }
 
-// req is a connection and what it asked for (request); ok when the holder
-// may serve it.
-type req struct {
-	conn int
-	args []string
-	fds  []int
-	ok   bool
-}
-
+// loop serves on one thread, in one poll: the socket, the mount table (a
+// spare's mount namespace is a copy of it from the spare's start, so a
+// change replaces the spares) and each child's pidfd (readable once it
+// ended).
 func (h *holder) loop() (int, string) {
-	chld, mounts, reqs := make(chan os.Signal, 1), make(chan bool), make(chan req)
-	signal.Notify(chld, unix.SIGCHLD)
-	// The mount table: a spare's mount namespace is a copy of it from the
-	// spare's start, so a change replaces the spares.
 	mfd, err := unix.Open("/proc/self/mountinfo", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 1, "opening mountinfo: " + err.Error()
 	}
-	go func() {
-		for pfd := []unix.PollFd{{Fd: int32(mfd), Events: unix.POLLPRI}}; ; {
-			if n, _ := unix.Poll(pfd, -1); n > 0 {
-				mounts <- true
-			}
-		}
-	}()
-	go func() {
-		for {
-			c, _, err := unix.Accept4(h.listen, unix.SOCK_CLOEXEC)
-			if err == nil {
-				args, fds, ok := request(c, h.cfg.FP, os.Getuid())
-				reqs <- req{c, args, fds, ok}
-			} else if err != unix.EINTR && err != unix.ECONNABORTED {
-				return // shut down (quit)
-			}
-		}
-	}()
+	idle := time.Duration(h.cfg.Idle) * time.Second
 	h.forkNow()
 	for !h.quitting || len(h.spares)+len(h.boxes) > 0 {
-		var idle, due <-chan time.Time
+		pfds := []unix.PollFd{{Fd: int32(mfd), Events: unix.POLLPRI}, {Fd: int32(h.listen), Events: unix.POLLIN}}
+		if h.quitting {
+			pfds[1].Fd = -1
+		}
+		var pids []int
+		for _, m := range []map[int]*spare{h.spares, h.boxes} {
+			for pid, s := range m {
+				pfds, pids = append(pfds, unix.PollFd{Fd: int32(s.pidfd), Events: unix.POLLIN}), append(pids, pid)
+			}
+		}
+		next := time.Now().Add(time.Hour)
 		if !h.quitting && len(h.boxes) == 0 {
-			idle = time.After(time.Until(h.lastUse.Add(time.Duration(h.cfg.Idle) * time.Second)))
+			next = h.lastUse.Add(idle)
 		}
-		if !h.forkAt.IsZero() {
-			due = time.After(time.Until(h.forkAt))
+		if !h.forkAt.IsZero() && h.forkAt.Before(next) {
+			next = h.forkAt
 		}
-		select {
-		case r := <-reqs:
-			h.take(r)
-		case <-chld:
-			h.reap()
-		case <-mounts:
+		if _, err := unix.Poll(pfds, max(0, int(time.Until(next).Milliseconds())+1)); err != nil && err != unix.EINTR {
+			return 1, "poll: " + err.Error()
+		}
+		if pfds[0].Revents != 0 {
 			for _, s := range h.spares {
 				s.retire()
 			}
-		case <-idle:
-			h.quit()
-		case <-due:
+		}
+		if pfds[1].Revents != 0 {
+			if c, _, err := unix.Accept4(h.listen, unix.SOCK_CLOEXEC); err == nil {
+				args, fds, ok := request(c, h.cfg.FP, os.Getuid())
+				h.take(c, args, fds, ok)
+			} else if err != unix.EINTR && err != unix.ECONNABORTED {
+				trace.Mark("holder: accept: " + err.Error())
+				h.quit()
+			}
+		}
+		for i, pid := range pids {
+			if pfds[2+i].Revents != 0 {
+				h.reap(pid)
+			}
+		}
+		if !h.forkAt.IsZero() && !time.Now().Before(h.forkAt) {
 			h.forkNow()
+		}
+		if !h.quitting && len(h.boxes) == 0 && time.Since(h.lastUse) >= idle {
+			h.quit()
 		}
 	}
 	return 0, "done"
@@ -225,6 +222,7 @@ func (h *holder) fork() error {
 	if trace.On() {
 		errFd = 2 // the holder's log
 	}
+	pidfd := -1
 	pid, err := syscall.ForkExec(r.Exe, []string{"devbox-init", spareArg}, &syscall.ProcAttr{
 		Env:   r.Env,
 		Files: []uintptr{0, 0, errFd, uintptr(sp[1])},
@@ -233,6 +231,7 @@ func (h *holder) fork() error {
 			Setpgid:     r.Setpgid,
 			Pdeathsig:   syscall.SIGKILL,
 			AmbientCaps: warm.AllCaps(),
+			PidFD:       &pidfd,
 		},
 	})
 	unix.Close(sp[1])
@@ -244,15 +243,15 @@ func (h *holder) fork() error {
 	if r.Flags&unix.CLONE_NEWNET != 0 {
 		mode = "n"
 	}
-	_, _ = unix.Write(sp[0], []byte(mode+h.stage))
-	h.spares[pid] = &spare{ctl: sp[0], born: time.Now()}
+	_ = warm.Send(sp[0], nil, mode, h.stage)
+	h.spares[pid] = &spare{pidfd: pidfd, ctl: sp[0], conn: -1, born: time.Now()}
 	return nil
 }
 
 // take hands a checked request to the oldest waiting spare (the likeliest
 // to be ready) and answers "ok PID"; anything else is answered "no".
-func (h *holder) take(r req) {
-	if r.ok && !h.quitting && len(h.spares) == 0 {
+func (h *holder) take(conn int, args []string, fds []int, ok bool) {
+	if ok && !h.quitting && len(h.spares) == 0 {
 		h.forkNow()
 	}
 	pid := 0
@@ -261,12 +260,11 @@ func (h *holder) take(r req) {
 			pid = p
 		}
 	}
-	msg := []byte(strings.Join(r.args, "\x00"))
-	if r.ok && !h.quitting && pid != 0 && unix.Sendmsg(h.spares[pid].ctl, msg, unix.UnixRights(append(r.fds, r.conn)...), nil, unix.MSG_NOSIGNAL) == nil {
-		_ = unix.Sendto(r.conn, []byte("ok "+strconv.Itoa(pid)), unix.MSG_NOSIGNAL, nil)
-		h.spares[pid].retire()
+	if s := h.spares[pid]; ok && !h.quitting && pid != 0 && warm.Send(s.ctl, append(fds, conn), args...) == nil {
+		_ = warm.Send(conn, []int{s.pidfd}, "ok", strconv.Itoa(pid))
+		s.retire()
+		s.conn, h.boxes[pid] = conn, s
 		delete(h.spares, pid)
-		h.boxes[pid] = r.conn
 		h.lastUse, h.failures = time.Now(), 0
 		// Not at once unless none is left: a new spare's start would take
 		// CPU from this box's. When the box ends, after replenishDelay, or
@@ -277,16 +275,13 @@ func (h *holder) take(r req) {
 			h.forkAt = time.Now().Add(replenishDelay)
 		}
 	} else {
-		_ = unix.Sendto(r.conn, []byte("no"), unix.MSG_NOSIGNAL, nil)
-		unix.Close(r.conn)
+		_ = warm.Send(conn, nil, "no")
+		unix.Close(conn)
 	}
-	for _, fd := range r.fds {
+	for _, fd := range fds {
 		unix.Close(fd)
 	}
 }
-
-// maxFDs bounds the descriptors of a request (stdio and the start's pipes).
-const maxFDs = 16
 
 // request reads and checks one request: from uid, warm.Magic, fingerprint
 // fp, at least one argument, stdio and at least one pipe. A client that
@@ -296,29 +291,13 @@ func request(conn int, fp string, uid int) (args []string, fds []int, ok bool) {
 		return nil, nil, false
 	}
 	_ = unix.SetsockoptTimeval(conn, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 1})
-	buf, oob := make([]byte, 1<<16), make([]byte, unix.CmsgSpace(4*(maxFDs+1)))
-	n, oobn, flags, _, err := unix.Recvmsg(conn, buf, oob, unix.MSG_CMSG_CLOEXEC)
-	if err != nil || unix.SetsockoptTimeval(conn, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{}) != nil {
-		return nil, rights(oob[:max(oobn, 0)]), false
-	}
-	fds = rights(oob[:oobn])
-	parts := strings.Split(string(buf[:n]), "\x00")
-	if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 || len(fds) < 4 || len(fds) > maxFDs || len(parts) < 4 ||
-		parts[0] != warm.Magic || parts[1] != fp || parts[len(parts)-1] != "" {
+	parts, fds, err := warm.Recv(conn)
+	// The connection goes to the init, which reads it without a timeout.
+	if err != nil || unix.SetsockoptTimeval(conn, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{}) != nil ||
+		len(fds) < 4 || len(fds) > warm.MaxFDs || len(parts) < 3 || parts[0] != warm.Magic || parts[1] != fp {
 		return nil, fds, false
 	}
-	return parts[2 : len(parts)-1], fds, true
-}
-
-// rights are the descriptors in control messages oob.
-func rights(oob []byte) (fds []int) {
-	msgs, _ := unix.ParseSocketControlMessage(oob)
-	for i := range msgs {
-		if f, err := unix.ParseUnixRights(&msgs[i]); err == nil {
-			fds = append(fds, f...)
-		}
-	}
-	return fds
+	return parts[2:], fds, true
 }
 
 // replenishDelay is how long the holder waits with a new spare while a box
@@ -336,51 +315,45 @@ func (h *holder) forkNow() {
 	}
 }
 
-// reap collects ended children: a box's status goes to its devbox; a
-// spare that ended untaken is replaced, unless spares keep dying.
-func (h *holder) reap() {
-	for {
-		var ws unix.WaitStatus
-		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if pid <= 0 {
-			return
-		}
-		if conn, ok := h.boxes[pid]; ok {
-			_ = unix.Sendto(conn, []byte("exit "+strconv.Itoa(int(ws))), unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT, nil)
-			unix.Close(conn)
-			delete(h.boxes, pid)
-			if !h.forkAt.IsZero() {
-				h.forkNow()
-			}
-			continue
-		}
-		s, ok := h.spares[pid]
-		if !ok {
-			continue
-		}
-		if s.ctl >= 0 && time.Since(s.born) < 2*time.Second {
-			h.failures++
-		}
-		s.retire()
-		delete(h.spares, pid)
-		if h.quitting {
-			continue
-		}
-		if h.failures >= 3 {
-			// Something is wrong with this start: no holder for it for a
-			// while (devbox starts one only when the lock file is older
-			// than a few seconds).
-			later := time.Now().Add(10 * time.Minute)
-			_ = os.Chtimes(h.lock, later, later)
-			trace.Mark("holder: spares keep dying")
-			h.quit()
-			continue
-		}
-		h.forkNow()
+// reap collects child pid, which ended: a box's status goes to its
+// devbox; a spare that ended untaken is replaced, unless spares keep dying.
+func (h *holder) reap(pid int) {
+	var ws unix.WaitStatus
+	_, err := unix.Wait4(pid, &ws, 0, nil)
+	for err == unix.EINTR {
+		_, err = unix.Wait4(pid, &ws, 0, nil)
 	}
+	if b, ok := h.boxes[pid]; ok {
+		_ = warm.Send(b.conn, nil, "exit", strconv.Itoa(int(ws)))
+		unix.Close(b.conn)
+		unix.Close(b.pidfd)
+		delete(h.boxes, pid)
+		if !h.forkAt.IsZero() {
+			h.forkNow()
+		}
+		return
+	}
+	s := h.spares[pid]
+	if s.ctl >= 0 && time.Since(s.born) < 2*time.Second {
+		h.failures++
+	}
+	s.retire()
+	unix.Close(s.pidfd)
+	delete(h.spares, pid)
+	if h.quitting {
+		return
+	}
+	if h.failures >= 3 {
+		// Something is wrong with this start: no holder for it for a
+		// while (devbox starts one only when the lock file is older than
+		// a few seconds).
+		later := time.Now().Add(10 * time.Minute)
+		_ = os.Chtimes(h.lock, later, later)
+		trace.Mark("holder: spares keep dying")
+		h.quit()
+		return
+	}
+	h.forkNow()
 }
 
 // mapped reports whether the process's uid_map or gid_map is written.

@@ -32,7 +32,7 @@ func TestRequest(t *testing.T) {
 		{"another magic", msg("devbox-holder-0", "fp", "devbox-init"), 6, os.Getuid(), false, nil},
 		{"another user", msg(warm.Magic, "fp", "devbox-init"), 6, os.Getuid() + 1, false, nil},
 		{"no pipes", msg(warm.Magic, "fp", "devbox-init"), 3, os.Getuid(), false, nil},
-		{"too many descriptors", msg(warm.Magic, "fp", "devbox-init"), maxFDs + 1, os.Getuid(), false, nil},
+		{"too many descriptors", msg(warm.Magic, "fp", "devbox-init"), warm.MaxFDs + 1, os.Getuid(), false, nil},
 		{"no arguments", msg(warm.Magic, "fp"), 6, os.Getuid(), false, nil},
 		{"not terminated", []byte(warm.Magic + "\x00fp"), 6, os.Getuid(), false, nil},
 	}

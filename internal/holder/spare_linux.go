@@ -3,9 +3,9 @@ package holder
 import (
 	"os"
 	"strconv"
-	"strings"
 
 	"github.com/devbox-dev/devbox/internal/trace"
+	"github.com/devbox-dev/devbox/internal/warm"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,7 +18,7 @@ const spareArg = "spare"
 const (
 	ctlFD = 3 // a spare's control socket, as the holder passes it
 	// highFD is where the spare keeps its own descriptors: above a
-	// request's (maxFDs) and below 64, the size of the descriptor table a
+	// request's (warm.MaxFDs) and below 64, the size of the descriptor table a
 	// cold start's init has. A fork copies a table sized by the parent's
 	// highest open descriptor, and exec keeps it: a spare's at 100 gave
 	// every process of its box a table of 128 (FDSize in
@@ -34,7 +34,7 @@ const (
 // once the process is that run's init, with the run's descriptors and
 // arguments; it exits when the holder lets it go or is gone. Elsewhere it
 // does nothing.
-func MaybeSpare(warm func(newNet bool, stageDir string), taken func()) {
+func MaybeSpare(warmUp func(newNet bool, stageDir string), taken func()) {
 	if len(os.Args) != 2 || os.Args[1] != spareArg {
 		return
 	}
@@ -43,31 +43,24 @@ func MaybeSpare(warm func(newNet bool, stageDir string), taken func()) {
 		os.Exit(1)
 	}
 	unix.Close(ctlFD)
-	buf := make([]byte, 1<<16)
-	n, err := unix.Read(ctl, buf)
-	if err != nil || n < 1 {
+	mode, _, err := warm.Recv(ctl)
+	if err != nil || len(mode) != 2 {
 		os.Exit(1)
 	}
-	mode := string(buf[:n])
-	// A request's descriptors go to 0…maxFDs-1: nothing of the spare's
+	// A request's descriptors go to 0…MaxFDs-1: nothing of the spare's
 	// own may sit there. Held by placeholders while warm runs, so that
 	// what it opens (the runtime's poller among them) lands above.
-	for fd := 3; fd < maxFDs; fd++ {
+	for fd := 3; fd < warm.MaxFDs; fd++ {
 		if p, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil || p != fd {
 			trace.Mark("holder: spare: fd " + strconv.Itoa(fd) + " is taken")
 			os.Exit(1)
 		}
 	}
-	warm(mode[0] == 'n', mode[1:])
-	for fd := 3; fd < maxFDs; fd++ {
+	warmUp(mode[0] == "n", mode[1])
+	for fd := 3; fd < warm.MaxFDs; fd++ {
 		unix.Close(fd)
 	}
-	oob := make([]byte, unix.CmsgSpace(4*(maxFDs+1)))
-	n, oobn, _, _, err := unix.Recvmsg(ctl, buf, oob, unix.MSG_CMSG_CLOEXEC)
-	for err == unix.EINTR {
-		n, oobn, _, _, err = unix.Recvmsg(ctl, buf, oob, unix.MSG_CMSG_CLOEXEC)
-	}
-	fds := rights(oob[:max(oobn, 0)])
+	args, fds, err := warm.Recv(ctl)
 	if err != nil || len(fds) < 5 {
 		os.Exit(0) // let go, or the holder is gone
 	}
@@ -77,7 +70,7 @@ func MaybeSpare(warm func(newNet bool, stageDir string), taken func()) {
 	if !ok {
 		os.Exit(125)
 	}
-	os.Args = strings.Split(string(buf[:n]), "\x00")
+	os.Args = args
 	trace.Mark("holder: spare taken")
 	// devbox gone (killed) takes the box with it, as the parent-death
 	// signal of a cloned init would.

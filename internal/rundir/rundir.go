@@ -23,7 +23,7 @@ func Base() (string, error) {
 				if fi.Mode().Perm()&0o022 != 0 {
 					return "", fmt.Errorf("XDG_RUNTIME_DIR %s can be written by other users, who could stand in for your boxes (hint: chmod 700 %s; run devbox doctor)", d, d)
 				}
-				return filepath.Join(d, "devbox"), nil
+				return private(filepath.Join(d, "devbox"))
 			}
 			return "", fmt.Errorf("XDG_RUNTIME_DIR %s belongs to another user (hint: you probably switched users with su or sudo; log in as yourself, or use machinectl shell %s@; run devbox doctor)", d, os.Getenv("USER"))
 		}
@@ -38,6 +38,27 @@ func Base() (string, error) {
 		return "", fmt.Errorf("runtime directory %s is not a private directory of yours (hint: set XDG_RUNTIME_DIR; run devbox doctor)", d)
 	}
 	return d, nil
+}
+
+// private returns dir, devbox's directory in XDG_RUNTIME_DIR, when it is
+// missing or a directory of the user's that no one else may write: another
+// user who made it while XDG_RUNTIME_DIR was open to all keeps it, and a
+// process of theirs whose working directory is in it could still swap a
+// box's directory there for one with their own agent.sock after the user
+// closed XDG_RUNTIME_DIR (TestEscapeAgentSocketStandIn).
+func private(dir string) (string, error) {
+	var st syscall.Stat_t
+	err := syscall.Lstat(dir, &st)
+	if err == syscall.ENOENT {
+		return dir, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("devbox's runtime directory: %w", err)
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR || int(st.Uid) != os.Getuid() || st.Mode&0o022 != 0 {
+		return "", fmt.Errorf("devbox's runtime directory %s is not a directory of yours that only you can write; another user could stand in for your boxes (hint: mv %s %s.bad, then run devbox again)", dir, dir, dir)
+	}
+	return dir, nil
 }
 
 // Box is the runtime directory of box id under base: its agent socket,

@@ -176,3 +176,23 @@ func TestRecvSizes(t *testing.T) {
 		})
 	}
 }
+
+// appender writes its own encoding, which is what goes out, not
+// encoding/json's of the struct.
+type appender struct{ N int }
+
+func (a appender) AppendJSON(b []byte) []byte { return append(b, `{"n":42}`...) }
+
+func TestSendJSONAppender(t *testing.T) {
+	a, b := pair(t, false)
+	if err := Send(a, appender{N: 7}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Recv(b, 4096, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(p.Data) != `{"n":42}` {
+		t.Errorf("sent %q, want the value's own encoding", p.Data)
+	}
+}

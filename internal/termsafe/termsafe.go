@@ -5,7 +5,11 @@
 // moves the cursor and hides text), so none may get through.
 package termsafe
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
 
 // IsControl reports whether a terminal may act on r: C0 (newline and tab
 // included), DEL and C1 (U+0080-U+009F, which some terminals take as
@@ -34,4 +38,20 @@ func Line(s string) string {
 		s = strings.Join(strings.Fields(s), " ")
 	}
 	return Printable(s)
+}
+
+// Visible is s as shown where the user decides on it (a trust prompt):
+// s itself when it is valid UTF-8 of graphic runes only (letters, marks,
+// numbers, punctuation, symbols, spaces), else s quoted Go-style with
+// every other rune escaped. Printable's dropping is not enough there: a
+// dropped newline joins a hook's hidden second line to a comment on its
+// first ("echo setup # \nid" shown as "echo setup # id"), and the
+// bidirectional controls (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F,
+// U+061C: format characters, not graphic) make a terminal that
+// implements bidi show text in another order than it runs.
+func Visible(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !strconv.IsGraphic(r) }) {
+		return s
+	}
+	return strconv.QuoteToGraphic(s)
 }

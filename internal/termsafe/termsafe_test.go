@@ -21,3 +21,24 @@ func TestPrintable(t *testing.T) {
 		}
 	}
 }
+
+// TestVisible: what a trust prompt shows is exact: plain text as it is,
+// anything with a control, a bidirectional control, another format
+// character or invalid UTF-8 quoted with that rune escaped.
+func TestVisible(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"npm install && make", "npm install && make"},
+		{"échelle 日本 \u00a0", "échelle 日本 \u00a0"},
+		{`say "hi" \n`, `say "hi" \n`},
+		{"echo setup # \nid > f", `"echo setup # \nid > f"`},
+		{"a\rb\tc\x1b[8m\x7f\u009b", `"a\rb\tc\x1b[8m\x7f\u009b"`},
+		{"x\u202ey\u2066z\u2069\u200e\u200f\u061c\u202a", `"x\u202ey\u2066z\u2069\u200e\u200f\u061c\u202a"`},
+		{"zero\u200bwidth", `"zero\u200bwidth"`},
+		{"line\u2028sep", `"line\u2028sep"`},
+		{"bad\xffutf8", `"bad\xffutf8"`},
+	} {
+		if got := Visible(c.in); got != c.want {
+			t.Errorf("Visible(%q) = %s, want %s", c.in, got, c.want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package warm
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -18,24 +19,67 @@ import (
 // internal/holder, run by the box init's binary.
 //
 //	devbox ──connect──▶ Dir/h-XX.sock (SOCK_SEQPACKET; the holder)
-//	   "devbox-holder-2 NUL fingerprint NUL args… NUL" + fds 0, 1, 2, 3, … by SCM_RIGHTS
-//	                    ◀── "ok PID" (the spare's pid) or "no"
+//	   Magic, the fingerprint, args… + fds 0, 1, 2, 3, … by SCM_RIGHTS
+//	                    ◀── "ok", PID + the spare's pidfd, or "no"
 //	   the spec and the start byte on the init's pipes, as for a clone
-//	                    ◀── "exit STATUS" from the holder when the spare ends
+//	                    ◀── "exit", STATUS from the holder when the spare ends
+//
+// Every message of the holder, its clients and its spares is one Send:
+// NUL-terminated strings and descriptors.
 
 // IdleEnv sets a holder's idle time in seconds (tests use a short one).
 const IdleEnv = "_DEVBOX_HOLDER_IDLE"
 
 // Magic starts a request.
-const Magic = "devbox-holder-2"
+const Magic = "devbox-holder-3"
+
+// MaxFDs bounds the descriptors of a request (stdio and the start's pipes).
+const MaxFDs = 16
+
+// Send sends one message on a SOCK_SEQPACKET socket: parts, each ended by
+// a NUL, and fds.
+func Send(sock int, fds []int, parts ...string) error {
+	var b, oob []byte
+	for _, p := range parts {
+		b = append(append(b, p...), 0)
+	}
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	return unix.Sendmsg(sock, b, oob, nil, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
+}
+
+// Recv reads one message (Send's) with at most MaxFDs+1 descriptors, which
+// arrive close-on-exec; on an error (end of file, a truncated message, one
+// not ended by a NUL) with the descriptors that came, to close.
+func Recv(sock int) (parts []string, fds []int, err error) {
+	buf, oob := make([]byte, 1<<16), make([]byte, unix.CmsgSpace(4*(MaxFDs+1)))
+	n, oobn, flags, _, err := unix.Recvmsg(sock, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	for err == unix.EINTR {
+		n, oobn, flags, _, err = unix.Recvmsg(sock, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	}
+	msgs, _ := unix.ParseSocketControlMessage(oob[:max(oobn, 0)])
+	for i := range msgs {
+		if f, err := unix.ParseUnixRights(&msgs[i]); err == nil {
+			fds = append(fds, f...)
+		}
+	}
+	if err == nil && (n <= 0 || flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 || buf[n-1] != 0) {
+		err = errors.New("not a message")
+	}
+	if err != nil {
+		return nil, fds, err
+	}
+	return strings.Split(string(buf[:n-1]), "\x00"), fds, nil
+}
 
 // Held is an init a holder's spare became: not a child of the caller.
 type Held struct {
 	Pid int
 	mu  sync.Mutex
-	// pidfd names the init, taken before its start byte (it was waiting
-	// for it, so Pid was the spare's): signals go through it, and never
-	// reach a process that got the pid after the holder reaped the init.
+	// pidfd names the init (the holder's, from the spare's clone): signals
+	// go through it, and never reach a process that got the pid after the
+	// holder reaped the init.
 	pidfd int
 	conn  int // stands for the caller: its end ends the box
 }
@@ -49,11 +93,9 @@ type Held struct {
 // away), or the move is refused (it needs write access to the
 // cgroup.procs of the two cgroups' common ancestor: a CLI under the user's
 // systemd manager has it, one in an ssh session's scope does not); then
-// nothing has started and files are still the caller's.
+// nothing has started and files are still the caller's. runtimeDir must
+// be Private (the caller checks: nobody else can change that afterwards).
 func Take(runtimeDir, fp string, argv []string, files []int, cgroup, start int) (h *Held, absent bool) {
-	if !Private(runtimeDir) {
-		return nil, false
-	}
 	sock, _ := Paths(runtimeDir, fp)
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -64,26 +106,30 @@ func Take(runtimeDir, fp string, argv []string, files []int, cgroup, start int) 
 		return nil, err == unix.ENOENT || err == unix.ECONNREFUSED
 	}
 	h = &Held{conn: fd, pidfd: -1}
-	msg := []byte(Magic + "\x00" + fp + "\x00" + strings.Join(argv, "\x00") + "\x00")
 	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 2})
-	var buf [64]byte
-	if unix.Sendmsg(fd, msg, unix.UnixRights(files...), nil, 0) == nil {
-		if n, err := unix.Read(fd, buf[:]); err == nil && n > 3 && string(buf[:3]) == "ok " {
-			h.Pid, _ = strconv.Atoi(string(buf[3:n]))
+	if Send(fd, files, append([]string{Magic, fp}, argv...)...) == nil {
+		r, fds, err := Recv(fd)
+		if err == nil && len(r) == 2 && r[0] == "ok" && len(fds) == 1 {
+			h.Pid, _ = strconv.Atoi(r[1])
+			h.pidfd, fds = fds[0], nil
 		}
-	}
-	if h.Pid > 1 {
-		if h.pidfd, err = unix.PidfdOpen(h.Pid, 0); err != nil {
-			h.pidfd, h.Pid = -1, 0
+		for _, fd := range fds {
+			unix.Close(fd)
 		}
 	}
 	if h.Pid <= 1 {
-		h.Close() // declined, or the spare died: it holds nothing of ours
+		h.Close() // declined: it holds nothing of ours
 		trace.Mark("warm: holder declined")
 		return nil, false
 	}
 	if cgroup >= 0 {
-		if err := joinCgroup(cgroup, h.Pid); err != nil {
+		// All its threads: cgroup.procs.
+		fd, err := unix.Openat(cgroup, "cgroup.procs", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			_, err = unix.Write(fd, []byte(strconv.Itoa(h.Pid)))
+			unix.Close(fd)
+		}
+		if err != nil {
 			h.Close()
 			trace.Mark("warm: spare let go: cannot move it into the box's cgroup: " + err.Error())
 			return nil, false
@@ -94,33 +140,20 @@ func Take(runtimeDir, fp string, argv []string, files []int, cgroup, start int) 
 	return h, false
 }
 
-// joinCgroup moves process pid (all its threads) into the cgroup whose
-// directory dirfd is open.
-func joinCgroup(dirfd, pid int) error {
-	fd, err := unix.Openat(dirfd, "cgroup.procs", unix.O_WRONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	_, err = unix.Write(fd, []byte(strconv.Itoa(pid)))
-	return err
-}
-
-// Wait waits for the holder's report of the init's wait status; false when
-// the holder is gone without one.
-func (h *Held) Wait() (syscall.WaitStatus, bool) {
+// Wait waits for the holder's report of the init's end and returns its
+// exit code (128+N for signal N); false when the holder is gone without one.
+func (h *Held) Wait() (int, bool) {
 	defer h.Close()
 	_ = unix.SetsockoptTimeval(h.conn, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{})
-	var buf [64]byte
-	n, err := unix.Read(h.conn, buf[:])
-	for err == unix.EINTR {
-		n, err = unix.Read(h.conn, buf[:])
-	}
-	if err != nil || n < 6 || string(buf[:5]) != "exit " {
+	r, _, err := Recv(h.conn)
+	if err != nil || len(r) != 2 || r[0] != "exit" {
 		return 0, false
 	}
-	ws, err := strconv.Atoi(string(buf[5:n]))
-	return syscall.WaitStatus(ws), err == nil
+	n, err := strconv.Atoi(r[1])
+	if ws := syscall.WaitStatus(n); ws.Signaled() {
+		return 128 + int(ws.Signal()), err == nil
+	}
+	return syscall.WaitStatus(n).ExitStatus(), err == nil
 }
 
 // Signal sends sig to the init while it is held (an error after Close).
@@ -167,11 +200,8 @@ func ReadConfig(b []byte) (Config, bool) {
 // by newuidmap and newgidmap, or directly for a single-id map, and not
 // waited for: the holder waits for them), in a session of its own, with
 // nothing of this process but its configuration on stdin. At most one
-// attempt per 10 seconds and lock file.
+// attempt per 10 seconds and lock file. runtimeDir must be Private.
 func Spawn(runtimeDir string, s *Start, fp string) {
-	if !Private(runtimeDir) {
-		return
-	}
 	sock, lock := Paths(runtimeDir, fp)
 	if fi, err := os.Lstat(lock); err == nil && time.Since(fi.ModTime()) < 10*time.Second {
 		return

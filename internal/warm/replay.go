@@ -21,20 +21,21 @@ import (
 )
 
 // Replay is a replay record: a finished run's Start, spec and inputs. A
-// later `devbox run` with the same Key (command line, key environment,
-// directory) and cgroup whose guarded inputs are unchanged is replayed by
+// later `devbox run` with the same key (command line, key environment,
+// directory) and cgroup whose guarded files are unchanged is replayed by
 // cmd/devbox's main (TryReplay), without the CLI: the spec, with a fresh
 // box id, goes to a holder's spare; the CLI decides which runs qualify
-// (cmd/run, box.Launched.SaveReplay). Without a holder, on any mismatch,
-// or on any failure before the start byte, the CLI runs as always.
+// (box.Launched.SaveReplay). Without a holder, on any mismatch, or on any
+// failure before the start byte, the CLI runs as always.
 type Replay struct {
 	Start
-	Magic  string
-	Key    string          // key(Argv, Environ, Cwd)
-	Spec   json.RawMessage // the spec sent to the init, IDToken for the box id
-	BoxDir string          // the box directory, IDToken for the id
-	Guards []string        // Guard lines: files whose state the spec depends on
-	Cgroup string          // /proc/self/cgroup
+	Magic string
+	// Sum is one digest of everything the record depends on: the key,
+	// /proc/self/cgroup, devbox's state and each Guarded file's (sum).
+	Sum     string
+	Guarded []string        // the files the spec was computed from, but devbox
+	Spec    json.RawMessage // the spec sent to the init, IDToken for the box id
+	BoxDir  string          // the box directory, IDToken for the id
 	// CgroupBase is the directory (under the cgroup2 mount) in which the
 	// box got its cgroup, when it had one there without limits: a
 	// delegated base where a box's cgroup is a plain mkdir (boxCgroup).
@@ -47,12 +48,14 @@ type Replay struct {
 	HelperArgs    []string        `json:",omitempty"`
 	HelperOptions json.RawMessage `json:",omitempty"`
 	RunDir        string          `json:",omitempty"`
-	// The key's parts, given to SaveReplay; not written.
+	// The key's parts and devbox (the front that started the CLI, which is
+	// /proc/self/exe when it replays: internal/self), given to SaveReplay;
+	// not written.
 	Argv, Environ []string `json:"-"`
-	Cwd           string   `json:"-"`
+	Cwd, Self     string   `json:"-"`
 }
 
-const recordMagic = "devbox-warm-2"
+const recordMagic = "devbox-warm-3"
 
 // valid checks a record read back for runtime directory rt. The
 // directories a replay makes and removes are a fresh box's, never a path
@@ -125,24 +128,41 @@ func key(argv, environ []string, cwd string) string {
 // key in full).
 func ReplayName(argv, environ []string, cwd string) string { return "r-" + key(argv, environ, cwd)[:2] }
 
-// errEnvValues refuses to record a start whose command line may carry a
-// value of the box's environment.
-var errEnvValues = errors.New("the command line sets box environment variables (-e/--env): not recorded")
-
-// SaveReplay writes the record of a run. No value of an environment
-// variable reaches the file: a command line that may set one for the box
-// (-e/--env, which also puts the value into the spec) is not recorded at
-// all, and the key environment is part of a digest.
+// SaveReplay writes the record of a run (0600, atomically) if runtimeDir
+// is Private. No value of an environment variable reaches the file: a
+// command line that may set one for the box (-e/--env, which also puts
+// the value into the spec) is not recorded at all, and the key
+// environment is part of a digest.
 func SaveReplay(runtimeDir string, p Replay) error {
 	if HasEnvFlag(p.Argv) {
-		return errEnvValues
+		return errors.New("the command line sets box environment variables (-e/--env): not recorded")
 	}
-	p.Magic, p.Key = recordMagic, key(p.Argv, p.Environ, p.Cwd)
+	if !Private(runtimeDir) {
+		return errors.New("the runtime directory is not a private directory of yours: not recorded")
+	}
+	k := key(p.Argv, p.Environ, p.Cwd)
+	p.Magic, p.Sum = recordMagic, p.sum(k, p.Self)
 	b, err := json.Marshal(&p)
+	if err == nil {
+		err = os.MkdirAll(Dir(runtimeDir), 0o700)
+	}
 	if err != nil {
 		return err
 	}
-	return writeRecord(runtimeDir, "r-"+p.Key[:2], b)
+	return safefile.WriteFile(Dir(runtimeDir)+"/r-"+k[:2], b, 0o600)
+}
+
+// sum is a record's Sum for key, with self devbox.
+func (p *Replay) sum(key, self string) string {
+	cgroup, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return ""
+	}
+	parts := []string{key, string(cgroup), state(self)}
+	for _, g := range p.Guarded {
+		parts = append(parts, g, state(g))
+	}
+	return digest(parts...)
 }
 
 // startEnviron is the environment the CLI started with (it changes its
@@ -167,18 +187,9 @@ func TryReplay(argv, environ []string) (code int, ok bool) {
 	if err != nil {
 		return 0, false
 	}
-	k := key(argv, KeyEnviron(environ, argv), cwd)
+	k, id := key(argv, KeyEnviron(environ, argv), cwd), randomID()
 	p, ok := readRecord(Dir(rt) + "/r-" + k[:2])
-	if !ok || p.Key != k || !p.valid(rt) {
-		return 0, false
-	}
-	for _, g := range p.Guards {
-		if path, _, _ := strings.Cut(g, "\t"); Guard(path) != g {
-			return 0, false
-		}
-	}
-	id := randomID()
-	if b, err := os.ReadFile("/proc/self/cgroup"); err != nil || string(b) != p.Cgroup || id == "" {
+	if !ok || !p.valid(rt) || id == "" || p.Sum == "" || p.Sum != p.sum(k, "/proc/self/exe") {
 		return 0, false
 	}
 	trace.Mark("warm: replaying")
@@ -241,20 +252,17 @@ func (r *replay) run(rt string) (int, bool) {
 		// exit code says whether its network came up.
 		defer helperStatus.Close()
 	}
-	cgKey, cgFD := r.p.Cgroup, -1
+	cgFD := -1
 	if r.cg != nil {
-		cgKey, cgFD = movedKey, r.cg.fd
+		cgFD = r.cg.fd
 	}
-	args := slices.Clone(r.p.Args)
-	for i, a := range args {
-		args[i] = r.ids.Replace(a)
-	}
+	args := strings.Split(r.ids.Replace(strings.Join(r.p.Args, "\x00")), "\x00") // no NUL in an argument
 	// Signals from the start byte on reach the command through the init.
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, agent.Signals...)
 	n := len(r.ours)
 	status, specW := r.ours[n-3], r.ours[n-2]
-	h, _ := Take(rt, Fingerprint(&r.p.Start, cgKey), args, files, cgFD, r.ours[n-1])
+	h, _ := Take(rt, Fingerprint(&r.p.Start, r.cg != nil), args, files, cgFD, r.ours[n-1])
 	if h == nil {
 		signal.Stop(sigs)
 		return r.fail("no holder") // the CLI starts one
@@ -278,29 +286,33 @@ func (r *replay) run(rt string) (int, bool) {
 	if !ok {
 		// No code: the init ended without reporting; its status says why
 		// (125 when the holder is gone too).
-		code = 125
-		if ws, ok := h.Wait(); ok && ws.Signaled() {
-			code = 128 + int(ws.Signal())
-		} else if ok {
-			code = ws.ExitStatus()
+		if code, ok = h.Wait(); !ok {
+			code = 125
 		}
 	}
 	trace.Mark("warm: exit code received")
+	return r.end(code), true
+}
+
+// end removes what the replay made, once its box ended or before it
+// started, and returns the run's exit code: an OOM kill in the box's
+// cgroup is reported as devbox run reports it; the network helper's
+// runtime directory stays when the box did not start (as devbox run: its
+// log says why); the box directory holds spec.json only (its writable
+// layer was in memory).
+func (r *replay) end(code int) int {
 	if r.cg != nil {
 		code = r.cg.finish(code, r.boxDir)
 	}
 	if r.runDir != "" && code == 125 {
-		// As devbox run: the helper's log stays for the reason.
 		os.Stderr.WriteString("devbox: the box did not start; the network helper's log is " + r.runDir + "/net.log\n")
 	} else if r.runDir != "" {
 		os.RemoveAll(r.runDir)
 	}
-	// The box directory holds spec.json only (its writable layer was in
-	// memory).
 	if err := os.RemoveAll(r.boxDir); err != nil {
 		os.Stderr.WriteString("devbox: warning: could not remove " + r.boxDir + ": " + err.Error() + " (hint: devbox image prune)\n")
 	}
-	return code, true
+	return code
 }
 
 // ExitCode reads the exit code a box init reports on its status pipe fd,
@@ -352,13 +364,7 @@ func (r *replay) fail(why string) (int, bool) {
 			unix.Close(fd)
 		}
 	}
-	if r.runDir != "" {
-		os.RemoveAll(r.runDir)
-	}
-	if r.cg != nil {
-		r.cg.remove()
-	}
-	os.RemoveAll(r.boxDir)
+	r.end(0)
 	trace.Mark("warm: replay abandoned: " + why)
 	return 0, false
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func sample() Start {
@@ -26,8 +27,8 @@ func sample() Start {
 
 // record is a full replay record, with a network helper and a cgroup.
 func record() Replay {
-	return Replay{Start: sample(), Magic: recordMagic, Key: key([]string{"devbox", "run", "img"}, []string{"HOME=/h"}, "/w"),
-		Spec: []byte(`{"id":"{id}"}`), BoxDir: "/s/containers/{id}", Guards: []string{Guard("/")}, Cgroup: "0::/\n",
+	return Replay{Start: sample(), Magic: recordMagic, Sum: digest("x"),
+		Spec: []byte(`{"id":"{id}"}`), BoxDir: "/s/containers/{id}", Guarded: []string{"/"},
 		CgroupBase: "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice/devbox.scope",
 		HelperExe:  "/run/user/1/devbox/devbox-net-x/devbox-net", HelperArgs: []string{"devbox-net"},
 		HelperOptions: []byte(`{"x":1}`), RunDir: "/run/user/1/devbox/{id16}"}
@@ -110,7 +111,7 @@ func TestSaveRead(t *testing.T) {
 	}
 	path := filepath.Join(Dir(rt), ReplayName(p.Argv, nil, p.Cwd))
 	gp, ok := readRecord(path)
-	if !ok || !reflect.DeepEqual(gp.Start, p.Start) || gp.Key != key(p.Argv, nil, "/w") || !gp.valid(rt) {
+	if !ok || !reflect.DeepEqual(gp.Start, p.Start) || gp.Sum != gp.sum(key(p.Argv, nil, "/w"), "") || !gp.valid(rt) {
 		t.Fatalf("readRecord after SaveReplay: ok=%v %+v", ok, gp)
 	}
 	if err := os.Chmod(path, 0o620); err != nil {
@@ -201,12 +202,42 @@ func TestKeyEnviron(t *testing.T) {
 	}
 }
 
-func TestGuard(t *testing.T) {
-	if g := Guard("/nonexistent/x"); g != "/nonexistent/x\t-" {
-		t.Errorf("Guard of a missing file = %q", g)
+// TestSum: a record's sum sees its key, devbox and every guarded file.
+func TestSum(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "config")
+	if err := os.WriteFile(f, []byte("a"), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	if g := Guard("/"); !strings.HasPrefix(g, "/\t") || len(strings.Split(g, ":")) != 5 {
-		t.Errorf("Guard(/) = %q", g)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := record()
+	p.Guarded = []string{f, filepath.Join(dir, "missing")}
+	sum := p.sum("k", self)
+	if sum != p.sum("k", "/proc/self/exe") || sum != p.sum("k", self) {
+		t.Fatal("the sum of unchanged inputs changed")
+	}
+	if p.sum("k2", self) == sum || p.sum("k", "/") == sum {
+		t.Error("the sum ignores the key or devbox")
+	}
+	if state("/nonexistent/x") != "-" || len(strings.Split(state("/"), ":")) != 5 {
+		t.Errorf("state: %q, %q", state("/nonexistent/x"), state("/"))
+	}
+	later := time.Now().Add(time.Minute)
+	if err := os.Chtimes(f, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if p.sum("k", self) == sum {
+		t.Error("the sum ignores a guarded file's change")
+	}
+	sum = p.sum("k", self)
+	if err := os.WriteFile(filepath.Join(dir, "missing"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if p.sum("k", self) == sum {
+		t.Error("the sum ignores a guarded file that appeared")
 	}
 }
 
@@ -253,7 +284,7 @@ func TestSaveKeepsNoEnvValues(t *testing.T) {
 	if bytes.Contains(b, []byte("hunter2")) {
 		t.Errorf("the record holds an environment value:\n%q", b)
 	}
-	if gp, ok := readRecord(name); !ok || gp.Environ != nil || gp.Key != key(p.Argv, p.Environ, p.Cwd) {
+	if gp, ok := readRecord(name); !ok || gp.Environ != nil || gp.Sum != gp.sum(key(p.Argv, p.Environ, p.Cwd), "") {
 		t.Fatalf("decoded key: %+v", gp)
 	}
 	if key(p.Argv, p.Environ, p.Cwd) == key(p.Argv, []string{"GOPROXY=https://u:hunter3@proxy", "HOME=/h"}, p.Cwd) {

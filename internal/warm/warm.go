@@ -22,7 +22,6 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"hash/fnv"
 	"io"
 	"os"
@@ -75,13 +74,7 @@ func (s *Start) valid() bool {
 // validMap: a helper's absolute path and its arguments, or "-" and the one
 // line a single-id map has.
 func validMap(m []string) bool {
-	if len(m) == 0 || m[0] == "" {
-		return false
-	}
-	if m[0] == "-" {
-		return len(m) == 2
-	}
-	return m[0][0] == '/'
+	return len(m) > 0 && (m[0] == "-" && len(m) == 2 || strings.HasPrefix(m[0], "/"))
 }
 
 // Dir is where the warm path keeps its records and holders' sockets.
@@ -95,19 +88,13 @@ func Dir(runtimeDir string) string { return runtimeDir + "/devbox/warm" }
 // holder's log to a file of the caller's (TestEscapeWarmRuntimeDirOfAnotherUser).
 func Private(runtimeDir string) bool {
 	for i, d := range []string{runtimeDir, runtimeDir + "/devbox", Dir(runtimeDir)} {
-		var st unix.Stat_t
-		var err error
+		stat, writable := unix.Lstat, uint32(0o077) // devbox's own: never a link
 		if i == 0 {
-			err = unix.Stat(d, &st)
-		} else {
-			err = unix.Lstat(d, &st)
+			stat, writable = unix.Stat, 0o022
 		}
-		if err != nil {
+		var st unix.Stat_t
+		if err := stat(d, &st); err != nil {
 			return i > 0 && err == unix.ENOENT
-		}
-		writable := uint32(0o022)
-		if i > 0 {
-			writable = 0o077
 		}
 		if st.Mode&unix.S_IFMT != unix.S_IFDIR || int(st.Uid) != os.Getuid() || st.Mode&writable != 0 {
 			return false
@@ -130,41 +117,39 @@ func decode(b []byte, v any) bool {
 // readRecord reads a record the calling user wrote and nobody else can
 // change: a regular file (never through a link), bounded.
 func readRecord(path string) (*Replay, bool) {
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	f, err := safefile.Open(path)
 	if err != nil {
 		return nil, false
 	}
 	defer f.Close()
 	var st unix.Stat_t
 	var p Replay
-	if unix.Fstat(int(f.Fd()), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != os.Getuid() || st.Mode&0o022 != 0 {
+	if unix.Fstat(int(f.Fd()), &st) != nil || int(st.Uid) != os.Getuid() || st.Mode&0o022 != 0 {
 		return nil, false
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxRecord+1))
 	return &p, err == nil && len(b) <= maxRecord && decode(b, &p)
 }
 
-// errNotPrivate refuses a runtime directory that is not Private.
-var errNotPrivate = errors.New("the runtime directory is not a private directory of yours: not recorded")
-
-// writeRecord writes file in Dir(runtimeDir) atomically (0600).
-func writeRecord(runtimeDir, file string, b []byte) error {
-	if !Private(runtimeDir) {
-		return errNotPrivate
+// Fingerprint is a digest of s's start as a holder makes it (with the
+// exe's identity and state, without the arguments, which come with each
+// request) and of everything the init inherits from the calling process:
+// its cgroup too unless moved (the init is moved into its box's cgroup
+// before its start byte); "" when that cannot be read.
+func Fingerprint(s *Start, moved bool) string {
+	if moved {
+		return fingerprint(s, movedKey)
 	}
-	if err := os.Mkdir(Dir(runtimeDir), 0o700); err != nil && !os.IsExist(err) {
-		return err
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return ""
 	}
-	return safefile.WriteFile(Dir(runtimeDir)+"/"+file, b, 0o600)
+	return fingerprint(s, string(b))
 }
 
-// Fingerprint is a digest of s's start as a holder makes it (the exe's
-// identity in place of its path, without the arguments, which come with
-// each request) and of everything the init inherits from the calling
-// process, whose /proc/self/cgroup (or movedKey) is cgroup (inherited).
-func Fingerprint(s *Start, cgroup string) string {
+func fingerprint(s *Start, cgroup string) string {
 	f := *s
-	f.Exe, f.Args = Guard(s.Exe), nil
+	f.Exe, f.Args = s.Exe+"\t"+state(s.Exe), nil
 	b, _ := json.Marshal(&f)
 	return digest(string(b), cgroup, inherited())
 }
@@ -202,17 +187,6 @@ var statusKeys = []string{"Umask", "Uid", "Gid", "Groups", "NoNewPrivs", "Seccom
 // any cgroup (each terminal tab of a desktop is a scope of its own).
 const movedKey = "moved into the box's cgroup"
 
-// CgroupKey is the cgroup part of a fingerprint: the calling process's
-// /proc/self/cgroup, which a spare that stays in its holder's cgroup must
-// share, or movedKey when the init is moved into its box's cgroup.
-func CgroupKey(moved bool) (string, error) {
-	if moved {
-		return movedKey, nil
-	}
-	b, err := os.ReadFile("/proc/self/cgroup")
-	return string(b), err
-}
-
 // Paths are the socket and lock file of the holder for fingerprint fp:
 // one of 256 (a fingerprint's first byte).
 func Paths(runtimeDir, fp string) (sock, lock string) {
@@ -220,21 +194,15 @@ func Paths(runtimeDir, fp string) (sock, lock string) {
 	return n + ".sock", n + ".lock"
 }
 
-// Guard describes path's current state as one line: "path\tdev:ino:size:
-// mtime:mode", or "path\t-" when it does not exist.
-func Guard(path string) string { return GuardAs(path, path) }
-
-// GuardAs is Guard of file under the name key: the CLI guards the front
-// that started it (internal/self) as /proc/self/exe, which is that front
-// when the front checks the guard.
-func GuardAs(key, file string) string {
+// state is file's identity and state as one line: "dev:ino:size:mtime:mode",
+// or "-" when it does not exist.
+func state(file string) string {
 	var st syscall.Stat_t
 	if err := syscall.Stat(file, &st); err != nil {
-		return key + "\t-"
+		return "-"
 	}
-	return key + "\t" + strconv.FormatUint(st.Dev, 16) + ":" + strconv.FormatUint(st.Ino, 16) + ":" +
-		strconv.FormatInt(st.Size, 10) + ":" + strconv.FormatInt(st.Mtim.Sec, 10) + "." +
-		strconv.FormatInt(st.Mtim.Nsec, 10) + ":" + strconv.FormatUint(uint64(st.Mode), 8)
+	return strconv.FormatUint(st.Dev, 16) + ":" + strconv.FormatUint(st.Ino, 16) + ":" + strconv.FormatInt(st.Size, 10) + ":" +
+		strconv.FormatInt(st.Mtim.Sec, 10) + "." + strconv.FormatInt(st.Mtim.Nsec, 10) + ":" + strconv.FormatUint(uint64(st.Mode), 8)
 }
 
 // AllCaps lists every capability the kernel knows, for ambient sets.

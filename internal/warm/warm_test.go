@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestFingerprint: a holder serves only starts whose fingerprint is its
@@ -15,8 +17,8 @@ import (
 // change it, and nothing else may.
 func TestFingerprint(t *testing.T) {
 	base := sample()
-	fp := Fingerprint(&base, "0::/user.slice\n")
-	if again := Fingerprint(&base, "0::/user.slice\n"); again != fp {
+	fp := fingerprint(&base, "0::/user.slice\n")
+	if again := fingerprint(&base, "0::/user.slice\n"); again != fp {
 		t.Fatalf("two fingerprints of the same start differ:\n%s\n%s", fp, again)
 	}
 	// What the init inherits from this process goes into it too.
@@ -46,14 +48,14 @@ func TestFingerprint(t *testing.T) {
 			r.UIDMap = append([]string(nil), base.UIDMap...)
 			r.GIDMap = append([]string(nil), base.GIDMap...)
 			cg := tt.change(&r)
-			if Fingerprint(&r, cg) == fp {
+			if fingerprint(&r, cg) == fp {
 				t.Errorf("changing the %s left the fingerprint as it was", tt.name)
 			}
 		})
 	}
 	// What a child inherits from this process: its umask.
 	old := syscall.Umask(0o077)
-	changed := Fingerprint(&base, "0::/user.slice\n")
+	changed := fingerprint(&base, "0::/user.slice\n")
 	syscall.Umask(old)
 	if changed == fp {
 		t.Error("another umask left the fingerprint as it was")
@@ -61,14 +63,14 @@ func TestFingerprint(t *testing.T) {
 	// The arguments (box id, spec descriptor) come with each request.
 	r := sample()
 	r.Args = []string{"devbox-init", "fd:9"}
-	if Fingerprint(&r, "0::/user.slice\n") != fp {
+	if fingerprint(&r, "0::/user.slice\n") != fp {
 		t.Error("the arguments changed the fingerprint")
 	}
 }
 
 func TestHolderPaths(t *testing.T) {
 	s := sample()
-	a := Fingerprint(&s, "x")
+	a := fingerprint(&s, "x")
 	s1, l1 := Paths("/run/user/1", a)
 	s2, l2 := Paths("/run/user/1", a)
 	if s1 != s2 || l1 != l2 {
@@ -80,7 +82,7 @@ func TestHolderPaths(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for i := 0; i < 64; i++ {
-		sk, _ := Paths("/d", Fingerprint(&s, strings.Repeat("x", i)))
+		sk, _ := Paths("/d", fingerprint(&s, strings.Repeat("x", i)))
 		seen[sk] = true
 	}
 	if len(seen) < 32 {
@@ -92,7 +94,7 @@ func TestHolderPaths(t *testing.T) {
 // is refused.
 func TestReadConfig(t *testing.T) {
 	s := sample()
-	c := Config{RuntimeDir: "/r", FP: Fingerprint(&s, "x"), Idle: 30, Start: s}
+	c := Config{RuntimeDir: "/r", FP: fingerprint(&s, "x"), Idle: 30, Start: s}
 	b, err := json.Marshal(c)
 	if err != nil {
 		t.Fatal(err)
@@ -119,17 +121,18 @@ func TestReadConfig(t *testing.T) {
 	}
 }
 
-// TestCgroupKey: a start whose init moves into its box's cgroup does not
-// depend on the caller's cgroup (one holder for every terminal); one that
-// stays in the spare's cgroup does.
-func TestCgroupKey(t *testing.T) {
-	moved, err := CgroupKey(true)
-	if err != nil || moved != movedKey {
-		t.Fatalf("CgroupKey(true) = %q, %v", moved, err)
+// TestFingerprintCgroup: a start whose init moves into its box's cgroup
+// does not depend on the caller's cgroup (one holder for every terminal);
+// one that stays in the spare's cgroup does.
+func TestFingerprintCgroup(t *testing.T) {
+	s := sample()
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
 	}
-	own, err := CgroupKey(false)
-	if b, _ := os.ReadFile("/proc/self/cgroup"); err != nil || own != string(b) || own == moved {
-		t.Errorf("CgroupKey(false) = %q, %v; /proc/self/cgroup %q", own, err, b)
+	if Fingerprint(&s, true) != fingerprint(&s, movedKey) || Fingerprint(&s, false) != fingerprint(&s, string(b)) ||
+		Fingerprint(&s, true) == Fingerprint(&s, false) {
+		t.Error("Fingerprint's cgroup is not movedKey for a moved init, and the caller's for another")
 	}
 }
 
@@ -177,5 +180,61 @@ func TestPrivate(t *testing.T) {
 				t.Errorf("Private = %v, want %v", got, c.want)
 			}
 		})
+	}
+}
+
+// TestSendRecv: one message is NUL-terminated strings and descriptors; a
+// message not ended by a NUL, a truncated one and the end of the
+// connection are errors, with whatever descriptors came.
+func TestSendRecv(t *testing.T) {
+	pair := func(t *testing.T) (int, int) {
+		sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(sp[0]); unix.Close(sp[1]) })
+		return sp[0], sp[1]
+	}
+	a, b := pair(t)
+	if err := Send(a, []int{0, 1}, "ok", "", "12"); err != nil {
+		t.Fatal(err)
+	}
+	parts, fds, err := Recv(b)
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	if err != nil || !reflect.DeepEqual(parts, []string{"ok", "", "12"}) || len(fds) != 2 {
+		t.Fatalf("Recv = %q, %d descriptors, %v", parts, len(fds), err)
+	}
+	for _, tt := range []struct {
+		name string
+		msg  []byte
+	}{
+		{"not terminated", []byte("ok\x0012")},
+		{"truncated", append(make([]byte, 1<<16+10), 0)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := pair(t)
+			if err := unix.SetsockoptInt(a, unix.SOL_SOCKET, unix.SO_SNDBUF, 1<<18); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Sendmsg(a, tt.msg, unix.UnixRights(0), nil, 0); err != nil {
+				t.Fatal(err)
+			}
+			parts, fds, err := Recv(b)
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			if err == nil || len(fds) != 1 {
+				t.Errorf("Recv = %q, %d descriptors, %v", parts, len(fds), err)
+			}
+		})
+	}
+	a, b = pair(t)
+	if err := unix.Shutdown(a, unix.SHUT_WR); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Recv(b); err == nil {
+		t.Error("Recv at the end of the connection")
 	}
 }

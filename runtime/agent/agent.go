@@ -11,7 +11,7 @@
 // filesystem, and lets the box stop itself when its last session leaves.
 //
 // Wire format: a SOCK_SEQPACKET unix socket; each message is one JSON
-// object in one packet. File descriptors travel with SCM_RIGHTS: the exec
+// object in one packet (a Request writes its own, AppendJSON). File descriptors travel with SCM_RIGHTS: the exec
 // request carries the client's stdin, stdout and stderr (without a
 // terminal); the "started" reply carries the pty master (with one).
 //
@@ -38,6 +38,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -97,8 +98,33 @@ type Conn struct {
 // NewConn wraps an accepted connection.
 func NewConn(c *net.UnixConn) *Conn { return &Conn{c: c} }
 
-// Dial connects to the agent socket at path.
+// Dial connects to the agent socket at path and checks who listens there:
+// devbox on the host made the listening socket, as the user, and the
+// kernel reports a listener's maker as the peer (SO_PEERCRED). A socket of
+// any other uid is closed before anything is sent to it: a request carries
+// the session's argv, environment and stdio (TestEscapeAgentSocketStandIn).
 func Dial(path string) (*Conn, error) {
+	c, err := DialAny(path)
+	if err != nil {
+		return nil, err
+	}
+	cred, err := c.PeerCred()
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	if int(cred.Uid) != os.Geteuid() {
+		c.Close()
+		return nil, fmt.Errorf("%s is served by uid %d, not by devbox as you; nothing was sent to it (hint: someone else could write devbox's runtime directory: remove what listens there and check %s)",
+			path, cred.Uid, filepath.Dir(filepath.Dir(path)))
+	}
+	return c, nil
+}
+
+// DialAny connects to the seqpacket socket at path whoever listens there
+// (devbox-host in a box dials its channel to the host with it: the
+// helper's uid is not the box process's).
+func DialAny(path string) (*Conn, error) {
 	c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: path, Net: "unixpacket"})
 	if err != nil {
 		return nil, err

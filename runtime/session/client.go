@@ -83,6 +83,13 @@ func Run(c *agent.Conn, name string, req agent.Request, errOut io.Writer) (int, 
 		}
 		files = stdio.files
 	}
+	// The signals are caught from here on, registered while the box
+	// starts the command (each registration is a round trip to the Go
+	// runtime's signal thread; the front has nothing else to do until the
+	// box answers); what arrives before the session started is passed on
+	// once it has.
+	w := watchSignals(req.Terminal)
+	defer w.stop()
 	trace.Mark("session: request")
 	err = c.Send(req, files...)
 	if stdio != nil {
@@ -120,8 +127,8 @@ func Run(c *agent.Conn, name string, req agent.Request, errOut io.Writer) (int, 
 		defer master.Close()
 	}
 
-	r := Relay(c, master, req.Terminal, agent.Reply{Type: agent.TypeExit, Code: 128 + int(syscall.SIGHUP),
-		Message: "box " + name + " went away (its init exited or was killed); the session ended with it"})
+	r := relayStarted(c, master, req.Terminal, agent.Reply{Type: agent.TypeExit, Code: 128 + int(syscall.SIGHUP),
+		Message: "box " + name + " went away (its init exited or was killed); the session ended with it"}, w.c)
 	trace.Mark("session: exit")
 	if stdio != nil {
 		stdio.drain(200 * time.Millisecond)
@@ -137,9 +144,45 @@ func Run(c *agent.Conn, name string, req agent.Request, errOut io.Writer) (int, 
 // copies between it and master. A connection that breaks before the exit
 // reply gives gone. The devbox-host client (hostexec) uses it too.
 func Relay(c *agent.Conn, master *os.File, terminal bool, gone agent.Reply) agent.Reply {
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, agent.SessionSignals(terminal)...)
-	defer signal.Stop(sigs)
+	w := &signalWatch{c: make(chan os.Signal, 16), ready: make(chan struct{})}
+	signal.Notify(w.c, agent.SessionSignals(terminal)...)
+	close(w.ready)
+	defer w.stop()
+	return relayStarted(c, master, terminal, gone, w.c)
+}
+
+// signalWatch is the signals a session client passes on, caught into c
+// once ready is closed.
+type signalWatch struct {
+	c     chan os.Signal
+	ready chan struct{}
+}
+
+// watchSignals starts catching the signals a session passes on
+// (agent.SessionSignals), in the background.
+func watchSignals(terminal bool) *signalWatch {
+	w := &signalWatch{c: make(chan os.Signal, 16), ready: make(chan struct{})}
+	go func() {
+		signal.Notify(w.c, agent.SessionSignals(terminal)...)
+		close(w.ready)
+	}()
+	return w
+}
+
+// stop stops catching the signals, in the background: each signal's
+// registration is undone by a round trip to the Go runtime's signal
+// thread (six of them), which held the exit reply back from a caller who
+// exits right after. A signal caught meanwhile is not passed on: the
+// session has ended.
+func (w *signalWatch) stop() {
+	go func() {
+		<-w.ready
+		signal.Stop(w.c)
+	}()
+}
+
+// relayStarted is Relay with the signals already caught into sigs.
+func relayStarted(c *agent.Conn, master *os.File, terminal bool, gone agent.Reply, sigs chan os.Signal) agent.Reply {
 	var old *term.State
 	if terminal {
 		signal.Ignore(syscall.SIGINT) // Ctrl-C is a byte for the session's terminal

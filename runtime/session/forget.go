@@ -30,24 +30,36 @@ func Forget(base, store, name, id string) error {
 	return nil
 }
 
-// Sweep removes, under the runtime directory base, the session tickets
-// of store whose box is gone (live reports whether box id named name
-// still exists), tickets of other stores whose box directory has no
-// box.json any more (a store removed, or pruned by a devbox older than
-// Sweep), every entry of the tickets' directory that is not a ticket (read
-// as input: a link, a fifo, a huge or damaged file, a directory if empty),
-// and temporaries of writers that died. It returns how many entries it
-// removed.
+// Sweep removes what Stale lists and returns how many entries it removed.
 func Sweep(base, store string, live func(name, id string) bool) (int, error) {
+	stale, err := Stale(base, store, live)
+	n := 0
+	for _, p := range stale {
+		if os.Remove(p) == nil {
+			n++
+		}
+	}
+	return n, err
+}
+
+// Stale lists, under the runtime directory base, the session tickets of
+// store whose box is gone (live reports whether box id named name still
+// exists), tickets of other stores whose box directory has no box.json
+// any more (a store removed, or pruned by a devbox older than Sweep),
+// every entry of the tickets' directory that is not a ticket (read as
+// input: a link, a fifo, a huge or damaged file, a directory if empty),
+// and temporaries of writers that died: what Sweep removes, and what
+// `devbox prune --dry-run` lists.
+func Stale(base, store string, live func(name, id string) bool) ([]string, error) {
 	dir := filepath.Join(base, "front")
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
+		return nil, nil
 	}
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	var stale []string
 	for _, ent := range ents {
 		p := filepath.Join(dir, ent.Name())
 		if strings.HasPrefix(ent.Name(), ".") {
@@ -58,11 +70,9 @@ func Sweep(base, store string, live func(name, id string) bool) (int, error) {
 		} else if t, ok := readTicket(p); ok && (t.Store != store && hasRecord(t.Dir) || t.Store == store && live(t.Name, t.ID)) {
 			continue
 		}
-		if os.Remove(p) == nil {
-			n++
-		}
+		stale = append(stale, p)
 	}
-	return n, nil
+	return stale, nil
 }
 
 // hasRecord reports whether box directory dir may still hold its record

@@ -15,7 +15,7 @@ import (
 // the ticket's place goes as a link.
 func TestForget(t *testing.T) {
 	base, store := t.TempDir(), t.TempDir()
-	vouched(t, base, store, "")
+	vouched(t, base, store, "", true)
 	p := ticketPath(base, store, "dev")
 	must(t, Forget(base, store, "dev", "another-box"))
 	if _, err := os.Lstat(p); err != nil {
@@ -46,10 +46,10 @@ func TestForget(t *testing.T) {
 // writer's temporary stay.
 func TestSweep(t *testing.T) {
 	base, store := t.TempDir(), t.TempDir()
-	vouched(t, base, store, "")
+	vouched(t, base, store, "", true)
 	dir := filepath.Join(base, "front")
 	elsewhere := t.TempDir() // another store, whose box is there
-	other := Ticket{Store: elsewhere, Name: "dev", ID: "0123456789abcdef", Dir: vouched(t, t.TempDir(), elsewhere, ""), Record: FileID{Ino: 1}}
+	other := Ticket{Store: elsewhere, Name: "dev", ID: "0123456789abcdef", Dir: vouched(t, t.TempDir(), elsewhere, "", true), Record: FileID{Ino: 1}}
 	must(t, Vouch(base, other))
 	removedStore := Ticket{Store: "/removed", Name: "dev", ID: "0123456789abcdef", Dir: "/removed/containers/0123456789abcdef", Record: FileID{Ino: 1}}
 	must(t, Vouch(base, removedStore))

@@ -53,6 +53,11 @@ type Ticket struct {
 	Dir       string `json:"dir"`
 	Record    FileID `json:"record"`
 	Provision FileID `json:"provision"`
+	// Box is what a session takes from those two files as the CLI read
+	// them (runtime/box's SessionBox): while they are still exactly
+	// those, the front takes it from here and does not read and decode
+	// them again. A ticket without it (an older CLI's) has them read.
+	Box *Box `json:"box,omitempty"`
 }
 
 // maxFile bounds what is read of a ticket or a record.
@@ -99,6 +104,9 @@ func Lookup(base, store, name string) (Box, error) {
 	if t.Store != store || t.Name != name || !filepath.IsAbs(t.Dir) || t.Record == (FileID{}) {
 		return Box{}, errors.New("session ticket for another box")
 	}
+	if t.Box != nil {
+		return t.vouchedBox()
+	}
 	b, id, err := readFile(filepath.Join(t.Dir, "box.json"))
 	if err != nil {
 		return Box{}, err
@@ -137,6 +145,47 @@ func Lookup(base, store, name string) (Box, error) {
 	}
 	box.NoProvision, box.Provision = p.NoProvision, p.Provision
 	return box, nil
+}
+
+// vouchedBox returns t.Box while box.json and provision.json are the
+// very files the ticket names (provision.json absent if it names none).
+func (t *Ticket) vouchedBox() (Box, error) {
+	if t.Box.ID != t.ID || t.Box.Name != t.Name {
+		return Box{}, errors.New("session ticket for another box")
+	}
+	id, err := fileID(filepath.Join(t.Dir, "box.json"))
+	if err != nil {
+		return Box{}, err
+	}
+	if id != t.Record {
+		return Box{}, errors.New("box.json changed since the CLI checked it")
+	}
+	id, err = fileID(filepath.Join(t.Dir, "provision.json"))
+	switch {
+	case errors.Is(err, os.ErrNotExist) && t.Provision == (FileID{}):
+	case err != nil:
+		return Box{}, err
+	case id != t.Provision:
+		return Box{}, errors.New("provision.json changed since the CLI checked it")
+	}
+	return *t.Box, nil
+}
+
+// fileID returns the identity of the regular file of this user at path,
+// not following a link (as readFile opens it).
+func fileID(path string) (FileID, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return FileID{}, &os.PathError{Op: "lstat", Path: path, Err: err}
+	}
+	switch {
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		return FileID{}, &os.PathError{Op: "open", Path: path, Err: unix.ELOOP}
+	case st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != os.Getuid():
+		return FileID{}, fmt.Errorf("%s is not a regular file of yours", path)
+	}
+	return FileID{Dev: st.Dev, Ino: st.Ino, Size: st.Size,
+		Mtime: st.Mtim.Sec*1e9 + st.Mtim.Nsec, Ctime: st.Ctim.Sec*1e9 + st.Ctim.Nsec}, nil
 }
 
 // readFile reads the regular file at path, of this user, without

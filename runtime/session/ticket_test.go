@@ -1,6 +1,7 @@
 package session
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +13,9 @@ import (
 
 // vouched writes a box directory with box.json (and provision.json when
 // prov is not "") and a ticket for it, as the CLI does after reading them.
-func vouched(t *testing.T, base, store, prov string) (dir string) {
+// With withBox the ticket carries what a session takes from the two
+// files, as the CLI's tickets do.
+func vouched(t *testing.T, base, store, prov string, withBox bool) (dir string) {
 	t.Helper()
 	dir = filepath.Join(store, "containers", "0123456789abcdef")
 	must(t, os.MkdirAll(dir, 0o700))
@@ -22,6 +25,16 @@ func vouched(t *testing.T, base, store, prov string) (dir string) {
 	if prov != "" {
 		must(t, os.WriteFile(filepath.Join(dir, "provision.json"), []byte(prov), 0o600))
 		tk.Provision = statID(t, filepath.Join(dir, "provision.json"))
+	}
+	if withBox {
+		var p struct {
+			NoProvision bool             `json:"noProvision"`
+			Provision   *provision.State `json:"provision"`
+		}
+		if prov != "" {
+			must(t, json.Unmarshal([]byte(prov), &p))
+		}
+		tk.Box = &Box{ID: tk.ID, Name: tk.Name, Env: []string{"A=1"}, NoProvision: p.NoProvision, Provision: p.Provision}
 	}
 	must(t, Vouch(base, tk))
 	return dir
@@ -82,36 +95,42 @@ func TestLookup(t *testing.T) {
 			must(t, os.Rename(ticketPath(base, store, "dev"), ticketPath(base, store, "other")))
 		}, lookup: "other", err: "another box"},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			base, store := t.TempDir(), t.TempDir()
-			dir := vouched(t, base, store, c.prov)
-			if c.change != nil {
-				c.change(t, dir, base, store)
+		for _, withBox := range []bool{false, true} {
+			name := c.name
+			if withBox {
+				name += ", box in the ticket"
 			}
-			st, name := store, "dev"
-			if c.store != "" {
-				st = c.store
-			}
-			if c.lookup != "" {
-				name = c.lookup
-			}
-			b, err := Lookup(base, st, name)
-			if c.err != "" {
-				if err == nil || !strings.Contains(err.Error(), c.err) {
-					t.Fatalf("Lookup: %v, want an error with %q", err, c.err)
+			t.Run(name, func(t *testing.T) {
+				base, store := t.TempDir(), t.TempDir()
+				dir := vouched(t, base, store, c.prov, withBox)
+				if c.change != nil {
+					c.change(t, dir, base, store)
 				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if b.ID != "0123456789abcdef" || b.Name != "dev" || len(b.Env) != 1 || b.Env[0] != "A=1" {
-				t.Errorf("Lookup = %+v", b)
-			}
-			if c.prov != "" && (b.Provision == nil || !b.Provision.LangFallback) {
-				t.Errorf("provisioning state not read: %+v", b.Provision)
-			}
-		})
+				st, name := store, "dev"
+				if c.store != "" {
+					st = c.store
+				}
+				if c.lookup != "" {
+					name = c.lookup
+				}
+				b, err := Lookup(base, st, name)
+				if c.err != "" {
+					if err == nil || !strings.Contains(err.Error(), c.err) {
+						t.Fatalf("Lookup: %v, want an error with %q", err, c.err)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if b.ID != "0123456789abcdef" || b.Name != "dev" || len(b.Env) != 1 || b.Env[0] != "A=1" {
+					t.Errorf("Lookup = %+v", b)
+				}
+				if c.prov != "" && (b.Provision == nil || !b.Provision.LangFallback) {
+					t.Errorf("provisioning state not read: %+v", b.Provision)
+				}
+			})
+		}
 	}
 }
 
@@ -142,5 +161,20 @@ func TestNeedsProvision(t *testing.T) {
 		if got := NeedsProvision(c.b, c.single, c.auto); got != c.want {
 			t.Errorf("%s: NeedsProvision = %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// A ticket whose box is not the one it names is not served from.
+func TestLookupTicketBoxOfAnother(t *testing.T) {
+	base, store := t.TempDir(), t.TempDir()
+	vouched(t, base, store, "", true)
+	b, _, err := readFile(ticketPath(base, store, "dev"))
+	must(t, err)
+	var tk Ticket
+	must(t, json.Unmarshal(b, &tk))
+	tk.Box.ID = "fedcba9876543210"
+	must(t, Vouch(base, tk))
+	if _, err := Lookup(base, store, "dev"); err == nil || !strings.Contains(err.Error(), "another box") {
+		t.Fatalf("Lookup: %v, want an error for another box", err)
 	}
 }

@@ -376,3 +376,34 @@ func (e *env) answerPrompt(t *testing.T, a string, args ...string) (result, stri
 	}
 	return result{stdout: out.String(), code: code}, string(seen)
 }
+
+// TestEscapeBoxFileExposesUnasked: a cloned repository's devbox.toml
+// without any hook publishes a box's port on every interface, or puts the
+// box on the host's network; before, devbox assemble did so unasked and a
+// service in the box was reachable from the café's Wi-Fi. Now it asks, as
+// for hooks (without a terminal it refuses, naming what would be exposed),
+// while a port on loopback is not asked about.
+func TestEscapeBoxFileExposesUnasked(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	proj := filepath.Join(e.home, "exposer")
+	os.MkdirAll(proj, 0o755)
+	file := filepath.Join(proj, "devbox.toml")
+	for _, c := range []struct{ box, want string }{
+		{"[box.wide]\nimage = \"busybox\"\nports = [\"0.0.0.0:18022:22\"]\n", "port 0.0.0.0:18022:22"},
+		{"[box.hostnet]\nimage = \"busybox\"\nnetwork = \"host\"\n", "network host"},
+	} {
+		os.WriteFile(file, []byte(c.box), 0o644)
+		r := e.run("assemble", file)
+		if r.code != 125 || !strings.Contains(r.stderr, c.want) || !strings.Contains(r.stderr, "--trust") {
+			t.Errorf("%q without a terminal: exit %d %q, want 125 naming %q and --trust", c.box, r.code, r.stderr, c.want)
+		}
+		if b := e.boxes(); len(b) != 0 {
+			t.Fatalf("%q: a box was made unasked: %+v", c.box, b)
+		}
+	}
+	os.WriteFile(file, []byte("[box.local]\nimage = \"busybox\"\nports = [\"18023:23\"]\n"), 0o644)
+	if r := e.ok("assemble", file); strings.TrimSpace(r.stdout) != "local\tcreate" {
+		t.Errorf("a loopback port: %q", r.stdout)
+	}
+}

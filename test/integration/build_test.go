@@ -5,6 +5,7 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,7 +44,7 @@ type buildJSON struct {
 
 func (e *env) build(args ...string) (buildJSON, result) {
 	e.t.Helper()
-	r := e.ok(append([]string{"build", "--json"}, args...)...)
+	r := e.ok(append([]string{"build", "--json", "--host-loopback"}, args...)...)
 	var res []buildJSON
 	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || len(res) != 1 {
 		e.t.Fatalf("build --json: %v: %q", err, r.stdout)
@@ -143,7 +144,7 @@ func TestBuild(t *testing.T) {
 	}
 	e.ok("run", "tool", "--", "test", "-e", "/etc/built-by-hook2")
 	// --no-cache builds even with the key unchanged; -q prints the ref.
-	if r := e.ok("build", "--no-cache", "-q", file); r.stdout != "localhost/tool:latest\n" || r.stderr != "" {
+	if r := e.ok("build", "--host-loopback", "--no-cache", "-q", file); r.stdout != "localhost/tool:latest\n" || r.stderr != "" {
 		t.Errorf("build --no-cache -q: %q, stderr %q", r.stdout, r.stderr)
 	}
 	forced, _ := e.build(file)
@@ -155,7 +156,7 @@ func TestBuild(t *testing.T) {
 
 	// A failing hook: exit 1, the hook named, no box, nothing tagged.
 	os.WriteFile(file, []byte(strings.Replace(buildFile, `"echo \"$GREETING\" > /etc/built-by-hook"`, `"echo half > /etc/half; exit 7"`, 1)), 0o644)
-	r = e.run("build", "-t", "half:1", file)
+	r = e.run("build", "--host-loopback", "-t", "half:1", file)
 	if r.code != 1 || !strings.Contains(r.stderr, "on_create hook 2 (echo half > /etc/half; exit 7) failed: exit 7") || !strings.Contains(r.stderr, "(log: ") {
 		t.Errorf("failing hook: exit %d, stderr:\n%s", r.code, r.stderr)
 	}
@@ -175,7 +176,7 @@ func TestBuild(t *testing.T) {
 
 	// --pull always pulls the base again: the same digest, the same key.
 	os.WriteFile(file, []byte(editedFile), 0o644)
-	if r := e.ok("build", "--pull", "always", file); !strings.Contains(r.stderr, "Pulling docker.io/library/debian") || !strings.Contains(r.stdout, "\tcached") {
+	if r := e.ok("build", "--host-loopback", "--pull", "always", file); !strings.Contains(r.stderr, "Pulling docker.io/library/debian") || !strings.Contains(r.stdout, "\tcached") {
 		t.Errorf("build --pull always: %q\n%s", r.stdout, r.stderr)
 	}
 	// The cached builds left the failed build's log alone.
@@ -185,20 +186,20 @@ func TestBuild(t *testing.T) {
 	// --pull never does not pull a missing image.
 	never := filepath.Join(dir, "never.toml")
 	os.WriteFile(never, []byte("[box.bb]\nimage = \"busybox\"\n"), 0o644)
-	if r := e.run("build", "--pull", "never", never); r.code != 125 || !strings.Contains(r.stderr, "--pull never") || !strings.Contains(r.stderr, "hint: devbox pull busybox") {
+	if r := e.run("build", "--host-loopback", "--pull", "never", never); r.code != 125 || !strings.Contains(r.stderr, "--pull never") || !strings.Contains(r.stderr, "hint: devbox pull busybox") {
 		t.Errorf("build --pull never of a missing image: exit %d, %q", r.code, r.stderr)
 	}
 	// -t names one image; -b names a box of the file.
 	os.WriteFile(file, []byte(buildFile+"\n[box.other]\nimage = \"busybox\"\n"), 0o644)
-	if r := e.run("build", "-t", "x:1", file); r.code != 125 || !strings.Contains(r.stderr, "hint: choose one with -b BOX") {
+	if r := e.run("build", "--host-loopback", "-t", "x:1", file); r.code != 125 || !strings.Contains(r.stderr, "hint: choose one with -b BOX") {
 		t.Errorf("-t with two boxes: exit %d, %q", r.code, r.stderr)
 	}
-	if r := e.run("build", "-b", "nosuch", file); r.code != 125 || !strings.Contains(r.stderr, "(hint: it has other, tool)") {
+	if r := e.run("build", "--host-loopback", "-b", "nosuch", file); r.code != 125 || !strings.Contains(r.stderr, "(hint: it has other, tool)") {
 		t.Errorf("-b nosuch: exit %d, %q", r.code, r.stderr)
 	}
 	// A bad box file: 125 with a hint.
 	os.WriteFile(file, []byte("[box.tool]\nimage = \"debian\"\npackage = [\"less\"]\n"), 0o644)
-	if r := e.run("build", file); r.code != 125 || !strings.Contains(r.stderr, "unknown key(s) box.tool.package") || !strings.Contains(r.stderr, "hint:") {
+	if r := e.run("build", "--host-loopback", file); r.code != 125 || !strings.Contains(r.stderr, "unknown key(s) box.tool.package") || !strings.Contains(r.stderr, "hint:") {
 		t.Errorf("bad box file: exit %d, %q", r.code, r.stderr)
 	}
 }
@@ -266,7 +267,7 @@ func TestBuildInterrupted(t *testing.T) {
 	e.stopBoxesAtCleanup()
 	file := filepath.Join(e.home, "devbox.toml")
 	os.WriteFile(file, []byte("[box.slow]\nimage = \"debian\"\non_create = [\"touch /started; sleep 60\"]\n"), 0o644)
-	c := e.cmd("build", file)
+	c := e.cmd("build", "--host-loopback", file)
 	var errb strings.Builder
 	c.Stderr = &errb
 	if err := c.Start(); err != nil {
@@ -314,7 +315,7 @@ func TestBuildKilled(t *testing.T) {
 	// start starts a build of slow and returns once its hook runs, with
 	// its temporary box's name (not skip's).
 	start := func(skip string) (*exec.Cmd, string, string) {
-		c := e.cmd("build", slow)
+		c := e.cmd("build", "--host-loopback", slow)
 		// A file: read while the build runs.
 		errf, err := os.CreateTemp(t.TempDir(), "stderr")
 		if err != nil {
@@ -359,7 +360,7 @@ func TestBuildKilled(t *testing.T) {
 	// A build in progress is not swept.
 	quick := filepath.Join(e.home, "quick.toml")
 	os.WriteFile(quick, []byte("[box.quick]\nimage = \"busybox\"\n"), 0o644)
-	if r := e.ok("build", quick); strings.Contains(r.stderr, "removing box") {
+	if r := e.ok("build", "--host-loopback", quick); strings.Contains(r.stderr, "removing box") {
 		t.Errorf("a build during another removed a box:\n%s", r.stderr)
 	}
 	names := []string{}
@@ -391,7 +392,7 @@ func TestBuildLayered(t *testing.T) {
 	os.WriteFile(file, []byte(layered), 0o644)
 	build := func() []buildJSON {
 		t.Helper()
-		r := e.ok("build", "--json", file)
+		r := e.ok("build", "--host-loopback", "--json", file)
 		var res []buildJSON
 		if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || len(res) != 2 || res[0].Box != "base" || res[1].Box != "app" {
 			t.Fatalf("build --json: %v: %s", err, r.stdout)
@@ -472,5 +473,64 @@ func TestBuildRecordGoesWithImage(t *testing.T) {
 	c.check(t)
 	if again := build("kept"); !again.Cached || again.ID != kept.ID {
 		t.Errorf("the stored image's build is no longer cached: %+v", again)
+	}
+}
+
+// TestEscapeBuildHookHostLoopback: devbox build runs a box file's hooks
+// without asking (sandboxed, with a home of its own), so a cloned
+// repository's on_create hook must not reach the services on the user's
+// 127.0.0.1 (a Docker API on TCP, a database, a dev server). Before, the
+// build's box had host loopback and the hook's connection to
+// host.devbox.internal:PORT reached a listener on the host's 127.0.0.1.
+// --host-loopback lets it (the control: the same hook then connects); a
+// box whose packages come from a repository on host.devbox.internal is
+// refused without the flag, with the hint.
+func TestEscapeBuildHookHostLoopback(t *testing.T) {
+	e := assembleEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	conns := make(chan struct{}, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns <- struct{}{}
+			c.Write([]byte("HTTP/1.0 200 OK\r\n\r\nsecret\n"))
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	dir := filepath.Join(e.home, "cloned")
+	os.MkdirAll(dir, 0o755)
+	file := filepath.Join(dir, "devbox.toml")
+	// busybox nc: Debian 12's busybox wget faults with -T, on the host too.
+	os.WriteFile(file, []byte(fmt.Sprintf("[box.reach]\nimage = \"busybox\"\non_create = [\"echo hi | nc -w 3 %s %d || true\"]\n", "host.devbox.internal", port)), 0o644)
+	reached := func() bool {
+		select {
+		case <-conns:
+			return true
+		case <-time.After(200 * time.Millisecond):
+			return false
+		}
+	}
+	e.ok("build", "--no-cache", file)
+	if reached() {
+		t.Errorf("a build hook reached a listener on the host's 127.0.0.1 without --host-loopback")
+	}
+	e.ok("build", "--no-cache", "--host-loopback", file)
+	if !reached() {
+		t.Errorf("with --host-loopback the hook did not reach the host's 127.0.0.1 (the test proves nothing)")
+	}
+	os.WriteFile(file, []byte("[box.pkgs]\nimage = \"debian\"\npackages = [\"less\"]\n"), 0o644)
+	if r := e.run("build", file); r.code != 125 || !strings.Contains(r.stderr, "hint: devbox build --host-loopback") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("packages from a repository on host.devbox.internal without --host-loopback: exit %d %q, want 125 and the hint", r.code, r.stderr)
+	}
+	if b := e.boxes(); len(b) != 0 {
+		t.Errorf("builds left boxes: %+v", b)
 	}
 }

@@ -140,3 +140,57 @@ func TestEscapeDevcontainerTrustReuse(t *testing.T) {
 	}
 	refused("the trusted file swapped for a link to an edited copy", trusted)
 }
+
+// TestEscapeTrustPromptHidden: the trust prompt is where the user decides
+// what a repository may run as them, so what it shows must be what runs.
+// A hook whose second line is the payload, after a "#" that makes the
+// first line look like a comment, and environment and mount values with a
+// right-to-left override, a directional isolate, an escape sequence and a
+// carriage return: the prompt (on a terminal, answered n) shows every one
+// of them escaped, with nothing raw that a terminal reorders, hides or
+// acts on, and the payload's line is visible as a second line of the
+// hook; the one-line refusal without a terminal the same. Before the fix
+// the prompt dropped the newline (the payload read as part of the comment:
+// "echo setup # id > FILE") and passed U+202E and U+2066 through.
+func TestEscapeTrustPromptHidden(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	proj := filepath.Join(e.home, "cloned-bidi")
+	if err := os.MkdirAll(filepath.Join(proj, ".devcontainer"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(e.home, "hidden-hook-ran")
+	body := `{"image": "debian",
+	"postCreateCommand": "echo setup # \nid > ` + marker + `",
+	"containerEnv": {"LANG": "C.UTF-8\u202e hs.live/krow/ =VNE_HSAB", "TERM": "xterm\u2066\u2069\u001b[8m\rTERM=dumb"}}`
+	if err := os.WriteFile(filepath.Join(proj, ".devcontainer", "devcontainer.json"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hidden := func(what, s string) {
+		t.Helper()
+		for _, r := range s {
+			if r == '\u061c' || r == '\u200e' || r == '\u200f' || (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069') ||
+				(r < 0x20 && r != '\n') || (r >= 0x7f && r <= 0x9f) {
+				t.Errorf("%s carries %U raw: %q", what, r, s)
+			}
+		}
+	}
+	// Without a terminal: one line, nothing raw, the payload named.
+	r := e.run("shell", "--devcontainer="+proj, "--", "true")
+	if r.code != 125 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, `\nid > `) {
+		t.Errorf("without a terminal: exit %d %q, want 125, one line showing the hook's second line", r.code, r.stderr)
+	}
+	hidden("the refusal", strings.TrimSuffix(r.stderr, "\n"))
+	// On a terminal.
+	_, seen := e.answerPrompt(t, "n", "shell", "--devcontainer="+proj, "--", "true")
+	prompt, _, _ := strings.Cut(strings.ReplaceAll(seen, "\r\n", "\n"), "[y/N]")
+	hidden("the prompt", prompt)
+	for _, w := range []string{`echo setup # \nid > ` + marker, `\u202e`, `\u2066`, `\x1b[8m`, `\rTERM=dumb`} {
+		if !strings.Contains(prompt, w) {
+			t.Errorf("the prompt does not show %q:\n%s", w, prompt)
+		}
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("the hook ran although the answer was n")
+	}
+}

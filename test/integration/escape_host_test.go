@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -322,4 +323,62 @@ func listenUnix(t *testing.T, p string) {
 		t.Fatalf("listening on %s: %v", p, err)
 	}
 	t.Cleanup(func() { l.Close(); os.Remove(p) })
+}
+
+// TestEscapeHostAgentFlood: a box that reaches its agent's socket (a
+// volume of the runtime directory, as in TestEscapeHostAgentFromBox)
+// sends it, over 60 connections each, a 160 KiB garbage packet, an empty
+// packet, an exec request and a status request, each carrying 253
+// descriptors (more than the agent accepts: the kernel closes the rest,
+// MSG_CTRUNC). The agent must refuse each and keep none of what it
+// received: its descriptor table (FDSize in the init's /proc/PID/status,
+// which only grows) stays small, where a leak of 8 descriptors a packet
+// would take it past 1024; and it still serves the host.
+func TestEscapeHostAgentFlood(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	img := probeImage(t, e)
+	rt := filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "devbox")
+	e.ok("create", "agentflood", "--image", img, "-v", rt+":/hostrt", "--grace", "120")
+	e.ok("exec", "agentflood", "--", "true")
+	var id string
+	var initPID int
+	for _, b := range e.boxes() {
+		if b.Name == "agentflood" {
+			id, initPID = b.ID, b.State.InitPID
+		}
+	}
+	if len(id) < 16 || initPID == 0 {
+		t.Fatalf("no id or init for the box: %q %d", id, initPID)
+	}
+	fdSize := func() int {
+		t.Helper()
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", initPID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "FDSize:"); ok {
+				n, err := strconv.Atoi(strings.TrimSpace(v))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+		}
+		t.Fatalf("no FDSize in the init's status:\n%s", b)
+		return 0
+	}
+	before := fdSize()
+	r := e.ok("exec", "--root", "agentflood", "--", "/probe", "agent-flood", "/hostrt/"+id[:16]+"/agent.sock", "60")
+	m := lines(r.stdout)
+	if m["sent"] != "240" || m["answered"] != "240" {
+		t.Fatalf("the flood did not reach the agent (the test is void):\n%s%s", r.stdout, r.stderr)
+	}
+	after := fdSize()
+	t.Logf("the init's FDSize: %d before, %d after", before, after)
+	if after >= 1024 {
+		t.Errorf("the agent kept descriptors a box sent it: FDSize %d before, %d after", before, after)
+	}
+	e.ok("exec", "agentflood", "--", "true")
 }

@@ -199,3 +199,59 @@ func TestImageNameDotDot(t *testing.T) {
 	// The control: a plain name still works.
 	e.ok("build", "-t", "team/dots:1", file)
 }
+
+// TestEscapeRunImageConfig: devbox run (box.Manager.Run since session 9)
+// of an image whose configuration tries what the kernel or the run's
+// plumbing could turn into more than the image asked for: a User that is
+// (uid_t)-1 — setresuid(-1) changes nothing, so the command would stay
+// root — as uid or gid, a uid the box's namespace does not map, a
+// WorkingDir climbing out with "..", an Env entry with a newline and one
+// without "=", a 1 MiB Cmd, a bogus StopSignal, ExposedPorts, Volumes and
+// Labels. Each either runs as what it names, inside the box, or is
+// refused with exit 125 and one line; none runs as root in its place, and
+// none reaches the host (the WorkingDir stays in the box's root).
+func TestEscapeRunImageConfig(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	for _, c := range []struct {
+		name string
+		edit func(*v1.Config)
+		args []string
+		ok   func(r result) bool
+	}{
+		{"user -1", func(c *v1.Config) { c.User = "4294967295" }, []string{"id", "-u"},
+			func(r result) bool { return r.code == 125 && strings.Count(r.stderr, "\n") == 1 }},
+		{"group -1", func(c *v1.Config) { c.User = "1000:4294967295" }, []string{"id", "-g"},
+			func(r result) bool { return r.code == 125 && strings.Count(r.stderr, "\n") == 1 }},
+		{"unmapped uid", func(c *v1.Config) { c.User = "4000000000" }, []string{"id", "-u"},
+			func(r result) bool { return r.code != 0 && !strings.Contains(r.stdout, "0\n") }},
+		{"workdir dot-dot", func(c *v1.Config) { c.WorkingDir = "/../../../../../.." + e.home }, []string{"sh", "-c", "pwd; ls -a"},
+			func(r result) bool { return !strings.Contains(r.stdout, "devbox-canary") }},
+		{"env newline", func(c *v1.Config) { c.Env = append(c.Env, "A=one\ntwo=2", "NOEQUALS") }, []string{"sh", "-c", `printf '%s|' "$A"; echo "${two-unset}"`},
+			func(r result) bool {
+				return r.code == 0 && r.stdout == "one\ntwo=2|unset\n" || r.code == 125 && strings.Count(r.stderr, "\n") == 1
+			}},
+		{"huge cmd", func(c *v1.Config) { c.Cmd = []string{"echo", strings.Repeat("x", 1<<20)} }, nil,
+			func(r result) bool { return r.code != 0 && strings.Count(r.stderr, "\n") == 1 }},
+		{"odd fields", func(c *v1.Config) {
+			c.StopSignal = "SIGNOPE"
+			c.ExposedPorts = map[string]struct{}{"22/tcp": {}, "99999/udp": {}}
+			c.Volumes = map[string]struct{}{"/../../home": {}, e.home: {}}
+			c.Labels = map[string]string{"dev.devbox.build.key": "x", "\x1b]0;x\x07": "y"}
+		}, []string{"sh", "-c", "ls " + e.home + " 2>&1; echo done"},
+			func(r result) bool {
+				return r.code == 0 && strings.HasSuffix(r.stdout, "done\n") && !strings.Contains(r.stdout, "devbox-canary")
+			}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			plantCanary(t, e.home)
+			ref := pushEditedBusybox(t, e, "devbox-test/cfg-"+strings.ReplaceAll(c.name, " ", "-")+":1", c.edit)
+			e.ok("pull", "-q", ref)
+			r := e.run(append([]string{"run", "-T", ref}, c.args...)...)
+			t.Logf("exit %d: %.200q %.200q", r.code, r.stdout, r.stderr)
+			if !c.ok(r) || hasEscape(r.stderr) {
+				t.Errorf("exit %d\nstdout %q\nstderr %q", r.code, r.stdout, r.stderr)
+			}
+		})
+	}
+}

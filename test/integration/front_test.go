@@ -216,7 +216,8 @@ func TestFrontHandsOver(t *testing.T) {
 // ticket with it, and devbox prune removes tickets whose box is gone and
 // whatever was planted among them (a link to a file of the user's, a
 // huge file, a ticket copied under another name), removing each as
-// itself, never following or reading it whole, while a running box's
+// itself, never following or reading it whole (prune --dry-run lists
+// each), while a running box's
 // ticket stays and the front still serves it. Before, every ticket
 // outlived its box.
 func TestFrontTicketsGoWithTheirBoxes(t *testing.T) {
@@ -275,6 +276,26 @@ func TestFrontTicketsGoWithTheirBoxes(t *testing.T) {
 		if err := plant(filepath.Join(front, name)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// prune --dry-run lists each of them as a ticket, and not kept's.
+	r := e.ok("prune", "--dry-run", "--json")
+	var items []struct{ Kind, Name string }
+	if err := json.Unmarshal([]byte(r.stdout), &items); err != nil {
+		t.Fatalf("prune --dry-run --json: %v: %q", err, r.stdout)
+	}
+	listed := map[string]bool{}
+	for _, it := range items {
+		if it.Kind == "ticket" {
+			listed[it.Name] = true
+		}
+	}
+	for name := range planted {
+		if !listed[name] {
+			t.Errorf("prune --dry-run does not list %s: %v", name, items)
+		}
+	}
+	if listed[keptFile] {
+		t.Errorf("prune --dry-run lists the running box's ticket %s", keptFile)
 	}
 	e.ok("prune", "--force")
 	for name := range planted {

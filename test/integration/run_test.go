@@ -345,7 +345,7 @@ func TestRunErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "--pull", "never", "busybox", "true"}, "--pull=never"},
+		{[]string{"run", "--pull", "never", "busybox", "true"}, "--pull never"},
 		{[]string{"run", "--net", "bridge", "busybox", "true"}, "invalid --net"},
 		{[]string{"run", "--name", "bad/name", "busybox", "true"}, "invalid box name"},
 		{[]string{"run", "-u", "nosuchuser", "busybox", "true"}, "nosuchuser"},
@@ -851,7 +851,7 @@ func TestRunHolder(t *testing.T) {
 	var buf [16]byte
 	n, err := syscall.Read(fd, buf[:])
 	syscall.Close(fd)
-	if err != nil || string(buf[:n]) != "no" {
+	if err != nil || string(buf[:n]) != "no\x00" { // warm.Send's "no"
 		t.Errorf("a foreign request: reply %q, %v", buf[:n], err)
 	}
 	run(true)

@@ -21,7 +21,7 @@ func init() {
 }
 
 func agentAttack(sock, cmd string) int {
-	c, err := agent.Dial(sock)
+	c, err := agent.DialAny(sock)
 	result("connect", err)
 	if err != nil {
 		return 0

@@ -67,7 +67,7 @@ func hostChan() int {
 	}
 	reached := 0
 	for _, p := range cands {
-		c, err := agent.Dial(p)
+		c, err := agent.DialAny(p)
 		if err != nil {
 			fmt.Printf("tried: %s: %v\n", p, err)
 			continue

@@ -153,13 +153,17 @@ func (h *helper) fail(err error) error {
 func (h *helper) makeStateDir() error {
 	dir := h.o.StateDir()
 	err := os.Mkdir(dir, 0o700)
-	if errors.Is(err, os.ErrExist) {
+	// The previous helper may remove its directory between our Mkdir
+	// and Rename (ENOENT): then the path is free, and Mkdir again.
+	for try := 0; errors.Is(err, os.ErrExist) && try < 3; try++ {
 		aside := dir + ".old-" + strconv.Itoa(os.Getpid())
 		if err = os.Rename(dir, aside); err == nil {
 			// The new one first: while the old one exists, its inode
 			// number cannot be the new one's.
 			err = os.Mkdir(dir, 0o700)
 			_ = os.RemoveAll(aside)
+		} else if errors.Is(err, os.ErrNotExist) {
+			err = os.Mkdir(dir, 0o700)
 		}
 	}
 	var st unix.Stat_t

@@ -15,6 +15,8 @@ import (
 	"hash/fnv"
 	"os"
 	"os/exec"
+	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -51,6 +53,14 @@ func leave(name string) {
 	// dies with the box).
 	c := exec.Command("/proc/self/exe", "abstract-listen", name)
 	err = c.Start()
+	// Left once it listens: /proc/net/unix lists it (a find right after
+	// this process ends must see it).
+	for i := 0; err == nil && i < 200; i++ {
+		if b, rerr := os.ReadFile("/proc/net/unix"); rerr == nil && strings.Contains(string(b), " @"+name+"\n") {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	result("leave abstract", err)
 }
 

@@ -159,4 +159,20 @@ func TestReadAll(t *testing.T) {
 	if _, err := readAll(dir); err == nil {
 		t.Error("a directory read as a file")
 	}
+	// The box's own files are input: a FIFO (whose open would block
+	// without a writer) and a file over the bound are refused.
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readAll(fifo); err == nil {
+		t.Error("a FIFO read as a file")
+	}
+	huge := filepath.Join(dir, "huge")
+	if err := os.WriteFile(huge, nil, 0o644); err != nil || os.Truncate(huge, maxAccountFile+1) != nil {
+		t.Fatal("making a sparse file")
+	}
+	if _, err := readAll(huge); err == nil {
+		t.Error("a file over maxAccountFile read whole")
+	}
 }

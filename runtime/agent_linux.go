@@ -600,15 +600,24 @@ func sessionUser(req agent.Request, ids IDMaps) (User, error) {
 // readAll reads the file at path with plain system calls: open, read
 // until the end, close. os.ReadFile takes three times as many (the
 // runtime poller's registration refused, file status flags read and
-// set, a stat), each on a session's way to its fork.
+// set, a stat), each on a session's way to its fork. The box's files are
+// input: a FIFO does not block the open (O_NONBLOCK; anything but a
+// regular file is refused), and at most maxAccountFile bytes are read.
 func readAll(path string) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, &os.PathError{Op: "read", Path: path, Err: unix.EINVAL}
+	}
 	b := make([]byte, 0, 4096)
 	for {
+		if len(b) >= maxAccountFile {
+			return nil, &os.PathError{Op: "read", Path: path, Err: unix.EFBIG}
+		}
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
 		}
@@ -625,6 +634,10 @@ func readAll(path string) ([]byte, error) {
 		b = b[:len(b)+n]
 	}
 }
+
+// maxAccountFile bounds what readAll reads of the box's /etc/passwd and
+// /etc/group.
+const maxAccountFile = 16 << 20
 
 // loginShell returns want when the box has it, else bash, else sh.
 func loginShell(want string) string {

@@ -55,6 +55,10 @@ type launchOptions struct {
 	Cgroup *os.File
 	// Terminal: devbox run's command gets a terminal.
 	Terminal bool
+	// Sealed: the box's commands may trace its init
+	// (runtime.Security.MayTrace), which then runs from a sealed copy of
+	// its program (SealedInitExe), never from a spare.
+	Sealed bool
 	// Warm lets a warm holder's spare be devbox run's init
 	// (rootless.Spec.Warm): for a start without a terminal whose spare can
 	// be moved into the box's cgroup.
@@ -79,6 +83,13 @@ type launched struct {
 // box is cleaned up, so devbox need not wait for the kernel to tear the
 // namespaces down.
 func launch(o launchOptions) (*launched, error) {
+	exe := InitExe()
+	if o.Sealed {
+		var err error
+		if exe, err = SealedInitExe(); err != nil {
+			return nil, err
+		}
+	}
 	files := slices.Clone(o.Files)
 	netFile, err := o.Net.Start(o.RunDir)
 	if err != nil {
@@ -111,7 +122,10 @@ func launch(o launchOptions) (*launched, error) {
 		files = append(files, ends...)
 	}
 	proc.Stage = runtime.StageInit
-	proc.Exe = InitExe()
+	proc.Exe = exe
+	if o.Sealed {
+		proc.Sealed, proc.Warm = true, nil
+	}
 	proc.Args = args
 	proc.Env = initEnv()
 	proc.Namespaces = rootless.Namespaces{Mount: true, PID: true, UTS: true, IPC: true, Net: o.Net.Choice.Driver != network.ModeHost}

@@ -50,7 +50,11 @@ type Spec struct {
 	// Exe is the program to run as the target instead of devbox's own
 	// binary: the embedded box init (internal/libexec). When it cannot be
 	// executed (a noexec runtime directory), Start falls back to devbox.
-	Exe        string
+	Exe string
+	// Sealed: Exe is a sealed copy that the target's box may trace
+	// (box.SealedInitExe); a failure to execute it is an error, never a
+	// fall back to devbox's own file.
+	Sealed     bool
 	Args       []string // optional: argv[1:] of the target process
 	Env        []string // optional: the target's environment (private keys are added)
 	Namespaces Namespaces
@@ -170,7 +174,7 @@ func Run(spec Spec) (int, error) {
 // with a full capability set (see the package documentation).
 func Start(spec Spec) (*Process, error) {
 	p, err := start(spec)
-	if err != nil && spec.Exe != "" && (errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.ENOEXEC) || errors.Is(err, syscall.ENOENT)) {
+	if err != nil && spec.Exe != "" && !spec.Sealed && (errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.ENOEXEC) || errors.Is(err, syscall.ENOENT)) {
 		spec.Exe = ""
 		return start(spec)
 	}

@@ -39,11 +39,17 @@ func TestEscapeInitExeOverwrite(t *testing.T) {
 	// Before newEnv: its clean-up (rm of the box) runs first and must see
 	// this runtime directory.
 	t.Setenv("XDG_RUNTIME_DIR", rt)
-	t.Setenv("DEVBOX_WARM", "0")
 	e := newEnv(t)
 	img := probeImage(t, e)
 	e.stopBoxesAtCleanup()
-	e.ok("run", "--net", "none", img, "--", "true")
+	cold := []string{"DEVBOX_WARM=0"}
+	ok := func(args ...string) {
+		t.Helper()
+		if r := e.runEnv(cold, args...); r.code != 0 {
+			t.Fatalf("devbox %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+	}
+	ok("run", "--net", "none", img, "--", "true")
 	files, _ := filepath.Glob(filepath.Join(rt, "devbox", "devbox-init-*", "devbox-init"))
 	if len(files) != 1 {
 		t.Fatalf("the init's program in the runtime directory: %v (want one file)", files)
@@ -53,7 +59,7 @@ func TestEscapeInitExeOverwrite(t *testing.T) {
 
 	attack := func(name string, args ...string) {
 		t.Run(name, func(t *testing.T) {
-			r := e.run(args...)
+			r := e.runEnv(cold, args...)
 			m := lines(r.stdout)
 			t.Logf("probe initexe (exit %d):\n%s%s", r.code, r.stdout, r.stderr)
 			if m["exe"] == prog || strings.Contains(m["exe"], filepath.Join(rt, "devbox")) {
@@ -72,7 +78,7 @@ func TestEscapeInitExeOverwrite(t *testing.T) {
 	attack("run SYS_PTRACE", "run", "--net", "none", "--cap-add", "SYS_PTRACE", img, "--", "/probe", "initexe")
 	attack("run ALL unconfined", "run", "--net", "none", "--cap-add", "ALL", "--security-opt", "seccomp=unconfined",
 		img, "--", "/probe", "initexe")
-	e.ok("create", "sb", "--image", img, "--home", sandboxHome(t), "--net", "none", "--cap-add", "SYS_PTRACE", "--grace", "1")
+	ok("create", "sb", "--image", img, "--home", sandboxHome(t), "--net", "none", "--cap-add", "SYS_PTRACE", "--grace", "1")
 	attack("session SYS_PTRACE", "exec", "--root", "sb", "--", "/probe", "initexe")
 }
 

@@ -194,3 +194,43 @@ func TestEscapeTrustPromptHidden(t *testing.T) {
 		t.Errorf("the hook ran although the answer was n")
 	}
 }
+
+// TestEscapeDevcontainerNotesHidden: what devbox says it leaves out of a
+// repository's devcontainer.json (a forwardPorts entry that is not a port
+// number, a mount it cannot use) quoted the file's own text as it was,
+// before the trust question: JSON carries U+202E, U+2066, C1 controls such
+// as U+009B (CSI) and DEL unescaped, and they reached the terminal raw, as
+// did an ignored field's name, whose \u001b escape decodes to ESC (found
+// by a red-team pass). Each note must show them escaped, with a
+// terminal and without one.
+func TestEscapeDevcontainerNotesHidden(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	proj := filepath.Join(e.home, "cloned-notes")
+	if err := os.MkdirAll(filepath.Join(proj, ".devcontainer"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	body := "{\"image\": \"debian\", \"postCreateCommand\": \"true\", \"x\\u001b]0;title\\u0007\": 1,\n" +
+		"\"forwardPorts\": [\"db:5432\u202e\", \"\u2066x\u2069\u009b8m\x7f\"],\n" +
+		"\"mounts\": [\"source=/\u202etmp,target=/x,type=volume\"]}"
+	if err := os.WriteFile(filepath.Join(proj, ".devcontainer", "devcontainer.json"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	raw := func(what, s string) {
+		t.Helper()
+		for _, r := range s {
+			if r == '\u061c' || r == '\u200e' || r == '\u200f' || (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069') ||
+				(r < 0x20 && r != '\n' && r != '\r') || (r >= 0x7f && r <= 0x9f) {
+				t.Errorf("%s carries %U raw:\n%q", what, r, s)
+			}
+		}
+	}
+	r := e.run("shell", "--devcontainer="+proj, "--", "true")
+	if !strings.Contains(r.stderr, "forwardPorts") || !strings.Contains(r.stderr, `\u202e`) {
+		t.Errorf("without a terminal: the notes do not show the entries escaped:\n%s", r.stderr)
+	}
+	raw("without a terminal", r.stderr)
+	_, seen := e.answerPrompt(t, "n", "shell", "--devcontainer="+proj, "--", "true")
+	prompt, _, _ := strings.Cut(seen, "[y/N]")
+	raw("on a terminal", prompt)
+}

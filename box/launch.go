@@ -10,8 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/devbox-dev/devbox/image/store"
+	"github.com/devbox-dev/devbox/internal/boxstdio"
 	"github.com/devbox-dev/devbox/internal/self"
 	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/internal/warm"
@@ -73,6 +75,7 @@ type launched struct {
 	specW   *os.File // nil once the spec is sent
 	statusR *os.File
 	waited  bool
+	stdio   *boxstdio.Relay // a run's fds 0-2
 }
 
 // launch starts a box init in its namespaces as o says: the network
@@ -109,12 +112,24 @@ func launch(o launchOptions) (*launched, error) {
 		// Closed once the init has them (or failed to start).
 		defer ends[0].Close()
 		defer ends[1].Close()
+		// A file (not a pipe or terminal) among devbox's stdio reaches
+		// the command as a pipe: box root could reopen the file through
+		// /proc/self/fd with its own rights (internal/boxstdio). A spare
+		// would get devbox's own: such a run starts cold.
+		if l.stdio, err = boxstdio.New(os.Stdin, os.Stdout, os.Stderr, true); err != nil {
+			return nil, err
+		}
+		defer l.stdio.Sent()
+		var warm *rootless.Warm
+		if !l.stdio.Relayed() {
+			warm = warmStart(o, len(files))
+		}
 		proc = rootless.Spec{
-			Warm:        warmStart(o, len(files)),
+			Warm:        warm,
 			EnterInMain: true,
-			Stdin:       os.Stdin,
-			Stdout:      os.Stdout,
-			Stderr:      os.Stderr,
+			Stdin:       l.stdio.Files[0],
+			Stdout:      l.stdio.Files[1],
+			Stderr:      l.stdio.Files[2],
 			// With a pty the terminal's keys travel as bytes; otherwise
 			// only devbox receives terminal signals and forwards each once.
 			Setpgid: !o.Terminal,
@@ -317,6 +332,10 @@ func (l *launched) Run(spec *runtime.Spec, rawTTY bool) (int, error) {
 	// thread, with no detour through the poller.
 	c, ok := warm.ExitCode(int(l.statusR.Fd()))
 	l.waited = true // reported: the init finishes exiting on its own and dies with devbox
+	if l.stdio.Relayed() {
+		// The box is gone; the init's own copies close as it exits.
+		defer l.stdio.Drain(time.Second)
+	}
 	if ok {
 		return c, nil
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/devbox-dev/devbox/internal/boxstdio"
 	"github.com/devbox-dev/devbox/internal/safefile"
 	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/runtime/agent"
@@ -182,6 +183,13 @@ func TryReplay(argv, environ []string) (code int, ok bool) {
 	rt := os.Getenv("XDG_RUNTIME_DIR")
 	if Off() || os.Getenv(Knob) == "noreplay" || len(argv) < 3 || !strings.HasPrefix(rt, "/") || term.IsTerminal(0) || term.IsTerminal(1) || !Private(rt) {
 		return 0, false
+	}
+	// A file among fds 0-2 goes to the box as a pipe (internal/boxstdio),
+	// which the CLI makes; a replay would hand the box the file.
+	for _, f := range []*os.File{os.Stdin, os.Stdout, os.Stderr} {
+		if !boxstdio.Direct(f, true) {
+			return 0, false
+		}
 	}
 	cwd, err := os.Getwd()
 	if err != nil {

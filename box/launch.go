@@ -113,19 +113,15 @@ func launch(o launchOptions) (*launched, error) {
 		defer ends[0].Close()
 		defer ends[1].Close()
 		// A file (not a pipe or terminal) among devbox's stdio reaches
-		// the command as a pipe: box root could reopen the file through
-		// /proc/self/fd with its own rights (internal/boxstdio). A spare
-		// would get devbox's own: such a run starts cold.
+		// the command, or a spare, as a pipe: box root could reopen the
+		// file through /proc/self/fd with its own rights
+		// (internal/boxstdio).
 		if l.stdio, err = boxstdio.New(os.Stdin, os.Stdout, os.Stderr, true); err != nil {
 			return nil, err
 		}
 		defer l.stdio.Sent()
-		var warm *rootless.Warm
-		if !l.stdio.Relayed() {
-			warm = warmStart(o, len(files))
-		}
 		proc = rootless.Spec{
-			Warm:        warm,
+			Warm:        warmStart(o, len(files)),
 			EnterInMain: true,
 			Stdin:       l.stdio.Files[0],
 			Stdout:      l.stdio.Files[1],

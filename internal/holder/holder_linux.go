@@ -7,8 +7,7 @@
 //
 // Between the holder and a spare there is one SOCK_SEQPACKET pair (the
 // spare's fd 3), with two messages (warm.Send): at its start the spare's
-// mode ("n": a network namespace of its own, or "-"; the directory to
-// stage its mounts in); taken, the run's arguments and descriptors, the
+// mode ("n": a network namespace of its own, or "-"); taken, the run's arguments and descriptors, the
 // connection to devbox last, after which the holder closes its end; a
 // spare whose socket closes untaken exits.
 package holder
@@ -19,7 +18,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -36,7 +34,6 @@ type holder struct {
 	cfg      warm.Config
 	sock     string
 	lock     string
-	stage    string // where spares stage their mounts (each on its own tmpfs)
 	listen   int
 	lastUse  time.Time
 	spares   map[int]*spare // waiting spares by pid
@@ -103,15 +100,7 @@ func serve() (int, string) {
 	defer unix.Unlink(sock)
 	// The spares' parent-death signal follows the thread that forks them.
 	runtime.LockOSThread()
-	// A directory for the spares' staged mounts (each spare mounts its own
-	// tmpfs there, in its own mount namespace).
-	stage := strings.TrimSuffix(sock, ".sock") + ".stage"
-	if err := unix.Mkdir(stage, 0o700); err != nil && err != unix.EEXIST {
-		stage = ""
-	} else {
-		defer unix.Rmdir(stage)
-	}
-	h := &holder{cfg: cfg, sock: sock, lock: lock, stage: stage, listen: ls, lastUse: time.Now(),
+	h := &holder{cfg: cfg, sock: sock, lock: lock, listen: ls, lastUse: time.Now(),
 		spares: map[int]*spare{}, boxes: map[int]*spare{}}
 	trace.Mark("holder: serving " + sock)
 	return h.loop()
@@ -243,7 +232,7 @@ func (h *holder) fork() error {
 	if r.Flags&unix.CLONE_NEWNET != 0 {
 		mode = "n"
 	}
-	_ = warm.Send(sp[0], nil, mode, h.stage)
+	_ = warm.Send(sp[0], nil, mode)
 	h.spares[pid] = &spare{pidfd: pidfd, ctl: sp[0], conn: -1, born: time.Now()}
 	return nil
 }

@@ -29,12 +29,11 @@ const (
 
 // MaybeSpare is called first by the box init: in a spare (started as
 // "devbox-init spare") it reads its mode on its control socket, runs warm
-// (newNet: in a network namespace of its own; stageDir: a directory for
-// its staged mounts, or ""), waits for a run, calls taken, and returns
+// (newNet: in a network namespace of its own), waits for a run, calls taken, and returns
 // once the process is that run's init, with the run's descriptors and
 // arguments; it exits when the holder lets it go or is gone. Elsewhere it
 // does nothing.
-func MaybeSpare(warmUp func(newNet bool, stageDir string), taken func()) {
+func MaybeSpare(warmUp func(newNet bool), taken func()) {
 	if len(os.Args) != 2 || os.Args[1] != spareArg {
 		return
 	}
@@ -44,7 +43,7 @@ func MaybeSpare(warmUp func(newNet bool, stageDir string), taken func()) {
 	}
 	unix.Close(ctlFD)
 	mode, _, err := warm.Recv(ctl)
-	if err != nil || len(mode) != 2 {
+	if err != nil || len(mode) != 1 {
 		os.Exit(1)
 	}
 	// A request's descriptors go to 0…MaxFDs-1: nothing of the spare's
@@ -56,7 +55,7 @@ func MaybeSpare(warmUp func(newNet bool, stageDir string), taken func()) {
 			os.Exit(1)
 		}
 	}
-	warmUp(mode[0] == "n", mode[1])
+	warmUp(mode[0] == "n")
 	for fd := 3; fd < warm.MaxFDs; fd++ {
 		unix.Close(fd)
 	}

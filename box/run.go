@@ -189,6 +189,9 @@ func (m *Manager) Run(o RunOptions) (RunResult, error) {
 		return RunResult{}, err
 	}
 	defer l.Abandon()
+	// A helper that fails while the command runs is said at once (the
+	// command goes on: its exit code stays its own).
+	nw.Watch(func(msg string) { m.warn("%s", msg) })
 	pr := <-pc
 	if pr.err != nil {
 		return RunResult{}, pr.err
@@ -205,7 +208,9 @@ func (m *Manager) Run(o RunOptions) (RunResult, error) {
 	cgBase := replayCgroupBase(cg, o.Limits, joinable)
 	replay := replayable(&o, spec, cg != nil, cgBase) && !m.ids.Single()
 	res.Code, err = l.Run(spec, o.InTTY && terminal)
-	if replay && err == nil && res.Code != ExitFailure {
+	// Not with a network that failed: a replay would fail it again
+	// without a word.
+	if replay && err == nil && res.Code != ExitFailure && !nw.Warned() {
 		l.SaveReplay(spec, m.st, nw, cgBase, set.Path)
 	}
 	if nerr := nw.Finish(res.Code == ExitFailure || res.Code < 0); nerr != nil && err == nil {

@@ -1,0 +1,90 @@
+package status
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"io"
+)
+
+// Line is one status line of the helper.
+type Line struct {
+	Ready bool   `json:"ready,omitempty"`
+	Error string `json:"error,omitempty"`
+	Down  bool   `json:"down,omitempty"`
+}
+
+// ErrExited is the failure of a helper whose pipe ended without its
+// Down: it died (a crash, a kill) and the box's network with it.
+var ErrExited = errors.New("the network helper exited unexpectedly")
+
+// Read reads the helper's status lines from r until its Down or the end
+// of the pipe. first is called once, with the first line, or with ok
+// false when the pipe ended before one. Read reports whether Down
+// arrived, the helper's normal end.
+func Read(r io.Reader, first func(l Line, ok bool)) (down bool) {
+	br := bufio.NewReader(r)
+	called := false
+	for {
+		b, err := br.ReadBytes('\n')
+		if err != nil {
+			if !called {
+				first(Line{}, false)
+			}
+			return false
+		}
+		var l Line
+		if json.Unmarshal(b, &l) != nil {
+			continue // not the helper's: skip it
+		}
+		if !called {
+			called = true
+			first(l, true)
+		}
+		if l.Down {
+			return true
+		}
+	}
+}
+
+// StartError is how a helper's start went, from its first line (ok
+// false: it ended without one): nil when the box's network came up.
+func StartError(l Line, ok bool) error {
+	switch {
+	case !ok:
+		return ErrExited
+	case l.Error != "":
+		return errors.New(l.Error)
+	case !l.Ready && !l.Down:
+		return errors.New("the network helper said neither ready nor why not")
+	}
+	return nil
+}
+
+// Watch reads the helper's status lines from r and calls failed, at most
+// once and as soon as it is known, when the box's network does not work
+// while the box runs: the helper's start failed (early: the box did not
+// wait for it, runtime.Spec.NetEarly), or it died after its start
+// (ErrExited). A box that waited for its helper fails its start with the
+// helper's error instead, which is not Watch's to say: early false leaves
+// start failures out. Watch returns once the helper said Down or its
+// pipe ended.
+func Watch(r io.Reader, early bool, failed func(error)) {
+	var start error
+	down := Read(r, func(l Line, ok bool) {
+		start = StartError(l, ok)
+		if start != nil && early {
+			failed(start)
+		}
+	})
+	if !down && start == nil {
+		failed(ErrExited)
+	}
+}
+
+// Warning is what the user is told once a box's network failed while it
+// runs (Watch): why, and where the helper's log is (logPath, the box's
+// runtime directory's net.log).
+func Warning(why error, logPath string) string {
+	return "the box's network is down: " + why.Error() + " (hint: see " + logPath + "; devbox run --net none to run without one)"
+}

@@ -112,7 +112,7 @@ func (w *watchedRun) rest() []string {
 	return ls
 }
 
-var netDownLog = regexp.MustCompile(`\(hint: see (/\S+/net\.log); devbox run --net none to run without one\)`)
+var netDownLog = regexp.MustCompile(`see (/\S+/net\.log); devbox run --net none to run without one\)$`)
 
 // expectNetDown waits for the warning on w's stderr, while the command
 // runs, and checks that it is said once, with why (want), that the exit
@@ -142,8 +142,8 @@ func (w *watchedRun) expectNetDown(want, wantLog string, code int) {
 	}
 	rest := w.rest()
 	t.Logf("warning: %s", warning)
-	if !strings.HasPrefix(warning, "devbox: warning: the box's network is down: ") || !strings.Contains(warning, want) {
-		t.Errorf("warning %q: want the reason %q", warning, want)
+	if !strings.HasPrefix(warning, "devbox: warning: the box's network is down: ") || !strings.Contains(warning, want) || strings.Count(warning, "(hint: ") != 1 {
+		t.Errorf("warning %q: want the reason %q and one hint", warning, want)
 	}
 	for _, l := range append(before, rest...) {
 		if strings.Contains(l, "network") {
@@ -172,6 +172,7 @@ func (w *watchedRun) expectNetDown(want, wantLog string, code int) {
 // forwarder checks), after the box started its command.
 func TestNetHelperFailsAfterEarlyStart(t *testing.T) {
 	e := newEnv(t)
+	e.ok("pull", "busybox")
 	e.setConfig("[network]\ndns = [\"not-an-address\"]\n")
 	w := e.startWatched(t, "run", "--net", "gvisor", "busybox", "--", "sh", "-c", "echo started; sleep 4; exit 3")
 	if l, ok := w.line(w.out, 60*time.Second); l != "started" {
@@ -184,6 +185,7 @@ func TestNetHelperFailsAfterEarlyStart(t *testing.T) {
 // command runs.
 func TestNetHelperDiesWhileTheBoxRuns(t *testing.T) {
 	e := newEnv(t)
+	e.ok("pull", "busybox")
 	w := e.startWatched(t, "run", "--net", "gvisor", "busybox", "--", "sh", "-c", "echo started; sleep 6; exit 4")
 	if l, ok := w.line(w.out, 60*time.Second); l != "started" {
 		t.Fatalf("the box did not start: %q %v; stderr %q", l, ok, w.rest())
@@ -218,6 +220,7 @@ func TestNetHelperDiesWhileTheBoxRuns(t *testing.T) {
 // of it, short or long, and leaves no net.log behind.
 func TestNetHelperFineSaysNothing(t *testing.T) {
 	e := newEnv(t)
+	e.ok("pull", "busybox")
 	for _, script := range []string{"true", "sleep 1; echo done"} {
 		before := netLogs()
 		r := e.run("run", "--net", "gvisor", "busybox", "--", "sh", "-c", script)

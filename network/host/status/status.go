@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 )
 
 // Line is one status line of the helper.
@@ -84,7 +85,11 @@ func Watch(r io.Reader, early bool, failed func(error)) {
 
 // Warning is what the user is told once a box's network failed while it
 // runs (Watch): why, and where the helper's log is (logPath, the box's
-// runtime directory's net.log).
+// runtime directory's net.log), in the hint why ends with, if it has one.
 func Warning(why error, logPath string) string {
-	return "the box's network is down: " + why.Error() + " (hint: see " + logPath + "; devbox run --net none to run without one)"
+	msg, hint := why.Error(), "see "+logPath+"; devbox run --net none to run without one"
+	if i := strings.LastIndex(msg, " (hint: "); i >= 0 && strings.HasSuffix(msg, ")") {
+		msg, hint = msg[:i], msg[i+len(" (hint: "):len(msg)-1]+"; or "+hint
+	}
+	return "the box's network is down: " + msg + " (hint: " + hint + ")"
 }

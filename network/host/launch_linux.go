@@ -37,13 +37,11 @@ type Helper struct {
 	exited chan struct{}
 
 	// What Watch needs, under mu: why the start failed and why the
-	// helper ended early (nil: it did not, or not yet), who is told
-	// (watch) and whether they were (or may no longer be).
-	mu                    sync.Mutex
-	startErr, diedErr     error
-	watch                 func(error)
-	watchEarly            bool
-	watchDone, watchMuted bool
+	// helper ended early (nil: it did not, or not yet), and whom to tell.
+	mu                sync.Mutex
+	startErr, diedErr error
+	watch             *status.Teller
+	watchEarly, muted bool
 }
 
 // Start prepares the helper described by o and starts its process in the
@@ -178,7 +176,10 @@ func (h *Helper) CloseInitEnd() {
 func (h *Helper) Watch(early bool, warn func(error)) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.watch, h.watchEarly = warn, early
+	if h.muted {
+		return
+	}
+	h.watch, h.watchEarly = status.NewTeller(warn), early
 	h.notifyLocked()
 }
 
@@ -187,19 +188,21 @@ func (h *Helper) Watch(early bool, warn func(error)) {
 // was: a warning being written is finished first.
 func (h *Helper) Mute() error {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.watchMuted = true
-	if !h.watchDone {
+	w := h.watch
+	h.muted = true
+	h.mu.Unlock()
+	if w == nil {
 		return nil
 	}
-	return h.watchedLocked()
+	return w.Stop()
 }
 
 // Warned reports whether warn was called.
 func (h *Helper) Warned() bool {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.watchDone
+	w := h.watch
+	h.mu.Unlock()
+	return w != nil && w.Told() != nil
 }
 
 // failed records a failure of the helper in *field and tells the watch.
@@ -210,21 +213,15 @@ func (h *Helper) failed(field *error, err error) {
 	h.notifyLocked()
 }
 
-// watchedLocked is the failure the watch is for, if there is one.
-func (h *Helper) watchedLocked() error {
-	if h.startErr != nil && h.watchEarly {
-		return h.startErr
-	}
-	return h.diedErr
-}
-
+// notifyLocked tells the watch the failure it is for, if there is one.
 func (h *Helper) notifyLocked() {
-	if h.watch == nil || h.watchDone || h.watchMuted {
+	if h.watch == nil {
 		return
 	}
-	if err := h.watchedLocked(); err != nil {
-		h.watchDone = true
-		h.watch(err) // under mu: Mute waits for it
+	if h.startErr != nil && h.watchEarly {
+		h.watch.Failed(h.startErr)
+	} else if h.diedErr != nil {
+		h.watch.Failed(h.diedErr)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 )
 
 // Line is one status line of the helper.
@@ -81,6 +82,45 @@ func Watch(r io.Reader, early bool, failed func(error)) {
 	if !down && start == nil {
 		failed(ErrExited)
 	}
+}
+
+// Teller tells a failure that Watch found, once, until it is stopped
+// (the box is gone: what becomes of its network no longer matters).
+type Teller struct {
+	mu      sync.Mutex
+	tell    func(error)
+	told    error
+	stopped bool
+}
+
+// NewTeller returns a Teller that calls tell.
+func NewTeller(tell func(error)) *Teller { return &Teller{tell: tell} }
+
+// Failed calls tell with err, unless it was called before or the Teller
+// was stopped: Watch's failed.
+func (t *Teller) Failed(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.told != nil || t.stopped {
+		return
+	}
+	t.told = err
+	t.tell(err) // under mu: Stop waits until it is told
+}
+
+// Stop stops t and returns what it told, if it did.
+func (t *Teller) Stop() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stopped = true
+	return t.told
+}
+
+// Told returns what t told, if it did.
+func (t *Teller) Told() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.told
 }
 
 // Warning is what the user is told once a box's network failed while it

@@ -62,3 +62,25 @@ func TestWarning(t *testing.T) {
 		}
 	}
 }
+
+func TestTeller(t *testing.T) {
+	var told []error
+	tl := NewTeller(func(err error) { told = append(told, err) })
+	first, second := errors.New("first"), errors.New("second")
+	if tl.Told() != nil {
+		t.Error("told before any failure")
+	}
+	tl.Failed(first)
+	tl.Failed(second)
+	if len(told) != 1 || told[0] != first || tl.Told() != first || tl.Stop() != first {
+		t.Errorf("told %v, want once %v", told, first)
+	}
+	tl = NewTeller(func(err error) { t.Errorf("told after Stop: %v", err) })
+	if tl.Stop() != nil {
+		t.Error("Stop before a failure returned one")
+	}
+	tl.Failed(first)
+	if tl.Told() != nil {
+		t.Error("a stopped Teller recorded a failure")
+	}
+}

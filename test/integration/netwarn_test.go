@@ -32,9 +32,10 @@ type watchedRun struct {
 	code   int
 }
 
-func (e *env) startWatched(t *testing.T, args ...string) *watchedRun {
+func (e *env) startWatched(t *testing.T, env []string, args ...string) *watchedRun {
 	t.Helper()
 	c := e.cmd(args...)
+	c.Env = append(c.Env, env...)
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +147,7 @@ func (w *watchedRun) expectNetDown(want, wantLog string, code int) {
 		t.Errorf("warning %q: want the reason %q and one hint", warning, want)
 	}
 	for _, l := range append(before, rest...) {
-		if strings.Contains(l, "network") {
+		if strings.Contains(l, "network is down") {
 			t.Errorf("said more than once: %q (and %q)", l, warning)
 		}
 	}
@@ -174,7 +175,7 @@ func TestNetHelperFailsAfterEarlyStart(t *testing.T) {
 	e := newEnv(t)
 	e.ok("pull", "busybox")
 	e.setConfig("[network]\ndns = [\"not-an-address\"]\n")
-	w := e.startWatched(t, "run", "--net", "gvisor", "busybox", "--", "sh", "-c", "echo started; sleep 4; exit 3")
+	w := e.startWatched(t, nil, "run", "--net", "gvisor", "busybox", "--", "sh", "-c", "echo started; sleep 4; exit 3")
 	if l, ok := w.line(w.out, 60*time.Second); l != "started" {
 		t.Fatalf("the box did not start: %q %v; stderr %q", l, ok, w.rest())
 	}
@@ -186,10 +187,17 @@ func TestNetHelperFailsAfterEarlyStart(t *testing.T) {
 func TestNetHelperDiesWhileTheBoxRuns(t *testing.T) {
 	e := newEnv(t)
 	e.ok("pull", "busybox")
-	w := e.startWatched(t, "run", "--net", "gvisor", "busybox", "--", "sh", "-c", "echo started; sleep 6; exit 4")
+	w := e.startWatched(t, nil, "run", "--net", "gvisor", "busybox", "--", "sh", "-c", "echo started; sleep 6; exit 4")
 	if l, ok := w.line(w.out, 60*time.Second); l != "started" {
 		t.Fatalf("the box did not start: %q %v; stderr %q", l, ok, w.rest())
 	}
+	e.killHelper(t)
+	w.expectNetDown("the network helper exited unexpectedly (signal: killed)", "", 4)
+}
+
+// killHelper kills the network helper of the env's one running box.
+func (e *env) killHelper(t *testing.T) {
+	t.Helper()
 	// The helper writes ports.json, with its pid, once its stack runs.
 	var pid int
 	deadline := time.Now().Add(5 * time.Second)
@@ -213,7 +221,6 @@ func TestNetHelperDiesWhileTheBoxRuns(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	w.expectNetDown("the network helper exited unexpectedly (signal: killed)", "", 4)
 }
 
 // TestNetHelperFineSaysNothing: a run whose helper is fine prints nothing

@@ -118,8 +118,8 @@ var netDownLog = regexp.MustCompile(`see (/\S+/net\.log); devbox run --net none 
 // expectNetDown waits for the warning on w's stderr, while the command
 // runs, and checks that it is said once, with why (want), that the exit
 // code is the command's (code) and that the net.log it names is kept and
-// says why too (wantLog, "" for no check).
-func (w *watchedRun) expectNetDown(want, wantLog string, code int) {
+// says why too (wantLog, "" for no check). It returns all of stderr.
+func (w *watchedRun) expectNetDown(want, wantLog string, code int) []string {
 	t := w.t
 	t.Helper()
 	var warning string
@@ -166,6 +166,7 @@ func (w *watchedRun) expectNetDown(want, wantLog string, code int) {
 	if wantLog != "" && !strings.Contains(string(b), wantLog) {
 		t.Errorf("%s does not say %q: %q", m[1], wantLog, b)
 	}
+	return append(append(before, warning), rest...)
 }
 
 // TestNetHelperFailsAfterEarlyStart: the helper's stack cannot start (an

@@ -190,8 +190,15 @@ func (m *Manager) Run(o RunOptions) (RunResult, error) {
 	}
 	defer l.Abandon()
 	// A helper that fails while the command runs is said at once (the
-	// command goes on: its exit code stays its own).
-	nw.Watch(func(msg string) { m.warn("%s", msg) })
+	// command goes on: its exit code stays its own). On a terminal in raw
+	// mode (l.Run) a line feed does not return the carriage.
+	rawTTY := o.InTTY && terminal
+	nw.Watch(func(msg string) {
+		if rawTTY {
+			msg += "\r"
+		}
+		m.warn("%s", msg)
+	})
 	pr := <-pc
 	if pr.err != nil {
 		return RunResult{}, pr.err
@@ -207,7 +214,7 @@ func (m *Manager) Run(o RunOptions) (RunResult, error) {
 	// every run).
 	cgBase := replayCgroupBase(cg, o.Limits, joinable)
 	replay := replayable(&o, spec, cg != nil, cgBase) && !m.ids.Single()
-	res.Code, err = l.Run(spec, o.InTTY && terminal)
+	res.Code, err = l.Run(spec, rawTTY)
 	// Not with a network that failed: a replay would fail it again
 	// without a word.
 	if replay && err == nil && res.Code != ExitFailure && !nw.Warned() {

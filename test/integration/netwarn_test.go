@@ -184,16 +184,23 @@ func TestNetHelperFailsAfterEarlyStart(t *testing.T) {
 }
 
 // TestNetHelperDiesWhileTheBoxRuns: the helper is killed while the
-// command runs.
+// command runs, with every driver (gvisor's start is early; pasta's and
+// slirp4netns's waits for the helper, which can die later all the same).
 func TestNetHelperDiesWhileTheBoxRuns(t *testing.T) {
 	e := newEnv(t)
 	e.ok("pull", "busybox")
-	w := e.startWatched(t, nil, "run", "--net", "gvisor", "busybox", "--", "sh", "-c", "echo started; sleep 6; exit 4")
-	if l, ok := w.line(w.out, 60*time.Second); l != "started" {
-		t.Fatalf("the box did not start: %q %v; stderr %q", l, ok, w.rest())
+	for _, d := range drivers {
+		t.Run(d, func(t *testing.T) {
+			requireDriver(t, d)
+			// --host-loopback: a sandboxed pasta box needs it (docs/network.md).
+			w := e.startWatched(t, nil, "run", "--net", d, "--host-loopback", "busybox", "--", "sh", "-c", "echo started; sleep 6; exit 4")
+			if l, ok := w.line(w.out, 60*time.Second); l != "started" {
+				t.Fatalf("the box did not start: %q %v; stderr %q", l, ok, w.rest())
+			}
+			e.killHelper(t)
+			w.expectNetDown("the network helper exited unexpectedly (signal: killed)", "", 4)
+		})
 	}
-	e.killHelper(t)
-	w.expectNetDown("the network helper exited unexpectedly (signal: killed)", "", 4)
 }
 
 // killHelper kills the network helper of the env's one running box.
@@ -229,17 +236,22 @@ func (e *env) killHelper(t *testing.T) {
 func TestNetHelperFineSaysNothing(t *testing.T) {
 	e := newEnv(t)
 	e.ok("pull", "busybox")
-	for _, script := range []string{"true", "sleep 1; echo done"} {
-		before := netLogs()
-		r := e.run("run", "--net", "gvisor", "busybox", "--", "sh", "-c", script)
-		if r.code != 0 || r.stderr != "" {
-			t.Errorf("%q: exit %d, stderr %q", script, r.code, r.stderr)
-		}
-		for _, l := range netLogs() {
-			if !slices.Contains(before, l) {
-				t.Errorf("%q left %s", script, l)
+	for _, d := range drivers {
+		t.Run(d, func(t *testing.T) {
+			requireDriver(t, d)
+			for _, script := range []string{"true", "sleep 1; echo done"} {
+				before := netLogs()
+				r := e.run("run", "--net", d, "--host-loopback", "busybox", "--", "sh", "-c", script)
+				if r.code != 0 || r.stderr != "" {
+					t.Errorf("%q: exit %d, stderr %q", script, r.code, r.stderr)
+				}
+				for _, l := range netLogs() {
+					if !slices.Contains(before, l) {
+						t.Errorf("%q left %s", script, l)
+					}
+				}
 			}
-		}
+		})
 	}
 }
 

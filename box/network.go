@@ -295,7 +295,23 @@ func (n *Network) Watch(warn func(msg string)) {
 		return
 	}
 	log := n.h.LogPath()
-	n.h.Watch(n.Choice.Early(), func(err error) { warn(status.Warning(err, log)) })
+	n.h.Watch(n.Choice.Early(), func(err error) { warn(status.Warning(err, log, status.RunRemedy)) })
+}
+
+// StartWarning is what to tell the user when the network of a box that
+// did not wait for its helper (an early start) failed to come up, once
+// the box runs ("" when it came up, or the box waited for its helper and
+// its start failed instead, or no word came), with remedy in the hint:
+// the helper's word has come by the time the box's agent answers, but
+// from a helper slower than that it waits at most timeout.
+func (n *Network) StartWarning(timeout time.Duration, remedy string) string {
+	if n == nil || n.h == nil || !n.Choice.Early() {
+		return ""
+	}
+	if err := n.h.StartFailure(timeout); err != nil {
+		return status.Warning(err, n.h.LogPath(), remedy)
+	}
+	return ""
 }
 
 // Warned reports whether Watch's warn was told that the network is down.

@@ -128,10 +128,10 @@ func (h *Helper) start() {
 		var start error
 		down := status.Read(h.statusR, func(l status.Line, ok bool) {
 			h.result, h.gotOne = l, ok
-			close(h.done)
 			if start = status.StartError(l, ok); start != nil {
 				h.failed(&h.startErr, start)
 			}
+			close(h.done) // after failed: StartFailure reads it
 		})
 		if !down && start == nil {
 			// Died after its start: its exit status says how (it is
@@ -223,6 +223,19 @@ func (h *Helper) notifyLocked() {
 	} else if h.diedErr != nil {
 		h.watch.Failed(h.diedErr)
 	}
+}
+
+// StartFailure is why the helper's start failed, nil when it did not or
+// its word did not come within timeout. Unlike Err's, its error has no
+// hint.
+func (h *Helper) StartFailure(timeout time.Duration) error {
+	h.Launch()
+	if !h.wait(timeout) {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.startErr
 }
 
 // LogPath is the helper's log (net.log in the box's runtime directory).

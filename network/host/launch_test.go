@@ -137,3 +137,17 @@ func TestHelperWatchLateAndMuted(t *testing.T) {
 		t.Errorf("the death was not recorded: %v", h.diedErr)
 	}
 }
+
+func TestHelperStartFailure(t *testing.T) {
+	for mode, want := range map[string]string{
+		"fine":        "",
+		"exit":        "", // ready, then died: not the start's
+		"start-error": "gvisor driver: the stack would not start",
+	} {
+		h := startFake(t, mode)
+		err := h.StartFailure(10 * time.Second)
+		if (err == nil) != (want == "") || err != nil && err.Error() != want {
+			t.Errorf("%s: StartFailure %v, want %q", mode, err, want)
+		}
+	}
+}

@@ -260,3 +260,26 @@ func netLogs() []string {
 	ls, _ := filepath.Glob(filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "devbox", "*", "net.log"))
 	return ls
 }
+
+// TestNetHelperFailsAtABoxStart: a sandbox box (no forwarded ports: an
+// early start, like devbox run's) whose helper's stack cannot start is
+// started all the same, and its start says why its network is down.
+func TestNetHelperFailsAtABoxStart(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	e.ok("pull", "busybox")
+	e.setConfig("[network]\ndns = [\"not-an-address\"]\n")
+	e.ok("create", "sbnet", "--image", "busybox", "--net", "gvisor", "--home", sandboxHome(t))
+	r := e.run("shell", "sbnet", "--", "echo", "ran")
+	if r.code != 0 || r.stdout != "ran\n" {
+		t.Fatalf("the box did not run: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	want := `devbox: warning: the box's network is down: gvisor driver: invalid DNS server "not-an-address" (hint: write an IP address`
+	if !strings.HasPrefix(r.stderr, want) || strings.Count(r.stderr, "network is down") != 1 || !strings.Contains(r.stderr, "devbox stop sbnet, then start it again)") {
+		t.Errorf("stderr %q: want one warning %q…", r.stderr, want)
+	}
+	// Started: later sessions say nothing of it.
+	if r := e.run("shell", "sbnet", "--", "true"); r.code != 0 || r.stderr != "" {
+		t.Errorf("a session of the running box: %d %q", r.code, r.stderr)
+	}
+}

@@ -123,11 +123,15 @@ func (t *Teller) Told() error {
 	return t.told
 }
 
+// RunRemedy is Warning's remedy for devbox run.
+const RunRemedy = "devbox run --net none to run without one"
+
 // Warning is what the user is told once a box's network failed while it
-// runs (Watch): why, and where the helper's log is (logPath, the box's
-// runtime directory's net.log), in the hint why ends with, if it has one.
-func Warning(why error, logPath string) string {
-	msg, hint := why.Error(), "see "+logPath+"; devbox run --net none to run without one"
+// runs (Watch): why, where the helper's log is (logPath, the box's
+// runtime directory's net.log) and what else to do (remedy, e.g.
+// RunRemedy), in the hint why ends with, if it has one.
+func Warning(why error, logPath, remedy string) string {
+	msg, hint := why.Error(), "see "+logPath+"; "+remedy
 	if i := strings.LastIndex(msg, " (hint: "); i >= 0 && strings.HasSuffix(msg, ")") {
 		msg, hint = msg[:i], msg[i+len(" (hint: "):len(msg)-1]+"; or "+hint
 	}

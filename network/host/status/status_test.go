@@ -57,7 +57,7 @@ func TestWarning(t *testing.T) {
 		{`invalid DNS server "x" (hint: write an IP address)`,
 			`the box's network is down: invalid DNS server "x" (hint: write an IP address; or see /r/net.log; devbox run --net none to run without one)`},
 	} {
-		if got := Warning(errors.New(tc.why), "/r/net.log"); got != tc.want {
+		if got := Warning(errors.New(tc.why), "/r/net.log", RunRemedy); got != tc.want {
 			t.Errorf("Warning(%q)\n got %q\nwant %q", tc.why, got, tc.want)
 		}
 	}

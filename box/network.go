@@ -322,7 +322,7 @@ func (n *Network) Warned() bool { return n != nil && n.h != nil && n.h.Warned() 
 // ended with devbox's failure code (failed) and the watch did not say it
 // already; then removes the runtime directory (a devbox run's: its own),
 // except after a failure of the helper: its net.log stays, for the user
-// to read (devbox prune removes it).
+// to read (in $XDG_RUNTIME_DIR, emptied at logout or reboot).
 func (n *Network) Finish(failed bool) error {
 	if n.h == nil {
 		return nil

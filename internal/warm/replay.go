@@ -15,6 +15,7 @@ import (
 
 	"github.com/devbox-dev/devbox/internal/safefile"
 	"github.com/devbox-dev/devbox/internal/trace"
+	"github.com/devbox-dev/devbox/network/host/status"
 	"github.com/devbox-dev/devbox/runtime/agent"
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
@@ -41,6 +42,9 @@ type Replay struct {
 	HelperArgs    []string        `json:",omitempty"`
 	HelperOptions json.RawMessage `json:",omitempty"`
 	RunDir        string          `json:",omitempty"`
+	// NetEarly is the spec's: the box does not wait for its helper, whose
+	// failure the replay then says while the box runs (status.Watch).
+	NetEarly bool `json:",omitempty"`
 	// The key's parts and devbox (internal/self), for SaveReplay only.
 	Argv, Environ []string `json:"-"`
 	Cwd, Self     string   `json:"-"`
@@ -185,6 +189,7 @@ type replay struct {
 	ids    *strings.Replacer // the tokens by the box's id
 	boxDir string
 	runDir string
+	net    *status.Teller // says the network helper's failure, once
 	cg     *boxCgroup
 	// ours and theirs hold, per kind of the start, devbox's end and the init's.
 	ours, theirs []int
@@ -223,7 +228,12 @@ func (r *replay) run(rt string) (int, bool) {
 		if err != nil {
 			return r.fail("starting the network helper: " + err.Error())
 		}
-		defer helperStatus.Close() // never read: its reports fit in the pipe
+		defer helperStatus.Close()
+		// As devbox run: a helper that fails while the box runs is said.
+		r.net = status.NewTeller(func(err error) {
+			os.Stderr.WriteString("devbox: warning: " + status.Warning(err, r.runDir+"/net.log", status.RunRemedy) + "\n")
+		})
+		go status.Watch(helperStatus, r.p.NetEarly, r.net.Failed)
 	}
 	cgFD := -1
 	if r.cg != nil {
@@ -273,9 +283,12 @@ func (r *replay) end(code int) int {
 	if r.cg != nil {
 		code = r.cg.finish(code, r.boxDir)
 	}
-	if r.runDir != "" && code == 125 {
+	warned := r.net != nil && r.net.Stop() != nil // its log stays: the warning named it
+	switch {
+	case r.runDir == "" || warned:
+	case code == 125:
 		os.Stderr.WriteString("devbox: the box did not start; the network helper's log is " + r.runDir + "/net.log\n")
-	} else if r.runDir != "" {
+	default:
 		os.RemoveAll(r.runDir)
 	}
 	if err := os.RemoveAll(r.boxDir); err != nil {

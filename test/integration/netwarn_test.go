@@ -278,3 +278,24 @@ func TestNetHelperFailsAtABoxStart(t *testing.T) {
 		t.Errorf("a session of the running box: %d %q", r.code, r.stderr)
 	}
 }
+
+// TestNetHelperDiesInAReplay: a replayed run (internal/warm) whose helper
+// dies says so as devbox run does.
+func TestNetHelperDiesInAReplay(t *testing.T) {
+	e := newEnv(t)
+	e.ok("pull", "busybox")
+	args := []string{"run", "--net", "gvisor", "busybox", "--", "sh", "-c", "echo started; sleep 3; exit 4"}
+	trace := []string{"DEVBOX_TRACE=1"}
+	if r := e.runEnv(trace, args...); r.code != 4 || strings.Contains(r.stderr, "network is down") {
+		t.Fatalf("the recorded run: exit %d, stderr %s", r.code, r.stderr)
+	}
+	w := e.startWatched(t, trace, args...)
+	if l, ok := w.line(w.out, 60*time.Second); l != "started" {
+		t.Fatalf("the box did not start: %q %v; stderr %q", l, ok, w.rest())
+	}
+	e.killHelper(t)
+	stderr := w.expectNetDown("the network helper exited unexpectedly", "", 4)
+	if !strings.Contains(strings.Join(stderr, "\n"), "warm: replaying") {
+		t.Errorf("not a replay: %q", stderr)
+	}
+}

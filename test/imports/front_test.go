@@ -28,6 +28,7 @@ var frontAllowed = map[string]bool{
 	"internal/warm":                       true, // run's replay through a warm holder
 	"internal/seqpacket":                  true,
 	"internal/boxstdio":                   true, // a session's fds 0-2 (the relay moved out of runtime/session): imports only what the front links already (os, io, sync, time, unix, term)
+	"network/host/status":                 true, // (encoding/json, sync; +18 KB) the replay's warning when the network helper fails
 	"rootless/idmap":                      true,
 	"runtime/agent":                       true,
 	"runtime/session":                     true,

@@ -106,13 +106,12 @@ func TestEscapeWarmKeyringShared(t *testing.T) {
 // TestEscapeWarmInheritedFDs: a box whose init was a holder's spare (the
 // CLI's start and a replay's) walks ".." from every descriptor, cwd and
 // root it can see, looking for canaries in the runtime directory, the
-// holder's directory (its socket, staging directory and the replay
-// records), above the store and in the home. A spare was forked by a
-// holder that listens in that directory and staged its mounts there:
-// nothing of that may reach the box. A box that may trace its init
-// (SYS_PTRACE, whose /proc/1 this test walked too) never starts from a
-// spare or a replay: a spare runs the init's program from its file, which
-// such a box could rewrite (TestEscapeInitExeOverwrite).
+// holder's directory (its socket and the replay records), above the store
+// and in the home. A spare was forked by a holder that listens in that
+// directory: nothing of that may reach the box. A box that may trace its
+// init (SYS_PTRACE, whose /proc/1 this test walked too) never starts from
+// a spare or a replay: a spare runs the init's program from its file,
+// which such a box could rewrite (TestEscapeInitExeOverwrite).
 func TestEscapeWarmInheritedFDs(t *testing.T) {
 	e := newEnv(t)
 	img := probeImage(t, e)

@@ -102,3 +102,41 @@ func TestEscapeStdioFileReopened(t *testing.T) {
 		t.Errorf("stdout and stderr to one file: %q, want 1 2 3 4 in order", b)
 	}
 }
+
+// TestEscapeStdioBuildLog: devbox build runs a box file's hooks unasked,
+// in a sandboxed box, with their output in the user's build log
+// ($XDG_STATE_HOME/devbox/build/NAME.log). The log reached the hook as its
+// stdout and stderr, and box root reopened it through /proc/self/fd: it
+// read back what devbox had written there and made it 0666. The hook's
+// output must still reach the log, but the log itself not the box.
+func TestEscapeStdioBuildLog(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	img := probeImage(t, e)
+	dir := filepath.Join(e.home, "cloned-log")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "devbox.toml")
+	if err := os.WriteFile(file, []byte("[box.logged]\nimage = \""+img+"\"\non_create = [\"/probe stdio\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.ok("build", "--no-cache", file)
+	log := filepath.Join(e.home, ".local", "state", "devbox", "build", "logged.log")
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("build log:\n%s", b)
+	if !strings.Contains(string(b), "fd1 fchmod") {
+		t.Fatalf("the hook's output is not in the build log (the test is void)")
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "read back") && strings.Contains(l, "devbox build") {
+			t.Errorf("the hook read the build log back: %s", l)
+		}
+	}
+	if fi, err := os.Stat(log); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the build log's mode: %v %v, want 0600", fi.Mode(), err)
+	}
+}

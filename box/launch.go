@@ -10,8 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/devbox-dev/devbox/image/store"
+	"github.com/devbox-dev/devbox/internal/boxstdio"
 	"github.com/devbox-dev/devbox/internal/self"
 	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/internal/warm"
@@ -55,6 +57,10 @@ type launchOptions struct {
 	Cgroup *os.File
 	// Terminal: devbox run's command gets a terminal.
 	Terminal bool
+	// Sealed: the box's commands may trace its init
+	// (runtime.Security.MayTrace), which then runs from a sealed copy of
+	// its program (SealedInitExe), never from a spare.
+	Sealed bool
 	// Warm lets a warm holder's spare be devbox run's init
 	// (rootless.Spec.Warm): for a start without a terminal whose spare can
 	// be moved into the box's cgroup.
@@ -69,6 +75,7 @@ type launched struct {
 	specW   *os.File // nil once the spec is sent
 	statusR *os.File
 	waited  bool
+	stdio   *boxstdio.Relay // a run's fds 0-2
 }
 
 // launch starts a box init in its namespaces as o says: the network
@@ -79,6 +86,13 @@ type launched struct {
 // box is cleaned up, so devbox need not wait for the kernel to tear the
 // namespaces down.
 func launch(o launchOptions) (*launched, error) {
+	exe := InitExe()
+	if o.Sealed {
+		var err error
+		if exe, err = SealedInitExe(); err != nil {
+			return nil, err
+		}
+	}
 	files := slices.Clone(o.Files)
 	netFile, err := o.Net.Start(o.RunDir)
 	if err != nil {
@@ -98,12 +112,20 @@ func launch(o launchOptions) (*launched, error) {
 		// Closed once the init has them (or failed to start).
 		defer ends[0].Close()
 		defer ends[1].Close()
+		// A file (not a pipe or terminal) among devbox's stdio reaches
+		// the command, or a spare, as a pipe: box root could reopen the
+		// file through /proc/self/fd with its own rights
+		// (internal/boxstdio).
+		if l.stdio, err = boxstdio.New(os.Stdin, os.Stdout, os.Stderr, true); err != nil {
+			return nil, err
+		}
+		defer l.stdio.Sent()
 		proc = rootless.Spec{
 			Warm:        warmStart(o, len(files)),
 			EnterInMain: true,
-			Stdin:       os.Stdin,
-			Stdout:      os.Stdout,
-			Stderr:      os.Stderr,
+			Stdin:       l.stdio.Files[0],
+			Stdout:      l.stdio.Files[1],
+			Stderr:      l.stdio.Files[2],
 			// With a pty the terminal's keys travel as bytes; otherwise
 			// only devbox receives terminal signals and forwards each once.
 			Setpgid: !o.Terminal,
@@ -111,7 +133,10 @@ func launch(o launchOptions) (*launched, error) {
 		files = append(files, ends...)
 	}
 	proc.Stage = runtime.StageInit
-	proc.Exe = InitExe()
+	proc.Exe = exe
+	if o.Sealed {
+		proc.Sealed, proc.Warm = true, nil
+	}
 	proc.Args = args
 	proc.Env = initEnv()
 	proc.Namespaces = rootless.Namespaces{Mount: true, PID: true, UTS: true, IPC: true, Net: o.Net.Choice.Driver != network.ModeHost}
@@ -304,6 +329,10 @@ func (l *launched) Run(spec *runtime.Spec, rawTTY bool) (int, error) {
 	// thread, with no detour through the poller.
 	c, ok := warm.ExitCode(int(l.statusR.Fd()))
 	l.waited = true // reported: the init finishes exiting on its own and dies with devbox
+	if l.stdio.Relayed() {
+		// The box is gone; the init's own copies close as it exits.
+		defer l.stdio.Drain(time.Second)
+	}
 	if ok {
 		return c, nil
 	}

@@ -7,7 +7,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
+	"github.com/devbox-dev/devbox/internal/boxstdio"
 	"github.com/devbox-dev/devbox/internal/safefile"
 	"github.com/devbox-dev/devbox/provision"
 	"github.com/devbox-dev/devbox/runtime/agent"
@@ -122,7 +124,22 @@ func (rr rootRunner) Run(args, env []string, stdout, stderr *os.File) (int, erro
 		return 0, err
 	}
 	defer c.Close()
-	if err := c.Send(agent.Request{Type: agent.TypeExec, Args: args, Env: env, Cwd: "/", UID: rr.uid, GID: rr.gid}, null, stdout, stderr); err != nil {
+	files := []*os.File{null, stdout, stderr}
+	if rr.r.Home != "" && !IsOwnHome(rr.r.Home) {
+		// A sandbox (devbox build's box, whose hooks nobody was asked
+		// about; a box file's box with a home of its own): it gets its
+		// log as a pipe, not the file, which box root
+		// could reopen through /proc/self/fd (internal/boxstdio).
+		stdio, err := boxstdio.New(null, stdout, stderr, false)
+		if err != nil {
+			return 0, err
+		}
+		defer stdio.Drain(time.Second)
+		defer stdio.Sent()
+		files = stdio.Files
+	}
+	err = c.Send(agent.Request{Type: agent.TypeExec, Args: args, Env: env, Cwd: "/", UID: rr.uid, GID: rr.gid}, files...)
+	if err != nil {
 		return 0, err
 	}
 	var rep agent.Reply

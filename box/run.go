@@ -180,7 +180,7 @@ func (m *Manager) Run(o RunOptions) (RunResult, error) {
 	}()
 	// A spare lives in its holder's session: not for a run on a terminal.
 	l, err := launch(launchOptions{Dir: in.Dir, Net: nw, RunDir: m.bs.RunDir(id), IDs: m.ids, Cgroup: cgFile,
-		Terminal: terminal, Warm: warmable(sec, joinable, terminal || o.InTTY || o.OutTTY)})
+		Terminal: terminal, Warm: warmable(sec, joinable, terminal || o.InTTY || o.OutTTY), Sealed: sec.MayTrace()})
 	// Last (deferred first): a run that ends before finish leaves no
 	// runtime directory behind.
 	defer nw.Abandon()
@@ -256,7 +256,7 @@ func runNetwork(set Settings, o *RunOptions) (*Network, error) {
 // its image not pulled every time, and no cgroup or one in cgBase.
 func replayable(o *RunOptions, spec *runtime.Spec, hasCgroup bool, cgBase string) bool {
 	return !spec.Terminal && o.Pull != "always" && spec.Remove && spec.ScratchInMemory && (!hasCgroup || cgBase != "") &&
-		!spec.Security.Unconfined
+		!spec.Security.Unconfined && !spec.Security.MayTrace()
 }
 
 // warmable says whether a run may start from a warm holder's spare: one
@@ -268,8 +268,12 @@ func replayable(o *RunOptions, spec *runtime.Spec, hasCgroup bool, cgBase string
 // request_key are refused) and an unconfined one does not: a cold start's
 // namespace is its own (TestEscapeWarmKeyringShared). A replay goes
 // through a holder too (replayable).
+//
+// Nor a box whose commands may trace its init (runtime.Security.MayTrace):
+// a spare runs the init's program from its file in the runtime directory,
+// which such a box could replace (launchOptions.Sealed).
 func warmable(sec runtime.Security, joinable, terminal bool) bool {
-	return joinable && !terminal && !sec.Unconfined
+	return joinable && !terminal && !sec.Unconfined && !sec.MayTrace()
 }
 
 // replayCgroupBase is the delegated base a replay of the run may make its

@@ -277,7 +277,9 @@ func TestReplayable(t *testing.T) {
 		{"cgroup in a delegated base", "missing", eph(nil), true, "/sys/fs/cgroup/user.slice/devbox.scope", true},
 		{"cgroup a replay cannot make", "missing", eph(nil), true, "", false},
 		{"seccomp unconfined", "missing", eph(func(s *runtime.Spec) { s.Security.Unconfined = true }), false, "", false},
-		{"capabilities added", "missing", eph(func(s *runtime.Spec) { s.Security.Caps = []string{"CAP_SYS_PTRACE"} }), false, "", true},
+		{"capabilities added", "missing", eph(func(s *runtime.Spec) { s.Security.Caps = []string{"CAP_NET_RAW"} }), false, "", true},
+		// A spare runs the init from its file (TestEscapeInitExeOverwrite).
+		{"may trace its init", "missing", eph(func(s *runtime.Spec) { s.Security.Caps = []string{"CAP_SYS_PTRACE"} }), false, "", false},
 	} {
 		if got := replayable(&RunOptions{Pull: c.pull}, c.spec, c.hasCgroup, c.cgBase); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
@@ -297,7 +299,8 @@ func TestWarmable(t *testing.T) {
 		want               bool
 	}{
 		{"default", runtime.Security{}, true, false, true},
-		{"capabilities added", runtime.Security{Caps: []string{"CAP_SYS_PTRACE"}, AllowSetuid: true}, true, false, true},
+		{"capabilities added", runtime.Security{Caps: []string{"CAP_NET_RAW"}, AllowSetuid: true}, true, false, true},
+		{"may trace its init", runtime.Security{Caps: []string{"CAP_SYS_PTRACE"}}, true, false, false},
 		{"seccomp unconfined", runtime.Security{Unconfined: true}, true, false, false},
 		{"a terminal", runtime.Security{}, true, true, false},
 		{"a cgroup the spare cannot join", runtime.Security{}, false, false, false},

@@ -126,7 +126,7 @@ func (m *Manager) start(r *rbox.Record) error {
 	// The agent's listener is fd 3, the network handshake fd 4
 	// (spec.NetFD).
 	p, err := launch(launchOptions{Dir: m.bs.BoxDir(r.ID), SpecPath: specPath, Log: logf, Files: []*os.File{lf},
-		Net: nw, RunDir: runDir, IDs: m.ids, Cgroup: cgFile})
+		Net: nw, RunDir: runDir, IDs: m.ids, Cgroup: cgFile, Sealed: spec.Security.MayTrace()})
 	if err == nil && cg != nil {
 		if werr := cgroup.WriteRecord(m.bs.BoxDir(r.ID), cg.Path); werr != nil {
 			m.warn("%v", werr)

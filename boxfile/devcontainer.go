@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/devbox-dev/devbox/internal/termsafe"
 	"github.com/devbox-dev/devbox/runtime"
 )
 
@@ -68,7 +69,7 @@ func ParseDevcontainer(b []byte, project, name string) (Spec, []string, error) {
 	var notes, ignored []string
 	for k := range all {
 		if !devcontainerFields[k] {
-			ignored = append(ignored, k)
+			ignored = append(ignored, termsafe.Visible(k))
 		}
 	}
 	sort.Strings(ignored)
@@ -99,7 +100,7 @@ func ParseDevcontainer(b []byte, project, name string) (Spec, []string, error) {
 			s.Ports = append(s.Ports, strconv.Itoa(n)+":"+strconv.Itoa(n))
 			continue
 		}
-		notes = append(notes, "forwardPorts "+string(p)+": only port numbers are forwarded")
+		notes = append(notes, "forwardPorts "+termsafe.Visible(string(p))+": only port numbers are forwarded")
 	}
 	if cmd, ok := hookCommand(d.PostCreateCommand); ok {
 		s.OnCreate = append(s.OnCreate, expand.Replace(cmd))
@@ -109,7 +110,7 @@ func ParseDevcontainer(b []byte, project, name string) (Spec, []string, error) {
 	for _, m := range d.Mounts {
 		v, why := mountVolume(m, expand)
 		if why != "" {
-			notes = append(notes, "mounts "+string(m)+": "+why)
+			notes = append(notes, "mounts "+termsafe.Visible(string(m))+": "+why)
 			continue
 		}
 		s.Volumes = append(s.Volumes, v)

@@ -28,6 +28,15 @@ func TestHookTrust(t *testing.T) {
 		{"a port on a LAN address", Spec{Name: "proj", Image: "debian", Ports: []string{"192.168.1.5:80:80"}}, true},
 		{"a port that does not parse", Spec{Name: "proj", Image: "debian", Ports: []string{"80:80:80:80"}}, true},
 		{"the host's network", Spec{Name: "proj", Image: "debian", Network: "host"}, true},
+		// Other spellings of every interface, and ports that do not parse
+		// (a red-team pass; it held).
+		{"every IPv6 interface", Spec{Name: "proj", Image: "debian", Ports: []string{"[::]:2222:22"}}, true},
+		{"every interface, IPv4-mapped", Spec{Name: "proj", Image: "debian", Ports: []string{"[::ffff:0.0.0.0]:2222:22"}}, true},
+		{"a host name", Spec{Name: "proj", Image: "debian", Ports: []string{"localhost:2222:22"}}, true},
+		{"a range", Spec{Name: "proj", Image: "debian", Ports: []string{"127.0.0.1:2222-2230:22"}}, true},
+		{"a zone", Spec{Name: "proj", Image: "debian", Ports: []string{"[fe80::1%eth0]:2222:22"}}, true},
+		{"a short IPv4 form", Spec{Name: "proj", Image: "debian", Ports: []string{"127.1:2222:22"}}, true},
+		{"loopback, IPv4-mapped", Spec{Name: "proj", Image: "debian", Ports: []string{"[::ffff:127.0.0.1]:2222:22"}}, false},
 	} {
 		if NeedsTrust(c.s) != c.want {
 			t.Errorf("NeedsTrust, %s: %v, want %v", c.name, !c.want, c.want)

@@ -50,7 +50,11 @@ type Spec struct {
 	// Exe is the program to run as the target instead of devbox's own
 	// binary: the embedded box init (internal/libexec). When it cannot be
 	// executed (a noexec runtime directory), Start falls back to devbox.
-	Exe        string
+	Exe string
+	// Sealed: Exe is a sealed copy that the target's box may trace
+	// (box.SealedInitExe); a failure to execute it is an error, never a
+	// fall back to devbox's own file.
+	Sealed     bool
 	Args       []string // optional: argv[1:] of the target process
 	Env        []string // optional: the target's environment (private keys are added)
 	Namespaces Namespaces
@@ -170,7 +174,7 @@ func Run(spec Spec) (int, error) {
 // with a full capability set (see the package documentation).
 func Start(spec Spec) (*Process, error) {
 	p, err := start(spec)
-	if err != nil && spec.Exe != "" && (errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.ENOEXEC) || errors.Is(err, syscall.ENOENT)) {
+	if err != nil && spec.Exe != "" && !spec.Sealed && (errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.ENOEXEC) || errors.Is(err, syscall.ENOENT)) {
 		spec.Exe = ""
 		return start(spec)
 	}
@@ -235,7 +239,7 @@ func start(spec Spec) (*Process, error) {
 	// A holder is asked and started only in a runtime directory nobody
 	// else can change (warm.Private).
 	if spec.Warm != nil && !spec.Detach && cmd.Dir == "" && len(uidCmd) > 0 && !warm.Off() &&
-		cmd.Stdin == os.Stdin && cmd.Stdout == os.Stdout && cmd.Stderr == os.Stderr && warm.Private(spec.Warm.RuntimeDir) {
+		stdioFiles(cmd) != nil && warm.Private(spec.Warm.RuntimeDir) {
 		ws = &warm.Start{Exe: cmd.Path, Args: cmd.Args, Env: append(slices.Clone(cmd.Env), startEnv),
 			Flags: cmd.SysProcAttr.Cloneflags &^ (unix.CLONE_VM | unix.CLONE_VFORK), Setpgid: spec.Setpgid,
 			Handshake: spec.Warm.Handshake, UIDMap: uidCmd, GIDMap: gidCmd}
@@ -296,8 +300,8 @@ func start(spec Spec) (*Process, error) {
 // alone when one declined or the spare could not be moved (the caller
 // clones then).
 func viaHolder(spec Spec, cmd *exec.Cmd, fp string, startR, startW *os.File) (*Process, bool) {
-	files := []int{0, 1, 2}
-	for _, f := range append(cmd.ExtraFiles, startR) {
+	var files []int
+	for _, f := range append(stdioFiles(cmd), append(cmd.ExtraFiles, startR)...) {
 		files = append(files, int(f.Fd()))
 	}
 	cg := -1
@@ -310,6 +314,20 @@ func viaHolder(spec Spec, cmd *exec.Cmd, fp string, startR, startW *os.File) (*P
 	}
 	proc, _ := os.FindProcess(h.Pid) // never fails on Linux
 	return &Process{proc: proc, held: h, alive: startW}, false
+}
+
+// stdioFiles returns cmd's stdin, stdout and stderr when all three are
+// files (devbox's own, or the pipes devbox relays in place of a file or
+// terminal, internal/boxstdio), which a holder's spare can be given; nil
+// otherwise.
+func stdioFiles(cmd *exec.Cmd) []*os.File {
+	in, ok1 := cmd.Stdin.(*os.File)
+	out, ok2 := cmd.Stdout.(*os.File)
+	errOut, ok3 := cmd.Stderr.(*os.File)
+	if !ok1 || !ok2 || !ok3 || in == nil || out == nil || errOut == nil {
+		return nil
+	}
+	return []*os.File{in, out, errOut}
 }
 
 // mapCommand is the helper's path and its arguments after the pid.

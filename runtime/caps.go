@@ -104,6 +104,15 @@ func CapSet(add, drop []string) ([]string, error) {
 	return out, nil
 }
 
+// MayTrace reports whether a command of the box may trace its init
+// (CAP_SYS_PTRACE in its bounding set): it then reaches what the init is,
+// its program included (/proc/1/exe), past the init's PR_SET_DUMPABLE 0.
+func (s Security) MayTrace() bool {
+	m, err := CapMask(s.Caps)
+	i, _ := capNumber("SYS_PTRACE")
+	return err != nil || m&(1<<uint(i)) != 0
+}
+
 // ParseSecurity turns --cap-add, --cap-drop and --security-opt values into
 // a box's Security; allowSetuid is the kind of box's default (dev boxes
 // allow setuid programs, for sudo). The options known are

@@ -77,3 +77,29 @@ func TestParseSecurity(t *testing.T) {
 		}
 	}
 }
+
+// MayTrace holds for a bounding set with CAP_SYS_PTRACE (added alone or
+// with ALL), not for the default set or one without it
+// (TestEscapeInitExeOverwrite).
+func TestMayTrace(t *testing.T) {
+	for _, tc := range []struct {
+		add, drop []string
+		want      bool
+	}{
+		{nil, nil, false},
+		{[]string{"NET_RAW"}, nil, false},
+		{[]string{"SYS_PTRACE"}, nil, true},
+		{[]string{"cap_sys_ptrace"}, nil, true},
+		{[]string{"ALL"}, nil, true},
+		{[]string{"ALL"}, []string{"SYS_PTRACE"}, false},
+		{nil, []string{"ALL"}, false},
+	} {
+		s, err := ParseSecurity(tc.add, tc.drop, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.MayTrace(); got != tc.want {
+			t.Errorf("add %v drop %v: MayTrace %v, want %v", tc.add, tc.drop, got, tc.want)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/devbox-dev/devbox/boxfile"
 	"github.com/devbox-dev/devbox/cmd/cmdutil"
 	"github.com/devbox-dev/devbox/cmd/iostreams"
+	"github.com/devbox-dev/devbox/internal/termsafe"
 	"github.com/spf13/cobra"
 )
 
@@ -114,7 +115,7 @@ func devcontainerBox(e *env, dir string, trust bool) (string, error) {
 	}
 	s, notes, err := boxfile.LoadDevcontainer(path, abs)
 	for _, n := range notes {
-		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: %s: %s\n", path, n)
+		fmt.Fprintf(e.f.IOStreams.ErrOut, "devbox: %s: %s\n", termsafe.Visible(path), n)
 	}
 	if err != nil {
 		return "", err

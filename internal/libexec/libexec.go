@@ -122,6 +122,23 @@ func Memfd(name string) (string, error) {
 	return memfd(name, p.blob)
 }
 
+// SealedCopy returns the path of a sealed memfd holding embedded program
+// name (as Memfd), or, when the build embeds none, a copy of the running
+// program (devbox itself, which then serves as that program): for a
+// process whose box may trace it and so open its program for writing
+// through /proc/PID/exe, where the file in the runtime directory (or
+// devbox's own binary) would be replaced for every later start.
+func SealedCopy(name string) (string, error) {
+	if Embedded(name) {
+		return Memfd(name)
+	}
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		return "", fmt.Errorf("copying devbox for %s: %w", name, err)
+	}
+	return memfd(name, self)
+}
+
 // unusedFor is how long a copy of another version must have gone unused
 // before removeOld takes it: two devbox versions may run side by side (an
 // upgrade while boxes run, two builds in one session), and each marks its
@@ -173,7 +190,7 @@ func noexec(dir string) bool {
 func memfd(name string, blob []byte) (string, error) {
 	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
-		return "", fmt.Errorf("writing %s: the runtime directory is noexec and memfd_create failed: %w", name, err)
+		return "", fmt.Errorf("writing %s: memfd_create: %w", name, err)
 	}
 	f := os.NewFile(uintptr(fd), name)
 	if _, err := f.Write(blob); err != nil {

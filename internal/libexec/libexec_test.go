@@ -1,9 +1,11 @@
 package libexec
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -118,6 +120,45 @@ func TestMemfd(t *testing.T) {
 	c.ExtraFiles = extra
 	if out, err := c.CombinedOutput(); err != nil {
 		t.Fatalf("running %s: %v %s", p, err, out)
+	}
+}
+
+// SealedCopy: the embedded program, or without one devbox itself (here
+// the test binary), in a memfd that nobody can write, whatever their
+// permissions (TestEscapeInitExeOverwrite).
+func TestSealedCopy(t *testing.T) {
+	saved := progs
+	defer func() { progs = saved }()
+	self, err := os.ReadFile("/proc/self/exe")
+	must(t, err)
+	blob, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Skip("no /bin/true:", err)
+	}
+	for _, tc := range []struct {
+		name  string
+		progs map[string]prog
+		want  []byte
+	}{
+		{"embedded", map[string]prog{Init: {blob: blob, sum: strings.Repeat("ab", 32)}}, blob},
+		{"not embedded", map[string]prog{}, self},
+	} {
+		progs = tc.progs
+		p, err := SealedCopy(Init)
+		must(t, err)
+		got, err := os.ReadFile(p)
+		must(t, err)
+		if !bytes.Equal(got, tc.want) {
+			t.Errorf("%s: %s holds %d bytes, not the program's %d", tc.name, p, len(got), len(tc.want))
+		}
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err == nil {
+			_, err = f.WriteAt([]byte{0}, 0)
+			f.Close()
+		}
+		if err == nil {
+			t.Errorf("%s: %s can be written", tc.name, p)
+		}
 	}
 }
 

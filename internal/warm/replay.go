@@ -12,7 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/devbox-dev/devbox/internal/boxstdio"
 	"github.com/devbox-dev/devbox/internal/safefile"
 	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/network/host/status"
@@ -165,6 +167,12 @@ func TryReplay(argv, environ []string) (code int, ok bool) {
 	if Off() || os.Getenv(Knob) == "noreplay" || len(argv) < 3 || !strings.HasPrefix(rt, "/") || term.IsTerminal(0) || term.IsTerminal(1) || !Private(rt) {
 		return 0, false
 	}
+	// A file among fds 0-2 goes to the box as a pipe (internal/boxstdio,
+	// run): a file on stdin is left to the CLI, since a relay that has
+	// begun to read it cannot give the CLI back what it read.
+	if !boxstdio.Direct(os.Stdin, true) {
+		return 0, false
+	}
 	cwd, err := os.Getwd()
 	if err != nil {
 		return 0, false
@@ -216,7 +224,12 @@ func (r *replay) run(rt string) (int, bool) {
 	if err := os.MkdirAll(r.boxDir, 0o700); err != nil || safefile.WriteFile(r.boxDir+"/spec.json", spec, 0o600) != nil {
 		return r.fail("writing the box spec")
 	}
-	files, err := r.pipes()
+	stdio, err := boxstdio.New(os.Stdin, os.Stdout, os.Stderr, true)
+	if err != nil {
+		return r.fail("making the init's descriptors")
+	}
+	defer stdio.Sent()
+	files, err := r.pipes(stdio.Files)
 	if err != nil {
 		return r.fail("making the init's descriptors")
 	}
@@ -258,6 +271,7 @@ func (r *replay) run(rt string) (int, bool) {
 	for _, fd := range r.theirs {
 		unix.Close(fd)
 	}
+	stdio.Sent()
 	if r.cg != nil {
 		r.cg.record(r.boxDir)
 	}
@@ -273,6 +287,9 @@ func (r *replay) run(rt string) (int, bool) {
 		}
 	}
 	trace.Mark("warm: exit code received")
+	if stdio.Relayed() {
+		stdio.Drain(time.Second)
+	}
 	return r.end(code), true
 }
 
@@ -311,9 +328,9 @@ func ExitCode(fd int) (int, bool) {
 	}
 }
 
-// pipes makes the init's descriptors (Start.Handshake) and returns its
-// 0, 1, 2, 3, ….
-func (r *replay) pipes() ([]int, error) {
+// pipes makes the init's descriptors (Start.Handshake) and returns what
+// it gets as 0, 1, 2 (stdio), 3, ….
+func (r *replay) pipes(stdio []*os.File) ([]int, error) {
 	if r.p.Handshake {
 		p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
@@ -334,7 +351,11 @@ func (r *replay) pipes() ([]int, error) {
 		}
 		r.ours, r.theirs = append(r.ours, p[0]), append(r.theirs, p[1])
 	}
-	return append([]int{0, 1, 2}, r.theirs...), nil
+	fds := make([]int, 0, len(stdio)+len(r.theirs))
+	for _, f := range stdio {
+		fds = append(fds, int(f.Fd()))
+	}
+	return append(fds, r.theirs...), nil
 }
 
 // fail undoes a replay that has not started its box and leaves the run to

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/devbox-dev/devbox/internal/boxstdio"
 	"github.com/devbox-dev/devbox/internal/trace"
 	"github.com/devbox-dev/devbox/runtime/agent"
 	"golang.org/x/sys/unix"
@@ -75,13 +76,13 @@ func Dial(socket, name string) (*agent.Conn, error) {
 // printed on errOut as one line.
 func Run(c *agent.Conn, name string, req agent.Request, errOut io.Writer) (int, error) {
 	var files []*os.File
-	var stdio *relay
+	var stdio *boxstdio.Relay
 	var err error
 	if !req.Terminal {
 		if stdio, err = newRelay(os.Stdin, os.Stdout, os.Stderr); err != nil {
 			return 0, fmt.Errorf("starting a session in box %s: %w", name, err)
 		}
-		files = stdio.files
+		files = stdio.Files
 	}
 	// The signals are caught from here on, registered while the box
 	// starts the command (each registration is a round trip to the Go
@@ -93,7 +94,7 @@ func Run(c *agent.Conn, name string, req agent.Request, errOut io.Writer) (int, 
 	trace.Mark("session: request")
 	err = c.Send(req, files...)
 	if stdio != nil {
-		stdio.sent()
+		stdio.Sent()
 	}
 	if err != nil {
 		return 0, fmt.Errorf("starting a session in box %s: %w", name, err)
@@ -110,7 +111,7 @@ func Run(c *agent.Conn, name string, req agent.Request, errOut io.Writer) (int, 
 		return rep.Code, nil
 	case agent.TypeExit:
 		if stdio != nil {
-			stdio.drain(200 * time.Millisecond)
+			stdio.Drain(200 * time.Millisecond)
 		}
 		ended(errOut, rep)
 		return rep.Code, nil
@@ -131,7 +132,7 @@ func Run(c *agent.Conn, name string, req agent.Request, errOut io.Writer) (int, 
 		Message: "box " + name + " went away (its init exited or was killed); the session ended with it"}, w.c)
 	trace.Mark("session: exit")
 	if stdio != nil {
-		stdio.drain(200 * time.Millisecond)
+		stdio.Drain(200 * time.Millisecond)
 	}
 	ended(errOut, r)
 	return r.Code, nil

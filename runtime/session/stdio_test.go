@@ -44,20 +44,20 @@ func TestSessionStdio(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.files) != 3 {
-		t.Fatalf("%d files", len(s.files))
+	if len(s.Files) != 3 {
+		t.Fatalf("%d files", len(s.Files))
 	}
-	for i, f := range s.files {
+	for i, f := range s.Files {
 		if term.IsTerminal(int(f.Fd())) {
 			t.Errorf("fd %d for the box is a terminal", i)
 		}
 	}
-	if s.files[1] != pw {
+	if s.Files[1] != pw {
 		t.Errorf("stdout, a pipe, was not passed as it is")
 	}
 	// The box's ends, as the agent would hold them.
-	in, errOut := dup(t, s.files[0]), dup(t, s.files[2])
-	s.sent()
+	in, errOut := dup(t, s.Files[0]), dup(t, s.Files[2])
+	s.Sent()
 
 	// Typed at the terminal: reaches the box's stdin.
 	if _, err := m.Write([]byte("typed\n")); err != nil {
@@ -72,7 +72,7 @@ func TestSessionStdio(t *testing.T) {
 		t.Fatal(err)
 	}
 	errOut.Close()
-	s.drain(2 * time.Second)
+	s.Drain(2 * time.Second)
 	// (The terminal echoes what was typed first.)
 	var shown []byte
 	buf := make([]byte, 256)

@@ -27,6 +27,7 @@ var frontAllowed = map[string]bool{
 	"internal/safefile":                   true, // the session ticket's atomic write: imports only what the front links already (os, io/fs, path/filepath, unix); WriteFile is 0.5 KB of code; the replay's run lock and records too
 	"internal/warm":                       true, // run's replay through a warm holder
 	"internal/seqpacket":                  true,
+	"internal/boxstdio":                   true, // a session's fds 0-2 (the relay moved out of runtime/session): imports only what the front links already (os, io, sync, time, unix, term)
 	"network/host/status":                 true, // (encoding/json, sync; +18 KB) the replay's warning when the network helper fails
 	"rootless/idmap":                      true,
 	"runtime/agent":                       true,

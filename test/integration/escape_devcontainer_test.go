@@ -166,25 +166,16 @@ func TestEscapeTrustPromptHidden(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(proj, ".devcontainer", "devcontainer.json"), []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	hidden := func(what, s string) {
-		t.Helper()
-		for _, r := range s {
-			if r == '\u061c' || r == '\u200e' || r == '\u200f' || (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069') ||
-				(r < 0x20 && r != '\n') || (r >= 0x7f && r <= 0x9f) {
-				t.Errorf("%s carries %U raw: %q", what, r, s)
-			}
-		}
-	}
 	// Without a terminal: one line, nothing raw, the payload named.
 	r := e.run("shell", "--devcontainer="+proj, "--", "true")
 	if r.code != 125 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, `\nid > `) {
 		t.Errorf("without a terminal: exit %d %q, want 125, one line showing the hook's second line", r.code, r.stderr)
 	}
-	hidden("the refusal", strings.TrimSuffix(r.stderr, "\n"))
+	noRawControls(t, "the refusal", strings.TrimSuffix(r.stderr, "\n"))
 	// On a terminal.
 	_, seen := e.answerPrompt(t, "n", "shell", "--devcontainer="+proj, "--", "true")
 	prompt, _, _ := strings.Cut(strings.ReplaceAll(seen, "\r\n", "\n"), "[y/N]")
-	hidden("the prompt", prompt)
+	noRawControls(t, "the prompt", prompt)
 	for _, w := range []string{`echo setup # \nid > ` + marker, `\u202e`, `\u2066`, `\x1b[8m`, `\rTERM=dumb`} {
 		if !strings.Contains(prompt, w) {
 			t.Errorf("the prompt does not show %q:\n%s", w, prompt)
@@ -192,5 +183,49 @@ func TestEscapeTrustPromptHidden(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Errorf("the hook ran although the answer was n")
+	}
+}
+
+// TestEscapeDevcontainerNotesHidden: what devbox says it leaves out of a
+// repository's devcontainer.json (a forwardPorts entry that is not a port
+// number, a mount it cannot use) quoted the file's own text as it was,
+// before the trust question: JSON carries U+202E, U+2066, C1 controls such
+// as U+009B (CSI) and DEL unescaped, and they reached the terminal raw, as
+// did an ignored field's name, whose \u001b escape decodes to ESC (found
+// by a red-team pass). Each note must show them escaped, with a
+// terminal and without one.
+func TestEscapeDevcontainerNotesHidden(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	proj := filepath.Join(e.home, "cloned-notes")
+	if err := os.MkdirAll(filepath.Join(proj, ".devcontainer"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	body := "{\"image\": \"debian\", \"postCreateCommand\": \"true\", \"x\\u001b]0;title\\u0007\": 1,\n" +
+		"\"forwardPorts\": [\"db:5432\u202e\", \"\u2066x\u2069\u009b8m\x7f\"],\n" +
+		"\"mounts\": [\"source=/\u202etmp,target=/x,type=volume\"]}"
+	if err := os.WriteFile(filepath.Join(proj, ".devcontainer", "devcontainer.json"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run("shell", "--devcontainer="+proj, "--", "true")
+	if !strings.Contains(r.stderr, "forwardPorts") || !strings.Contains(r.stderr, `\u202e`) {
+		t.Errorf("without a terminal: the notes do not show the entries escaped:\n%s", r.stderr)
+	}
+	noRawControls(t, "without a terminal", r.stderr)
+	_, seen := e.answerPrompt(t, "n", "shell", "--devcontainer="+proj, "--", "true")
+	prompt, _, _ := strings.Cut(strings.ReplaceAll(seen, "\r\n", "\n"), "[y/N]")
+	noRawControls(t, "on a terminal", prompt)
+}
+
+// noRawControls fails t when s, what devbox showed (what), carries a
+// control character other than a newline, or a bidirectional formatting
+// character, raw.
+func noRawControls(t *testing.T, what, s string) {
+	t.Helper()
+	for _, r := range s {
+		if r == '\u061c' || r == '\u200e' || r == '\u200f' || (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069') ||
+			(r < 0x20 && r != '\n') || (r >= 0x7f && r <= 0x9f) {
+			t.Errorf("%s carries %U raw: %q", what, r, s)
+		}
 	}
 }

@@ -105,11 +105,13 @@ func TestEscapeWarmKeyringShared(t *testing.T) {
 
 // TestEscapeWarmInheritedFDs: a box whose init was a holder's spare (the
 // CLI's start and a replay's) walks ".." from every descriptor, cwd and
-// root it can see, /proc/1's included with SYS_PTRACE, looking for
-// canaries in the runtime directory, the holder's directory (its socket
-// and the replay records), above the store and in the home. A spare was
-// forked by a holder that listens in that directory: nothing of that may
-// reach the box.
+// root it can see, looking for canaries in the runtime directory, the
+// holder's directory (its socket and the replay records), above the store
+// and in the home. A spare was forked by a holder that listens in that
+// directory: nothing of that may reach the box. A box that may trace its
+// init (SYS_PTRACE, whose /proc/1 this test walked too) never starts from
+// a spare or a replay: a spare runs the init's program from its file,
+// which such a box could rewrite (TestEscapeInitExeOverwrite).
 func TestEscapeWarmInheritedFDs(t *testing.T) {
 	e := newEnv(t)
 	img := probeImage(t, e)
@@ -122,9 +124,9 @@ func TestEscapeWarmInheritedFDs(t *testing.T) {
 		name string
 		args []string
 	}{
-		{name: "cap-add SYS_PTRACE", args: []string{"--cap-add", "SYS_PTRACE"}},
-		{name: "every capability", args: []string{"--cap-add", "ALL"}},
-		{name: "default network", args: []string{"--net", "slirp", "--cap-add", "SYS_PTRACE"}},
+		{name: "default capabilities", args: nil},
+		{name: "every capability but SYS_PTRACE", args: []string{"--cap-add", "ALL", "--cap-drop", "SYS_PTRACE"}},
+		{name: "default network", args: []string{"--net", "slirp", "--cap-add", "NET_RAW"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for i, c := range canaries {
@@ -143,6 +145,16 @@ func TestEscapeWarmInheritedFDs(t *testing.T) {
 				c.check(t)
 			}
 		})
+	}
+	for _, caps := range [][]string{{"--cap-add", "SYS_PTRACE"}, {"--cap-add", "ALL"}} {
+		args := append(append([]string{"run", "--net", "none"}, caps...), img, "--", "true")
+		for i := 0; i < 6; i++ {
+			r := e.runEnv(env, args...)
+			if r.code != 0 || strings.Contains(r.stderr, markHolder) || strings.Contains(r.stderr, markReplay) {
+				t.Fatalf("%v, run %d: exit %d, from a spare or a replay (want a cold start):\n%s", caps, i, r.code, r.stderr)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 }
 

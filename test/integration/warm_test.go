@@ -98,6 +98,9 @@ var (
 	// holder share its user namespace's user keyrings
 	// (TestEscapeWarmKeyringShared).
 	notWarmKeyctl = warmPath{name: "warm path on, keyctl allowed", not: []string{markHolder, markReplay}}
+	// Nor is a box that may trace its init: a spare runs the init's
+	// program from its file (TestEscapeInitExeOverwrite).
+	notWarmTrace = warmPath{name: "warm path on, SYS_PTRACE", not: []string{markHolder, markReplay}}
 )
 
 // shellView runs the probe's dump after what only a program that is not Go
@@ -144,11 +147,12 @@ func TestWarmStartIsColdStart(t *testing.T) {
 		{name: "default network", base: busybox, paths: []warmPath{replayHeld, cliHeld}},
 		{name: "net none terminal", base: busybox, flags: []string{"-t", "--net", "none"}, tty: true, paths: []warmPath{notWarm}},
 		{name: "default network terminal", base: busybox, flags: []string{"-t"}, tty: true, paths: []warmPath{notWarm}},
-		{name: "capabilities", base: busybox, flags: []string{"--net", "none", "--cap-add", "SYS_PTRACE", "--cap-add", "NET_ADMIN"},
+		{name: "capabilities", base: busybox, flags: []string{"--net", "none", "--cap-add", "NET_RAW", "--cap-add", "NET_ADMIN"},
 			paths: []warmPath{replayHeld, cliHeld}},
+		{name: "SYS_PTRACE", base: busybox, flags: []string{"--net", "none", "--cap-add", "SYS_PTRACE"}, paths: []warmPath{notWarmTrace}},
 		{name: "seccomp unconfined", base: busybox, flags: []string{"--net", "none", "--cap-add", "SYS_PTRACE", "--security-opt", "seccomp=unconfined"},
 			paths: []warmPath{notWarmKeyctl}},
-		{name: "no new privileges off", base: busybox, flags: []string{"--net", "none", "--cap-add", "ALL",
+		{name: "no new privileges off", base: busybox, flags: []string{"--net", "none", "--cap-add", "ALL", "--cap-drop", "SYS_PTRACE",
 			"--security-opt", "no-new-privileges=false"}, paths: []warmPath{replayHeld}},
 		// The caller's soft limit on open files is lower than the
 		// holder's starter's (the warm-up runs have the test's), and it

@@ -12,6 +12,9 @@
 //	probe masks         unmount and remount the masks over /proc and /sys, mount a new proc, sysfs and tmpfs
 //	probe status        the confinement lines of /proc/self/status
 //	probe hostchan      find a devbox-host socket and run hostname on the host through it (hostchan.go)
+//	probe tap           attach to the box's tap0, which the network helper reads (tap.go)
+//	probe stdio         reopen fds 0-2 through /proc/self/fd: write, read back, fchmod (stdio.go)
+//	probe initexe       replace the init's program through /proc/1/exe (initexe.go)
 //	probe dump [NS=LINK…]  print what the process inherited and can observe of its confinement, normalised (dump.go)
 package main
 

@@ -2,6 +2,8 @@ package box
 
 import (
 	dbox "github.com/devbox-dev/devbox/box"
+	"github.com/devbox-dev/devbox/cmd/config"
+	"github.com/devbox-dev/devbox/rootless"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
 	"github.com/devbox-dev/devbox/runtime/session"
 )
@@ -28,8 +30,30 @@ func (e *env) session(r *rbox.Record, o sessionOpts) (int, error) {
 		// session to the CLI again.
 		_ = session.Vouch(e.bs.RuntimeDir, session.Ticket{Store: e.st.Root, Name: r.Name, ID: r.ID,
 			Dir: e.bs.BoxDir(r.ID), Record: r.RecordFile, Provision: r.ProvisionFile, Box: &sb})
+		_ = noteCaller(e.bs.RuntimeDir)
 	}
 	ids := e.mgr.Mapping()
 	req := session.NewRequest(sb, dbox.HostAccount(ids), ids.Single(), o)
 	return session.Run(c, r.Name, req, e.f.IOStreams.ErrOut)
+}
+
+// noteCaller records for the front what a session takes from the
+// configuration file and the caller's identity, read afresh between two
+// looks at the files they come from (session.NoteCaller).
+func noteCaller(base string) error {
+	p := config.Path()
+	return session.NoteCaller(base, p, func() (session.ConfigSeen, error) {
+		c, err := config.Load(p)
+		if err != nil {
+			return session.ConfigSeen{}, err
+		}
+		return session.ConfigSeen{StoreRoot: c.Store.Root, ProvisionAuto: c.Provision.Auto}, nil
+	}, func() (session.Ident, bool, error) {
+		m, err := rootless.Detect()
+		if err != nil {
+			return session.Ident{}, false, err
+		}
+		return session.Ident{UID: m.UID, GID: m.GID, Single: m.Single(), Warning: m.Warning,
+			Account: dbox.HostAccount(m)}, !m.ViaPath, nil
+	})
 }

@@ -184,8 +184,13 @@ func fileID(path string) (FileID, error) {
 	case st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != os.Getuid():
 		return FileID{}, fmt.Errorf("%s is not a regular file of yours", path)
 	}
+	return idOfStat(&st), nil
+}
+
+// idOfStat is the identity st describes.
+func idOfStat(st *unix.Stat_t) FileID {
 	return FileID{Dev: st.Dev, Ino: st.Ino, Size: st.Size,
-		Mtime: st.Mtim.Sec*1e9 + st.Mtim.Nsec, Ctime: st.Ctim.Sec*1e9 + st.Ctim.Nsec}, nil
+		Mtime: st.Mtim.Sec*1e9 + st.Mtim.Nsec, Ctime: st.Ctim.Sec*1e9 + st.Ctim.Nsec}
 }
 
 // readFile reads the regular file at path, of this user, without

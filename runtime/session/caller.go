@@ -1,0 +1,214 @@
+package session
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/devbox-dev/devbox/internal/safefile"
+	"golang.org/x/sys/unix"
+)
+
+// A Caller record is what the CLI read of its caller besides a box — the
+// configuration file's settings a session takes and the caller's identity
+// (id mapping and account) — with the identity of every file that went
+// into them and the variables that did. devbox's front serves a session
+// with it, without a TOML reader or the account and id-range parsers,
+// only while every one of those files is still exactly that version (or
+// still absent) and those variables have those values; anything else
+// sends it to the CLI, which reads everything again and records it anew
+// (docs/architecture.md, "Front").
+type Caller struct {
+	Config ConfigSeen `json:"config"`
+	// Files are the files Ident was read from, as they were.
+	Files []Stamp `json:"files"`
+	// Env are the variables Ident was read with ("" when unset).
+	Env   map[string]string `json:"env"`
+	Ident Ident             `json:"ident"`
+}
+
+// ConfigSeen is what a session takes from the configuration file at
+// Path, as the CLI read it: File is the file's identity (zero: there was
+// none, the defaults).
+type ConfigSeen struct {
+	Path          string `json:"path"`
+	File          FileID `json:"file"`
+	StoreRoot     string `json:"storeRoot,omitempty"`
+	ProvisionAuto *bool  `json:"provisionAuto,omitempty"`
+}
+
+// Stamp is one file's identity at Path, zero when it did not exist.
+type Stamp struct {
+	Path string `json:"path"`
+	File FileID `json:"file"`
+}
+
+// Ident is the caller's identity as a session needs it: the id mapping
+// (rootless/idmap: single-ID mode, its warning) and the account.
+type Ident struct {
+	UID     int     `json:"uid"`
+	GID     int     `json:"gid"`
+	Single  bool    `json:"single"`
+	Warning string  `json:"warning,omitempty"`
+	Account Account `json:"account"`
+}
+
+// IdentFiles are the files the caller's identity is read from: the
+// account (os/user without cgo: passwd, group; HostAccount's login
+// shell) and the subordinate ranges (rootless/idmap: nsswitch.conf
+// decides between the files and getsubids).
+var IdentFiles = []string{"/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/subuid", "/etc/subgid"}
+
+// IdentEnv are the variables the identity is read with: USER and SHELL
+// are fallbacks, HOME wins over the passwd entry, DEVBOX_SUBIDS=none turns
+// the ranges off.
+var IdentEnv = []string{"USER", "HOME", "SHELL", "DEVBOX_SUBIDS"}
+
+// settleTime is how old a file's last change must be for its identity to
+// be recorded: a change within the same tick of the file system's clock
+// could leave size and times as they were ("racily clean" in git's
+// words); a change after this one moves ctime past what was recorded.
+const settleTime = 2 * time.Second
+
+// callerFile is the record's name under the runtime directory.
+func callerFile(base string) string { return filepath.Join(base, "front", "caller") }
+
+// NoteCaller writes the Caller record under the runtime directory base:
+// it stamps the configuration file at cfgPath and IdentFiles, calls
+// config and ident to read them (again: what the record says must be
+// what these files say), and stamps them once more. Nothing is recorded
+// (and nil returned) when a file changed meanwhile or too recently,
+// when ident says its result depends on more than the files (getsubids),
+// or when reading fails: the front then leaves sessions to the CLI.
+func NoteCaller(base, cfgPath string, config func() (ConfigSeen, error), ident func() (Ident, bool, error)) error {
+	paths := append([]string{cfgPath}, IdentFiles...)
+	now := time.Now()
+	before, err := stamps(paths)
+	if err != nil {
+		return nil
+	}
+	for _, s := range before {
+		if s.File != (FileID{}) && now.UnixNano()-s.File.Ctime < int64(settleTime) {
+			return nil
+		}
+	}
+	env := map[string]string{}
+	for _, k := range IdentEnv {
+		env[k] = os.Getenv(k)
+	}
+	cs, err := config()
+	if err != nil {
+		return nil
+	}
+	id, ok, err := ident()
+	if err != nil || !ok {
+		return nil
+	}
+	after, err := stamps(paths)
+	if err != nil || !sameStamps(before, after) {
+		return nil
+	}
+	cs.Path, cs.File = cfgPath, before[0].File
+	b, err := json.Marshal(Caller{Config: cs, Files: before[1:], Env: env, Ident: id})
+	if err != nil {
+		return err
+	}
+	p := callerFile(base)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	return safefile.WriteFile(p, b, 0o600)
+}
+
+// Recall returns the Caller record under the runtime directory base while
+// it holds for this process: the configuration file at cfgPath and every
+// file in it are exactly as recorded, the variables have the recorded
+// values, and the uid and gid are this process's. An error says why not
+// (the front's trace shows it).
+func Recall(base, cfgPath string) (Caller, error) {
+	var c Caller
+	b, _, err := readFile(callerFile(base))
+	if err != nil {
+		return Caller{}, err
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return Caller{}, fmt.Errorf("caller record: %w", err)
+	}
+	if err := c.holds(cfgPath); err != nil {
+		return Caller{}, err
+	}
+	return c, nil
+}
+
+// holds checks c against this process and the files as they are now.
+func (c *Caller) holds(cfgPath string) error {
+	if c.Config.Path != cfgPath {
+		return errors.New("another configuration file")
+	}
+	if c.Ident.UID != os.Getuid() || c.Ident.GID != os.Getgid() {
+		return errors.New("another user's record")
+	}
+	if len(c.Files) != len(IdentFiles) || len(c.Env) != len(IdentEnv) {
+		return errors.New("another version's record")
+	}
+	for _, k := range IdentEnv {
+		if v, ok := c.Env[k]; !ok || v != os.Getenv(k) {
+			return errors.New(k + " changed")
+		}
+	}
+	if id, err := stamp(cfgPath); err != nil || id != c.Config.File {
+		return errors.New(cfgPath + " changed")
+	}
+	for i, s := range c.Files {
+		if s.Path != IdentFiles[i] {
+			return errors.New("another version's record")
+		}
+		if id, err := stamp(s.Path); err != nil || id != s.File {
+			return errors.New(s.Path + " changed")
+		}
+	}
+	return nil
+}
+
+// stamps stamps each of paths.
+func stamps(paths []string) ([]Stamp, error) {
+	out := make([]Stamp, len(paths))
+	for i, p := range paths {
+		id, err := stamp(p)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = Stamp{Path: p, File: id}
+	}
+	return out, nil
+}
+
+func sameStamps(a, b []Stamp) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// stamp returns the identity of the file at path as a reader that follows
+// links sees it (the configuration and the account files are read so),
+// zero when there is no such file. Another error (a loop, no permission)
+// is an error: the readers would fail differently.
+func stamp(path string) (FileID, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		if err == unix.ENOENT {
+			return FileID{}, nil
+		}
+		return FileID{}, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	return idOfStat(&st), nil
+}

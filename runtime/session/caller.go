@@ -1,7 +1,6 @@
 package session
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -112,10 +111,8 @@ func NoteCaller(base, cfgPath string, config func() (ConfigSeen, error), ident f
 		return nil
 	}
 	cs.Path, cs.File = cfgPath, before[0].File
-	b, err := json.Marshal(Caller{Config: cs, Files: before[1:], Env: env, Ident: id})
-	if err != nil {
-		return err
-	}
+	c := Caller{Config: cs, Files: before[1:], Env: env, Ident: id}
+	b := c.encode()
 	p := callerFile(base)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
@@ -129,12 +126,12 @@ func NoteCaller(base, cfgPath string, config func() (ConfigSeen, error), ident f
 // values, and the uid and gid are this process's. An error says why not
 // (the front's trace shows it).
 func Recall(base, cfgPath string) (Caller, error) {
-	var c Caller
 	b, _, err := readFile(callerFile(base))
 	if err != nil {
 		return Caller{}, err
 	}
-	if err := json.Unmarshal(b, &c); err != nil {
+	c, err := decodeCaller(b)
+	if err != nil {
 		return Caller{}, fmt.Errorf("caller record: %w", err)
 	}
 	if err := c.holds(cfgPath); err != nil {

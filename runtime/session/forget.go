@@ -1,7 +1,6 @@
 package session
 
 import (
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -69,8 +68,10 @@ func Stale(base, store string, live func(name, id string) bool) ([]string, error
 				continue
 			}
 		} else if p == callerFile(base) {
-			if b, _, err := readFile(p); err == nil && json.Unmarshal(b, &Caller{}) == nil {
-				continue // not a ticket: the caller's record (caller.go)
+			if b, _, err := readFile(p); err == nil {
+				if _, err := decodeCaller(b); err == nil {
+					continue // not a ticket: the caller's record (caller.go)
+				}
 			}
 		} else if t, ok := readTicket(p); ok && (t.Store != store && hasRecord(t.Dir) || t.Store == store && live(t.Name, t.ID)) {
 			continue
@@ -95,9 +96,12 @@ func hasRecord(dir string) bool {
 // not through a link, at most maxFile bytes, whose name is its store and
 // box's (a ticket copied over another's name is no ticket).
 func readTicket(p string) (Ticket, bool) {
-	var t Ticket
 	b, _, err := readFile(p)
-	if err != nil || json.Unmarshal(b, &t) != nil || t.Name == "" || t.ID == "" {
+	if err != nil {
+		return Ticket{}, false
+	}
+	t, err := decodeTicket(b)
+	if err != nil || t.Name == "" || t.ID == "" {
 		return Ticket{}, false
 	}
 	if filepath.Base(ticketPath("", t.Store, t.Name)) != filepath.Base(p) {

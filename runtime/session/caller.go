@@ -70,7 +70,7 @@ var IdentEnv = []string{"USER", "HOME", "SHELL", "DEVBOX_SUBIDS"}
 // be recorded: a change within the same tick of the file system's clock
 // could leave size and times as they were ("racily clean" in git's
 // words); a change after this one moves ctime past what was recorded.
-const settleTime = 2 * time.Second
+var settleTime = 2 * time.Second
 
 // callerFile is the record's name under the runtime directory.
 func callerFile(base string) string { return filepath.Join(base, "front", "caller") }

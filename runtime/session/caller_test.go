@@ -1,0 +1,227 @@
+package session
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/devbox-dev/devbox/provision"
+)
+
+// fullCaller and fullTicket set every field (nonZero checks), with
+// strings a line format could trip over.
+func fullCaller() Caller {
+	yes := true
+	return Caller{
+		Config: ConfigSeen{Path: "/home/me/.config/devbox/config.toml", File: FileID{1, 2, 3, 4, 5},
+			StoreRoot: "/srv/store with space\n", ProvisionAuto: &yes},
+		Files: []Stamp{{Path: "/etc/passwd", File: FileID{6, 7, 8, 9, 10}}, {Path: "/etc/subuid"}},
+		Env:   map[string]string{"HOME": "/home/me", "SHELL": "", "USER": "me\"\\\x00\xff"},
+		Ident: Ident{UID: 1000, GID: 1001, Single: true, Warning: "no ranges",
+			Account: Account{Name: "me", UID: 1000, GID: 1001, Group: "us", Gecos: "Me, Myself", Home: "/home/me", Shell: "/bin/zsh", Sudo: true}},
+	}
+}
+
+func fullTicket() Ticket {
+	return Ticket{Store: "/srv/store", Name: "dev", ID: "0123456789abcdef", Dir: "/srv/store/containers/0123456789abcdef",
+		Record: FileID{1, 2, 3, 4, 5}, Provision: FileID{6, 7, 8, 9, 10},
+		Box: &Box{ID: "0123456789abcdef", Name: "dev", Home: "/home/me", Env: []string{"A=1", "B=\n"}, Audio: true, NoProvision: true,
+			Provision: &provision.State{Lang: "de_DE.UTF-8", LangFallback: true}}}
+}
+
+// nonZero fails for a field of v (walked through pointers, structs and
+// slices) left zero: a field added to the records without a value here
+// would not be checked by the round trip.
+func nonZero(t *testing.T, path string, v reflect.Value) {
+	t.Helper()
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			t.Errorf("%s is nil", path)
+			return
+		}
+		nonZero(t, path, v.Elem())
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type() == reflect.TypeOf(provision.State{}) {
+				f := v.Type().Field(i).Name
+				if f != "Lang" && f != "LangFallback" {
+					continue // not in a ticket: a session does not take it
+				}
+			}
+			nonZero(t, path+"."+v.Type().Field(i).Name, v.Field(i))
+		}
+	default:
+		if v.IsZero() {
+			t.Errorf("%s is zero", path)
+		}
+	}
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	c, tk := fullCaller(), fullTicket()
+	nonZero(t, "Caller", reflect.ValueOf(c))
+	nonZero(t, "Ticket", reflect.ValueOf(tk))
+	gc, err := decodeCaller(c.encode())
+	if err != nil || !reflect.DeepEqual(gc, c) {
+		t.Errorf("caller: %+v, %v; want %+v", gc, err, c)
+	}
+	gt, err := decodeTicket(tk.encode())
+	if err != nil || !reflect.DeepEqual(gt, tk) {
+		t.Errorf("ticket: %+v, %v; want %+v", gt, err, tk)
+	}
+	for _, auto := range []*bool{nil, new(bool)} {
+		c.Config.ProvisionAuto = auto
+		if gc, err := decodeCaller(c.encode()); err != nil || !reflect.DeepEqual(gc.Config.ProvisionAuto, auto) {
+			t.Errorf("provision auto %v: %v, %v", auto, gc.Config.ProvisionAuto, err)
+		}
+	}
+	tk.Box.Provision = nil
+	if gt, err := decodeTicket(tk.encode()); err != nil || gt.Box.Provision != nil {
+		t.Errorf("a box without provisioning state: %+v, %v", gt.Box, err)
+	}
+	tk.Box = nil
+	if gt, err := decodeTicket(tk.encode()); err != nil || gt.Box != nil {
+		t.Errorf("a ticket without the box: %+v, %v", gt, err)
+	}
+}
+
+// Anything but a whole record of this build is refused, never read in
+// part.
+func TestRecordRefused(t *testing.T) {
+	tk, c := fullTicket(), fullCaller()
+	good := string(tk.encode())
+	lines := strings.SplitAfter(good, "\n")
+	for name, b := range map[string]string{
+		"empty":            "",
+		"another header":   strings.Replace(good, ticketHeader, "devbox-ticket 2", 1),
+		"a caller record":  string(c.encode()),
+		"cut short":        strings.Join(lines[:len(lines)-3], ""),
+		"no last newline":  strings.TrimSuffix(good, "\n"),
+		"a line too many":  good + "0\n",
+		"not quoted":       strings.Replace(good, `"dev"`, `dev`, 1),
+		"bad quoting":      strings.Replace(good, `"dev"`, `"de\q"`, 1),
+		"not a number":     strings.Replace(good, "\n3\n", "\nthree\n", 1),
+		"not a bool":       strings.Replace(good, "\n10\n1\n", "\n10\n2\n", 1),
+		"count too large":  strings.Replace(good, "\n2\n\"A=1\"", "\n99\n\"A=1\"", 1),
+		"negative count":   strings.Replace(good, "\n2\n\"A=1\"", "\n-1\n\"A=1\"", 1),
+		"JSON (older CLI)": `{"store":"/srv/store","name":"dev"}`,
+	} {
+		if b == good {
+			t.Fatalf("%s: the case does not change the record", name)
+		}
+		if _, err := decodeTicket([]byte(b)); !errors.Is(err, errRecord) {
+			t.Errorf("%s: %v, want errRecord", name, err)
+		}
+	}
+}
+
+// noteCaller records with a configuration of StoreRoot "/s" read from
+// cfg and an identity of this process.
+func noteCaller(t *testing.T, base, cfg string, ok bool) {
+	t.Helper()
+	must(t, NoteCaller(base, cfg, func() (ConfigSeen, error) {
+		return ConfigSeen{StoreRoot: "/s"}, nil
+	}, func() (Ident, bool, error) {
+		return Ident{UID: os.Getuid(), GID: os.Getgid(), Account: Account{Name: "me"}}, ok, nil
+	}))
+}
+
+func TestCallerRecall(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		ok      bool
+		fresh   bool                           // the config file was written just now
+		after   func(t *testing.T, cfg string) // between NoteCaller and Recall
+		recalls string                         // another path at Recall
+		err     string                         // "": recalled
+	}{
+		{name: "no configuration file", ok: true},
+		{name: "a configuration file", ok: true, after: nil},
+		{name: "identity from getsubids", ok: false, err: "no such file"},
+		{name: "configuration written just now", ok: true, fresh: true, err: "no such file"},
+		{name: "another configuration path", ok: true, recalls: "/elsewhere/config.toml", err: "another configuration file"},
+		{name: "configuration appeared", ok: true, after: func(t *testing.T, cfg string) {
+			must(t, os.WriteFile(cfg, []byte("[store]\n"), 0o600))
+		}, err: "changed"},
+		{name: "SHELL changed", ok: true, after: func(t *testing.T, _ string) { t.Setenv("SHELL", "/bin/other") }, err: "SHELL changed"},
+		{name: "HOME changed", ok: true, after: func(t *testing.T, _ string) { t.Setenv("HOME", "/elsewhere") }, err: "HOME changed"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			base := t.TempDir()
+			cfg := filepath.Join(t.TempDir(), "config.toml")
+			if c.name == "a configuration file" || c.fresh {
+				must(t, os.WriteFile(cfg, []byte("[store]\nroot = \"/s\"\n"), 0o600))
+				if !c.fresh {
+					old := settleTime
+					settleTime = 0
+					t.Cleanup(func() { settleTime = old })
+				}
+			}
+			noteCaller(t, base, cfg, c.ok)
+			if c.after != nil {
+				c.after(t, cfg)
+			}
+			p := cfg
+			if c.recalls != "" {
+				p = c.recalls
+			}
+			got, err := Recall(base, p)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("Recall: %v, want an error with %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Config.StoreRoot != "/s" || got.Ident.Account.Name != "me" || len(got.Files) != len(IdentFiles) {
+				t.Errorf("Recall = %+v", got)
+			}
+		})
+	}
+}
+
+// A configuration file changed in place after the record, to the same
+// size and times, still moves its ctime: the front does not use the
+// record.
+func TestCallerConfigEditedInPlace(t *testing.T) {
+	old := settleTime
+	settleTime = 0
+	t.Cleanup(func() { settleTime = old })
+	base := t.TempDir()
+	cfg := filepath.Join(t.TempDir(), "config.toml")
+	must(t, os.WriteFile(cfg, []byte("root = 1"), 0o600))
+	fi, err := os.Stat(cfg)
+	must(t, err)
+	noteCaller(t, base, cfg, true)
+	if _, err := Recall(base, cfg); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	must(t, os.WriteFile(cfg, []byte("root = 2"), 0o600))
+	must(t, os.Chtimes(cfg, fi.ModTime(), fi.ModTime()))
+	if _, err := Recall(base, cfg); err == nil || !strings.Contains(err.Error(), "changed") {
+		t.Fatalf("Recall after an edit in place: %v", err)
+	}
+}
+
+// prune keeps the caller record: it is no ticket, but not stale either.
+func TestStaleKeepsCaller(t *testing.T) {
+	base := t.TempDir()
+	noteCaller(t, base, filepath.Join(t.TempDir(), "none.toml"), true)
+	stale, err := Stale(base, "/s", func(string, string) bool { return true })
+	must(t, err)
+	if len(stale) != 0 {
+		t.Fatalf("Stale = %v", stale)
+	}
+	must(t, os.WriteFile(callerFile(base), []byte("damaged"), 0o600))
+	if stale, _ := Stale(base, "/s", func(string, string) bool { return true }); len(stale) != 1 {
+		t.Fatalf("a damaged caller record is not stale: %v", stale)
+	}
+}

@@ -3,7 +3,6 @@ package box
 import (
 	dbox "github.com/devbox-dev/devbox/box"
 	"github.com/devbox-dev/devbox/cmd/config"
-	"github.com/devbox-dev/devbox/rootless"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
 	"github.com/devbox-dev/devbox/runtime/session"
 )
@@ -48,12 +47,5 @@ func noteCaller(base string) error {
 			return session.ConfigSeen{}, err
 		}
 		return session.ConfigSeen{StoreRoot: c.Store.Root, ProvisionAuto: c.Provision.Auto}, nil
-	}, func() (session.Ident, bool, error) {
-		m, err := rootless.Detect()
-		if err != nil {
-			return session.Ident{}, false, err
-		}
-		return session.Ident{UID: m.UID, GID: m.GID, Single: m.Single(), Warning: m.Warning,
-			Account: dbox.HostAccount(m)}, !m.ViaPath, nil
-	})
+	}, dbox.CallerIdent)
 }

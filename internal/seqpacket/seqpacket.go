@@ -24,6 +24,15 @@ type JSONAppender interface {
 	AppendJSON(b []byte) []byte
 }
 
+// QuickDecoder is a value that reads the common forms of its JSON
+// encoding itself, without the reflection (whose first use costs a
+// short-lived receiver 0.05–0.1 ms per type), to exactly what
+// encoding/json would make of them; it reports false, having changed
+// nothing, for any other input, which encoding/json then reads.
+type QuickDecoder interface {
+	QuickDecode(data []byte) bool
+}
+
 // Send writes v as one packet, with files attached.
 func Send(c *net.UnixConn, v any, files ...*os.File) error {
 	b, oob, err := message(v, files)
@@ -84,6 +93,9 @@ func (p Packet) Close() {
 // Decode unmarshals the packet's data into v; when that fails, the files
 // are closed.
 func (p Packet) Decode(v any) error {
+	if d, ok := v.(QuickDecoder); ok && d.QuickDecode(p.Data) {
+		return nil
+	}
 	if err := json.Unmarshal(p.Data, v); err != nil {
 		p.Close()
 		return err

@@ -37,12 +37,16 @@ func (e *env) session(r *rbox.Record, o sessionOpts) (int, error) {
 }
 
 // noteCaller records for the front what a session takes from the
-// configuration file and the caller's identity, read afresh between two
-// looks at the files they come from (session.NoteCaller).
+// configuration file (decoded from the content the record keeps) and the
+// caller's identity, read afresh between two looks at the files it comes
+// from (session.NoteCaller).
 func noteCaller(base string) error {
 	p := config.Path()
-	return session.NoteCaller(base, p, func() (session.ConfigSeen, error) {
-		c, err := config.Load(p)
+	return session.NoteCaller(base, p, func(content []byte, exists bool) (session.ConfigSeen, error) {
+		if !exists {
+			return session.ConfigSeen{}, nil // no file: the defaults
+		}
+		c, err := config.Decode(p, content)
 		if err != nil {
 			return session.ConfigSeen{}, err
 		}

@@ -137,6 +137,21 @@ func Path() string { return configpath.Path() }
 func Load(path string) (*Config, error) {
 	c := &Config{}
 	md, err := toml.DecodeFile(path, c)
+	return checked(path, c, md, err)
+}
+
+// Decode reads data, the content of the file at path, as Load reads the
+// file (the CLI's caller record for devbox's front keeps the content its
+// settings came from: runtime/session).
+func Decode(path string, data []byte) (*Config, error) {
+	c := &Config{}
+	md, err := toml.Decode(string(data), c)
+	return checked(path, c, md, err)
+}
+
+// checked is c, decoded from the file at path with md and err, once its
+// values are checked.
+func checked(path string, c *Config, md toml.MetaData, err error) (*Config, error) {
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return c, nil

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -13,13 +14,14 @@ import (
 
 // A Caller record is what the CLI read of its caller besides a box — the
 // configuration file's settings a session takes and the caller's identity
-// (id mapping and account) — with the identity of every file that went
-// into them and the variables that did. devbox's front serves a session
-// with it, without a TOML reader or the account and id-range parsers,
-// only while every one of those files is still exactly that version (or
-// still absent) and those variables have those values; anything else
-// sends it to the CLI, which reads everything again and records it anew
-// (docs/architecture.md, "Front").
+// (id mapping and account) — with the configuration file's content, the
+// identity of every file the identity came from and the variables it was
+// read with. devbox's front serves a session with it, without a TOML
+// reader or the account and id-range parsers, only while the
+// configuration file has that content (or is still absent), every other
+// file is still exactly that version and those variables have those
+// values; anything else sends it to the CLI, which reads everything again
+// and records it anew (docs/architecture.md, "Front").
 type Caller struct {
 	Config ConfigSeen `json:"config"`
 	// Files are the files Ident was read from, as they were.
@@ -30,14 +32,19 @@ type Caller struct {
 }
 
 // ConfigSeen is what a session takes from the configuration file at
-// Path, as the CLI read it: File is the file's identity (zero: there was
-// none, the defaults).
+// Path, as the CLI read it from Content (Exists false: there was no file,
+// the defaults). The front compares the file's content, not its
+// identity: a file edited a moment before is as good as an old one.
 type ConfigSeen struct {
 	Path          string `json:"path"`
-	File          FileID `json:"file"`
+	Exists        bool   `json:"exists"`
+	Content       []byte `json:"content"`
 	StoreRoot     string `json:"storeRoot,omitempty"`
 	ProvisionAuto *bool  `json:"provisionAuto,omitempty"`
 }
+
+// maxConfig bounds the configuration file a caller record keeps.
+const maxConfig = 64 << 10
 
 // Stamp is one file's identity at Path, zero when it did not exist.
 type Stamp struct {
@@ -76,16 +83,24 @@ var settleTime = 2 * time.Second
 func callerFile(base string) string { return filepath.Join(base, "front", "caller") }
 
 // NoteCaller writes the Caller record under the runtime directory base:
-// it stamps the configuration file at cfgPath and IdentFiles, calls
-// config and ident to read them (again: what the record says must be
-// what these files say), and stamps them once more. Nothing is recorded
-// (and nil returned) when a file changed meanwhile or too recently,
-// when ident says its result depends on more than the files (getsubids),
-// or when reading fails: the front then leaves sessions to the CLI.
-func NoteCaller(base, cfgPath string, config func() (ConfigSeen, error), ident func() (Ident, bool, error)) error {
-	paths := append([]string{cfgPath}, IdentFiles...)
+// it reads the configuration file at cfgPath and has config decode that
+// content; it stamps IdentFiles, calls ident to read them (again: what
+// the record says must be what these files say), and stamps them once
+// more. Nothing is recorded (and nil returned) when a file changed
+// meanwhile or too recently, when ident says its result depends on more
+// than the files (getsubids), or when reading fails: the front then
+// leaves sessions to the CLI.
+func NoteCaller(base, cfgPath string, config func(content []byte, exists bool) (ConfigSeen, error), ident func() (Ident, bool, error)) error {
+	content, exists, err := readConfig(cfgPath)
+	if err != nil {
+		return nil
+	}
+	cs, err := config(content, exists)
+	if err != nil {
+		return nil
+	}
 	now := time.Now()
-	before, err := stamps(paths)
+	before, err := stamps(IdentFiles)
 	if err != nil {
 		return nil
 	}
@@ -98,20 +113,16 @@ func NoteCaller(base, cfgPath string, config func() (ConfigSeen, error), ident f
 	for _, k := range IdentEnv {
 		env[k] = os.Getenv(k)
 	}
-	cs, err := config()
-	if err != nil {
-		return nil
-	}
 	id, ok, err := ident()
 	if err != nil || !ok {
 		return nil
 	}
-	after, err := stamps(paths)
+	after, err := stamps(IdentFiles)
 	if err != nil || !sameStamps(before, after) {
 		return nil
 	}
-	cs.Path, cs.File = cfgPath, before[0].File
-	c := Caller{Config: cs, Files: before[1:], Env: env, Ident: id}
+	cs.Path, cs.Exists, cs.Content = cfgPath, exists, content
+	c := Caller{Config: cs, Files: before, Env: env, Ident: id}
 	b := c.encode()
 	p := callerFile(base)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
@@ -120,9 +131,23 @@ func NoteCaller(base, cfgPath string, config func() (ConfigSeen, error), ident f
 	return safefile.WriteFile(p, b, 0o600)
 }
 
+// readConfig reads the configuration file at path as the CLI does
+// (following links), at most maxConfig bytes of a regular file; exists is
+// false when there is none.
+func readConfig(path string) (content []byte, exists bool, err error) {
+	content, _, err = readRegular(path, false)
+	if errors.Is(err, unix.ENOENT) {
+		return nil, false, nil
+	}
+	if err == nil && len(content) > maxConfig {
+		err = errors.New(path + " is too large for the caller record")
+	}
+	return content, err == nil, err
+}
+
 // Recall returns the Caller record under the runtime directory base while
-// it holds for this process: the configuration file at cfgPath and every
-// file in it are exactly as recorded, the variables have the recorded
+// it holds for this process: the configuration file at cfgPath has the
+// recorded content, every other file in it is exactly as recorded, the variables have the recorded
 // values, and the uid and gid are this process's. An error says why not
 // (the front's trace shows it).
 func Recall(base, cfgPath string) (Caller, error) {
@@ -156,7 +181,7 @@ func (c *Caller) holds(cfgPath string) error {
 			return errors.New(k + " changed")
 		}
 	}
-	if id, err := stamp(cfgPath); err != nil || id != c.Config.File {
+	if content, exists, err := readConfig(cfgPath); err != nil || exists != c.Config.Exists || !bytes.Equal(content, c.Config.Content) {
 		return errors.New(cfgPath + " changed")
 	}
 	for i, s := range c.Files {
@@ -196,7 +221,7 @@ func sameStamps(a, b []Stamp) bool {
 }
 
 // stamp returns the identity of the file at path as a reader that follows
-// links sees it (the configuration and the account files are read so),
+// links sees it (the account files are read so),
 // zero when there is no such file. Another error (a loop, no permission)
 // is an error: the readers would fail differently.
 func stamp(path string) (FileID, error) {

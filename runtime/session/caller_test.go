@@ -17,7 +17,7 @@ import (
 func fullCaller() Caller {
 	yes := true
 	return Caller{
-		Config: ConfigSeen{Path: "/home/me/.config/devbox/config.toml", File: FileID{1, 2, 3, 4, 5},
+		Config: ConfigSeen{Path: "/home/me/.config/devbox/config.toml", Exists: true, Content: []byte("[store]\nroot = \"/srv\"\n\x00\xff"),
 			StoreRoot: "/srv/store with space\n", ProvisionAuto: &yes},
 		Files: []Stamp{{Path: "/etc/passwd", File: FileID{6, 7, 8, 9, 10}}, {Path: "/etc/subuid"}},
 		Env:   map[string]string{"HOME": "/home/me", "SHELL": "", "USER": "me\"\\\x00\xff"},
@@ -124,7 +124,10 @@ func TestRecordRefused(t *testing.T) {
 // cfg and an identity of this process.
 func noteCaller(t *testing.T, base, cfg string, ok bool) {
 	t.Helper()
-	must(t, NoteCaller(base, cfg, func() (ConfigSeen, error) {
+	must(t, NoteCaller(base, cfg, func(content []byte, exists bool) (ConfigSeen, error) {
+		if exists && string(content) == "bad" {
+			return ConfigSeen{}, errors.New("bad")
+		}
 		return ConfigSeen{StoreRoot: "/s"}, nil
 	}, func() (Ident, bool, error) {
 		return Ident{UID: os.Getuid(), GID: os.Getgid(), Account: Account{Name: "me"}}, ok, nil
@@ -132,21 +135,34 @@ func noteCaller(t *testing.T, base, cfg string, ok bool) {
 }
 
 func TestCallerRecall(t *testing.T) {
+	write := func(content string) func(t *testing.T, cfg string) {
+		return func(t *testing.T, cfg string) { must(t, os.WriteFile(cfg, []byte(content), 0o600)) }
+	}
 	for _, c := range []struct {
 		name    string
-		ok      bool
-		fresh   bool                           // the config file was written just now
+		before  func(t *testing.T, cfg string) // before NoteCaller
+		ok      bool                           // the identity is the files'
 		after   func(t *testing.T, cfg string) // between NoteCaller and Recall
 		recalls string                         // another path at Recall
 		err     string                         // "": recalled
 	}{
 		{name: "no configuration file", ok: true},
-		{name: "a configuration file", ok: true, after: nil},
+		{name: "a configuration file written just now", before: write("[store]\n"), ok: true},
+		{name: "a configuration through a link", before: func(t *testing.T, cfg string) {
+			must(t, os.WriteFile(cfg+".real", []byte("x"), 0o600))
+			must(t, os.Symlink(filepath.Base(cfg)+".real", cfg))
+		}, ok: true},
+		{name: "a configuration the CLI refuses", before: write("bad"), ok: true, err: "no such file"},
 		{name: "identity from getsubids", ok: false, err: "no such file"},
-		{name: "configuration written just now", ok: true, fresh: true, err: "no such file"},
 		{name: "another configuration path", ok: true, recalls: "/elsewhere/config.toml", err: "another configuration file"},
-		{name: "configuration appeared", ok: true, after: func(t *testing.T, cfg string) {
-			must(t, os.WriteFile(cfg, []byte("[store]\n"), 0o600))
+		{name: "configuration appeared", ok: true, after: write("[store]\n"), err: "changed"},
+		{name: "configuration edited", before: write("[store]\n"), ok: true, after: write("[stor]\n"), err: "changed"},
+		{name: "configuration emptied", before: write("[store]\n"), ok: true, after: write(""), err: "changed"},
+		{name: "configuration gone", before: write("[store]\n"), ok: true, after: func(t *testing.T, cfg string) {
+			must(t, os.Remove(cfg))
+		}, err: "changed"},
+		{name: "configuration a directory", ok: true, after: func(t *testing.T, cfg string) {
+			must(t, os.Mkdir(cfg, 0o700))
 		}, err: "changed"},
 		{name: "SHELL changed", ok: true, after: func(t *testing.T, _ string) { t.Setenv("SHELL", "/bin/other") }, err: "SHELL changed"},
 		{name: "HOME changed", ok: true, after: func(t *testing.T, _ string) { t.Setenv("HOME", "/elsewhere") }, err: "HOME changed"},
@@ -154,13 +170,8 @@ func TestCallerRecall(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			base := t.TempDir()
 			cfg := filepath.Join(t.TempDir(), "config.toml")
-			if c.name == "a configuration file" || c.fresh {
-				must(t, os.WriteFile(cfg, []byte("[store]\nroot = \"/s\"\n"), 0o600))
-				if !c.fresh {
-					old := settleTime
-					settleTime = 0
-					t.Cleanup(func() { settleTime = old })
-				}
+			if c.before != nil {
+				c.before(t, cfg)
 			}
 			noteCaller(t, base, cfg, c.ok)
 			if c.after != nil {
@@ -187,25 +198,34 @@ func TestCallerRecall(t *testing.T) {
 	}
 }
 
-// A configuration file changed in place after the record, to the same
-// size and times, still moves its ctime: the front does not use the
-// record.
-func TestCallerConfigEditedInPlace(t *testing.T) {
-	old := settleTime
-	settleTime = 0
-	t.Cleanup(func() { settleTime = old })
+// An account file changed within settleTime is not recorded: a change in
+// the same tick of the file system's clock could leave its identity as
+// it was.
+func TestCallerIdentFilesSettle(t *testing.T) {
+	old := IdentFiles
+	t.Cleanup(func() { IdentFiles = old })
+	f := filepath.Join(t.TempDir(), "passwd")
+	must(t, os.WriteFile(f, []byte("me:x:1000:1000::/home/me:/bin/sh\n"), 0o600))
+	IdentFiles = []string{f}
 	base := t.TempDir()
-	cfg := filepath.Join(t.TempDir(), "config.toml")
-	must(t, os.WriteFile(cfg, []byte("root = 1"), 0o600))
-	fi, err := os.Stat(cfg)
-	must(t, err)
+	noteCaller(t, base, filepath.Join(t.TempDir(), "none.toml"), true)
+	if _, err := Recall(base, filepath.Join(t.TempDir(), "none.toml")); err == nil {
+		t.Fatal("a file changed just now was recorded")
+	}
+	saved := settleTime
+	settleTime = 0
+	t.Cleanup(func() { settleTime = saved })
+	cfg := filepath.Join(t.TempDir(), "none.toml")
 	noteCaller(t, base, cfg, true)
 	if _, err := Recall(base, cfg); err != nil {
 		t.Fatal(err)
 	}
+	// Rewritten in place to the same size and times: ctime moved.
+	fi, err := os.Stat(f)
+	must(t, err)
 	time.Sleep(10 * time.Millisecond)
-	must(t, os.WriteFile(cfg, []byte("root = 2"), 0o600))
-	must(t, os.Chtimes(cfg, fi.ModTime(), fi.ModTime()))
+	must(t, os.WriteFile(f, []byte("me:x:1000:1000::/home/me:/bin/zs\n"), 0o600))
+	must(t, os.Chtimes(f, fi.ModTime(), fi.ModTime()))
 	if _, err := Recall(base, cfg); err == nil || !strings.Contains(err.Error(), "changed") {
 		t.Fatalf("Recall after an edit in place: %v", err)
 	}
@@ -215,6 +235,9 @@ func TestCallerConfigEditedInPlace(t *testing.T) {
 func TestStaleKeepsCaller(t *testing.T) {
 	base := t.TempDir()
 	noteCaller(t, base, filepath.Join(t.TempDir(), "none.toml"), true)
+	if _, err := os.Stat(callerFile(base)); err != nil {
+		t.Fatal(err)
+	}
 	stale, err := Stale(base, "/s", func(string, string) bool { return true })
 	must(t, err)
 	if len(stale) != 0 {

@@ -231,7 +231,8 @@ func decodeTicket(b []byte) (Ticket, error) {
 func (c *Caller) encode() []byte {
 	w := newRecWriter(callerHeader)
 	w.str(c.Config.Path)
-	w.fileID(c.Config.File)
+	w.bool(c.Config.Exists)
+	w.str(string(c.Config.Content))
 	w.str(c.Config.StoreRoot)
 	switch a := c.Config.ProvisionAuto; {
 	case a == nil:
@@ -276,7 +277,10 @@ func (c *Caller) encode() []byte {
 // decodeCaller reads a record encode wrote.
 func decodeCaller(b []byte) (Caller, error) {
 	r := newRecReader(b, callerHeader)
-	c := Caller{Config: ConfigSeen{Path: r.str(), File: r.fileID(), StoreRoot: r.str()}}
+	c := Caller{Config: ConfigSeen{Path: r.str(), Exists: r.bool(), Content: []byte(r.str()), StoreRoot: r.str()}}
+	if len(c.Config.Content) == 0 {
+		c.Config.Content = nil
+	}
 	switch auto := r.int(); auto {
 	case -1:
 	case 0, 1:

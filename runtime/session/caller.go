@@ -2,8 +2,10 @@ package session
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"time"
@@ -79,8 +81,18 @@ var IdentEnv = []string{"USER", "HOME", "SHELL", "DEVBOX_SUBIDS"}
 // words); a change after this one moves ctime past what was recorded.
 var settleTime = 2 * time.Second
 
-// callerFile is the record's name under the runtime directory.
-func callerFile(base string) string { return filepath.Join(base, "front", "caller") }
+// callerFile is where the record for the configuration file at cfgPath
+// lives under the runtime directory base: one per configuration path, so
+// that sessions with two configurations (DEVBOX_CONFIG) do not replace
+// each other's.
+func callerFile(base, cfgPath string) string {
+	h := fnv.New128a()
+	h.Write([]byte(cfgPath))
+	return filepath.Join(base, "front", callerPrefix+hex.EncodeToString(h.Sum(nil)))
+}
+
+// callerPrefix starts a caller record's name (a ticket's is all hex).
+const callerPrefix = "caller-"
 
 // NoteCaller writes the Caller record under the runtime directory base:
 // it reads the configuration file at cfgPath and has config decode that
@@ -124,7 +136,7 @@ func NoteCaller(base, cfgPath string, config func(content []byte, exists bool) (
 	cs.Path, cs.Exists, cs.Content = cfgPath, exists, content
 	c := Caller{Config: cs, Files: before, Env: env, Ident: id}
 	b := c.encode()
-	p := callerFile(base)
+	p := callerFile(base, cfgPath)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
 	}
@@ -151,7 +163,7 @@ func readConfig(path string) (content []byte, exists bool, err error) {
 // values, and the uid and gid are this process's. An error says why not
 // (the front's trace shows it).
 func Recall(base, cfgPath string) (Caller, error) {
-	b, _, err := readFile(callerFile(base))
+	b, _, err := readFile(callerFile(base, cfgPath))
 	if err != nil {
 		return Caller{}, err
 	}

@@ -154,7 +154,7 @@ func TestCallerRecall(t *testing.T) {
 		}, ok: true},
 		{name: "a configuration the CLI refuses", before: write("bad"), ok: true, err: "no such file"},
 		{name: "identity from getsubids", ok: false, err: "no such file"},
-		{name: "another configuration path", ok: true, recalls: "/elsewhere/config.toml", err: "another configuration file"},
+		{name: "another configuration path", ok: true, recalls: "/elsewhere/config.toml", err: "no such file"},
 		{name: "configuration appeared", ok: true, after: write("[store]\n"), err: "changed"},
 		{name: "configuration edited", before: write("[store]\n"), ok: true, after: write("[stor]\n"), err: "changed"},
 		{name: "configuration emptied", before: write("[store]\n"), ok: true, after: write(""), err: "changed"},
@@ -234,8 +234,10 @@ func TestCallerIdentFilesSettle(t *testing.T) {
 // prune keeps the caller record: it is no ticket, but not stale either.
 func TestStaleKeepsCaller(t *testing.T) {
 	base := t.TempDir()
-	noteCaller(t, base, filepath.Join(t.TempDir(), "none.toml"), true)
-	if _, err := os.Stat(callerFile(base)); err != nil {
+	cfg := filepath.Join(t.TempDir(), "none.toml")
+	noteCaller(t, base, cfg, true)
+	noteCaller(t, base, cfg+".other", true)
+	if _, err := os.Stat(callerFile(base, cfg)); err != nil {
 		t.Fatal(err)
 	}
 	stale, err := Stale(base, "/s", func(string, string) bool { return true })
@@ -243,8 +245,11 @@ func TestStaleKeepsCaller(t *testing.T) {
 	if len(stale) != 0 {
 		t.Fatalf("Stale = %v", stale)
 	}
-	must(t, os.WriteFile(callerFile(base), []byte("damaged"), 0o600))
-	if stale, _ := Stale(base, "/s", func(string, string) bool { return true }); len(stale) != 1 {
-		t.Fatalf("a damaged caller record is not stale: %v", stale)
+	must(t, os.WriteFile(callerFile(base, cfg), []byte("damaged"), 0o600))
+	b, err := os.ReadFile(callerFile(base, cfg+".other"))
+	must(t, err)
+	must(t, os.WriteFile(callerFile(base, cfg+".third"), b, 0o600)) // under another path's name
+	if stale, _ := Stale(base, "/s", func(string, string) bool { return true }); len(stale) != 2 {
+		t.Fatalf("a damaged caller record and one under another name are not both stale: %v", stale)
 	}
 }

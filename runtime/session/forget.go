@@ -45,8 +45,8 @@ func Sweep(base, store string, live func(name, id string) bool) (int, error) {
 // store whose box is gone (live reports whether box id named name still
 // exists), tickets of other stores whose box directory has no box.json
 // any more (a store removed, or pruned by a devbox older than Sweep),
-// every entry of the tickets' directory that is not a ticket or the
-// caller's record (NoteCaller) (read as
+// every entry of the tickets' directory that is not a ticket or a
+// caller record (NoteCaller) (read as
 // input: a link, a fifo, a huge or damaged file, a directory if empty),
 // and temporaries of writers that died: what Sweep removes, and what
 // `devbox prune --dry-run` lists.
@@ -67,10 +67,10 @@ func Stale(base, store string, live func(name, id string) bool) ([]string, error
 			if err != nil || time.Since(fi.ModTime()) < staleTicketTmp {
 				continue
 			}
-		} else if p == callerFile(base) {
+		} else if strings.HasPrefix(ent.Name(), callerPrefix) {
 			if b, _, err := readFile(p); err == nil {
-				if _, err := decodeCaller(b); err == nil {
-					continue // not a ticket: the caller's record (caller.go)
+				if c, err := decodeCaller(b); err == nil && callerFile(base, c.Config.Path) == p {
+					continue // not a ticket: a caller record (caller.go)
 				}
 			}
 		} else if t, ok := readTicket(p); ok && (t.Store != store && hasRecord(t.Dir) || t.Store == store && live(t.Name, t.ID)) {

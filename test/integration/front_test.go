@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devbox-dev/devbox/runtime/session"
 	"github.com/devbox-dev/devbox/test/testutil"
 )
 
@@ -230,8 +231,10 @@ func TestFrontTicketsGoWithTheirBoxes(t *testing.T) {
 		ents, _ := os.ReadDir(front)
 		for _, ent := range ents {
 			b, err := os.ReadFile(filepath.Join(front, ent.Name()))
-			var tk struct{ Name, Dir string }
-			if err == nil && json.Unmarshal(b, &tk) == nil && strings.HasPrefix(tk.Dir, e.root+"/") {
+			if err != nil {
+				continue
+			}
+			if tk, err := session.DecodeTicket(b); err == nil && strings.HasPrefix(tk.Dir, e.root+"/") {
 				out[ent.Name()] = tk.Name
 			}
 		}
@@ -262,12 +265,17 @@ func TestFrontTicketsGoWithTheirBoxes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ghost := strings.Replace(string(kept), `"name":"kept"`, `"name":"ghost"`, 1)
+	ktk, err := session.DecodeTicket(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ktk.Name = "ghost"
+	ghost := session.EncodeTicket(ktk)
 	h := fnv.New128a()
 	h.Write([]byte(e.root + "\x00ghost"))
 	c := plantCanary(t, e.home)
 	planted := map[string]func(p string) error{
-		hex.EncodeToString(h.Sum(nil)): func(p string) error { return os.WriteFile(p, []byte(ghost), 0o600) },
+		hex.EncodeToString(h.Sum(nil)): func(p string) error { return os.WriteFile(p, ghost, 0o600) },
 		"link-" + keptFile[:8]:         func(p string) error { return os.Symlink(c.path, p) },
 		"copy-" + keptFile[:8]:         func(p string) error { return os.WriteFile(p, kept, 0o600) },
 		"huge-" + keptFile[:8]:         func(p string) error { return testutil.HugeFile(p, kept) },

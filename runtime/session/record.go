@@ -110,25 +110,23 @@ func (r *recReader) str() string {
 }
 
 func (r *recReader) int() int64 {
-	l := r.line()
-	if r.err != nil {
-		return 0
-	}
-	v, err := strconv.ParseInt(string(l), 10, 64)
-	if err != nil {
-		r.err = errRecord
-	}
-	return v
+	return recNumber(r, func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) })
 }
 
 func (r *recReader) uint() uint64 {
+	return recNumber(r, func(s string) (uint64, error) { return strconv.ParseUint(s, 10, 64) })
+}
+
+// recNumber reads a line that parse takes.
+func recNumber[T int64 | uint64](r *recReader, parse func(string) (T, error)) T {
 	l := r.line()
 	if r.err != nil {
 		return 0
 	}
-	v, err := strconv.ParseUint(string(l), 10, 64)
+	v, err := parse(string(l))
 	if err != nil {
 		r.err = errRecord
+		return 0
 	}
 	return v
 }

@@ -182,10 +182,7 @@ func (w *signalWatch) stop() {
 	}()
 }
 
-// relayStarted is Relay with the signals already caught into sigs. The
-// calling goroutine waits for the exit reply itself (on a blocking
-// connection its thread is woken by the kernel when the reply comes); a
-// goroutine of its own passes the signals on meanwhile.
+// relayStarted is Relay with the signals already caught into sigs.
 func relayStarted(c *agent.Conn, master *os.File, terminal bool, gone agent.Reply, sigs chan os.Signal) agent.Reply {
 	var old *term.State
 	if terminal {
@@ -195,23 +192,13 @@ func relayStarted(c *agent.Conn, master *os.File, terminal bool, gone agent.Repl
 			defer term.Restore(int(os.Stdin.Fd()), old)
 		}
 	}
-	stop, stopped := make(chan struct{}), make(chan struct{})
+	exit := make(chan agent.Reply, 1)
 	go func() {
-		defer close(stopped)
-		for {
-			select {
-			case s := <-sigs:
-				if s == syscall.SIGWINCH {
-					if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil && master != nil {
-						_ = unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, ws)
-					}
-					continue
-				}
-				_ = c.Send(agent.Request{Type: agent.TypeSignal, Signal: int(s.(syscall.Signal))})
-			case <-stop:
-				return
-			}
+		var r agent.Reply
+		if _, err := c.Receive(&r); err != nil {
+			r = gone
 		}
+		exit <- r
 	}()
 	outDone := make(chan struct{})
 	if master != nil {
@@ -221,24 +208,31 @@ func relayStarted(c *agent.Conn, master *os.File, terminal bool, gone agent.Repl
 			close(outDone)
 		}()
 	}
-	var r agent.Reply
-	if _, err := c.Receive(&r); err != nil {
-		r = gone
-	}
-	close(stop)
-	<-stopped // no signal is sent once this returns (the caller closes c)
-	if master != nil {
-		// The last output may still sit in the terminal.
+	for {
 		select {
-		case <-outDone:
-		case <-time.After(200 * time.Millisecond):
+		case s := <-sigs:
+			if s == syscall.SIGWINCH {
+				if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil && master != nil {
+					_ = unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, ws)
+				}
+				continue
+			}
+			_ = c.Send(agent.Request{Type: agent.TypeSignal, Signal: int(s.(syscall.Signal))})
+		case r := <-exit:
+			if master != nil {
+				// The last output may still sit in the terminal.
+				select {
+				case <-outDone:
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+			if old != nil {
+				// A message after the session starts on a line of its own.
+				_ = term.Restore(int(os.Stdin.Fd()), old)
+			}
+			return r
 		}
 	}
-	if old != nil {
-		// A message after the session starts on a line of its own.
-		_ = term.Restore(int(os.Stdin.Fd()), old)
-	}
-	return r
 }
 
 // ended prints why a session ended when the box says (the box was

@@ -97,19 +97,20 @@ func TestRecordRefused(t *testing.T) {
 	good := string(tk.encode())
 	lines := strings.SplitAfter(good, "\n")
 	for name, b := range map[string]string{
-		"empty":            "",
-		"another header":   strings.Replace(good, ticketHeader, "devbox-ticket 2", 1),
-		"a caller record":  string(c.encode()),
-		"cut short":        strings.Join(lines[:len(lines)-3], ""),
-		"no last newline":  strings.TrimSuffix(good, "\n"),
-		"a line too many":  good + "0\n",
-		"not quoted":       strings.Replace(good, `"dev"`, `dev`, 1),
-		"bad quoting":      strings.Replace(good, `"dev"`, `"de\q"`, 1),
-		"not a number":     strings.Replace(good, "\n3\n", "\nthree\n", 1),
-		"not a bool":       strings.Replace(good, "\n10\n1\n", "\n10\n2\n", 1),
-		"count too large":  strings.Replace(good, "\n2\n\"A=1\"", "\n99\n\"A=1\"", 1),
-		"negative count":   strings.Replace(good, "\n2\n\"A=1\"", "\n-1\n\"A=1\"", 1),
-		"JSON (older CLI)": `{"store":"/srv/store","name":"dev"}`,
+		"empty":                 "",
+		"another header":        strings.Replace(good, ticketHeader, "devbox-ticket 2", 1),
+		"a caller record":       string(c.encode()),
+		"cut short":             strings.Join(lines[:len(lines)-3], ""),
+		"no last newline":       strings.TrimSuffix(good, "\n"),
+		"a line too many":       good + "0\n",
+		"a string too long":     strings.Replace(good, "\n3\ndev\n", "\n4\ndev\n", 1),
+		"a string too short":    strings.Replace(good, "\n3\ndev\n", "\n2\ndev\n", 1),
+		"a string past the end": strings.Replace(good, "\n3\ndev\n", "\n9999\ndev\n", 1),
+		"not a number":          strings.Replace(good, "\n3\n", "\nthree\n", 1),
+		"not a bool":            strings.Replace(good, "\n10\n1\n", "\n10\n2\n", 1),
+		"count too large":       strings.Replace(good, "\n2\n3\nA=1\n", "\n99\n3\nA=1\n", 1),
+		"negative count":        strings.Replace(good, "\n2\n3\nA=1\n", "\n-1\n3\nA=1\n", 1),
+		"JSON (older CLI)":      `{"store":"/srv/store","name":"dev"}`,
 	} {
 		if b == good {
 			t.Fatalf("%s: the case does not change the record", name)

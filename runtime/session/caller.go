@@ -137,6 +137,9 @@ func NoteCaller(base, cfgPath string, config func(content []byte, exists bool) (
 	c := Caller{Config: cs, Files: before, Env: env, Ident: id}
 	b := c.encode()
 	p := callerFile(base, cfgPath)
+	if old, _, err := readFile(p); err == nil && bytes.Equal(old, b) {
+		return nil // as it is
+	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
 	}

@@ -254,3 +254,26 @@ func TestStaleKeepsCaller(t *testing.T) {
 		t.Fatalf("a damaged caller record and one under another name are not both stale: %v", stale)
 	}
 }
+
+// The CLI leaves a caller record that says what it would write as it is
+// (no rewrite at every session), and replaces one that does not.
+func TestNoteCallerKeepsSameRecord(t *testing.T) {
+	base := t.TempDir()
+	cfg := filepath.Join(t.TempDir(), "config.toml")
+	noteCaller(t, base, cfg, true)
+	before, err := os.Stat(callerFile(base, cfg))
+	must(t, err)
+	noteCaller(t, base, cfg, true)
+	same, err := os.Stat(callerFile(base, cfg))
+	must(t, err)
+	if !os.SameFile(before, same) {
+		t.Error("an unchanged record was rewritten")
+	}
+	must(t, os.WriteFile(cfg, []byte("[store]\n"), 0o600))
+	noteCaller(t, base, cfg, true)
+	after, err := os.Stat(callerFile(base, cfg))
+	must(t, err)
+	if os.SameFile(before, after) {
+		t.Error("a changed record was not rewritten")
+	}
+}

@@ -229,6 +229,7 @@ func (l *launched) SaveReplay(spec *runtime.Spec, st *store.Store, nw *Network, 
 		}
 		p.HelperExe, p.HelperArgs = hc.Path, hc.Args
 		p.HelperOptions, p.RunDir = []byte(tokens(string(o))), tokens(nw.RunDir())
+		p.NetEarly = spec.NetEarly
 		guards = append(guards, hc.Path)
 	}
 	p.Guarded = guards

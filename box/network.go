@@ -10,6 +10,7 @@ import (
 
 	"github.com/devbox-dev/devbox/network"
 	nethost "github.com/devbox-dev/devbox/network/host"
+	"github.com/devbox-dev/devbox/network/host/status"
 	"github.com/devbox-dev/devbox/rootless"
 	"github.com/devbox-dev/devbox/runtime"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
@@ -284,17 +285,52 @@ func (n *Network) Failed() error {
 	return n.h.Err(2 * time.Second)
 }
 
+// Watch has warn told, once and while the box runs, when its network
+// stops working: its helper died, or failed to start for a box that did
+// not wait for it (an early start, NetworkChoice.Early), which would
+// otherwise run on without a word (network/host.Helper.Watch). Finish
+// ends the watch.
+func (n *Network) Watch(warn func(msg string)) {
+	if n == nil || n.h == nil {
+		return
+	}
+	log := n.h.LogPath()
+	n.h.Watch(n.Choice.Early(), func(err error) { warn(status.Warning(err, log, status.RunRemedy)) })
+}
+
+// StartWarning is what to tell the user when the network of a box that
+// did not wait for its helper (an early start) failed to come up, once
+// the box runs ("" when it came up, or the box waited for its helper and
+// its start failed instead, or no word came), with remedy in the hint:
+// the helper's word has come by the time the box's agent answers, but
+// from a helper slower than that it waits at most timeout.
+func (n *Network) StartWarning(timeout time.Duration, remedy string) string {
+	if n == nil || n.h == nil || !n.Choice.Early() {
+		return ""
+	}
+	if err := n.h.StartFailure(timeout); err != nil {
+		return status.Warning(err, n.h.LogPath(), remedy)
+	}
+	return ""
+}
+
+// Warned reports whether Watch's warn was told that the network is down.
+func (n *Network) Warned() bool { return n != nil && n.h != nil && n.h.Warned() }
+
 // Finish, for a box that ended with exit code code, waits for the helper
 // to clean up after it and returns why the network failed when the box
-// ended with devbox's failure code (failed); then removes the runtime
-// directory (a devbox run's: its own).
+// ended with devbox's failure code (failed) and the watch did not say it
+// already; then removes the runtime directory (a devbox run's: its own),
+// except after a failure of the helper: its net.log stays, for the user
+// to read (in $XDG_RUNTIME_DIR, emptied at logout or reboot).
 func (n *Network) Finish(failed bool) error {
 	if n.h == nil {
 		return nil
 	}
 	n.h.CloseInitEnd()
+	warned := n.h.Mute()
 	var err error
-	if failed {
+	if failed && warned == nil {
 		err = n.h.Err(2 * time.Second)
 	}
 	// With ports published on the host, wait until the helper has closed
@@ -304,7 +340,9 @@ func (n *Network) Finish(failed bool) error {
 	if len(n.Choice.Publish) > 0 || err != nil {
 		n.h.Wait(5 * time.Second)
 	}
-	_ = os.RemoveAll(n.runDir)
+	if err == nil && warned == nil {
+		_ = os.RemoveAll(n.runDir)
+	}
 	n.finished = true
 	return err
 }

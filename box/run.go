@@ -189,6 +189,16 @@ func (m *Manager) Run(o RunOptions) (RunResult, error) {
 		return RunResult{}, err
 	}
 	defer l.Abandon()
+	// A helper that fails while the command runs is said at once (the
+	// command goes on: its exit code stays its own). On a terminal in raw
+	// mode (l.Run) a line feed does not return the carriage.
+	rawTTY := o.InTTY && terminal
+	nw.Watch(func(msg string) {
+		if rawTTY {
+			msg += "\r"
+		}
+		m.warn("%s", msg)
+	})
 	pr := <-pc
 	if pr.err != nil {
 		return RunResult{}, pr.err
@@ -204,8 +214,10 @@ func (m *Manager) Run(o RunOptions) (RunResult, error) {
 	// every run).
 	cgBase := replayCgroupBase(cg, o.Limits, joinable)
 	replay := replayable(&o, spec, cg != nil, cgBase) && !m.ids.Single()
-	res.Code, err = l.Run(spec, o.InTTY && terminal)
-	if replay && err == nil && res.Code != ExitFailure {
+	res.Code, err = l.Run(spec, rawTTY)
+	// Not with a network that failed: a replay would fail it again
+	// without a word.
+	if replay && err == nil && res.Code != ExitFailure && !nw.Warned() {
 		l.SaveReplay(spec, m.st, nw, cgBase, set.Path)
 	}
 	if nerr := nw.Finish(res.Code == ExitFailure || res.Code < 0); nerr != nil && err == nil {

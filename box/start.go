@@ -161,6 +161,11 @@ func (m *Manager) start(r *rbox.Record) error {
 		}
 		return fmt.Errorf("starting box %s failed (exit %d)%s", r.Name, code, logTail(logPath))
 	}
+	// A box that did not wait for its helper runs without a network when
+	// the helper failed: said, not failed (the box is up).
+	if msg := nw.StartWarning(time.Second, "devbox stop "+r.Name+", then start it again"); msg != "" {
+		m.warn("%s", msg)
+	}
 	if err := m.bs.RecordInit(r.ID, p.Pid()); err != nil {
 		m.warn("%v (devbox stop can only ask the box to stop)", err)
 	}

@@ -157,17 +157,10 @@ func Init(s *Spec) (code int, err error) {
 			unix.Close(root)
 		}
 	}()
-	stagedOK := useStaged(plan)
 	for _, m := range plan {
-		if stagedOK && isStaged(m) {
-			continue
-		}
 		switch m.Kind {
 		case mount.Rootfs:
 			root, err = b.mountRootfs(m)
-			if err == nil && stagedOK {
-				err = moveStaged(root)
-			}
 		case mount.Pivot:
 			if err = nw.configure(); err != nil {
 				return netFailure(err)
@@ -635,26 +628,16 @@ func warn(format string, args ...any) {
 // WarmUp readies a box init that waits for its run (a warm holder's spare,
 // internal/holder) as far as no run's spec is needed: it becomes root of
 // its user namespace, brings up lo when it has a network namespace of its
-// own (newNet), assembles /proc, /sys and /dev on a tmpfs on stageDir
-// (stage_linux.go), decodes a sample spec with every field set, so that
+// own (newNet), decodes a sample spec with every field set, so that
 // decoding the real one does not build the decoder's type caches first,
 // and registers the signals it will forward.
-func WarmUp(newNet bool, stageDir string) {
+func WarmUp(newNet bool) {
 	if err := rootless.EnterEarly(); err != nil {
 		fmt.Fprintf(os.Stderr, "devbox: entering the box's user namespace: %v\n", err)
 		os.Exit(125)
 	}
 	if newNet && child.LoopbackUp() == nil {
 		loUp = true
-	}
-	if stageDir != "" {
-		net := "host"
-		if newNet {
-			net = "none"
-		}
-		if err := stageMounts(stageDir, net); err != nil {
-			trace.Mark("init: no staged mounts: " + err.Error())
-		}
 	}
 	s := Spec{Version: SpecVersion, ID: "warmup", Lowers: []string{"/"}, ContainerDir: "/", Args: []string{"true"},
 		Env: []string{"A=B"}, Hostname: "h", Net: "none", Mounts: []Mount{{Source: "/", Target: "/"}},

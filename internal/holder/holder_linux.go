@@ -2,15 +2,10 @@
 // init's binary): it keeps a user namespace with a start's id maps and two
 // spare box inits in the other five namespaces, and gives each checked
 // request on its socket to a spare, which becomes that run's init. The
-// client side, the request and the record formats are package
-// internal/warm; docs/architecture.md, "The warm path", has the protocol.
-//
-// Between the holder and a spare there is one SOCK_SEQPACKET pair (the
-// spare's fd 3), with two messages (warm.Send): at its start the spare's
-// mode ("n": a network namespace of its own, or "-"; the directory to
-// stage its mounts in); taken, the run's arguments and descriptors, the
-// connection to devbox last, after which the holder closes its end; a
-// spare whose socket closes untaken exits.
+// client side is internal/warm; docs/architecture.md, "The warm path", has
+// the protocol. A spare's fd 3 is its control socket: its mode ("n": a
+// network namespace of its own, or "-"), then the run's arguments and
+// descriptors, the connection to devbox last; closed untaken, it exits.
 package holder
 
 import (
@@ -19,7 +14,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -36,7 +30,6 @@ type holder struct {
 	cfg      warm.Config
 	sock     string
 	lock     string
-	stage    string // where spares stage their mounts (each on its own tmpfs)
 	listen   int
 	lastUse  time.Time
 	spares   map[int]*spare // waiting spares by pid
@@ -67,7 +60,6 @@ func Main() int {
 }
 
 func serve() (int, string) {
-	// Whatever devbox inherited without close-on-exec stays here.
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return 1, "close_range: " + err.Error()
 	}
@@ -80,8 +72,7 @@ func serve() (int, string) {
 	if null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0); err != nil || unix.Dup3(null, 0, 0) != nil {
 		return 1, "opening /dev/null"
 	}
-	// The maps: devbox started newuidmap and newgidmap (or wrote them) and
-	// did not wait.
+	// devbox did not wait for newuidmap and newgidmap.
 	for deadline := time.Now().Add(5 * time.Second); !mapped("uid_map") || !mapped("gid_map"); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			return 1, "no id maps"
@@ -103,15 +94,7 @@ func serve() (int, string) {
 	defer unix.Unlink(sock)
 	// The spares' parent-death signal follows the thread that forks them.
 	runtime.LockOSThread()
-	// A directory for the spares' staged mounts (each spare mounts its own
-	// tmpfs there, in its own mount namespace).
-	stage := strings.TrimSuffix(sock, ".sock") + ".stage"
-	if err := unix.Mkdir(stage, 0o700); err != nil && err != unix.EEXIST {
-		stage = ""
-	} else {
-		defer unix.Rmdir(stage)
-	}
-	h := &holder{cfg: cfg, sock: sock, lock: lock, stage: stage, listen: ls, lastUse: time.Now(),
+	h := &holder{cfg: cfg, sock: sock, lock: lock, listen: ls, lastUse: time.Now(),
 		spares: map[int]*spare{}, boxes: map[int]*spare{}}
 	trace.Mark("holder: serving " + sock)
 	return h.loop()
@@ -134,9 +117,8 @@ func listen(sock string) (int, error) {
 }
 
 // loop serves on one thread, in one poll: the socket, the mount table (a
-// spare's mount namespace is a copy of it from the spare's start, so a
-// change replaces the spares) and each child's pidfd (readable once it
-// ended).
+// spare's mount namespace is a copy from its start, so a change replaces
+// the spares) and each child's pidfd (readable once it ended).
 func (h *holder) loop() (int, string) {
 	mfd, err := unix.Open("/proc/self/mountinfo", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -243,13 +225,13 @@ func (h *holder) fork() error {
 	if r.Flags&unix.CLONE_NEWNET != 0 {
 		mode = "n"
 	}
-	_ = warm.Send(sp[0], nil, mode, h.stage)
+	_ = warm.Send(sp[0], nil, mode)
 	h.spares[pid] = &spare{pidfd: pidfd, ctl: sp[0], conn: -1, born: time.Now()}
 	return nil
 }
 
 // take hands a checked request to the oldest waiting spare (the likeliest
-// to be ready) and answers "ok PID"; anything else is answered "no".
+// to be ready) and answers "ok PID" with its pidfd, or "no".
 func (h *holder) take(conn int, args []string, fds []int, ok bool) {
 	if ok && !h.quitting && len(h.spares) == 0 {
 		h.forkNow()
@@ -266,9 +248,8 @@ func (h *holder) take(conn int, args []string, fds []int, ok bool) {
 		s.conn, h.boxes[pid] = conn, s
 		delete(h.spares, pid)
 		h.lastUse, h.failures = time.Now(), 0
-		// Not at once unless none is left: a new spare's start would take
-		// CPU from this box's. When the box ends, after replenishDelay, or
-		// when the next run finds no spare, whichever is first.
+		// Not at once unless none is left: its start would take CPU from
+		// this box's. When the box ends or after replenishDelay.
 		if len(h.spares) == 0 {
 			h.forkNow()
 		} else if h.forkAt.IsZero() {
@@ -284,8 +265,7 @@ func (h *holder) take(conn int, args []string, fds []int, ok bool) {
 }
 
 // request reads and checks one request: from uid, warm.Magic, fingerprint
-// fp, at least one argument, stdio and at least one pipe. A client that
-// connects and sends nothing is given up after a second.
+// fp, arguments, stdio and pipes; a silent client is given up after 1 s.
 func request(conn int, fp string, uid int) (args []string, fds []int, ok bool) {
 	if cred, err := unix.GetsockoptUcred(conn, unix.SOL_SOCKET, unix.SO_PEERCRED); err != nil || int(cred.Uid) != uid {
 		return nil, nil, false
@@ -315,8 +295,8 @@ func (h *holder) forkNow() {
 	}
 }
 
-// reap collects child pid, which ended: a box's status goes to its
-// devbox; a spare that ended untaken is replaced, unless spares keep dying.
+// reap collects child pid: a box's status goes to its devbox; a spare
+// that ended untaken is replaced, unless spares keep dying.
 func (h *holder) reap(pid int) {
 	var ws unix.WaitStatus
 	_, err := unix.Wait4(pid, &ws, 0, nil)
@@ -344,9 +324,8 @@ func (h *holder) reap(pid int) {
 		return
 	}
 	if h.failures >= 3 {
-		// Something is wrong with this start: no holder for it for a
-		// while (devbox starts one only when the lock file is older than
-		// a few seconds).
+		// No holder for this start for a while (Spawn checks the lock's
+		// time).
 		later := time.Now().Add(10 * time.Minute)
 		_ = os.Chtimes(h.lock, later, later)
 		trace.Mark("holder: spares keep dying")

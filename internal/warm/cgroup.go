@@ -10,14 +10,11 @@ import (
 	"github.com/devbox-dev/devbox/internal/safefile"
 )
 
-// A replayed box's cgroup, made as devbox run makes one without limits in
-// a delegated base (cgroup.Setup for the user's devbox.scope or a
-// delegated subtree): a directory devbox-<id> in the recorded base, the
-// init moved into it before its start byte (Take), its group path
-// recorded in the box directory (cgroup.RecordFile, by which devbox stats
-// and update find the box), and at the end an OOM kill reported as devbox
-// run reports it, the record and the directory removed. A base that is no
-// longer a cgroup2 directory of this user's leaves the run to the CLI.
+// A replayed box's cgroup, made as cgroup.Setup makes one without limits
+// in a delegated base: devbox-<id> in the recorded base (which must still
+// be a cgroup2 directory of the user's), recorded in the box directory
+// (cgroup.RecordFile) for stats and update, an OOM kill reported at the
+// end.
 type boxCgroup struct {
 	dir string // absolute
 	fd  int
@@ -49,14 +46,13 @@ func newBoxCgroup(base, id string) *boxCgroup {
 	return c
 }
 
-// record writes the cgroup's group path (relative to the mount, as in
-// /proc/PID/cgroup) into boxDir.
+// record writes the cgroup's group path into boxDir.
 func (c *boxCgroup) record(boxDir string) {
 	_ = safefile.WriteFile(boxDir+recordFile, []byte(c.dir[len(cgroupRoot):]+"\n"), 0o600)
 }
 
-// finish reports an OOM kill in the box (exit code 137 then, whatever
-// code was) and removes the record in boxDir and the cgroup.
+// finish reports an OOM kill (exit code 137) and removes the record in
+// boxDir and the cgroup.
 func (c *boxCgroup) finish(code int, boxDir string) int {
 	if ev, err := os.ReadFile(c.dir + "/memory.events"); err == nil {
 		if _, s, ok := strings.Cut(string(ev), "oom_kill "); ok {
@@ -78,8 +74,8 @@ func (c *boxCgroup) finish(code int, boxDir string) int {
 	return code
 }
 
-// remove removes the cgroup once its last process is gone (the init may
-// still be exiting), killing what is left after a while.
+// remove removes the cgroup once its last process is gone, killing what
+// is left after a while.
 func (c *boxCgroup) remove() error {
 	syscall.Close(c.fd)
 	for i := 0; ; i++ {

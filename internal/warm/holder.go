@@ -15,17 +15,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The holder's client side; the holder and its spares are package
-// internal/holder, run by the box init's binary.
+// The holder's client side (the holder is internal/holder):
 //
 //	devbox ──connect──▶ Dir/h-XX.sock (SOCK_SEQPACKET; the holder)
 //	   Magic, the fingerprint, args… + fds 0, 1, 2, 3, … by SCM_RIGHTS
 //	                    ◀── "ok", PID + the spare's pidfd, or "no"
 //	   the spec and the start byte on the init's pipes, as for a clone
 //	                    ◀── "exit", STATUS from the holder when the spare ends
-//
-// Every message of the holder, its clients and its spares is one Send:
-// NUL-terminated strings and descriptors.
 
 // IdleEnv sets a holder's idle time in seconds (tests use a short one).
 const IdleEnv = "_DEVBOX_HOLDER_IDLE"
@@ -36,8 +32,8 @@ const Magic = "devbox-holder-3"
 // MaxFDs bounds the descriptors of a request (stdio and the start's pipes).
 const MaxFDs = 16
 
-// Send sends one message on a SOCK_SEQPACKET socket: parts, each ended by
-// a NUL, and fds.
+// Send sends one message of the warm path on a SOCK_SEQPACKET socket:
+// parts, each ended by a NUL, and fds.
 func Send(sock int, fds []int, parts ...string) error {
 	var b, oob []byte
 	for _, p := range parts {
@@ -49,9 +45,8 @@ func Send(sock int, fds []int, parts ...string) error {
 	return unix.Sendmsg(sock, b, oob, nil, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
 }
 
-// Recv reads one message (Send's) with at most MaxFDs+1 descriptors, which
-// arrive close-on-exec; on an error (end of file, a truncated message, one
-// not ended by a NUL) with the descriptors that came, to close.
+// Recv reads one message (Send's) with at most MaxFDs+1 descriptors,
+// close-on-exec; on an error with the descriptors that came, to close.
 func Recv(sock int) (parts []string, fds []int, err error) {
 	buf, oob := make([]byte, 1<<16), make([]byte, unix.CmsgSpace(4*(MaxFDs+1)))
 	n, oobn, flags, _, err := unix.Recvmsg(sock, buf, oob, unix.MSG_CMSG_CLOEXEC)
@@ -75,26 +70,18 @@ func Recv(sock int) (parts []string, fds []int, err error) {
 
 // Held is an init a holder's spare became: not a child of the caller.
 type Held struct {
-	Pid int
-	mu  sync.Mutex
-	// pidfd names the init (the holder's, from the spare's clone): signals
-	// go through it, and never reach a process that got the pid after the
-	// holder reaped the init.
-	pidfd int
+	Pid   int
+	mu    sync.Mutex
+	pidfd int // the init's, from the holder: never another process's pid
 	conn  int // stands for the caller: its end ends the box
 }
 
 // Take asks the holder for fingerprint fp for a spare and hands it files
-// (its fds 0, 1, 2, 3, …) and argv, moves it into the cgroup whose
-// directory is open as cgroup (unless -1: the spare has run nothing of the
-// box yet, so everything of the box runs there, as after a clone into
-// it), and writes the start byte on start. It returns nil when no holder
-// listens (absent), it declines (another fingerprint, or it is going
-// away), or the move is refused (it needs write access to the
-// cgroup.procs of the two cgroups' common ancestor: a CLI under the user's
-// systemd manager has it, one in an ssh session's scope does not); then
-// nothing has started and files are still the caller's. runtimeDir must
-// be Private (the caller checks: nobody else can change that afterwards).
+// (its fds 0, 1, 2, 3, …) and argv, moves it into the cgroup open as
+// cgroup (unless -1; it has run nothing of the box yet) and writes the
+// start byte on start. It returns nil when no holder listens (absent), it
+// declines, or the move is refused (cgroup.MayMove); then nothing has
+// started. runtimeDir must be Private.
 func Take(runtimeDir, fp string, argv []string, files []int, cgroup, start int) (h *Held, absent bool) {
 	sock, _ := Paths(runtimeDir, fp)
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
@@ -118,12 +105,11 @@ func Take(runtimeDir, fp string, argv []string, files []int, cgroup, start int) 
 		}
 	}
 	if h.Pid <= 1 {
-		h.Close() // declined: it holds nothing of ours
+		h.Close()
 		trace.Mark("warm: holder declined")
 		return nil, false
 	}
 	if cgroup >= 0 {
-		// All its threads: cgroup.procs.
 		fd, err := unix.Openat(cgroup, "cgroup.procs", unix.O_WRONLY|unix.O_CLOEXEC, 0)
 		if err == nil {
 			_, err = unix.Write(fd, []byte(strconv.Itoa(h.Pid)))
@@ -166,8 +152,8 @@ func (h *Held) Signal(sig syscall.Signal) error {
 	return unix.PidfdSendSignal(h.pidfd, sig, nil, 0)
 }
 
-// Close lets the init go: it dies when its caller's end closes (as a
-// cloned init dies with its parent).
+// Close lets the init go: it dies with its connection, as a cloned init
+// with its parent.
 func (h *Held) Close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -196,11 +182,10 @@ func ReadConfig(b []byte) (Config, bool) {
 	return c, ok
 }
 
-// Spawn starts a holder for s in a new user namespace (the maps written
-// by newuidmap and newgidmap, or directly for a single-id map, and not
-// waited for: the holder waits for them), in a session of its own, with
-// nothing of this process but its configuration on stdin. At most one
-// attempt per 10 seconds and lock file. runtimeDir must be Private.
+// Spawn starts a holder for s in a new user namespace (its maps written
+// and not waited for), in a session of its own, with nothing of this
+// process but its configuration on stdin; at most once per 10 seconds and
+// lock file. runtimeDir must be Private.
 func Spawn(runtimeDir string, s *Start, fp string) {
 	sock, lock := Paths(runtimeDir, fp)
 	if fi, err := os.Lstat(lock); err == nil && time.Since(fi.ModTime()) < 10*time.Second {
@@ -231,17 +216,15 @@ func Spawn(runtimeDir string, s *Start, fp string) {
 	}
 	defer null.Close()
 	errf, env := null, []string{"_DEVBOX_STAGE=holder", "GOMAXPROCS=1", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	// The holder and its spares log next to the socket when tracing, on a
-	// blocking fd 2: a spare's Go runtime would open its poller for a
-	// non-blocking one, below the descriptors a run brings.
+	// When tracing, a log next to the socket (a blocking fd 2: a spare's
+	// runtime would open its poller for a non-blocking one).
 	if trace.On() {
 		if f, err := os.OpenFile(strings.TrimSuffix(sock, ".sock")+".log", os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW, 0o600); err == nil {
 			defer f.Close()
 			errf, env = f, append(env, trace.Env+"=1")
 		}
 	}
-	// Only stdio: nothing this process inherited without close-on-exec may
-	// reach the holder, which lives on (a pipe someone reads to its end).
+	// Nothing inherited without close-on-exec may reach the holder.
 	err = unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	pid := 0
 	if err == nil {
@@ -260,8 +243,7 @@ func Spawn(runtimeDir string, s *Start, fp string) {
 		_ = WriteSingleMaps(pid, s.UIDMap[1], s.GIDMap[1])
 	}
 	for _, m := range [][]string{s.UIDMap, s.GIDMap} {
-		// Not waited for (the holder waits for its maps): whoever
-		// inherits them when this process ends reaps them.
+		// Not waited for: whoever inherits them reaps them.
 		if m[0] != "-" {
 			_, _ = syscall.ForkExec(m[0], append([]string{m[0], strconv.Itoa(pid)}, m[1:]...), &syscall.ProcAttr{
 				Env: env[2:3], Files: []uintptr{null.Fd(), null.Fd(), null.Fd()}})
@@ -270,8 +252,8 @@ func Spawn(runtimeDir string, s *Start, fp string) {
 	trace.Mark("warm: holder spawned: " + sock)
 }
 
-// WriteSingleMaps writes a single-id map (the caller's own ids: the map
-// lines) into the user namespace of pid, as its creator may.
+// WriteSingleMaps writes a single-id map into the user namespace of pid,
+// as its creator may.
 func WriteSingleMaps(pid int, uidLine, gidLine string) error {
 	proc := "/proc/" + strconv.Itoa(pid) + "/"
 	for _, f := range [][2]string{{"setgroups", "deny"}, {"uid_map", uidLine + "\n"}, {"gid_map", gidLine + "\n"}} {

@@ -15,18 +15,15 @@ import (
 
 	"github.com/devbox-dev/devbox/internal/safefile"
 	"github.com/devbox-dev/devbox/internal/trace"
+	"github.com/devbox-dev/devbox/network/host/status"
 	"github.com/devbox-dev/devbox/runtime/agent"
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
 
-// Replay is a replay record: a finished run's Start, spec and inputs. A
-// later `devbox run` with the same key (command line, key environment,
-// directory) and cgroup whose guarded files are unchanged is replayed by
-// cmd/devbox's main (TryReplay), without the CLI: the spec, with a fresh
-// box id, goes to a holder's spare; the CLI decides which runs qualify
-// (box.Launched.SaveReplay). Without a holder, on any mismatch, or on any
-// failure before the start byte, the CLI runs as always.
+// Replay is a replay record: a finished run's Start, spec and inputs,
+// which TryReplay repeats with a fresh box id (box.Launched.SaveReplay
+// decides which runs qualify). IDToken and ID16Token stand for the id.
 type Replay struct {
 	Start
 	Magic string
@@ -34,33 +31,30 @@ type Replay struct {
 	// /proc/self/cgroup, devbox's state and each Guarded file's (sum).
 	Sum     string
 	Guarded []string        // the files the spec was computed from, but devbox
-	Spec    json.RawMessage // the spec sent to the init, IDToken for the box id
-	BoxDir  string          // the box directory, IDToken for the id
-	// CgroupBase is the directory (under the cgroup2 mount) in which the
-	// box got its cgroup, when it had one there without limits: a
-	// delegated base where a box's cgroup is a plain mkdir (boxCgroup).
+	Spec    json.RawMessage // the spec sent to the init
+	BoxDir  string
+	// CgroupBase is the delegated base in which the box got a cgroup
+	// without limits, a plain mkdir (boxCgroup).
 	CgroupBase string `json:",omitempty"`
-	// The network helper of a user-mode network: its program and
-	// arguments, its options (JSON, on its stdin; ID16Token for the first
-	// 16 characters of the box id) and the box's runtime directory, where
-	// it logs (net.log) and keeps its state.
+	// The network helper of a user-mode network: program, arguments,
+	// options (on its stdin) and the box's runtime directory (its log).
 	HelperExe     string          `json:",omitempty"`
 	HelperArgs    []string        `json:",omitempty"`
 	HelperOptions json.RawMessage `json:",omitempty"`
 	RunDir        string          `json:",omitempty"`
-	// The key's parts and devbox (the front that started the CLI, which is
-	// /proc/self/exe when it replays: internal/self), given to SaveReplay;
-	// not written.
+	// NetEarly is the spec's: the box does not wait for its helper, whose
+	// failure the replay then says while the box runs (status.Watch).
+	NetEarly bool `json:",omitempty"`
+	// The key's parts and devbox (internal/self), for SaveReplay only.
 	Argv, Environ []string `json:"-"`
 	Cwd, Self     string   `json:"-"`
 }
 
 const recordMagic = "devbox-warm-3"
 
-// valid checks a record read back for runtime directory rt. The
-// directories a replay makes and removes are a fresh box's, never a path
-// the record names otherwise: <store>/containers/{id} and, with a network
-// helper (whose handshake the init has), rt/devbox/{id16}.
+// valid checks a record read back for runtime directory rt: the
+// directories a replay makes and removes are a fresh box's only,
+// <store>/containers/{id} and rt/devbox/{id16}.
 func (p *Replay) valid(rt string) bool {
 	base, found := strings.CutSuffix(p.BoxDir, "/containers/"+IDToken)
 	return p.Magic == recordMagic && p.Start.valid() && len(p.Spec) > 0 && found && strings.HasPrefix(base, "/") &&
@@ -69,18 +63,14 @@ func (p *Replay) valid(rt string) bool {
 }
 
 // keyNames and keyPrefixes are the environment variables a run can depend
-// on: devbox's own and the Go runtime's settings, the directories and
-// identity it works from, and what reaches the box (TERM and COLORTERM;
-// the box's environment is otherwise the image's and --env's). A variable
-// named anywhere on the command line (--env KEY copies its value) counts
-// too. TestKeyCoversGetenv checks every variable devbox's code reads.
+// on (TestKeyCoversGetenv checks every variable devbox's code reads); so
+// does any variable named on the command line (--env KEY).
 var (
 	keyNames    = []string{"TERM", "COLORTERM", "HOME", "USER", "LOGNAME", "PATH", "SHELL", "TMPDIR", "LANG", "LANGUAGE", "TZ", "SOURCE_DATE_EPOCH", "DBUS_SESSION_BUS_ADDRESS"}
 	keyPrefixes = []string{"DEVBOX_", "_DEVBOX_", "XDG_", "LC_", "GO"}
 )
 
-// KeyEnviron is the part of environ that keys a replay record, sorted
-// (shells pass the same environment in different orders).
+// KeyEnviron is the part of environ that keys a replay record, sorted.
 func KeyEnviron(environ, argv []string) []string {
 	var out []string
 	for _, kv := range environ {
@@ -105,34 +95,27 @@ func KeyVar(name string, argv []string) bool {
 	return name != "" && slices.ContainsFunc(argv, func(a string) bool { return strings.Contains(a, name) })
 }
 
-// HasEnvFlag reports whether a command line may set a variable of the
-// box's environment: -e or --env in any spelling (-e K=V, -eK=V, -te K,
-// --env K, --env=K=V). It errs towards yes — any single-dash argument with
-// an "e" counts, the command's own arguments included — since a yes only
-// costs a run its replay.
+// HasEnvFlag reports whether a command line may set a box variable: -e or
+// --env in any spelling. Any single-dash argument with an "e" counts: a yes
+// only costs a run its replay.
 func HasEnvFlag(argv []string) bool {
 	return slices.ContainsFunc(argv, func(a string) bool {
 		return a == "--env" || strings.HasPrefix(a, "--env=") || len(a) > 1 && a[0] == '-' && a[1] != '-' && strings.Contains(a, "e")
 	})
 }
 
-// key is what a record is looked up by: the whole command line, the key
-// environment (KeyEnviron) and the directory, as a digest, so that no
-// value of a variable (a token in GOPROXY, say) is written to disk.
+// key is what a record is looked up by, a digest (no variable's value is
+// written to disk): command line, key environment and directory.
 func key(argv, environ []string, cwd string) string {
 	return digest(slices.Concat(argv, []string{"\x00env"}, environ, []string{"\x00cwd", cwd})...)
 }
 
-// ReplayName is the file name of the replay record for a command line,
-// key environment and working directory: one of 256 (the record holds its
-// key in full).
+// ReplayName is the file name of the replay record for a key (256 buckets).
 func ReplayName(argv, environ []string, cwd string) string { return "r-" + key(argv, environ, cwd)[:2] }
 
 // SaveReplay writes the record of a run (0600, atomically) if runtimeDir
-// is Private. No value of an environment variable reaches the file: a
-// command line that may set one for the box (-e/--env, which also puts
-// the value into the spec) is not recorded at all, and the key
-// environment is part of a digest.
+// is Private and the command line sets no box variable (whose value would
+// be in the spec).
 func SaveReplay(runtimeDir string, p Replay) error {
 	if HasEnvFlag(p.Argv) {
 		return errors.New("the command line sets box environment variables (-e/--env): not recorded")
@@ -169,15 +152,14 @@ func (p *Replay) sum(key, self string) string {
 // own: --log-level).
 var startEnviron []string
 
-// Environ is the environment the CLI started with (nil before Started).
+// Environ is the environment the CLI started with, nil before Started.
 func Environ() []string { return startEnviron }
 
 // Started records the environment the CLI started with.
 func Started(environ []string) { startEnviron = environ }
 
 // TryReplay runs the box of a matching replay record through a holder and
-// returns its exit code, or ok false when there is none or it cannot be
-// used (nothing has happened then). argv and environ are devbox's.
+// returns its exit code, or ok false (nothing has happened then).
 func TryReplay(argv, environ []string) (code int, ok bool) {
 	rt := os.Getenv("XDG_RUNTIME_DIR")
 	if Off() || os.Getenv(Knob) == "noreplay" || len(argv) < 3 || !strings.HasPrefix(rt, "/") || term.IsTerminal(0) || term.IsTerminal(1) || !Private(rt) {
@@ -207,6 +189,7 @@ type replay struct {
 	ids    *strings.Replacer // the tokens by the box's id
 	boxDir string
 	runDir string
+	net    *status.Teller // says the network helper's failure, once
 	cg     *boxCgroup
 	// ours and theirs hold, per kind of the start, devbox's end and the init's.
 	ours, theirs []int
@@ -214,8 +197,7 @@ type replay struct {
 
 // run is TryReplay once the record matched.
 func (r *replay) run(rt string) (int, bool) {
-	// As devbox run (image/store.RunLock): held until the process ends,
-	// taken before the box's directories exist, so that prune leaves them.
+	// As devbox run's (image/store.RunLock): prune leaves the box alone.
 	lock, err := safefile.OpenLock(path.Dir(path.Dir(r.boxDir))+"/locks/run-"+r.id+".lock", 0o600)
 	if err != nil {
 		return 0, false
@@ -230,8 +212,7 @@ func (r *replay) run(rt string) (int, bool) {
 		}
 	}
 	spec := []byte(r.ids.Replace(string(r.p.Spec)))
-	// The record first, as devbox run writes it: image prune keeps the
-	// layers a spec.json names.
+	// First, as devbox run: image prune keeps the layers a spec.json names.
 	if err := os.MkdirAll(r.boxDir, 0o700); err != nil || safefile.WriteFile(r.boxDir+"/spec.json", spec, 0o600) != nil {
 		return r.fail("writing the box spec")
 	}
@@ -239,18 +220,20 @@ func (r *replay) run(rt string) (int, bool) {
 	if err != nil {
 		return r.fail("making the init's descriptors")
 	}
-	// The network helper first: its start (a program of its own) overlaps
-	// with the rest. Should no spare take the box, the helper ends when
-	// the init's end of the handshake closes (fail).
+	// The network helper first, to overlap its start; should no spare take
+	// the box, it ends with the init's end of the handshake (fail).
 	if r.p.HelperExe != "" {
 		r.runDir = r.ids.Replace(r.p.RunDir)
 		helperStatus, err := r.startHelper()
 		if err != nil {
 			return r.fail("starting the network helper: " + err.Error())
 		}
-		// Never read: the helper's reports fit in the pipe, and the box's
-		// exit code says whether its network came up.
 		defer helperStatus.Close()
+		// As devbox run: a helper that fails while the box runs is said.
+		r.net = status.NewTeller(func(err error) {
+			os.Stderr.WriteString("devbox: warning: " + status.Warning(err, r.runDir+"/net.log", status.RunRemedy) + "\n")
+		})
+		go status.Watch(helperStatus, r.p.NetEarly, r.net.Failed)
 	}
 	cgFD := -1
 	if r.cg != nil {
@@ -284,8 +267,7 @@ func (r *replay) run(rt string) (int, bool) {
 	specFile.Close()
 	code, ok := ExitCode(status)
 	if !ok {
-		// No code: the init ended without reporting; its status says why
-		// (125 when the holder is gone too).
+		// The init ended without reporting: its status says why.
 		if code, ok = h.Wait(); !ok {
 			code = 125
 		}
@@ -294,19 +276,19 @@ func (r *replay) run(rt string) (int, bool) {
 	return r.end(code), true
 }
 
-// end removes what the replay made, once its box ended or before it
-// started, and returns the run's exit code: an OOM kill in the box's
-// cgroup is reported as devbox run reports it; the network helper's
-// runtime directory stays when the box did not start (as devbox run: its
-// log says why); the box directory holds spec.json only (its writable
-// layer was in memory).
+// end removes what the replay made and returns the run's exit code, as
+// devbox run would: an OOM kill reported, the network helper's log kept
+// when the box did not start.
 func (r *replay) end(code int) int {
 	if r.cg != nil {
 		code = r.cg.finish(code, r.boxDir)
 	}
-	if r.runDir != "" && code == 125 {
+	warned := r.net != nil && r.net.Stop() != nil // its log stays: the warning named it
+	switch {
+	case r.runDir == "" || warned:
+	case code == 125:
 		os.Stderr.WriteString("devbox: the box did not start; the network helper's log is " + r.runDir + "/net.log\n")
-	} else if r.runDir != "" {
+	default:
 		os.RemoveAll(r.runDir)
 	}
 	if err := os.RemoveAll(r.boxDir); err != nil {
@@ -315,9 +297,8 @@ func (r *replay) end(code int) int {
 	return code
 }
 
-// ExitCode reads the exit code a box init reports on its status pipe fd,
-// in one write of a few bytes; false when it ended without one. A plain
-// blocking read wakes this very thread, with no detour through the
+// ExitCode reads the exit code a box init reports on its status pipe fd;
+// false when it ended without one. A blocking read: no detour through the
 // runtime's poller.
 func ExitCode(fd int) (int, bool) {
 	var buf [16]byte
@@ -330,8 +311,8 @@ func ExitCode(fd int) (int, bool) {
 	}
 }
 
-// pipes makes the init's descriptors (Start.Handshake) and returns what
-// it gets as 0, 1, 2, 3, ….
+// pipes makes the init's descriptors (Start.Handshake) and returns its
+// 0, 1, 2, 3, ….
 func (r *replay) pipes() ([]int, error) {
 	if r.p.Handshake {
 		p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
@@ -369,10 +350,8 @@ func (r *replay) fail(why string) (int, bool) {
 	return 0, false
 }
 
-// startHelper starts the network helper of a replayed run, as devbox run
-// does (network/host.Prepare): in a session of its own, its options on
-// stdin, its log in the box's runtime directory, the handshake socket on
-// fd 3 and a status pipe on fd 4, whose read end it returns.
+// startHelper starts the network helper as network/host.Prepare does and
+// returns the read end of its status pipe.
 func (r *replay) startHelper() (*os.File, error) {
 	if err := os.Mkdir(r.runDir, 0o700); err != nil {
 		return nil, err
@@ -405,8 +384,7 @@ func (r *replay) startHelper() (*os.File, error) {
 	return stR, nil
 }
 
-// dotSegment reports whether absolute path p has a "." or ".." segment
-// (a name that starts with a dot, as .local, is fine).
+// dotSegment reports whether path p has a "." or ".." segment.
 func dotSegment(p string) bool {
 	return slices.ContainsFunc(strings.Split(p, "/"), func(s string) bool { return s == "." || s == ".." })
 }

@@ -1,21 +1,13 @@
 // Package warm is devbox run's one warm path: a holder process per user,
 // id map and start (internal/holder runs it) keeps spare box inits ready,
 // and a run hands one its descriptors instead of cloning a new init and
-// waiting for newuidmap and newgidmap.
-//
-// Everything here is ordinary code called by name: rootless.Start asks the
-// holder (Take) when the caller allows it (rootless.Spec.Warm) and starts
-// one for the next run when none listens (Spawn); cmd/devbox's main calls
-// TryReplay before the CLI parses anything, which repeats a finished run
-// whose command line, environment, directory and inputs are unchanged
-// through the holder, without the CLI (replay.go).
-//
-// One description of a start crosses every boundary: Start, as JSON — in
-// a replay record (Replay, which embeds it), on a holder's stdin (Config)
-// and, with the calling process's inheritable attributes, hashed into the
-// Fingerprint that names a holder's socket and that every request carries.
-// DEVBOX_WARM=0 turns the warm path off; DEVBOX_WARM=noreplay only the
-// replay (the benchmark uses it).
+// waiting for newuidmap and newgidmap. rootless.Start asks the holder
+// (Take) and starts one when none listens (Spawn); cmd/devbox's main calls
+// TryReplay, which repeats an unchanged finished run without the CLI.
+// One description of a start, Start, crosses every boundary as JSON: in a
+// replay record, on a holder's stdin and, hashed with what the caller's
+// children inherit, in the Fingerprint that names a holder.
+// docs/architecture.md, "The warm path", has the protocol.
 package warm
 
 import (
@@ -47,8 +39,7 @@ const (
 	ID16Token = "{id16}"
 )
 
-// Start is a box init's start as rootless.Start makes it: what a holder
-// needs to make spares for it, and what a replay needs to repeat it.
+// Start is a box init's start as rootless.Start makes it.
 type Start struct {
 	Exe     string
 	Args    []string `json:",omitempty"` // argv, IDToken for the box id
@@ -80,12 +71,9 @@ func validMap(m []string) bool {
 // Dir is where the warm path keeps its records and holders' sockets.
 func Dir(runtimeDir string) string { return runtimeDir + "/devbox/warm" }
 
-// Private reports whether the warm path may use runtimeDir: a directory
-// of the caller's that no other user can write, in which devbox's
-// directories, where they exist, are the caller's alone. In another
-// user's (an XDG_RUNTIME_DIR kept across su), that user could listen on
-// the holders' sockets and get the runs' descriptors and specs, or link a
-// holder's log to a file of the caller's (TestEscapeWarmRuntimeDirOfAnotherUser).
+// Private reports whether the warm path may use runtimeDir: the caller's,
+// not writable by others, and devbox's directories in it the caller's alone
+// (TestEscapeWarmRuntimeDirOfAnotherUser).
 func Private(runtimeDir string) bool {
 	for i, d := range []string{runtimeDir, runtimeDir + "/devbox", Dir(runtimeDir)} {
 		stat, writable := unix.Lstat, uint32(0o077) // devbox's own: never a link
@@ -103,9 +91,7 @@ func Private(runtimeDir string) bool {
 	return true
 }
 
-// maxRecord bounds a record or a holder's configuration (a replay holds a
-// spec).
-const maxRecord = 1 << 20
+const maxRecord = 1 << 20 // bounds a record or a holder's configuration
 
 // decode parses a record or a configuration strictly (no unknown field).
 func decode(b []byte, v any) bool {
@@ -131,11 +117,10 @@ func readRecord(path string) (*Replay, bool) {
 	return &p, err == nil && len(b) <= maxRecord && decode(b, &p)
 }
 
-// Fingerprint is a digest of s's start as a holder makes it (with the
-// exe's identity and state, without the arguments, which come with each
-// request) and of everything the init inherits from the calling process:
-// its cgroup too unless moved (the init is moved into its box's cgroup
-// before its start byte); "" when that cannot be read.
+// Fingerprint is a digest of s (the exe's state for its path, without the
+// arguments, which come with each request) and of everything the init
+// inherits from the calling process, its cgroup too unless the init is
+// moved into its box's; "" when that cannot be read.
 func Fingerprint(s *Start, moved bool) string {
 	if moved {
 		return fingerprint(s, movedKey)
@@ -181,14 +166,13 @@ func inherited() string {
 var statusKeys = []string{"Umask", "Uid", "Gid", "Groups", "NoNewPrivs", "Seccomp", "Seccomp_filters",
 	"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "Cpus_allowed_list", "Mems_allowed_list"}
 
-// movedKey stands for the caller's cgroup in a fingerprint when the init
-// is moved into a cgroup of its box's own before its start byte: then the
-// spare's cgroup does not reach the box, and one holder serves callers in
-// any cgroup (each terminal tab of a desktop is a scope of its own).
+// movedKey stands for the caller's cgroup when the init is moved into its
+// box's: one holder then serves callers in any cgroup (each terminal tab
+// of a desktop is a scope of its own).
 const movedKey = "moved into the box's cgroup"
 
-// Paths are the socket and lock file of the holder for fingerprint fp:
-// one of 256 (a fingerprint's first byte).
+// Paths are the socket and lock file of the holder for fingerprint fp
+// (256 buckets).
 func Paths(runtimeDir, fp string) (sock, lock string) {
 	n := Dir(runtimeDir) + "/h-" + fp[:min(2, len(fp))]
 	return n + ".sock", n + ".lock"
@@ -220,9 +204,8 @@ func AllCaps() []uintptr {
 	return caps
 }
 
-// digest is 128 bits of FNV-1a over parts, NUL after each, in hex. Not a
-// cryptographic hash (the front links none): it only matches what the
-// user's own processes wrote and asked.
+// digest is 128 bits of FNV-1a over parts, NUL after each, in hex: not a
+// cryptographic hash, it only matches what the user's own processes wrote.
 func digest(parts ...string) string {
 	h := fnv.New128a()
 	for _, p := range parts {

@@ -1,7 +1,6 @@
 package host
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/devbox-dev/devbox/network"
+	"github.com/devbox-dev/devbox/network/host/status"
 )
 
 // Helper is a network helper, seen from the CLI.
@@ -35,6 +35,13 @@ type Helper struct {
 	gotOne bool
 	down   chan struct{} // closed when "down" (or EOF) arrived
 	exited chan struct{}
+
+	// What Watch needs, under mu: why the start failed and why the
+	// helper ended early (nil: it did not, or not yet), and whom to tell.
+	mu                sync.Mutex
+	startErr, diedErr error
+	watch             *status.Teller
+	watchEarly, muted bool
 }
 
 // Start prepares the helper described by o and starts its process in the
@@ -111,23 +118,31 @@ func (h *Helper) start() {
 		close(h.done)
 		close(h.down)
 		close(h.exited)
+		h.failed(&h.startErr, h.err)
 		return
 	}
 	close(h.started)
 	go func() {
 		defer close(h.down)
 		defer h.statusR.Close()
-		r := bufio.NewReader(h.statusR)
-		line, err := r.ReadBytes('\n')
-		if err == nil && json.Unmarshal(line, &h.result) == nil {
-			h.gotOne = true
-		}
-		close(h.done)
-		for err == nil {
-			var s Status
-			if line, err = r.ReadBytes('\n'); err == nil && json.Unmarshal(line, &s) == nil && s.Down {
-				return
+		var start error
+		down := status.Read(h.statusR, func(l status.Line, ok bool) {
+			h.result, h.gotOne = l, ok
+			if start = status.StartError(l, ok); start != nil {
+				h.failed(&h.startErr, start)
 			}
+			close(h.done) // after failed: StartFailure reads it
+		})
+		if !down && start == nil {
+			// Died after its start: its exit status says how (it is
+			// reaped below as soon as it is gone).
+			why := status.ErrExited
+			select {
+			case <-h.exited:
+				why = fmt.Errorf("%w (%s)", status.ErrExited, h.cmd.ProcessState)
+			case <-time.After(time.Second):
+			}
+			h.failed(&h.diedErr, why)
 		}
 	}()
 	go func() {
@@ -151,6 +166,80 @@ func (h *Helper) CloseInitEnd() {
 		h.InitEnd = nil
 	}
 }
+
+// Watch has warn called, once and from another goroutine, as soon as the
+// box's network stops working while the box runs: the helper died after
+// its start, or (early: the box did not wait for it, runtime.Spec.NetEarly)
+// its start failed. A start that waited for the helper fails with its
+// error (Err) instead. Calling it once is enough, before or after the
+// failure; Mute ends it.
+func (h *Helper) Watch(early bool, warn func(error)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.muted {
+		return
+	}
+	h.watch, h.watchEarly = status.NewTeller(warn), early
+	h.notifyLocked()
+}
+
+// Mute ends the watch (the box is gone: what becomes of its network no
+// longer matters) and returns the failure warn was called with, if it
+// was: a warning being written is finished first.
+func (h *Helper) Mute() error {
+	h.mu.Lock()
+	w := h.watch
+	h.muted = true
+	h.mu.Unlock()
+	if w == nil {
+		return nil
+	}
+	return w.Stop()
+}
+
+// Warned reports whether warn was called.
+func (h *Helper) Warned() bool {
+	h.mu.Lock()
+	w := h.watch
+	h.mu.Unlock()
+	return w != nil && w.Told() != nil
+}
+
+// failed records a failure of the helper in *field and tells the watch.
+func (h *Helper) failed(field *error, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	*field = err
+	h.notifyLocked()
+}
+
+// notifyLocked tells the watch the failure it is for, if there is one.
+func (h *Helper) notifyLocked() {
+	if h.watch == nil {
+		return
+	}
+	if h.startErr != nil && h.watchEarly {
+		h.watch.Failed(h.startErr)
+	} else if h.diedErr != nil {
+		h.watch.Failed(h.diedErr)
+	}
+}
+
+// StartFailure is why the helper's start failed, nil when it did not or
+// its word did not come within timeout. Unlike Err's, its error has no
+// hint.
+func (h *Helper) StartFailure(timeout time.Duration) error {
+	h.Launch()
+	if !h.wait(timeout) {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.startErr
+}
+
+// LogPath is the helper's log (net.log in the box's runtime directory).
+func (h *Helper) LogPath() string { return h.log }
 
 // Err returns why the helper failed to set up the box's network, or nil
 // when it did not fail (or was not needed). It waits at most timeout for

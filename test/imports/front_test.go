@@ -26,6 +26,7 @@ var frontAllowed = map[string]bool{
 	"internal/safefile":     true, // the session ticket's atomic write: imports only what the front links already (os, io/fs, path/filepath, unix); WriteFile is 0.5 KB of code; the replay's run lock and records too
 	"internal/warm":         true, // run's replay through a warm holder
 	"internal/seqpacket":    true,
+	"network/host/status":   true, // (encoding/json, sync; +18 KB) the replay's warning when the network helper fails
 	"runtime/agent":         true,
 	"runtime/session":       true,
 	"golang.org/x/sys/unix": true,

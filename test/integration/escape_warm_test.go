@@ -106,10 +106,10 @@ func TestEscapeWarmKeyringShared(t *testing.T) {
 // TestEscapeWarmInheritedFDs: a box whose init was a holder's spare (the
 // CLI's start and a replay's) walks ".." from every descriptor, cwd and
 // root it can see, /proc/1's included with SYS_PTRACE, looking for
-// canaries in the runtime directory, the holder's directory (its socket,
-// staging directory and the replay records), above the store and in the
-// home. A spare was forked by a holder that listens in that directory and
-// staged its mounts there: nothing of that may reach the box.
+// canaries in the runtime directory, the holder's directory (its socket
+// and the replay records), above the store and in the home. A spare was
+// forked by a holder that listens in that directory: nothing of that may
+// reach the box.
 func TestEscapeWarmInheritedFDs(t *testing.T) {
 	e := newEnv(t)
 	img := probeImage(t, e)

@@ -69,14 +69,6 @@ func (k knownDifference) split(d string) (in, out string) {
 	return a.String(), b.String()
 }
 
-// mountOrder: a holder's spare mounts /proc, /sys and /dev (with the masks)
-// before it knows the run, and moves them into the root file system when
-// taken: in the box's mountinfo (and /proc/mounts, and mount ids) they come
-// before the root's overlay and /etc's binds, which a cold start mounts
-// first. The tree (what is mounted where, on what, with which options) is
-// the same: the probe's "mounttree:" lines, still compared.
-var mountOrder = knownDifference{name: "mount order", prefixes: []string{"mount: "}}
-
 // softNoFile: the Go runtime raises its soft limit on open files to the
 // hard one before any of devbox's code runs, and gives the original back
 // only to the children it starts; a holder's spare, started by another
@@ -92,11 +84,11 @@ var initCmdline = knownDifference{name: "the init's command line", prefixes: []s
 
 var (
 	// The same command line again: replayed, through the holder.
-	replayHeld = warmPath{name: "replay via holder", want: []string{markReplay, markHolder}, known: []knownDifference{mountOrder, initCmdline}}
+	replayHeld = warmPath{name: "replay via holder", want: []string{markReplay, markHolder}, known: []knownDifference{initCmdline}}
 	// Same flags, another command line: the CLI's start, served by the
 	// holder.
 	cliHeld = warmPath{name: "CLI via holder", want: []string{markHolder}, not: []string{markReplay}, nonce: true,
-		known: []knownDifference{mountOrder, initCmdline}}
+		known: []knownDifference{initCmdline}}
 	// With a terminal the warm path is off (a spare lives in the
 	// holder's session): the warm path on, such a run must still be a
 	// cold start's box, and its trace shows no warm start (when it

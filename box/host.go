@@ -12,8 +12,21 @@ import (
 )
 
 // HostAccount describes the caller as the box should know them
-// (session.HostAccount, which devbox's front uses too).
+// (session.HostAccount).
 func HostAccount(m rootless.Mapping) runtime.Account { return session.HostAccount(m.UID, m.GID) }
+
+// CallerIdent reads the caller's id mapping and account afresh, as a
+// session takes them, for the caller record devbox's front serves
+// sessions with (session.NoteCaller); ok is false when the ranges did not
+// come from the files alone (getsubids).
+func CallerIdent() (id session.Ident, ok bool, err error) {
+	m, err := rootless.Detect()
+	if err != nil {
+		return session.Ident{}, false, err
+	}
+	return session.Ident{UID: m.UID, GID: m.GID, Single: m.Single(), Warning: m.Warning,
+		Account: HostAccount(m)}, !m.ViaPath, nil
+}
 
 func exists(p string) bool {
 	_, err := os.Stat(p)

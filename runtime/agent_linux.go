@@ -39,6 +39,8 @@ type boxAgent struct {
 	ids     IDMaps
 	started time.Time
 
+	accounts boxAccounts
+
 	mu       sync.Mutex
 	sessions map[int]*session
 	early    map[int]unix.WaitStatus // reaped before registration
@@ -455,7 +457,7 @@ func (a *boxAgent) exec(c *agent.Conn, req agent.Request, files []*os.File) {
 		a.fail(c, 125, fmt.Errorf("a session runs as the box's owner or as root, not uid %d", req.UID))
 		return
 	}
-	u, err := sessionUser(req, a.ids)
+	u, err := a.sessionUser(req)
 	if err != nil {
 		a.fail(c, 125, err)
 		return
@@ -581,11 +583,11 @@ func (a *boxAgent) exec(c *agent.Conn, req agent.Request, files []*os.File) {
 	}
 }
 
-// sessionUser resolves the request's ids against the box's accounts.
-func sessionUser(req agent.Request, ids IDMaps) (User, error) {
-	passwd, _ := readAll("/etc/passwd")
-	group, _ := readAll("/etc/group")
-	u, err := ResolveUser(strconv.Itoa(req.UID), passwd, group)
+// sessionUser resolves the request's ids against the box's accounts
+// (read again only when /etc/passwd or /etc/group changed: boxAccounts).
+func (a *boxAgent) sessionUser(req agent.Request) (User, error) {
+	ids := a.ids
+	u, err := a.accounts.resolve(req.UID)
 	if err != nil {
 		return User{}, err
 	}

@@ -2,6 +2,7 @@ package box
 
 import (
 	dbox "github.com/devbox-dev/devbox/box"
+	"github.com/devbox-dev/devbox/cmd/config"
 	rbox "github.com/devbox-dev/devbox/runtime/box"
 	"github.com/devbox-dev/devbox/runtime/session"
 )
@@ -28,8 +29,27 @@ func (e *env) session(r *rbox.Record, o sessionOpts) (int, error) {
 		// session to the CLI again.
 		_ = session.Vouch(e.bs.RuntimeDir, session.Ticket{Store: e.st.Root, Name: r.Name, ID: r.ID,
 			Dir: e.bs.BoxDir(r.ID), Record: r.RecordFile, Provision: r.ProvisionFile, Box: &sb})
+		_ = noteCaller(e.bs.RuntimeDir)
 	}
 	ids := e.mgr.Mapping()
 	req := session.NewRequest(sb, dbox.HostAccount(ids), ids.Single(), o)
 	return session.Run(c, r.Name, req, e.f.IOStreams.ErrOut)
+}
+
+// noteCaller records for the front what a session takes from the
+// configuration file (decoded from the content the record keeps) and the
+// caller's identity, read afresh between two looks at the files it comes
+// from (session.NoteCaller).
+func noteCaller(base string) error {
+	p := config.Path()
+	return session.NoteCaller(base, p, func(content []byte, exists bool) (session.ConfigSeen, error) {
+		if !exists {
+			return session.ConfigSeen{}, nil // no file: the defaults
+		}
+		c, err := config.Decode(p, content)
+		if err != nil {
+			return session.ConfigSeen{}, err
+		}
+		return session.ConfigSeen{StoreRoot: c.Store.Root, ProvisionAuto: c.Provision.Auto}, nil
+	}, dbox.CallerIdent)
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/devbox-dev/devbox/image/limits"
+	"github.com/devbox-dev/devbox/internal/configpath"
 	"github.com/devbox-dev/devbox/provision"
 )
 
@@ -130,34 +130,28 @@ type Registries struct {
 	Insecure []string            `toml:"insecure"`
 }
 
-// Path returns the configuration file's path.
-func Path() string {
-	if p := os.Getenv("DEVBOX_CONFIG"); p != "" {
-		return p
-	}
-	return filepath.Join(configHome(), "devbox", "config.toml")
-}
-
-func configHome() string {
-	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" && filepath.IsAbs(d) {
-		return d
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".config")
-}
-
-func dataHome() string {
-	if d := os.Getenv("XDG_DATA_HOME"); d != "" && filepath.IsAbs(d) {
-		return d
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".local", "share")
-}
+// Path returns the configuration file's path (internal/configpath).
+func Path() string { return configpath.Path() }
 
 // Load reads the file at path.
 func Load(path string) (*Config, error) {
 	c := &Config{}
 	md, err := toml.DecodeFile(path, c)
+	return checked(path, c, md, err)
+}
+
+// Decode reads data, the content of the file at path, as Load reads the
+// file (the CLI's caller record for devbox's front keeps the content its
+// settings came from: runtime/session).
+func Decode(path string, data []byte) (*Config, error) {
+	c := &Config{}
+	md, err := toml.Decode(string(data), c)
+	return checked(path, c, md, err)
+}
+
+// checked is c, decoded from the file at path with md and err, once its
+// values are checked.
+func checked(path string, c *Config, md toml.MetaData, err error) (*Config, error) {
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return c, nil
@@ -175,7 +169,7 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("reading %s: unknown setting %q (hint: docs/config.md lists the settings)", path, und[0].String())
 	}
 	if c.Store.Root != "" && !filepath.IsAbs(c.Store.Root) {
-		return nil, fmt.Errorf("reading %s: [store] root %q is not an absolute path (hint: write the full path, e.g. root = %q)", path, c.Store.Root, filepath.Join(dataHome(), "devbox"))
+		return nil, fmt.Errorf("reading %s: [store] root %q is not an absolute path (hint: write the full path, e.g. root = %q)", path, c.Store.Root, filepath.Join(configpath.DataHome(), "devbox"))
 	}
 	for key, v := range map[string]int64{limits.KeyIndexDepth: int64(c.Limits.IndexDepth), limits.KeyLayers: int64(c.Limits.Layers), limits.KeyCompressionRatio: c.Limits.CompressionRatio} {
 		if v < 0 {
@@ -199,28 +193,7 @@ func Load(path string) (*Config, error) {
 }
 
 // StoreRoot returns the store directory: flag, then DEVBOX_STORE, then the
-// config file, then $XDG_DATA_HOME/devbox. A relative path is an error: it
-// would name another store in every directory devbox is run from.
+// config file, then $XDG_DATA_HOME/devbox (internal/configpath).
 func (c *Config) StoreRoot(flag string) (string, error) {
-	var root, from string
-	switch {
-	case flag != "":
-		root, from = flag, "--store"
-	case os.Getenv("DEVBOX_STORE") != "":
-		root, from = os.Getenv("DEVBOX_STORE"), "DEVBOX_STORE"
-	case c.Store.Root != "":
-		root, from = c.Store.Root, "[store] root in "+Path()
-	default:
-		root, from = filepath.Join(dataHome(), "devbox"), "the default store ($XDG_DATA_HOME/devbox)"
-	}
-	if !filepath.IsAbs(root) {
-		hint := "give an absolute path"
-		if abs, err := filepath.Abs(root); err == nil && from != "the default store ($XDG_DATA_HOME/devbox)" {
-			hint += fmt.Sprintf(", e.g. %s", abs)
-		} else {
-			hint = "set HOME or XDG_DATA_HOME to an absolute path"
-		}
-		return "", fmt.Errorf("%s: store %q is not an absolute path (hint: %s)", from, root, hint)
-	}
-	return filepath.Clean(root), nil
+	return configpath.StoreRoot(flag, c.Store.Root)
 }

@@ -5,10 +5,9 @@ import (
 	"os"
 	"strings"
 
-	"github.com/devbox-dev/devbox/cmd/config"
+	"github.com/devbox-dev/devbox/internal/configpath"
 	"github.com/devbox-dev/devbox/internal/rundir"
 	"github.com/devbox-dev/devbox/internal/trace"
-	"github.com/devbox-dev/devbox/rootless/idmap"
 	"github.com/devbox-dev/devbox/runtime/session"
 	"golang.org/x/term"
 )
@@ -89,13 +88,14 @@ func parseSession(args []string) (sessionArgs, bool) {
 }
 
 // sessionFast serves `devbox shell` and `devbox exec` for a running box:
-// the configuration and the caller's id mapping are read as the CLI reads
-// them (cmd/config, rootless/idmap), the box through the session ticket
-// the CLI left at its last session (runtime/session), and the request is
-// the CLI's. The CLI runs the command instead — it is not handled — when
-// anything is not so: another form of the command, a configuration error,
-// no ticket or record files changed since, provisioning due, a box whose
-// agent does not answer (it starts it).
+// what the CLI last read of the configuration and the caller's identity
+// (the caller record), and the box through the session ticket the CLI
+// left at its last session (runtime/session), each only while the files
+// they came from are exactly as the CLI read them; the request is the
+// CLI's. The CLI runs the command instead — it is not handled — when
+// anything is not so: another form of the command, no caller record or
+// ticket or a file changed since, provisioning due, a box whose agent
+// does not answer (it starts it).
 func sessionFast(argv []string) (int, bool) {
 	a, ok := parseSession(argv[1:])
 	if !ok {
@@ -104,17 +104,15 @@ func sessionFast(argv []string) (int, bool) {
 	if os.Getenv("DEVBOX_LOG_LEVEL") != "" {
 		return handOff("DEVBOX_LOG_LEVEL is set")
 	}
-	id := readIdentity()
-	defer id.wait() // nothing of it outlives the front's decision
-	cfg, err := config.Load(config.Path())
-	if err != nil {
-		return handOff(err.Error())
-	}
-	store, err := cfg.StoreRoot(a.store)
-	if err != nil {
-		return handOff(err.Error())
-	}
 	base, err := rundir.Base()
+	if err != nil {
+		return handOff(err.Error())
+	}
+	who, err := session.Recall(base, configpath.Path())
+	if err != nil {
+		return handOff(err.Error())
+	}
+	store, err := configpath.StoreRoot(a.store, who.Config.StoreRoot)
 	if err != nil {
 		return handOff(err.Error())
 	}
@@ -122,18 +120,15 @@ func sessionFast(argv []string) (int, bool) {
 	if err != nil {
 		return handOff(err.Error())
 	}
-	m, acct, err := id.wait().get()
-	if err != nil {
-		return handOff(err.Error())
-	}
-	if session.NeedsProvision(b, m.Single(), cfg.Provision.Auto) {
+	id := who.Ident
+	if session.NeedsProvision(b, id.Single, who.Config.ProvisionAuto) {
 		return handOff("provisioning is due")
 	}
 	// The request is ready before the connection: the agent, woken by
 	// the connection, finds it there instead of sleeping once more until
 	// it comes.
 	terminal := (term.IsTerminal(0) && term.IsTerminal(1) && !a.noTTY) || a.tty
-	req := session.NewRequest(b, acct, m.Single(),
+	req := session.NewRequest(b, id.Account, id.Single,
 		session.Options{Args: a.args, Root: a.root, Terminal: terminal})
 	c, err := session.Dial(rundir.AgentSocket(base, b.ID), b.Name)
 	if err != nil {
@@ -141,8 +136,8 @@ func sessionFast(argv []string) (int, bool) {
 	}
 	defer c.Close()
 	trace.Mark("front: session")
-	if m.Warning != "" {
-		fmt.Fprintln(os.Stderr, "devbox: warning:", m.Warning)
+	if id.Warning != "" {
+		fmt.Fprintln(os.Stderr, "devbox: warning:", id.Warning)
 	}
 	code, err := session.Run(c, b.Name, req, os.Stderr)
 	if err != nil {
@@ -151,37 +146,6 @@ func sessionFast(argv []string) (int, bool) {
 	}
 	return code, true
 }
-
-// identity is the caller's id mapping and account (rootless/idmap,
-// session.HostAccount), read in the background while the front reads the
-// configuration and the session ticket: neither needs the other, and the
-// Go runtime has a second processor for it where the machine has a
-// second CPU.
-type identity struct {
-	done chan struct{}
-	m    idmap.Mapping
-	acct session.Account
-	err  error
-}
-
-func readIdentity() *identity {
-	id := &identity{done: make(chan struct{})}
-	go func() {
-		defer close(id.done)
-		if id.m, id.err = idmap.Detect(); id.err == nil {
-			id.acct = session.HostAccount(id.m.UID, id.m.GID)
-		}
-	}()
-	return id
-}
-
-// wait waits until the identity is read.
-func (id *identity) wait() *identity {
-	<-id.done
-	return id
-}
-
-func (id *identity) get() (idmap.Mapping, session.Account, error) { return id.m, id.acct, id.err }
 
 // handOff leaves the command to the CLI, saying why in the trace
 // (DEVBOX_TRACE=1; the tests read it).

@@ -34,6 +34,10 @@ type Mapping struct {
 	// Warning is set when the mapping is degraded (no subordinate ids); the
 	// CLI prints it once.
 	Warning string
+	// ViaPath says the ranges depended on looking getsubids up in $PATH
+	// (the files had none, or NSS names another source): then they are
+	// not only the files' (session.NoteCaller does not record them).
+	ViaPath bool `json:"-"`
 }
 
 // Single reports whether only the caller's own ids can be mapped.
@@ -69,6 +73,7 @@ func Detect() (Mapping, error) {
 		us, gs, err = idtools.GetSubIDRanges(m.UID, m.User)
 	}
 	if len(us) == 0 || len(gs) == 0 {
+		m.ViaPath = true
 		if _, lerr := exec.LookPath("getsubids"); lerr == nil {
 			us, gs, err = dynidtools.GetSubIDRanges(m.UID, m.User)
 		}

@@ -90,9 +90,11 @@ type Reply struct {
 	Started  int64  `json:"started,omitempty"` // unix seconds the box started
 }
 
-// Conn is one connection, either side.
+// Conn is one connection, either side: through the Go runtime's poller
+// (c), or a descriptor in blocking mode (fd, when c is nil; DialBlocking).
 type Conn struct {
-	c *net.UnixConn
+	c  *net.UnixConn
+	fd int
 }
 
 // NewConn wraps an accepted connection.
@@ -108,6 +110,33 @@ func Dial(path string) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	return c.checkListener(path)
+}
+
+// DialBlocking is Dial with the connection in blocking mode: a client
+// with one connection and nothing else to wait for (a session's) reads
+// each reply in its own thread, woken by the kernel, not through the
+// runtime's poller and another thread's wake-up, and sets no poller up.
+func DialBlocking(path string) (*Conn, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	for {
+		if err = unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, &net.OpError{Op: "dial", Net: "unixpacket", Addr: &net.UnixAddr{Name: path, Net: "unixpacket"},
+			Err: os.NewSyscallError("connect", err)}
+	}
+	return (&Conn{fd: fd}).checkListener(path)
+}
+
+// checkListener closes c unless the user made the listening socket.
+func (c *Conn) checkListener(path string) (*Conn, error) {
 	cred, err := c.PeerCred()
 	if err != nil {
 		c.Close()
@@ -137,6 +166,9 @@ func DialAny(path string) (*Conn, error) {
 // namespaces: a pid of 0 means the peer's process is not in the caller's
 // PID namespace.
 func (c *Conn) PeerCred() (*unix.Ucred, error) {
+	if c.c == nil {
+		return unix.GetsockoptUcred(c.fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}
 	rc, err := c.c.SyscallConn()
 	if err != nil {
 		return nil, err
@@ -156,6 +188,9 @@ func (c *Conn) PeerCred() (*unix.Ucred, error) {
 // process and no other. A peer that is gone is an error; a kernel without
 // SO_PEERPIDFD is unix.ENOPROTOOPT.
 func (c *Conn) PeerPidfd() (int, error) {
+	if c.c == nil {
+		return unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_PEERPIDFD)
+	}
 	rc, err := c.c.SyscallConn()
 	if err != nil {
 		return -1, err
@@ -172,15 +207,33 @@ func (c *Conn) PeerPidfd() (int, error) {
 	return pidfd, nil
 }
 
-// Close closes the connection.
-func (c *Conn) Close() error { return c.c.Close() }
+// Close closes the connection. A blocking one is shut down first: that
+// wakes a Receive blocked on it in another goroutine.
+func (c *Conn) Close() error {
+	if c.c == nil {
+		_ = unix.Shutdown(c.fd, unix.SHUT_RDWR)
+		return unix.Close(c.fd)
+	}
+	return c.c.Close()
+}
 
 // Send writes one message with optional files.
-func (c *Conn) Send(v any, files ...*os.File) error { return seqpacket.Send(c.c, v, files...) }
+func (c *Conn) Send(v any, files ...*os.File) error {
+	if c.c == nil {
+		return seqpacket.SendFD(c.fd, v, files...)
+	}
+	return seqpacket.Send(c.c, v, files...)
+}
 
 // Receive reads one message into v and returns the files that came with it.
 func (c *Conn) Receive(v any) ([]*os.File, error) {
-	p, err := seqpacket.Recv(c.c, 1<<20, 8)
+	var p seqpacket.Packet
+	var err error
+	if c.c == nil {
+		p, err = seqpacket.RecvFD(c.fd, 1<<20, 8)
+	} else {
+		p, err = seqpacket.Recv(c.c, 1<<20, 8)
+	}
 	if errors.Is(err, io.EOF) {
 		return nil, errors.New("connection closed")
 	}
@@ -194,7 +247,14 @@ func (c *Conn) Receive(v any) ([]*os.File, error) {
 }
 
 // SetDeadline bounds the next reads and writes.
-func (c *Conn) SetDeadline(t time.Time) error { return c.c.SetDeadline(t) }
+// A blocking connection has none (DialBlocking's clients wait for their
+// session).
+func (c *Conn) SetDeadline(t time.Time) error {
+	if c.c == nil {
+		return errors.New("a blocking connection has no deadlines")
+	}
+	return c.c.SetDeadline(t)
+}
 
 // Call sends a request without files and waits for one reply.
 func Call(path string, req Request, timeout time.Duration) (Reply, error) {

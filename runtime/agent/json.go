@@ -97,3 +97,111 @@ func appendString(b []byte, s string) []byte {
 	}
 	return append(b, '"')
 }
+
+// QuickDecode reads data into r when it is a JSON object as encoding/json
+// writes a Reply — no white space, the keys spelled as the tags, values
+// that are integers without a sign or leading zero but "-", strings
+// without escapes and of valid UTF-8 — to what json.Unmarshal makes of
+// it. Anything else (an escape in a message, another key, null) reports
+// false and leaves r as it was: json.Unmarshal reads it
+// (internal/seqpacket).
+func (r *Reply) QuickDecode(data []byte) bool {
+	d := *r
+	b := data
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return false
+	}
+	b = b[1 : len(b)-1]
+	for len(b) > 0 {
+		key, rest, ok := quickString(b)
+		if !ok || len(rest) == 0 || rest[0] != ':' {
+			return false
+		}
+		b = rest[1:]
+		switch key {
+		case "type", "message":
+			v, rest, ok := quickString(b)
+			if !ok {
+				return false
+			}
+			if key == "type" {
+				d.Type = v
+			} else {
+				d.Message = v
+			}
+			b = rest
+		case "pid", "code", "sessions", "initPid", "started":
+			v, rest, ok := quickInt(b)
+			if !ok {
+				return false
+			}
+			switch key {
+			case "pid":
+				d.PID = int(v)
+			case "code":
+				d.Code = int(v)
+			case "sessions":
+				d.Sessions = int(v)
+			case "initPid":
+				d.InitPID = int(v)
+			default:
+				d.Started = v
+			}
+			b = rest
+		default:
+			return false
+		}
+		if len(b) > 0 {
+			if b[0] != ',' || len(b) == 1 {
+				return false
+			}
+			b = b[1:]
+		}
+	}
+	*r = d
+	return true
+}
+
+// quickString reads a JSON string without escapes at the start of b.
+func quickString(b []byte) (string, []byte, bool) {
+	if len(b) == 0 || b[0] != '"' {
+		return "", nil, false
+	}
+	for i := 1; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			s := b[1:i]
+			if !utf8.Valid(s) {
+				return "", nil, false
+			}
+			return string(s), b[i+1:], true
+		case c == '\\' || c < 0x20:
+			return "", nil, false
+		}
+	}
+	return "", nil, false
+}
+
+// quickInt reads a JSON integer (-?(0|[1-9][0-9]*)) that fits an int64 at
+// the start of b; not a fraction or an exponent.
+func quickInt(b []byte) (int64, []byte, bool) {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	start := i
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	switch {
+	case i == start, b[start] == '0' && i > start+1:
+		return 0, nil, false
+	case i < len(b) && (b[i] == '.' || b[i] == 'e' || b[i] == 'E'):
+		return 0, nil, false
+	}
+	v, err := strconv.ParseInt(string(b[:i]), 10, 64)
+	if err != nil || v != int64(int(v)) {
+		return 0, nil, false
+	}
+	return v, b[i:], true
+}

@@ -68,3 +68,78 @@ func TestRequestAppendJSONEveryField(t *testing.T) {
 		t.Errorf("AppendJSON lost a field:\n got %+v\nwant %+v", got, r)
 	}
 }
+
+// TestReplyQuickDecode: the replies the agent sends are read without
+// encoding/json's reflection, to exactly what json.Unmarshal makes of
+// them; what QuickDecode leaves to encoding/json it does not touch.
+func TestReplyQuickDecode(t *testing.T) {
+	for _, r := range []Reply{
+		{Type: TypeStarted, PID: 42},
+		{Type: TypeExit, Code: 130, Message: "box dev stopped (devbox stop)"},
+		{Type: TypeOK, Sessions: 3, InitPID: 123456, Started: 1796690000},
+		{Type: TypeError, Code: -1, Message: "ümlaut and \x7f stay"},
+		{},
+	} {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Reply
+		if !got.QuickDecode(b) || got != r {
+			t.Errorf("QuickDecode(%s) = %+v, want %+v", b, got, r)
+		}
+	}
+	for _, s := range []string{
+		`{"type":"exit","message":"a \"quoted\" word"}`, // an escape
+		`{"type":"exit","message":"<b>"}`,               // json.Marshal escapes < as \u003c: never seen, but read right
+		`{"type": "exit"}`, `{"Type":"exit"}`, `{"type":null}`, `{"code":1.0}`, `{"code":01}`, `{"code":+1}`,
+		`{"code":99999999999999999999}`, `{"type":"exit",}`, `{"type":"exit"`, `{"type":"ex` + "\xff" + `"}`,
+		`{"type":"exit","other":1}`, `[]`, ``, `{"code":-}`,
+	} {
+		var q, j Reply
+		q.Code = 7
+		ok := q.QuickDecode([]byte(s))
+		jerr := json.Unmarshal([]byte(s), &j)
+		switch {
+		case !ok && q.Code != 7:
+			t.Errorf("QuickDecode(%s) refused but changed the reply: %+v", s, q)
+		case ok && (jerr != nil || q != Reply{Code: 7}.merge(j)):
+			t.Errorf("QuickDecode(%s) = %+v; encoding/json: %+v, %v", s, q, j, jerr)
+		}
+	}
+}
+
+// merge is j decoded over r as json.Unmarshal would: the fields j's input
+// set (non-zero here) replace r's.
+func (r Reply) merge(j Reply) Reply {
+	if j.Type != "" {
+		r.Type = j.Type
+	}
+	if j.Message != "" {
+		r.Message = j.Message
+	}
+	if j.Code != 0 {
+		r.Code = j.Code
+	}
+	return r
+}
+
+// FuzzReplyQuickDecode: whatever QuickDecode accepts, json.Unmarshal
+// reads to the same reply.
+func FuzzReplyQuickDecode(f *testing.F) {
+	for _, s := range []string{`{"type":"exit","code":0}`, `{"type":"started","pid":5}`, `{"code":-3,"message":"x"}`, `{}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var q, j Reply
+		if !q.QuickDecode(b) {
+			if q != (Reply{}) {
+				t.Fatalf("refused %q but changed the reply", b)
+			}
+			return
+		}
+		if err := json.Unmarshal(b, &j); err != nil || q != j {
+			t.Fatalf("QuickDecode(%q) = %+v; encoding/json: %+v, %v", b, q, j, err)
+		}
+	})
+}

@@ -55,10 +55,11 @@ func NewRequest(b Box, acct Account, single bool, o Options) agent.Request {
 	return req
 }
 
-// Dial connects to the agent listening on socket; ErrNotRunning when
-// nobody does.
+// Dial connects to the agent listening on socket (in blocking mode: a
+// session's client waits for its replies and nothing else); ErrNotRunning
+// when nobody does.
 func Dial(socket, name string) (*agent.Conn, error) {
-	c, err := agent.Dial(socket)
+	c, err := agent.DialBlocking(socket)
 	if err != nil {
 		if agent.IsNotRunning(err) {
 			return nil, ErrNotRunning

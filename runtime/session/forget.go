@@ -1,7 +1,6 @@
 package session
 
 import (
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -46,7 +45,8 @@ func Sweep(base, store string, live func(name, id string) bool) (int, error) {
 // store whose box is gone (live reports whether box id named name still
 // exists), tickets of other stores whose box directory has no box.json
 // any more (a store removed, or pruned by a devbox older than Sweep),
-// every entry of the tickets' directory that is not a ticket (read as
+// every entry of the tickets' directory that is not a ticket or a
+// caller record (NoteCaller) (read as
 // input: a link, a fifo, a huge or damaged file, a directory if empty),
 // and temporaries of writers that died: what Sweep removes, and what
 // `devbox prune --dry-run` lists.
@@ -66,6 +66,12 @@ func Stale(base, store string, live func(name, id string) bool) ([]string, error
 			fi, err := ent.Info()
 			if err != nil || time.Since(fi.ModTime()) < staleTicketTmp {
 				continue
+			}
+		} else if strings.HasPrefix(ent.Name(), callerPrefix) {
+			if b, _, err := readFile(p); err == nil {
+				if c, err := decodeCaller(b); err == nil && callerFile(base, c.Config.Path) == p {
+					continue // not a ticket: a caller record (caller.go)
+				}
 			}
 		} else if t, ok := readTicket(p); ok && (t.Store != store && hasRecord(t.Dir) || t.Store == store && live(t.Name, t.ID)) {
 			continue
@@ -90,9 +96,12 @@ func hasRecord(dir string) bool {
 // not through a link, at most maxFile bytes, whose name is its store and
 // box's (a ticket copied over another's name is no ticket).
 func readTicket(p string) (Ticket, bool) {
-	var t Ticket
 	b, _, err := readFile(p)
-	if err != nil || json.Unmarshal(b, &t) != nil || t.Name == "" || t.ID == "" {
+	if err != nil {
+		return Ticket{}, false
+	}
+	t, err := decodeTicket(b)
+	if err != nil || t.Name == "" || t.ID == "" {
 		return Ticket{}, false
 	}
 	if filepath.Base(ticketPath("", t.Store, t.Name)) != filepath.Base(p) {

@@ -1,19 +1,15 @@
 package session
 
 import (
-	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"os"
 	"path/filepath"
 	"syscall"
 
 	"github.com/devbox-dev/devbox/internal/safefile"
-	"github.com/devbox-dev/devbox/provision"
 	"golang.org/x/sys/unix"
 )
 
@@ -77,10 +73,7 @@ func Vouch(base string, t Ticket) error {
 	if t.Record == (FileID{}) || t.ID == "" || t.Name == "" || !filepath.IsAbs(t.Dir) {
 		return errors.New("an incomplete session ticket")
 	}
-	b, err := json.Marshal(t)
-	if err != nil {
-		return err
-	}
+	b := t.encode()
 	p := ticketPath(base, t.Store, t.Name)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
@@ -88,63 +81,26 @@ func Vouch(base string, t Ticket) error {
 	return safefile.WriteFile(p, b, 0o600)
 }
 
-// Lookup returns box name of the store at store as its ticket under
-// the runtime directory base vouches for it, reading its box.json and
-// provision.json, which must be the very files the ticket names. An
-// error means the front cannot serve the box: the CLI must.
+// Lookup returns box name of the store at store as its ticket under the
+// runtime directory base vouches for it: its box.json and provision.json
+// must be the very files the ticket names. An error means the front
+// cannot serve the box: the CLI must.
 func Lookup(base, store, name string) (Box, error) {
-	var t Ticket
 	b, _, err := readFile(ticketPath(base, store, name))
 	if err != nil {
 		return Box{}, err
 	}
-	if err := json.Unmarshal(b, &t); err != nil {
+	t, err := decodeTicket(b)
+	if err != nil {
 		return Box{}, fmt.Errorf("session ticket: %w", err)
 	}
 	if t.Store != store || t.Name != name || !filepath.IsAbs(t.Dir) || t.Record == (FileID{}) {
 		return Box{}, errors.New("session ticket for another box")
 	}
-	if t.Box != nil {
-		return t.vouchedBox()
+	if t.Box == nil {
+		return Box{}, errors.New("session ticket without the box's session settings")
 	}
-	b, id, err := readFile(filepath.Join(t.Dir, "box.json"))
-	if err != nil {
-		return Box{}, err
-	}
-	if id != t.Record {
-		return Box{}, errors.New("box.json changed since the CLI checked it")
-	}
-	var rec struct {
-		ID   string   `json:"id"`
-		Name string   `json:"name"`
-		Home string   `json:"home"`
-		Env  []string `json:"env"`
-	}
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return Box{}, err
-	}
-	if rec.ID != t.ID || rec.Name != t.Name {
-		return Box{}, errors.New("box.json is another box's")
-	}
-	box := Box{ID: rec.ID, Name: rec.Name, Home: rec.Home, Env: rec.Env}
-	b, id, err = readFile(filepath.Join(t.Dir, "provision.json"))
-	switch {
-	case errors.Is(err, os.ErrNotExist) && t.Provision == (FileID{}):
-		return box, nil
-	case err != nil:
-		return Box{}, err
-	case id != t.Provision:
-		return Box{}, errors.New("provision.json changed since the CLI checked it")
-	}
-	var p struct {
-		NoProvision bool             `json:"noProvision"`
-		Provision   *provision.State `json:"provision"`
-	}
-	if err := json.Unmarshal(b, &p); err != nil {
-		return Box{}, err
-	}
-	box.NoProvision, box.Provision = p.NoProvision, p.Provision
-	return box, nil
+	return t.vouchedBox()
 }
 
 // vouchedBox returns t.Box while box.json and provision.json are the
@@ -184,32 +140,57 @@ func fileID(path string) (FileID, error) {
 	case st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != os.Getuid():
 		return FileID{}, fmt.Errorf("%s is not a regular file of yours", path)
 	}
+	return idOfStat(&st), nil
+}
+
+// idOfStat is the identity st describes.
+func idOfStat(st *unix.Stat_t) FileID {
 	return FileID{Dev: st.Dev, Ino: st.Ino, Size: st.Size,
-		Mtime: st.Mtim.Sec*1e9 + st.Mtim.Nsec, Ctime: st.Ctim.Sec*1e9 + st.Ctim.Nsec}, nil
+		Mtime: st.Mtim.Sec*1e9 + st.Mtim.Nsec, Ctime: st.Ctim.Sec*1e9 + st.Ctim.Nsec}
 }
 
 // readFile reads the regular file at path, of this user, without
 // following a link, and returns its identity as read.
-func readFile(path string) ([]byte, FileID, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+func readFile(path string) ([]byte, FileID, error) { return readRegular(path, true) }
+
+// readRegular reads the regular file at path — with own, one of this
+// user's, not through a link — and returns its identity as read. Plain
+// system calls: an os.File would set the Go runtime's poller up for it.
+func readRegular(path string, own bool) ([]byte, FileID, error) {
+	flags := unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NONBLOCK
+	if own {
+		flags |= unix.O_NOFOLLOW
+	}
+	fd, err := unix.Open(path, flags, 0)
 	if err != nil {
 		return nil, FileID{}, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	f := os.NewFile(uintptr(fd), path)
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, FileID{}, err
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, FileID{}, &os.PathError{Op: "stat", Path: path, Err: err}
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); !fi.Mode().IsRegular() || !ok || int(st.Uid) != os.Getuid() {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || own && int(st.Uid) != os.Getuid() {
 		return nil, FileID{}, fmt.Errorf("%s is not a regular file of yours", path)
 	}
-	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, io.LimitReader(f, maxFile+1)); err != nil {
-		return nil, FileID{}, err
-	}
-	if buf.Len() > maxFile {
+	if st.Size > maxFile {
 		return nil, FileID{}, fmt.Errorf("%s is too large", path)
 	}
-	return buf.Bytes(), IDOf(fi), nil
+	buf := make([]byte, 0, st.Size+1) // one more: EOF in the same read
+	for len(buf) <= maxFile {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // it grew since the stat
+		}
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return nil, FileID{}, &os.PathError{Op: "read", Path: path, Err: err}
+		case n == 0:
+			return buf, idOfStat(&st), nil
+		}
+		buf = buf[:len(buf)+n]
+	}
+	return nil, FileID{}, fmt.Errorf("%s is too large", path)
 }

@@ -14,33 +14,28 @@ import (
 // time (docs/architecture.md, "Front"). Adding one here needs a reason and
 // a measurement (bench/suite-box.sh).
 var frontAllowed = map[string]bool{
-	"cmd/devbox":                          true,
-	"cmd/config":                          true, // the configuration, read as the CLI reads it
-	"image/limits":                        true, // (cmd/config's size settings)
-	"provision":                           true, // (a record's provisioning state)
-	"hostexec":                            true, // devbox-host when devbox is it
-	"internal/libexec":                    true, // the embedded CLI
-	"internal/rundir":                     true,
-	"internal/self":                       true,
-	"internal/trace":                      true,
-	"internal/termsafe":                   true, // (strings only) session messages without terminal escapes
-	"internal/safefile":                   true, // the session ticket's atomic write: imports only what the front links already (os, io/fs, path/filepath, unix); WriteFile is 0.5 KB of code; the replay's run lock and records too
-	"internal/warm":                       true, // run's replay through a warm holder
-	"internal/seqpacket":                  true,
-	"internal/boxstdio":                   true, // a session's fds 0-2 (the relay moved out of runtime/session): imports only what the front links already (os, io, sync, time, unix, term)
-	"network/host/status":                 true, // (encoding/json, sync; +18 KB) the replay's warning when the network helper fails
-	"rootless/idmap":                      true,
-	"runtime/agent":                       true,
-	"runtime/session":                     true,
-	"github.com/BurntSushi/toml":          true,
-	"github.com/BurntSushi/toml/internal": true,
-	"golang.org/x/sys/unix":               true,
-	"golang.org/x/term":                   true,
-	"github.com/rootless-containers/rootlesskit/v3/pkg/parent/idtools":    true,
-	"github.com/rootless-containers/rootlesskit/v3/pkg/parent/dynidtools": true,
+	"cmd/devbox":            true,
+	"internal/configpath":   true, // where the configuration and the store are; the front reads no TOML: the CLI's caller record says what the file says (runtime/session)
+	"provision":             true, // (a record's provisioning state: a session's locale)
+	"hostexec":              true, // devbox-host when devbox is it
+	"internal/libexec":      true, // the embedded CLI
+	"internal/rundir":       true,
+	"internal/self":         true,
+	"internal/trace":        true,
+	"internal/termsafe":     true, // (strings only) session messages without terminal escapes
+	"internal/safefile":     true, // the session ticket's atomic write: imports only what the front links already (os, io/fs, path/filepath, unix); WriteFile is 0.5 KB of code; the replay's run lock and records too
+	"internal/warm":         true, // run's replay through a warm holder
+	"internal/seqpacket":    true,
+	"internal/boxstdio":     true, // a session's fds 0-2 (the relay moved out of runtime/session): imports only what the front links already (os, io, sync, time, unix, term)
+	"network/host/status":   true, // (encoding/json, sync; +18 KB) the replay's warning when the network helper fails
+	"runtime/agent":         true,
+	"runtime/session":       true,
+	"golang.org/x/sys/unix": true,
+	"golang.org/x/term":     true,
 }
 
 // frontDenied are standard packages too heavy for the front.
+// (encoding/json stays: the agent's replies are JSON.)
 var frontDenied = []string{"net/http", "crypto/tls", "text/template", "html/template", "go/", "debug/", "database/"}
 
 // TestFrontStaysSmall walks the front's imports (module packages fully;

@@ -4,13 +4,13 @@ package integration
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"hash/fnv"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/devbox-dev/devbox/runtime/session"
 	"github.com/devbox-dev/devbox/test/testutil"
 )
 
@@ -56,34 +56,28 @@ func TestEscapeFrontForgedTicket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var a, b map[string]any
-	if json.Unmarshal(orig, &a) != nil || json.Unmarshal(other, &b) != nil {
+	a, aerr := session.DecodeTicket(orig)
+	b, berr := session.DecodeTicket(other)
+	if aerr != nil || berr != nil {
 		t.Fatalf("tickets: %s %s", orig, other)
 	}
 	for _, tc := range []struct {
 		name   string
-		ticket func() map[string]any
+		ticket func() session.Ticket
 	}{
-		{"tb's ticket as ta's", func() map[string]any { return b }},
-		{"ta's ticket naming tb's box", func() map[string]any {
-			f := map[string]any{}
-			for k, v := range a {
-				f[k] = v
-			}
-			f["dir"], f["id"], f["record"], f["provision"] = b["dir"], b["id"], b["record"], b["provision"]
+		{"tb's ticket as ta's", func() session.Ticket { return b }},
+		{"ta's ticket naming tb's box", func() session.Ticket {
+			f := a
+			f.Dir, f.ID, f.Record, f.Provision = b.Dir, b.ID, b.Record, b.Provision
 			return f
 		}},
-		{"ta's ticket naming tb's box and name", func() map[string]any {
-			f := map[string]any{}
-			for k, v := range b {
-				f[k] = v
-			}
-			f["store"] = a["store"]
+		{"ta's ticket naming tb's box and name", func() session.Ticket {
+			f := b
+			f.Store = a.Store
 			return f
 		}},
 	} {
-		buf, _ := json.Marshal(tc.ticket())
-		if err := os.WriteFile(ta, buf, 0o600); err != nil {
+		if err := os.WriteFile(ta, session.EncodeTicket(tc.ticket()), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		if got := whose(tc.name); got != "CLI ta" {

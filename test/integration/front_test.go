@@ -5,6 +5,7 @@ package integration
 import (
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"hash/fnv"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devbox-dev/devbox/runtime/session"
 	"github.com/devbox-dev/devbox/test/testutil"
 )
 
@@ -230,8 +232,10 @@ func TestFrontTicketsGoWithTheirBoxes(t *testing.T) {
 		ents, _ := os.ReadDir(front)
 		for _, ent := range ents {
 			b, err := os.ReadFile(filepath.Join(front, ent.Name()))
-			var tk struct{ Name, Dir string }
-			if err == nil && json.Unmarshal(b, &tk) == nil && strings.HasPrefix(tk.Dir, e.root+"/") {
+			if err != nil {
+				continue
+			}
+			if tk, err := session.DecodeTicket(b); err == nil && strings.HasPrefix(tk.Dir, e.root+"/") {
 				out[ent.Name()] = tk.Name
 			}
 		}
@@ -262,12 +266,17 @@ func TestFrontTicketsGoWithTheirBoxes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ghost := strings.Replace(string(kept), `"name":"kept"`, `"name":"ghost"`, 1)
+	ktk, err := session.DecodeTicket(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ktk.Name = "ghost"
+	ghost := session.EncodeTicket(ktk)
 	h := fnv.New128a()
 	h.Write([]byte(e.root + "\x00ghost"))
 	c := plantCanary(t, e.home)
 	planted := map[string]func(p string) error{
-		hex.EncodeToString(h.Sum(nil)): func(p string) error { return os.WriteFile(p, []byte(ghost), 0o600) },
+		hex.EncodeToString(h.Sum(nil)): func(p string) error { return os.WriteFile(p, ghost, 0o600) },
 		"link-" + keptFile[:8]:         func(p string) error { return os.Symlink(c.path, p) },
 		"copy-" + keptFile[:8]:         func(p string) error { return os.WriteFile(p, kept, 0o600) },
 		"huge-" + keptFile[:8]:         func(p string) error { return testutil.HugeFile(p, kept) },
@@ -311,4 +320,78 @@ func TestFrontTicketsGoWithTheirBoxes(t *testing.T) {
 	if _, tr := e.frontRun(false, nil, "", "exec", "kept", "true"); !strings.Contains(tr, " front: session\n") {
 		t.Errorf("after prune the front does not serve the running box:\n%s", tr)
 	}
+}
+
+// TestFrontFollowsConfig: the front takes the configuration's settings
+// from the caller record the CLI left (the front reads no TOML) only
+// while the configuration file has the content the CLI read and the
+// identity's variables are as they were: an edited file — valid, broken,
+// or moving the store — sends the session to the CLI, which behaves as
+// without a front, and a file edited back to the recorded content is the
+// front's again at once.
+func TestFrontFollowsConfig(t *testing.T) {
+	e := newEnv(t)
+	e.stopBoxesAtCleanup()
+	cfgPath := filepath.Join(e.config, "devbox", "config.toml")
+	orig, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setConfig := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(cfgPath, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.ok("create", "fc", "--image", "busybox", "--home", filepath.Join(e.home, "fc-home"), "--grace", "120")
+	e.ok("exec", "fc", "true") // the CLI starts it and leaves the records
+	served := func(what string, want bool, extra ...string) result {
+		t.Helper()
+		c := e.cmd("exec", "fc", "--", "sh", "-c", "echo $DEVBOX_NAME")
+		c.Env = append(c.Env, append([]string{"DEVBOX_TRACE=1"}, extra...)...)
+		r := e.runCmd(c)
+		if got := strings.Contains(r.stderr, " front: session\n"); got != want {
+			t.Errorf("%s: served by the front: %v, want %v\n%s", what, got, want, r.stderr)
+		}
+		return r
+	}
+	served("as recorded", true)
+	// The same settings, another content: the CLI, then the front.
+	setConfig(string(orig) + "# a comment\n")
+	if r := served("a comment added", false); r.code != 0 || !strings.Contains(r.stderr, "config.toml changed") {
+		t.Errorf("a comment added: %+v", r)
+	}
+	served("after the CLI read it", true)
+	// Broken: the CLI's error, as without a front.
+	setConfig(string(orig) + "[store\n")
+	fast := served("broken", false)
+	slow, _ := e.frontRun(true, nil, "", "exec", "fc", "--", "sh", "-c", "echo $DEVBOX_NAME")
+	fast.stderr = traceless(fast.stderr)
+	if fast.code == 0 || fast != slow || !strings.Contains(fast.stderr, "hint:") {
+		t.Errorf("a broken configuration:\nfront: %+v\n  CLI: %+v", fast, slow)
+	}
+	// Another store: no box fc there.
+	other := filepath.Join(e.home, "other-store")
+	setConfig(string(orig) + fmt.Sprintf("[store]\nroot = %q\n", other))
+	if r := served("another store", false); r.code == 0 || strings.Contains(r.stdout, "fc") {
+		t.Errorf("another store: %+v", r)
+	}
+	// Back to what the record holds: the front's at once.
+	setConfig(string(orig) + "# a comment\n")
+	served("edited back", true)
+	// The identity's variables.
+	if r := served("DEVBOX_SUBIDS=none", false, "DEVBOX_SUBIDS=none"); !strings.Contains(r.stderr, "DEVBOX_SUBIDS changed") {
+		t.Errorf("DEVBOX_SUBIDS=none: %s", r.stderr)
+	}
+}
+
+// traceless is s without devbox-trace lines.
+func traceless(s string) string {
+	var out []string
+	for _, l := range strings.SplitAfter(s, "\n") {
+		if !strings.HasPrefix(l, "devbox-trace ") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "")
 }

@@ -70,6 +70,9 @@ type NetworkChoice struct {
 	// Hostname is the box's name, which its DNS answers (the gvisor
 	// driver's resolver); set by the caller once the spec has it.
 	Hostname string
+	// Cgroup is the box's cgroup (its group path), which the helper joins
+	// (nethost.Options.Cgroup); set by the caller once it exists.
+	Cgroup string
 }
 
 // UserMode reports whether the box needs the network helper.
@@ -86,7 +89,7 @@ func (c NetworkChoice) Early() bool {
 // directory is runDir.
 func (c NetworkChoice) HelperOptions(runDir string) nethost.Options {
 	return nethost.Options{Driver: c.Driver, RunDir: runDir, Publish: c.Publish, AutoPorts: c.AutoPorts,
-		HostLoopback: c.HostLoopback, IPv6: c.IPv6, DNS: c.DNS, Hostname: c.Hostname}
+		HostLoopback: c.HostLoopback, IPv6: c.IPv6, DNS: c.DNS, Hostname: c.Hostname, Cgroup: c.Cgroup}
 }
 
 // DefaultMode returns the --net a command uses when none is given: the

@@ -55,8 +55,13 @@ func TestChooseNetworkDefaults(t *testing.T) {
 		t.Errorf("flags: %+v, %v", c, err)
 	}
 	o := c.HelperOptions("/run/x")
-	if o.RunDir != "/run/x" || o.Driver != network.ModeNone {
+	if o.RunDir != "/run/x" || o.Driver != network.ModeNone || o.Cgroup != "" {
 		t.Errorf("helper options: %+v", o)
+	}
+	// The helper joins the cgroup the CLI made, which it is told.
+	c.Cgroup = "/user.slice/devbox.scope/devbox-ab"
+	if o := c.HelperOptions("/run/x"); o.Cgroup != c.Cgroup {
+		t.Errorf("helper options without the box's cgroup: %+v", o)
 	}
 }
 

@@ -160,6 +160,9 @@ func (m *Manager) Run(o RunOptions) (RunResult, error) {
 	joinable := cg == nil || from != "" && cgroup.MayMove(cgHost.Root, from, cg.Path, os.Getuid())
 	if cg != nil {
 		defer cg.Remove() // when anything below fails; a no-op once removed
+		if nw != nil {
+			nw.Choice.Cgroup = cg.Path
+		}
 	}
 	// Everything the init needs to start is known from the flags: start it
 	// now, and resolve the image meanwhile: the start mostly waits (for

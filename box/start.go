@@ -123,6 +123,9 @@ func (m *Manager) start(r *rbox.Record) error {
 	if cgFile != nil {
 		defer cgFile.Close()
 	}
+	if cg != nil && nw != nil {
+		nw.Choice.Cgroup = cg.Path
+	}
 	// The agent's listener is fd 3, the network handshake fd 4
 	// (spec.NetFD).
 	p, err := launch(launchOptions{Dir: m.bs.BoxDir(r.ID), SpecPath: specPath, Log: logf, Files: []*os.File{lf},

@@ -31,6 +31,11 @@ type Options struct {
 	MTU      int    `json:"mtu,omitempty"`
 	// PollMillis is the auto-forward poll interval (default 500).
 	PollMillis int `json:"pollMillis,omitempty"`
+	// Cgroup is the box's cgroup v2 group path (as in /proc/PID/cgroup),
+	// which the helper joins: given by the CLI that made it, not read from
+	// the init, which a box may have moved by the time the helper of an
+	// early start looks.
+	Cgroup string `json:"cgroup,omitempty"`
 }
 
 // StateDir is where the drivers keep their sockets.

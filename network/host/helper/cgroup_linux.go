@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -15,33 +16,23 @@ import (
 
 // The helper joins the box's cgroup, so that the box's limits (--memory,
 // --pids-limit, CPU) cover the memory and threads of its network too.
-// Which cgroup is the box's is read from the box init's /proc/PID/cgroup
-// at the hello, before the box has run anything of its own: the CLI
-// cloned the init into the box's cgroup (CLONE_INTO_CGROUP), and only a
-// cgroup named devbox-<id> (package cgroup's layout) is joined. Only on a
-// cgroup v2 host: on a hybrid one the boxes get no cgroup.
+// Which cgroup is the box's the CLI says (Options.Cgroup): it made it.
+// Not the init's /proc/PID/cgroup: after an early start the box's command
+// may run before the helper looks, and a box allowed to mount cgroup2
+// could have moved its init into a cgroup of its choosing below its own.
+// Only a cgroup named devbox-<id> (package
+// cgroup's layout) is joined, and only on a cgroup v2 host: on a hybrid
+// one the boxes get no cgroup.
 
 // cgroupRoot is where the unified hierarchy is mounted.
 const cgroupRoot = "/sys/fs/cgroup"
 
-// boxCgroup returns the cgroup v2 path in the contents of a
-// /proc/PID/cgroup file when it is a box's (its last element devbox-<id>).
-func boxCgroup(procCgroup []byte) (string, bool) {
-	sc := bufio.NewScanner(bytes.NewReader(procCgroup))
-	for sc.Scan() {
-		p, ok := strings.CutPrefix(sc.Text(), "0::")
-		if !ok {
-			continue
-		}
-		p = path.Clean(p)
-		base := path.Base(p)
-		if !strings.HasPrefix(p, "/") || !strings.HasPrefix(base, "devbox-") || base == "devbox-leaf" ||
-			strings.HasSuffix(base, ".scope") || len(base) == len("devbox-") {
-			return "", false
-		}
-		return p, true
-	}
-	return "", false
+// boxCgroup reports whether group path p is a box's (absolute, clean, its
+// last element devbox-<id>).
+func boxCgroup(p string) bool {
+	base := path.Base(p)
+	return strings.HasPrefix(p, "/") && path.Clean(p) == p && strings.HasPrefix(base, "devbox-") && base != "devbox-leaf" &&
+		!strings.HasSuffix(base, ".scope") && len(base) > len("devbox-")
 }
 
 // ownCgroup returns the cgroup v2 path of the contents of /proc/self/cgroup.
@@ -74,20 +65,15 @@ func unified(root string) bool {
 	return unix.Statfs(root, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
 }
 
-// joinBoxCgroup moves this process into the cgroup of the box whose init
-// is initPID, and returns the cgroup to go back to (leaveBoxCgroup), or ""
-// when it stayed where it was (no box cgroup, not cgroup v2).
-func joinBoxCgroup(root string, initPID int) (string, error) {
-	if !unified(root) {
+// joinBoxCgroup moves this process into box, the box's cgroup (group
+// path), and returns the cgroup to go back to (leaveBoxCgroup), or "" when
+// it stayed where it was (no box cgroup, not cgroup v2).
+func joinBoxCgroup(root, box string) (string, error) {
+	if box == "" || !unified(root) {
 		return "", nil
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(initPID) + "/cgroup")
-	if err != nil {
-		return "", err
-	}
-	box, ok := boxCgroup(b)
-	if !ok {
-		return "", nil
+	if !boxCgroup(box) {
+		return "", fmt.Errorf("%q is not a box's cgroup", box)
 	}
 	self, _ := os.ReadFile("/proc/self/cgroup")
 	own, ok := ownCgroup(self)

@@ -8,26 +8,41 @@ import (
 
 func TestBoxCgroup(t *testing.T) {
 	for _, tc := range []struct {
-		name, in, want string
-		ok             bool
+		name, in string
+		ok       bool
 	}{
-		{"v2 box", "0::/user.slice/user-1000.slice/user@1000.service/app.slice/devbox-0123abcd.scope/devbox-0123abcd\n", "/user.slice/user-1000.slice/user@1000.service/app.slice/devbox-0123abcd.scope/devbox-0123abcd", true},
-		{"hybrid box", "12:pids:/user.slice\n1:name=systemd:/user.slice/x\n0::/user.slice/devbox-ab\n", "/user.slice/devbox-ab", true},
-		{"CLI's leaf", "0::/user.slice/devbox-leaf\n", "", false},
-		{"the scope", "0::/app.slice/devbox-ab.scope\n", "", false},
-		{"not devbox", "0::/user.slice/user-1000.slice/session-2.scope\n", "", false},
-		{"bare prefix", "0::/devbox-\n", "", false},
-		{"v1 only", "12:pids:/devbox-ab\n", "", false},
-		{"root", "0::/\n", "", false},
-		{"relative", "0::devbox-ab\n", "", false},
-		{"empty", "", "", false},
+		{"v2 box", "/user.slice/user-1000.slice/user@1000.service/app.slice/devbox.scope/devbox-0123abcd", true},
+		{"delegated subtree", "/user.slice/devbox-ab", true},
+		{"CLI's leaf", "/user.slice/devbox-leaf", false},
+		{"a per-box scope", "/app.slice/devbox-ab.scope", false},
+		{"not devbox", "/user.slice/user-1000.slice/session-2.scope", false},
+		{"bare prefix", "/devbox-", false},
+		{"root", "/", false},
+		{"relative", "devbox-ab", false},
+		{"not clean", "/user.slice/x/../devbox-ab", false},
+		{"empty", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := boxCgroup([]byte(tc.in))
-			if got != tc.want || ok != tc.ok {
-				t.Errorf("boxCgroup(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+			if ok := boxCgroup(tc.in); ok != tc.ok {
+				t.Errorf("boxCgroup(%q) = %v, want %v", tc.in, ok, tc.ok)
 			}
 		})
+	}
+}
+
+// TestJoinBoxCgroupGiven: the helper joins the cgroup its options name and
+// nothing else (not where the init is by the time it looks); none named,
+// it stays; a name that is not a box's is refused.
+func TestJoinBoxCgroupGiven(t *testing.T) {
+	if home, err := joinBoxCgroup("/", ""); home != "" || err != nil {
+		t.Errorf("no cgroup named: %q, %v; want to stay", home, err)
+	}
+	if !unified(cgroupRoot) {
+		t.Logf("the refusal is checked only where %s is cgroup v2", cgroupRoot)
+		return
+	}
+	if _, err := joinBoxCgroup(cgroupRoot, "/user.slice/session-1.scope"); err == nil {
+		t.Error("joined a cgroup that is not a box's")
 	}
 }
 

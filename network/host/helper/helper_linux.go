@@ -203,7 +203,7 @@ func (h *helper) run() error {
 		return h.fail(fmt.Errorf("network handshake: the box speaks version %d, this devbox %d (hint: a running box keeps its old devbox; stop it and start it again)", hello.Version, network.WireVersion))
 	}
 	h.pid = hello.PID
-	if home, err := joinBoxCgroup(cgroupRoot, h.pid); err != nil {
+	if home, err := joinBoxCgroup(cgroupRoot, h.o.Cgroup); err != nil {
 		fmt.Fprintf(h.log, "devbox: network helper: joining the box's cgroup: %v\n", err)
 	} else {
 		h.cgroupHome = home
